@@ -1,0 +1,23 @@
+/*
+ * banned.h - functions that must not be used in Stampede: they overflow buffers or keep hidden
+ * state. Use snprintf, sp_buf, memcpy with a known length, strtok_r, and fgets instead.
+ */
+#ifndef SP_BANNED_H
+#define SP_BANNED_H
+
+#define SP_BANNED(func) sorry_##func##_is_banned
+
+#undef strcpy
+#define strcpy(x, y) SP_BANNED(strcpy)
+#undef strcat
+#define strcat(x, y) SP_BANNED(strcat)
+#undef sprintf
+#define sprintf(...) SP_BANNED(sprintf)
+#undef vsprintf
+#define vsprintf(...) SP_BANNED(vsprintf)
+#undef strtok
+#define strtok(x, y) SP_BANNED(strtok)
+#undef gets
+#define gets(x) SP_BANNED(gets)
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * definition.h - a test definition, loaded from JSON, validated, and compiled for the engine.
+ *
+ * sp_def_load() parses a JSON document (bounded in size and depth), applies overrides, checks
+ * everything (unknown fields with "did you mean", types, templates, data lists, load profile,
+ * thresholds) and either returns a fully compiled sp_def or fills an sp_errlist with every error
+ * it found, each naming the path of the field ("users[0].tasks[2].steps[0].request.url") and
+ * the reason. Nothing is half-built: on error *out is NULL. docs/test-format.md is the user's
+ * reference for the format.
+ *
+ * Everything the engine needs per request is compiled here: templates, JSON paths, regexes,
+ * request names (interned to ids), absolute URLs (base_url joined at load).
+ *
+ * Threads: a loaded sp_def is immutable; any number of engine threads read it at once. It must
+ * outlive every engine that uses it.
+ */
+#ifndef SP_DEFINITION_H
+#define SP_DEFINITION_H
+
+#include <jansson.h>
+#include <regex.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine/common.h"
+#include "engine/jsonpath.h"
+#include "engine/template.h"
+#include "engine/threshold.h"
+
+typedef enum sp_think_kind {
+    SP_THINK_NONE,     /* no wait between tasks */
+    SP_THINK_CONSTANT, /* min_ms after each task */
+    SP_THINK_BETWEEN,  /* uniform in [min_ms, max_ms] after each task */
+    SP_THINK_PACING,   /* each task starts min_ms after the previous one started (if it can) */
+} sp_think_kind;
+
+typedef struct sp_think {
+    sp_think_kind kind;
+    uint32_t min_ms;
+    uint32_t max_ms;
+} sp_think;
+
+/* A header: a validated name (HTTP token characters) and a value template (SP_ESC_HEADER). */
+typedef struct sp_hdr {
+    char *name;
+    sp_tmpl *value;
+} sp_hdr;
+
+typedef enum sp_body_kind {
+    SP_BODY_NONE,
+    SP_BODY_RAW,       /* "body": a text template, sent as is */
+    SP_BODY_JSON,      /* "json": any JSON value, strings templated */
+    SP_BODY_FORM,      /* "form": object of fields, sent url-encoded */
+    SP_BODY_MULTIPART, /* "multipart": fields and files */
+} sp_body_kind;
+
+/* A multipart part: a field (filename NULL) or a file with inline content. */
+typedef struct sp_part {
+    char *name;
+    sp_tmpl *value;      /* field value, or the file's content */
+    char *filename;      /* NULL for a plain field */
+    char *content_type;  /* NULL: text/plain for fields, application/octet-stream for files */
+} sp_part;
+
+typedef struct sp_request {
+    char *method;            /* upper-case HTTP token: GET, POST, ... */
+    sp_tmpl *url;            /* absolute URL (base_url joined, query appended, values encoded) */
+    int name_id;             /* index in sp_def.names; "METHOD /path" when no name was given */
+    sp_hdr *headers;
+    size_t nheaders;
+    sp_body_kind body_kind;
+    sp_tmpl *body;           /* RAW, JSON (renders JSON text), FORM (renders a=b&c=d) */
+    char *content_type;      /* from the body kind, unless a header sets one; NULL for NONE */
+    sp_part *parts;          /* MULTIPART */
+    size_t nparts;
+    uint32_t timeout_ms;     /* total timeout of this request */
+} sp_request;
+
+typedef enum sp_jcheck_kind { SP_JCHECK_EXISTS, SP_JCHECK_MISSING, SP_JCHECK_EQUALS } sp_jcheck_kind;
+
+typedef struct sp_jcheck {
+    char *path_src;          /* as written, for messages */
+    sp_jpath *path;
+    sp_jcheck_kind kind;
+    json_t *equals;          /* owned; EQUALS only (compared with json_equal) */
+} sp_jcheck;
+
+typedef struct sp_expect {
+    uint16_t *status;        /* allowed statuses; none given: any status below 400 passes */
+    size_t nstatus;
+    sp_jcheck *json;
+    size_t njson;
+    sp_tmpl *body_contains;  /* NULL: no check */
+    uint32_t max_latency_ms; /* 0: no check */
+    sp_tmpl *message;        /* failure message template (may use {{status}}); NULL: default */
+} sp_expect;
+
+typedef enum sp_extract_kind { SP_EXTRACT_JSON, SP_EXTRACT_HEADER, SP_EXTRACT_REGEX } sp_extract_kind;
+
+/* Extraction into a VU variable. Runs only when the response met its expectations; a value
+ * that is not found unsets the variable (it is not a failure). */
+typedef struct sp_extract {
+    int slot;                /* VU variable slot in the user class */
+    sp_extract_kind kind;
+    sp_jpath *path;          /* JSON */
+    char *header;            /* HEADER: name, matched case-insensitively */
+    regex_t *re;             /* REGEX: POSIX extended, over the body */
+    int group;               /* REGEX: capture group, 0 = whole match */
+} sp_extract;
+
+/* let: evaluated before the step's request; a data item or a string lands in the slot. */
+typedef struct sp_let {
+    int slot;
+    sp_tmpl *value;
+} sp_let;
+
+typedef enum sp_cond_kind {
+    SP_COND_ALWAYS,
+    SP_COND_VAR_SET,     /* the variable is set and not empty */
+    SP_COND_VAR_EQUALS,  /* the variable's text equals `equals` */
+    SP_COND_STATUS,      /* the VU's last status is in status[] */
+} sp_cond_kind;
+
+/* A step's condition ("if"); negate inverts it ("unless"). A step whose condition is false is
+ * skipped entirely. */
+typedef struct sp_cond {
+    sp_cond_kind kind;
+    int negate;
+    int slot;
+    char *equals;
+    uint16_t *status;
+    size_t nstatus;
+} sp_cond;
+
+/* One step, executed in this order: if -> let -> request -> expect -> extract -> set_headers. */
+typedef struct sp_step {
+    sp_cond cond;
+    sp_let *lets;
+    size_t nlets;
+    sp_request *req;         /* NULL: a step with no request (only let / set_headers) */
+    sp_expect expect;
+    sp_extract *extracts;
+    size_t nextracts;
+    sp_hdr *set_headers;     /* VU-level headers set for the VU's later requests (same name
+                                replaces, an empty value removes); applied when the request
+                                passed, or always for a step with no request */
+    size_t nset_headers;
+} sp_step;
+
+typedef struct sp_task {
+    char *name;              /* optional label, NULL when none */
+    uint32_t weight;         /* >= 1 */
+    sp_step *steps;
+    size_t nsteps;
+} sp_task;
+
+typedef struct sp_userclass {
+    char *name;
+    uint32_t weight;         /* share of VUs, >= 1 */
+    sp_think think;
+    sp_hdr *headers;         /* class headers, on top of the definition's */
+    size_t nheaders;
+    sp_step *on_start;       /* run once when a VU starts */
+    size_t non_start;
+    sp_task *tasks;          /* picked at random by weight, one per iteration */
+    size_t ntasks;
+    uint64_t total_weight;   /* sum of task weights */
+    char **vars;             /* VU variable names; index = slot */
+    size_t nvars;
+} sp_userclass;
+
+typedef enum sp_load_model { SP_LOAD_CLOSED, SP_LOAD_OPEN } sp_load_model;
+
+/* A stage moves the target linearly from the previous stage's target (0 before the first)
+ * to this one's over duration_ms; a stage of duration 0 jumps. */
+typedef struct sp_stage {
+    uint32_t duration_ms;
+    double target;           /* VUs (closed) or iterations per second (open) */
+} sp_stage;
+
+typedef struct sp_load {
+    sp_load_model model;
+    sp_stage *stages;
+    size_t nstages;
+    uint32_t max_vus;        /* open model: the VU pool's size */
+    uint64_t total_ms;       /* sum of stage durations */
+} sp_load;
+
+typedef struct sp_options {
+    uint32_t timeout_ms;         /* default total timeout per request */
+    uint32_t connect_timeout_ms;
+    uint32_t max_response_bytes; /* response bytes kept; a larger response fails as too_large */
+    uint32_t graceful_stop_ms;   /* how long a graceful stop waits for requests in flight */
+    int follow_redirects;
+    int insecure;                /* skip TLS peer verification: only when the test says so */
+} sp_options;
+
+typedef struct sp_def {
+    json_t *doc;             /* the parsed, overridden document (owned); data is borrowed from it */
+    char *name;
+    char *base_url;
+    sp_hdr *headers;         /* default headers for every request */
+    size_t nheaders;
+    sp_userclass *users;
+    size_t nusers;
+    uint64_t total_weight;   /* sum of user class weights */
+    sp_load load;
+    sp_threshold *thresholds;
+    size_t nthresholds;
+    char **names;            /* request names; index = name id */
+    size_t nnames;
+    sp_options opts;
+} sp_def;
+
+/* Command-line or REST overrides, applied to the document before validation. */
+typedef struct sp_overrides {
+    int64_t users;           /* > 0: one stage holding this many VUs (with duration_ms) */
+    int64_t duration_ms;     /* > 0: total duration (stages cut or the last one extended) */
+    const char *base_url;    /* non-NULL: replaces base_url */
+    const char *stages;      /* non-NULL: a JSON array replacing load.stages */
+} sp_overrides;
+
+#define SP_OVERRIDES_NONE {0, 0, NULL, NULL}
+
+/*
+ * Loads a definition from text (len bytes, need not be NUL-terminated). base_dir is where
+ * relative file paths in it are resolved (NULL: the current directory). On success returns 0
+ * and *out owns the definition; on failure returns SP_EINVAL (or SP_ELIMIT for size), *out is
+ * NULL and errs holds every error found.
+ */
+int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
+                sp_def **out, sp_errlist *errs);
+/* The same from a file; a missing or unreadable file is one error naming it. */
+int sp_def_load_file(const char *path, const sp_overrides *ov, sp_def **out, sp_errlist *errs);
+void sp_def_free(sp_def *def);
+
+#endif

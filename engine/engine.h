@@ -1,0 +1,67 @@
+/*
+ * engine.h - runs a loaded test definition: virtual users on worker threads.
+ *
+ * Calling sequence (one controlling thread):
+ *     sp_engine_new(def, &opts, &e, err, sizeof err);
+ *     sp_engine_start(e);
+ *     ... sp_engine_stop(e, graceful) / sp_engine_set_target(e, ...) from any thread ...
+ *     sp_engine_wait(e);                 // returns when the profile ends or a stop completes
+ *     totals = sp_engine_totals(e);      // whole-run stats, valid until sp_engine_free
+ *     sp_engine_free(e);
+ *
+ * Inside: N worker threads (default one per core), each owning one libcurl multi handle driven
+ * by curl_multi_socket_action and epoll, a timer heap for think times, and its share of the VUs.
+ * Each VU keeps its own easy handle, so its keep-alive connection is reused across its requests.
+ * Once a second each worker sends its stats for that second to the aggregator thread through a
+ * queue; the aggregator merges them, adds them to the totals, and calls on_second.
+ *
+ * Threads: sp_engine_stop, sp_engine_set_target and the read-only getters may be called from any
+ * thread; on_second runs on the aggregator thread and must not block for long (it delays the
+ * next second, never the workers). No function here may be called from a signal handler.
+ */
+#ifndef SP_ENGINE_H
+#define SP_ENGINE_H
+
+#include <stdint.h>
+
+#include "engine/definition.h"
+#include "engine/metrics.h"
+
+typedef struct sp_engine sp_engine;
+
+/* Called once per second of the run, and once more for the last partial second, with that
+ * second's merged stats (borrowed for the call). second is 0-based from the start. */
+typedef void (*sp_second_fn)(void *ud, uint64_t second, const sp_stats *s);
+
+typedef struct sp_engine_opts {
+    unsigned threads;        /* worker threads; 0: one per online core */
+    uint64_t seed;           /* random seed; 0: from the clock */
+    sp_second_fn on_second;  /* may be NULL */
+    void *ud;
+} sp_engine_opts;
+
+/* def is borrowed and must outlive the engine. Fails with a reason in err (e.g. curl init). */
+int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out, char *err,
+                  size_t errlen);
+/* Starts the threads. SP_ESTATE if already started. */
+int sp_engine_start(sp_engine *e);
+/* Stops the run: graceful lets requests in flight finish (bounded by the definition's
+ * graceful_stop_ms) and starts no new ones; immediate aborts requests in flight. Idempotent; a
+ * later immediate stop upgrades an earlier graceful one. Returns at once. */
+void sp_engine_stop(sp_engine *e, int graceful);
+/* Changes the target (VUs for the closed model, iterations/s for the open one) from now on,
+ * reached linearly over ramp_ms (0: at once); the rest of the profile's stages are dropped and
+ * the run goes on until its planned end. SP_ESTATE when not running. */
+int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms);
+/* Blocks until the run has ended and every thread has exited. Returns 0, or SP_ESTATE when not
+ * started. */
+int sp_engine_wait(sp_engine *e);
+/* Whole-run totals; complete after sp_engine_wait, owned by the engine. */
+const sp_stats *sp_engine_totals(const sp_engine *e);
+/* Milliseconds since start (frozen at the end after wait). */
+uint64_t sp_engine_elapsed_ms(const sp_engine *e);
+/* 1 when the run was ended by sp_engine_stop rather than by its profile. */
+int sp_engine_was_stopped(const sp_engine *e);
+void sp_engine_free(sp_engine *e);
+
+#endif

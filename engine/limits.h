@@ -1,0 +1,46 @@
+/*
+ * limits.h - every named cap in Stampede, in one place.
+ *
+ * Anything that grows with outside input (a definition, a REST body, a template, a target's
+ * response) is bounded by one of these. A value here is the default; where a cap can be set
+ * per test or per server, the option that sets it is named beside it.
+ */
+#ifndef SP_LIMITS_H
+#define SP_LIMITS_H
+
+/* Test definitions. */
+#define SP_DEF_MAX_BYTES (4u << 20)       /* a definition document, bytes */
+#define SP_DEF_MAX_DEPTH 32               /* JSON nesting of a definition or a REST body */
+#define SP_DEF_MAX_USERS 64               /* user classes per definition */
+#define SP_DEF_MAX_TASKS 256              /* tasks per user class */
+#define SP_DEF_MAX_STEPS 256              /* steps per task or on_start */
+#define SP_DEF_MAX_NAMES 1024             /* distinct request names per definition */
+#define SP_DEF_MAX_VARS 256               /* distinct VU variables per user class */
+#define SP_DEF_MAX_STAGES 256             /* load stages */
+#define SP_DEF_MAX_THRESHOLDS 64          /* thresholds */
+#define SP_DEF_MAX_VUS 200000             /* VUs in any stage */
+#define SP_DEF_MAX_DURATION_S (7 * 86400) /* a run's total duration */
+
+/* Templates. */
+#define SP_TMPL_MAX_SOURCE (64u << 10)  /* one template's source text */
+#define SP_TMPL_MAX_HOLES 512           /* {{...}} expressions in one template */
+#define SP_TMPL_MAX_RENDER (8u << 20)   /* one rendered template (a body) */
+#define SP_TMPL_MAX_EXPR_DEPTH 8        /* nested calls in one expression */
+
+/* Requests and responses. */
+#define SP_RESP_KEEP_MAX (1u << 20)      /* response bytes kept for extract/expect (per test: max_response_bytes) */
+#define SP_RESP_ABSOLUTE_MAX (64u << 20) /* the largest max_response_bytes a test may set */
+#define SP_REQ_DEFAULT_TIMEOUT_MS 30000  /* total timeout of a request (per test/step: timeout) */
+#define SP_REQ_CONNECT_TIMEOUT_MS 10000  /* connect timeout */
+#define SP_REQ_MAX_REDIRS 5              /* redirects followed */
+#define SP_VAR_MAX_BYTES (64u << 10)     /* one extracted variable's value */
+
+/* Metrics. */
+#define SP_FAIL_MSGS_PER_NAME 16         /* distinct failure messages kept per request name */
+#define SP_FAIL_MSG_MAX 256              /* bytes of one failure message */
+#define SP_STATUS_MAX 600                /* status codes 0..599 counted; others count as 0 */
+
+/* Error lists. */
+#define SP_ERRLIST_MAX 100               /* validation errors reported per document */
+
+#endif

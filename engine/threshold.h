@@ -1,0 +1,53 @@
+/*
+ * threshold.h - pass/fail criteria of a run: "p95 < 300ms", "error_rate < 1%", "rps > 1000",
+ * "POST /orders: p99 < 800ms".
+ *
+ * Grammar: [NAME ":"] METRIC OP VALUE, where METRIC is p50|p90|p95|p99|max|avg|min (latency,
+ * VALUE with a unit us|ms|s, ms when none), error_rate (VALUE in % or as a fraction 0..1), or
+ * rps (requests per second over the run's duration); OP is < <= > >=. A NAME must be one of the
+ * definition's request names. Parsing happens at definition load; evaluation after the run (or
+ * on the totals so far, for a live view).
+ *
+ * Threads: parsed thresholds are immutable.
+ */
+#ifndef SP_THRESHOLD_H
+#define SP_THRESHOLD_H
+
+#include <stddef.h>
+
+#include "engine/metrics.h"
+
+typedef enum sp_th_metric {
+    SP_TH_P50, SP_TH_P90, SP_TH_P95, SP_TH_P99, SP_TH_MAX, SP_TH_AVG, SP_TH_MIN,
+    SP_TH_ERROR_RATE, SP_TH_RPS,
+} sp_th_metric;
+
+typedef enum sp_th_op { SP_TH_LT, SP_TH_LE, SP_TH_GT, SP_TH_GE } sp_th_op;
+
+typedef struct sp_threshold {
+    char *src;          /* the text as written, owned */
+    int name_id;        /* request name id, or -1 for the whole run */
+    sp_th_metric metric;
+    sp_th_op op;
+    double value;       /* latency in ms, error_rate as a fraction, rps */
+} sp_threshold;
+
+typedef struct sp_verdict {
+    int passed;
+    double measured;    /* same unit as value */
+} sp_verdict;
+
+/* Parses src; names[0..nnames) are the request names. SP_EINVAL and a reason in err on error. */
+int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
+                       sp_threshold *out, char *err, size_t errlen);
+void sp_threshold_release(sp_threshold *t);
+/* Judges t against run totals; duration_s is the run's elapsed time (for rps). */
+void sp_threshold_eval(const sp_threshold *t, const sp_stats *totals, double duration_s,
+                       sp_verdict *out);
+/* "p95", "error_rate", ...; and "<", "<=", ... */
+const char *sp_th_metric_name(sp_th_metric m);
+const char *sp_th_op_name(sp_th_op op);
+/* Writes the measured value with its unit ("312.4ms", "0.8%", "1043.2/s") to buf. */
+void sp_threshold_format_value(const sp_threshold *t, double v, char *buf, size_t len);
+
+#endif

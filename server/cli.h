@@ -1,0 +1,18 @@
+/*
+ * cli.h - the subcommands of the `stampede` binary. Each takes the arguments after its name
+ * (argv[0] is the subcommand) and returns the process exit code. They run on the main thread.
+ */
+#ifndef SP_CLI_H
+#define SP_CLI_H
+
+/* stampede run FILE [options]: exit 0 passed, 1 a threshold failed, 2 invalid or could not
+ * start, 130 stopped by Ctrl-C. */
+int sp_cmd_run(int argc, char **argv);
+/* stampede serve [options]: the daemon. */
+int sp_cmd_serve(int argc, char **argv);
+/* stampede remote run --server URL --token T TEST: a run on a daemon, from CI. */
+int sp_cmd_remote(int argc, char **argv);
+/* The version line, with the git revision the binary was built from. */
+const char *sp_version_string(void);
+
+#endif
