@@ -582,7 +582,10 @@ int sp_tmpl_eval(const sp_tmpl *t, const sp_vuctx *ctx, sp_value *out, sp_buf *s
     out->s = NULL;
     out->len = 0;
     out->item = NULL;
+    size_t start = scratch->len;
+    int rc;
     if (t->nparts == 1 && t->parts[0].hole) {
+        /* One hole: evaluate it once, so a random draw is not made twice. */
         char buf[SCRATCH_MAX];
         val v = {0};
         eval(t, t->parts[0].root, ctx, buf, &v);
@@ -590,9 +593,11 @@ int sp_tmpl_eval(const sp_tmpl *t, const sp_vuctx *ctx, sp_value *out, sp_buf *s
             out->item = v.item;
             return 0;
         }
+        rc = t->parts[0].esc == SP_ESC_JSON_VALUE ? emit_val_json(scratch, &v)
+                                                  : emit_val_text(scratch, t->parts[0].esc, &v);
+    } else {
+        rc = sp_tmpl_render(t, ctx, scratch);
     }
-    size_t start = scratch->len;
-    int rc = sp_tmpl_render(t, ctx, scratch);
     if (rc)
         return rc;
     out->s = scratch->p + start;
