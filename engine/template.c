@@ -1243,7 +1243,15 @@ static int parse_expr(parser *ps, int depth)
         fail_unexpected(ps);
         return -1;
     }
+    int nfields = 0;
     while (idx >= 0 && peek(ps) == '.') {
+        /* Rendering recurses once per field, so a chain is bounded like nested calls are. */
+        if (++nfields > SP_TMPL_MAX_EXPR_DEPTH) {
+            char h[80];
+            hole_text(ps, h, sizeof h);
+            fail(ps, "more than %d '.field' steps in %s", SP_TMPL_MAX_EXPR_DEPTH, h);
+            return -1;
+        }
         ps->pos++;
         char field[128];
         if (!read_ident(ps, field, sizeof field)) {
