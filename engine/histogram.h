@@ -1,8 +1,8 @@
 /*
  * histogram.h - mergeable log-linear latency histograms (HdrHistogram-style).
  *
- * Values are microseconds. Values below 128 us are kept exactly (1 us buckets); above that,
- * each power of two [2^e, 2^(e+1)) is split into 128 equal buckets, so a reported value (the
+ * Values are microseconds. Values below 256 us are kept exactly (1 us buckets); above that,
+ * each power of two [2^e, 2^(e+1)) is split into 128 equal buckets (3840 buckets in all), so a reported value (the
  * bucket's midpoint, clamped to the observed min/max) is within 0.4% of any value recorded in
  * that bucket. The range is 0 to 2^36 us (about 19 hours); larger values land in the last bucket
  * and still update the exact max. Histograms of the same layout merge by adding counts, so
@@ -39,6 +39,7 @@ double sp_hist_mean(const sp_hist *h);  /* exact (from the exact sum); 0 when em
 /*
  * The value at percentile p (0 < p <= 100): the smallest recorded value v such that at least
  * p% of the values are <= v, as the midpoint of its bucket (clamped to min and max). 0 when empty.
+ * p >= 100 returns the exact max, p <= 0 the exact min.
  */
 uint64_t sp_hist_percentile(const sp_hist *h, double p);
 
