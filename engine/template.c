@@ -183,12 +183,48 @@ static int esc_header(sp_buf *out, const char *s, size_t n)
     return 0;
 }
 
+/* The length of the valid UTF-8 sequence at s (RFC 3629: no overlongs, no surrogates), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned char c = s[0];
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF; /* the range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < len; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/*
+ * Escapes for the inside of a JSON string. Values can come from a target's responses, which
+ * may hold any bytes; invalid UTF-8 becomes U+FFFD so that the body stays valid JSON.
+ */
 static int esc_json(sp_buf *out, const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
         size_t j = i;
-        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+        while (j < n && (unsigned char)s[j] >= 0x20 && (unsigned char)s[j] < 0x80 && s[j] != '"' &&
+               s[j] != '\\')
             j++;
         int rc = sp_buf_add(out, s + i, j - i);
         if (rc)
@@ -196,6 +232,14 @@ static int esc_json(sp_buf *out, const char *s, size_t n)
         if (j == n)
             break;
         unsigned char c = (unsigned char)s[j];
+        if (c >= 0x80) {
+            size_t len = utf8_seq((const unsigned char *)s + j, n - j);
+            rc = len ? sp_buf_add(out, s + j, len) : sp_buf_add(out, "\\ufffd", 6);
+            if (rc)
+                return rc;
+            i = j + (len ? len : 1);
+            continue;
+        }
         char e[6] = {'\\', 0, 0, 0, 0, 0};
         size_t en = 2;
         switch (c) {

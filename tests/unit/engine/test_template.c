@@ -306,6 +306,11 @@ static void test_escaping_modes(void)
                  "{\\\"email\\\":\\\"sarah.chen@example.com\\\",\\\"password\\\":"
                  "\\\"TestPass123!\\\",\\\"n\\\":7}");
     CHECK_STR_EQ(render("{{'a\"b'}}", SP_ESC_JSON_STR), "a\\\"b");
+    /* Invalid UTF-8 from a response cannot break a JSON body; valid UTF-8 passes as is. */
+    slots[2].s = "\xc3\xa9|\xbc\xcb|\xed\xa0\x80|\xf0\x9f\x98\x80|\xe2\x82";
+    slots[2].len = strlen(slots[2].s);
+    CHECK_STR_EQ(render("{{order_id}}", SP_ESC_JSON_STR),
+                 "\xc3\xa9|\\ufffd\\ufffd|\\ufffd\\ufffd\\ufffd|\xf0\x9f\x98\x80|\\ufffd\\ufffd");
     CHECK_STR_EQ(render("{{\"a\\\\b\\n\\\"\"}}", SP_ESC_NONE), "a\\b\n\"");
 }
 
