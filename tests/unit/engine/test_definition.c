@@ -252,6 +252,23 @@ static void test_example_upload(void)
     sp_def_free(d);
 }
 
+/* The sketch in DESIGN.md, verbatim: the names it uses are the format's. */
+static void test_design_sketch(void)
+{
+    sp_def *d = must_load_file("engine/defs/design_sketch.json");
+    CHECK(d != NULL);
+    sp_userclass *u = &d->users[0];
+    CHECK_STR_EQ(u->name, "shopper");
+    CHECK_UINT_EQ(u->ntasks, 2);
+    CHECK_UINT_EQ(u->total_weight, 5);
+    CHECK_UINT_EQ(u->on_start[0].nlets, 1);
+    CHECK_UINT_EQ(u->tasks[1].steps[0].expect.nstatus, 2);
+    CHECK_UINT_EQ(d->nthresholds, 3);
+    CHECK_INT_EQ(d->thresholds[2].name_id, name_id(d, "POST /orders"));
+    CHECK_UINT_EQ(d->load.total_ms, 150000);
+    sp_def_free(d);
+}
+
 /* ---- defaults and shorthands ---- */
 
 static void test_defaults(void)
@@ -790,6 +807,7 @@ int main(void)
     RUN(test_example_shopper);
     RUN(test_example_reporting);
     RUN(test_example_upload);
+    RUN(test_design_sketch);
     RUN(test_defaults);
     RUN(test_request_forms);
     RUN(test_think_spellings);
