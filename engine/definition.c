@@ -11,6 +11,11 @@
  * VU variables are resolved per user class in two passes: the first collects every name that a
  * let or extract assigns (on_start first, so those slots come first and persist), the second
  * compiles templates against a scope of those names and the data lists.
+ *
+ * Jansson references: the document is owned by the sp_def from the moment it is parsed. Every
+ * json_object_get / json_array_get / foreach in the walk returns a borrowed reference into it,
+ * valid as long as the definition; the few places that create, steal or take references (the
+ * overrides, JSON bodies, expect.json's equals) say so where they do it.
  */
 #include "engine/definition.h"
 
