@@ -923,6 +923,7 @@ static sp_request *compile_request(ld *c, const json_t *v)
 
     /* url */
     const char *url = get_str(c, v, "url", 1);
+    sp_tmpl *t = NULL;
     if (url) {
         size_t m = path_key(c, "url");
         size_t sl = url_scheme_len(url);
@@ -934,9 +935,8 @@ static sp_request *compile_request(ld *c, const json_t *v)
         } else if (sl && strchr("/?#", url[sl + 3])) {
             err(c, "the URL has no host");
         } else {
-            sp_tmpl *t = sp_tmpl_new();
             char e[ERRLEN] = "";
-            int ok = 1;
+            t = sp_tmpl_new();
             if (!sl && c->base) {
                 sp_tmpl_add_literal(t, c->base, strlen(c->base));
                 if (url[0] != '/')
@@ -944,26 +944,28 @@ static sp_request *compile_request(ld *c, const json_t *v)
             }
             if (sp_tmpl_add_source(t, url, strlen(url), SP_ESC_NONE, &c->scope, e, sizeof e)) {
                 err(c, "%s", e[0] ? e : "invalid template");
-                ok = 0;
-            }
-            path_pop(c, m);
-            const json_t *q = json_object_get(v, "query");
-            if (q) {
-                m = path_key(c, "query");
-                if (!json_is_object(q))
-                    err_type(c, "an object of query parameters", q);
-                else
-                    add_pairs(c, q, t, strchr(url, '?') ? '&' : '?');
-                path_pop(c, m);
-            }
-            m = c->path.len;
-            if (ok)
-                r->url = t;
-            else
                 sp_tmpl_free(t);
+                t = NULL;
+            }
         }
         path_pop(c, m);
     }
+    const json_t *q = json_object_get(v, "query");
+    if (q) {
+        size_t m = path_key(c, "query");
+        if (!json_is_object(q)) {
+            err_type(c, "an object of query parameters", q);
+        } else {
+            /* Without a usable URL the pairs still compile, into a scratch template, so that
+             * their own mistakes are reported in the same pass. */
+            sp_tmpl *qt = t ? t : sp_tmpl_new();
+            add_pairs(c, q, qt, url && strchr(url, '?') ? '&' : '?');
+            if (qt != t)
+                sp_tmpl_free(qt);
+        }
+        path_pop(c, m);
+    }
+    r->url = t;
 
     /* name: given, or derived from the URL as written, so it groups by path, not by values */
     const char *name = get_str(c, v, "name", 0);
