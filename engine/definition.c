@@ -28,23 +28,23 @@
 
 /* Small structural caps of the format itself. They keep error messages and request names
  * readable; the document's size cap bounds everything else. */
-#define NAME_MAX_LEN 256     /* a request, task or user class name */
+#define NAME_MAX_LEN 256 /* a request, task or user class name */
 #define METHOD_MAX_LEN 32
 #define HEADER_NAME_MAX 256
-#define MULTIPART_MAX 64     /* parts of one multipart body */
+#define MULTIPART_MAX 64 /* parts of one multipart body */
 #define REGEX_MAX_LEN 4096
-#define RATE_MAX 1000000.0   /* arrivals per second in an open-model stage */
+#define RATE_MAX 1000000.0 /* arrivals per second in an open-model stage */
 #define WEIGHT_MAX 1000000
-#define PATH_MAX_BYTES 1024  /* an error's path */
+#define PATH_MAX_BYTES 1024 /* an error's path */
 #define ERRLEN 512
 
 typedef struct ld {
     sp_errlist *errs;
-    sp_buf path;           /* "users[0].tasks[2]" for the value being looked at */
+    sp_buf path; /* "users[0].tasks[2]" for the value being looked at */
     sp_def *def;
-    json_t *empty;         /* an empty object standing in for a missing data section (owned) */
-    sp_scope scope;        /* what templates may name right now */
-    const char *base;      /* validated base_url without trailing '/', or NULL */
+    json_t *empty;    /* an empty object standing in for a missing data section (owned) */
+    sp_scope scope;   /* what templates may name right now */
+    const char *base; /* validated base_url without trailing '/', or NULL */
 } ld;
 
 /* ---- paths and errors ---- */
@@ -100,14 +100,20 @@ static void err_key(ld *c, const char *key, const char *fmt, ...)
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
     case JSON_INTEGER:
-    case JSON_REAL: return "a number";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
@@ -296,8 +302,9 @@ static int value_duration(ld *c, const json_t *v, int64_t *ms)
         return -1;
     }
     if (sp_parse_duration_ms(s, ms) != 0) {
-        err(c, "invalid duration '%.64s': use a number with a unit (ms, s, m, h, d) such as "
-               "\"500ms\", \"30s\" or \"1h30m\", at most %d days",
+        err(c,
+            "invalid duration '%.64s': use a number with a unit (ms, s, m, h, d) such as "
+            "\"500ms\", \"30s\" or \"1h30m\", at most %d days",
             s, SP_DEF_MAX_DURATION_S / 86400);
         return -1;
     }
@@ -469,8 +476,9 @@ static int check_var_name(ld *c, const char *name)
         return -1;
     }
     if (!is_ident(name)) {
-        err(c, "invalid variable name '%.100s': use letters, digits and '_' (not first a digit), "
-               "at most 64 characters",
+        err(c,
+            "invalid variable name '%.100s': use letters, digits and '_' (not first a digit), "
+            "at most 64 characters",
             name);
         return -1;
     }
@@ -490,7 +498,6 @@ static int lookup_var(ld *c, const sp_userclass *uc, const char *name)
         err(c, "unknown variable '%.100s': no let or extract in this user class sets it", name);
     return -1;
 }
-
 
 /* ---- headers ---- */
 
@@ -545,8 +552,9 @@ static void check_data(ld *c, const json_t *data)
     json_object_foreach ((json_t *)data, key, list) {
         size_t m = path_key(c, key);
         if (!is_ident(key) || is_reserved(key)) {
-            err(c, "invalid data list name '%.100s': use letters, digits and '_' (not first a "
-                   "digit)",
+            err(c,
+                "invalid data list name '%.100s': use letters, digits and '_' (not first a "
+                "digit)",
                 key);
         } else if (!json_is_array(list)) {
             err_type(c, "an array (a list of items)", list);
@@ -688,7 +696,8 @@ static size_t url_scheme_len(const char *s)
 
 static int is_http_scheme(const char *s, size_t n)
 {
-    return (n == 4 && strncasecmp(s, "http", 4) == 0) || (n == 5 && strncasecmp(s, "https", 5) == 0);
+    return (n == 4 && strncasecmp(s, "http", 4) == 0) ||
+           (n == 5 && strncasecmp(s, "https", 5) == 0);
 }
 
 /* "METHOD /path" from the URL as written: scheme and host dropped, query and fragment cut. */
@@ -724,8 +733,8 @@ static void json_body(ld *c, const json_t *v, sp_tmpl *t)
             if (!first)
                 sp_tmpl_add_literal(t, ",", 1);
             first = 0;
-            json_t *k = json_string(key);                  /* new reference, dropped below */
-            char *ks = json_dumps(k, JSON_ENCODE_ANY);     /* new string, freed below */
+            json_t *k = json_string(key);              /* new reference, dropped below */
+            char *ks = json_dumps(k, JSON_ENCODE_ANY); /* new string, freed below */
             json_decref(k);
             sp_tmpl_add_literal(t, ks, strlen(ks));
             free(ks);
@@ -852,8 +861,9 @@ static void compile_multipart(ld *c, const json_t *v, sp_request *r)
     json_array_foreach (v, i, p) {
         size_t m = path_index(c, i);
         if (!json_is_object(p)) {
-            err_type(c, "an object ({\"name\", \"value\"} or {\"name\", \"filename\", "
-                        "\"content\"})",
+            err_type(c,
+                     "an object ({\"name\", \"value\"} or {\"name\", \"filename\", "
+                     "\"content\"})",
                      p);
             path_pop(c, m);
             continue;
@@ -1064,8 +1074,9 @@ static void compile_jchecks(ld *c, const json_t *v, sp_expect *x)
 {
     static const char *const fields[] = {"path", "exists", "equals"};
     if (!json_is_array(v)) {
-        err_type(c, "an array of checks ({\"path\": ..., \"exists\": true} or {\"path\": ..., "
-                    "\"equals\": ...})",
+        err_type(c,
+                 "an array of checks ({\"path\": ..., \"exists\": true} or {\"path\": ..., "
+                 "\"equals\": ...})",
                  v);
         return;
     }
@@ -1166,8 +1177,9 @@ static void compile_extracts(ld *c, const sp_userclass *uc, const json_t *v, sp_
             continue;
         }
         if (!json_is_object(spec)) {
-            err_type(c, "an object ({\"json\": \"path\"}, {\"header\": \"Name\"} or {\"regex\": "
-                        "\"...\"})",
+            err_type(c,
+                     "an object ({\"json\": \"path\"}, {\"header\": \"Name\"} or {\"regex\": "
+                     "\"...\"})",
                      spec);
             path_pop(c, m);
             continue;
@@ -1243,15 +1255,13 @@ static void free_extracts(sp_extract *x, size_t n)
 
 /* ---- steps ---- */
 
-static const char *const step_fields[] = {"if",      "unless",  "let",        "request",
-                                          "expect",  "extract", "set_headers"};
+static const char *const step_fields[] = {"if",     "unless",  "let",        "request",
+                                          "expect", "extract", "set_headers"};
 /* A task written as a single step also takes the task's own fields. */
-static const char *const short_task_fields[] = {"if",      "unless",      "let",  "request",
-                                                "expect",  "extract",     "set_headers",
-                                                "name",    "weight"};
+static const char *const short_task_fields[] = {
+    "if", "unless", "let", "request", "expect", "extract", "set_headers", "name", "weight"};
 
-static void compile_step(ld *c, const sp_userclass *uc, const json_t *v, sp_step *st,
-                         int shorthand)
+static void compile_step(ld *c, const sp_userclass *uc, const json_t *v, sp_step *st, int shorthand)
 {
     if (!json_is_object(v)) {
         err_type(c, "an object (a step)", v);
@@ -1347,8 +1357,8 @@ static void free_step(sp_step *st)
 }
 
 /* Compiles an array of steps (on_start or a task's steps). */
-static void compile_steps(ld *c, const sp_userclass *uc, const json_t *v, sp_step **out,
-                          size_t *n, int allow_empty)
+static void compile_steps(ld *c, const sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
+                          int allow_empty)
 {
     if (!json_is_array(v)) {
         err_type(c, "an array of steps", v);
@@ -1474,8 +1484,9 @@ static int compile_think(ld *c, const json_t *v, sp_think *th)
     static const char *const fields[] = {"constant_ms", "between_ms", "pacing_ms",
                                          "constant",    "between",    "pacing"};
     if (!json_is_object(v)) {
-        err_type(c, "an object ({\"between\": [\"1s\", \"3s\"]}, {\"constant\": \"2s\"} or "
-                    "{\"pacing\": \"5s\"})",
+        err_type(c,
+                 "an object ({\"between\": [\"1s\", \"3s\"]}, {\"constant\": \"2s\"} or "
+                 "{\"pacing\": \"5s\"})",
                  v);
         return -1;
     }
@@ -1545,8 +1556,7 @@ out:
 
 static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
-    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start",
-                                         "tasks"};
+    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start", "tasks"};
     uc->weight = 1;
     if (!json_is_object(u)) {
         err_type(c, "an object (a user class)", u);
@@ -1681,8 +1691,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
     if (model && strcmp(model, "open") == 0) {
         open = 1;
     } else if (model && strcmp(model, "closed") != 0) {
-        err_key(c, "model", "expected \"closed\" (a number of users) or \"open\" (a rate of "
-                            "arrivals), got '%.64s'",
+        err_key(c, "model",
+                "expected \"closed\" (a number of users) or \"open\" (a rate of "
+                "arrivals), got '%.64s'",
                 model);
         return;
     }
@@ -1803,8 +1814,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
         else if (got == 1)
             L->max_vus = (uint32_t)mv;
     } else if (got != 0) {
-        err_key(c, "max_vus", "'max_vus' belongs to the open model; the closed model's stages "
-                              "set the number of users");
+        err_key(c, "max_vus",
+                "'max_vus' belongs to the open model; the closed model's stages "
+                "set the number of users");
     }
 }
 
@@ -1812,8 +1824,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
 
 static void compile_options(ld *c, const json_t *v, sp_options *o)
 {
-    static const char *const fields[] = {"timeout",          "connect_timeout", "graceful_stop",
-                                         "max_response_bytes", "follow_redirects", "insecure"};
+    static const char *const fields[] = {"timeout",          "connect_timeout",
+                                         "graceful_stop",    "max_response_bytes",
+                                         "follow_redirects", "insecure"};
     if (!json_is_object(v)) {
         err_type(c, "an object", v);
         return;
@@ -1892,7 +1905,7 @@ static void compile_thresholds(ld *c, const json_t *v)
 
 static void compile_def(ld *c, const json_t *doc)
 {
-    static const char *const fields[] = {"name",    "description", "base_url", "headers", "data",
+    static const char *const fields[] = {"name",    "description", "base_url", "headers",   "data",
                                          "options", "users",       "load",     "thresholds"};
     sp_def *d = c->def;
     check_fields(c, doc, fields, SP_ARRAY_LEN(fields));
@@ -2029,9 +2042,8 @@ static void fit_stages(json_t *load, int64_t total_ms)
         if (!target)
             return;
         /* json_pack "O" takes a new reference to target; the array steals the new stage. */
-        json_array_append_new(stages,
-                              json_pack("{s:I,s:O}", "duration", (json_int_t)(total_ms - have), key,
-                                        target));
+        json_array_append_new(
+            stages, json_pack("{s:I,s:O}", "duration", (json_int_t)(total_ms - have), key, target));
         return;
     }
     json_t *cut = json_array(); /* new reference: stolen by json_object_set_new below */
@@ -2176,8 +2188,7 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
         return SP_EINVAL;
     }
     if (!json_is_object(doc)) {
-        sp_errlist_add(errs, "", "expected an object (a test definition), got %s",
-                       type_name(doc));
+        sp_errlist_add(errs, "", "expected an object (a test definition), got %s", type_name(doc));
         json_decref(doc);
         return SP_EINVAL;
     }
