@@ -787,12 +787,12 @@ static char *encode_literals(const char *src)
             break;
         }
         (void)sp_buf_add(&lit, p, (size_t)(open - p));
-        /* The hole ends at the first "}}" outside a string literal. */
+        /* The hole ends at the first "}}" outside a string literal ("..." or '...'). */
         const char *q = open + 2;
         while (*q && !(q[0] == '}' && q[1] == '}')) {
-            if (*q == '"') {
-                q++;
-                while (*q && *q != '"')
+            if (*q == '"' || *q == '\'') {
+                char quote = *q++;
+                while (*q && *q != quote)
                     q += (q[0] == '\\' && q[1]) ? 2 : 1;
                 if (*q)
                     q++;

@@ -343,6 +343,27 @@ static void test_request_forms(void)
     sp_def_free(d);
 }
 
+/* Query values: literal text is encoded at load, holes at render; a "}}" inside a string
+ * literal of either quote does not end the hole. */
+static void test_query_literals(void)
+{
+    const char *src =
+        "{\"name\":\"t\",\"base_url\":\"http://h\",\"users\":[{\"tasks\":[{\"request\":"
+        "{\"url\":\"/q\",\"query\":{\"a\":\"{{'}}'}} x\",\"b\":\"{{\\\"}}\\\"}}%\"}}}]}],"
+        "\"load\":{\"users\":1,\"duration\":\"1s\"}}";
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    int rc = sp_def_load(src, strlen(src), NULL, NULL, &d, &el);
+    if (rc)
+        dump(&el);
+    sp_errlist_release(&el);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(render(d->users[0].tasks[0].steps[0].req->url),
+                 "http://h/q?a=%7D%7D%20x&b=%7D%7D%25");
+    sp_def_free(d);
+}
+
 static void test_think_spellings(void)
 {
     static const char *const forms[] = {"{'constant_ms':250}", "{'constant':'250ms'}",
@@ -832,6 +853,7 @@ int main(void)
     RUN(test_design_sketch);
     RUN(test_defaults);
     RUN(test_request_forms);
+    RUN(test_query_literals);
     RUN(test_think_spellings);
     RUN(test_steps_and_conditions);
     RUN(test_open_model);
