@@ -431,15 +431,6 @@ static enum MHD_Result upload_field(void *cls, enum MHD_ValueKind kind, const ch
     return MHD_YES;
 }
 
-static int has_body(struct MHD_Connection *conn)
-{
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
-    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
-    return te != NULL || (cl != NULL && strcmp(cl, "0") != 0);
-}
-
 static int is_upload(const struct conn_state *cs)
 {
     return cs->rq.method == M_POST &&
@@ -524,9 +515,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         cs->rq.principal = -1;
         cs->rq.method = method_index(method);
         cs->rq.route = route_match(url, cs->rq.id, sizeof cs->rq.id);
+        /* Answers are queued on a later call, never on this first one: libmicrohttpd closes
+         * the connection after an answer queued before the request was read to its end,
+         * which would turn every keep-alive request into a new connection. Only a declared
+         * body over the cap is answered here, precisely so that it is not read. */
         if (begin(cs, conn))
-            return finish(cs);
-        if (!has_body(conn))
             return finish(cs);
         return MHD_YES;
     }

@@ -2,6 +2,7 @@
 // scripts, its auth rules, its exact /__stats counting and its fault-injection options.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { startShop, run, sleep, SHOP_API_BIN } from '../lib/harness.mjs';
 
 const USERS = ['sarah.chen@example.com', 'marcus.lee@example.com', 'nina.patel@example.com',
@@ -42,6 +43,32 @@ async function login(base, email = USERS[0]) {
   const r = await call(base, 'POST', '/api/v1/auth/login', { json: { email, password: PASSWORD } });
   assert.equal(r.status, 200, JSON.stringify(r.body));
   return r.body.access_token;
+}
+
+/** n sequential GETs through one keep-alive socket; returns how many reused the socket. */
+async function keepAliveReuse(base, path, n, { token } = {}) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  let reused = 0;
+  try {
+    for (let i = 0; i < n; i++) {
+      await new Promise((resolve, reject) => {
+        const headers = token ? { Authorization: `Bearer ${token}` } : {};
+        const req = http.get(base + path, { agent, headers }, (res) => {
+          res.resume();
+          res.on('end', () => {
+            if (req.reusedSocket) reused++;
+            assert.equal(res.statusCode, 200);
+            resolve();
+          });
+        });
+        req.on('error', reject);
+        req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+      });
+    }
+  } finally {
+    agent.destroy();
+  }
+  return reused;
 }
 
 function uploadForm(content = CSV, name = 'customer_import.csv') {
@@ -377,6 +404,12 @@ describe('shop-api with default options', () => {
     assert.deepEqual((await call(base, 'GET', '/api/v1/cart', { token: sarah2 })).body.items.map((i) => i.product_id), [202]);
   });
 
+  test('keep-alive connections are kept across requests', async () => {
+    assert.equal(await keepAliveReuse(base, '/api/v1/products?page=1&limit=20', 10), 9);
+    const token = await login(base);
+    assert.equal(await keepAliveReuse(base, '/api/v1/cart', 5, { token }), 4);
+  });
+
   test('/__stats counts exactly under concurrency and /__reset clears', async () => {
     let r = await call(base, 'POST', '/__reset');
     assert.equal(r.status, 200);
@@ -457,6 +490,8 @@ describe('shop-api options', () => {
       assert.ok(performance.now() - t0 >= 50);
       const s = await stats(shop.url);
       assert.equal(s.endpoints['GET /api/v1/products/:id']['200'], 40);
+      // A held answer keeps its connection too.
+      assert.equal(await keepAliveReuse(shop.url, '/api/v1/categories', 4), 3);
     } finally {
       assert.equal(await shop.stop(), 0);
     }
