@@ -349,7 +349,8 @@ static void dispatch(struct conn_state *cs, struct reply *r)
     fn(rq, r);
 }
 
-/* Called once the whole request is in: answers now or at its deadline. */
+/* Called once the whole request is in (or refused unread, for a body over its cap): answers
+ * now or at its deadline. */
 static enum MHD_Result finish(struct conn_state *cs)
 {
     const struct shop_route *route = &shop_routes[cs->rq.route];
@@ -369,7 +370,9 @@ static enum MHD_Result finish(struct conn_state *cs)
     } else {
         dispatch(cs, &r);
     }
-    if (!route->internal) {
+    /* A body refused unread is answered at once: while its connection waited, libmicrohttpd
+     * would start reading the very body the answer refuses. */
+    if (!route->internal && !(cs->too_large && cs->received == 0)) {
         uint64_t due = stall_adjust(cs->arrival_ns + latency_ns(route->group));
         uint64_t now = now_ns();
         if (due < now)
