@@ -98,6 +98,13 @@ describe('shop-api with default options', () => {
     const pop = list.body.items.map((p) => p.popularity);
     assert.deepEqual(pop, [...pop].sort((a, b) => b - a), 'sorted by popularity, descending');
 
+    const plain = await call(base, 'GET', '/api/v1/products');
+    assert.deepEqual(plain.body, list.body, 'the defaults are page 1, limit 20, popularity_desc');
+    const periph = await call(base, 'GET', '/api/v1/products?category=peripherals&limit=20');
+    assert.equal(periph.body.total, 4);
+    assert.ok(periph.body.items.every((p) => p.category === 'Peripherals'));
+    const names = (await call(base, 'GET', '/api/v1/products?sort=name_asc')).body.items.map((p) => p.name);
+    assert.deepEqual(names, [...names].sort((a, b) => a.localeCompare(b)));
     const priced = await call(base, 'GET', '/api/v1/products?sort=price_asc&limit=3&page=2');
     assert.equal(priced.status, 200);
     assert.equal(priced.body.items.length, 3);
@@ -507,7 +514,7 @@ describe('shop-api options', () => {
       assert.equal(s.endpoints['GET /api/v1/products']['500'], 1);
       assert.equal(s.endpoints['POST /api/v1/auth/login']['500'], 1);
     } finally {
-      await shop.stop();
+      assert.equal(await shop.stop('SIGINT'), 0, 'SIGINT ends the shop with 0');
     }
   });
 
