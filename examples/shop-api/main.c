@@ -15,7 +15,9 @@
  * from the request's arrival (the first call of the access handler, once the headers are in),
  * so the delay does not depend on how long the handler took, and the timer thread runs with a
  * 1 ns timer slack so the kernel does not round its wake-ups up by the default 50 us, and
- * with a real-time priority when it may have one.
+ * with a real-time priority when it may have one. It waits on a condition variable bound to
+ * CLOCK_MONOTONIC with an absolute deadline, which sleeps exactly as clock_nanosleep with
+ * TIMER_ABSTIME would, but can also be woken when a request with a nearer deadline arrives.
  * Thread-per-connection mode would let handlers simply sleep, but it costs a thread per
  * keep-alive connection and a context switch per request, which the benchmarks would
  * measure instead of the engine.

@@ -474,9 +474,13 @@ describe('shop-api options', () => {
   });
 
   test('--latency-ms delays its group from arrival, without blocking others', async () => {
-    const shop = await startShop(['--latency-ms', 'catalog=fixed:50', '--latency-ms', 'all=uniform:0-5',
+    const shop = await startShop(['--latency-ms', 'catalog=fixed:50', '--latency-ms', 'all=uniform:30-40',
       '--threads', '1']);
     try {
+      // Groups without their own setting take the one of "all".
+      const t = performance.now();
+      await login(shop.url);
+      assert.ok(performance.now() - t >= 30, `login took ${performance.now() - t} ms`);
       for (let i = 0; i < 3; i++) {
         const t0 = performance.now();
         const r = await call(shop.url, 'GET', '/api/v1/products?page=1&limit=20&sort=popularity_desc');
@@ -515,6 +519,24 @@ describe('shop-api options', () => {
       assert.equal(s.endpoints['POST /api/v1/auth/login']['500'], 1);
     } finally {
       assert.equal(await shop.stop('SIGINT'), 0, 'SIGINT ends the shop with 0');
+    }
+  });
+
+  test('--error-rate 0.3: /__stats agrees exactly with what the clients saw', async () => {
+    const shop = await startShop(['--error-rate', '0.3', '--seed', '7']);
+    try {
+      const seen = {};
+      await Promise.all(Array.from({ length: 300 }, async (_, i) => {
+        const r = await call(shop.url, 'GET', `/api/v1/products/${101 + (i % 5)}`);
+        seen[r.status] = (seen[r.status] || 0) + 1;
+      }));
+      assert.deepEqual(Object.keys(seen).sort(), ['200', '500']);
+      assert.ok(seen[500] >= 45 && seen[500] <= 135, `${seen[500]} of 300 failed`);
+      const s = await stats(shop.url);
+      assert.deepEqual(s.endpoints, { 'GET /api/v1/products/:id': seen });
+      assert.equal(s.total, 300);
+    } finally {
+      await shop.stop();
     }
   });
 
