@@ -280,7 +280,8 @@ static void orders_list(struct shop_request *rq, struct reply *out)
         reply_error(out, 400, "invalid_parameter", "limit must be an integer in 1..100");
         return;
     }
-    reply_json(out, 200, store_orders_json(rq->principal, (int)limit));
+    out->status = 200;
+    out->body = store_orders_text(rq->principal, (int)limit, &out->len);
 }
 
 /* ---- imports ---- */

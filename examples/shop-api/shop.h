@@ -203,7 +203,8 @@ json_t *store_cart_add(int principal, const struct product *p, int quantity);
 /* Turns the cart into an order (an empty cart gives an empty order); new reference. */
 json_t *store_order_create(int principal, const char *shipping, const char *payment,
                            const char *notes);
-json_t *store_orders_json(int principal, int limit);
+/* The principal's last orders, newest first, as malloc'd JSON text {items, limit, total}. */
+char *store_orders_text(int principal, int limit, size_t *len);
 json_t *store_import_create(int principal, const char *filename, const char *import_type,
                             int notify, uint64_t rows, uint64_t bytes);
 /* NULL if the principal has no import with that id. */

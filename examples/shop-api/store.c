@@ -5,9 +5,8 @@
  * Threads: tokens live in SHARDS hash tables, each behind a read-write lock, so the bearer
  * check on every authenticated request is a read lock on one shard of many. Carts, orders and
  * imports are kept per principal behind that principal's mutex; critical sections only copy
- * or build small JSON values. Orders are immutable once made, so the JSON of an order is
- * shared by reference (Jansson's reference counts are atomic in this build) and serialized
- * outside the lock.
+ * or build small values. No Jansson value is ever shared between threads (Jansson values are
+ * not thread-safe, not even for reference counting): orders are kept as their JSON text.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -297,7 +296,7 @@ struct account {
     pthread_mutex_t lock;
     struct cart_line cart[CART_LINES];
     int ncart;
-    json_t *orders[SHOP_HISTORY_MAX]; /* ring of immutable order objects, owned */
+    char *orders[SHOP_HISTORY_MAX];   /* ring of orders as compact JSON text, owned */
     size_t norders;                   /* ever made; the ring holds the last SHOP_HISTORY_MAX */
     struct import_rec imports[SHOP_HISTORY_MAX];
     size_t nimports;
@@ -331,7 +330,7 @@ void store_reset(void)
         pthread_mutex_lock(&a->lock);
         a->ncart = 0;
         for (size_t k = 0; k < SHOP_HISTORY_MAX; k++) {
-            json_decref(a->orders[k]);
+            free(a->orders[k]);
             a->orders[k] = NULL;
         }
         a->norders = 0;
@@ -431,26 +430,34 @@ json_t *store_order_create(int principal, const char *shipping, const char *paym
                               "payment_method_id", payment, "notes", notes, "created_at",
                               created);
     json_decref(cart);
+    /* json_dumps allocates with malloc(); the ring owns the text. */
+    char *text = json_dumps(order, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    if (!text)
+        abort();
     size_t slot = a->norders % SHOP_HISTORY_MAX;
-    json_decref(a->orders[slot]);
-    a->orders[slot] = json_incref(order); /* the ring keeps one reference, the caller one */
+    free(a->orders[slot]);
+    a->orders[slot] = text;
     a->norders++;
     pthread_mutex_unlock(&a->lock);
     return order;
 }
 
-json_t *store_orders_json(int principal, int limit)
+char *store_orders_text(int principal, int limit, size_t *len)
 {
     struct account *a = &accounts[principal];
-    json_t *items = json_array();
+    struct sbuf b = { 0 };
+    sb_adds(&b, "{\"items\":[");
     pthread_mutex_lock(&a->lock);
     size_t kept = a->norders < SHOP_HISTORY_MAX ? a->norders : SHOP_HISTORY_MAX;
     size_t total = a->norders;
-    for (size_t i = 0; i < kept && (int)i < limit; i++)
-        json_array_append(items, a->orders[(a->norders - 1 - i) % SHOP_HISTORY_MAX]);
+    for (size_t i = 0; i < kept && (int)i < limit; i++) {
+        if (i)
+            sb_add(&b, ",", 1);
+        sb_adds(&b, a->orders[(a->norders - 1 - i) % SHOP_HISTORY_MAX]);
+    }
     pthread_mutex_unlock(&a->lock);
-    return json_pack("{s:o, s:i, s:I}", "items", items, "limit", limit, "total",
-                     (json_int_t)total);
+    sb_addf(&b, "],\"limit\":%d,\"total\":%zu}", limit, total);
+    return sb_take(&b, len);
 }
 
 /* ---- imports ---- */
