@@ -411,6 +411,32 @@ describe('shop-api with default options', () => {
     assert.deepEqual((await call(base, 'GET', '/api/v1/cart', { token: sarah2 })).body.items.map((i) => i.product_id), [202]);
   });
 
+  test('per-user state stays exact under concurrent writes', async () => {
+    const token = await login(base, USERS[1]);
+    const before = (await call(base, 'GET', '/api/v1/orders?limit=1', { token })).body.total;
+    await call(base, 'POST', '/api/v1/orders', { token, json: { shipping_address_id: 'a' } });
+    const adds = await Promise.all(Array.from({ length: 100 }, () =>
+      call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: 204, quantity: 1 } })));
+    assert.ok(adds.every((r) => r.status === 201));
+    const cart = (await call(base, 'GET', '/api/v1/cart', { token })).body;
+    assert.deepEqual(cart.items.map((i) => [i.product_id, i.quantity]), [[204, 100]]);
+    const orders = await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 4 === 0
+      ? call(base, 'GET', '/api/v1/orders?limit=100', { token })
+      : call(base, 'POST', '/api/v1/orders', { token, json: { shipping_address_id: 'a' } }))));
+    const made = orders.filter((r) => r.status === 201);
+    assert.equal(made.length, 30);
+    assert.equal(new Set(made.map((r) => r.body.order_id)).size, 30, 'order ids are unique');
+    assert.equal(made.reduce((n, r) => n + r.body.item_count, 0), 100, 'the cart went into one order');
+    const list = (await call(base, 'GET', '/api/v1/orders?limit=100', { token })).body;
+    assert.equal(list.total, before + 31);
+    const uploads = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/api/v1/imports`,
+      { method: 'POST', body: uploadForm(), headers: { Authorization: `Bearer ${token}` } })));
+    assert.ok(uploads.every((r) => r.status === 202));
+    const ids = await Promise.all(uploads.map(async (r) => (await r.json()).import_id));
+    assert.equal(new Set(ids).size, 20);
+    assert.equal((await call(base, 'GET', '/api/v1/imports?limit=100', { token })).body.total, 20);
+  });
+
   test('keep-alive connections are kept across requests', async () => {
     assert.equal(await keepAliveReuse(base, '/api/v1/products?page=1&limit=20', 10), 9);
     const token = await login(base);
