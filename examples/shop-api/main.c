@@ -387,11 +387,15 @@ static enum MHD_Result finish(struct conn_state *cs)
         uint64_t now = now_ns();
         if (due < now)
             due = stall_adjust(now);
-        /* Below 20 us a suspend and resume would cost more than the wait. */
-        if (due > now + 20000 && delay_until(cs->rq.conn, due) == 0) {
+        /* Below 20 us a suspend and resume would cost more than the wait. The reply is
+         * parked before the connection is handed to the timer thread. */
+        if (due > now + 20000) {
             cs->reply = r;
             cs->ready = 1;
-            return MHD_YES;
+            if (delay_until(cs->rq.conn, due) == 0)
+                return MHD_YES;
+            cs->ready = 0;
+            memset(&cs->reply, 0, sizeof cs->reply);
         }
     }
     return send_reply(cs, &r);
