@@ -534,6 +534,21 @@ describe('shop-api options', () => {
     }
   });
 
+  test('a held answer does not hold up others on the same thread', async () => {
+    const shop = await startShop(['--latency-ms', 'catalog=fixed:1000', '--threads', '1']);
+    try {
+      const order = [];
+      const slow = call(shop.url, 'GET', '/api/v1/categories').then((r) => order.push(['slow', r.status]));
+      await sleep(50);
+      const fast = call(shop.url, 'POST', '/api/v1/auth/login', { json: { email: USERS[0], password: PASSWORD } })
+        .then((r) => order.push(['fast', r.status]));
+      await Promise.all([slow, fast]);
+      assert.deepEqual(order, [['fast', 200], ['slow', 200]]);
+    } finally {
+      await shop.stop();
+    }
+  });
+
   test('--error-rate 1 answers every request with a JSON 500', async () => {
     const shop = await startShop(['--error-rate', '1']);
     try {
