@@ -3,9 +3,10 @@
 
 BUILD_DEV     ?= build/dev
 BUILD_RELEASE ?= build/release
+BUILD_ASAN    ?= build/asan
 JOBS          ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: all run test deps build build-dev clean format
+.PHONY: all run test deps build build-dev build-asan clean format
 
 all: build
 
@@ -24,9 +25,15 @@ build-dev: deps
 run: build
 	@examples/run-demo.sh $(BUILD_RELEASE)
 
-# Builds with strict warnings and runs every test; non-zero on any failure.
-test: build-dev
+build-asan: deps
+	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSP_DEVELOPER=ON -DSP_SANITIZE=address >/dev/null
+	@cmake --build $(BUILD_ASAN) -j $(JOBS)
+
+# Builds with strict warnings and runs every test, then the unit tests and fuzz seeds again
+# under AddressSanitizer; non-zero on any failure.
+test: build-dev build-asan
 	@ctest --test-dir $(BUILD_DEV) --output-on-failure -j $(JOBS)
+	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) -L 'unit|fuzz'
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
