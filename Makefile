@@ -5,6 +5,7 @@ BUILD_DEV     ?= build/dev
 BUILD_RELEASE ?= build/release
 BUILD_ASAN    ?= build/asan
 JOBS          ?= $(shell nproc 2>/dev/null || echo 2)
+MAKEFLAGS     += --no-print-directory
 
 .PHONY: all run test deps build build-dev build-asan clean format
 
