@@ -219,7 +219,11 @@ static int read_record(parser *ps, size_t want, size_t *line)
             return fail(ps, SP_ELIMIT, rline, "more than %zu fields", ps->max_fields);
         }
         size_t off = ps->scratch.len;
-        rc = *ps->p == '"' ? read_quoted(ps, rline) : read_unquoted(ps, rline);
+        /* p may be at the end of the input: a delimiter as the last byte ends an empty field. */
+        if (ps->p < ps->end && *ps->p == '"')
+            rc = read_quoted(ps, rline);
+        else
+            rc = read_unquoted(ps, rline);
         if (rc)
             return rc;
         sp_grow((void **)&ps->fv, &ps->fvcap, ps->nfv + 1, sizeof(ps->fv[0]));

@@ -121,6 +121,14 @@ static void test_empty_fields(void)
     CHECK_STR_EQ(cell(csv, 1, "c"), "3");
     CHECK_STR_EQ(cell(csv, 2, "c"), "");
     sp_csv_free(csv);
+    /* A delimiter as the very last byte ends an empty last field. */
+    CHECK_INT_EQ(parse("a,b\n1,", NULL, &csv), 0);
+    CHECK_STR_EQ(cell(csv, 0, "a"), "1");
+    CHECK_STR_EQ(cell(csv, 0, "b"), "");
+    sp_csv_free(csv);
+    CHECK_INT_EQ(parse("a\tb\n\t", &(sp_csv_opts){.delimiter = '\t'}, &csv), 0);
+    CHECK_STR_EQ(cell(csv, 0, "b"), "");
+    sp_csv_free(csv);
     /* One column: a blank line is skipped, "" is an empty value. */
     CHECK_INT_EQ(parse("a\n1\n\n\"\"\n2\n", NULL, &csv), 0);
     CHECK_UINT_EQ(sp_csv_nrows(csv), 3);
