@@ -28,7 +28,7 @@ typedef struct parser {
     const unsigned char *p, *end;
     char delim;
     size_t line; /* physical line of p, 1-based */
-    size_t max_bytes, max_rows, max_fields, max_field_bytes;
+    size_t max_bytes, max_rows, max_fields, max_field_bytes, max_cells;
     const char *name, *errpath;
     sp_errlist *errs;
     sp_buf scratch; /* the current record's unquoted field values, back to back */
@@ -278,9 +278,9 @@ static int take_row(parser *ps, sp_csv *csv, size_t line)
     size_t nrows = json_array_size(csv->rows);
     if (nrows == ps->max_rows)
         return fail(ps, SP_ELIMIT, line, "more than %zu data rows", ps->max_rows);
-    if ((nrows + 1) * csv->nfields > SP_CSV_MAX_CELLS)
-        return fail(ps, SP_ELIMIT, line, "more than %u cells (data rows times fields)",
-                    (unsigned)SP_CSV_MAX_CELLS);
+    if ((nrows + 1) * csv->nfields > ps->max_cells)
+        return fail(ps, SP_ELIMIT, line, "more than %zu cells (data rows times fields)",
+                    ps->max_cells);
     json_t *obj = json_object();
     for (size_t i = 0; i < ps->nfv; i++) {
         /* The encoding was checked, so this only fails on out-of-memory. */
@@ -310,6 +310,7 @@ int sp_csv_parse(const char *buf, size_t len, const sp_csv_opts *opts, sp_csv **
         .max_rows = cap_or(opts->max_rows, SP_CSV_MAX_ROWS),
         .max_fields = cap_or(opts->max_fields, SP_CSV_MAX_FIELDS),
         .max_field_bytes = cap_or(opts->max_field_bytes, SP_CSV_MAX_FIELD_BYTES),
+        .max_cells = cap_or(opts->max_cells, SP_CSV_MAX_CELLS),
         .name = opts->name,
         .errpath = opts->errpath,
         .errs = errs,

@@ -50,7 +50,7 @@ typedef struct sp_csv_opts {
                             (borrowed; NULL: "") */
     /* Lower caps than the limits.h ones, for tests and per-test settings; 0 (or a value above
      * the limits.h cap) means the limits.h cap. */
-    size_t max_bytes, max_rows, max_fields, max_field_bytes;
+    size_t max_bytes, max_rows, max_fields, max_field_bytes, max_cells;
 } sp_csv_opts;
 
 /*

@@ -252,6 +252,11 @@ static void test_caps_from_opts(void)
     sp_csv_free(csv);
     CHECK(fails("a,b\n1,12345\n", &o, SP_ELIMIT, "line 2: field 2 is longer than 4 bytes"));
     CHECK(fails("a,b\n1,\"12\n345\"\n", &o, SP_ELIMIT, "line 2: field 2 is longer than 4 bytes"));
+    o = (sp_csv_opts){.max_cells = 6};
+    CHECK_INT_EQ(parse("a,b,c\n1,2,3\n4,5,6\n", &o, &csv), 0);
+    sp_csv_free(csv);
+    CHECK(fails("a,b,c\n1,2,3\n4,5,6\n7,8,9\n", &o, SP_ELIMIT,
+                "line 4: more than 6 cells (data rows times fields)"));
     o = (sp_csv_opts){.max_bytes = 8};
     CHECK_INT_EQ(parse("a\n123456", &o, &csv), 0);
     sp_csv_free(csv);
