@@ -9,6 +9,7 @@
 #include "engine/common.h"
 #include "engine/csv.h"
 #include "engine/feeder.h"
+#include "engine/template.h"
 
 enum { THREADS = 4 };
 
@@ -273,6 +274,81 @@ static void test_names_and_bad_options(void)
     sp_csv_free(csv);
 }
 
+/* Rows from a feeder rendered through {{row.NAME}} by several threads at once: the path the
+ * engine takes, run under the thread sanitizer by CI. */
+typedef struct render_worker {
+    sp_feeder *f;
+    const sp_tmpl *t;
+    long mismatches;
+} render_worker;
+
+static void *render_rows(void *arg)
+{
+    render_worker *w = arg;
+    sp_rng rng;
+    sp_rng_seed(&rng, 7);
+    sp_buf out, want;
+    sp_buf_init(&out, 1024);
+    sp_buf_init(&want, 1024);
+    for (int k = 0; k < 2000; k++) {
+        const json_t *row;
+        if (sp_feeder_next(w->f, &rng, &row) != 0) {
+            w->mismatches++;
+            continue;
+        }
+        sp_vuctx ctx = {.row = row, .rng = &rng, .vu = 1};
+        sp_buf_reset(&out);
+        sp_buf_reset(&want);
+        sp_tmpl_render(w->t, &ctx, &out);
+        long i = row_index(row);
+        sp_buf_addf(&want, "/users/%ld?name=user%ld", i, i);
+        if (strcmp(out.p, want.p) != 0)
+            w->mismatches++;
+    }
+    sp_buf_release(&out);
+    sp_buf_release(&want);
+    return NULL;
+}
+
+static void test_rows_in_templates_across_threads(void)
+{
+    sp_csv *csv = make_csv(50);
+    size_t nf;
+    const char *const *fields = sp_csv_fields(csv, &nf);
+    sp_scope scope = {.row_fields = fields, .nrow_fields = nf};
+    char err[256];
+    sp_tmpl *t = sp_tmpl_compile("/users/{{row.i}}?name={{row.name}}", 34, SP_ESC_NONE, &scope,
+                                 err, sizeof err);
+    CHECK(t != NULL);
+    /* A field the file does not have is a load-time error, with a suggestion. */
+    sp_tmpl *bad = sp_tmpl_compile("{{row.nme}}", 11, SP_ESC_NONE, &scope, err, sizeof err);
+    CHECK(bad == NULL);
+    CHECK_STR_CONTAINS(err, "unknown row field 'nme'");
+    CHECK_STR_CONTAINS(err, "did you mean 'name'");
+    CHECK(!sp_csv_has_field(csv, "nme"));
+
+    for (int mode = SP_FEED_SEQUENTIAL; mode <= SP_FEED_UNIQUE; mode++) {
+        sp_feeder_opts o = {.mode = (sp_feed_mode)mode, .on_exhausted = SP_FEED_RECYCLE};
+        sp_feeder *f = sp_feeder_new(csv, &o);
+        render_worker w[THREADS];
+        pthread_t th[THREADS];
+        for (int k = 0; k < THREADS; k++) {
+            w[k] = (render_worker){f, t, 0};
+            if (pthread_create(&th[k], NULL, render_rows, &w[k]) != 0)
+                abort();
+        }
+        long mismatches = 0;
+        for (int k = 0; k < THREADS; k++) {
+            pthread_join(th[k], NULL);
+            mismatches += w[k].mismatches;
+        }
+        sp_feeder_free(f);
+        CHECK_INT_EQ(mismatches, 0);
+    }
+    sp_tmpl_free(t);
+    sp_csv_free(csv);
+}
+
 int main(void)
 {
     RUN(test_sequential_order_and_wrap);
@@ -283,5 +359,6 @@ int main(void)
     RUN(test_unique_recycle_threads_each_round_once);
     RUN(test_sequential_and_random_threads);
     RUN(test_names_and_bad_options);
+    RUN(test_rows_in_templates_across_threads);
     return check_summary();
 }
