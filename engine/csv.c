@@ -41,6 +41,22 @@ static size_t cap_or(size_t v, size_t cap)
     return v == 0 || v > cap ? cap : v;
 }
 
+/* How many bytes of s to show in a message: at most max, cut before a UTF-8 continuation byte
+ * so that the message stays valid UTF-8. The error list drops messages over its own cap, so
+ * anything of unbounded length (a path, a field name) is clipped before it goes in. */
+static int clip(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n <= max)
+        return (int)n;
+    while (max > 0 && ((unsigned char)s[max] & 0xc0) == 0x80)
+        max--;
+    return (int)max;
+}
+
+#define CLIP_NAME 300 /* bytes of a file name or path in a message */
+#define CLIP_FIELD 64 /* bytes of a field name in a message */
+
 /* Adds "name: line N: reason" to the error list (no line part when line is 0) and returns rc. */
 __attribute__((format(printf, 4, 5))) static int fail(parser *ps, int rc, size_t line,
                                                       const char *fmt, ...)
@@ -49,8 +65,10 @@ __attribute__((format(printf, 4, 5))) static int fail(parser *ps, int rc, size_t
         return rc;
     sp_buf b;
     sp_buf_init(&b, SP_FAIL_MSG_MAX * 4);
-    if (ps->name && ps->name[0])
-        (void)sp_buf_addf(&b, "%s: ", ps->name);
+    if (ps->name && ps->name[0]) {
+        int n = clip(ps->name, CLIP_NAME);
+        (void)sp_buf_addf(&b, "%.*s%s: ", n, ps->name, ps->name[n] ? "..." : "");
+    }
     if (line)
         (void)sp_buf_addf(&b, "line %zu: ", line);
     va_list ap;
@@ -264,8 +282,8 @@ static int take_header(parser *ps, sp_csv *csv, size_t line)
         for (size_t j = 0; j < i; j++)
             if (strcmp(csv->fields[j], csv->fields[i]) == 0)
                 return fail(ps, SP_EINVAL, line,
-                            "column %zu of the header repeats the field name '%s' of column %zu",
-                            i + 1, csv->fields[i], j + 1);
+                            "column %zu of the header repeats the field name '%.*s' of column %zu",
+                            i + 1, clip(csv->fields[i], CLIP_FIELD), csv->fields[i], j + 1);
     }
     return 0;
 }
@@ -380,7 +398,7 @@ int sp_csv_load(const char *path, const sp_csv_opts *opts, sp_csv **out, sp_errl
     if (!o.name)
         o.name = path;
     size_t max = cap_or(o.max_bytes, SP_CSV_MAX_BYTES);
-    const char *errpath = o.errpath ? o.errpath : "";
+    parser ps = {.name = o.name, .errpath = o.errpath, .errs = errs}; /* only for fail() */
     sp_buf data;
     sp_buf_init(&data, max);
     struct stat st;
@@ -389,28 +407,19 @@ int sp_csv_load(const char *path, const sp_csv_opts *opts, sp_csv **out, sp_errl
     FILE *f = fopen(path, "rb");
     if (!f) {
         int e = errno;
-        if (e == ENOENT) {
-            rc = SP_ENOTFOUND;
-            if (errs)
-                sp_errlist_add(errs, errpath, "%s: no such file", path);
-        } else {
-            rc = SP_EIO;
-            if (errs)
-                sp_errlist_add(errs, errpath, "%s: cannot open: %s", path, strerror(e));
-        }
+        if (e == ENOENT)
+            rc = fail(&ps, SP_ENOTFOUND, 0, "no such file");
+        else
+            rc = fail(&ps, SP_EIO, 0, "cannot open: %s", strerror(e));
         goto out;
     }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        rc = SP_EIO;
-        if (errs)
-            sp_errlist_add(errs, errpath, "%s: not a regular file", path);
+        rc = fail(&ps, SP_EIO, 0, "not a regular file");
         goto out;
     }
     if ((uintmax_t)st.st_size > max) {
-        rc = SP_ELIMIT;
-        if (errs)
-            sp_errlist_add(errs, errpath, "%s: %jd bytes, more than the cap of %zu", path,
-                           (intmax_t)st.st_size, max);
+        rc = fail(&ps, SP_ELIMIT, 0, "%jd bytes, more than the cap of %zu", (intmax_t)st.st_size,
+                  max);
         goto out;
     }
     /* Read to the end rather than trusting st_size, which can change while we read. */
@@ -418,16 +427,12 @@ int sp_csv_load(const char *path, const sp_csv_opts *opts, sp_csv **out, sp_errl
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
         if (sp_buf_add(&data, chunk, n) != 0) {
-            rc = SP_ELIMIT;
-            if (errs)
-                sp_errlist_add(errs, errpath, "%s: more than the cap of %zu bytes", path, max);
+            rc = fail(&ps, SP_ELIMIT, 0, "more than the cap of %zu bytes", max);
             goto out;
         }
     }
     if (ferror(f)) {
-        rc = SP_EIO;
-        if (errs)
-            sp_errlist_add(errs, errpath, "%s: read error", path);
+        rc = fail(&ps, SP_EIO, 0, "read error");
         goto out;
     }
     rc = sp_csv_parse(data.p, data.len, &o, out, errs);

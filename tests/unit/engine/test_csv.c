@@ -236,6 +236,34 @@ static void test_error_prefix_and_path(void)
     CHECK(csv == NULL);
 }
 
+static void test_long_names_are_clipped_in_messages(void)
+{
+    sp_csv *csv;
+    sp_buf b, name;
+    sp_buf_init(&b, 1 << 20);
+    sp_buf_init(&name, 1 << 20);
+    /* A duplicate field name of 1000 two-byte characters, and a long file name. */
+    for (int i = 0; i < 1000; i++)
+        sp_buf_adds(&b, "\xc3\xa9");
+    char *first = sp_strdup(b.p);
+    sp_buf_addf(&b, ",%s\n1,2\n", first);
+    free(first);
+    for (int i = 0; i < 2000; i++)
+        sp_buf_adds(&name, "d/");
+    sp_csv_opts o = {.name = name.p};
+    CHECK_INT_EQ(parse(b.p, &o, &csv), SP_EINVAL);
+    CHECK_UINT_EQ(errs.n, 1);
+    CHECK_STR_CONTAINS(errs.v[0].msg, "d/d/...: line 1: column 2 of the header repeats the "
+                                      "field name '\xc3\xa9");
+    CHECK_STR_CONTAINS(errs.v[0].msg, "\xc3\xa9' of column 1");
+    /* The message is valid UTF-8 (a clipped name is cut between characters). */
+    json_t *js = json_string(errs.v[0].msg);
+    CHECK(js != NULL);
+    json_decref(js);
+    sp_buf_release(&b);
+    sp_buf_release(&name);
+}
+
 static void test_caps_from_opts(void)
 {
     sp_csv *csv;
@@ -377,6 +405,7 @@ int main(void)
     RUN(test_embedded_nul_in_length);
     RUN(test_errors_with_line_numbers);
     RUN(test_error_prefix_and_path);
+    RUN(test_long_names_are_clipped_in_messages);
     RUN(test_caps_from_opts);
     RUN(test_caps_from_limits);
     RUN(test_many_rows);
