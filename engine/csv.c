@@ -348,9 +348,10 @@ int sp_csv_parse(const char *buf, size_t len, const sp_csv_opts *opts, sp_csv **
         rc = fail(&ps, SP_ELIMIT, 0, "%zu bytes, more than the cap of %zu", len, ps.max_bytes);
         goto out;
     }
-    if (len >= 2 && ((ps.p[0] == 0xff && ps.p[1] == 0xfe) || (ps.p[0] == 0xfe && ps.p[1] == 0xff))) {
-        rc = fail(&ps, SP_EINVAL, 0, "the file is UTF-16 (it starts with a UTF-16 byte order "
-                                     "mark); save it as UTF-8");
+    if (len >= 2 &&
+        ((ps.p[0] == 0xff && ps.p[1] == 0xfe) || (ps.p[0] == 0xfe && ps.p[1] == 0xff))) {
+        rc = fail(&ps, SP_EINVAL, 0,
+                  "the file is UTF-16 (it starts with a UTF-16 byte order mark); save it as UTF-8");
         goto out;
     }
     if (len >= 3 && ps.p[0] == 0xef && ps.p[1] == 0xbb && ps.p[2] == 0xbf)
@@ -361,8 +362,8 @@ int sp_csv_parse(const char *buf, size_t len, const sp_csv_opts *opts, sp_csv **
     if ((rc = read_record(&ps, 0, &line)) != 0)
         goto out;
     if (line == 0) {
-        rc = fail(&ps, SP_EINVAL, 0, "the file is empty; its first line must be a header of "
-                                     "field names");
+        rc = fail(&ps, SP_EINVAL, 0,
+                  "the file is empty; its first line must be a header of field names");
         goto out;
     }
     if ((rc = take_header(&ps, csv, line)) != 0)

@@ -8,7 +8,7 @@
 #include <string.h>
 
 struct sp_feeder {
-    const sp_csv *csv; /* borrowed */
+    const sp_csv *csv;  /* borrowed */
     const json_t *rows; /* borrowed from csv */
     uint64_t nrows;
     sp_feeder_opts opts;

@@ -73,8 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 check_csv(csv);
                 sp_csv_free(csv);
             } else {
-                if (csv != NULL || errs.n != 1 ||
-                    (rc != SP_EINVAL && rc != SP_ELIMIT))
+                if (csv != NULL || errs.n != 1 || (rc != SP_EINVAL && rc != SP_ELIMIT))
                     abort();
             }
             sp_errlist_release(&errs);

@@ -83,8 +83,8 @@ static void test_random_roughly_uniform(void)
 static void test_unique_stop_single_thread(void)
 {
     sp_csv *csv = make_csv(5);
-    sp_feeder_opts o = {.mode = SP_FEED_UNIQUE, .on_exhausted = SP_FEED_STOP,
-                        .per = SP_FEED_PER_VU};
+    sp_feeder_opts o = {
+        .mode = SP_FEED_UNIQUE, .on_exhausted = SP_FEED_STOP, .per = SP_FEED_PER_VU};
     sp_feeder *f = sp_feeder_new(csv, &o);
     const json_t *row;
     for (long k = 0; k < 5; k++) {
@@ -161,7 +161,7 @@ static void run_threads(const sp_feeder_opts *o, long nrows, long draws, long *t
     pthread_t th[THREADS];
     for (int t = 0; t < THREADS; t++) {
         w[t] = (worker){f, draws, nrows, (uint64_t)t + 1, sp_calloc((size_t)nrows, sizeof(long)),
-                        0, 0, 0};
+                        0, 0,     0};
         if (pthread_create(&th[t], NULL, draw, &w[t]) != 0)
             abort();
     }
@@ -317,8 +317,8 @@ static void test_rows_in_templates_across_threads(void)
     const char *const *fields = sp_csv_fields(csv, &nf);
     sp_scope scope = {.row_fields = fields, .nrow_fields = nf};
     char err[256];
-    sp_tmpl *t = sp_tmpl_compile("/users/{{row.i}}?name={{row.name}}", 34, SP_ESC_NONE, &scope,
-                                 err, sizeof err);
+    sp_tmpl *t = sp_tmpl_compile("/users/{{row.i}}?name={{row.name}}", 34, SP_ESC_NONE, &scope, err,
+                                 sizeof err);
     CHECK(t != NULL);
     /* A field the file does not have is a load-time error, with a suggestion. */
     sp_tmpl *bad = sp_tmpl_compile("{{row.nme}}", 11, SP_ESC_NONE, &scope, err, sizeof err);
