@@ -150,11 +150,14 @@ static int check_encoding(parser *ps)
 }
 
 /* Appends n bytes to the current field, which started at scratch offset off. */
-static int field_add(parser *ps, size_t line, size_t off, const unsigned char *s, size_t n)
+static int field_add(parser *ps, size_t line, size_t off, const unsigned char *s, size_t n,
+                     int quoted)
 {
+    /* A quote left open swallows the rest of the file, so a quoted field over the cap is
+     * more often that mistake than a real value: say so. */
     if (ps->scratch.len - off + n > ps->max_field_bytes)
-        return fail(ps, SP_ELIMIT, line, "field %zu is longer than %zu bytes", ps->nfv + 1,
-                    ps->max_field_bytes);
+        return fail(ps, SP_ELIMIT, line, "field %zu is longer than %zu bytes%s", ps->nfv + 1,
+                    ps->max_field_bytes, quoted ? " (is a quote left open?)" : "");
     /* The scratch cap is the input's size, which a record can never exceed. */
     return sp_buf_add(&ps->scratch, s, n);
 }
@@ -171,14 +174,14 @@ static int read_quoted(parser *ps, size_t rline)
                 ps->line++;
             q++;
         }
-        if ((rc = field_add(ps, rline, off, ps->p, (size_t)(q - ps->p))) != 0)
+        if ((rc = field_add(ps, rline, off, ps->p, (size_t)(q - ps->p), 1)) != 0)
             return rc;
         if (q == ps->end)
             return fail(ps, SP_EINVAL, rline,
                         "unterminated quoted field (field %zu opens a quote that never closes)",
                         ps->nfv + 1);
         if (q + 1 < ps->end && q[1] == '"') {
-            if ((rc = field_add(ps, rline, off, q, 1)) != 0)
+            if ((rc = field_add(ps, rline, off, q, 1, 1)) != 0)
                 return rc;
             ps->p = q + 2;
             continue;
@@ -205,7 +208,7 @@ static int read_unquoted(parser *ps, size_t rline)
                         ps->nfv + 1);
         q++;
     }
-    int rc = field_add(ps, rline, ps->scratch.len, ps->p, (size_t)(q - ps->p));
+    int rc = field_add(ps, rline, ps->scratch.len, ps->p, (size_t)(q - ps->p), 0);
     ps->p = q;
     return rc;
 }

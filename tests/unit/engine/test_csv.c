@@ -288,7 +288,8 @@ static void test_caps_from_opts(void)
     CHECK_STR_EQ(cell(csv, 0, "a"), "a\"bc");
     sp_csv_free(csv);
     CHECK(fails("a,b\n1,12345\n", &o, SP_ELIMIT, "line 2: field 2 is longer than 4 bytes"));
-    CHECK(fails("a,b\n1,\"12\n345\"\n", &o, SP_ELIMIT, "line 2: field 2 is longer than 4 bytes"));
+    CHECK(fails("a,b\n1,\"12\n345\"\n", &o, SP_ELIMIT,
+                "line 2: field 2 is longer than 4 bytes (is a quote left open?)"));
     o = (sp_csv_opts){.max_cells = 6};
     CHECK_INT_EQ(parse("a,b,c\n1,2,3\n4,5,6\n", &o, &csv), 0);
     sp_csv_free(csv);
