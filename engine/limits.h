@@ -40,6 +40,15 @@
 #define SP_FAIL_MSG_MAX 256              /* bytes of one failure message */
 #define SP_STATUS_MAX 600                /* status codes 0..599 counted; others count as 0 */
 
+/* CSV data files (feeders). Rows are Jansson objects shared by all workers; measured with
+ * Jansson 2.14 they cost about 200 bytes per field plus 200 per row, so SP_CSV_MAX_CELLS is what
+ * bounds a data file's memory (under 1 GB: e.g. a million rows of four fields). */
+#define SP_CSV_MAX_BYTES (64u << 20)       /* a CSV file, bytes */
+#define SP_CSV_MAX_ROWS 1000000            /* data rows (the header not counted) */
+#define SP_CSV_MAX_FIELDS 256              /* fields per row, and columns in the header */
+#define SP_CSV_MAX_FIELD_BYTES (64u << 10) /* one field's value after unquoting */
+#define SP_CSV_MAX_CELLS 4000000           /* data rows times header fields */
+
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 
