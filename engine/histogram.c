@@ -15,8 +15,8 @@
 #include "engine/common.h"
 
 #define SUB_BITS 7
-#define SUB_COUNT (1u << SUB_BITS)       /* buckets per power of two */
-#define RANGE_BITS 36                    /* values up to 2^36 - 1 us are bucketed exactly */
+#define SUB_COUNT (1u << SUB_BITS) /* buckets per power of two */
+#define RANGE_BITS 36              /* values up to 2^36 - 1 us are bucketed exactly */
 #define VALUE_MAX ((UINT64_C(1) << RANGE_BITS) - 1)
 #define NBUCKETS ((size_t)(RANGE_BITS - SUB_BITS) * SUB_COUNT + SUB_COUNT)
 
@@ -54,7 +54,8 @@ void sp_hist_reset(sp_hist *h)
 static inline size_t index_of(uint64_t us)
 {
     uint64_t v = us > VALUE_MAX ? VALUE_MAX : us;
-    /* OR-ing in 255 makes every value below 256 share the exact (shift 0) group, without a branch. */
+    /* OR-ing in 255 makes every value below 256 share the exact (shift 0) group, without a branch.
+     */
     unsigned top = 63u - (unsigned)__builtin_clzll(v | 255u);
     unsigned shift = top - SUB_BITS;
     return (size_t)shift * SUB_COUNT + (size_t)(v >> shift);
