@@ -89,9 +89,11 @@ void sp_tmpl_free(sp_tmpl *t)
     free(t);
 }
 
+/* The pool always keeps a NUL after its last byte (not counted in plen), so the text of a
+ * constant template, which ends the pool, is a C string. */
 static uint32_t pool_add(sp_tmpl *t, const char *s, size_t n, int nul)
 {
-    size_t need = t->plen + n + (nul ? 1 : 0);
+    size_t need = t->plen + n + (nul ? 1 : 0) + 1;
     sp_grow((void **)&t->pool, &t->pcap, need, 1);
     uint32_t off = (uint32_t)t->plen;
     if (n)
@@ -99,6 +101,7 @@ static uint32_t pool_add(sp_tmpl *t, const char *s, size_t n, int nul)
     t->plen += n;
     if (nul)
         t->pool[t->plen++] = '\0';
+    t->pool[t->plen] = '\0';
     return off;
 }
 
@@ -121,9 +124,12 @@ static void add_literal_bytes(sp_tmpl *t, const char *s, size_t n)
     p->len = (uint32_t)n;
 }
 
+static void join_constant(sp_tmpl *t);
+
 void sp_tmpl_add_literal(sp_tmpl *t, const char *s, size_t n)
 {
     add_literal_bytes(t, s, n);
+    join_constant(t);
 }
 
 static int new_node(sp_tmpl *t, int kind)
@@ -1353,22 +1359,25 @@ static int parse_source(sp_tmpl *t, const char *src, size_t n, sp_esc esc, int l
 
 /*
  * A folded string literal leaves its node's text in the pool between two literal parts, so they
- * cannot merge in place; a template without holes is joined into one part here, so that
- * sp_tmpl_constant() has one span to return.
+ * cannot merge in place; a template without holes is joined here into one part that ends the
+ * pool, so that sp_tmpl_constant() has one NUL-terminated span to return.
  */
 static void join_constant(sp_tmpl *t)
 {
-    if (t->nparts < 2 || !sp_tmpl_is_constant(t))
+    if (t->nparts == 0 || !sp_tmpl_is_constant(t))
+        return;
+    if (t->nparts == 1 && t->parts[0].off + t->parts[0].len == t->plen)
         return;
     size_t total = 0;
     for (size_t i = 0; i < t->nparts; i++)
         total += t->parts[i].len;
-    sp_grow((void **)&t->pool, &t->pcap, t->plen + total, 1);
+    sp_grow((void **)&t->pool, &t->pcap, t->plen + total + 1, 1);
     uint32_t off = (uint32_t)t->plen;
     for (size_t i = 0; i < t->nparts; i++) {
         memcpy(t->pool + t->plen, t->pool + t->parts[i].off, t->parts[i].len);
         t->plen += t->parts[i].len;
     }
+    t->pool[t->plen] = '\0';
     t->parts[0].off = off;
     t->parts[0].len = (uint32_t)total;
     t->nparts = 1;

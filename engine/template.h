@@ -101,7 +101,8 @@ int sp_tmpl_add_json_string(sp_tmpl *t, const char *src, size_t n, const sp_scop
 sp_tmpl *sp_tmpl_compile(const char *src, size_t n, sp_esc esc, const sp_scope *scope, char *err,
                          size_t errlen);
 
-/* True when the template has no holes; its text is then available without rendering. */
+/* True when the template has no holes; its text is then available without rendering, as a
+ * NUL-terminated string owned by the template (len excludes the NUL; "" for an empty one). */
 int sp_tmpl_is_constant(const sp_tmpl *t);
 const char *sp_tmpl_constant(const sp_tmpl *t, size_t *len);
 

@@ -20,13 +20,13 @@ static json_t *make_data(void)
 {
     json_error_t je;
     return json_loads("{\"product_ids\": [201, 202, 203],"
-                            " \"search_terms\": [\"laptop\", \"red shoes\", \"a&b=c\"],"
-                            " \"prices\": [19.99, -1e300],"
-                            " \"credentials\": [{\"email\": \"a@example.com\", \"password\": "
-                            "\"p\\\"w\\n\", \"n\": 1}, {\"email\": \"b@example.com\"}],"
-                            " \"mixed\": [null, true, [1, {\"x\": \"\\u0000\"}], \"\"],"
-                            " \"empty\": [], \"config\": {\"a\": 1}}",
-                            0, &je);
+                      " \"search_terms\": [\"laptop\", \"red shoes\", \"a&b=c\"],"
+                      " \"prices\": [19.99, -1e300],"
+                      " \"credentials\": [{\"email\": \"a@example.com\", \"password\": "
+                      "\"p\\\"w\\n\", \"n\": 1}, {\"email\": \"b@example.com\"}],"
+                      " \"mixed\": [null, true, [1, {\"x\": \"\\u0000\"}], \"\"],"
+                      " \"empty\": [], \"config\": {\"a\": 1}}",
+                      0, &je);
 }
 
 static void render_all(const sp_tmpl *t, sp_vuctx *ctx)
