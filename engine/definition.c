@@ -754,6 +754,53 @@ static void json_body(ld *c, const json_t *v, sp_tmpl *t)
     }
 }
 
+/*
+ * Percent-encodes the literal text of a template source and keeps its {{holes}} as written, so
+ * that "d e {{x}}" becomes "d%20e%20{{x}}": the template escapes only what holes produce, and a
+ * query or form value must be encoded as a whole. An unterminated hole is copied as is for the
+ * template compiler to report.
+ */
+static char *encode_literals(const char *src)
+{
+    sp_buf out, lit;
+    sp_buf_init(&out, SP_TMPL_MAX_SOURCE * 3 + 16);
+    sp_buf_init(&lit, SP_TMPL_MAX_SOURCE * 3 + 16);
+    const char *p = src;
+    while (*p) {
+        const char *open = strstr(p, "{{");
+        if (!open) {
+            (void)sp_buf_adds(&lit, p);
+            break;
+        }
+        (void)sp_buf_add(&lit, p, (size_t)(open - p));
+        /* The hole ends at the first "}}" outside a string literal. */
+        const char *q = open + 2;
+        while (*q && !(q[0] == '}' && q[1] == '}')) {
+            if (*q == '"') {
+                q++;
+                while (*q && *q != '"')
+                    q += (q[0] == '\\' && q[1]) ? 2 : 1;
+                if (*q)
+                    q++;
+            } else {
+                q++;
+            }
+        }
+        pct_encode(&out, lit.p);
+        sp_buf_reset(&lit);
+        if (!*q) {
+            (void)sp_buf_adds(&out, open);
+            p = q;
+            break;
+        }
+        (void)sp_buf_add(&out, open, (size_t)(q + 2 - open));
+        p = q + 2;
+    }
+    pct_encode(&out, lit.p);
+    sp_buf_release(&lit);
+    return sp_buf_detach(&out, NULL);
+}
+
 /* Appends key=value pairs (keys encoded now, values at render) for query and form. */
 static void add_pairs(ld *c, const json_t *obj, sp_tmpl *t, char first_sep)
 {
@@ -771,10 +818,12 @@ static void add_pairs(ld *c, const json_t *obj, sp_tmpl *t, char first_sep)
         sp_tmpl_add_literal(t, k.p, k.len);
         sp_buf_release(&k);
         sep = '&';
-        char *src = scalar_text(c, val);
+        char *text = scalar_text(c, val);
+        char *src = text ? encode_literals(text) : NULL;
         char e[ERRLEN] = "";
         if (src && sp_tmpl_add_source(t, src, strlen(src), SP_ESC_URL, &c->scope, e, sizeof e) != 0)
             err(c, "%s", e[0] ? e : "invalid template");
+        free(text);
         free(src);
         path_pop(c, m);
     }
