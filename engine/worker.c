@@ -1069,39 +1069,39 @@ static void vu_run(vu *v)
     sp_worker *w = v->w;
     const sp_userclass *uc = v->uc;
     for (;;) {
-        if (v->stopping || w->ending) {
-            vu_free(v);
-            return;
-        }
-        const sp_step *steps;
-        sp_plan *const *plans;
-        size_t nsteps;
+        const sp_step *steps = NULL;
+        sp_plan *const *plans = NULL;
+        size_t nsteps = 0;
         if (v->phase == PH_START) {
             steps = uc->on_start;
             plans = v->cp->on_start;
             nsteps = uc->non_start;
-        } else if (v->phase == PH_NEXT) {
-            steps = NULL;
-            plans = NULL;
-            nsteps = 0;
-        } else {
+        } else if (v->phase == PH_TASK) {
             steps = uc->tasks[v->task].steps;
             plans = v->cp->tasks[v->task];
             nsteps = uc->tasks[v->task].nsteps;
         }
-        if (v->step >= nsteps) {
-            uint64_t now = sp_now_ns();
-            if (v->phase == PH_TASK) {
-                cur_stats(w)->iterations++;
-                v->iteration++;
+        uint64_t now = 0;
+        if (v->phase == PH_TASK && v->step >= nsteps) {
+            /* The iteration is over even when the VU stops right after it. */
+            cur_stats(w)->iterations++;
+            v->iteration++;
+            v->phase = PH_NEXT;
+            if (!v->stopping && !w->ending) {
+                now = sp_now_ns();
                 uint64_t d = think_ns(v, now);
                 if (d) {
                     v->state = VU_THINK;
-                    v->phase = PH_NEXT;
                     sp_timerheap_add(&w->timers, &v->timer, now + d);
                     return;
                 }
             }
+        }
+        if (v->stopping || w->ending) {
+            vu_free(v);
+            return;
+        }
+        if (v->phase == PH_NEXT || v->step >= nsteps) {
             if (uc->ntasks == 0) {
                 v->state = VU_PARKED;
                 return;
@@ -1109,7 +1109,7 @@ static void vu_run(vu *v)
             v->phase = PH_TASK;
             v->task = pick_task(v);
             v->step = 0;
-            v->iter_start_ns = now;
+            v->iter_start_ns = now ? now : sp_now_ns();
             v->iter_requests = 0;
             continue;
         }
@@ -1306,6 +1306,11 @@ void *sp_worker_main(void *arg)
     w->next_tick_ns = r->start_ns;
     for (;;) {
         uint64_t now = sp_now_ns();
+        /* A second that ended is sent first, so its gauges describe its end, not a stop
+         * that comes after it. */
+        uint64_t sec = (now - r->start_ns) / NS_PER_S;
+        if (sec > w->cur_second)
+            flush_second(w, sec, 0);
         int mode = atomic_load(&r->stop_mode);
         if (mode == SP_STOP_NOW)
             break;
@@ -1315,10 +1320,6 @@ void *sp_worker_main(void *arg)
             begin_end(w, r->end_ns + graceful_ns);
         if (w->ending && (w->inflight == 0 || now >= w->end_deadline_ns))
             break;
-
-        uint64_t sec = (now - r->start_ns) / NS_PER_S;
-        if (sec > w->cur_second)
-            flush_second(w, sec, 0);
         if (!w->ending && now >= w->next_tick_ns) {
             control_tick(w, now);
             w->next_tick_ns = now + TICK_NS;

@@ -1,0 +1,222 @@
+/*
+ * test_engine_run.c - runs real definitions against a real local server (testserver.h) for a
+ * few seconds: counts match what the server served, on_second comes once a second, extract and
+ * VU headers carry a token, and the target can be changed during the run.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "engine/definition.h"
+#include "engine/engine.h"
+#include "testserver.h"
+
+static testserver srv;
+
+typedef struct seconds {
+    int calls;
+    uint64_t last_second;
+    int in_order;
+    uint64_t requests;
+    uint32_t active[16];
+    uint32_t target[16];
+    uint64_t reqs[16];
+} seconds;
+
+static void on_second(void *ud, uint64_t second, const sp_stats *s)
+{
+    seconds *sc = ud;
+    if (sc->calls > 0 && second != sc->last_second + 1)
+        sc->in_order = 0;
+    sc->last_second = second;
+    sc->calls++;
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nnames; i++)
+        n += s->names[i].requests;
+    sc->requests += n;
+    if (second < 16) {
+        sc->active[second] = s->active_vus;
+        sc->target[second] = s->target_vus;
+        sc->reqs[second] = n;
+    }
+}
+
+/* Loads a definition pointed at the test server (its base_url is replaced). */
+static sp_def *load(const char *text)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)srv.port);
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
+        sp_buf b;
+        sp_buf_init(&b, 1 << 16);
+        sp_errlist_format(&el, &b);
+        fprintf(stderr, "definition errors:\n%s", b.p);
+        sp_buf_release(&b);
+    }
+    sp_errlist_release(&el);
+    return d;
+}
+
+static uint64_t total_requests(const sp_stats *s, uint64_t *failures)
+{
+    uint64_t n = 0, f = 0;
+    for (size_t i = 0; i < s->nnames; i++) {
+        n += s->names[i].requests;
+        f += s->names[i].failures;
+    }
+    if (failures)
+        *failures = f;
+    return n;
+}
+
+static void test_counts_match_server(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"users\":4,\"duration\":\"2s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.ok, 0);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 1, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_start(e), SP_ESTATE);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    uint64_t failures = 0;
+    uint64_t n = total_requests(t, &failures);
+    fprintf(stderr, "    %llu requests in %llu ms, %d seconds reported\n", (unsigned long long)n,
+            (unsigned long long)sp_engine_elapsed_ms(e), sc.calls);
+    CHECK(n > 100);
+    CHECK_UINT_EQ(n, atomic_load(&srv.ok));
+    CHECK_UINT_EQ(failures, 0);
+    CHECK_UINT_EQ(t->names[0].status[200], n);
+    CHECK_UINT_EQ(sp_hist_count(t->names[0].hist), n);
+    CHECK(t->names[0].bytes_in > n * 40);
+    CHECK(t->names[0].bytes_out > n * 10);
+    CHECK_UINT_EQ(t->iterations, n);
+    /* Two full seconds and the last partial one, in order, adding up to the totals. */
+    CHECK(sc.calls >= 2 && sc.calls <= 3);
+    CHECK(sc.in_order);
+    CHECK_UINT_EQ(sc.requests, n);
+    CHECK(sc.reqs[0] > 0 && sc.reqs[1] > 0);
+    CHECK_UINT_EQ(sc.active[0], 4);
+    CHECK_UINT_EQ(sc.target[0], 4);
+    CHECK_UINT_EQ(sc.active[1], 4);
+    CHECK(!sp_engine_was_stopped(e));
+    CHECK(sp_engine_elapsed_ms(e) >= 2000 && sp_engine_elapsed_ms(e) < 3000);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_extract_and_vu_headers(void)
+{
+    sp_def *d = load(
+        "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
+        "\"on_start\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"login\","
+        "\"json\":{\"user\":\"vu{{vu}}\"}},"
+        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"access_token\",\"exists\":true}]},"
+        "\"extract\":{\"token\":{\"json\":\"access_token\"}},"
+        "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}}],"
+        "\"tasks\":[{\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
+        "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}}]}],"
+        "\"load\":{\"users\":3,\"duration\":\"1s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.auth, 0);
+    atomic_store(&srv.body_bytes, 0);
+    sp_engine_opts o = {.threads = 1, .seed = 2};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(d->nnames, 2);
+    CHECK_UINT_EQ(t->names[0].requests, 3); /* one login per VU */
+    CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK(atomic_load(&srv.body_bytes) >= 3 * 14);
+    CHECK(t->names[1].requests > 20);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[1].requests, atomic_load(&srv.auth));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_set_target(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"users\":2,\"duration\":\"3s\"}}");
+    CHECK(d != NULL);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 3, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_set_target(e, 5, 0), SP_ESTATE);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    usleep(1200 * 1000);
+    CHECK_INT_EQ(sp_engine_set_target(e, -1, 0), SP_EINVAL);
+    CHECK_INT_EQ(sp_engine_set_target(e, 7, 0), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    CHECK_UINT_EQ(sc.active[0], 2);
+    CHECK_UINT_EQ(sc.target[0], 2);
+    CHECK_UINT_EQ(sc.active[2], 7);
+    CHECK_UINT_EQ(sc.target[2], 7);
+    CHECK(!sp_engine_was_stopped(e));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_ramp_and_classes(void)
+{
+    /* 0 -> 8 VUs over 1 s, then hold; two classes 3:1. */
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"a\",\"weight\":3,\"think\":{\"constant_ms\":20},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"a\"}}]},"
+                     "{\"name\":\"b\",\"weight\":1,\"think\":{\"constant_ms\":20},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"b\"}}]}],"
+                     "\"load\":{\"stages\":[{\"duration\":\"1s\",\"users\":8},"
+                     "{\"duration\":\"1s\",\"users\":8}]}}");
+    CHECK(d != NULL);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 4, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(sc.active[1], 8);
+    /* Six VUs of class a, two of class b: a's requests about three times b's. */
+    double ratio = (double)t->names[0].requests / (double)(t->names[1].requests + 1);
+    fprintf(stderr, "    a %llu, b %llu\n", (unsigned long long)t->names[0].requests,
+            (unsigned long long)t->names[1].requests);
+    CHECK(ratio > 2.0 && ratio < 4.5);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+int main(void)
+{
+    if (testserver_start(&srv) != 0) {
+        fprintf(stderr, "could not start the test server\n");
+        return 1;
+    }
+    RUN(test_counts_match_server);
+    RUN(test_extract_and_vu_headers);
+    RUN(test_set_target);
+    RUN(test_ramp_and_classes);
+    testserver_stop(&srv);
+    return check_summary();
+}
