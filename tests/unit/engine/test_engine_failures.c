@@ -92,7 +92,7 @@ static void test_connection_refused(void)
 
 static void test_timeout(void)
 {
-    srv.slow_ms = 600;
+    atomic_store(&srv.slow_ms, 600);
     sp_def *d = load_at("{\"name\":\"t\",\"base_url\":\"http://x\","
                         "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\","
                         "\"timeout\":\"150ms\"}}]}],"

@@ -74,7 +74,7 @@ static void test_graceful_stop_fast_requests(void)
 
 static void test_graceful_stop_waits_for_slow_requests(void)
 {
-    srv.slow_ms = 500;
+    atomic_store(&srv.slow_ms, 500);
     sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://x\",\"options\":{\"graceful_stop\":\"5s\"},"
                      "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\"}}]}],"
                      "\"load\":{\"users\":3,\"duration\":\"60s\"}}");
@@ -99,7 +99,7 @@ static void test_graceful_stop_waits_for_slow_requests(void)
 
 static void test_graceful_stop_is_bounded(void)
 {
-    srv.slow_ms = 1500;
+    atomic_store(&srv.slow_ms, 1500);
     sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://x\","
                      "\"options\":{\"graceful_stop\":\"200ms\"},"
                      "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\"}}]}],"
@@ -122,7 +122,7 @@ static void test_graceful_stop_is_bounded(void)
 
 static void test_immediate_stop(void)
 {
-    srv.slow_ms = 1500;
+    atomic_store(&srv.slow_ms, 1500);
     sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://x\","
                      "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\"}}]}],"
                      "\"load\":{\"users\":4,\"duration\":\"60s\"}}");

@@ -24,7 +24,7 @@
 typedef struct testserver {
     struct MHD_Daemon *d;
     uint16_t port;
-    unsigned slow_ms;
+    atomic_uint slow_ms;   /* set by the test while connection threads read it */
     atomic_ulong served;   /* responses queued, any path */
     atomic_ulong ok;       /* /ok */
     atomic_ulong slow;     /* /slow, counted before the sleep */
@@ -72,7 +72,7 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
     }
     if (strcmp(url, "/slow") == 0) {
         atomic_fetch_add(&ts->slow, 1);
-        usleep(ts->slow_ms * 1000u);
+        usleep(atomic_load(&ts->slow_ms) * 1000u);
         return ts_reply(c, 200, "{}", 2);
     }
     if (strcmp(url, "/500") == 0)
@@ -95,7 +95,7 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
 static int testserver_start(testserver *ts)
 {
     memset(ts, 0, sizeof(*ts));
-    ts->slow_ms = 1000;
+    atomic_store(&ts->slow_ms, 1000);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
     sa.sin_family = AF_INET;
