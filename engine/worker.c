@@ -118,6 +118,8 @@ struct sp_worker {
     uint64_t cur_second;
     pthread_mutex_t free_mu;
     sp_msg *free_list;
+    uint8_t *fds;    /* FD_* by socket number */
+    size_t nfds;
     sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
     sp_buf msgbuf;   /* failure messages */
 };
@@ -407,8 +409,7 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, v);
-    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, v);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, v); /* the callback is set only when needed */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, d->opts.follow_redirects ? 1L : 0L);
@@ -694,6 +695,8 @@ static int start_request(vu *v, const sp_plan *p)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
     v->keep_body = p->keep_body;
+    if (v->keep_headers != p->keep_headers)
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, p->keep_headers ? on_header : NULL);
     v->keep_headers = p->keep_headers;
     sp_buf_reset(&v->resp);
     sp_buf_reset(&v->resphdr);
@@ -1222,28 +1225,71 @@ static void free_all_vus(sp_worker *w)
 
 /* ---- the event loop ---- */
 
+/* What a worker knows of a socket: the events registered with epoll, and whether curl still
+ * watches it. */
+#define FD_REG_IN 0x1u
+#define FD_REG_OUT 0x2u
+#define FD_REGISTERED 0x4u
+#define FD_CURL 0x8u
+
+static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
+{
+    struct epoll_event ev;
+    memset(&ev, 0, sizeof ev);
+    ev.events = ((want & FD_REG_IN) ? EPOLLIN : 0u) | ((want & FD_REG_OUT) ? EPOLLOUT : 0u);
+    ev.data.fd = s;
+    int op = (w->fds[s] & FD_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    if (epoll_ctl(w->ep, op, s, &ev) != 0) {
+        /* The table can be stale: a closed socket leaves epoll by itself, and its number may
+         * come back for a new one. */
+        op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
+        epoll_ctl(w->ep, op, s, &ev);
+    }
+    w->fds[s] = (uint8_t)(want | FD_REGISTERED | FD_CURL);
+}
+
+/*
+ * curl removes a keep-alive connection's socket each time its transfer ends and adds it back
+ * when the next request reuses it: two epoll_ctl calls per request for nothing. So a removed
+ * socket stays registered and is only marked as no longer curl's; if it signals an event
+ * while parked (the server closed it), the loop drops it then.
+ */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     sp_worker *w = userp;
     SP_UNUSED(e);
+    SP_UNUSED(socketp);
+    if (s < 0)
+        return 0;
+    if ((size_t)s >= w->nfds) {
+        size_t old = w->nfds;
+        sp_grow((void **)&w->fds, &w->nfds, (size_t)s + 1, 1);
+        memset(w->fds + old, 0, w->nfds - old);
+    }
     if (what == CURL_POLL_REMOVE) {
-        if (socketp)
-            epoll_ctl(w->ep, EPOLL_CTL_DEL, s, NULL);
+        w->fds[s] &= (uint8_t)~FD_CURL;
         return 0;
     }
-    struct epoll_event ev;
-    memset(&ev, 0, sizeof ev);
-    ev.events = ((what & CURL_POLL_IN) ? EPOLLIN : 0u) | ((what & CURL_POLL_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = s;
-    if (socketp) {
-        if (epoll_ctl(w->ep, EPOLL_CTL_MOD, s, &ev) != 0 && errno == ENOENT)
-            epoll_ctl(w->ep, EPOLL_CTL_ADD, s, &ev);
-    } else {
-        if (epoll_ctl(w->ep, EPOLL_CTL_ADD, s, &ev) != 0 && errno == EEXIST)
-            epoll_ctl(w->ep, EPOLL_CTL_MOD, s, &ev);
-        curl_multi_assign(w->multi, s, w); /* any non-NULL mark: "registered" */
+    unsigned want = ((what & CURL_POLL_IN) ? FD_REG_IN : 0u) |
+                    ((what & CURL_POLL_OUT) ? FD_REG_OUT : 0u);
+    uint8_t st = w->fds[s];
+    if ((st & FD_REGISTERED) && (st & (FD_REG_IN | FD_REG_OUT)) == want) {
+        w->fds[s] = (uint8_t)(st | FD_CURL);
+        return 0;
     }
+    fd_ctl(w, s, want);
     return 0;
+}
+
+/* An event on a socket curl no longer watches: stop watching it too. */
+static int fd_parked(sp_worker *w, int fd)
+{
+    if ((size_t)fd >= w->nfds || (w->fds[fd] & FD_CURL))
+        return 0;
+    if (w->fds[fd] & FD_REGISTERED)
+        epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
+    w->fds[fd] = 0;
+    return 1;
 }
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
@@ -1360,6 +1406,8 @@ void *sp_worker_main(void *arg)
                 SP_UNUSED(rc);
                 continue;
             }
+            if (fd_parked(w, fd))
+                continue;
             int flags = 0;
             if (evs[i].events & EPOLLIN)
                 flags |= CURL_CSELECT_IN;
@@ -1434,6 +1482,7 @@ void sp_worker_free(sp_worker *w)
         return;
     free_all_vus(w);
     free(w->vus);
+    free(w->fds);
     if (w->multi)
         curl_multi_cleanup(w->multi);
     if (w->ep >= 0)
