@@ -409,7 +409,7 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, v);
-    curl_easy_setopt(e, CURLOPT_HEADERDATA, v); /* the callback is set only when needed */
+    /* No header callback unless an extract needs headers (set per request). */
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, d->opts.follow_redirects ? 1L : 0L);
@@ -695,8 +695,11 @@ static int start_request(vu *v, const sp_plan *p)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
     v->keep_body = p->keep_body;
-    if (v->keep_headers != p->keep_headers)
+    if (v->keep_headers != p->keep_headers) {
+        /* Both or neither: with HEADERDATA alone curl would pass headers to on_body. */
         curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, p->keep_headers ? on_header : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, p->keep_headers ? (void *)v : NULL);
+    }
     v->keep_headers = p->keep_headers;
     sp_buf_reset(&v->resp);
     sp_buf_reset(&v->resphdr);

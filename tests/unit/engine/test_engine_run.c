@@ -126,9 +126,18 @@ static void test_extract_and_vu_headers(void)
         "\"json\":{\"user\":\"vu{{vu}}\"}},"
         "\"expect\":{\"status\":200,\"json\":[{\"path\":\"access_token\",\"exists\":true}]},"
         "\"extract\":{\"token\":{\"json\":\"access_token\"}},"
-        "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}}],"
-        "\"tasks\":[{\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
-        "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}}]}],"
+        "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}},"
+        /* header and regex extracts; the regex result replaces the VU header */
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"hdr\"},"
+        "\"extract\":{\"ct\":{\"header\":\"content-type\"},"
+        "\"tok2\":{\"regex\":\"\\\"access_token\\\":\\\"([a-z0-9]+)\\\"\",\"group\":1}},"
+        "\"set_headers\":{\"Authorization\":\"Bearer {{tok2}}\"}}],"
+        "\"tasks\":[{\"steps\":["
+        "{\"if\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+        "\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
+        "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}},"
+        "{\"unless\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+        "\"request\":{\"url\":\"/500\",\"name\":\"never\"}}]}]}],"
         "\"load\":{\"users\":3,\"duration\":\"1s\"}}");
     CHECK(d != NULL);
     atomic_store(&srv.auth, 0);
@@ -140,13 +149,15 @@ static void test_extract_and_vu_headers(void)
     CHECK_INT_EQ(sp_engine_start(e), 0);
     CHECK_INT_EQ(sp_engine_wait(e), 0);
     const sp_stats *t = sp_engine_totals(e);
-    CHECK_UINT_EQ(d->nnames, 2);
+    CHECK_UINT_EQ(d->nnames, 4);
     CHECK_UINT_EQ(t->names[0].requests, 3); /* one login per VU */
     CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK_UINT_EQ(t->names[1].requests, 3);
     CHECK(atomic_load(&srv.body_bytes) >= 3 * 14);
-    CHECK(t->names[1].requests > 20);
-    CHECK_UINT_EQ(t->names[1].failures, 0);
-    CHECK_UINT_EQ(t->names[1].requests, atomic_load(&srv.auth));
+    CHECK(t->names[2].requests > 20);
+    CHECK_UINT_EQ(t->names[2].failures, 0);
+    CHECK_UINT_EQ(t->names[2].requests, atomic_load(&srv.auth));
+    CHECK_UINT_EQ(t->names[3].requests, 0);
     sp_engine_free(e);
     sp_def_free(d);
 }
