@@ -582,7 +582,10 @@ int sp_tmpl_eval(const sp_tmpl *t, const sp_vuctx *ctx, sp_value *out, sp_buf *s
     out->s = NULL;
     out->len = 0;
     out->item = NULL;
+    size_t start = scratch->len;
+    int rc;
     if (t->nparts == 1 && t->parts[0].hole) {
+        /* One hole: evaluate it once, so a random draw is not made twice. */
         char buf[SCRATCH_MAX];
         val v = {0};
         eval(t, t->parts[0].root, ctx, buf, &v);
@@ -590,9 +593,11 @@ int sp_tmpl_eval(const sp_tmpl *t, const sp_vuctx *ctx, sp_value *out, sp_buf *s
             out->item = v.item;
             return 0;
         }
+        rc = t->parts[0].esc == SP_ESC_JSON_VALUE ? emit_val_json(scratch, &v)
+                                                  : emit_val_text(scratch, t->parts[0].esc, &v);
+    } else {
+        rc = sp_tmpl_render(t, ctx, scratch);
     }
-    size_t start = scratch->len;
-    int rc = sp_tmpl_render(t, ctx, scratch);
     if (rc)
         return rc;
     out->s = scratch->p + start;
@@ -1238,7 +1243,15 @@ static int parse_expr(parser *ps, int depth)
         fail_unexpected(ps);
         return -1;
     }
+    int nfields = 0;
     while (idx >= 0 && peek(ps) == '.') {
+        /* Rendering recurses once per field, so a chain is bounded like nested calls are. */
+        if (++nfields > SP_TMPL_MAX_EXPR_DEPTH) {
+            char h[80];
+            hole_text(ps, h, sizeof h);
+            fail(ps, "more than %d '.field' steps in %s", SP_TMPL_MAX_EXPR_DEPTH, h);
+            return -1;
+        }
         ps->pos++;
         char field[128];
         if (!read_ident(ps, field, sizeof field)) {

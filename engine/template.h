@@ -1,18 +1,31 @@
 /*
  * template.h - the template language of test definitions: compiled once, rendered per request.
  *
- * A template is text with holes: "/api/v1/products/{{random(product_ids)}}". A hole holds one
- * expression:
- *   name, name.field        a VU variable (set by extract or let), or a field of a variable that
- *                           holds a data item (an object), or row.field (the VU's CSV row)
- *   random(list)            a random item of the named data list
- *   randint(lo, hi)         a random integer, both ends inclusive
- *   uuid()                  a random version-4 UUID
- *   date(offset[, fmt])     today (UTC) moved by offset ("-30d", "+2h", "0"), as YYYY-MM-DD or strftime fmt
- *   now(), timestamp()      the time as ISO 8601 UTC, and as Unix seconds
- *   urlencode(expr)         expr percent-encoded for a URL query or path segment
+ * A template is text with holes: "/api/v1/products/{{random(product_ids)}}". Text outside holes
+ * is copied as is (single braces and a lone "}}" are text). A hole holds one expression, with
+ * optional spaces or tabs around its tokens (names are [A-Za-z_][A-Za-z0-9_-]*, < 128 bytes):
+ *   name                    a VU variable (set by extract or let); VU variables win over the
+ *                           built-in names below. Unset, it renders as "".
+ *   expr.field[.field...]   a field of a data item (an object), e.g. cred.email, or
+ *                           random(credentials).email; anything else (a string, a missing field,
+ *                           an unset variable) renders as ""
+ *   row.NAME                a field of the VU's CSV row; NAME must be in scope->row_fields
+ *   random(list)            a random item of the named data list (a bare name, not a string);
+ *                           the list must exist, be an array and not be empty
+ *   randint(lo, hi)         a random integer in [lo, hi]; lo and hi are integer literals
+ *                           (optional sign, |n| <= 10^15) and lo <= hi
+ *   uuid()                  a random version-4 UUID, lower-case, from ctx->rng
+ *   date(offset[, "fmt"])   now (UTC) moved by offset, as YYYY-MM-DD or strftime fmt (1..64
+ *                           bytes). offset is [+-]N with unit s, m, h, d or w (no unit: days),
+ *                           bare (-30d) or quoted ("-30d"), at most 100 years
+ *   now(), timestamp()      the time as ISO 8601 UTC (2026-03-15T12:34:56Z), and as Unix seconds
+ *   urlencode(expr)         expr percent-encoded (RFC 3986 unreserved kept); nests
  *   vu, iteration, status   the VU's number (1-based), its iteration number, the last status code
- *   "text"                  a string literal (so "{{" can be written as {{"{{"}})
+ *   "text" or 'text'        a string literal with \\ \" \' \n \t \r escapes (so "{{" can be
+ *                           written as {{"{{"}}); folded into the text at compile time
+ *   123, -7                 an integer literal
+ * Calls nest at most SP_TMPL_MAX_EXPR_DEPTH deep. Values render as text: strings as they are,
+ * numbers as JSON numbers, data items that are objects or arrays as compact JSON.
  * docs/test-format.md is the user's reference for the language.
  *
  * Compiling resolves every name against an sp_scope and fails with a message (naming the
@@ -37,9 +50,11 @@ typedef struct sp_tmpl sp_tmpl;
 /* How a hole's value is escaped into the output. Literal text is never escaped. */
 typedef enum sp_esc {
     SP_ESC_NONE,       /* as is (URLs: use urlencode() where needed) */
-    SP_ESC_URL,        /* percent-encoded (RFC 3986 unreserved kept), for query values */
+    SP_ESC_URL,        /* percent-encoded (RFC 3986 unreserved kept), for query values; the
+                          result of urlencode() is not encoded a second time */
     SP_ESC_HEADER,     /* CR, LF and NUL removed, so a value cannot inject a header */
-    SP_ESC_JSON_STR,   /* escaped for the inside of a JSON string literal */
+    SP_ESC_JSON_STR,   /* escaped for the inside of a JSON string literal; invalid UTF-8
+                          becomes \ufffd, so the result is always valid JSON */
     SP_ESC_JSON_VALUE, /* see sp_tmpl_add_json_string() */
 } sp_esc;
 
@@ -93,6 +108,10 @@ int sp_tmpl_add_source(sp_tmpl *t, const char *src, size_t n, sp_esc esc, const 
  * iteration, numeric data items or strings that a data item held as a number) bare, data items
  * that are objects or arrays as JSON, everything else as a quoted, escaped JSON string. Otherwise
  * src is written as a quoted JSON string with its holes escaped for the inside of it.
+ * As implemented: a one-hole value writes randint, vu, iteration, status, timestamp and integer
+ * literals bare; any data item (random(list), a variable holding an item, item.field) as its
+ * JSON (numbers and true/false/null bare, strings quoted, objects/arrays compact); an unset
+ * variable as ""; anything else, including urlencode(...), as a quoted string.
  */
 int sp_tmpl_add_json_string(sp_tmpl *t, const char *src, size_t n, const sp_scope *scope,
                             char *err, size_t errlen);
@@ -106,13 +125,16 @@ sp_tmpl *sp_tmpl_compile(const char *src, size_t n, sp_esc esc, const sp_scope *
 int sp_tmpl_is_constant(const sp_tmpl *t);
 const char *sp_tmpl_constant(const sp_tmpl *t, size_t *len);
 
-/* Appends the rendered text to out. Fails only with SP_ELIMIT when out's cap is reached. */
+/* Appends the rendered text to out. Fails only with SP_ELIMIT when out's cap is reached (out
+ * then holds a partial render). Allocates nothing but out's growth. ctx->rng must be set when
+ * the template uses random, randint or uuid. */
 int sp_tmpl_render(const sp_tmpl *t, const sp_vuctx *ctx, sp_buf *out);
 
 /*
  * Evaluates a template to a value, for `let`: when the template is a single hole that yields a
- * data item (random(list) of objects, or a variable holding one), out->item is set and nothing is
- * written; otherwise the rendered text is appended to scratch and out->s/len point into it.
+ * data item (random(list) of any items, a variable holding one, or item.field), out->item is set
+ * (borrowed from the definition's data) and nothing is written; otherwise the rendered text is
+ * appended to scratch and out->s/len point into it (valid until scratch next grows).
  */
 int sp_tmpl_eval(const sp_tmpl *t, const sp_vuctx *ctx, sp_value *out, sp_buf *scratch);
 

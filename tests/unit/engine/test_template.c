@@ -588,6 +588,9 @@ static void test_err_depth(void)
     CHECK_STR_CONTAINS(compile_error("{{urlencode(urlencode(urlencode(urlencode(urlencode("
                                      "urlencode(urlencode(urlencode(urlencode('/')))))))))}}"),
                        "calls nested more than 8 deep");
+    /* Field chains are bounded the same way. */
+    CHECK_STR_EQ(render("[{{cred.a.b.c.d.e.f.g.h}}]", SP_ESC_NONE), "[]");
+    CHECK_STR_CONTAINS(compile_error("{{cred.a.b.c.d.e.f.g.h.i}}"), "more than 8 '.field' steps");
 }
 
 static void test_err_limits(void)
