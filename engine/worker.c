@@ -1115,7 +1115,8 @@ static void vu_run(vu *v)
             v->phase = PH_TASK;
             v->task = pick_task(v);
             v->step = 0;
-            v->iter_start_ns = now ? now : sp_now_ns();
+            if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
+                v->iter_start_ns = now ? now : sp_now_ns();
             v->iter_requests = 0;
             continue;
         }
