@@ -228,6 +228,45 @@ static void test_ramp_and_classes(void)
     sp_def_free(d);
 }
 
+static void test_think_pacing_and_multipart(void)
+{
+    /* Class a: pacing 200 ms, one multipart upload then a form post per iteration; class b:
+     * a constant 100 ms think time. One VU each, for one second. */
+    sp_def *d = load(
+        "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+        "\"users\":[{\"name\":\"a\",\"think\":{\"pacing\":\"200ms\"},"
+        "\"tasks\":[{\"steps\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"up\","
+        "\"multipart\":[{\"name\":\"file\",\"filename\":\"a.csv\",\"content_type\":\"text/csv\","
+        "\"content\":\"a,b\\n1,2\\n\"},{\"name\":\"kind\",\"value\":\"vu{{vu}}\"}]}},"
+        "{\"request\":{\"method\":\"PUT\",\"url\":\"/ok\",\"name\":\"form\","
+        "\"form\":{\"x\":\"{{iteration}}\"}}}]}]},"
+        "{\"name\":\"b\",\"think\":{\"constant\":\"100ms\"},"
+        "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"get\"}}]}],"
+        "\"load\":{\"users\":2,\"duration\":\"1s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.body_bytes, 0);
+    sp_engine_opts o = {.threads = 1, .seed = 7};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    fprintf(stderr, "    up %llu, form %llu, get %llu, %lu body bytes\n",
+            (unsigned long long)t->names[0].requests, (unsigned long long)t->names[1].requests,
+            (unsigned long long)t->names[2].requests, (unsigned long)atomic_load(&srv.body_bytes));
+    /* Pacing: iterations start every 200 ms: 5 in one second. */
+    CHECK(t->names[0].requests >= 4 && t->names[0].requests <= 6);
+    CHECK_UINT_EQ(t->names[1].requests, t->names[0].requests);
+    CHECK_UINT_EQ(t->names[0].failures + t->names[1].failures, 0);
+    CHECK(atomic_load(&srv.body_bytes) > t->names[0].requests * 100);
+    /* A constant 100 ms think time: about 10 requests in one second. */
+    CHECK(t->names[2].requests >= 7 && t->names[2].requests <= 11);
+    CHECK(t->names[0].bytes_out > t->names[2].bytes_out / t->names[2].requests * 4);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -238,6 +277,7 @@ int main(void)
     RUN(test_extract_and_vu_headers);
     RUN(test_set_target);
     RUN(test_ramp_and_classes);
+    RUN(test_think_pacing_and_multipart);
     testserver_stop(&srv);
     return check_summary();
 }
