@@ -1151,7 +1151,7 @@ static void set_maxconns(sp_worker *w, uint32_t vus)
      * cache sized to the VUs keeps one connection per VU while they grow and sheds the extra
      * ones as the remaining VUs finish requests after they shrink. A little slack covers VUs
      * that talk to two hosts. */
-    long want = (long)vus + (long)(vus / 8) + 2;
+    long want = (long)vus + (long)(vus / 16) + 1;
     if (want != w->maxconns) {
         curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, want);
         w->maxconns = want;
