@@ -1302,6 +1302,8 @@ static int on_timer(CURLM *m, long timeout_ms, void *userp)
     SP_UNUSED(m);
     if (timeout_ms < 0)
         w->curl_deadline_ns = UINT64_MAX;
+    else if (timeout_ms == 0)
+        w->curl_deadline_ns = 0; /* due whatever "now" the loop compares it with */
     else
         w->curl_deadline_ns = sp_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
     return 0;
