@@ -1,0 +1,625 @@
+/*
+ * engine.c - see engine.h: the run's lifecycle, the load profile, the request plans shared by
+ * the workers, and the aggregator thread that turns the workers' per-second stats into one
+ * snapshot per second and the run's totals. The workers are in worker.c; docs/engine.md has the
+ * whole picture.
+ */
+#include "engine/engine.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "engine/worker.h"
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_S 1000000000ull
+#define MAX_THREADS 256
+#define CLS_TABLE_MAX 4096
+/* How long the aggregator waits for a late worker after a second ends before it sends the
+ * second without it (the late stats then count in the next second). */
+#define AGG_GRACE_NS (400 * NS_PER_MS)
+
+enum { ST_NEW, ST_RUNNING, ST_DONE };
+
+struct sp_engine {
+    sp_run run;
+    sp_engine_opts opts;
+    sp_worker **workers;
+    pthread_t *threads;
+    unsigned nthreads_started;
+    pthread_t agg;
+    int agg_started;
+    atomic_int state;      /* ST_*: read by any thread, written by the controlling one */
+    atomic_int finished;   /* the aggregator has sent the last second */
+    uint64_t elapsed_ms;   /* frozen by sp_engine_wait */
+    sp_stats totals;
+};
+
+/* ---- the load profile ---- */
+
+static double profile_at(const sp_load *l, uint64_t t_ms)
+{
+    double prev = 0;
+    uint64_t t0 = 0;
+    for (size_t i = 0; i < l->nstages; i++) {
+        const sp_stage *s = &l->stages[i];
+        if (t_ms < t0 + s->duration_ms)
+            return prev + (s->target - prev) * (double)(t_ms - t0) / (double)s->duration_ms;
+        t0 += s->duration_ms;
+        prev = s->target;
+    }
+    return prev;
+}
+
+double sp_run_target_locked(const sp_run *r, uint64_t t_ms)
+{
+    if (!r->ov_active || t_ms < r->ov_t0_ms)
+        return profile_at(&r->def->load, t_ms);
+    uint64_t dt = t_ms - r->ov_t0_ms;
+    if (dt >= r->ov_ramp_ms)
+        return r->ov_v1;
+    return r->ov_v0 + (r->ov_v1 - r->ov_v0) * (double)dt / (double)r->ov_ramp_ms;
+}
+
+double sp_run_target(sp_run *r, uint64_t t_ms)
+{
+    pthread_mutex_lock(&r->mu);
+    double v = sp_run_target_locked(r, t_ms);
+    pthread_mutex_unlock(&r->mu);
+    return v;
+}
+
+int sp_run_class_of(const sp_run *r, uint64_t k)
+{
+    return r->cls_table[k % r->ncls_table];
+}
+
+static uint64_t gcd_u64(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/*
+ * User classes by VU number: smooth weighted round-robin over one period of the (reduced)
+ * weights, so any prefix of VUs 0..T-1 is split as close to the weights as integers allow, and
+ * the same VU number always gets the same class.
+ */
+static void build_class_table(sp_run *r)
+{
+    const sp_def *d = r->def;
+    size_t n = d->nusers;
+    uint64_t g = 0, sum = 0;
+    uint64_t *wt = sp_calloc(n, sizeof(*wt));
+    int64_t *cur = sp_calloc(n, sizeof(*cur));
+    for (size_t i = 0; i < n; i++)
+        g = gcd_u64(g, d->users[i].weight ? d->users[i].weight : 1);
+    for (size_t i = 0; i < n; i++) {
+        wt[i] = (d->users[i].weight ? d->users[i].weight : 1) / g;
+        sum += wt[i];
+    }
+    if (sum > CLS_TABLE_MAX) {
+        uint64_t s2 = 0;
+        for (size_t i = 0; i < n; i++) {
+            uint64_t x = (uint64_t)llround((double)wt[i] * CLS_TABLE_MAX / (double)sum);
+            wt[i] = x ? x : 1;
+            s2 += wt[i];
+        }
+        sum = s2;
+    }
+    r->ncls_table = (size_t)sum;
+    r->cls_table = sp_malloc(r->ncls_table);
+    for (size_t k = 0; k < r->ncls_table; k++) {
+        size_t best = 0;
+        for (size_t i = 0; i < n; i++) {
+            cur[i] += (int64_t)wt[i];
+            if (cur[i] > cur[best])
+                best = i;
+        }
+        cur[best] -= (int64_t)sum;
+        r->cls_table[k] = (uint8_t)best;
+    }
+    free(wt);
+    free(cur);
+}
+
+/* ---- request plans ---- */
+
+static void plan_add_hdr(sp_plan *p, size_t *cap, const char *name, const sp_tmpl *value,
+                         const char *cvalue, int prio)
+{
+    /* A later header of the same name and priority replaces an earlier one; a request header
+     * hides a lower one of the same name. */
+    for (size_t i = 0; i < p->nhdrs; i++) {
+        if (strcasecmp(p->hdrs[i].name, name) == 0 && p->hdrs[i].prio <= prio) {
+            free(p->hdrs[i].line);
+            memmove(&p->hdrs[i], &p->hdrs[i + 1], (p->nhdrs - i - 1) * sizeof(p->hdrs[0]));
+            p->nhdrs--;
+            i--;
+        }
+    }
+    sp_grow((void **)&p->hdrs, cap, p->nhdrs + 1, sizeof(p->hdrs[0]));
+    sp_planhdr *h = &p->hdrs[p->nhdrs++];
+    h->name = name;
+    h->value = value;
+    h->line = NULL;
+    h->prio = prio;
+    const char *text = cvalue;
+    size_t len = cvalue ? strlen(cvalue) : 0;
+    if (!text && value && sp_tmpl_is_constant(value))
+        text = sp_tmpl_constant(value, &len);
+    if (text) {
+        sp_buf b;
+        sp_buf_init(&b, SIZE_MAX);
+        /* "Name:" with nothing after it tells curl to send no such header at all. */
+        (void)sp_buf_addf(&b, len ? "%s: " : "%s:", name);
+        (void)sp_buf_add(&b, text, len);
+        h->line = sp_buf_detach(&b, NULL);
+        h->value = NULL;
+    }
+}
+
+static int hdr_listed(const sp_hdr *h, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static sp_plan *plan_new(const sp_def *d, const sp_userclass *uc, const sp_step *st)
+{
+    const sp_request *rq = st->req;
+    if (!rq)
+        return NULL;
+    sp_plan *p = sp_calloc(1, sizeof(*p));
+    size_t cap = 0;
+    p->step = st;
+    p->req = rq;
+    if (rq->body_kind != SP_BODY_NONE && !hdr_listed(d->headers, d->nheaders, "Expect") &&
+        !hdr_listed(uc->headers, uc->nheaders, "Expect") &&
+        !hdr_listed(rq->headers, rq->nheaders, "Expect"))
+        plan_add_hdr(p, &cap, "Expect", NULL, "", 0); /* no 100-continue round trip */
+    for (size_t i = 0; i < d->nheaders; i++)
+        plan_add_hdr(p, &cap, d->headers[i].name, d->headers[i].value, NULL, 0);
+    for (size_t i = 0; i < uc->nheaders; i++)
+        plan_add_hdr(p, &cap, uc->headers[i].name, uc->headers[i].value, NULL, 0);
+    if (rq->content_type && rq->body_kind != SP_BODY_MULTIPART &&
+        !hdr_listed(rq->headers, rq->nheaders, "Content-Type"))
+        plan_add_hdr(p, &cap, "Content-Type", NULL, rq->content_type, 0);
+    for (size_t i = 0; i < rq->nheaders; i++)
+        plan_add_hdr(p, &cap, rq->headers[i].name, rq->headers[i].value, NULL, 2);
+
+    p->hdrs_constant = 1;
+    for (size_t i = 0; i < p->nhdrs; i++)
+        if (!p->hdrs[i].line)
+            p->hdrs_constant = 0;
+    if (p->hdrs_constant) {
+        /* Request headers last, as the VU path orders them. */
+        for (int prio = 0; prio <= 2; prio += 2)
+            for (size_t i = 0; i < p->nhdrs; i++)
+                if (p->hdrs[i].prio == prio)
+                    p->slist = curl_slist_append(p->slist, p->hdrs[i].line);
+    }
+
+    const sp_expect *x = &st->expect;
+    p->want_json = x->njson > 0;
+    p->keep_body = x->njson > 0 || x->body_contains != NULL;
+    for (size_t i = 0; i < st->nextracts; i++) {
+        switch (st->extracts[i].kind) {
+        case SP_EXTRACT_JSON:
+            p->want_json = 1;
+            p->keep_body = 1;
+            break;
+        case SP_EXTRACT_REGEX:
+            p->keep_body = 1;
+            break;
+        case SP_EXTRACT_HEADER:
+            p->keep_headers = 1;
+            break;
+        }
+    }
+    p->timeout_ms = rq->timeout_ms      ? rq->timeout_ms
+                    : d->opts.timeout_ms ? d->opts.timeout_ms
+                                         : SP_REQ_DEFAULT_TIMEOUT_MS;
+    return p;
+}
+
+static void plan_free(sp_plan *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nhdrs; i++)
+        free(p->hdrs[i].line);
+    free(p->hdrs);
+    curl_slist_free_all(p->slist);
+    free(p);
+}
+
+static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps,
+                           size_t n)
+{
+    sp_plan **v = sp_calloc(n ? n : 1, sizeof(*v));
+    for (size_t i = 0; i < n; i++)
+        v[i] = plan_new(d, uc, &steps[i]);
+    return v;
+}
+
+static void build_plans(sp_run *r)
+{
+    const sp_def *d = r->def;
+    r->plans = sp_calloc(d->nusers, sizeof(r->plans[0]));
+    for (size_t c = 0; c < d->nusers; c++) {
+        const sp_userclass *uc = &d->users[c];
+        sp_classplan *cp = &r->plans[c];
+        cp->on_start = plans_for(d, uc, uc->on_start, uc->non_start);
+        cp->tasks = sp_calloc(uc->ntasks ? uc->ntasks : 1, sizeof(cp->tasks[0]));
+        for (size_t t = 0; t < uc->ntasks; t++)
+            cp->tasks[t] = plans_for(d, uc, uc->tasks[t].steps, uc->tasks[t].nsteps);
+    }
+}
+
+static void free_plans(sp_run *r)
+{
+    const sp_def *d = r->def;
+    if (!r->plans)
+        return;
+    for (size_t c = 0; c < d->nusers; c++) {
+        const sp_userclass *uc = &d->users[c];
+        sp_classplan *cp = &r->plans[c];
+        for (size_t i = 0; i < uc->non_start; i++)
+            plan_free(cp->on_start[i]);
+        free(cp->on_start);
+        for (size_t t = 0; t < uc->ntasks; t++) {
+            for (size_t i = 0; i < uc->tasks[t].nsteps; i++)
+                plan_free(cp->tasks[t][i]);
+            free(cp->tasks[t]);
+        }
+        free(cp->tasks);
+    }
+    free(r->plans);
+    r->plans = NULL;
+}
+
+/* ---- the aggregator ---- */
+
+typedef struct agg {
+    sp_engine *e;
+    uint64_t next;       /* the next second to send */
+    sp_stats *pend;      /* seconds next, next+1, ... waiting for workers */
+    size_t npend, cappend;
+    uint64_t *wk_next;   /* per worker: every second below this one is complete */
+    unsigned nlast;
+    uint64_t max_second; /* the latest second any message was for */
+} agg;
+
+static sp_stats *agg_slot(agg *a, uint64_t second)
+{
+    size_t i = (size_t)(second - a->next);
+    while (a->npend <= i) {
+        sp_grow((void **)&a->pend, &a->cappend, a->npend + 1, sizeof(a->pend[0]));
+        sp_stats_init(&a->pend[a->npend], a->e->run.def->nnames);
+        a->npend++;
+    }
+    return &a->pend[i];
+}
+
+static void agg_emit(agg *a)
+{
+    sp_engine *e = a->e;
+    sp_run *r = &e->run;
+    sp_stats *s = agg_slot(a, a->next);
+    uint64_t end_ms = (a->next + 1) * 1000;
+    uint64_t now_ms = (sp_now_ns() - r->start_ns) / NS_PER_MS;
+    double t = sp_run_target(r, end_ms < now_ms ? end_ms : now_ms);
+    s->target_vus = (uint32_t)lround(t < 0 ? 0 : t);
+    sp_stats_merge(&e->totals, s, 0);
+    if (e->opts.on_second)
+        e->opts.on_second(e->opts.ud, a->next, s);
+    /* Rotate the sent slot to the back for reuse. */
+    sp_stats done = a->pend[0];
+    memmove(&a->pend[0], &a->pend[1], (a->npend - 1) * sizeof(a->pend[0]));
+    sp_stats_reset(&done);
+    a->pend[a->npend - 1] = done;
+    a->next++;
+}
+
+static void agg_take(agg *a, sp_msg *m)
+{
+    sp_engine *e = a->e;
+    uint64_t s = m->second < a->next ? a->next : m->second;
+    sp_stats_merge(agg_slot(a, s), &m->stats, 1);
+    if (s > a->max_second)
+        a->max_second = s;
+    a->wk_next[m->worker] = m->done_through == UINT64_MAX ? UINT64_MAX : m->done_through + 1;
+    if (m->last)
+        a->nlast++;
+    sp_stats_reset(&m->stats);
+    sp_worker_recycle(e->workers[m->worker], m);
+}
+
+static void *agg_main(void *arg)
+{
+    sp_engine *e = arg;
+    sp_run *r = &e->run;
+    agg a;
+    memset(&a, 0, sizeof a);
+    a.e = e;
+    a.wk_next = sp_calloc(r->nworkers, sizeof(a.wk_next[0]));
+
+    pthread_mutex_lock(&r->mu);
+    for (;;) {
+        while (r->q_head) {
+            sp_msg *m = r->q_head;
+            r->q_head = m->next;
+            if (!r->q_head)
+                r->q_tail = NULL;
+            pthread_mutex_unlock(&r->mu);
+            agg_take(&a, m);
+            pthread_mutex_lock(&r->mu);
+        }
+        pthread_mutex_unlock(&r->mu);
+
+        uint64_t complete = UINT64_MAX;
+        for (unsigned i = 0; i < r->nworkers; i++)
+            if (a.wk_next[i] < complete)
+                complete = a.wk_next[i];
+        if (a.nlast == r->nworkers) {
+            while (a.next <= a.max_second)
+                agg_emit(&a);
+            break;
+        }
+        uint64_t now = sp_now_ns();
+        for (;;) {
+            uint64_t grace_end = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
+            if (a.next < complete || now >= grace_end)
+                agg_emit(&a);
+            else
+                break;
+        }
+
+        pthread_mutex_lock(&r->mu);
+        if (!r->q_head) {
+            uint64_t wake = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
+            struct timespec ts = {(time_t)(wake / NS_PER_S), (long)(wake % NS_PER_S)};
+            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+        }
+    }
+    for (size_t i = 0; i < a.npend; i++)
+        sp_stats_release(&a.pend[i]);
+    free(a.pend);
+    free(a.wk_next);
+    atomic_store(&e->finished, 1);
+    return NULL;
+}
+
+/* ---- the API ---- */
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out, char *err,
+                  size_t errlen)
+{
+    int rc = 0;
+    *out = NULL;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!def || def->nusers == 0) {
+        snprintf(err, errlen, "the definition has no user classes");
+        return SP_EINVAL;
+    }
+    if (def->load.model != SP_LOAD_CLOSED) {
+        snprintf(err, errlen, "the open load model is not supported by this engine yet");
+        return SP_EINVAL;
+    }
+    pthread_once(&curl_once, curl_init_once);
+    if (curl_init_rc != CURLE_OK) {
+        snprintf(err, errlen, "curl_global_init: %s", curl_easy_strerror(curl_init_rc));
+        return SP_ESYS;
+    }
+
+    sp_engine *e = sp_calloc(1, sizeof(*e));
+    sp_run *r = &e->run;
+    if (opts)
+        e->opts = *opts;
+    unsigned n = e->opts.threads;
+    if (n == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cores > 0 ? (unsigned)cores : 1;
+    }
+    if (n > MAX_THREADS)
+        n = MAX_THREADS;
+    r->def = def;
+    r->nworkers = n;
+    r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
+    r->max_resp = def->opts.max_response_bytes ? def->opts.max_response_bytes : SP_RESP_KEEP_MAX;
+    if (r->max_resp > SP_RESP_ABSOLUTE_MAX)
+        r->max_resp = SP_RESP_ABSOLUTE_MAX;
+    atomic_init(&r->stop_mode, SP_STOP_NONE);
+    atomic_init(&r->stop_deadline_ns, UINT64_MAX);
+    atomic_init(&r->stopped_by_user, 0);
+    atomic_init(&e->finished, 0);
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&r->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    build_class_table(r);
+    build_plans(r);
+    sp_stats_init(&e->totals, def->nnames);
+
+    e->workers = sp_calloc(n, sizeof(e->workers[0]));
+    e->threads = sp_calloc(n, sizeof(e->threads[0]));
+    for (unsigned i = 0; i < n; i++) {
+        e->workers[i] = sp_worker_new(r, i, err, errlen);
+        if (!e->workers[i]) {
+            rc = SP_ESYS;
+            goto out;
+        }
+    }
+out:
+    if (rc) {
+        sp_engine_free(e);
+        return rc;
+    }
+    *out = e;
+    return 0;
+}
+
+int sp_engine_start(sp_engine *e)
+{
+    sp_run *r = &e->run;
+    if (e->state != ST_NEW)
+        return SP_ESTATE;
+    r->start_ns = sp_now_ns();
+    r->end_ns = r->start_ns + r->def->load.total_ms * NS_PER_MS;
+    e->state = ST_RUNNING;
+    for (unsigned i = 0; i < r->nworkers; i++) {
+        if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)
+            goto fail;
+        e->nthreads_started++;
+    }
+    if (pthread_create(&e->agg, NULL, agg_main, e) != 0)
+        goto fail;
+    e->agg_started = 1;
+    return 0;
+fail:
+    /* Threads already running stop at once; wait() joins them. The aggregator is needed to
+     * drain their last messages, so without it they are joined here. */
+    sp_engine_stop(e, 0);
+    if (!e->agg_started) {
+        for (unsigned i = 0; i < e->nthreads_started; i++)
+            pthread_join(e->threads[i], NULL);
+        e->nthreads_started = 0;
+        e->state = ST_DONE;
+    }
+    return SP_ESYS;
+}
+
+void sp_engine_stop(sp_engine *e, int graceful)
+{
+    sp_run *r = &e->run;
+    int want = graceful ? SP_STOP_GRACEFUL : SP_STOP_NOW;
+    pthread_mutex_lock(&r->mu);
+    int cur = atomic_load(&r->stop_mode);
+    if (want > cur) {
+        uint64_t now = sp_now_ns();
+        if (want == SP_STOP_GRACEFUL)
+            atomic_store(&r->stop_deadline_ns,
+                         now + (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS);
+        /* A stop after the planned end (while the last requests finish) does not make the run
+         * "stopped": the profile ended it. */
+        if (e->state != ST_RUNNING || now < r->end_ns)
+            atomic_store(&r->stopped_by_user, 1);
+        atomic_store(&r->stop_mode, want);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (e->state == ST_RUNNING)
+        for (unsigned i = 0; i < r->nworkers; i++)
+            sp_worker_wake(e->workers[i]);
+}
+
+int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
+{
+    sp_run *r = &e->run;
+    if (e->state != ST_RUNNING || atomic_load(&e->finished) ||
+        atomic_load(&r->stop_mode) != SP_STOP_NONE)
+        return SP_ESTATE;
+    if (!isfinite(target) || target < 0 || target > SP_DEF_MAX_VUS)
+        return SP_EINVAL;
+    pthread_mutex_lock(&r->mu);
+    uint64_t t = (sp_now_ns() - r->start_ns) / NS_PER_MS;
+    r->ov_v0 = sp_run_target_locked(r, t);
+    r->ov_v1 = target;
+    r->ov_t0_ms = t;
+    r->ov_ramp_ms = ramp_ms;
+    r->ov_active = 1;
+    pthread_mutex_unlock(&r->mu);
+    for (unsigned i = 0; i < r->nworkers; i++)
+        sp_worker_wake(e->workers[i]);
+    return 0;
+}
+
+int sp_engine_wait(sp_engine *e)
+{
+    if (e->state == ST_NEW)
+        return SP_ESTATE;
+    if (e->state == ST_DONE)
+        return 0;
+    for (unsigned i = 0; i < e->nthreads_started; i++)
+        pthread_join(e->threads[i], NULL);
+    e->nthreads_started = 0;
+    if (e->agg_started) {
+        pthread_join(e->agg, NULL);
+        e->agg_started = 0;
+    }
+    e->elapsed_ms = (sp_now_ns() - e->run.start_ns) / NS_PER_MS;
+    e->state = ST_DONE;
+    return 0;
+}
+
+const sp_stats *sp_engine_totals(const sp_engine *e)
+{
+    return &e->totals;
+}
+
+uint64_t sp_engine_elapsed_ms(const sp_engine *e)
+{
+    if (e->state == ST_NEW)
+        return 0;
+    if (e->state == ST_DONE)
+        return e->elapsed_ms;
+    return (sp_now_ns() - e->run.start_ns) / NS_PER_MS;
+}
+
+int sp_engine_was_stopped(const sp_engine *e)
+{
+    return atomic_load(&e->run.stopped_by_user);
+}
+
+void sp_engine_free(sp_engine *e)
+{
+    if (!e)
+        return;
+    if (e->state == ST_RUNNING) {
+        sp_engine_stop(e, 0);
+        sp_engine_wait(e);
+    }
+    sp_run *r = &e->run;
+    for (unsigned i = 0; e->workers && i < r->nworkers; i++)
+        sp_worker_free(e->workers[i]);
+    free(e->workers);
+    free(e->threads);
+    /* Messages never taken by an aggregator (a failed start) */
+    sp_msg *m = r->q_head;
+    while (m) {
+        sp_msg *next = m->next;
+        sp_stats_release(&m->stats);
+        free(m);
+        m = next;
+    }
+    free_plans(r);
+    free(r->cls_table);
+    sp_stats_release(&e->totals);
+    pthread_mutex_destroy(&r->mu);
+    pthread_cond_destroy(&r->cv);
+    free(e);
+}

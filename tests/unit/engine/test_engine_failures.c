@@ -1,0 +1,171 @@
+/*
+ * test_engine_failures.c - failure kinds and messages against a real local server: connection
+ * refused (a closed port), timeout (a server slower than the request's timeout), a status the
+ * expectation did not allow, a JSON path, an HTTP error status, a response over the cap.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include "check.h"
+#include "engine/definition.h"
+#include "engine/engine.h"
+#include "testserver.h"
+
+static testserver srv;
+
+static sp_def *load_at(const char *text, unsigned port)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
+        sp_buf b;
+        sp_buf_init(&b, 1 << 16);
+        sp_errlist_format(&el, &b);
+        fprintf(stderr, "definition errors:\n%s", b.p);
+        sp_buf_release(&b);
+    }
+    sp_errlist_release(&el);
+    return d;
+}
+
+/* Runs d to its end on one thread and returns the engine (the caller frees it). */
+static sp_engine *run(const sp_def *d)
+{
+    sp_engine_opts o = {.threads = 1, .seed = 5};
+    sp_engine *e = NULL;
+    char err[256];
+    if (sp_engine_new(d, &o, &e, err, sizeof err) != 0)
+        return NULL;
+    if (sp_engine_start(e) != 0 || sp_engine_wait(e) != 0) {
+        sp_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static const sp_failmsg *msg_of(const sp_name_stats *n)
+{
+    return n->nmsgs ? &n->msgs[0] : NULL;
+}
+
+/* A port with nothing listening: bound, then closed. */
+static unsigned closed_port(void)
+{
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    bind(s, (struct sockaddr *)&sa, sizeof sa);
+    getsockname(s, (struct sockaddr *)&sa, &len);
+    close(s);
+    return ntohs(sa.sin_port);
+}
+
+static void test_connection_refused(void)
+{
+    sp_def *d = load_at("{\"name\":\"t\",\"base_url\":\"http://x\","
+                        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":100},"
+                        "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                        "\"load\":{\"users\":2,\"duration\":\"500ms\"}}",
+                        closed_port());
+    CHECK(d != NULL);
+    sp_engine *e = run(d);
+    CHECK(e != NULL);
+    const sp_name_stats *n = &sp_engine_totals(e)->names[0];
+    CHECK(n->requests >= 2);
+    CHECK_UINT_EQ(n->failures, n->requests);
+    CHECK_UINT_EQ(n->errors[SP_ERRK_CONNREFUSED], n->requests);
+    CHECK_UINT_EQ(n->status[0], n->requests);
+    CHECK_STR_EQ(msg_of(n)->msg, "connection refused");
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_timeout(void)
+{
+    atomic_store(&srv.slow_ms, 600);
+    sp_def *d = load_at("{\"name\":\"t\",\"base_url\":\"http://x\","
+                        "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\","
+                        "\"timeout\":\"150ms\"}}]}],"
+                        "\"load\":{\"users\":1,\"duration\":\"400ms\"}}",
+                        srv.port);
+    CHECK(d != NULL);
+    sp_engine *e = run(d);
+    CHECK(e != NULL);
+    const sp_name_stats *n = &sp_engine_totals(e)->names[0];
+    CHECK(n->requests >= 2);
+    CHECK_UINT_EQ(n->errors[SP_ERRK_TIMEOUT], n->requests);
+    CHECK_STR_EQ(msg_of(n)->msg, "timeout after 150 ms");
+    /* Latency of a timed-out request is about its timeout. */
+    CHECK(sp_hist_min(n->hist) >= 150000 && sp_hist_max(n->hist) < 400000);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_expectations(void)
+{
+    sp_def *d = load_at(
+        "{\"name\":\"t\",\"base_url\":\"http://x\","
+        "\"options\":{\"max_response_bytes\":1000},"
+        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},\"tasks\":[{\"steps\":["
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"status\"},\"expect\":{\"status\":[201,204]}},"
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"path\"},"
+        "\"expect\":{\"json\":[{\"path\":\"data.id\",\"exists\":true}]}},"
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"equals\"},"
+        "\"expect\":{\"json\":[{\"path\":\"n\",\"equals\":8}]}},"
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"message\"},"
+        "\"expect\":{\"status\":201,\"message\":\"bad status {{status}}\"}},"
+        "{\"request\":{\"url\":\"/500\",\"name\":\"http\"}},"
+        "{\"request\":{\"url\":\"/big\",\"name\":\"big\"}},"
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"body\"},"
+        "\"expect\":{\"body_contains\":\"nothing like this\"}},"
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"fine\"},"
+        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"n\",\"equals\":7},"
+        "{\"path\":\"nope\",\"exists\":false}],\"body_contains\":\"tok123\"}}"
+        "]}]}],\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+        srv.port);
+    CHECK(d != NULL);
+    sp_engine *e = run(d);
+    CHECK(e != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(t->nnames, 8);
+    for (size_t i = 0; i < t->nnames; i++)
+        CHECK(t->names[i].requests >= 1);
+    CHECK_UINT_EQ(t->names[0].errors[SP_ERRK_ASSERTION], t->names[0].requests);
+    CHECK_STR_EQ(msg_of(&t->names[0])->msg, "expected status 201 or 204, got 200");
+    CHECK_STR_EQ(msg_of(&t->names[1])->msg, "expected JSON path 'data.id' to exist");
+    CHECK_STR_EQ(msg_of(&t->names[2])->msg, "expected JSON path 'n' to equal 8, got 7");
+    CHECK_STR_EQ(msg_of(&t->names[3])->msg, "bad status 200");
+    CHECK_UINT_EQ(t->names[4].errors[SP_ERRK_HTTP_STATUS], t->names[4].requests);
+    CHECK_UINT_EQ(t->names[4].status[500], t->names[4].requests);
+    CHECK_STR_EQ(msg_of(&t->names[4])->msg, "HTTP 500");
+    CHECK_UINT_EQ(t->names[5].errors[SP_ERRK_TOO_LARGE], t->names[5].requests);
+    CHECK_STR_EQ(msg_of(&t->names[5])->msg, "response larger than 1000 bytes");
+    CHECK_STR_EQ(msg_of(&t->names[6])->msg, "expected the body to contain 'nothing like this'");
+    CHECK_UINT_EQ(t->names[7].failures, 0);
+    CHECK_UINT_EQ(t->names[7].status[200], t->names[7].requests);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+int main(void)
+{
+    if (testserver_start(&srv) != 0) {
+        fprintf(stderr, "could not start the test server\n");
+        return 1;
+    }
+    RUN(test_connection_refused);
+    RUN(test_timeout);
+    RUN(test_expectations);
+    testserver_stop(&srv);
+    return check_summary();
+}

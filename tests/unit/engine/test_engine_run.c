@@ -1,0 +1,295 @@
+/*
+ * test_engine_run.c - runs real definitions against a real local server (testserver.h) for a
+ * few seconds: counts match what the server served, on_second comes once a second, extract and
+ * VU headers carry a token, and the target can be changed during the run.
+ */
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "check.h"
+#include "engine/definition.h"
+#include "engine/engine.h"
+#include "testserver.h"
+
+static testserver srv;
+
+/* A local answer's median latency, in us, with room for sanitizers that slow both sides. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define FAST_LOCAL_US 3000
+#else
+#define FAST_LOCAL_US 900
+#endif
+
+typedef struct seconds {
+    int calls;
+    uint64_t last_second;
+    int in_order;
+    uint64_t requests;
+    uint32_t active[16];
+    uint32_t target[16];
+    uint64_t reqs[16];
+    uint64_t t0_us;        /* just before sp_engine_start */
+    uint64_t late_ms_max;  /* the latest a full second was sent after it ended */
+} seconds;
+
+static void on_second(void *ud, uint64_t second, const sp_stats *s)
+{
+    seconds *sc = ud;
+    if (sc->calls > 0 && second != sc->last_second + 1)
+        sc->in_order = 0;
+    sc->last_second = second;
+    sc->calls++;
+    uint64_t at_ms = (sp_now_us() - sc->t0_us) / 1000, end_ms = (second + 1) * 1000;
+    if (at_ms > end_ms && at_ms - end_ms > sc->late_ms_max && at_ms < 2000 /* full seconds */)
+        sc->late_ms_max = at_ms - end_ms;
+    uint64_t n = 0;
+    for (size_t i = 0; i < s->nnames; i++)
+        n += s->names[i].requests;
+    sc->requests += n;
+    if (second < 16) {
+        sc->active[second] = s->active_vus;
+        sc->target[second] = s->target_vus;
+        sc->reqs[second] = n;
+    }
+}
+
+/* Loads a definition pointed at the test server (its base_url is replaced). */
+static sp_def *load(const char *text)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)srv.port);
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
+        sp_buf b;
+        sp_buf_init(&b, 1 << 16);
+        sp_errlist_format(&el, &b);
+        fprintf(stderr, "definition errors:\n%s", b.p);
+        sp_buf_release(&b);
+    }
+    sp_errlist_release(&el);
+    return d;
+}
+
+static uint64_t total_requests(const sp_stats *s, uint64_t *failures)
+{
+    uint64_t n = 0, f = 0;
+    for (size_t i = 0; i < s->nnames; i++) {
+        n += s->names[i].requests;
+        f += s->names[i].failures;
+    }
+    if (failures)
+        *failures = f;
+    return n;
+}
+
+static void test_counts_match_server(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"users\":4,\"duration\":\"2s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.ok, 0);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 1, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    sc.t0_us = sp_now_us();
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_start(e), SP_ESTATE);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    uint64_t failures = 0;
+    uint64_t n = total_requests(t, &failures);
+    fprintf(stderr, "    %llu requests in %llu ms, %d seconds reported\n", (unsigned long long)n,
+            (unsigned long long)sp_engine_elapsed_ms(e), sc.calls);
+    CHECK(n > 100);
+    CHECK_UINT_EQ(n, atomic_load(&srv.ok));
+    CHECK_UINT_EQ(failures, 0);
+    CHECK_UINT_EQ(t->names[0].status[200], n);
+    CHECK_UINT_EQ(sp_hist_count(t->names[0].hist), n);
+    CHECK(t->names[0].bytes_in > n * 40);
+    CHECK(t->names[0].bytes_out > n * 10);
+    CHECK_UINT_EQ(t->iterations, n);
+    /* Two full seconds and the last partial one, in order, adding up to the totals. */
+    CHECK(sc.calls >= 2 && sc.calls <= 3);
+    CHECK(sc.in_order);
+    /* A second is sent soon after it ends (the live view's budget is 1.5 s). */
+    fprintf(stderr, "    seconds sent at most %llu ms after they ended\n",
+            (unsigned long long)sc.late_ms_max);
+    CHECK(sc.late_ms_max < 300);
+    CHECK_UINT_EQ(sc.requests, n);
+    CHECK(sc.reqs[0] > 0 && sc.reqs[1] > 0);
+    CHECK_UINT_EQ(sc.active[0], 4);
+    CHECK_UINT_EQ(sc.target[0], 4);
+    CHECK_UINT_EQ(sc.active[1], 4);
+    CHECK(!sp_engine_was_stopped(e));
+    CHECK(sp_engine_elapsed_ms(e) >= 2000 && sp_engine_elapsed_ms(e) < 3000);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_extract_and_vu_headers(void)
+{
+    sp_def *d = load(
+        "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
+        "\"on_start\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"login\","
+        "\"json\":{\"user\":\"vu{{vu}}\"}},"
+        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"access_token\",\"exists\":true}]},"
+        "\"extract\":{\"token\":{\"json\":\"access_token\"}},"
+        "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}},"
+        /* header and regex extracts; the regex result replaces the VU header */
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"hdr\"},"
+        "\"extract\":{\"ct\":{\"header\":\"content-type\"},"
+        "\"tok2\":{\"regex\":\"\\\"access_token\\\":\\\"([a-z0-9]+)\\\"\",\"group\":1}},"
+        "\"set_headers\":{\"Authorization\":\"Bearer {{tok2}}\"}}],"
+        "\"tasks\":[{\"steps\":["
+        "{\"if\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+        "\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
+        "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}},"
+        "{\"unless\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+        "\"request\":{\"url\":\"/500\",\"name\":\"never\"}}]}]}],"
+        "\"load\":{\"users\":3,\"duration\":\"1s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.auth, 0);
+    atomic_store(&srv.body_bytes, 0);
+    sp_engine_opts o = {.threads = 1, .seed = 2};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(d->nnames, 4);
+    CHECK_UINT_EQ(t->names[0].requests, 3); /* one login per VU */
+    CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK_UINT_EQ(t->names[1].requests, 3);
+    CHECK(atomic_load(&srv.body_bytes) >= 3 * 14);
+    CHECK(t->names[2].requests > 20);
+    CHECK_UINT_EQ(t->names[2].failures, 0);
+    CHECK_UINT_EQ(t->names[2].requests, atomic_load(&srv.auth));
+    CHECK_UINT_EQ(t->names[3].requests, 0);
+    /* Requests started by a think-time timer go out at once: a local answer takes well under
+     * a millisecond, so the median must not carry a timer tick. */
+    fprintf(stderr, "    after think time: p50 %llu us\n",
+            (unsigned long long)sp_hist_percentile(t->names[2].hist, 50));
+    CHECK(sp_hist_percentile(t->names[2].hist, 50) < FAST_LOCAL_US);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_set_target(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"users\":2,\"duration\":\"3s\"}}");
+    CHECK(d != NULL);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 3, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_set_target(e, 5, 0), SP_ESTATE);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    usleep(1200 * 1000);
+    CHECK_INT_EQ(sp_engine_set_target(e, -1, 0), SP_EINVAL);
+    CHECK_INT_EQ(sp_engine_set_target(e, 7, 0), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    CHECK_UINT_EQ(sc.active[0], 2);
+    CHECK_UINT_EQ(sc.target[0], 2);
+    CHECK_UINT_EQ(sc.active[2], 7);
+    CHECK_UINT_EQ(sc.target[2], 7);
+    CHECK(!sp_engine_was_stopped(e));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_ramp_and_classes(void)
+{
+    /* 0 -> 8 VUs over 1 s, then hold; two classes 3:1. */
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"a\",\"weight\":3,\"think\":{\"constant_ms\":20},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"a\"}}]},"
+                     "{\"name\":\"b\",\"weight\":1,\"think\":{\"constant_ms\":20},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"b\"}}]}],"
+                     "\"load\":{\"stages\":[{\"duration\":\"1s\",\"users\":8},"
+                     "{\"duration\":\"1s\",\"users\":8}]}}");
+    CHECK(d != NULL);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 2, .seed = 4, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(sc.active[1], 8);
+    /* Six VUs of class a, two of class b: a's requests about three times b's. */
+    double ratio = (double)t->names[0].requests / (double)(t->names[1].requests + 1);
+    fprintf(stderr, "    a %llu, b %llu\n", (unsigned long long)t->names[0].requests,
+            (unsigned long long)t->names[1].requests);
+    CHECK(ratio > 2.0 && ratio < 4.5);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_think_pacing_and_multipart(void)
+{
+    /* Class a: pacing 200 ms, one multipart upload then a form post per iteration; class b:
+     * a constant 100 ms think time. One VU each, for one second. */
+    sp_def *d = load(
+        "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+        "\"users\":[{\"name\":\"a\",\"think\":{\"pacing\":\"200ms\"},"
+        "\"tasks\":[{\"steps\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"up\","
+        "\"multipart\":[{\"name\":\"file\",\"filename\":\"a.csv\",\"content_type\":\"text/csv\","
+        "\"content\":\"a,b\\n1,2\\n\"},{\"name\":\"kind\",\"value\":\"vu{{vu}}\"}]}},"
+        "{\"request\":{\"method\":\"PUT\",\"url\":\"/ok\",\"name\":\"form\","
+        "\"form\":{\"x\":\"{{iteration}}\"}}}]}]},"
+        "{\"name\":\"b\",\"think\":{\"constant\":\"100ms\"},"
+        "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"get\"}}]}],"
+        "\"load\":{\"users\":2,\"duration\":\"1s\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.body_bytes, 0);
+    sp_engine_opts o = {.threads = 1, .seed = 7};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    fprintf(stderr, "    up %llu, form %llu, get %llu, %lu body bytes\n",
+            (unsigned long long)t->names[0].requests, (unsigned long long)t->names[1].requests,
+            (unsigned long long)t->names[2].requests, (unsigned long)atomic_load(&srv.body_bytes));
+    /* Pacing: iterations start every 200 ms: 5 in one second. */
+    CHECK(t->names[0].requests >= 4 && t->names[0].requests <= 6);
+    CHECK_UINT_EQ(t->names[1].requests, t->names[0].requests);
+    CHECK_UINT_EQ(t->names[0].failures + t->names[1].failures, 0);
+    CHECK(atomic_load(&srv.body_bytes) > t->names[0].requests * 100);
+    /* A constant 100 ms think time: about 10 requests in one second. */
+    CHECK(t->names[2].requests >= 7 && t->names[2].requests <= 11);
+    CHECK(t->names[0].bytes_out > t->names[2].bytes_out / t->names[2].requests * 4);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+int main(void)
+{
+    if (testserver_start(&srv) != 0) {
+        fprintf(stderr, "could not start the test server\n");
+        return 1;
+    }
+    RUN(test_counts_match_server);
+    RUN(test_extract_and_vu_headers);
+    RUN(test_set_target);
+    RUN(test_ramp_and_classes);
+    RUN(test_think_pacing_and_multipart);
+    testserver_stop(&srv);
+    return check_summary();
+}

@@ -1,0 +1,122 @@
+/*
+ * testserver.h - a small real HTTP server (libmicrohttpd) inside an engine test, on a free
+ * 127.0.0.1 port, that counts what it served.
+ *
+ * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
+ * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
+ * (200 with 64 KB). Every other path is 404. POST bodies are read and counted in bytes_in.
+ *
+ * Threads: one thread per connection (so /slow only delays its own connection); the counters are
+ * atomics read by the test thread.
+ */
+#ifndef SP_TESTSERVER_H
+#define SP_TESTSERVER_H
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct testserver {
+    struct MHD_Daemon *d;
+    uint16_t port;
+    atomic_uint slow_ms;   /* set by the test while connection threads read it */
+    atomic_ulong served;   /* responses queued, any path */
+    atomic_ulong ok;       /* /ok */
+    atomic_ulong slow;     /* /slow, counted before the sleep */
+    atomic_ulong auth;     /* /auth with a header */
+    atomic_ulong body_bytes;
+} testserver;
+
+static char ts_big[64 << 10];
+
+static enum MHD_Result ts_reply(struct MHD_Connection *c, unsigned status, const char *body,
+                                size_t len)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    testserver *ts = cls;
+    (void)method;
+    (void)version;
+    (void)upload_data;
+    static int first_call_mark;
+    if (*con_cls == NULL) {
+        *con_cls = &first_call_mark;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        atomic_fetch_add(&ts->body_bytes, *upload_data_size);
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    atomic_fetch_add(&ts->served, 1);
+    if (strcmp(url, "/ok") == 0) {
+        atomic_fetch_add(&ts->ok, 1);
+        static const char b[] = "{\"ok\":true,\"access_token\":\"tok123\",\"n\":7}";
+        return ts_reply(c, 200, b, sizeof b - 1);
+    }
+    if (strcmp(url, "/slow") == 0) {
+        atomic_fetch_add(&ts->slow, 1);
+        usleep(atomic_load(&ts->slow_ms) * 1000u);
+        return ts_reply(c, 200, "{}", 2);
+    }
+    if (strcmp(url, "/500") == 0)
+        return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
+    if (strcmp(url, "/big") == 0) {
+        memset(ts_big, 'x', sizeof ts_big);
+        return ts_reply(c, 200, ts_big, sizeof ts_big);
+    }
+    if (strcmp(url, "/auth") == 0) {
+        const char *a = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+        if (!a)
+            return ts_reply(c, 401, "no token", 8);
+        atomic_fetch_add(&ts->auth, 1);
+        return ts_reply(c, 200, a, strlen(a));
+    }
+    return ts_reply(c, 404, "{}", 2);
+}
+
+/* Starts the server on a free port; 0 on success. */
+static int testserver_start(testserver *ts)
+{
+    memset(ts, 0, sizeof(*ts));
+    atomic_store(&ts->slow_ms, 1000);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_port = 0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ts->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
+                             NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
+                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+    if (!ts->d)
+        return -1;
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(ts->d, MHD_DAEMON_INFO_BIND_PORT);
+    ts->port = info ? info->port : 0;
+    return ts->port ? 0 : -1;
+}
+
+static void testserver_stop(testserver *ts)
+{
+    if (ts->d)
+        MHD_stop_daemon(ts->d);
+    ts->d = NULL;
+}
+
+#endif
