@@ -1,0 +1,63 @@
+/*
+ * report.h - a run's results as JSON, as a text summary, and as JUnit XML.
+ *
+ * The CLI uses these at the end of `stampede run`; the server uses the same functions for its
+ * exports, so a run reads the same wherever it is looked at. Inputs are borrowed; every
+ * function returns new objects or writes to the given stream.
+ *
+ * Threads: no shared state; call from any one thread at a time per input.
+ */
+#ifndef SP_REPORT_H
+#define SP_REPORT_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "engine/definition.h"
+#include "engine/metrics.h"
+#include "engine/threshold.h"
+
+/* Latency figures of one set of requests, in microseconds. */
+typedef struct sp_lat {
+    uint64_t min, p50, p90, p95, p99, max;
+    double avg;
+} sp_lat;
+
+void sp_lat_of(const sp_hist *h, sp_lat *out);
+
+/* The run as a whole, for the summary and exports. */
+typedef struct sp_run_result {
+    const sp_def *def;
+    const sp_stats *totals;
+    double duration_s;
+    const sp_verdict *verdicts; /* [def->nthresholds] */
+    const char *status;         /* "passed", "failed", "stopped", ... */
+    int64_t started_ms;         /* wall clock */
+} sp_run_result;
+
+/* Judges every threshold of r->def; verdicts must hold def->nthresholds entries.
+ * Returns the number that failed. */
+size_t sp_report_judge(const sp_def *def, const sp_stats *totals, double duration_s,
+                       sp_verdict *verdicts);
+
+/* A compact JSON object for one second of a run (new reference). scratch is a caller-owned,
+ * initialised sp_name_stats reused across calls to avoid allocating a histogram each second. */
+json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
+                         sp_name_stats *scratch);
+
+/* The whole result as JSON (new reference). seconds (an array, may be NULL) is borrowed and
+ * included as "seconds". */
+json_t *sp_report_json(const sp_run_result *r, json_t *seconds);
+
+/* The end-of-run summary for people: per-name table, status codes, error kinds, failure
+ * messages, thresholds. */
+void sp_report_text(const sp_run_result *r, FILE *out);
+
+/* JUnit XML: one test case per threshold (and one "run" case when there are none). Returns 0 or
+ * SP_EIO when writing failed. */
+int sp_report_junit(const sp_run_result *r, FILE *out);
+
+/* Formats microseconds for people: "850us", "12.3ms", "1.24s". */
+void sp_fmt_us(uint64_t us, char *buf, size_t len);
+
+#endif
