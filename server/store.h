@@ -52,7 +52,7 @@ typedef struct sp_store sp_store;
 /* How long a connection waits for another writer before giving up with SP_EIO. */
 #define SP_STORE_BUSY_TIMEOUT_MS 10000
 /* The WAL file is truncated back to this size after a checkpoint (PRAGMA journal_size_limit). */
-#define SP_STORE_WAL_LIMIT_BYTES (64 << 20)
+#define SP_STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a plain number: it is pasted into a PRAGMA */
 /* Page size caps for list calls. */
 #define SP_STORE_PAGE_DEFAULT 50
 #define SP_STORE_PAGE_MAX 1000
