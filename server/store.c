@@ -156,6 +156,7 @@ struct sp_store {
     pid_t pid; /* the process that opened the connection */
     sqlite3_stmt *st[Q_COUNT];
     char msg[256]; /* the last failure, for sp_store_errmsg() */
+    int last_rc;   /* the SQLite code of the last failure */
     sp_buf blob_a, blob_b; /* encoding scratch, reused every second */
 };
 
@@ -179,6 +180,7 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 static int dberr(sp_store *s, int rc, char *err, size_t errlen)
 {
     snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
+    s->last_rc = rc;
     seterr(err, errlen, "database: %s", s->msg);
     switch (rc & 0xff) {
     case SQLITE_CONSTRAINT: return SP_ESTATE;
@@ -483,6 +485,7 @@ static int apply_migration(sp_store *s, const sp_store_migration *m, char *err, 
     }
     if (src != SQLITE_OK) {
         snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
+        s->last_rc = src;
         seterr(err, errlen, "migration %s failed: %s", m->name, s->msg);
         rollback(s);
         return SP_EIO;
@@ -588,10 +591,22 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
         ret = SP_ESYS;
         goto out;
     }
-    ret = configure(s, err, errlen);
-    if (ret)
-        goto out;
-    ret = migrate(s, max_version, err, errlen);
+    /*
+     * While a new file is being set up, SQLite reports some lock conflicts at once instead of
+     * calling the busy handler (switching to WAL, or a read that must become a write, would
+     * deadlock otherwise). Both steps can be repeated safely, so they are, until the busy
+     * timeout has passed.
+     */
+    for (int waited = 0;; waited += 10) {
+        s->last_rc = 0;
+        ret = configure(s, err, errlen);
+        if (!ret)
+            ret = migrate(s, max_version, err, errlen);
+        int busy = (s->last_rc & 0xff) == SQLITE_BUSY || (s->last_rc & 0xff) == SQLITE_LOCKED;
+        if (!ret || !busy || waited >= SP_STORE_BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(10);
+    }
 out:
     if (ret) {
         sp_store_close(s);

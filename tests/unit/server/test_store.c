@@ -3,6 +3,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -808,9 +809,10 @@ struct conc {
     const char *path;
     int64_t run;
     int seconds;
-    int errors;
+    int writer_errors; /* written by the writer only */
+    int reader_errors; /* written by the reader only */
     int reads;
-    volatile int writer_done;
+    _Atomic int writer_done;
 };
 
 static void *writer_main(void *arg)
@@ -819,7 +821,7 @@ static void *writer_main(void *arg)
     sp_store *s = NULL;
     char err[256];
     if (sp_store_open(&s, c->path, err, sizeof err)) {
-        c->errors++;
+        c->writer_errors++;
         c->writer_done = 1;
         return NULL;
     }
@@ -828,7 +830,7 @@ static void *writer_main(void *arg)
         if (rc) {
             fprintf(stderr, "  writer: second %d: %s (%s)\n", sec, sp_strerror(rc),
                     sp_store_errmsg(s));
-            c->errors++;
+            c->writer_errors++;
         }
     }
     sp_store_close(s);
@@ -842,12 +844,12 @@ static void *reader_main(void *arg)
     sp_store *s = NULL;
     char err[256];
     if (sp_store_open(&s, c->path, err, sizeof err)) {
-        c->errors++;
+        c->reader_errors++;
         return NULL;
     }
     sp_store_run_filter f;
     sp_store_run_filter_init(&f);
-    while (!c->writer_done) {
+    do { /* at least once, however quickly the writer finishes */
         json_t *o = NULL;
         int rc = sp_store_run_list(s, &f, &o);
         json_decref(o);
@@ -859,10 +861,10 @@ static void *reader_main(void *arg)
             rc = sp_store_checkpoint(s, 0, NULL, NULL);
         if (rc) {
             fprintf(stderr, "  reader: %s (%s)\n", sp_strerror(rc), sp_store_errmsg(s));
-            c->errors++;
+            c->reader_errors++;
         }
         c->reads++;
-    }
+    } while (!c->writer_done);
     sp_store_close(s);
     return NULL;
 }
@@ -888,7 +890,8 @@ static void test_concurrent_writer_and_reader(void)
     }
     pthread_join(w, NULL);
     pthread_join(r, NULL);
-    CHECK_INT_EQ(c.errors, 0);
+    CHECK_INT_EQ(c.writer_errors, 0);
+    CHECK_INT_EQ(c.reader_errors, 0);
     CHECK_INT_EQ(other_errors, 0);
     CHECK(c.reads > 0);
     json_t *o = NULL;
@@ -896,6 +899,48 @@ static void test_concurrent_writer_and_reader(void)
     CHECK_INT_EQ(json_integer_value(json_object_get(o, "last_second")), c.seconds - 1);
     json_decref(o);
     sp_store_close(s);
+}
+
+/* Several threads (or processes) opening a new file at once: one migrates, the others wait
+ * and find the work done; no migration is applied twice. */
+static void *opener_main(void *arg)
+{
+    sp_store *s = NULL;
+    char err[256] = "";
+    intptr_t ok = sp_store_open(&s, arg, err, sizeof err) == 0;
+    if (!ok)
+        fprintf(stderr, "  opener: %s\n", err);
+    sp_store_close(s);
+    return (void *)ok;
+}
+
+static void test_concurrent_open(void)
+{
+    const char *path = db_path("opens");
+    remove_db(path);
+    pthread_t th[4];
+    for (size_t i = 0; i < SP_ARRAY_LEN(th); i++)
+        CHECK_INT_EQ(pthread_create(&th[i], NULL, opener_main, (void *)path), 0);
+    int ok = 0;
+    for (size_t i = 0; i < SP_ARRAY_LEN(th); i++) {
+        void *r;
+        pthread_join(th[i], &r);
+        ok += r != NULL;
+    }
+    CHECK_INT_EQ(ok, (int)SP_ARRAY_LEN(th));
+    size_t known;
+    sp_store_migrations(&known);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version", -1,
+                                    &st, NULL),
+                 SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), (int)known);
+    CHECK_INT_EQ(sqlite3_column_int(st, 1), (int)known);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
 }
 
 /*
@@ -1060,11 +1105,12 @@ int main(void)
     RUN(test_integrity_and_checkpoint);
     RUN(test_fork_refused);
     RUN(test_concurrent_writer_and_reader);
+    RUN(test_concurrent_open);
     RUN(test_storage_cost_per_hour);
 
     const char *names[] = {"empty", "v1", "newer", "revisions", "list", "delete", "lifecycle",
                            "series", "window", "aborted", "meta", "integrity", "fork",
-                           "concurrent", "cost"};
+                           "concurrent", "opens", "cost"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);
