@@ -496,6 +496,37 @@ static int apply_migration(sp_store *s, const sp_store_migration *m, char *err, 
     return rc;
 }
 
+/*
+ * Refuses a file that some other program made: a database that has tables but neither
+ * Stampede's application_id (set by the first migration) nor a schema_version table, so that a
+ * mistaken --data-dir never gets Stampede's tables added to somebody else's data.
+ */
+static int check_owner(sp_store *s, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT application_id FROM pragma_application_id),"
+                                " (SELECT count(*) FROM sqlite_schema),"
+                                " (SELECT count(*) FROM sqlite_schema"
+                                "  WHERE type = 'table' AND name = 'schema_version')",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int ret = dberr(s, rc, err, errlen);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    int64_t app = sqlite3_column_int64(st, 0);
+    int64_t objects = sqlite3_column_int64(st, 1), ours = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (app == SP_STORE_APPLICATION_ID || (app == 0 && (objects == 0 || ours)))
+        return 0;
+    seterr(err, errlen, "%s is not a stampede database (application_id %lld, %lld schema objects)",
+           path, (long long)app, (long long)objects);
+    return SP_ESTATE;
+}
+
 static int migrate(sp_store *s, int max_version, char *err, size_t errlen)
 {
     size_t known;
@@ -600,6 +631,8 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
     for (int waited = 0;; waited += 10) {
         s->last_rc = 0;
         ret = configure(s, err, errlen);
+        if (!ret)
+            ret = check_owner(s, path, err, errlen);
         if (!ret)
             ret = migrate(s, max_version, err, errlen);
         int busy = (s->last_rc & 0xff) == SQLITE_BUSY || (s->last_rc & 0xff) == SQLITE_LOCKED;
@@ -1073,6 +1106,8 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
 {
     if (forked(s))
         return SP_ESTATE;
+    if (n > SP_DEF_MAX_NAMES)
+        return SP_ELIMIT;
     for (size_t i = 0; i < n; i++)
         if (!names[i])
             return SP_EINVAL;
@@ -1388,8 +1423,12 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
         return SP_ESTATE;
     if (minute < 0)
         return SP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (hists[i].nbuckets > SP_STORE_HIST_MAX_BUCKETS || (hists[i].nbuckets && !hists[i].buckets))
+            return SP_EINVAL;
     sp_buf b;
-    sp_buf_init(&b, SIZE_MAX / 2);
+    /* Two 10-byte varints per bucket at most, plus the layout varint. */
+    sp_buf_init(&b, (size_t)SP_STORE_HIST_MAX_BUCKETS * 20 + 10);
     int ret = begin(s);
     if (ret)
         return ret;

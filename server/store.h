@@ -53,6 +53,10 @@ typedef struct sp_store sp_store;
 #define SP_STORE_BUSY_TIMEOUT_MS 10000
 /* The WAL file is truncated back to this size after a checkpoint (PRAGMA journal_size_limit). */
 #define SP_STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a plain number: it is pasted into a PRAGMA */
+/* PRAGMA application_id of a Stampede database ("STMP"), set by the first migration. */
+#define SP_STORE_APPLICATION_ID 1398033744
+/* The largest histogram layout accepted by sp_store_run_minute_hist_add(). */
+#define SP_STORE_HIST_MAX_BUCKETS 65536
 /* Page size caps for list calls. */
 #define SP_STORE_PAGE_DEFAULT 50
 #define SP_STORE_PAGE_MAX 1000
@@ -71,7 +75,8 @@ const sp_store_migration *sp_store_migrations(size_t *n);
  * Opens (creating if needed) the database at path and migrates it to the newest version.
  * On success *out is a new handle for the calling thread. On failure *out is NULL and err says
  * why, e.g. "database schema version 7 is newer than this stampede (knows 2): upgrade
- * stampede" (SP_ESTATE), or a migration's SQLite error (SP_EIO, nothing of it applied).
+ * stampede" (SP_ESTATE), a file that holds another program's tables (SP_ESTATE), a file that
+ * is not SQLite (SP_EIO), or a migration's SQLite error (SP_EIO, nothing of it applied).
  * Concurrent opens of one file are safe: a migration re-checks the version inside its
  * transaction.
  */
@@ -83,7 +88,7 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
 /* Closes the connection and finalizes its statements. NULL is ignored. */
 void sp_store_close(sp_store *s);
 
-/* The database's schema version (the highest applied migration). */
+/* The database's schema version (the highest applied migration); 0 on failure. */
 int sp_store_schema_version(sp_store *s);
 /* SQLite's message for the last failure on this connection (valid until the next call). */
 const char *sp_store_errmsg(sp_store *s);
@@ -167,7 +172,8 @@ int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *
                         const json_t *overrides, int64_t *run_id, int *revision_out, char *err,
                         size_t errlen);
 /* Registers the run's request names; names[i] gets name id i, the index the engine's stats use
- * (the definition's name ids). Called once, before the first second. */
+ * (the definition's name ids). Called once, before the first second: a second call is
+ * SP_ESTATE, more than SP_DEF_MAX_NAMES names SP_ELIMIT, a missing run SP_ENOTFOUND. */
 int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names, size_t n);
 /* Moves a queued run to running and sets started_at. SP_ESTATE when it is not queued. Other
  * statuses are reached through sp_store_run_finish(). */

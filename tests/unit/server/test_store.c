@@ -131,6 +131,10 @@ static void test_migrations_from_empty(void)
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CHECK_STR_EQ((const char *)sqlite3_column_text(st, 0), "wal");
     sqlite3_finalize(st);
+    CHECK_INT_EQ(sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT_EQ(sqlite3_column_int64(st, 0), SP_STORE_APPLICATION_ID);
+    sqlite3_finalize(st);
     sqlite3_close(db);
 }
 
@@ -224,6 +228,40 @@ static void test_open_errors(void)
     CHECK(s == NULL);
     CHECK_STR_CONTAINS(err, "cannot open database");
     CHECK_INT_EQ(sp_store_open(&s, "", err, sizeof err), SP_EINVAL);
+
+    /* A file that is not SQLite at all. */
+    const char *path = db_path("garbage");
+    remove_db(path);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    for (int i = 0; i < 512; i++)
+        fputs("not a database ", f);
+    fclose(f);
+    CHECK_INT_EQ(sp_store_open(&s, path, err, sizeof err), SP_EIO);
+    CHECK(s == NULL);
+    CHECK_STR_CONTAINS(err, "not a database");
+    remove_db(path);
+
+    /* Another program's SQLite database is left alone. */
+    path = db_path("foreign");
+    remove_db(path);
+    sqlite3 *db;
+    CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT)",
+                              NULL, NULL, NULL),
+                 SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_INT_EQ(sp_store_open(&s, path, err, sizeof err), SP_ESTATE);
+    CHECK_STR_CONTAINS(err, "is not a stampede database");
+    CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st;
+    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema", -1, &st, NULL),
+                 SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    remove_db(path);
 }
 
 static void test_revisions(void)
