@@ -36,7 +36,6 @@ enum {
     Q_TEST_EXISTS,
     Q_TEST_REVS,
     Q_TEST_HEAD,
-    Q_REV_EXISTS,
     Q_RUN_INSERT,
     Q_RUN_NAME_INSERT,
     Q_RUN_START,
@@ -59,13 +58,13 @@ enum {
     Q_COUNT
 };
 
-#define RUN_COLUMNS                                                                            \
-    "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, " \
+#define RUN_COLUMNS                                                                                \
+    "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, "    \
     "r.ended_at, r.overrides, r.verdicts, r.error"
 
 /* The run list's filter; every bound is optional so one statement serves every combination. */
-#define RUN_FILTER                                                                             \
-    " WHERE (?1 = 0 OR r.test_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                      \
+#define RUN_FILTER                                                                                 \
+    " WHERE (?1 = 0 OR r.test_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                          \
     " AND (?3 = 0 OR r.created_at >= ?3) AND (?4 = 0 OR r.created_at < ?4)"
 
 static const char *const sql_text[Q_COUNT] = {
@@ -98,9 +97,9 @@ static const char *const sql_text[Q_COUNT] = {
                     " length(CAST(definition AS BLOB))"
                     " FROM test_revisions WHERE test_id = ?1 ORDER BY revision DESC",
     [Q_TEST_HEAD] = "SELECT head_revision FROM tests WHERE id = ?1 AND deleted_at IS NULL",
-    [Q_REV_EXISTS] = "SELECT 1 FROM test_revisions WHERE test_id = ?1 AND revision = ?2",
-    [Q_RUN_INSERT] = "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
-                     " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
+    [Q_RUN_INSERT] =
+        "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
+        " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
     [Q_RUN_NAME_INSERT] = "INSERT INTO run_names (run_id, name_id, name) VALUES (?1, ?2, ?3)",
     [Q_RUN_START] = "UPDATE runs SET status = 'running', started_at = ?2"
                     " WHERE id = ?1 AND status = 'queued'",
@@ -143,8 +142,8 @@ static const char *const sql_text[Q_COUNT] = {
 };
 
 static const char *const status_names[SP_RUN_STATUS_COUNT] = {
-    [SP_RUN_QUEUED] = "queued",   [SP_RUN_RUNNING] = "running", [SP_RUN_PASSED] = "passed",
-    [SP_RUN_FAILED] = "failed",   [SP_RUN_STOPPED] = "stopped", [SP_RUN_ABORTED] = "aborted",
+    [SP_RUN_QUEUED] = "queued", [SP_RUN_RUNNING] = "running", [SP_RUN_PASSED] = "passed",
+    [SP_RUN_FAILED] = "failed", [SP_RUN_STOPPED] = "stopped", [SP_RUN_ABORTED] = "aborted",
     [SP_RUN_ERROR] = "error",
 };
 
@@ -155,8 +154,8 @@ struct sp_store {
     sqlite3 *db;
     pid_t pid; /* the process that opened the connection */
     sqlite3_stmt *st[Q_COUNT];
-    char msg[256]; /* the last failure, for sp_store_errmsg() */
-    int last_rc;   /* the SQLite code of the last failure */
+    char msg[256];         /* the last failure, for sp_store_errmsg() */
+    int last_rc;           /* the SQLite code of the last failure */
     sp_buf blob_a, blob_b; /* encoding scratch, reused every second */
 };
 
@@ -183,8 +182,10 @@ static int dberr(sp_store *s, int rc, char *err, size_t errlen)
     s->last_rc = rc;
     seterr(err, errlen, "database: %s", s->msg);
     switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT: return SP_ESTATE;
-    default: return SP_EIO;
+    case SQLITE_CONSTRAINT:
+        return SP_ESTATE;
+    default:
+        return SP_EIO;
     }
 }
 
@@ -200,8 +201,8 @@ static int forked(sp_store *s)
 static sqlite3_stmt *stmt(sp_store *s, int id)
 {
     if (!s->st[id]) {
-        int rc = sqlite3_prepare_v3(s->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->st[id], NULL);
+        int rc = sqlite3_prepare_v3(s->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id],
+                                    NULL);
         if (rc != SQLITE_OK) {
             /* Static SQL that does not prepare is a bug or a schema the binary does not know. */
             snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
@@ -219,7 +220,8 @@ static void done(sqlite3_stmt *st)
     }
 }
 
-/* Runs a statement that returns no rows we need. Returns the SQLite code (SQLITE_DONE on success). */
+/* Runs a statement that returns no rows we need. Returns the SQLite code (SQLITE_DONE on success).
+ */
 static int step_done(sqlite3_stmt *st)
 {
     int rc;
@@ -599,8 +601,7 @@ static int configure(sp_store *s, char *err, size_t errlen)
     return 0;
 }
 
-int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err,
-                       size_t errlen)
+int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err, size_t errlen)
 {
     *out = NULL;
     if (!path || !*path) {
@@ -688,10 +689,9 @@ int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpo
     if (forked(s))
         return SP_ESTATE;
     int log = 0, ckpt = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
-                                       truncate ? SQLITE_CHECKPOINT_TRUNCATE
-                                                : SQLITE_CHECKPOINT_PASSIVE,
-                                       &log, &ckpt);
+    int rc = sqlite3_wal_checkpoint_v2(
+        s->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &log,
+        &ckpt);
     if (wal_frames)
         *wal_frames = log;
     if (checkpointed)
@@ -934,8 +934,8 @@ int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted
         ret = dberr(s, rc, NULL, 0);
         goto out;
     }
-    *out = json_pack("{s:o, s:I}", "items", items, "total",
-                     (json_int_t)sqlite3_column_int64(cnt, 0));
+    *out =
+        json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)sqlite3_column_int64(cnt, 0));
     items = NULL; /* stolen by json_pack's "o" */
 out:
     done(st);
@@ -960,16 +960,13 @@ int sp_store_test_delete(sp_store *s, int64_t id)
     return sqlite3_changes(s->db) ? 0 : SP_ENOTFOUND;
 }
 
-/* 1 when the statement id with ?1 = a (and ?2 = b when has_b) returns a row, 0 when not,
- * negative on failure. */
-static int row_exists(sp_store *s, int id, int64_t a, int has_b, int64_t b)
+/* 1 when the statement id with ?1 = a returns a row, 0 when not, negative on failure. */
+static int row_exists(sp_store *s, int id, int64_t a)
 {
     sqlite3_stmt *st = stmt(s, id);
     if (!st)
         return SP_EIO;
     sqlite3_bind_int64(st, 1, a);
-    if (has_b)
-        sqlite3_bind_int64(st, 2, b);
     int rc = sqlite3_step(st);
     done(st);
     if (rc == SQLITE_ROW)
@@ -982,7 +979,7 @@ int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int ret = row_exists(s, Q_TEST_EXISTS, id, 0, 0);
+    int ret = row_exists(s, Q_TEST_EXISTS, id);
     if (ret <= 0)
         return ret < 0 ? ret : SP_ENOTFOUND;
     ret = 0;
@@ -1141,10 +1138,11 @@ out:
  * the wrong state? */
 static int run_missing_or_state(sp_store *s, int64_t run_id)
 {
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e < 0)
         return e;
-    snprintf(s->msg, sizeof s->msg, e ? "the run is not in a state that allows this" : "no such run");
+    snprintf(s->msg, sizeof s->msg,
+             e ? "the run is not in a state that allows this" : "no such run");
     return e ? SP_ESTATE : SP_ENOTFOUND;
 }
 
@@ -1300,8 +1298,8 @@ int sp_store_run_list(sp_store *s, const sp_store_run_filter *f, json_t **out)
         ret = dberr(s, rc, NULL, 0);
         goto out;
     }
-    *out = json_pack("{s:o, s:I}", "items", items, "total",
-                     (json_int_t)sqlite3_column_int64(cnt, 0));
+    *out =
+        json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)sqlite3_column_int64(cnt, 0));
     items = NULL; /* stolen by json_pack's "o" */
 out:
     done(st);
@@ -1348,8 +1346,8 @@ static void bind_sparse(sqlite3_stmt *st, int i, sp_buf *b, const uint64_t *v, s
         sqlite3_bind_null(st, i);
 }
 
-int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second,
-                            const sp_store_tick *tick, const sp_store_second *names, size_t n)
+int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const sp_store_tick *tick,
+                            const sp_store_second *names, size_t n)
 {
     if (forked(s))
         return SP_ESTATE;
@@ -1424,7 +1422,8 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
     if (minute < 0)
         return SP_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (hists[i].nbuckets > SP_STORE_HIST_MAX_BUCKETS || (hists[i].nbuckets && !hists[i].buckets))
+        if (hists[i].nbuckets > SP_STORE_HIST_MAX_BUCKETS ||
+            (hists[i].nbuckets && !hists[i].buckets))
             return SP_EINVAL;
     sp_buf b;
     /* Two 10-byte varints per bucket at most, plus the layout varint. */
@@ -1539,9 +1538,9 @@ static json_t *col_sparse(sqlite3_stmt *st, int i, size_t n, int as_object)
     return j;
 }
 
-static const char *const tick_cols[] = {"second",  "active_vus", "target_vus",
-                                        "iterations", "dropped", "lag_us_max"};
-static const char *const series_cols[] = {"second", NULL,  "count", "errors",  "p50",
+static const char *const tick_cols[] = {"second",     "active_vus", "target_vus",
+                                        "iterations", "dropped",    "lag_us_max"};
+static const char *const series_cols[] = {"second", NULL,  "count", "errors",   "p50",
                                           "p95",    "p99", "max",   "bytes_in", "bytes_out"};
 
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
@@ -1550,7 +1549,7 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e <= 0)
         return e < 0 ? e : SP_ENOTFOUND;
     if (to_second < 0)
@@ -1688,7 +1687,7 @@ int sp_store_run_failures(sp_store *s, int64_t run_id, json_t **out)
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e <= 0)
         return e < 0 ? e : SP_ENOTFOUND;
     sqlite3_stmt *st = stmt(s, Q_FAIL_READ);

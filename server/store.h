@@ -83,8 +83,7 @@ const sp_store_migration *sp_store_migrations(size_t *n);
 int sp_store_open(sp_store **out, const char *path, char *err, size_t errlen);
 /* As sp_store_open(), applying migrations only up to max_version: for tests that build an old
  * database and upgrade it. max_version 0 means all. */
-int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err,
-                       size_t errlen);
+int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err, size_t errlen);
 /* Closes the connection and finalizes its statements. NULL is ignored. */
 void sp_store_close(sp_store *s);
 
@@ -195,11 +194,11 @@ int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status st, const jso
 int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out);
 
 typedef struct sp_store_run_filter {
-    int64_t test_id;    /* 0: any test */
-    int status;         /* an sp_run_status, or -1 for any */
+    int64_t test_id;      /* 0: any test */
+    int status;           /* an sp_run_status, or -1 for any */
     int64_t created_from; /* created_at >= this (ms); 0: no bound */
     int64_t created_to;   /* created_at < this (ms); 0: no bound */
-    int limit;          /* 0: SP_STORE_PAGE_DEFAULT; capped at SP_STORE_PAGE_MAX */
+    int limit;            /* 0: SP_STORE_PAGE_DEFAULT; capped at SP_STORE_PAGE_MAX */
     int offset;
 } sp_store_run_filter;
 /* Initialises a filter that matches every run. */
@@ -241,8 +240,8 @@ typedef struct sp_store_tick {
  * once a second per running run. A second already stored is refused (SP_ESTATE, nothing of it
  * written); a name id not registered with sp_store_run_names_set() is SP_EINVAL.
  */
-int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second,
-                            const sp_store_tick *tick, const sp_store_second *names, size_t n);
+int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const sp_store_tick *tick,
+                            const sp_store_second *names, size_t n);
 
 /* One request name's latency histogram over one minute: dense bucket counts in sp_hist's layout
  * (index i = sp_hist bucket i; nbuckets = sp_hist_buckets()). */
@@ -268,8 +267,7 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
  * another bucket layout, or a corrupt one, is SP_EIO.
  */
 int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_minute,
-                         int64_t to_minute, uint64_t *buckets, size_t nbuckets,
-                         uint64_t *total);
+                         int64_t to_minute, uint64_t *buckets, size_t nbuckets, uint64_t *total);
 
 /*
  * Reads back the per-second series of seconds [from_second, to_second) (to_second < 0: to the

@@ -63,8 +63,7 @@ static int64_t make_run(sp_store *s, int64_t test_id, size_t nnames)
     if (sp_store_run_create(s, test_id, 0, "tester", NULL, &run, NULL, err, sizeof err))
         return 0;
     const char *names[] = {"GET /products", "POST /cart/items", "POST /orders", "GET /search"};
-    if (nnames > SP_ARRAY_LEN(names) ||
-        sp_store_run_names_set(s, run, names, nnames) != 0)
+    if (nnames > SP_ARRAY_LEN(names) || sp_store_run_names_set(s, run, names, nnames) != 0)
         return 0;
     return run;
 }
@@ -120,8 +119,11 @@ static void test_migrations_from_empty(void)
     sqlite3 *db;
     CHECK_INT_EQ(sqlite3_open(db_path("empty"), &db), SQLITE_OK);
     sqlite3_stmt *st;
-    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), min(name), max(applied_at) > 0"
-                                        " FROM schema_version", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_prepare_v2(db,
+                                    "SELECT count(*), min(name), max(applied_at) > 0"
+                                    " FROM schema_version",
+                                    -1, &st, NULL),
+                 SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT_EQ(sqlite3_column_int(st, 0), (int)known);
     CHECK_STR_EQ((const char *)sqlite3_column_text(st, 1), "0001_initial");
@@ -159,8 +161,10 @@ static void test_upgrade_from_version_1(void)
     sqlite3 *db;
     sqlite3_stmt *st;
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema"
-                                        " WHERE name = 'runs_by_status'", -1, &st, NULL),
+    CHECK_INT_EQ(sqlite3_prepare_v2(db,
+                                    "SELECT count(*) FROM sqlite_schema"
+                                    " WHERE name = 'runs_by_status'",
+                                    -1, &st, NULL),
                  SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT_EQ(sqlite3_column_int(st, 0), 0);
@@ -187,8 +191,10 @@ static void test_upgrade_from_version_1(void)
     sp_store_close(s);
 
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_schema"
-                                        " WHERE name = 'runs_by_status'", -1, &st, NULL),
+    CHECK_INT_EQ(sqlite3_prepare_v2(db,
+                                    "SELECT count(*) FROM sqlite_schema"
+                                    " WHERE name = 'runs_by_status'",
+                                    -1, &st, NULL),
                  SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
@@ -203,8 +209,8 @@ static void test_newer_database_refused(void)
     sp_store_close(s);
     sqlite3 *db;
     CHECK_INT_EQ(sqlite3_open(db_path("newer"), &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (7, '0007_future', 0)",
-                              NULL, NULL, NULL),
+    CHECK_INT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (7, '0007_future', 0)", NULL,
+                              NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(db);
 
@@ -275,9 +281,8 @@ static void test_revisions(void)
     CHECK_INT_EQ(sp_store_test_update(s, id, "Shopper", "{\"v\":2}", "bob", &rev, err, sizeof err),
                  0);
     CHECK_INT_EQ(rev, 2);
-    CHECK_INT_EQ(sp_store_test_update(s, id, "Shopper v3", "{\"v\": 3}", NULL, &rev, err,
-                                      sizeof err),
-                 0);
+    CHECK_INT_EQ(
+        sp_store_test_update(s, id, "Shopper v3", "{\"v\": 3}", NULL, &rev, err, sizeof err), 0);
     CHECK_INT_EQ(rev, 3);
 
     json_t *o = NULL;
@@ -382,8 +387,8 @@ static void test_delete_keeps_history(void)
     json_decref(o);
     CHECK_INT_EQ(sp_store_test_list(s, NULL, 1, 0, 0, &o), 0);
     CHECK_INT_EQ(json_integer_value(json_object_get(o, "total")), 1);
-    CHECK(json_is_integer(json_object_get(json_array_get(json_object_get(o, "items"), 0),
-                                          "deleted_at")));
+    CHECK(json_is_integer(
+        json_object_get(json_array_get(json_object_get(o, "items"), 0), "deleted_at")));
     json_decref(o);
     CHECK_INT_EQ(sp_store_test_get(s, t, 0, &o), 0);
     CHECK(json_is_integer(json_object_get(o, "deleted_at")));
@@ -437,8 +442,7 @@ static void test_run_lifecycle(void)
     CHECK_INT_EQ(sp_store_run_finish(s, run, SP_RUN_RUNNING, verdicts, summary, NULL), SP_EINVAL);
     CHECK_INT_EQ(sp_store_run_finish(s, run, SP_RUN_FAILED, verdicts, summary, NULL), 0);
     CHECK_INT_EQ(sp_store_run_finish(s, run, SP_RUN_PASSED, NULL, NULL, NULL), SP_ESTATE);
-    CHECK_INT_EQ(sp_store_run_finish(s, run + 100, SP_RUN_PASSED, NULL, NULL, NULL),
-                 SP_ENOTFOUND);
+    CHECK_INT_EQ(sp_store_run_finish(s, run + 100, SP_RUN_PASSED, NULL, NULL, NULL), SP_ENOTFOUND);
     CHECK_INT_EQ(sp_store_run_get(s, run, &o), 0);
     CHECK_STR_EQ(json_string_value(json_object_get(o, "status")), "failed");
     CHECK(json_equal(json_object_get(o, "verdicts"), verdicts));
@@ -473,9 +477,9 @@ static void test_run_lifecycle(void)
     f.status = SP_RUN_FAILED;
     CHECK_INT_EQ(sp_store_run_list(s, &f, &o), 0);
     CHECK_INT_EQ(json_integer_value(json_object_get(o, "total")), 1);
-    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(json_object_get(o, "items"), 0),
-                                                    "id")),
-                 run);
+    CHECK_INT_EQ(
+        json_integer_value(json_object_get(json_array_get(json_object_get(o, "items"), 0), "id")),
+        run);
     json_decref(o);
     sp_store_run_filter_init(&f);
     f.status = SP_RUN_QUEUED;
@@ -552,24 +556,23 @@ static void test_series_round_trip(void)
     CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(names, 0), "name")),
                  "POST /orders");
     CHECK_UINT_EQ(json_array_size(json_object_get(json_array_get(names, 0), "second")), 3);
-    CHECK_INT_EQ(json_integer_value(json_array_get(
-                     json_object_get(json_array_get(names, 0), "second"), 0)),
-                 4);
+    CHECK_INT_EQ(
+        json_integer_value(json_array_get(json_object_get(json_array_get(names, 0), "second"), 0)),
+        4);
     CHECK_UINT_EQ(json_array_size(json_object_get(json_object_get(o, "ticks"), "second")), 3);
     json_decref(o);
     CHECK_INT_EQ(sp_store_run_series(s, run + 50, -1, 0, -1, &o), SP_ENOTFOUND);
 
     /* Failure messages add up per (name, message). */
-    sp_store_failure f[] = {{0, "HTTP 500 on /products", 3}, {1, "timeout", 1},
-                            {0, "HTTP 500 on /products", 4}};
+    sp_store_failure f[] = {
+        {0, "HTTP 500 on /products", 3}, {1, "timeout", 1}, {0, "HTTP 500 on /products", 4}};
     CHECK_INT_EQ(sp_store_run_failures_add(s, run, f, 3), 0);
     sp_store_failure badf = {9, "x", 1};
     CHECK_INT_EQ(sp_store_run_failures_add(s, run, &badf, 1), SP_EINVAL);
     CHECK_INT_EQ(sp_store_run_failures(s, run, &o), 0);
     CHECK_UINT_EQ(json_array_size(o), 2);
     CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(o, 0), "count")), 7);
-    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 0), "name")),
-                 "GET /products");
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 0), "name")), "GET /products");
     json_decref(o);
     sp_store_close(s);
 }
@@ -730,7 +733,8 @@ static void test_metacharacters_are_data(void)
         CHECK_INT_EQ(sp_store_test_get(s, ids[i], 0, &o), 0);
         CHECK_STR_EQ(json_string_value(json_object_get(o, "name")), names[i]);
         CHECK_STR_EQ(json_string_value(json_object_get(o, "revision_created_by")), names[i]);
-        CHECK_STR_EQ(json_string_value(json_object_get(o, "definition")), "{\"x\":\"<b>'\\\"</b>\"}");
+        CHECK_STR_EQ(json_string_value(json_object_get(o, "definition")),
+                     "{\"x\":\"<b>'\\\"</b>\"}");
         json_decref(o);
     }
     /* The filter is literal: '%' and '_' match only themselves. */
@@ -750,8 +754,7 @@ static void test_metacharacters_are_data(void)
     /* Request names and failure messages (which come from the target) are data too, and bytes
      * that are not UTF-8 come back replaced, so the result still serialises. */
     int64_t run = 0;
-    CHECK_INT_EQ(sp_store_run_create(s, ids[0], 0, names[2], NULL, &run, NULL, err, sizeof err),
-                 0);
+    CHECK_INT_EQ(sp_store_run_create(s, ids[0], 0, names[2], NULL, &run, NULL, err, sizeof err), 0);
     CHECK_INT_EQ(sp_store_run_names_set(s, run, names, SP_ARRAY_LEN(names)), 0);
     sp_store_failure f[] = {{2, "<img src=x onerror=alert(1)> '\"--", 1},
                             {3, "bad \xff\xfe bytes \xc3", 2}};
@@ -760,8 +763,7 @@ static void test_metacharacters_are_data(void)
     CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 0), "message")),
                  "bad \xef\xbf\xbd\xef\xbf\xbd bytes \xef\xbf\xbd");
     CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 0), "name")), names[3]);
-    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 1), "message")),
-                 f[0].message);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 1), "message")), f[0].message);
     char *dump = json_dumps(o, 0);
     CHECK(dump != NULL);
     free(dump);
@@ -971,9 +973,9 @@ static void test_concurrent_open(void)
     sqlite3 *db;
     sqlite3_stmt *st;
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version", -1,
-                                    &st, NULL),
-                 SQLITE_OK);
+    CHECK_INT_EQ(
+        sqlite3_prepare_v2(db, "SELECT count(*), max(version) FROM schema_version", -1, &st, NULL),
+        SQLITE_OK);
     CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
     CHECK_INT_EQ(sqlite3_column_int(st, 0), (int)known);
     CHECK_INT_EQ(sqlite3_column_int(st, 1), (int)known);
@@ -993,8 +995,10 @@ static void print_space(const char *path)
     sqlite3_stmt *st;
     if (sqlite3_open(path, &db) != SQLITE_OK)
         goto out;
-    if (sqlite3_prepare_v2(db, "SELECT name, sum(pgsize), sum(ncell) FROM dbstat GROUP BY name"
-                               " ORDER BY 2 DESC LIMIT 6", -1, &st, NULL) == SQLITE_OK) {
+    if (sqlite3_prepare_v2(db,
+                           "SELECT name, sum(pgsize), sum(ncell) FROM dbstat GROUP BY name"
+                           " ORDER BY 2 DESC LIMIT 6",
+                           -1, &st, NULL) == SQLITE_OK) {
         while (sqlite3_step(st) == SQLITE_ROW)
             printf("  %-20s %10lld bytes %8lld cells\n", (const char *)sqlite3_column_text(st, 0),
                    (long long)sqlite3_column_int64(st, 1), (long long)sqlite3_column_int64(st, 2));
@@ -1037,7 +1041,7 @@ static void test_storage_cost_per_hour(void)
     sp_hist *minute[COST_NAMES];
     for (int i = 0; i < COST_NAMES; i++)
         minute[i] = sp_hist_new();
-    uint64_t (*status)[SP_STATUS_MAX] = sp_calloc(COST_NAMES, sizeof *status);
+    uint64_t(*status)[SP_STATUS_MAX] = sp_calloc(COST_NAMES, sizeof *status);
     uint64_t kinds[COST_NAMES][9];
     sp_store_second rows[COST_NAMES];
     uint64_t *buckets = sp_calloc((size_t)COST_NAMES * nb, sizeof *buckets);
@@ -1076,7 +1080,8 @@ static void test_storage_cost_per_hour(void)
                                         .error_kinds = kinds[i],
                                         .nerror_kinds = 9};
         }
-        sp_store_tick tick = {.active_vus = 500, .target_vus = 500,
+        sp_store_tick tick = {.active_vus = 500,
+                              .target_vus = 500,
                               .iterations = (uint64_t)sp_rng_range(&r, 2000, 3000)};
         uint64_t w0 = sp_now_us();
         int rc = sp_store_run_second_add(s, run, sec, &tick, rows, COST_NAMES);
@@ -1146,9 +1151,9 @@ int main(void)
     RUN(test_concurrent_open);
     RUN(test_storage_cost_per_hour);
 
-    const char *names[] = {"empty", "v1", "newer", "revisions", "list", "delete", "lifecycle",
-                           "series", "window", "aborted", "meta", "integrity", "fork",
-                           "concurrent", "opens", "cost"};
+    const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list", "delete",
+                           "lifecycle", "series",     "window", "aborted",   "meta", "integrity",
+                           "fork",      "concurrent", "opens",  "cost"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);
