@@ -34,6 +34,7 @@ enum {
     Q_TEST_COUNT,
     Q_TEST_DELETE,
     Q_TEST_EXISTS,
+    Q_TEST_FIND,
     Q_TEST_REVS,
     Q_TEST_HEAD,
     Q_RUN_INSERT,
@@ -93,6 +94,7 @@ static const char *const sql_text[Q_COUNT] = {
                      " AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)",
     [Q_TEST_DELETE] = "UPDATE tests SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
     [Q_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id = ?1",
+    [Q_TEST_FIND] = "SELECT id FROM tests WHERE name = ?1 AND deleted_at IS NULL",
     [Q_TEST_REVS] = "SELECT revision, name, created_at, created_by,"
                     " length(CAST(definition AS BLOB))"
                     " FROM test_revisions WHERE test_id = ?1 ORDER BY revision DESC",
@@ -958,6 +960,26 @@ int sp_store_test_delete(sp_store *s, int64_t id)
     if (rc != SQLITE_DONE)
         return dberr(s, rc, NULL, 0);
     return sqlite3_changes(s->db) ? 0 : SP_ENOTFOUND;
+}
+
+int sp_store_test_find(sp_store *s, const char *name, int64_t *id)
+{
+    *id = 0;
+    if (forked(s))
+        return SP_ESTATE;
+    if (!name)
+        return SP_EINVAL;
+    sqlite3_stmt *st = stmt(s, Q_TEST_FIND);
+    if (!st)
+        return SP_EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        ret = rc == SQLITE_DONE ? SP_ENOTFOUND : dberr(s, rc, NULL, 0);
+    done(st);
+    return ret;
 }
 
 /* 1 when the statement id with ?1 = a returns a row, 0 when not, negative on failure. */

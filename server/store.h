@@ -136,6 +136,9 @@ int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
  */
 int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted, int limit,
                        int offset, json_t **out);
+/* The id of the live test with exactly this name (for `remote run TEST` and seeding the
+ * examples). SP_ENOTFOUND when there is none; *id is 0 then. */
+int sp_store_test_find(sp_store *s, const char *name, int64_t *id);
 /* Marks a test deleted: it leaves the list and its name is free again; its revisions and runs
  * stay. SP_ENOTFOUND when missing or already deleted. */
 int sp_store_test_delete(sp_store *s, int64_t id);

@@ -400,6 +400,10 @@ static void test_delete_keeps_history(void)
     CHECK_STR_EQ(json_string_value(json_object_get(o, "test_name")), "Doomed");
     json_decref(o);
 
+    int64_t found = -1;
+    CHECK_INT_EQ(sp_store_test_find(s, "Doomed", &found), SP_ENOTFOUND);
+    CHECK_INT_EQ(found, 0);
+
     /* A deleted test cannot be run or saved, and its name is free. */
     int rev;
     int64_t r2;
@@ -407,7 +411,11 @@ static void test_delete_keeps_history(void)
                  SP_ENOTFOUND);
     CHECK_INT_EQ(sp_store_test_update(s, t, "Doomed", "{}", NULL, &rev, err, sizeof err),
                  SP_ENOTFOUND);
-    CHECK(make_test(s, "Doomed") > 0);
+    int64_t again = make_test(s, "Doomed");
+    CHECK(again > 0 && again != t);
+    CHECK_INT_EQ(sp_store_test_find(s, "Doomed", &found), 0);
+    CHECK_INT_EQ(found, again);
+    CHECK_INT_EQ(sp_store_test_find(s, "doomed", &found), SP_ENOTFOUND);
     sp_store_close(s);
 }
 
@@ -733,6 +741,9 @@ static void test_metacharacters_are_data(void)
         CHECK_INT_EQ(sp_store_test_get(s, ids[i], 0, &o), 0);
         CHECK_STR_EQ(json_string_value(json_object_get(o, "name")), names[i]);
         CHECK_STR_EQ(json_string_value(json_object_get(o, "revision_created_by")), names[i]);
+        int64_t found = 0;
+        CHECK_INT_EQ(sp_store_test_find(s, names[i], &found), 0);
+        CHECK_INT_EQ(found, ids[i]);
         CHECK_STR_EQ(json_string_value(json_object_get(o, "definition")),
                      "{\"x\":\"<b>'\\\"</b>\"}");
         json_decref(o);
