@@ -20,9 +20,11 @@
  *
  * Threads: an sp_store is one SQLite connection, opened without SQLite's own mutex: it must be
  * used by one thread at a time, and the server gives each thread its own (one connection per
- * thread; opening an up-to-date database costs one query). In WAL mode readers never block the
- * writer nor each other. Every write runs in a BEGIN IMMEDIATE transaction, so two writers wait
- * for each other through the busy timeout instead of failing with SQLITE_BUSY on lock upgrade.
+ * thread; opening an up-to-date database costs a few statements). In WAL mode readers never
+ * block the writer nor each other. Every write runs in a BEGIN IMMEDIATE transaction, so two
+ * writers wait for each other through the busy timeout instead of failing with SQLITE_BUSY on
+ * lock upgrade. No call returns with a statement left open, so an idle connection holds no
+ * snapshot that would hold back a WAL checkpoint.
  *
  * fork(): a connection must never be used in a child process. Every call checks the process id
  * and fails with SP_ESTATE in a child; sp_store_close() in a child frees memory without closing
