@@ -1376,7 +1376,7 @@ int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const s
     if (second < 0)
         return SP_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (names[i].nstatus > SP_STATUS_MAX || names[i].nerror_kinds > 64)
+        if (names[i].nstatus > SP_STATUS_MAX || names[i].nerror_kinds > SP_STORE_MAX_ERROR_KINDS)
             return SP_EINVAL;
     int ret = begin(s);
     if (ret)
@@ -1535,35 +1535,73 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
     return ret;
 }
 
-static void status_pair(void *ctx, size_t index, uint64_t count)
-{
-    char key[16];
-    snprintf(key, sizeof key, "%zu", index);
-    json_object_set_new(ctx, key, json_integer(i64(count)));
-}
+/* The run_seconds columns read back, by position in Q_SECONDS_READ (NULL: not a series). */
+static const char *const series_cols[] = {"second", NULL,  "count", "errors",   "p50",
+                                          "p95",    "p99", "max",   "bytes_in", "bytes_out"};
 
-static void kind_pair(void *ctx, size_t index, uint64_t count)
+/*
+ * The series of one request name while it is being read back. Counts by status code and by
+ * error kind are kept in columns too ({"200": [...], "500": [...]}), one array per code that
+ * occurs, rather than one object per second: a second then costs a few array slots instead of a
+ * hash table, and the charts draw one line per code anyway.
+ */
+struct name_series {
+    json_t *obj;                             /* the name's object in "names" (borrowed) */
+    json_t *cols[SP_ARRAY_LEN(series_cols)]; /* the arrays of series_cols (borrowed) */
+    json_t *status, *kinds;                  /* objects of columns (borrowed) */
+    size_t rows;                             /* seconds appended so far */
+};
+
+/* Appends count to the column key of obj for the current row, padding a new column (or one
+ * that skipped seconds) with zeros so that every column has one entry per second. */
+static void append_keyed(json_t *obj, size_t row, size_t index, uint64_t count)
 {
-    json_t *arr = ctx;
-    while (json_array_size(arr) < index)
+    char key[24];
+    snprintf(key, sizeof key, "%zu", index);
+    json_t *arr = json_object_get(obj, key);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(obj, key, arr);
+    }
+    while (json_array_size(arr) < row)
         json_array_append_new(arr, json_integer(0));
     json_array_append_new(arr, json_integer(i64(count)));
 }
 
-static json_t *col_sparse(sqlite3_stmt *st, int i, size_t n, int as_object)
+static void status_pair(void *ctx, size_t index, uint64_t count)
 {
-    json_t *j = as_object ? json_object() : json_array();
+    struct name_series *ns = ctx;
+    append_keyed(ns->status, ns->rows, index, count);
+}
+
+static void kind_pair(void *ctx, size_t index, uint64_t count)
+{
+    struct name_series *ns = ctx;
+    append_keyed(ns->kinds, ns->rows, index, count);
+}
+
+static void decode_col(sqlite3_stmt *st, int i, size_t n,
+                       void (*fn)(void *ctx, size_t index, uint64_t count), void *ctx)
+{
     const unsigned char *p = sqlite3_column_blob(st, i);
     if (p)
-        (void)decode_sparse(p, p + sqlite3_column_bytes(st, i), n,
-                            as_object ? status_pair : kind_pair, j);
-    return j;
+        (void)decode_sparse(p, p + sqlite3_column_bytes(st, i), n, fn, ctx);
+}
+
+/* Pads every column of obj to rows entries. */
+static void pad_keyed(json_t *obj, size_t rows)
+{
+    const char *key;
+    json_t *arr;
+    json_object_foreach(obj, key, arr)
+    {
+        while (json_array_size(arr) < rows)
+            json_array_append_new(arr, json_integer(0));
+    }
 }
 
 static const char *const tick_cols[] = {"second",     "active_vus", "target_vus",
                                         "iterations", "dropped",    "lag_us_max"};
-static const char *const series_cols[] = {"second", NULL,  "count", "errors",   "p50",
-                                          "p95",    "p99", "max",   "bytes_in", "bytes_out"};
 
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out)
@@ -1586,17 +1624,20 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     json_t *res = json_object(), *ticks = json_object(), *names = json_array();
     json_object_set_new(res, "ticks", ticks);
     json_object_set_new(res, "names", names);
-    json_t **by_id = NULL; /* name id -> its object in names (borrowed) */
+    struct name_series *by_id = NULL; /* indexed by name id; obj NULL for ids not read */
     size_t nby = 0, cap = 0;
+    json_t *tcols[SP_ARRAY_LEN(tick_cols)];
 
-    for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
-        json_object_set_new(ticks, tick_cols[c], json_array());
+    for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++) {
+        tcols[c] = json_array();
+        json_object_set_new(ticks, tick_cols[c], tcols[c]);
+    }
     sqlite3_bind_int64(tk, 1, run_id);
     sqlite3_bind_int64(tk, 2, from_second);
     sqlite3_bind_int64(tk, 3, to_second);
     while ((rc = sqlite3_step(tk)) == SQLITE_ROW)
         for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
-            json_array_append_new(json_object_get(ticks, tick_cols[c]), col_int(tk, (int)c));
+            json_array_append_new(tcols[c], col_int(tk, (int)c));
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
         goto out;
@@ -1608,19 +1649,24 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
         int64_t id = sqlite3_column_int64(nm, 0);
         if (id < 0 || id >= SP_DEF_MAX_NAMES)
             continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_integer(id));
-        json_object_set_new(o, "name", col_str(nm, 1));
-        for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++)
-            if (series_cols[c])
-                json_object_set_new(o, series_cols[c], json_array());
-        json_object_set_new(o, "status", json_array());
-        json_object_set_new(o, "error_kinds", json_array());
-        json_array_append_new(names, o);
         sp_grow((void **)&by_id, &cap, (size_t)id + 1, sizeof *by_id);
         while (nby <= (size_t)id)
-            by_id[nby++] = NULL;
-        by_id[id] = o;
+            memset(&by_id[nby++], 0, sizeof *by_id);
+        struct name_series *ns = &by_id[id];
+        ns->obj = json_object();
+        json_object_set_new(ns->obj, "id", json_integer(id));
+        json_object_set_new(ns->obj, "name", col_str(nm, 1));
+        for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++) {
+            if (!series_cols[c])
+                continue;
+            ns->cols[c] = json_array();
+            json_object_set_new(ns->obj, series_cols[c], ns->cols[c]);
+        }
+        ns->status = json_object();
+        ns->kinds = json_object();
+        json_object_set_new(ns->obj, "status", ns->status);
+        json_object_set_new(ns->obj, "error_kinds", ns->kinds);
+        json_array_append_new(names, ns->obj);
     }
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
@@ -1633,17 +1679,26 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     sqlite3_bind_int64(sec, 4, name_id);
     while ((rc = sqlite3_step(sec)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(sec, 1);
-        json_t *o = id >= 0 && (size_t)id < nby ? by_id[id] : NULL;
-        if (!o)
+        struct name_series *ns = id >= 0 && (size_t)id < nby ? &by_id[id] : NULL;
+        if (!ns || !ns->obj)
             continue;
         for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++)
-            if (series_cols[c])
-                json_array_append_new(json_object_get(o, series_cols[c]), col_int(sec, (int)c));
-        json_array_append_new(json_object_get(o, "status"), col_sparse(sec, 10, SP_STATUS_MAX, 1));
-        json_array_append_new(json_object_get(o, "error_kinds"), col_sparse(sec, 11, 64, 0));
+            if (ns->cols[c])
+                json_array_append_new(ns->cols[c], col_int(sec, (int)c));
+        decode_col(sec, 10, SP_STATUS_MAX, status_pair, ns);
+        decode_col(sec, 11, SP_STORE_MAX_ERROR_KINDS, kind_pair, ns);
+        ns->rows++;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
+        goto out;
+    }
+    for (size_t i = 0; i < nby; i++) {
+        if (by_id[i].obj) {
+            pad_keyed(by_id[i].status, by_id[i].rows);
+            pad_keyed(by_id[i].kinds, by_id[i].rows);
+        }
+    }
 out:
     done(tk);
     done(nm);

@@ -59,6 +59,8 @@ typedef struct sp_store sp_store;
 #define SP_STORE_APPLICATION_ID 1398033744
 /* The largest histogram layout accepted by sp_store_run_minute_hist_add(). */
 #define SP_STORE_HIST_MAX_BUCKETS 65536
+/* The most error kinds a second may count (sp_store_second.nerror_kinds). */
+#define SP_STORE_MAX_ERROR_KINDS 64
 /* Page size caps for list calls. */
 #define SP_STORE_PAGE_DEFAULT 50
 #define SP_STORE_PAGE_MAX 1000
@@ -281,9 +283,13 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
  *              "dropped": [...], "lag_us_max": [...]},
  *    "names": [{"id", "name", "second": [...], "count": [...], "errors": [...], "p50": [...],
  *               "p95": [...], "p99": [...], "max": [...], "bytes_in": [...], "bytes_out": [...],
- *               "status": [{"200": n, ...}...], "error_kinds": [[n by sp_errkind]...]}...]}
- * Latencies are microseconds. error_kinds are positional (index = sp_errkind; trailing zeros
- * left out) because the store does not know the kinds' names; the server names them.
+ *               "status": {"200": [...], "500": [...]},
+ *               "error_kinds": {"0": [...], "5": [...]}}...]}
+ * Every array of a name has one entry per second stored (in "second"); status and error_kinds
+ * hold one such column per status code or sp_errkind value that occurs in the window (zeros
+ * where a second had none). Error kinds are keyed by their sp_errkind number because the store
+ * does not know their names; the server names them with sp_errkind_name(). Latencies are
+ * microseconds.
  */
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out);
