@@ -522,6 +522,9 @@ static void test_series_round_trip(void)
     CHECK(s);
     int64_t run = make_run(s, make_test(s, "Series"), 3);
     CHECK(run > 0);
+    const char *more[] = {"GET /other"};
+    CHECK_INT_EQ(sp_store_run_names_set(s, run, more, 1), SP_ESTATE);
+    CHECK_INT_EQ(sp_store_run_names_set(s, run + 9, more, 1), SP_ENOTFOUND);
     for (int sec = 0; sec < 10; sec++)
         CHECK_INT_EQ(add_second(s, run, sec, 3), 0);
     /* A second stored twice is refused and nothing of the second try is kept. */
