@@ -185,7 +185,7 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
  * statuses are reached through sp_store_run_finish(). */
 int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);
 /*
- * Ends a queued or running run: st is passed, failed, stopped, aborted or error; sets ended_at.
+ * Ends a queued or running run: status is passed, failed, stopped, aborted or error; sets ended_at.
  * verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error (may be NULL)
  * says why for error and aborted. SP_ESTATE when the run already ended, SP_EINVAL for a status
  * that does not end a run.
