@@ -154,6 +154,27 @@ test('failures are classified: refused, DNS, timeout, assertion', async () => {
   }
 });
 
+test('failures are classified: HTTP status, response too large', async () => {
+  const file = writeDef('failures2', {
+    name: 'failures2', base_url: shop.url,
+    options: { max_response_bytes: 512 },
+    users: [{ think: { constant_ms: 200 }, tasks: [{ steps: [
+      { request: { url: '/api/v1/products/999', name: 'missing' } },
+      { request: { url: '/api/v1/products?limit=50', name: 'big' } },
+      { request: { url: '/api/v1/products/101', name: 'fine' } },
+    ] }] }],
+    load: { stages: [{ duration: 0, users: 1 }, { duration: '1s', users: 1 }] },
+  });
+  const { result, stderr } = await runJson(file);
+  assert.ok(result, stderr);
+  const by = Object.fromEntries(result.names.map((n) => [n.name, n]));
+  assert.ok(by.missing.requests >= 1);
+  assert.equal(by.missing.errors.http_status, by.missing.requests, JSON.stringify(by.missing));
+  assert.equal(by.missing.status['404'], by.missing.requests);
+  assert.equal(by.big.errors.too_large, by.big.requests, JSON.stringify(by.big));
+  assert.equal(by.fine.failures, 0, JSON.stringify(by.fine));
+});
+
 test('exit code 1 when a threshold fails, with a JUnit file naming it', async () => {
   const file = writeDef('threshold', {
     name: 'threshold', base_url: shop.url,
