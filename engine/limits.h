@@ -60,5 +60,6 @@
 #define SP_LIVE_HANGUP_S 75                    /* idle seconds before the connection is dropped */
 #define SP_LIVE_FRAGMENT_BYTES (16u << 10)     /* bytes written per writeable event */
 #define SP_LIVE_STOP_GRACE_MS 500              /* sp_live_free waits this long for close frames */
+#define SP_LIVE_DROP_GRACE_S 2                 /* a dropped client's socket is closed after this */
 
 #endif

@@ -158,18 +158,20 @@ static void conn_queue_clear(conn *c)
 }
 
 /*
- * Closes c soon, whatever state its socket is in: a client that reads nothing never becomes
- * writeable, so the close cannot wait for LWS_CALLBACK_SERVER_WRITEABLE. The reason is sent
- * with the close frame when the socket still takes it.
+ * Closes c: its queue goes at once, and the close frame (code, reason) goes out on the next
+ * writeable callback. A client that reads nothing never becomes writeable, so a timer closes
+ * the socket anyway after grace_s seconds.
  */
-static void conn_kill(conn *c, int code, const char *reason)
+static void conn_kill(conn *c, int code, const char *reason, int grace_s)
 {
     if (c->dead)
         return;
     c->dead = 1;
     conn_queue_clear(c);
-    lws_close_reason(c->wsi, (enum lws_close_status)code, (unsigned char *)reason, strlen(reason));
-    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+    c->close_code = code;
+    snprintf(c->close_reason, sizeof c->close_reason, "%s", reason);
+    lws_set_timeout(c->wsi, PENDING_TIMEOUT_USER_OK, grace_s);
+    lws_callback_on_writable(c->wsi);
 }
 
 /*
@@ -185,7 +187,7 @@ static void conn_push(conn *c, msg *m)
         (m->point && c->q_bytes + m->len > live->queue_max_bytes) ||
         c->q_all_bytes + m->len > live->queue_max_bytes + SP_LIVE_BACKLOG_MAX_BYTES) {
         atomic_fetch_add(&live->st_dropped, 1);
-        conn_kill(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow subscriber");
+        conn_kill(c, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow subscriber", SP_LIVE_DROP_GRACE_S);
         return;
     }
     if (c->q_head + c->q_len == c->q_cap) {
@@ -372,10 +374,8 @@ static void on_receive(conn *c, const void *in, size_t len)
 /* Writes (part of) the head of c's queue. Returns -1 to close the connection. */
 static int on_writeable(conn *c)
 {
-    if (c->dead)
-        return 0; /* the kill timer closes it */
     if (c->q_len == 0) {
-        if (c->close_after_flush) {
+        if (c->dead || c->close_after_flush) {
             lws_close_reason(c->wsi, (enum lws_close_status)c->close_code,
                              (unsigned char *)c->close_reason, strlen(c->close_reason));
             return -1;
@@ -600,7 +600,7 @@ static void *service_main(void *arg)
             break;
     /* Say goodbye to every client, then give the close frames a moment to go out. */
     for (conn *c = live->conns; c; c = c->next)
-        conn_kill(c, LWS_CLOSE_STATUS_GOINGAWAY, "server stopping");
+        conn_kill(c, LWS_CLOSE_STATUS_GOINGAWAY, "server stopping", 1);
     on_tick(&live->tick);
     uint64_t deadline = sp_now_ns() + SP_LIVE_STOP_GRACE_MS * 1000000ull;
     while (live->conns && sp_now_ns() < deadline)
@@ -714,7 +714,8 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->retry.secs_since_valid_ping = SP_LIVE_PING_S;
     live->retry.secs_since_valid_hangup = SP_LIVE_HANGUP_S;
 
-    lws_set_log_level(LLL_ERR | LLL_WARN, NULL);
+    /* Refused upgrades are counted in the stats; lws need not log each one. */
+    lws_set_log_level(LLL_ERR, NULL);
 
     memset(&info, 0, sizeof info);
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6 |
