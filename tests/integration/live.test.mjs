@@ -18,9 +18,16 @@ async function startPub(args = []) {
   for (;;) {
     const ev = events().find((e) => e.event === 'listening');
     if (ev) return Object.assign(h, { port: ev.port, url: `ws://127.0.0.1:${ev.port}/`, events });
+    if (h.stderr().includes('Sanitizer')) throw new Error(h.stderr());
     if (Date.now() > deadline) throw new Error(`live_pub did not start:\n${h.stderr()}`);
     await sleep(20);
   }
+}
+
+/** Stops live_pub (SIGTERM, so sanitizer builds get to report) and fails on any report. */
+async function stopPub(pub) {
+  await pub.stop('SIGTERM');
+  assert.doesNotMatch(pub.stderr(), /Sanitizer|runtime error/, pub.stderr());
 }
 
 function lastStats(pub) {
@@ -64,7 +71,7 @@ const seconds = (c, runId) => c.msgs.filter((m) => m.type === 'second' && (runId
 
 test('a run subscriber gets subscribed, the backlog, then only that run\'s points', async (t) => {
   const pub = await startPub();
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   const c = await connect(pub.url);
   assert.equal(c.ws.protocol, PROTOCOL);
   c.ws.send(JSON.stringify({ subscribe: 'run', run_id: 1 }));
@@ -84,7 +91,7 @@ test('a run subscriber gets subscribed, the backlog, then only that run\'s point
 
 test('a "runs" subscriber gets every run\'s points; no subprotocol is accepted too', async (t) => {
   const pub = await startPub();
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   const c = await connect(pub.url, { protocol: null });
   c.ws.send(JSON.stringify({ subscribe: 'runs' }));
   await until(() => seconds(c, 1).length >= 3 && seconds(c, 2).length >= 3, 'points of runs 1 and 2');
@@ -95,7 +102,7 @@ test('a "runs" subscriber gets every run\'s points; no subprotocol is accepted t
 
 test('a late subscriber gets the run so far first; a run without one gets null', async (t) => {
   const pub = await startPub();
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   await until(() => pub.events().filter((e) => e.event === 'publish').length >= 10, 'ten publishes');
   const c = await connect(pub.url);
   c.ws.send(JSON.stringify({ subscribe: 'run', run_id: 2 }));
@@ -117,7 +124,7 @@ test('a late subscriber gets the run so far first; a run without one gets null',
 
 test('bad input gets an error message, and repeated bad input closes the connection', async (t) => {
   const pub = await startPub();
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   const c = await connect(pub.url);
   c.ws.send('{"subscribe": ');
   await until(() => c.msgs.length >= 1, 'an error');
@@ -152,7 +159,7 @@ test('bad input gets an error message, and repeated bad input closes the connect
 
 test('a foreign Origin or Host is refused; a listed Origin or none is accepted', async (t) => {
   const pub = await startPub(['--origin', 'http://127.0.0.1:8484', '--max-subscribers', '3']);
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   await assert.rejects(connect(pub.url, { origin: 'http://evil.example' }));
   await assert.rejects(connect(pub.url, { origin: 'null' }));
   await assert.rejects(connect(pub.url, { headers: { Host: 'evil.example' } }), 'DNS rebinding');
@@ -169,11 +176,12 @@ test('a foreign Origin or Host is refused; a listed Origin or none is accepted',
 });
 
 test('a client that never reads is dropped; the others and the publisher keep their pace', async (t) => {
-  // 16 KB points every 50 ms for two runs and a 256 KB queue cap (16 points: enough that a
-  // reading client is never near it): once the kernel's socket buffers are full, the silent
-  // client's queue passes the cap within seconds.
+  // Run 2's points carry 16 KB every 50 ms and the queue cap is 256 KB: once the kernel's
+  // socket buffers are full, the silent "runs" client passes the cap within seconds. The
+  // reading client follows run 1, whose points are small, so that even a test process starved
+  // of CPU for seconds (two shared cores, tests in parallel) stays far below the cap.
   const pub = await startPub(['--interval-ms', '50', '--pad', '16000', '--queue-bytes', '262144']);
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   const slow = await connect(pub.url);
   slow.ws.send(JSON.stringify({ subscribe: 'runs' }));
   await until(() => slow.msgs.length >= 1, 'the slow client subscribed');
@@ -188,37 +196,38 @@ test('a client that never reads is dropped; the others and the publisher keep th
   assert.equal(good.close, null, 'the reading client is still connected');
   assert.equal(lastStats(pub).dropped_slow, 1, 'only the silent client was dropped');
 
-  // The good client saw every point, in order, and each soon after it was published. The
-  // bound is loose (sanitizer builds, two shared cores); the product's target is 1.5 s.
+  // The reading client saw every point, in order, soon after it was published. The arrival
+  // time is taken in this process, so a starved test process shows up in the maximum: only
+  // the median is held to a bound (the product's target is 1.5 s for the slowest).
   const pts = seconds(good);
   for (let i = 1; i < pts.length; i++) assert.equal(pts[i].data.seq, pts[i - 1].data.seq + 1);
   const lat = pts.map((m) => m.at - m.data.sent_ms).sort((a, b) => a - b);
   t.diagnostic(`delivery latency ms: median ${lat[lat.length >> 1]}, max ${lat[lat.length - 1]}`);
-  assert.ok(lat[lat.length - 1] < 1000, `a point took ${lat[lat.length - 1]} ms`);
+  assert.ok(lat[lat.length >> 1] < 250, `median delivery ${lat[lat.length >> 1]} ms`);
 
   // Reading again, the dropped client finds its connection closed (with 1008 when the close
   // frame got through the full buffers, 1006 when only the socket close did).
   slow.ws._socket.resume();
-  const close = await Promise.race([slow.closed, sleep(10000).then(() => null)]);
+  const close = await Promise.race([slow.closed, sleep(15000).then(() => null)]);
   assert.ok(close, 'the dropped client is closed');
   assert.ok([1006, 1008].includes(close.code), `close code ${close.code}`);
   t.diagnostic(`dropped ${Date.now() - droppedAt} ms ago, closed with ${close.code} ${close.reason}`);
 
-  // Publishing never waited for a client. A publish blocked behind the silent client would
-  // take seconds; one that takes a lock and wakes a thread takes microseconds. The upper
-  // bound on the slowest call leaves room for scheduling hiccups on a loaded machine; the
-  // 99th percentile must still be well under 5 ms.
+  // Publishing never waited for a client. A publish held up by the silent client would take
+  // seconds, and would do so on every call once the buffers were full; one that appends under
+  // a mutex and wakes a thread takes microseconds. Single slow calls happen when the machine
+  // preempts the publisher, so the bounds are: 90% of calls under 5 ms, none over a second.
   const us = pub.events().filter((e) => e.event === 'publish').flatMap((e) => e.us).sort((a, b) => a - b);
-  const p99 = us[Math.floor(us.length * 0.99)];
-  t.diagnostic(`publish us: median ${us[us.length >> 1]}, p99 ${p99}, max ${us[us.length - 1]} (${us.length} calls)`);
-  assert.ok(p99 < 5000, `p99 publish ${p99} us`);
-  assert.ok(us[us.length - 1] < 100000, `slowest publish ${us[us.length - 1]} us`);
+  const p90 = us[Math.floor(us.length * 0.9)];
+  t.diagnostic(`publish us: median ${us[us.length >> 1]}, p90 ${p90}, max ${us[us.length - 1]} (${us.length} calls)`);
+  assert.ok(p90 < 5000, `p90 publish ${p90} us`);
+  assert.ok(us[us.length - 1] < 1000000, `slowest publish ${us[us.length - 1]} us`);
   good.ws.close();
 });
 
 test('SIGTERM closes every client with 1001 and exits cleanly', async (t) => {
   const pub = await startPub();
-  t.after(() => pub.stop('SIGKILL'));
+  t.after(() => stopPub(pub));
   const a = await connect(pub.url);
   const b = await connect(pub.url, { protocol: null });
   a.ws.send(JSON.stringify({ subscribe: 'runs' }));
