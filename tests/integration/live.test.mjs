@@ -1,6 +1,6 @@
 // live.test.mjs - the live stream (server/live.c) against tests/tools/live_pub, which publishes
 // {"run_id":R,"seq":K,"sent_ms":T,"pad":"..."} for runs 1 and 2 every --interval-ms and answers
-// backlogs with {"run_id":N,"backlog":true,"points":[1,2,3]} (none for run 99).
+// backlogs with {"run_id":N,"backlog":true,"points":[1,2,3],"fill":"..."} (none for run 99).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -81,7 +81,7 @@ test('a run subscriber gets subscribed, the backlog, then only that run\'s point
   assert.equal(c.msgs[0].run_id, 1);
   assert.equal(c.msgs[1].type, 'backlog');
   assert.equal(c.msgs[1].run_id, 1);
-  assert.deepEqual(c.msgs[1].data, { run_id: 1, backlog: true, points: [1, 2, 3] });
+  assert.deepEqual(c.msgs[1].data, { run_id: 1, backlog: true, points: [1, 2, 3], fill: '' });
   const pts = c.msgs.slice(2);
   assert.ok(pts.every((m) => m.type === 'second' && m.run_id === 1 && m.data.run_id === 1),
             JSON.stringify(pts.slice(0, 3)));
@@ -108,7 +108,7 @@ test('a late subscriber gets the run so far first; a run without one gets null',
   c.ws.send(JSON.stringify({ subscribe: 'run', run_id: 2 }));
   await until(() => seconds(c).length >= 2, 'points of run 2');
   assert.deepEqual(c.msgs.map((m) => m.type).slice(0, 3), ['subscribed', 'backlog', 'second']);
-  assert.deepEqual(c.msgs[1].data, { run_id: 2, backlog: true, points: [1, 2, 3] });
+  assert.deepEqual(c.msgs[1].data, { run_id: 2, backlog: true, points: [1, 2, 3], fill: '' });
   assert.ok(seconds(c)[0].data.seq >= 10, 'live points follow the backlog, not the start of the run');
 
   const d = await connect(pub.url);
@@ -173,6 +173,42 @@ test('a foreign Origin or Host is refused; a listed Origin or none is accepted',
   // Plain HTTP is not served here.
   const res = await fetch(`http://127.0.0.1:${pub.port}/`);
   assert.equal(res.status, 404);
+});
+
+test('large backlogs and points arrive whole; an oversized backlog becomes an error', async (t) => {
+  // Both are far above one 16 KiB write, so they go out in several fragments.
+  const pub = await startPub(['--pad', '40000', '--backlog-fill', '300000']);
+  t.after(() => stopPub(pub));
+  const c = await connect(pub.url);
+  c.ws.send(JSON.stringify({ subscribe: 'run', run_id: 2 }));
+  await until(() => seconds(c).length >= 3, 'points of run 2');
+  const fill = c.msgs[1].data.fill;
+  assert.equal(fill.length, 300000);
+  assert.equal(fill, Array.from({ length: 300000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join(''));
+  for (const m of seconds(c)) assert.equal(m.data.pad, 'x'.repeat(40000));
+
+  const d = await connect(pub.url);
+  d.ws.send(JSON.stringify({ subscribe: 'run', run_id: 98 }));
+  await until(() => d.msgs.length >= 2, 'the answer for run 98');
+  assert.equal(d.msgs[1].type, 'error');
+  assert.equal(d.msgs[1].error.code, 'backlog_too_large');
+  c.ws.close();
+  d.ws.close();
+});
+
+test('the auth hook sees Authorization and Cookie and decides', async (t) => {
+  const pub = await startPub(['--token', 's3cret']);
+  t.after(() => stopPub(pub));
+  await assert.rejects(connect(pub.url), 'no credentials');
+  await assert.rejects(connect(pub.url, { headers: { Authorization: 'Bearer wrong' } }), 'bad token');
+  await assert.rejects(connect(pub.url, { headers: { Cookie: 'sp_session=s3cre' } }), 'bad cookie');
+  const a = await connect(pub.url, { headers: { Authorization: 'Bearer s3cret' } });
+  const b = await connect(pub.url, { headers: { Cookie: 'theme=dark; sp_session=s3cret' } });
+  a.ws.send(JSON.stringify({ subscribe: 'runs' }));
+  await until(() => seconds(a).length >= 1, 'a point for the authenticated client');
+  a.ws.close();
+  b.ws.close();
+  await until(() => lastStats(pub).refused >= 3, 'refusals counted');
 });
 
 test('a client that never reads is dropped; the others and the publisher keep their pace', async (t) => {

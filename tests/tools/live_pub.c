@@ -2,7 +2,10 @@
  * live_pub - a test driver for server/live: starts sp_live on the given port and publishes one
  * known message for run 1 and one for run 2 every --interval-ms for --seconds (or until
  * SIGTERM/SIGINT), then stops it with sp_live_free. The backlog of run N is a known JSON text
- * ({"run_id":N,"backlog":true,"points":[1,2,3]}); run 99 has none.
+ * ({"run_id":N,"backlog":true,"points":[1,2,3],"fill":"..."}, fill being --backlog-fill bytes);
+ * run 99 has none, run 98's is larger than SP_LIVE_BACKLOG_MAX_BYTES.
+ * With --token T, the auth hook admits only requests carrying "Authorization: Bearer T" or the
+ * cookie "sp_session=T" (loopback or not), as the access-control issue will.
  *
  * Prints one JSON object per line on stdout, for tests/integration/live.test.mjs:
  *   {"event":"listening","port":P}
@@ -13,7 +16,7 @@
  * carries --pad bytes of padding, so a test can make one run heavy and keep the other light.
  *
  * Usage: live_pub --port P [--seconds S] [--interval-ms MS] [--pad BYTES] [--queue-bytes N]
- *                 [--max-subscribers N] [--origin O]...
+ *                 [--max-subscribers N] [--backlog-fill BYTES] [--token T] [--origin O]...
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,14 +38,36 @@ static void on_signal(int sig)
 
 static char *backlog(void *ud, int64_t run_id, size_t *len)
 {
-    SP_UNUSED(ud);
+    size_t fill = *(const size_t *)ud;
     if (run_id == 99)
         return NULL;
+    if (run_id == 98)
+        fill = SP_LIVE_BACKLOG_MAX_BYTES;
     sp_buf b;
-    sp_buf_init(&b, 1024);
-    (void)sp_buf_addf(&b, "{\"run_id\":%lld,\"backlog\":true,\"points\":[1,2,3]}",
+    sp_buf_init(&b, fill + 1024);
+    (void)sp_buf_addf(&b, "{\"run_id\":%lld,\"backlog\":true,\"points\":[1,2,3],\"fill\":\"",
                       (long long)run_id);
+    for (size_t i = 0; i < fill; i++)
+        (void)sp_buf_addc(&b, (char)('a' + i % 26));
+    (void)sp_buf_adds(&b, "\"}");
     return sp_buf_detach(&b, len);
+}
+
+/* Accepts "Authorization: Bearer TOKEN" or a "sp_session=TOKEN" cookie. */
+static int auth(void *ud, const sp_live_request *req)
+{
+    const char *token = ud;
+    char want[256];
+    snprintf(want, sizeof want, "Bearer %s", token);
+    if (strcmp(req->authorization, want) == 0)
+        return 0;
+    snprintf(want, sizeof want, "sp_session=%s", token);
+    for (const char *p = strstr(req->cookie, want); p; p = strstr(p + 1, want)) {
+        size_t n = strlen(want);
+        if ((p == req->cookie || p[-1] == ' ' || p[-1] == ';') && (p[n] == '\0' || p[n] == ';'))
+            return 0;
+    }
+    return SP_EINVAL;
 }
 
 static long arg_long(const char *s, const char *name)
@@ -81,6 +106,8 @@ int main(int argc, char **argv)
     const char *origins[16];
     size_t n_origins = 0;
     long seconds = 10, interval_ms = 100, pad = 0;
+    size_t backlog_fill = 0;
+    const char *token = NULL;
     char err[256];
     sp_live *live;
 
@@ -105,6 +132,10 @@ int main(int argc, char **argv)
             o.queue_max_bytes = (size_t)arg_long(v, a);
         else if (strcmp(a, "--max-subscribers") == 0)
             o.max_subscribers = (unsigned)arg_long(v, a);
+        else if (strcmp(a, "--backlog-fill") == 0)
+            backlog_fill = (size_t)arg_long(v, a);
+        else if (strcmp(a, "--token") == 0)
+            token = v;
         else if (strcmp(a, "--origin") == 0 && n_origins < SP_ARRAY_LEN(origins))
             origins[n_origins++] = v;
         else {
@@ -119,6 +150,10 @@ int main(int argc, char **argv)
     }
     o.origins = origins;
     o.n_origins = n_origins;
+    if (token) {
+        o.auth = auth;
+        o.auth_ud = (void *)token;
+    }
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
@@ -129,7 +164,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "live_pub: %s\n", err);
         return 1;
     }
-    sp_live_set_backlog_fn(live, backlog, NULL);
+    sp_live_set_backlog_fn(live, backlog, &backlog_fill);
     printf("{\"event\":\"listening\",\"port\":%d}\n", sp_live_port(live));
 
     char *padding = sp_malloc((size_t)pad + 1);
