@@ -25,12 +25,12 @@
 #define LIVE_PROTOCOL "stampede-live-v1"
 
 typedef struct msg {
-    struct msg *next;   /* inbox link, under live->mu */
-    unsigned refs;      /* queues holding it; service thread only */
-    int point;          /* a published point: counts toward a client's queue cap */
-    int64_t run_id;     /* the run it is about, 0 when none */
+    struct msg *next; /* inbox link, under live->mu */
+    unsigned refs;    /* queues holding it; service thread only */
+    int point;        /* a published point: counts toward a client's queue cap */
+    int64_t run_id;   /* the run it is about, 0 when none */
     size_t len;
-    char data[];        /* len bytes and a NUL */
+    char data[]; /* len bytes and a NUL */
 } msg;
 
 enum sub_kind { SUB_NONE, SUB_RUNS, SUB_RUN };
@@ -45,14 +45,14 @@ typedef struct conn {
     /* Send queue: q[head .. head+len), sent = bytes of q[head] already written. */
     msg **q;
     size_t q_cap, q_head, q_len;
-    size_t q_bytes;       /* bytes of live points (seconds, ends) queued */
-    size_t q_all_bytes;   /* every queued byte, backlogs and replies included */
+    size_t q_bytes;     /* bytes of live points (seconds, ends) queued */
+    size_t q_all_bytes; /* every queued byte, backlogs and replies included */
     size_t sent;
     unsigned char *scratch; /* LWS_PRE + SP_LIVE_FRAGMENT_BYTES, for lws_write */
     /* Receive side: one client message, assembled from fragments. */
     char rx[SP_LIVE_CLIENT_MSG_MAX];
     size_t rx_len;
-    int rx_skip;          /* the current message is too large or binary: drop its rest */
+    int rx_skip; /* the current message is too large or binary: drop its rest */
     unsigned bad;
     /* Close after the queue has been written (a reply to bad input), or at once (dead). */
     int close_after_flush;
@@ -68,7 +68,7 @@ struct sp_live {
     int thread_started;
     int port;
 
-    pthread_mutex_t mu;   /* guards inbox, n_inbox, stopping, backlog fn */
+    pthread_mutex_t mu; /* guards inbox, n_inbox, stopping, backlog fn */
     msg *inbox, *inbox_tail;
     size_t n_inbox;
     int stopping;
@@ -100,7 +100,7 @@ struct sp_live {
     atomic_uint_fast64_t st_accepted, st_refused, st_published, st_sent, st_dropped, st_bad;
 };
 
-static const char *const default_hosts[] = { "127.0.0.1", "localhost", "[::1]", "::1" };
+static const char *const default_hosts[] = {"127.0.0.1", "localhost", "[::1]", "::1"};
 
 /* ---- messages ---- */
 
@@ -120,9 +120,10 @@ static msg *msg_new(int64_t run_id, size_t len)
 static msg *msg_wrap(const char *type, int64_t run_id, const char *json, size_t len)
 {
     char head[96];
-    int hn = run_id > 0 ? snprintf(head, sizeof head, "{\"type\":\"%s\",\"run_id\":%lld,\"data\":",
-                                   type, (long long)run_id)
-                        : snprintf(head, sizeof head, "{\"type\":\"%s\",\"data\":", type);
+    int hn = run_id > 0
+                 ? snprintf(head, sizeof head, "{\"type\":\"%s\",\"run_id\":%lld,\"data\":", type,
+                            (long long)run_id)
+                 : snprintf(head, sizeof head, "{\"type\":\"%s\",\"data\":", type);
     size_t total = (size_t)hn + len + 1;
     msg *m = msg_new(run_id, total);
     memcpy(m->data, head, (size_t)hn);
@@ -216,8 +217,9 @@ static void conn_push_own(conn *c, msg *m)
 
 static void conn_reply_error(conn *c, const char *code, const char *message)
 {
-    json_t *o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "code", code,
-                          "message", message);
+    /* o is a new reference (ours to decref); the strings are copied into it. */
+    json_t *o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "code", code, "message",
+                          message);
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text)
         conn_push_own(c, msg_text(text, strlen(text)));
@@ -289,7 +291,8 @@ static void send_backlog(conn *c, int64_t run_id)
 static void handle_client_message(conn *c, const char *text, size_t len)
 {
     json_error_t jerr;
-    /* Borrowed references below point into doc, which is released at the end. */
+    /* doc is a new reference; run and val are borrowed from it and die with it at out. The
+     * depth is bounded by the message size (SP_LIVE_CLIENT_MSG_MAX bytes). */
     json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     char reply[160];
     if (!doc) {
@@ -304,7 +307,8 @@ static void handle_client_message(conn *c, const char *text, size_t len)
         conn_reply_error(c, "bad_request", "expected an object like {\"subscribe\":\"runs\"}");
         goto out;
     }
-    json_object_foreach(doc, key, val) {
+    json_object_foreach(doc, key, val)
+    {
         if (strcmp(key, "subscribe") == 0 && json_is_string(val)) {
             what = json_string_value(val);
         } else if (strcmp(key, "run_id") == 0) {
@@ -333,8 +337,9 @@ static void handle_client_message(conn *c, const char *text, size_t len)
         conn_push_own(c, msg_text(reply, (size_t)n));
         send_backlog(c, id);
     } else {
-        conn_reply_error(c, "bad_request",
-                         "expected {\"subscribe\":\"runs\"} or {\"subscribe\":\"run\",\"run_id\":N}");
+        conn_reply_error(
+            c, "bad_request",
+            "expected {\"subscribe\":\"runs\"} or {\"subscribe\":\"run\",\"run_id\":N}");
     }
 out:
     json_decref(doc);
@@ -718,8 +723,10 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     lws_set_log_level(LLL_ERR, NULL);
 
     memset(&info, 0, sizeof info);
+    /* VALIDATE_UTF8 is documented as a vhost option, but lws 4.1's frame parser reads it from
+     * the context's options: set on both, or invalid text frames reach the callback. */
     info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_DISABLE_IPV6 |
-                   LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME;
+                   LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME | LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (v6)
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
     info.count_threads = 1;

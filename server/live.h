@@ -75,17 +75,17 @@ typedef int (*sp_live_auth_fn)(void *ud, const sp_live_request *req);
 typedef char *(*sp_live_backlog_fn)(void *ud, int64_t run_id, size_t *len);
 
 typedef struct sp_live_opts {
-    const char *listen_addr;      /* numeric address to bind; NULL = "127.0.0.1" */
-    int port;                     /* 0 = any free port (see sp_live_port) */
-    const char *const *origins;   /* allowed Origin values, exact ("http://127.0.0.1:8484") */
-    size_t n_origins;             /* a request without Origin (not a browser) is allowed */
-    const char *const *hosts;     /* allowed Host names without port; NULL = loopback names */
-    size_t n_hosts;               /* ("127.0.0.1", "localhost", "[::1]") */
-    size_t queue_max_bytes;       /* per-client queue of unsent points; 0 = default */
-    unsigned queue_max_msgs;      /* the same in messages; 0 = default */
-    unsigned max_subscribers;     /* open connections at once; 0 = default */
-    unsigned timeout_secs;        /* libwebsockets' network round-trip timeout; 0 = default */
-    sp_live_auth_fn auth;         /* NULL = loopback peers only */
+    const char *listen_addr;    /* numeric address to bind; NULL = "127.0.0.1" */
+    int port;                   /* 0 = any free port (see sp_live_port) */
+    const char *const *origins; /* allowed Origin values, exact ("http://127.0.0.1:8484") */
+    size_t n_origins;           /* a request without Origin (not a browser) is allowed */
+    const char *const *hosts;   /* allowed Host names without port; NULL = loopback names */
+    size_t n_hosts;             /* ("127.0.0.1", "localhost", "[::1]") */
+    size_t queue_max_bytes;     /* per-client queue of unsent points; 0 = default */
+    unsigned queue_max_msgs;    /* the same in messages; 0 = default */
+    unsigned max_subscribers;   /* open connections at once; 0 = default */
+    unsigned timeout_secs;      /* libwebsockets' network round-trip timeout; 0 = default */
+    sp_live_auth_fn auth;       /* NULL = loopback peers only */
     void *auth_ud;
 } sp_live_opts;
 
@@ -134,13 +134,13 @@ int sp_live_publish_end(sp_live *live, int64_t run_id, const char *json, size_t 
 
 /* Counters since sp_live_new, for logs and tests. Read with sp_live_stats from any thread. */
 typedef struct sp_live_stats {
-    unsigned subscribers;   /* connections open now */
-    uint64_t accepted;      /* connections accepted */
-    uint64_t refused;       /* upgrades refused (host, origin, cap, auth) */
-    uint64_t published;     /* messages accepted by sp_live_publish[_end] */
-    uint64_t sent;          /* messages written to clients */
-    uint64_t dropped_slow;  /* clients closed because their queue passed its cap */
-    uint64_t bad_input;     /* client messages answered with an error */
+    unsigned subscribers;  /* connections open now */
+    uint64_t accepted;     /* connections accepted */
+    uint64_t refused;      /* upgrades refused (host, origin, cap, auth) */
+    uint64_t published;    /* messages accepted by sp_live_publish[_end] */
+    uint64_t sent;         /* messages written to clients */
+    uint64_t dropped_slow; /* clients closed because their queue passed its cap */
+    uint64_t bad_input;    /* client messages answered with an error */
 } sp_live_stats;
 
 void sp_live_stats_get(sp_live *live, sp_live_stats *st);

@@ -155,6 +155,12 @@ test('bad input gets an error message, and repeated bad input closes the connect
   assert.equal(bin.msgs[0].type, 'error');
   bin.ws.close();
   await until(() => lastStats(pub).bad_input >= 5, 'bad_input counted');
+
+  // Text frames must be UTF-8 (libwebsockets checks, LWS_SERVER_OPTION_VALIDATE_UTF8).
+  const utf = await connect(pub.url);
+  utf.ws.send(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]), { binary: false });
+  const utfClose = await utf.closed;
+  assert.equal(utfClose.code, 1007);
 });
 
 test('a foreign Origin or Host is refused; a listed Origin or none is accepted', async (t) => {

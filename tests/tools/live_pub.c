@@ -95,7 +95,7 @@ static void print_stats(sp_live *live)
 
 static void sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR && !stop_requested) {
     }
 }
@@ -179,8 +179,9 @@ int main(int argc, char **argv)
         uint64_t us[2];
         for (int run = 1; run <= 2; run++) {
             sp_buf_reset(&msgbuf);
-            (void)sp_buf_addf(&msgbuf, "{\"run_id\":%d,\"seq\":%ld,\"sent_ms\":%lld,\"pad\":\"%s\"}",
-                              run, seq, (long long)sp_wall_ms(), run == 2 ? padding : "");
+            (void)sp_buf_addf(&msgbuf,
+                              "{\"run_id\":%d,\"seq\":%ld,\"sent_ms\":%lld,\"pad\":\"%s\"}", run,
+                              seq, (long long)sp_wall_ms(), run == 2 ? padding : "");
             uint64_t t0 = sp_now_ns();
             int prc = sp_live_publish(live, run, msgbuf.p, msgbuf.len);
             us[run - 1] = (sp_now_ns() - t0) / 1000u;
@@ -207,8 +208,7 @@ int main(int argc, char **argv)
     sp_live_free(live);
     uint64_t free_ms = (sp_now_ns() - t0) / 1000000u;
     printf("{\"event\":\"stopped\",\"max_publish_us\":%llu,\"free_ms\":%llu,\"published\":%llu}\n",
-           (unsigned long long)max_us, (unsigned long long)free_ms,
-           (unsigned long long)published);
+           (unsigned long long)max_us, (unsigned long long)free_ms, (unsigned long long)published);
     sp_buf_release(&msgbuf);
     free(padding);
     return 0;

@@ -124,7 +124,7 @@ static void test_concurrent_publishers(void)
     pthread_t th[4];
     struct pub_arg args[4];
     for (int i = 0; i < 4; i++) {
-        args[i] = (struct pub_arg){ live, i + 1, 2000, 0 };
+        args[i] = (struct pub_arg){live, i + 1, 2000, 0};
         pthread_create(&th[i], NULL, publisher, &args[i]);
     }
     int failed = 0;
