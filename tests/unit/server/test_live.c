@@ -72,6 +72,25 @@ static void test_port_zero_and_port_taken(void)
     sp_live_free(a);
 }
 
+/* An IPv6 address binds an IPv6 socket (skipped where the machine has no IPv6 loopback). */
+static void test_ipv6_loopback(void)
+{
+    sp_live_opts o;
+    sp_live *live = NULL;
+    char err[256] = "";
+    sp_live_opts_init(&o);
+    o.port = 0;
+    o.listen_addr = "::1";
+    int rc = sp_live_new(&o, &live, err, sizeof err);
+    if (rc == SP_ESYS) {
+        fprintf(stderr, "  (no IPv6 loopback here: %s)\n", err);
+        return;
+    }
+    CHECK_INT_EQ(rc, SP_OK);
+    CHECK(sp_live_port(live) > 0);
+    sp_live_free(live);
+}
+
 static void test_publish_errors(void)
 {
     char err[256] = "";
@@ -165,6 +184,7 @@ int main(void)
     RUN(test_defaults);
     RUN(test_bad_options);
     RUN(test_port_zero_and_port_taken);
+    RUN(test_ipv6_loopback);
     RUN(test_publish_errors);
     RUN(test_concurrent_publishers);
     RUN(test_free_with_pending_messages);
