@@ -220,6 +220,11 @@ static void conn_reply_error(conn *c, const char *code, const char *message)
     /* o is a new reference (ours to decref); the strings are copied into it. */
     json_t *o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "code", code, "message",
                           message);
+    /* Jansson's parse error quotes the input and may cut it inside a UTF-8 sequence, which
+     * json_pack refuses: say less rather than nothing. */
+    if (!o)
+        o = json_pack("{s:s, s:{s:s, s:s}}", "type", "error", "error", "code", code, "message",
+                      "invalid message");
     char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
     if (text)
         conn_push_own(c, msg_text(text, strlen(text)));
@@ -309,8 +314,8 @@ static void handle_client_message(conn *c, const char *text, size_t len)
     }
     json_object_foreach(doc, key, val)
     {
-        if (strcmp(key, "subscribe") == 0 && json_is_string(val)) {
-            what = json_string_value(val);
+        if (strcmp(key, "subscribe") == 0) {
+            what = json_is_string(val) ? json_string_value(val) : "";
         } else if (strcmp(key, "run_id") == 0) {
             run = val;
         } else {
