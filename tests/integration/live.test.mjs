@@ -93,7 +93,9 @@ test('a "runs" subscriber gets every run\'s points; no subprotocol is accepted t
   const pub = await startPub();
   t.after(() => stopPub(pub));
   const c = await connect(pub.url, { protocol: null });
-  c.ws.send(JSON.stringify({ subscribe: 'runs' }));
+  // Sent as two frames of one message: the server reassembles them.
+  c.ws.send('{"subscribe":', { fin: false });
+  c.ws.send('"runs"}', { fin: true });
   await until(() => seconds(c, 1).length >= 3 && seconds(c, 2).length >= 3, 'points of runs 1 and 2');
   assert.deepEqual(c.msgs[0], { type: 'subscribed', subscribe: 'runs', at: c.msgs[0].at });
   assert.equal(c.msgs.filter((m) => m.type === 'backlog').length, 0);
