@@ -52,4 +52,23 @@
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 
+/* Live stream (server/live.h; the sp_live_opts field that overrides a default is named). */
+#define SP_LIVE_DEFAULT_PORT 8485              /* --live-port */
+#define SP_LIVE_MAX_SUBSCRIBERS 256            /* open live connections (max_subscribers) */
+#define SP_LIVE_QUEUE_MAX_BYTES (1u << 20)     /* unsent points per client (queue_max_bytes) */
+#define SP_LIVE_QUEUE_MAX_MSGS 1024            /* the same in messages (queue_max_msgs) */
+#define SP_LIVE_MSG_MAX_BYTES (1u << 20)       /* one published second */
+#define SP_LIVE_BACKLOG_MAX_BYTES (8u << 20)   /* one run-so-far message */
+#define SP_LIVE_INBOX_MAX 8192                 /* published messages not yet taken by the service thread */
+#define SP_LIVE_CLIENT_MSG_MAX 512             /* one message from a client (a subscribe) */
+#define SP_LIVE_CLIENT_BAD_MAX 3               /* bad client messages before the connection is closed */
+#define SP_LIVE_HEADER_MAX 8192                /* one request header read for the auth hook */
+#define SP_LIVE_ORIGINS_MAX 64                 /* allowed origins or host names */
+#define SP_LIVE_TIMEOUT_S 10                   /* network round trips (timeout_secs) */
+#define SP_LIVE_PING_S 30                      /* idle seconds before a ping */
+#define SP_LIVE_HANGUP_S 75                    /* idle seconds before the connection is dropped */
+#define SP_LIVE_FRAGMENT_BYTES (16u << 10)     /* bytes written per writeable event */
+#define SP_LIVE_STOP_GRACE_MS 500              /* sp_live_free waits this long for close frames */
+#define SP_LIVE_DROP_GRACE_S 2                 /* a dropped client's socket is closed after this */
+
 #endif
