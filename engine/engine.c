@@ -36,9 +36,9 @@ struct sp_engine {
     unsigned nthreads_started;
     pthread_t agg;
     int agg_started;
-    atomic_int state;      /* ST_*: read by any thread, written by the controlling one */
-    atomic_int finished;   /* the aggregator has sent the last second */
-    uint64_t elapsed_ms;   /* frozen by sp_engine_wait */
+    atomic_int state;    /* ST_*: read by any thread, written by the controlling one */
+    atomic_int finished; /* the aggregator has sent the last second */
+    uint64_t elapsed_ms; /* frozen by sp_engine_wait */
     sp_stats totals;
 };
 
@@ -230,7 +230,7 @@ static sp_plan *plan_new(const sp_def *d, const sp_userclass *uc, const sp_step 
             break;
         }
     }
-    p->timeout_ms = rq->timeout_ms      ? rq->timeout_ms
+    p->timeout_ms = rq->timeout_ms       ? rq->timeout_ms
                     : d->opts.timeout_ms ? d->opts.timeout_ms
                                          : SP_REQ_DEFAULT_TIMEOUT_MS;
     return p;
@@ -247,8 +247,7 @@ static void plan_free(sp_plan *p)
     free(p);
 }
 
-static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps,
-                           size_t n)
+static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps, size_t n)
 {
     sp_plan **v = sp_calloc(n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
@@ -296,10 +295,10 @@ static void free_plans(sp_run *r)
 
 typedef struct agg {
     sp_engine *e;
-    uint64_t next;       /* the next second to send */
-    sp_stats *pend;      /* seconds next, next+1, ... waiting for workers */
+    uint64_t next;  /* the next second to send */
+    sp_stats *pend; /* seconds next, next+1, ... waiting for workers */
     size_t npend, cappend;
-    uint64_t *wk_next;   /* per worker: every second below this one is complete */
+    uint64_t *wk_next; /* per worker: every second below this one is complete */
     unsigned nlast;
     uint64_t max_second; /* the latest second any message was for */
 } agg;

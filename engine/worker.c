@@ -54,8 +54,8 @@ typedef struct vuhdr {
 
 typedef struct vu {
     sp_worker *w;
-    uint32_t slot;           /* local index on the worker */
-    uint64_t num;            /* 1-based VU number over the run */
+    uint32_t slot; /* local index on the worker */
+    uint64_t num;  /* 1-based VU number over the run */
     const sp_userclass *uc;
     const sp_classplan *cp;
     CURL *easy;
@@ -70,12 +70,12 @@ typedef struct vu {
     uint64_t iter_start_ns;
     sp_rng rng;
 
-    sp_value *vars;          /* [uc->nvars], NULL when the class has none */
+    sp_value *vars; /* [uc->nvars], NULL when the class has none */
     varstore *store;
 
     vuhdr *vh;
     size_t nvh, capvh;
-    uint32_t vh_ver;         /* bumped when a VU header changes */
+    uint32_t vh_ver; /* bumped when a VU header changes */
 
     /* What the easy handle was last configured with, so unchanged options are not set again
      * (curl copies strings such as the URL and the method on every setopt). */
@@ -90,10 +90,10 @@ typedef struct vu {
     sp_buf url, body, resp, resphdr;
     curl_mime *mime;
 
-    const sp_plan *cur;      /* the request in flight */
-    uint64_t intended_us;    /* when the request should have started (open model); latency base */
-    uint64_t start_us;       /* when it was handed to curl */
-    uint64_t rx;             /* body bytes received */
+    const sp_plan *cur;   /* the request in flight */
+    uint64_t intended_us; /* when the request should have started (open model); latency base */
+    uint64_t start_us;    /* when it was handed to curl */
+    uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
 } vu;
@@ -118,14 +118,15 @@ struct sp_worker {
     uint64_t cur_second;
     pthread_mutex_t free_mu;
     sp_msg *free_list;
-    uint8_t *fds;    /* FD_* by socket number */
+    uint8_t *fds; /* FD_* by socket number */
     size_t nfds;
-    sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
-    sp_buf msgbuf;   /* failure messages */
+    sp_buf scratch; /* lets and needles: used and copied out before anything else renders */
+    sp_buf msgbuf;  /* failure messages */
 };
 
 static void vu_run(vu *v);
 static void vu_free(vu *v);
+static int on_close(void *ud, curl_socket_t s);
 
 /* ---- stats messages ---- */
 
@@ -311,8 +312,8 @@ static int cond_ok(vu *v, const sp_cond *c)
 {
     int ok = 1;
     const sp_value *val = NULL;
-    if ((c->kind == SP_COND_VAR_SET || c->kind == SP_COND_VAR_EQUALS) &&
-        c->slot >= 0 && (size_t)c->slot < v->uc->nvars)
+    if ((c->kind == SP_COND_VAR_SET || c->kind == SP_COND_VAR_EQUALS) && c->slot >= 0 &&
+        (size_t)c->slot < v->uc->nvars)
         val = &v->vars[c->slot];
     switch (c->kind) {
     case SP_COND_ALWAYS:
@@ -407,6 +408,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->easy = e;
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)v);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, v);
     /* No header callback unless an extract needs headers (set per request). */
@@ -810,8 +813,8 @@ static json_t *parse_body(vu *v)
  * kind with *msg set (the step's message template when it has one). *doc gets the parsed body
  * when it was parsed (the caller decrefs it).
  */
-static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us,
-                        const char **msg, json_t **doc)
+static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us, const char **msg,
+                        json_t **doc)
 {
     sp_worker *w = v->w;
     const sp_expect *x = &p->step->expect;
@@ -852,8 +855,8 @@ static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us
                 json_brief(jc->equals, want, sizeof want);
                 json_brief(got, have, sizeof have);
                 kind = SP_ERRK_ASSERTION;
-                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s",
-                                  jc->path_src, want, have, nojson);
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s", jc->path_src,
+                                  want, have, nojson);
             }
         }
     }
@@ -1244,8 +1247,7 @@ static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
     ev.data.fd = s;
     int op = (w->fds[s] & FD_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->ep, op, s, &ev) != 0) {
-        /* The table can be stale: a closed socket leaves epoll by itself, and its number may
-         * come back for a new one. */
+        /* Only if a socket was closed behind curl's back: try the other operation. */
         op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         epoll_ctl(w->ep, op, s, &ev);
     }
@@ -1256,7 +1258,9 @@ static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
  * curl removes a keep-alive connection's socket each time its transfer ends and adds it back
  * when the next request reuses it: two epoll_ctl calls per request for nothing. So a removed
  * socket stays registered and is only marked as no longer curl's; if it signals an event
- * while parked (the server closed it), the loop drops it then.
+ * while parked (the server closed it), the loop drops it then. curl closes its sockets through
+ * on_close, which forgets the socket (closing it takes it out of epoll), so a number reused for
+ * a new socket is never mistaken for a registered one.
  */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -1274,8 +1278,8 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         w->fds[s] &= (uint8_t)~FD_CURL;
         return 0;
     }
-    unsigned want = ((what & CURL_POLL_IN) ? FD_REG_IN : 0u) |
-                    ((what & CURL_POLL_OUT) ? FD_REG_OUT : 0u);
+    unsigned want =
+        ((what & CURL_POLL_IN) ? FD_REG_IN : 0u) | ((what & CURL_POLL_OUT) ? FD_REG_OUT : 0u);
     uint8_t st = w->fds[s];
     if ((st & FD_REGISTERED) && (st & (FD_REG_IN | FD_REG_OUT)) == want) {
         w->fds[s] = (uint8_t)(st | FD_CURL);
@@ -1283,6 +1287,14 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     }
     fd_ctl(w, s, want);
     return 0;
+}
+
+static int on_close(void *ud, curl_socket_t s)
+{
+    sp_worker *w = ud;
+    if (s >= 0 && (size_t)s < w->nfds)
+        w->fds[s] = 0;
+    return close(s);
 }
 
 /* An event on a socket curl no longer watches: stop watching it too. */
@@ -1488,9 +1500,10 @@ void sp_worker_free(sp_worker *w)
         return;
     free_all_vus(w);
     free(w->vus);
-    free(w->fds);
+    /* Closing the cached connections calls on_close, which uses the socket table. */
     if (w->multi)
         curl_multi_cleanup(w->multi);
+    free(w->fds);
     if (w->ep >= 0)
         close(w->ep);
     if (w->evfd >= 0)

@@ -4,7 +4,8 @@
  *
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
- * (200 with 64 KB). Every other path is 404. POST bodies are read and counted in bytes_in.
+ * (200 with 64 KB), /close (200 with "Connection: close"). Every other path is 404. POST bodies are
+ * read and counted in bytes_in.
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
  * atomics read by the test thread.
@@ -24,12 +25,13 @@
 typedef struct testserver {
     struct MHD_Daemon *d;
     uint16_t port;
-    atomic_uint slow_ms;   /* set by the test while connection threads read it */
-    atomic_ulong served;   /* responses queued, any path */
-    atomic_ulong ok;       /* /ok */
-    atomic_ulong slow;     /* /slow, counted before the sleep */
-    atomic_ulong auth;     /* /auth with a header */
+    atomic_uint slow_ms; /* set by the test while connection threads read it */
+    atomic_ulong served; /* responses queued, any path */
+    atomic_ulong ok;     /* /ok */
+    atomic_ulong slow;   /* /slow, counted before the sleep */
+    atomic_ulong auth;   /* /auth with a header */
     atomic_ulong body_bytes;
+    atomic_ulong closed; /* /close */
 } testserver;
 
 static char ts_big[64 << 10];
@@ -46,9 +48,8 @@ static enum MHD_Result ts_reply(struct MHD_Connection *c, unsigned status, const
 }
 
 static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     testserver *ts = cls;
     (void)method;
@@ -74,6 +75,15 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&ts->slow, 1);
         usleep(atomic_load(&ts->slow_ms) * 1000u);
         return ts_reply(c, 200, "{}", 2);
+    }
+    if (strcmp(url, "/close") == 0) {
+        atomic_fetch_add(&ts->closed, 1);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Connection", "close");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
     }
     if (strcmp(url, "/500") == 0)
         return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
