@@ -101,8 +101,9 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
     return ts_reply(c, 404, "{}", 2);
 }
 
-/* Starts the server on a free port; 0 on success. */
-static int testserver_start(testserver *ts)
+/* Starts the server on a free port, with TLS when key and cert (PEM text) are given; 0 on
+ * success. */
+static int testserver_start_tls(testserver *ts, const char *key, const char *cert)
 {
     memset(ts, 0, sizeof(*ts));
     atomic_store(&ts->slow_ms, 1000);
@@ -111,8 +112,16 @@ static int testserver_start(testserver *ts)
     sa.sin_family = AF_INET;
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ts->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-                             NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+    if (key)
+        ts->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
+                                 MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+    else
+        ts->d =
+            MHD_start_daemon(flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!ts->d)
@@ -120,6 +129,12 @@ static int testserver_start(testserver *ts)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(ts->d, MHD_DAEMON_INFO_BIND_PORT);
     ts->port = info ? info->port : 0;
     return ts->port ? 0 : -1;
+}
+
+/* Starts a plain HTTP server on a free port; 0 on success. */
+static int testserver_start(testserver *ts)
+{
+    return testserver_start_tls(ts, NULL, NULL);
 }
 
 static void testserver_stop(testserver *ts)
