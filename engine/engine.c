@@ -452,7 +452,9 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
 {
     int rc = 0;
     *out = NULL;
-    if (err && errlen)
+    if (!err)
+        errlen = 0; /* snprintf(NULL, 0, ...) below then writes nothing */
+    if (errlen)
         err[0] = '\0';
     if (!def || def->nusers == 0) {
         snprintf(err, errlen, "the definition has no user classes");

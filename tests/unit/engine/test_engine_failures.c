@@ -157,6 +157,50 @@ static void test_expectations(void)
     sp_def_free(d);
 }
 
+static void test_latency_and_redirects(void)
+{
+    atomic_store(&srv.slow_ms, 120);
+    sp_def *d = load_at(
+        "{\"name\":\"t\",\"base_url\":\"http://x\",\"options\":{\"follow_redirects\":true},"
+        "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+        "{\"request\":{\"url\":\"/slow\",\"name\":\"slow\"},\"expect\":{\"max_latency\":\"50ms\"}},"
+        "{\"request\":{\"url\":\"/redirect\",\"name\":\"followed\"},"
+        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"ok\",\"equals\":true}]},"
+        "\"extract\":{\"hop\":{\"header\":\"X-Hop\"}}},"
+        "{\"if\":{\"var\":\"hop\"},\"request\":{\"url\":\"/500\",\"name\":\"hop_seen\"}}"
+        "]}]}],\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+        srv.port);
+    sp_def *d2 = load_at("{\"name\":\"t\",\"base_url\":\"http://x\","
+                         "\"options\":{\"follow_redirects\":false},"
+                         "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},"
+                         "\"tasks\":[{\"request\":{\"url\":\"/redirect\"}}]}],"
+                         "\"load\":{\"users\":1,\"duration\":\"200ms\"}}",
+                         srv.port);
+    CHECK(d != NULL && d2 != NULL);
+    sp_engine *e = run(d);
+    sp_engine *e2 = run(d2);
+    CHECK(e != NULL && e2 != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK(t->names[0].requests >= 1);
+    CHECK_UINT_EQ(t->names[0].errors[SP_ERRK_ASSERTION], t->names[0].requests);
+    CHECK_STR_CONTAINS(msg_of(&t->names[0])->msg, "expected latency under 50 ms, got 1");
+    /* Followed to /ok: the final status and body are checked; the header of the first hop is
+     * gone (only the last response's headers are kept), so the conditional step is skipped. */
+    CHECK(t->names[1].requests >= 1);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[1].status[200], t->names[1].requests);
+    CHECK_UINT_EQ(t->names[2].requests, 0);
+    /* Not followed: the 302 itself is the answer, and below 400 it passes. */
+    const sp_name_stats *n2 = &sp_engine_totals(e2)->names[0];
+    CHECK(n2->requests >= 2);
+    CHECK_UINT_EQ(n2->status[302], n2->requests);
+    CHECK_UINT_EQ(n2->failures, 0);
+    sp_engine_free(e);
+    sp_engine_free(e2);
+    sp_def_free(d);
+    sp_def_free(d2);
+}
+
 /* A self-signed certificate for 127.0.0.1, for the TLS test only. */
 static const char tls_key[] = "-----BEGIN PRIVATE KEY-----\n"
                               "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7OMKz5m2UDlsSbwP\n"
@@ -245,6 +289,7 @@ int main(void)
     RUN(test_connection_refused);
     RUN(test_timeout);
     RUN(test_expectations);
+    RUN(test_latency_and_redirects);
     RUN(test_tls);
     testserver_stop(&srv);
     return check_summary();

@@ -4,7 +4,8 @@
  *
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
- * (200 with 64 KB), /close (200 with "Connection: close"). Every other path is 404. POST bodies are
+ * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok). Every other
+ * path is 404. POST bodies are
  * read and counted in bytes_in.
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
@@ -82,6 +83,15 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
             MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(r, "Connection", "close");
         enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/redirect") == 0) {
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Location", "/ok");
+        MHD_add_response_header(r, "X-Hop", "first");
+        enum MHD_Result ret = MHD_queue_response(c, 302, r);
         MHD_destroy_response(r);
         return ret;
     }
