@@ -196,9 +196,11 @@ static sp_plan *plan_new(const sp_def *d, const sp_userclass *uc, const sp_step 
         plan_add_hdr(p, &cap, d->headers[i].name, d->headers[i].value, NULL, 0);
     for (size_t i = 0; i < uc->nheaders; i++)
         plan_add_hdr(p, &cap, uc->headers[i].name, uc->headers[i].value, NULL, 0);
+    /* The body's type counts as the request's own header: it wins over the test's, the
+     * class's and the VU's (docs/test-format.md), unless the request sets one itself. */
     if (rq->content_type && rq->body_kind != SP_BODY_MULTIPART &&
         !hdr_listed(rq->headers, rq->nheaders, "Content-Type"))
-        plan_add_hdr(p, &cap, "Content-Type", NULL, rq->content_type, 0);
+        plan_add_hdr(p, &cap, "Content-Type", NULL, rq->content_type, 2);
     for (size_t i = 0; i < rq->nheaders; i++)
         plan_add_hdr(p, &cap, rq->headers[i].name, rq->headers[i].value, NULL, 2);
 

@@ -1118,6 +1118,10 @@ static void vu_run(vu *v)
             v->phase = PH_TASK;
             v->task = pick_task(v);
             v->step = 0;
+            /* Variables assigned only by tasks live for one iteration (docs/test-format.md):
+             * the loader numbers them after the on_start ones. */
+            for (size_t i = uc->nstart_vars; i < uc->nvars; i++)
+                var_unset(v, (int)i);
             if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
                 v->iter_start_ns = now ? now : sp_now_ns();
             v->iter_requests = 0;

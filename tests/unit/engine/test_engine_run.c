@@ -308,6 +308,41 @@ static void test_server_closes_connections(void)
     sp_def_free(d);
 }
 
+static void test_header_precedence_and_iteration_vars(void)
+{
+    /* The VU sets a Content-Type; a JSON body's own type still wins. A variable assigned only
+     * by a task is unset when the next iteration starts, so the "leak" step never runs. */
+    sp_def *d =
+        load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+             "\"headers\":{\"Content-Type\":\"text/csv\"},"
+             "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":30},"
+             "\"on_start\":[{\"set_headers\":{\"Content-Type\":\"text/plain\",\"X-A\":\"1\"}}],"
+             "\"tasks\":[{\"steps\":["
+             "{\"if\":{\"var\":\"x\"},\"request\":{\"url\":\"/500\",\"name\":\"leak\"}},"
+             "{\"request\":{\"method\":\"POST\",\"url\":\"/ctype\",\"name\":\"json\","
+             "\"json\":{\"a\":1}},\"expect\":{\"body_contains\":\"application/json\"}},"
+             "{\"request\":{\"method\":\"POST\",\"url\":\"/ctype\",\"name\":\"raw\","
+             "\"body\":\"x\"},\"expect\":{\"body_contains\":\"text/plain\"}},"
+             "{\"request\":{\"url\":\"/ok\",\"name\":\"extract\"},"
+             "\"extract\":{\"x\":{\"json\":\"n\"}}}]}]}],"
+             "\"load\":{\"users\":2,\"duration\":\"500ms\"}}");
+    CHECK(d != NULL);
+    sp_engine_opts o = {.threads = 1, .seed = 9};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(t->names[0].requests, 0);
+    CHECK(t->names[1].requests >= 4);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[2].failures, 0);
+    CHECK(t->names[3].requests >= 4);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -320,6 +355,7 @@ int main(void)
     RUN(test_ramp_and_classes);
     RUN(test_think_pacing_and_multipart);
     RUN(test_server_closes_connections);
+    RUN(test_header_precedence_and_iteration_vars);
     testserver_stop(&srv);
     return check_summary();
 }

@@ -4,8 +4,8 @@
  *
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
- * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok). Every other
- * path is 404. POST bodies are
+ * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /ctype (200
+ * with the request's Content-Type as the body). Every other path is 404. POST bodies are
  * read and counted in bytes_in.
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
@@ -94,6 +94,10 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         enum MHD_Result ret = MHD_queue_response(c, 302, r);
         MHD_destroy_response(r);
         return ret;
+    }
+    if (strcmp(url, "/ctype") == 0) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
     }
     if (strcmp(url, "/500") == 0)
         return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
