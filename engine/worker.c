@@ -931,7 +931,7 @@ static void extract_json_value(vu *v, int slot, const json_t *j)
         var_set_str(v, slot, "false", 5);
         return;
     case JSON_NULL:
-        var_unset(v, slot);
+        var_set_str(v, slot, "null", 4); /* found, so set: "other values as their JSON text" */
         return;
     default: {
         /* Reals, objects and arrays: their compact JSON text. */
