@@ -35,6 +35,11 @@
 #define SCRATCH_MAX SP_TMPL_MAX_RENDER /* lets, messages, body_contains needles */
 #define MAX_GROUPS 10                  /* regex capture groups an extract may name */
 #define EVENTS_MAX 64
+/* VUs per multi handle. curl looks for an idle connection by walking every connection to the
+ * host in its cache, so with hundreds of busy VUs on one multi handle that walk dominates each
+ * request; shards of this size keep it short for a little memory per shard. */
+#define SHARD_VUS 128
+#define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
 
 enum vu_state { VU_READY, VU_REQ, VU_THINK, VU_PARKED };
 enum vu_phase { PH_START, PH_TASK, PH_NEXT }; /* PH_NEXT: between iterations */
@@ -54,8 +59,9 @@ typedef struct vuhdr {
 
 typedef struct vu {
     sp_worker *w;
-    uint32_t slot; /* local index on the worker */
-    uint64_t num;  /* 1-based VU number over the run */
+    struct shard *sh; /* the multi handle this VU's transfers run on */
+    uint32_t slot;    /* local index on the worker */
+    uint64_t num;     /* 1-based VU number over the run */
     const sp_userclass *uc;
     const sp_classplan *cp;
     CURL *easy;
@@ -98,19 +104,27 @@ typedef struct vu {
     int keep_body, keep_headers;
 } vu;
 
+/* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
+typedef struct shard {
+    sp_worker *w;
+    uint32_t idx;
+    CURLM *multi;
+    uint64_t deadline_ns; /* curl's timer: UINT64_MAX none, 0 at once */
+    long maxconns;
+} shard;
+
 struct sp_worker {
     sp_run *r;
     unsigned id;
     int ep, evfd;
-    CURLM *multi;
-    uint64_t curl_deadline_ns; /* UINT64_MAX: curl wants no timeout */
+    shard **shards;
+    size_t nshards, capshards;
     sp_timerheap timers;
     vu **vus;
     size_t nslots, capslots;
     uint32_t desired;
     uint32_t alive;
     uint32_t inflight;
-    long maxconns;
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
@@ -127,6 +141,7 @@ struct sp_worker {
 static void vu_run(vu *v);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
+static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
 
@@ -385,6 +400,11 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->num = k + 1;
     v->uc = &d->users[cls];
     v->cp = &r->plans[cls];
+    v->sh = get_shard(w, slot / SHARD_VUS);
+    if (!v->sh) {
+        free(v);
+        return NULL;
+    }
     sp_timer_init(&v->timer);
     sp_rng_seed(&v->rng, r->seed ^ (v->num * 0x9e3779b97f4a7c15ull));
     if (v->uc->nvars) {
@@ -442,7 +462,7 @@ static void vu_abort_request(vu *v)
 {
     if (v->state != VU_REQ)
         return;
-    curl_multi_remove_handle(v->w->multi, v->easy);
+    curl_multi_remove_handle(v->sh->multi, v->easy);
     v->w->inflight--;
     v->state = VU_READY;
 }
@@ -711,7 +731,7 @@ static int start_request(vu *v, const sp_plan *p)
     v->cur = p;
     v->start_us = sp_now_us();
     v->intended_us = v->start_us;
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
         return -1;
     }
@@ -1152,25 +1172,38 @@ static void vu_timer_fired(vu *v)
 
 /* ---- the VU population ---- */
 
-static void set_maxconns(sp_worker *w, uint32_t vus)
+static void set_maxconns(shard *sh, uint32_t vus)
 {
     /* curl closes the oldest idle connection whenever one is returned to a full cache, so a
      * cache sized to the VUs keeps one connection per VU while they grow and sheds the extra
      * ones as the remaining VUs finish requests after they shrink. A little slack covers VUs
      * that talk to two hosts. */
     long want = (long)vus + (long)(vus / 16) + 1;
-    if (want != w->maxconns) {
-        curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, want);
-        w->maxconns = want;
+    if (want != sh->maxconns) {
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, want);
+        sh->maxconns = want;
+    }
+}
+
+/* Sizes every shard's connection cache for `desired` VUs on the worker. */
+static void set_all_maxconns(sp_worker *w, uint32_t desired)
+{
+    for (size_t i = 0; i < w->nshards; i++) {
+        uint64_t lo = (uint64_t)i * SHARD_VUS;
+        uint32_t n = desired > lo ? (uint32_t)(desired - lo) : 0;
+        set_maxconns(w->shards[i], n > SHARD_VUS ? SHARD_VUS : n);
     }
 }
 
 static void set_population(sp_worker *w, uint32_t desired)
 {
     uint32_t old = w->desired;
-    /* Grow the connection cache before VUs are added, shrink it after they are asked to go. */
+    /* Shards first, then grow the connection caches before VUs are added; shrink them after
+     * VUs are asked to go. */
+    if (desired > 0 && !get_shard(w, (desired - 1) / SHARD_VUS))
+        return; /* curl could not allocate: retried at the next tick */
     if (desired > old)
-        set_maxconns(w, desired);
+        set_all_maxconns(w, desired);
     w->desired = desired;
     sp_grow((void **)&w->vus, &w->capslots, desired, sizeof(w->vus[0]));
     if (desired > w->nslots) {
@@ -1194,7 +1227,7 @@ static void set_population(sp_worker *w, uint32_t desired)
         }
     }
     if (desired < old)
-        set_maxconns(w, desired);
+        set_all_maxconns(w, desired);
 }
 
 static void control_tick(sp_worker *w, uint64_t now)
@@ -1243,12 +1276,15 @@ static void free_all_vus(sp_worker *w)
 #define FD_REGISTERED 0x4u
 #define FD_CURL 0x8u
 
-static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
+static void fd_ctl(shard *sh, curl_socket_t s, unsigned want)
 {
+    sp_worker *w = sh->w;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = ((want & FD_REG_IN) ? EPOLLIN : 0u) | ((want & FD_REG_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = s;
+    /* A connection stays in its shard's cache for life, so its socket's shard never changes
+     * while it is registered. */
+    ev.data.u64 = ((uint64_t)sh->idx << 32) | (uint32_t)s;
     int op = (w->fds[s] & FD_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->ep, op, s, &ev) != 0) {
         /* Only if a socket was closed behind curl's back: try the other operation. */
@@ -1268,7 +1304,8 @@ static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
  */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    sp_worker *w = userp;
+    shard *sh = userp;
+    sp_worker *w = sh->w;
     SP_UNUSED(e);
     SP_UNUSED(socketp);
     if (s < 0)
@@ -1289,7 +1326,7 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         w->fds[s] = (uint8_t)(st | FD_CURL);
         return 0;
     }
-    fd_ctl(w, s, want);
+    fd_ctl(sh, s, want);
     return 0;
 }
 
@@ -1314,40 +1351,77 @@ static int fd_parked(sp_worker *w, int fd)
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
-    sp_worker *w = userp;
+    shard *sh = userp;
     SP_UNUSED(m);
     if (timeout_ms < 0)
-        w->curl_deadline_ns = UINT64_MAX;
+        sh->deadline_ns = UINT64_MAX;
     else if (timeout_ms == 0)
-        w->curl_deadline_ns = 0; /* due whatever "now" the loop compares it with */
+        sh->deadline_ns = 0; /* due whatever "now" the loop compares it with */
     else
-        w->curl_deadline_ns = sp_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+        sh->deadline_ns = sp_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
     return 0;
 }
 
-static void process_done(sp_worker *w)
+static void process_done(shard *sh)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(w->multi, &left))) {
+    while ((m = curl_multi_info_read(sh->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *e = m->easy_handle;
         CURLcode cc = m->data.result;
         /* m is invalid once the handle is removed: copy first. */
-        curl_multi_remove_handle(w->multi, e);
+        curl_multi_remove_handle(sh->multi, e);
         char *pv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &pv);
         vu_done((vu *)pv, cc);
     }
 }
 
-static void curl_timeout(sp_worker *w)
+static void curl_timeout(shard *sh)
 {
     int running;
-    w->curl_deadline_ns = UINT64_MAX;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    process_done(w);
+    sh->deadline_ns = UINT64_MAX;
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    process_done(sh);
+}
+
+/* Runs curl's timeouts of every shard that is due; 1 when any ran. */
+static int run_due(sp_worker *w, uint64_t now)
+{
+    int ran = 0;
+    for (size_t i = 0; i < w->nshards; i++) {
+        if (w->shards[i]->deadline_ns <= now) {
+            curl_timeout(w->shards[i]);
+            ran = 1;
+        }
+    }
+    return ran;
+}
+
+static shard *get_shard(sp_worker *w, uint32_t idx)
+{
+    while (w->nshards <= idx) {
+        shard *sh = sp_calloc(1, sizeof(*sh));
+        sh->w = w;
+        sh->idx = (uint32_t)w->nshards;
+        sh->deadline_ns = UINT64_MAX;
+        sh->multi = curl_multi_init();
+        if (!sh->multi) {
+            free(sh);
+            return NULL;
+        }
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+        set_maxconns(sh, 0);
+        sp_grow((void **)&w->shards, &w->capshards, w->nshards + 1, sizeof(w->shards[0]));
+        w->shards[w->nshards++] = sh;
+    }
+    return w->shards[idx];
 }
 
 void sp_worker_wake(sp_worker *w)
@@ -1401,13 +1475,12 @@ void *sp_worker_main(void *arg)
             vu_timer_fired(v);
         }
         /* Requests just added want curl's timeout at once: start them before sleeping. */
-        if (w->curl_deadline_ns <= now) {
-            curl_timeout(w);
+        if (run_due(w, now))
             continue;
-        }
 
         uint64_t deadline = r->start_ns + (w->cur_second + 1) * NS_PER_S;
-        deadline = min_u64(deadline, w->curl_deadline_ns);
+        for (size_t i = 0; i < w->nshards; i++)
+            deadline = min_u64(deadline, w->shards[i]->deadline_ns);
         if (w->ending)
             deadline = min_u64(deadline, w->end_deadline_ns);
         else
@@ -1421,14 +1494,15 @@ void *sp_worker_main(void *arg)
         }
         int n = epoll_wait(w->ep, evs, EVENTS_MAX, timeout_ms);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == w->evfd) {
+            if (evs[i].data.u64 == EV_WAKE) {
                 uint64_t val;
                 ssize_t rc = read(w->evfd, &val, sizeof val);
                 SP_UNUSED(rc);
                 continue;
             }
-            if (fd_parked(w, fd))
+            int fd = (int)(uint32_t)evs[i].data.u64;
+            uint32_t si = (uint32_t)(evs[i].data.u64 >> 32);
+            if (fd_parked(w, fd) || si >= w->nshards)
                 continue;
             int flags = 0;
             if (evs[i].events & EPOLLIN)
@@ -1438,11 +1512,11 @@ void *sp_worker_main(void *arg)
             if (evs[i].events & (EPOLLERR | EPOLLHUP))
                 flags |= CURL_CSELECT_ERR;
             int running;
-            curl_multi_socket_action(w->multi, fd, flags, &running);
+            curl_multi_socket_action(w->shards[si]->multi, fd, flags, &running);
         }
-        process_done(w);
-        if (w->curl_deadline_ns <= sp_now_ns())
-            curl_timeout(w);
+        for (size_t i = 0; i < w->nshards; i++)
+            process_done(w->shards[i]);
+        run_due(w, sp_now_ns());
     }
     /* Whatever is still in flight is aborted and not recorded (see docs/engine.md). */
     free_all_vus(w);
@@ -1458,7 +1532,6 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     w->id = id;
     w->ep = -1;
     w->evfd = -1;
-    w->curl_deadline_ns = UINT64_MAX;
     sp_timerheap_init(&w->timers);
     pthread_mutex_init(&w->free_mu, NULL);
     sp_buf_init(&w->scratch, SCRATCH_MAX);
@@ -1473,22 +1546,16 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
-    ev.data.fd = w->evfd;
+    ev.data.u64 = EV_WAKE;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) != 0) {
         snprintf(err, errlen, "worker %u: epoll_ctl: %s", id, strerror(errno));
         goto fail;
     }
-    w->multi = curl_multi_init();
-    if (!w->multi) {
+    /* The first shard now, so that a curl that cannot start fails the run at once. */
+    if (!get_shard(w, 0)) {
         snprintf(err, errlen, "worker %u: curl_multi_init failed", id);
         goto fail;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-    set_maxconns(w, 0);
     /* Two stats objects per worker cover the steady state: one filling, one being merged. */
     sp_worker_recycle(w, msg_take(w));
     sp_worker_recycle(w, msg_take(w));
@@ -1505,8 +1572,11 @@ void sp_worker_free(sp_worker *w)
     free_all_vus(w);
     free(w->vus);
     /* Closing the cached connections calls on_close, which uses the socket table. */
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
+    for (size_t i = 0; i < w->nshards; i++) {
+        curl_multi_cleanup(w->shards[i]->multi);
+        free(w->shards[i]);
+    }
+    free(w->shards);
     free(w->fds);
     if (w->ep >= 0)
         close(w->ep);

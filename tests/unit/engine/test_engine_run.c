@@ -343,6 +343,36 @@ static void test_header_precedence_and_iteration_vars(void)
     sp_def_free(d);
 }
 
+static void test_many_vus_on_one_worker(void)
+{
+    /* 300 VUs on one worker span three multi handles; then the target drops to 100. */
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":200},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"stages\":[{\"duration\":\"0s\",\"users\":300},"
+                     "{\"duration\":\"1s\",\"users\":300},{\"duration\":\"0s\",\"users\":100},"
+                     "{\"duration\":\"1s\",\"users\":100}]}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.ok, 0);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 1, .seed = 10, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    fprintf(stderr, "    %llu requests, active %u then %u\n",
+            (unsigned long long)t->names[0].requests, sc.active[0], sc.active[1]);
+    CHECK_UINT_EQ(sc.active[0], 300);
+    CHECK_UINT_EQ(sc.active[1], 100);
+    CHECK(t->names[0].requests > 900);
+    CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK_UINT_EQ(t->names[0].requests, atomic_load(&srv.ok));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -356,6 +386,7 @@ int main(void)
     RUN(test_think_pacing_and_multipart);
     RUN(test_server_closes_connections);
     RUN(test_header_precedence_and_iteration_vars);
+    RUN(test_many_vus_on_one_worker);
     testserver_stop(&srv);
     return check_summary();
 }
