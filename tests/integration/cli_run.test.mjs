@@ -229,6 +229,35 @@ test('Ctrl-C stops gracefully, prints the summary and exits 130', async () => {
   assert.match(r.stdout, /cats\s+\d+/);
 });
 
+test('each VU keeps its own keep-alive connection while it thinks', async () => {
+  const file = writeDef('connections', {
+    name: 'connections', base_url: shop.url,
+    users: [{ think: { constant_ms: 1500 }, tasks: [{ steps: [{ request: { url: '/api/v1/categories' } }] }] }],
+    load: { stages: [{ duration: 0, users: 20 }, { duration: '4s', users: 20 }] },
+  });
+  const p = spawnRun(STAMPEDE_BIN, ['run', file, '--quiet'], { timeoutMs: 30000 });
+  await sleep(2500);
+  // TCP connections of the stampede process to the shop: its socket inodes, matched against
+  // the established connections whose remote port is the shop's.
+  const fdDir = `/proc/${p.proc.pid}/fd`;
+  const inodes = new Set();
+  for (const fd of fs.readdirSync(fdDir)) {
+    try {
+      const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`${fdDir}/${fd}`));
+      if (m) inodes.add(m[1]);
+    } catch { /* closed meanwhile */ }
+  }
+  const portHex = shop.port.toString(16).toUpperCase().padStart(4, '0');
+  const sockets = fs.readFileSync(`/proc/${p.proc.pid}/net/tcp`, 'utf8').split('\n').slice(1)
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length > 9 && f[2].endsWith(`:${portHex}`) && f[3] === '01' && inodes.has(f[9]))
+    .length;
+  const r = await p.done;
+  assert.equal(r.code, 0, r.stderr);
+  // 20 VUs, each between requests: one connection each (not a few shared ones).
+  assert.equal(sockets, 20, 'open connections to the shop');
+});
+
 test('live lines are printed once a second when not on a terminal', async () => {
   const file = writeDef('live', {
     name: 'live', base_url: shop.url,
