@@ -232,11 +232,13 @@ test('Ctrl-C stops gracefully, prints the summary and exits 130', async () => {
 test('each VU keeps its own keep-alive connection while it thinks', async () => {
   const file = writeDef('connections', {
     name: 'connections', base_url: shop.url,
-    users: [{ think: { constant_ms: 1500 }, tasks: [{ steps: [{ request: { url: '/api/v1/categories' } }] }] }],
-    load: { stages: [{ duration: 0, users: 20 }, { duration: '4s', users: 20 }] },
+    // VUs start one by one and think for a random time, so their requests rarely overlap: a
+    // shared connection cache would let them take turns on one or two connections.
+    users: [{ think: { between_ms: [1000, 2000] }, tasks: [{ steps: [{ request: { url: '/api/v1/categories' } }] }] }],
+    load: { stages: [{ duration: '2s', users: 20 }, { duration: '3s', users: 20 }] },
   });
   const p = spawnRun(STAMPEDE_BIN, ['run', file, '--quiet'], { timeoutMs: 30000 });
-  await sleep(2500);
+  await sleep(3500);
   // TCP connections of the stampede process to the shop: its socket inodes, matched against
   // the established connections whose remote port is the shop's.
   const fdDir = `/proc/${p.proc.pid}/fd`;
