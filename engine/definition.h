@@ -70,7 +70,12 @@ typedef struct sp_request {
     size_t nheaders;
     sp_body_kind body_kind;
     sp_tmpl *body;           /* RAW, JSON (renders JSON text), FORM (renders a=b&c=d) */
-    char *content_type;      /* from the body kind, unless a header sets one; NULL for NONE */
+    char *content_type;      /* from the body kind, unless this request's own headers set one
+                                (then NULL, and that header is sent); NULL for NONE and for
+                                MULTIPART (libcurl's mime API writes multipart/form-data with
+                                its boundary). A Content-Type sent by the request, by its body
+                                kind or by libcurl replaces one from the definition, class or
+                                set_headers. */
     sp_part *parts;          /* MULTIPART */
     size_t nparts;
     uint32_t timeout_ms;     /* total timeout of this request */
@@ -167,6 +172,10 @@ typedef struct sp_userclass {
     uint64_t total_weight;   /* sum of task weights */
     char **vars;             /* VU variable names; index = slot */
     size_t nvars;
+    size_t nstart_vars;      /* slots [0, nstart_vars) are assigned in on_start and live as long
+                                as the VU; slots [nstart_vars, nvars) are assigned only by tasks
+                                and are unset when each iteration starts, so a value extracted
+                                in one iteration never leaks into the next */
 } sp_userclass;
 
 typedef enum sp_load_model { SP_LOAD_CLOSED, SP_LOAD_OPEN } sp_load_model;
@@ -233,5 +242,14 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
 /* The same from a file; a missing or unreadable file is one error naming it. */
 int sp_def_load_file(const char *path, const sp_overrides *ov, sp_def **out, sp_errlist *errs);
 void sp_def_free(sp_def *def);
+
+/*
+ * Parses a duration: "500ms", "30s", "2m", "1h", "1d", combinations in decreasing order
+ * ("1h30m", "1m30s"), decimals ("1.5s"), and "0". A number without a unit is refused (except 0)
+ * because "60" could mean seconds or milliseconds. On success returns 0 and *ms; SP_EINVAL on a
+ * malformed value or one above SP_DEF_MAX_DURATION_S. Used by the loader and by the CLI's
+ * --duration.
+ */
+int sp_parse_duration_ms(const char *s, int64_t *ms);
 
 #endif
