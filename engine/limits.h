@@ -40,6 +40,19 @@
 #define SP_FAIL_MSG_MAX 256              /* bytes of one failure message */
 #define SP_STATUS_MAX 600                /* status codes 0..599 counted; others count as 0 */
 
+/* REST server (server/http.c). */
+#define SP_HTTP_MAX_BODY SP_DEF_MAX_BYTES /* a request body: a test definition is the largest */
+#define SP_HTTP_MAX_DEPTH SP_DEF_MAX_DEPTH /* JSON nesting of a REST body */
+#define SP_HTTP_MAX_RESPONSE (16u << 20) /* one JSON response (a definition with its metadata) */
+#define SP_HTTP_THREADS 4                /* libmicrohttpd worker threads (the thread pool) */
+#define SP_HTTP_CONN_LIMIT 512           /* open connections in all */
+#define SP_HTTP_PER_IP_LIMIT 128         /* open connections from one address */
+#define SP_HTTP_CONN_TIMEOUT_S 30        /* an idle connection is closed after this */
+#define SP_HTTP_CONN_MEMORY (32u << 10)  /* per-connection read buffer (libmicrohttpd's default) */
+#define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */
+#define SP_HTTP_MAX_HEADERS 8            /* extra response headers set by one handler */
+#define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
+
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 
