@@ -52,6 +52,8 @@
 #define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */
 #define SP_HTTP_MAX_HEADERS 8            /* extra response headers set by one handler */
 #define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
+#define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
+#define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
 
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */

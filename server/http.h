@@ -84,7 +84,11 @@ typedef struct sp_http_route {
     sp_http_handler fn;
     sp_perm perm;
     unsigned flags;
-    const char *summary; /* one line for the OpenAPI description */
+    /* For the OpenAPI description (GET /api/v1/openapi.json), built from this table so that
+     * it lists every route: */
+    const char *summary;  /* one line */
+    unsigned ok_status;   /* the status of a successful answer */
+    const char *query;    /* query parameters, comma-separated ("page,per_page,q"), or NULL */
 } sp_http_route;
 
 /* Who made a request, as decided by sp_http_authorize(). */
