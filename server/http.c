@@ -796,6 +796,41 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 /* ---- Server ---- */
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Percent-decodes the path and query values in place. Unlike libmicrohttpd's own decoder, a
+ * "%00" is left encoded: decoded, it would end the C string early and "/assets/app.js%00.png"
+ * would be served as "/assets/app.js". Left as is, it matches no route and no file.
+ */
+static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    SP_UNUSED(cls);
+    SP_UNUSED(conn);
+    char *w = s;
+    for (const char *r = s; *r;) {
+        int hi, lo;
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
+            (hi | lo) != 0) {
+            *w++ = (char)(hi * 16 + lo);
+            r += 3;
+        } else {
+            *w++ = *r++;
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
                        const sp_http_route *routes, size_t nroutes, void *app, char *err,
                        size_t errlen)
@@ -834,6 +869,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         flags, cfg->port, NULL, NULL, on_request, srv,
         /* First, so that every later message goes through it. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, sa,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : SP_HTTP_THREADS),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SP_HTTP_CONN_TIMEOUT_S,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
