@@ -445,7 +445,7 @@ test('log lines are one per event, key=value, and cannot be forged by a path', a
 
 test('listening on a non-loopback address is refused until access control exists', async () => {
   for (const addr of ['0.0.0.0:8484', '192.168.1.10:8484', '[::]:8484', ':8484']) {
-    const r = await run(STAMPEDE_BIN, ['serve', '--listen', addr, '--data-dir', tempDir()], { timeoutMs: 5000 });
+    const r = await run(STAMPEDE_BIN, ['serve', '--listen', addr, '--data-dir', emptyDir], { timeoutMs: 5000 });
     assert.equal(r.code, 2, addr);
     assert.match(r.stderr, /access control/);
   }
