@@ -4,6 +4,10 @@
 -- schema_version table is not created here: server/store.c owns it, because it must exist
 -- before the first migration can be recorded.
 
+-- Marks the file as Stampede's, so that a store never migrates another program's database
+-- ("STMP"; SP_STORE_APPLICATION_ID in server/store.h).
+PRAGMA application_id = 1398033744;
+
 CREATE TABLE tests (
     id            INTEGER PRIMARY KEY,
     name          TEXT    NOT NULL,

@@ -34,9 +34,9 @@ enum {
     Q_TEST_COUNT,
     Q_TEST_DELETE,
     Q_TEST_EXISTS,
+    Q_TEST_FIND,
     Q_TEST_REVS,
     Q_TEST_HEAD,
-    Q_REV_EXISTS,
     Q_RUN_INSERT,
     Q_RUN_NAME_INSERT,
     Q_RUN_START,
@@ -59,13 +59,13 @@ enum {
     Q_COUNT
 };
 
-#define RUN_COLUMNS                                                                            \
-    "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, " \
+#define RUN_COLUMNS                                                                                \
+    "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, "    \
     "r.ended_at, r.overrides, r.verdicts, r.error"
 
 /* The run list's filter; every bound is optional so one statement serves every combination. */
-#define RUN_FILTER                                                                             \
-    " WHERE (?1 = 0 OR r.test_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                      \
+#define RUN_FILTER                                                                                 \
+    " WHERE (?1 = 0 OR r.test_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                          \
     " AND (?3 = 0 OR r.created_at >= ?3) AND (?4 = 0 OR r.created_at < ?4)"
 
 static const char *const sql_text[Q_COUNT] = {
@@ -94,13 +94,14 @@ static const char *const sql_text[Q_COUNT] = {
                      " AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)",
     [Q_TEST_DELETE] = "UPDATE tests SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
     [Q_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id = ?1",
+    [Q_TEST_FIND] = "SELECT id FROM tests WHERE name = ?1 AND deleted_at IS NULL",
     [Q_TEST_REVS] = "SELECT revision, name, created_at, created_by,"
                     " length(CAST(definition AS BLOB))"
                     " FROM test_revisions WHERE test_id = ?1 ORDER BY revision DESC",
     [Q_TEST_HEAD] = "SELECT head_revision FROM tests WHERE id = ?1 AND deleted_at IS NULL",
-    [Q_REV_EXISTS] = "SELECT 1 FROM test_revisions WHERE test_id = ?1 AND revision = ?2",
-    [Q_RUN_INSERT] = "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
-                     " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
+    [Q_RUN_INSERT] =
+        "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
+        " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
     [Q_RUN_NAME_INSERT] = "INSERT INTO run_names (run_id, name_id, name) VALUES (?1, ?2, ?3)",
     [Q_RUN_START] = "UPDATE runs SET status = 'running', started_at = ?2"
                     " WHERE id = ?1 AND status = 'queued'",
@@ -143,8 +144,8 @@ static const char *const sql_text[Q_COUNT] = {
 };
 
 static const char *const status_names[SP_RUN_STATUS_COUNT] = {
-    [SP_RUN_QUEUED] = "queued",   [SP_RUN_RUNNING] = "running", [SP_RUN_PASSED] = "passed",
-    [SP_RUN_FAILED] = "failed",   [SP_RUN_STOPPED] = "stopped", [SP_RUN_ABORTED] = "aborted",
+    [SP_RUN_QUEUED] = "queued", [SP_RUN_RUNNING] = "running", [SP_RUN_PASSED] = "passed",
+    [SP_RUN_FAILED] = "failed", [SP_RUN_STOPPED] = "stopped", [SP_RUN_ABORTED] = "aborted",
     [SP_RUN_ERROR] = "error",
 };
 
@@ -155,7 +156,8 @@ struct sp_store {
     sqlite3 *db;
     pid_t pid; /* the process that opened the connection */
     sqlite3_stmt *st[Q_COUNT];
-    char msg[256]; /* the last failure, for sp_store_errmsg() */
+    char msg[256];         /* the last failure, for sp_store_errmsg() */
+    int last_rc;           /* the SQLite code of the last failure */
     sp_buf blob_a, blob_b; /* encoding scratch, reused every second */
 };
 
@@ -179,10 +181,13 @@ static void seterr(char *err, size_t errlen, const char *fmt, ...)
 static int dberr(sp_store *s, int rc, char *err, size_t errlen)
 {
     snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
+    s->last_rc = rc;
     seterr(err, errlen, "database: %s", s->msg);
     switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT: return SP_ESTATE;
-    default: return SP_EIO;
+    case SQLITE_CONSTRAINT:
+        return SP_ESTATE;
+    default:
+        return SP_EIO;
     }
 }
 
@@ -198,8 +203,8 @@ static int forked(sp_store *s)
 static sqlite3_stmt *stmt(sp_store *s, int id)
 {
     if (!s->st[id]) {
-        int rc = sqlite3_prepare_v3(s->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &s->st[id], NULL);
+        int rc = sqlite3_prepare_v3(s->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT, &s->st[id],
+                                    NULL);
         if (rc != SQLITE_OK) {
             /* Static SQL that does not prepare is a bug or a schema the binary does not know. */
             snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
@@ -217,7 +222,8 @@ static void done(sqlite3_stmt *st)
     }
 }
 
-/* Runs a statement that returns no rows we need. Returns the SQLite code (SQLITE_DONE on success). */
+/* Runs a statement that returns no rows we need. Returns the SQLite code (SQLITE_DONE on success).
+ */
 static int step_done(sqlite3_stmt *st)
 {
     int rc;
@@ -483,6 +489,7 @@ static int apply_migration(sp_store *s, const sp_store_migration *m, char *err, 
     }
     if (src != SQLITE_OK) {
         snprintf(s->msg, sizeof s->msg, "%s", sqlite3_errmsg(s->db));
+        s->last_rc = src;
         seterr(err, errlen, "migration %s failed: %s", m->name, s->msg);
         rollback(s);
         return SP_EIO;
@@ -491,6 +498,37 @@ static int apply_migration(sp_store *s, const sp_store_migration *m, char *err, 
     if (rc)
         seterr(err, errlen, "migration %s failed to commit: %s", m->name, s->msg);
     return rc;
+}
+
+/*
+ * Refuses a file that some other program made: a database that has tables but neither
+ * Stampede's application_id (set by the first migration) nor a schema_version table, so that a
+ * mistaken --data-dir never gets Stampede's tables added to somebody else's data.
+ */
+static int check_owner(sp_store *s, const char *path, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db,
+                                "SELECT (SELECT application_id FROM pragma_application_id),"
+                                " (SELECT count(*) FROM sqlite_schema),"
+                                " (SELECT count(*) FROM sqlite_schema"
+                                "  WHERE type = 'table' AND name = 'schema_version')",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        int ret = dberr(s, rc, err, errlen);
+        sqlite3_finalize(st);
+        return ret;
+    }
+    int64_t app = sqlite3_column_int64(st, 0);
+    int64_t objects = sqlite3_column_int64(st, 1), ours = sqlite3_column_int64(st, 2);
+    sqlite3_finalize(st);
+    if (app == SP_STORE_APPLICATION_ID || (app == 0 && (objects == 0 || ours)))
+        return 0;
+    seterr(err, errlen, "%s is not a stampede database (application_id %lld, %lld schema objects)",
+           path, (long long)app, (long long)objects);
+    return SP_ESTATE;
 }
 
 static int migrate(sp_store *s, int max_version, char *err, size_t errlen)
@@ -565,8 +603,7 @@ static int configure(sp_store *s, char *err, size_t errlen)
     return 0;
 }
 
-int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err,
-                       size_t errlen)
+int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err, size_t errlen)
 {
     *out = NULL;
     if (!path || !*path) {
@@ -588,10 +625,24 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
         ret = SP_ESYS;
         goto out;
     }
-    ret = configure(s, err, errlen);
-    if (ret)
-        goto out;
-    ret = migrate(s, max_version, err, errlen);
+    /*
+     * While a new file is being set up, SQLite reports some lock conflicts at once instead of
+     * calling the busy handler (switching to WAL, or a read that must become a write, would
+     * deadlock otherwise). Both steps can be repeated safely, so they are, until the busy
+     * timeout has passed.
+     */
+    for (int waited = 0;; waited += 10) {
+        s->last_rc = 0;
+        ret = configure(s, err, errlen);
+        if (!ret)
+            ret = check_owner(s, path, err, errlen);
+        if (!ret)
+            ret = migrate(s, max_version, err, errlen);
+        int busy = (s->last_rc & 0xff) == SQLITE_BUSY || (s->last_rc & 0xff) == SQLITE_LOCKED;
+        if (!ret || !busy || waited >= SP_STORE_BUSY_TIMEOUT_MS)
+            break;
+        sqlite3_sleep(10);
+    }
 out:
     if (ret) {
         sp_store_close(s);
@@ -640,10 +691,9 @@ int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpo
     if (forked(s))
         return SP_ESTATE;
     int log = 0, ckpt = 0;
-    int rc = sqlite3_wal_checkpoint_v2(s->db, NULL,
-                                       truncate ? SQLITE_CHECKPOINT_TRUNCATE
-                                                : SQLITE_CHECKPOINT_PASSIVE,
-                                       &log, &ckpt);
+    int rc = sqlite3_wal_checkpoint_v2(
+        s->db, NULL, truncate ? SQLITE_CHECKPOINT_TRUNCATE : SQLITE_CHECKPOINT_PASSIVE, &log,
+        &ckpt);
     if (wal_frames)
         *wal_frames = log;
     if (checkpointed)
@@ -886,8 +936,8 @@ int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted
         ret = dberr(s, rc, NULL, 0);
         goto out;
     }
-    *out = json_pack("{s:o, s:I}", "items", items, "total",
-                     (json_int_t)sqlite3_column_int64(cnt, 0));
+    *out =
+        json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)sqlite3_column_int64(cnt, 0));
     items = NULL; /* stolen by json_pack's "o" */
 out:
     done(st);
@@ -912,16 +962,33 @@ int sp_store_test_delete(sp_store *s, int64_t id)
     return sqlite3_changes(s->db) ? 0 : SP_ENOTFOUND;
 }
 
-/* 1 when the statement id with ?1 = a (and ?2 = b when has_b) returns a row, 0 when not,
- * negative on failure. */
-static int row_exists(sp_store *s, int id, int64_t a, int has_b, int64_t b)
+int sp_store_test_find(sp_store *s, const char *name, int64_t *id)
+{
+    *id = 0;
+    if (forked(s))
+        return SP_ESTATE;
+    if (!name)
+        return SP_EINVAL;
+    sqlite3_stmt *st = stmt(s, Q_TEST_FIND);
+    if (!st)
+        return SP_EIO;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st), ret = 0;
+    if (rc == SQLITE_ROW)
+        *id = sqlite3_column_int64(st, 0);
+    else
+        ret = rc == SQLITE_DONE ? SP_ENOTFOUND : dberr(s, rc, NULL, 0);
+    done(st);
+    return ret;
+}
+
+/* 1 when the statement id with ?1 = a returns a row, 0 when not, negative on failure. */
+static int row_exists(sp_store *s, int id, int64_t a)
 {
     sqlite3_stmt *st = stmt(s, id);
     if (!st)
         return SP_EIO;
     sqlite3_bind_int64(st, 1, a);
-    if (has_b)
-        sqlite3_bind_int64(st, 2, b);
     int rc = sqlite3_step(st);
     done(st);
     if (rc == SQLITE_ROW)
@@ -934,7 +1001,7 @@ int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int ret = row_exists(s, Q_TEST_EXISTS, id, 0, 0);
+    int ret = row_exists(s, Q_TEST_EXISTS, id);
     if (ret <= 0)
         return ret < 0 ? ret : SP_ENOTFOUND;
     ret = 0;
@@ -1058,6 +1125,8 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
 {
     if (forked(s))
         return SP_ESTATE;
+    if (n > SP_DEF_MAX_NAMES)
+        return SP_ELIMIT;
     for (size_t i = 0; i < n; i++)
         if (!names[i])
             return SP_EINVAL;
@@ -1091,10 +1160,11 @@ out:
  * the wrong state? */
 static int run_missing_or_state(sp_store *s, int64_t run_id)
 {
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e < 0)
         return e;
-    snprintf(s->msg, sizeof s->msg, e ? "the run is not in a state that allows this" : "no such run");
+    snprintf(s->msg, sizeof s->msg,
+             e ? "the run is not in a state that allows this" : "no such run");
     return e ? SP_ESTATE : SP_ENOTFOUND;
 }
 
@@ -1250,8 +1320,8 @@ int sp_store_run_list(sp_store *s, const sp_store_run_filter *f, json_t **out)
         ret = dberr(s, rc, NULL, 0);
         goto out;
     }
-    *out = json_pack("{s:o, s:I}", "items", items, "total",
-                     (json_int_t)sqlite3_column_int64(cnt, 0));
+    *out =
+        json_pack("{s:o, s:I}", "items", items, "total", (json_int_t)sqlite3_column_int64(cnt, 0));
     items = NULL; /* stolen by json_pack's "o" */
 out:
     done(st);
@@ -1298,15 +1368,15 @@ static void bind_sparse(sqlite3_stmt *st, int i, sp_buf *b, const uint64_t *v, s
         sqlite3_bind_null(st, i);
 }
 
-int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second,
-                            const sp_store_tick *tick, const sp_store_second *names, size_t n)
+int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const sp_store_tick *tick,
+                            const sp_store_second *names, size_t n)
 {
     if (forked(s))
         return SP_ESTATE;
     if (second < 0)
         return SP_EINVAL;
     for (size_t i = 0; i < n; i++)
-        if (names[i].nstatus > SP_STATUS_MAX || names[i].nerror_kinds > 64)
+        if (names[i].nstatus > SP_STATUS_MAX || names[i].nerror_kinds > SP_STORE_MAX_ERROR_KINDS)
             return SP_EINVAL;
     int ret = begin(s);
     if (ret)
@@ -1373,8 +1443,13 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
         return SP_ESTATE;
     if (minute < 0)
         return SP_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (hists[i].nbuckets > SP_STORE_HIST_MAX_BUCKETS ||
+            (hists[i].nbuckets && !hists[i].buckets))
+            return SP_EINVAL;
     sp_buf b;
-    sp_buf_init(&b, SIZE_MAX / 2);
+    /* Two 10-byte varints per bucket at most, plus the layout varint. */
+    sp_buf_init(&b, (size_t)SP_STORE_HIST_MAX_BUCKETS * 20 + 10);
     int ret = begin(s);
     if (ret)
         return ret;
@@ -1460,35 +1535,73 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
     return ret;
 }
 
-static void status_pair(void *ctx, size_t index, uint64_t count)
-{
-    char key[16];
-    snprintf(key, sizeof key, "%zu", index);
-    json_object_set_new(ctx, key, json_integer(i64(count)));
-}
+/* The run_seconds columns read back, by position in Q_SECONDS_READ (NULL: not a series). */
+static const char *const series_cols[] = {"second", NULL,  "count", "errors",   "p50",
+                                          "p95",    "p99", "max",   "bytes_in", "bytes_out"};
 
-static void kind_pair(void *ctx, size_t index, uint64_t count)
+/*
+ * The series of one request name while it is being read back. Counts by status code and by
+ * error kind are kept in columns too ({"200": [...], "500": [...]}), one array per code that
+ * occurs, rather than one object per second: a second then costs a few array slots instead of a
+ * hash table, and the charts draw one line per code anyway.
+ */
+struct name_series {
+    json_t *obj;                             /* the name's object in "names" (borrowed) */
+    json_t *cols[SP_ARRAY_LEN(series_cols)]; /* the arrays of series_cols (borrowed) */
+    json_t *status, *kinds;                  /* objects of columns (borrowed) */
+    size_t rows;                             /* seconds appended so far */
+};
+
+/* Appends count to the column key of obj for the current row, padding a new column (or one
+ * that skipped seconds) with zeros so that every column has one entry per second. */
+static void append_keyed(json_t *obj, size_t row, size_t index, uint64_t count)
 {
-    json_t *arr = ctx;
-    while (json_array_size(arr) < index)
+    char key[24];
+    snprintf(key, sizeof key, "%zu", index);
+    json_t *arr = json_object_get(obj, key);
+    if (!arr) {
+        arr = json_array();
+        json_object_set_new(obj, key, arr);
+    }
+    while (json_array_size(arr) < row)
         json_array_append_new(arr, json_integer(0));
     json_array_append_new(arr, json_integer(i64(count)));
 }
 
-static json_t *col_sparse(sqlite3_stmt *st, int i, size_t n, int as_object)
+static void status_pair(void *ctx, size_t index, uint64_t count)
 {
-    json_t *j = as_object ? json_object() : json_array();
-    const unsigned char *p = sqlite3_column_blob(st, i);
-    if (p)
-        (void)decode_sparse(p, p + sqlite3_column_bytes(st, i), n,
-                            as_object ? status_pair : kind_pair, j);
-    return j;
+    struct name_series *ns = ctx;
+    append_keyed(ns->status, ns->rows, index, count);
 }
 
-static const char *const tick_cols[] = {"second",  "active_vus", "target_vus",
-                                        "iterations", "dropped", "lag_us_max"};
-static const char *const series_cols[] = {"second", NULL,  "count", "errors",  "p50",
-                                          "p95",    "p99", "max",   "bytes_in", "bytes_out"};
+static void kind_pair(void *ctx, size_t index, uint64_t count)
+{
+    struct name_series *ns = ctx;
+    append_keyed(ns->kinds, ns->rows, index, count);
+}
+
+static void decode_col(sqlite3_stmt *st, int i, size_t n,
+                       void (*fn)(void *ctx, size_t index, uint64_t count), void *ctx)
+{
+    const unsigned char *p = sqlite3_column_blob(st, i);
+    if (p)
+        (void)decode_sparse(p, p + sqlite3_column_bytes(st, i), n, fn, ctx);
+}
+
+/* Pads every column of obj to rows entries. */
+static void pad_keyed(json_t *obj, size_t rows)
+{
+    const char *key;
+    json_t *arr;
+    json_object_foreach(obj, key, arr)
+    {
+        while (json_array_size(arr) < rows)
+            json_array_append_new(arr, json_integer(0));
+    }
+}
+
+static const char *const tick_cols[] = {"second",     "active_vus", "target_vus",
+                                        "iterations", "dropped",    "lag_us_max"};
 
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out)
@@ -1496,7 +1609,7 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e <= 0)
         return e < 0 ? e : SP_ENOTFOUND;
     if (to_second < 0)
@@ -1511,17 +1624,20 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     json_t *res = json_object(), *ticks = json_object(), *names = json_array();
     json_object_set_new(res, "ticks", ticks);
     json_object_set_new(res, "names", names);
-    json_t **by_id = NULL; /* name id -> its object in names (borrowed) */
+    struct name_series *by_id = NULL; /* indexed by name id; obj NULL for ids not read */
     size_t nby = 0, cap = 0;
+    json_t *tcols[SP_ARRAY_LEN(tick_cols)];
 
-    for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
-        json_object_set_new(ticks, tick_cols[c], json_array());
+    for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++) {
+        tcols[c] = json_array();
+        json_object_set_new(ticks, tick_cols[c], tcols[c]);
+    }
     sqlite3_bind_int64(tk, 1, run_id);
     sqlite3_bind_int64(tk, 2, from_second);
     sqlite3_bind_int64(tk, 3, to_second);
     while ((rc = sqlite3_step(tk)) == SQLITE_ROW)
         for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
-            json_array_append_new(json_object_get(ticks, tick_cols[c]), col_int(tk, (int)c));
+            json_array_append_new(tcols[c], col_int(tk, (int)c));
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
         goto out;
@@ -1533,19 +1649,24 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
         int64_t id = sqlite3_column_int64(nm, 0);
         if (id < 0 || id >= SP_DEF_MAX_NAMES)
             continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "id", json_integer(id));
-        json_object_set_new(o, "name", col_str(nm, 1));
-        for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++)
-            if (series_cols[c])
-                json_object_set_new(o, series_cols[c], json_array());
-        json_object_set_new(o, "status", json_array());
-        json_object_set_new(o, "error_kinds", json_array());
-        json_array_append_new(names, o);
         sp_grow((void **)&by_id, &cap, (size_t)id + 1, sizeof *by_id);
         while (nby <= (size_t)id)
-            by_id[nby++] = NULL;
-        by_id[id] = o;
+            memset(&by_id[nby++], 0, sizeof *by_id);
+        struct name_series *ns = &by_id[id];
+        ns->obj = json_object();
+        json_object_set_new(ns->obj, "id", json_integer(id));
+        json_object_set_new(ns->obj, "name", col_str(nm, 1));
+        for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++) {
+            if (!series_cols[c])
+                continue;
+            ns->cols[c] = json_array();
+            json_object_set_new(ns->obj, series_cols[c], ns->cols[c]);
+        }
+        ns->status = json_object();
+        ns->kinds = json_object();
+        json_object_set_new(ns->obj, "status", ns->status);
+        json_object_set_new(ns->obj, "error_kinds", ns->kinds);
+        json_array_append_new(names, ns->obj);
     }
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
@@ -1558,17 +1679,26 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     sqlite3_bind_int64(sec, 4, name_id);
     while ((rc = sqlite3_step(sec)) == SQLITE_ROW) {
         int64_t id = sqlite3_column_int64(sec, 1);
-        json_t *o = id >= 0 && (size_t)id < nby ? by_id[id] : NULL;
-        if (!o)
+        struct name_series *ns = id >= 0 && (size_t)id < nby ? &by_id[id] : NULL;
+        if (!ns || !ns->obj)
             continue;
         for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++)
-            if (series_cols[c])
-                json_array_append_new(json_object_get(o, series_cols[c]), col_int(sec, (int)c));
-        json_array_append_new(json_object_get(o, "status"), col_sparse(sec, 10, SP_STATUS_MAX, 1));
-        json_array_append_new(json_object_get(o, "error_kinds"), col_sparse(sec, 11, 64, 0));
+            if (ns->cols[c])
+                json_array_append_new(ns->cols[c], col_int(sec, (int)c));
+        decode_col(sec, 10, SP_STATUS_MAX, status_pair, ns);
+        decode_col(sec, 11, SP_STORE_MAX_ERROR_KINDS, kind_pair, ns);
+        ns->rows++;
     }
-    if (rc != SQLITE_DONE)
+    if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
+        goto out;
+    }
+    for (size_t i = 0; i < nby; i++) {
+        if (by_id[i].obj) {
+            pad_keyed(by_id[i].status, by_id[i].rows);
+            pad_keyed(by_id[i].kinds, by_id[i].rows);
+        }
+    }
 out:
     done(tk);
     done(nm);
@@ -1634,7 +1764,7 @@ int sp_store_run_failures(sp_store *s, int64_t run_id, json_t **out)
     *out = NULL;
     if (forked(s))
         return SP_ESTATE;
-    int e = row_exists(s, Q_RUN_EXISTS, run_id, 0, 0);
+    int e = row_exists(s, Q_RUN_EXISTS, run_id);
     if (e <= 0)
         return e < 0 ? e : SP_ENOTFOUND;
     sqlite3_stmt *st = stmt(s, Q_FAIL_READ);

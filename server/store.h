@@ -20,9 +20,11 @@
  *
  * Threads: an sp_store is one SQLite connection, opened without SQLite's own mutex: it must be
  * used by one thread at a time, and the server gives each thread its own (one connection per
- * thread; opening an up-to-date database costs one query). In WAL mode readers never block the
- * writer nor each other. Every write runs in a BEGIN IMMEDIATE transaction, so two writers wait
- * for each other through the busy timeout instead of failing with SQLITE_BUSY on lock upgrade.
+ * thread; opening an up-to-date database costs a few statements). In WAL mode readers never
+ * block the writer nor each other. Every write runs in a BEGIN IMMEDIATE transaction, so two
+ * writers wait for each other through the busy timeout instead of failing with SQLITE_BUSY on
+ * lock upgrade. No call returns with a statement left open, so an idle connection holds no
+ * snapshot that would hold back a WAL checkpoint.
  *
  * fork(): a connection must never be used in a child process. Every call checks the process id
  * and fails with SP_ESTATE in a child; sp_store_close() in a child frees memory without closing
@@ -53,6 +55,12 @@ typedef struct sp_store sp_store;
 #define SP_STORE_BUSY_TIMEOUT_MS 10000
 /* The WAL file is truncated back to this size after a checkpoint (PRAGMA journal_size_limit). */
 #define SP_STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a plain number: it is pasted into a PRAGMA */
+/* PRAGMA application_id of a Stampede database ("STMP"), set by the first migration. */
+#define SP_STORE_APPLICATION_ID 1398033744
+/* The largest histogram layout accepted by sp_store_run_minute_hist_add(). */
+#define SP_STORE_HIST_MAX_BUCKETS 65536
+/* The most error kinds a second may count (sp_store_second.nerror_kinds). */
+#define SP_STORE_MAX_ERROR_KINDS 64
 /* Page size caps for list calls. */
 #define SP_STORE_PAGE_DEFAULT 50
 #define SP_STORE_PAGE_MAX 1000
@@ -71,19 +79,19 @@ const sp_store_migration *sp_store_migrations(size_t *n);
  * Opens (creating if needed) the database at path and migrates it to the newest version.
  * On success *out is a new handle for the calling thread. On failure *out is NULL and err says
  * why, e.g. "database schema version 7 is newer than this stampede (knows 2): upgrade
- * stampede" (SP_ESTATE), or a migration's SQLite error (SP_EIO, nothing of it applied).
+ * stampede" (SP_ESTATE), a file that holds another program's tables (SP_ESTATE), a file that
+ * is not SQLite (SP_EIO), or a migration's SQLite error (SP_EIO, nothing of it applied).
  * Concurrent opens of one file are safe: a migration re-checks the version inside its
  * transaction.
  */
 int sp_store_open(sp_store **out, const char *path, char *err, size_t errlen);
 /* As sp_store_open(), applying migrations only up to max_version: for tests that build an old
  * database and upgrade it. max_version 0 means all. */
-int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err,
-                       size_t errlen);
+int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *err, size_t errlen);
 /* Closes the connection and finalizes its statements. NULL is ignored. */
 void sp_store_close(sp_store *s);
 
-/* The database's schema version (the highest applied migration). */
+/* The database's schema version (the highest applied migration); 0 on failure. */
 int sp_store_schema_version(sp_store *s);
 /* SQLite's message for the last failure on this connection (valid until the next call). */
 const char *sp_store_errmsg(sp_store *s);
@@ -132,6 +140,9 @@ int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
  */
 int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted, int limit,
                        int offset, json_t **out);
+/* The id of the live test with exactly this name (for `remote run TEST` and seeding the
+ * examples). SP_ENOTFOUND when there is none; *id is 0 then. */
+int sp_store_test_find(sp_store *s, const char *name, int64_t *id);
 /* Marks a test deleted: it leaves the list and its name is free again; its revisions and runs
  * stay. SP_ENOTFOUND when missing or already deleted. */
 int sp_store_test_delete(sp_store *s, int64_t id);
@@ -167,7 +178,8 @@ int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *
                         const json_t *overrides, int64_t *run_id, int *revision_out, char *err,
                         size_t errlen);
 /* Registers the run's request names; names[i] gets name id i, the index the engine's stats use
- * (the definition's name ids). Called once, before the first second. */
+ * (the definition's name ids). Called once, before the first second: a second call is
+ * SP_ESTATE, more than SP_DEF_MAX_NAMES names SP_ELIMIT, a missing run SP_ENOTFOUND. */
 int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names, size_t n);
 /* Moves a queued run to running and sets started_at. SP_ESTATE when it is not queued. Other
  * statuses are reached through sp_store_run_finish(). */
@@ -189,11 +201,11 @@ int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status st, const jso
 int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out);
 
 typedef struct sp_store_run_filter {
-    int64_t test_id;    /* 0: any test */
-    int status;         /* an sp_run_status, or -1 for any */
+    int64_t test_id;      /* 0: any test */
+    int status;           /* an sp_run_status, or -1 for any */
     int64_t created_from; /* created_at >= this (ms); 0: no bound */
     int64_t created_to;   /* created_at < this (ms); 0: no bound */
-    int limit;          /* 0: SP_STORE_PAGE_DEFAULT; capped at SP_STORE_PAGE_MAX */
+    int limit;            /* 0: SP_STORE_PAGE_DEFAULT; capped at SP_STORE_PAGE_MAX */
     int offset;
 } sp_store_run_filter;
 /* Initialises a filter that matches every run. */
@@ -235,8 +247,8 @@ typedef struct sp_store_tick {
  * once a second per running run. A second already stored is refused (SP_ESTATE, nothing of it
  * written); a name id not registered with sp_store_run_names_set() is SP_EINVAL.
  */
-int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second,
-                            const sp_store_tick *tick, const sp_store_second *names, size_t n);
+int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const sp_store_tick *tick,
+                            const sp_store_second *names, size_t n);
 
 /* One request name's latency histogram over one minute: dense bucket counts in sp_hist's layout
  * (index i = sp_hist bucket i; nbuckets = sp_hist_buckets()). */
@@ -262,8 +274,7 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
  * another bucket layout, or a corrupt one, is SP_EIO.
  */
 int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_minute,
-                         int64_t to_minute, uint64_t *buckets, size_t nbuckets,
-                         uint64_t *total);
+                         int64_t to_minute, uint64_t *buckets, size_t nbuckets, uint64_t *total);
 
 /*
  * Reads back the per-second series of seconds [from_second, to_second) (to_second < 0: to the
@@ -272,9 +283,13 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
  *              "dropped": [...], "lag_us_max": [...]},
  *    "names": [{"id", "name", "second": [...], "count": [...], "errors": [...], "p50": [...],
  *               "p95": [...], "p99": [...], "max": [...], "bytes_in": [...], "bytes_out": [...],
- *               "status": [{"200": n, ...}...], "error_kinds": [[n by sp_errkind]...]}...]}
- * Latencies are microseconds. error_kinds are positional (index = sp_errkind; trailing zeros
- * left out) because the store does not know the kinds' names; the server names them.
+ *               "status": {"200": [...], "500": [...]},
+ *               "error_kinds": {"0": [...], "5": [...]}}...]}
+ * Every array of a name has one entry per second stored (in "second"); status and error_kinds
+ * hold one such column per status code or sp_errkind value that occurs in the window (zeros
+ * where a second had none). Error kinds are keyed by their sp_errkind number because the store
+ * does not know their names; the server names them with sp_errkind_name(). Latencies are
+ * microseconds.
  */
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out);
