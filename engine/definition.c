@@ -11,6 +11,11 @@
  * VU variables are resolved per user class in two passes: the first collects every name that a
  * let or extract assigns (on_start first, so those slots come first and persist), the second
  * compiles templates against a scope of those names and the data lists.
+ *
+ * Jansson references: the document is owned by the sp_def from the moment it is parsed. Every
+ * json_object_get / json_array_get / foreach in the walk returns a borrowed reference into it,
+ * valid as long as the definition; the few places that create, steal or take references (the
+ * overrides, JSON bodies, expect.json's equals) say so where they do it.
  */
 #include "engine/definition.h"
 
@@ -23,23 +28,23 @@
 
 /* Small structural caps of the format itself. They keep error messages and request names
  * readable; the document's size cap bounds everything else. */
-#define NAME_MAX_LEN 256     /* a request, task or user class name */
+#define NAME_MAX_LEN 256 /* a request, task or user class name */
 #define METHOD_MAX_LEN 32
 #define HEADER_NAME_MAX 256
-#define MULTIPART_MAX 64     /* parts of one multipart body */
+#define MULTIPART_MAX 64 /* parts of one multipart body */
 #define REGEX_MAX_LEN 4096
-#define RATE_MAX 1000000.0   /* arrivals per second in an open-model stage */
+#define RATE_MAX 1000000.0 /* arrivals per second in an open-model stage */
 #define WEIGHT_MAX 1000000
-#define PATH_MAX_BYTES 1024  /* an error's path */
+#define PATH_MAX_BYTES 1024 /* an error's path */
 #define ERRLEN 512
 
 typedef struct ld {
     sp_errlist *errs;
-    sp_buf path;           /* "users[0].tasks[2]" for the value being looked at */
+    sp_buf path; /* "users[0].tasks[2]" for the value being looked at */
     sp_def *def;
-    json_t *empty;         /* an empty object standing in for a missing data section (owned) */
-    sp_scope scope;        /* what templates may name right now */
-    const char *base;      /* validated base_url without trailing '/', or NULL */
+    json_t *empty;    /* an empty object standing in for a missing data section (owned) */
+    sp_scope scope;   /* what templates may name right now */
+    const char *base; /* validated base_url without trailing '/', or NULL */
 } ld;
 
 /* ---- paths and errors ---- */
@@ -95,14 +100,20 @@ static void err_key(ld *c, const char *key, const char *fmt, ...)
 static const char *type_name(const json_t *v)
 {
     switch (json_typeof(v)) {
-    case JSON_OBJECT: return "an object";
-    case JSON_ARRAY: return "an array";
-    case JSON_STRING: return "a string";
+    case JSON_OBJECT:
+        return "an object";
+    case JSON_ARRAY:
+        return "an array";
+    case JSON_STRING:
+        return "a string";
     case JSON_INTEGER:
-    case JSON_REAL: return "a number";
+    case JSON_REAL:
+        return "a number";
     case JSON_TRUE:
-    case JSON_FALSE: return "a boolean";
-    case JSON_NULL: return "null";
+    case JSON_FALSE:
+        return "a boolean";
+    case JSON_NULL:
+        return "null";
     }
     return "something else";
 }
@@ -291,8 +302,9 @@ static int value_duration(ld *c, const json_t *v, int64_t *ms)
         return -1;
     }
     if (sp_parse_duration_ms(s, ms) != 0) {
-        err(c, "invalid duration '%.64s': use a number with a unit (ms, s, m, h, d) such as "
-               "\"500ms\", \"30s\" or \"1h30m\", at most %d days",
+        err(c,
+            "invalid duration '%.64s': use a number with a unit (ms, s, m, h, d) such as "
+            "\"500ms\", \"30s\" or \"1h30m\", at most %d days",
             s, SP_DEF_MAX_DURATION_S / 86400);
         return -1;
     }
@@ -464,8 +476,9 @@ static int check_var_name(ld *c, const char *name)
         return -1;
     }
     if (!is_ident(name)) {
-        err(c, "invalid variable name '%.100s': use letters, digits and '_' (not first a digit), "
-               "at most 64 characters",
+        err(c,
+            "invalid variable name '%.100s': use letters, digits and '_' (not first a digit), "
+            "at most 64 characters",
             name);
         return -1;
     }
@@ -485,7 +498,6 @@ static int lookup_var(ld *c, const sp_userclass *uc, const char *name)
         err(c, "unknown variable '%.100s': no let or extract in this user class sets it", name);
     return -1;
 }
-
 
 /* ---- headers ---- */
 
@@ -540,8 +552,9 @@ static void check_data(ld *c, const json_t *data)
     json_object_foreach ((json_t *)data, key, list) {
         size_t m = path_key(c, key);
         if (!is_ident(key) || is_reserved(key)) {
-            err(c, "invalid data list name '%.100s': use letters, digits and '_' (not first a "
-                   "digit)",
+            err(c,
+                "invalid data list name '%.100s': use letters, digits and '_' (not first a "
+                "digit)",
                 key);
         } else if (!json_is_array(list)) {
             err_type(c, "an array (a list of items)", list);
@@ -683,7 +696,8 @@ static size_t url_scheme_len(const char *s)
 
 static int is_http_scheme(const char *s, size_t n)
 {
-    return (n == 4 && strncasecmp(s, "http", 4) == 0) || (n == 5 && strncasecmp(s, "https", 5) == 0);
+    return (n == 4 && strncasecmp(s, "http", 4) == 0) ||
+           (n == 5 && strncasecmp(s, "https", 5) == 0);
 }
 
 /* "METHOD /path" from the URL as written: scheme and host dropped, query and fragment cut. */
@@ -719,8 +733,8 @@ static void json_body(ld *c, const json_t *v, sp_tmpl *t)
             if (!first)
                 sp_tmpl_add_literal(t, ",", 1);
             first = 0;
-            json_t *k = json_string(key);                  /* new reference, dropped below */
-            char *ks = json_dumps(k, JSON_ENCODE_ANY);     /* new string, freed below */
+            json_t *k = json_string(key);              /* new reference, dropped below */
+            char *ks = json_dumps(k, JSON_ENCODE_ANY); /* new string, freed below */
             json_decref(k);
             sp_tmpl_add_literal(t, ks, strlen(ks));
             free(ks);
@@ -773,12 +787,12 @@ static char *encode_literals(const char *src)
             break;
         }
         (void)sp_buf_add(&lit, p, (size_t)(open - p));
-        /* The hole ends at the first "}}" outside a string literal. */
+        /* The hole ends at the first "}}" outside a string literal ("..." or '...'). */
         const char *q = open + 2;
         while (*q && !(q[0] == '}' && q[1] == '}')) {
-            if (*q == '"') {
-                q++;
-                while (*q && *q != '"')
+            if (*q == '"' || *q == '\'') {
+                char quote = *q++;
+                while (*q && *q != quote)
                     q += (q[0] == '\\' && q[1]) ? 2 : 1;
                 if (*q)
                     q++;
@@ -847,8 +861,9 @@ static void compile_multipart(ld *c, const json_t *v, sp_request *r)
     json_array_foreach (v, i, p) {
         size_t m = path_index(c, i);
         if (!json_is_object(p)) {
-            err_type(c, "an object ({\"name\", \"value\"} or {\"name\", \"filename\", "
-                        "\"content\"})",
+            err_type(c,
+                     "an object ({\"name\", \"value\"} or {\"name\", \"filename\", "
+                     "\"content\"})",
                      p);
             path_pop(c, m);
             continue;
@@ -918,6 +933,7 @@ static sp_request *compile_request(ld *c, const json_t *v)
 
     /* url */
     const char *url = get_str(c, v, "url", 1);
+    sp_tmpl *t = NULL;
     if (url) {
         size_t m = path_key(c, "url");
         size_t sl = url_scheme_len(url);
@@ -929,9 +945,8 @@ static sp_request *compile_request(ld *c, const json_t *v)
         } else if (sl && strchr("/?#", url[sl + 3])) {
             err(c, "the URL has no host");
         } else {
-            sp_tmpl *t = sp_tmpl_new();
             char e[ERRLEN] = "";
-            int ok = 1;
+            t = sp_tmpl_new();
             if (!sl && c->base) {
                 sp_tmpl_add_literal(t, c->base, strlen(c->base));
                 if (url[0] != '/')
@@ -939,26 +954,28 @@ static sp_request *compile_request(ld *c, const json_t *v)
             }
             if (sp_tmpl_add_source(t, url, strlen(url), SP_ESC_NONE, &c->scope, e, sizeof e)) {
                 err(c, "%s", e[0] ? e : "invalid template");
-                ok = 0;
-            }
-            path_pop(c, m);
-            const json_t *q = json_object_get(v, "query");
-            if (q) {
-                m = path_key(c, "query");
-                if (!json_is_object(q))
-                    err_type(c, "an object of query parameters", q);
-                else
-                    add_pairs(c, q, t, strchr(url, '?') ? '&' : '?');
-                path_pop(c, m);
-            }
-            m = c->path.len;
-            if (ok)
-                r->url = t;
-            else
                 sp_tmpl_free(t);
+                t = NULL;
+            }
         }
         path_pop(c, m);
     }
+    const json_t *q = json_object_get(v, "query");
+    if (q) {
+        size_t m = path_key(c, "query");
+        if (!json_is_object(q)) {
+            err_type(c, "an object of query parameters", q);
+        } else {
+            /* Without a usable URL the pairs still compile, into a scratch template, so that
+             * their own mistakes are reported in the same pass. */
+            sp_tmpl *qt = t ? t : sp_tmpl_new();
+            add_pairs(c, q, qt, url && strchr(url, '?') ? '&' : '?');
+            if (qt != t)
+                sp_tmpl_free(qt);
+        }
+        path_pop(c, m);
+    }
+    r->url = t;
 
     /* name: given, or derived from the URL as written, so it groups by path, not by values */
     const char *name = get_str(c, v, "name", 0);
@@ -1057,8 +1074,9 @@ static void compile_jchecks(ld *c, const json_t *v, sp_expect *x)
 {
     static const char *const fields[] = {"path", "exists", "equals"};
     if (!json_is_array(v)) {
-        err_type(c, "an array of checks ({\"path\": ..., \"exists\": true} or {\"path\": ..., "
-                    "\"equals\": ...})",
+        err_type(c,
+                 "an array of checks ({\"path\": ..., \"exists\": true} or {\"path\": ..., "
+                 "\"equals\": ...})",
                  v);
         return;
     }
@@ -1159,8 +1177,9 @@ static void compile_extracts(ld *c, const sp_userclass *uc, const json_t *v, sp_
             continue;
         }
         if (!json_is_object(spec)) {
-            err_type(c, "an object ({\"json\": \"path\"}, {\"header\": \"Name\"} or {\"regex\": "
-                        "\"...\"})",
+            err_type(c,
+                     "an object ({\"json\": \"path\"}, {\"header\": \"Name\"} or {\"regex\": "
+                     "\"...\"})",
                      spec);
             path_pop(c, m);
             continue;
@@ -1236,15 +1255,13 @@ static void free_extracts(sp_extract *x, size_t n)
 
 /* ---- steps ---- */
 
-static const char *const step_fields[] = {"if",      "unless",  "let",        "request",
-                                          "expect",  "extract", "set_headers"};
+static const char *const step_fields[] = {"if",     "unless",  "let",        "request",
+                                          "expect", "extract", "set_headers"};
 /* A task written as a single step also takes the task's own fields. */
-static const char *const short_task_fields[] = {"if",      "unless",      "let",  "request",
-                                                "expect",  "extract",     "set_headers",
-                                                "name",    "weight"};
+static const char *const short_task_fields[] = {
+    "if", "unless", "let", "request", "expect", "extract", "set_headers", "name", "weight"};
 
-static void compile_step(ld *c, const sp_userclass *uc, const json_t *v, sp_step *st,
-                         int shorthand)
+static void compile_step(ld *c, const sp_userclass *uc, const json_t *v, sp_step *st, int shorthand)
 {
     if (!json_is_object(v)) {
         err_type(c, "an object (a step)", v);
@@ -1340,8 +1357,8 @@ static void free_step(sp_step *st)
 }
 
 /* Compiles an array of steps (on_start or a task's steps). */
-static void compile_steps(ld *c, const sp_userclass *uc, const json_t *v, sp_step **out,
-                          size_t *n, int allow_empty)
+static void compile_steps(ld *c, const sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
+                          int allow_empty)
 {
     if (!json_is_array(v)) {
         err_type(c, "an array of steps", v);
@@ -1467,8 +1484,9 @@ static int compile_think(ld *c, const json_t *v, sp_think *th)
     static const char *const fields[] = {"constant_ms", "between_ms", "pacing_ms",
                                          "constant",    "between",    "pacing"};
     if (!json_is_object(v)) {
-        err_type(c, "an object ({\"between\": [\"1s\", \"3s\"]}, {\"constant\": \"2s\"} or "
-                    "{\"pacing\": \"5s\"})",
+        err_type(c,
+                 "an object ({\"between\": [\"1s\", \"3s\"]}, {\"constant\": \"2s\"} or "
+                 "{\"pacing\": \"5s\"})",
                  v);
         return -1;
     }
@@ -1538,8 +1556,7 @@ out:
 
 static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
-    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start",
-                                         "tasks"};
+    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start", "tasks"};
     uc->weight = 1;
     if (!json_is_object(u)) {
         err_type(c, "an object (a user class)", u);
@@ -1674,8 +1691,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
     if (model && strcmp(model, "open") == 0) {
         open = 1;
     } else if (model && strcmp(model, "closed") != 0) {
-        err_key(c, "model", "expected \"closed\" (a number of users) or \"open\" (a rate of "
-                            "arrivals), got '%.64s'",
+        err_key(c, "model",
+                "expected \"closed\" (a number of users) or \"open\" (a rate of "
+                "arrivals), got '%.64s'",
                 model);
         return;
     }
@@ -1796,8 +1814,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
         else if (got == 1)
             L->max_vus = (uint32_t)mv;
     } else if (got != 0) {
-        err_key(c, "max_vus", "'max_vus' belongs to the open model; the closed model's stages "
-                              "set the number of users");
+        err_key(c, "max_vus",
+                "'max_vus' belongs to the open model; the closed model's stages "
+                "set the number of users");
     }
 }
 
@@ -1805,8 +1824,9 @@ static void compile_load(ld *c, const json_t *v, sp_load *L)
 
 static void compile_options(ld *c, const json_t *v, sp_options *o)
 {
-    static const char *const fields[] = {"timeout",          "connect_timeout", "graceful_stop",
-                                         "max_response_bytes", "follow_redirects", "insecure"};
+    static const char *const fields[] = {"timeout",          "connect_timeout",
+                                         "graceful_stop",    "max_response_bytes",
+                                         "follow_redirects", "insecure"};
     if (!json_is_object(v)) {
         err_type(c, "an object", v);
         return;
@@ -1885,7 +1905,7 @@ static void compile_thresholds(ld *c, const json_t *v)
 
 static void compile_def(ld *c, const json_t *doc)
 {
-    static const char *const fields[] = {"name",    "description", "base_url", "headers", "data",
+    static const char *const fields[] = {"name",    "description", "base_url", "headers",   "data",
                                          "options", "users",       "load",     "thresholds"};
     sp_def *d = c->def;
     check_fields(c, doc, fields, SP_ARRAY_LEN(fields));
@@ -2022,9 +2042,8 @@ static void fit_stages(json_t *load, int64_t total_ms)
         if (!target)
             return;
         /* json_pack "O" takes a new reference to target; the array steals the new stage. */
-        json_array_append_new(stages,
-                              json_pack("{s:I,s:O}", "duration", (json_int_t)(total_ms - have), key,
-                                        target));
+        json_array_append_new(
+            stages, json_pack("{s:I,s:O}", "duration", (json_int_t)(total_ms - have), key, target));
         return;
     }
     json_t *cut = json_array(); /* new reference: stolen by json_object_set_new below */
@@ -2169,8 +2188,7 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
         return SP_EINVAL;
     }
     if (!json_is_object(doc)) {
-        sp_errlist_add(errs, "", "expected an object (a test definition), got %s",
-                       type_name(doc));
+        sp_errlist_add(errs, "", "expected an object (a test definition), got %s", type_name(doc));
         json_decref(doc);
         return SP_EINVAL;
     }

@@ -100,8 +100,8 @@ static int parse_quoted(const char *s, size_t *i, char **out, char *err, size_t 
         if (c == '\\') {
             char e = s[j + 1];
             if (e != '"' && e != '\\') {
-                snprintf(err, errlen, "only \\\" and \\\\ may be escaped in a quoted key (offset %zu)",
-                         j);
+                snprintf(err, errlen,
+                         "only \\\" and \\\\ may be escaped in a quoted key (offset %zu)", j);
                 sp_buf_release(&b);
                 return SP_EINVAL;
             }

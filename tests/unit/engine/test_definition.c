@@ -48,16 +48,16 @@ static int has_err(const sp_errlist *el, const char *path, const char *phrase)
 }
 
 /* Loads src, expects failure with an error at path containing phrase. */
-#define EXPECT_ERR(src, path, phrase)                                                          \
-    do {                                                                                       \
-        sp_errlist el_;                                                                        \
-        sp_errlist_init(&el_);                                                                 \
-        sp_def *d_ = (sp_def *)1;                                                              \
-        int rc_ = load_q(src, NULL, &d_, &el_);                                                \
-        int ok_ = rc_ == SP_EINVAL && d_ == NULL && has_err(&el_, path, phrase);               \
-        sp_errlist_release(&el_);                                                              \
-        if (!ok_)                                                                              \
-            CHECK_FAIL_("expected error at '%s' with '%s' (rc %d)", path, phrase, rc_);       \
+#define EXPECT_ERR(src, path, phrase)                                                              \
+    do {                                                                                           \
+        sp_errlist el_;                                                                            \
+        sp_errlist_init(&el_);                                                                     \
+        sp_def *d_ = (sp_def *)1;                                                                  \
+        int rc_ = load_q(src, NULL, &d_, &el_);                                                    \
+        int ok_ = rc_ == SP_EINVAL && d_ == NULL && has_err(&el_, path, phrase);                   \
+        sp_errlist_release(&el_);                                                                  \
+        if (!ok_)                                                                                  \
+            CHECK_FAIL_("expected error at '%s' with '%s' (rc %d)", path, phrase, rc_);            \
     } while (0)
 
 #define HEAD "'name':'t','base_url':'http://h:1',"
@@ -67,7 +67,8 @@ static int has_err(const sp_errlist *el, const char *path, const char *phrase)
 #define WITH_REQ(req) WITH_STEP("{'request':" req "}")
 #define WITH_LOAD(load) "{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}],'load':" load "}"
 
-static const char *const MINIMAL = "{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}";
+static const char *const MINIMAL =
+    "{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}";
 
 static sp_def *must_load_q(const char *src, const sp_overrides *ov)
 {
@@ -252,6 +253,23 @@ static void test_example_upload(void)
     sp_def_free(d);
 }
 
+/* The sketch in DESIGN.md, verbatim: the names it uses are the format's. */
+static void test_design_sketch(void)
+{
+    sp_def *d = must_load_file("engine/defs/design_sketch.json");
+    CHECK(d != NULL);
+    sp_userclass *u = &d->users[0];
+    CHECK_STR_EQ(u->name, "shopper");
+    CHECK_UINT_EQ(u->ntasks, 2);
+    CHECK_UINT_EQ(u->total_weight, 5);
+    CHECK_UINT_EQ(u->on_start[0].nlets, 1);
+    CHECK_UINT_EQ(u->tasks[1].steps[0].expect.nstatus, 2);
+    CHECK_UINT_EQ(d->nthresholds, 3);
+    CHECK_INT_EQ(d->thresholds[2].name_id, name_id(d, "POST /orders"));
+    CHECK_UINT_EQ(d->load.total_ms, 150000);
+    sp_def_free(d);
+}
+
 /* ---- defaults and shorthands ---- */
 
 static void test_defaults(void)
@@ -288,12 +306,12 @@ static void test_request_forms(void)
         "{'name':'t','base_url':'https://h:1/api/','options':{'timeout':'5s','insecure':true,"
         "'follow_redirects':false,'max_response_bytes':1000,'graceful_stop':0},"
         "'users':[{'name':'u','weight':3,'think':{'pacing':'5s'},'tasks':["
-        "{'weight':2,'request':{'method':'post','url':'v1/a?x=1','query':{'b c':'d e {{vu}}','s':'{{\\\"}}\\\"}}'},"
+        "{'weight':2,'request':{'method':'post','url':'v1/a?x=1','query':{'b c':'d e "
+        "{{vu}}','s':'{{\\\"}}\\\"}}'},"
         "'form':{'k 1':'v&1','n':2}}},"
         "{'request':{'method':'PUT','url':'http://other:2/p?z','body':'raw','timeout':700,"
         "'headers':{'content-type':'text/csv'}}},"
-        "{'request':{'url':'/j','json':{'a':[1,true,null,{'b':'x\\\"y'}],'n':1.5}}}]}],"
-        LOAD "}",
+        "{'request':{'url':'/j','json':{'a':[1,true,null,{'b':'x\\\"y'}],'n':1.5}}}]}]," LOAD "}",
         NULL);
     CHECK(d != NULL);
     CHECK_UINT_EQ(d->opts.timeout_ms, 5000);
@@ -325,6 +343,27 @@ static void test_request_forms(void)
     sp_def_free(d);
 }
 
+/* Query values: literal text is encoded at load, holes at render; a "}}" inside a string
+ * literal of either quote does not end the hole. */
+static void test_query_literals(void)
+{
+    const char *src =
+        "{\"name\":\"t\",\"base_url\":\"http://h\",\"users\":[{\"tasks\":[{\"request\":"
+        "{\"url\":\"/q\",\"query\":{\"a\":\"{{'}}'}} x\",\"b\":\"{{\\\"}}\\\"}}%\"}}}]}],"
+        "\"load\":{\"users\":1,\"duration\":\"1s\"}}";
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    int rc = sp_def_load(src, strlen(src), NULL, NULL, &d, &el);
+    if (rc)
+        dump(&el);
+    sp_errlist_release(&el);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_STR_EQ(render(d->users[0].tasks[0].steps[0].req->url),
+                 "http://h/q?a=%7D%7D%20x&b=%7D%7D%25");
+    sp_def_free(d);
+}
+
 static void test_think_spellings(void)
 {
     static const char *const forms[] = {"{'constant_ms':250}", "{'constant':'250ms'}",
@@ -341,9 +380,13 @@ static void test_think_spellings(void)
         CHECK_UINT_EQ(d->users[0].think.max_ms, 250);
         sp_def_free(d);
     }
-    EXPECT_ERR("{" HEAD "'users':[{'think':{'between':['3s','1s']},'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
-               "users[0].think.between", "minimum is larger");
-    EXPECT_ERR("{" HEAD "'users':[{'think':{'constant_ms':'1s'},'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR(
+        "{" HEAD
+        "'users':[{'think':{'between':['3s','1s']},'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+        "users[0].think.between", "minimum is larger");
+    EXPECT_ERR("{" HEAD
+               "'users':[{'think':{'constant_ms':'1s'},'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}",
                "users[0].think.constant_ms", "expected a number of milliseconds");
     EXPECT_ERR("{" HEAD "'users':[{'think':{},'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "users[0].think", "exactly one of");
@@ -470,13 +513,16 @@ static void test_err_unknown_field(void)
 
 static void test_err_wrong_type(void)
 {
-    EXPECT_ERR("{'name':5,'base_url':'http://h','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
-               "name", "expected a string, got a number");
+    EXPECT_ERR(
+        "{'name':5,'base_url':'http://h','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+        "name", "expected a string, got a number");
     EXPECT_ERR(WITH_REQ("{'url':'/x','headers':[1]}"), "users[0].tasks[0].steps[0].request.headers",
                "got an array");
     EXPECT_ERR("{" HEAD "'users':[{'weight':'2','tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "users[0].weight", "expected a whole number, got a string");
-    EXPECT_ERR("{" HEAD "'options':{'insecure':'yes'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{" HEAD
+               "'options':{'insecure':'yes'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}",
                "options.insecure", "expected a boolean");
     EXPECT_ERR("{" HEAD "'users':[{'weight':0,'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "users[0].weight", "between 1 and");
@@ -484,13 +530,14 @@ static void test_err_wrong_type(void)
 
 static void test_err_missing_required(void)
 {
-    EXPECT_ERR("{'base_url':'http://h','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}", "",
-               "missing required field 'name'");
+    EXPECT_ERR("{'base_url':'http://h','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+               "", "missing required field 'name'");
     EXPECT_ERR("{'name':'t','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}", "",
                "missing required field 'base_url'");
     EXPECT_ERR("{" HEAD LOAD "}", "", "missing required field 'users'");
     EXPECT_ERR("{" HEAD "'users':[]," LOAD "}", "users", "between 1 and 64");
-    EXPECT_ERR("{" HEAD "'users':[{'name':'u'}]," LOAD "}", "users[0]", "missing required field 'tasks'");
+    EXPECT_ERR("{" HEAD "'users':[{'name':'u'}]," LOAD "}", "users[0]",
+               "missing required field 'tasks'");
     EXPECT_ERR("{" HEAD "'users':[{'tasks':[]}]," LOAD "}", "users[0].tasks", "between 1 and");
     EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]}", "",
                "missing required field 'load'");
@@ -517,8 +564,9 @@ static void test_err_templates(void)
     EXPECT_ERR("{" HEAD "'headers':{'Authorization':'Bearer {{token}}'},'users':[{'tasks':["
                "{'request':{'url':'/x'},'extract':{'token':{'json':'t'}}}]}]," LOAD "}",
                "headers.Authorization", "unknown variable 'token'");
-    EXPECT_ERR(WITH_STEP("{'if':{'var':'tokn'},'request':{'url':'/a'},'extract':{'token':{'json':'t'}}}"),
-               "users[0].tasks[0].steps[0].if.var", "unknown variable 'tokn' (did you mean 'token'?)");
+    EXPECT_ERR(
+        WITH_STEP("{'if':{'var':'tokn'},'request':{'url':'/a'},'extract':{'token':{'json':'t'}}}"),
+        "users[0].tasks[0].steps[0].if.var", "unknown variable 'tokn' (did you mean 'token'?)");
     EXPECT_ERR(WITH_STEP("{'let':{'status':'1'}}"), "users[0].tasks[0].steps[0].let.status",
                "reserved");
     EXPECT_ERR(WITH_STEP("{'let':{'1x':'1'}}"), "users[0].tasks[0].steps[0].let.1x",
@@ -529,9 +577,11 @@ static void test_err_data(void)
 {
     EXPECT_ERR(WITH_REQ("{'url':'/x/{{random(ids)}}'}"), "users[0].tasks[0].steps[0].request.url",
                "no data list named 'ids'");
-    EXPECT_ERR("{" HEAD "'data':{'ids':[]},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{" HEAD "'data':{'ids':[]},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}",
                "data.ids", "empty");
-    EXPECT_ERR("{" HEAD "'data':{'ids':[1,[2]]},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{" HEAD
+               "'data':{'ids':[1,[2]]},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "data.ids[1]", "got an array");
     EXPECT_ERR("{" HEAD "'data':{'ids':5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "data.ids", "expected an array");
@@ -539,16 +589,19 @@ static void test_err_data(void)
 
 static void test_err_request(void)
 {
-    EXPECT_ERR(WITH_REQ("{'method':'GE T','url':'/x'}"), "users[0].tasks[0].steps[0].request.method",
-               "invalid method");
+    EXPECT_ERR(WITH_REQ("{'method':'GE T','url':'/x'}"),
+               "users[0].tasks[0].steps[0].request.method", "invalid method");
     EXPECT_ERR(WITH_REQ("{'url':'ftp://h/x'}"), "users[0].tasks[0].steps[0].request.url",
                "unsupported URL scheme 'ftp'");
     EXPECT_ERR(WITH_REQ("{'url':'/a b'}"), "users[0].tasks[0].steps[0].request.url",
                "cannot contain spaces");
-    EXPECT_ERR(WITH_REQ("{'url':'http:///x'}"), "users[0].tasks[0].steps[0].request.url", "no host");
-    EXPECT_ERR("{'name':'t','base_url':'localhost:8090','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR(WITH_REQ("{'url':'http:///x'}"), "users[0].tasks[0].steps[0].request.url",
+               "no host");
+    EXPECT_ERR("{'name':'t','base_url':'localhost:8090','users':[{'tasks':[{'request':{'url':'/"
+               "x'}}]}]," LOAD "}",
                "base_url", "expected an http:// or https:// URL");
-    EXPECT_ERR("{'name':'t','base_url':'http://h/?a=1','users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{'name':'t','base_url':'http://h/?a=1','users':[{'tasks':[{'request':{'url':'/"
+               "x'}}]}]," LOAD "}",
                "base_url", "query");
     EXPECT_ERR(WITH_REQ("{'url':'/x','json':{},'form':{}}"), "users[0].tasks[0].steps[0].request",
                "only one of json, form, body and multipart (found 'json' and 'form')");
@@ -557,7 +610,8 @@ static void test_err_request(void)
     EXPECT_ERR(WITH_REQ("{'url':'/x','headers':{'Bad Name':'v'}}"),
                "users[0].tasks[0].steps[0].request.headers.Bad Name", "invalid header name");
     EXPECT_ERR(WITH_REQ("{'url':'/x','multipart':[{'name':'f','filename':'a.txt'}]}"),
-               "users[0].tasks[0].steps[0].request.multipart[0]", "missing required field 'content'");
+               "users[0].tasks[0].steps[0].request.multipart[0]",
+               "missing required field 'content'");
     EXPECT_ERR(WITH_REQ("{'url':'/x','multipart':[{'name':'f','content':'x'}]}"),
                "users[0].tasks[0].steps[0].request.multipart[0].content", "needs 'filename'");
     EXPECT_ERR(WITH_REQ("{'url':'/x','timeout':0}"), "users[0].tasks[0].steps[0].request.timeout",
@@ -582,9 +636,12 @@ static void test_err_status(void)
 
 static void test_err_duration(void)
 {
-    EXPECT_ERR("{" HEAD "'options':{'timeout':'5 sec'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{" HEAD
+               "'options':{'timeout':'5 sec'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}",
                "options.timeout", "invalid duration '5 sec'");
-    EXPECT_ERR("{" HEAD "'options':{'timeout':-5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+    EXPECT_ERR("{" HEAD
+               "'options':{'timeout':-5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "options.timeout", "negative");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'10'}"), "load.duration", "invalid duration");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':true}"), "load.duration", "expected a duration");
@@ -617,7 +674,8 @@ static void test_err_load(void)
 
 static void test_err_thresholds(void)
 {
-    EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD ",'thresholds':['p95 <']}",
+    EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               ",'thresholds':['p95 <']}",
                "thresholds[0]", "");
     EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
                ",'thresholds':['GET /y: p95 < 300ms']}",
@@ -642,8 +700,9 @@ static void test_err_extract(void)
                "users[0].tasks[0].steps[0].extract.v.group", "has 1 group");
     EXPECT_ERR(WITH_STEP("{'request':{'url':'/x'},'extract':{'v':{'json':'a..b'}}}"),
                "users[0].tasks[0].steps[0].extract.v.json", "invalid JSON path 'a..b'");
-    EXPECT_ERR(WITH_STEP("{'request':{'url':'/x'},'expect':{'json':[{'path':'[x]','exists':true}]}}"),
-               "users[0].tasks[0].steps[0].expect.json[0].path", "invalid JSON path");
+    EXPECT_ERR(
+        WITH_STEP("{'request':{'url':'/x'},'expect':{'json':[{'path':'[x]','exists':true}]}}"),
+        "users[0].tasks[0].steps[0].expect.json[0].path", "invalid JSON path");
     EXPECT_ERR(WITH_STEP("{'request':{'url':'/x'},'extract':{'v':{'json':'a','header':'B'}}}"),
                "users[0].tasks[0].steps[0].extract.v", "exactly one of");
 }
@@ -672,7 +731,8 @@ static void test_all_errors_collected(void)
 
 static void test_overrides(void)
 {
-    const char *doc = WITH_LOAD("{'stages':[{'duration':'10s','users':10},{'duration':'20s','users':10}]}");
+    const char *doc =
+        WITH_LOAD("{'stages':[{'duration':'10s','users':10},{'duration':'20s','users':10}]}");
     sp_overrides ov = SP_OVERRIDES_NONE;
 
     ov.users = 3;
@@ -755,16 +815,16 @@ static void test_parse_duration(void)
     static const struct {
         const char *s;
         int64_t ms;
-    } good[] = {{"0", 0},          {"500ms", 500},     {"30s", 30000},      {"2m", 120000},
-                {"1h", 3600000},   {"1h30m", 5400000}, {"1m30s", 90000},    {"1.5s", 1500},
-                {"1d", 86400000},  {"7d", 604800000},  {"2m500ms", 120500}, {"0s", 0}};
+    } good[] = {{"0", 0},         {"500ms", 500},     {"30s", 30000},      {"2m", 120000},
+                {"1h", 3600000},  {"1h30m", 5400000}, {"1m30s", 90000},    {"1.5s", 1500},
+                {"1d", 86400000}, {"7d", 604800000},  {"2m500ms", 120500}, {"0s", 0}};
     for (size_t i = 0; i < SP_ARRAY_LEN(good); i++) {
         int64_t ms = -1;
         CHECK_INT_EQ(sp_parse_duration_ms(good[i].s, &ms), 0);
         CHECK_INT_EQ(ms, good[i].ms);
     }
-    static const char *const bad[] = {"", "10", "s", "1x", "1s1m", "1m1m", "-1s", "1 s",
-                                      "8d", "1.s5", "ms", "1sm"};
+    static const char *const bad[] = {"",    "10",  "s",  "1x",   "1s1m", "1m1m",
+                                      "-1s", "1 s", "8d", "1.s5", "ms",   "1sm"};
     for (size_t i = 0; i < SP_ARRAY_LEN(bad); i++) {
         int64_t ms;
         if (sp_parse_duration_ms(bad[i], &ms) == 0)
@@ -790,8 +850,10 @@ int main(void)
     RUN(test_example_shopper);
     RUN(test_example_reporting);
     RUN(test_example_upload);
+    RUN(test_design_sketch);
     RUN(test_defaults);
     RUN(test_request_forms);
+    RUN(test_query_literals);
     RUN(test_think_spellings);
     RUN(test_steps_and_conditions);
     RUN(test_open_model);

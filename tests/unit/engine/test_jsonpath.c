@@ -78,9 +78,9 @@ static void test_missing(void)
     CHECK_STR_EQ(at(d, "nope"), "MISSING");
     CHECK_STR_EQ(at(d, "data.items[3].id"), "MISSING");
     CHECK_STR_EQ(at(d, "data.items[-4]"), "MISSING");
-    CHECK_STR_EQ(at(d, "access_token.x"), "MISSING");   /* key into a string */
-    CHECK_STR_EQ(at(d, "data[0]"), "MISSING");          /* index into an object */
-    CHECK_STR_EQ(at(d, "data.items.id"), "MISSING");    /* key into an array */
+    CHECK_STR_EQ(at(d, "access_token.x"), "MISSING"); /* key into a string */
+    CHECK_STR_EQ(at(d, "data[0]"), "MISSING");        /* index into an object */
+    CHECK_STR_EQ(at(d, "data.items.id"), "MISSING");  /* key into an array */
     json_t *s = json_string("x");
     CHECK_STR_EQ(at(s, "a"), "MISSING");
     json_decref(s);
