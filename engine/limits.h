@@ -45,8 +45,9 @@
 #define SP_HTTP_MAX_DEPTH SP_DEF_MAX_DEPTH /* JSON nesting of a REST body */
 #define SP_HTTP_MAX_RESPONSE (16u << 20) /* one JSON response (a definition with its metadata) */
 #define SP_HTTP_THREADS 4                /* libmicrohttpd worker threads (the thread pool) */
-#define SP_HTTP_CONN_LIMIT 512           /* open connections in all */
-#define SP_HTTP_PER_IP_LIMIT 128         /* open connections from one address */
+#define SP_HTTP_CONN_LIMIT 1024          /* open connections in all (split among the threads) */
+#define SP_HTTP_PER_IP_LIMIT 256         /* open connections from one address: 100 clients
+                                            behind one proxy, each with a spare connection */
 #define SP_HTTP_CONN_TIMEOUT_S 30        /* an idle connection is closed after this */
 #define SP_HTTP_CONN_MEMORY (32u << 10)  /* per-connection read buffer (libmicrohttpd's default) */
 #define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */

@@ -346,6 +346,31 @@ test('list pagination and its parameters', async () => {
   }
 });
 
+test('100 concurrent clients are all served', async () => {
+  const agents = Array.from({ length: 100 }, async () => {
+    for (let i = 0; i < 3; i++) {
+      const r = await fetch(base + '/api/v1/tests?per_page=5');
+      assert.equal(r.status, 200);
+      await r.json();
+    }
+  });
+  await Promise.all(agents);
+});
+
+test('renaming a test to a name in use is 409 and changes nothing', async () => {
+  const stamp = Date.now();
+  const a = await api('POST', '/api/v1/tests', definition(`a-${stamp}`));
+  const b = await api('POST', '/api/v1/tests', definition(`b-${stamp}`));
+  assert.equal(a.status, 201);
+  assert.equal(b.status, 201);
+  const r = await api('PUT', `/api/v1/tests/${b.json.id}`, definition(`a-${stamp}`));
+  assertError(r, 409, 'conflict');
+  assert.equal(r.json.error.path, 'name');
+  const got = await api('GET', `/api/v1/tests/${b.json.id}`);
+  assert.equal(got.json.name, `b-${stamp}`);
+  assert.equal(got.json.revision, 1);
+});
+
 test('requests naming another host or from another origin are refused (DNS rebinding, CSRF)', async () => {
   assertError(await raw('GET', '/api/v1/tests', { headers: { Host: `evil.example:${port}` } }), 403, 'forbidden');
   assertError(await raw('GET', '/api/v1/tests', { headers: { Host: 'localhost:1' } }), 403, 'forbidden');
