@@ -523,13 +523,10 @@ static const sp_http_route *route_find(const sp_http_server *srv, const char *me
 
 /* ---- Access control ---- */
 
-static int is_loopback_peer(struct MHD_Connection *conn)
+static int is_loopback_peer(const struct sockaddr *sa)
 {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
+    if (!sa)
         return 0;
-    const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)(const void *)sa;
         return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -548,7 +545,7 @@ static int is_loopback_peer(struct MHD_Connection *conn)
  * loopback names or its listen address, with its port. A browser tricked by DNS rebinding
  * sends the attacker's name here, so only our own names pass.
  */
-static int host_is_ours(const sp_http_server *srv, const char *host)
+static int host_is_ours(const sp_http_access *a, const char *host)
 {
     char name[256];
     const char *port;
@@ -569,57 +566,80 @@ static int host_is_ours(const sp_http_server *srv, const char *host)
         port = colon ? colon : "";
     }
     char want[16];
-    snprintf(want, sizeof want, ":%u", (unsigned)srv->port);
-    if (strcmp(port, want) != 0 && !(srv->port == 80 && port[0] == '\0'))
+    snprintf(want, sizeof want, ":%u", (unsigned)a->port);
+    if (strcmp(port, want) != 0 && !(a->port == 80 && port[0] == '\0'))
         return 0;
     return strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 ||
-           strcmp(name, "::1") == 0 || strcasecmp(name, srv->host) == 0;
+           strcmp(name, "::1") == 0 || (a->listen_host && strcasecmp(name, a->listen_host) == 0);
 }
 
-static int origin_is_ours(const sp_http_server *srv, const char *origin)
+static int origin_is_ours(const sp_http_access *a, const char *origin)
 {
     if (strncmp(origin, "http://", 7) == 0)
-        return host_is_ours(srv, origin + 7);
+        return host_is_ours(a, origin + 7);
     if (strncmp(origin, "https://", 8) == 0)
-        return host_is_ours(srv, origin + 8);
+        return host_is_ours(a, origin + 8);
     return 0; /* "null" (sandboxed frames, file:) and anything else */
 }
 
-int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
+int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
+                         char *msg, size_t msglen)
 {
     static const sp_http_principal anonymous = {"anonymous", 0};
     static const sp_http_principal local = {"local", ALL_PERMS};
-    req->principal = anonymous;
+    *who = anonymous;
 
-    const char *host = sp_http_header(req, "Host");
-    if (host && !host_is_ours(req->srv, host)) {
-        snprintf(msg, msglen, "Host '%.200s' is not a name of this server", host);
+    if (a->host && !host_is_ours(a, a->host)) {
+        snprintf(msg, msglen, "Host '%.200s' is not a name of this server", a->host);
         return SP_HTTP_EFORBIDDEN;
     }
-    int safe = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
-    const char *origin = sp_http_header(req, "Origin");
-    if (!safe && origin && !origin_is_ours(req->srv, origin)) {
-        snprintf(msg, msglen, "cross-origin request from '%.200s' refused", origin);
+    /* Browsers send Origin on cross-site POSTs and on every WebSocket handshake; a page on
+     * another site must not act through the user's browser. */
+    int safe = strcmp(a->method, "GET") == 0 || strcmp(a->method, "HEAD") == 0;
+    if (a->websocket && !a->origin) {
+        snprintf(msg, msglen, "a WebSocket upgrade must send Origin");
+        return SP_HTTP_EFORBIDDEN;
+    }
+    if ((!safe || a->websocket) && a->origin && !origin_is_ours(a, a->origin)) {
+        snprintf(msg, msglen, "cross-origin request from '%.200s' refused", a->origin);
         return SP_HTTP_EFORBIDDEN;
     }
 
     /* Identification. Until accounts exist (issue 6: session cookie, then Authorization:
      * Bearer), only loopback clients are served, and they may do everything: the server
      * refuses to listen anywhere else. */
-    if (is_loopback_peer(req->conn))
-        req->principal = local;
+    if (is_loopback_peer(a->peer))
+        *who = local;
 
     if (perm == SP_PERM_PUBLIC)
         return 0;
-    if (req->principal.perms == 0) {
+    if (who->perms == 0) {
         snprintf(msg, msglen, "authentication required");
         return SP_HTTP_EUNAUTH;
     }
-    if ((req->principal.perms & (unsigned)perm) != (unsigned)perm) {
-        snprintf(msg, msglen, "'%s' may not do this", req->principal.name);
+    if ((who->perms & (unsigned)perm) != (unsigned)perm) {
+        snprintf(msg, msglen, "'%s' may not do this", who->name);
         return SP_HTTP_EFORBIDDEN;
     }
     return 0;
+}
+
+int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    sp_http_access a = {
+        .peer = ci ? ci->client_addr : NULL,
+        .method = req->method,
+        .host = sp_http_header(req, "Host"),
+        .origin = sp_http_header(req, "Origin"),
+        .authorization = sp_http_header(req, "Authorization"),
+        .cookie = sp_http_header(req, "Cookie"),
+        .websocket = 0,
+        .listen_host = req->srv->host,
+        .port = req->srv->port,
+    };
+    return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
 }
 
 /* ---- Dispatch ---- */
@@ -731,8 +751,6 @@ static void finish(sp_http_req *req)
         sp_http_log("error", "handler sent no response", "path", req->path, NULL);
         rc = SP_ESYS;
     }
-    const char *name;
-    sp_http_error_status(rc, &name);
     sp_http_reply_error(req, rc, "", NULL, "%s", rc == SP_ESYS || rc == SP_EIO
                                                      ? "internal error (see the server log)"
                                                      : sp_strerror(rc));
@@ -864,6 +882,8 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         goto out;
     }
 
+    /* Requests may arrive before MHD_start_daemon() returns; the Host check needs the port. */
+    srv->port = cfg->port;
     srv->starting = 1;
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,

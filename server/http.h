@@ -11,7 +11,8 @@
  * How a request is handled, in this order, all in http.c:
  *   1. the path and method are matched against the table: no path matches -> 404, the path
  *      matches but not the method -> 405 with Allow;
- *   2. sp_http_authorize() decides whether the client may use the route's permission
+ *   2. sp_http_authorize() -> sp_http_access_check() decides whether the client may use the
+ *      route's permission
  *      (401/403 otherwise) - every route goes through it, before any body byte is buffered;
  *   3. for routes flagged SP_HTTP_JSON_BODY: Content-Type must be application/json (415),
  *      Content-Length must not exceed SP_HTTP_MAX_BODY (413, decided before reading), the
@@ -33,6 +34,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 
@@ -91,7 +93,7 @@ typedef struct sp_http_route {
     const char *query;    /* query parameters, comma-separated ("page,per_page,q"), or NULL */
 } sp_http_route;
 
-/* Who made a request, as decided by sp_http_authorize(). */
+/* Who made a request, as decided by sp_http_access_check(). */
 typedef struct sp_http_principal {
     const char *name; /* static: "local" for a loopback client with no credentials */
     unsigned perms;   /* sp_perm bits granted */
@@ -120,13 +122,37 @@ void sp_http_server_free(sp_http_server *srv);
 uint16_t sp_http_server_port(const sp_http_server *srv);
 
 /*
- * The one place that decides who may do what. Called by the dispatcher for every request
- * before the body is read, with the route's permission; fills the request's principal.
+ * Access control. sp_http_access_check() is the one place that decides who may do what; it
+ * looks only at an sp_http_access (what any transport can fill in), so the REST dispatcher
+ * (through sp_http_authorize) and the live stream's WebSocket upgrade (in libwebsockets'
+ * FILTER_PROTOCOL_CONNECTION callback) take the same decision.
+ */
+typedef struct sp_http_access {
+    const struct sockaddr *peer; /* the client's address; NULL when unknown */
+    const char *method;          /* "GET", "POST", ...; "GET" for a WebSocket upgrade */
+    const char *host;            /* the Host header, or NULL */
+    const char *origin;          /* the Origin header, or NULL */
+    const char *authorization;   /* the Authorization header, or NULL (issue 6: Bearer) */
+    const char *cookie;          /* the Cookie header, or NULL (issue 6: session) */
+    int websocket;               /* a WebSocket upgrade: Origin must be sent and be ours */
+    const char *listen_host;     /* the server's own listen address, as configured */
+    uint16_t port;               /* the port the client connected to */
+} sp_http_access;
+
+/*
+ * Decides whether the client described by a may use a resource needing perm, and fills *who.
  * Returns 0 when allowed, SP_HTTP_EUNAUTH (no or bad credentials) or SP_HTTP_EFORBIDDEN
- * (Host or Origin not ours; a permission the principal lacks), with a message in msg.
+ * (Host or Origin not ours; a permission the principal lacks), with the reason in msg.
  * Today: a loopback client is "local" with every permission; Host must name the server itself
- * (DNS rebinding) and a state-changing request's Origin, when sent, must be ours (CSRF).
- * Issue 6 adds sessions and tokens here, and nowhere else.
+ * (DNS rebinding); a state-changing request's Origin, when sent, must be ours (CSRF). Issue 6
+ * adds sessions, tokens and roles here, and nowhere else. Thread-safe.
+ */
+int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
+                         char *msg, size_t msglen);
+
+/*
+ * sp_http_access_check() for a REST request: called by the dispatcher for every request,
+ * before the body is read, with the route's permission; fills the request's principal.
  */
 int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen);
 
