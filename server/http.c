@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,10 +27,10 @@ struct sp_http_server {
     uint16_t port;
     char host[64];      /* the configured listen address, as given */
     char page_csp[512]; /* Content-Security-Policy of dashboard pages */
-    /* The last message libmicrohttpd logged while starting: why a bind failed. Written only
-     * by the starting thread before any worker exists. */
+    /* The last message libmicrohttpd logged from the thread that starts it, while starting:
+     * why a bind failed. Worker threads (which may log during the start too) never touch it. */
     char start_err[256];
-    int starting;
+    pthread_t starter;
 };
 
 typedef struct hdr {
@@ -131,7 +132,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    if (srv->starting)
+    if (pthread_equal(pthread_self(), srv->starter))
         snprintf(srv->start_err, sizeof srv->start_err, "%.200s", line);
     sp_http_log("warn", "libmicrohttpd", "detail", line, NULL);
 }
@@ -628,6 +629,19 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    /* The port the client connected to, from the socket itself: race-free even while the
+     * server is starting on a port chosen by the kernel. */
+    uint16_t port = 0;
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct sockaddr_storage local;
+    socklen_t llen = sizeof local;
+    if (fdi && getsockname(fdi->connect_fd, (struct sockaddr *)&local, &llen) == 0) {
+        if (local.ss_family == AF_INET)
+            port = ntohs(((const struct sockaddr_in *)(const void *)&local)->sin_port);
+        else if (local.ss_family == AF_INET6)
+            port = ntohs(((const struct sockaddr_in6 *)(const void *)&local)->sin6_port);
+    }
     sp_http_access a = {
         .peer = ci ? ci->client_addr : NULL,
         .method = req->method,
@@ -637,7 +651,7 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .cookie = sp_http_header(req, "Cookie"),
         .websocket = 0,
         .listen_host = req->srv->host,
-        .port = req->srv->port,
+        .port = port,
     };
     return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
 }
@@ -882,9 +896,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         goto out;
     }
 
-    /* Requests may arrive before MHD_start_daemon() returns; the Host check needs the port. */
-    srv->port = cfg->port;
-    srv->starting = 1;
+    srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,
         /* First, so that every later message goes through it. */
@@ -896,7 +908,6 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SP_HTTP_PER_IP_LIMIT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SP_HTTP_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
-    srv->starting = 0;
     if (!srv->mhd) {
         snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->host, (unsigned)cfg->port,
                  srv->start_err[0] ? srv->start_err : "libmicrohttpd could not start");
