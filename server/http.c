@@ -50,6 +50,7 @@ struct sp_http_req {
     size_t nparams;
     sp_buf body;
     int too_large;
+    uint64_t dropped; /* body bytes read and dropped after the cap was passed */
     json_t *json; /* owned */
     sp_http_principal principal;
     hdr headers[SP_HTTP_MAX_HEADERS];
@@ -797,6 +798,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             sp_buf_add(&req->body, upload_data, *upload_size) != 0) {
             req->too_large = 1;
             sp_buf_release(&req->body);
+        }
+        if (req->too_large) {
+            /* Dropping bytes is cheap, but not forever: a client that goes on sending far
+             * past the cap loses its connection instead of getting the 413. */
+            req->dropped += *upload_size;
+            if (req->dropped > (uint64_t)SP_HTTP_MAX_BODY * 4)
+                return MHD_NO;
         }
         *upload_size = 0;
         return MHD_YES;
