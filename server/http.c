@@ -904,6 +904,13 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         goto out;
     }
 
+    /* The dashboard may only load its own files and talk to this server and its live stream.
+     * Set before the daemon starts: worker threads read it from their first request. */
+    snprintf(srv->page_csp, sizeof srv->page_csp,
+             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u; "
+             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port);
     srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,
@@ -924,12 +931,6 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
-    /* The dashboard may only load its own files and talk to this server and its live stream. */
-    snprintf(srv->page_csp, sizeof srv->page_csp,
-             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u; "
-             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port);
     *out = srv;
     srv = NULL;
 out:

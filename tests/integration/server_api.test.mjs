@@ -438,9 +438,13 @@ test('--web-root serves the dashboard files and refuses path traversal', async (
 test('a restart keeps the tests and does not seed again', async () => {
   const dir = tempDir();
   const a = await startServer(['--examples-dir', EXAMPLES], { dir });
-  const n1 = (await (await fetch(a.base + '/api/v1/tests')).json()).total;
-  assert.ok(n1 >= 4);
-  assert.equal(await a.stop(), 0);
+  let n1;
+  try {
+    n1 = (await (await fetch(a.base + '/api/v1/tests')).json()).total;
+    assert.ok(n1 >= 4);
+  } finally {
+    assert.equal(await a.stop(), 0);
+  }
   const b = await startServer(['--examples-dir', EXAMPLES], { dir });
   try {
     const n2 = (await (await fetch(b.base + '/api/v1/tests')).json()).total;
@@ -453,8 +457,13 @@ test('a restart keeps the tests and does not seed again', async () => {
 test('SIGTERM and SIGINT stop the server with exit code 0', async () => {
   for (const sig of ['SIGTERM', 'SIGINT']) {
     const s = await startServer(['--examples-dir', emptyDir]);
-    assert.match(s.stdout(), new RegExp(`http://127\\.0\\.0\\.1:${s.port}/`));
-    assert.equal(await s.stop(sig), 0, s.stderr());
+    try {
+      // The server answers a moment before its start-up line reaches us.
+      for (let i = 0; i < 100 && !s.stdout().includes('running at'); i++) await sleep(20);
+      assert.match(s.stdout(), new RegExp(`running at http://127\\.0\\.0\\.1:${s.port}/`));
+    } finally {
+      assert.equal(await s.stop(sig), 0, s.stderr());
+    }
     assert.match(s.stderr(), /level=info msg=stopped/);
   }
 });
