@@ -101,8 +101,8 @@ int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen)
     if (n > 0) {
         char num[16];
         snprintf(num, sizeof num, "%d", n);
-        sp_http_log("warn", "runs left running by a previous process marked aborted", "count",
-                    num, NULL);
+        sp_http_log("warn", "runs left running by a previous process marked aborted", "count", num,
+                    NULL);
     }
     conn_put(api, s);
     *out = api;
@@ -217,8 +217,7 @@ static int load_definition(sp_http_req *req, sp_def **def, int *replied)
     const char *first_msg = el.n ? el.v[0].msg : "invalid definition";
     rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, first_path, extra,
                              "the definition has %zu error%s; the first: %s%s%s", total,
-                             total == 1 ? "" : "s", first_path, *first_path ? ": " : "",
-                             first_msg);
+                             total == 1 ? "" : "s", first_path, *first_path ? ": " : "", first_msg);
 out:
     sp_errlist_release(&el);
     return rc;
@@ -232,24 +231,24 @@ static int h_health(sp_http_req *req)
     char err[256] = "";
     if (conn_get(app(req), &s, err, sizeof err) != 0) {
         sp_http_log("error", "health: cannot open the database", "error", err, NULL);
-        return sp_http_reply_json(req, 503, json_pack("{s:s, s:s}", "status", "unavailable",
-                                                      "db", "error"));
+        return sp_http_reply_json(req, 503,
+                                  json_pack("{s:s, s:s}", "status", "unavailable", "db", "error"));
     }
     int version = sp_store_schema_version(s);
     conn_put(app(req), s);
     if (version <= 0)
-        return sp_http_reply_json(req, 503, json_pack("{s:s, s:s}", "status", "unavailable",
-                                                      "db", "error"));
-    return sp_http_reply_json(req, 200, json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok",
-                                                  "schema_version", version));
+        return sp_http_reply_json(req, 503,
+                                  json_pack("{s:s, s:s}", "status", "unavailable", "db", "error"));
+    return sp_http_reply_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version));
 }
 
 static int h_config(sp_http_req *req)
 {
     return sp_http_reply_json(req, 200,
                               json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
-                                        "live_port", (int)app(req)->live_port, "api",
-                                        API_PREFIX));
+                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -298,8 +297,8 @@ static int h_tests_list(sp_http_req *req)
     if (rc || !s)
         return rc;
     json_t *list = NULL;
-    rc = sp_store_test_list(s, q && *q ? q : NULL, 0, (int)per_page,
-                            (int)((page - 1) * per_page), &list);
+    rc = sp_store_test_list(s, q && *q ? q : NULL, 0, (int)per_page, (int)((page - 1) * per_page),
+                            &list);
     if (rc) {
         rc = store_error(req, rc, "", sp_store_errmsg(s));
         goto out;
@@ -338,8 +337,9 @@ static int h_tests_create(sp_http_req *req)
     sp_http_add_header(req, "Location", loc);
     sp_http_log("info", "test created", "id", loc + sizeof(API_PREFIX "/tests/") - 1, "who",
                 sp_http_req_principal(req)->name, NULL);
-    rc = sp_http_reply_json(req, 201, json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name",
-                                                def->name, "revision", 1));
+    rc = sp_http_reply_json(
+        req, 201,
+        json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name, "revision", 1));
 out:
     conn_put(app(req), s);
     sp_def_free(def);
@@ -387,8 +387,8 @@ static int h_test_get(sp_http_req *req)
     if (rev_param) {
         rev = (long)parse_id(rev_param);
         if (rev <= 0 || rev > INT32_MAX)
-            return sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL,
-                                       "no revision '%.64s'", rev_param);
+            return sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL, "no revision '%.64s'",
+                                       rev_param);
     } else {
         rev = query_int(req, "revision", INT32_MAX);
         if (rev < 0)
@@ -435,8 +435,8 @@ static int h_test_update(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int revision = 0;
     char err[256] = "";
-    rc = sp_store_test_update(s, id, def->name, text, sp_http_req_principal(req)->name,
-                              &revision, err, sizeof err);
+    rc = sp_store_test_update(s, id, def->name, text, sp_http_req_principal(req)->name, &revision,
+                              err, sizeof err);
     if (rc == SP_ENOTFOUND) {
         rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
                                  (long long)id);
@@ -446,8 +446,13 @@ static int h_test_update(sp_http_req *req)
         rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
         goto out;
     }
-    rc = sp_http_reply_json(req, 200, json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name",
-                                                def->name, "revision", revision));
+    char revtext[16];
+    snprintf(revtext, sizeof revtext, "%d", revision);
+    sp_http_log("info", "test updated", "id", sp_http_param(req, "id"), "revision", revtext, "who",
+                sp_http_req_principal(req)->name, NULL);
+    rc = sp_http_reply_json(req, 200,
+                            json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name,
+                                      "revision", revision));
 out:
     conn_put(app(req), s);
     sp_def_free(def);
@@ -469,8 +474,11 @@ static int h_test_delete(sp_http_req *req)
                                  (long long)id);
     else if (rc)
         rc = store_error(req, rc, "", sp_store_errmsg(s));
-    else
+    else {
+        sp_http_log("info", "test deleted", "id", sp_http_param(req, "id"), "who",
+                    sp_http_req_principal(req)->name, NULL);
         rc = sp_http_reply_empty(req, 204);
+    }
     conn_put(app(req), s);
     return rc;
 }
@@ -494,8 +502,9 @@ static int h_test_revisions(sp_http_req *req)
         rc = store_error(req, rc, "id", sp_store_errmsg(s));
         goto out;
     }
-    rc = sp_http_reply_json(req, 200, json_pack("{s:I, s:o}", "id", (json_int_t)id, "items",
-                                                revs)); /* "o" steals revs */
+    rc = sp_http_reply_json(
+        req, 200,
+        json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", revs)); /* "o" steals revs */
 out:
     if (t)
         json_decref(t);
@@ -527,11 +536,17 @@ static const char *content_type_for(const char *path)
         const char *ext;
         const char *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".json", "application/json"}, {".map", "application/json"},
-        {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"},
-        {".woff2", "font/woff2"}, {".txt", "text/plain; charset=utf-8"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
     };
     const char *dot = strrchr(path, '.');
     for (size_t i = 0; dot && i < SP_ARRAY_LEN(types); i++)
@@ -616,14 +631,13 @@ static int h_asset(sp_http_req *req)
 
 static const sp_http_route routes[] = {
     {"GET", "/", h_index, SP_PERM_PUBLIC, SP_HTTP_PAGE, "The dashboard", 200, NULL},
-    {"GET", "/assets/*", h_asset, SP_PERM_PUBLIC, SP_HTTP_PAGE, "The dashboard's files", 200,
+    {"GET", "/assets/*", h_asset, SP_PERM_PUBLIC, SP_HTTP_PAGE, "The dashboard's files", 200, NULL},
+    {"GET", API_PREFIX "/health", h_health, SP_PERM_PUBLIC, 0, "Liveness and database health", 200,
      NULL},
-    {"GET", API_PREFIX "/health", h_health, SP_PERM_PUBLIC, 0,
-     "Liveness and database health", 200, NULL},
     {"GET", API_PREFIX "/config", h_config, SP_PERM_PUBLIC, 0,
      "Version and where the live stream listens", 200, NULL},
-    {"GET", API_PREFIX "/openapi.json", h_openapi, SP_PERM_PUBLIC, 0,
-     "This description of the API", 200, NULL},
+    {"GET", API_PREFIX "/openapi.json", h_openapi, SP_PERM_PUBLIC, 0, "This description of the API",
+     200, NULL},
     {"POST", API_PREFIX "/tests/validate", h_validate, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Check a test definition without saving it", 200, NULL},
     {"GET", API_PREFIX "/tests", h_tests_list, SP_PERM_READ, 0,
@@ -653,11 +667,16 @@ const sp_http_route *sp_api_routes(size_t *n)
 static const char *perm_name(sp_perm p)
 {
     switch (p) {
-    case SP_PERM_PUBLIC: return "public";
-    case SP_PERM_READ: return "read";
-    case SP_PERM_WRITE: return "write";
-    case SP_PERM_RUN: return "run";
-    case SP_PERM_ADMIN: return "admin";
+    case SP_PERM_PUBLIC:
+        return "public";
+    case SP_PERM_READ:
+        return "read";
+    case SP_PERM_WRITE:
+        return "write";
+    case SP_PERM_RUN:
+        return "run";
+    case SP_PERM_ADMIN:
+        return "admin";
     }
     return "?";
 }
@@ -684,9 +703,9 @@ static json_t *build_openapi(void)
                 snprintf(name, sizeof name, "%.*s", *s == '*' ? 4 : (int)(end - s - 1),
                          *s == '*' ? "path" : s + 1);
                 sp_buf_addf(&p, "{%s}", name);
-                json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name,
-                                                        "in", "path", "required", 1, "schema",
-                                                        "type", "string"));
+                json_array_append_new(params,
+                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
+                                                "path", "required", 1, "schema", "type", "string"));
                 s = end;
             } else {
                 sp_buf_addc(&p, *s++);
@@ -696,11 +715,10 @@ static json_t *build_openapi(void)
             char *q = sp_strdup(r->query);
             char *save = NULL;
             for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok,
-                                                        "in", "query", "required", 0, "schema",
-                                                        "type", strcmp(tok, "q") == 0
-                                                                    ? "string"
-                                                                    : "integer"));
+                json_array_append_new(params,
+                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
+                                                "query", "required", 0, "schema", "type",
+                                                strcmp(tok, "q") == 0 ? "string" : "integer"));
             free(q);
         }
         json_t *item = json_object_get(paths, p.p); /* borrowed */
@@ -726,9 +744,9 @@ static json_t *build_openapi(void)
             if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
                 *c = '_';
         /* "o" steals params and responses. */
-        json_t *op = json_pack("{s:s, s:s, s:o, s:o, s:s}", "summary", r->summary,
-                               "operationId", opid, "parameters", params, "responses", responses,
-                               "x-permission", perm_name(r->perm));
+        json_t *op = json_pack("{s:s, s:s, s:o, s:o, s:s}", "summary", r->summary, "operationId",
+                               opid, "parameters", params, "responses", responses, "x-permission",
+                               perm_name(r->perm));
         if (r->flags & SP_HTTP_JSON_BODY)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
@@ -737,11 +755,11 @@ static json_t *build_openapi(void)
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }
-    json_t *error_schema = json_pack(
-        "{s:s, s:[s], s:{s:{s:s, s:[s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}}}}}", "type", "object",
-        "required", "error", "properties", "error", "type", "object", "required", "code",
-        "message", "path", "properties", "code", "type", "string", "message", "type", "string",
-        "path", "type", "string");
+    json_t *error_schema =
+        json_pack("{s:s, s:[s], s:{s:{s:s, s:[s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}}}}}", "type",
+                  "object", "required", "error", "properties", "error", "type", "object",
+                  "required", "code", "message", "path", "properties", "code", "type", "string",
+                  "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
     return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}}}", "openapi",
@@ -805,8 +823,7 @@ static int seed_one(sp_store *s, const char *dir, const char *file, const char *
         sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
         goto out;
     }
-    sp_http_log("info", "example test seeded", "name", def->name, "base_url", def->base_url,
-                NULL);
+    sp_http_log("info", "example test seeded", "name", def->name, "base_url", def->base_url, NULL);
 out:
     sp_errlist_release(&el);
     sp_def_free(def);

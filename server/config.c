@@ -119,8 +119,7 @@ static int parse_listen(sp_config *c, const char *s, char *err, size_t errlen)
     if (host[0] != '\0' && inet_pton(AF_INET, host, &a4) != 1 &&
         inet_pton(AF_INET6, host, &a6) != 1) {
         snprintf(err, errlen,
-                 "--listen '%s': the address must be numeric (127.0.0.1 or [::1]), not a name",
-                 s);
+                 "--listen '%s': the address must be numeric (127.0.0.1 or [::1]), not a name", s);
         return SP_EINVAL;
     }
     if (!is_loopback(host)) {
@@ -219,11 +218,11 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
     return SP_EINVAL;
 }
 
-static const char *const file_keys[] = {"listen",   "live_port",    "data_dir",
-                                        "shop_url", "web_root",     "examples_dir"};
+static const char *const file_keys[] = {"listen",   "live_port", "data_dir",
+                                        "shop_url", "web_root",  "examples_dir"};
 
 static const char *const cli_names[] = {"listen",   "live-port", "data-dir",
-                                       "shop-url", "web-root",  "examples-dir"};
+                                        "shop-url", "web-root",  "examples-dir"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {
@@ -241,7 +240,8 @@ static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
     }
     const char *key;
     json_t *v; /* borrowed from doc */
-    json_object_foreach(doc, key, v) {
+    json_object_foreach(doc, key, v)
+    {
         int known = 0;
         for (size_t i = 0; i < SP_ARRAY_LEN(file_keys); i++)
             known |= strcmp(key, file_keys[i]) == 0;

@@ -22,14 +22,14 @@
 #include <stdint.h>
 
 typedef struct sp_config {
-    char *listen_host;   /* numeric address, loopback only (until access control exists) */
-    uint16_t port;       /* 0: any free port */
+    char *listen_host; /* numeric address, loopback only (until access control exists) */
+    uint16_t port;     /* 0: any free port */
     uint16_t live_port;
     char *data_dir;
-    char *config_file;   /* NULL when none */
-    char *shop_url;      /* NULL: example tests keep their own base_url */
-    char *web_root;      /* NULL: the built-in placeholder page */
-    char *examples_dir;  /* NULL: found next to the binary or the source tree */
+    char *config_file;  /* NULL when none */
+    char *shop_url;     /* NULL: example tests keep their own base_url */
+    char *web_root;     /* NULL: the built-in placeholder page */
+    char *examples_dir; /* NULL: found next to the binary or the source tree */
 } sp_config;
 
 #define SP_CONFIG_DEFAULT_HOST "127.0.0.1"

@@ -46,12 +46,12 @@ struct sp_http_req {
     char *path;
     const char *pnames[SP_HTTP_MAX_PARAMS]; /* point into the route's pattern (static) */
     size_t pnlens[SP_HTTP_MAX_PARAMS];
-    char *pvals[SP_HTTP_MAX_PARAMS];        /* owned copies */
+    char *pvals[SP_HTTP_MAX_PARAMS]; /* owned copies */
     size_t nparams;
     sp_buf body;
     int too_large;
     uint64_t dropped; /* body bytes read and dropped after the cap was passed */
-    json_t *json; /* owned */
+    json_t *json;     /* owned */
     sp_http_principal principal;
     hdr headers[SP_HTTP_MAX_HEADERS];
     size_t nheaders;
@@ -187,8 +187,8 @@ int sp_http_json_parse(const char *text, size_t len, size_t max_depth, json_t **
             in_str = 1;
         } else if (c == '[' || c == '{') {
             if (++depth > max_depth) {
-                snprintf(msg, msglen, "JSON nested deeper than %zu levels (at byte %zu)",
-                         max_depth, i);
+                snprintf(msg, msglen, "JSON nested deeper than %zu levels (at byte %zu)", max_depth,
+                         i);
                 return SP_HTTP_EJSON;
             }
         } else if ((c == ']' || c == '}') && depth > 0) {
@@ -208,27 +208,37 @@ int sp_http_json_parse(const char *text, size_t len, size_t max_depth, json_t **
 
 /* ---- Errors: the one table from codes to statuses ---- */
 
+static const struct {
+    int code;
+    unsigned status;
+    const char *name;
+} error_table[] = {
+    {SP_EINVAL, 400, "bad_request"},
+    {SP_HTTP_EJSON, 400, "invalid_json"},
+    {SP_HTTP_EUNAUTH, 401, "unauthorized"},
+    {SP_HTTP_EFORBIDDEN, 403, "forbidden"},
+    {SP_ENOTFOUND, 404, "not_found"},
+    {SP_HTTP_EMETHOD, 405, "method_not_allowed"},
+    {SP_ESTATE, 409, "conflict"},
+    {SP_ELIMIT, 413, "too_large"},
+    {SP_HTTP_EMEDIA, 415, "unsupported_media_type"},
+    {SP_HTTP_EDEFINITION, 422, "invalid_definition"},
+    {SP_HTTP_EUNAVAILABLE, 503, "unavailable"},
+};
+
 unsigned sp_http_error_status(int code, const char **code_name)
 {
-    const char *name;
-    unsigned st;
-    switch (code) {
-    case SP_EINVAL: st = 400, name = "bad_request"; break;
-    case SP_HTTP_EJSON: st = 400, name = "invalid_json"; break;
-    case SP_HTTP_EUNAUTH: st = 401, name = "unauthorized"; break;
-    case SP_HTTP_EFORBIDDEN: st = 403, name = "forbidden"; break;
-    case SP_ENOTFOUND: st = 404, name = "not_found"; break;
-    case SP_HTTP_EMETHOD: st = 405, name = "method_not_allowed"; break;
-    case SP_ESTATE: st = 409, name = "conflict"; break;
-    case SP_ELIMIT: st = 413, name = "too_large"; break;
-    case SP_HTTP_EMEDIA: st = 415, name = "unsupported_media_type"; break;
-    case SP_HTTP_EDEFINITION: st = 422, name = "invalid_definition"; break;
-    case SP_HTTP_EUNAVAILABLE: st = 503, name = "unavailable"; break;
-    default: st = 500, name = "internal"; break; /* SP_EIO, SP_ESYS: our fault, not the client's */
+    for (size_t i = 0; i < SP_ARRAY_LEN(error_table); i++) {
+        if (error_table[i].code == code) {
+            if (code_name)
+                *code_name = error_table[i].name;
+            return error_table[i].status;
+        }
     }
+    /* SP_EIO, SP_ESYS and anything unknown: the server's fault, never the client's input. */
     if (code_name)
-        *code_name = name;
-    return st;
+        *code_name = "internal";
+    return 500;
 }
 
 /* ---- Requests ---- */
@@ -372,8 +382,7 @@ int sp_http_reply_json(sp_http_req *req, unsigned status, json_t *body)
     json_decref(body);
     /* MUST_FREE: libmicrohttpd owns p from here and free()s it once sent; only when the
      * response cannot be created is it still ours to free. */
-    struct MHD_Response *resp =
-        MHD_create_response_from_buffer(need + 1, p, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *resp = MHD_create_response_from_buffer(need + 1, p, MHD_RESPMEM_MUST_FREE);
     if (!resp) {
         free(p);
         return SP_ESYS;
@@ -433,8 +442,8 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
     }
     json_object_set_new(body, "error", err); /* steals err */
     if (st >= 500)
-        sp_http_log("error", "request failed", "method", req->method, "path", req->path,
-                    "error", msg, NULL);
+        sp_http_log("error", "request failed", "method", req->method, "path", req->path, "error",
+                    msg, NULL);
     if (code == SP_HTTP_EUNAUTH)
         sp_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"stampede\"");
     return sp_http_reply_json(req, st, body);
@@ -584,8 +593,8 @@ static int origin_is_ours(const sp_http_access *a, const char *origin)
     return 0; /* "null" (sandboxed frames, file:) and anything else */
 }
 
-int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
-                         char *msg, size_t msglen)
+int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
+                         size_t msglen)
 {
     static const sp_http_principal anonymous = {"anonymous", 0};
     static const sp_http_principal local = {"local", ALL_PERMS};
@@ -701,8 +710,7 @@ static void begin(sp_http_req *req)
                                 "%.16s is not allowed on %.200s (allowed: %s)", req->method,
                                 req->path, allow.p);
         } else {
-            sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such resource: %.200s",
-                                req->path);
+            sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such resource: %.200s", req->path);
         }
         goto out;
     }
@@ -752,8 +760,8 @@ static void finish(sp_http_req *req)
                                 (unsigned)SP_HTTP_MAX_BODY);
             return;
         }
-        int rc = sp_http_json_parse(req->body.p, req->body.len, SP_HTTP_MAX_DEPTH, &req->json,
-                                    msg, sizeof msg);
+        int rc = sp_http_json_parse(req->body.p, req->body.len, SP_HTTP_MAX_DEPTH, &req->json, msg,
+                                    sizeof msg);
         if (rc) {
             sp_http_reply_error(req, rc, "", NULL, "%s", msg);
             return;
@@ -766,14 +774,14 @@ static void finish(sp_http_req *req)
         sp_http_log("error", "handler sent no response", "path", req->path, NULL);
         rc = SP_ESYS;
     }
-    sp_http_reply_error(req, rc, "", NULL, "%s", rc == SP_ESYS || rc == SP_EIO
-                                                     ? "internal error (see the server log)"
-                                                     : sp_strerror(rc));
+    sp_http_reply_error(req, rc, "", NULL, "%s",
+                        rc == SP_ESYS || rc == SP_EIO ? "internal error (see the server log)"
+                                                      : sp_strerror(rc));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_size, void **con_cls)
 {
     SP_UNUSED(version);
     sp_http_server *srv = cls;
@@ -827,9 +835,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(status, sizeof status, "%u", req->status);
     uint64_t us = sp_now_us() - req->t0_us;
     snprintf(ms, sizeof ms, "%.3f", (double)us / 1000.0);
-    sp_http_log("info", "request", "method", req->method, "path", req->path, "status", status,
-                "ms", ms, "who", req->principal.name,
-                "end", toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
+    sp_http_log("info", "request", "method", req->method, "path", req->path, "status", status, "ms",
+                ms, "who", req->principal.name, "end",
+                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
     req_free(req);
     *con_cls = NULL;
 }
@@ -859,8 +867,7 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     char *w = s;
     for (const char *r = s; *r;) {
         int hi, lo;
-        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 &&
-            (hi | lo) != 0) {
+        if (r[0] == '%' && (hi = hexval(r[1])) >= 0 && (lo = hexval(r[2])) >= 0 && (hi | lo) != 0) {
             *w++ = (char)(hi * 16 + lo);
             r += 3;
         } else {
@@ -871,9 +878,8 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
-int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
-                       const sp_http_route *routes, size_t nroutes, void *app, char *err,
-                       size_t errlen)
+int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp_http_route *routes,
+                       size_t nroutes, void *app, char *err, size_t errlen)
 {
     *out = NULL;
     int rc = 0;
@@ -916,10 +922,9 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
         flags, cfg->port, NULL, NULL, on_request, srv,
         /* First, so that every later message goes through it. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : SP_HTTP_THREADS),
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SP_HTTP_CONN_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)(cfg->threads ? cfg->threads : SP_HTTP_THREADS), MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)SP_HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SP_HTTP_PER_IP_LIMIT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SP_HTTP_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);

@@ -88,9 +88,9 @@ typedef struct sp_http_route {
     unsigned flags;
     /* For the OpenAPI description (GET /api/v1/openapi.json), built from this table so that
      * it lists every route: */
-    const char *summary;  /* one line */
-    unsigned ok_status;   /* the status of a successful answer */
-    const char *query;    /* query parameters, comma-separated ("page,per_page,q"), or NULL */
+    const char *summary; /* one line */
+    unsigned ok_status;  /* the status of a successful answer */
+    const char *query;   /* query parameters, comma-separated ("page,per_page,q"), or NULL */
 } sp_http_route;
 
 /* Who made a request, as decided by sp_http_access_check(). */
@@ -100,10 +100,10 @@ typedef struct sp_http_principal {
 } sp_http_principal;
 
 typedef struct sp_http_config {
-    const char *host;    /* numeric address to listen on (loopback only until issue 6) */
+    const char *host; /* numeric address to listen on (loopback only until issue 6) */
     uint16_t port;
-    uint16_t live_port;  /* for the dashboard's CSP connect-src */
-    unsigned threads;    /* 0: SP_HTTP_THREADS */
+    uint16_t live_port; /* for the dashboard's CSP connect-src */
+    unsigned threads;   /* 0: SP_HTTP_THREADS */
 } sp_http_config;
 
 /*
@@ -113,9 +113,8 @@ typedef struct sp_http_config {
  * On failure returns SP_ESYS (err says why, e.g. the address is in use) and *out is NULL.
  * Call from the main thread.
  */
-int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg,
-                       const sp_http_route *routes, size_t nroutes, void *app, char *err,
-                       size_t errlen);
+int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp_http_route *routes,
+                       size_t nroutes, void *app, char *err, size_t errlen);
 /* Stops accepting, closes connections, waits for running handlers, frees. NULL is ignored. */
 void sp_http_server_free(sp_http_server *srv);
 /* The port actually bound (useful when cfg->port was 0). */
@@ -147,8 +146,8 @@ typedef struct sp_http_access {
  * (DNS rebinding); a state-changing request's Origin, when sent, must be ours (CSRF). Issue 6
  * adds sessions, tokens and roles here, and nowhere else. Thread-safe.
  */
-int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
-                         char *msg, size_t msglen);
+int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
+                         size_t msglen);
 
 /*
  * sp_http_access_check() for a REST request: called by the dispatcher for every request,

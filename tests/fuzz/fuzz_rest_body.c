@@ -23,7 +23,8 @@ static size_t depth_of(json_t *v)
     if (json_is_object(v)) {
         const char *k;
         json_t *child; /* borrowed */
-        json_object_foreach(v, k, child) {
+        json_object_foreach(v, k, child)
+        {
             size_t c = depth_of(child);
             d = c > d ? c : d;
         }
@@ -32,7 +33,8 @@ static size_t depth_of(json_t *v)
     if (json_is_array(v)) {
         size_t i;
         json_t *child; /* borrowed */
-        json_array_foreach(v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             size_t c = depth_of(child);
             d = c > d ? c : d;
         }
