@@ -222,8 +222,7 @@ static void done(sqlite3_stmt *st)
     }
 }
 
-/* Runs a statement that returns no rows we need. Returns the SQLite code (SQLITE_DONE on success).
- */
+/* Steps a statement whose rows are not needed; returns SQLITE_DONE on success. */
 static int step_done(sqlite3_stmt *st)
 {
     int rc;
@@ -631,7 +630,8 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
      * deadlock otherwise). Both steps can be repeated safely, so they are, until the busy
      * timeout has passed.
      */
-    for (int waited = 0;; waited += 10) {
+    uint64_t give_up = sp_now_us() + (uint64_t)SP_STORE_BUSY_TIMEOUT_MS * 1000u;
+    for (;;) {
         s->last_rc = 0;
         ret = configure(s, err, errlen);
         if (!ret)
@@ -639,7 +639,7 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
         if (!ret)
             ret = migrate(s, max_version, err, errlen);
         int busy = (s->last_rc & 0xff) == SQLITE_BUSY || (s->last_rc & 0xff) == SQLITE_LOCKED;
-        if (!ret || !busy || waited >= SP_STORE_BUSY_TIMEOUT_MS)
+        if (!ret || !busy || sp_now_us() >= give_up)
             break;
         sqlite3_sleep(10);
     }
@@ -732,9 +732,10 @@ int sp_store_integrity_check(sp_store *s, char *err, size_t errlen)
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
+        const char *table = (const char *)sqlite3_column_text(st, 0);
+        const char *parent = (const char *)sqlite3_column_text(st, 2);
         seterr(err, errlen, "foreign_key_check: table %s row %lld has no parent in %s",
-               (const char *)sqlite3_column_text(st, 0), (long long)sqlite3_column_int64(st, 1),
-               (const char *)sqlite3_column_text(st, 2));
+               table ? table : "?", (long long)sqlite3_column_int64(st, 1), parent ? parent : "?");
         ret = SP_EIO;
     } else if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, err, errlen);

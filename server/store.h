@@ -183,14 +183,14 @@ int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *
 int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names, size_t n);
 /* Moves a queued run to running and sets started_at. SP_ESTATE when it is not queued. Other
  * statuses are reached through sp_store_run_finish(). */
-int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status st);
+int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);
 /*
- * Ends a queued or running run: st is passed, failed, stopped, aborted or error; sets ended_at.
+ * Ends a queued or running run: status is passed, failed, stopped, aborted or error; sets ended_at.
  * verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error (may be NULL)
  * says why for error and aborted. SP_ESTATE when the run already ended, SP_EINVAL for a status
  * that does not end a run.
  */
-int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status st, const json_t *verdicts,
+int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const json_t *verdicts,
                         const json_t *summary, const char *error);
 /*
  * One run as a new object: {"id", "test_id", "test_name", "revision", "status", "started_by",
