@@ -55,6 +55,7 @@
 #define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
 #define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
 #define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
+#define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
 
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */

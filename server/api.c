@@ -132,6 +132,30 @@ int sp_api_is_first_start(const sp_api *api)
     return api->first_start;
 }
 
+int sp_api_checkpoint(sp_api *api, int truncate)
+{
+    sp_store *s;
+    char err[256] = "";
+    int rc = conn_get(api, &s, err, sizeof err);
+    if (rc) {
+        sp_http_log("error", "checkpoint: cannot open the database", "error", err, NULL);
+        return rc;
+    }
+    int frames = 0, done = 0;
+    rc = sp_store_checkpoint(s, truncate, &frames, &done);
+    if (rc) {
+        sp_http_log("warn", "checkpoint failed", "error", sp_store_errmsg(s), NULL);
+    } else if (done < frames) {
+        char a[16], b[16];
+        snprintf(a, sizeof a, "%d", frames);
+        snprintf(b, sizeof b, "%d", done);
+        sp_http_log("warn", "checkpoint held back by a reader", "wal_frames", a, "checkpointed", b,
+                    NULL);
+    }
+    conn_put(api, s);
+    return rc;
+}
+
 /* ---- Helpers ---- */
 
 static sp_api *app(sp_http_req *req)

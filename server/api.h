@@ -5,7 +5,7 @@
  * Calling sequence (main thread): sp_api_new() opens the database (migrating it) and marks
  * runs left running by a dead process as aborted; sp_api_seed_examples() once on a new
  * database; sp_api_routes() is given to sp_http_server_new() with the sp_api as its app
- * pointer; sp_api_free() after sp_http_server_free().
+ * pointer; sp_api_checkpoint() now and then; sp_api_free() after sp_http_server_free().
  *
  * Threads: handlers run on libmicrohttpd's worker threads. Each takes an SQLite connection
  * from a small pool for the duration of the request (a connection is used by one thread at a
@@ -46,6 +46,13 @@ int sp_api_is_first_start(const sp_api *api);
  * be read.
  */
 int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop_url);
+
+/*
+ * Checkpoints the database's WAL into the main file (see sp_store_checkpoint): the server's
+ * main thread calls it every SP_API_CHECKPOINT_S seconds with truncate 0, and once with
+ * truncate 1 after the HTTP server has stopped. Failures are logged and returned.
+ */
+int sp_api_checkpoint(sp_api *api, int truncate);
 
 /* The route table (static). */
 const sp_http_route *sp_api_routes(size_t *n);

@@ -5,8 +5,9 @@
  * worker threads libmicrohttpd owns) and then only waits for SIGINT or SIGTERM with
  * sigwait(). The signals are blocked before any thread starts, so every thread inherits the
  * mask and none of them is interrupted; nothing runs in a signal handler. On a signal the
- * main thread stops the HTTP server (which waits for requests in progress), closes the store
- * and returns 0.
+ * main thread stops the HTTP server (which waits for requests in progress), checkpoints and
+ * closes the store, and returns 0. While waiting it checkpoints the store's WAL every
+ * SP_API_CHECKPOINT_S seconds.
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -165,13 +167,23 @@ int sp_cmd_serve(int argc, char **argv)
     printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
     fflush(stdout);
 
-    int sig = 0;
-    while (sigwait(&stop_signals, &sig) != 0)
-        ;
+    /* The main thread's only other duty: checkpoint the WAL now and then, because readers that
+     * overlap commits can keep SQLite's automatic checkpoints from ever completing. */
+    int sig;
+    for (;;) {
+        struct timespec every = {SP_API_CHECKPOINT_S, 0};
+        sig = sigtimedwait(&stop_signals, NULL, &every);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (sig < 0 && errno == EAGAIN)
+            sp_api_checkpoint(api, 0);
+    }
     sp_http_log("info", "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
     code = 0;
 out:
     sp_http_server_free(http);
+    if (api && code == 0 && rc == 0)
+        sp_api_checkpoint(api, 1); /* every request has finished: shrink the WAL to nothing */
     sp_api_free(api);
     if (code == 0 && rc == 0)
         sp_http_log("info", "stopped", NULL);
