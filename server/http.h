@@ -12,17 +12,17 @@
  *   1. the path and method are matched against the table: no path matches -> 404, the path
  *      matches but not the method -> 405 with Allow;
  *   2. sp_http_authorize() -> sp_http_access_check() decides whether the client may use the
- *      route's permission
- *      (401/403 otherwise) - every route goes through it, before any body byte is buffered;
+ *      route's permission (401/403 otherwise): every route goes through it, before any body
+ *      byte is buffered;
  *   3. for routes flagged SP_HTTP_JSON_BODY: Content-Type must be application/json (415),
  *      Content-Length must not exceed SP_HTTP_MAX_BODY (413, decided before reading), the
  *      body is accumulated up to that cap (413 beyond it, when no length was announced) and
  *      parsed by sp_http_json_parse() (400 naming the problem);
  *   4. the handler runs once, with the whole request, and queues exactly one response.
  * Errors are {"error": {"code", "message", "path"}} with the status that sp_http_reply_error()
- * derives from an SP_E* or SP_HTTP_E* code: that function is the one place where codes become
- * HTTP statuses. Every response carries X-Content-Type-Options: nosniff; API responses carry
- * Cache-Control: no-store; dashboard pages carry a strict Content-Security-Policy.
+ * derives from an SP_E* or SP_HTTP_E* code through sp_http_error_status(), the one table
+ * where codes become HTTP statuses. Every response carries X-Content-Type-Options: nosniff; API
+ * responses carry Cache-Control: no-store; dashboard pages carry a strict Content-Security-Policy.
  *
  * Threads: libmicrohttpd runs SP_HTTP_THREADS worker threads (an internal epoll loop each);
  * a handler runs on one of them and must not block for long. A request context belongs to the
@@ -67,7 +67,7 @@ typedef enum sp_perm {
 /* Route flags. */
 enum {
     SP_HTTP_JSON_BODY = 1 << 0, /* the request must carry a JSON body (415/413/400 checked) */
-    SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the CSP headers, cacheable */
+    SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the page CSP, revalidated caching */
 };
 
 typedef struct sp_http_req sp_http_req;
