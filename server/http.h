@@ -110,7 +110,8 @@ typedef struct sp_http_config {
  * Starts the daemon: binds cfg->host:cfg->port and serves routes[0..nroutes) (borrowed; the
  * table and app must outlive the server). Routes are tried in order; among patterns that match
  * a path, those with more literal segments win, so "/tests/validate" beats "/tests/:id".
- * On failure returns SP_ESYS (err says why, e.g. the address is in use) and *out is NULL.
+ * On failure returns SP_ESYS (err says why, e.g. the address is in use) or SP_EINVAL (a host
+ * that is not a numeric address) and *out is NULL.
  * Call from the main thread.
  */
 int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp_http_route *routes,
@@ -190,13 +191,15 @@ int sp_http_reply_static(sp_http_req *req, unsigned status, const char *content_
 int sp_http_reply_fd(sp_http_req *req, int fd, uint64_t size, const char *content_type);
 /*
  * Sends {"error": {"code", "message", "path"}} with the status for code (an SP_E* or SP_HTTP_E*
- * code; this is the one table from codes to statuses). path names the offending field or
- * parameter ("" for the whole request). extra (stolen, may be NULL) is an object whose members
- * are added beside "error" (e.g. the list of definition errors).
+ * code, mapped by sp_http_error_status()). Statuses of 500 and above are also logged. path names
+ * the offending field or parameter ("" for the whole request). extra (stolen, may be NULL) is an
+ * object whose members are added beside "error" (e.g. the list of definition errors).
  */
 int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *extra,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* The HTTP status and the error body's "code" for an error code. */
+/* The one table from error codes to HTTP statuses: the status and the error body's "code"
+ * (*code_name, static; may be NULL) for an SP_E* or SP_HTTP_E* code. Unknown codes, SP_EIO
+ * and SP_ESYS are 500 "internal": a server fault, never the client's input. */
 unsigned sp_http_error_status(int code, const char **code_name);
 
 /* ---- Bodies ---- */
