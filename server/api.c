@@ -227,8 +227,8 @@ static int load_definition(sp_http_req *req, sp_def **def, int *replied)
     json_t *list = json_array();
     for (size_t i = 0; i < el.n; i++) {
         json_t *e = json_object();
-        json_object_set_new(e, "path", json_string(el.v[i].path));
-        json_object_set_new(e, "message", json_string(el.v[i].msg));
+        json_object_set_new(e, "path", sp_http_json_string(el.v[i].path));
+        json_object_set_new(e, "message", sp_http_json_string(el.v[i].msg));
         json_array_append_new(list, e); /* steals e */
     }
     json_t *extra = json_object();
@@ -288,7 +288,7 @@ static int h_validate(sp_http_req *req)
         return rc;
     json_t *names = json_array();
     for (size_t i = 0; i < def->nnames; i++)
-        json_array_append_new(names, json_string(def->names[i]));
+        json_array_append_new(names, sp_http_json_string(def->names[i]));
     json_t *body = json_object();
     json_object_set_new(body, "valid", json_true());
     json_object_set_new(body, "name", json_string(def->name ? def->name : ""));

@@ -140,9 +140,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- JSON ---- */
 
-/* A JSON string for text that may not be valid UTF-8 (a client's path, a parser message
- * quoting the input): bytes of invalid sequences become '?'. New reference. */
-static json_t *json_str_lossy(const char *s)
+json_t *sp_http_json_string(const char *s)
 {
     json_t *j = json_string(s);
     if (j)
@@ -431,8 +429,8 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
     va_end(ap);
     json_t *err = json_object();
     json_object_set_new(err, "code", json_string(name));
-    json_object_set_new(err, "message", json_str_lossy(msg));
-    json_object_set_new(err, "path", json_str_lossy(path ? path : ""));
+    json_object_set_new(err, "message", sp_http_json_string(msg));
+    json_object_set_new(err, "path", sp_http_json_string(path ? path : ""));
     /* extra is stolen: it becomes the body, or is dropped when it is not an object. */
     json_t *body = extra;
     if (!json_is_object(body)) {

@@ -215,6 +215,11 @@ unsigned sp_http_error_status(int code, const char **code_name);
 int sp_http_json_parse(const char *text, size_t len, size_t max_depth, json_t **out, char *msg,
                        size_t msglen);
 
+/* A new JSON string for text that may not be valid UTF-8 (a client's path, a message quoting
+ * input, a message cut in the middle of a character): when it is not, every byte above 0x7f
+ * becomes '?'. Never NULL. */
+json_t *sp_http_json_string(const char *s);
+
 /* ---- Logging ---- */
 
 /*
