@@ -13,7 +13,8 @@
  * The rest of sp_api is immutable after sp_api_new().
  *
  * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
- * when invalid) and stored byte for byte, so a user gets back exactly what they saved.
+ * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
+ * object, so the content is what the user saved (key order included), not its whitespace.
  */
 #ifndef SP_API_H
 #define SP_API_H
