@@ -49,6 +49,23 @@
 #define SP_CSV_MAX_FIELD_BYTES (64u << 10) /* one field's value after unquoting */
 #define SP_CSV_MAX_CELLS 4000000           /* data rows times header fields */
 
+/* REST server (server/http.c). */
+#define SP_HTTP_MAX_BODY SP_DEF_MAX_BYTES /* a request body: a test definition is the largest */
+#define SP_HTTP_MAX_DEPTH SP_DEF_MAX_DEPTH /* JSON nesting of a REST body */
+#define SP_HTTP_MAX_RESPONSE (16u << 20) /* one JSON response (a definition with its metadata) */
+#define SP_HTTP_THREADS 4                /* libmicrohttpd worker threads (the thread pool) */
+#define SP_HTTP_CONN_LIMIT 1024          /* open connections in all (split among the threads) */
+#define SP_HTTP_PER_IP_LIMIT 256         /* open connections from one address: 100 clients
+                                            behind one proxy, each with a spare connection */
+#define SP_HTTP_CONN_TIMEOUT_S 30        /* an idle connection is closed after this */
+#define SP_HTTP_CONN_MEMORY (32u << 10)  /* per-connection read buffer (libmicrohttpd's default) */
+#define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */
+#define SP_HTTP_MAX_HEADERS 8            /* extra response headers set by one handler */
+#define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
+#define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
+#define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
+#define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
+
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 

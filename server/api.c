@@ -1,0 +1,894 @@
+/*
+ * api.c - see api.h.
+ */
+#define _GNU_SOURCE /* O_CLOEXEC, O_NOFOLLOW */
+#include "server/api.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/definition.h"
+#include "server/cli.h"
+#include "server/store.h"
+
+#define API_PREFIX "/api/v1"
+#define DB_FILE "stampede.db"
+
+struct sp_api {
+    char *db_path;
+    char *data_dir;
+    char *web_root; /* realpath, NULL when none */
+    uint16_t live_port;
+    int first_start;
+    /* Idle SQLite connections. A request takes one and gives it back; the pool grows to the
+     * number of requests handled at once (the HTTP thread pool's size). */
+    pthread_mutex_t mu;
+    sp_store **idle;
+    size_t nidle;
+    size_t cap;
+};
+
+/* ---- Connection pool ---- */
+
+static int conn_get(sp_api *api, sp_store **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    pthread_mutex_lock(&api->mu);
+    if (api->nidle)
+        *out = api->idle[--api->nidle];
+    pthread_mutex_unlock(&api->mu);
+    if (*out)
+        return 0;
+    return sp_store_open(out, api->db_path, err, errlen);
+}
+
+static void conn_put(sp_api *api, sp_store *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&api->mu);
+    sp_grow((void **)&api->idle, &api->cap, api->nidle + 1, sizeof(*api->idle));
+    api->idle[api->nidle++] = s;
+    pthread_mutex_unlock(&api->mu);
+}
+
+int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen)
+{
+    *out = NULL;
+    int rc = 0;
+    sp_api *api = sp_calloc(1, sizeof(*api));
+    pthread_mutex_init(&api->mu, NULL);
+    api->data_dir = sp_strdup(cfg->data_dir);
+    api->live_port = cfg->live_port;
+    sp_buf path;
+    sp_buf_init(&path, PATH_MAX);
+    if (sp_buf_addf(&path, "%s/%s", cfg->data_dir, DB_FILE) != 0) {
+        snprintf(err, errlen, "data directory path too long");
+        rc = SP_EINVAL;
+        goto out;
+    }
+    api->db_path = sp_buf_detach(&path, NULL);
+    if (cfg->web_root) {
+        api->web_root = realpath(cfg->web_root, NULL);
+        if (!api->web_root) {
+            snprintf(err, errlen, "--web-root '%s': %s", cfg->web_root, strerror(errno));
+            rc = SP_EINVAL;
+            goto out;
+        }
+    }
+    struct stat st;
+    api->first_start = stat(api->db_path, &st) != 0;
+
+    sp_store *s = NULL;
+    rc = sp_store_open(&s, api->db_path, err, errlen);
+    if (rc)
+        goto out;
+    int n = 0;
+    rc = sp_store_runs_mark_aborted(s, &n);
+    if (rc) {
+        snprintf(err, errlen, "crash recovery failed: %s", sp_store_errmsg(s));
+        sp_store_close(s);
+        goto out;
+    }
+    if (n > 0) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", n);
+        sp_http_log("warn", "runs left running by a previous process marked aborted", "count", num,
+                    NULL);
+    }
+    conn_put(api, s);
+    *out = api;
+    api = NULL;
+out:
+    sp_buf_release(&path);
+    sp_api_free(api);
+    return rc;
+}
+
+void sp_api_free(sp_api *api)
+{
+    if (!api)
+        return;
+    for (size_t i = 0; i < api->nidle; i++)
+        sp_store_close(api->idle[i]);
+    free(api->idle);
+    pthread_mutex_destroy(&api->mu);
+    free(api->db_path);
+    free(api->data_dir);
+    free(api->web_root);
+    free(api);
+}
+
+int sp_api_is_first_start(const sp_api *api)
+{
+    return api->first_start;
+}
+
+int sp_api_checkpoint(sp_api *api, int truncate)
+{
+    sp_store *s;
+    char err[256] = "";
+    int rc = conn_get(api, &s, err, sizeof err);
+    if (rc) {
+        sp_http_log("error", "checkpoint: cannot open the database", "error", err, NULL);
+        return rc;
+    }
+    int frames = 0, done = 0;
+    rc = sp_store_checkpoint(s, truncate, &frames, &done);
+    if (rc) {
+        sp_http_log("warn", "checkpoint failed", "error", sp_store_errmsg(s), NULL);
+    } else if (done < frames) {
+        char a[16], b[16];
+        snprintf(a, sizeof a, "%d", frames);
+        snprintf(b, sizeof b, "%d", done);
+        sp_http_log("warn", "checkpoint held back by a reader", "wal_frames", a, "checkpointed", b,
+                    NULL);
+    }
+    conn_put(api, s);
+    return rc;
+}
+
+/* ---- Helpers ---- */
+
+static sp_api *app(sp_http_req *req)
+{
+    return sp_http_req_app(req);
+}
+
+/* Answers a store failure: the store's codes are already the SP_E* codes the error table
+ * knows; its message names the conflict for SP_ESTATE. */
+static int store_error(sp_http_req *req, int rc, const char *path, const char *msg)
+{
+    if (rc == SP_EIO || rc == SP_ESYS) {
+        sp_http_log("error", "store", "path", sp_http_req_path(req), "error", msg, NULL);
+        return sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
+    }
+    return sp_http_reply_error(req, rc, path, NULL, "%s", msg && *msg ? msg : sp_strerror(rc));
+}
+
+/* Takes a connection for this request or answers 503. */
+static int take_store(sp_http_req *req, sp_store **s)
+{
+    char err[256] = "";
+    int rc = conn_get(app(req), s, err, sizeof err);
+    if (rc) {
+        sp_http_log("error", "cannot open the database", "error", err, NULL);
+        return sp_http_reply_error(req, SP_HTTP_EUNAVAILABLE, "", NULL,
+                                   "the database cannot be opened (see the server log)");
+    }
+    return 0;
+}
+
+/* A positive decimal id no longer than int64; 0 when it is not one. */
+static int64_t parse_id(const char *s)
+{
+    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) || s[0] == '0')
+        return 0;
+    return strtoll(s, NULL, 10);
+}
+
+/* Reads an optional positive integer query parameter; 0 when absent, -1 when bad. */
+static long query_int(sp_http_req *req, const char *name, long max)
+{
+    const char *v = sp_http_query(req, name);
+    if (!v)
+        return 0;
+    if (!*v || strlen(v) > 9 || strspn(v, "0123456789") != strlen(v))
+        return -1;
+    long n = strtol(v, NULL, 10);
+    return n >= 1 && n <= max ? n : -1;
+}
+
+/*
+ * Checks the request's body as a test definition. On success returns 0 with *def (owned by
+ * the caller). Otherwise answers 422 with every error, {"errors": [{"path", "message"}...]},
+ * and returns the reply's result with *def NULL.
+ */
+static int load_definition(sp_http_req *req, sp_def **def, int *replied)
+{
+    *replied = 0;
+    size_t len;
+    const char *text = sp_http_body(req, &len);
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_overrides none = SP_OVERRIDES_NONE;
+    int rc = sp_def_load(text, len, &none, app(req)->data_dir, def, &el);
+    if (rc == 0)
+        goto out;
+    *replied = 1;
+    json_t *list = json_array();
+    for (size_t i = 0; i < el.n; i++) {
+        json_t *e = json_object();
+        json_object_set_new(e, "path", sp_http_json_string(el.v[i].path));
+        json_object_set_new(e, "message", sp_http_json_string(el.v[i].msg));
+        json_array_append_new(list, e); /* steals e */
+    }
+    json_t *extra = json_object();
+    json_object_set_new(extra, "valid", json_false());
+    json_object_set_new(extra, "errors", list); /* steals list */
+    if (el.dropped)
+        json_object_set_new(extra, "errors_dropped", json_integer((json_int_t)el.dropped));
+    size_t total = el.n + el.dropped;
+    const char *first_path = el.n ? el.v[0].path : "";
+    const char *first_msg = el.n ? el.v[0].msg : "invalid definition";
+    rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, first_path, extra,
+                             "the definition has %zu error%s; the first: %s%s%s", total,
+                             total == 1 ? "" : "s", first_path, *first_path ? ": " : "", first_msg);
+out:
+    sp_errlist_release(&el);
+    return rc;
+}
+
+/* ---- Handlers: service ---- */
+
+static int h_health(sp_http_req *req)
+{
+    sp_store *s;
+    char err[256] = "";
+    if (conn_get(app(req), &s, err, sizeof err) != 0) {
+        sp_http_log("error", "health: cannot open the database", "error", err, NULL);
+        return sp_http_reply_json(req, 503,
+                                  json_pack("{s:s, s:s}", "status", "unavailable", "db", "error"));
+    }
+    int version = sp_store_schema_version(s);
+    conn_put(app(req), s);
+    if (version <= 0)
+        return sp_http_reply_json(req, 503,
+                                  json_pack("{s:s, s:s}", "status", "unavailable", "db", "error"));
+    return sp_http_reply_json(
+        req, 200,
+        json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version));
+}
+
+static int h_config(sp_http_req *req)
+{
+    return sp_http_reply_json(req, 200,
+                              json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
+                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
+}
+
+static int h_openapi(sp_http_req *req);
+
+/* ---- Handlers: tests ---- */
+
+static int h_validate(sp_http_req *req)
+{
+    sp_def *def = NULL;
+    int replied;
+    int rc = load_definition(req, &def, &replied);
+    if (replied)
+        return rc;
+    json_t *names = json_array();
+    for (size_t i = 0; i < def->nnames; i++)
+        json_array_append_new(names, sp_http_json_string(def->names[i]));
+    json_t *body = json_object();
+    json_object_set_new(body, "valid", json_true());
+    json_object_set_new(body, "name", json_string(def->name ? def->name : ""));
+    json_object_set_new(body, "names", names);
+    sp_def_free(def);
+    return sp_http_reply_json(req, 200, body);
+}
+
+static int h_tests_list(sp_http_req *req)
+{
+    long page = query_int(req, "page", 1000000);
+    if (page < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "page", NULL,
+                                   "page must be a whole number from 1 to 1000000");
+    long per_page = query_int(req, "per_page", SP_API_PER_PAGE_MAX);
+    if (per_page < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "per_page", NULL,
+                                   "per_page must be a whole number from 1 to %d",
+                                   SP_API_PER_PAGE_MAX);
+    const char *q = sp_http_query(req, "q");
+    if (q && strlen(q) > SP_API_MAX_QUERY)
+        return sp_http_reply_error(req, SP_EINVAL, "q", NULL, "q is longer than %d bytes",
+                                   SP_API_MAX_QUERY);
+    if (!page)
+        page = 1;
+    if (!per_page)
+        per_page = SP_STORE_PAGE_DEFAULT;
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *list = NULL;
+    rc = sp_store_test_list(s, q && *q ? q : NULL, 0, (int)per_page, (int)((page - 1) * per_page),
+                            &list);
+    if (rc) {
+        rc = store_error(req, rc, "", sp_store_errmsg(s));
+        goto out;
+    }
+    json_object_set_new(list, "page", json_integer(page));
+    json_object_set_new(list, "per_page", json_integer(per_page));
+    rc = sp_http_reply_json(req, 200, list); /* steals list */
+out:
+    conn_put(app(req), s);
+    return rc;
+}
+
+static int h_tests_create(sp_http_req *req)
+{
+    sp_def *def = NULL;
+    int replied;
+    int rc = load_definition(req, &def, &replied);
+    if (replied)
+        return rc;
+    sp_store *s = NULL;
+    rc = take_store(req, &s);
+    if (rc || !s)
+        goto out;
+    size_t len;
+    const char *text = sp_http_body(req, &len);
+    int64_t id = 0;
+    char err[256] = "";
+    rc = sp_store_test_create(s, def->name, text, sp_http_req_principal(req)->name, &id, err,
+                              sizeof err);
+    if (rc) {
+        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        goto out;
+    }
+    char loc[64];
+    snprintf(loc, sizeof loc, API_PREFIX "/tests/%lld", (long long)id);
+    sp_http_add_header(req, "Location", loc);
+    sp_http_log("info", "test created", "id", loc + sizeof(API_PREFIX "/tests/") - 1, "who",
+                sp_http_req_principal(req)->name, NULL);
+    rc = sp_http_reply_json(
+        req, 201,
+        json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name, "revision", 1));
+out:
+    conn_put(app(req), s);
+    sp_def_free(def);
+    return rc;
+}
+
+/* Gets a live test (404 for a deleted one: its history is kept for its runs, not shown as a
+ * test). On success *out is a new reference; otherwise the error was answered. */
+static int get_live_test(sp_http_req *req, sp_store *s, int64_t id, int revision, json_t **out,
+                         int *replied)
+{
+    *out = NULL;
+    *replied = 1;
+    json_t *t = NULL;
+    int rc = sp_store_test_get(s, id, revision, &t);
+    if (rc == SP_ENOTFOUND || (rc == 0 && !json_is_null(json_object_get(t, "deleted_at")))) {
+        if (t)
+            json_decref(t);
+        if (revision)
+            return sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL,
+                                       "test %lld has no revision %d", (long long)id, revision);
+        return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
+                                   (long long)id);
+    }
+    if (rc)
+        return store_error(req, rc, "", sp_store_errmsg(s));
+    *replied = 0;
+    *out = t;
+    return 0;
+}
+
+static int no_such_test(sp_http_req *req)
+{
+    return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id '%.64s'",
+                               sp_http_param(req, "id"));
+}
+
+static int h_test_get(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_test(req);
+    long rev = 0;
+    const char *rev_param = sp_http_param(req, "rev");
+    if (rev_param) {
+        rev = (long)parse_id(rev_param);
+        if (rev <= 0 || rev > INT32_MAX)
+            return sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL, "no revision '%.64s'",
+                                       rev_param);
+    } else {
+        rev = query_int(req, "revision", INT32_MAX);
+        if (rev < 0)
+            return sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
+                                       "revision must be a whole number from 1");
+    }
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *t;
+    int replied;
+    rc = get_live_test(req, s, id, (int)rev, &t, &replied);
+    if (replied)
+        goto out;
+    /* The definition is stored as the text the user sent; it is returned as JSON so that
+     * clients need not parse a string inside a document. It was valid JSON when stored. */
+    const char *text = json_string_value(json_object_get(t, "definition"));
+    json_error_t je;
+    json_t *doc = text ? json_loads(text, JSON_REJECT_DUPLICATES, &je) : NULL;
+    if (doc)
+        json_object_set_new(t, "definition", doc); /* steals doc */
+    rc = sp_http_reply_json(req, 200, t);
+out:
+    conn_put(app(req), s);
+    return rc;
+}
+
+static int h_test_update(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_test(req);
+    sp_def *def = NULL;
+    int replied;
+    int rc = load_definition(req, &def, &replied);
+    if (replied)
+        return rc;
+    sp_store *s = NULL;
+    rc = take_store(req, &s);
+    if (rc || !s)
+        goto out;
+    size_t len;
+    const char *text = sp_http_body(req, &len);
+    int revision = 0;
+    char err[256] = "";
+    rc = sp_store_test_update(s, id, def->name, text, sp_http_req_principal(req)->name, &revision,
+                              err, sizeof err);
+    if (rc == SP_ENOTFOUND) {
+        rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
+                                 (long long)id);
+        goto out;
+    }
+    if (rc) {
+        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        goto out;
+    }
+    char revtext[16];
+    snprintf(revtext, sizeof revtext, "%d", revision);
+    sp_http_log("info", "test updated", "id", sp_http_param(req, "id"), "revision", revtext, "who",
+                sp_http_req_principal(req)->name, NULL);
+    rc = sp_http_reply_json(req, 200,
+                            json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name,
+                                      "revision", revision));
+out:
+    conn_put(app(req), s);
+    sp_def_free(def);
+    return rc;
+}
+
+static int h_test_delete(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_test(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    rc = sp_store_test_delete(s, id);
+    if (rc == SP_ENOTFOUND)
+        rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
+                                 (long long)id);
+    else if (rc)
+        rc = store_error(req, rc, "", sp_store_errmsg(s));
+    else {
+        sp_http_log("info", "test deleted", "id", sp_http_param(req, "id"), "who",
+                    sp_http_req_principal(req)->name, NULL);
+        rc = sp_http_reply_empty(req, 204);
+    }
+    conn_put(app(req), s);
+    return rc;
+}
+
+static int h_test_revisions(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_test(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *t = NULL, *revs = NULL;
+    int replied;
+    rc = get_live_test(req, s, id, 0, &t, &replied);
+    if (replied)
+        goto out;
+    rc = sp_store_test_revisions(s, id, &revs);
+    if (rc) {
+        rc = store_error(req, rc, "id", sp_store_errmsg(s));
+        goto out;
+    }
+    rc = sp_http_reply_json(
+        req, 200,
+        json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", revs)); /* "o" steals revs */
+out:
+    if (t)
+        json_decref(t);
+    conn_put(app(req), s);
+    return rc;
+}
+
+/* ---- Static files ---- */
+
+static const char placeholder_html[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Stampede</title></head>\n"
+    "<body>\n"
+    "<h1>Stampede</h1>\n"
+    "<p>The server is running. The dashboard comes in a later release; until then, everything\n"
+    "it will do is available through the REST API.</p>\n"
+    "<ul>\n"
+    "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI 3)</a></li>\n"
+    "<li><a href=\"/api/v1/tests\">Tests</a></li>\n"
+    "<li><a href=\"/api/v1/health\">Health</a></li>\n"
+    "</ul>\n"
+    "</body></html>\n";
+
+static const char *content_type_for(const char *path)
+{
+    static const struct {
+        const char *ext;
+        const char *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".json", "application/json"},
+        {".map", "application/json"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".woff2", "font/woff2"},
+        {".txt", "text/plain; charset=utf-8"},
+    };
+    const char *dot = strrchr(path, '.');
+    for (size_t i = 0; dot && i < SP_ARRAY_LEN(types); i++)
+        if (strcmp(dot, types[i].ext) == 0)
+            return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Whether a relative path under the web root is safe to open: segments of [A-Za-z0-9._-],
+ * none empty, none starting with '.' (no "..", no hidden files). */
+static int safe_relpath(const char *rel)
+{
+    if (!*rel || strlen(rel) > 512)
+        return 0;
+    int seg_start = 1;
+    for (const char *p = rel; *p; p++) {
+        char c = *p;
+        if (c == '/') {
+            if (seg_start)
+                return 0;
+            seg_start = 1;
+            continue;
+        }
+        if (seg_start && c == '.')
+            return 0;
+        seg_start = 0;
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '.' || c == '_' || c == '-';
+        if (!ok)
+            return 0;
+    }
+    return !seg_start;
+}
+
+/* Sends web_root/rel, or 404. */
+static int send_file(sp_http_req *req, const char *rel)
+{
+    const sp_api *api = app(req);
+    if (!safe_relpath(rel))
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    char full[PATH_MAX];
+    if ((size_t)snprintf(full, sizeof full, "%s/%s", api->web_root, rel) >= sizeof full)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    /* The path is checked by its characters, and the file it resolves to (through any
+     * symbolic link in the tree) must still lie under the root. */
+    char *real = realpath(full, NULL);
+    size_t rootlen = strlen(api->web_root);
+    int inside = real && strncmp(real, api->web_root, rootlen) == 0 && real[rootlen] == '/';
+    free(real);
+    if (!inside)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    int fd = open(full, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    }
+    return sp_http_reply_fd(req, fd, (uint64_t)st.st_size, content_type_for(rel)); /* owns fd */
+}
+
+static int h_index(sp_http_req *req)
+{
+    if (!app(req)->web_root)
+        return sp_http_reply_static(req, 200, "text/html; charset=utf-8", placeholder_html,
+                                    sizeof placeholder_html - 1);
+    return send_file(req, "index.html");
+}
+
+static int h_asset(sp_http_req *req)
+{
+    if (!app(req)->web_root)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL,
+                                   "no dashboard assets in this release");
+    char rel[600];
+    if ((size_t)snprintf(rel, sizeof rel, "assets/%s", sp_http_param(req, "*")) >= sizeof rel)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    return send_file(req, rel);
+}
+
+/* ---- Route table ---- */
+
+static const sp_http_route routes[] = {
+    {"GET", "/", h_index, SP_PERM_PUBLIC, SP_HTTP_PAGE, "The dashboard", 200, NULL},
+    {"GET", "/assets/*", h_asset, SP_PERM_PUBLIC, SP_HTTP_PAGE, "The dashboard's files", 200, NULL},
+    {"GET", API_PREFIX "/health", h_health, SP_PERM_PUBLIC, 0, "Liveness and database health", 200,
+     NULL},
+    {"GET", API_PREFIX "/config", h_config, SP_PERM_PUBLIC, 0,
+     "Version and where the live stream listens", 200, NULL},
+    {"GET", API_PREFIX "/openapi.json", h_openapi, SP_PERM_PUBLIC, 0, "This description of the API",
+     200, NULL},
+    {"POST", API_PREFIX "/tests/validate", h_validate, SP_PERM_READ, SP_HTTP_JSON_BODY,
+     "Check a test definition without saving it", 200, NULL},
+    {"GET", API_PREFIX "/tests", h_tests_list, SP_PERM_READ, 0,
+     "List tests, newest first, optionally filtered by name", 200, "page,per_page,q"},
+    {"POST", API_PREFIX "/tests", h_tests_create, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+     "Create a test from a definition (revision 1)", 201, NULL},
+    {"GET", API_PREFIX "/tests/:id", h_test_get, SP_PERM_READ, 0,
+     "A test with its newest (or a given) revision's definition", 200, "revision"},
+    {"PUT", API_PREFIX "/tests/:id", h_test_update, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+     "Save a new revision of a test", 200, NULL},
+    {"DELETE", API_PREFIX "/tests/:id", h_test_delete, SP_PERM_WRITE, 0,
+     "Delete a test (its revisions and runs are kept)", 204, NULL},
+    {"GET", API_PREFIX "/tests/:id/revisions", h_test_revisions, SP_PERM_READ, 0,
+     "Every revision of a test, newest first", 200, NULL},
+    {"GET", API_PREFIX "/tests/:id/revisions/:rev", h_test_get, SP_PERM_READ, 0,
+     "A test at one revision", 200, NULL},
+};
+
+const sp_http_route *sp_api_routes(size_t *n)
+{
+    *n = SP_ARRAY_LEN(routes);
+    return routes;
+}
+
+/* ---- OpenAPI, built from the route table so that it cannot miss a route ---- */
+
+static const char *perm_name(sp_perm p)
+{
+    switch (p) {
+    case SP_PERM_PUBLIC:
+        return "public";
+    case SP_PERM_READ:
+        return "read";
+    case SP_PERM_WRITE:
+        return "write";
+    case SP_PERM_RUN:
+        return "run";
+    case SP_PERM_ADMIN:
+        return "admin";
+    }
+    return "?";
+}
+
+static json_t *error_response(const char *description)
+{
+    return json_pack("{s:s, s:{s:{s:{s:s}}}}", "description", description, "content",
+                     "application/json", "schema", "$ref", "#/components/schemas/Error");
+}
+
+static json_t *build_openapi(void)
+{
+    json_t *paths = json_object();
+    for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
+        const sp_http_route *r = &routes[i];
+        /* "/tests/:id" becomes "/tests/{id}", a final "*" becomes "{path}". */
+        sp_buf p;
+        sp_buf_init(&p, 1024);
+        json_t *params = json_array();
+        for (const char *s = r->pattern; *s;) {
+            if (*s == ':' || (*s == '*' && s[1] == '\0')) {
+                const char *end = *s == '*' ? s + 1 : strchrnul(s, '/');
+                char name[32];
+                snprintf(name, sizeof name, "%.*s", *s == '*' ? 4 : (int)(end - s - 1),
+                         *s == '*' ? "path" : s + 1);
+                sp_buf_addf(&p, "{%s}", name);
+                json_array_append_new(params,
+                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", name, "in",
+                                                "path", "required", 1, "schema", "type", "string"));
+                s = end;
+            } else {
+                sp_buf_addc(&p, *s++);
+            }
+        }
+        if (r->query) {
+            char *q = sp_strdup(r->query);
+            char *save = NULL;
+            for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                json_array_append_new(params,
+                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
+                                                "query", "required", 0, "schema", "type",
+                                                strcmp(tok, "q") == 0 ? "string" : "integer"));
+            free(q);
+        }
+        json_t *item = json_object_get(paths, p.p); /* borrowed */
+        if (!item) {
+            item = json_object();
+            json_object_set_new(paths, p.p, item); /* steals item; paths keeps it alive */
+        }
+        char method[16];
+        size_t ml = strlen(r->method);
+        for (size_t k = 0; k < ml && k < sizeof method - 1; k++)
+            method[k] = (char)(r->method[k] - 'A' + 'a');
+        method[ml < sizeof method ? ml : sizeof method - 1] = '\0';
+        char status[8];
+        snprintf(status, sizeof status, "%u", r->ok_status);
+        json_t *responses = json_object();
+        json_object_set_new(responses, status,
+                            json_pack("{s:s}", "description",
+                                      r->ok_status == 204 ? "Done, no content" : "Success"));
+        json_object_set_new(responses, "default", error_response("An error"));
+        char opid[128];
+        snprintf(opid, sizeof opid, "%s%s", method, r->pattern);
+        for (char *c = opid; *c; c++)
+            if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9')))
+                *c = '_';
+        /* "o" steals params and responses. */
+        json_t *op = json_pack("{s:s, s:s, s:o, s:o, s:s}", "summary", r->summary, "operationId",
+                               opid, "parameters", params, "responses", responses, "x-permission",
+                               perm_name(r->perm));
+        if (r->flags & SP_HTTP_JSON_BODY)
+            json_object_set_new(op, "requestBody",
+                                json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
+                                          "application/json", "schema", "$ref",
+                                          "#/components/schemas/TestDefinition"));
+        json_object_set_new(item, method, op);
+        sp_buf_release(&p);
+    }
+    json_t *error_schema =
+        json_pack("{s:s, s:[s], s:{s:{s:s, s:[s,s,s], s:{s:{s:s}, s:{s:s}, s:{s:s}}}}}", "type",
+                  "object", "required", "error", "properties", "error", "type", "object",
+                  "required", "code", "message", "path", "properties", "code", "type", "string",
+                  "message", "type", "string", "path", "type", "string");
+    json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
+                                   "A test definition: see docs/test-format.md");
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}}}", "openapi",
+                     "3.0.3", "info", "title", "Stampede REST API", "version", SP_VERSION,
+                     "description",
+                     "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
+                     "names what a caller needs.",
+                     "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
+                     error_schema, "TestDefinition", def_schema);
+}
+
+static int h_openapi(sp_http_req *req)
+{
+    json_t *doc = build_openapi();
+    if (!doc)
+        return SP_ESYS;
+    return sp_http_reply_json(req, 200, doc);
+}
+
+/* ---- Seeding ---- */
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads, points at shop_url, validates and stores one example. Returns 0 when stored. */
+static int seed_one(sp_store *s, const char *dir, const char *file, const char *shop_url)
+{
+    int rc = 0;
+    char path[PATH_MAX];
+    char *text = NULL;
+    sp_def *def = NULL;
+    json_t *doc = NULL;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    json_error_t je;
+    doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc || !json_is_object(doc)) {
+        sp_http_log("warn", "example skipped", "file", path, "error",
+                    doc ? "not a JSON object" : je.text, NULL);
+        rc = SP_EINVAL;
+        goto out;
+    }
+    if (shop_url)
+        json_object_set_new(doc, "base_url", json_string(shop_url));
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER); /* ours: free() */
+    rc = text ? sp_def_load(text, strlen(text), NULL, dir, &def, &el) : SP_EINVAL;
+    if (rc) {
+        sp_buf msg;
+        sp_buf_init(&msg, 4096);
+        sp_errlist_format(&el, &msg);
+        sp_http_log("warn", "example skipped", "file", path, "error", msg.p, NULL);
+        sp_buf_release(&msg);
+        goto out;
+    }
+    char err[256] = "";
+    rc = sp_store_test_create(s, def->name, text, "seed", NULL, err, sizeof err);
+    if (rc) {
+        sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
+        goto out;
+    }
+    sp_http_log("info", "example test seeded", "name", def->name, "base_url", def->base_url, NULL);
+out:
+    sp_errlist_release(&el);
+    sp_def_free(def);
+    free(text);
+    if (doc)
+        json_decref(doc);
+    return rc;
+}
+
+int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop_url)
+{
+    DIR *d = opendir(examples_dir);
+    if (!d) {
+        sp_http_log("warn", "no example tests", "dir", examples_dir, "error", strerror(errno),
+                    NULL);
+        return SP_ENOTFOUND;
+    }
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len > 5 && e->d_name[0] != '.' && strcmp(e->d_name + len - 5, ".json") == 0) {
+            sp_grow((void **)&names, &cap, n + 1, sizeof(*names));
+            names[n++] = sp_strdup(e->d_name);
+        }
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_names);
+    sp_store *s = NULL;
+    char err[256] = "";
+    int rc = conn_get(api, &s, err, sizeof err);
+    int stored = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        stored += seed_one(s, examples_dir, names[i], shop_url) == 0;
+    if (rc)
+        sp_http_log("error", "cannot open the database", "error", err, NULL);
+    conn_put(api, s);
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc ? rc : stored;
+}

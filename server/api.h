@@ -1,0 +1,61 @@
+/*
+ * api.h - the REST API under /api/v1 and the dashboard's static files: the route table and
+ * its handlers, on top of server/http.h and server/store.h.
+ *
+ * Calling sequence (main thread): sp_api_new() opens the database (migrating it) and marks
+ * runs left running by a dead process as aborted; sp_api_seed_examples() once on a new
+ * database; sp_api_routes() is given to sp_http_server_new() with the sp_api as its app
+ * pointer; sp_api_checkpoint() now and then; sp_api_free() after sp_http_server_free().
+ *
+ * Threads: handlers run on libmicrohttpd's worker threads. Each takes an SQLite connection
+ * from a small pool for the duration of the request (a connection is used by one thread at a
+ * time, as store.h requires), so reads on different threads run in parallel under WAL.
+ * The rest of sp_api is immutable after sp_api_new().
+ *
+ * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
+ * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
+ * object, so the content is what the user saved (key order included), not its whitespace.
+ */
+#ifndef SP_API_H
+#define SP_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "server/http.h"
+
+typedef struct sp_api sp_api;
+
+typedef struct sp_api_config {
+    const char *data_dir; /* exists; the database is data_dir/stampede.db */
+    const char *web_root; /* NULL: the built-in placeholder page */
+    uint16_t live_port;   /* reported by GET /api/v1/config */
+} sp_api_config;
+
+/* Opens the store and recovers from a crash. On failure err says why (e.g. a database written
+ * by a newer Stampede) and *out is NULL. */
+int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen);
+/* Closes every pooled connection. Call after the HTTP server is stopped. NULL is ignored. */
+void sp_api_free(sp_api *api);
+/* Whether the database file did not exist before sp_api_new() (a first start). */
+int sp_api_is_first_start(const sp_api *api);
+
+/*
+ * Stores every .json file in examples_dir that is a valid definition as a test, in name order, with
+ * base_url replaced by shop_url when it is not NULL. Invalid or unreadable files are logged
+ * and skipped. Returns the number stored, or a negative SP_E* code when the directory cannot
+ * be read.
+ */
+int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop_url);
+
+/*
+ * Checkpoints the database's WAL into the main file (see sp_store_checkpoint): the server's
+ * main thread calls it every SP_API_CHECKPOINT_S seconds with truncate 0, and once with
+ * truncate 1 after the HTTP server has stopped. Failures are logged and returned.
+ */
+int sp_api_checkpoint(sp_api *api, int truncate);
+
+/* The route table (static). */
+const sp_http_route *sp_api_routes(size_t *n);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * config.c - see config.h.
+ */
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "engine/common.h"
+
+#define MAX_URL 2048
+
+static const char usage_text[] =
+    "usage: stampede serve [options]\n"
+    "\n"
+    "Starts the server: dashboard, REST API (/api/v1), live stream, run history.\n"
+    "\n"
+    "options:\n"
+    "  --listen ADDR:PORT   where the dashboard and API listen (default 127.0.0.1:8484);\n"
+    "                       loopback only ([::1]:PORT for IPv6) until access control exists\n"
+    "  --live-port PORT     the live stream's WebSocket port (default 8485)\n"
+    "  --data-dir DIR       where the database lives, created if missing (default ./var)\n"
+    "  --config FILE        a JSON file with these options (listen, live_port, data_dir,\n"
+    "                       shop_url, web_root, examples_dir); the command line wins\n"
+    "  --shop-url URL       on first start, seed the example tests pointed at this URL\n"
+    "  --web-root DIR       serve the dashboard from DIR instead of the built-in page\n"
+    "  --examples-dir DIR   where the example tests are (default: next to the program)\n"
+    "  -h, --help           print this help\n"
+    "\n"
+    "SIGINT or SIGTERM stops the server; the exit code is then 0. Bad options exit with 2.\n";
+
+const char *sp_config_usage(void)
+{
+    return usage_text;
+}
+
+void sp_config_init(sp_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen_host = sp_strdup(SP_CONFIG_DEFAULT_HOST);
+    c->port = SP_CONFIG_DEFAULT_PORT;
+    c->live_port = SP_CONFIG_DEFAULT_LIVE_PORT;
+    c->data_dir = sp_strdup(SP_CONFIG_DEFAULT_DATA_DIR);
+}
+
+void sp_config_release(sp_config *c)
+{
+    free(c->listen_host);
+    free(c->data_dir);
+    free(c->config_file);
+    free(c->shop_url);
+    free(c->web_root);
+    free(c->examples_dir);
+    memset(c, 0, sizeof(*c));
+}
+
+static void set_str(char **field, const char *value)
+{
+    free(*field);
+    *field = sp_strdup(value);
+}
+
+static int parse_port(const char *s, int allow_zero, uint16_t *port)
+{
+    if (!*s || strlen(s) > 5 || strspn(s, "0123456789") != strlen(s))
+        return SP_EINVAL;
+    long v = strtol(s, NULL, 10);
+    if (v > 65535 || (v == 0 && !allow_zero))
+        return SP_EINVAL;
+    *port = (uint16_t)v;
+    return 0;
+}
+
+static int is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+/* "127.0.0.1:8484", "[::1]:8484", "localhost:8484". */
+static int parse_listen(sp_config *c, const char *s, char *err, size_t errlen)
+{
+    char host[128];
+    const char *port;
+    if (s[0] == '[') {
+        const char *end = strchr(s, ']');
+        if (!end || end[1] != ':' || (size_t)(end - s - 1) >= sizeof host)
+            goto bad;
+        memcpy(host, s + 1, (size_t)(end - s - 1));
+        host[end - s - 1] = '\0';
+        port = end + 2;
+    } else {
+        const char *colon = strrchr(s, ':');
+        if (!colon || (size_t)(colon - s) >= sizeof host || memchr(s, ':', (size_t)(colon - s)))
+            goto bad;
+        memcpy(host, s, (size_t)(colon - s));
+        host[colon - s] = '\0';
+        port = colon + 1;
+    }
+    if (parse_port(port, 1, &c->port) != 0) {
+        snprintf(err, errlen, "--listen '%s': the port must be a number from 0 to 65535", s);
+        return SP_EINVAL;
+    }
+    if (strcmp(host, "localhost") == 0)
+        snprintf(host, sizeof host, "127.0.0.1");
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (host[0] != '\0' && inet_pton(AF_INET, host, &a4) != 1 &&
+        inet_pton(AF_INET6, host, &a6) != 1) {
+        snprintf(err, errlen,
+                 "--listen '%s': the address must be numeric (127.0.0.1 or [::1]), not a name", s);
+        return SP_EINVAL;
+    }
+    if (!is_loopback(host)) {
+        snprintf(err, errlen,
+                 "refusing to listen on '%s': a load tester reachable from the network can "
+                 "send traffic anywhere, so access control (accounts, tokens, a target "
+                 "allowlist) must come first; until then use a loopback address "
+                 "(127.0.0.1 or [::1])",
+                 host[0] ? host : "every interface");
+        return SP_EINVAL;
+    }
+    set_str(&c->listen_host, host);
+    return 0;
+bad:
+    snprintf(err, errlen, "--listen '%s': expected ADDRESS:PORT, e.g. 127.0.0.1:8484 or [::1]:8484",
+             s);
+    return SP_EINVAL;
+}
+
+static int check_url(const char *opt, const char *url, char *err, size_t errlen)
+{
+    size_t n = strlen(url);
+    const char *rest = NULL;
+    if (strncmp(url, "http://", 7) == 0)
+        rest = url + 7;
+    else if (strncmp(url, "https://", 8) == 0)
+        rest = url + 8;
+    int ok = rest && *rest && *rest != '/' && n < MAX_URL;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)url[i] > ' ' && (unsigned char)url[i] != 0x7f;
+    if (!ok) {
+        snprintf(err, errlen, "%s '%.200s': expected an http:// or https:// URL with a host", opt,
+                 url);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+static int check_dir(const char *opt, const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s '%.200s': not a directory", opt, dir);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+/* Applies one option by its name (without dashes, snake_case or kebab-case). */
+static int apply(sp_config *c, const char *name, const char *value, char *err, size_t errlen)
+{
+    char opt[64];
+    snprintf(opt, sizeof opt, "--%s", name);
+    for (char *p = opt; *p; p++)
+        if (*p == '_')
+            *p = '-';
+    if (strcmp(opt, "--listen") == 0)
+        return parse_listen(c, value, err, errlen);
+    if (strcmp(opt, "--live-port") == 0) {
+        if (parse_port(value, 0, &c->live_port) != 0) {
+            snprintf(err, errlen, "--live-port '%.100s': expected a port from 1 to 65535", value);
+            return SP_EINVAL;
+        }
+        return 0;
+    }
+    if (strcmp(opt, "--data-dir") == 0) {
+        if (!*value) {
+            snprintf(err, errlen, "--data-dir: expected a directory");
+            return SP_EINVAL;
+        }
+        set_str(&c->data_dir, value);
+        return 0;
+    }
+    if (strcmp(opt, "--shop-url") == 0) {
+        if (check_url(opt, value, err, errlen) != 0)
+            return SP_EINVAL;
+        set_str(&c->shop_url, value);
+        size_t n = strlen(c->shop_url);
+        while (n > 0 && c->shop_url[n - 1] == '/')
+            c->shop_url[--n] = '\0';
+        return 0;
+    }
+    if (strcmp(opt, "--web-root") == 0) {
+        if (check_dir(opt, value, err, errlen) != 0)
+            return SP_EINVAL;
+        set_str(&c->web_root, value);
+        return 0;
+    }
+    if (strcmp(opt, "--examples-dir") == 0) {
+        if (check_dir(opt, value, err, errlen) != 0)
+            return SP_EINVAL;
+        set_str(&c->examples_dir, value);
+        return 0;
+    }
+    snprintf(err, errlen, "unknown option '%.100s'", opt);
+    return SP_EINVAL;
+}
+
+static const char *const file_keys[] = {"listen",   "live_port", "data_dir",
+                                        "shop_url", "web_root",  "examples_dir"};
+
+static const char *const cli_names[] = {"listen",   "live-port", "data-dir",
+                                        "shop-url", "web-root",  "examples-dir"};
+
+static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
+{
+    int rc = 0;
+    json_error_t je;
+    json_t *doc = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!doc) {
+        snprintf(err, errlen, "--config '%.200s': line %d: %.200s", path, je.line, je.text);
+        return SP_EINVAL;
+    }
+    if (!json_is_object(doc)) {
+        snprintf(err, errlen, "--config '%.200s': expected a JSON object", path);
+        rc = SP_EINVAL;
+        goto out;
+    }
+    const char *key;
+    json_t *v; /* borrowed from doc */
+    json_object_foreach(doc, key, v)
+    {
+        int known = 0;
+        for (size_t i = 0; i < SP_ARRAY_LEN(file_keys); i++)
+            known |= strcmp(key, file_keys[i]) == 0;
+        if (!known) {
+            const char *hint = sp_suggest(key, file_keys, SP_ARRAY_LEN(file_keys));
+            snprintf(err, errlen, "--config '%.200s': unknown key '%.100s'%s%s%s", path, key,
+                     hint ? " (did you mean '" : "", hint ? hint : "", hint ? "'?)" : "");
+            rc = SP_EINVAL;
+            goto out;
+        }
+        char num[32];
+        const char *text;
+        if (json_is_string(v)) {
+            text = json_string_value(v);
+        } else if (strcmp(key, "live_port") == 0 && json_is_integer(v)) {
+            snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
+            text = num;
+        } else {
+            snprintf(err, errlen, "--config '%.200s': '%s' must be a %s", path, key,
+                     strcmp(key, "live_port") == 0 ? "number" : "string");
+            rc = SP_EINVAL;
+            goto out;
+        }
+        char sub[512];
+        if (apply(c, key, text, sub, sizeof sub) != 0) {
+            snprintf(err, errlen, "--config '%.200s': %s", path, sub);
+            rc = SP_EINVAL;
+            goto out;
+        }
+    }
+out:
+    json_decref(doc);
+    return rc;
+}
+
+int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errlen)
+{
+    /* The file first, so the command line overrides it whatever the order of options. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+            return 1;
+        const char *file = NULL;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+        if (file) {
+            set_str(&c->config_file, file);
+            int rc = load_file(c, file, err, errlen);
+            if (rc)
+                return rc;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strncmp(arg, "--", 2) != 0 || arg[2] == '\0') {
+            snprintf(err, errlen, "unexpected argument '%.100s'", arg);
+            return SP_EINVAL;
+        }
+        char name[64];
+        const char *value;
+        const char *eq = strchr(arg, '=');
+        if (eq)
+            snprintf(name, sizeof name, "%.*s", (int)(eq - arg - 2), arg + 2);
+        else
+            snprintf(name, sizeof name, "%s", arg + 2);
+        int known = strcmp(name, "config") == 0;
+        for (size_t k = 0; k < SP_ARRAY_LEN(cli_names); k++)
+            known |= strcmp(name, cli_names[k]) == 0;
+        if (!known) {
+            const char *hint = sp_suggest(name, cli_names, SP_ARRAY_LEN(cli_names));
+            snprintf(err, errlen, "unknown option '--%.60s'%s%s%s", name,
+                     hint ? " (did you mean '--" : "", hint ? hint : "", hint ? "'?)" : "");
+            return SP_EINVAL;
+        }
+        if (eq) {
+            value = eq + 1;
+        } else {
+            if (i + 1 >= argc) {
+                snprintf(err, errlen, "option '%.100s' needs a value", arg);
+                return SP_EINVAL;
+            }
+            value = argv[++i];
+        }
+        if (strcmp(name, "config") == 0)
+            continue; /* loaded above */
+        int rc = apply(c, name, value, err, errlen);
+        if (rc)
+            return rc;
+    }
+    if (c->port != 0 && c->port == c->live_port) {
+        snprintf(err, errlen, "--live-port %u is the same port as --listen", (unsigned)c->port);
+        return SP_EINVAL;
+    }
+    return 0;
+}

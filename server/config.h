@@ -1,0 +1,54 @@
+/*
+ * config.h - the options of `stampede serve`, from the command line and an optional JSON
+ * configuration file.
+ *
+ * sp_config_parse() reads --config FILE first (when given), then lets every other option on
+ * the command line override it, then validates the result as a whole. Nothing is opened or
+ * created here (the data directory is made by the caller); the checks are the ones that can
+ * be made without side effects, so a bad option fails before anything starts.
+ *
+ * The configuration file is a JSON object with the options' names in snake_case:
+ *   {"listen": "127.0.0.1:8484", "live_port": 8485, "data_dir": "/var/lib/stampede",
+ *    "shop_url": "http://127.0.0.1:8090", "web_root": "...", "examples_dir": "..."}
+ * Unknown keys are refused (with a suggestion), so a typo is not silently ignored. Relative
+ * paths are taken from the current directory, as on the command line.
+ *
+ * Threads: main thread only. Memory: every string in sp_config is owned by it.
+ */
+#ifndef SP_CONFIG_H
+#define SP_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sp_config {
+    char *listen_host; /* numeric address, loopback only (until access control exists) */
+    uint16_t port;     /* 0: any free port */
+    uint16_t live_port;
+    char *data_dir;
+    char *config_file;  /* NULL when none */
+    char *shop_url;     /* NULL: example tests keep their own base_url */
+    char *web_root;     /* NULL: the built-in placeholder page */
+    char *examples_dir; /* NULL: found next to the binary or the source tree */
+} sp_config;
+
+#define SP_CONFIG_DEFAULT_HOST "127.0.0.1"
+#define SP_CONFIG_DEFAULT_PORT 8484
+#define SP_CONFIG_DEFAULT_LIVE_PORT 8485
+#define SP_CONFIG_DEFAULT_DATA_DIR "./var"
+
+/* Sets the defaults. */
+void sp_config_init(sp_config *c);
+void sp_config_release(sp_config *c);
+
+/*
+ * Parses the arguments after "serve" (argv[0] is "serve"). Returns 0 when c is complete and
+ * valid; 1 when --help was asked for (nothing else is done); SP_EINVAL with a one-line reason
+ * in err (the caller prints it and exits 2).
+ */
+int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errlen);
+
+/* The help text of `stampede serve`. */
+const char *sp_config_usage(void);
+
+#endif
