@@ -23,8 +23,9 @@
 #define MAX_THREADS 256
 #define CLS_TABLE_MAX 4096
 /* How long the aggregator waits for a late worker after a second ends before it sends the
- * second without it (the late stats then count in the next second). */
-#define AGG_GRACE_NS (400 * NS_PER_MS)
+ * second without it (the late stats then count in the next second). Within the live view's
+ * budget of 1.5 s from a second's end to the browser. */
+#define AGG_GRACE_NS (900 * NS_PER_MS)
 
 enum { ST_NEW, ST_RUNNING, ST_DONE };
 
@@ -36,9 +37,9 @@ struct sp_engine {
     unsigned nthreads_started;
     pthread_t agg;
     int agg_started;
-    atomic_int state;      /* ST_*: read by any thread, written by the controlling one */
-    atomic_int finished;   /* the aggregator has sent the last second */
-    uint64_t elapsed_ms;   /* frozen by sp_engine_wait */
+    atomic_int state;    /* ST_*: read by any thread, written by the controlling one */
+    atomic_int finished; /* the aggregator has sent the last second */
+    uint64_t elapsed_ms; /* frozen by sp_engine_wait */
     sp_stats totals;
 };
 
@@ -195,9 +196,11 @@ static sp_plan *plan_new(const sp_def *d, const sp_userclass *uc, const sp_step 
         plan_add_hdr(p, &cap, d->headers[i].name, d->headers[i].value, NULL, 0);
     for (size_t i = 0; i < uc->nheaders; i++)
         plan_add_hdr(p, &cap, uc->headers[i].name, uc->headers[i].value, NULL, 0);
+    /* The body's type counts as the request's own header: it wins over the test's, the
+     * class's and the VU's (docs/test-format.md), unless the request sets one itself. */
     if (rq->content_type && rq->body_kind != SP_BODY_MULTIPART &&
         !hdr_listed(rq->headers, rq->nheaders, "Content-Type"))
-        plan_add_hdr(p, &cap, "Content-Type", NULL, rq->content_type, 0);
+        plan_add_hdr(p, &cap, "Content-Type", NULL, rq->content_type, 2);
     for (size_t i = 0; i < rq->nheaders; i++)
         plan_add_hdr(p, &cap, rq->headers[i].name, rq->headers[i].value, NULL, 2);
 
@@ -230,7 +233,7 @@ static sp_plan *plan_new(const sp_def *d, const sp_userclass *uc, const sp_step 
             break;
         }
     }
-    p->timeout_ms = rq->timeout_ms      ? rq->timeout_ms
+    p->timeout_ms = rq->timeout_ms       ? rq->timeout_ms
                     : d->opts.timeout_ms ? d->opts.timeout_ms
                                          : SP_REQ_DEFAULT_TIMEOUT_MS;
     return p;
@@ -247,8 +250,7 @@ static void plan_free(sp_plan *p)
     free(p);
 }
 
-static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps,
-                           size_t n)
+static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps, size_t n)
 {
     sp_plan **v = sp_calloc(n ? n : 1, sizeof(*v));
     for (size_t i = 0; i < n; i++)
@@ -294,22 +296,36 @@ static void free_plans(sp_run *r)
 
 /* ---- the aggregator ---- */
 
+/* A second waiting for workers: its merged stats, and each worker's gauge for its end. */
+typedef struct pslot {
+    sp_stats st;
+    uint32_t *active; /* [nworkers]; NO_GAUGE until the worker's message for this second */
+} pslot;
+
+#define NO_GAUGE UINT32_MAX
+
 typedef struct agg {
     sp_engine *e;
-    uint64_t next;       /* the next second to send */
-    sp_stats *pend;      /* seconds next, next+1, ... waiting for workers */
+    unsigned nworkers;
+    uint64_t next; /* the next second to send */
+    pslot *pend;   /* seconds next, next+1, ... waiting for workers */
     size_t npend, cappend;
     uint64_t *wk_next;   /* per worker: every second below this one is complete */
+    uint32_t *wk_active; /* per worker: the gauge last sent for it, for seconds it missed */
     unsigned nlast;
     uint64_t max_second; /* the latest second any message was for */
 } agg;
 
-static sp_stats *agg_slot(agg *a, uint64_t second)
+static pslot *agg_slot(agg *a, uint64_t second)
 {
     size_t i = (size_t)(second - a->next);
     while (a->npend <= i) {
         sp_grow((void **)&a->pend, &a->cappend, a->npend + 1, sizeof(a->pend[0]));
-        sp_stats_init(&a->pend[a->npend], a->e->run.def->nnames);
+        pslot *p = &a->pend[a->npend];
+        sp_stats_init(&p->st, a->e->run.def->nnames);
+        p->active = sp_malloc(a->nworkers * sizeof(p->active[0]));
+        for (unsigned w = 0; w < a->nworkers; w++)
+            p->active[w] = NO_GAUGE;
         a->npend++;
     }
     return &a->pend[i];
@@ -319,18 +335,28 @@ static void agg_emit(agg *a)
 {
     sp_engine *e = a->e;
     sp_run *r = &e->run;
-    sp_stats *s = agg_slot(a, a->next);
+    pslot *p = agg_slot(a, a->next);
+    sp_stats *s = &p->st;
     uint64_t end_ms = (a->next + 1) * 1000;
     uint64_t now_ms = (sp_now_ns() - r->start_ns) / NS_PER_MS;
     double t = sp_run_target(r, end_ms < now_ms ? end_ms : now_ms);
     s->target_vus = (uint32_t)lround(t < 0 ? 0 : t);
+    /* Each worker's own gauge for this second; a worker that is late for it counts with its
+     * previous one (its stats, when they come, count in a later second). */
+    s->active_vus = 0;
+    for (unsigned w = 0; w < a->nworkers; w++) {
+        if (p->active[w] != NO_GAUGE)
+            a->wk_active[w] = p->active[w];
+        s->active_vus += a->wk_active[w];
+        p->active[w] = NO_GAUGE;
+    }
     sp_stats_merge(&e->totals, s, 0);
     if (e->opts.on_second)
         e->opts.on_second(e->opts.ud, a->next, s);
     /* Rotate the sent slot to the back for reuse. */
-    sp_stats done = a->pend[0];
+    pslot done = a->pend[0];
     memmove(&a->pend[0], &a->pend[1], (a->npend - 1) * sizeof(a->pend[0]));
-    sp_stats_reset(&done);
+    sp_stats_reset(&done.st);
     a->pend[a->npend - 1] = done;
     a->next++;
 }
@@ -338,10 +364,14 @@ static void agg_emit(agg *a)
 static void agg_take(agg *a, sp_msg *m)
 {
     sp_engine *e = a->e;
-    uint64_t s = m->second < a->next ? a->next : m->second;
-    sp_stats_merge(agg_slot(a, s), &m->stats, 1);
-    if (s > a->max_second)
-        a->max_second = s;
+    int late = m->second < a->next;
+    uint64_t sec = late ? a->next : m->second;
+    pslot *p = agg_slot(a, sec);
+    sp_stats_merge(&p->st, &m->stats, 1);
+    if (!late)
+        p->active[m->worker] = m->stats.active_vus;
+    if (sec > a->max_second)
+        a->max_second = sec;
     a->wk_next[m->worker] = m->done_through == UINT64_MAX ? UINT64_MAX : m->done_through + 1;
     if (m->last)
         a->nlast++;
@@ -356,7 +386,9 @@ static void *agg_main(void *arg)
     agg a;
     memset(&a, 0, sizeof a);
     a.e = e;
+    a.nworkers = r->nworkers;
     a.wk_next = sp_calloc(r->nworkers, sizeof(a.wk_next[0]));
+    a.wk_active = sp_calloc(r->nworkers, sizeof(a.wk_active[0]));
 
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -396,10 +428,13 @@ static void *agg_main(void *arg)
             pthread_cond_timedwait(&r->cv, &r->mu, &ts);
         }
     }
-    for (size_t i = 0; i < a.npend; i++)
-        sp_stats_release(&a.pend[i]);
+    for (size_t i = 0; i < a.npend; i++) {
+        sp_stats_release(&a.pend[i].st);
+        free(a.pend[i].active);
+    }
     free(a.pend);
     free(a.wk_next);
+    free(a.wk_active);
     atomic_store(&e->finished, 1);
     return NULL;
 }
@@ -419,7 +454,9 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
 {
     int rc = 0;
     *out = NULL;
-    if (err && errlen)
+    if (!err)
+        errlen = 0; /* snprintf(NULL, 0, ...) below then writes nothing */
+    if (errlen)
         err[0] = '\0';
     if (!def || def->nusers == 0) {
         snprintf(err, errlen, "the definition has no user classes");

@@ -9,16 +9,26 @@
 const char *sp_errkind_name(sp_errkind k)
 {
     switch (k) {
-    case SP_ERRK_TIMEOUT: return "timeout";
-    case SP_ERRK_CONNREFUSED: return "connect_refused";
-    case SP_ERRK_RESET: return "reset";
-    case SP_ERRK_DNS: return "dns";
-    case SP_ERRK_TLS: return "tls";
-    case SP_ERRK_HTTP_STATUS: return "http_status";
-    case SP_ERRK_ASSERTION: return "assertion";
-    case SP_ERRK_TOO_LARGE: return "too_large";
-    case SP_ERRK_OTHER: return "other";
-    case SP_ERRK_COUNT: break;
+    case SP_ERRK_TIMEOUT:
+        return "timeout";
+    case SP_ERRK_CONNREFUSED:
+        return "connect_refused";
+    case SP_ERRK_RESET:
+        return "reset";
+    case SP_ERRK_DNS:
+        return "dns";
+    case SP_ERRK_TLS:
+        return "tls";
+    case SP_ERRK_HTTP_STATUS:
+        return "http_status";
+    case SP_ERRK_ASSERTION:
+        return "assertion";
+    case SP_ERRK_TOO_LARGE:
+        return "too_large";
+    case SP_ERRK_OTHER:
+        return "other";
+    case SP_ERRK_COUNT:
+        break;
     }
     return "other";
 }

@@ -35,6 +35,11 @@
 #define SCRATCH_MAX SP_TMPL_MAX_RENDER /* lets, messages, body_contains needles */
 #define MAX_GROUPS 10                  /* regex capture groups an extract may name */
 #define EVENTS_MAX 64
+/* VUs per multi handle. curl looks for an idle connection by walking every connection to the
+ * host in its cache, so with hundreds of busy VUs on one multi handle that walk dominates each
+ * request; shards of this size keep it short for a little memory per shard. */
+#define SHARD_VUS 128
+#define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
 
 enum vu_state { VU_READY, VU_REQ, VU_THINK, VU_PARKED };
 enum vu_phase { PH_START, PH_TASK, PH_NEXT }; /* PH_NEXT: between iterations */
@@ -54,8 +59,9 @@ typedef struct vuhdr {
 
 typedef struct vu {
     sp_worker *w;
-    uint32_t slot;           /* local index on the worker */
-    uint64_t num;            /* 1-based VU number over the run */
+    struct shard *sh; /* the multi handle this VU's transfers run on */
+    uint32_t slot;    /* local index on the worker */
+    uint64_t num;     /* 1-based VU number over the run */
     const sp_userclass *uc;
     const sp_classplan *cp;
     CURL *easy;
@@ -70,12 +76,12 @@ typedef struct vu {
     uint64_t iter_start_ns;
     sp_rng rng;
 
-    sp_value *vars;          /* [uc->nvars], NULL when the class has none */
+    sp_value *vars; /* [uc->nvars], NULL when the class has none */
     varstore *store;
 
     vuhdr *vh;
     size_t nvh, capvh;
-    uint32_t vh_ver;         /* bumped when a VU header changes */
+    uint32_t vh_ver; /* bumped when a VU header changes */
 
     /* What the easy handle was last configured with, so unchanged options are not set again
      * (curl copies strings such as the URL and the method on every setopt). */
@@ -90,27 +96,35 @@ typedef struct vu {
     sp_buf url, body, resp, resphdr;
     curl_mime *mime;
 
-    const sp_plan *cur;      /* the request in flight */
-    uint64_t intended_us;    /* when the request should have started (open model); latency base */
-    uint64_t start_us;       /* when it was handed to curl */
-    uint64_t rx;             /* body bytes received */
+    const sp_plan *cur;   /* the request in flight */
+    uint64_t intended_us; /* when the request should have started (open model); latency base */
+    uint64_t start_us;    /* when it was handed to curl */
+    uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
 } vu;
+
+/* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
+typedef struct shard {
+    sp_worker *w;
+    uint32_t idx;
+    CURLM *multi;
+    uint64_t deadline_ns; /* curl's timer: UINT64_MAX none, 0 at once */
+    long maxconns;
+} shard;
 
 struct sp_worker {
     sp_run *r;
     unsigned id;
     int ep, evfd;
-    CURLM *multi;
-    uint64_t curl_deadline_ns; /* UINT64_MAX: curl wants no timeout */
+    shard **shards;
+    size_t nshards, capshards;
     sp_timerheap timers;
     vu **vus;
     size_t nslots, capslots;
     uint32_t desired;
     uint32_t alive;
     uint32_t inflight;
-    long maxconns;
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
@@ -118,14 +132,16 @@ struct sp_worker {
     uint64_t cur_second;
     pthread_mutex_t free_mu;
     sp_msg *free_list;
-    uint8_t *fds;    /* FD_* by socket number */
+    uint8_t *fds; /* FD_* by socket number */
     size_t nfds;
-    sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
-    sp_buf msgbuf;   /* failure messages */
+    sp_buf scratch; /* lets and needles: used and copied out before anything else renders */
+    sp_buf msgbuf;  /* failure messages */
 };
 
 static void vu_run(vu *v);
 static void vu_free(vu *v);
+static int on_close(void *ud, curl_socket_t s);
+static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
 
@@ -311,8 +327,8 @@ static int cond_ok(vu *v, const sp_cond *c)
 {
     int ok = 1;
     const sp_value *val = NULL;
-    if ((c->kind == SP_COND_VAR_SET || c->kind == SP_COND_VAR_EQUALS) &&
-        c->slot >= 0 && (size_t)c->slot < v->uc->nvars)
+    if ((c->kind == SP_COND_VAR_SET || c->kind == SP_COND_VAR_EQUALS) && c->slot >= 0 &&
+        (size_t)c->slot < v->uc->nvars)
         val = &v->vars[c->slot];
     switch (c->kind) {
     case SP_COND_ALWAYS:
@@ -384,6 +400,11 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->num = k + 1;
     v->uc = &d->users[cls];
     v->cp = &r->plans[cls];
+    v->sh = get_shard(w, slot / SHARD_VUS);
+    if (!v->sh) {
+        free(v);
+        return NULL;
+    }
     sp_timer_init(&v->timer);
     sp_rng_seed(&v->rng, r->seed ^ (v->num * 0x9e3779b97f4a7c15ull));
     if (v->uc->nvars) {
@@ -407,6 +428,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->easy = e;
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)v);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, v);
     /* No header callback unless an extract needs headers (set per request). */
@@ -439,7 +462,7 @@ static void vu_abort_request(vu *v)
 {
     if (v->state != VU_REQ)
         return;
-    curl_multi_remove_handle(v->w->multi, v->easy);
+    curl_multi_remove_handle(v->sh->multi, v->easy);
     v->w->inflight--;
     v->state = VU_READY;
 }
@@ -708,7 +731,7 @@ static int start_request(vu *v, const sp_plan *p)
     v->cur = p;
     v->start_us = sp_now_us();
     v->intended_us = v->start_us;
-    if (curl_multi_add_handle(w->multi, e) != CURLM_OK) {
+    if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
         return -1;
     }
@@ -810,8 +833,8 @@ static json_t *parse_body(vu *v)
  * kind with *msg set (the step's message template when it has one). *doc gets the parsed body
  * when it was parsed (the caller decrefs it).
  */
-static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us,
-                        const char **msg, json_t **doc)
+static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us, const char **msg,
+                        json_t **doc)
 {
     sp_worker *w = v->w;
     const sp_expect *x = &p->step->expect;
@@ -852,8 +875,8 @@ static int check_expect(vu *v, const sp_plan *p, int status, uint64_t latency_us
                 json_brief(jc->equals, want, sizeof want);
                 json_brief(got, have, sizeof have);
                 kind = SP_ERRK_ASSERTION;
-                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s",
-                                  jc->path_src, want, have, nojson);
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s", jc->path_src,
+                                  want, have, nojson);
             }
         }
     }
@@ -928,7 +951,7 @@ static void extract_json_value(vu *v, int slot, const json_t *j)
         var_set_str(v, slot, "false", 5);
         return;
     case JSON_NULL:
-        var_unset(v, slot);
+        var_set_str(v, slot, "null", 4); /* found, so set: "other values as their JSON text" */
         return;
     default: {
         /* Reals, objects and arrays: their compact JSON text. */
@@ -1115,6 +1138,10 @@ static void vu_run(vu *v)
             v->phase = PH_TASK;
             v->task = pick_task(v);
             v->step = 0;
+            /* Variables assigned only by tasks live for one iteration (docs/test-format.md):
+             * the loader numbers them after the on_start ones. */
+            for (size_t i = uc->nstart_vars; i < uc->nvars; i++)
+                var_unset(v, (int)i);
             if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
                 v->iter_start_ns = now ? now : sp_now_ns();
             v->iter_requests = 0;
@@ -1145,25 +1172,38 @@ static void vu_timer_fired(vu *v)
 
 /* ---- the VU population ---- */
 
-static void set_maxconns(sp_worker *w, uint32_t vus)
+static void set_maxconns(shard *sh, uint32_t vus)
 {
     /* curl closes the oldest idle connection whenever one is returned to a full cache, so a
      * cache sized to the VUs keeps one connection per VU while they grow and sheds the extra
      * ones as the remaining VUs finish requests after they shrink. A little slack covers VUs
      * that talk to two hosts. */
     long want = (long)vus + (long)(vus / 16) + 1;
-    if (want != w->maxconns) {
-        curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS, want);
-        w->maxconns = want;
+    if (want != sh->maxconns) {
+        curl_multi_setopt(sh->multi, CURLMOPT_MAXCONNECTS, want);
+        sh->maxconns = want;
+    }
+}
+
+/* Sizes every shard's connection cache for `desired` VUs on the worker. */
+static void set_all_maxconns(sp_worker *w, uint32_t desired)
+{
+    for (size_t i = 0; i < w->nshards; i++) {
+        uint64_t lo = (uint64_t)i * SHARD_VUS;
+        uint32_t n = desired > lo ? (uint32_t)(desired - lo) : 0;
+        set_maxconns(w->shards[i], n > SHARD_VUS ? SHARD_VUS : n);
     }
 }
 
 static void set_population(sp_worker *w, uint32_t desired)
 {
     uint32_t old = w->desired;
-    /* Grow the connection cache before VUs are added, shrink it after they are asked to go. */
+    /* Shards first, then grow the connection caches before VUs are added; shrink them after
+     * VUs are asked to go. */
+    if (desired > 0 && !get_shard(w, (desired - 1) / SHARD_VUS))
+        return; /* curl could not allocate: retried at the next tick */
     if (desired > old)
-        set_maxconns(w, desired);
+        set_all_maxconns(w, desired);
     w->desired = desired;
     sp_grow((void **)&w->vus, &w->capslots, desired, sizeof(w->vus[0]));
     if (desired > w->nslots) {
@@ -1187,7 +1227,7 @@ static void set_population(sp_worker *w, uint32_t desired)
         }
     }
     if (desired < old)
-        set_maxconns(w, desired);
+        set_all_maxconns(w, desired);
 }
 
 static void control_tick(sp_worker *w, uint64_t now)
@@ -1236,16 +1276,18 @@ static void free_all_vus(sp_worker *w)
 #define FD_REGISTERED 0x4u
 #define FD_CURL 0x8u
 
-static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
+static void fd_ctl(shard *sh, curl_socket_t s, unsigned want)
 {
+    sp_worker *w = sh->w;
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = ((want & FD_REG_IN) ? EPOLLIN : 0u) | ((want & FD_REG_OUT) ? EPOLLOUT : 0u);
-    ev.data.fd = s;
+    /* A connection stays in its shard's cache for life, so its socket's shard never changes
+     * while it is registered. */
+    ev.data.u64 = ((uint64_t)sh->idx << 32) | (uint32_t)s;
     int op = (w->fds[s] & FD_REGISTERED) ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
     if (epoll_ctl(w->ep, op, s, &ev) != 0) {
-        /* The table can be stale: a closed socket leaves epoll by itself, and its number may
-         * come back for a new one. */
+        /* Only if a socket was closed behind curl's back: try the other operation. */
         op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         epoll_ctl(w->ep, op, s, &ev);
     }
@@ -1256,11 +1298,14 @@ static void fd_ctl(sp_worker *w, curl_socket_t s, unsigned want)
  * curl removes a keep-alive connection's socket each time its transfer ends and adds it back
  * when the next request reuses it: two epoll_ctl calls per request for nothing. So a removed
  * socket stays registered and is only marked as no longer curl's; if it signals an event
- * while parked (the server closed it), the loop drops it then.
+ * while parked (the server closed it), the loop drops it then. curl closes its sockets through
+ * on_close, which forgets the socket (closing it takes it out of epoll), so a number reused for
+ * a new socket is never mistaken for a registered one.
  */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
-    sp_worker *w = userp;
+    shard *sh = userp;
+    sp_worker *w = sh->w;
     SP_UNUSED(e);
     SP_UNUSED(socketp);
     if (s < 0)
@@ -1274,15 +1319,23 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
         w->fds[s] &= (uint8_t)~FD_CURL;
         return 0;
     }
-    unsigned want = ((what & CURL_POLL_IN) ? FD_REG_IN : 0u) |
-                    ((what & CURL_POLL_OUT) ? FD_REG_OUT : 0u);
+    unsigned want =
+        ((what & CURL_POLL_IN) ? FD_REG_IN : 0u) | ((what & CURL_POLL_OUT) ? FD_REG_OUT : 0u);
     uint8_t st = w->fds[s];
     if ((st & FD_REGISTERED) && (st & (FD_REG_IN | FD_REG_OUT)) == want) {
         w->fds[s] = (uint8_t)(st | FD_CURL);
         return 0;
     }
-    fd_ctl(w, s, want);
+    fd_ctl(sh, s, want);
     return 0;
+}
+
+static int on_close(void *ud, curl_socket_t s)
+{
+    sp_worker *w = ud;
+    if (s >= 0 && (size_t)s < w->nfds)
+        w->fds[s] = 0;
+    return close(s);
 }
 
 /* An event on a socket curl no longer watches: stop watching it too. */
@@ -1298,40 +1351,77 @@ static int fd_parked(sp_worker *w, int fd)
 
 static int on_timer(CURLM *m, long timeout_ms, void *userp)
 {
-    sp_worker *w = userp;
+    shard *sh = userp;
     SP_UNUSED(m);
     if (timeout_ms < 0)
-        w->curl_deadline_ns = UINT64_MAX;
+        sh->deadline_ns = UINT64_MAX;
     else if (timeout_ms == 0)
-        w->curl_deadline_ns = 0; /* due whatever "now" the loop compares it with */
+        sh->deadline_ns = 0; /* due whatever "now" the loop compares it with */
     else
-        w->curl_deadline_ns = sp_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
+        sh->deadline_ns = sp_now_ns() + (uint64_t)timeout_ms * NS_PER_MS;
     return 0;
 }
 
-static void process_done(sp_worker *w)
+static void process_done(shard *sh)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(w->multi, &left))) {
+    while ((m = curl_multi_info_read(sh->multi, &left))) {
         if (m->msg != CURLMSG_DONE)
             continue;
         CURL *e = m->easy_handle;
         CURLcode cc = m->data.result;
         /* m is invalid once the handle is removed: copy first. */
-        curl_multi_remove_handle(w->multi, e);
+        curl_multi_remove_handle(sh->multi, e);
         char *pv = NULL;
         curl_easy_getinfo(e, CURLINFO_PRIVATE, &pv);
         vu_done((vu *)pv, cc);
     }
 }
 
-static void curl_timeout(sp_worker *w)
+static void curl_timeout(shard *sh)
 {
     int running;
-    w->curl_deadline_ns = UINT64_MAX;
-    curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-    process_done(w);
+    sh->deadline_ns = UINT64_MAX;
+    curl_multi_socket_action(sh->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    process_done(sh);
+}
+
+/* Runs curl's timeouts of every shard that is due; 1 when any ran. */
+static int run_due(sp_worker *w, uint64_t now)
+{
+    int ran = 0;
+    for (size_t i = 0; i < w->nshards; i++) {
+        if (w->shards[i]->deadline_ns <= now) {
+            curl_timeout(w->shards[i]);
+            ran = 1;
+        }
+    }
+    return ran;
+}
+
+static shard *get_shard(sp_worker *w, uint32_t idx)
+{
+    while (w->nshards <= idx) {
+        shard *sh = sp_calloc(1, sizeof(*sh));
+        sh->w = w;
+        sh->idx = (uint32_t)w->nshards;
+        sh->deadline_ns = UINT64_MAX;
+        sh->multi = curl_multi_init();
+        if (!sh->multi) {
+            free(sh);
+            return NULL;
+        }
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(sh->multi, CURLMOPT_SOCKETDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(sh->multi, CURLMOPT_TIMERDATA, sh);
+        curl_multi_setopt(sh->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+        set_maxconns(sh, 0);
+        sp_grow((void **)&w->shards, &w->capshards, w->nshards + 1, sizeof(w->shards[0]));
+        w->shards[w->nshards++] = sh;
+    }
+    return w->shards[idx];
 }
 
 void sp_worker_wake(sp_worker *w)
@@ -1385,13 +1475,12 @@ void *sp_worker_main(void *arg)
             vu_timer_fired(v);
         }
         /* Requests just added want curl's timeout at once: start them before sleeping. */
-        if (w->curl_deadline_ns <= now) {
-            curl_timeout(w);
+        if (run_due(w, now))
             continue;
-        }
 
         uint64_t deadline = r->start_ns + (w->cur_second + 1) * NS_PER_S;
-        deadline = min_u64(deadline, w->curl_deadline_ns);
+        for (size_t i = 0; i < w->nshards; i++)
+            deadline = min_u64(deadline, w->shards[i]->deadline_ns);
         if (w->ending)
             deadline = min_u64(deadline, w->end_deadline_ns);
         else
@@ -1405,14 +1494,15 @@ void *sp_worker_main(void *arg)
         }
         int n = epoll_wait(w->ep, evs, EVENTS_MAX, timeout_ms);
         for (int i = 0; i < n; i++) {
-            int fd = evs[i].data.fd;
-            if (fd == w->evfd) {
+            if (evs[i].data.u64 == EV_WAKE) {
                 uint64_t val;
                 ssize_t rc = read(w->evfd, &val, sizeof val);
                 SP_UNUSED(rc);
                 continue;
             }
-            if (fd_parked(w, fd))
+            int fd = (int)(uint32_t)evs[i].data.u64;
+            uint32_t si = (uint32_t)(evs[i].data.u64 >> 32);
+            if (fd_parked(w, fd) || si >= w->nshards)
                 continue;
             int flags = 0;
             if (evs[i].events & EPOLLIN)
@@ -1422,11 +1512,11 @@ void *sp_worker_main(void *arg)
             if (evs[i].events & (EPOLLERR | EPOLLHUP))
                 flags |= CURL_CSELECT_ERR;
             int running;
-            curl_multi_socket_action(w->multi, fd, flags, &running);
+            curl_multi_socket_action(w->shards[si]->multi, fd, flags, &running);
         }
-        process_done(w);
-        if (w->curl_deadline_ns <= sp_now_ns())
-            curl_timeout(w);
+        for (size_t i = 0; i < w->nshards; i++)
+            process_done(w->shards[i]);
+        run_due(w, sp_now_ns());
     }
     /* Whatever is still in flight is aborted and not recorded (see docs/engine.md). */
     free_all_vus(w);
@@ -1442,7 +1532,6 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     w->id = id;
     w->ep = -1;
     w->evfd = -1;
-    w->curl_deadline_ns = UINT64_MAX;
     sp_timerheap_init(&w->timers);
     pthread_mutex_init(&w->free_mu, NULL);
     sp_buf_init(&w->scratch, SCRATCH_MAX);
@@ -1457,22 +1546,16 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);
     ev.events = EPOLLIN;
-    ev.data.fd = w->evfd;
+    ev.data.u64 = EV_WAKE;
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, w->evfd, &ev) != 0) {
         snprintf(err, errlen, "worker %u: epoll_ctl: %s", id, strerror(errno));
         goto fail;
     }
-    w->multi = curl_multi_init();
-    if (!w->multi) {
+    /* The first shard now, so that a curl that cannot start fails the run at once. */
+    if (!get_shard(w, 0)) {
         snprintf(err, errlen, "worker %u: curl_multi_init failed", id);
         goto fail;
     }
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(w->multi, CURLMOPT_SOCKETDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
-    curl_multi_setopt(w->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
-    set_maxconns(w, 0);
     /* Two stats objects per worker cover the steady state: one filling, one being merged. */
     sp_worker_recycle(w, msg_take(w));
     sp_worker_recycle(w, msg_take(w));
@@ -1488,9 +1571,13 @@ void sp_worker_free(sp_worker *w)
         return;
     free_all_vus(w);
     free(w->vus);
+    /* Closing the cached connections calls on_close, which uses the socket table. */
+    for (size_t i = 0; i < w->nshards; i++) {
+        curl_multi_cleanup(w->shards[i]->multi);
+        free(w->shards[i]);
+    }
+    free(w->shards);
     free(w->fds);
-    if (w->multi)
-        curl_multi_cleanup(w->multi);
     if (w->ep >= 0)
         close(w->ep);
     if (w->evfd >= 0)

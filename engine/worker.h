@@ -55,11 +55,11 @@ typedef struct sp_plan {
     const sp_request *req;
     sp_planhdr *hdrs;
     size_t nhdrs;
-    int hdrs_constant;         /* every header value is constant */
-    struct curl_slist *slist;  /* owned; the whole header list when hdrs_constant */
-    int keep_body;             /* an expectation or extraction reads the body */
-    int keep_headers;          /* an extraction reads a response header */
-    int want_json;             /* parse the body as JSON once per response */
+    int hdrs_constant;        /* every header value is constant */
+    struct curl_slist *slist; /* owned; the whole header list when hdrs_constant */
+    int keep_body;            /* an expectation or extraction reads the body */
+    int keep_headers;         /* an extraction reads a response header */
+    int want_json;            /* parse the body as JSON once per response */
     uint32_t timeout_ms;
 } sp_plan;
 
@@ -74,14 +74,14 @@ typedef struct sp_run {
     const sp_def *def;
     unsigned nworkers;
     uint64_t seed;
-    uint64_t start_ns;       /* monotonic start, set before the threads start */
-    uint64_t end_ns;         /* start_ns + the profile's total */
-    uint32_t max_resp;       /* response bytes kept */
-    sp_classplan *plans;     /* [def->nusers] */
-    uint8_t *cls_table;      /* user class by k % ncls_table */
+    uint64_t start_ns;   /* monotonic start, set before the threads start */
+    uint64_t end_ns;     /* start_ns + the profile's total */
+    uint32_t max_resp;   /* response bytes kept */
+    sp_classplan *plans; /* [def->nusers] */
+    uint8_t *cls_table;  /* user class by k % ncls_table */
     size_t ncls_table;
 
-    atomic_int stop_mode;    /* SP_STOP_*: raised only */
+    atomic_int stop_mode;                  /* SP_STOP_*: raised only */
     atomic_uint_fast64_t stop_deadline_ns; /* when a graceful stop aborts what is left */
     atomic_int stopped_by_user;
 

@@ -157,6 +157,129 @@ static void test_expectations(void)
     sp_def_free(d);
 }
 
+static void test_latency_and_redirects(void)
+{
+    atomic_store(&srv.slow_ms, 120);
+    sp_def *d = load_at(
+        "{\"name\":\"t\",\"base_url\":\"http://x\",\"options\":{\"follow_redirects\":true},"
+        "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+        "{\"request\":{\"url\":\"/slow\",\"name\":\"slow\"},\"expect\":{\"max_latency\":\"50ms\"}},"
+        "{\"request\":{\"url\":\"/redirect\",\"name\":\"followed\"},"
+        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"ok\",\"equals\":true}]},"
+        "\"extract\":{\"hop\":{\"header\":\"X-Hop\"}}},"
+        "{\"if\":{\"var\":\"hop\"},\"request\":{\"url\":\"/500\",\"name\":\"hop_seen\"}}"
+        "]}]}],\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+        srv.port);
+    sp_def *d2 = load_at("{\"name\":\"t\",\"base_url\":\"http://x\","
+                         "\"options\":{\"follow_redirects\":false},"
+                         "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},"
+                         "\"tasks\":[{\"request\":{\"url\":\"/redirect\"}}]}],"
+                         "\"load\":{\"users\":1,\"duration\":\"200ms\"}}",
+                         srv.port);
+    CHECK(d != NULL && d2 != NULL);
+    sp_engine *e = run(d);
+    sp_engine *e2 = run(d2);
+    CHECK(e != NULL && e2 != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK(t->names[0].requests >= 1);
+    CHECK_UINT_EQ(t->names[0].errors[SP_ERRK_ASSERTION], t->names[0].requests);
+    CHECK_STR_CONTAINS(msg_of(&t->names[0])->msg, "expected latency under 50 ms, got 1");
+    /* Followed to /ok: the final status and body are checked; the header of the first hop is
+     * gone (only the last response's headers are kept), so the conditional step is skipped. */
+    CHECK(t->names[1].requests >= 1);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[1].status[200], t->names[1].requests);
+    CHECK_UINT_EQ(t->names[2].requests, 0);
+    /* Not followed: the 302 itself is the answer, and below 400 it passes. */
+    const sp_name_stats *n2 = &sp_engine_totals(e2)->names[0];
+    CHECK(n2->requests >= 2);
+    CHECK_UINT_EQ(n2->status[302], n2->requests);
+    CHECK_UINT_EQ(n2->failures, 0);
+    sp_engine_free(e);
+    sp_engine_free(e2);
+    sp_def_free(d);
+    sp_def_free(d2);
+}
+
+/* A self-signed certificate for 127.0.0.1, for the TLS test only. */
+static const char tls_key[] = "-----BEGIN PRIVATE KEY-----\n"
+                              "MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQg7OMKz5m2UDlsSbwP\n"
+                              "8OKhideDyCkssTC2DmDMJU563DuhRANCAATwPkXvYZKmNTNdv/vH6fp449suaW1M\n"
+                              "RmBLwTCCS60+NxC/yuvhjrFo871eHNtN2goDpiPOiRfC+vIA3oYt28e9\n"
+                              "-----END PRIVATE KEY-----\n";
+static const char tls_cert[] = "-----BEGIN CERTIFICATE-----\n"
+                               "MIIBkDCCATagAwIBAgIUXaOnUhcP9Q7z1Q1D7uYEkqG0bMEwCgYIKoZIzj0EAwIw\n"
+                               "FDESMBAGA1UEAwwJMTI3LjAuMC4xMCAXDTI2MTEyODAyNDI0OVoYDzIxMjYxMTA0\n"
+                               "MDI0MjQ5WjAUMRIwEAYDVQQDDAkxMjcuMC4wLjEwWTATBgcqhkjOPQIBBggqhkjO\n"
+                               "PQMBBwNCAATwPkXvYZKmNTNdv/vH6fp449suaW1MRmBLwTCCS60+NxC/yuvhjrFo\n"
+                               "871eHNtN2goDpiPOiRfC+vIA3oYt28e9o2QwYjAdBgNVHQ4EFgQUTzCQQhDU/3ta\n"
+                               "650y8mSTdhCJUpUwHwYDVR0jBBgwFoAUTzCQQhDU/3ta650y8mSTdhCJUpUwDwYD\n"
+                               "VR0TAQH/BAUwAwEB/zAPBgNVHREECDAGhwR/AAABMAoGCCqGSM49BAMCA0gAMEUC\n"
+                               "IEJ4iHHUf4eVMnbBCHVFHrTj3gT3yxNn8tsNQScYfQ17AiEA/QzDB/t6XKeQBYWL\n"
+                               "JKR8Z3c3jT0jDLTIWjkeXssj5Ps=\n"
+                               "-----END CERTIFICATE-----\n";
+
+static sp_def *load_url(const char *text, const char *base)
+{
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    (void)sp_def_load(text, strlen(text), &ov, NULL, &d, &el);
+    sp_errlist_release(&el);
+    return d;
+}
+
+static void test_tls(void)
+{
+    testserver tls;
+    if (testserver_start_tls(&tls, tls_key, tls_cert) != 0) {
+        fprintf(stderr, "    (no TLS in this libmicrohttpd: skipped)\n");
+        return;
+    }
+    char base[64];
+    snprintf(base, sizeof base, "https://127.0.0.1:%u", (unsigned)tls.port);
+    /* Verification is on by default: a self-signed certificate fails as tls. */
+    sp_def *d = load_url("{\"name\":\"t\",\"base_url\":\"https://x\","
+                         "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":100},"
+                         "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                         "\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+                         base);
+    /* With insecure, the same server answers. */
+    sp_def *d2 =
+        load_url("{\"name\":\"t\",\"base_url\":\"https://x\",\"options\":{\"insecure\":true},"
+                 "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":100},"
+                 "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                 "\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+                 base);
+    sp_engine *e = d ? run(d) : NULL;
+    sp_engine *e2 = d2 ? run(d2) : NULL;
+    int ok = d && d2 && e && e2;
+    uint64_t req = 0, tls_err = 0, req2 = 0, fail2 = 0, ok2 = 0;
+    if (ok) {
+        const sp_name_stats *n = &sp_engine_totals(e)->names[0];
+        const sp_name_stats *n2 = &sp_engine_totals(e2)->names[0];
+        fprintf(stderr, "    verified: %s\n", n->nmsgs ? n->msgs[0].msg : "(no message)");
+        req = n->requests;
+        tls_err = n->errors[SP_ERRK_TLS];
+        req2 = n2->requests;
+        fail2 = n2->failures;
+        ok2 = n2->status[200];
+    }
+    sp_engine_free(e);
+    sp_engine_free(e2);
+    sp_def_free(d);
+    sp_def_free(d2);
+    testserver_stop(&tls);
+    CHECK(ok);
+    CHECK(req >= 1);
+    CHECK_UINT_EQ(tls_err, req);
+    CHECK(req2 >= 2);
+    CHECK_UINT_EQ(fail2, 0);
+    CHECK_UINT_EQ(ok2, req2);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -166,6 +289,8 @@ int main(void)
     RUN(test_connection_refused);
     RUN(test_timeout);
     RUN(test_expectations);
+    RUN(test_latency_and_redirects);
+    RUN(test_tls);
     testserver_stop(&srv);
     return check_summary();
 }

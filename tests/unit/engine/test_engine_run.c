@@ -29,8 +29,8 @@ typedef struct seconds {
     uint32_t active[16];
     uint32_t target[16];
     uint64_t reqs[16];
-    uint64_t t0_us;        /* just before sp_engine_start */
-    uint64_t late_ms_max;  /* the latest a full second was sent after it ended */
+    uint64_t t0_us;       /* just before sp_engine_start */
+    uint64_t late_ms_max; /* the latest a full second was sent after it ended */
 } seconds;
 
 static void on_second(void *ud, uint64_t second, const sp_stats *s)
@@ -136,26 +136,26 @@ static void test_counts_match_server(void)
 
 static void test_extract_and_vu_headers(void)
 {
-    sp_def *d = load(
-        "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
-        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
-        "\"on_start\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"login\","
-        "\"json\":{\"user\":\"vu{{vu}}\"}},"
-        "\"expect\":{\"status\":200,\"json\":[{\"path\":\"access_token\",\"exists\":true}]},"
-        "\"extract\":{\"token\":{\"json\":\"access_token\"}},"
-        "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}},"
-        /* header and regex extracts; the regex result replaces the VU header */
-        "{\"request\":{\"url\":\"/ok\",\"name\":\"hdr\"},"
-        "\"extract\":{\"ct\":{\"header\":\"content-type\"},"
-        "\"tok2\":{\"regex\":\"\\\"access_token\\\":\\\"([a-z0-9]+)\\\"\",\"group\":1}},"
-        "\"set_headers\":{\"Authorization\":\"Bearer {{tok2}}\"}}],"
-        "\"tasks\":[{\"steps\":["
-        "{\"if\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
-        "\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
-        "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}},"
-        "{\"unless\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
-        "\"request\":{\"url\":\"/500\",\"name\":\"never\"}}]}]}],"
-        "\"load\":{\"users\":3,\"duration\":\"1s\"}}");
+    sp_def *d =
+        load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+             "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
+             "\"on_start\":[{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"login\","
+             "\"json\":{\"user\":\"vu{{vu}}\"}},"
+             "\"expect\":{\"status\":200,\"json\":[{\"path\":\"access_token\",\"exists\":true}]},"
+             "\"extract\":{\"token\":{\"json\":\"access_token\"}},"
+             "\"set_headers\":{\"Authorization\":\"Bearer {{token}}\"}},"
+             /* header and regex extracts; the regex result replaces the VU header */
+             "{\"request\":{\"url\":\"/ok\",\"name\":\"hdr\"},"
+             "\"extract\":{\"ct\":{\"header\":\"content-type\"},"
+             "\"tok2\":{\"regex\":\"\\\"access_token\\\":\\\"([a-z0-9]+)\\\"\",\"group\":1}},"
+             "\"set_headers\":{\"Authorization\":\"Bearer {{tok2}}\"}}],"
+             "\"tasks\":[{\"steps\":["
+             "{\"if\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+             "\"request\":{\"url\":\"/auth\",\"name\":\"me\"},"
+             "\"expect\":{\"status\":200,\"body_contains\":\"Bearer tok123\"}},"
+             "{\"unless\":{\"var\":\"ct\",\"equals\":\"application/json\"},"
+             "\"request\":{\"url\":\"/500\",\"name\":\"never\"}}]}]}],"
+             "\"load\":{\"users\":3,\"duration\":\"1s\"}}");
     CHECK(d != NULL);
     atomic_store(&srv.auth, 0);
     atomic_store(&srv.body_bytes, 0);
@@ -279,6 +279,100 @@ static void test_think_pacing_and_multipart(void)
     sp_def_free(d);
 }
 
+static void test_server_closes_connections(void)
+{
+    /* Every answer closes its connection: each request opens a new one, often on the socket
+     * number just closed, while other VUs keep theirs. */
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+                     "{\"request\":{\"url\":\"/close\",\"name\":\"close\"}},"
+                     "{\"request\":{\"url\":\"/ok\",\"name\":\"ok\"}}]}]}],"
+                     "\"load\":{\"users\":4,\"duration\":\"700ms\"}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.closed, 0);
+    atomic_store(&srv.ok, 0);
+    sp_engine_opts o = {.threads = 2, .seed = 8};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    fprintf(stderr, "    %llu requests on closed connections\n",
+            (unsigned long long)t->names[0].requests);
+    CHECK(t->names[0].requests > 50);
+    CHECK_UINT_EQ(t->names[0].failures + t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[0].requests, atomic_load(&srv.closed));
+    CHECK_UINT_EQ(t->names[1].requests, atomic_load(&srv.ok));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_header_precedence_and_iteration_vars(void)
+{
+    /* The VU sets a Content-Type; a JSON body's own type still wins. A variable assigned only
+     * by a task is unset when the next iteration starts, so the "leak" step never runs. */
+    sp_def *d =
+        load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+             "\"headers\":{\"Content-Type\":\"text/csv\"},"
+             "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":30},"
+             "\"on_start\":[{\"set_headers\":{\"Content-Type\":\"text/plain\",\"X-A\":\"1\"}}],"
+             "\"tasks\":[{\"steps\":["
+             "{\"if\":{\"var\":\"x\"},\"request\":{\"url\":\"/500\",\"name\":\"leak\"}},"
+             "{\"request\":{\"method\":\"POST\",\"url\":\"/ctype\",\"name\":\"json\","
+             "\"json\":{\"a\":1}},\"expect\":{\"body_contains\":\"application/json\"}},"
+             "{\"request\":{\"method\":\"POST\",\"url\":\"/ctype\",\"name\":\"raw\","
+             "\"body\":\"x\"},\"expect\":{\"body_contains\":\"text/plain\"}},"
+             "{\"request\":{\"url\":\"/ok\",\"name\":\"extract\"},"
+             "\"extract\":{\"x\":{\"json\":\"n\"}}}]}]}],"
+             "\"load\":{\"users\":2,\"duration\":\"500ms\"}}");
+    CHECK(d != NULL);
+    sp_engine_opts o = {.threads = 1, .seed = 9};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(t->names[0].requests, 0);
+    CHECK(t->names[1].requests >= 4);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(t->names[2].failures, 0);
+    CHECK(t->names[3].requests >= 4);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+static void test_many_vus_on_one_worker(void)
+{
+    /* 300 VUs on one worker span three multi handles; then the target drops to 100. */
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":200},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"stages\":[{\"duration\":\"0s\",\"users\":300},"
+                     "{\"duration\":\"1s\",\"users\":300},{\"duration\":\"0s\",\"users\":100},"
+                     "{\"duration\":\"1s\",\"users\":100}]}}");
+    CHECK(d != NULL);
+    atomic_store(&srv.ok, 0);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 1, .seed = 10, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    fprintf(stderr, "    %llu requests, active %u then %u\n",
+            (unsigned long long)t->names[0].requests, sc.active[0], sc.active[1]);
+    CHECK_UINT_EQ(sc.active[0], 300);
+    CHECK_UINT_EQ(sc.active[1], 100);
+    CHECK(t->names[0].requests > 900);
+    CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK_UINT_EQ(t->names[0].requests, atomic_load(&srv.ok));
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -290,6 +384,9 @@ int main(void)
     RUN(test_set_target);
     RUN(test_ramp_and_classes);
     RUN(test_think_pacing_and_multipart);
+    RUN(test_server_closes_connections);
+    RUN(test_header_precedence_and_iteration_vars);
+    RUN(test_many_vus_on_one_worker);
     testserver_stop(&srv);
     return check_summary();
 }

@@ -75,9 +75,10 @@ static void test_graceful_stop_fast_requests(void)
 static void test_graceful_stop_waits_for_slow_requests(void)
 {
     atomic_store(&srv.slow_ms, 500);
-    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://x\",\"options\":{\"graceful_stop\":\"5s\"},"
-                     "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\"}}]}],"
-                     "\"load\":{\"users\":3,\"duration\":\"60s\"}}");
+    sp_def *d =
+        load("{\"name\":\"t\",\"base_url\":\"http://x\",\"options\":{\"graceful_stop\":\"5s\"},"
+             "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/slow\"}}]}],"
+             "\"load\":{\"users\":3,\"duration\":\"60s\"}}");
     CHECK(d != NULL);
     atomic_store(&srv.slow, 0);
     sp_engine *e = start(d, 1);
@@ -87,7 +88,8 @@ static void test_graceful_stop_waits_for_slow_requests(void)
     sp_engine_stop(e, 1);
     CHECK_INT_EQ(sp_engine_wait(e), 0);
     uint64_t took = ms_since(t0);
-    fprintf(stderr, "    graceful stop with slow requests took %llu ms\n", (unsigned long long)took);
+    fprintf(stderr, "    graceful stop with slow requests took %llu ms\n",
+            (unsigned long long)took);
     CHECK(took >= 200 && took < 600);
     const sp_name_stats *n = &sp_engine_totals(e)->names[0];
     CHECK_UINT_EQ(n->requests, 3);

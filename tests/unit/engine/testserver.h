@@ -4,7 +4,9 @@
  *
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
- * (200 with 64 KB). Every other path is 404. POST bodies are read and counted in bytes_in.
+ * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /ctype (200
+ * with the request's Content-Type as the body). Every other path is 404. POST bodies are
+ * read and counted in bytes_in.
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
  * atomics read by the test thread.
@@ -24,12 +26,13 @@
 typedef struct testserver {
     struct MHD_Daemon *d;
     uint16_t port;
-    atomic_uint slow_ms;   /* set by the test while connection threads read it */
-    atomic_ulong served;   /* responses queued, any path */
-    atomic_ulong ok;       /* /ok */
-    atomic_ulong slow;     /* /slow, counted before the sleep */
-    atomic_ulong auth;     /* /auth with a header */
+    atomic_uint slow_ms; /* set by the test while connection threads read it */
+    atomic_ulong served; /* responses queued, any path */
+    atomic_ulong ok;     /* /ok */
+    atomic_ulong slow;   /* /slow, counted before the sleep */
+    atomic_ulong auth;   /* /auth with a header */
     atomic_ulong body_bytes;
+    atomic_ulong closed; /* /close */
 } testserver;
 
 static char ts_big[64 << 10];
@@ -46,9 +49,8 @@ static enum MHD_Result ts_reply(struct MHD_Connection *c, unsigned status, const
 }
 
 static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     testserver *ts = cls;
     (void)method;
@@ -75,6 +77,28 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         usleep(atomic_load(&ts->slow_ms) * 1000u);
         return ts_reply(c, 200, "{}", 2);
     }
+    if (strcmp(url, "/close") == 0) {
+        atomic_fetch_add(&ts->closed, 1);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(2, (void *)"{}", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Connection", "close");
+        enum MHD_Result ret = MHD_queue_response(c, 200, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/redirect") == 0) {
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Location", "/ok");
+        MHD_add_response_header(r, "X-Hop", "first");
+        enum MHD_Result ret = MHD_queue_response(c, 302, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/ctype") == 0) {
+        const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
+        return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
+    }
     if (strcmp(url, "/500") == 0)
         return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
     if (strcmp(url, "/big") == 0) {
@@ -91,8 +115,9 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
     return ts_reply(c, 404, "{}", 2);
 }
 
-/* Starts the server on a free port; 0 on success. */
-static int testserver_start(testserver *ts)
+/* Starts the server on a free port, with TLS when key and cert (PEM text) are given; 0 on
+ * success. */
+static int testserver_start_tls(testserver *ts, const char *key, const char *cert)
 {
     memset(ts, 0, sizeof(*ts));
     atomic_store(&ts->slow_ms, 1000);
@@ -101,8 +126,16 @@ static int testserver_start(testserver *ts)
     sa.sin_family = AF_INET;
     sa.sin_port = 0;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ts->d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
-                             NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
+    if (key)
+        ts->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
+                                 MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+    else
+        ts->d =
+            MHD_start_daemon(flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
                              (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
     if (!ts->d)
@@ -110,6 +143,12 @@ static int testserver_start(testserver *ts)
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(ts->d, MHD_DAEMON_INFO_BIND_PORT);
     ts->port = info ? info->port : 0;
     return ts->port ? 0 : -1;
+}
+
+/* Starts a plain HTTP server on a free port; 0 on success. */
+static int testserver_start(testserver *ts)
+{
+    return testserver_start_tls(ts, NULL, NULL);
 }
 
 static void testserver_stop(testserver *ts)
