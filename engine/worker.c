@@ -19,6 +19,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -141,6 +142,7 @@ struct sp_worker {
 static void vu_run(vu *v);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
+static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
 static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
@@ -428,6 +430,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->easy = e;
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)v);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, on_close);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, w);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -1275,6 +1279,7 @@ static void free_all_vus(sp_worker *w)
 #define FD_REG_OUT 0x2u
 #define FD_REGISTERED 0x4u
 #define FD_CURL 0x8u
+#define FD_OURS 0x10u /* opened through on_open, so it is closed through on_close */
 
 static void fd_ctl(shard *sh, curl_socket_t s, unsigned want)
 {
@@ -1291,16 +1296,26 @@ static void fd_ctl(shard *sh, curl_socket_t s, unsigned want)
         op = op == EPOLL_CTL_MOD ? EPOLL_CTL_ADD : EPOLL_CTL_MOD;
         epoll_ctl(w->ep, op, s, &ev);
     }
-    w->fds[s] = (uint8_t)(want | FD_REGISTERED | FD_CURL);
+    w->fds[s] = (uint8_t)((w->fds[s] & FD_OURS) | want | FD_REGISTERED | FD_CURL);
+}
+
+static void fd_grow(sp_worker *w, curl_socket_t s)
+{
+    if ((size_t)s >= w->nfds) {
+        size_t old = w->nfds;
+        sp_grow((void **)&w->fds, &w->nfds, (size_t)s + 1, 1);
+        memset(w->fds + old, 0, w->nfds - old);
+    }
 }
 
 /*
  * curl removes a keep-alive connection's socket each time its transfer ends and adds it back
  * when the next request reuses it: two epoll_ctl calls per request for nothing. So a removed
  * socket stays registered and is only marked as no longer curl's; if it signals an event
- * while parked (the server closed it), the loop drops it then. curl closes its sockets through
- * on_close, which forgets the socket (closing it takes it out of epoll), so a number reused for
- * a new socket is never mistaken for a registered one.
+ * while parked (the server closed it), the loop drops it then. Only connection sockets are
+ * parked: curl opens them through on_open and closes them through on_close, which forgets the
+ * socket (closing it takes it out of epoll), so a number reused for a new socket is never
+ * mistaken for a registered one. Other sockets (a resolver's) are removed for real.
  */
 static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
@@ -1310,13 +1325,15 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     SP_UNUSED(socketp);
     if (s < 0)
         return 0;
-    if ((size_t)s >= w->nfds) {
-        size_t old = w->nfds;
-        sp_grow((void **)&w->fds, &w->nfds, (size_t)s + 1, 1);
-        memset(w->fds + old, 0, w->nfds - old);
-    }
+    fd_grow(w, s);
     if (what == CURL_POLL_REMOVE) {
-        w->fds[s] &= (uint8_t)~FD_CURL;
+        if (w->fds[s] & FD_OURS) {
+            w->fds[s] &= (uint8_t)~FD_CURL;
+        } else {
+            if (w->fds[s] & FD_REGISTERED)
+                epoll_ctl(w->ep, EPOLL_CTL_DEL, s, NULL);
+            w->fds[s] = 0;
+        }
         return 0;
     }
     unsigned want =
@@ -1328,6 +1345,18 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     }
     fd_ctl(sh, s, want);
     return 0;
+}
+
+static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    sp_worker *w = ud;
+    SP_UNUSED(purpose);
+    curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+    if (s < 0)
+        return CURL_SOCKET_BAD;
+    fd_grow(w, s);
+    w->fds[s] = FD_OURS;
+    return s;
 }
 
 static int on_close(void *ud, curl_socket_t s)
@@ -1345,7 +1374,7 @@ static int fd_parked(sp_worker *w, int fd)
         return 0;
     if (w->fds[fd] & FD_REGISTERED)
         epoll_ctl(w->ep, EPOLL_CTL_DEL, fd, NULL);
-    w->fds[fd] = 0;
+    w->fds[fd] &= (uint8_t)FD_OURS; /* still open: on_close will be called for it */
     return 1;
 }
 

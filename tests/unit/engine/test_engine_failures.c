@@ -280,6 +280,28 @@ static void test_tls(void)
     CHECK_UINT_EQ(ok2, req2);
 }
 
+static void test_host_name(void)
+{
+    /* A name goes through curl's resolver (its own sockets share the epoll set). */
+    char base[64];
+    snprintf(base, sizeof base, "http://localhost:%u", (unsigned)srv.port);
+    sp_def *d = load_url("{\"name\":\"t\",\"base_url\":\"http://x\","
+                         "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
+                         "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                         "\"load\":{\"users\":3,\"duration\":\"400ms\"}}",
+                         base);
+    CHECK(d != NULL);
+    sp_engine *e = run(d);
+    CHECK(e != NULL);
+    const sp_name_stats *n = &sp_engine_totals(e)->names[0];
+    fprintf(stderr, "    %llu requests to localhost, %llu failed\n",
+            (unsigned long long)n->requests, (unsigned long long)n->failures);
+    CHECK(n->requests >= 10);
+    CHECK_UINT_EQ(n->failures, 0);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -291,6 +313,7 @@ int main(void)
     RUN(test_expectations);
     RUN(test_latency_and_redirects);
     RUN(test_tls);
+    RUN(test_host_name);
     testserver_stop(&srv);
     return check_summary();
 }
