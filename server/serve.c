@@ -236,12 +236,3 @@ out:
     sp_config_release(&cfg);
     return code;
 }
-
-int sp_cmd_remote(int argc, char **argv)
-{
-    SP_UNUSED(argc);
-    SP_UNUSED(argv);
-    fprintf(stderr, "stampede remote: needs the control server, which is not built yet.\n"
-                    "Use `stampede run FILE` to run a test from the command line.\n");
-    return 2;
-}

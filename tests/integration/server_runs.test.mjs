@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { STAMPEDE_BIN, freePort, tempDir, startProcess, startShop, run, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, freePort, tempDir, startProcess, startShop, run, spawnRun, sleep } from '../lib/harness.mjs';
 
 let shop, srv;
 const ids = {};
@@ -358,4 +358,38 @@ test('SIGTERM stops a running run gracefully and records it as stopped', async (
   } finally {
     await s.stop();
   }
+});
+
+test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 130 after Ctrl-C', async () => {
+  const remote = (args) => run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, ...args], { timeoutMs: 30000 });
+  let r = await remote(['runs basic', '--users', '2', '--duration', '2s']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /runs basic: passed/);
+  assert.match(r.stdout, /GET \/products/);
+  assert.match(r.stdout, /PASS {2}error_rate < 1%/);
+  assert.match(r.stderr, /\[ {4}1s\] vus/);
+
+  r = await remote([String(ids.xss), '--duration', '2s', '--quiet']);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stdout, /FAIL {2}error_rate < 1%/);
+
+  r = await remote(['no such test']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /no test named 'no such test'/);
+  r = await remote(['runs basic', '--users', '51', '--duration', '2s']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /max_vus/);
+  r = await run(STAMPEDE_BIN, ['remote', 'run', '--server', `http://127.0.0.1:${await freePort()}`, '1']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /cannot reach/);
+  r = await run(STAMPEDE_BIN, ['remote', 'run', 'x']);
+  assert.equal(r.code, 2);
+
+  const p = spawnRun(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'runs basic', '--users', '2', '--duration', '30s']);
+  for (let i = 0; i < 100 && !/started/.test(p.stderr()); i++) await sleep(50);
+  await sleep(1200);
+  p.proc.kill('SIGINT');
+  const done = await p.done;
+  assert.equal(done.code, 130, done.stderr);
+  assert.match(done.stdout, /runs basic: stopped/);
 });
