@@ -176,7 +176,8 @@ static int h_start(sp_http_req *req)
         rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, cap ? cap : "",
                                  json_pack("{s:s}", "cap", cap ? cap : ""), "%s", msg);
     } else if (rc == SP_ENOTFOUND || rc == SP_ESTATE) {
-        rc = sp_http_reply_error(req, rc, "id", NULL, "%s", msg);
+        rc = sp_http_reply_error(req, rc, rc == SP_ENOTFOUND && revision ? "revision" : "id", NULL,
+                                 "%s", msg);
     } else if (rc && !id) {
         sp_http_log("error", "run start failed", "error", msg, NULL);
         rc = sp_http_reply_error(req, rc, "", NULL, "%s", msg);

@@ -227,10 +227,20 @@ static void print_summary(const json_t *run)
         printf("\nThresholds:\n");
         size_t i;
         const json_t *t;
-        json_array_foreach (v, i, t)
-            printf("  %s  %-40s measured %g\n",
+        json_array_foreach (v, i, t) {
+            /* Stored in the threshold's own unit: ms for latencies, a fraction for errors. */
+            const char *metric = json_string_value(json_object_get(t, "metric")) ?: "";
+            char m[32];
+            if (strcmp(metric, "error_rate") == 0)
+                snprintf(m, sizeof m, "%.2f%%", 100.0 * num(t, "measured"));
+            else if (strcmp(metric, "rps") == 0)
+                snprintf(m, sizeof m, "%.1f/s", num(t, "measured"));
+            else
+                sp_fmt_us((uint64_t)(num(t, "measured") * 1000.0), m, sizeof m);
+            printf("  %s  %-40s measured %s\n",
                    json_is_true(json_object_get(t, "passed")) ? "PASS" : "FAIL",
-                   json_string_value(json_object_get(t, "threshold")) ?: "", num(t, "measured"));
+                   json_string_value(json_object_get(t, "threshold")) ?: "", m);
+        }
     }
     printf("\n");
     fflush(stdout);
@@ -377,9 +387,12 @@ int sp_cmd_remote(int argc, char **argv)
         const json_t *last = json_object_get(json_object_get(ans, "live"), "last");
         if (!quiet && json_is_object(last) && num(last, "second") > (double)last_second) {
             last_second = (int64_t)num(last, "second");
-            live_line(ans);
+            /* The last, partial second after every VU has stopped carries nothing. */
+            if (num(last, "vus") > 0 || num(last, "count") > 0)
+                live_line(ans);
         }
-        struct timespec wait = {0, 500 * 1000 * 1000}; /* twice a second: no second is missed */
+        /* Four polls a second, so that a second's line is rarely skipped. */
+        struct timespec wait = {0, 250 * 1000 * 1000};
         int sig = sigtimedwait(&set, NULL, &wait);
         if (sig == SIGINT || sig == SIGTERM) {
             interrupted++;
