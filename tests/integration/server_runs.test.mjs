@@ -294,6 +294,43 @@ test('compare flags changes beyond the tolerance against the first run', async (
   assert.equal((await api('GET', `/api/v1/compare?runs=${a},${b}&tolerance=-3`)).status, 400);
 });
 
+test('a graceful stop lets requests finish and records the run as stopped', async () => {
+  const id = await startRun(ids.basic, { users: 3, duration: '30s' });
+  await sleep(700);
+  const t0 = Date.now();
+  assert.equal((await api('POST', `/api/v1/runs/${id}/stop`, {})).status, 202);
+  const done = await waitStatus(id, ['stopped', 'passed', 'failed'], 12000);
+  assert.equal(done.status, 'stopped');
+  assert.ok(Date.now() - t0 < 3000, `graceful stop took ${Date.now() - t0} ms`);
+  assert.equal(done.summary.total.failures, 0, 'no request was cut off');
+});
+
+test('runs are listed newest first, by test, status and creation time, a page at a time', async () => {
+  let r = await api('GET', `/api/v1/runs?test_id=${ids.basic}&per_page=1&page=2`);
+  assert.equal(r.status, 200, r.text);
+  assert.equal(r.json.items.length, 1);
+  assert.ok(r.json.total >= 3);
+  const all = (await api('GET', `/api/v1/runs?test_id=${ids.basic}&per_page=200`)).json.items;
+  assert.equal(r.json.items[0].id, all[1].id);
+  assert.ok(all.every((x, i) => i === 0 || x.created_at <= all[i - 1].created_at));
+  r = await api('GET', `/api/v1/runs?status=failed`);
+  assert.ok(r.json.items.length >= 1 && r.json.items.every((x) => x.status === 'failed'));
+  r = await api('GET', `/api/v1/runs?from=${Date.now() + 60000}`);
+  assert.equal(r.json.total, 0);
+  r = await api('GET', `/api/v1/runs?to=${all.at(-1).created_at}&test_id=${ids.basic}`);
+  assert.equal(r.json.total, 0);
+  assert.equal((await api('GET', '/api/v1/runs?status=bogus')).status, 400);
+  assert.equal((await api('GET', '/api/v1/runs?per_page=0')).status, 400);
+  assert.equal((await api('GET', '/api/v1/runs/abc')).status, 404);
+  assert.equal((await api('GET', '/api/v1/runs/999999')).status, 404);
+  const running = await startRun(ids.basic, { users: 1, duration: '30s' });
+  assert.equal((await api('GET', `/api/v1/runs/${running}/export.csv`)).status, 409);
+  const live = await api('GET', `/api/v1/runs/${running}/stats`);
+  assert.equal(live.json.source, 'live');
+  await api('POST', `/api/v1/runs/${running}/stop`, { mode: 'immediate' });
+  await waitStatus(running, ['stopped']);
+});
+
 test('openapi.json lists every run route with its permission', async () => {
   const r = await api('GET', '/api/v1/openapi.json');
   const want = [
