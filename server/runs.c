@@ -766,7 +766,8 @@ char *sp_runs_backlog(void *ud, int64_t run_id, size_t *len)
     run *x = find(r, run_id);
     if (x) {
         pthread_mutex_lock(&x->mu);
-        sp_buf_addf(&b, "{\"run_id\":%lld,\"seconds\":[", (long long)run_id);
+        sp_buf_addf(&b, "{\"run_id\":%lld,\"status\":\"running\",\"seconds\":[",
+                    (long long)run_id);
         for (size_t i = 0; i < x->back_n; i++) {
             if (i)
                 sp_buf_addc(&b, ',');
@@ -778,6 +779,27 @@ char *sp_runs_backlog(void *ud, int64_t run_id, size_t *len)
             sp_buf_release(&b);
     }
     pthread_mutex_unlock(&r->mu);
+    if (!b.len && !x) {
+        /* Not active: a run that has ended (or is ending) is told so with its status, so that a
+         * late subscriber does not wait for points that will never come; its seconds are in
+         * the store, for GET /runs/:id/series. */
+        sp_store *s = NULL;
+        json_t *row = NULL;
+        char err[128];
+        if (sp_store_open(&s, r->db_path, err, sizeof err) == 0 &&
+            sp_store_run_get(s, run_id, &row) == 0) {
+            const char *st = json_string_value(json_object_get(row, "status"));
+            json_t *o = json_pack("{s:I, s:s, s:[]}", "run_id", (json_int_t)run_id, "status",
+                                  st ? st : "", "seconds");
+            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (text)
+                sp_buf_adds(&b, text);
+            free(text);
+            json_decref(o);
+        }
+        json_decref(row);
+        sp_store_close(s);
+    }
     if (!b.len) {
         sp_buf_release(&b);
         return NULL;

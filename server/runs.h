@@ -107,8 +107,10 @@ size_t sp_runs_active(sp_runs *r);
 
 /*
  * sp_live's backlog function (sp_live_set_backlog_fn(live, sp_runs_backlog, runs)): the run so
- * far from memory while it is active, {"run_id", "seconds": [points...]}, at most
- * SP_LIVE_BACKLOG_MAX_BYTES (the oldest seconds are dropped first); NULL when not active.
+ * far from memory while it is active, {"run_id", "status": "running", "seconds": [points...]},
+ * at most SP_LIVE_BACKLOG_MAX_BYTES (the oldest seconds are dropped first); for a run that is
+ * not active, {"run_id", "status", "seconds": []} from the store (one short-lived connection
+ * of the calling thread); NULL when there is no such run.
  */
 char *sp_runs_backlog(void *runs, int64_t run_id, size_t *len);
 

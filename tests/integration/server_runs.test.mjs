@@ -157,6 +157,7 @@ test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of 
   assert.equal(end.data.status, 'passed');
   assert.equal(got[0].m.type, 'subscribed');
   assert.equal(got[1].m.type, 'backlog');
+  assert.equal(got[1].m.data.status, 'running');
   const seconds = got.filter((g) => g.m.type === 'second');
   assert.ok(seconds.length >= 2, JSON.stringify(got.map((g) => g.m.type)));
   for (const { at, m } of seconds) {
@@ -166,6 +167,24 @@ test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of 
     const secondEnd = run.started_at + (m.data.second + 1) * 1000;
     assert.ok(at - secondEnd <= 1500, `second ${m.data.second} arrived ${at - secondEnd} ms after its end`);
   }
+
+  // A late subscriber to the ended run learns its status at once; an unknown run is null.
+  const late = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1');
+  const backlogs = [];
+  const two = new Promise((resolve) => late.on('message', (d) => {
+    const m = JSON.parse(d.toString());
+    if (m.type === 'backlog') backlogs.push(m);
+    if (backlogs.length === 2) resolve();
+  }));
+  await new Promise((resolve) => late.on('open', resolve));
+  late.send(JSON.stringify({ subscribe: 'run', run_id: id }));
+  await sleep(100);
+  late.send(JSON.stringify({ subscribe: 'run', run_id: 987654 }));
+  await two;
+  late.close();
+  assert.equal(backlogs[0].data.status, 'passed');
+  assert.deepEqual(backlogs[0].data.seconds, []);
+  assert.equal(backlogs[1].data, null);
 });
 
 test('an immediate stop ends the run within 2 s as stopped; a stopped run cannot be stopped again', async () => {
