@@ -50,6 +50,7 @@ struct run {
     int64_t cur_minute;  /* -1 before the first second */
     sp_name_stats scratch;
     int store_failed;    /* one log line per run, not one per second */
+    int start_rc;        /* sp_engine_start's result: a run that never started ends as error */
 
     /* Under mu: read by HTTP handlers and the live service thread. */
     pthread_mutex_t mu;
@@ -417,7 +418,8 @@ static void finish(run *x)
     double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge(x->def, totals, duration_s, verdicts);
-    sp_run_status st = sp_engine_was_stopped(x->engine) ? SP_RUN_STOPPED
+    sp_run_status st = x->start_rc                      ? SP_RUN_ERROR
+                       : sp_engine_was_stopped(x->engine) ? SP_RUN_STOPPED
                        : failed                         ? SP_RUN_FAILED
                                                         : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
@@ -425,7 +427,10 @@ static void finish(run *x)
                          .verdicts = verdicts, .status = status, .started_ms = x->started_ms};
     json_t *summary = sp_report_json(&res, NULL);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
-    if (sp_store_run_finish(x->store, x->id, st, th, summary, NULL) != 0)
+    char why[128] = "";
+    if (x->start_rc)
+        snprintf(why, sizeof why, "the engine did not start: %s", sp_strerror(x->start_rc));
+    if (sp_store_run_finish(x->store, x->id, st, th, summary, why[0] ? why : NULL) != 0)
         store_failed(x, "cannot store the end of a run");
     json_decref(summary);
     free(verdicts);
@@ -613,6 +618,13 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     pthread_mutex_unlock(&r->mu);
 
     rc = sp_engine_start(x->engine);
+    x->start_rc = rc;
+    /* A shutdown that began while this run was being set up may have walked the list before
+     * the engine ran: stop it here so that the shutdown does not wait for its whole profile. */
+    pthread_mutex_lock(&r->mu);
+    if (r->closing && rc == 0)
+        sp_engine_stop(x->engine, 1);
+    pthread_mutex_unlock(&r->mu);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
