@@ -255,13 +255,17 @@ static void flush_minute(run *x)
     if (x->cur_minute < 0)
         return;
     size_t nb = sp_hist_buckets();
-    uint64_t *dense = sp_calloc(x->def->nnames * nb, sizeof *dense);
-    sp_store_hist *h = sp_calloc(x->def->nnames ? x->def->nnames : 1, sizeof *h);
+    size_t used = 0;
+    for (size_t i = 0; i < x->def->nnames; i++)
+        used += sp_hist_count(x->minute[i]) > 0;
+    /* Dense copies only of the names seen this minute: a definition may have a thousand. */
+    uint64_t *dense = sp_calloc((used ? used : 1) * nb, sizeof *dense);
+    sp_store_hist *h = sp_calloc(used ? used : 1, sizeof *h);
     size_t n = 0;
     for (size_t i = 0; i < x->def->nnames; i++) {
         if (!sp_hist_count(x->minute[i]))
             continue;
-        uint64_t *b = dense + i * nb;
+        uint64_t *b = dense + n * nb;
         for (size_t k = 0; k < nb; k++)
             b[k] = sp_hist_bucket_count(x->minute[i], k);
         h[n].name_id = (uint32_t)i;
