@@ -5,6 +5,7 @@
 #include "server/export.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,34 @@
 #include "engine/metrics.h"
 #include "server/report.h"
 #include "server/runs.h"
+
+/* Output with a sticky failure: an add refused by the cap is remembered, so that a document
+ * cut short is reported as too large instead of being sent with a hole in it. */
+typedef struct wbuf {
+    sp_buf *b;
+    int failed;
+} wbuf;
+
+static void w_adds(wbuf *w, const char *s)
+{
+    if (sp_buf_adds(w->b, s) != 0)
+        w->failed = 1;
+}
+
+static void w_addc(wbuf *w, char c)
+{
+    if (sp_buf_addc(w->b, c) != 0)
+        w->failed = 1;
+}
+
+__attribute__((format(printf, 2, 3))) static void w_addf(wbuf *w, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (sp_buf_vaddf(w->b, fmt, ap) != 0)
+        w->failed = 1;
+    va_end(ap);
+}
 
 static double num(const json_t *o, const char *key)
 {
@@ -30,37 +59,38 @@ static const char *str(const json_t *o, const char *key)
 
 /* A CSV field: quoted when it holds a separator, quote or line break. A leading = + - @ or
  * tab is prefixed with ' so that a spreadsheet does not run a name from a target as a formula. */
-static void csv_field(sp_buf *b, const char *s)
+static void csv_field(wbuf *b, const char *s)
 {
     int quote = strpbrk(s, ",\"\r\n") != NULL;
     int formula = strchr("=+-@\t", s[0]) != NULL && s[0];
     if (quote)
-        sp_buf_addc(b, '"');
+        w_addc(b, '"');
     if (formula)
-        sp_buf_addc(b, '\'');
+        w_addc(b, '\'');
     for (; *s; s++) {
         if (*s == '"')
-            sp_buf_addc(b, '"');
-        sp_buf_addc(b, *s);
+            w_addc(b, '"');
+        w_addc(b, *s);
     }
     if (quote)
-        sp_buf_addc(b, '"');
+        w_addc(b, '"');
 }
 
-static void csv_row(sp_buf *b, const json_t *n)
+static void csv_row(wbuf *b, const json_t *n)
 {
     const json_t *l = json_object_get(n, "latency_ms");
     csv_field(b, str(n, "name"));
-    sp_buf_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f\r\n",
+    w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f\r\n",
                 num(n, "requests"), num(n, "failures"), num(n, "rps"), num(n, "error_rate"),
                 num(l, "min"), num(l, "avg"), num(l, "p50"), num(l, "p90"), num(l, "p95"),
                 num(l, "p99"), num(l, "max"), num(n, "bytes_in"), num(n, "bytes_out"));
 }
 
-int sp_export_csv(const json_t *run, sp_buf *out)
+int sp_export_csv(const json_t *run, sp_buf *dst)
 {
+    wbuf w = {dst, 0}, *out = &w;
     const json_t *summary = json_object_get(run, "summary");
-    sp_buf_adds(out, "name,requests,failures,rps,error_rate,min_ms,avg_ms,p50_ms,p90_ms,p95_ms,"
+    w_adds(out, "name,requests,failures,rps,error_rate,min_ms,avg_ms,p50_ms,p90_ms,p95_ms,"
                      "p99_ms,max_ms,bytes_in,bytes_out\r\n");
     size_t i;
     const json_t *n;
@@ -68,7 +98,7 @@ int sp_export_csv(const json_t *run, sp_buf *out)
         csv_row(out, n);
     if (json_object_get(summary, "total"))
         csv_row(out, json_object_get(summary, "total"));
-    return out->len >= out->max ? SP_ELIMIT : 0;
+    return w.failed ? SP_ELIMIT : 0;
 }
 
 /* ---- JUnit ---- */
@@ -130,22 +160,22 @@ out:
 
 /* ---- HTML ---- */
 
-static void html(sp_buf *b, const char *s)
+static void html(wbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': sp_buf_adds(b, "&amp;"); break;
-        case '<': sp_buf_adds(b, "&lt;"); break;
-        case '>': sp_buf_adds(b, "&gt;"); break;
-        case '"': sp_buf_adds(b, "&quot;"); break;
-        case '\'': sp_buf_adds(b, "&#39;"); break;
-        default: sp_buf_addc(b, *s);
+        case '&': w_adds(b, "&amp;"); break;
+        case '<': w_adds(b, "&lt;"); break;
+        case '>': w_adds(b, "&gt;"); break;
+        case '"': w_adds(b, "&quot;"); break;
+        case '\'': w_adds(b, "&#39;"); break;
+        default: w_addc(b, *s);
         }
     }
 }
 
 /* A line chart of ys[0..n) against the second, as inline SVG. */
-static void svg_chart(sp_buf *b, const char *title, const char *unit, const double *ys, size_t n)
+static void svg_chart(wbuf *b, const char *title, const char *unit, const double *ys, size_t n)
 {
     const double w = 760, h = 180, pad = 40;
     double max = 0;
@@ -154,25 +184,25 @@ static void svg_chart(sp_buf *b, const char *title, const char *unit, const doub
             max = ys[i];
     if (max <= 0)
         max = 1;
-    sp_buf_adds(b, "<figure><figcaption>");
+    w_adds(b, "<figure><figcaption>");
     html(b, title);
-    sp_buf_addf(b, "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+    w_addf(b, "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
                    "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
                 w, h, w, h);
-    sp_buf_addf(b, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
+    w_addf(b, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
                 h - 20, w - 10, h - 20);
-    sp_buf_addf(b, "<line x1=\"%.0f\" y1=\"10\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
+    w_addf(b, "<line x1=\"%.0f\" y1=\"10\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
                 pad, h - 20);
-    sp_buf_addf(b, "<text x=\"2\" y=\"16\" font-size=\"11\">%.4g %s</text>", max, unit);
-    sp_buf_addf(b, "<text x=\"2\" y=\"%.0f\" font-size=\"11\">0</text>", h - 20);
-    sp_buf_addf(b, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%zus</text>", w - 40, h - 4, n);
-    sp_buf_adds(b, "<polyline fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" points=\"");
+    w_addf(b, "<text x=\"2\" y=\"16\" font-size=\"11\">%.4g %s</text>", max, unit);
+    w_addf(b, "<text x=\"2\" y=\"%.0f\" font-size=\"11\">0</text>", h - 20);
+    w_addf(b, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%zus</text>", w - 40, h - 4, n);
+    w_adds(b, "<polyline fill=\"none\" stroke=\"#2563eb\" stroke-width=\"1.5\" points=\"");
     for (size_t i = 0; i < n; i++) {
         double x = pad + (n > 1 ? (double)i / (double)(n - 1) : 0) * (w - 10 - pad);
         double y = (h - 20) - ys[i] / max * (h - 30);
-        sp_buf_addf(b, "%s%.1f,%.1f", i ? " " : "", x, y);
+        w_addf(b, "%s%.1f,%.1f", i ? " " : "", x, y);
     }
-    sp_buf_adds(b, "\"/></svg></figure>\n");
+    w_adds(b, "\"/></svg></figure>\n");
 }
 
 /* Per second over every name: requests, and the worst p95 of any name (ms). */
@@ -217,12 +247,12 @@ static void series_points(const json_t *series, double **rps, double **p95, size
     }
 }
 
-static void name_row(sp_buf *b, const json_t *n, int bold)
+static void name_row(wbuf *b, const json_t *n, int bold)
 {
     const json_t *l = json_object_get(n, "latency_ms");
-    sp_buf_adds(b, bold ? "<tr class=\"total\"><td>" : "<tr><td>");
+    w_adds(b, bold ? "<tr class=\"total\"><td>" : "<tr><td>");
     html(b, str(n, "name"));
-    sp_buf_addf(b, "</td><td>%.0f</td><td>%.0f</td><td>%.1f</td><td>%.2f%%</td><td>%.2f</td>"
+    w_addf(b, "</td><td>%.0f</td><td>%.0f</td><td>%.1f</td><td>%.2f%%</td><td>%.2f</td>"
                    "<td>%.2f</td><td>%.2f</td><td>%.2f</td></tr>\n",
                 num(n, "requests"), num(n, "failures"), num(n, "rps"),
                 100.0 * num(n, "error_rate"), num(l, "p50"), num(l, "p95"), num(l, "p99"),
@@ -231,52 +261,53 @@ static void name_row(sp_buf *b, const json_t *n, int bold)
 
 /* JSON for a data island inside HTML: '<', '>' and '&' as \u escapes, so that no text from a
  * target can close the element or open a comment. */
-static void json_island(sp_buf *b, const json_t *v)
+static void json_island(wbuf *b, const json_t *v)
 {
     char *text = json_dumps(v, JSON_COMPACT | JSON_ENSURE_ASCII);
     if (!text)
         return;
     for (const char *s = text; *s; s++) {
         if (*s == '<')
-            sp_buf_adds(b, "\\u003c");
+            w_adds(b, "\\u003c");
         else if (*s == '>')
-            sp_buf_adds(b, "\\u003e");
+            w_adds(b, "\\u003e");
         else if (*s == '&')
-            sp_buf_adds(b, "\\u0026");
+            w_adds(b, "\\u0026");
         else
-            sp_buf_addc(b, *s);
+            w_addc(b, *s);
     }
     free(text);
 }
 
-int sp_export_html(const json_t *run, const json_t *series, const json_t *failures, sp_buf *out)
+int sp_export_html(const json_t *run, const json_t *series, const json_t *failures, sp_buf *dst)
 {
+    wbuf w = {dst, 0}, *out = &w;
     const json_t *summary = json_object_get(run, "summary");
-    sp_buf_adds(out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>");
+    w_adds(out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>");
     html(out, str(run, "test_name"));
-    sp_buf_addf(out, " - run %lld</title>\n",
+    w_addf(out, " - run %lld</title>\n",
                 (long long)json_integer_value(json_object_get(run, "id")));
-    sp_buf_adds(out, "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#111}"
+    w_adds(out, "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#111}"
                      "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
                      "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:"
                      "left}tr.total{font-weight:bold}.passed{color:#15803d}.failed,.error,"
                      ".aborted{color:#b91c1c}.stopped{color:#a16207}figure{margin:1em 0}"
                      "</style></head>\n<body>\n<h1>");
     html(out, str(run, "test_name"));
-    sp_buf_addf(out, " &mdash; run %lld</h1>\n<p>Status: <b class=\"",
+    w_addf(out, " &mdash; run %lld</h1>\n<p>Status: <b class=\"",
                 (long long)json_integer_value(json_object_get(run, "id")));
     html(out, str(run, "status"));
-    sp_buf_adds(out, "\">");
+    w_adds(out, "\">");
     html(out, str(run, "status"));
-    sp_buf_addf(out, "</b> &middot; revision %lld &middot; %.1f s &middot; started by ",
+    w_addf(out, "</b> &middot; revision %lld &middot; %.1f s &middot; started by ",
                 (long long)json_integer_value(json_object_get(run, "revision")),
                 num(summary, "duration_s"));
     html(out, str(run, "started_by"));
     if (json_string_value(json_object_get(run, "error"))) {
-        sp_buf_adds(out, " &middot; ");
+        w_adds(out, " &middot; ");
         html(out, str(run, "error"));
     }
-    sp_buf_adds(out, "</p>\n");
+    w_adds(out, "</p>\n");
 
     double *rps = NULL, *p95 = NULL;
     size_t n = 0;
@@ -288,7 +319,7 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
     free(rps);
     free(p95);
 
-    sp_buf_adds(out, "<h2>Requests</h2>\n<table><tr><th>Name</th><th>Requests</th><th>Failures"
+    w_adds(out, "<h2>Requests</h2>\n<table><tr><th>Name</th><th>Requests</th><th>Failures"
                      "</th><th>RPS</th><th>Errors</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms"
                      "</th><th>max ms</th></tr>\n");
     size_t i;
@@ -297,39 +328,39 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
         name_row(out, v, 0);
     if (json_object_get(summary, "total"))
         name_row(out, json_object_get(summary, "total"), 1);
-    sp_buf_adds(out, "</table>\n");
+    w_adds(out, "</table>\n");
 
     const json_t *verdicts = json_object_get(run, "verdicts");
     if (json_array_size(verdicts)) {
-        sp_buf_adds(out, "<h2>Thresholds</h2>\n<table><tr><th>Threshold</th><th>Result</th>"
+        w_adds(out, "<h2>Thresholds</h2>\n<table><tr><th>Threshold</th><th>Result</th>"
                          "<th>Measured</th></tr>\n");
         json_array_foreach (verdicts, i, v) {
             int ok = json_is_true(json_object_get(v, "passed"));
-            sp_buf_adds(out, "<tr><td>");
+            w_adds(out, "<tr><td>");
             html(out, str(v, "threshold"));
-            sp_buf_addf(out, "</td><td class=\"%s\">%s</td><td>%.4g</td></tr>\n",
+            w_addf(out, "</td><td class=\"%s\">%s</td><td>%.4g</td></tr>\n",
                         ok ? "passed" : "failed", ok ? "pass" : "FAIL", num(v, "measured"));
         }
-        sp_buf_adds(out, "</table>\n");
+        w_adds(out, "</table>\n");
     }
     if (json_array_size(failures)) {
-        sp_buf_adds(out, "<h2>Failures</h2>\n<table><tr><th>Request</th><th>Message</th>"
+        w_adds(out, "<h2>Failures</h2>\n<table><tr><th>Request</th><th>Message</th>"
                          "<th>Count</th></tr>\n");
         json_array_foreach (failures, i, v) {
-            sp_buf_adds(out, "<tr><td>");
+            w_adds(out, "<tr><td>");
             html(out, str(v, "name"));
-            sp_buf_adds(out, "</td><td style=\"text-align:left\">");
+            w_adds(out, "</td><td style=\"text-align:left\">");
             html(out, str(v, "message"));
-            sp_buf_addf(out, "</td><td>%.0f</td></tr>\n", num(v, "count"));
+            w_addf(out, "</td><td>%.0f</td></tr>\n", num(v, "count"));
         }
-        sp_buf_adds(out, "</table>\n");
+        w_adds(out, "</table>\n");
     }
     /* The data the page was made from, for anyone who wants to reprocess it offline. */
-    sp_buf_adds(out, "<script type=\"application/json\" id=\"run-data\">");
+    w_adds(out, "<script type=\"application/json\" id=\"run-data\">");
     json_t *data = json_pack("{s:O, s:O?}", "run", run, "failures", failures); /* "O": new refs */
     if (data)
         json_island(out, data);
     json_decref(data);
-    sp_buf_adds(out, "</script>\n</body></html>\n");
-    return out->len + 64 >= out->max ? SP_ELIMIT : 0;
+    w_adds(out, "</script>\n</body></html>\n");
+    return w.failed ? SP_ELIMIT : 0;
 }
