@@ -347,6 +347,13 @@ int sp_cmd_remote(int argc, char **argv)
         fprintf(stderr, "stampede remote: --server expects an http:// or https:// URL\n");
         goto out;
     }
+    /* The token goes into a header line: a control character could start another header. */
+    for (const char *t = rm.token; t && *t; t++) {
+        if ((unsigned char)*t < 0x20 || *t == 0x7f) {
+            fprintf(stderr, "stampede remote: the token holds a control character\n");
+            goto out;
+        }
+    }
     rm.server = server;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(rm.curl = curl_easy_init())) {
         fprintf(stderr, "stampede remote: cannot initialise libcurl\n");

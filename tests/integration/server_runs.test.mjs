@@ -440,6 +440,9 @@ test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 13
   assert.match(r.stderr, /cannot reach/);
   r = await run(STAMPEDE_BIN, ['remote', 'run', 'x']);
   assert.equal(r.code, 2);
+  r = await remote(['runs basic', '--token', 'a\r\nX-Injected: 1']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /control character/);
 
   const p = spawnRun(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'runs basic', '--users', '2', '--duration', '30s']);
   for (let i = 0; i < 100 && !/started/.test(p.stderr()); i++) await sleep(50);
