@@ -85,14 +85,16 @@ static void name_error_kinds(json_t *series)
 {
     size_t i;
     json_t *n;
-    json_array_foreach (json_object_get(series, "names"), i, n) {
+    json_array_foreach(json_object_get(series, "names"), i, n)
+    {
         json_t *ek = json_object_get(n, "error_kinds"); /* borrowed */
         if (!json_is_object(ek))
             continue;
         json_t *named = json_object();
         const char *key;
         json_t *col;
-        json_object_foreach (ek, key, col) {
+        json_object_foreach(ek, key, col)
+        {
             long k = strtol(key, NULL, 10);
             const char *nm = k >= 0 && k < SP_ERRK_COUNT ? sp_errkind_name((sp_errkind)k) : key;
             json_object_set(named, nm, col); /* takes its own reference */
@@ -141,8 +143,8 @@ static int h_start(sp_http_req *req)
                                    "\"duration\": \"30s\"}");
     int revision = 0;
     json_t *rv = json_object_get(body, "revision");
-    if (rv && (!json_is_integer(rv) || json_integer_value(rv) < 1 ||
-               json_integer_value(rv) > INT32_MAX))
+    if (rv &&
+        (!json_is_integer(rv) || json_integer_value(rv) < 1 || json_integer_value(rv) > INT32_MAX))
         return sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
                                    "revision must be a whole number from 1");
     if (rv)
@@ -165,9 +167,9 @@ static int h_start(sp_http_req *req)
     if (rc == SP_EINVAL) {
         json_t *list = json_array();
         for (size_t i = 0; i < el.n; i++)
-            json_array_append_new(list, json_pack("{s:o, s:o}", "path",
-                                                  sp_http_json_string(el.v[i].path), "message",
-                                                  sp_http_json_string(el.v[i].msg)));
+            json_array_append_new(list,
+                                  json_pack("{s:o, s:o}", "path", sp_http_json_string(el.v[i].path),
+                                            "message", sp_http_json_string(el.v[i].msg)));
         const char *p = el.n ? el.v[0].path : "";
         rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, p, json_pack("{s:o}", "errors", list),
                                  "%s: %s%s%s", msg, p, *p ? ": " : "",
@@ -298,7 +300,8 @@ static int h_stop(sp_http_req *req)
                                    "mode must be \"graceful\" or \"immediate\"");
     const char *key;
     json_t *v;
-    json_object_foreach (body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         if (strcmp(key, "mode") != 0)
             return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
     }
@@ -332,14 +335,15 @@ static int h_load(sp_http_req *req)
                                    "for an open model)");
     int64_t ramp_ms = 0;
     json_t *ramp = json_object_get(body, "ramp");
-    if (ramp && (!json_is_string(ramp) ||
-                 sp_parse_duration_ms(json_string_value(ramp), &ramp_ms) != 0 ||
-                 ramp_ms > 86400 * 1000LL))
+    if (ramp &&
+        (!json_is_string(ramp) || sp_parse_duration_ms(json_string_value(ramp), &ramp_ms) != 0 ||
+         ramp_ms > 86400 * 1000LL))
         return sp_http_reply_error(req, SP_EINVAL, "ramp", NULL,
                                    "ramp must be a duration such as \"10s\" (at most a day)");
     const char *key;
     json_t *v;
-    json_object_foreach (body, key, v) {
+    json_object_foreach(body, key, v)
+    {
         if (strcmp(key, "target") != 0 && strcmp(key, "ramp") != 0)
             return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
     }
@@ -360,8 +364,7 @@ static int h_load(sp_http_req *req)
                                    "%s", msg);
     return sp_http_reply_json(req, 200,
                               json_pack("{s:I, s:f, s:I}", "id", (json_int_t)id, "target",
-                                        json_number_value(target), "ramp_ms",
-                                        (json_int_t)ramp_ms));
+                                        json_number_value(target), "ramp_ms", (json_int_t)ramp_ms));
 }
 
 /* ---- Results ---- */
@@ -390,11 +393,11 @@ static int h_stats(sp_http_req *req)
                         json_object_get(run, "status"), "source", "live", "total", live, "names",
                         json_object_get(live, "names"));
     else if (json_is_object(summary))
-        out = json_pack("{s:I, s:O, s:s, s:O, s:O, s:O?}", "id", (json_int_t)id, "status",
-                        json_object_get(run, "status"), "source", "summary", "total",
-                        json_object_get(summary, "total"), "names",
-                        json_object_get(summary, "names"), "duration_s",
-                        json_object_get(summary, "duration_s"));
+        out =
+            json_pack("{s:I, s:O, s:s, s:O, s:O, s:O?}", "id", (json_int_t)id, "status",
+                      json_object_get(run, "status"), "source", "summary", "total",
+                      json_object_get(summary, "total"), "names", json_object_get(summary, "names"),
+                      "duration_s", json_object_get(summary, "duration_s"));
     else
         out = json_pack("{s:I, s:O, s:s, s:n, s:[]}", "id", (json_int_t)id, "status",
                         json_object_get(run, "status"), "source", "none", "total", "names");
@@ -410,9 +413,9 @@ static int64_t name_id_of(const json_t *run, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get(run, "names"), i, v)
-        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
-            return (int64_t)i;
+    json_array_foreach(json_object_get(run, "names"), i,
+                       v) if (json_is_string(v) &&
+                              strcmp(json_string_value(v), name) == 0) return (int64_t)i;
     return -1;
 }
 
@@ -444,8 +447,7 @@ static int h_series(sp_http_req *req)
         name_id = name_id_of(run, name);
         if (name_id < 0) {
             rc = sp_http_reply_error(req, SP_ENOTFOUND, "name", NULL,
-                                     "run %lld has no request named '%.200s'", (long long)id,
-                                     name);
+                                     "run %lld has no request named '%.200s'", (long long)id, name);
             goto out;
         }
     }
@@ -481,8 +483,8 @@ static int h_failures(sp_http_req *req)
     if (rc)
         rc = store_error(req, s, rc);
     else
-        rc = sp_http_reply_json(req, 200,
-                                json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", f));
+        rc =
+            sp_http_reply_json(req, 200, json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", f));
     json_decref(run);
     sp_api_store_give(app(req), s);
     return rc;
@@ -539,9 +541,9 @@ static json_t *compare_entry(const figures *base, const figures *f, double tol, 
     if (!f->present)
         return json_pack("{s:I, s:n}", "run_id", (json_int_t)run_id, "present");
     if (first || !base->present)
-        return json_pack("{s:I, s:b, s:f, s:f, s:f, s:f, s:f, s:f}", "run_id",
-                         (json_int_t)run_id, "present", 1, "count", f->count, "rps", f->rps,
-                         "error_pct", f->error_pct, "p50", f->p50, "p95", f->p95, "p99", f->p99);
+        return json_pack("{s:I, s:b, s:f, s:f, s:f, s:f, s:f, s:f}", "run_id", (json_int_t)run_id,
+                         "present", 1, "count", f->count, "rps", f->rps, "error_pct", f->error_pct,
+                         "p50", f->p50, "p95", f->p95, "p99", f->p99);
     /* "o" steals each change object. */
     return json_pack("{s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "run_id", (json_int_t)run_id,
                      "present", 1, "count", change(base->count, f->count, tol, 0, 0), "rps",
@@ -557,9 +559,9 @@ static const json_t *summary_name(const json_t *run, const char *name)
 {
     size_t i;
     const json_t *n;
-    json_array_foreach (json_object_get(json_object_get(run, "summary"), "names"), i, n)
-        if (strcmp(json_string_value(json_object_get(n, "name")) ?: "", name) == 0)
-            return n;
+    json_array_foreach(json_object_get(json_object_get(run, "summary"), "names"), i,
+                       n) if (strcmp(json_string_value(json_object_get(n, "name")) ?: "", name) ==
+                              0) return n;
     return NULL;
 }
 
@@ -633,14 +635,14 @@ static int h_compare(sp_http_req *req)
     for (size_t i = 0; i < n; i++) {
         size_t k;
         json_t *nm;
-        json_array_foreach (json_object_get(json_object_get(runs[i], "summary"), "names"), k,
-                            nm) {
+        json_array_foreach(json_object_get(json_object_get(runs[i], "summary"), "names"), k, nm)
+        {
             const char *name = json_string_value(json_object_get(nm, "name"));
             int seen = 0;
             size_t j;
             json_t *e;
-            json_array_foreach (names, j, e)
-                seen |= strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
+            json_array_foreach(names, j, e) seen |=
+                strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
             if (seen || !name)
                 continue;
             json_t *entries = json_array();
@@ -665,8 +667,8 @@ static int h_compare(sp_http_req *req)
     json_t *meta = json_array();
     for (size_t r = 0; r < n; r++)
         json_array_append_new(
-            meta, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?}", "id", (json_int_t)ids[r],
-                            "test_id", json_object_get(runs[r], "test_id"), "test_name",
+            meta, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?}", "id", (json_int_t)ids[r], "test_id",
+                            json_object_get(runs[r], "test_id"), "test_name",
                             json_object_get(runs[r], "test_name"), "status",
                             json_object_get(runs[r], "status"), "started_at",
                             json_object_get(runs[r], "started_at"), "duration_s",
@@ -734,8 +736,8 @@ static int do_export(sp_http_req *req, export_kind kind)
     const char *status = json_string_value(json_object_get(run, "status"));
     if (status && (strcmp(status, "running") == 0 || strcmp(status, "queued") == 0)) {
         rc = sp_http_reply_error(req, SP_ESTATE, "id", NULL,
-                                 "run %lld is still %s: export it when it has ended",
-                                 (long long)id, status);
+                                 "run %lld is still %s: export it when it has ended", (long long)id,
+                                 status);
         goto out;
     }
     if (kind != EXPORT_CSV && kind != EXPORT_JUNIT) {
@@ -841,7 +843,8 @@ static int h_export_html(sp_http_req *req)
 static const sp_http_route routes[] = {
     {"POST", API_PREFIX "/tests/:id/runs", h_start, SP_PERM_RUN, SP_HTTP_JSON_BODY,
      "Start a run of a test: {\"revision\", \"users\", \"duration\", \"stages\", \"base_url\"} "
-     "(all optional)", 201, NULL},
+     "(all optional)",
+     201, NULL},
     {"GET", API_PREFIX "/runs", h_list, SP_PERM_READ, 0,
      "List runs, newest first, by test, status and creation time (ms)", 200,
      "test_id,status,from,to,page,per_page"},

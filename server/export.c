@@ -81,9 +81,9 @@ static void csv_row(wbuf *b, const json_t *n)
     const json_t *l = json_object_get(n, "latency_ms");
     csv_field(b, str(n, "name"));
     w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f\r\n",
-                num(n, "requests"), num(n, "failures"), num(n, "rps"), num(n, "error_rate"),
-                num(l, "min"), num(l, "avg"), num(l, "p50"), num(l, "p90"), num(l, "p95"),
-                num(l, "p99"), num(l, "max"), num(n, "bytes_in"), num(n, "bytes_out"));
+           num(n, "requests"), num(n, "failures"), num(n, "rps"), num(n, "error_rate"),
+           num(l, "min"), num(l, "avg"), num(l, "p50"), num(l, "p90"), num(l, "p95"), num(l, "p99"),
+           num(l, "max"), num(n, "bytes_in"), num(n, "bytes_out"));
 }
 
 int sp_export_csv(const json_t *run, sp_buf *dst)
@@ -91,11 +91,10 @@ int sp_export_csv(const json_t *run, sp_buf *dst)
     wbuf w = {dst, 0}, *out = &w;
     const json_t *summary = json_object_get(run, "summary");
     w_adds(out, "name,requests,failures,rps,error_rate,min_ms,avg_ms,p50_ms,p90_ms,p95_ms,"
-                     "p99_ms,max_ms,bytes_in,bytes_out\r\n");
+                "p99_ms,max_ms,bytes_in,bytes_out\r\n");
     size_t i;
     const json_t *n;
-    json_array_foreach (json_object_get(summary, "names"), i, n)
-        csv_row(out, n);
+    json_array_foreach(json_object_get(summary, "names"), i, n) csv_row(out, n);
     if (json_object_get(summary, "total"))
         csv_row(out, json_object_get(summary, "total"));
     return w.failed ? SP_ELIMIT : 0;
@@ -136,8 +135,12 @@ int sp_export_junit(const json_t *run, const char *definition, const char *data_
         verdicts[i].measured = num(v, "measured");
     }
     const json_t *summary = json_object_get(run, "summary");
-    sp_run_result r = {.def = def, .totals = &none, .duration_s = num(summary, "duration_s"),
-                       .verdicts = verdicts, .status = str(run, "status"), .started_ms = 0};
+    sp_run_result r = {.def = def,
+                       .totals = &none,
+                       .duration_s = num(summary, "duration_s"),
+                       .verdicts = verdicts,
+                       .status = str(run, "status"),
+                       .started_ms = 0};
     FILE *f = open_memstream(&text, &len);
     if (!f) {
         rc = SP_ESYS;
@@ -164,12 +167,23 @@ static void html(wbuf *b, const char *s)
 {
     for (; *s; s++) {
         switch (*s) {
-        case '&': w_adds(b, "&amp;"); break;
-        case '<': w_adds(b, "&lt;"); break;
-        case '>': w_adds(b, "&gt;"); break;
-        case '"': w_adds(b, "&quot;"); break;
-        case '\'': w_adds(b, "&#39;"); break;
-        default: w_addc(b, *s);
+        case '&':
+            w_adds(b, "&amp;");
+            break;
+        case '<':
+            w_adds(b, "&lt;");
+            break;
+        case '>':
+            w_adds(b, "&gt;");
+            break;
+        case '"':
+            w_adds(b, "&quot;");
+            break;
+        case '\'':
+            w_adds(b, "&#39;");
+            break;
+        default:
+            w_addc(b, *s);
         }
     }
 }
@@ -186,13 +200,14 @@ static void svg_chart(wbuf *b, const char *title, const char *unit, const double
         max = 1;
     w_adds(b, "<figure><figcaption>");
     html(b, title);
-    w_addf(b, "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
-                   "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
-                w, h, w, h);
+    w_addf(b,
+           "</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" "
+           "height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\">",
+           w, h, w, h);
     w_addf(b, "<line x1=\"%.0f\" y1=\"%.0f\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
-                h - 20, w - 10, h - 20);
-    w_addf(b, "<line x1=\"%.0f\" y1=\"10\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad,
-                pad, h - 20);
+           h - 20, w - 10, h - 20);
+    w_addf(b, "<line x1=\"%.0f\" y1=\"10\" x2=\"%.0f\" y2=\"%.0f\" stroke=\"#999\"/>", pad, pad,
+           h - 20);
     w_addf(b, "<text x=\"2\" y=\"16\" font-size=\"11\">%.4g %s</text>", max, unit);
     w_addf(b, "<text x=\"2\" y=\"%.0f\" font-size=\"11\">0</text>", h - 20);
     w_addf(b, "<text x=\"%.0f\" y=\"%.0f\" font-size=\"11\">%zus</text>", w - 40, h - 4, n);
@@ -214,28 +229,28 @@ static void series_points(const json_t *series, double **rps, double **p95, size
     json_int_t last = -1;
     size_t i;
     const json_t *v;
-    json_array_foreach (ticks, i, v)
-        if (json_integer_value(v) > last)
-            last = json_integer_value(v);
+    json_array_foreach(ticks, i, v) if (json_integer_value(v) > last) last = json_integer_value(v);
     const json_t *nm;
-    json_array_foreach (json_object_get(series, "names"), i, nm) {
+    json_array_foreach(json_object_get(series, "names"), i, nm)
+    {
         const json_t *secs = json_object_get(nm, "second");
         size_t k;
-        json_array_foreach (secs, k, v)
-            if (json_integer_value(v) > last)
-                last = json_integer_value(v);
+        json_array_foreach(secs, k, v) if (json_integer_value(v) > last) last =
+            json_integer_value(v);
     }
     if (last < 0 || last > 7 * 86400)
         return;
     *n = (size_t)last + 1;
     *rps = sp_calloc(*n, sizeof **rps);
     *p95 = sp_calloc(*n, sizeof **p95);
-    json_array_foreach (json_object_get(series, "names"), i, nm) {
+    json_array_foreach(json_object_get(series, "names"), i, nm)
+    {
         const json_t *secs = json_object_get(nm, "second");
         const json_t *count = json_object_get(nm, "count");
         const json_t *p = json_object_get(nm, "p95");
         size_t k;
-        json_array_foreach (secs, k, v) {
+        json_array_foreach(secs, k, v)
+        {
             json_int_t s = json_integer_value(v);
             if (s < 0 || (size_t)s >= *n)
                 continue;
@@ -252,11 +267,11 @@ static void name_row(wbuf *b, const json_t *n, int bold)
     const json_t *l = json_object_get(n, "latency_ms");
     w_adds(b, bold ? "<tr class=\"total\"><td>" : "<tr><td>");
     html(b, str(n, "name"));
-    w_addf(b, "</td><td>%.0f</td><td>%.0f</td><td>%.1f</td><td>%.2f%%</td><td>%.2f</td>"
-                   "<td>%.2f</td><td>%.2f</td><td>%.2f</td></tr>\n",
-                num(n, "requests"), num(n, "failures"), num(n, "rps"),
-                100.0 * num(n, "error_rate"), num(l, "p50"), num(l, "p95"), num(l, "p99"),
-                num(l, "max"));
+    w_addf(b,
+           "</td><td>%.0f</td><td>%.0f</td><td>%.1f</td><td>%.2f%%</td><td>%.2f</td>"
+           "<td>%.2f</td><td>%.2f</td><td>%.2f</td></tr>\n",
+           num(n, "requests"), num(n, "failures"), num(n, "rps"), 100.0 * num(n, "error_rate"),
+           num(l, "p50"), num(l, "p95"), num(l, "p99"), num(l, "max"));
 }
 
 /* JSON for a data island inside HTML: '<', '>' and '&' as \u escapes, so that no text from a
@@ -285,23 +300,22 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
     const json_t *summary = json_object_get(run, "summary");
     w_adds(out, "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n<title>");
     html(out, str(run, "test_name"));
-    w_addf(out, " - run %lld</title>\n",
-                (long long)json_integer_value(json_object_get(run, "id")));
+    w_addf(out, " - run %lld</title>\n", (long long)json_integer_value(json_object_get(run, "id")));
     w_adds(out, "<style>body{font:14px system-ui,sans-serif;margin:2em;color:#111}"
-                     "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-                     "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:"
-                     "left}tr.total{font-weight:bold}.passed{color:#15803d}.failed,.error,"
-                     ".aborted{color:#b91c1c}.stopped{color:#a16207}figure{margin:1em 0}"
-                     "</style></head>\n<body>\n<h1>");
+                "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+                "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:"
+                "left}tr.total{font-weight:bold}.passed{color:#15803d}.failed,.error,"
+                ".aborted{color:#b91c1c}.stopped{color:#a16207}figure{margin:1em 0}"
+                "</style></head>\n<body>\n<h1>");
     html(out, str(run, "test_name"));
     w_addf(out, " &mdash; run %lld</h1>\n<p>Status: <b class=\"",
-                (long long)json_integer_value(json_object_get(run, "id")));
+           (long long)json_integer_value(json_object_get(run, "id")));
     html(out, str(run, "status"));
     w_adds(out, "\">");
     html(out, str(run, "status"));
     w_addf(out, "</b> &middot; revision %lld &middot; %.1f s &middot; started by ",
-                (long long)json_integer_value(json_object_get(run, "revision")),
-                num(summary, "duration_s"));
+           (long long)json_integer_value(json_object_get(run, "revision")),
+           num(summary, "duration_s"));
     html(out, str(run, "started_by"));
     if (json_string_value(json_object_get(run, "error"))) {
         w_adds(out, " &middot; ");
@@ -320,12 +334,11 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
     free(p95);
 
     w_adds(out, "<h2>Requests</h2>\n<table><tr><th>Name</th><th>Requests</th><th>Failures"
-                     "</th><th>RPS</th><th>Errors</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms"
-                     "</th><th>max ms</th></tr>\n");
+                "</th><th>RPS</th><th>Errors</th><th>p50 ms</th><th>p95 ms</th><th>p99 ms"
+                "</th><th>max ms</th></tr>\n");
     size_t i;
     const json_t *v;
-    json_array_foreach (json_object_get(summary, "names"), i, v)
-        name_row(out, v, 0);
+    json_array_foreach(json_object_get(summary, "names"), i, v) name_row(out, v, 0);
     if (json_object_get(summary, "total"))
         name_row(out, json_object_get(summary, "total"), 1);
     w_adds(out, "</table>\n");
@@ -333,20 +346,22 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
     const json_t *verdicts = json_object_get(run, "verdicts");
     if (json_array_size(verdicts)) {
         w_adds(out, "<h2>Thresholds</h2>\n<table><tr><th>Threshold</th><th>Result</th>"
-                         "<th>Measured</th></tr>\n");
-        json_array_foreach (verdicts, i, v) {
+                    "<th>Measured</th></tr>\n");
+        json_array_foreach(verdicts, i, v)
+        {
             int ok = json_is_true(json_object_get(v, "passed"));
             w_adds(out, "<tr><td>");
             html(out, str(v, "threshold"));
             w_addf(out, "</td><td class=\"%s\">%s</td><td>%.4g</td></tr>\n",
-                        ok ? "passed" : "failed", ok ? "pass" : "FAIL", num(v, "measured"));
+                   ok ? "passed" : "failed", ok ? "pass" : "FAIL", num(v, "measured"));
         }
         w_adds(out, "</table>\n");
     }
     if (json_array_size(failures)) {
         w_adds(out, "<h2>Failures</h2>\n<table><tr><th>Request</th><th>Message</th>"
-                         "<th>Count</th></tr>\n");
-        json_array_foreach (failures, i, v) {
+                    "<th>Count</th></tr>\n");
+        json_array_foreach(failures, i, v)
+        {
             w_adds(out, "<tr><td>");
             html(out, str(v, "name"));
             w_adds(out, "</td><td style=\"text-align:left\">");

@@ -37,25 +37,25 @@ typedef struct remote {
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: stampede remote run --server URL [--token T] TEST [options]\n"
-            "\n"
-            "Starts a run of the stored test TEST (its id or its exact name) on a Stampede server,\n"
-            "prints one line per second while it runs, then the summary.\n"
-            "\n"
-            "options:\n"
-            "  -s, --server URL      the server, e.g. http://127.0.0.1:8484\n"
-            "      --token T         an API token (default: $STAMPEDE_TOKEN)\n"
-            "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
-            "  -d, --duration D      total duration, e.g. 30s, 2m\n"
-            "      --stages JSON     replace the load stages\n"
-            "  -b, --base-url URL    replace the test's base_url\n"
-            "  -r, --revision N      run this revision instead of the newest\n"
-            "  -q, --quiet           no live lines, only the summary\n"
-            "  -h, --help            this help\n"
-            "\n"
-            "exit codes: 0 passed, 1 a threshold failed (or the run was stopped or aborted on the\n"
-            "server), 2 invalid or could not start, 130 interrupted (the run is stopped first)\n");
+    fprintf(
+        f, "usage: stampede remote run --server URL [--token T] TEST [options]\n"
+           "\n"
+           "Starts a run of the stored test TEST (its id or its exact name) on a Stampede server,\n"
+           "prints one line per second while it runs, then the summary.\n"
+           "\n"
+           "options:\n"
+           "  -s, --server URL      the server, e.g. http://127.0.0.1:8484\n"
+           "      --token T         an API token (default: $STAMPEDE_TOKEN)\n"
+           "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
+           "  -d, --duration D      total duration, e.g. 30s, 2m\n"
+           "      --stages JSON     replace the load stages\n"
+           "  -b, --base-url URL    replace the test's base_url\n"
+           "  -r, --revision N      run this revision instead of the newest\n"
+           "  -q, --quiet           no live lines, only the summary\n"
+           "  -h, --help            this help\n"
+           "\n"
+           "exit codes: 0 passed, 1 a threshold failed (or the run was stopped or aborted on the\n"
+           "server), 2 invalid or could not start, 130 interrupted (the run is stopped first)\n");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -128,7 +128,8 @@ static void print_error(const char *what, long status, const json_t *ans)
     fprintf(stderr, "stampede remote: %s: %s (HTTP %ld)\n", what, msg ? msg : "no details", status);
     size_t i;
     const json_t *x;
-    json_array_foreach (json_object_get(ans, "errors"), i, x) {
+    json_array_foreach(json_object_get(ans, "errors"), i, x)
+    {
         const char *p = json_string_value(json_object_get(x, "path"));
         fprintf(stderr, "  %s%s%s\n", p && *p ? p : "", p && *p ? ": " : "",
                 json_string_value(json_object_get(x, "message")) ?: "");
@@ -157,7 +158,8 @@ static long long find_test(remote *rm, const char *test)
     }
     size_t i;
     json_t *t;
-    json_array_foreach (json_object_get(ans, "items"), i, t) {
+    json_array_foreach(json_object_get(ans, "items"), i, t)
+    {
         const char *name = json_string_value(json_object_get(t, "name"));
         if (name && strcmp(name, test) == 0) {
             id = json_integer_value(json_object_get(t, "id"));
@@ -200,14 +202,15 @@ static void summary_row(const json_t *n)
     sp_fmt_us((uint64_t)(num(l, "p99") * 1000.0), p99, sizeof p99);
     sp_fmt_us((uint64_t)(num(l, "max") * 1000.0), mx, sizeof mx);
     printf("%-28.28s %10.0f %9.1f %7.2f%% %9s %9s %9s %9s\n",
-           json_string_value(json_object_get(n, "name")) ?: "", num(n, "requests"),
-           num(n, "rps"), 100.0 * num(n, "error_rate"), p50, p95, p99, mx);
+           json_string_value(json_object_get(n, "name")) ?: "", num(n, "requests"), num(n, "rps"),
+           100.0 * num(n, "error_rate"), p50, p95, p99, mx);
 }
 
 static void print_summary(const json_t *run)
 {
     const json_t *s = json_object_get(run, "summary");
-    printf("\n%s: %s after %.1fs (run %lld)\n", json_string_value(json_object_get(run, "test_name")) ?: "",
+    printf("\n%s: %s after %.1fs (run %lld)\n",
+           json_string_value(json_object_get(run, "test_name")) ?: "",
            json_string_value(json_object_get(run, "status")) ?: "?", num(s, "duration_s"),
            (long long)json_integer_value(json_object_get(run, "id")));
     if (json_string_value(json_object_get(run, "error")))
@@ -217,9 +220,8 @@ static void print_summary(const json_t *run)
                "p95", "p99", "max");
         size_t i;
         const json_t *n;
-        json_array_foreach (json_object_get(s, "names"), i, n)
-            if (num(n, "requests") > 0)
-                summary_row(n);
+        json_array_foreach(json_object_get(s, "names"), i, n) if (num(n, "requests") > 0)
+            summary_row(n);
         summary_row(json_object_get(s, "total"));
     }
     const json_t *v = json_object_get(run, "verdicts");
@@ -227,7 +229,8 @@ static void print_summary(const json_t *run)
         printf("\nThresholds:\n");
         size_t i;
         const json_t *t;
-        json_array_foreach (v, i, t) {
+        json_array_foreach(v, i, t)
+        {
             /* Stored in the threshold's own unit: ms for latencies, a fraction for errors. */
             const char *metric = json_string_value(json_object_get(t, "metric")) ?: "";
             char m[32];
@@ -249,11 +252,11 @@ static void print_summary(const json_t *run)
 int sp_cmd_remote(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'},  {"token", required_argument, NULL, 'T'},
-        {"users", required_argument, NULL, 'u'},   {"duration", required_argument, NULL, 'd'},
-        {"stages", required_argument, NULL, 'S'},  {"base-url", required_argument, NULL, 'b'},
+        {"server", required_argument, NULL, 's'},   {"token", required_argument, NULL, 'T'},
+        {"users", required_argument, NULL, 'u'},    {"duration", required_argument, NULL, 'd'},
+        {"stages", required_argument, NULL, 'S'},   {"base-url", required_argument, NULL, 'b'},
         {"revision", required_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     int code = 2;
     remote rm = {0};
@@ -284,13 +287,16 @@ int sp_cmd_remote(int argc, char **argv)
             free(server);
             server = sp_strdup(optarg);
             break;
-        case 'T': rm.token = optarg; break;
+        case 'T':
+            rm.token = optarg;
+            break;
         case 'u': {
             char *end;
             errno = 0;
             long long n = strtoll(optarg, &end, 10);
             if (errno || *end || end == optarg || n < 1 || n > SP_DEF_MAX_VUS) {
-                fprintf(stderr, "stampede remote: --users expects a whole number from 1, not '%s'\n",
+                fprintf(stderr,
+                        "stampede remote: --users expects a whole number from 1, not '%s'\n",
                         optarg);
                 goto out;
             }
@@ -300,8 +306,10 @@ int sp_cmd_remote(int argc, char **argv)
         case 'd': {
             int64_t ms;
             if (sp_parse_duration_ms(optarg, &ms) != 0 || ms <= 0) {
-                fprintf(stderr, "stampede remote: --duration expects a duration such as 30s, not "
-                                "'%s'\n", optarg);
+                fprintf(stderr,
+                        "stampede remote: --duration expects a duration such as 30s, not "
+                        "'%s'\n",
+                        optarg);
                 goto out;
             }
             json_object_set_new(body, "duration", json_string(optarg));
@@ -318,7 +326,9 @@ int sp_cmd_remote(int argc, char **argv)
             json_object_set_new(body, "stages", st); /* steals st */
             break;
         }
-        case 'b': json_object_set_new(body, "base_url", json_string(optarg)); break;
+        case 'b':
+            json_object_set_new(body, "base_url", json_string(optarg));
+            break;
         case 'r': {
             char *end;
             long n = strtol(optarg, &end, 10);
@@ -329,9 +339,16 @@ int sp_cmd_remote(int argc, char **argv)
             json_object_set_new(body, "revision", json_integer(n));
             break;
         }
-        case 'q': quiet = 1; break;
-        case 'h': usage(stdout); code = 0; goto out;
-        default: usage(stderr); goto out;
+        case 'q':
+            quiet = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            code = 0;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
         }
     }
     if (!server || optind != argc - 1) {

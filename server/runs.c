@@ -37,28 +37,28 @@ struct sp_runs {
 struct run {
     sp_runs *mgr;
     int64_t id;
-    sp_def *def;         /* owned; outlives the engine */
-    sp_engine *engine;   /* owned */
-    sp_store *store;     /* the run's connection: the starting thread, then the aggregator, then
-                            the waiter thread, one after the other */
+    sp_def *def;       /* owned; outlives the engine */
+    sp_engine *engine; /* owned */
+    sp_store *store;   /* the run's connection: the starting thread, then the aggregator, then
+                          the waiter thread, one after the other */
     int64_t started_ms;
     pthread_t waiter;
     run *next;
 
     /* Aggregator thread only. */
-    sp_hist **minute;    /* [def->nnames] histograms of the current minute */
-    int64_t cur_minute;  /* -1 before the first second */
+    sp_hist **minute;   /* [def->nnames] histograms of the current minute */
+    int64_t cur_minute; /* -1 before the first second */
     sp_name_stats scratch;
-    int store_failed;    /* one log line per run, not one per second */
-    int start_rc;        /* sp_engine_start's result: a run that never started ends as error */
+    int store_failed; /* one log line per run, not one per second */
+    int start_rc;     /* sp_engine_start's result: a run that never started ends as error */
 
     /* Under mu: read by HTTP handlers and the live service thread. */
     pthread_mutex_t mu;
     sp_stats totals;
     int64_t last_second; /* -1 before the first */
     uint32_t vus, target_vus;
-    json_t *last_point;  /* the last published point (owned) */
-    char **backlog;      /* published points as text, oldest first from back_start */
+    json_t *last_point; /* the last published point (owned) */
+    char **backlog;     /* published points as text, oldest first from back_start */
     size_t back_start, back_n, back_cap, back_bytes;
 };
 
@@ -80,7 +80,8 @@ int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_t
     }
     const char *key;
     json_t *v; /* borrowed from obj */
-    json_object_foreach ((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         char path[96];
         snprintf(path, sizeof path, "overrides.%.60s", key);
         if (strcmp(key, "users") == 0) {
@@ -93,8 +94,9 @@ int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_t
             int64_t ms = 0;
             if (!json_is_string(v) || sp_parse_duration_ms(json_string_value(v), &ms) != 0 ||
                 ms <= 0)
-                sp_errlist_add(errs, path, "must be a duration above zero such as \"30s\" or "
-                                           "\"2m\"");
+                sp_errlist_add(errs, path,
+                               "must be a duration above zero such as \"30s\" or "
+                               "\"2m\"");
             else
                 ov->duration_ms = ms;
         } else if (strcmp(key, "stages") == 0) {
@@ -288,28 +290,26 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
         if (!n->requests)
             continue;
         json_array_append_new(
-            names, json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "name", x->def->names[i],
-                             "count", (json_int_t)n->requests, "rps", (json_int_t)n->requests,
-                             "errors", (json_int_t)n->failures, "p50",
-                             ms_of(sp_hist_percentile(n->hist, 50)), "p95",
-                             ms_of(sp_hist_percentile(n->hist, 95)), "p99",
-                             ms_of(sp_hist_percentile(n->hist, 99)), "max",
-                             ms_of(sp_hist_max(n->hist))));
+            names,
+            json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "name", x->def->names[i], "count",
+                      (json_int_t)n->requests, "rps", (json_int_t)n->requests, "errors",
+                      (json_int_t)n->failures, "p50", ms_of(sp_hist_percentile(n->hist, 50)), "p95",
+                      ms_of(sp_hist_percentile(n->hist, 95)), "p99",
+                      ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist))));
     }
     sp_name_stats_release(&x->scratch);
     sp_name_stats_init(&x->scratch);
     sp_stats_total(s, &x->scratch);
     const sp_name_stats *t = &x->scratch;
     /* "o" steals names. */
-    return json_pack("{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
-                     (json_int_t)second, "vus", (int)s->active_vus, "target_vus",
-                     (int)s->target_vus, "count", (json_int_t)t->requests, "rps",
-                     (json_int_t)t->requests, "errors", (json_int_t)t->failures, "p50",
-                     ms_of(sp_hist_percentile(t->hist, 50)), "p95",
-                     ms_of(sp_hist_percentile(t->hist, 95)), "p99",
-                     ms_of(sp_hist_percentile(t->hist, 99)), "max", ms_of(sp_hist_max(t->hist)),
-                     "iterations", (json_int_t)s->iterations, "dropped", (json_int_t)s->dropped,
-                     "names", names);
+    return json_pack(
+        "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
+        (json_int_t)second, "vus", (int)s->active_vus, "target_vus", (int)s->target_vus, "count",
+        (json_int_t)t->requests, "rps", (json_int_t)t->requests, "errors", (json_int_t)t->failures,
+        "p50", ms_of(sp_hist_percentile(t->hist, 50)), "p95",
+        ms_of(sp_hist_percentile(t->hist, 95)), "p99", ms_of(sp_hist_percentile(t->hist, 99)),
+        "max", ms_of(sp_hist_max(t->hist)), "iterations", (json_int_t)s->iterations, "dropped",
+        (json_int_t)s->dropped, "names", names);
 }
 
 /* Appends a published point to the backlog, dropping the oldest beyond the live cap. */
@@ -320,8 +320,7 @@ static void backlog_add(run *x, char *text, size_t len)
         memmove(x->backlog, x->backlog + x->back_start, x->back_n * sizeof *x->backlog);
         x->back_start = 0;
     }
-    sp_grow((void **)&x->backlog, &x->back_cap, x->back_start + x->back_n + 1,
-            sizeof *x->backlog);
+    sp_grow((void **)&x->backlog, &x->back_cap, x->back_start + x->back_n + 1, sizeof *x->backlog);
     x->backlog[x->back_start + x->back_n++] = text; /* owned from here */
     x->back_bytes += len + 1;
     while (x->back_bytes > cap && x->back_n > 1) {
@@ -411,8 +410,7 @@ static void finish(run *x)
         }
         if (ns->msgs_dropped) {
             sp_grow((void **)&f, &capf, nf + 1, sizeof *f);
-            f[nf++] = (sp_store_failure){(uint32_t)i, "(other failure messages)",
-                                         ns->msgs_dropped};
+            f[nf++] = (sp_store_failure){(uint32_t)i, "(other failure messages)", ns->msgs_dropped};
         }
     }
     if (nf && sp_store_run_failures_add(x->store, x->id, f, nf) != 0)
@@ -422,13 +420,17 @@ static void finish(run *x)
     double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge(x->def, totals, duration_s, verdicts);
-    sp_run_status st = x->start_rc                      ? SP_RUN_ERROR
+    sp_run_status st = x->start_rc                        ? SP_RUN_ERROR
                        : sp_engine_was_stopped(x->engine) ? SP_RUN_STOPPED
-                       : failed                         ? SP_RUN_FAILED
-                                                        : SP_RUN_PASSED;
+                       : failed                           ? SP_RUN_FAILED
+                                                          : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
-    sp_run_result res = {.def = x->def, .totals = totals, .duration_s = duration_s,
-                         .verdicts = verdicts, .status = status, .started_ms = x->started_ms};
+    sp_run_result res = {.def = x->def,
+                         .totals = totals,
+                         .duration_s = duration_s,
+                         .verdicts = verdicts,
+                         .status = status,
+                         .started_ms = x->started_ms};
     json_t *summary = sp_report_json(&res, NULL);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
     char why[128] = "";
@@ -481,30 +483,37 @@ static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, cha
 {
     if (def->load.total_ms > r->max_duration_ms) {
         *cap = "max_duration";
-        snprintf(msg, msglen, "the run would last %.0fs; this server allows at most %.0fs "
-                 "(max_duration)", (double)def->load.total_ms / 1000.0,
-                 (double)r->max_duration_ms / 1000.0);
+        snprintf(msg, msglen,
+                 "the run would last %.0fs; this server allows at most %.0fs "
+                 "(max_duration)",
+                 (double)def->load.total_ms / 1000.0, (double)r->max_duration_ms / 1000.0);
         return SP_ELIMIT;
     }
     int open = def->load.model == SP_LOAD_OPEN;
     if (open && def->load.max_vus > r->max_vus) {
         *cap = "max_vus";
-        snprintf(msg, msglen, "the run would use up to %u VUs; this server allows at most %u "
-                 "(max_vus)", def->load.max_vus, r->max_vus);
+        snprintf(msg, msglen,
+                 "the run would use up to %u VUs; this server allows at most %u "
+                 "(max_vus)",
+                 def->load.max_vus, r->max_vus);
         return SP_ELIMIT;
     }
     for (size_t i = 0; i < def->load.nstages; i++) {
         double t = def->load.stages[i].target;
         if (!open && t > r->max_vus) {
             *cap = "max_vus";
-            snprintf(msg, msglen, "stage %zu asks for %.0f VUs; this server allows at most %u "
-                     "(max_vus)", i + 1, t, r->max_vus);
+            snprintf(msg, msglen,
+                     "stage %zu asks for %.0f VUs; this server allows at most %u "
+                     "(max_vus)",
+                     i + 1, t, r->max_vus);
             return SP_ELIMIT;
         }
         if (open && t > r->max_rate) {
             *cap = "max_rate";
-            snprintf(msg, msglen, "stage %zu asks for %g iterations/s; this server allows at "
-                     "most %g (max_rate)", i + 1, t, r->max_rate);
+            snprintf(msg, msglen,
+                     "stage %zu asks for %g iterations/s; this server allows at "
+                     "most %g (max_rate)",
+                     i + 1, t, r->max_rate);
             return SP_ELIMIT;
         }
     }
@@ -540,7 +549,8 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
         rc = SP_ENOTFOUND;
     if (rc) {
         if (rc == SP_ENOTFOUND)
-            snprintf(msg, msglen, revision ? "test %lld has no revision %d" : "no test with id %lld",
+            snprintf(msg, msglen,
+                     revision ? "test %lld has no revision %d" : "no test with id %lld",
                      (long long)test_id, revision);
         else
             snprintf(msg, msglen, "%s", sp_store_errmsg(s));
@@ -566,8 +576,10 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     } else if (r->nactive >= r->max_runs) {
         rc = SP_ELIMIT;
         *cap = "max_runs";
-        snprintf(msg, msglen, "%zu runs are going; this server allows at most %u at once "
-                 "(max_runs)", r->nactive, r->max_runs);
+        snprintf(msg, msglen,
+                 "%zu runs are going; this server allows at most %u at once "
+                 "(max_runs)",
+                 r->nactive, r->max_runs);
     } else {
         r->nactive++;
         slot = 1;
@@ -576,8 +588,8 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     if (rc)
         goto out;
 
-    rc = sp_store_run_create(s, test_id, revision, started_by, overrides, run_id, NULL, msg,
-                             msglen);
+    rc =
+        sp_store_run_create(s, test_id, revision, started_by, overrides, run_id, NULL, msg, msglen);
     if (rc)
         goto out;
     rc = sp_store_run_names_set(s, *run_id, (const char *const *)def->names, def->nnames);
@@ -724,14 +736,12 @@ out:
 /* Totals of one set of requests, in the units of the live view (new reference). */
 static json_t *totals_json(const char *name, const sp_name_stats *n, double secs)
 {
-    json_t *o = json_pack("{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "requests",
-                          (json_int_t)n->requests, "failures", (json_int_t)n->failures, "rps",
-                          secs > 0 ? (double)n->requests / secs : 0.0, "error_rate",
-                          n->requests ? (double)n->failures / (double)n->requests : 0.0, "p50",
-                          ms_of(sp_hist_percentile(n->hist, 50)), "p95",
-                          ms_of(sp_hist_percentile(n->hist, 95)), "p99",
-                          ms_of(sp_hist_percentile(n->hist, 99)), "max",
-                          ms_of(sp_hist_max(n->hist)));
+    json_t *o = json_pack(
+        "{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "requests", (json_int_t)n->requests, "failures",
+        (json_int_t)n->failures, "rps", secs > 0 ? (double)n->requests / secs : 0.0, "error_rate",
+        n->requests ? (double)n->failures / (double)n->requests : 0.0, "p50",
+        ms_of(sp_hist_percentile(n->hist, 50)), "p95", ms_of(sp_hist_percentile(n->hist, 95)),
+        "p99", ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist)));
     if (name)
         json_object_set_new(o, "name", json_string(name));
     return o;
@@ -782,8 +792,7 @@ char *sp_runs_backlog(void *ud, int64_t run_id, size_t *len)
     run *x = find(r, run_id);
     if (x) {
         pthread_mutex_lock(&x->mu);
-        sp_buf_addf(&b, "{\"run_id\":%lld,\"status\":\"running\",\"seconds\":[",
-                    (long long)run_id);
+        sp_buf_addf(&b, "{\"run_id\":%lld,\"status\":\"running\",\"seconds\":[", (long long)run_id);
         for (size_t i = 0; i < x->back_n; i++) {
             if (i)
                 sp_buf_addc(&b, ',');

@@ -16,7 +16,8 @@ static json_t *stored_run(void)
         " \"revision\": 2, \"started_by\": \"a&b\", \"error\": null,"
         " \"verdicts\": [{\"threshold\": \"p95 < 300ms\", \"passed\": false, \"measured\": 412.5}],"
         " \"summary\": {\"duration_s\": 3.0,"
-        "  \"names\": [{\"name\": \"=HYPERLINK(\\\"http://x\\\")\", \"requests\": 10, \"failures\": 1,"
+        "  \"names\": [{\"name\": \"=HYPERLINK(\\\"http://x\\\")\", \"requests\": 10, "
+        "\"failures\": 1,"
         "              \"rps\": 3.3, \"error_rate\": 0.1, \"latency_ms\": {\"p50\": 1.5}},"
         "             {\"name\": \"a,b \\\"c\\\"\", \"requests\": 2}],"
         "  \"total\": {\"name\": \"Total\", \"requests\": 12, \"failures\": 1}}}";
@@ -44,9 +45,10 @@ static void test_html(void)
     json_t *failures = json_loads("[{\"name\": \"GET /x\", \"message\": \"</script><script>alert(1)"
                                   "</script><!--\", \"count\": 3}]",
                                   0, NULL);
-    json_t *series = json_loads("{\"ticks\": {\"second\": [0, 1, 2]}, \"names\": [{\"second\": [0, 1, 2],"
-                                " \"count\": [3, 4, 5], \"p95\": [1000, 2000, 1500]}]}",
-                                0, NULL);
+    json_t *series =
+        json_loads("{\"ticks\": {\"second\": [0, 1, 2]}, \"names\": [{\"second\": [0, 1, 2],"
+                   " \"count\": [3, 4, 5], \"p95\": [1000, 2000, 1500]}]}",
+                   0, NULL);
     sp_buf b;
     sp_buf_init(&b, 1 << 20);
     CHECK_INT_EQ(sp_export_html(run, series, failures, &b), 0);

@@ -24,8 +24,12 @@ static int64_t test_id;
 
 static sp_runs *new_runs(unsigned max_runs, uint32_t max_vus, sp_live *live)
 {
-    sp_runs_config c = {.db_path = dbpath, .data_dir = tmpdir, .live = live,
-                        .max_vus = max_vus, .max_runs = max_runs, .engine_threads = 2};
+    sp_runs_config c = {.db_path = dbpath,
+                        .data_dir = tmpdir,
+                        .live = live,
+                        .max_vus = max_vus,
+                        .max_runs = max_runs,
+                        .engine_threads = 2};
     sp_runs *r = NULL;
     char err[256];
     if (sp_runs_new(&c, &r, err, sizeof err) != 0)
@@ -99,8 +103,8 @@ static void test_run_passes_with_seconds(void)
     json_t *run = NULL;
     CHECK_STR_EQ(status_of(s, id, &run), "passed");
     json_t *summary = json_object_get(run, "summary");
-    json_int_t total = json_integer_value(json_object_get(json_object_get(summary, "total"),
-                                                          "requests"));
+    json_int_t total =
+        json_integer_value(json_object_get(json_object_get(summary, "total"), "requests"));
     CHECK(total > 0);
     CHECK_UINT_EQ((uint64_t)total, (uint64_t)atomic_load(&srv.ok));
     json_t *series = NULL;
@@ -109,8 +113,7 @@ static void test_run_passes_with_seconds(void)
     json_int_t sum = 0;
     size_t i;
     json_t *v;
-    json_array_foreach (json_object_get(n0, "count"), i, v)
-        sum += json_integer_value(v);
+    json_array_foreach(json_object_get(n0, "count"), i, v) sum += json_integer_value(v);
     CHECK_INT_EQ((long long)sum, (long long)total);
     size_t nb = sp_hist_buckets();
     uint64_t *b = calloc(nb, sizeof *b);
