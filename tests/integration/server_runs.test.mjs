@@ -17,7 +17,7 @@ async function startServer(extra = [], { dir } = {}) {
   const live = await freePort();
   const d = dir || tempDir();
   const h = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', d,
-    '--live-port', String(live), '--max-vus', '50', '--max-duration', '1m', '--max-runs', '3', ...extra],
+    '--live-port', String(live), '--max-vus', '50', '--max-duration', '1m', '--max-runs', '3', '--max-rate', '25', ...extra],
   { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
   return Object.assign(h, { port: p, live, base: `http://127.0.0.1:${p}`, dataDir: d });
 }
@@ -208,7 +208,7 @@ test('the load of a running run changes, within the VU cap', async () => {
   const r = await api('POST', `/api/v1/runs/${id}/load`, { target: 6, ramp: '0s' });
   assert.equal(r.status, 200, r.text);
   let vus = 0;
-  for (let i = 0; i < 40 && vus !== 6; i++) {
+  for (let i = 0; i < 60 && vus !== 6; i++) {
     await sleep(100);
     vus = (await api('GET', `/api/v1/runs/${id}`)).json.live?.vus;
   }
@@ -238,6 +238,18 @@ test('starts beyond the caps or with bad overrides are refused with 422 naming t
   assert.equal(r.status, 422, r.text);
   assert.ok(r.json.errors.some((e) => e.path.startsWith('load.stages[0]')), r.text);
   assert.equal((await api('POST', '/api/v1/tests/987654/runs', {})).status, 404);
+
+  // The open model: the VU pool against max_vus, the arrival rate against max_rate.
+  const open = definition('runs open big pool');
+  open.load = { model: 'open', rate: 5, duration: '1s', max_vus: 60 };
+  r = await api('POST', `/api/v1/tests/${await createTest(open)}/runs`, {});
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.error.path, 'max_vus');
+  open.name = 'runs open';
+  open.load.max_vus = 10;
+  r = await api('POST', `/api/v1/tests/${await createTest(open)}/runs`, { stages: [{ duration: '1s', rate: 30 }] });
+  assert.equal(r.status, 422, r.text);
+  assert.equal(r.json.error.path, 'max_rate');
 
   const running = [];
   for (let i = 0; i < 3; i++) running.push(await startRun(ids.basic, { users: 1, duration: '30s' }));
