@@ -163,7 +163,7 @@ static void wait_idle(sp_runs *r)
     pthread_mutex_unlock(&r->mu);
 }
 
-static void stop_all(sp_runs *r, int graceful)
+void sp_runs_stop_all(sp_runs *r, int graceful)
 {
     pthread_mutex_lock(&r->mu);
     r->closing = 1;
@@ -176,7 +176,7 @@ void sp_runs_shutdown(sp_runs *r)
 {
     if (!r)
         return;
-    stop_all(r, 1);
+    sp_runs_stop_all(r, 1);
     wait_idle(r);
 }
 
@@ -184,7 +184,7 @@ void sp_runs_free(sp_runs *r)
 {
     if (!r)
         return;
-    stop_all(r, 0);
+    sp_runs_stop_all(r, 0);
     wait_idle(r);
     pthread_cond_destroy(&r->idle);
     pthread_mutex_destroy(&r->mu);

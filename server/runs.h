@@ -114,8 +114,11 @@ size_t sp_runs_active(sp_runs *r);
  */
 char *sp_runs_backlog(void *runs, int64_t run_id, size_t *len);
 
-/* SIGTERM: refuses new starts from now on (SP_ESTATE), stops every run gracefully and waits
- * until each has recorded its status ("stopped"). */
+/* Refuses new starts from now on (SP_ESTATE) and stops every active run (graceful or
+ * immediate; an immediate stop upgrades an earlier graceful one). Returns at once; runs leave
+ * the manager (sp_runs_active) once they have recorded "stopped". */
+void sp_runs_stop_all(sp_runs *r, int graceful);
+/* sp_runs_stop_all(r, 1), then waits until every run has recorded its status. */
 void sp_runs_shutdown(sp_runs *r);
 
 #endif

@@ -217,10 +217,19 @@ int sp_cmd_serve(int argc, char **argv)
             sp_api_checkpoint(api, 0);
     }
     sp_http_log("info", "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
-    /* Running runs end gracefully and are recorded as stopped before anything closes. */
+    /* Running runs end gracefully and are recorded as stopped before anything closes; a
+     * second signal while they finish their requests in flight stops them at once. */
     if (runs && sp_runs_active(runs)) {
         sp_http_log("info", "stopping runs", NULL);
-        sp_runs_shutdown(runs);
+        sp_runs_stop_all(runs, 1);
+        while (sp_runs_active(runs) > 0) {
+            struct timespec tick = {0, 100 * 1000 * 1000};
+            int again = sigtimedwait(&stop_signals, NULL, &tick);
+            if (again == SIGINT || again == SIGTERM) {
+                sp_http_log("info", "stopping runs now", NULL);
+                sp_runs_stop_all(runs, 0);
+            }
+        }
     }
     code = 0;
 out:

@@ -428,6 +428,33 @@ test('SIGTERM stops a running run gracefully and records it as stopped', async (
   }
 });
 
+test('a second SIGTERM while runs finish their requests stops them at once', async () => {
+  const slow = await startShop(['--quiet', '--latency-ms', 'all=fixed:5000']);
+  const dir = tempDir();
+  let s = await startServer([], { dir });
+  try {
+    const def = definition('slow');
+    def.base_url = slow.url;
+    const id = await startRun(await createTest(def, s), { users: 2, duration: '30s' }, s);
+    await sleep(1000);
+    let code = null;
+    s.exited.then((c) => { code = c; });
+    s.proc.kill('SIGTERM');
+    await sleep(700);
+    assert.equal(code, null, 'the daemon waits for requests in flight');
+    const t0 = Date.now();
+    s.proc.kill('SIGTERM');
+    assert.equal(await s.exited, 0);
+    assert.ok(Date.now() - t0 < 2500, `took ${Date.now() - t0} ms`);
+    assert.match(s.stderr(), /stopping runs now/);
+    s = await startServer([], { dir });
+    assert.equal((await api('GET', `/api/v1/runs/${id}`, undefined, s)).json.status, 'stopped');
+  } finally {
+    await s.stop();
+    await slow.stop();
+  }
+});
+
 test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 130 after Ctrl-C', async () => {
   const remote = (args) => run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, ...args], { timeoutMs: 30000 });
   let r = await remote(['runs basic', '--users', '2', '--duration', '2s']);
