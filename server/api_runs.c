@@ -291,6 +291,9 @@ static int h_stop(sp_http_req *req)
     if (!id)
         return no_such_run(req);
     json_t *body = sp_http_json(req); /* borrowed */
+    if (!json_is_object(body))
+        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                   "expected an object, e.g. {\"mode\": \"immediate\"}");
     json_t *mode = json_object_get(body, "mode");
     int graceful = 1;
     if (mode && json_is_string(mode) && strcmp(json_string_value(mode), "immediate") == 0)

@@ -199,6 +199,8 @@ test('an immediate stop ends the run within 2 s as stopped; a stopped run cannot
   const again = await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'immediate' });
   assert.equal(again.status, 409);
   assert.equal((await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'sideways' })).status, 400);
+  assert.equal((await api('POST', `/api/v1/runs/${id}/stop`, ['immediate'])).status, 400);
+  assert.equal((await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'immediate', extra: 1 })).status, 400);
   assert.equal((await api('POST', '/api/v1/runs/999999/stop', {})).status, 404);
 });
 
