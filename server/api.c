@@ -30,6 +30,7 @@ struct sp_api {
     int first_start;
     /* Idle SQLite connections. A request takes one and gives it back; the pool grows to the
      * number of requests handled at once (the HTTP thread pool's size). */
+    struct sp_runs *runs; /* the run manager (api_runs.c), set before serving */
     pthread_mutex_t mu;
     sp_store **idle;
     size_t nidle;
@@ -680,10 +681,58 @@ static const sp_http_route routes[] = {
      "A test at one revision", 200, NULL},
 };
 
+/* The tests routes and the run routes in one table, built once. */
+static sp_http_route *all_routes;
+static size_t nall_routes;
+static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
+
+static void build_all_routes(void)
+{
+    size_t nrun;
+    const sp_http_route *run = sp_api_run_routes(&nrun);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun;
+    all_routes = sp_calloc(nall_routes, sizeof *all_routes);
+    memcpy(all_routes, routes, sizeof routes);
+    memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
+}
+
 const sp_http_route *sp_api_routes(size_t *n)
 {
-    *n = SP_ARRAY_LEN(routes);
-    return routes;
+    pthread_once(&all_routes_once, build_all_routes);
+    *n = nall_routes;
+    return all_routes;
+}
+
+/* ---- For the run routes ---- */
+
+void sp_api_set_runs(sp_api *api, struct sp_runs *runs)
+{
+    api->runs = runs;
+}
+
+struct sp_runs *sp_api_runs(const sp_api *api)
+{
+    return api->runs;
+}
+
+const char *sp_api_db_path(const sp_api *api)
+{
+    return api->db_path;
+}
+
+const char *sp_api_data_dir(const sp_api *api)
+{
+    return api->data_dir;
+}
+
+int sp_api_store_take(sp_api *api, sp_store **out, char *err, size_t errlen)
+{
+    return conn_get(api, out, err, errlen);
+}
+
+void sp_api_store_give(sp_api *api, sp_store *s)
+{
+    conn_put(api, s);
 }
 
 /* ---- OpenAPI, built from the route table so that it cannot miss a route ---- */
@@ -714,8 +763,10 @@ static json_t *error_response(const char *description)
 static json_t *build_openapi(void)
 {
     json_t *paths = json_object();
-    for (size_t i = 0; i < SP_ARRAY_LEN(routes); i++) {
-        const sp_http_route *r = &routes[i];
+    size_t nroutes;
+    const sp_http_route *table = sp_api_routes(&nroutes);
+    for (size_t i = 0; i < nroutes; i++) {
+        const sp_http_route *r = &table[i];
         /* "/tests/:id" becomes "/tests/{id}", a final "*" becomes "{path}". */
         sp_buf p;
         sp_buf_init(&p, 1024);
@@ -742,7 +793,11 @@ static json_t *build_openapi(void)
                 json_array_append_new(params,
                                       json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
                                                 "query", "required", 0, "schema", "type",
-                                                strcmp(tok, "q") == 0 ? "string" : "integer"));
+                                                strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
+                                                        strcmp(tok, "name") == 0 ||
+                                                        strcmp(tok, "runs") == 0
+                                                    ? "string"
+                                                    : "integer"));
             free(q);
         }
         json_t *item = json_object_get(paths, p.p); /* borrowed */
@@ -771,11 +826,19 @@ static json_t *build_openapi(void)
         json_t *op = json_pack("{s:s, s:s, s:o, s:o, s:s}", "summary", r->summary, "operationId",
                                opid, "parameters", params, "responses", responses, "x-permission",
                                perm_name(r->perm));
-        if (r->flags & SP_HTTP_JSON_BODY)
+        /* Bodies sent to /tests are definitions; the run routes take small option objects. */
+        int takes_def = strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) ==
+                            0 &&
+                        !strstr(r->pattern, "/runs");
+        if ((r->flags & SP_HTTP_JSON_BODY) && takes_def)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
                                           "application/json", "schema", "$ref",
                                           "#/components/schemas/TestDefinition"));
+        else if (r->flags & SP_HTTP_JSON_BODY)
+            json_object_set_new(op, "requestBody",
+                                json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
+                                          "application/json", "schema", "type", "object"));
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }

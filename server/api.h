@@ -55,7 +55,26 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
  */
 int sp_api_checkpoint(sp_api *api, int truncate);
 
-/* The route table (static). */
+/* The route table: the tests and service routes, then the run routes of api_runs.c (built
+ * once, static afterwards). */
 const sp_http_route *sp_api_routes(size_t *n);
+
+/* ---- For the run routes (server/api_runs.c) ---- */
+
+struct sp_runs;
+/* The run manager the run routes use; set once by serve.c before the HTTP server starts. */
+void sp_api_set_runs(sp_api *api, struct sp_runs *runs);
+struct sp_runs *sp_api_runs(const sp_api *api);
+/* The database file and the data directory (borrowed, as long as api lives). */
+const char *sp_api_db_path(const sp_api *api);
+const char *sp_api_data_dir(const sp_api *api);
+/* Takes a pooled connection for the calling thread (or opens one: err says why it could not);
+ * give it back with sp_api_store_give() before the handler returns. Thread-safe. */
+struct sp_store;
+int sp_api_store_take(sp_api *api, struct sp_store **out, char *err, size_t errlen);
+void sp_api_store_give(sp_api *api, struct sp_store *s);
+
+/* The run routes (server/api_runs.c), static. */
+const sp_http_route *sp_api_run_routes(size_t *n);
 
 #endif

@@ -10,7 +10,9 @@
 int sp_cmd_run(int argc, char **argv);
 /* stampede serve [options]: the daemon. */
 int sp_cmd_serve(int argc, char **argv);
-/* stampede remote run --server URL --token T TEST: a run on a daemon, from CI. */
+/* stampede remote run --server URL [--token T] TEST [overrides]: a run on a daemon, from CI
+ * (server/remote.c): exit 0 passed, 1 failed (or stopped/aborted on the server), 2 invalid or
+ * could not start, 130 after Ctrl-C (the run is stopped on the server first). */
 int sp_cmd_remote(int argc, char **argv);
 /* The version line, with the git revision the binary was built from. */
 const char *sp_version_string(void);

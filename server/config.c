@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "engine/common.h"
+#include "engine/definition.h"
 
 #define MAX_URL 2048
 
@@ -31,6 +32,10 @@ static const char usage_text[] =
     "  --shop-url URL       on first start, seed the example tests pointed at this URL\n"
     "  --web-root DIR       serve the dashboard from DIR instead of the built-in page\n"
     "  --examples-dir DIR   where the example tests are (default: next to the program)\n"
+    "  --max-vus N          refuse runs above N VUs (default 10000)\n"
+    "  --max-duration D     refuse runs longer than D, e.g. 2h (default 24h)\n"
+    "  --max-rate N         refuse open-model runs above N iterations/s (default 100000)\n"
+    "  --max-runs N         runs going at once (default 4)\n"
     "  -h, --help           print this help\n"
     "\n"
     "SIGINT or SIGTERM stops the server; the exit code is then 0. Bad options exit with 2.\n";
@@ -214,15 +219,41 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
         set_str(&c->examples_dir, value);
         return 0;
     }
+    if (strcmp(opt, "--max-duration") == 0) {
+        int64_t ms = 0;
+        if (sp_parse_duration_ms(value, &ms) != 0 || ms <= 0) {
+            snprintf(err, errlen, "--max-duration '%.100s': expected a duration such as 2h", value);
+            return SP_EINVAL;
+        }
+        c->max_duration_ms = (uint64_t)ms;
+        return 0;
+    }
+    uint32_t *cap = strcmp(opt, "--max-vus") == 0    ? &c->max_vus
+                    : strcmp(opt, "--max-rate") == 0 ? &c->max_rate
+                    : strcmp(opt, "--max-runs") == 0 ? &c->max_runs
+                                                     : NULL;
+    if (cap) {
+        char *end;
+        errno = 0;
+        long long n = strtoll(value, &end, 10);
+        if (errno || end == value || *end || n < 1 || n > 10000000) {
+            snprintf(err, errlen, "%s '%.100s': expected a whole number from 1", opt, value);
+            return SP_EINVAL;
+        }
+        *cap = (uint32_t)n;
+        return 0;
+    }
     snprintf(err, errlen, "unknown option '%.100s'", opt);
     return SP_EINVAL;
 }
 
 static const char *const file_keys[] = {"listen",   "live_port", "data_dir",
-                                        "shop_url", "web_root",  "examples_dir"};
+                                        "shop_url", "web_root",  "examples_dir",
+                                        "max_vus",  "max_duration", "max_rate", "max_runs"};
 
 static const char *const cli_names[] = {"listen",   "live-port", "data-dir",
-                                        "shop-url", "web-root",  "examples-dir"};
+                                        "shop-url", "web-root",  "examples-dir",
+                                        "max-vus",  "max-duration", "max-rate", "max-runs"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {
@@ -256,7 +287,9 @@ static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
         const char *text;
         if (json_is_string(v)) {
             text = json_string_value(v);
-        } else if (strcmp(key, "live_port") == 0 && json_is_integer(v)) {
+        } else if ((strcmp(key, "live_port") == 0 || strcmp(key, "max_vus") == 0 ||
+                    strcmp(key, "max_rate") == 0 || strcmp(key, "max_runs") == 0) &&
+                   json_is_integer(v)) {
             snprintf(num, sizeof num, "%lld", (long long)json_integer_value(v));
             text = num;
         } else {

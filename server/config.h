@@ -30,6 +30,11 @@ typedef struct sp_config {
     char *shop_url;     /* NULL: example tests keep their own base_url */
     char *web_root;     /* NULL: the built-in placeholder page */
     char *examples_dir; /* NULL: found next to the binary or the source tree */
+    /* Run caps (server/runs.h); 0: the default from limits.h. */
+    uint32_t max_vus;
+    uint64_t max_duration_ms;
+    uint32_t max_rate;
+    uint32_t max_runs;
 } sp_config;
 
 #define SP_CONFIG_DEFAULT_HOST "127.0.0.1"

@@ -8,6 +8,11 @@
  * main thread stops the HTTP server (which waits for requests in progress), checkpoints and
  * closes the store, and returns 0. While waiting it checkpoints the store's WAL every
  * SP_API_CHECKPOINT_S seconds.
+ *
+ * Runs: the live stream (its own service thread) and the run manager are created before the
+ * HTTP server. On SIGINT or SIGTERM the runs going are stopped gracefully and recorded as
+ * "stopped" first; then the HTTP server, the run manager and the live stream are freed, in
+ * that order, because handlers use the manager and the manager publishes to the stream.
  */
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +30,8 @@
 #include "server/cli.h"
 #include "server/config.h"
 #include "server/http.h"
+#include "server/live.h"
+#include "server/runs.h"
 
 /* mkdir -p with mode 0700: the database holds test definitions, which may hold credentials. */
 static int make_dirs(const char *dir, char *err, size_t errlen)
@@ -106,6 +113,8 @@ int sp_cmd_serve(int argc, char **argv)
     char err[1024] = "";
     sp_api *api = NULL;
     sp_http_server *http = NULL;
+    sp_live *live = NULL;
+    sp_runs *runs = NULL;
     char *examples = NULL;
     sp_config cfg;
     sp_config_init(&cfg);
@@ -135,12 +144,41 @@ int sp_cmd_serve(int argc, char **argv)
         sp_http_log("error", "cannot prepare the data directory", "error", err, NULL);
         goto out;
     }
-    sp_api_config acfg = {cfg.data_dir, cfg.web_root, cfg.live_port};
+    /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers
+     * may only connect from the dashboard's own origin. */
+    char origins[2][96];
+    const char *origin_list[2] = {origins[0], origins[1]};
+    int v6l = strchr(cfg.listen_host, ':') != NULL;
+    snprintf(origins[0], sizeof origins[0], "http://%s%s%s:%u", v6l ? "[" : "", cfg.listen_host,
+             v6l ? "]" : "", (unsigned)cfg.port);
+    snprintf(origins[1], sizeof origins[1], "http://localhost:%u", (unsigned)cfg.port);
+    sp_live_opts lo;
+    sp_live_opts_init(&lo);
+    lo.listen_addr = cfg.listen_host;
+    lo.port = cfg.live_port;
+    lo.origins = origin_list;
+    lo.n_origins = 2;
+    if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
+        sp_http_log("error", "cannot start the live stream", "error", err, NULL);
+        goto out;
+    }
+    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live)};
     if (sp_api_new(&api, &acfg, err, sizeof err) != 0) {
         sp_http_log("error", "cannot open the database", "data_dir", cfg.data_dir, "error", err,
                     NULL);
         goto out;
     }
+    /* After sp_api_new: runs left running by a dead process are marked aborted first. */
+    sp_runs_config rcfg = {.db_path = sp_api_db_path(api), .data_dir = cfg.data_dir,
+                           .live = live, .max_vus = cfg.max_vus,
+                           .max_duration_ms = cfg.max_duration_ms, .max_rate = cfg.max_rate,
+                           .max_runs = cfg.max_runs};
+    if (sp_runs_new(&rcfg, &runs, err, sizeof err) != 0) {
+        sp_http_log("error", "cannot start the run manager", "error", err, NULL);
+        goto out;
+    }
+    sp_api_set_runs(api, runs);
+    sp_live_set_backlog_fn(live, sp_runs_backlog, runs);
     if (sp_api_is_first_start(api)) {
         examples = cfg.examples_dir ? sp_strdup(cfg.examples_dir) : default_examples_dir();
         if (examples)
@@ -156,13 +194,13 @@ int sp_cmd_serve(int argc, char **argv)
         sp_http_log("error", "cannot start the HTTP server", "error", err, NULL);
         goto out;
     }
-    char url[128], port[8], live[8];
+    char url[128], port[8], livep[8];
     int v6 = strchr(cfg.listen_host, ':') != NULL;
     snprintf(url, sizeof url, "http://%s%s%s:%u/", v6 ? "[" : "", cfg.listen_host, v6 ? "]" : "",
              (unsigned)sp_http_server_port(http));
     snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(http));
-    snprintf(live, sizeof live, "%u", (unsigned)cfg.live_port);
-    sp_http_log("info", "listening", "url", url, "live_port", live, "data_dir", cfg.data_dir,
+    snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
+    sp_http_log("info", "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,
                 "version", sp_version_string(), NULL);
     printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
     fflush(stdout);
@@ -179,9 +217,25 @@ int sp_cmd_serve(int argc, char **argv)
             sp_api_checkpoint(api, 0);
     }
     sp_http_log("info", "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    /* Running runs end gracefully and are recorded as stopped before anything closes; a
+     * second signal while they finish their requests in flight stops them at once. */
+    if (runs && sp_runs_active(runs)) {
+        sp_http_log("info", "stopping runs", NULL);
+        sp_runs_stop_all(runs, 1);
+        while (sp_runs_active(runs) > 0) {
+            struct timespec tick = {0, 100 * 1000 * 1000};
+            int again = sigtimedwait(&stop_signals, NULL, &tick);
+            if (again == SIGINT || again == SIGTERM) {
+                sp_http_log("info", "stopping runs now", NULL);
+                sp_runs_stop_all(runs, 0);
+            }
+        }
+    }
     code = 0;
 out:
     sp_http_server_free(http);
+    sp_runs_free(runs); /* no handler uses it any more; stops what a failed start left */
+    sp_live_free(live);
     if (api && code == 0 && rc == 0)
         sp_api_checkpoint(api, 1); /* every request has finished: shrink the WAL to nothing */
     sp_api_free(api);
@@ -190,13 +244,4 @@ out:
     free(examples);
     sp_config_release(&cfg);
     return code;
-}
-
-int sp_cmd_remote(int argc, char **argv)
-{
-    SP_UNUSED(argc);
-    SP_UNUSED(argv);
-    fprintf(stderr, "stampede remote: needs the control server, which is not built yet.\n"
-                    "Use `stampede run FILE` to run a test from the command line.\n");
-    return 2;
 }
