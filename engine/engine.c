@@ -77,6 +77,119 @@ double sp_run_target(sp_run *r, uint64_t t_ms)
     return v;
 }
 
+void sp_run_override(sp_run *r, sp_ovr *out)
+{
+    pthread_mutex_lock(&r->mu);
+    out->active = r->ov_active;
+    out->ver = r->ov_ver;
+    out->t0_ms = r->ov_t0_ms;
+    out->v0 = r->ov_v0;
+    out->v1 = r->ov_v1;
+    out->ramp_ms = r->ov_ramp_ms;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/*
+ * The open model's schedule. The rate is piecewise linear in time, so the number of arrivals
+ * planned by t (its integral) is piecewise quadratic, and the time of arrival n is found
+ * exactly by solving one quadratic in the segment where the count reaches n. Arrival times
+ * come from the count alone, never from the previous arrival's time, so rounding never
+ * accumulates into drift.
+ *
+ * A walk over the segments either integrates up to t (solve = 0) or finds where the integral
+ * reaches n (solve = 1). Times in ms, rates per second.
+ */
+typedef struct ratewalk {
+    int solve;
+    double q;   /* t_ms to integrate to, or n to reach */
+    double acc; /* arrivals before the current segment */
+    double out;
+    int done;
+} ratewalk;
+
+static void walk_seg(ratewalk *w, double ta, double tb, double ra, double rb)
+{
+    if (w->done || tb <= ta)
+        return;
+    int hold = isinf(tb);
+    double slope = hold ? 0 : (rb - ra) / (tb - ta); /* rate per ms */
+    if (!w->solve) {
+        double x = (w->q < tb ? w->q : tb) - ta;
+        if (x < 0)
+            x = 0;
+        double area = (ra * x + slope * x * x / 2) / 1000.0;
+        if (w->q <= tb) {
+            w->out = w->acc + area;
+            w->done = 1;
+        } else {
+            w->acc += area;
+        }
+        return;
+    }
+    double area = hold ? (ra > 0 ? INFINITY : 0) : (ra + rb) / 2 * (tb - ta) / 1000.0;
+    double k = w->q - w->acc;
+    if (area > 0 && k <= area) {
+        if (k <= 0) {
+            w->out = ta;
+        } else {
+            /* ra x + slope x^2 / 2 = 1000 k, in the form that stays exact when slope is 0. */
+            double kk = 1000.0 * k;
+            double den = ra + sqrt(ra * ra + 2 * slope * kk);
+            double x = den > 0 ? 2 * kk / den : 0;
+            if (!hold && x > tb - ta)
+                x = tb - ta;
+            w->out = ta + x;
+        }
+        w->done = 1;
+        return;
+    }
+    w->acc += area;
+}
+
+static void walk_rate(const sp_run *r, const sp_ovr *o, ratewalk *w)
+{
+    const sp_load *l = &r->def->load;
+    double cut = o->active ? (double)o->t0_ms : INFINITY;
+    double t0 = 0, prev = 0;
+    for (size_t i = 0; i < l->nstages && !w->done; i++) {
+        const sp_stage *s = &l->stages[i];
+        double d = s->duration_ms;
+        if (t0 >= cut)
+            break;
+        if (d > 0) {
+            double tb = t0 + d < cut ? t0 + d : cut;
+            double rb = prev + (s->target - prev) * (tb - t0) / d;
+            walk_seg(w, t0, tb, prev, rb);
+        }
+        t0 += d;
+        prev = s->target;
+    }
+    if (t0 < cut)
+        walk_seg(w, t0, cut, prev, prev); /* the last target holds */
+    if (o->active) {
+        double re = cut + o->ramp_ms;
+        walk_seg(w, cut, re, o->v0, o->v1);
+        walk_seg(w, re, INFINITY, o->v1, o->v1);
+    }
+}
+
+double sp_run_arrivals_by(const sp_run *r, const sp_ovr *o, double t_ms)
+{
+    ratewalk w = {0, t_ms, 0, 0, 0};
+    walk_rate(r, o, &w);
+    return w.done ? w.out : w.acc;
+}
+
+int sp_run_arrival_at(const sp_run *r, const sp_ovr *o, double n, double *t_ms)
+{
+    ratewalk w = {1, n, 0, 0, 0};
+    walk_rate(r, o, &w);
+    if (!w.done)
+        return -1;
+    *t_ms = w.out;
+    return 0;
+}
+
 int sp_run_class_of(const sp_run *r, uint64_t k)
 {
     return r->cls_table[k % r->ncls_table];
@@ -341,6 +454,15 @@ static void agg_emit(agg *a)
     uint64_t now_ms = (sp_now_ns() - r->start_ns) / NS_PER_MS;
     double t = sp_run_target(r, end_ms < now_ms ? end_ms : now_ms);
     s->target_vus = (uint32_t)lround(t < 0 ? 0 : t);
+    if (r->def->load.model == SP_LOAD_OPEN) {
+        /* The open model's target is a rate: the arrivals planned inside this second. The
+         * gauge of VUs is the pool's size. */
+        sp_ovr o;
+        sp_run_override(r, &o);
+        double s0 = (double)a->next * 1000.0;
+        s->target_rate = sp_run_arrivals_by(r, &o, s0 + 1000.0) - sp_run_arrivals_by(r, &o, s0);
+        s->target_vus = r->def->load.max_vus;
+    }
     /* Each worker's own gauge for this second; a worker that is late for it counts with its
      * previous one (its stats, when they come, count in a later second). */
     s->active_vus = 0;
@@ -460,10 +582,6 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
         err[0] = '\0';
     if (!def || def->nusers == 0) {
         snprintf(err, errlen, "the definition has no user classes");
-        return SP_EINVAL;
-    }
-    if (def->load.model != SP_LOAD_CLOSED) {
-        snprintf(err, errlen, "the open load model is not supported by this engine yet");
         return SP_EINVAL;
     }
     pthread_once(&curl_once, curl_init_once);
@@ -589,6 +707,7 @@ int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
     r->ov_t0_ms = t;
     r->ov_ramp_ms = ramp_ms;
     r->ov_active = 1;
+    r->ov_ver++;
     pthread_mutex_unlock(&r->mu);
     for (unsigned i = 0; i < r->nworkers; i++)
         sp_worker_wake(e->workers[i]);

@@ -76,10 +76,19 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         double p95 = json_real_value(json_object_get(row, "p95"));
         char p95s[16];
         sp_fmt_us((uint64_t)(p95 * 1000.0), p95s, sizeof p95s);
-        fprintf(c->live, "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
-                         "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
-                c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req, p95s,
-                fail, req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
+        if (c->def->load.model == SP_LOAD_OPEN) {
+            fprintf(c->live, "%s[%5" PRIu64 "s] rate %7.1f/%-7.1f dropped %5" PRIu64
+                             "  busy %5u/%-5u  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+                    c->tty ? "\r\033[K" : "", second + 1, (double)s->arrivals, s->target_rate,
+                    s->dropped, s->active_vus, s->target_vus, p95s, fail,
+                    req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
+        } else {
+            fprintf(c->live, "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
+                             "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+                    c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req,
+                    p95s, fail, req ? 100.0 * (double)fail / (double)req : 0.0,
+                    c->tty ? "" : "\n");
+        }
         fflush(c->live);
         c->live_open = c->tty;
     }
