@@ -1,0 +1,94 @@
+// The open (arrival-rate) model end to end: `stampede run` against the real demo shop.
+// The shop's /__stats is the ground truth for request counts; its --stall-every/--stall-ms
+// options freeze every answer for a while, which is what coordinated omission hides.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { STAMPEDE_BIN, run, startShop, tempDir } from '../lib/harness.mjs';
+
+const dir = tempDir();
+let shop, stalling;
+
+before(async () => {
+  shop = await startShop();
+  stalling = await startShop(['--stall-every', '2s', '--stall-ms', '500']);
+});
+after(async () => {
+  if (shop) await shop.stop();
+  if (stalling) await stalling.stop();
+});
+
+function writeDef(name, def) {
+  const file = path.join(dir, `${name}.json`);
+  fs.writeFileSync(file, JSON.stringify(def, null, 2));
+  return file;
+}
+
+async function runJson(file, args = []) {
+  const out = path.join(dir, `${path.basename(file, '.json')}-${Date.now()}.result.json`);
+  const r = await run(STAMPEDE_BIN, ['run', file, '--json', out, '--threads', '2', ...args], { timeoutMs: 60000 });
+  const result = fs.existsSync(out) ? JSON.parse(fs.readFileSync(out, 'utf8')) : null;
+  assert.ok(result, `no JSON result; exit ${r.code}\n${r.stderr}\n${r.stdout}`);
+  return { ...r, result };
+}
+
+// One request per iteration; with expect.max_latency every request slower than 100 ms is
+// counted as a failure, which gives the count of slow samples exactly.
+function def(baseUrl, load, think) {
+  return {
+    name: 'open model', base_url: baseUrl,
+    users: [{ name: 'u', ...(think ? { think } : {}), tasks: [{ request: { url: '/api/v1/products/101', name: 'GET /products/:id' },
+      expect: { status: 200, max_latency: '100ms' } }] }],
+    load,
+  };
+}
+
+test('open model: the achieved rate is within 1% of the target and counts match the shop', async () => {
+  await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
+  const file = writeDef('constant', def(shop.url, { model: 'open', max_vus: 50, rate: 200, duration: '4s' }));
+  const { code, stderr, stdout, result } = await runJson(file);
+  assert.equal(code, 0, `${stderr}\n${stdout}`);
+  const om = result.open_model;
+  assert.ok(om, 'the result has an open_model section');
+  assert.ok(Math.abs(om.arrivals - 800) <= 8, `arrivals ${om.arrivals} vs 800 planned`);
+  assert.equal(om.dropped, 0);
+  assert.equal(om.generator_limited, false);
+  assert.equal(result.total.requests, om.arrivals);
+  const stats = await (await fetch(`${shop.url}/__stats`)).json();
+  const served = Object.values(stats.endpoints['GET /api/v1/products/:id'] || {}).reduce((a, b) => a + b, 0);
+  assert.equal(served, result.total.requests);
+  // Every full second reports its target and what was achieved.
+  const full = result.seconds.slice(0, 4);
+  for (const s of full) {
+    assert.ok(Math.abs(s.target_rate - 200) < 1e-6, `target ${s.target_rate}`);
+    assert.ok(Math.abs(s.arrivals - 200) <= 4, `second ${s.t}: ${s.arrivals} arrivals`);
+    assert.equal(s.dropped, 0);
+  }
+  // The live lines show the rate, target and dropped arrivals.
+  assert.match(stderr, /rate +\d+\.\d\/200\.0 +dropped +0/);
+});
+
+test('open model: stalls show in p99; the closed model at the same load hides them', async () => {
+  const open = await runJson(writeDef('stall-open', def(stalling.url, { model: 'open', max_vus: 200, rate: 200, duration: '4s' })));
+  // Two users that wait 10 ms between requests: about 200 requests/s while the shop is fast.
+  const closed = await runJson(writeDef('stall-closed', def(stalling.url, { users: 2, duration: '4s' }, { constant: '10ms' })));
+  const o = open.result.total, c = closed.result.total;
+  const slowOpen = o.errors.assertion || 0, slowClosed = c.errors.assertion || 0;
+  console.log(`open: ${o.requests} requests, p99 ${o.latency_ms.p99} ms, ${slowOpen} over 100 ms; ` +
+              `closed: ${c.requests} requests, p99 ${c.latency_ms.p99} ms, ${slowClosed} over 100 ms`);
+  assert.ok(o.latency_ms.p99 >= 400, `open p99 ${o.latency_ms.p99} ms reflects the 500 ms stalls`);
+  assert.ok(slowOpen >= 100, `open: ${slowOpen} slow samples`);
+  assert.ok(slowClosed * 10 <= slowOpen, `closed: ${slowClosed} slow samples vs open ${slowOpen}`);
+  assert.equal(open.result.open_model.dropped, 0);
+});
+
+test('open model: a pool too small for the load drops arrivals and the summary says so', async () => {
+  const file = writeDef('small-pool', def(stalling.url, { model: 'open', max_vus: 5, rate: 100, duration: '3s' }));
+  const { stdout, result } = await runJson(file);
+  const om = result.open_model;
+  assert.ok(om.dropped > 0, 'arrivals were dropped during the stalls');
+  assert.equal(om.generator_limited, true);
+  assert.ok(Math.abs(om.arrivals + om.dropped - 300) <= 3, `${om.arrivals} + ${om.dropped} vs 300 planned`);
+  assert.match(stdout, /WARNING: the load generator/);
+});
