@@ -99,6 +99,14 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
     return row;
 }
 
+/* Open model: the time arrivals were scheduled over: the planned duration, not the tail in
+ * which the last requests finished (or less, when the run was stopped early). */
+static double open_seconds(const sp_run_result *r)
+{
+    double planned = (double)r->def->load.total_ms / 1000.0;
+    return r->duration_s < planned ? r->duration_s : planned;
+}
+
 /* Open model: the generator, not the target, limited the run (late timers or no free VU). */
 static int generator_limited(const sp_stats *t)
 {
@@ -165,12 +173,13 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     if (def->load.model == SP_LOAD_OPEN) {
         const sp_stats *t = r->totals;
         double planned = (double)(t->arrivals + t->dropped);
+        double secs = open_seconds(r);
         /* "o" steals nothing else: the values are new. */
         json_object_set_new(
             out, "open_model",
             json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:b}", "max_vus", (json_int_t)def->load.max_vus,
                       "arrivals", (json_int_t)t->arrivals, "dropped", (json_int_t)t->dropped,
-                      "achieved_rate", r->duration_s > 0 ? (double)t->arrivals / r->duration_s : 0.0,
+                      "achieved_rate", secs > 0 ? (double)t->arrivals / secs : 0.0,
                       "dropped_share", planned > 0 ? (double)t->dropped / planned : 0.0, "lag_ms_max",
                       ms(t->lag_us_max), "generator_limited", generator_limited(t)));
     }
@@ -253,7 +262,7 @@ void sp_report_text(const sp_run_result *r, FILE *out)
         sp_fmt_us(t->lag_us_max, lag, sizeof lag);
         fprintf(out, "\nOpen model: %" PRIu64 " arrivals started (%.1f/s), %" PRIu64
                      " dropped (no free VU of %u), timers at most %s late\n",
-                t->arrivals, r->duration_s > 0 ? (double)t->arrivals / r->duration_s : 0.0,
+                t->arrivals, open_seconds(r) > 0 ? (double)t->arrivals / open_seconds(r) : 0.0,
                 t->dropped, (unsigned)def->load.max_vus, lag);
         if (generator_limited(t))
             fprintf(out, "WARNING: the load generator, not the target, limited this run (%s). "
