@@ -619,6 +619,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_condattr_destroy(&ca);
     build_class_table(r);
     build_plans(r);
+    /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
+    r->feeders = sp_calloc(def->nusers, sizeof(r->feeders[0]));
+    for (size_t i = 0; i < def->nusers; i++)
+        if (def->users[i].csv)
+            r->feeders[i] = sp_feeder_new(def->users[i].csv, &def->users[i].feed);
     sp_stats_init(&e->totals, def->nnames);
 
     e->workers = sp_calloc(n, sizeof(e->workers[0]));
@@ -773,6 +778,9 @@ void sp_engine_free(sp_engine *e)
         m = next;
     }
     free_plans(r);
+    for (size_t i = 0; r->feeders && i < r->def->nusers; i++)
+        sp_feeder_free(r->feeders[i]);
+    free(r->feeders);
     free(r->cls_table);
     sp_stats_release(&e->totals);
     pthread_mutex_destroy(&r->mu);

@@ -103,6 +103,11 @@ typedef struct vu {
     uint64_t intended_us; /* when the request should have started (open model); latency base */
     uint64_t arrival_us;  /* open model: the arrival's intended start, for its first request */
     int go;               /* open model: an arrival took this VU; run one iteration */
+    sp_feeder *feeder;    /* the class's CSV rows, NULL when none */
+    const json_t *row;    /* the VU's current row, borrowed from the definition's CSV */
+    int fed;              /* took its first row (before on_start) */
+    int row_fresh;        /* the row was taken for on_start and serves the first iteration too */
+    int exhausted;        /* a unique feeder ran out: the VU is parked for good */
     uint64_t start_us;    /* when it was handed to curl */
     uint64_t rx;          /* body bytes received */
     int too_large;
@@ -261,7 +266,7 @@ static void vu_ctx(const vu *v, sp_vuctx *c)
 {
     c->vars = v->vars;
     c->nvars = v->uc->nvars;
-    c->row = NULL;
+    c->row = v->row;
     c->rng = (sp_rng *)&v->rng;
     c->vu = v->num;
     c->iteration = v->iteration;
@@ -416,6 +421,7 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->num = k + 1;
     v->uc = &d->users[cls];
     v->cp = &r->plans[cls];
+    v->feeder = r->feeders ? r->feeders[cls] : NULL;
     v->sh = get_shard(w, slot / SHARD_VUS);
     if (!v->sh) {
         free(v);
@@ -523,7 +529,8 @@ static void vu_free(vu *v)
     sp_buf_release(&v->body);
     sp_buf_release(&v->resp);
     sp_buf_release(&v->resphdr);
-    w->alive--;
+    if (!v->exhausted)
+        w->alive--;
     free(v);
 }
 
@@ -1128,10 +1135,42 @@ static size_t pick_task(vu *v)
     return uc->ntasks - 1;
 }
 
+/* Takes the VU's next CSV row; -1 when a unique feeder with on_exhausted stop ran out. */
+static int vu_feed(vu *v)
+{
+    const json_t *row = NULL;
+    if (sp_feeder_next(v->feeder, &v->rng, &row) != 0)
+        return -1;
+    v->row = row;
+    return 0;
+}
+
+/* A VU whose unique rows ran out stops for the rest of the run. It stays in its slot, parked,
+ * so the population does not start a new VU in its place at the next tick; it no longer counts
+ * as active. */
+static void vu_exhaust(vu *v)
+{
+    v->exhausted = 1;
+    v->state = VU_PARKED;
+    v->row = NULL;
+    v->w->alive--;
+}
+
 static void vu_run(vu *v)
 {
     sp_worker *w = v->w;
     const sp_userclass *uc = v->uc;
+    if (v->feeder && !v->fed) {
+        /* The first row is taken before on_start, which may log in with it. */
+        v->fed = 1;
+        v->row_fresh = 1;
+        if (vu_feed(v) != 0) {
+            vu_exhaust(v);
+            return;
+        }
+    }
+    if (v->exhausted)
+        return;
     for (;;) {
         const sp_step *steps = NULL;
         sp_plan *const *plans = NULL;
@@ -1179,6 +1218,13 @@ static void vu_run(vu *v)
             if (uc->ntasks == 0) {
                 v->state = VU_PARKED;
                 return;
+            }
+            if (v->feeder && sp_feeder_per(v->feeder) == SP_FEED_PER_ITERATION) {
+                if (!v->row_fresh && vu_feed(v) != 0) {
+                    vu_exhaust(v);
+                    return;
+                }
+                v->row_fresh = 0;
             }
             v->phase = PH_TASK;
             v->task = pick_task(v);

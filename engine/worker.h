@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "engine/definition.h"
+#include "engine/feeder.h"
 #include "engine/metrics.h"
 
 typedef struct sp_worker sp_worker;
@@ -79,6 +80,7 @@ typedef struct sp_run {
     uint32_t max_resp;   /* response bytes kept */
     sp_classplan *plans; /* [def->nusers] */
     uint8_t *cls_table;  /* user class by k % ncls_table */
+    sp_feeder **feeders; /* [def->nusers]: the class's CSV feeder, NULL when it has none */
     size_t ncls_table;
 
     atomic_int stop_mode;                  /* SP_STOP_*: raised only */
