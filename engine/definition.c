@@ -1757,7 +1757,8 @@ static int stage_target(ld *c, const json_t *st, int open, double *out)
 
 static void compile_load(ld *c, const json_t *v, sp_load *L)
 {
-    static const char *const fields[] = {"model", "stages", "max_vus", "users", "rate", "duration"};
+    static const char *const fields[] = {"model", "stages",   "max_vus",  "users",
+                                         "rate",  "duration", "stop_when"};
     if (!json_is_object(v)) {
         err_type(c, "an object", v);
         return;
@@ -1980,6 +1981,65 @@ static void compile_thresholds(ld *c, const json_t *v)
     }
 }
 
+/*
+ * load.stop_when: {"any": ["error_rate > 5%", "p95 > 2s"], "window": "10s"}. The conditions use
+ * the threshold grammar, but say when to stop (the run breaks when one holds), judged over the
+ * last `window` seconds (default 10 s, 1 s to 1 h).
+ */
+static void compile_stop_when(ld *c, const json_t *v)
+{
+    static const char *const fields[] = {"any", "window"};
+    sp_load *l = &c->def->load;
+    if (!json_is_object(v)) {
+        err_type(c, "an object such as {\"any\": [\"error_rate > 5%\"], \"window\": \"10s\"}", v);
+        return;
+    }
+    check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    l->stop_window_s = 10;
+    const json_t *w = json_object_get(v, "window");
+    if (w) {
+        size_t m = path_key(c, "window");
+        int64_t ms = 0;
+        if (!json_is_string(w) || sp_parse_duration_ms(json_string_value(w), &ms) != 0 ||
+            ms < 1000 || ms > 3600 * 1000 || ms % 1000)
+            err(c, "a whole number of seconds from 1s to 1h, such as \"10s\"");
+        else
+            l->stop_window_s = (uint32_t)(ms / 1000);
+        path_pop(c, m);
+    }
+    const json_t *any = json_object_get(v, "any");
+    if (!any) {
+        err_missing(c, "any");
+        return;
+    }
+    size_t m = path_key(c, "any");
+    if (!json_is_array(any) || json_array_size(any) == 0 ||
+        json_array_size(any) > SP_DEF_MAX_THRESHOLDS) {
+        err(c, "an array of 1 to %d conditions such as \"error_rate > 5%%\"",
+            SP_DEF_MAX_THRESHOLDS);
+        path_pop(c, m);
+        return;
+    }
+    l->stop_when = sp_calloc(json_array_size(any), sizeof(l->stop_when[0]));
+    size_t i;
+    json_t *t;
+    json_array_foreach (any, i, t) {
+        size_t mi = path_index(c, i);
+        char e[ERRLEN] = "";
+        sp_threshold th;
+        memset(&th, 0, sizeof th);
+        if (!json_is_string(t))
+            err_type(c, "a string such as \"p95 > 2s\"", t);
+        else if (sp_threshold_parse(json_string_value(t), (const char *const *)c->def->names,
+                                    c->def->nnames, &th, e, sizeof e) == 0)
+            l->stop_when[l->nstop_when++] = th;
+        else
+            err(c, "%s", e[0] ? e : "invalid condition");
+        path_pop(c, mi);
+    }
+    path_pop(c, m);
+}
+
 static void compile_def(ld *c, const json_t *doc)
 {
     static const char *const fields[] = {"name",    "description", "base_url", "headers",   "data",
@@ -2062,6 +2122,14 @@ static void compile_def(ld *c, const json_t *doc)
     if (th) {
         size_t m = path_key(c, "thresholds");
         compile_thresholds(c, th);
+        path_pop(c, m);
+    }
+    const json_t *sw = load ? json_object_get(load, "stop_when") : NULL;
+    if (sw) {
+        size_t m = path_key(c, "load");
+        size_t m2 = path_key(c, "stop_when");
+        compile_stop_when(c, sw);
+        path_pop(c, m2);
         path_pop(c, m);
     }
 }
@@ -2349,6 +2417,9 @@ void sp_def_free(sp_def *d)
         free_user(&d->users[i]);
     free(d->users);
     free(d->load.stages);
+    for (size_t i = 0; i < d->load.nstop_when; i++)
+        sp_threshold_release(&d->load.stop_when[i]);
+    free(d->load.stop_when);
     for (size_t i = 0; i < d->nthresholds; i++)
         sp_threshold_release(&d->thresholds[i]);
     free(d->thresholds);

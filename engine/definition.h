@@ -198,6 +198,11 @@ typedef struct sp_load {
     size_t nstages;
     uint32_t max_vus;        /* open model: the VU pool's size */
     uint64_t total_ms;       /* sum of stage durations */
+    /* stop_when: the run stops gracefully as soon as any condition holds over the last
+     * stop_window_s seconds (conditions in the threshold grammar, e.g. "error_rate > 5%"). */
+    sp_threshold *stop_when;
+    size_t nstop_when;
+    uint32_t stop_window_s;
 } sp_load;
 
 typedef struct sp_options {

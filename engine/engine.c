@@ -41,7 +41,11 @@ struct sp_engine {
     atomic_int finished; /* the aggregator has sent the last second */
     uint64_t elapsed_ms; /* frozen by sp_engine_wait */
     sp_stats totals;
+    atomic_int broke;    /* a stop_when condition stopped the run; brk is set before */
+    sp_break brk;
 };
+
+static void stop_run(sp_engine *e, int graceful, int by_user);
 
 /* ---- the load profile ---- */
 
@@ -427,7 +431,44 @@ typedef struct agg {
     uint32_t *wk_active; /* per worker: the gauge last sent for it, for seconds it missed */
     unsigned nlast;
     uint64_t max_second; /* the latest second any message was for */
+    /* stop_when: the last stop_window_s seconds, oldest overwritten, and their merge */
+    sp_stats *ring;
+    size_t nring, filled;
+    sp_stats win;
 } agg;
+
+/* Feeds the second just sent into the stop_when window and stops the run gracefully when a
+ * condition holds over a full window. */
+static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
+{
+    sp_engine *e = a->e;
+    sp_run *r = &e->run;
+    const sp_load *l = &r->def->load;
+    if (!a->nring || atomic_load(&e->broke) || atomic_load(&r->stop_mode) != SP_STOP_NONE)
+        return;
+    sp_stats *slot = &a->ring[second % a->nring];
+    sp_stats_reset(slot);
+    sp_stats_merge(slot, s, 0);
+    if (++a->filled < a->nring)
+        return; /* judge full windows only: the first seconds of a ramp are too few */
+    sp_stats_reset(&a->win);
+    for (size_t i = 0; i < a->nring; i++)
+        sp_stats_merge(&a->win, &a->ring[i], 0);
+    for (size_t i = 0; i < l->nstop_when; i++) {
+        sp_verdict v;
+        sp_threshold_eval(&l->stop_when[i], &a->win, (double)a->nring, &v);
+        if (!v.passed) /* the condition does not hold */
+            continue;
+        e->brk.second = second;
+        e->brk.target = l->model == SP_LOAD_OPEN ? s->target_rate : (double)s->target_vus;
+        e->brk.active_vus = s->active_vus;
+        e->brk.condition = i;
+        e->brk.measured = v.measured;
+        atomic_store(&e->broke, 1);
+        stop_run(e, 1, 0);
+        return;
+    }
+}
 
 static pslot *agg_slot(agg *a, uint64_t second)
 {
@@ -475,6 +516,7 @@ static void agg_emit(agg *a)
     sp_stats_merge(&e->totals, s, 0);
     if (e->opts.on_second)
         e->opts.on_second(e->opts.ud, a->next, s);
+    agg_stop_when(a, a->next, s);
     /* Rotate the sent slot to the back for reuse. */
     pslot done = a->pend[0];
     memmove(&a->pend[0], &a->pend[1], (a->npend - 1) * sizeof(a->pend[0]));
@@ -511,6 +553,13 @@ static void *agg_main(void *arg)
     a.nworkers = r->nworkers;
     a.wk_next = sp_calloc(r->nworkers, sizeof(a.wk_next[0]));
     a.wk_active = sp_calloc(r->nworkers, sizeof(a.wk_active[0]));
+    if (r->def->load.nstop_when) {
+        a.nring = r->def->load.stop_window_s ? r->def->load.stop_window_s : 1;
+        a.ring = sp_calloc(a.nring, sizeof(a.ring[0]));
+        for (size_t i = 0; i < a.nring; i++)
+            sp_stats_init(&a.ring[i], r->def->nnames);
+        sp_stats_init(&a.win, r->def->nnames);
+    }
 
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -555,6 +604,11 @@ static void *agg_main(void *arg)
         free(a.pend[i].active);
     }
     free(a.pend);
+    for (size_t i = 0; i < a.nring; i++)
+        sp_stats_release(&a.ring[i]);
+    free(a.ring);
+    if (a.nring)
+        sp_stats_release(&a.win);
     free(a.wk_next);
     free(a.wk_active);
     atomic_store(&e->finished, 1);
@@ -676,6 +730,12 @@ fail:
 
 void sp_engine_stop(sp_engine *e, int graceful)
 {
+    stop_run(e, graceful, 1);
+}
+
+/* by_user: a stop from the API (the run is "stopped") rather than from stop_when. */
+static void stop_run(sp_engine *e, int graceful, int by_user)
+{
     sp_run *r = &e->run;
     int want = graceful ? SP_STOP_GRACEFUL : SP_STOP_NOW;
     pthread_mutex_lock(&r->mu);
@@ -687,7 +747,7 @@ void sp_engine_stop(sp_engine *e, int graceful)
                          now + (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS);
         /* A stop after the planned end (while the last requests finish) does not make the run
          * "stopped": the profile ended it. */
-        if (e->state != ST_RUNNING || now < r->end_ns)
+        if (by_user && (e->state != ST_RUNNING || now < r->end_ns))
             atomic_store(&r->stopped_by_user, 1);
         atomic_store(&r->stop_mode, want);
     }
@@ -749,6 +809,14 @@ uint64_t sp_engine_elapsed_ms(const sp_engine *e)
     if (e->state == ST_DONE)
         return e->elapsed_ms;
     return (sp_now_ns() - e->run.start_ns) / NS_PER_MS;
+}
+
+int sp_engine_broke(const sp_engine *e, sp_break *out)
+{
+    if (!atomic_load(&e->broke))
+        return 0;
+    *out = e->brk;
+    return 1;
 }
 
 int sp_engine_was_stopped(const sp_engine *e)

@@ -183,6 +183,20 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
                       "dropped_share", planned > 0 ? (double)t->dropped / planned : 0.0, "lag_ms_max",
                       ms(t->lag_us_max), "generator_limited", generator_limited(t)));
     }
+    if (r->brk) {
+        const sp_threshold *c = &def->load.stop_when[r->brk->condition];
+        char v[32];
+        sp_threshold_format_value(c, r->brk->measured, v, sizeof v);
+        /* The packed object is new; json_object_set_new steals it. */
+        json_object_set_new(
+            out, "broke",
+            json_pack("{s:s, s:f, s:s, s:I, s:f, s:s, s:i}", "condition", c->src, "measured",
+                      r->brk->measured,
+                      "measured_text", v, "second", (json_int_t)r->brk->second, "load",
+                      r->brk->target, "load_unit",
+                      def->load.model == SP_LOAD_OPEN ? "iterations/s" : "users", "active_vus",
+                      (int)r->brk->active_vus));
+    }
     if (seconds)
         json_object_set(out, "seconds", seconds); /* borrowed: json_object_set takes its own ref */
     return out;
@@ -269,6 +283,20 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                          "The target saw less load than planned; raise max_vus, lower the rate "
                          "or give the engine more cores.\n",
                     t->dropped ? "arrivals were dropped" : "timers fired over 10ms late");
+    }
+
+    if (r->brk) {
+        const sp_threshold *c = &def->load.stop_when[r->brk->condition];
+        char v[32];
+        sp_threshold_format_value(c, r->brk->measured, v, sizeof v);
+        if (def->load.model == SP_LOAD_OPEN)
+            fprintf(out, "\nBroke at %.1f iterations/s (second %" PRIu64 "): %s over the last %us "
+                         "(measured %s); the run was stopped there.\n",
+                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s, v);
+        else
+            fprintf(out, "\nBroke at %.0f users (second %" PRIu64 "): %s over the last %us "
+                         "(measured %s); the run was stopped there.\n",
+                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s, v);
     }
 
     if (def->nthresholds) {

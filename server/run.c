@@ -315,8 +315,11 @@ int sp_cmd_run(int argc, char **argv)
     verdicts = sp_calloc(def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge(def, totals, duration_s, verdicts);
     const char *status = c.interrupted ? "stopped" : failed ? "failed" : "passed";
+    sp_break brk;
+    int broke = sp_engine_broke(engine, &brk);
     sp_run_result r = {.def = def, .totals = totals, .duration_s = duration_s,
-                       .verdicts = verdicts, .status = status, .started_ms = started_ms};
+                       .verdicts = verdicts, .status = status, .started_ms = started_ms,
+                       .brk = broke ? &brk : NULL};
     sp_report_text(&r, stdout);
     fflush(stdout);
 

@@ -92,3 +92,48 @@ test('open model: a pool too small for the load drops arrivals and the summary s
   assert.ok(Math.abs(om.arrivals + om.dropped - 300) <= 3, `${om.arrivals} + ${om.dropped} vs 300 planned`);
   assert.match(stdout, /WARNING: the load generator/);
 });
+
+// stop_when: a stress ramp against a shop answering 20% of requests with a 500 stops as soon as
+// the error rate over the window passes 5%, and the result records the load it broke at.
+test('stress: stop_when ends a ramp early and records the breaking load', async () => {
+  const failing = await startShop(['--error-rate', '0.2']);
+  try {
+    const d = {
+      name: 'stress', base_url: failing.url,
+      users: [{ name: 'u', think: { constant: '50ms' }, tasks: [{ request: { url: '/api/v1/products', name: 'GET /products' } }] }],
+      load: { stages: [{ duration: '20s', users: 40 }], stop_when: { any: ['p95 > 2s', 'error_rate > 5%'], window: '2s' } },
+    };
+    const { code, stdout, result } = await runJson(writeDef('stress', d));
+    assert.equal(code, 0, stdout);
+    assert.ok(result.broke, 'the result records where the run broke');
+    assert.equal(result.broke.condition, 'error_rate > 5%');
+    assert.ok(result.broke.measured > 0.05);
+    assert.equal(result.broke.load_unit, 'users');
+    assert.ok(result.broke.load >= 1 && result.broke.load < 40, `broke at ${result.broke.load} users`);
+    assert.ok(result.duration_s < 10, `stopped early, after ${result.duration_s}s`);
+    assert.match(stdout, /Broke at \d+ users \(second \d+\): error_rate > 5%/);
+    // The same ramp against the healthy shop runs to its end without breaking.
+    d.base_url = shop.url;
+    d.load.stages = [{ duration: '3s', users: 5 }];
+    const ok = await runJson(writeDef('stress-ok', d));
+    assert.equal(ok.result.broke, undefined);
+    assert.ok(ok.result.duration_s >= 3);
+  } finally {
+    await failing.stop();
+  }
+});
+
+test('stop_when in the open model records the rate it broke at', async () => {
+  const failing = await startShop(['--error-rate', '0.3']);
+  try {
+    const d = def(failing.url, { model: 'open', max_vus: 20, stages: [{ duration: '10s', rate: 100 }],
+                                 stop_when: { any: ['error_rate > 10%'], window: '1s' } });
+    d.users[0].tasks[0].expect = { status: 200 };
+    const { result } = await runJson(writeDef('stress-open', d));
+    assert.ok(result.broke, 'broke');
+    assert.equal(result.broke.load_unit, 'iterations/s');
+    assert.ok(result.broke.load > 0 && result.broke.load < 100, `broke at ${result.broke.load}/s`);
+  } finally {
+    await failing.stop();
+  }
+});
