@@ -779,6 +779,13 @@ int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
     return 0;
 }
 
+double sp_engine_target(sp_engine *e)
+{
+    if (e->state == ST_NEW)
+        return 0;
+    return sp_run_target(&e->run, (sp_now_ns() - e->run.start_ns) / NS_PER_MS);
+}
+
 int sp_engine_wait(sp_engine *e)
 {
     if (e->state == ST_NEW)

@@ -53,6 +53,9 @@ void sp_engine_stop(sp_engine *e, int graceful);
  * reached linearly over ramp_ms (0: at once); the rest of the profile's stages are dropped and
  * the run goes on until its planned end. SP_ESTATE when not running. */
 int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms);
+/* The target now (VUs for the closed model, iterations/s for the open one), with any change
+ * from sp_engine_set_target; 0 before the start. Any thread. */
+double sp_engine_target(sp_engine *e);
 /* Blocks until the run has ended and every thread has exited. Returns 0, or SP_ESTATE when not
  * started. */
 int sp_engine_wait(sp_engine *e);

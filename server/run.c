@@ -13,10 +13,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -36,7 +40,91 @@ typedef struct run_ctx {
     pthread_mutex_t lock;
     int live_open;       /* a tty live line is on screen without a newline */
     int interrupted;     /* Ctrl-C count */
+    atomic_int done;     /* the run is over: the key thread ends */
 } run_ctx;
+
+/*
+ * Live load changes: on a terminal, '+' and '-' add or remove 10% of the load. The terminal is
+ * put in non-canonical mode without echo so single keys arrive at once; ISIG stays on, so
+ * Ctrl-C still reaches the signal thread. The saved mode is restored when the run ends, from
+ * an atexit handler as well (an exit on any path), and the stop signals never kill the process
+ * (they are taken by sigwait), so the restore always runs.
+ */
+static struct termios saved_tio;
+static int tio_saved;
+
+static void tty_restore(void)
+{
+    if (tio_saved) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+        tio_saved = 0;
+    }
+}
+
+static int tty_raw(void)
+{
+    struct termios t;
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio) != 0)
+        return -1;
+    t = saved_tio;
+    t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0)
+        return -1;
+    tio_saved = 1;
+    static int registered;
+    if (!registered++)
+        atexit(tty_restore);
+    return 0;
+}
+
+/* 10% more or less of the current target, at least one VU (closed model). */
+static double next_target(const sp_def *def, double cur, int up)
+{
+    if (def->load.model == SP_LOAD_OPEN) {
+        double v = up ? (cur > 0 ? cur * 1.1 : 1) : cur * 0.9;
+        return v;
+    }
+    double c = (double)lround(cur);
+    double v = (double)lround(up ? cur * 1.1 : cur * 0.9);
+    if (up && v < c + 1)
+        v = c + 1;
+    if (!up && v > c - 1)
+        v = c - 1;
+    return v < 0 ? 0 : v;
+}
+
+static void *key_thread(void *arg)
+{
+    run_ctx *c = arg;
+    while (!atomic_load(&c->done)) {
+        struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+        int n = poll(&p, 1, 200);
+        if (n <= 0 || !(p.revents & POLLIN))
+            continue;
+        char ch;
+        if (read(STDIN_FILENO, &ch, 1) != 1)
+            break; /* end of input: no more keys */
+        if (ch != '+' && ch != '-' && ch != '=')
+            continue;
+        int up = ch != '-'; /* '=' is '+' without shift */
+        double cur = sp_engine_target(c->engine);
+        double nv = next_target(c->def, cur, up);
+        int rc = sp_engine_set_target(c->engine, nv, 0);
+        pthread_mutex_lock(&c->lock);
+        if (c->live_open) {
+            fputc('\n', stderr);
+            c->live_open = 0;
+        }
+        if (rc == 0 && c->def->load.model == SP_LOAD_OPEN)
+            fprintf(stderr, "rate %.1f -> %.1f iterations/s\n", cur, nv);
+        else if (rc == 0)
+            fprintf(stderr, "users %.0f -> %.0f\n", cur, nv);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -294,12 +382,21 @@ int sp_cmd_run(int argc, char **argv)
     pthread_create(&sigthr, NULL, signal_thread, &c);
 
     int64_t started_ms = sp_wall_ms();
+    int keys = c.tty && tty_raw() == 0;
     if (!quiet)
-        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned\n", def->name, def->nusers,
-                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0);
+        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned%s\n", def->name, def->nusers,
+                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0,
+                keys ? " ('+'/'-': 10% more/less load)" : "");
     int rc = sp_engine_start(engine);
+    pthread_t keythr;
+    if (rc == 0 && keys && pthread_create(&keythr, NULL, key_thread, &c) != 0)
+        keys = 0;
     if (rc == 0)
         sp_engine_wait(engine);
+    atomic_store(&c.done, 1);
+    if (rc == 0 && keys)
+        pthread_join(keythr, NULL);
+    tty_restore();
     pthread_kill(sigthr, SIGUSR1);
     pthread_join(sigthr, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
