@@ -158,6 +158,8 @@ void sp_stats_reset(sp_stats *s)
     s->target_vus = 0;
     s->lag_us_max = 0;
     s->arrivals = 0;
+    s->arrivals_late = 0;
+    s->arrivals_lag_us = 0;
     s->target_rate = 0;
 }
 
@@ -171,6 +173,8 @@ void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges)
     dst->iterations += src->iterations;
     dst->dropped += src->dropped;
     dst->arrivals += src->arrivals;
+    dst->arrivals_late += src->arrivals_late;
+    dst->arrivals_lag_us += src->arrivals_lag_us;
     if (src->target_rate != 0)
         dst->target_rate = src->target_rate;
     if (sum_gauges) {

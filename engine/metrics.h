@@ -65,6 +65,9 @@ typedef struct sp_stats {
     /* Open model only (zero in the closed one). */
     uint64_t arrivals;    /* arrivals that took a free VU and started an iteration */
     double target_rate;   /* gauge: arrivals the profile planned for the period, per second */
+    uint64_t arrivals_late; /* arrivals (started or dropped) whose timer fired over
+                               SP_LAG_LATE_US late */
+    uint64_t arrivals_lag_us; /* the sum of how late arrivals' timers fired (for a mean) */
 } sp_stats;
 
 void sp_stats_init(sp_stats *s, size_t nnames);

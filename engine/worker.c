@@ -1677,8 +1677,12 @@ void *sp_worker_main(void *arg)
             uint64_t lag = (now - t->when_ns) / 1000;
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
-            if (t == &w->arrival)
+            if (t == &w->arrival) {
+                if (lag > SP_LAG_LATE_US)
+                    cur_stats(w)->arrivals_late++;
+                cur_stats(w)->arrivals_lag_us += lag;
                 on_arrival(w);
+            }
             else
                 vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
         }

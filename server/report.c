@@ -95,6 +95,7 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         json_object_set_new(row, "target_rate", json_real(s->target_rate));
         json_object_set_new(row, "arrivals", json_integer((json_int_t)s->arrivals));
         json_object_set_new(row, "lag_ms", json_real(ms(s->lag_us_max)));
+        json_object_set_new(row, "arrivals_late", json_integer((json_int_t)s->arrivals_late));
     }
     return row;
 }
@@ -182,6 +183,12 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
                       "achieved_rate", secs > 0 ? (double)t->arrivals / secs : 0.0,
                       "dropped_share", planned > 0 ? (double)t->dropped / planned : 0.0, "lag_ms_max",
                       ms(t->lag_us_max), "generator_limited", generator_limited(t)));
+        json_t *o = json_object_get(out, "open_model"); /* borrowed */
+        json_object_set_new(o, "late_share",
+                            json_real(planned > 0 ? (double)t->arrivals_late / planned : 0.0));
+        json_object_set_new(o, "lag_ms_mean",
+                            json_real(planned > 0 ? (double)t->arrivals_lag_us / planned / 1000.0
+                                                  : 0.0));
     }
     if (r->brk) {
         const sp_threshold *c = &def->load.stop_when[r->brk->condition];
