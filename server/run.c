@@ -146,6 +146,9 @@ static void usage(FILE *f)
             "      --check           validate the definition and exit (0 valid, 2 invalid)\n"
             "  -h, --help            this help\n"
             "\n"
+            "On a terminal, '+' and '-' add or remove 10%% of the load (users, or the arrival rate\n"
+            "of the open model) while the run goes on.\n"
+            "\n"
             "exit codes: 0 passed, 1 a threshold failed, 2 invalid definition or could not start,\n"
             "130 interrupted (Ctrl-C stops gracefully, a second Ctrl-C at once)\n");
 }
