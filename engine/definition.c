@@ -2262,6 +2262,11 @@ static void apply_overrides(ld *c, json_t *doc, const sp_overrides *ov)
         json_t *nl = json_pack("{s:s,s:[{s:i,s:I},{s:I,s:I}]}", "model", "closed", "stages",
                                "duration", 0, "users", (json_int_t)ov->users, "duration",
                                (json_int_t)d, "users", (json_int_t)ov->users);
+        /* A breaking condition still applies to the users the override holds. json_object_set
+         * takes its own reference to the borrowed value, before the old load goes. */
+        const json_t *sw = json_is_object(load) ? json_object_get(load, "stop_when") : NULL;
+        if (sw)
+            json_object_set(nl, "stop_when", (json_t *)sw);
         json_object_set_new(doc, "load", nl); /* new reference, stolen */
     } else if (ov->duration_ms > 0) {
         if (!json_is_object(load)) {
