@@ -4,7 +4,10 @@
 # An open-model run at RATE arrivals/s (one GET each, a status expectation) against a local
 # nginx for MINUTES minutes. Prints the RSS at every sample and the growth after the first
 # minute (the pool, the connections and the histograms have all been created by then), which
-# should stay under 1 MB.
+# should stay under 1 MB. No --json: the CLI keeps every second's row in memory for it, which
+# grows with the run by design; the summary's numbers are read from the text instead. The pool
+# is small (20 VUs) so that every VU has made its first request, and holds its connection and
+# buffers, within the first minute.
 # Usage: tests/bench/soak.sh [MINUTES] [RATE] (default 10, 500).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -17,10 +20,9 @@ cat >"$BENCH_TMP/soak.json" <<JSON
 { "name": "soak", "base_url": "http://127.0.0.1:$port",
   "users": [ { "name": "u", "tasks": [ { "request": { "url": "/api/v1/products", "name": "GET /products" },
                                           "expect": { "status": 200 } } ] } ],
-  "load": { "model": "open", "max_vus": 100, "rate": $rate, "duration": "${mins}m" } }
+  "load": { "model": "open", "max_vus": 20, "rate": $rate, "duration": "${mins}m" } }
 JSON
-"$STAMPEDE" run "$BENCH_TMP/soak.json" --quiet --json "$BENCH_TMP/soak.result.json" \
-  >"$BENCH_TMP/soak.out" &
+"$STAMPEDE" run "$BENCH_TMP/soak.json" --quiet >"$BENCH_TMP/soak.out" &
 pid=$!
 base=""
 t=0
@@ -39,13 +41,7 @@ while kill -0 "$pid" 2>/dev/null; do
   fi
 done
 wait "$pid" || true
-python3 - "$BENCH_TMP/soak.result.json" <<'PY'
-import json, sys
-r = json.load(open(sys.argv[1]))
-om = r["open_model"]
-print("requests %d, failures %d, achieved %.1f/s, dropped %d, lag max %.2f ms" % (
-    r["total"]["requests"], r["total"]["failures"], om["achieved_rate"], om["dropped"], om["lag_ms_max"]))
-PY
+grep -E '^(Total|Open model)' "$BENCH_TMP/soak.out"
 if [ -n "$base" ] && [ -n "${last:-}" ]; then
   echo "RSS growth after the first minute: $(( last - base )) KB (target: under 1024 KB)"
 fi

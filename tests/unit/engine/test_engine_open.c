@@ -223,6 +223,85 @@ static void test_on_start_once_per_vu(void)
     sp_def_free(d);
 }
 
+/* stop_when: every answer is a 500, so the error rate over a 1 s window trips at once. */
+static void test_stop_when(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":20},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/500\"}}]}],"
+                     "\"load\":{\"users\":3,\"duration\":\"10s\","
+                     "\"stop_when\":{\"any\":[\"p95 > 5s\",\"error_rate > 50%\"],"
+                     "\"window\":\"1s\"}}}");
+    CHECK(d != NULL);
+    CHECK_UINT_EQ(d->load.nstop_when, 2);
+    CHECK_UINT_EQ(d->load.stop_window_s, 1);
+    sp_engine_opts o = {.threads = 2, .seed = 5};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    sp_break b;
+    CHECK_INT_EQ(sp_engine_broke(e, &b), 1);
+    CHECK_UINT_EQ(b.condition, 1);
+    CHECK(b.measured > 0.99);
+    CHECK_UINT_EQ(b.second, 0);
+    CHECK(NEAR(b.target, 3, 1e-9));
+    CHECK(!sp_engine_was_stopped(e));
+    CHECK(sp_engine_elapsed_ms(e) < 3000);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+/* CSV rows reach the requests: unique rows with stop, one per iteration, each sent once. */
+static void test_csv_rows(void)
+{
+    char dir[] = "/tmp/sp-open-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/rows.csv", dir);
+    FILE *f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("p,unused\nok,1\nok,2\nauth,3\n", f);
+    fclose(f);
+    const char *text = "{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                       "\"users\":[{\"name\":\"u\",\"data_file\":{\"csv\":\"rows.csv\","
+                       "\"mode\":\"unique\",\"on_exhausted\":\"stop\"},"
+                       "\"tasks\":[{\"request\":{\"url\":\"/{{row.p}}\"},"
+                       "\"expect\":{\"status\":[200,401]}}]}],"
+                       "\"load\":{\"users\":2,\"duration\":\"1s\"}}";
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)srv.port);
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    int rc = sp_def_load(text, strlen(text), &ov, dir, &d, &el);
+    sp_errlist_release(&el);
+    CHECK_INT_EQ(rc, 0);
+    atomic_store(&srv.ok, 0);
+    sp_engine_opts o = {.threads = 2, .seed = 6};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK_UINT_EQ(t->names[0].requests, 3);
+    CHECK_UINT_EQ(t->names[0].failures, 0);
+    CHECK_UINT_EQ(atomic_load(&srv.ok), 2);
+    CHECK_UINT_EQ(t->names[0].status[401], 1);
+    sp_engine_free(e);
+    sp_def_free(d);
+    unlink(path);
+    rmdir(dir);
+    /* Without a directory (a definition from the network) no file may be read. */
+    sp_errlist_init(&el);
+    CHECK(sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0);
+    sp_errlist_release(&el);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -234,6 +313,8 @@ int main(void)
     RUN(test_full_pool_drops);
     RUN(test_set_rate);
     RUN(test_on_start_once_per_vu);
+    RUN(test_stop_when);
+    RUN(test_csv_rows);
     testserver_stop(&srv);
     return check_summary();
 }
