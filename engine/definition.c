@@ -1593,8 +1593,9 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
         return;
     }
     if (!c->base_dir) {
-        err_key(c, "csv", "CSV data files are read only for definitions run from a file "
-                          "(stampede run FILE)");
+        err_key(c, "csv",
+                "CSV data files are read only for definitions run from a file "
+                "(stampede run FILE)");
         return;
     }
     if (file[0] == '/') {
@@ -1620,8 +1621,8 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
 
 static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
-    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start", "tasks",
-                                         "data_file"};
+    static const char *const fields[] = {"name",     "weight", "think",    "headers",
+                                         "on_start", "tasks",  "data_file"};
     uc->weight = 1;
     if (!json_is_object(u)) {
         err_type(c, "an object (a user class)", u);

@@ -41,7 +41,7 @@ struct sp_engine {
     atomic_int finished; /* the aggregator has sent the last second */
     uint64_t elapsed_ms; /* frozen by sp_engine_wait */
     sp_stats totals;
-    atomic_int broke;    /* a stop_when condition stopped the run; brk is set before */
+    atomic_int broke; /* a stop_when condition stopped the run; brk is set before */
     sp_break brk;
 };
 

@@ -63,10 +63,10 @@ typedef struct sp_stats {
     uint32_t target_vus;  /* gauge: the profile's target at the end of the period */
     uint64_t lag_us_max;  /* the latest a timer fired in the period (generator health) */
     /* Open model only (zero in the closed one). */
-    uint64_t arrivals;    /* arrivals that took a free VU and started an iteration */
-    double target_rate;   /* gauge: arrivals the profile planned for the period, per second */
-    uint64_t arrivals_late; /* arrivals (started or dropped) whose timer fired over
-                               SP_LAG_LATE_US late */
+    uint64_t arrivals;        /* arrivals that took a free VU and started an iteration */
+    double target_rate;       /* gauge: arrivals the profile planned for the period, per second */
+    uint64_t arrivals_late;   /* arrivals (started or dropped) whose timer fired over
+                                 SP_LAG_LATE_US late */
     uint64_t arrivals_lag_us; /* the sum of how late arrivals' timers fired (for a mean) */
 } sp_stats;
 

@@ -1682,9 +1682,9 @@ void *sp_worker_main(void *arg)
                     cur_stats(w)->arrivals_late++;
                 cur_stats(w)->arrivals_lag_us += lag;
                 on_arrival(w);
-            }
-            else
+            } else {
                 vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
+            }
         }
         /* Requests just added want curl's timeout at once: start them before sleeping. */
         if (run_due(w, now))
