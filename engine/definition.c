@@ -45,6 +45,7 @@ typedef struct ld {
     json_t *empty;    /* an empty object standing in for a missing data section (owned) */
     sp_scope scope;   /* what templates may name right now */
     const char *base; /* validated base_url without trailing '/', or NULL */
+    const char *base_dir; /* where data files are found; NULL: none may be read */
 } ld;
 
 /* ---- paths and errors ---- */
@@ -1554,9 +1555,74 @@ out:
     return rc;
 }
 
+/*
+ * A class's data file: {"csv": PATH, "mode": "sequential"|"random"|"unique", "on_exhausted":
+ * "stop"|"recycle", "per": "iteration"|"vu", "delimiter": ","|";"|"tab"}. PATH is relative to
+ * the definition's directory. Files are read only for definitions loaded with a directory (the
+ * CLI's sp_def_load_file): a definition sent to the server must not read the server's files.
+ */
+static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
+{
+    static const char *const fields[] = {"csv", "mode", "on_exhausted", "per", "delimiter"};
+    char *full = NULL;
+    if (!json_is_object(v)) {
+        err_type(c, "an object such as {\"csv\": \"data/users.csv\"}", v);
+        return;
+    }
+    check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    const char *file = get_str(c, v, "csv", 1);
+    const char *mode = get_str(c, v, "mode", 0);
+    const char *exh = get_str(c, v, "on_exhausted", 0);
+    const char *per = get_str(c, v, "per", 0);
+    const char *delim = get_str(c, v, "delimiter", 0);
+    sp_csv_opts co;
+    memset(&co, 0, sizeof co);
+    memset(&uc->feed, 0, sizeof uc->feed);
+    if (mode && sp_feed_mode_from_name(mode, &uc->feed.mode) != 0)
+        err_key(c, "mode", "unknown mode '%.100s': use sequential, random or unique", mode);
+    if (exh && sp_feed_exhausted_from_name(exh, &uc->feed.on_exhausted) != 0)
+        err_key(c, "on_exhausted", "unknown value '%.100s': use stop or recycle", exh);
+    if (per && sp_feed_per_from_name(per, &uc->feed.per) != 0)
+        err_key(c, "per", "unknown value '%.100s': use iteration or vu", per);
+    if (delim && !(co.delimiter = sp_csv_delimiter_from_name(delim)))
+        err_key(c, "delimiter", "unknown delimiter '%.20s': use \",\", \";\" or \"tab\"", delim);
+    if (!file)
+        return;
+    if (!file[0]) {
+        err_key(c, "csv", "give the path of a CSV file");
+        return;
+    }
+    if (!c->base_dir) {
+        err_key(c, "csv",
+                "CSV data files are read only for definitions run from a file "
+                "(stampede run FILE)");
+        return;
+    }
+    if (file[0] == '/') {
+        full = sp_strdup(file);
+    } else {
+        sp_buf b;
+        sp_buf_init(&b, 4096);
+        if (sp_buf_addf(&b, "%s/%s", c->base_dir, file) != 0) {
+            sp_buf_release(&b);
+            err_key(c, "csv", "the path is too long");
+            return;
+        }
+        full = sp_buf_detach(&b, NULL);
+    }
+    size_t m = path_key(c, "csv");
+    co.errpath = c->path.p;
+    co.name = full;
+    if (sp_csv_load(full, &co, &uc->csv, c->errs) != 0)
+        uc->csv = NULL; /* the error is in c->errs, with this path */
+    path_pop(c, m);
+    free(full);
+}
+
 static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
-    static const char *const fields[] = {"name", "weight", "think", "headers", "on_start", "tasks"};
+    static const char *const fields[] = {"name",     "weight", "think",    "headers",
+                                         "on_start", "tasks",  "data_file"};
     uc->weight = 1;
     if (!json_is_object(u)) {
         err_type(c, "an object (a user class)", u);
@@ -1582,6 +1648,15 @@ static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
         compile_think(c, th, &uc->think);
         path_pop(c, m);
     }
+
+    const json_t *df = json_object_get(u, "data_file");
+    if (df) {
+        size_t m = path_key(c, "data_file");
+        compile_data_file(c, df, uc);
+        path_pop(c, m);
+    }
+    if (uc->csv)
+        c->scope.row_fields = sp_csv_fields(uc->csv, &c->scope.nrow_fields);
 
     collect_vars(c, uc, u);
     c->scope.vars = (const char *const *)uc->vars;
@@ -1623,6 +1698,8 @@ static void compile_user(ld *c, const json_t *u, size_t idx, sp_userclass *uc)
     }
     c->scope.vars = NULL;
     c->scope.nvars = 0;
+    c->scope.row_fields = NULL;
+    c->scope.nrow_fields = 0;
 }
 
 static void free_user(sp_userclass *uc)
@@ -1642,6 +1719,7 @@ static void free_user(sp_userclass *uc)
     for (size_t i = 0; i < uc->nvars; i++)
         free(uc->vars[i]);
     free(uc->vars);
+    sp_csv_free(uc->csv);
 }
 
 /* ---- load profile ---- */
@@ -1680,7 +1758,8 @@ static int stage_target(ld *c, const json_t *st, int open, double *out)
 
 static void compile_load(ld *c, const json_t *v, sp_load *L)
 {
-    static const char *const fields[] = {"model", "stages", "max_vus", "users", "rate", "duration"};
+    static const char *const fields[] = {"model", "stages",   "max_vus",  "users",
+                                         "rate",  "duration", "stop_when"};
     if (!json_is_object(v)) {
         err_type(c, "an object", v);
         return;
@@ -1903,6 +1982,65 @@ static void compile_thresholds(ld *c, const json_t *v)
     }
 }
 
+/*
+ * load.stop_when: {"any": ["error_rate > 5%", "p95 > 2s"], "window": "10s"}. The conditions use
+ * the threshold grammar, but say when to stop (the run breaks when one holds), judged over the
+ * last `window` seconds (default 10 s, 1 s to 1 h).
+ */
+static void compile_stop_when(ld *c, const json_t *v)
+{
+    static const char *const fields[] = {"any", "window"};
+    sp_load *l = &c->def->load;
+    if (!json_is_object(v)) {
+        err_type(c, "an object such as {\"any\": [\"error_rate > 5%\"], \"window\": \"10s\"}", v);
+        return;
+    }
+    check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    l->stop_window_s = 10;
+    const json_t *w = json_object_get(v, "window");
+    if (w) {
+        size_t m = path_key(c, "window");
+        int64_t ms = 0;
+        if (!json_is_string(w) || sp_parse_duration_ms(json_string_value(w), &ms) != 0 ||
+            ms < 1000 || ms > 3600 * 1000 || ms % 1000)
+            err(c, "a whole number of seconds from 1s to 1h, such as \"10s\"");
+        else
+            l->stop_window_s = (uint32_t)(ms / 1000);
+        path_pop(c, m);
+    }
+    const json_t *any = json_object_get(v, "any");
+    if (!any) {
+        err_missing(c, "any");
+        return;
+    }
+    size_t m = path_key(c, "any");
+    if (!json_is_array(any) || json_array_size(any) == 0 ||
+        json_array_size(any) > SP_DEF_MAX_THRESHOLDS) {
+        err(c, "an array of 1 to %d conditions such as \"error_rate > 5%%\"",
+            SP_DEF_MAX_THRESHOLDS);
+        path_pop(c, m);
+        return;
+    }
+    l->stop_when = sp_calloc(json_array_size(any), sizeof(l->stop_when[0]));
+    size_t i;
+    json_t *t;
+    json_array_foreach (any, i, t) {
+        size_t mi = path_index(c, i);
+        char e[ERRLEN] = "";
+        sp_threshold th;
+        memset(&th, 0, sizeof th);
+        if (!json_is_string(t))
+            err_type(c, "a string such as \"p95 > 2s\"", t);
+        else if (sp_threshold_parse(json_string_value(t), (const char *const *)c->def->names,
+                                    c->def->nnames, &th, e, sizeof e) == 0)
+            l->stop_when[l->nstop_when++] = th;
+        else
+            err(c, "%s", e[0] ? e : "invalid condition");
+        path_pop(c, mi);
+    }
+    path_pop(c, m);
+}
+
 static void compile_def(ld *c, const json_t *doc)
 {
     static const char *const fields[] = {"name",    "description", "base_url", "headers",   "data",
@@ -1985,6 +2123,14 @@ static void compile_def(ld *c, const json_t *doc)
     if (th) {
         size_t m = path_key(c, "thresholds");
         compile_thresholds(c, th);
+        path_pop(c, m);
+    }
+    const json_t *sw = load ? json_object_get(load, "stop_when") : NULL;
+    if (sw) {
+        size_t m = path_key(c, "load");
+        size_t m2 = path_key(c, "stop_when");
+        compile_stop_when(c, sw);
+        path_pop(c, m2);
         path_pop(c, m);
     }
 }
@@ -2117,6 +2263,11 @@ static void apply_overrides(ld *c, json_t *doc, const sp_overrides *ov)
         json_t *nl = json_pack("{s:s,s:[{s:i,s:I},{s:I,s:I}]}", "model", "closed", "stages",
                                "duration", 0, "users", (json_int_t)ov->users, "duration",
                                (json_int_t)d, "users", (json_int_t)ov->users);
+        /* A breaking condition still applies to the users the override holds. json_object_set
+         * takes its own reference to the borrowed value, before the old load goes. */
+        const json_t *sw = json_is_object(load) ? json_object_get(load, "stop_when") : NULL;
+        if (sw)
+            json_object_set(nl, "stop_when", (json_t *)sw);
         json_object_set_new(doc, "load", nl); /* new reference, stolen */
     } else if (ov->duration_ms > 0) {
         if (!json_is_object(load)) {
@@ -2171,8 +2322,6 @@ static int check_depth(ld *c, const json_t *v, int depth)
 int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
                 sp_def **out, sp_errlist *errs)
 {
-    /* No field reads files yet; base_dir is kept in the signature for data files. */
-    SP_UNUSED(base_dir);
     *out = NULL;
     size_t before = errs->n + errs->dropped;
     if (len > SP_DEF_MAX_BYTES) {
@@ -2196,6 +2345,7 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
     ld c;
     memset(&c, 0, sizeof c);
     c.errs = errs;
+    c.base_dir = base_dir;
     sp_buf_init(&c.path, PATH_MAX_BYTES);
     c.empty = json_object(); /* new reference, dropped at the end */
     sp_def *d = sp_calloc(1, sizeof(*d));
@@ -2273,6 +2423,9 @@ void sp_def_free(sp_def *d)
         free_user(&d->users[i]);
     free(d->users);
     free(d->load.stages);
+    for (size_t i = 0; i < d->load.nstop_when; i++)
+        sp_threshold_release(&d->load.stop_when[i]);
+    free(d->load.stop_when);
     for (size_t i = 0; i < d->nthresholds; i++)
         sp_threshold_release(&d->thresholds[i]);
     free(d->thresholds);

@@ -23,6 +23,8 @@
 #include <stdint.h>
 
 #include "engine/common.h"
+#include "engine/csv.h"
+#include "engine/feeder.h"
 #include "engine/jsonpath.h"
 #include "engine/template.h"
 #include "engine/threshold.h"
@@ -176,6 +178,9 @@ typedef struct sp_userclass {
                                 as the VU; slots [nstart_vars, nvars) are assigned only by tasks
                                 and are unset when each iteration starts, so a value extracted
                                 in one iteration never leaks into the next */
+    sp_csv *csv;             /* data_file: the class's CSV rows (owned), NULL when none; its
+                                header is the scope of {{row.NAME}} in the class's templates */
+    sp_feeder_opts feed;     /* how the class's VUs take rows (feeder.h) */
 } sp_userclass;
 
 typedef enum sp_load_model { SP_LOAD_CLOSED, SP_LOAD_OPEN } sp_load_model;
@@ -193,6 +198,11 @@ typedef struct sp_load {
     size_t nstages;
     uint32_t max_vus;        /* open model: the VU pool's size */
     uint64_t total_ms;       /* sum of stage durations */
+    /* stop_when: the run stops gracefully as soon as any condition holds over the last
+     * stop_window_s seconds (conditions in the threshold grammar, e.g. "error_rate > 5%"). */
+    sp_threshold *stop_when;
+    size_t nstop_when;
+    uint32_t stop_window_s;
 } sp_load;
 
 typedef struct sp_options {
@@ -233,7 +243,9 @@ typedef struct sp_overrides {
 
 /*
  * Loads a definition from text (len bytes, need not be NUL-terminated). base_dir is where
- * relative file paths in it are resolved (NULL: the current directory). On success returns 0
+ * relative file paths in it (CSV data files) are resolved; NULL means no file may be read, and a
+ * definition naming one is refused (the server passes NULL: a definition sent over the network
+ * must not read the server's files). On success returns 0
  * and *out owns the definition; on failure returns SP_EINVAL (or SP_ELIMIT for size), *out is
  * NULL and errs holds every error found.
  */

@@ -41,7 +41,11 @@ struct sp_engine {
     atomic_int finished; /* the aggregator has sent the last second */
     uint64_t elapsed_ms; /* frozen by sp_engine_wait */
     sp_stats totals;
+    atomic_int broke; /* a stop_when condition stopped the run; brk is set before */
+    sp_break brk;
 };
+
+static void stop_run(sp_engine *e, int graceful, int by_user);
 
 /* ---- the load profile ---- */
 
@@ -75,6 +79,119 @@ double sp_run_target(sp_run *r, uint64_t t_ms)
     double v = sp_run_target_locked(r, t_ms);
     pthread_mutex_unlock(&r->mu);
     return v;
+}
+
+void sp_run_override(sp_run *r, sp_ovr *out)
+{
+    pthread_mutex_lock(&r->mu);
+    out->active = r->ov_active;
+    out->ver = r->ov_ver;
+    out->t0_ms = r->ov_t0_ms;
+    out->v0 = r->ov_v0;
+    out->v1 = r->ov_v1;
+    out->ramp_ms = r->ov_ramp_ms;
+    pthread_mutex_unlock(&r->mu);
+}
+
+/*
+ * The open model's schedule. The rate is piecewise linear in time, so the number of arrivals
+ * planned by t (its integral) is piecewise quadratic, and the time of arrival n is found
+ * exactly by solving one quadratic in the segment where the count reaches n. Arrival times
+ * come from the count alone, never from the previous arrival's time, so rounding never
+ * accumulates into drift.
+ *
+ * A walk over the segments either integrates up to t (solve = 0) or finds where the integral
+ * reaches n (solve = 1). Times in ms, rates per second.
+ */
+typedef struct ratewalk {
+    int solve;
+    double q;   /* t_ms to integrate to, or n to reach */
+    double acc; /* arrivals before the current segment */
+    double out;
+    int done;
+} ratewalk;
+
+static void walk_seg(ratewalk *w, double ta, double tb, double ra, double rb)
+{
+    if (w->done || tb <= ta)
+        return;
+    int hold = isinf(tb);
+    double slope = hold ? 0 : (rb - ra) / (tb - ta); /* rate per ms */
+    if (!w->solve) {
+        double x = (w->q < tb ? w->q : tb) - ta;
+        if (x < 0)
+            x = 0;
+        double area = (ra * x + slope * x * x / 2) / 1000.0;
+        if (w->q <= tb) {
+            w->out = w->acc + area;
+            w->done = 1;
+        } else {
+            w->acc += area;
+        }
+        return;
+    }
+    double area = hold ? (ra > 0 ? INFINITY : 0) : (ra + rb) / 2 * (tb - ta) / 1000.0;
+    double k = w->q - w->acc;
+    if (area > 0 && k <= area) {
+        if (k <= 0) {
+            w->out = ta;
+        } else {
+            /* ra x + slope x^2 / 2 = 1000 k, in the form that stays exact when slope is 0. */
+            double kk = 1000.0 * k;
+            double den = ra + sqrt(ra * ra + 2 * slope * kk);
+            double x = den > 0 ? 2 * kk / den : 0;
+            if (!hold && x > tb - ta)
+                x = tb - ta;
+            w->out = ta + x;
+        }
+        w->done = 1;
+        return;
+    }
+    w->acc += area;
+}
+
+static void walk_rate(const sp_run *r, const sp_ovr *o, ratewalk *w)
+{
+    const sp_load *l = &r->def->load;
+    double cut = o->active ? (double)o->t0_ms : INFINITY;
+    double t0 = 0, prev = 0;
+    for (size_t i = 0; i < l->nstages && !w->done; i++) {
+        const sp_stage *s = &l->stages[i];
+        double d = s->duration_ms;
+        if (t0 >= cut)
+            break;
+        if (d > 0) {
+            double tb = t0 + d < cut ? t0 + d : cut;
+            double rb = prev + (s->target - prev) * (tb - t0) / d;
+            walk_seg(w, t0, tb, prev, rb);
+        }
+        t0 += d;
+        prev = s->target;
+    }
+    if (t0 < cut)
+        walk_seg(w, t0, cut, prev, prev); /* the last target holds */
+    if (o->active) {
+        double re = cut + o->ramp_ms;
+        walk_seg(w, cut, re, o->v0, o->v1);
+        walk_seg(w, re, INFINITY, o->v1, o->v1);
+    }
+}
+
+double sp_run_arrivals_by(const sp_run *r, const sp_ovr *o, double t_ms)
+{
+    ratewalk w = {0, t_ms, 0, 0, 0};
+    walk_rate(r, o, &w);
+    return w.done ? w.out : w.acc;
+}
+
+int sp_run_arrival_at(const sp_run *r, const sp_ovr *o, double n, double *t_ms)
+{
+    ratewalk w = {1, n, 0, 0, 0};
+    walk_rate(r, o, &w);
+    if (!w.done)
+        return -1;
+    *t_ms = w.out;
+    return 0;
 }
 
 int sp_run_class_of(const sp_run *r, uint64_t k)
@@ -314,7 +431,44 @@ typedef struct agg {
     uint32_t *wk_active; /* per worker: the gauge last sent for it, for seconds it missed */
     unsigned nlast;
     uint64_t max_second; /* the latest second any message was for */
+    /* stop_when: the last stop_window_s seconds, oldest overwritten, and their merge */
+    sp_stats *ring;
+    size_t nring, filled;
+    sp_stats win;
 } agg;
+
+/* Feeds the second just sent into the stop_when window and stops the run gracefully when a
+ * condition holds over a full window. */
+static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
+{
+    sp_engine *e = a->e;
+    sp_run *r = &e->run;
+    const sp_load *l = &r->def->load;
+    if (!a->nring || atomic_load(&e->broke) || atomic_load(&r->stop_mode) != SP_STOP_NONE)
+        return;
+    sp_stats *slot = &a->ring[second % a->nring];
+    sp_stats_reset(slot);
+    sp_stats_merge(slot, s, 0);
+    if (++a->filled < a->nring)
+        return; /* judge full windows only: the first seconds of a ramp are too few */
+    sp_stats_reset(&a->win);
+    for (size_t i = 0; i < a->nring; i++)
+        sp_stats_merge(&a->win, &a->ring[i], 0);
+    for (size_t i = 0; i < l->nstop_when; i++) {
+        sp_verdict v;
+        sp_threshold_eval(&l->stop_when[i], &a->win, (double)a->nring, &v);
+        if (!v.passed) /* the condition does not hold */
+            continue;
+        e->brk.second = second;
+        e->brk.target = l->model == SP_LOAD_OPEN ? s->target_rate : (double)s->target_vus;
+        e->brk.active_vus = s->active_vus;
+        e->brk.condition = i;
+        e->brk.measured = v.measured;
+        atomic_store(&e->broke, 1);
+        stop_run(e, 1, 0);
+        return;
+    }
+}
 
 static pslot *agg_slot(agg *a, uint64_t second)
 {
@@ -341,6 +495,15 @@ static void agg_emit(agg *a)
     uint64_t now_ms = (sp_now_ns() - r->start_ns) / NS_PER_MS;
     double t = sp_run_target(r, end_ms < now_ms ? end_ms : now_ms);
     s->target_vus = (uint32_t)lround(t < 0 ? 0 : t);
+    if (r->def->load.model == SP_LOAD_OPEN) {
+        /* The open model's target is a rate: the arrivals planned inside this second. The
+         * gauge of VUs is the pool's size. */
+        sp_ovr o;
+        sp_run_override(r, &o);
+        double s0 = (double)a->next * 1000.0;
+        s->target_rate = sp_run_arrivals_by(r, &o, s0 + 1000.0) - sp_run_arrivals_by(r, &o, s0);
+        s->target_vus = r->def->load.max_vus;
+    }
     /* Each worker's own gauge for this second; a worker that is late for it counts with its
      * previous one (its stats, when they come, count in a later second). */
     s->active_vus = 0;
@@ -353,6 +516,7 @@ static void agg_emit(agg *a)
     sp_stats_merge(&e->totals, s, 0);
     if (e->opts.on_second)
         e->opts.on_second(e->opts.ud, a->next, s);
+    agg_stop_when(a, a->next, s);
     /* Rotate the sent slot to the back for reuse. */
     pslot done = a->pend[0];
     memmove(&a->pend[0], &a->pend[1], (a->npend - 1) * sizeof(a->pend[0]));
@@ -389,6 +553,13 @@ static void *agg_main(void *arg)
     a.nworkers = r->nworkers;
     a.wk_next = sp_calloc(r->nworkers, sizeof(a.wk_next[0]));
     a.wk_active = sp_calloc(r->nworkers, sizeof(a.wk_active[0]));
+    if (r->def->load.nstop_when) {
+        a.nring = r->def->load.stop_window_s ? r->def->load.stop_window_s : 1;
+        a.ring = sp_calloc(a.nring, sizeof(a.ring[0]));
+        for (size_t i = 0; i < a.nring; i++)
+            sp_stats_init(&a.ring[i], r->def->nnames);
+        sp_stats_init(&a.win, r->def->nnames);
+    }
 
     pthread_mutex_lock(&r->mu);
     for (;;) {
@@ -433,6 +604,11 @@ static void *agg_main(void *arg)
         free(a.pend[i].active);
     }
     free(a.pend);
+    for (size_t i = 0; i < a.nring; i++)
+        sp_stats_release(&a.ring[i]);
+    free(a.ring);
+    if (a.nring)
+        sp_stats_release(&a.win);
     free(a.wk_next);
     free(a.wk_active);
     atomic_store(&e->finished, 1);
@@ -460,10 +636,6 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
         err[0] = '\0';
     if (!def || def->nusers == 0) {
         snprintf(err, errlen, "the definition has no user classes");
-        return SP_EINVAL;
-    }
-    if (def->load.model != SP_LOAD_CLOSED) {
-        snprintf(err, errlen, "the open load model is not supported by this engine yet");
         return SP_EINVAL;
     }
     pthread_once(&curl_once, curl_init_once);
@@ -501,6 +673,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_condattr_destroy(&ca);
     build_class_table(r);
     build_plans(r);
+    /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
+    r->feeders = sp_calloc(def->nusers, sizeof(r->feeders[0]));
+    for (size_t i = 0; i < def->nusers; i++)
+        if (def->users[i].csv)
+            r->feeders[i] = sp_feeder_new(def->users[i].csv, &def->users[i].feed);
     sp_stats_init(&e->totals, def->nnames);
 
     e->workers = sp_calloc(n, sizeof(e->workers[0]));
@@ -553,6 +730,12 @@ fail:
 
 void sp_engine_stop(sp_engine *e, int graceful)
 {
+    stop_run(e, graceful, 1);
+}
+
+/* by_user: a stop from the API (the run is "stopped") rather than from stop_when. */
+static void stop_run(sp_engine *e, int graceful, int by_user)
+{
     sp_run *r = &e->run;
     int want = graceful ? SP_STOP_GRACEFUL : SP_STOP_NOW;
     pthread_mutex_lock(&r->mu);
@@ -564,7 +747,7 @@ void sp_engine_stop(sp_engine *e, int graceful)
                          now + (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS);
         /* A stop after the planned end (while the last requests finish) does not make the run
          * "stopped": the profile ended it. */
-        if (e->state != ST_RUNNING || now < r->end_ns)
+        if (by_user && (e->state != ST_RUNNING || now < r->end_ns))
             atomic_store(&r->stopped_by_user, 1);
         atomic_store(&r->stop_mode, want);
     }
@@ -589,10 +772,18 @@ int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
     r->ov_t0_ms = t;
     r->ov_ramp_ms = ramp_ms;
     r->ov_active = 1;
+    r->ov_ver++;
     pthread_mutex_unlock(&r->mu);
     for (unsigned i = 0; i < r->nworkers; i++)
         sp_worker_wake(e->workers[i]);
     return 0;
+}
+
+double sp_engine_target(sp_engine *e)
+{
+    if (e->state == ST_NEW)
+        return 0;
+    return sp_run_target(&e->run, (sp_now_ns() - e->run.start_ns) / NS_PER_MS);
 }
 
 int sp_engine_wait(sp_engine *e)
@@ -627,6 +818,14 @@ uint64_t sp_engine_elapsed_ms(const sp_engine *e)
     return (sp_now_ns() - e->run.start_ns) / NS_PER_MS;
 }
 
+int sp_engine_broke(const sp_engine *e, sp_break *out)
+{
+    if (!atomic_load(&e->broke))
+        return 0;
+    *out = e->brk;
+    return 1;
+}
+
 int sp_engine_was_stopped(const sp_engine *e)
 {
     return atomic_load(&e->run.stopped_by_user);
@@ -654,6 +853,9 @@ void sp_engine_free(sp_engine *e)
         m = next;
     }
     free_plans(r);
+    for (size_t i = 0; r->feeders && i < r->def->nusers; i++)
+        sp_feeder_free(r->feeders[i]);
+    free(r->feeders);
     free(r->cls_table);
     sp_stats_release(&e->totals);
     pthread_mutex_destroy(&r->mu);

@@ -53,6 +53,9 @@ void sp_engine_stop(sp_engine *e, int graceful);
  * reached linearly over ramp_ms (0: at once); the rest of the profile's stages are dropped and
  * the run goes on until its planned end. SP_ESTATE when not running. */
 int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms);
+/* The target now (VUs for the closed model, iterations/s for the open one), with any change
+ * from sp_engine_set_target; 0 before the start. Any thread. */
+double sp_engine_target(sp_engine *e);
 /* Blocks until the run has ended and every thread has exited. Returns 0, or SP_ESTATE when not
  * started. */
 int sp_engine_wait(sp_engine *e);
@@ -62,6 +65,17 @@ const sp_stats *sp_engine_totals(const sp_engine *e);
 uint64_t sp_engine_elapsed_ms(const sp_engine *e);
 /* 1 when the run was ended by sp_engine_stop rather than by its profile. */
 int sp_engine_was_stopped(const sp_engine *e);
+/* The load at which a run broke: filled when a load.stop_when condition stopped it. */
+typedef struct sp_break {
+    uint64_t second;     /* 0-based second whose end met the condition */
+    double target;       /* the profile's target then: VUs (closed) or arrivals/s (open) */
+    uint32_t active_vus; /* VUs running (closed) or busy (open) at that second's end */
+    size_t condition;    /* index into def->load.stop_when */
+    double measured;     /* the condition's value over the window, in its unit */
+} sp_break;
+/* 1 and *out when a stop_when condition ended the run, else 0. Complete after sp_engine_wait;
+ * any thread. */
+int sp_engine_broke(const sp_engine *e, sp_break *out);
 void sp_engine_free(sp_engine *e);
 
 #endif

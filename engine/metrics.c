@@ -157,6 +157,10 @@ void sp_stats_reset(sp_stats *s)
     s->active_vus = 0;
     s->target_vus = 0;
     s->lag_us_max = 0;
+    s->arrivals = 0;
+    s->arrivals_late = 0;
+    s->arrivals_lag_us = 0;
+    s->target_rate = 0;
 }
 
 void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges)
@@ -168,6 +172,11 @@ void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges)
     }
     dst->iterations += src->iterations;
     dst->dropped += src->dropped;
+    dst->arrivals += src->arrivals;
+    dst->arrivals_late += src->arrivals_late;
+    dst->arrivals_lag_us += src->arrivals_lag_us;
+    if (src->target_rate != 0)
+        dst->target_rate = src->target_rate;
     if (sum_gauges) {
         dst->active_vus += src->active_vus;
         dst->target_vus += src->target_vus;

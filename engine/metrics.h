@@ -62,6 +62,12 @@ typedef struct sp_stats {
     uint32_t active_vus;  /* gauge: VUs running at the end of the period */
     uint32_t target_vus;  /* gauge: the profile's target at the end of the period */
     uint64_t lag_us_max;  /* the latest a timer fired in the period (generator health) */
+    /* Open model only (zero in the closed one). */
+    uint64_t arrivals;        /* arrivals that took a free VU and started an iteration */
+    double target_rate;       /* gauge: arrivals the profile planned for the period, per second */
+    uint64_t arrivals_late;   /* arrivals (started or dropped) whose timer fired over
+                                 SP_LAG_LATE_US late */
+    uint64_t arrivals_lag_us; /* the sum of how late arrivals' timers fired (for a mean) */
 } sp_stats;
 
 void sp_stats_init(sp_stats *s, size_t nnames);
@@ -69,7 +75,8 @@ void sp_stats_release(sp_stats *s);
 /* Zeroes every counter and histogram; keeps the memory (workers reuse their stats). */
 void sp_stats_reset(sp_stats *s);
 /* dst += src for every counter, histogram and message; gauges: dst takes the sum (across workers)
- * when sum_gauges, else src's values (across time). lag_us_max takes the max. */
+ * when sum_gauges, else src's values (across time). lag_us_max takes the max; arrivals
+ * add up; target_rate is set by the aggregator, so dst takes src's unless src's is 0. */
 void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges);
 /* Merges every name of s into out (an initialised sp_name_stats, e.g. from sp_name_stats_init). */
 void sp_stats_total(const sp_stats *s, sp_name_stats *out);

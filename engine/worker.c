@@ -21,6 +21,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -42,7 +43,7 @@
 #define SHARD_VUS 128
 #define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
 
-enum vu_state { VU_READY, VU_REQ, VU_THINK, VU_PARKED };
+enum vu_state { VU_READY, VU_REQ, VU_THINK, VU_PARKED, VU_IDLE }; /* IDLE: free in the open pool */
 enum vu_phase { PH_START, PH_TASK, PH_NEXT }; /* PH_NEXT: between iterations */
 
 typedef struct varstore {
@@ -100,6 +101,13 @@ typedef struct vu {
 
     const sp_plan *cur;   /* the request in flight */
     uint64_t intended_us; /* when the request should have started (open model); latency base */
+    uint64_t arrival_us;  /* open model: the arrival's intended start, for its first request */
+    int go;               /* open model: an arrival took this VU; run one iteration */
+    sp_feeder *feeder;    /* the class's CSV rows, NULL when none */
+    const json_t *row;    /* the VU's current row, borrowed from the definition's CSV */
+    int fed;              /* took its first row (before on_start) */
+    int row_fresh;        /* the row was taken for on_start and serves the first iteration too */
+    int exhausted;        /* a unique feeder ran out: the VU is parked for good */
     uint64_t start_us;    /* when it was handed to curl */
     uint64_t rx;          /* body bytes received */
     int too_large;
@@ -136,6 +144,15 @@ struct sp_worker {
     sp_msg *free_list;
     uint8_t *fds; /* FD_* by socket number */
     size_t nfds;
+    /* Open model: this worker schedules arrivals n = id, id + N, id + 2N, ... of the run on
+     * one timer, and hands each to a VU of its own idle pool. */
+    int open;
+    sp_timer arrival;
+    uint64_t next_n;   /* the global number of the arrival the timer is armed for */
+    int arrivals_over; /* no arrival left before the end */
+    sp_ovr ovr;        /* the override the schedule follows */
+    vu **idle;         /* [nidle] idle VUs, a stack (the last freed is the warmest) */
+    size_t nidle, capidle;
     sp_buf scratch; /* lets and needles: used and copied out before anything else renders */
     sp_buf msgbuf;  /* failure messages */
 };
@@ -192,7 +209,8 @@ static void flush_second(sp_worker *w, uint64_t sec, int last)
     m->second = w->cur_second;
     m->done_through = last ? UINT64_MAX : sec - 1;
     m->last = last;
-    m->stats.active_vus = w->alive;
+    /* Open model: the busy VUs, since the whole pool is alive from the start. */
+    m->stats.active_vus = w->open ? w->alive - (uint32_t)w->nidle : w->alive;
     msg_push(w->r, m);
     w->cur = last ? NULL : msg_take(w);
     w->cur_second = sec;
@@ -248,7 +266,7 @@ static void vu_ctx(const vu *v, sp_vuctx *c)
 {
     c->vars = v->vars;
     c->nvars = v->uc->nvars;
-    c->row = NULL;
+    c->row = v->row;
     c->rng = (sp_rng *)&v->rng;
     c->vu = v->num;
     c->iteration = v->iteration;
@@ -403,6 +421,7 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     v->num = k + 1;
     v->uc = &d->users[cls];
     v->cp = &r->plans[cls];
+    v->feeder = r->feeders ? r->feeders[cls] : NULL;
     v->sh = get_shard(w, slot / SHARD_VUS);
     if (!v->sh) {
         free(v);
@@ -510,7 +529,8 @@ static void vu_free(vu *v)
     sp_buf_release(&v->body);
     sp_buf_release(&v->resp);
     sp_buf_release(&v->resphdr);
-    w->alive--;
+    if (!v->exhausted)
+        w->alive--;
     free(v);
 }
 
@@ -748,7 +768,11 @@ static int start_request(vu *v, const sp_plan *p)
     v->too_large = 0;
     v->cur = p;
     v->start_us = sp_now_us();
-    v->intended_us = v->start_us;
+    /* The first request of an open-model arrival counts from when the arrival was due, so the
+     * time it waited (a late timer, a busy engine) is part of its latency: no coordinated
+     * omission. Later requests of the iteration follow their predecessor, as a user would. */
+    v->intended_us = v->arrival_us && v->arrival_us < v->start_us ? v->arrival_us : v->start_us;
+    v->arrival_us = 0;
     if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
         return -1;
@@ -1111,10 +1135,42 @@ static size_t pick_task(vu *v)
     return uc->ntasks - 1;
 }
 
+/* Takes the VU's next CSV row; -1 when a unique feeder with on_exhausted stop ran out. */
+static int vu_feed(vu *v)
+{
+    const json_t *row = NULL;
+    if (sp_feeder_next(v->feeder, &v->rng, &row) != 0)
+        return -1;
+    v->row = row;
+    return 0;
+}
+
+/* A VU whose unique rows ran out stops for the rest of the run. It stays in its slot, parked,
+ * so the population does not start a new VU in its place at the next tick; it no longer counts
+ * as active. */
+static void vu_exhaust(vu *v)
+{
+    v->exhausted = 1;
+    v->state = VU_PARKED;
+    v->row = NULL;
+    v->w->alive--;
+}
+
 static void vu_run(vu *v)
 {
     sp_worker *w = v->w;
     const sp_userclass *uc = v->uc;
+    if (v->feeder && !v->fed) {
+        /* The first row is taken before on_start, which may log in with it. */
+        v->fed = 1;
+        v->row_fresh = 1;
+        if (vu_feed(v) != 0) {
+            vu_exhaust(v);
+            return;
+        }
+    }
+    if (v->exhausted)
+        return;
     for (;;) {
         const sp_step *steps = NULL;
         sp_plan *const *plans = NULL;
@@ -1134,7 +1190,7 @@ static void vu_run(vu *v)
             cur_stats(w)->iterations++;
             v->iteration++;
             v->phase = PH_NEXT;
-            if (!v->stopping && !w->ending) {
+            if (!v->stopping && !w->ending && !w->open) {
                 now = sp_now_ns();
                 uint64_t d = think_ns(v, now);
                 if (d) {
@@ -1149,9 +1205,26 @@ static void vu_run(vu *v)
             return;
         }
         if (v->phase == PH_NEXT || v->step >= nsteps) {
+            if (w->open && (!v->go || uc->ntasks == 0)) {
+                /* Back to the pool until an arrival takes it: no think time in the open model,
+                 * the schedule decides when the next iteration starts. */
+                v->go = 0;
+                v->phase = PH_NEXT;
+                v->state = VU_IDLE;
+                w->idle[w->nidle++] = v;
+                return;
+            }
+            v->go = 0;
             if (uc->ntasks == 0) {
                 v->state = VU_PARKED;
                 return;
+            }
+            if (v->feeder && sp_feeder_per(v->feeder) == SP_FEED_PER_ITERATION) {
+                if (!v->row_fresh && vu_feed(v) != 0) {
+                    vu_exhaust(v);
+                    return;
+                }
+                v->row_fresh = 0;
             }
             v->phase = PH_TASK;
             v->task = pick_task(v);
@@ -1248,9 +1321,68 @@ static void set_population(sp_worker *w, uint32_t desired)
         set_all_maxconns(w, desired);
 }
 
+/* Arms the arrival timer for arrival next_n, or marks the schedule over. */
+static void schedule_arrival(sp_worker *w)
+{
+    sp_run *r = w->r;
+    double t_ms;
+    if (w->ending || sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 ||
+        t_ms * (double)NS_PER_MS >= (double)(r->end_ns - r->start_ns)) {
+        sp_timerheap_remove(&w->timers, &w->arrival);
+        w->arrivals_over = 1;
+        return;
+    }
+    w->arrivals_over = 0;
+    sp_timerheap_add(&w->timers, &w->arrival, r->start_ns + (uint64_t)llround(t_ms * NS_PER_MS));
+}
+
+/* An arrival is due: a free VU runs one iteration, else the arrival is dropped. */
+static void on_arrival(sp_worker *w)
+{
+    sp_stats *st = cur_stats(w);
+    uint64_t due_us = w->arrival.when_ns / 1000;
+    w->next_n += w->r->nworkers;
+    schedule_arrival(w);
+    if (w->nidle == 0) {
+        st->dropped++;
+        return;
+    }
+    vu *v = w->idle[--w->nidle];
+    st->arrivals++;
+    v->go = 1;
+    v->arrival_us = due_us;
+    v->state = VU_READY;
+    vu_run(v);
+}
+
+/* Open model: the pool (its max_vus share) is started once and kept; the tick only follows a
+ * change of the target (sp_engine_set_target) by re-planning the next arrival. */
+static void open_tick(sp_worker *w)
+{
+    sp_run *r = w->r;
+    uint32_t pool = r->def->load.max_vus;
+    uint32_t mine = pool > w->id ? (pool - w->id + r->nworkers - 1) / r->nworkers : 0;
+    if (w->capidle < mine) {
+        /* Once, before any VU can become idle: the stack never grows on the request path. */
+        sp_grow((void **)&w->idle, &w->capidle, mine, sizeof(w->idle[0]));
+    }
+    if (mine != w->desired || w->alive < mine)
+        set_population(w, mine);
+    sp_ovr o;
+    sp_run_override(r, &o);
+    if (o.ver != w->ovr.ver) {
+        w->ovr = o;
+        schedule_arrival(w);
+    }
+}
+
 static void control_tick(sp_worker *w, uint64_t now)
 {
     sp_run *r = w->r;
+    if (w->open) {
+        open_tick(w);
+        return;
+    }
     double t = sp_run_target(r, (now - r->start_ns) / NS_PER_MS);
     long total = lround(t);
     if (total < 0)
@@ -1273,6 +1405,10 @@ static void begin_end(sp_worker *w, uint64_t deadline)
     }
     w->ending = 1;
     w->end_deadline_ns = deadline;
+    /* The idle VUs are freed just below; no arrival may take one any more. */
+    w->nidle = 0;
+    sp_timerheap_remove(&w->timers, &w->arrival);
+    w->arrivals_over = 1;
     for (size_t j = 0; j < w->nslots; j++)
         if (w->vus[j])
             vu_stop(w->vus[j]);
@@ -1479,6 +1615,27 @@ static uint64_t min_u64(uint64_t a, uint64_t b)
     return a < b ? a : b;
 }
 
+/*
+ * epoll_wait counts in whole milliseconds, so a timer due in 0.2 ms would fire up to 1 ms late:
+ * too coarse for open-model arrivals, whose lateness is reported as the generator's lag.
+ * epoll_pwait2 (Linux 5.11) takes nanoseconds; older kernels fall back to milliseconds,
+ * rounded up so a timer never fires early.
+ */
+static int wait_events(int ep, struct epoll_event *evs, uint64_t ns)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 35))
+    static atomic_int no_pwait2;
+    if (!atomic_load_explicit(&no_pwait2, memory_order_relaxed)) {
+        struct timespec ts = {(time_t)(ns / NS_PER_S), (long)(ns % NS_PER_S)};
+        int n = epoll_pwait2(ep, evs, EVENTS_MAX, &ts, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        atomic_store_explicit(&no_pwait2, 1, memory_order_relaxed);
+    }
+#endif
+    return epoll_wait(ep, evs, EVENTS_MAX, (int)((ns + NS_PER_MS - 1) / NS_PER_MS));
+}
+
 void *sp_worker_main(void *arg)
 {
     sp_worker *w = arg;
@@ -1489,6 +1646,12 @@ void *sp_worker_main(void *arg)
     w->cur = msg_take(w);
     w->cur_second = 0;
     w->next_tick_ns = r->start_ns;
+    if (w->open) {
+        /* The pool first, so the first arrivals find their VUs (those with on_start steps are
+         * busy with them until done), then the schedule from arrival `id`. */
+        open_tick(w);
+        schedule_arrival(w);
+    }
     for (;;) {
         uint64_t now = sp_now_ns();
         /* A second that ended is sent first, so its gauges describe its end, not a stop
@@ -1511,11 +1674,17 @@ void *sp_worker_main(void *arg)
         }
         sp_timer *t;
         while ((t = sp_timerheap_pop_due(&w->timers, now))) {
-            vu *v = (vu *)((char *)t - offsetof(vu, timer));
             uint64_t lag = (now - t->when_ns) / 1000;
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
-            vu_timer_fired(v);
+            if (t == &w->arrival) {
+                if (lag > SP_LAG_LATE_US)
+                    cur_stats(w)->arrivals_late++;
+                cur_stats(w)->arrivals_lag_us += lag;
+                on_arrival(w);
+            } else {
+                vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
+            }
         }
         /* Requests just added want curl's timeout at once: start them before sleeping. */
         if (run_due(w, now))
@@ -1530,17 +1699,14 @@ void *sp_worker_main(void *arg)
             deadline = min_u64(min_u64(deadline, w->next_tick_ns), r->end_ns);
         if ((t = sp_timerheap_peek(&w->timers)))
             deadline = min_u64(deadline, t->when_ns);
-        int timeout_ms = 0;
-        if (deadline > now) {
-            uint64_t ms = (deadline - now + NS_PER_MS - 1) / NS_PER_MS;
-            timeout_ms = ms > 1000 ? 1000 : (int)ms;
-        }
-        int n = epoll_wait(w->ep, evs, EVENTS_MAX, timeout_ms);
+        uint64_t wait_ns = deadline > now ? deadline - now : 0;
+        int n = wait_events(w->ep, evs, wait_ns > NS_PER_S ? NS_PER_S : wait_ns);
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == EV_WAKE) {
                 uint64_t val;
                 ssize_t rc = read(w->evfd, &val, sizeof val);
                 SP_UNUSED(rc);
+                w->next_tick_ns = 0; /* a new target: follow it now, not at the next tick */
                 continue;
             }
             int fd = (int)(uint32_t)evs[i].data.u64;
@@ -1576,6 +1742,9 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     w->ep = -1;
     w->evfd = -1;
     sp_timerheap_init(&w->timers);
+    sp_timer_init(&w->arrival);
+    w->open = r->def->load.model == SP_LOAD_OPEN;
+    w->next_n = id;
     pthread_mutex_init(&w->free_mu, NULL);
     sp_buf_init(&w->scratch, SCRATCH_MAX);
     sp_buf_init(&w->msgbuf, SP_FAIL_MSG_MAX * 4);
@@ -1614,6 +1783,7 @@ void sp_worker_free(sp_worker *w)
         return;
     free_all_vus(w);
     free(w->vus);
+    free(w->idle);
     /* Closing the cached connections calls on_close, which uses the socket table. */
     for (size_t i = 0; i < w->nshards; i++) {
         curl_multi_cleanup(w->shards[i]->multi);

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "engine/definition.h"
+#include "engine/feeder.h"
 #include "engine/metrics.h"
 
 typedef struct sp_worker sp_worker;
@@ -79,6 +80,7 @@ typedef struct sp_run {
     uint32_t max_resp;   /* response bytes kept */
     sp_classplan *plans; /* [def->nusers] */
     uint8_t *cls_table;  /* user class by k % ncls_table */
+    sp_feeder **feeders; /* [def->nusers]: the class's CSV feeder, NULL when it has none */
     size_t ncls_table;
 
     atomic_int stop_mode;                  /* SP_STOP_*: raised only */
@@ -92,9 +94,28 @@ typedef struct sp_run {
     uint64_t ov_t0_ms;
     double ov_v0, ov_v1;
     uint32_t ov_ramp_ms;
+    uint64_t ov_ver; /* bumped by each override, so workers notice a new one */
     /* under mu: the stats queue, oldest first */
     sp_msg *q_head, *q_tail;
 } sp_run;
+
+/* A copy of the target override, taken under mu, for a thread to read without the lock. */
+typedef struct sp_ovr {
+    int active;
+    uint64_t ver;
+    uint64_t t0_ms;
+    double v0, v1;
+    uint32_t ramp_ms;
+} sp_ovr;
+
+/* Copies the current override into out. Takes mu. */
+void sp_run_override(sp_run *r, sp_ovr *out);
+/* Open model: the number of arrivals the profile (with override o) plans from the start to
+ * t_ms, i.e. the integral of the rate (iterations/s) over [0, t_ms]. */
+double sp_run_arrivals_by(const sp_run *r, const sp_ovr *o, double t_ms);
+/* Open model: when arrival n (0-based over the run) is due, in ms after the start: the first t
+ * at which sp_run_arrivals_by reaches n. -1 when the rate never gets there (it stays at 0). */
+int sp_run_arrival_at(const sp_run *r, const sp_ovr *o, double n, double *t_ms);
 
 /* The profile's target (with any override) at t_ms after the start. Takes mu. */
 double sp_run_target(sp_run *r, uint64_t t_ms);

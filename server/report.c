@@ -81,15 +81,35 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
     sp_name_stats_init(scratch);
     sp_stats_total(s, scratch);
     /* "o" steals names. */
-    return json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:I, s:o}", "t",
-                     (json_int_t)second, "requests", (json_int_t)scratch->requests, "failures",
-                     (json_int_t)scratch->failures, "p50",
-                     ms(sp_hist_percentile(scratch->hist, 50)), "p95",
-                     ms(sp_hist_percentile(scratch->hist, 95)), "p99",
-                     ms(sp_hist_percentile(scratch->hist, 99)), "max",
-                     ms(sp_hist_max(scratch->hist)), "vus", (int)s->active_vus, "target_vus",
-                     (int)s->target_vus, "iterations", (json_int_t)s->iterations, "dropped",
-                     (json_int_t)s->dropped, "names", names);
+    json_t *row = json_pack(
+        "{s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:i, s:i, s:I, s:I, s:o}", "t", (json_int_t)second,
+        "requests", (json_int_t)scratch->requests, "failures", (json_int_t)scratch->failures, "p50",
+        ms(sp_hist_percentile(scratch->hist, 50)), "p95", ms(sp_hist_percentile(scratch->hist, 95)),
+        "p99", ms(sp_hist_percentile(scratch->hist, 99)), "max", ms(sp_hist_max(scratch->hist)),
+        "vus", (int)s->active_vus, "target_vus", (int)s->target_vus, "iterations",
+        (json_int_t)s->iterations, "dropped", (json_int_t)s->dropped, "names", names);
+    if (def->load.model == SP_LOAD_OPEN) {
+        /* json_object_set_new steals the new values. */
+        json_object_set_new(row, "target_rate", json_real(s->target_rate));
+        json_object_set_new(row, "arrivals", json_integer((json_int_t)s->arrivals));
+        json_object_set_new(row, "lag_ms", json_real(ms(s->lag_us_max)));
+        json_object_set_new(row, "arrivals_late", json_integer((json_int_t)s->arrivals_late));
+    }
+    return row;
+}
+
+/* Open model: the time arrivals were scheduled over: the planned duration, not the tail in
+ * which the last requests finished (or less, when the run was stopped early). */
+static double open_seconds(const sp_run_result *r)
+{
+    double planned = (double)r->def->load.total_ms / 1000.0;
+    return r->duration_s < planned ? r->duration_s : planned;
+}
+
+/* Open model: the generator, not the target, limited the run (late timers or no free VU). */
+static int generator_limited(const sp_stats *t)
+{
+    return t->dropped > 0 || t->lag_us_max > SP_LAG_WARN_US;
 }
 
 /* The per-name (or total) section of the JSON result (new reference). */
@@ -149,6 +169,39 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
                             name_json("Total", &total, r->duration_s), "names", names,
                             "thresholds", th, "iterations", (json_int_t)r->totals->iterations);
     sp_name_stats_release(&total);
+    if (def->load.model == SP_LOAD_OPEN) {
+        const sp_stats *t = r->totals;
+        double planned = (double)(t->arrivals + t->dropped);
+        double secs = open_seconds(r);
+        /* "o" steals nothing else: the values are new. */
+        json_object_set_new(
+            out, "open_model",
+            json_pack("{s:I, s:I, s:I, s:f, s:f, s:f, s:b}", "max_vus",
+                      (json_int_t)def->load.max_vus, "arrivals", (json_int_t)t->arrivals, "dropped",
+                      (json_int_t)t->dropped, "achieved_rate",
+                      secs > 0 ? (double)t->arrivals / secs : 0.0, "dropped_share",
+                      planned > 0 ? (double)t->dropped / planned : 0.0, "lag_ms_max",
+                      ms(t->lag_us_max), "generator_limited", generator_limited(t)));
+        json_t *o = json_object_get(out, "open_model"); /* borrowed */
+        json_object_set_new(o, "late_share",
+                            json_real(planned > 0 ? (double)t->arrivals_late / planned : 0.0));
+        json_object_set_new(
+            o, "lag_ms_mean",
+            json_real(planned > 0 ? (double)t->arrivals_lag_us / planned / 1000.0 : 0.0));
+    }
+    if (r->brk) {
+        const sp_threshold *c = &def->load.stop_when[r->brk->condition];
+        char v[32];
+        sp_threshold_format_value(c, r->brk->measured, v, sizeof v);
+        /* The packed object is new; json_object_set_new steals it. */
+        json_object_set_new(out, "broke",
+                            json_pack("{s:s, s:f, s:s, s:I, s:f, s:s, s:i}", "condition", c->src,
+                                      "measured", r->brk->measured, "measured_text", v, "second",
+                                      (json_int_t)r->brk->second, "load", r->brk->target,
+                                      "load_unit",
+                                      def->load.model == SP_LOAD_OPEN ? "iterations/s" : "users",
+                                      "active_vus", (int)r->brk->active_vus));
+    }
     if (seconds)
         json_object_set(out, "seconds", seconds); /* borrowed: json_object_set takes its own ref */
     return out;
@@ -221,6 +274,40 @@ void sp_report_text(const sp_run_result *r, FILE *out)
         if (n->msgs_dropped)
             fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped,
                     def->names[i]);
+    }
+
+    if (def->load.model == SP_LOAD_OPEN) {
+        char lag[16];
+        sp_fmt_us(t->lag_us_max, lag, sizeof lag);
+        fprintf(out,
+                "\nOpen model: %" PRIu64 " arrivals started (%.1f/s), %" PRIu64
+                " dropped (no free VU of %u), timers at most %s late\n",
+                t->arrivals, open_seconds(r) > 0 ? (double)t->arrivals / open_seconds(r) : 0.0,
+                t->dropped, (unsigned)def->load.max_vus, lag);
+        if (generator_limited(t))
+            fprintf(out,
+                    "WARNING: the load generator, not the target, limited this run (%s). "
+                    "The target saw less load than planned; raise max_vus, lower the rate "
+                    "or give the engine more cores.\n",
+                    t->dropped ? "arrivals were dropped" : "timers fired over 10ms late");
+    }
+
+    if (r->brk) {
+        const sp_threshold *c = &def->load.stop_when[r->brk->condition];
+        char v[32];
+        sp_threshold_format_value(c, r->brk->measured, v, sizeof v);
+        if (def->load.model == SP_LOAD_OPEN)
+            fprintf(out,
+                    "\nBroke at %.1f iterations/s (second %" PRIu64 "): %s over the last %us "
+                    "(measured %s); the run was stopped there.\n",
+                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s,
+                    v);
+        else
+            fprintf(out,
+                    "\nBroke at %.0f users (second %" PRIu64 "): %s over the last %us "
+                    "(measured %s); the run was stopped there.\n",
+                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s,
+                    v);
     }
 
     if (def->nthresholds) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "engine/definition.h"
+#include "engine/engine.h"
 #include "engine/metrics.h"
 #include "engine/threshold.h"
 
@@ -33,6 +34,7 @@ typedef struct sp_run_result {
     const sp_verdict *verdicts; /* [def->nthresholds] */
     const char *status;         /* "passed", "failed", "stopped", ... */
     int64_t started_ms;         /* wall clock */
+    const sp_break *brk;        /* the load at which a stop_when condition ended the run, or NULL */
 } sp_run_result;
 
 /* Judges every threshold of r->def; verdicts must hold def->nthresholds entries.

@@ -13,10 +13,14 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <math.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -36,7 +40,91 @@ typedef struct run_ctx {
     pthread_mutex_t lock;
     int live_open;       /* a tty live line is on screen without a newline */
     int interrupted;     /* Ctrl-C count */
+    atomic_int done;     /* the run is over: the key thread ends */
 } run_ctx;
+
+/*
+ * Live load changes: on a terminal, '+' and '-' add or remove 10% of the load. The terminal is
+ * put in non-canonical mode without echo so single keys arrive at once; ISIG stays on, so
+ * Ctrl-C still reaches the signal thread. The saved mode is restored when the run ends, from
+ * an atexit handler as well (an exit on any path), and the stop signals never kill the process
+ * (they are taken by sigwait), so the restore always runs.
+ */
+static struct termios saved_tio;
+static int tio_saved;
+
+static void tty_restore(void)
+{
+    if (tio_saved) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+        tio_saved = 0;
+    }
+}
+
+static int tty_raw(void)
+{
+    struct termios t;
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio) != 0)
+        return -1;
+    t = saved_tio;
+    t.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) != 0)
+        return -1;
+    tio_saved = 1;
+    static int registered;
+    if (!registered++)
+        atexit(tty_restore);
+    return 0;
+}
+
+/* 10% more or less of the current target, at least one VU (closed model). */
+static double next_target(const sp_def *def, double cur, int up)
+{
+    if (def->load.model == SP_LOAD_OPEN) {
+        double v = up ? (cur > 0 ? cur * 1.1 : 1) : cur * 0.9;
+        return v;
+    }
+    double c = (double)lround(cur);
+    double v = (double)lround(up ? cur * 1.1 : cur * 0.9);
+    if (up && v < c + 1)
+        v = c + 1;
+    if (!up && v > c - 1)
+        v = c - 1;
+    return v < 0 ? 0 : v;
+}
+
+static void *key_thread(void *arg)
+{
+    run_ctx *c = arg;
+    while (!atomic_load(&c->done)) {
+        struct pollfd p = {STDIN_FILENO, POLLIN, 0};
+        int n = poll(&p, 1, 200);
+        if (n <= 0 || !(p.revents & POLLIN))
+            continue;
+        char ch;
+        if (read(STDIN_FILENO, &ch, 1) != 1)
+            break; /* end of input: no more keys */
+        if (ch != '+' && ch != '-' && ch != '=')
+            continue;
+        int up = ch != '-'; /* '=' is '+' without shift */
+        double cur = sp_engine_target(c->engine);
+        double nv = next_target(c->def, cur, up);
+        int rc = sp_engine_set_target(c->engine, nv, 0);
+        pthread_mutex_lock(&c->lock);
+        if (c->live_open) {
+            fputc('\n', stderr);
+            c->live_open = 0;
+        }
+        if (rc == 0 && c->def->load.model == SP_LOAD_OPEN)
+            fprintf(stderr, "rate %.1f -> %.1f iterations/s\n", cur, nv);
+        else if (rc == 0)
+            fprintf(stderr, "users %.0f -> %.0f\n", cur, nv);
+        pthread_mutex_unlock(&c->lock);
+    }
+    return NULL;
+}
 
 static void usage(FILE *f)
 {
@@ -58,6 +146,9 @@ static void usage(FILE *f)
             "      --check           validate the definition and exit (0 valid, 2 invalid)\n"
             "  -h, --help            this help\n"
             "\n"
+            "On a terminal, '+' and '-' add or remove 10%% of the load (users, or the arrival rate\n"
+            "of the open model) while the run goes on.\n"
+            "\n"
             "exit codes: 0 passed, 1 a threshold failed, 2 invalid definition or could not start,\n"
             "130 interrupted (Ctrl-C stops gracefully, a second Ctrl-C at once)\n");
 }
@@ -76,10 +167,19 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         double p95 = json_real_value(json_object_get(row, "p95"));
         char p95s[16];
         sp_fmt_us((uint64_t)(p95 * 1000.0), p95s, sizeof p95s);
-        fprintf(c->live, "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
-                         "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
-                c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req, p95s,
-                fail, req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
+        if (c->def->load.model == SP_LOAD_OPEN) {
+            fprintf(c->live, "%s[%5" PRIu64 "s] rate %7.1f/%-7.1f dropped %5" PRIu64
+                             "  busy %5u/%-5u  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+                    c->tty ? "\r\033[K" : "", second + 1, (double)s->arrivals, s->target_rate,
+                    s->dropped, s->active_vus, s->target_vus, p95s, fail,
+                    req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
+        } else {
+            fprintf(c->live, "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
+                             "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+                    c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req,
+                    p95s, fail, req ? 100.0 * (double)fail / (double)req : 0.0,
+                    c->tty ? "" : "\n");
+        }
         fflush(c->live);
         c->live_open = c->tty;
     }
@@ -285,12 +385,21 @@ int sp_cmd_run(int argc, char **argv)
     pthread_create(&sigthr, NULL, signal_thread, &c);
 
     int64_t started_ms = sp_wall_ms();
+    int keys = c.tty && tty_raw() == 0;
     if (!quiet)
-        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned\n", def->name, def->nusers,
-                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0);
+        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned%s\n", def->name, def->nusers,
+                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0,
+                keys ? " ('+'/'-': 10% more/less load)" : "");
     int rc = sp_engine_start(engine);
+    pthread_t keythr;
+    if (rc == 0 && keys && pthread_create(&keythr, NULL, key_thread, &c) != 0)
+        keys = 0;
     if (rc == 0)
         sp_engine_wait(engine);
+    atomic_store(&c.done, 1);
+    if (rc == 0 && keys)
+        pthread_join(keythr, NULL);
+    tty_restore();
     pthread_kill(sigthr, SIGUSR1);
     pthread_join(sigthr, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -306,8 +415,11 @@ int sp_cmd_run(int argc, char **argv)
     verdicts = sp_calloc(def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge(def, totals, duration_s, verdicts);
     const char *status = c.interrupted ? "stopped" : failed ? "failed" : "passed";
+    sp_break brk;
+    int broke = sp_engine_broke(engine, &brk);
     sp_run_result r = {.def = def, .totals = totals, .duration_s = duration_s,
-                       .verdicts = verdicts, .status = status, .started_ms = started_ms};
+                       .verdicts = verdicts, .status = status, .started_ms = started_ms,
+                       .brk = broke ? &brk : NULL};
     sp_report_text(&r, stdout);
     fflush(stdout);
 

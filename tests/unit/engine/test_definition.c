@@ -670,6 +670,17 @@ static void test_err_load(void)
                "load.max_vus", "open model");
     EXPECT_ERR(WITH_LOAD("{'model':'mixed','users':1,'duration':'1s'}"), "load.model",
                "expected \"closed\"");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'window':'5s'}}"),
+               "load.stop_when", "missing required field 'any'");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 >> 2s']}}"),
+               "load.stop_when.any[0]", "");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':[]}}"),
+               "load.stop_when.any", "1 to");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > 1s'],"
+                         "'window':'1500ms'}}"),
+               "load.stop_when.window", "whole number of seconds");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > 1s'],'when':1}}"),
+               "load.stop_when.when", "");
 }
 
 static void test_err_thresholds(void)
