@@ -31,10 +31,12 @@ build-asan: deps
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 # Builds with strict warnings and runs every test, then the unit tests and fuzz seeds again
-# under AddressSanitizer; non-zero on any failure.
+# under AddressSanitizer; non-zero on any failure. Tests run one at a time: several of them
+# generate load and check rates and per-second figures, which a test beside them on the same
+# two cores would disturb.
 test: build-dev build-asan
-	@ctest --test-dir $(BUILD_DEV) --output-on-failure -j $(JOBS)
-	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -j $(JOBS) -L 'unit|fuzz'
+	@ctest --test-dir $(BUILD_DEV) --output-on-failure
+	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -L 'unit|fuzz'
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
