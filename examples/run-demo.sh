@@ -41,13 +41,24 @@ sp_pid=$!
 sleep 1
 if kill -0 "$sp_pid" 2>/dev/null; then
   pids+=("$sp_pid")
-  echo "Dashboard:      http://127.0.0.1:$sp_port/  (log: var/stampede.log)"
+  api="http://127.0.0.1:$sp_port/api/v1"
+  for _ in $(seq 50); do curl -fs "$api/health" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "Server:         http://127.0.0.1:$sp_port/  (REST API $api, log: var/stampede.log)"
+  echo
+  echo "Example tests on the server (pointed at the demo shop):"
+  curl -fs "$api/tests?per_page=50" 2>/dev/null |
+    grep -o '"id":[0-9]*,"name":"[^"]*"' | sed 's/"id":\([0-9]*\),"name":"\(.*\)"/  #\1  \2/'
+  echo
+  echo "Start one and follow it (the browser dashboard comes in a later release):"
+  echo "  curl -X POST -H 'Content-Type: application/json' -d '{}' $api/tests/ID/runs"
+  echo "  curl $api/runs/RUN_ID"
+  echo "  $sp_bin remote run --server http://127.0.0.1:$sp_port 'Authenticated shopper'"
 else
   echo "Stampede server: not started:"
   sed 's/^/  /' var/stampede.log
 fi
 echo
-echo "Example tests (run one from the command line against the demo shop):"
+echo "Or run a test without the server:"
 for f in examples/*.json; do
   [ -e "$f" ] || continue
   echo "  $sp_bin run $f --base-url http://127.0.0.1:$shop_port"
