@@ -170,3 +170,22 @@ test('on a terminal, + and - change the load while the run goes on', async () =>
   assert.equal(result.seconds[2].target_vus, 11);
   assert.equal(result.seconds[2].vus, 11);
 });
+
+// Shapes: a spike (0-duration jumps) in both models follows its stages second by second.
+test('spike: jumps up and back down in both models', async () => {
+  // Gauges describe the end of each second, so the jumps sit mid-second: 2 users until 1.5 s,
+  // 8 until 2.5 s, then 2.
+  const closed = def(shop.url, { stages: [{ duration: '0s', users: 2 }, { duration: '1500ms', users: 2 },
+    { duration: '0s', users: 8 }, { duration: '1s', users: 8 }, { duration: '0s', users: 2 }, { duration: '1s', users: 2 }] },
+  { constant: '50ms' });
+  const c = (await runJson(writeDef('spike-closed', closed))).result;
+  assert.deepEqual(c.seconds.slice(0, 3).map((s) => s.target_vus), [2, 8, 2]);
+  assert.deepEqual(c.seconds.slice(0, 3).map((s) => s.vus), [2, 8, 2]);
+  // target_rate is what each second planned, so whole-second stages show as they are.
+  const open = def(shop.url, { model: 'open', max_vus: 50, stages: [{ duration: '0s', rate: 20 }, { duration: '1s', rate: 20 },
+    { duration: '0s', rate: 200 }, { duration: '1s', rate: 200 }, { duration: '0s', rate: 20 }, { duration: '1s', rate: 20 }] });
+  const o = (await runJson(writeDef('spike-open', open))).result;
+  assert.deepEqual(o.seconds.slice(0, 3).map((s) => Math.round(s.target_rate)), [20, 200, 20]);
+  assert.equal(o.open_model.arrivals + o.open_model.dropped, 240);
+  assert.equal(o.open_model.dropped, 0);
+});
