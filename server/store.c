@@ -698,6 +698,10 @@ int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpo
         *wal_frames = log;
     if (checkpointed)
         *checkpointed = ckpt;
+    /* A passive checkpoint never waits: SQLITE_BUSY means another connection (a writer's
+     * automatic checkpoint) is checkpointing right now, which does the same job. */
+    if (!truncate && (rc & 0xff) == SQLITE_BUSY)
+        return 0;
     return rc == SQLITE_OK ? 0 : dberr(s, rc, NULL, 0);
 }
 

@@ -102,7 +102,8 @@ const char *sp_store_errmsg(sp_store *s);
  * (e.g. every 30 s) from a housekeeping thread with truncate=0, and with truncate=1 at
  * shut-down (waits for readers, then shrinks the WAL to zero bytes). *wal_frames and
  * *checkpointed (either may be NULL) receive the WAL size in frames and how many were copied;
- * fewer copied than present means a reader is holding the rest back.
+ * fewer copied than present means a reader is holding the rest back. A passive checkpoint that
+ * meets another connection's checkpoint returns 0 (the other one does the work).
  */
 int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpointed);
 
