@@ -706,7 +706,10 @@ static json_t *form_fields(const char *data, size_t len)
         if (!name.len || strlen(name.p) != name.len || json_object_get(form, name.p))
             goto fail;
         json_t *v = tmpl_string(value.p, value.len);
-        if (!v || !json_string(name.p))
+        json_t *check = json_string(name.p); /* NULL when the name is not UTF-8 */
+        int bad = !v || !check;
+        json_decref(check);
+        if (bad)
             goto fail_v;
         json_object_set_new(form, name.p, v); /* steals v */
         i = end + 1;
@@ -868,15 +871,17 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
 
     json_t *jurl = tmpl_string(url.p, url.len);
     json_t *jname = json_string(name.p);
-    if (!jurl || !jname || !json_string(method)) {
+    json_t *jmethod = json_string(method);
+    if (!jurl || !jname || !jmethod) {
         json_decref(jurl);
         json_decref(jname);
+        json_decref(jmethod);
         json_decref(body);
         sp_errlist_add(errs, PATH, "the URL or the method is not UTF-8 text");
         rc = SP_EINVAL;
         goto out;
     }
-    json_object_set_new(request, "method", json_string(method));
+    json_object_set_new(request, "method", jmethod); /* steals */
     json_object_set_new(request, "url", jurl);   /* steals */
     json_object_set_new(request, "name", jname); /* steals */
     if (json_object_size(r->headers)) {
