@@ -65,19 +65,37 @@ static void ansi_escape(const char *s, size_t e, size_t *i, sp_buf *b)
     char c = s[*i];
     (*i)++;
     switch (c) {
-    case 'n': sp_buf_addc(b, '\n'); return;
-    case 't': sp_buf_addc(b, '\t'); return;
-    case 'r': sp_buf_addc(b, '\r'); return;
-    case 'a': sp_buf_addc(b, '\a'); return;
-    case 'b': sp_buf_addc(b, '\b'); return;
+    case 'n':
+        sp_buf_addc(b, '\n');
+        return;
+    case 't':
+        sp_buf_addc(b, '\t');
+        return;
+    case 'r':
+        sp_buf_addc(b, '\r');
+        return;
+    case 'a':
+        sp_buf_addc(b, '\a');
+        return;
+    case 'b':
+        sp_buf_addc(b, '\b');
+        return;
     case 'e':
-    case 'E': sp_buf_addc(b, 0x1b); return;
-    case 'f': sp_buf_addc(b, '\f'); return;
-    case 'v': sp_buf_addc(b, '\v'); return;
+    case 'E':
+        sp_buf_addc(b, 0x1b);
+        return;
+    case 'f':
+        sp_buf_addc(b, '\f');
+        return;
+    case 'v':
+        sp_buf_addc(b, '\v');
+        return;
     case '\\':
     case '\'':
     case '"':
-    case '?': sp_buf_addc(b, c); return;
+    case '?':
+        sp_buf_addc(b, c);
+        return;
     case 'x':
     case 'u':
     case 'U': {
@@ -286,8 +304,7 @@ static void url_decode(sp_buf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '+') {
             sp_buf_addc(b, ' ');
-        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 &&
-                   hexval(s[i + 2]) >= 0) {
+        } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
             sp_buf_addc(b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
             i += 2;
         } else {
@@ -328,8 +345,8 @@ static void tmpl_escape_json(json_t *v)
         json_object_foreach(v, k, child)
         {
             if (json_is_string(child))
-                json_object_set_new(v, k, tmpl_string(json_string_value(child),
-                                                       json_string_length(child)));
+                json_object_set_new(
+                    v, k, tmpl_string(json_string_value(child), json_string_length(child)));
             else
                 tmpl_escape_json(child);
         }
@@ -339,8 +356,8 @@ static void tmpl_escape_json(json_t *v)
         json_array_foreach(v, i, child)
         {
             if (json_is_string(child))
-                json_array_set_new(v, i, tmpl_string(json_string_value(child),
-                                                     json_string_length(child)));
+                json_array_set_new(
+                    v, i, tmpl_string(json_string_value(child), json_string_length(child)));
             else
                 tmpl_escape_json(child);
         }
@@ -431,9 +448,9 @@ typedef struct req {
     json_t *headers;    /* owned: name -> string, in the order given */
     sp_buf data;        /* -d and friends, joined with & */
     int has_data;
-    int json_opt; /* --json was used */
-    int get;      /* -G */
-    int head;     /* -I */
+    int json_opt;  /* --json was used */
+    int get;       /* -G */
+    int head;      /* -I */
     json_t *parts; /* owned: multipart parts */
     sp_buf cookie;
     const char *user, *agent, *referer; /* borrowed */
@@ -523,9 +540,8 @@ static int add_data(req *r, const opt *o, const char *optname, const char *arg, 
         const char *eq = strchr(arg, '=');
         const char *at = strchr(arg, '@');
         if (!eq && at) {
-            sp_errlist_add(errs, PATH,
-                           "%s '%.100s': reading data from a file is not supported", optname,
-                           arg);
+            sp_errlist_add(errs, PATH, "%s '%.100s': reading data from a file is not supported",
+                           optname, arg);
             return SP_EINVAL;
         }
         if (eq) {
@@ -550,8 +566,7 @@ static int add_part(req *r, int literal, const char *optname, const char *arg, s
 {
     const char *eq = strchr(arg, '=');
     if (!eq || eq == arg) {
-        sp_errlist_add(errs, PATH, "%s '%.100s': a form part is written name=value", optname,
-                       arg);
+        sp_errlist_add(errs, PATH, "%s '%.100s': a form part is written name=value", optname, arg);
         return SP_EINVAL;
     }
     const char *value = eq + 1;
@@ -614,7 +629,16 @@ static int read_options(words *w, req *r, sp_errlist *errs)
                 pos++;
             }
             if (!o) {
-                sp_errlist_add(errs, PATH, "unknown or unsupported option '%s'", optname);
+                const char *names[SP_ARRAY_LEN(opts)];
+                for (size_t k = 0; k < SP_ARRAY_LEN(opts); k++)
+                    names[k] = opts[k].longname;
+                const char *near = is_long ? sp_suggest(word + 2, names, SP_ARRAY_LEN(opts)) : NULL;
+                if (near)
+                    sp_errlist_add(errs, PATH,
+                                   "unknown or unsupported option '%s' (did you mean '--%s'?)",
+                                   optname, near);
+                else
+                    sp_errlist_add(errs, PATH, "unknown or unsupported option '%s'", optname);
                 return SP_EINVAL;
             }
             const char *arg = NULL;
@@ -646,17 +670,27 @@ static int read_options(words *w, req *r, sp_errlist *errs)
                 }
                 r->method = arg;
                 break;
-            case O_HEADER: rc = add_header(r, arg, errs); break;
+            case O_HEADER:
+                rc = add_header(r, arg, errs);
+                break;
             case O_DATA:
             case O_DATA_RAW:
-            case O_DATA_URLENCODE: rc = add_data(r, o, optname, arg, errs); break;
+            case O_DATA_URLENCODE:
+                rc = add_data(r, o, optname, arg, errs);
+                break;
             case O_JSON:
                 rc = add_data(r, o, optname, arg, errs);
                 r->json_opt = 1;
                 break;
-            case O_FORM: rc = add_part(r, 0, optname, arg, errs); break;
-            case O_FORM_STRING: rc = add_part(r, 1, optname, arg, errs); break;
-            case O_USER: r->user = arg; break;
+            case O_FORM:
+                rc = add_part(r, 0, optname, arg, errs);
+                break;
+            case O_FORM_STRING:
+                rc = add_part(r, 1, optname, arg, errs);
+                break;
+            case O_USER:
+                r->user = arg;
+                break;
             case O_COOKIE:
                 if (!strchr(arg, '=')) {
                     sp_errlist_add(errs, PATH,
@@ -669,12 +703,21 @@ static int read_options(words *w, req *r, sp_errlist *errs)
                     sp_buf_adds(&r->cookie, "; ");
                 sp_buf_adds(&r->cookie, arg);
                 break;
-            case O_AGENT: r->agent = arg; break;
-            case O_REFERER: r->referer = arg; break;
-            case O_GET: r->get = 1; break;
-            case O_HEAD: r->head = 1; break;
+            case O_AGENT:
+                r->agent = arg;
+                break;
+            case O_REFERER:
+                r->referer = arg;
+                break;
+            case O_GET:
+                r->get = 1;
+                break;
+            case O_HEAD:
+                r->head = 1;
+                break;
             case O_IGNORE:
-            case O_IGNORE_ARG: break;
+            case O_IGNORE_ARG:
+                break;
             }
             if (rc)
                 return rc;
@@ -769,10 +812,10 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         sp_buf_add(&url, r->data.p, r->data.len);
     }
     int body_data = r->has_data && !r->get;
-    const char *method = r->method ? r->method
-                         : r->head ? "HEAD"
+    const char *method = r->method                                  ? r->method
+                         : r->head                                  ? "HEAD"
                          : (body_data || json_array_size(r->parts)) ? "POST"
-                                                                     : "GET";
+                                                                    : "GET";
 
     /* Headers curl derives from options, unless -H gave them. */
     if (r->user && !header_key(r->headers, "Authorization")) {
@@ -820,8 +863,8 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         drop_ct = !strcmp(mt, "multipart/form-data");
     } else if (body_data) {
         size_t mtl = strlen(mt);
-        int json_ct = !strcmp(mt, "application/json") ||
-                      (mtl > 5 && !strcmp(mt + mtl - 5, "+json"));
+        int json_ct =
+            !strcmp(mt, "application/json") || (mtl > 5 && !strcmp(mt + mtl - 5, "+json"));
         if (json_ct) {
             body = json_loadb(r->data.p, r->data.len,
                               JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
@@ -882,8 +925,8 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         goto out;
     }
     json_object_set_new(request, "method", jmethod); /* steals */
-    json_object_set_new(request, "url", jurl);   /* steals */
-    json_object_set_new(request, "name", jname); /* steals */
+    json_object_set_new(request, "url", jurl);       /* steals */
+    json_object_set_new(request, "name", jname);     /* steals */
     if (json_object_size(r->headers)) {
         /* Header values are templates too. */
         json_t *h = json_object();
@@ -894,7 +937,7 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         json_object_set_new(request, "headers", h); /* steals h */
     }
     if (body)
-        json_object_set_new(request, kind, body); /* steals body */
+        json_object_set_new(request, kind, body);   /* steals body */
     *step = json_pack("{s:o}", "request", request); /* steals request */
     request = NULL;
 out:

@@ -150,6 +150,14 @@ test('multi-line commands with backslash continuations (LF and CRLF)', async () 
   assert.equal(crlf.headers['X-B'], '2');
 });
 
+test("a browser's multipart upload stays a body with its boundary type", async () => {
+  const req = await importOk(`curl 'http://h/upload' -H 'Content-Type: multipart/form-data; boundary=----WebKitFormBoundaryX' --data-raw $'------WebKitFormBoundaryX\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n------WebKitFormBoundaryX--\r\n'`);
+  assert.equal(req.method, 'POST');
+  assert.equal(req.headers['Content-Type'], 'multipart/form-data; boundary=----WebKitFormBoundaryX');
+  assert.match(req.body, /^------WebKitFormBoundaryX\r\nContent-Disposition: form-data; name="a"\r\n\r\n1\r\n/);
+  await assertValidates({ request: req });
+});
+
 test('-F makes a multipart body', async () => {
   const req = await importOk(`curl http://h/up -F import_type=customers --form-string 'note=@not a file'`);
   assert.equal(req.method, 'POST');
@@ -163,6 +171,7 @@ test('commands that cannot be imported are refused, naming why', async () => {
   await importFails('', /not a curl command/);
   await importFails('curl --proxy http://p:1 http://h/', /unknown or unsupported option '--proxy'/);
   await importFails('curl -Z http://h/', /'-Z'/);
+  await importFails('curl --heder "X: 1" http://h/', /'--heder' \(did you mean '--header'\?\)/);
   await importFails("curl 'http://h/", /unterminated single quote/);
   await importFails('curl "http://h/', /unterminated double quote/);
   await importFails("curl $'http://h/", /unterminated \$'/);
