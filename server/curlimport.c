@@ -10,6 +10,11 @@
 
 #define PATH "command"
 
+/* Every buffer below holds text made from the command: percent-encoding at most triples it and
+ * the {{ escape makes two bytes nine, so buffers this large are never the limit; the command's
+ * own cap (SP_CURL_IMPORT_MAX) is. */
+#define WORK_MAX (SP_CURL_IMPORT_MAX * 16)
+
 /* ---- Words ---- */
 
 typedef struct words {
@@ -322,7 +327,7 @@ static json_t *tmpl_string(const char *s, size_t n)
     if (!memmem(s, n, "{{", 2))
         return json_stringn(s, n);
     sp_buf b;
-    sp_buf_init(&b, SP_CURL_IMPORT_MAX * 8);
+    sp_buf_init(&b, WORK_MAX * 5);
     for (size_t i = 0; i < n; i++) {
         if (s[i] == '{' && i + 1 < n && s[i + 1] == '{') {
             sp_buf_adds(&b, "{{\"{{\"}}");
@@ -732,8 +737,8 @@ static json_t *form_fields(const char *data, size_t len)
 {
     json_t *form = json_object();
     sp_buf name, value;
-    sp_buf_init(&name, SP_CURL_IMPORT_MAX);
-    sp_buf_init(&value, SP_CURL_IMPORT_MAX);
+    sp_buf_init(&name, WORK_MAX);
+    sp_buf_init(&value, WORK_MAX);
     size_t i = 0;
     while (i < len) {
         size_t end = i;
@@ -777,8 +782,8 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
     int rc = 0;
     json_t *request = json_object();
     sp_buf url, name;
-    sp_buf_init(&url, SP_CURL_IMPORT_MAX * 2);
-    sp_buf_init(&name, SP_CURL_IMPORT_MAX * 2);
+    sp_buf_init(&url, WORK_MAX);
+    sp_buf_init(&name, WORK_MAX);
 
     if (!r->url || !*r->url) {
         sp_errlist_add(errs, PATH, "no URL in the command");
@@ -820,11 +825,11 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
     /* Headers curl derives from options, unless -H gave them. */
     if (r->user && !header_key(r->headers, "Authorization")) {
         sp_buf auth;
-        sp_buf_init(&auth, SP_CURL_IMPORT_MAX * 2);
+        sp_buf_init(&auth, WORK_MAX);
         sp_buf_adds(&auth, "Basic ");
         /* Without ":password" curl would ask for one; an empty one is what it sends unasked. */
         sp_buf cred;
-        sp_buf_init(&cred, SP_CURL_IMPORT_MAX);
+        sp_buf_init(&cred, WORK_MAX);
         sp_buf_adds(&cred, r->user);
         if (!strchr(r->user, ':'))
             sp_buf_addc(&cred, ':');
@@ -955,8 +960,8 @@ int sp_curl_import(const char *cmd, size_t len, json_t **step, sp_errlist *errs)
     memset(&r, 0, sizeof r);
     r.headers = json_object();
     r.parts = json_array();
-    sp_buf_init(&r.data, SP_CURL_IMPORT_MAX);
-    sp_buf_init(&r.cookie, SP_CURL_IMPORT_MAX);
+    sp_buf_init(&r.data, WORK_MAX);
+    sp_buf_init(&r.cookie, WORK_MAX);
     int rc;
     if (len > SP_CURL_IMPORT_MAX) {
         sp_errlist_add(errs, PATH, "the command is longer than %u bytes", SP_CURL_IMPORT_MAX);
