@@ -904,6 +904,10 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
             }
         }
     }
+    /* The engine measures the body it sends; a copied length would be wrong once it differs. */
+    const char *clkey = header_key(r->headers, "Content-Length");
+    if (clkey)
+        json_object_del(r->headers, clkey);
     if (drop_ct && (ctkey = header_key(r->headers, "Content-Type")))
         json_object_del(r->headers, ctkey);
 

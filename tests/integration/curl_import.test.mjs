@@ -92,7 +92,7 @@ test('a Chrome "Copy as cURL" with many headers and a JSON body', async () => {
 });
 
 test('-X overrides the method; a JSON type with parameters still gives a json body', async () => {
-  const req = await importOk(`curl -X PUT http://h/api/items/7 -H 'Content-Type: application/json; charset=utf-8' -d '[1,2]'`);
+  const req = await importOk(`curl -X PUT http://h/api/items/7 -H 'Content-Type: application/json; charset=utf-8' -H 'Content-Length: 5' -d '[1,2]'`);
   assert.equal(req.method, 'PUT');
   assert.deepEqual(req.json, [1, 2]);
   assert.equal(req.headers, undefined);
