@@ -582,6 +582,16 @@ static int add_part(req *r, int literal, const char *optname, const char *arg, s
                        optname, arg);
         return SP_EINVAL;
     }
+    /* curl reads ";type=" and the like as part options; taking them as text would send a
+     * different value than curl does, so they are refused. --form-string keeps them literal. */
+    if (!literal && (strstr(value, ";type=") || strstr(value, ";filename=") ||
+                     strstr(value, ";headers=") || strstr(value, ";encoder="))) {
+        sp_errlist_add(errs, PATH,
+                       "%s '%.100s': part options (;type=, ;filename=, ;headers=) are not "
+                       "supported; use --form-string for a value that contains them",
+                       optname, arg);
+        return SP_EINVAL;
+    }
     json_t *name = json_stringn(arg, (size_t)(eq - arg));
     json_t *v = tmpl_string(value, strlen(value));
     if (!name || !v) {

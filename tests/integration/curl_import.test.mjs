@@ -179,6 +179,7 @@ test('commands that cannot be imported are refused, naming why', async () => {
   await importFails('curl --data-binary @body.bin http://h/', /--data-binary '@body.bin'.*file/);
   await importFails('curl -F file=@photo.jpg http://h/', /-F 'file=@photo.jpg'.*file/);
   await importFails('curl -b cookies.txt http://h/', /-b 'cookies.txt'.*file/);
+  await importFails("curl -F 'a=1;type=text/csv' http://h/", /part options/);
   await importFails('curl -H', /'-H' needs a value/);
   await importFails('curl -s', /no URL/);
   await importFails('curl http://a/ http://b/', /second URL/);
