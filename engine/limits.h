@@ -99,4 +99,8 @@
 #define SP_RUNS_COMPARE_MAX 10             /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 
+/* curl import (server/curlimport.h). */
+#define SP_CURL_IMPORT_MAX (256u << 10)   /* a pasted curl command, bytes */
+#define SP_CURL_IMPORT_MAX_TOKENS 4096    /* words in one curl command */
+
 #endif

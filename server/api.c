@@ -17,6 +17,7 @@
 
 #include "engine/definition.h"
 #include "server/cli.h"
+#include "server/curlimport.h"
 #include "server/store.h"
 
 #define API_PREFIX "/api/v1"
@@ -296,6 +297,35 @@ static int h_validate(sp_http_req *req)
     json_object_set_new(body, "names", names);
     sp_def_free(def);
     return sp_http_reply_json(req, 200, body);
+}
+
+/* A curl command line to a step; nothing is stored, so reading is enough to ask. */
+static int h_import_curl(sp_http_req *req)
+{
+    json_t *body = sp_http_json(req); /* borrowed */
+    json_t *cmd = json_object_get(body, "command"); /* borrowed */
+    if (!json_is_string(cmd))
+        return sp_http_reply_error(req, SP_EINVAL, "command", NULL,
+                                   "the body must be {\"command\": \"curl ...\"}");
+    sp_errlist el;
+    sp_errlist_init(&el);
+    json_t *step = NULL;
+    int rc = sp_curl_import(json_string_value(cmd), json_string_length(cmd), &step, &el);
+    if (rc == 0) {
+        rc = sp_http_reply_json(req, 200, json_pack("{s:o}", "step", step)); /* steals step */
+        goto out;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i < el.n; i++)
+        json_array_append_new(list, json_pack("{s:o, s:o}", "path",
+                                              sp_http_json_string(el.v[i].path), "message",
+                                              sp_http_json_string(el.v[i].msg)));
+    json_t *extra = json_pack("{s:o}", "errors", list); /* steals list */
+    rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, "command", extra,
+                             "cannot import the command: %s", el.n ? el.v[0].msg : "invalid");
+out:
+    sp_errlist_release(&el);
+    return rc;
 }
 
 static int h_tests_list(sp_http_req *req)
@@ -665,6 +695,8 @@ static const sp_http_route routes[] = {
      200, NULL},
     {"POST", API_PREFIX "/tests/validate", h_validate, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Check a test definition without saving it", 200, NULL},
+    {"POST", API_PREFIX "/tests/import/curl", h_import_curl, SP_PERM_READ, SP_HTTP_JSON_BODY,
+     "Turn a curl command line into a step (nothing is saved)", 200, NULL},
     {"GET", API_PREFIX "/tests", h_tests_list, SP_PERM_READ, 0,
      "List tests, newest first, optionally filtered by name", 200, "page,per_page,q"},
     {"POST", API_PREFIX "/tests", h_tests_create, SP_PERM_WRITE, SP_HTTP_JSON_BODY,

@@ -113,7 +113,8 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
   const want = [
     ['get', '/'], ['get', '/assets/{path}'],
     ['get', '/api/v1/health'], ['get', '/api/v1/config'], ['get', '/api/v1/openapi.json'],
-    ['post', '/api/v1/tests/validate'], ['get', '/api/v1/tests'], ['post', '/api/v1/tests'],
+    ['post', '/api/v1/tests/validate'], ['post', '/api/v1/tests/import/curl'],
+    ['get', '/api/v1/tests'], ['post', '/api/v1/tests'],
     ['get', '/api/v1/tests/{id}'], ['put', '/api/v1/tests/{id}'], ['delete', '/api/v1/tests/{id}'],
     ['get', '/api/v1/tests/{id}/revisions'], ['get', '/api/v1/tests/{id}/revisions/{rev}'],
   ];
