@@ -17,22 +17,7 @@ static testserver srv;
 
 static sp_def *load_at(const char *text, unsigned port)
 {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
-    sp_overrides ov = SP_OVERRIDES_NONE;
-    ov.base_url = base;
-    sp_errlist el;
-    sp_errlist_init(&el);
-    sp_def *d = NULL;
-    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
-        sp_buf b;
-        sp_buf_init(&b, 1 << 16);
-        sp_errlist_format(&el, &b);
-        fprintf(stderr, "definition errors:\n%s", b.p);
-        sp_buf_release(&b);
-    }
-    sp_errlist_release(&el);
-    return d;
+    return ts_load_def_at(text, port);
 }
 
 /* Runs d to its end on one thread and returns the engine (the caller frees it). */
@@ -221,14 +206,7 @@ static const char tls_cert[] = "-----BEGIN CERTIFICATE-----\n"
 
 static sp_def *load_url(const char *text, const char *base)
 {
-    sp_overrides ov = SP_OVERRIDES_NONE;
-    ov.base_url = base;
-    sp_errlist el;
-    sp_errlist_init(&el);
-    sp_def *d = NULL;
-    (void)sp_def_load(text, strlen(text), &ov, NULL, &d, &el);
-    sp_errlist_release(&el);
-    return d;
+    return ts_load_def(text, base);
 }
 
 static void test_tls(void)

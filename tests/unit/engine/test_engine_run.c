@@ -57,22 +57,7 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
 /* Loads a definition pointed at the test server (its base_url is replaced). */
 static sp_def *load(const char *text)
 {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)srv.port);
-    sp_overrides ov = SP_OVERRIDES_NONE;
-    ov.base_url = base;
-    sp_errlist el;
-    sp_errlist_init(&el);
-    sp_def *d = NULL;
-    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
-        sp_buf b;
-        sp_buf_init(&b, 1 << 16);
-        sp_errlist_format(&el, &b);
-        fprintf(stderr, "definition errors:\n%s", b.p);
-        sp_buf_release(&b);
-    }
-    sp_errlist_release(&el);
-    return d;
+    return ts_load_def_at(text, srv.port);
 }
 
 static uint64_t total_requests(const sp_stats *s, uint64_t *failures)

@@ -15,16 +15,7 @@ static testserver srv;
 
 static sp_def *load(const char *text)
 {
-    char base[64];
-    snprintf(base, sizeof base, "http://127.0.0.1:%u", (unsigned)srv.port);
-    sp_overrides ov = SP_OVERRIDES_NONE;
-    ov.base_url = base;
-    sp_errlist el;
-    sp_errlist_init(&el);
-    sp_def *d = NULL;
-    (void)sp_def_load(text, strlen(text), &ov, NULL, &d, &el);
-    sp_errlist_release(&el);
-    return d;
+    return ts_load_def_at(text, srv.port);
 }
 
 static sp_engine *start(const sp_def *d, unsigned threads)

@@ -18,10 +18,13 @@
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "engine/definition.h"
 
 typedef struct testserver {
     struct MHD_Daemon *d;
@@ -149,6 +152,34 @@ static int testserver_start_tls(testserver *ts, const char *key, const char *cer
 static int testserver_start(testserver *ts)
 {
     return testserver_start_tls(ts, NULL, NULL);
+}
+
+/* Loads a test definition with its base_url replaced by base_url (NULL keeps it). An invalid
+ * one returns NULL and its errors are printed, so a failing test says why. */
+static inline sp_def *ts_load_def(const char *text, const char *base_url)
+{
+    sp_overrides ov = SP_OVERRIDES_NONE;
+    ov.base_url = base_url;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *d = NULL;
+    if (sp_def_load(text, strlen(text), &ov, NULL, &d, &el) != 0) {
+        sp_buf b;
+        sp_buf_init(&b, 1 << 16);
+        sp_errlist_format(&el, &b);
+        fprintf(stderr, "definition errors:\n%s", b.p);
+        sp_buf_release(&b);
+    }
+    sp_errlist_release(&el);
+    return d;
+}
+
+/* Loads a test definition pointed at the server on port. */
+static inline sp_def *ts_load_def_at(const char *text, unsigned port)
+{
+    char base[64];
+    snprintf(base, sizeof base, "http://127.0.0.1:%u", port);
+    return ts_load_def(text, base);
 }
 
 static void testserver_stop(testserver *ts)
