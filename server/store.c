@@ -1001,28 +1001,20 @@ static int row_exists(sp_store *s, int id, int64_t a)
     return rc == SQLITE_DONE ? 0 : dberr(s, rc, NULL, 0);
 }
 
-int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
+/*
+ * Steps st (bound by the caller) to its end and returns its rows as a new JSON array of
+ * objects: column i is names[i], an integer when kinds[i] is 'i', text when it is 's'. On a
+ * database error nothing is returned and the error is recorded on s.
+ */
+static int rows_to_array(sp_store *s, sqlite3_stmt *st, const char *const *names,
+                         const char *kinds, json_t **out)
 {
-    *out = NULL;
-    if (forked(s))
-        return SP_ESTATE;
-    int ret = row_exists(s, Q_TEST_EXISTS, id);
-    if (ret <= 0)
-        return ret < 0 ? ret : SP_ENOTFOUND;
-    ret = 0;
-    sqlite3_stmt *st = stmt(s, Q_TEST_REVS);
-    if (!st)
-        return SP_EIO;
-    sqlite3_bind_int64(st, 1, id);
     json_t *arr = json_array();
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         json_t *o = json_object();
-        json_object_set_new(o, "revision", col_int(st, 0));
-        json_object_set_new(o, "name", col_str(st, 1));
-        json_object_set_new(o, "created_at", col_int(st, 2));
-        json_object_set_new(o, "created_by", col_str(st, 3));
-        json_object_set_new(o, "bytes", col_int(st, 4));
+        for (int i = 0; kinds[i]; i++) /* set_new steals the column's value */
+            json_object_set_new(o, names[i], kinds[i] == 'i' ? col_int(st, i) : col_str(st, i));
         json_array_append_new(arr, o);
     }
     done(st);
@@ -1032,6 +1024,22 @@ int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
     }
     *out = arr;
     return 0;
+}
+
+int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
+{
+    *out = NULL;
+    if (forked(s))
+        return SP_ESTATE;
+    int ret = row_exists(s, Q_TEST_EXISTS, id);
+    if (ret <= 0)
+        return ret < 0 ? ret : SP_ENOTFOUND;
+    sqlite3_stmt *st = stmt(s, Q_TEST_REVS);
+    if (!st)
+        return SP_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    static const char *const cols[] = {"revision", "name", "created_at", "created_by", "bytes"};
+    return rows_to_array(s, st, cols, "isisi", out);
 }
 
 /* ---- Runs ---- */
@@ -1776,21 +1784,6 @@ int sp_store_run_failures(sp_store *s, int64_t run_id, json_t **out)
     if (!st)
         return SP_EIO;
     sqlite3_bind_int64(st, 1, run_id);
-    json_t *arr = json_array();
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        json_t *o = json_object();
-        json_object_set_new(o, "name", col_str(st, 0));
-        json_object_set_new(o, "name_id", col_int(st, 1));
-        json_object_set_new(o, "message", col_str(st, 2));
-        json_object_set_new(o, "count", col_int(st, 3));
-        json_array_append_new(arr, o);
-    }
-    done(st);
-    if (rc != SQLITE_DONE) {
-        json_decref(arr);
-        return dberr(s, rc, NULL, 0);
-    }
-    *out = arr;
-    return 0;
+    static const char *const cols[] = {"name", "name_id", "message", "count"};
+    return rows_to_array(s, st, cols, "sisi", out);
 }
