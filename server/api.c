@@ -19,6 +19,7 @@
 #include "server/cli.h"
 #include "server/curlimport.h"
 #include "server/store.h"
+#include "server/web.h"
 
 #define API_PREFIX "/api/v1"
 #define DB_FILE "stampede.db"
@@ -569,22 +570,6 @@ out:
 
 /* ---- Static files ---- */
 
-static const char placeholder_html[] =
-    "<!doctype html>\n"
-    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
-    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-    "<title>Stampede</title></head>\n"
-    "<body>\n"
-    "<h1>Stampede</h1>\n"
-    "<p>The server is running. The dashboard comes in a later release; until then, everything\n"
-    "it will do is available through the REST API.</p>\n"
-    "<ul>\n"
-    "<li><a href=\"/api/v1/openapi.json\">API description (OpenAPI 3)</a></li>\n"
-    "<li><a href=\"/api/v1/tests\">Tests</a></li>\n"
-    "<li><a href=\"/api/v1/health\">Health</a></li>\n"
-    "</ul>\n"
-    "</body></html>\n";
-
 static const char *content_type_for(const char *path)
 {
     static const struct {
@@ -636,15 +621,13 @@ static int safe_relpath(const char *rel)
     return !seg_start;
 }
 
-/* Sends web_root/rel, or 404. */
-static int send_file(sp_http_req *req, const char *rel)
+/* Whether a file of the web root (safe_relpath checked) can be served: open, regular, inside
+ * the root. Returns the open descriptor and its size, or -1. */
+static int open_in_root(const sp_api *api, const char *rel, uint64_t *size)
 {
-    const sp_api *api = app(req);
-    if (!safe_relpath(rel))
-        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
     char full[PATH_MAX];
     if ((size_t)snprintf(full, sizeof full, "%s/%s", api->web_root, rel) >= sizeof full)
-        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+        return -1;
     /* The path is checked by its characters, and the file it resolves to (through any
      * symbolic link in the tree) must still lie under the root. */
     char *real = realpath(full, NULL);
@@ -652,30 +635,60 @@ static int send_file(sp_http_req *req, const char *rel)
     int inside = real && strncmp(real, api->web_root, rootlen) == 0 && real[rootlen] == '/';
     free(real);
     if (!inside)
-        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+        return -1;
     int fd = open(full, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         if (fd >= 0)
             close(fd);
-        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+        return -1;
     }
-    return sp_http_reply_fd(req, fd, (uint64_t)st.st_size, content_type_for(rel)); /* owns fd */
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
+const sp_web_file *sp_web_find(const char *path)
+{
+    size_t n;
+    const sp_web_file *f = sp_web_files(&n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(f[i].path, path) == 0)
+            return &f[i];
+    return NULL;
+}
+
+/* Sends rel from the web root when one is given and holds it, else the embedded copy (so a
+ * development root need not hold the npm files), else 404. Embedded files carry an ETag and
+ * answer a matching If-None-Match with 304: pages are sent with Cache-Control: no-cache, so
+ * the browser revalidates each load and an unchanged file costs one small round trip. */
+static int send_file(sp_http_req *req, const char *rel)
+{
+    const sp_api *api = app(req);
+    if (!safe_relpath(rel))
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    if (api->web_root) {
+        uint64_t size = 0;
+        int fd = open_in_root(api, rel, &size);
+        if (fd >= 0)
+            return sp_http_reply_fd(req, fd, size, content_type_for(rel)); /* owns fd */
+    }
+    const sp_web_file *f = sp_web_find(rel);
+    if (!f)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");
+    sp_http_add_header(req, "ETag", f->etag);
+    const char *inm = sp_http_header(req, "If-None-Match");
+    if (inm && strstr(inm, f->etag))
+        return sp_http_reply_static(req, 304, f->content_type, "", 0);
+    return sp_http_reply_static(req, 200, f->content_type, f->data, f->len);
 }
 
 static int h_index(sp_http_req *req)
 {
-    if (!app(req)->web_root)
-        return sp_http_reply_static(req, 200, "text/html; charset=utf-8", placeholder_html,
-                                    sizeof placeholder_html - 1);
     return send_file(req, "index.html");
 }
 
 static int h_asset(sp_http_req *req)
 {
-    if (!app(req)->web_root)
-        return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL,
-                                   "no dashboard assets in this release");
     char rel[600];
     if ((size_t)snprintf(rel, sizeof rel, "assets/%s", sp_http_param(req, "*")) >= sizeof rel)
         return sp_http_reply_error(req, SP_ENOTFOUND, "", NULL, "no such file");

@@ -470,6 +470,43 @@ out:
     return rc;
 }
 
+/*
+ * The live points of a running run from second `from` on, as the live stream sent them: a
+ * dashboard that lost its WebSocket fills the gap with this before it subscribes again. For a
+ * run that has ended, "seconds" is empty (its seconds are at /series).
+ */
+static int h_points(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    int64_t from = 0;
+    if (query_num(req, "from", 0, 7 * 86400, &from) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
+                                   "from must be a second of the run (0 = the first)");
+    sp_runs *runs = sp_api_runs(app(req));
+    size_t len = 0;
+    char *text = runs ? sp_runs_backlog(runs, id, &len) : NULL; /* ours: free() */
+    if (!text)
+        return no_such_run(req);
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return SP_EIO;
+    }
+    json_t *kept = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "seconds"), i, p)
+    {
+        if (json_integer_value(json_object_get(p, "second")) >= from)
+            json_array_append(kept, p); /* takes its own reference */
+    }
+    json_object_set_new(doc, "seconds", kept); /* steals kept */
+    return sp_http_reply_json(req, 200, doc);  /* steals doc */
+}
+
 static int h_failures(sp_http_req *req)
 {
     int64_t id = parse_id(sp_http_param(req, "id"));
@@ -874,6 +911,9 @@ static const sp_http_route routes[] = {
     {"GET", API_PREFIX "/compare", h_compare, SP_PERM_READ, 0,
      "Compare 2 to 10 runs against the first, flagging changes beyond a tolerance (%)", 200,
      "runs,tolerance"},
+    {"GET", API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
+     "A running run's live points from a second on (to fill a gap in the live stream)", 200,
+     "from"},
 };
 
 const sp_http_route *sp_api_run_routes(size_t *n)

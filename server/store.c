@@ -32,6 +32,7 @@ enum {
     Q_TEST_GET,
     Q_TEST_LIST,
     Q_TEST_COUNT,
+    Q_TEST_RECENT,
     Q_TEST_DELETE,
     Q_TEST_EXISTS,
     Q_TEST_FIND,
@@ -92,6 +93,12 @@ static const char *const sql_text[Q_COUNT] = {
                     " ORDER BY id DESC LIMIT ?3 OFFSET ?4",
     [Q_TEST_COUNT] = "SELECT count(*) FROM tests WHERE (?1 OR deleted_at IS NULL)"
                      " AND (?2 IS NULL OR instr(lower(name), lower(?2)) > 0)",
+    /* The newest runs of one test that have a result, for the list's verdict and sparkline;
+     * runs_by_test walks them newest first and stops at the limit. */
+    [Q_TEST_RECENT] = "SELECT id, status, created_at,"
+                      " json_extract(summary, '$.total.latency_ms.p95')"
+                      " FROM runs WHERE test_id = ?1 AND status NOT IN ('queued', 'running')"
+                      " ORDER BY id DESC LIMIT ?2",
     [Q_TEST_DELETE] = "UPDATE tests SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
     [Q_TEST_EXISTS] = "SELECT 1 FROM tests WHERE id = ?1",
     [Q_TEST_FIND] = "SELECT id FROM tests WHERE name = ?1 AND deleted_at IS NULL",
@@ -113,7 +120,14 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RUN_NAMES] = "SELECT name_id, name FROM run_names WHERE run_id = ?1"
                     " AND (?2 < 0 OR name_id = ?2) ORDER BY name_id",
     [Q_RUN_LAST_SECOND] = "SELECT max(second) FROM run_seconds WHERE run_id = ?1",
-    [Q_RUN_LIST] = "SELECT " RUN_COLUMNS " FROM runs r JOIN tests t ON t.id = r.test_id" RUN_FILTER
+    /* The list carries the headline figures of each summary, so a history page needs no
+     * request per run; json_extract reads them without sending the whole summary. */
+    [Q_RUN_LIST] = "SELECT " RUN_COLUMNS ", json_extract(r.summary, '$.total.requests'),"
+                   " json_extract(r.summary, '$.total.rps'),"
+                   " json_extract(r.summary, '$.total.error_rate'),"
+                   " json_extract(r.summary, '$.total.latency_ms.p95'),"
+                   " json_extract(r.summary, '$.duration_s')"
+                   " FROM runs r JOIN tests t ON t.id = r.test_id" RUN_FILTER
                    " ORDER BY r.id DESC LIMIT ?5 OFFSET ?6",
     [Q_RUN_COUNT] = "SELECT count(*) FROM runs r" RUN_FILTER,
     [Q_RUN_ABORT] = "UPDATE runs SET status = 'aborted', ended_at = ?1, error = coalesce(error, ?2)"
@@ -364,6 +378,15 @@ static json_t *col_json(sqlite3_stmt *st, int i)
     size_t n = (size_t)sqlite3_column_bytes(st, i);
     json_t *j = json_loadb(p ? p : "", n, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
     return j ? j : jstr(p ? p : "", n);
+}
+
+/* A number column (integer or real) as a JSON real, or null. */
+static json_t *col_num(sqlite3_stmt *st, int i)
+{
+    int t = sqlite3_column_type(st, i);
+    if (t != SQLITE_INTEGER && t != SQLITE_FLOAT)
+        return json_null();
+    return json_real(sqlite3_column_double(st, i));
 }
 
 static int clamp_limit(int limit)
@@ -900,6 +923,34 @@ int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out)
     return ret;
 }
 
+/* Adds "last_run" ({"id", "status", "created_at", "p95"} or null) and "recent" (the p95 and
+ * status of the newest SP_STORE_RECENT_RUNS runs with a result, oldest first) to a test of
+ * the list. */
+static int add_recent_runs(sp_store *s, json_t *test)
+{
+    sqlite3_stmt *st = stmt(s, Q_TEST_RECENT);
+    if (!st)
+        return SP_EIO;
+    json_t *recent = json_array();
+    json_t *last = json_null();
+    int rc;
+    sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(test, "id")));
+    sqlite3_bind_int(st, 2, SP_STORE_RECENT_RUNS);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *r = json_pack("{s:o, s:o, s:o}", "id", col_int(st, 0), "status", col_str(st, 1),
+                              "p95", col_num(st, 3));
+        if (json_is_null(last)) {
+            last = json_deep_copy(r);
+            json_object_set_new(last, "created_at", col_int(st, 2));
+        }
+        json_array_insert_new(recent, 0, r); /* steals r; oldest first */
+    }
+    done(st);
+    json_object_set_new(test, "last_run", last);    /* steals last */
+    json_object_set_new(test, "recent", recent);    /* steals recent */
+    return rc == SQLITE_DONE ? 0 : dberr(s, rc, NULL, 0);
+}
+
 int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted, int limit,
                        int offset, json_t **out)
 {
@@ -933,6 +984,15 @@ int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
         goto out;
+    }
+    done(st);
+    size_t i;
+    json_t *o;
+    json_array_foreach(items, i, o)
+    {
+        ret = add_recent_runs(s, o);
+        if (ret)
+            goto out;
     }
     sqlite3_bind_int(cnt, 1, include_deleted != 0);
     bind_text_or_null(cnt, 2, name_filter);
@@ -1321,8 +1381,15 @@ int sp_store_run_list(sp_store *s, const sp_store_run_filter *f, json_t **out)
     bind_filter(st, f);
     sqlite3_bind_int(st, 5, clamp_limit(f->limit));
     sqlite3_bind_int(st, 6, f->offset);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, run_object(st));
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        json_t *o = run_object(st);
+        json_object_set_new(o, "requests", col_int(st, 12));
+        json_object_set_new(o, "rps", col_num(st, 13));
+        json_object_set_new(o, "error_rate", col_num(st, 14));
+        json_object_set_new(o, "p95", col_num(st, 15));
+        json_object_set_new(o, "duration_s", col_num(st, 16));
+        json_array_append_new(items, o);
+    }
     if (rc != SQLITE_DONE) {
         ret = dberr(s, rc, NULL, 0);
         goto out;

@@ -64,6 +64,8 @@ typedef struct sp_store sp_store;
 /* Page size caps for list calls. */
 #define SP_STORE_PAGE_DEFAULT 50
 #define SP_STORE_PAGE_MAX 1000
+/* How many recent runs of each test the test list carries (the dashboard's sparkline). */
+#define SP_STORE_RECENT_RUNS 20
 
 /* One migration compiled into the binary (generated from migrations/ at build time). */
 typedef struct sp_store_migration {
@@ -137,7 +139,11 @@ int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
  * A page of live tests, newest first, optionally those whose name contains name_filter
  * (ASCII case-insensitive, taken literally: % and _ are not wildcards). limit 0 means
  * SP_STORE_PAGE_DEFAULT, capped at SP_STORE_PAGE_MAX. Result:
- *   {"items": [{"id", "name", "created_at", "updated_at", "revision"}...], "total": N}
+ *   {"items": [{"id", "name", "created_at", "updated_at", "revision", "last_run", "recent"}...],
+ *    "total": N}
+ * "last_run" is the newest run with a result, {"id", "status", "created_at", "p95" (ms, null
+ * without a summary)}, or null; "recent" holds {"id", "status", "p95"} of the newest
+ * SP_STORE_RECENT_RUNS such runs, oldest first.
  */
 int sp_store_test_list(sp_store *s, const char *name_filter, int include_deleted, int limit,
                        int offset, json_t **out);
@@ -212,7 +218,9 @@ typedef struct sp_store_run_filter {
 /* Initialises a filter that matches every run. */
 void sp_store_run_filter_init(sp_store_run_filter *f);
 /* A page of runs, newest first: {"items": [run objects as sp_store_run_get() without "summary",
- * "names" and "last_second"], "total": N}. */
+ * "names" and "last_second", with the summary's headline figures "requests", "rps",
+ * "error_rate", "p95" (ms) and "duration_s" instead (null while there is no summary)],
+ * "total": N}. */
 int sp_store_run_list(sp_store *s, const sp_store_run_filter *f, json_t **out);
 /*
  * Crash recovery, called once at start-up before any run starts: every run still queued or
