@@ -302,7 +302,7 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
     sp_stats_total(s, &x->scratch);
     const sp_name_stats *t = &x->scratch;
     /* "o" steals names. */
-    return json_pack(
+    json_t *p = json_pack(
         "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
         (json_int_t)second, "vus", (int)s->active_vus, "target_vus", (int)s->target_vus, "count",
         (json_int_t)t->requests, "rps", (json_int_t)t->requests, "errors", (json_int_t)t->failures,
@@ -310,6 +310,12 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
         ms_of(sp_hist_percentile(t->hist, 95)), "p99", ms_of(sp_hist_percentile(t->hist, 99)),
         "max", ms_of(sp_hist_max(t->hist)), "iterations", (json_int_t)s->iterations, "dropped",
         (json_int_t)s->dropped, "names", names);
+    /* The open model's schedule: what was planned this second beside what started. */
+    if (x->def->load.model == SP_LOAD_OPEN) {
+        json_object_set_new(p, "target_rate", json_real(s->target_rate));
+        json_object_set_new(p, "arrivals", json_integer((json_int_t)s->arrivals));
+    }
+    return p;
 }
 
 /* Appends a published point to the backlog, dropping the oldest beyond the live cap. */
@@ -768,6 +774,9 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
             json_array_append_new(names, totals_json(x->def->names[i], &x->totals.names[i], secs));
     json_object_set_new(o, "names", names);
     json_object_set_new(o, "elapsed_s", json_real(secs));
+    json_object_set_new(o, "planned_s", json_real((double)x->def->load.total_ms / 1000.0));
+    json_object_set_new(o, "model",
+                        json_string(x->def->load.model == SP_LOAD_OPEN ? "open" : "closed"));
     json_object_set_new(o, "second",
                         x->last_second < 0 ? json_null() : json_integer(x->last_second));
     json_object_set_new(o, "vus", json_integer(x->vus));
@@ -775,6 +784,32 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_object_set_new(o, "iterations", json_integer((json_int_t)x->totals.iterations));
     json_object_set_new(o, "dropped", json_integer((json_int_t)x->totals.dropped));
     json_object_set_new(o, "last", x->last_point ? json_deep_copy(x->last_point) : json_null());
+    /* What the dashboard shows beside the table while the run goes: responses by status code,
+     * failures by kind and the distinct failure messages seen so far (the store gets the
+     * messages only at the end). */
+    json_t *status = json_object();
+    for (size_t c = 0; c < SP_STATUS_MAX; c++)
+        if (all.status[c]) {
+            char key[16];
+            snprintf(key, sizeof key, "%zu", c);
+            json_object_set_new(status, key, json_integer((json_int_t)all.status[c]));
+        }
+    json_object_set_new(o, "status", status);
+    json_t *kinds = json_object();
+    for (int k = 0; k < SP_ERRK_COUNT; k++)
+        if (all.errors[k])
+            json_object_set_new(kinds, sp_errkind_name((sp_errkind)k),
+                                json_integer((json_int_t)all.errors[k]));
+    json_object_set_new(o, "error_kinds", kinds);
+    json_t *msgs = json_array();
+    for (size_t i = 0; i < x->totals.nnames; i++)
+        for (size_t m = 0; m < x->totals.names[i].nmsgs; m++)
+            json_array_append_new(msgs, json_pack("{s:s, s:o, s:I}", "name", x->def->names[i],
+                                                  "message",
+                                                  sp_http_json_string(x->totals.names[i].msgs[m].msg),
+                                                  "count",
+                                                  (json_int_t)x->totals.names[i].msgs[m].count));
+    json_object_set_new(o, "failures", msgs);
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_unlock(&r->mu);
     sp_name_stats_release(&all);
