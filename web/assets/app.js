@@ -1,0 +1,116 @@
+// app.js - the dashboard's entry point: learns who is signed in, then routes on the URL's
+// hash (#/tests, #/runs, #/runs/42, #/compare?runs=1,2) to one page module at a time.
+//
+// A page module exports render(main, ctx) and returns a cleanup function (closing sockets,
+// timers and charts) called when the page is left. ctx = { params, query, go }. Adding a page
+// is one entry in ROUTES (docs/dashboard.md).
+import { h, mount, toast } from './js/dom.js';
+import { session, loadSession, logout, onUnauthorized } from './js/api.js';
+import { ready } from './js/page.js';
+import * as loginPage from './js/pages/login.js';
+import * as testsPage from './js/pages/tests.js';
+import * as runPage from './js/pages/run.js';
+import * as historyPage from './js/pages/history.js';
+import * as comparePage from './js/pages/compare.js';
+
+const ROUTES = [
+  { pattern: /^\/login$/, page: loginPage, nav: null, title: 'Sign in', open: true },
+  { pattern: /^\/tests$/, page: testsPage, nav: 'tests', title: 'Tests' },
+  { pattern: /^\/runs$/, page: historyPage, nav: 'runs', title: 'History' },
+  { pattern: /^\/runs\/(?<id>[1-9][0-9]{0,17})$/, page: runPage, nav: 'runs', title: 'Run' },
+  { pattern: /^\/compare$/, page: comparePage, nav: 'compare', title: 'Compare' },
+];
+
+const main = document.getElementById('main');
+let cleanup = null;
+let needLogin = false;
+
+/** Navigates to a hash route, e.g. go('/runs/3'). */
+export function go(path) {
+  if (location.hash === `#${path}`) route();
+  else location.hash = `#${path}`;
+}
+
+function parseHash() {
+  const raw = location.hash.replace(/^#/, '') || '/tests';
+  const [path, qs] = raw.split('?');
+  return { path, query: new URLSearchParams(qs || '') };
+}
+
+function renderTopbar() {
+  const bar = document.getElementById('topbar');
+  const who = document.getElementById('who');
+  bar.hidden = needLogin;
+  if (needLogin) return;
+  const u = session.user || { name: 'local', role: 'admin' };
+  mount(who,
+    h('span', { class: 'who-name', title: 'Signed in as' }, u.name),
+    h('span', { class: ['badge', 'badge-role'] }, u.role),
+    session.auth
+      ? h('button', { type: 'button', class: 'btn btn-ghost btn-small', id: 'logout', on: { click: doLogout } }, 'Log out')
+      : h('span', { class: 'muted small', title: 'The server runs without access control' }, 'access control off'));
+}
+
+async function doLogout() {
+  try { await logout(); } catch (e) { toast(`Log out: ${e.message}`, 'error'); }
+  needLogin = true;
+  go('/login');
+}
+
+async function route() {
+  const { path, query } = parseHash();
+  let r = null, m = null;
+  for (const cand of ROUTES) { m = path.match(cand.pattern); if (m) { r = cand; break; } }
+  if (needLogin && !(r && r.open)) {
+    const back = location.hash && !location.hash.startsWith('#/login') ? location.hash.slice(1) : '/tests';
+    location.replace(`#/login?next=${encodeURIComponent(back)}`);
+    return;
+  }
+  if (cleanup) { try { cleanup(); } catch { /* a page that fails to clean up must not block the next */ } }
+  cleanup = null;
+  renderTopbar();
+  for (const a of document.querySelectorAll('[data-nav]')) {
+    if (r && a.dataset.nav === r.nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+  main.setAttribute('aria-busy', 'true');
+  delete main.dataset.ready;
+  if (!r) {
+    mount(main, h('section', { class: 'page' }, h('h1', 'Not found'),
+      h('p', 'There is no page at this address. '), h('a', { href: '#/tests' }, 'Go to the tests')));
+    ready('notfound');
+    return;
+  }
+  document.title = `${r.title} · Stampede`;
+  try {
+    cleanup = await r.page.render(main, { params: (m && m.groups) || {}, query, go, onLogin });
+  } catch (e) {
+    mount(main, h('section', { class: 'page' }, h('h1', 'Something went wrong'),
+      h('p', { class: 'error-text' }, e.message)));
+    ready('error');
+  }
+}
+
+async function onLogin(next) {
+  needLogin = false;
+  go(next || '/tests');
+}
+
+onUnauthorized(() => {
+  if (needLogin) return;
+  needLogin = true;
+  toast('Your session has ended. Please sign in again.', 'error');
+  route();
+});
+
+async function start() {
+  try {
+    needLogin = (await loadSession()) === 'login';
+  } catch (e) {
+    mount(main, h('section', { class: 'page' }, h('h1', 'The server cannot be reached'), h('p', e.message)));
+    return;
+  }
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+start();

@@ -1,0 +1,43 @@
+// page.js - pieces every page uses: the header, status badges, empty and error states, and
+// the readiness mark set once a page's first data is on screen.
+import { h } from './dom.js';
+import { STATUSES } from './format.js';
+
+/** Marks the page ready (main[data-ready], aria-busy=false): its first data is shown. */
+export function ready(name) {
+  const main = document.getElementById('main');
+  main.setAttribute('aria-busy', 'false');
+  main.dataset.ready = name;
+}
+
+export function pageHeader(title, subtitle, ...actions) {
+  return h('header', { class: 'page-head' },
+    h('div', { class: 'page-title' }, h('h1', title), subtitle ? h('p', { class: 'subtitle' }, subtitle) : null),
+    h('div', { class: 'page-actions' }, actions));
+}
+
+const STATUS_LABEL = {
+  queued: 'Queued', running: 'Running', passed: 'Passed', failed: 'Failed', stopped: 'Stopped',
+  aborted: 'Aborted', error: 'Error',
+};
+
+export function statusBadge(status) {
+  const known = STATUSES.includes(status);
+  return h('span', { class: ['badge', `st-${known ? status : 'unknown'}`] }, known ? STATUS_LABEL[status] : String(status ?? '–'));
+}
+
+export function emptyState(title, text, ...actions) {
+  return h('div', { class: 'empty' }, h('h2', title), text ? h('p', text) : null, actions.length ? h('div', { class: 'empty-actions' }, actions) : null);
+}
+
+export function errorBox(message) {
+  return h('div', { class: 'alert alert-error', role: 'alert' }, message);
+}
+
+/** A table whose header cells are given as [label, className]. */
+export function table(headers, body, { caption, className } = {}) {
+  return h('table', { class: ['table', className] },
+    caption ? h('caption', { class: 'sr-only' }, caption) : null,
+    h('thead', h('tr', headers.map(([label, cls]) => h('th', { scope: 'col', class: cls }, label)))),
+    body);
+}

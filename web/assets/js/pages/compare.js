@@ -1,0 +1,109 @@
+// compare.js - 2 to 10 ended runs side by side: charts overlaid by elapsed time and a table
+// per request name with each figure's change against the baseline (the first run), changes
+// beyond the tolerance flagged as regressions or improvements (GET /compare).
+import { h, mount, field } from '../dom.js';
+import { API, get } from '../api.js';
+import { ms, int, rate, when, duration } from '../format.js';
+import { TimeChart, PALETTE } from '../charts.js';
+import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { seriesColumns } from './run.js';
+import { picked } from './history.js';
+
+const FIGURES = [
+  ['count', 'Requests', int], ['rps', 'RPS', rate], ['error_pct', 'Errors', (v) => (v === null || v === undefined ? '–' : `${Math.round(v * 100) / 100}%`)],
+  ['p50', 'p50', ms], ['p95', 'p95', ms], ['p99', 'p99', ms],
+];
+
+export async function render(main, ctx) {
+  const ids = (ctx.query.get('runs') || '').split(',').map((s) => s.trim()).filter((s) => /^[1-9][0-9]{0,17}$/.test(s));
+  const tolerance = /^[0-9]{1,3}(\.[0-9]+)?$/.test(ctx.query.get('tolerance') || '') ? ctx.query.get('tolerance') : '10';
+
+  const idsIn = h('input', { type: 'text', value: ids.join(', '), placeholder: 'e.g. 12, 15, 18', inputmode: 'numeric' });
+  const tolIn = h('input', { type: 'number', min: '0', max: '1000', step: 'any', value: tolerance, class: 'narrow' });
+  const form = h('form', { class: 'filters', 'aria-label': 'Runs to compare', on: { submit: (e) => {
+    e.preventDefault();
+    const list = idsIn.value.split(/[\s,]+/).filter(Boolean).join(',');
+    ctx.go(`/compare?runs=${encodeURIComponent(list)}&tolerance=${encodeURIComponent(tolIn.value || '10')}`);
+  } } },
+  field('Runs (baseline first)', idsIn).wrap, field('Tolerance (%)', tolIn).wrap, h('button', { type: 'submit', class: 'btn' }, 'Compare'));
+
+  const body = h('div', { class: 'page' });
+  mount(main, h('section', { class: 'page' },
+    pageHeader('Compare runs', 'The first run is the baseline; changes beyond the tolerance are flagged.'),
+    form, body));
+
+  if (ids.length < 2) {
+    mount(body, emptyState('Pick at least two runs', picked.length >= 2 ? `You picked ${picked.join(', ')} in the history.` : 'Pick runs in the history, or type their numbers above.',
+      picked.length >= 2 ? h('a', { class: 'btn btn-primary', href: `#/compare?runs=${picked.join(',')}` }, 'Compare the picked runs') : h('a', { class: 'btn', href: '#/runs' }, 'Go to the history')));
+    ready('compare');
+    return () => {};
+  }
+
+  let cmp;
+  try {
+    cmp = await get(`${API}/compare?runs=${ids.join(',')}&tolerance=${tolerance}`);
+  } catch (e) {
+    mount(body, errorBox(`These runs cannot be compared: ${e.message}`));
+    ready('compare');
+    return () => {};
+  }
+
+  const colour = (i) => PALETTE[i % PALETTE.length];
+  const legend = table([['', 'swatch'], ['Run'], ['Test'], ['Verdict'], ['Started'], ['Duration', 'num']],
+    h('tbody', cmp.runs.map((r, i) => h('tr',
+      h('td', { class: 'swatch' }, h('span', { class: 'swatch-dot', style: null, dataset: { c: String(i % PALETTE.length) } })),
+      h('td', h('a', { href: `#/runs/${r.id}`, class: 'strong' }, `#${r.id}`), i === 0 ? h('span', { class: 'badge badge-base' }, 'baseline') : null),
+      h('td', r.test_name), h('td', statusBadge(r.status)), h('td', when(r.started_at)), h('td', { class: 'num' }, duration(r.duration_s))))),
+    { caption: 'Runs compared', className: 'legend-table' });
+
+  const seriesOpts = cmp.runs.map((r, i) => ({ label: `#${r.id}${i === 0 ? ' (baseline)' : ''}`, color: colour(i), dash: i === 0 ? [6, 4] : undefined, width: 2 }));
+  const rpsChart = new TimeChart({ title: 'Requests per second', unit: '/s', series: seriesOpts });
+  const latPick = h('select', { 'aria-label': 'Request name for the p95 chart' }, h('option', { value: '' }, 'Slowest request name each second'),
+    cmp.names.map((n) => h('option', { value: n.name }, n.name)));
+  const latChart = new TimeChart({ title: 'p95 response time', unit: 'ms', series: seriesOpts, tools: latPick });
+
+  mount(body,
+    h('section', { class: 'card card-flush' }, legend),
+    h('div', { class: 'charts' }, rpsChart.el, latChart.el),
+    h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, `Per request name (tolerance ${cmp.tolerance_pct}%)`),
+      compareTable(cmp)));
+
+  const series = await Promise.all(cmp.runs.map((r) => get(`${API}/runs/${r.id}/series`).then(seriesColumns).catch(() => null)));
+  const len = Math.max(1, ...series.map((c) => (c ? c.xs.length : 0)));
+  const xs = Array.from({ length: len }, (_, i) => i + 1);
+  const pad = (a) => { const out = new Array(len).fill(null); (a || []).forEach((v, i) => { out[i] = v; }); return out; };
+  rpsChart.setData([xs, ...series.map((c) => pad(c && c.rps))]);
+  const drawLat = () => latChart.setData([xs, ...series.map((c) => pad(c && c.latency(latPick.value || null).p95))]);
+  latPick.addEventListener('change', drawLat);
+  drawLat();
+  ready('compare');
+  return () => { rpsChart.destroy(); latChart.destroy(); };
+}
+
+function cell(entry, key, fmt, isBase) {
+  if (!entry || entry.present === null || entry.present === false) return h('td', { class: 'num muted' }, 'absent');
+  if (isBase) return h('td', { class: 'num' }, fmt(entry[key]));
+  const f = entry[key] || {};
+  const change = f.change_pct;
+  let delta = '';
+  if (change === null || change === undefined) delta = f.flag ? 'new' : '';
+  else if (Math.round(change * 10) !== 0) delta = `${change > 0 ? '+' : ''}${Math.round(change * 10) / 10}%`;
+  return h('td', { class: ['num', f.flag && `flag-${f.flag}`], title: f.flag ? `${f.flag} against the baseline` : null },
+    fmt(f.value), delta ? h('span', { class: 'delta' }, ` ${delta}`) : null,
+    f.flag ? h('span', { class: 'sr-only' }, ` (${f.flag})`) : null);
+}
+
+function compareTable(cmp) {
+  const rows = [];
+  const groups = [{ name: 'Total', runs: cmp.total, total: true }, ...cmp.names];
+  for (const g of groups) {
+    g.runs.forEach((entry, i) => {
+      const run = cmp.runs[i];
+      rows.push(h('tr', { class: [i === 0 && 'group-start', g.total && 'total-row'] },
+        i === 0 ? h('th', { scope: 'rowgroup', rowspan: String(g.runs.length), class: 'name-cell' }, g.name) : null,
+        h('td', { class: 'nowrap' }, h('span', { class: 'swatch-dot', dataset: { c: String(i % PALETTE.length) } }), ` #${run ? run.id : entry.run_id}`),
+        FIGURES.map(([key, , fmt]) => cell(entry, key, fmt, i === 0))));
+    });
+  }
+  return table([['Request name'], ['Run'], ...FIGURES.map(([, label]) => [label, 'num'])], h('tbody', rows), { caption: 'Per request name against the baseline', className: 'compare-table' });
+}

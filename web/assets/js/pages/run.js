@@ -1,0 +1,441 @@
+// run.js - one run. While it goes: charts fed every second by the live stream, tiles, the
+// per-name table updated in place, status codes, error kinds, failure messages, thresholds as
+// they stand, Stop and change-load controls. Once it has ended: the report from stored data
+// (series, summary, verdicts, failures) with export buttons.
+import { h, mount, setText, field, toast } from '../dom.js';
+import { API, get, post, can } from '../api.js';
+import { ms, int, rate, pct, duration, when, parseDuration } from '../format.js';
+import { TimeChart, PALETTE } from '../charts.js';
+import { LiveStream } from '../live.js';
+import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { parseThreshold, measure, holds } from '../thresholds.js';
+
+export async function render(main, ctx) {
+  const id = Number(ctx.params.id);
+  let run;
+  try {
+    run = await get(`${API}/runs/${id}`);
+  } catch (e) {
+    mount(main, h('section', { class: 'page' }, pageHeader(`Run #${id}`), e.status === 404
+      ? emptyState('No such run', `There is no run #${id}.`, h('a', { href: '#/runs', class: 'btn' }, 'Back to the history'))
+      : errorBox(e.message)));
+    ready('run');
+    return () => {};
+  }
+  let thresholds = [];
+  try {
+    const t = await get(`${API}/tests/${run.test_id}/revisions/${run.revision}`);
+    thresholds = (t.definition && Array.isArray(t.definition.thresholds)) ? t.definition.thresholds : [];
+  } catch { /* a deleted test: the verdicts still name the thresholds */ }
+
+  if (run.status === 'running' || run.status === 'queued') return renderLive(main, ctx, run, thresholds);
+  return renderReport(main, ctx, run);
+}
+
+/* ---- Shared pieces ---- */
+
+function header(run, extra) {
+  return pageHeader(h('span', run.test_name, h('span', { class: 'run-id' }, ` · run #${run.id}`)),
+    h('span', { class: 'run-meta' }, statusBadge(run.status), ` Revision ${run.revision} · started ${when(run.started_at || run.created_at)} by `, run.started_by || '–', overridesText(run.overrides)),
+    extra);
+}
+
+function overridesText(o) {
+  if (!o || typeof o !== 'object' || !Object.keys(o).length) return '';
+  const parts = [];
+  if (o.users) parts.push(`${o.users} users`);
+  if (o.stages) parts.push('custom stages');
+  if (o.duration) parts.push(`for ${o.duration}`);
+  if (o.base_url) parts.push(`against ${o.base_url}`);
+  return parts.length ? ` · ${parts.join(' ')}` : '';
+}
+
+/** A row of figure tiles; returns { el, set(key, text) }. */
+function tiles(defs) {
+  const vals = {};
+  const el = h('div', { class: 'tiles' }, defs.map(([key, label]) => {
+    vals[key] = h('div', { class: 'tile-value' }, '–');
+    return h('div', { class: 'tile', dataset: { tile: key } }, h('div', { class: 'tile-label' }, label), vals[key]);
+  }));
+  return { el, set: (k, t) => vals[k] && setText(vals[k], t) };
+}
+
+/** The per-request-name table, updated in place by name. */
+function namesTable() {
+  const body = h('tbody');
+  const rows = new Map();
+  const el = table([['Request name'], ['Requests', 'num'], ['RPS', 'num'], ['Failures', 'num'], ['p50', 'num'], ['p95', 'num'], ['p99', 'num'], ['Max', 'num']],
+    body, { caption: 'Per request name', className: 'names-table' });
+  function update(items, total) {
+    const all = total ? [...items, { ...total, name: 'Total', _total: true }] : items;
+    for (const n of all) {
+      const key = n._total ? '\u0000total' : n.name;
+      let r = rows.get(key);
+      if (!r) {
+        const cells = Array.from({ length: 7 }, () => h('td', { class: 'num' }));
+        const tr = h('tr', { class: n._total ? 'total-row' : null }, h('th', { scope: 'row', class: 'name-cell' }, n.name), cells);
+        r = { tr, cells };
+        rows.set(key, r);
+        if (n._total) body.appendChild(tr);
+        else { const t = rows.get('\u0000total'); body.insertBefore(tr, t ? t.tr : null); }
+      }
+      const lat = n.latency_ms || n;
+      const vals = [int(n.requests), rate(n.rps), `${int(n.failures)} (${pct(n.error_rate)})`, ms(lat.p50), ms(lat.p95), ms(lat.p99), ms(lat.max)];
+      vals.forEach((v, i) => setText(r.cells[i], v));
+      r.tr.classList.toggle('has-failures', n.failures > 0);
+    }
+  }
+  return { el, update };
+}
+
+/** Counts as a small list: status codes or error kinds. */
+function countList(title, emptyText) {
+  const list = h('ul', { class: 'count-list' });
+  const el = h('section', { class: 'card' }, h('h2', { class: 'card-title' }, title), list);
+  function update(obj, classify) {
+    const entries = Object.entries(obj || {}).sort((a, b) => b[1] - a[1]);
+    if (!entries.length) { mount(list, h('li', { class: 'muted' }, emptyText)); return; }
+    mount(list, entries.map(([k, v]) => h('li', { class: classify ? classify(k) : null }, h('span', { class: 'count-key' }, k === '0' ? 'no response' : k), h('span', { class: 'count-val' }, int(v)))));
+  }
+  return { el, update };
+}
+
+const statusClass = (k) => (k === '0' || Number(k) >= 500 ? 'bad' : Number(k) >= 400 ? 'warn' : 'good');
+
+function failuresCard() {
+  const body = h('div');
+  const el = h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Failure messages'), body);
+  function update(items) {
+    if (!items || !items.length) { mount(body, h('p', { class: 'muted' }, 'No failures.')); return; }
+    mount(body, table([['Request name'], ['Message'], ['Count', 'num']],
+      h('tbody', items.map((f) => h('tr', h('td', { class: 'nowrap' }, f.name), h('td', h('code', { class: 'failure-msg' }, f.message)), h('td', { class: 'num' }, int(f.count))))),
+      { caption: 'Failure messages', className: 'failures-table' }));
+  }
+  return { el, update };
+}
+
+function thresholdsCard(title) {
+  const list = h('ul', { class: 'thresholds' });
+  const el = h('section', { class: 'card' }, h('h2', { class: 'card-title' }, title), list);
+  /** items: [{ text, state: 'pass'|'fail'|'pending', measured }] */
+  function update(items) {
+    if (!items.length) { mount(list, h('li', { class: 'muted' }, 'This test has no thresholds.')); return; }
+    mount(list, items.map((t) => h('li', { class: ['threshold', `th-${t.state}`] },
+      h('span', { class: 'th-mark', 'aria-hidden': 'true' }, t.state === 'pass' ? '✓' : t.state === 'fail' ? '✗' : '…'),
+      h('span', { class: 'th-text' }, t.text),
+      h('span', { class: 'th-measured' }, t.measured),
+      h('span', { class: 'sr-only' }, t.state === 'pass' ? 'holds' : t.state === 'fail' ? 'missed' : 'not known yet'))));
+  }
+  return { el, update };
+}
+
+function measuredText(th, v) {
+  if (v === null || v === undefined) return '';
+  if (th && th.metric === 'error_rate') return pct(v);
+  if (th && th.metric === 'rps') return `${rate(v)}/s`;
+  return ms(v);
+}
+
+const LAT_SERIES = [{ label: 'p50', color: '#2f9e6b' }, { label: 'p95', color: PALETTE[0] }, { label: 'p99', color: '#e07b39' }];
+const rpsChartNew = () => new TimeChart({ title: 'Requests per second', unit: '/s', series: [{ label: 'Requests/s', color: PALETTE[0], fill: 'rgba(47,111,222,0.08)' }] });
+const errChartNew = () => new TimeChart({ title: 'Errors per second', unit: '/s', series: [{ label: 'Errors/s', color: '#d64545', fill: 'rgba(214,69,69,0.08)' }] });
+const vuChartNew = () => new TimeChart({ title: 'Virtual users', series: [{ label: 'Active VUs', color: '#5d6d7e', fill: 'rgba(93,109,126,0.08)' }, { label: 'Target', color: '#9b59b6', dash: [6, 4] }] });
+
+function chartsGrid(charts) {
+  return h('div', { class: 'charts' }, charts.map((c) => c.el));
+}
+
+/* ---- Live ---- */
+
+function renderLive(main, ctx, run, thresholdTexts) {
+  const points = new Map();
+  let live = run.live || null;
+  let liveAt = performance.now();
+  let stopping = false;
+  let refreshing = false;
+  let lastRefresh = 0;
+  let drawQueued = false;
+  const parsed = thresholdTexts.map((t) => ({ text: t, th: parseThreshold(t) }));
+  let model = (live && live.model) || 'closed';
+
+  const conn = h('span', { class: 'conn conn-connecting', role: 'status' }, 'Connecting…');
+  const t = tiles([['elapsed', 'Elapsed'], ['remaining', 'Remaining'], ['rps', 'Requests/s'], ['p95', 'p95 (last second)'], ['errors', 'Failures'], ['vus', 'Active VUs']]);
+
+  const rpsChart = rpsChartNew();
+  const latChart = new TimeChart({ title: 'Response time, all requests', unit: 'ms', series: LAT_SERIES });
+  const errChart = errChartNew();
+  const vuChart = vuChartNew();
+  const rateChart = new TimeChart({ title: 'Arrival rate (open model)', unit: '/s', series: [{ label: 'Target rate', color: '#9b59b6', dash: [6, 4] }, { label: 'Achieved', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
+  const charts = [rpsChart, latChart, errChart, vuChart, rateChart];
+  const rateWrap = rateChart.el;
+  rateWrap.classList.add('chart-wide');
+  rateWrap.hidden = model !== 'open';
+
+  const names = namesTable();
+  const statusCodes = countList('Status codes', 'No responses yet.');
+  const errorKinds = countList('Error kinds', 'No errors.');
+  const failures = failuresCard();
+  const ths = thresholdsCard('Thresholds (as they stand)');
+
+  const controls = [];
+  let targetIn = null;
+  let loadForm = null;
+  if (can('run')) {
+    const stopBtn = h('button', { type: 'button', class: 'btn btn-danger', on: { click: () => stop('graceful') } }, 'Stop');
+    const killBtn = h('button', { type: 'button', class: 'btn btn-danger-ghost', title: 'Abort the requests in flight', on: { click: () => stop('immediate') } }, 'Stop now');
+    controls.push(stopBtn, killBtn);
+    targetIn = h('input', { type: 'number', min: '0', step: 'any', class: 'narrow', inputmode: 'decimal' });
+    const rampIn = h('input', { type: 'text', class: 'narrow', placeholder: '0s', value: '' });
+    const apply = h('button', { type: 'submit', class: 'btn' }, 'Apply');
+    const loadLabel = h('span');
+    const form = h('form', { class: 'load-form', 'aria-label': 'Change the load', on: { submit: async (e) => {
+      e.preventDefault();
+      const target = Number(targetIn.value);
+      if (targetIn.value === '' || !(target >= 0)) { toast('Enter the new target.', 'error'); targetIn.focus(); return; }
+      const ramp = rampIn.value.trim();
+      if (ramp && Number.isNaN(parseDuration(ramp))) { toast('Ramp: write it like 10s or 1m.', 'error'); rampIn.focus(); return; }
+      apply.disabled = true;
+      try {
+        await post(`${API}/runs/${run.id}/load`, ramp ? { target, ramp: /^[0-9.]+$/.test(ramp) ? `${ramp}s` : ramp } : { target });
+        toast(`Load changed to ${target}${model === 'open' ? ' iterations/s' : ' users'}.`, 'success');
+      } catch (err) { toast(`Change load: ${err.message}`, 'error'); } finally { apply.disabled = false; }
+    } } },
+    field(loadLabel, targetIn).wrap, field('Ramp', rampIn).wrap, apply);
+    const setLabel = () => setText(loadLabel, model === 'open' ? 'New rate (/s)' : 'New users');
+    setLabel();
+    loadForm = { setLabel };
+    controls.push(form);
+    async function stop(mode) {
+      if (stopping && mode === 'graceful') return;
+      stopping = true;
+      try {
+        await post(`${API}/runs/${run.id}/stop`, { mode });
+        setText(conn, 'Stopping…');
+        stopBtn.disabled = true;
+      } catch (err) { toast(`Stop: ${err.message}`, 'error'); stopping = false; }
+    }
+  }
+
+  mount(main, h('section', { class: 'page page-run' },
+    header(run, conn),
+    t.el,
+    controls.length ? h('div', { class: 'card controls' }, controls) : null,
+    chartsGrid(charts),
+    h('div', { class: 'grid-main' },
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      ths.el),
+    h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
+
+  function draw() {
+    drawQueued = false;
+    if (!points.size) return;
+    const secs = [...points.keys()].sort((a, b) => a - b);
+    const first = 0, last = secs[secs.length - 1];
+    const xs = [];
+    const col = (f) => { const a = []; for (let s = first; s <= last; s++) { const p = points.get(s); a.push(p ? f(p) : null); } return a; };
+    for (let s = first; s <= last; s++) xs.push(s + 1);
+    rpsChart.setData([xs, col((p) => p.rps)]);
+    errChart.setData([xs, col((p) => p.errors)]);
+    latChart.setData([xs, col((p) => p.p50), col((p) => p.p95), col((p) => p.p99)]);
+    vuChart.setData([xs, col((p) => p.vus), col((p) => p.target_vus)]);
+    if (model === 'open') rateChart.setData([xs, col((p) => p.target_rate ?? null), col((p) => p.arrivals ?? p.iterations), col((p) => p.dropped)]);
+    const lp = points.get(last);
+    t.set('rps', rate(lp.rps));
+    t.set('p95', ms(lp.p95));
+    t.set('vus', `${int(lp.vus)} / ${int(lp.target_vus)}`);
+  }
+
+  function onPoint(p) {
+    points.set(p.second, p);
+    if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); }
+    if (performance.now() - lastRefresh > 900) refresh();
+  }
+
+  async function refresh() {
+    if (refreshing) return;
+    refreshing = true;
+    lastRefresh = performance.now();
+    try {
+      const r = await get(`${API}/runs/${run.id}`);
+      run = r;
+      if (r.live) { live = r.live; liveAt = performance.now(); applyLive(); }
+    } catch { /* the next point tries again */ } finally { refreshing = false; }
+  }
+
+  function applyLive() {
+    if (live.model && live.model !== model) { model = live.model; rateWrap.hidden = model !== 'open'; if (loadForm) loadForm.setLabel(); }
+    names.update(live.names || [], { requests: live.requests, failures: live.failures, rps: live.rps, error_rate: live.error_rate, p50: live.p50, p95: live.p95, p99: live.p99, max: live.max });
+    statusCodes.update(live.status, statusClass);
+    errorKinds.update(live.error_kinds);
+    failures.update(live.failure_messages || []);
+    t.set('errors', `${int(live.failures)} (${pct(live.error_rate)})`);
+    ths.update(parsed.map(({ text, th }) => {
+      if (!th) return { text, state: 'pending', measured: '' };
+      const v = measure(th, live);
+      if (v === null) return { text, state: 'pending', measured: 'judged at the end' };
+      return { text, state: holds(th, v) ? 'pass' : 'fail', measured: measuredText(th, v) };
+    }));
+    if (targetIn) targetIn.placeholder = `now ${int(live.target_vus)}`;
+  }
+
+  function tick() {
+    if (!live) return;
+    const el = live.elapsed_s + (performance.now() - liveAt) / 1000;
+    t.set('elapsed', duration(el));
+    t.set('remaining', live.planned_s ? duration(Math.max(0, live.planned_s - el)) : '–');
+  }
+  const clock = setInterval(tick, 250);
+  ths.update(parsed.map(({ text }) => ({ text, state: 'pending', measured: '' })));
+  if (live) applyLive();
+
+  const stream = new LiveStream(run.id, {
+    onPoint,
+    onState: (s) => {
+      conn.className = `conn conn-${s}`;
+      setText(conn, s === 'live' ? (stopping ? 'Stopping…' : 'Live') : s === 'reconnecting' ? 'Reconnecting…' : s === 'ended' ? 'Ended' : 'Connecting…');
+    },
+    onEnd: async (status) => {
+      clearInterval(clock);
+      toast(`Run #${run.id} ended: ${status || 'done'}.`, status === 'passed' ? 'success' : 'info');
+      const fresh = await get(`${API}/runs/${run.id}`).catch(() => null);
+      if (fresh && location.hash === `#/runs/${run.id}`) {
+        for (const c of charts) c.destroy();
+        cleanupRef.fn = await renderReport(main, ctx, fresh);
+      }
+    },
+  });
+  stream.start();
+  ready('live');
+
+  const cleanupRef = { fn: null };
+  return () => {
+    clearInterval(clock);
+    stream.close();
+    for (const c of charts) c.destroy();
+    if (cleanupRef.fn) cleanupRef.fn();
+  };
+}
+
+/* ---- Report ---- */
+
+async function renderReport(main, ctx, run) {
+  const s = run.summary;
+  const total = s && s.total;
+  const exportLink = (ext, label) => h('a', { class: 'btn btn-small', href: `${API}/runs/${run.id}/export.${ext}`, download: '', dataset: { export: ext } }, label);
+  const actions = [
+    h('div', { class: 'btn-row', role: 'group', 'aria-label': 'Export' }, h('span', { class: 'muted small' }, 'Export'),
+      exportLink('html', 'HTML'), exportLink('csv', 'CSV'), exportLink('json', 'JSON'), exportLink('junit.xml', 'JUnit')),
+    h('a', { class: 'btn btn-small', href: `#/runs?test=${run.test_id}` }, 'Compare with…'),
+  ];
+  const t = tiles([['duration', 'Duration'], ['requests', 'Requests'], ['rps', 'Requests/s'], ['errors', 'Failures'], ['p95', 'p95'], ['p99', 'p99']]);
+  if (total) {
+    t.set('duration', duration(s.duration_s));
+    t.set('requests', int(total.requests));
+    t.set('rps', rate(total.rps));
+    t.set('errors', `${int(total.failures)} (${pct(total.error_rate)})`);
+    t.set('p95', ms(total.latency_ms && total.latency_ms.p95));
+    t.set('p99', ms(total.latency_ms && total.latency_ms.p99));
+  }
+
+  const latPick = h('select', { 'aria-label': 'Request name for the response time chart' }, h('option', { value: '' }, 'Slowest request name each second'));
+  const rpsChart = rpsChartNew();
+  const latChart = new TimeChart({ title: 'Response time', unit: 'ms', series: LAT_SERIES, tools: latPick });
+  const errChart = errChartNew();
+  const vuChart = vuChartNew();
+  const open = !!(s && s.open_model);
+  const rateChart = new TimeChart({ title: 'Iterations per second (open model)', unit: '/s', series: [{ label: 'Iterations', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
+  rateChart.el.classList.add('chart-wide');
+  const charts = open ? [rpsChart, latChart, errChart, vuChart, rateChart] : [rpsChart, latChart, errChart, vuChart];
+  const names = namesTable();
+  const statusCodes = countList('Status codes', 'No responses.');
+  const errorKinds = countList('Error kinds', 'No errors.');
+  const failures = failuresCard();
+  const ths = thresholdsCard('Thresholds');
+  const verdicts = Array.isArray(run.verdicts) ? run.verdicts : [];
+  ths.update(verdicts.map((v) => ({ text: v.threshold, state: v.passed ? 'pass' : 'fail', measured: measuredText({ metric: v.metric }, v.measured) })));
+
+  const notes = [];
+  if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', run.status === 'aborted' ? 'Aborted: ' : 'Error: '), run.error));
+  if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, s.broke.summary || s.broke.condition || 'A stop condition ended the run.'));
+
+  mount(main, h('section', { class: 'page page-run' },
+    header(run, actions),
+    notes,
+    t.el,
+    chartsGrid(charts),
+    h('div', { class: 'grid-main' },
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      ths.el),
+    h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
+
+  if (s) {
+    names.update((s.names || []).filter((n) => n.requests > 0), total);
+    statusCodes.update(total.status, statusClass);
+    errorKinds.update(total.errors);
+  } else {
+    mount(names.el.querySelector('tbody'), h('tr', h('td', { colspan: 8, class: 'muted' }, 'This run has no results.')));
+    statusCodes.update({});
+    errorKinds.update({});
+  }
+
+  const [series, fails] = await Promise.all([
+    get(`${API}/runs/${run.id}/series`).catch(() => null),
+    get(`${API}/runs/${run.id}/failures`).catch(() => null),
+  ]);
+  failures.update(fails ? fails.items : []);
+  if (series) {
+    const cols = seriesColumns(series);
+    for (const n of series.names || []) latPick.appendChild(h('option', { value: n.name }, n.name));
+    rpsChart.setData([cols.xs, cols.rps]);
+    errChart.setData([cols.xs, cols.errors]);
+    vuChart.setData([cols.xs, cols.vus, cols.target]);
+    if (open) rateChart.setData([cols.xs, cols.iterations, cols.dropped]);
+    const drawLat = () => {
+      const l = cols.latency(latPick.value || null);
+      latChart.setData([cols.xs, l.p50, l.p95, l.p99]);
+    };
+    latPick.addEventListener('change', drawLat);
+    drawLat();
+  }
+  ready('report');
+  return () => { for (const c of charts) c.destroy(); };
+}
+
+/**
+ * Stored series (GET /runs/:id/series) as chart columns over elapsed seconds: requests and
+ * errors per second over every name, VUs, and p50/p95/p99 (ms) of one name or, per second,
+ * the slowest name (the store keeps percentiles per name; they cannot be merged into a
+ * total without the histograms).
+ */
+export function seriesColumns(series) {
+  const ticks = series.ticks || { second: [] };
+  let last = -1;
+  for (const s of ticks.second || []) last = Math.max(last, s);
+  for (const n of series.names || []) for (const s of n.second) last = Math.max(last, s);
+  const len = last + 1;
+  const zeros = () => new Array(len).fill(null);
+  const xs = Array.from({ length: len }, (_, i) => i + 1);
+  const rps = zeros(), errors = zeros(), vus = zeros(), target = zeros(), iterations = zeros(), dropped = zeros();
+  (ticks.second || []).forEach((s, i) => {
+    vus[s] = ticks.active_vus[i]; target[s] = ticks.target_vus[i];
+    iterations[s] = ticks.iterations[i]; dropped[s] = ticks.dropped[i];
+    rps[s] = 0; errors[s] = 0;
+  });
+  for (const n of series.names || []) {
+    n.second.forEach((s, i) => { rps[s] = (rps[s] || 0) + n.count[i]; errors[s] = (errors[s] || 0) + n.errors[i]; });
+  }
+  function latency(name) {
+    const out = { p50: zeros(), p95: zeros(), p99: zeros() };
+    for (const n of series.names || []) {
+      if (name && n.name !== name) continue;
+      n.second.forEach((s, i) => {
+        for (const k of ['p50', 'p95', 'p99']) {
+          const v = n[k][i] / 1000;
+          if (out[k][s] === null || v > out[k][s]) out[k][s] = v;
+        }
+      });
+    }
+    return out;
+  }
+  return { xs, rps, errors, vus, target, iterations, dropped, latency };
+}
