@@ -58,6 +58,8 @@ export class TimeChart {
         })),
       ],
     }, this.data, this.plotBox);
+    this.plotBox.addEventListener('mouseleave', () => setTimeout(() => this.showLatest(), 0));
+    this.showLatest();
   }
 
   resize() {
@@ -70,7 +72,20 @@ export class TimeChart {
   /** data: [xs, ys0, ys1, ...], each an array of equal length. */
   setData(data) {
     this.data = data;
-    if (this.plot) this.plot.setData(data);
+    // What is drawn, readable from the page: how many seconds, and how many of them have no
+    // value in the first series (a gap the live stream or the REST fill did not cover).
+    this.el.dataset.points = String(data[0].length);
+    this.el.dataset.gaps = String((data[1] || []).filter((v) => v === null || v === undefined).length);
+    if (this.plot) {
+      this.plot.setData(data);
+      this.showLatest();
+    }
+  }
+
+  /** The legend shows the newest second's values unless the pointer is over the chart. */
+  showLatest() {
+    const n = this.data[0].length;
+    if (n && this.plot.cursor.left < 0) this.plot.setLegend({ idx: n - 1 });
   }
 
   destroy() {

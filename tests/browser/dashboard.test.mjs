@@ -1,0 +1,177 @@
+// dashboard.test.mjs - the dashboard in Chromium against the real daemon and the demo shop:
+// sign in, paste a test (a bad one first: its errors are shown by path), start it, watch the
+// charts and the per-name table fill, lose the live stream and get it back without a gap,
+// change the load, stop, open the report and export it four ways, run it again and compare.
+// Every load is a few VUs for a few seconds against the loopback shop.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { startShop } from '../lib/harness.mjs';
+import { skipReason, launch, newPage, startServer, openDashboard, waitReady, shot } from '../lib/browser.mjs';
+
+const skip = skipReason() || false;
+let shop, srv, browser, page;
+const errors = [];
+
+before(async () => {
+  if (skip) return;
+  shop = await startShop();
+  srv = await startServer(['--shop-url', shop.url]);
+  browser = await launch();
+  page = await newPage(browser, errors);
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (srv) await srv.stop();
+  if (shop) await shop.stop();
+});
+
+function definition(name) {
+  return {
+    name,
+    base_url: shop.url,
+    users: [{ name: 'browser', think: { constant: '100ms' }, tasks: [{ steps: [
+      { request: { url: '/api/v1/products', name: 'GET /products' } },
+      { request: { url: '/api/v1/categories', name: 'GET /categories' } },
+    ] }] }],
+    load: { users: 2, duration: '20s' },
+    thresholds: ['p95 < 500ms', 'error_rate < 1%'],
+  };
+}
+
+const tile = (name) => page.locator(`[data-tile="${name}"] .tile-value`);
+const chartPoints = async (title) => Number(await page.locator(`figure.chart[aria-label="${title}"]`).getAttribute('data-points'));
+
+test('the whole path: paste, start, watch, change the load, stop, report, export, compare', { skip }, async () => {
+  await openDashboard(page, srv);
+  await waitReady(page, 'tests');
+  await shot(page, 'tests');
+
+  // A definition with a mistake is refused with the path of the bad field.
+  await page.getByRole('button', { name: 'New test' }).first().click();
+  const bad = definition('Browser flow');
+  bad.users[0].tasks[0].steps[0].request.mehtod = 'GET';
+  await page.getByLabel('Definition (JSON)').fill(JSON.stringify(bad, null, 2));
+  await page.getByRole('button', { name: 'Check' }).click();
+  await page.locator('.error-list').waitFor();
+  const errText = await page.locator('.error-list').innerText();
+  assert.match(errText, /users\[0\]\.tasks\[0\]\.steps\[0\]\.request\.mehtod/);
+  assert.match(errText, /did you mean 'method'/);
+  await shot(page, 'new-test-errors');
+  await page.getByLabel('Definition (JSON)').fill(JSON.stringify(definition('Browser flow'), null, 2));
+  await page.getByRole('button', { name: 'Check' }).click();
+  await page.locator('.alert-ok').waitFor();
+  await page.getByRole('button', { name: 'Save test' }).click();
+  await page.locator('tr', { hasText: 'Browser flow' }).waitFor();
+
+  // Start with overrides: 2 users for 20 s.
+  await page.getByRole('button', { name: 'Start Browser flow' }).click();
+  await page.getByLabel('Users').fill('2');
+  await page.getByLabel('Duration').fill('20s');
+  await shot(page, 'start-dialog');
+  await page.getByRole('button', { name: 'Start run' }).click();
+  await waitReady(page, 'live');
+  const runUrl = page.url();
+  const runId = Number(runUrl.match(/#\/runs\/(\d+)/)[1]);
+
+  // Points reach the charts and the table fills, by name.
+  await page.waitForFunction(() => Number(document.querySelector('figure.chart[aria-label="Requests per second"]')?.dataset.points) >= 3, null, { timeout: 10000 });
+  for (const title of ['Requests per second', 'Response time, all requests', 'Errors per second', 'Virtual users']) {
+    assert.ok(await chartPoints(title) >= 3, `${title} has points`);
+  }
+  await page.locator('.names-table th.name-cell', { hasText: 'GET /products' }).waitFor();
+  await page.locator('.names-table th.name-cell', { hasText: 'GET /categories' }).waitFor();
+  const productsRow = page.locator('.names-table tr', { hasText: 'GET /products' });
+  assert.ok(Number((await productsRow.locator('td').first().innerText()).replace(/,/g, '')) > 0);
+  await page.locator('.count-list li', { hasText: '200' }).waitFor();
+  await page.locator('.threshold.th-pass', { hasText: 'p95 < 500ms' }).waitFor();
+  assert.equal(await page.locator('.conn').innerText(), 'Live');
+  await shot(page, 'live');
+
+  // The page keeps its size while points arrive: no layout jumps.
+  const box1 = await page.locator('.charts').boundingBox();
+  await page.waitForTimeout(1500);
+  const box2 = await page.locator('.charts').boundingBox();
+  assert.deepEqual(box2, box1, 'the charts did not move or resize');
+
+  // Losing the stream: the page reconnects by itself and fills the gap from REST.
+  await page.evaluate(() => window.stampedeLive.socket.close());
+  await page.waitForFunction(() => document.querySelector('.conn').textContent === 'Live', null, { timeout: 10000 });
+  const before = await chartPoints('Requests per second');
+  await page.waitForFunction((n) => Number(document.querySelector('figure.chart[aria-label="Requests per second"]').dataset.points) > n + 1, before, { timeout: 10000 });
+  assert.equal(await page.locator('figure.chart[aria-label="Requests per second"]').getAttribute('data-gaps'), '0', 'no second is missing');
+
+  // Change the load to 4 users.
+  await page.getByLabel('New users').fill('4');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.locator('.toast', { hasText: 'Load changed to 4 users' }).waitFor();
+  await page.waitForFunction(() => /^4 \/ 4$/.test(document.querySelector('[data-tile="vus"] .tile-value').textContent), null, { timeout: 10000 });
+
+  // Stop: the page becomes the report.
+  await page.getByRole('button', { name: 'Stop', exact: true }).click();
+  await waitReady(page, 'report', 20000);
+  assert.match(await page.locator('.page-head .badge').first().innerText(), /Stopped/);
+  assert.ok(await chartPoints('Requests per second') >= 3, 'the report draws the stored series');
+  assert.match(await page.locator('.names-table').innerText(), /GET \/products[\s\S]*Total/);
+  await shot(page, 'report');
+
+  // Exports: each link downloads the run in its format.
+  const expect = { html: /<html[\s\S]*Browser flow/, csv: /^name,requests,failures/, json: /"run"/, 'junit.xml': /<testsuite/ };
+  for (const [ext, re] of Object.entries(expect)) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(`a[data-export="${ext}"]`).click()]);
+    const file = await dl.path();
+    const text = fs.readFileSync(file, 'utf8');
+    assert.match(text, re, `export.${ext}`);
+    assert.match(dl.suggestedFilename(), new RegExp(`${ext.replace('.', '\\.')}$`));
+  }
+
+  // Run it again, to the end this time (3 s), then compare the two runs.
+  await page.getByRole('link', { name: 'Tests' }).click();
+  await waitReady(page, 'tests');
+  await page.getByRole('button', { name: 'Start Browser flow' }).click();
+  await page.getByLabel('Users').fill('2');
+  await page.getByLabel('Duration').fill('3s');
+  await page.getByRole('button', { name: 'Start run' }).click();
+  await waitReady(page, 'live');
+  await waitReady(page, 'report', 20000);
+  assert.match(await page.locator('.page-head .badge').first().innerText(), /Passed/);
+  const secondId = Number(page.url().match(/#\/runs\/(\d+)/)[1]);
+  assert.ok(secondId > runId);
+
+  // The tests list shows the last verdict and a sparkline of both runs.
+  await page.getByRole('link', { name: 'Tests' }).click();
+  await waitReady(page, 'tests');
+  const row = page.locator('tr', { hasText: 'Browser flow' });
+  assert.match(await row.innerText(), /Passed/);
+  assert.equal(await row.locator('svg.spark circle').count(), 2);
+
+  await page.getByRole('link', { name: 'History' }).click();
+  await waitReady(page, 'history');
+  await page.getByLabel(`Pick run ${runId} to compare`).check();
+  await page.getByLabel(`Pick run ${secondId} to compare`).check();
+  await shot(page, 'history');
+  await page.getByRole('button', { name: 'Compare', exact: true }).click();
+  await waitReady(page, 'compare');
+  assert.match(page.url(), new RegExp(`#/compare\\?runs=${runId},${secondId}`));
+  const cmp = await page.locator('.compare-table').innerText();
+  assert.match(cmp, /Total[\s\S]*GET \/products[\s\S]*GET \/categories/);
+  assert.ok(await chartPoints('Requests per second') >= 3);
+  assert.equal(await page.locator('.legend-table .badge-base').count(), 1);
+  await shot(page, 'compare');
+
+  // The keyboard: from a fresh load, Tab reaches the skip link, then the navigation; a run is
+  // picked with the space bar.
+  await page.goto(`${srv.base}/#/runs`);
+  await page.reload();
+  await waitReady(page, 'history');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Skip to content');
+  await page.keyboard.press('Tab');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.textContent), 'Tests');
+  await page.getByLabel(`Pick run ${runId} to compare`).focus();
+  await page.keyboard.press('Space');
+  assert.equal(await page.getByLabel(`Pick run ${runId} to compare`).isChecked(), true);
+  assert.deepEqual(errors, []);
+});
