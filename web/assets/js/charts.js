@@ -85,7 +85,7 @@ export class TimeChart {
   /** The legend shows the newest second's values unless the pointer is over the chart. */
   showLatest() {
     const n = this.data[0].length;
-    if (n && this.plot.cursor.left < 0) this.plot.setLegend({ idx: n - 1 });
+    if (n && !(this.plot.cursor.left >= 0)) this.plot.setLegend({ idx: n - 1 });
   }
 
   destroy() {

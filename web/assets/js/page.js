@@ -8,6 +8,9 @@ export function ready(name) {
   const main = document.getElementById('main');
   main.setAttribute('aria-busy', 'false');
   main.dataset.ready = name;
+  // Milliseconds from the start of the navigation to this page's first data: what a user
+  // waits for, and what the load-time test reads.
+  main.dataset.readyMs = String(Math.round(performance.now()));
 }
 
 export function pageHeader(title, subtitle, ...actions) {
