@@ -909,12 +909,14 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
     }
 
     /* The dashboard may only load its own files and talk to this server and its live stream.
-     * Set before the daemon starts: worker threads read it from their first request. */
+     * Set before the daemon starts: worker threads read it from their first request. An IPv6
+     * literal (ws://[::1]:port) is not valid CSP source syntax (browsers report it and ignore
+     * it), so only the names are listed. */
     snprintf(srv->page_csp, sizeof srv->page_csp,
              "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u; "
+             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port);
+             (unsigned)cfg->live_port, (unsigned)cfg->live_port);
     srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,

@@ -809,7 +809,7 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
                                                   sp_http_json_string(x->totals.names[i].msgs[m].msg),
                                                   "count",
                                                   (json_int_t)x->totals.names[i].msgs[m].count));
-    json_object_set_new(o, "failures", msgs);
+    json_object_set_new(o, "failure_messages", msgs);
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_unlock(&r->mu);
     sp_name_stats_release(&all);

@@ -406,19 +406,34 @@ test('requests naming another host or from another origin are refused (DNS rebin
   assert.equal(list.json.total, 0, 'a refused request changed nothing');
 });
 
-test('the placeholder page links the API description and carries a strict CSP', async () => {
+test('the built-in dashboard is served with a strict CSP and revalidated by ETag', async () => {
   const r = await fetch(base + '/');
   assert.equal(r.status, 200);
   assert.match(r.headers.get('content-type'), /^text\/html/);
   const csp = r.headers.get('content-security-policy');
   assert.match(csp, /default-src 'self'/);
+  assert.match(csp, /script-src 'self'/);
   assert.match(csp, /frame-ancestors 'none'/);
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
   assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+  assert.equal(r.headers.get('cache-control'), 'no-cache');
   const html = await r.text();
-  assert.match(html, /later release/);
-  assert.match(html, /href="\/api\/v1\/openapi.json"/);
-  assertError(await api('GET', '/assets/app.js'), 404, 'not_found');
+  assert.match(html, /<script type="module" src="\/assets\/app.js"><\/script>/);
+  assert.doesNotMatch(html, /<script>|style=/, 'no inline script or style');
+  const etag = r.headers.get('etag');
+  assert.match(etag, /^"[0-9a-f]{20}"$/);
+  const again = await fetch(base + '/', { headers: { 'If-None-Match': etag } });
+  assert.equal(again.status, 304);
+  assert.equal(await again.text(), '');
+  for (const [p, type] of [['/assets/app.js', /^text\/javascript/], ['/assets/app.css', /^text\/css/],
+    ['/assets/vendor/uPlot.esm.js', /^text\/javascript/], ['/assets/vendor/uPlot.min.css', /^text\/css/],
+    ['/assets/js/pages/run.js', /^text\/javascript/]]) {
+    const a = await fetch(base + p);
+    assert.equal(a.status, 200, p);
+    assert.match(a.headers.get('content-type'), type, p);
+    assert.ok((await a.text()).length > 100, p);
+  }
+  assertError(await api('GET', '/assets/nothing-here.js'), 404, 'not_found');
 });
 
 test('--web-root serves the dashboard files and refuses path traversal', async () => {
@@ -434,6 +449,10 @@ test('--web-root serves the dashboard files and refuses path traversal', async (
   try {
     const idx = await fetch(w.base + '/');
     assert.equal(await idx.text(), '<!doctype html><title>dash</title>');
+    // A file the folder lacks (uPlot, from npm) comes from the binary.
+    const vendor = await fetch(w.base + '/assets/vendor/uPlot.esm.js');
+    assert.equal(vendor.status, 200);
+    assert.ok(vendor.headers.get('etag'));
     const js = await fetch(w.base + '/assets/app.js');
     assert.equal(js.status, 200);
     assert.match(js.headers.get('content-type'), /^text\/javascript/);

@@ -35,7 +35,7 @@ export async function newPage(browser, errors = []) {
   page.on('console', (m) => {
     // Chromium logs every 4xx answer ("Failed to load resource"): the dashboard asks /auth/me
     // and meets 422s on purpose. Script errors and CSP violations are what count here.
-    if (m.type() === 'error' && !/Failed to load resource|\[::1\]/.test(m.text())) errors.push(`console: ${m.text()}`);
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) errors.push(`console: ${m.text()}`);
   });
   return page;
 }
