@@ -237,12 +237,13 @@ function renderLive(main, ctx, run, thresholdTexts) {
     rpsChart.setData([xs, col((p) => p.rps)]);
     errChart.setData([xs, col((p) => p.errors)]);
     latChart.setData([xs, col((p) => p.p50), col((p) => p.p95), col((p) => p.p99)]);
-    vuChart.setData([xs, col((p) => p.vus), col((p) => p.target_vus)]);
+    // In the open model target_vus is the pool's size, not a target to draw against.
+    vuChart.setData([xs, col((p) => p.vus), col((p) => (model === 'open' ? null : p.target_vus))]);
     if (model === 'open') rateChart.setData([xs, col((p) => p.target_rate ?? null), col((p) => p.arrivals ?? p.iterations), col((p) => p.dropped)]);
     const lp = points.get(last);
     t.set('rps', rate(lp.rps));
     t.set('p95', ms(lp.p95));
-    t.set('vus', `${int(lp.vus)} / ${int(lp.target_vus)}`);
+    t.set('vus', model === 'open' ? `${int(lp.vus)} of ${int(lp.target_vus)}` : `${int(lp.vus)} / ${int(lp.target_vus)}`);
   }
 
   function onPoint(p) {
@@ -388,7 +389,7 @@ async function renderReport(main, ctx, run) {
     for (const n of series.names || []) latPick.appendChild(h('option', { value: n.name }, n.name));
     rpsChart.setData([cols.xs, cols.rps]);
     errChart.setData([cols.xs, cols.errors]);
-    vuChart.setData([cols.xs, cols.vus, cols.target]);
+    vuChart.setData([cols.xs, cols.vus, open ? cols.target.map(() => null) : cols.target]);
     if (open) rateChart.setData([cols.xs, cols.iterations, cols.dropped]);
     const drawLat = () => {
       const l = cols.latency(latPick.value || null);

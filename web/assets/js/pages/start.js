@@ -52,7 +52,7 @@ export async function openStartDialog(test, go) {
   const form = h('div', { class: 'start-form' },
     h('p', { class: 'muted' }, `Leave a field empty to keep what the test defines (${open ? 'open model: arrivals per second' : 'closed model: virtual users'}).`),
     h('div', { class: 'grid-2' },
-      field(open ? 'Rate (iterations/s)' : 'Users', amount, open ? 'Held for the whole duration.' : 'Held for the whole duration.').wrap,
+      field(open ? 'Rate (iterations/s)' : 'Users', amount, 'Held for the whole duration.').wrap,
       field('Duration', durationIn, 'e.g. 30s, 2m, 1h30m').wrap),
     field('Base URL', baseUrl, 'Point the test at another host.').wrap,
     result);
