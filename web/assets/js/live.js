@@ -22,8 +22,16 @@ export class LiveStream {
   }
 
   async start() {
-    const cfg = await config();
-    this.url = `ws://${location.hostname}:${cfg.live_port}/`;
+    try {
+      const cfg = await config();
+      this.url = `ws://${location.hostname}:${cfg.live_port}/`;
+    } catch {
+      // Without the port there is no socket to open; REST keeps the page going meanwhile.
+      this.startGapFill();
+      if (!this.closed) this.timer = setTimeout(() => this.start(), 2000);
+      return;
+    }
+    this.stopGapFill();
     this.connect();
   }
 
