@@ -27,6 +27,7 @@ struct sp_http_server {
     uint16_t port;
     char host[64];      /* the configured listen address, as given */
     char page_csp[512]; /* Content-Security-Policy of dashboard pages */
+    uint16_t live_port; /* for the live stream's source in page_csp */
     /* The last message libmicrohttpd logged from the thread that starts it, while starting:
      * why a bind failed. Worker threads (which may log during the start too) never touch it. */
     char start_err[256];
@@ -323,6 +324,30 @@ int sp_http_add_header(sp_http_req *req, const char *name, const char *value)
     return 0;
 }
 
+/* The page CSP for this request. A dashboard opened under another name than 127.0.0.1 or
+ * localhost (a server listening beyond loopback) reaches its live stream under that same name,
+ * so the name the request came to is added as a WebSocket source. The access check has already
+ * accepted that Host as one of this server's names; only a plain DNS name or IPv4 address is
+ * added (an IPv6 literal is not valid CSP source syntax). */
+static void page_csp(const sp_http_req *req, char *out, size_t outlen)
+{
+    const char *host = sp_http_header(req, "Host");
+    size_t n = host ? strcspn(host, ":") : 0;
+    int plain = n > 0 && n < 254 && strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") >= n;
+    if (!plain || (n == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
+        (n == 9 && strncasecmp(host, "localhost", 9) == 0)) {
+        snprintf(out, outlen, "%s", req->srv->page_csp);
+        return;
+    }
+    /* page_csp holds "... connect-src 'self' ws://127.0.0.1:P ws://localhost:P; ..." */
+    const char *cut = strstr(req->srv->page_csp, "; object-src");
+    if (!cut || snprintf(out, outlen, "%.*s ws://%.*s:%u%s", (int)(cut - req->srv->page_csp),
+                         req->srv->page_csp, (int)n, host, (unsigned)req->srv->live_port,
+                         cut) >= (int)outlen)
+        snprintf(out, outlen, "%s", req->srv->page_csp);
+}
+
 /* Adds the security headers and the handler's headers, queues resp, and drops our reference
  * to it (libmicrohttpd keeps its own until the response is sent). */
 static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
@@ -341,7 +366,9 @@ static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     if (page) {
-        MHD_add_response_header(resp, "Content-Security-Policy", req->srv->page_csp);
+        char csp[800];
+        page_csp(req, csp, sizeof csp);
+        MHD_add_response_header(resp, "Content-Security-Policy", csp);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
     } else {
         /* API answers are data, never documents: nothing may run or load from them. */
@@ -912,6 +939,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
      * Set before the daemon starts: worker threads read it from their first request. An IPv6
      * literal (ws://[::1]:port) is not valid CSP source syntax (browsers report it and ignore
      * it), so only the names are listed. */
+    srv->live_port = cfg->live_port;
     snprintf(srv->page_csp, sizeof srv->page_csp,
              "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
              "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u; "

@@ -100,3 +100,19 @@ test('live totals, points, and the list figures the dashboard shows', async () =
   assert.equal(t.last_run.p95, item.p95);
   assert.deepEqual(t.recent, [{ id: runId, status: item.status, p95: item.p95 }]);
 });
+
+test('the page CSP lets the dashboard reach the live stream under the name it was opened with', async () => {
+  const port = await freePort();
+  const live = await freePort();
+  const s = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.2:${port}`, '--data-dir', tempDir(),
+    '--live-port', String(live)], { readyUrl: `http://127.0.0.2:${port}/api/v1/health` });
+  try {
+    const csp = (await fetch(`http://127.0.0.2:${port}/`)).headers.get('content-security-policy');
+    assert.match(csp, new RegExp(`connect-src 'self' ws://127\\.0\\.0\\.1:${live} ws://localhost:${live} ws://127\\.0\\.0\\.2:${live};`));
+    assert.doesNotMatch(csp, /\[::1\]/, 'no IPv6 literal: browsers refuse it as a CSP source');
+    const api = (await fetch(`http://127.0.0.2:${port}/api/v1/health`)).headers.get('content-security-policy');
+    assert.equal(api, "default-src 'none'; frame-ancestors 'none'; sandbox");
+  } finally {
+    await s.stop();
+  }
+});
