@@ -333,8 +333,9 @@ static void page_csp(const sp_http_req *req, char *out, size_t outlen)
 {
     const char *host = sp_http_header(req, "Host");
     size_t n = host ? strcspn(host, ":") : 0;
-    int plain = n > 0 && n < 254 && strspn(host, "abcdefghijklmnopqrstuvwxyz"
-                                                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") >= n;
+    int plain = n > 0 && n < 254 &&
+                strspn(host, "abcdefghijklmnopqrstuvwxyz"
+                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") >= n;
     if (!plain || (n == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
         (n == 9 && strncasecmp(host, "localhost", 9) == 0)) {
         snprintf(out, outlen, "%s", req->srv->page_csp);

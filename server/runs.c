@@ -804,11 +804,10 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_t *msgs = json_array();
     for (size_t i = 0; i < x->totals.nnames; i++)
         for (size_t m = 0; m < x->totals.names[i].nmsgs; m++)
-            json_array_append_new(msgs, json_pack("{s:s, s:o, s:I}", "name", x->def->names[i],
-                                                  "message",
-                                                  sp_http_json_string(x->totals.names[i].msgs[m].msg),
-                                                  "count",
-                                                  (json_int_t)x->totals.names[i].msgs[m].count));
+            json_array_append_new(msgs,
+                                  json_pack("{s:s, s:o, s:I}", "name", x->def->names[i], "message",
+                                            sp_http_json_string(x->totals.names[i].msgs[m].msg),
+                                            "count", (json_int_t)x->totals.names[i].msgs[m].count));
     json_object_set_new(o, "failure_messages", msgs);
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_unlock(&r->mu);

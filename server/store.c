@@ -946,8 +946,8 @@ static int add_recent_runs(sp_store *s, json_t *test)
         json_array_insert_new(recent, 0, r); /* steals r; oldest first */
     }
     done(st);
-    json_object_set_new(test, "last_run", last);    /* steals last */
-    json_object_set_new(test, "recent", recent);    /* steals recent */
+    json_object_set_new(test, "last_run", last); /* steals last */
+    json_object_set_new(test, "recent", recent); /* steals recent */
     return rc == SQLITE_DONE ? 0 : dberr(s, rc, NULL, 0);
 }
 

@@ -40,12 +40,13 @@ int main(int argc, char **argv)
     int64_t *ids = calloc((size_t)ntests, sizeof *ids);
     for (int i = 0; i < ntests; i++) {
         char def[1024];
-        snprintf(def, sizeof def,
-                 "{\"name\": \"Seeded test %d\", \"base_url\": \"%s\", \"users\": [{\"name\": \"u\","
-                 " \"tasks\": [{\"steps\": [{\"request\": {\"url\": \"/api/v1/products\", \"name\":"
-                 " \"GET /products\"}}]}]}], \"load\": {\"users\": 1, \"duration\": \"3s\"},"
-                 " \"thresholds\": [\"p95 < 300ms\"]}",
-                 i + 1, argv[4]);
+        snprintf(
+            def, sizeof def,
+            "{\"name\": \"Seeded test %d\", \"base_url\": \"%s\", \"users\": [{\"name\": \"u\","
+            " \"tasks\": [{\"steps\": [{\"request\": {\"url\": \"/api/v1/products\", \"name\":"
+            " \"GET /products\"}}]}]}], \"load\": {\"users\": 1, \"duration\": \"3s\"},"
+            " \"thresholds\": [\"p95 < 300ms\"]}",
+            i + 1, argv[4]);
         char name[64];
         snprintf(name, sizeof name, "Seeded test %d", i + 1);
         if (sp_store_test_create(s, name, def, "seed", &ids[i], err, sizeof err) != 0)
@@ -56,27 +57,40 @@ int main(int argc, char **argv)
         int64_t run = 0;
         if (sp_store_run_create(s, ids[r % ntests], 0, "seed", NULL, &run, NULL, err, sizeof err))
             return fail(err, s);
-        if (sp_store_run_names_set(s, run, names, 1) || sp_store_run_set_status(s, run, SP_RUN_RUNNING))
+        if (sp_store_run_names_set(s, run, names, 1) ||
+            sp_store_run_set_status(s, run, SP_RUN_RUNNING))
             return fail("start", s);
         double p95 = 20.0 + (r * 37 % 100);
         for (int sec = 0; sec < 3; sec++) {
             sp_store_tick tick = {1, 1, 10, 0, 0};
-            sp_store_second row = {0, 10, 0, 5000, (uint64_t)(p95 * 1000), (uint64_t)(p95 * 1200),
-                                   (uint64_t)(p95 * 1500), 1000, 200, NULL, 0, NULL, 0};
+            sp_store_second row = {0,
+                                   10,
+                                   0,
+                                   5000,
+                                   (uint64_t)(p95 * 1000),
+                                   (uint64_t)(p95 * 1200),
+                                   (uint64_t)(p95 * 1500),
+                                   1000,
+                                   200,
+                                   NULL,
+                                   0,
+                                   NULL,
+                                   0};
             if (sp_store_run_second_add(s, run, sec, &tick, &row, 1))
                 return fail("second", s);
         }
         int passed = p95 < 300 && r % 7 != 0;
         json_t *verdicts = json_pack("[{s:s, s:b, s:f, s:s, s:n}]", "threshold", "p95 < 300ms",
                                      "passed", passed, "measured", p95, "metric", "p95", "name");
-        json_t *lat = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", 1.0, "avg", 5.0, "p50",
-                                5.0, "p90", p95 * 0.9, "p95", p95, "p99", p95 * 1.2, "max", p95 * 1.5);
+        json_t *lat =
+            json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", 1.0, "avg", 5.0, "p50", 5.0,
+                      "p90", p95 * 0.9, "p95", p95, "p99", p95 * 1.2, "max", p95 * 1.5);
         json_t *total = json_pack("{s:s, s:i, s:i, s:f, s:f, s:O}", "name", "Total", "requests", 30,
                                   "failures", 0, "rps", 10.0, "error_rate", 0.0, "latency_ms", lat);
-        json_t *summary = json_pack("{s:f, s:o, s:[{s:s, s:i, s:i, s:f, s:f, s:o}]}", "duration_s",
-                                    3.0, "total", total, "names", "name", "GET /products",
-                                    "requests", 30, "failures", 0, "rps", 10.0, "error_rate", 0.0,
-                                    "latency_ms", lat); /* "o" steals total and lat */
+        json_t *summary =
+            json_pack("{s:f, s:o, s:[{s:s, s:i, s:i, s:f, s:f, s:o}]}", "duration_s", 3.0, "total",
+                      total, "names", "name", "GET /products", "requests", 30, "failures", 0, "rps",
+                      10.0, "error_rate", 0.0, "latency_ms", lat); /* "o" steals total and lat */
         int rc = sp_store_run_finish(s, run, passed ? SP_RUN_PASSED : SP_RUN_FAILED, verdicts,
                                      summary, NULL);
         json_decref(verdicts);
