@@ -113,7 +113,7 @@ export async function render(main, ctx) {
     return h('tr', { dataset: { runId: String(r.id) } },
       h('td', { class: 'pick' }, box),
       h('td', h('a', { href: `#/runs/${r.id}`, class: 'strong' }, `#${r.id}`)),
-      h('td', r.test_name),
+      h('td', h('a', { href: `#/runs?test=${r.test_id}`, title: 'Only this test\'s runs' }, r.test_name)),
       h('td', statusBadge(r.status)),
       h('td', { class: 'nowrap' }, when(r.started_at || r.created_at)),
       h('td', { class: 'num' }, r.duration_s !== null && r.duration_s !== undefined ? duration(r.duration_s) : r.ended_at && r.started_at ? duration((r.ended_at - r.started_at) / 1000) : '–'),
