@@ -175,3 +175,31 @@ test('the whole path: paste, start, watch, change the load, stop, report, export
   assert.equal(await page.getByLabel(`Pick run ${runId} to compare`).isChecked(), true);
   assert.deepEqual(errors, []);
 });
+
+test('an open-model run: the start dialog asks for a rate, the live page draws target and achieved rate', { skip }, async () => {
+  const def = {
+    name: 'Browser open model',
+    base_url: shop.url,
+    users: [{ name: 'u', tasks: [{ steps: [{ request: { url: '/api/v1/products', name: 'GET /products' } }] }] }],
+    load: { model: 'open', max_vus: 5, rate: 2, duration: '10s' },
+  };
+  await page.goto(`${srv.base}/#/tests`);
+  await waitReady(page, 'tests');
+  await page.getByRole('button', { name: 'New test' }).first().click();
+  await page.getByLabel('Definition (JSON)').fill(JSON.stringify(def));
+  await page.getByRole('button', { name: 'Save test' }).click();
+  await page.locator('tr', { hasText: 'Browser open model' }).waitFor();
+  await page.getByRole('button', { name: 'Start Browser open model' }).click();
+  await page.getByLabel('Rate (iterations/s)').fill('4');
+  await page.getByLabel('Duration').fill('4s');
+  await page.getByRole('button', { name: 'Start run' }).click();
+  await waitReady(page, 'live');
+  const rate = page.locator('figure.chart[aria-label="Arrival rate (open model)"]');
+  await page.waitForFunction(() => Number(document.querySelector('figure.chart[aria-label="Arrival rate (open model)"]')?.dataset.points) >= 2, null, { timeout: 10000 });
+  assert.equal(await rate.isVisible(), true);
+  assert.match(await page.locator('.load-form').innerText(), /New rate/);
+  await shot(page, 'live-open-model');
+  await waitReady(page, 'report', 20000);
+  assert.equal(await page.locator('figure.chart[aria-label="Iterations per second (open model)"]').count(), 1);
+  assert.deepEqual(errors, []);
+});
