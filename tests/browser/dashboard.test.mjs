@@ -67,8 +67,8 @@ test('the whole path: paste, start, watch, change the load, stop, report, export
 
   // Start with overrides: 2 users for 20 s.
   await page.getByRole('button', { name: 'Start Browser flow' }).click();
-  await page.getByLabel('Users').fill('2');
-  await page.getByLabel('Duration').fill('20s');
+  await page.getByRole('dialog').getByLabel('Users', { exact: true }).fill('2');
+  await page.getByRole('dialog').getByLabel('Duration', { exact: true }).fill('20s');
   await shot(page, 'start-dialog');
   await page.getByRole('button', { name: 'Start run' }).click();
   await waitReady(page, 'live');
@@ -126,12 +126,10 @@ test('the whole path: paste, start, watch, change the load, stop, report, export
     assert.match(dl.suggestedFilename(), new RegExp(`${ext.replace('.', '\\.')}$`));
   }
 
-  // Run it again, to the end this time (3 s), then compare the two runs.
-  await page.getByRole('link', { name: 'Tests' }).click();
-  await waitReady(page, 'tests');
-  await page.getByRole('button', { name: 'Start Browser flow' }).click();
-  await page.getByLabel('Users').fill('2');
-  await page.getByLabel('Duration').fill('3s');
+  // Run it again from the report, to the end this time (3 s), then compare the two runs.
+  await page.getByRole('button', { name: 'Run again' }).click();
+  await page.getByRole('dialog').getByLabel('Users', { exact: true }).fill('2');
+  await page.getByRole('dialog').getByLabel('Duration', { exact: true }).fill('3s');
   await page.getByRole('button', { name: 'Start run' }).click();
   await waitReady(page, 'live');
   await waitReady(page, 'report', 20000);
@@ -190,8 +188,8 @@ test('an open-model run: the start dialog asks for a rate, the live page draws t
   await page.getByRole('button', { name: 'Save test' }).click();
   await page.locator('tr', { hasText: 'Browser open model' }).waitFor();
   await page.getByRole('button', { name: 'Start Browser open model' }).click();
-  await page.getByLabel('Rate (iterations/s)').fill('4');
-  await page.getByLabel('Duration').fill('4s');
+  await page.getByRole('dialog').getByLabel('Rate (iterations/s)').fill('4');
+  await page.getByRole('dialog').getByLabel('Duration', { exact: true }).fill('4s');
   await page.getByRole('button', { name: 'Start run' }).click();
   await waitReady(page, 'live');
   const rate = page.locator('figure.chart[aria-label="Arrival rate (open model)"]');

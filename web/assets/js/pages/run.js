@@ -9,6 +9,8 @@ import { TimeChart, PALETTE } from '../charts.js';
 import { LiveStream } from '../live.js';
 import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
 import { parseThreshold, measure, holds } from '../thresholds.js';
+import { picked } from './history.js';
+import { openStartDialog } from './start.js';
 
 export async function render(main, ctx) {
   const id = Number(ctx.params.id);
@@ -326,7 +328,9 @@ async function renderReport(main, ctx, run) {
   const actions = [
     h('div', { class: 'btn-row', role: 'group', 'aria-label': 'Export' }, h('span', { class: 'muted small' }, 'Export'),
       exportLink('html', 'HTML'), exportLink('csv', 'CSV'), exportLink('json', 'JSON'), exportLink('junit.xml', 'JUnit')),
-    h('a', { class: 'btn btn-small', href: `#/runs?test=${run.test_id}` }, 'Compare with…'),
+    h('a', { class: 'btn btn-small', href: `#/runs?test=${run.test_id}`, title: 'Pick runs of this test to compare with this one',
+      on: { click: () => { if (!picked.includes(run.id) && picked.length < 10) picked.unshift(run.id); } } }, 'Compare with…'),
+    can('run') ? h('button', { type: 'button', class: 'btn btn-small btn-primary', on: { click: () => openStartDialog({ id: run.test_id, name: run.test_name }, ctx.go) } }, 'Run again') : null,
   ];
   const t = tiles([['duration', 'Duration'], ['requests', 'Requests'], ['rps', 'Requests/s'], ['errors', 'Failures'], ['p95', 'p95'], ['p99', 'p99']]);
   if (total) {
