@@ -197,6 +197,12 @@ test('an open-model run: the start dialog asks for a rate, the live page draws t
   assert.equal(await rate.isVisible(), true);
   assert.match(await page.locator('.load-form').innerText(), /New rate/);
   await shot(page, 'live-open-model');
+  // The tests list shows the run going; its link leads back to the live page, which gets the
+  // run so far from the stream's backlog.
+  await page.getByRole('link', { name: 'Tests' }).click();
+  await waitReady(page, 'tests');
+  await page.locator('tr', { hasText: 'Browser open model' }).getByRole('link', { name: /watch live/ }).click();
+  await page.waitForSelector('main[data-ready="live"], main[data-ready="report"]');
   await waitReady(page, 'report', 20000);
   assert.equal(await page.locator('figure.chart[aria-label="Iterations per second (open model)"]').count(), 1);
   assert.deepEqual(errors, []);

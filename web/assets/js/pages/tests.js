@@ -14,6 +14,7 @@ export async function render(main, ctx) {
   let q = ctx.query.get('q') || '';
   let seq = 0;
   let searchTimer = null;
+  let running = new Map(); // test id -> a run of it that is going now
 
   const search = h('input', { type: 'search', class: 'search', placeholder: 'Search tests by name', value: q,
     'aria-label': 'Search tests by name', on: { input: () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { q = search.value; page = 1; load(); }, 200); } } });
@@ -32,7 +33,10 @@ export async function render(main, ctx) {
     try {
       const qs = new URLSearchParams({ page: String(page), per_page: String(PER_PAGE) });
       if (q) qs.set('q', q);
-      list = await get(`${API}/tests?${qs}`);
+      const [l, r] = await Promise.all([get(`${API}/tests?${qs}`), get(`${API}/runs?status=running&per_page=200`).catch(() => ({ items: [] }))]);
+      list = l;
+      running = new Map();
+      for (const run of r.items) if (!running.has(run.test_id)) running.set(run.test_id, run);
     } catch (e) {
       if (mine === seq) mount(body, errorBox(`The tests could not be loaded: ${e.message}`));
       ready('tests');
@@ -61,7 +65,8 @@ export async function render(main, ctx) {
     return h('tr', { dataset: { testId: String(t.id) } },
       h('td', h('a', { href: `#/runs?test=${t.id}`, class: 'strong' }, t.name),
         h('div', { class: 'muted small' }, `Revision ${t.revision} · updated ${ago(t.updated_at)}`)),
-      h('td', last ? h('a', { href: `#/runs/${last.id}`, class: 'nowrap' }, statusBadge(last.status), ' ', h('span', { class: 'muted small' }, ago(last.created_at))) : h('span', { class: 'muted' }, 'Never run')),
+      h('td', running.has(t.id) ? h('a', { href: `#/runs/${running.get(t.id).id}`, class: 'nowrap running-link' }, statusBadge('running'), ' ', h('span', { class: 'small' }, 'watch live'))
+        : last ? h('a', { href: `#/runs/${last.id}`, class: 'nowrap' }, statusBadge(last.status), ' ', h('span', { class: 'muted small' }, ago(last.created_at))) : h('span', { class: 'muted' }, 'Never run')),
       h('td', { class: 'num' }, last ? ms(last.p95) : '–'),
       h('td', sparkline(t.recent || [])),
       h('td', { class: 'actions' }, h('div', { class: 'btn-row' }, actions)));
