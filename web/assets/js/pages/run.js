@@ -94,7 +94,12 @@ function namesTable() {
 function countList(title, emptyText) {
   const list = h('ul', { class: 'count-list' });
   const el = h('section', { class: 'card' }, h('h2', { class: 'card-title' }, title), list);
+  let shown = null;
   function update(obj, classify) {
+    // Rebuilt only when the counts changed, so a steady list is left alone (and selectable).
+    const key = JSON.stringify(obj || {});
+    if (key === shown) return;
+    shown = key;
     const entries = Object.entries(obj || {}).sort((a, b) => b[1] - a[1]);
     if (!entries.length) { mount(list, h('li', { class: 'muted' }, emptyText)); return; }
     mount(list, entries.map(([k, v]) => h('li', { class: classify ? classify(k) : null }, h('span', { class: 'count-key' }, k === '0' ? 'no response' : k), h('span', { class: 'count-val' }, int(v)))));
@@ -107,7 +112,11 @@ const statusClass = (k) => (k === '0' || Number(k) >= 500 ? 'bad' : Number(k) >=
 function failuresCard() {
   const body = h('div');
   const el = h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Failure messages'), body);
+  let shown = null;
   function update(items) {
+    const key = JSON.stringify(items || []);
+    if (key === shown) return;
+    shown = key;
     if (!items || !items.length) { mount(body, h('p', { class: 'muted' }, 'No failures.')); return; }
     mount(body, table([['Request name'], ['Message'], ['Count', 'num']],
       h('tbody', items.map((f) => h('tr', h('td', { class: 'nowrap' }, f.name), h('td', h('code', { class: 'failure-msg' }, f.message)), h('td', { class: 'num' }, int(f.count))))),
@@ -278,7 +287,10 @@ function renderLive(main, ctx, run, thresholdTexts) {
       if (v === null) return { text, state: 'pending', measured: 'judged at the end' };
       return { text, state: holds(th, v) ? 'pass' : 'fail', measured: measuredText(th, v) };
     }));
-    if (targetIn) targetIn.placeholder = `now ${int(live.target_vus)}`;
+    if (targetIn) {
+      const lp = live.last || {};
+      targetIn.placeholder = `now ${model === 'open' ? rate(lp.target_rate) : int(live.target_vus)}`;
+    }
   }
 
   function tick() {
