@@ -65,10 +65,10 @@ test('the whole path: paste, start, watch, change the load, stop, report, export
   await page.getByRole('button', { name: 'Save test' }).click();
   await page.locator('tr', { hasText: 'Browser flow' }).waitFor();
 
-  // Start with overrides: 2 users for 20 s.
+  // Start with overrides: 2 users for 40 s (it is stopped long before).
   await page.getByRole('button', { name: 'Start Browser flow' }).click();
   await page.getByRole('dialog').getByLabel('Users', { exact: true }).fill('2');
-  await page.getByRole('dialog').getByLabel('Duration', { exact: true }).fill('20s');
+  await page.getByRole('dialog').getByLabel('Duration', { exact: true }).fill('40s');
   await shot(page, 'start-dialog');
   await page.getByRole('button', { name: 'Start run' }).click();
   await waitReady(page, 'live');
@@ -95,9 +95,20 @@ test('the whole path: paste, start, watch, change the load, stop, report, export
   const box2 = await page.locator('.charts').boundingBox();
   assert.deepEqual(box2, box1, 'the charts did not move or resize');
 
-  // Losing the stream: the page reconnects by itself and fills the gap from REST.
-  await page.evaluate(() => window.stampedeLive.socket.close());
-  await page.waitForFunction(() => document.querySelector('.conn').textContent === 'Live', null, { timeout: 10000 });
+  // Losing the stream: while the socket cannot come back (its address points at a closed
+  // port for a while) the seconds keep coming from REST; then the page reconnects by itself.
+  const url = await page.evaluate(() => window.stampedeLive.url);
+  await page.evaluate(() => { window.stampedeLive.url = 'ws://127.0.0.1:9/'; window.stampedeLive.socket.close(); });
+  await page.waitForFunction(() => document.querySelector('.conn').textContent === 'Reconnecting…', null, { timeout: 5000 });
+  const down = await chartPoints('Requests per second');
+  await page.waitForFunction((n) => Number(document.querySelector('figure.chart[aria-label="Requests per second"]').dataset.points) >= n + 2, down, { timeout: 10000 });
+  assert.equal(await page.locator('.conn').innerText(), 'Reconnecting…', 'those seconds came over REST');
+  await page.evaluate((u) => { window.stampedeLive.url = u; }, url);
+  await page.waitForFunction(() => window.stampedeLive.reconnects === 1 && document.querySelector('.conn').textContent === 'Live', null, { timeout: 15000 });
+  // The page's CSP refused the closed port, as it refuses any address but the live stream's.
+  const blocked = errors.findIndex((e) => /ws:\/\/127\.0\.0\.1:9\/.*Content Security Policy/.test(e));
+  assert.ok(blocked >= 0, 'the CSP blocked the other address');
+  while (errors.some((e) => /ws:\/\/127\.0\.0\.1:9\//.test(e))) errors.splice(errors.findIndex((e) => /ws:\/\/127\.0\.0\.1:9\//.test(e)), 1);
   const before = await chartPoints('Requests per second');
   await page.waitForFunction((n) => Number(document.querySelector('figure.chart[aria-label="Requests per second"]').dataset.points) > n + 1, before, { timeout: 10000 });
   assert.equal(await page.locator('figure.chart[aria-label="Requests per second"]').getAttribute('data-gaps'), '0', 'no second is missing');

@@ -18,6 +18,7 @@ export class LiveStream {
     this.lastSecond = -1;
     this.timer = null;
     this.gapTimer = null;
+    this.reconnects = 0; // subscriptions made again after a lost socket
     window.stampedeLive = this; // the socket's state, for a person (or a test) looking at the page
   }
 
@@ -51,13 +52,29 @@ export class LiveStream {
     let ws;
     try { ws = new WebSocket(this.url, 'stampede-live-v1'); } catch { this.retry(); return; }
     this.socket = ws;
+    // A socket that neither opens nor fails (a blocked or black-holed address) must not leave
+    // the page waiting: without a subscription within 5 s it is dropped and retried.
+    clearTimeout(this.openTimer);
+    this.openTimer = setTimeout(() => {
+      if (this.socket !== ws || this.stateName === 'live' || this.closed) return;
+      this.socket = null;
+      try { ws.close(); } catch { /* already failed */ }
+      this.retry();
+    }, 5000);
     ws.onopen = () => {
       ws.send(JSON.stringify({ subscribe: 'run', run_id: this.runId }));
     };
     ws.onmessage = (ev) => {
       let m;
       try { m = JSON.parse(ev.data); } catch { return; }
-      if (m.type === 'subscribed') { this.attempt = 0; this.stopGapFill(); this.state('live'); return; }
+      if (m.type === 'subscribed') {
+        clearTimeout(this.openTimer);
+        if (this.attempt) this.reconnects += 1;
+        this.attempt = 0;
+        this.stopGapFill();
+        this.state('live');
+        return;
+      }
       if (m.type === 'backlog') {
         const d = m.data;
         if (d && Array.isArray(d.seconds)) for (const p of d.seconds) this.point(p);
@@ -114,6 +131,7 @@ export class LiveStream {
   close() {
     this.closed = true;
     clearTimeout(this.timer);
+    clearTimeout(this.openTimer);
     this.stopGapFill();
     if (this.socket) { const s = this.socket; this.socket = null; s.close(); }
     if (window.stampedeLive === this) window.stampedeLive = null;
