@@ -47,7 +47,9 @@ export async function render(main, ctx) {
       mount(body, q ? emptyState('No test matches', `Nothing is named like “${q}”.`)
         : emptyState('No tests yet', 'Paste or upload a test definition to get started.', newBtn && h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => openNewTestDialog(load) } }, 'New test')));
     } else {
-      mount(body, table([['Test'], ['Last run'], ['Last p95', 'num'], ['Recent runs (p95)'], ['Actions', 'actions']],
+      const heads = [['Test'], ['Last run'], ['Last p95', 'num'], ['Recent runs (p95)']];
+      if (can('run') || can('write')) heads.push(['Actions', 'actions']);
+      mount(body, table(heads,
         h('tbody', list.items.map(row)), { caption: 'Tests', className: 'tests-table' }));
     }
     renderPager(list.total);
@@ -69,7 +71,7 @@ export async function render(main, ctx) {
         : last ? h('a', { href: `#/runs/${last.id}`, class: 'nowrap' }, statusBadge(last.status), ' ', h('span', { class: 'muted small' }, ago(last.created_at))) : h('span', { class: 'muted' }, 'Never run')),
       h('td', { class: 'num' }, last ? ms(last.p95) : '–'),
       h('td', sparkline(t.recent || [])),
-      h('td', { class: 'actions' }, h('div', { class: 'btn-row' }, actions)));
+      actions.length ? h('td', { class: 'actions' }, h('div', { class: 'btn-row' }, actions)) : null);
   }
 
   function renderPager(total) {
