@@ -35,7 +35,11 @@ export async function request(method, path, body, { raw = false } = {}) {
   let json = null;
   if (text) { try { json = JSON.parse(text); } catch { json = null; } }
   if (res.status === 401 && !path.includes('auth/login')) for (const fn of listeners) fn(res.status);
-  if (!res.ok) throw new ApiError(res.status, json);
+  if (!res.ok) {
+    const err = new ApiError(res.status, json);
+    err.retryAfter = Number(res.headers.get('Retry-After')) || 0;
+    throw err;
+  }
   return json;
 }
 

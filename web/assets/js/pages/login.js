@@ -25,7 +25,11 @@ export function render(main, ctx) {
       ctx.onLogin(ctx.query.get('next'));
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) msg.textContent = 'The user name or password is wrong.';
-      else if (err instanceof ApiError && err.status === 429) msg.textContent = 'Too many attempts. Wait a little and try again.';
+      else if (err instanceof ApiError && err.status === 429) {
+        msg.textContent = err.retryAfter
+          ? `Too many attempts. Try again in ${err.retryAfter} second${err.retryAfter === 1 ? '' : 's'}.`
+          : 'Too many attempts. Wait a little and try again.';
+      }
       else msg.textContent = `Sign in failed: ${err.message}`;
       pass.select();
     } finally {
