@@ -16,18 +16,20 @@
 #include <unistd.h>
 
 #include "engine/definition.h"
+#include "server/datadir.h"
 #include "server/cli.h"
 #include "server/curlimport.h"
 #include "server/store.h"
 
 #define API_PREFIX "/api/v1"
-#define DB_FILE "stampede.db"
+#define DB_FILE SP_DATADIR_DB_FILE
 
 struct sp_api {
     char *db_path;
     char *data_dir;
     char *web_root; /* realpath, NULL when none */
     uint16_t live_port;
+    char *live_url; /* NULL: none */
     int first_start;
     /* Idle SQLite connections. A request takes one and gives it back; the pool grows to the
      * number of requests handled at once (the HTTP thread pool's size). */
@@ -70,6 +72,7 @@ int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&api->mu, NULL);
     api->data_dir = sp_strdup(cfg->data_dir);
     api->live_port = cfg->live_port;
+    api->live_url = cfg->live_url ? sp_strdup(cfg->live_url) : NULL;
     sp_buf path;
     sp_buf_init(&path, PATH_MAX);
     if (sp_buf_addf(&path, "%s/%s", cfg->data_dir, DB_FILE) != 0) {
@@ -126,6 +129,7 @@ void sp_api_free(sp_api *api)
     free(api->db_path);
     free(api->data_dir);
     free(api->web_root);
+    free(api->live_url);
     free(api);
 }
 
@@ -270,11 +274,16 @@ static int h_health(sp_http_req *req)
         json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version));
 }
 
+/* live_url is null unless a proxy puts the stream elsewhere: the dashboard then opens
+ * ws://<its own host>:live_port/ (docs/operations.md). */
 static int h_config(sp_http_req *req)
 {
+    const sp_api *api = app(req);
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
-                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
+                              json_pack("{s:s, s:i, s:o, s:s}", "version", sp_version_string(),
+                                        "live_port", (int)api->live_port, "live_url",
+                                        api->live_url ? json_string(api->live_url) : json_null(),
+                                        "api", API_PREFIX));
 }
 
 static int h_openapi(sp_http_req *req);

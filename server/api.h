@@ -30,6 +30,7 @@ typedef struct sp_api_config {
     const char *data_dir; /* exists; the database is data_dir/stampede.db */
     const char *web_root; /* NULL: the built-in placeholder page */
     uint16_t live_port;   /* reported by GET /api/v1/config */
+    const char *live_url; /* the same, as a URL behind a proxy (--live-url); NULL: none */
 } sp_api_config;
 
 /* Opens the store and recovers from a crash. On failure err says why (e.g. a database written

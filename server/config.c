@@ -14,6 +14,7 @@
 
 #include "engine/common.h"
 #include "engine/definition.h"
+#include "server/log.h"
 
 #define MAX_URL 2048
 
@@ -27,8 +28,8 @@ static const char usage_text[] =
     "                       loopback only ([::1]:PORT for IPv6) until access control exists\n"
     "  --live-port PORT     the live stream's WebSocket port (default 8485)\n"
     "  --data-dir DIR       where the database lives, created if missing (default ./var)\n"
-    "  --config FILE        a JSON file with these options (listen, live_port, data_dir,\n"
-    "                       shop_url, web_root, examples_dir); the command line wins\n"
+    "  --config FILE        a JSON file with these options in snake_case (listen,\n"
+    "                       live_port, data_dir, ...); the command line wins\n"
     "  --shop-url URL       on first start, seed the example tests pointed at this URL\n"
     "  --web-root DIR       serve the dashboard from DIR instead of the built-in page\n"
     "  --examples-dir DIR   where the example tests are (default: next to the program)\n"
@@ -36,6 +37,12 @@ static const char usage_text[] =
     "  --max-duration D     refuse runs longer than D, e.g. 2h (default 24h)\n"
     "  --max-rate N         refuse open-model runs above N iterations/s (default 100000)\n"
     "  --max-runs N         runs going at once (default 4)\n"
+    "  --log-level LEVEL    debug, info, warn or error: the least severe event logged\n"
+    "                       (default info)\n"
+    "  --public-url URL     behind a reverse proxy: the https://HOST[:PORT] users open;\n"
+    "                       accepted as Host and Origin (docs/operations.md)\n"
+    "  --live-url URL       the live stream's ws:// or wss:// URL as browsers must open it\n"
+    "                       (default: PUBLIC-URL with wss:// and /live/, else the live port)\n"
     "  -h, --help           print this help\n"
     "\n"
     "SIGINT or SIGTERM stops the server; the exit code is then 0. Bad options exit with 2.\n";
@@ -52,6 +59,7 @@ void sp_config_init(sp_config *c)
     c->port = SP_CONFIG_DEFAULT_PORT;
     c->live_port = SP_CONFIG_DEFAULT_LIVE_PORT;
     c->data_dir = sp_strdup(SP_CONFIG_DEFAULT_DATA_DIR);
+    c->log_level = SP_LOG_INFO;
 }
 
 void sp_config_release(sp_config *c)
@@ -62,6 +70,8 @@ void sp_config_release(sp_config *c)
     free(c->shop_url);
     free(c->web_root);
     free(c->examples_dir);
+    free(c->public_url);
+    free(c->live_url);
     memset(c, 0, sizeof(*c));
 }
 
@@ -163,6 +173,43 @@ static int check_url(const char *opt, const char *url, char *err, size_t errlen)
     return 0;
 }
 
+/* "https://host[:port]" (or http://), nothing after the authority but an optional '/'. The
+ * trailing '/' is dropped, so the value is the exact Origin a browser sends. */
+static int check_public_url(char *url, char *err, size_t errlen)
+{
+    if (check_url("--public-url", url, err, errlen) != 0)
+        return SP_EINVAL;
+    size_t n = strlen(url);
+    if (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    const char *auth = strstr(url, "://") + 3;
+    if (strpbrk(auth, "/?#@") || !*auth || n > 200) {
+        snprintf(err, errlen,
+                 "--public-url '%.200s': expected only a scheme and a host (and a port), "
+                 "e.g. https://stampede.example.com",
+                 url);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+static int check_ws_url(const char *url, char *err, size_t errlen)
+{
+    size_t n = strlen(url);
+    const char *rest = strncmp(url, "ws://", 5) == 0    ? url + 5
+                       : strncmp(url, "wss://", 6) == 0 ? url + 6
+                                                        : NULL;
+    int ok = rest && *rest && *rest != '/' && n < 512;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)url[i] > ' ' && (unsigned char)url[i] != 0x7f && url[i] != '"';
+    if (!ok) {
+        snprintf(err, errlen, "--live-url '%.200s': expected a ws:// or wss:// URL with a host",
+                 url);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
 static int check_dir(const char *opt, const char *dir, char *err, size_t errlen)
 {
     struct stat st;
@@ -219,6 +266,32 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
         set_str(&c->examples_dir, value);
         return 0;
     }
+    if (strcmp(opt, "--log-level") == 0) {
+        sp_log_level lv;
+        if (sp_log_level_parse(value, &lv) != 0) {
+            snprintf(err, errlen, "--log-level '%.100s': expected debug, info, warn or error",
+                     value);
+            return SP_EINVAL;
+        }
+        c->log_level = (int)lv;
+        return 0;
+    }
+    if (strcmp(opt, "--public-url") == 0) {
+        char *copy = sp_strdup(value);
+        if (check_public_url(copy, err, errlen) != 0) {
+            free(copy);
+            return SP_EINVAL;
+        }
+        free(c->public_url);
+        c->public_url = copy;
+        return 0;
+    }
+    if (strcmp(opt, "--live-url") == 0) {
+        if (check_ws_url(value, err, errlen) != 0)
+            return SP_EINVAL;
+        set_str(&c->live_url, value);
+        return 0;
+    }
     if (strcmp(opt, "--max-duration") == 0) {
         int64_t ms = 0;
         if (sp_parse_duration_ms(value, &ms) != 0 || ms <= 0) {
@@ -247,13 +320,15 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
     return SP_EINVAL;
 }
 
-static const char *const file_keys[] = {"listen",   "live_port", "data_dir",
-                                        "shop_url", "web_root",  "examples_dir",
-                                        "max_vus",  "max_duration", "max_rate", "max_runs"};
+static const char *const file_keys[] = {"listen",    "live_port",    "data_dir",   "shop_url",
+                                        "web_root",  "examples_dir", "max_vus",    "max_duration",
+                                        "max_rate",  "max_runs",     "log_level",  "public_url",
+                                        "live_url"};
 
-static const char *const cli_names[] = {"listen",   "live-port", "data-dir",
-                                        "shop-url", "web-root",  "examples-dir",
-                                        "max-vus",  "max-duration", "max-rate", "max-runs"};
+static const char *const cli_names[] = {"listen",    "live-port",    "data-dir",   "shop-url",
+                                        "web-root",  "examples-dir", "max-vus",    "max-duration",
+                                        "max-rate",  "max-runs",     "log-level",  "public-url",
+                                        "live-url"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {

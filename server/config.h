@@ -9,7 +9,10 @@
  *
  * The configuration file is a JSON object with the options' names in snake_case:
  *   {"listen": "127.0.0.1:8484", "live_port": 8485, "data_dir": "/var/lib/stampede",
- *    "shop_url": "http://127.0.0.1:8090", "web_root": "...", "examples_dir": "..."}
+ *    "shop_url": "http://127.0.0.1:8090", "web_root": "...", "examples_dir": "...",
+ *    "max_vus": 10000, "max_duration": "24h", "max_rate": 100000, "max_runs": 4,
+ *    "log_level": "info", "public_url": "https://stampede.example.com",
+ *    "live_url": "wss://stampede.example.com/live/"}
  * Unknown keys are refused (with a suggestion), so a typo is not silently ignored. Relative
  * paths are taken from the current directory, as on the command line.
  *
@@ -35,6 +38,14 @@ typedef struct sp_config {
     uint64_t max_duration_ms;
     uint32_t max_rate;
     uint32_t max_runs;
+    int log_level;    /* an sp_log_level (server/log.h); SP_LOG_INFO by default */
+    /* Behind a reverse proxy (docs/operations.md): the origin users reach the dashboard at,
+     * "https://host[:port]" without a path, accepted as Host and Origin besides the loopback
+     * names; and the live stream's URL as the dashboard must open it (GET /api/v1/config
+     * "live_url"). NULL when not set; live_url then defaults to public_url's origin with
+     * ws(s):// and the path /live/ (the nginx sample's). */
+    char *public_url;
+    char *live_url;
 } sp_config;
 
 #define SP_CONFIG_DEFAULT_HOST "127.0.0.1"

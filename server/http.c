@@ -19,6 +19,8 @@
 
 #include <microhttpd.h>
 
+#include "server/log.h"
+
 struct sp_http_server {
     struct MHD_Daemon *mhd;
     const sp_http_route *routes;
@@ -26,7 +28,8 @@ struct sp_http_server {
     void *app;
     uint16_t port;
     char host[64];      /* the configured listen address, as given */
-    char page_csp[512]; /* Content-Security-Policy of dashboard pages */
+    char public_url[256]; /* --public-url, "" when none */
+    char page_csp[768]; /* Content-Security-Policy of dashboard pages */
     /* The last message libmicrohttpd logged from the thread that starts it, while starting:
      * why a bind failed. Worker threads (which may log during the start too) never touch it. */
     char start_err[256];
@@ -64,65 +67,15 @@ struct sp_http_req {
 
 /* ---- Logging ---- */
 
-static void log_value(sp_buf *b, const char *v)
-{
-    size_t n = strlen(v);
-    int quote = n == 0;
-    for (size_t i = 0; i < n && !quote; i++) {
-        unsigned char c = (unsigned char)v[i];
-        quote = c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f;
-    }
-    size_t cut = n > SP_HTTP_MAX_LOG_VALUE ? SP_HTTP_MAX_LOG_VALUE : n;
-    if (quote)
-        sp_buf_addc(b, '"');
-    for (size_t i = 0; i < cut; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c == '"' || c == '\\') {
-            sp_buf_addc(b, '\\');
-            sp_buf_addc(b, (char)c);
-        } else if (c == '\n') {
-            sp_buf_adds(b, "\\n");
-        } else if (c < ' ' || c == 0x7f) {
-            sp_buf_addf(b, "\\x%02x", c);
-        } else {
-            sp_buf_addc(b, (char)c);
-        }
-    }
-    if (cut < n)
-        sp_buf_adds(b, "...");
-    if (quote)
-        sp_buf_addc(b, '"');
-}
-
 void sp_http_log(const char *level, const char *msg, ...)
 {
-    sp_buf b;
-    /* A line has a few values of at most SP_HTTP_MAX_LOG_VALUE bytes each, escaped. */
-    sp_buf_init(&b, 16u << 10);
-    sp_buf_adds(&b, "level=");
-    log_value(&b, level);
-    sp_buf_adds(&b, " msg=");
-    log_value(&b, msg);
+    sp_log_level lv = SP_LOG_INFO;
+    if (sp_log_level_parse(level, &lv) != 0)
+        lv = SP_LOG_INFO;
     va_list ap;
     va_start(ap, msg);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        sp_buf_addc(&b, ' ');
-        sp_buf_adds(&b, k);
-        sp_buf_addc(&b, '=');
-        log_value(&b, v ? v : "-");
-    }
+    sp_log_kvv(lv, msg, ap);
     va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    sp_buf_addf(&b, " ts=%s.%03ldZ\n", when, ts.tv_nsec / 1000000);
-    fwrite(b.p, 1, b.len, stderr);
-    sp_buf_release(&b);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -582,8 +535,29 @@ static int host_is_ours(const sp_http_access *a, const char *host)
            strcmp(name, "::1") == 0 || (a->listen_host && strcasecmp(name, a->listen_host) == 0);
 }
 
+/* Whether host (a Host header) is the authority of the public URL, with or without a port:
+ * a proxy may pass on the name users typed ($host drops the port, $http_host keeps it). */
+static int host_is_public(const sp_http_access *a, const char *host)
+{
+    if (!a->public_url || !a->public_url[0])
+        return 0;
+    const char *auth = strstr(a->public_url, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t hn = strlen(host);
+    const char *pend = auth[0] == '[' ? strchr(auth, ']') : strchr(auth, ':');
+    size_t an = pend ? (size_t)(pend - auth) + (auth[0] == '[') : strlen(auth);
+    if (strcasecmp(host, auth) == 0)
+        return 1;
+    /* The name alone, or the name with whatever port the proxy appended. */
+    return hn >= an && strncasecmp(host, auth, an) == 0 && (host[an] == '\0' || host[an] == ':');
+}
+
 static int origin_is_ours(const sp_http_access *a, const char *origin)
 {
+    if (a->public_url && a->public_url[0] && strcasecmp(origin, a->public_url) == 0)
+        return 1;
     if (strncmp(origin, "http://", 7) == 0)
         return host_is_ours(a, origin + 7);
     if (strncmp(origin, "https://", 8) == 0)
@@ -598,7 +572,7 @@ int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principa
     static const sp_http_principal local = {"local", ALL_PERMS};
     *who = anonymous;
 
-    if (a->host && !host_is_ours(a, a->host)) {
+    if (a->host && !host_is_ours(a, a->host) && !host_is_public(a, a->host)) {
         snprintf(msg, msglen, "Host '%.200s' is not a name of this server", a->host);
         return SP_HTTP_EFORBIDDEN;
     }
@@ -660,6 +634,7 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .websocket = 0,
         .listen_host = req->srv->host,
         .port = port,
+        .public_url = req->srv->public_url,
     };
     return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
 }
@@ -886,6 +861,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
     srv->nroutes = nroutes;
     srv->app = app;
     snprintf(srv->host, sizeof srv->host, "%s", cfg->host);
+    snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url ? cfg->public_url : "");
 
     struct sockaddr_in in4;
     struct sockaddr_in6 in6;
@@ -912,9 +888,10 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
      * Set before the daemon starts: worker threads read it from their first request. */
     snprintf(srv->page_csp, sizeof srv->page_csp,
              "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u; "
+             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u%s%.200s; "
              "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port);
+             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port,
+             cfg->live_url ? " " : "", cfg->live_url ? cfg->live_url : "");
     srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,

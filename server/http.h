@@ -104,6 +104,10 @@ typedef struct sp_http_config {
     uint16_t port;
     uint16_t live_port; /* for the dashboard's CSP connect-src */
     unsigned threads;   /* 0: SP_HTTP_THREADS */
+    /* Behind a reverse proxy: the public origin ("https://host[:port]", no path), accepted as
+     * Host and Origin; and the live stream's public URL, allowed in the CSP. NULL: none. */
+    const char *public_url;
+    const char *live_url;
 } sp_http_config;
 
 /*
@@ -137,6 +141,7 @@ typedef struct sp_http_access {
     int websocket;               /* a WebSocket upgrade: Origin must be sent and be ours */
     const char *listen_host;     /* the server's own listen address, as configured */
     uint16_t port;               /* the port the client connected to */
+    const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
 } sp_http_access;
 
 /*
@@ -223,7 +228,8 @@ json_t *sp_http_json_string(const char *s);
 /* ---- Logging ---- */
 
 /*
- * Writes one line to stderr: "level=LEVEL msg=MSG key=value ...", from pairs of strings
+ * Writes one line to stderr through server/log.h (level "debug", "info", "warn" or "error";
+ * dropped below --log-level): "level=LEVEL msg=MSG key=value ...", from pairs of strings
  * (key, value, key, value, ..., NULL); a NULL value is written as "-". Values are quoted
  * when they hold spaces, quotes or '=', control bytes are escaped and each value is cut at
  * SP_HTTP_MAX_LOG_VALUE bytes, so a client-supplied path cannot forge a log line. The line

@@ -29,8 +29,10 @@
 #include "server/api.h"
 #include "server/cli.h"
 #include "server/config.h"
+#include "server/datadir.h"
 #include "server/http.h"
 #include "server/live.h"
+#include "server/log.h"
 #include "server/runs.h"
 
 /* mkdir -p with mode 0700: the database holds test definitions, which may hold credentials. */
@@ -116,6 +118,8 @@ int sp_cmd_serve(int argc, char **argv)
     sp_live *live = NULL;
     sp_runs *runs = NULL;
     char *examples = NULL;
+    char *live_url = NULL;
+    int lock_fd = -1;
     sp_config cfg;
     sp_config_init(&cfg);
 
@@ -130,6 +134,8 @@ int sp_cmd_serve(int argc, char **argv)
         code = 2;
         goto out;
     }
+    sp_log_init();
+    sp_log_set_level((sp_log_level)cfg.log_level);
 
     /* Before any thread exists: see the top of this file. SIGPIPE is ignored because a client
      * that goes away must cost a failed write, not the process. */
@@ -144,10 +150,25 @@ int sp_cmd_serve(int argc, char **argv)
         sp_http_log("error", "cannot prepare the data directory", "error", err, NULL);
         goto out;
     }
+    /* One server per data directory, and `stampede restore` waits for it to stop. */
+    if (sp_datadir_lock(cfg.data_dir, "serve", &lock_fd, err, sizeof err) != 0) {
+        sp_http_log("error", "cannot lock the data directory", "error", err, NULL);
+        goto out;
+    }
+    if (cfg.live_url) {
+        live_url = sp_strdup(cfg.live_url);
+    } else if (cfg.public_url) {
+        /* The nginx sample's layout: the stream under /live/ of the same origin. */
+        int tls = strncmp(cfg.public_url, "https://", 8) == 0;
+        const char *authority = cfg.public_url + (tls ? 8 : 7);
+        size_t n = strlen(authority) + 16;
+        live_url = sp_malloc(n);
+        snprintf(live_url, n, "%s://%s/live/", tls ? "wss" : "ws", authority);
+    }
     /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers
      * may only connect from the dashboard's own origin. */
     char origins[2][96];
-    const char *origin_list[2] = {origins[0], origins[1]};
+    const char *origin_list[3] = {origins[0], origins[1], cfg.public_url};
     int v6l = strchr(cfg.listen_host, ':') != NULL;
     snprintf(origins[0], sizeof origins[0], "http://%s%s%s:%u", v6l ? "[" : "", cfg.listen_host,
              v6l ? "]" : "", (unsigned)cfg.port);
@@ -157,12 +178,22 @@ int sp_cmd_serve(int argc, char **argv)
     lo.listen_addr = cfg.listen_host;
     lo.port = cfg.live_port;
     lo.origins = origin_list;
-    lo.n_origins = 2;
+    lo.n_origins = cfg.public_url ? 3 : 2;
+    /* Behind a proxy the upgrade arrives with the public name as Host. */
+    char public_host[256] = "";
+    const char *host_list[4] = {"127.0.0.1", "localhost", "[::1]", public_host};
+    if (cfg.public_url) {
+        const char *authority = strstr(cfg.public_url, "://") + 3;
+        size_t n = authority[0] == '[' ? strcspn(authority, "]") + 1 : strcspn(authority, ":");
+        snprintf(public_host, sizeof public_host, "%.*s", (int)n, authority);
+        lo.hosts = host_list;
+        lo.n_hosts = 4;
+    }
     if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the live stream", "error", err, NULL);
         goto out;
     }
-    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live)};
+    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live), live_url};
     if (sp_api_new(&api, &acfg, err, sizeof err) != 0) {
         sp_http_log("error", "cannot open the database", "data_dir", cfg.data_dir, "error", err,
                     NULL);
@@ -189,7 +220,7 @@ int sp_cmd_serve(int argc, char **argv)
 
     size_t nroutes;
     const sp_http_route *routes = sp_api_routes(&nroutes);
-    sp_http_config hcfg = {cfg.listen_host, cfg.port, cfg.live_port, 0};
+    sp_http_config hcfg = {cfg.listen_host, cfg.port, cfg.live_port, 0, cfg.public_url, live_url};
     if (sp_http_server_new(&http, &hcfg, routes, nroutes, api, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the HTTP server", "error", err, NULL);
         goto out;
@@ -201,7 +232,8 @@ int sp_cmd_serve(int argc, char **argv)
     snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(http));
     snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
     sp_http_log("info", "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,
-                "version", sp_version_string(), NULL);
+                "public_url", cfg.public_url, "live_url", live_url, "version",
+                sp_version_string(), NULL);
     printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
     fflush(stdout);
 
@@ -242,6 +274,8 @@ out:
     if (code == 0 && rc == 0)
         sp_http_log("info", "stopped", NULL);
     free(examples);
+    free(live_url);
+    sp_datadir_unlock(lock_fd);
     sp_config_release(&cfg);
     return code;
 }
