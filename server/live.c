@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/log.h"
+
 #define LIVE_PROTOCOL "stampede-live-v1"
 
 typedef struct msg {
@@ -665,6 +667,18 @@ static void live_destroy(sp_live *live)
     free(live);
 }
 
+/* libwebsockets' log lines (errors only, see sp_live_new) as server log events. */
+static void on_lws_log(int level, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s", line);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    sp_log_kv(level == LLL_ERR ? SP_LOG_ERROR : SP_LOG_WARN, "libwebsockets", "detail", text,
+              NULL);
+}
+
 int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
 {
     sp_live_opts def;
@@ -724,8 +738,9 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->retry.secs_since_valid_ping = SP_LIVE_PING_S;
     live->retry.secs_since_valid_hangup = SP_LIVE_HANGUP_S;
 
-    /* Refused upgrades are counted in the stats; lws need not log each one. */
-    lws_set_log_level(LLL_ERR, NULL);
+    /* Refused upgrades are counted in the stats; lws need not log each one. Its errors go
+     * to the server's log, as one line each with the server's format. */
+    lws_set_log_level(LLL_ERR, on_lws_log);
 
     memset(&info, 0, sizeof info);
     /* VALIDATE_UTF8 is documented as a vhost option, but lws 4.1's frame parser reads it from

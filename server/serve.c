@@ -181,13 +181,13 @@ int sp_cmd_serve(int argc, char **argv)
     lo.n_origins = cfg.public_url ? 3 : 2;
     /* Behind a proxy the upgrade arrives with the public name as Host. */
     char public_host[256] = "";
-    const char *host_list[4] = {"127.0.0.1", "localhost", "[::1]", public_host};
+    const char *host_list[5] = {"127.0.0.1", "localhost", "[::1]", "::1", public_host};
     if (cfg.public_url) {
         const char *authority = strstr(cfg.public_url, "://") + 3;
         size_t n = authority[0] == '[' ? strcspn(authority, "]") + 1 : strcspn(authority, ":");
         snprintf(public_host, sizeof public_host, "%.*s", (int)n, authority);
         lo.hosts = host_list;
-        lo.n_hosts = 4;
+        lo.n_hosts = 5;
     }
     if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the live stream", "error", err, NULL);
