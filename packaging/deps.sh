@@ -22,6 +22,8 @@ pkgs=(gcc make cmake pkg-config git ca-certificates
       libwebsockets-dev curl procps)
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)
+# The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).
+pkgs+=(dpkg-dev openssl nginx-light)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 
