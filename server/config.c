@@ -190,6 +190,11 @@ static int check_public_url(char *url, char *err, size_t errlen)
                  url);
         return SP_EINVAL;
     }
+    /* Browsers leave the scheme's default port out of Origin. */
+    const char *dflt = strncmp(url, "https://", 8) == 0 ? ":443" : ":80";
+    size_t dn = strlen(dflt);
+    if (n > dn && strcmp(url + n - dn, dflt) == 0)
+        url[n - dn] = '\0';
     return 0;
 }
 

@@ -42,6 +42,11 @@ static void test_public_url(void)
     CHECK_STR_EQ(c.live_url, "wss://stream.example.com/x");
     sp_config_release(&c);
 
+    const char *dflt[] = {"--public-url", "https://stampede.example.com:443", NULL};
+    CHECK_INT_EQ(parse(&c, err, sizeof err, dflt), 0);
+    CHECK_STR_EQ(c.public_url, "https://stampede.example.com");
+    sp_config_release(&c);
+
     const char *with_path[] = {"--public-url", "https://example.com/stampede", NULL};
     CHECK_INT_EQ(parse(&c, err, sizeof err, with_path), SP_EINVAL);
     CHECK_STR_CONTAINS(err, "--public-url");
