@@ -8,31 +8,37 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { STAMPEDE_BIN, freePort, tempDir, startProcess, startShop, run, sleep } from '../lib/harness.mjs';
+import * as harness from '../lib/harness.mjs';
 
+const { STAMPEDE_BIN, freePort, tempDir, startProcess, startShop, run, sleep } = harness;
 let shop, srv, dir, testId;
 
+/** The daemon on dir: through the harness's startStampede (an admin token on every request)
+ *  where the harness has it, else started here on an open loopback server. */
 async function startServer() {
+  const extra = ['--max-vus', '10', '--max-duration', '30s'];
+  if (harness.startStampede) return harness.startStampede(extra, { dir });
   const port = await freePort();
   const live = await freePort();
+  const base = `http://127.0.0.1:${port}`;
   const h = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dir,
-    '--live-port', String(live), '--max-vus', '10', '--max-duration', '30s'],
-  { readyUrl: `http://127.0.0.1:${port}/api/v1/health` });
-  return Object.assign(h, { base: `http://127.0.0.1:${port}` });
+    '--live-port', String(live), ...extra], { readyUrl: `${base}/api/v1/health` });
+  async function api(method, p, body) {
+    const init = { method, headers: {} };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers['Content-Type'] = 'application/json';
+    }
+    const res = await fetch(base + p, init);
+    const text = await res.text();
+    let json;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, text, json };
+  }
+  return Object.assign(h, { base, api });
 }
 
-async function api(method, p, body) {
-  const init = { method, headers: {} };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
-  const res = await fetch(srv.base + p, init);
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json };
-}
+const api = (method, p, body) => srv.api(method, p, body);
 
 async function startRun(overrides) {
   const r = await api('POST', `/api/v1/tests/${testId}/runs`, overrides);
