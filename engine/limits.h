@@ -20,6 +20,7 @@
 #define SP_DEF_MAX_THRESHOLDS 64          /* thresholds */
 #define SP_DEF_MAX_VUS 200000             /* VUs in any stage */
 #define SP_LAG_LATE_US 1000               /* an open-model arrival this late counts as late */
+#define SP_OPEN_MAX_OVERDUE 100000000 /* overdue arrivals counted as dropped at a run's end */
 #define SP_LAG_WARN_US 10000 /* timer lateness above which a run's summary blames the generator */
 #define SP_DEF_MAX_DURATION_S (7 * 86400) /* a run's total duration */
 

@@ -1336,10 +1336,13 @@ static void schedule_arrival(sp_worker *w)
     sp_timerheap_add(&w->timers, &w->arrival, r->start_ns + (uint64_t)llround(t_ms * NS_PER_MS));
 }
 
-/* An arrival is due: a free VU runs one iteration, else the arrival is dropped. */
-static void on_arrival(sp_worker *w)
+/* An arrival is due, lag_us late: a free VU runs one iteration, else the arrival is dropped. */
+static void on_arrival(sp_worker *w, uint64_t lag_us)
 {
     sp_stats *st = cur_stats(w);
+    if (lag_us > SP_LAG_LATE_US)
+        st->arrivals_late++;
+    st->arrivals_lag_us += lag_us;
     uint64_t due_us = w->arrival.when_ns / 1000;
     w->next_n += w->r->nworkers;
     schedule_arrival(w);
@@ -1396,13 +1399,51 @@ static void control_tick(sp_worker *w, uint64_t now)
         set_population(w, mine);
 }
 
-static void begin_end(sp_worker *w, uint64_t deadline)
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * Open model, at the end. Arrivals due before the plan's end that have not fired yet (the loop
+ * looks at the clock before the timers, or was behind its schedule) are started now when the
+ * run ends by itself: they belong to the plan. When a stop ends it, those due before the stop
+ * are dropped arrivals. Either way started + dropped equals what was planned up to the end,
+ * so a low achieved rate is always explained.
+ */
+static void settle_arrivals(sp_worker *w, uint64_t now, int natural)
+{
+    sp_run *r = w->r;
+    if (!w->open)
+        return;
+    uint64_t limit = min_u64(now, r->end_ns);
+    for (uint64_t i = 0; natural && !w->arrivals_over && w->arrival.when_ns < limit; i++) {
+        if (i == SP_OPEN_MAX_OVERDUE)
+            break;
+        sp_timerheap_remove(&w->timers, &w->arrival);
+        on_arrival(w, (now - w->arrival.when_ns) / 1000);
+    }
+    if (w->arrivals_over)
+        return;
+    double limit_ms = (double)(limit - r->start_ns) / (double)NS_PER_MS;
+    sp_stats *st = cur_stats(w);
+    double t_ms;
+    for (uint64_t i = 0; i < SP_OPEN_MAX_OVERDUE; i++) {
+        if (sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 || t_ms >= limit_ms)
+            break;
+        st->dropped++;
+        w->next_n += r->nworkers;
+    }
+}
+
+static void begin_end(sp_worker *w, uint64_t deadline, uint64_t now, int natural)
 {
     if (w->ending) {
         if (deadline < w->end_deadline_ns)
             w->end_deadline_ns = deadline;
         return;
     }
+    settle_arrivals(w, now, natural);
     w->ending = 1;
     w->end_deadline_ns = deadline;
     /* The idle VUs are freed just below; no arrival may take one any more. */
@@ -1610,11 +1651,6 @@ void sp_worker_wake(sp_worker *w)
     SP_UNUSED(rc); /* a full counter already means "wake up" */
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 /*
  * epoll_wait counts in whole milliseconds, so a timer due in 0.2 ms would fire up to 1 ms late:
  * too coarse for open-model arrivals, whose lateness is reported as the generator's lag.
@@ -1663,9 +1699,9 @@ void *sp_worker_main(void *arg)
         if (mode == SP_STOP_NOW)
             break;
         if (mode == SP_STOP_GRACEFUL)
-            begin_end(w, atomic_load(&r->stop_deadline_ns));
+            begin_end(w, atomic_load(&r->stop_deadline_ns), now, 0);
         else if (now >= r->end_ns)
-            begin_end(w, r->end_ns + graceful_ns);
+            begin_end(w, r->end_ns + graceful_ns, now, 1);
         if (w->ending && (w->inflight == 0 || now >= w->end_deadline_ns))
             break;
         if (!w->ending && now >= w->next_tick_ns) {
@@ -1678,10 +1714,7 @@ void *sp_worker_main(void *arg)
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
             if (t == &w->arrival) {
-                if (lag > SP_LAG_LATE_US)
-                    cur_stats(w)->arrivals_late++;
-                cur_stats(w)->arrivals_lag_us += lag;
-                on_arrival(w);
+                on_arrival(w, lag);
             } else {
                 vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
             }
