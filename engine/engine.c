@@ -656,6 +656,7 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     if (n > MAX_THREADS)
         n = MAX_THREADS;
     r->def = def;
+    r->allowlist = e->opts.allowlist;
     r->nworkers = n;
     r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
     r->max_resp = def->opts.max_response_bytes ? def->opts.max_response_bytes : SP_RESP_KEEP_MAX;
