@@ -2061,31 +2061,26 @@ static void compile_secrets(ld *c, const json_t *secrets)
     d->secrets = sp_calloc(n ? n : 1, sizeof(d->secrets[0]));
     const char *key;
     json_t *v;
-    int ok = 1;
     json_object_foreach ((json_t *)secrets, key, v) {
         size_t m = path_key(c, key);
         if (!is_ident(key)) {
             err(c, "a secret's name uses letters, digits and '_' and does not start with a digit");
-            ok = 0;
         } else if (!json_is_string(v)) {
             err(c, "a secret's value must be a string, got %s", type_name(v));
-            ok = 0;
         } else if (json_string_length(v) == 0) {
             err(c, "a secret's value cannot be empty");
-            ok = 0;
         } else if (json_string_length(v) > SP_DEF_MAX_SECRET_BYTES) {
             err(c, "a secret's value is longer than %d bytes", SP_DEF_MAX_SECRET_BYTES);
-            ok = 0;
         } else if (memchr(json_string_value(v), '\0', json_string_length(v))) {
             err(c, "a secret's value cannot contain a NUL character");
-            ok = 0;
         } else {
             d->secrets[d->nsecrets++] = json_string_value(v); /* borrowed from d->doc */
         }
         path_pop(c, m);
     }
-    if (ok)
-        c->scope.secrets = secrets;
+    /* With a bad secret the load fails anyway; references are still checked against the names
+     * given, so that each mistake is reported once, where it is. */
+    c->scope.secrets = secrets;
 }
 
 static void compile_def(ld *c, const json_t *doc)

@@ -76,5 +76,7 @@ void sp_api_store_give(sp_api *api, struct sp_store *s);
 
 /* The run routes (server/api_runs.c), static. */
 const sp_http_route *sp_api_run_routes(size_t *n);
+/* The settings routes of the target allowlist and caps (server/api_policy.c), static. */
+const sp_http_route *sp_api_policy_routes(size_t *n);
 
 #endif
