@@ -15,6 +15,8 @@
  * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
  * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
  * object, so the content is what the user saved (key order included), not its whitespace.
+ * A definition with "secrets" is the exception: its values are stored apart (server/policy.h)
+ * and the revision is the document re-written with the mask in their place.
  */
 #ifndef SP_API_H
 #define SP_API_H
