@@ -407,11 +407,15 @@ int sp_allowlist_check_url(const sp_allowlist *al, const char *url, char *why, s
         return SP_EINVAL;
     }
     size_t alen = strcspn(p, "/?#");
-    /* Userinfo ends at the authority's last '@'. */
+    /* Userinfo ends at an '@'. Parsers disagree on which one when there are several, or on a
+     * backslash: such a URL is refused rather than read one way here and another by libcurl. */
     const char *at = NULL;
-    for (size_t i = 0; i < alen; i++)
+    for (size_t i = 0; i < alen; i++) {
+        if ((p[i] == '@' && at) || p[i] == '\\')
+            goto bad_host;
         if (p[i] == '@')
             at = p + i;
+    }
     if (at) {
         alen -= (size_t)(at + 1 - p);
         p = at + 1;

@@ -168,6 +168,7 @@ static void test_check_url_spellings(void)
         "http://017700000001:9/",      "http://0177.0.0.1:9/",    "http://127.1:9/",
         "http://[::ffff:127.0.0.1]:9/", "http://[::1]:9/",        "http://127.0.0.2@127.0.0.1:9/",
         "ftp://127.0.0.2/",            "http://127.0.0.2:0/",     "http://[::1/",
+        "http://a@127.0.0.1@127.0.0.2/", "http://127.0.0.1\\@127.0.0.2/",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
         why[0] = '\0';
