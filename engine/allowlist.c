@@ -66,12 +66,11 @@ static int parse_prefix(const char *s, size_t n, unsigned max, unsigned *out)
 static void clear_host_bits(uint8_t *a, unsigned prefix, unsigned bits)
 {
     for (unsigned b = prefix; b < bits; b++)
-        a[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+        a[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
 }
 
 /* An address with an optional "/prefix", as written between brackets or before ":port". */
-static int parse_net(const char *s, size_t n, int v6, sp_allow_entry *out, char *err,
-                     size_t errlen)
+static int parse_net(const char *s, size_t n, int v6, sp_allow_entry *out, char *err, size_t errlen)
 {
     char text[64];
     const char *slash = memchr(s, '/', n);
@@ -109,8 +108,8 @@ static int parse_net(const char *s, size_t n, int v6, sp_allow_entry *out, char 
 
 static int name_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '.';
 }
 
 static int all_ipv4_chars(const char *s, size_t n)
@@ -488,9 +487,10 @@ int sp_allowlist_check_url(const sp_allowlist *al, const char *url, char *why, s
         if (!sp_allowlist_allows_addr(al, a->ai_addr, a->ai_addrlen)) {
             char addr[80], ip[INET6_ADDRSTRLEN] = "";
             sp_allow_format_addr(a->ai_addr, addr, sizeof addr);
-            const void *raw = a->ai_family == AF_INET
-                                  ? (const void *)&((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr
-                                  : (const void *)&((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr;
+            const void *raw =
+                a->ai_family == AF_INET
+                    ? (const void *)&((struct sockaddr_in *)(void *)a->ai_addr)->sin_addr
+                    : (const void *)&((struct sockaddr_in6 *)(void *)a->ai_addr)->sin6_addr;
             inet_ntop(a->ai_family, raw, ip, sizeof ip);
             /* Name the target as written and, when it is spelled otherwise, what it means. */
             if (strcmp(ip, host) == 0)

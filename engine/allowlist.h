@@ -40,10 +40,10 @@ typedef enum sp_allow_kind { SP_ALLOW_V4, SP_ALLOW_V6, SP_ALLOW_NAME } sp_allow_
 /* One parsed entry. */
 typedef struct sp_allow_entry {
     sp_allow_kind kind;
-    uint8_t addr[16];  /* V4: the first 4 bytes; network byte order; host bits cleared */
-    unsigned prefix;   /* V4: 0..32, V6: 0..128 */
-    uint16_t port;     /* 0: any port */
-    char name[256];    /* NAME: lower-cased, without a trailing dot */
+    uint8_t addr[16]; /* V4: the first 4 bytes; network byte order; host bits cleared */
+    unsigned prefix;  /* V4: 0..32, V6: 0..128 */
+    uint16_t port;    /* 0: any port */
+    char name[256];   /* NAME: lower-cased, without a trailing dot */
 } sp_allow_entry;
 
 /*

@@ -43,9 +43,9 @@ static int reply_errors(sp_http_req *req, const sp_errlist *el, const char *what
 {
     json_t *list = json_array();
     for (size_t i = 0; i < el->n; i++)
-        json_array_append_new(list, json_pack("{s:o, s:o}", "path",
-                                              sp_http_json_string(el->v[i].path), "message",
-                                              sp_http_json_string(el->v[i].msg)));
+        json_array_append_new(list,
+                              json_pack("{s:o, s:o}", "path", sp_http_json_string(el->v[i].path),
+                                        "message", sp_http_json_string(el->v[i].msg)));
     const char *p = el->n ? el->v[0].path : "";
     return sp_http_reply_error(req, SP_HTTP_EDEFINITION, p, json_pack("{s:o}", "errors", list),
                                "invalid %s: %s%s%s", what, p, *p ? ": " : "",

@@ -61,7 +61,8 @@ int sp_policy_check_allowlist(const json_t *body, sp_errlist *errs)
     const char *key;
     json_t *v;
     int bad = 0;
-    json_object_foreach ((json_t *)body, key, v) {
+    json_object_foreach((json_t *)body, key, v)
+    {
         if (strcmp(key, "entries") != 0) {
             sp_errlist_add(errs, key, "unknown field (the body is {\"entries\": [...]})");
             bad = 1;
@@ -81,7 +82,8 @@ int sp_policy_check_allowlist(const json_t *body, sp_errlist *errs)
     }
     const char **list = sp_calloc(n ? n : 1, sizeof *list);
     size_t i;
-    json_array_foreach (entries, i, v) {
+    json_array_foreach(entries, i, v)
+    {
         if (!json_is_string(v)) {
             char path[32];
             snprintf(path, sizeof path, "entries[%zu]", i);
@@ -113,7 +115,8 @@ int sp_policy_check_caps(const json_t *body, json_t **out, sp_errlist *errs)
     json_t *res = json_object();
     const char *role;
     json_t *c;
-    json_object_foreach ((json_t *)body, role, c) {
+    json_object_foreach((json_t *)body, role, c)
+    {
         const char *near = sp_suggest(role, roles, 3);
         int known = 0;
         for (size_t i = 0; i < 3; i++)
@@ -131,7 +134,8 @@ int sp_policy_check_caps(const json_t *body, json_t **out, sp_errlist *errs)
                               "max_duration_s", 0, "max_concurrent_runs", 0);
         const char *f;
         json_t *v;
-        json_object_foreach (c, f, v) {
+        json_object_foreach(c, f, v)
+        {
             char path[64];
             snprintf(path, sizeof path, "%s.%.40s", role, f);
             size_t k = 0;
@@ -176,7 +180,7 @@ void sp_policy_split_secrets(const json_t *doc, char **text, json_t **secrets)
     json_t *ms = json_object();
     const char *name;
     json_t *v;
-    json_object_foreach ((json_t *)ds, name, v)
+    json_object_foreach((json_t *)ds, name, v)
         json_object_set_new(ms, name, json_string(SP_SECRET_MASK));
     json_object_set_new(masked, "secrets", ms);
     *text = json_dumps(masked, JSON_INDENT(2));

@@ -59,11 +59,11 @@ static void test_parse_good(void)
 
 static void test_parse_bad(void)
 {
-    static const char *bad[] = {"",          "2130706433", "0x7f000001",   "0177.0.0.1",
-                                "127.1",     "127.0.0.1/33", "127.0.0.1:0", "127.0.0.1:65536",
-                                "[::1",      "[127.0.0.1]", "::1:8090x",   "host:abc",
-                                "a..b",      "-:80",        "1.2.3.4/",    "[::1]8090",
-                                "exa mple",  "10.0.0.0/8/8", ":80",        "host_name"};
+    static const char *bad[] = {"",         "2130706433",   "0x7f000001",  "0177.0.0.1",
+                                "127.1",    "127.0.0.1/33", "127.0.0.1:0", "127.0.0.1:65536",
+                                "[::1",     "[127.0.0.1]",  "::1:8090x",   "host:abc",
+                                "a..b",     "-:80",         "1.2.3.4/",    "[::1]8090",
+                                "exa mple", "10.0.0.0/8/8", ":80",         "host_name"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         if (parse_ok(bad[i]))
             CHECK_FAIL_("accepted '%s'", bad[i]);
@@ -164,10 +164,12 @@ static void test_check_url_spellings(void)
     CHECK_INT_EQ(sp_allowlist_check_url(al, "http://127.0.0.2:9/", why, sizeof why), 0);
     CHECK_INT_EQ(sp_allowlist_check_url(al, "https://user:pw@127.0.0.2/", why, sizeof why), 0);
     static const char *refused[] = {
-        "http://127.0.0.1:9/",         "http://2130706433:9/",    "http://0x7f000001:9/",
-        "http://017700000001:9/",      "http://0177.0.0.1:9/",    "http://127.1:9/",
-        "http://[::ffff:127.0.0.1]:9/", "http://[::1]:9/",        "http://127.0.0.2@127.0.0.1:9/",
-        "ftp://127.0.0.2/",            "http://127.0.0.2:0/",     "http://[::1/",
+        "http://127.0.0.1:9/",           "http://2130706433:9/",
+        "http://0x7f000001:9/",          "http://017700000001:9/",
+        "http://0177.0.0.1:9/",          "http://127.1:9/",
+        "http://[::ffff:127.0.0.1]:9/",  "http://[::1]:9/",
+        "http://127.0.0.2@127.0.0.1:9/", "ftp://127.0.0.2/",
+        "http://127.0.0.2:0/",           "http://[::1/",
         "http://a@127.0.0.1@127.0.0.2/", "http://127.0.0.1\\@127.0.0.2/",
     };
     for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
