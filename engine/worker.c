@@ -771,6 +771,7 @@ static int start_request(vu *v, const sp_plan *p)
     sp_buf_reset(&v->resphdr);
     v->rx = 0;
     v->too_large = 0;
+    v->blocked[0] = '\0';
     v->cur = p;
     v->start_us = sp_now_us();
     /* The first request of an open-model arrival counts from when the arrival was due, so the
