@@ -967,7 +967,13 @@ static int seed_one(sp_store *s, const char *dir, const char *file, const char *
         goto out;
     }
     char err[256] = "";
-    rc = sp_store_test_create(s, def->name, text, "seed", NULL, err, sizeof err);
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(doc, &masked, &secrets);
+    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets, "seed", NULL, NULL,
+                            err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc) {
         sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
         goto out;
