@@ -69,6 +69,13 @@
 #define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
 #define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
 
+/* Target allowlist (engine/allowlist.h) and secrets in definitions. */
+#define SP_ALLOW_MAX_ENTRIES 256         /* entries in a target allowlist */
+#define SP_ALLOW_MAX_ENTRY 300           /* bytes of one entry ("[v6/128]:65535", a host name) */
+#define SP_ALLOW_MAX_ADDRS 16            /* addresses kept per host-name entry once resolved */
+#define SP_DEF_MAX_SECRETS 64            /* secrets per definition */
+#define SP_DEF_MAX_SECRET_BYTES 4096     /* one secret's value */
+
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/allowlist.h"
 #include "engine/common.h"
 #include "engine/timerheap.h"
 
@@ -112,6 +113,7 @@ typedef struct vu {
     uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
+    char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
 } vu;
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
@@ -161,6 +163,7 @@ static void vu_run(vu *v);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+static void guard_setup(vu *v);
 static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
@@ -487,6 +490,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    if (r->allowlist)
+        guard_setup(v);
 
     w->alive++;
     return v;
@@ -766,6 +771,7 @@ static int start_request(vu *v, const sp_plan *p)
     sp_buf_reset(&v->resphdr);
     v->rx = 0;
     v->too_large = 0;
+    v->blocked[0] = '\0';
     v->cur = p;
     v->start_us = sp_now_us();
     /* The first request of an open-model arrival counts from when the arrival was due, so the
@@ -789,6 +795,13 @@ static int classify(vu *v, CURLcode cc, const char **msg)
 {
     sp_worker *w = v->w;
     long oserr = 0;
+    if (v->blocked[0]) {
+        sp_buf_reset(&w->msgbuf);
+        (void)sp_buf_addf(&w->msgbuf, "target not in allowlist: %s", v->blocked);
+        v->blocked[0] = '\0';
+        *msg = w->msgbuf.p;
+        return SP_ERRK_BLOCKED;
+    }
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         sp_buf_reset(&w->msgbuf);
@@ -1548,6 +1561,43 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     fd_grow(w, s);
     w->fds[s] = FD_OURS;
     return s;
+}
+
+/* ---- target allowlist: only installed when the run has one ---- */
+
+/* Every new connection, after DNS resolution, with the address about to be connected: the
+ * address is what counts, however the URL spelled it and wherever a redirect pointed. */
+static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    vu *v = ud;
+    if (!sp_allowlist_allows_addr(v->w->r->allowlist, &a->addr, a->addrlen)) {
+        sp_allow_format_addr(&a->addr, v->blocked, sizeof v->blocked);
+        return CURL_SOCKET_BAD;
+    }
+    return on_open(v->w, purpose, a);
+}
+
+/* Every request, a reused connection's and a redirect's too, just before it is sent. */
+static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    vu *v = ud;
+    SP_UNUSED(local_ip);
+    SP_UNUSED(local_port);
+    if (!sp_allowlist_allows_ip(v->w->r->allowlist, ip, (unsigned)port)) {
+        snprintf(v->blocked, sizeof v->blocked, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+        return CURL_PREREQFUNC_ABORT;
+    }
+    /* A refused address that happy eyeballs then replaced by an allowed one is no failure. */
+    v->blocked[0] = '\0';
+    return CURL_PREREQFUNC_OK;
+}
+
+static void guard_setup(vu *v)
+{
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETFUNCTION, guard_open);
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETDATA, v);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQFUNCTION, guard_prereq);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQDATA, v);
 }
 
 static int on_close(void *ud, curl_socket_t s)
