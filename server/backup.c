@@ -300,6 +300,8 @@ int sp_backup_restore(const char *data_dir, const char *file, char **aside, sp_b
         ret = SP_ESYS;
         goto out;
     }
+    /* Restored by root, the database must still be the server's user's. */
+    sp_datadir_chown(data_dir, fd);
     close(fd);
     ret = copy_db(file, tmp, info, err, errlen);
     if (!ret)

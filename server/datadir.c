@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "engine/common.h"
@@ -26,6 +27,10 @@ int sp_datadir_lock(const char *dir, const char *what, int *fd, char *err, size_
         snprintf(err, errlen, "cannot open the lock file %s: %s", path, strerror(errno));
         return SP_ESYS;
     }
+    /* root (a `stampede restore` by an administrator) must not leave a lock file that the
+     * server's own user cannot open: it belongs to the directory's owner. */
+    if (geteuid() == 0)
+        sp_datadir_chown(dir, f);
     if (flock(f, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
         char holder[64] = "";
@@ -48,6 +53,13 @@ int sp_datadir_lock(const char *dir, const char *what, int *fd, char *err, size_
         line[0] = '\0';
     *fd = f;
     return 0;
+}
+
+void sp_datadir_chown(const char *dir, int fd)
+{
+    struct stat st;
+    if (geteuid() == 0 && stat(dir, &st) == 0 && fchown(fd, st.st_uid, st.st_gid) != 0)
+        st.st_uid = 0; /* nothing more to do: the owner's open will say why */
 }
 
 void sp_datadir_unlock(int fd)

@@ -24,6 +24,9 @@
  * the taker for the holder's record ("serve", "restore").
  */
 int sp_datadir_lock(const char *dir, const char *what, int *fd, char *err, size_t errlen);
+/* When running as root, gives the file open as fd to the owner of dir (a file root makes in
+ * a data directory must stay usable by the server's own user). Otherwise does nothing. */
+void sp_datadir_chown(const char *dir, int fd);
 /* Releases the lock (closes fd). -1 is ignored. */
 void sp_datadir_unlock(int fd);
 
