@@ -17,6 +17,7 @@
 
 #include "engine/definition.h"
 #include "server/cli.h"
+#include "server/auth.h"
 #include "server/curlimport.h"
 #include "server/store.h"
 
@@ -273,8 +274,9 @@ static int h_health(sp_http_req *req)
 static int h_config(sp_http_req *req)
 {
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
-                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
+                              json_pack("{s:s, s:i, s:s, s:b}", "version", sp_version_string(),
+                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX,
+                                        "auth", sp_auth_enabled(sp_http_req_auth(req))));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -392,6 +394,7 @@ static int h_tests_create(sp_http_req *req)
     sp_http_add_header(req, "Location", loc);
     sp_http_log("info", "test created", "id", loc + sizeof(API_PREFIX "/tests/") - 1, "who",
                 sp_http_req_principal(req)->name, NULL);
+    sp_auth_audit_req(req, "test.create", loc + sizeof(API_PREFIX "/") - 1, def->name);
     rc = sp_http_reply_json(
         req, 201,
         json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name, "revision", 1));
@@ -505,6 +508,11 @@ static int h_test_update(sp_http_req *req)
     snprintf(revtext, sizeof revtext, "%d", revision);
     sp_http_log("info", "test updated", "id", sp_http_param(req, "id"), "revision", revtext, "who",
                 sp_http_req_principal(req)->name, NULL);
+    char obj[64];
+    snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+    char detail[SP_AUTH_NAME_MAX * 4];
+    snprintf(detail, sizeof detail, "revision %d: %.200s", revision, def->name);
+    sp_auth_audit_req(req, "test.update", obj, detail);
     rc = sp_http_reply_json(req, 200,
                             json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name,
                                       "revision", revision));
@@ -532,6 +540,9 @@ static int h_test_delete(sp_http_req *req)
     else {
         sp_http_log("info", "test deleted", "id", sp_http_param(req, "id"), "who",
                     sp_http_req_principal(req)->name, NULL);
+        char obj[64];
+        snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+        sp_auth_audit_req(req, "test.delete", obj, NULL);
         rc = sp_http_reply_empty(req, 204);
     }
     conn_put(app(req), s);
@@ -720,12 +731,14 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun;
+    size_t nrun, nauth;
     const sp_http_route *run = sp_api_run_routes(&nrun);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun;
+    const sp_http_route *auth = sp_api_auth_routes(&nauth);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + nauth;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, auth, nauth * sizeof *auth);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -827,7 +840,9 @@ static json_t *build_openapi(void)
                                                 "query", "required", 0, "schema", "type",
                                                 strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
                                                         strcmp(tok, "name") == 0 ||
-                                                        strcmp(tok, "runs") == 0
+                                                        strcmp(tok, "runs") == 0 ||
+                                                        strcmp(tok, "user") == 0 ||
+                                                        strcmp(tok, "action") == 0
                                                     ? "string"
                                                     : "integer"));
             free(q);
