@@ -190,9 +190,10 @@ export async function userToken(base, username = 'admin', password = ADMIN_PASSW
  * { port, live, base, dataDir, token, headers, fetch(path, init), api(method, path, body, headers) }:
  * headers carry `Authorization: Bearer <admin token>`, and fetch/api add them to every request,
  * so a test written for an open server needs only to use them. With { noAuth: true } the
- * server runs with --no-auth and no token is made.
+ * server runs with --no-auth and no token is made; { password } logs in with another admin
+ * password (a data dir made before).
  */
-export async function startStampede(extra = [], { dir, env = {}, noAuth = false, timeoutMs } = {}) {
+export async function startStampede(extra = [], { dir, env = {}, noAuth = false, timeoutMs, password = ADMIN_PASSWORD } = {}) {
   const port = await freePort();
   // The live stream needs a port of its own, not port + 1, which may be taken.
   let live = await freePort();
@@ -205,7 +206,15 @@ export async function startStampede(extra = [], { dir, env = {}, noAuth = false,
     readyUrl: `${base}/api/v1/health`, timeoutMs,
     env: { STAMPEDE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env },
   });
-  const token = noAuth ? null : await userToken(base);
+  let token = null;
+  if (!noAuth) {
+    try {
+      token = await userToken(base, 'admin', password);
+    } catch (e) {
+      await h.stop();
+      throw e;
+    }
+  }
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
   const authFetch = (p, init = {}) => fetch(base + p, { ...init, headers: { ...headers, ...(init.headers || {}) } });
   async function api(method, p, body, extraHeaders = {}) {
