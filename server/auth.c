@@ -528,6 +528,11 @@ int sp_auth_cookie_get(const char *header, const char *name, char *out, size_t o
         if (ve - v >= 2 && *v == '"' && ve[-1] == '"') {
             v++;
             ve--;
+            /* Cookie values hold no blanks (RFC 6265 cookie-octet): none inside quotes either. */
+            while (v < ve && (*v == ' ' || *v == '\t'))
+                v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t'))
+                ve--;
         }
         size_t vlen = (size_t)(ve - v);
         if (vlen >= outlen)
