@@ -110,8 +110,9 @@ static int h_login(sp_http_req *req)
         return auth_error(req, rc, "", msg);
     sp_auth_audit(a, s.user, sp_http_req_address(req), "login", s.user, "session started");
     char cookie[256];
-    snprintf(cookie, sizeof cookie, "sp_session=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%u",
-             s.sid, s.max_age_s);
+    /* Secure when we serve TLS ourselves; behind a TLS proxy the proxy may add it. */
+    snprintf(cookie, sizeof cookie, "sp_session=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%u%s",
+             s.sid, s.max_age_s, sp_http_req_tls(req) ? "; Secure" : "");
     sp_http_add_header(req, "Set-Cookie", cookie);
     json_t *body = json_pack("{s:{s:s, s:s}, s:s, s:I}", "user", "name", s.user, "role", s.role,
                              "csrf_token", s.csrf, "expires_at", (json_int_t)s.expires_at);
@@ -128,10 +129,13 @@ static int h_logout(sp_http_req *req)
         sp_auth_cookie_get(sp_http_header(req, "Cookie"), "sp_session", sid, sizeof sid) == 0) {
         sp_auth_logout(a, sid);
         memset(sid, 0, sizeof sid);
-        sp_auth_audit_req(req, "logout", sp_http_req_principal(req)->name, "session ended");
+        if (sp_http_req_principal(req)->user[0]) /* not for a cookie that had already ended */
+            sp_auth_audit_req(req, "logout", sp_http_req_principal(req)->name, "session ended");
     }
     sp_http_add_header(req, "Set-Cookie",
-                       "sp_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+                       sp_http_req_tls(req)
+                           ? "sp_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0; Secure"
+                           : "sp_session=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     return sp_http_reply_empty(req, 204);
 }
 
@@ -385,7 +389,9 @@ static int h_audit(sp_http_req *req)
 static const sp_http_route routes[] = {
     {"POST", API_PREFIX "/auth/login", h_login, SP_PERM_PUBLIC, SP_HTTP_JSON_BODY,
      "Log in: sets the sp_session cookie, returns the CSRF token", 200, NULL},
-    {"POST", API_PREFIX "/auth/logout", h_logout, SP_PERM_READ, 0,
+    /* Public, so that a browser holding an expired cookie can still clear it; a live session
+     * still needs its CSRF token here (the access check asks for it on any cookie change). */
+    {"POST", API_PREFIX "/auth/logout", h_logout, SP_PERM_PUBLIC, 0,
      "Log out: ends the session and clears its cookie", 204, NULL},
     {"GET", API_PREFIX "/auth/me", h_me, SP_PERM_READ, 0,
      "Who is calling: user, role and the session's CSRF token", 200, NULL},

@@ -29,6 +29,7 @@ struct sp_http_server {
     uint16_t port;
     char host[64];      /* the configured listen address, as given */
     struct sp_auth *auth; /* borrowed; may be NULL */
+    int tls;
     char page_csp[512]; /* Content-Security-Policy of dashboard pages */
     /* The last message libmicrohttpd logged from the thread that starts it, while starting:
      * why a bind failed. Worker threads (which may log during the start too) never touch it. */
@@ -304,6 +305,11 @@ const char *sp_http_req_address(const sp_http_req *req)
 struct sp_auth *sp_http_req_auth(const sp_http_req *req)
 {
     return req->srv->auth;
+}
+
+int sp_http_req_tls(const sp_http_req *req)
+{
+    return req->srv->tls;
 }
 
 static void req_free(sp_http_req *req)
@@ -1020,6 +1026,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
             goto out;
         }
         flags |= MHD_USE_TLS;
+        srv->tls = 1;
         /* libmicrohttpd keeps the pointers: the caller's PEM text outlives the daemon. */
         tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert};
         tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key};

@@ -196,6 +196,8 @@ const sp_http_principal *sp_http_req_principal(const sp_http_req *req);
 const char *sp_http_req_address(const sp_http_req *req);
 /* The accounts given in sp_http_config (may be NULL). */
 struct sp_auth *sp_http_req_auth(const sp_http_req *req);
+/* Whether the server itself serves TLS (--tls-cert): cookies are then marked Secure. */
+int sp_http_req_tls(const sp_http_req *req);
 
 /* ---- Replies: each request gets exactly one ---- */
 

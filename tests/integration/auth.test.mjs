@@ -11,10 +11,12 @@ import crypto from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import WebSocket from 'ws';
 import {
-  STAMPEDE_BIN, SOURCE_DIR, ADMIN_PASSWORD, startStampede, startShop, tempDir, run, sleep, login, createToken,
+  STAMPEDE_BIN, SOURCE_DIR, ADMIN_PASSWORD, startStampede, startShop, startProcess, freePort, tempDir, run, sleep,
+  login, createToken,
 } from '../lib/harness.mjs';
 
 let srv, shop;
@@ -283,10 +285,13 @@ test('logins are rate limited per address and per user name', async () => {
 test('logout and a password change end sessions; the old password stops working', async () => {
   const a = await login(srv.base, 'viewer1', VIEWER_PW);
   const b = await login(srv.base, 'viewer1', VIEWER_PW);
+  assert.equal((await req('POST', '/api/v1/auth/logout', { headers: { Cookie: b.cookie } })).status, 403, 'a forged logout');
   const out = await req('POST', '/api/v1/auth/logout', { headers: { Cookie: b.cookie, 'X-CSRF-Token': b.csrf } });
   assert.equal(out.status, 204);
   assert.match(out.headers['set-cookie'][0], /^sp_session=; .*Max-Age=0/);
   assert.equal((await req('GET', '/api/v1/auth/me', { headers: { Cookie: b.cookie } })).status, 401);
+  // An ended cookie can still be cleared.
+  assert.equal((await req('POST', '/api/v1/auth/logout', { headers: { Cookie: b.cookie } })).status, 204);
   const c = await login(srv.base, 'viewer1', VIEWER_PW);
   const wrong = await req('POST', '/api/v1/auth/password', { headers: { Cookie: a.cookie, 'X-CSRF-Token': a.csrf },
     body: { current: 'not-it-at-all', new: 'viewer-password-5678' } });
@@ -409,4 +414,58 @@ test('the generated first password is shown once, blocks a non-loopback listen u
   }
   assert.equal(sql(dir, "SELECT password_generated FROM users WHERE name = 'admin'"), '0');
   assert.ok(!s3.stderr().includes(generated) && !s3.stderr().includes('a-chosen-admin-password'));
+});
+
+test('--tls-cert/--tls-key serve HTTPS, with Secure cookies', async (t) => {
+  const dir = tempDir();
+  const gen = await run('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', path.join(dir, 'key.pem'),
+    '-out', path.join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=localhost'], { timeoutMs: 30000 }).catch(() => ({ code: -1 }));
+  if (gen.code !== 0) {
+    t.skip('openssl is not installed: no certificate to test with');
+    return;
+  }
+  const port = await freePort();
+  let live = await freePort();
+  while (live === port) live = await freePort();
+  const s = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--live-port', String(live),
+    '--data-dir', path.join(dir, 'data'), '--examples-dir', dir, '--tls-cert', path.join(dir, 'cert.pem'),
+    '--tls-key', path.join(dir, 'key.pem')], { env: { STAMPEDE_ADMIN_PASSWORD: ADMIN_PASSWORD } });
+  const get = (p, opts = {}) => new Promise((resolve, reject) => {
+    const r = https.request({ host: '127.0.0.1', port, path: p, rejectUnauthorized: false, ...opts }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text }));
+    });
+    r.on('error', reject);
+    if (opts.body) r.write(opts.body);
+    r.end();
+  });
+  try {
+    let ok = null;
+    for (let i = 0; i < 100 && !ok; i++) {
+      ok = await get('/api/v1/health').catch(() => null);
+      if (!ok) await sleep(50);
+    }
+    assert.equal(ok?.status, 200);
+    const l = await get('/api/v1/auth/login', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ username: 'admin', password: ADMIN_PASSWORD }) });
+    assert.equal(l.status, 200, l.text);
+    assert.match(l.headers['set-cookie'][0], /; Secure$/);
+    // Plain HTTP on the TLS port gets no answer.
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/api/v1/health`, { signal: AbortSignal.timeout(3000) }));
+    assert.match(s.stdout(), new RegExp(`running at https://127\\.0\\.0\\.1:${port}/`));
+  } finally {
+    assert.equal(await s.stop(), 0);
+  }
+});
+
+test('TLS options are checked before anything starts', async () => {
+  const d = tempDir();
+  let r = await run(STAMPEDE_BIN, ['serve', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.pem', '--data-dir', d]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--tls-cert '\/nonexistent.pem': not a readable file/);
+  fs.writeFileSync(path.join(d, 'c.pem'), 'x');
+  r = await run(STAMPEDE_BIN, ['serve', '--tls-cert', path.join(d, 'c.pem'), '--data-dir', d]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /go together/);
 });
