@@ -286,12 +286,12 @@ int sp_cmd_serve(int argc, char **argv)
     const char *origin_list[SP_LIVE_ORIGINS_MAX];
     const char *host_list[SP_CONFIG_MAX_SERVER_NAMES + 5];
     size_t n_origins = 0, n_hosts = 0;
+    /* host_list points into these: they live as long as this function (sp_live_new copies). */
+    char v6name[80];
+    const char *names[SP_CONFIG_MAX_SERVER_NAMES + 4] = {v6name, "localhost", "127.0.0.1", "[::1]"};
     {
-        char v6name[80];
         int v6l = strchr(cfg.listen_host, ':') != NULL;
         snprintf(v6name, sizeof v6name, "%s%s%s", v6l ? "[" : "", cfg.listen_host, v6l ? "]" : "");
-        const char *names[SP_CONFIG_MAX_SERVER_NAMES + 4] = {v6name, "localhost", "127.0.0.1",
-                                                             "[::1]"};
         size_t nn = 4;
         for (size_t i = 0; i < cfg.n_server_names; i++)
             names[nn++] = cfg.server_names[i];
