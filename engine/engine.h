@@ -38,6 +38,12 @@ typedef struct sp_engine_opts {
     uint64_t seed;           /* random seed; 0: from the clock */
     sp_second_fn on_second;  /* may be NULL */
     void *ud;
+    /* Target allowlist (borrowed, already resolved; must outlive the engine). NULL: every
+     * target is allowed and no callback is installed. Otherwise every new connection is
+     * checked after DNS resolution (CURLOPT_OPENSOCKETFUNCTION) and every request, on a reused
+     * connection or after a redirect too, against its connected address (CURLOPT_PREREQFUNCTION);
+     * a refused one fails with the error kind "blocked". */
+    const struct sp_allowlist *allowlist;
 } sp_engine_opts;
 
 /* def is borrowed and must outlive the engine. Fails with a reason in err (e.g. curl init). */

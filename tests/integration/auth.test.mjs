@@ -469,3 +469,20 @@ test('TLS options are checked before anything starts', async () => {
   assert.equal(r.code, 2);
   assert.match(r.stderr, /go together/);
 });
+
+test('caps apply to the role of the token that starts the run', async () => {
+  const caps = await req('PUT', '/api/v1/settings/caps', { headers: admin(), body: { tester: { max_vus: 1 } } });
+  assert.equal(caps.status, 200, caps.text);
+  try {
+    const def = { name: 'capped by role', base_url: shop.url, users: [{ name: 'u', think: { constant: '100ms' },
+      tasks: [{ request: { url: '/api/v1/products' } }] }], load: { users: 1, duration: '1s' } };
+    const c = await req('POST', '/api/v1/tests', { headers: bearer(testerToken), body: def });
+    assert.equal(c.status, 201, c.text);
+    const r = await req('POST', `/api/v1/tests/${c.json.id}/runs`, { headers: bearer(testerToken), body: { users: 2, duration: '1s' } });
+    assert.equal(r.status, 422, r.text);
+    assert.equal(r.json.cap, 'max_vus');
+    assert.match(r.json.error.message, /tester cap max_vus=1/);
+  } finally {
+    assert.equal((await req('PUT', '/api/v1/settings/caps', { headers: admin(), body: { tester: {} } })).status, 200);
+  }
+});
