@@ -425,7 +425,13 @@ int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_
     int64_t users = one_int(stmt(a, Q_USER_COUNT));
     pthread_mutex_unlock(&a->mu);
     if (users < 0) {
-        snprintf(err, errlen, "auth: cannot read the users: %s", sqlite3_errmsg(a->db));
+        /* A database made by a development build whose migration 3 was still a placeholder
+         * has schema version 3 or more but no access tables. */
+        snprintf(err, errlen, "auth: cannot read the users: %s%s", sqlite3_errmsg(a->db),
+                 strstr(sqlite3_errmsg(a->db), "no such table")
+                     ? " (this database was made by a development build without the access "
+                       "control tables: start with a new --data-dir)"
+                     : "");
         rc = SP_EIO;
         goto out;
     }
