@@ -498,6 +498,12 @@ int sp_auth_is_server_name(const sp_auth *a, const char *name)
     return 0;
 }
 
+size_t sp_auth_server_names(const sp_auth *a, const char *const **names)
+{
+    *names = a ? (const char *const *)a->names : NULL;
+    return a ? a->nnames : 0;
+}
+
 /* ---- Cookies ---- */
 
 int sp_auth_cookie_get(const char *header, const char *name, char *out, size_t outlen)

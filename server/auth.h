@@ -68,6 +68,9 @@ int sp_auth_enabled(const sp_auth *a);
 int sp_auth_password_still_generated(sp_auth *a);
 /* Whether name (a host name without port, brackets removed) was given with --server-name. */
 int sp_auth_is_server_name(const sp_auth *a, const char *name);
+/* The --server-name names (borrowed, as long as a lives) in *names; returns how many. NULL a:
+ * none. */
+size_t sp_auth_server_names(const sp_auth *a, const char *const **names);
 
 /* The sp_perm bits of a role name, 0 for an unknown role. */
 unsigned sp_auth_role_perms(const char *role);

@@ -30,7 +30,7 @@ struct sp_http_server {
     char host[64];      /* the configured listen address, as given */
     struct sp_auth *auth; /* borrowed; may be NULL */
     int tls;
-    char page_csp[512]; /* Content-Security-Policy of dashboard pages */
+    char *page_csp; /* Content-Security-Policy of dashboard pages (owned) */
     /* The last message libmicrohttpd logged from the thread that starts it, while starting:
      * why a bind failed. Worker threads (which may log during the start too) never touch it. */
     char start_err[256];
@@ -1005,11 +1005,28 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
 
     /* The dashboard may only load its own files and talk to this server and its live stream.
      * Set before the daemon starts: worker threads read it from their first request. */
-    snprintf(srv->page_csp, sizeof srv->page_csp,
-             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u; "
-             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             (unsigned)cfg->live_port, (unsigned)cfg->live_port, (unsigned)cfg->live_port);
+    {
+        /* The live stream by every name of the server: the loopback names, the listen address
+         * and each --server-name (also as wss:// without a port, as a TLS proxy serves it). */
+        sp_buf csp;
+        sp_buf_init(&csp, 16u << 10);
+        unsigned lp = cfg->live_port;
+        sp_buf_addf(&csp,
+                    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                    "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u",
+                    lp, lp, lp);
+        int v6 = strchr(cfg->host, ':') != NULL;
+        if (strcmp(cfg->host, "127.0.0.1") != 0 && strcmp(cfg->host, "::1") != 0)
+            sp_buf_addf(&csp, " ws://%s%s%s:%u", v6 ? "[" : "", cfg->host, v6 ? "]" : "", lp);
+        const char *const *names = NULL;
+        size_t nn = sp_auth_server_names(cfg->auth, &names);
+        for (size_t i = 0; i < nn; i++)
+            sp_buf_addf(&csp, " ws://%s:%u wss://%s:%u wss://%s", names[i], lp, names[i], lp,
+                        names[i]);
+        sp_buf_adds(&csp, "; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                          "frame-ancestors 'none'");
+        srv->page_csp = sp_buf_detach(&csp, NULL);
+    }
     /* TLS, when asked for: libmicrohttpd does it with GnuTLS, when it was built with it. */
     struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
                                     {MHD_OPTION_END, 0, NULL}};
@@ -1064,6 +1081,7 @@ void sp_http_server_free(sp_http_server *srv)
         return;
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
+    free(srv->page_csp);
     free(srv);
 }
 

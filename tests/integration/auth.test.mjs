@@ -219,6 +219,9 @@ test('a foreign Host is refused (DNS rebinding); --server-name adds a name', asy
   assert.deepEqual(await testNames(), before);
   assert.equal((await req('GET', '/api/v1/tests', { headers: { ...admin(), Host: `stampede.test:${srv.port}` } })).status, 200);
   assert.equal((await req('GET', '/api/v1/tests', { headers: { ...admin(), Host: 'stampede.test' } })).status, 200);
+  // The dashboard page reached by that name may open the live stream by it too.
+  const page = await req('GET', '/', { headers: { Host: `stampede.test:${srv.port}` } });
+  assert.match(page.headers['content-security-policy'], new RegExp(`connect-src 'self' .*ws://stampede\\.test:${srv.live} `));
   assert.ok((await audit('&action=denied')).some((e) => /Host 'evil\.example/.test(e.detail)));
 });
 
