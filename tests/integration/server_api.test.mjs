@@ -528,6 +528,9 @@ test('bad options exit with 2 and say why', async () => {
     [['--web-root', '/nonexistent/dir'], /not a directory/],
     [['--config', '/nonexistent/file.json'], /config/],
     [['extra'], /unexpected argument/],
+    [['--server-name', 'bad name!'], /--server-name/],
+    [['--no-auth=yes'], /takes no value/],
+    [['--tls-key', '/nonexistent/key.pem'], /not a readable file/],
   ];
   for (const [args, re] of cases) {
     const r = await run(STAMPEDE_BIN, ['serve', ...args], { timeoutMs: 5000 });
