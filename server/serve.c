@@ -279,39 +279,8 @@ int sp_cmd_serve(int argc, char **argv)
     }
     /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers
      * may only connect from the dashboard's own origin. */
-    /* The dashboard's origins (every name of the server, http and https, with the port and,
-     * behind a reverse proxy, without) and the names the live stream may be reached by. The
-     * live stream's own check is a first filter; sp_http_access_check() decides. */
-    char origins[SP_LIVE_ORIGINS_MAX][300];
-    const char *origin_list[SP_LIVE_ORIGINS_MAX];
-    const char *host_list[SP_CONFIG_MAX_SERVER_NAMES + 5];
-    size_t n_origins = 0, n_hosts = 0;
-    /* host_list points into these: they live as long as this function (sp_live_new copies). */
-    char v6name[80];
-    const char *names[SP_CONFIG_MAX_SERVER_NAMES + 4] = {v6name, "localhost", "127.0.0.1", "[::1]"};
-    {
-        int v6l = strchr(cfg.listen_host, ':') != NULL;
-        snprintf(v6name, sizeof v6name, "%s%s%s", v6l ? "[" : "", cfg.listen_host, v6l ? "]" : "");
-        size_t nn = 4;
-        for (size_t i = 0; i < cfg.n_server_names; i++)
-            names[nn++] = cfg.server_names[i];
-        for (size_t i = 0; i < nn; i++) {
-            host_list[n_hosts++] = names[i];
-            for (int tls = 0; tls < 2 && n_origins + 2 <= SP_LIVE_ORIGINS_MAX; tls++) {
-                snprintf(origins[n_origins], sizeof origins[0], "%s://%s:%u",
-                         tls ? "https" : "http", names[i], (unsigned)cfg.port);
-                origin_list[n_origins] = origins[n_origins];
-                n_origins++;
-                if (i >= 4) {
-                    snprintf(origins[n_origins], sizeof origins[0], "%s://%s",
-                             tls ? "https" : "http", names[i]);
-                    origin_list[n_origins] = origins[n_origins];
-                    n_origins++;
-                }
-            }
-        }
-        host_list[n_hosts++] = "::1";
-    }
+    /* Host and Origin of an upgrade are checked by sp_http_access_check() in live_auth(),
+     * against the same names as REST requests, so that every refusal is audited. */
     gate.no_auth = cfg.no_auth;
     gate.listen_host = cfg.listen_host;
     atomic_init(&gate.http_port, cfg.port);
@@ -320,12 +289,9 @@ int sp_cmd_serve(int argc, char **argv)
     sp_live_opts_init(&lo);
     lo.listen_addr = cfg.listen_host;
     lo.port = cfg.live_port;
-    lo.origins = origin_list;
-    lo.n_origins = n_origins;
-    lo.hosts = host_list;
-    lo.n_hosts = n_hosts;
     lo.auth = live_auth;
     lo.auth_ud = &gate;
+    lo.auth_checks_names = 1;
     if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the live stream", "error", err, NULL);
         goto out;
