@@ -289,8 +289,8 @@ static int h_config(sp_http_req *req)
     return sp_http_reply_json(req, 200,
                               json_pack("{s:s, s:i, s:s, s:b, s:b}", "version", sp_version_string(),
                                         "live_port", (int)app(req)->live_port, "api", API_PREFIX,
-                                        "auth", sp_auth_enabled(sp_http_req_auth(req)),
-                                        "allowlist", allowlist));
+                                        "auth", sp_auth_enabled(sp_http_req_auth(req)), "allowlist",
+                                        allowlist));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -865,16 +865,15 @@ static json_t *build_openapi(void)
             char *q = sp_strdup(r->query);
             char *save = NULL;
             for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(params,
-                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
-                                                "query", "required", 0, "schema", "type",
-                                                strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
-                                                        strcmp(tok, "name") == 0 ||
-                                                        strcmp(tok, "runs") == 0 ||
-                                                        strcmp(tok, "user") == 0 ||
-                                                        strcmp(tok, "action") == 0
-                                                    ? "string"
-                                                    : "integer"));
+                json_array_append_new(
+                    params,
+                    json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in", "query", "required", 0,
+                              "schema", "type",
+                              strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
+                                      strcmp(tok, "name") == 0 || strcmp(tok, "runs") == 0 ||
+                                      strcmp(tok, "user") == 0 || strcmp(tok, "action") == 0
+                                  ? "string"
+                                  : "integer"));
             free(q);
         }
         json_t *item = json_object_get(paths, p.p); /* borrowed */

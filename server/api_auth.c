@@ -111,8 +111,9 @@ static int h_login(sp_http_req *req)
     sp_auth_audit(a, s.user, sp_http_req_address(req), "login", s.user, "session started");
     char cookie[256];
     /* Secure when we serve TLS ourselves; behind a TLS proxy the proxy may add it. */
-    snprintf(cookie, sizeof cookie, "sp_session=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%u%s",
-             s.sid, s.max_age_s, sp_http_req_tls(req) ? "; Secure" : "");
+    snprintf(cookie, sizeof cookie,
+             "sp_session=%s; HttpOnly; SameSite=Strict; Path=/; Max-Age=%u%s", s.sid, s.max_age_s,
+             sp_http_req_tls(req) ? "; Secure" : "");
     sp_http_add_header(req, "Set-Cookie", cookie);
     json_t *body = json_pack("{s:{s:s, s:s}, s:s, s:I}", "user", "name", s.user, "role", s.role,
                              "csrf_token", s.csrf, "expires_at", (json_int_t)s.expires_at);
@@ -168,9 +169,9 @@ static int h_password(sp_http_req *req)
         return rc;
     sp_auth *a = sp_http_req_auth(req);
     char sid[80] = "";
-    int keep = !sp_http_header(req, "Authorization") &&
-               sp_auth_cookie_get(sp_http_header(req, "Cookie"), "sp_session", sid, sizeof sid) ==
-                   0;
+    int keep =
+        !sp_http_header(req, "Authorization") &&
+        sp_auth_cookie_get(sp_http_header(req, "Cookie"), "sp_session", sid, sizeof sid) == 0;
     char msg[256];
     const char *user = sp_http_req_principal(req)->name;
     rc = sp_auth_password_change(a, user, cur, next, keep ? sid : NULL, msg, sizeof msg);
@@ -229,9 +230,8 @@ static int h_tokens_create(sp_http_req *req)
     const char *user = sp_http_req_principal(req)->name;
     rc = sp_auth_token_create(sp_http_req_auth(req), user, name, expires, &tok, msg, sizeof msg);
     if (rc)
-        return auth_error(req, rc, rc == SP_EINVAL && strstr(msg, "expires") ? "expires_in_s"
-                                                                              : "name",
-                          msg);
+        return auth_error(req, rc,
+                          rc == SP_EINVAL && strstr(msg, "expires") ? "expires_in_s" : "name", msg);
     char detail[96];
     snprintf(detail, sizeof detail, "id %lld, prefix %s%s",
              (long long)json_integer_value(json_object_get(tok, "id")),
@@ -290,7 +290,9 @@ static int h_users_create(sp_http_req *req)
     rc = sp_auth_user_create(sp_http_req_auth(req), name, pw, role, msg, sizeof msg);
     if (rc)
         return auth_error(req, rc,
-                          strstr(msg, "role") ? "role" : strstr(msg, "password") ? "password" : "name",
+                          strstr(msg, "role")       ? "role"
+                          : strstr(msg, "password") ? "password"
+                                                    : "name",
                           msg);
     char detail[64];
     snprintf(detail, sizeof detail, "role %s", role);
@@ -316,7 +318,9 @@ static int h_users_update(sp_http_req *req)
     rc = sp_auth_user_update(sp_http_req_auth(req), name, role, pw, msg, sizeof msg);
     if (rc)
         return auth_error(req, rc,
-                          rc == SP_ENOTFOUND ? "name" : strstr(msg, "password") ? "password" : "role",
+                          rc == SP_ENOTFOUND        ? "name"
+                          : strstr(msg, "password") ? "password"
+                                                    : "role",
                           msg);
     char detail[96];
     snprintf(detail, sizeof detail, "%s%s%s%s", role ? "role " : "", role ? role : "",
@@ -375,8 +379,9 @@ static int h_audit(sp_http_req *req)
     f.user = sp_http_query(req, "user");
     f.action = sp_http_query(req, "action");
     if ((f.user && strlen(f.user) > 256) || (f.action && strlen(f.action) > 256))
-        return sp_http_reply_error(req, SP_EINVAL, f.user && strlen(f.user) > 256 ? "user" : "action",
-                                   NULL, "the filter is longer than 256 bytes");
+        return sp_http_reply_error(req, SP_EINVAL,
+                                   f.user && strlen(f.user) > 256 ? "user" : "action", NULL,
+                                   "the filter is longer than 256 bytes");
     json_t *list = NULL;
     rc = sp_auth_audit_list(a, &f, &list);
     if (rc)
@@ -401,8 +406,8 @@ static const sp_http_route routes[] = {
      "API tokens: one's own (an admin sees everybody's)", 200, NULL},
     {"POST", API_PREFIX "/tokens", h_tokens_create, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Create an API token (shown once)", 201, NULL},
-    {"DELETE", API_PREFIX "/tokens/:id", h_tokens_delete, SP_PERM_READ, 0,
-     "Revoke an API token", 204, NULL},
+    {"DELETE", API_PREFIX "/tokens/:id", h_tokens_delete, SP_PERM_READ, 0, "Revoke an API token",
+     204, NULL},
     {"GET", API_PREFIX "/users", h_users_list, SP_PERM_ADMIN, 0, "List users", 200, NULL},
     {"POST", API_PREFIX "/users", h_users_create, SP_PERM_ADMIN, SP_HTTP_JSON_BODY,
      "Create a user with a role", 201, NULL},

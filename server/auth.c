@@ -87,11 +87,12 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_AUDIT_INSERT] = "INSERT INTO audit (at, user, address, action, object, detail)"
                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     /* An action filter "run" matches "run" and "run.*"; the rest are exact or bounds. */
-    [Q_AUDIT_LIST] = "SELECT id, at, user, address, action, object, detail FROM audit"
-                     " WHERE (?1 IS NULL OR user = ?1)"
-                     " AND (?2 IS NULL OR action = ?2 OR substr(action, 1, length(?2) + 1) = ?2 || '.')"
-                     " AND (?3 = 0 OR at >= ?3) AND (?4 = 0 OR at < ?4)"
-                     " ORDER BY id DESC LIMIT ?5",
+    [Q_AUDIT_LIST] =
+        "SELECT id, at, user, address, action, object, detail FROM audit"
+        " WHERE (?1 IS NULL OR user = ?1)"
+        " AND (?2 IS NULL OR action = ?2 OR substr(action, 1, length(?2) + 1) = ?2 || '.')"
+        " AND (?3 = 0 OR at >= ?3) AND (?4 = 0 OR at < ?4)"
+        " ORDER BY id DESC LIMIT ?5",
 };
 
 typedef struct rl_slot {
@@ -261,8 +262,8 @@ static int check_user_name(const char *name, char *msg, size_t msglen)
              c == '.' || c == '_' || c == '-' || c == '@';
     }
     if (!ok)
-        setmsg(msg, msglen,
-               "name must be 1 to %d characters of letters, digits and . _ - @", SP_AUTH_NAME_MAX);
+        setmsg(msg, msglen, "name must be 1 to %d characters of letters, digits and . _ - @",
+               SP_AUTH_NAME_MAX);
     return ok ? 0 : SP_EINVAL;
 }
 
@@ -382,15 +383,16 @@ static int create_first_admin(sp_auth *a, const char *given, char *generated, si
         snprintf(generated, genlen, "%s", pw);
     if (rc == 0)
         sp_auth_audit(a, "-", NULL, "user.create", "admin",
-                      made ? "first start, generated password" : "first start, password from "
-                                                                 "STAMPEDE_ADMIN_PASSWORD");
+                      made ? "first start, generated password"
+                           : "first start, password from "
+                             "STAMPEDE_ADMIN_PASSWORD");
 out:
     sodium_memzero(pw, sizeof pw);
     return rc;
 }
 
-int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_t genlen,
-                char *err, size_t errlen)
+int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_t genlen, char *err,
+                size_t errlen)
 {
     *out = NULL;
     if (generated && genlen)
@@ -558,8 +560,7 @@ int sp_auth_cookie_get(const char *header, const char *name, char *out, size_t o
 
 /* ---- Identification ---- */
 
-static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char *msg,
-                          size_t msglen)
+static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char *msg, size_t msglen)
 {
     if (strncmp(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0 ||
         !is_hex(token + sizeof TOKEN_PREFIX - 1, SECRET_HEX)) {
@@ -622,8 +623,7 @@ out:
     return rc;
 }
 
-static int identify_session(sp_auth *a, const char *sid, sp_auth_who *who, char *msg,
-                            size_t msglen)
+static int identify_session(sp_auth *a, const char *sid, sp_auth_who *who, char *msg, size_t msglen)
 {
     if (!is_hex(sid, SECRET_HEX)) {
         setmsg(msg, msglen, "malformed session cookie (log in again)");
@@ -1025,8 +1025,7 @@ int sp_auth_token_create(sp_auth *a, const char *user, const char *name, int64_t
     int64_t id = sqlite3_last_insert_rowid(a->db);
     *out = json_pack("{s:I, s:o, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "name",
                      sp_http_json_string(name), "token", token, "prefix", prefix, "created_at",
-                     (json_int_t)now, "expires_at",
-                     expires ? json_integer(expires) : json_null());
+                     (json_int_t)now, "expires_at", expires ? json_integer(expires) : json_null());
     rc = 0;
 out:
     pthread_mutex_unlock(&a->mu);
@@ -1050,8 +1049,8 @@ int sp_auth_token_list(sp_auth *a, const char *user, json_t **out)
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW) {
         int revoked = sqlite3_column_type(st, 7) != SQLITE_NULL;
-        int expired = sqlite3_column_type(st, 5) != SQLITE_NULL &&
-                      sqlite3_column_int64(st, 5) <= now;
+        int expired =
+            sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) <= now;
         json_array_append_new(
             items, json_pack("{s:I, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:s}", "id",
                              (json_int_t)sqlite3_column_int64(st, 0), "name", col_text(st, 1),
@@ -1059,7 +1058,9 @@ int sp_auth_token_list(sp_auth *a, const char *user, json_t **out)
                              (json_int_t)sqlite3_column_int64(st, 4), "expires_at",
                              col_int_or_null(st, 5), "last_used_at", col_int_or_null(st, 6),
                              "revoked_at", col_int_or_null(st, 7), "state",
-                             revoked ? "revoked" : expired ? "expired" : "active"));
+                             revoked   ? "revoked"
+                             : expired ? "expired"
+                                       : "active"));
     }
     done(st);
     if (src != SQLITE_DONE) {
@@ -1093,8 +1094,7 @@ int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_ou
         copy_col(st, 0, name_out, 64);
     done(st);
     if (src == SQLITE_DONE) {
-        setmsg(msg, msglen, "no live token with id %lld%s", (long long)id,
-               user ? " of yours" : "");
+        setmsg(msg, msglen, "no live token with id %lld%s", (long long)id, user ? " of yours" : "");
         rc = SP_ENOTFOUND;
     } else if (src != SQLITE_ROW) {
         rc = dberr(a, msg, msglen);
@@ -1119,11 +1119,11 @@ int sp_auth_user_list(sp_auth *a, json_t **out)
     json_t *items = json_array();
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, json_pack("{s:o, s:o, s:I, s:I, s:b}", "name",
-                                               col_text(st, 0), "role", col_text(st, 1),
-                                               "created_at", (json_int_t)sqlite3_column_int64(st, 2),
-                                               "updated_at", (json_int_t)sqlite3_column_int64(st, 3),
-                                               "password_generated", sqlite3_column_int(st, 4)));
+        json_array_append_new(
+            items, json_pack("{s:o, s:o, s:I, s:I, s:b}", "name", col_text(st, 0), "role",
+                             col_text(st, 1), "created_at", (json_int_t)sqlite3_column_int64(st, 2),
+                             "updated_at", (json_int_t)sqlite3_column_int64(st, 3),
+                             "password_generated", sqlite3_column_int(st, 4)));
     done(st);
     if (src != SQLITE_DONE) {
         json_decref(items);
@@ -1306,8 +1306,7 @@ int sp_auth_audit(sp_auth *a, const char *user, const char *address, const char 
     return rc;
 }
 
-void sp_auth_audit_req(sp_http_req *req, const char *action, const char *object,
-                       const char *detail)
+void sp_auth_audit_req(sp_http_req *req, const char *action, const char *object, const char *detail)
 {
     sp_auth *a = sp_http_req_auth(req);
     if (!a)
@@ -1371,13 +1370,12 @@ int sp_auth_audit_list(sp_auth *a, const sp_auth_audit_filter *f, json_t **out)
     json_t *items = json_array();
     int src;
     while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items,
-                              json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
-                                        (json_int_t)sqlite3_column_int64(st, 0), "at",
-                                        (json_int_t)sqlite3_column_int64(st, 1), "user",
-                                        col_text(st, 2), "address", col_text(st, 3), "action",
-                                        col_text(st, 4), "object", col_text(st, 5), "detail",
-                                        col_text(st, 6)));
+        json_array_append_new(items, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
+                                               (json_int_t)sqlite3_column_int64(st, 0), "at",
+                                               (json_int_t)sqlite3_column_int64(st, 1), "user",
+                                               col_text(st, 2), "address", col_text(st, 3),
+                                               "action", col_text(st, 4), "object", col_text(st, 5),
+                                               "detail", col_text(st, 6)));
     done(st);
     if (src != SQLITE_DONE) {
         json_decref(items);

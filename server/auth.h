@@ -56,8 +56,8 @@ typedef struct sp_auth_config {
  * genlen bytes, at least 64; "" otherwise) for the caller to show once; the library prints
  * nothing. An admin password shorter than SP_AUTH_PASSWORD_MIN is refused (SP_EINVAL).
  */
-int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_t genlen,
-                char *err, size_t errlen);
+int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_t genlen, char *err,
+                size_t errlen);
 /* Closes the connection. NULL is ignored. */
 void sp_auth_free(sp_auth *a);
 

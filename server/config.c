@@ -295,15 +295,13 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
     return SP_EINVAL;
 }
 
-static const char *const file_keys[] = {"listen",   "live_port",    "data_dir", "shop_url",
-                                        "web_root", "examples_dir", "max_vus",  "max_duration",
-                                        "max_rate", "max_runs",     "no_auth",  "server_name",
-                                        "tls_cert", "tls_key"};
+static const char *const file_keys[] = {
+    "listen",       "live_port", "data_dir", "shop_url", "web_root",    "examples_dir", "max_vus",
+    "max_duration", "max_rate",  "max_runs", "no_auth",  "server_name", "tls_cert",     "tls_key"};
 
-static const char *const cli_names[] = {"listen",   "live-port",    "data-dir", "shop-url",
-                                        "web-root", "examples-dir", "max-vus",  "max-duration",
-                                        "max-rate", "max-runs",     "no-auth",  "server-name",
-                                        "tls-cert", "tls-key"};
+static const char *const cli_names[] = {
+    "listen",       "live-port", "data-dir", "shop-url", "web-root",    "examples-dir", "max-vus",
+    "max-duration", "max-rate",  "max-runs", "no-auth",  "server-name", "tls-cert",     "tls-key"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {

@@ -40,7 +40,7 @@ typedef struct sp_config {
     uint32_t max_rate;
     uint32_t max_runs;
     /* Access control (server/auth.h). */
-    int no_auth;               /* --no-auth: loopback only, every client is "local" (admin) */
+    int no_auth; /* --no-auth: loopback only, every client is "local" (admin) */
     char *server_names[SP_CONFIG_MAX_SERVER_NAMES]; /* --server-name, repeatable */
     size_t n_server_names;
     char *tls_cert; /* --tls-cert FILE (PEM), NULL: plain HTTP */

@@ -627,8 +627,10 @@ static void set_principal(sp_http_principal *who, const char *user, const char *
 
 static const char *perm_word(sp_perm p)
 {
-    return p == SP_PERM_WRITE ? "write" : p == SP_PERM_RUN ? "run" : p == SP_PERM_ADMIN ? "admin"
-                                                                                       : "read";
+    return p == SP_PERM_WRITE   ? "write"
+           : p == SP_PERM_RUN   ? "run"
+           : p == SP_PERM_ADMIN ? "admin"
+                                : "read";
 }
 
 static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
@@ -686,8 +688,9 @@ static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
     if (perm == SP_PERM_PUBLIC)
         return 0;
     if (who->perms == 0) {
-        snprintf(msg, msglen, "authentication required: log in, or send Authorization: Bearer "
-                              "<token>");
+        snprintf(msg, msglen,
+                 "authentication required: log in, or send Authorization: Bearer "
+                 "<token>");
         return SP_HTTP_EUNAUTH;
     }
     if ((who->perms & (unsigned)perm) != (unsigned)perm) {
@@ -1011,10 +1014,11 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
         sp_buf csp;
         sp_buf_init(&csp, 16u << 10);
         unsigned lp = cfg->live_port;
-        sp_buf_addf(&csp,
-                    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-                    "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u",
-                    lp, lp, lp);
+        sp_buf_addf(
+            &csp,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u ws://[::1]:%u",
+            lp, lp, lp);
         int v6 = strchr(cfg->host, ':') != NULL;
         if (strcmp(cfg->host, "127.0.0.1") != 0 && strcmp(cfg->host, "::1") != 0)
             sp_buf_addf(&csp, " ws://%s%s%s:%u", v6 ? "[" : "", cfg->host, v6 ? "]" : "", lp);
@@ -1028,8 +1032,8 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
         srv->page_csp = sp_buf_detach(&csp, NULL);
     }
     /* TLS, when asked for: libmicrohttpd does it with GnuTLS, when it was built with it. */
-    struct MHD_OptionItem tls[3] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL},
-                                    {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem tls[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
     if (cfg->tls_cert || cfg->tls_key) {
         if (!cfg->tls_cert || !cfg->tls_key) {
             snprintf(err, errlen, "TLS needs both a certificate and a key");
@@ -1037,8 +1041,9 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
             goto out;
         }
         if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, errlen, "this libmicrohttpd was built without TLS: put a reverse proxy "
-                                  "in front of stampede instead (docs/security.md)");
+            snprintf(err, errlen,
+                     "this libmicrohttpd was built without TLS: put a reverse proxy "
+                     "in front of stampede instead (docs/security.md)");
             rc = SP_EINVAL;
             goto out;
         }

@@ -98,7 +98,9 @@ static char *read_pem(const char *path, char *err, size_t errlen)
     close(fd);
     if (n < 0 || bad || b.len == 0) {
         snprintf(err, errlen, "cannot read '%s': %s", path,
-                 n < 0 ? strerror(errno) : bad ? "larger than 1 MiB" : "empty");
+                 n < 0 ? strerror(errno)
+                 : bad ? "larger than 1 MiB"
+                       : "empty");
         sp_buf_release(&b);
         return NULL;
     }
@@ -337,8 +339,9 @@ int sp_cmd_serve(int argc, char **argv)
         }
         atomic_store(&gate.auth, auth);
         if (cfg.no_auth)
-            sp_http_log("warn", "access control is off (--no-auth): every loopback client may do "
-                                "everything",
+            sp_http_log("warn",
+                        "access control is off (--no-auth): every loopback client may do "
+                        "everything",
                         NULL);
     }
     /* After sp_api_new: runs left running by a dead process are marked aborted first. */
@@ -363,7 +366,7 @@ int sp_cmd_serve(int argc, char **argv)
     size_t nroutes;
     const sp_http_route *routes = sp_api_routes(&nroutes);
     sp_http_config hcfg = {cfg.listen_host, cfg.port, (uint16_t)sp_live_port(live), 0, auth,
-                           tls_cert, tls_key};
+                           tls_cert,        tls_key};
     if (sp_http_server_new(&http, &hcfg, routes, nroutes, api, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the HTTP server", "error", err, NULL);
         goto out;
@@ -372,8 +375,7 @@ int sp_cmd_serve(int argc, char **argv)
     int v6 = strchr(cfg.listen_host, ':') != NULL;
     atomic_store(&gate.http_port, sp_http_server_port(http));
     snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert ? "https" : "http", v6 ? "[" : "",
-             cfg.listen_host, v6 ? "]" : "",
-             (unsigned)sp_http_server_port(http));
+             cfg.listen_host, v6 ? "]" : "", (unsigned)sp_http_server_port(http));
     snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(http));
     snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
     sp_http_log("info", "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,

@@ -73,9 +73,9 @@ static void test_first_admin(void)
     CHECK_INT_EQ(sp_auth_login(auth, "127.0.0.1", "admin", gen, &s, &retry, msg, sizeof msg), 0);
     CHECK_STR_EQ(s.role, "admin");
     CHECK_INT_EQ(strlen(s.sid), 64);
-    CHECK_INT_EQ(sp_auth_password_change(auth, "admin", gen, "a-chosen-password", s.sid, msg,
-                                         sizeof msg),
-                 0);
+    CHECK_INT_EQ(
+        sp_auth_password_change(auth, "admin", gen, "a-chosen-password", s.sid, msg, sizeof msg),
+        0);
     CHECK_INT_EQ(sp_auth_password_still_generated(auth), 0);
 }
 
@@ -83,12 +83,14 @@ static void test_sessions_and_tokens(void)
 {
     char msg[256];
     CHECK_INT_EQ(sp_auth_user_create(auth, "v", "viewer-pass", "viewer", msg, sizeof msg), 0);
-    CHECK_INT_EQ(sp_auth_user_create(auth, "v", "viewer-pass", "viewer", msg, sizeof msg), SP_ESTATE);
+    CHECK_INT_EQ(sp_auth_user_create(auth, "v", "viewer-pass", "viewer", msg, sizeof msg),
+                 SP_ESTATE);
     CHECK_INT_EQ(sp_auth_user_create(auth, "bad name", "viewer-pass", "viewer", msg, sizeof msg),
                  SP_EINVAL);
     sp_auth_session s;
     unsigned retry;
-    CHECK_INT_EQ(sp_auth_login(auth, "127.0.0.9", "v", "viewer-pass", &s, &retry, msg, sizeof msg), 0);
+    CHECK_INT_EQ(sp_auth_login(auth, "127.0.0.9", "v", "viewer-pass", &s, &retry, msg, sizeof msg),
+                 0);
     char cookie[128];
     snprintf(cookie, sizeof cookie, "x=1; sp_session=%s", s.sid);
     sp_auth_who w;
@@ -126,17 +128,18 @@ static void test_rate_limit(void)
     unsigned retry = 0;
     char msg[256];
     for (int i = 0; i < SP_AUTH_RL_FAILURES; i++)
-        CHECK_INT_EQ(sp_auth_login(auth, "10.0.0.1", "v", "wrong-pass", &s, &retry, msg, sizeof msg),
-                     SP_HTTP_EUNAUTH);
+        CHECK_INT_EQ(
+            sp_auth_login(auth, "10.0.0.1", "v", "wrong-pass", &s, &retry, msg, sizeof msg),
+            SP_HTTP_EUNAUTH);
     CHECK_INT_EQ(sp_auth_login(auth, "10.0.0.2", "v", "viewer-pass", &s, &retry, msg, sizeof msg),
                  SP_ELIMIT);
     CHECK(retry >= 1 && retry <= SP_AUTH_RL_WINDOW_S);
-    CHECK_INT_EQ(sp_auth_login(auth, "10.0.0.1", "admin", "a-chosen-password", &s, &retry, msg,
-                               sizeof msg),
-                 SP_ELIMIT);
-    CHECK_INT_EQ(sp_auth_login(auth, "10.0.0.3", "admin", "a-chosen-password", &s, &retry, msg,
-                               sizeof msg),
-                 0);
+    CHECK_INT_EQ(
+        sp_auth_login(auth, "10.0.0.1", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
+        SP_ELIMIT);
+    CHECK_INT_EQ(
+        sp_auth_login(auth, "10.0.0.3", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
+        0);
 }
 
 static int check(sp_http_access *a, sp_perm perm, sp_http_principal *who)
@@ -152,13 +155,18 @@ static void test_access_check(void)
     sp_auth_session s;
     unsigned retry;
     char msg[256], cookie[128];
-    CHECK_INT_EQ(sp_auth_login(auth, "127.0.0.1", "admin", "a-chosen-password", &s, &retry, msg,
-                               sizeof msg),
-                 0);
+    CHECK_INT_EQ(
+        sp_auth_login(auth, "127.0.0.1", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
+        0);
     snprintf(cookie, sizeof cookie, "sp_session=%s", s.sid);
-    sp_http_access a = {.peer = (const struct sockaddr *)&peer, .method = "POST",
-                        .host = "127.0.0.1:8484", .listen_host = "127.0.0.1", .port = 8484,
-                        .auth = auth, .cookie = cookie, .path = "/api/v1/tests",
+    sp_http_access a = {.peer = (const struct sockaddr *)&peer,
+                        .method = "POST",
+                        .host = "127.0.0.1:8484",
+                        .listen_host = "127.0.0.1",
+                        .port = 8484,
+                        .auth = auth,
+                        .cookie = cookie,
+                        .path = "/api/v1/tests",
                         .address = "127.0.0.1"};
     sp_http_principal who;
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_HTTP_EFORBIDDEN); /* no CSRF token */
