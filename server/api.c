@@ -915,6 +915,10 @@ static json_t *build_openapi(void)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
                                           "application/json", "schema", "type", "object"));
+        /* Who may call it: an API token or a session (docs/security.md). */
+        if (r->perm != SP_PERM_PUBLIC)
+            json_object_set_new(op, "security",
+                                json_pack("[{s:[]}, {s:[]}]", "bearer", "session"));
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }
@@ -925,13 +929,17 @@ static json_t *build_openapi(void)
                   "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
-    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}}}", "openapi",
+    json_t *schemes = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http",
+                                "scheme", "bearer", "session", "type", "apiKey", "in", "cookie",
+                                "name", "sp_session");
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}, s:o}}", "openapi",
                      "3.0.3", "info", "title", "Stampede REST API", "version", SP_VERSION,
                      "description",
                      "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
-                     "names what a caller needs.",
+                     "names what a caller needs: an API token (Authorization: Bearer) or a session "
+                     "cookie, with X-CSRF-Token on changes (docs/security.md).",
                      "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
-                     error_schema, "TestDefinition", def_schema);
+                     error_schema, "TestDefinition", def_schema, "securitySchemes", schemes);
 }
 
 static int h_openapi(sp_http_req *req)

@@ -134,6 +134,10 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
     }
   }
   assert.deepEqual(r.json.paths['/api/v1/tests/{id}'].get.parameters.map((p) => p.name), ['id', 'revision']);
+  // How to authenticate: a token or a session, on every route that is not public.
+  assert.deepEqual(Object.keys(r.json.components.securitySchemes).sort(), ['bearer', 'session']);
+  assert.deepEqual(r.json.paths['/api/v1/tests'].get.security, [{ bearer: [] }, { session: [] }]);
+  assert.equal(r.json.paths['/api/v1/health'].get.security, undefined);
 });
 
 test('openapi.json passes an OpenAPI 3 validator', async (t) => {
