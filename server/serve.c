@@ -380,6 +380,9 @@ int sp_cmd_serve(int argc, char **argv)
     snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
     sp_http_log("info", "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,
                 "version", sp_version_string(), NULL);
+    /* Times without access control are worth finding in the log afterwards. */
+    sp_auth_audit(auth, "-", NULL, "server.start", url,
+                  cfg.no_auth ? "access control off (--no-auth)" : "access control on");
     printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
     fflush(stdout);
 

@@ -392,6 +392,7 @@ test('the generated first password is shown once, blocks a non-loopback listen u
     await s.stop();
   }
   assert.equal(sql(dir, "SELECT password_generated FROM users WHERE name = 'admin'"), '1');
+  assert.equal(sql(dir, "SELECT detail FROM audit WHERE action = 'server.start'"), 'access control off (--no-auth)');
   let r = await run(STAMPEDE_BIN, ['serve', '--listen', '0.0.0.0:0', '--data-dir', dir], { timeoutMs: 10000 });
   assert.equal(r.code, 2, r.stderr);
   assert.match(r.stderr, /refusing to listen on 0\.0\.0\.0: the admin password is still the generated one/);
