@@ -88,6 +88,7 @@ static char *read_pem(const char *path, char *err, size_t errlen)
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        sp_buf_release(&b);
         return NULL;
     }
     char chunk[4096];
@@ -115,7 +116,6 @@ static char *read_pem(const char *path, char *err, size_t errlen)
  */
 typedef struct live_gate {
     _Atomic(sp_auth *) auth;
-    int no_auth;
     const char *listen_host;
     _Atomic unsigned http_port; /* known once the HTTP server is up, when --listen said port 0 */
     uint16_t live_port;
@@ -283,10 +283,9 @@ int sp_cmd_serve(int argc, char **argv)
      * may only connect from the dashboard's own origin. */
     /* Host and Origin of an upgrade are checked by sp_http_access_check() in live_auth(),
      * against the same names as REST requests, so that every refusal is audited. */
-    gate.no_auth = cfg.no_auth;
     gate.listen_host = cfg.listen_host;
     atomic_init(&gate.http_port, cfg.port);
-    gate.live_port = cfg.live_port;
+    gate.live_port = cfg.live_port; /* never 0: --live-port refuses it */
     sp_live_opts lo;
     sp_live_opts_init(&lo);
     lo.listen_addr = cfg.listen_host;
@@ -304,7 +303,6 @@ int sp_cmd_serve(int argc, char **argv)
                     NULL);
         goto out;
     }
-    gate.live_port = (uint16_t)sp_live_port(live);
     /* The accounts: after sp_api_new, which migrated the database. */
     {
         sp_auth_config ac = {.db_path = sp_api_db_path(api),
