@@ -145,6 +145,18 @@ test('its build commands, run here, stage a program that starts with the image\'
   const chown = last.find((i) => i.op === 'RUN' && i.args.includes(conf));
   assert.ok(chown && /chown root:stampede/.test(chown.args), 'the daemon\'s group may read the config');
 
+  // As the image runs it, but without STAMPEDE_ADMIN_PASSWORD: listening on every interface
+  // with a generated admin password is refused, and the message says what to set.
+  const env = { ...process.env };
+  delete env.STAMPEDE_ADMIN_PASSWORD;
+  const anyPort = await freePort();
+  const anyLive = await freePort();
+  const refused = spawnSync(bin, [...args.map((a) => (a === conf ? path.join(stage, conf) : a))
+    .map((a) => (a.startsWith('0.0.0.0:') ? `0.0.0.0:${anyPort}` : a)),
+  '--live-port', String(anyLive), '--data-dir', tempDir()], { encoding: 'utf8', env, timeout: 20000 });
+  assert.notEqual(refused.status, 0, 'the image\'s command started with a generated admin password');
+  assert.match(refused.stderr, /STAMPEDE_ADMIN_PASSWORD/);
+
   // The image's command, with the staged config; this machine's loopback ports instead of its
   // --listen on every interface, a temp data dir (given after, so it wins), and the admin
   // password as the container would be given it.
