@@ -720,12 +720,14 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun;
+    size_t nrun, ntool;
     const sp_http_route *run = sp_api_run_routes(&nrun);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun;
+    const sp_http_route *tool = sp_api_tool_routes(&ntool);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + ntool;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, tool, ntool * sizeof *tool);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -827,7 +829,9 @@ static json_t *build_openapi(void)
                                                 "query", "required", 0, "schema", "type",
                                                 strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
                                                         strcmp(tok, "name") == 0 ||
-                                                        strcmp(tok, "runs") == 0
+                                                        strcmp(tok, "runs") == 0 ||
+                                                        strcmp(tok, "base_url") == 0 ||
+                                                        strcmp(tok, "other_origins") == 0
                                                     ? "string"
                                                     : "integer"));
             free(q);
@@ -861,7 +865,8 @@ static json_t *build_openapi(void)
         /* Bodies sent to /tests are definitions; the run routes take small option objects. */
         int takes_def = strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) ==
                             0 &&
-                        !strstr(r->pattern, "/runs");
+                        !strstr(r->pattern, "/runs") && !strstr(r->pattern, "/import/") &&
+                        !strstr(r->pattern, "/:id/try");
         if ((r->flags & SP_HTTP_JSON_BODY) && takes_def)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",

@@ -55,8 +55,8 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
  */
 int sp_api_checkpoint(sp_api *api, int truncate);
 
-/* The route table: the tests and service routes, then the run routes of api_runs.c (built
- * once, static afterwards). */
+/* The route table: the tests and service routes, then the run routes of api_runs.c and the
+ * import and try routes of api_tools.c (built once, static afterwards). */
 const sp_http_route *sp_api_routes(size_t *n);
 
 /* ---- For the run routes (server/api_runs.c) ---- */
@@ -76,5 +76,7 @@ void sp_api_store_give(sp_api *api, struct sp_store *s);
 
 /* The run routes (server/api_runs.c), static. */
 const sp_http_route *sp_api_run_routes(size_t *n);
+/* The import and "Try it" routes (server/api_tools.c), static. */
+const sp_http_route *sp_api_tool_routes(size_t *n);
 
 #endif
