@@ -676,7 +676,8 @@ static int base_url(oas *o, const sp_oas_opts *opts, char *out, size_t outlen)
         }
         sp_buf_addc(&b, *p++);
     }
-    int absolute = b.p && (strncasecmp(b.p, "http://", 7) == 0 || strncasecmp(b.p, "https://", 8) == 0);
+    /* Any scheme makes it absolute; only http(s) passes the check below. */
+    int absolute = b.p && strstr(b.p, "://") != NULL;
     const char *given = opts->base_url;
     int rc = 0;
     if (given) {
