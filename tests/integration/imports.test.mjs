@@ -227,8 +227,14 @@ test('a bad HAR document is refused with an error naming the field', async () =>
   await bad({ document: 'log:\n  entries: []\n' }, 'document', /not JSON/, 400);
   await bad({ document: '{"log": {"entries": [' }, 'document', /malformed JSON/, 400);
   // The body cap holds before anything is parsed.
-  const big = await api('POST', '/api/v1/tests/import/har', JSON.stringify({ log: { entries: [], pad: 'x'.repeat(5 << 20) } }));
-  assert.equal(big.status, 413, big.text);
+  // (The server answers 413 from Content-Length and may close before the client has sent it all.)
+  try {
+    const big = await api('POST', '/api/v1/tests/import/har', JSON.stringify({ log: { entries: [], pad: 'x'.repeat(5 << 20) } }));
+    assert.equal(big.status, 413, big.text);
+  } catch (e) {
+    if (e instanceof assert.AssertionError) throw e;
+    assert.match(String(e.cause?.code), /EPIPE|ECONNRESET/, String(e));
+  }
 });
 
 // ---- OpenAPI ----
