@@ -66,7 +66,11 @@ static int split_url(const char *u, url_parts *p)
     else
         return -1;
     size_t host = strcspn(u + skip, "/?#");
-    if (host == 0)
+    /* The authority becomes the test's base_url: only what a host, a port and user
+     * information are written with. */
+    if (host == 0 || u[skip] == ':' ||
+        strspn(u + skip, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:[]@") <
+            host)
         return -1;
     for (const char *c = u; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == 0x7f)
@@ -315,12 +319,15 @@ static json_t *correlate(har *h, const char *val)
             if (l->len != len || memcmp(l->val, val + o, len) != 0)
                 continue;
             const char *var = var_for(h, l);
+            /* The scheme word before the token is recorded text: escaped like any other. */
+            json_t *prefix = sp_import_tmpl_string(val, o);
             sp_buf b;
             sp_buf_init(&b, SIZE_MAX);
-            sp_buf_add(&b, val, o);
+            sp_buf_add(&b, json_string_value(prefix), json_string_length(prefix));
             sp_buf_addf(&b, "{{%s}}", var);
             json_t *out = json_stringn(b.p, b.len);
             sp_buf_release(&b);
+            json_decref(prefix);
             return out;
         }
     }
@@ -546,7 +553,7 @@ static int entry_step(har *h, size_t i, const json_t *entry, const char *url, co
     if (!relative)
         sp_buf_add(&name, url, u->origin_len);
     sp_import_path_pattern(rest, u->path_len, &name);
-    json_object_set_new(req, "name", sp_http_json_string(name.p));
+    json_object_set_new(req, "name", sp_import_name(name.p));
 
     /* Headers first, to know the Content-Type. */
     const json_t *hdrs = json_object_get(rq, "headers");

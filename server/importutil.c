@@ -169,6 +169,24 @@ void sp_import_path_pattern(const char *path, size_t len, sp_buf *out)
         sp_buf_addc(out, '/');
 }
 
+#define NAME_MAX_BYTES 256 /* the definition's cap on request and task names */
+
+json_t *sp_import_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0)
+        return json_string("request");
+    if (n > NAME_MAX_BYTES) {
+        n = NAME_MAX_BYTES;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--; /* not inside a UTF-8 sequence */
+    }
+    char buf[NAME_MAX_BYTES + 1];
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return sp_http_json_string(buf);
+}
+
 int sp_import_var_name_ok(const char *s)
 {
     static const char *const reserved[] = {"vu", "iteration", "status", "row"};

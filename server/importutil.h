@@ -37,6 +37,10 @@ void sp_import_escape_json(json_t *v);
  */
 void sp_import_path_pattern(const char *path, size_t len, sp_buf *out);
 
+/* A request or task name: s cut to the definition's 256 bytes (at a character boundary), never
+ * empty ("request" instead). New reference. */
+json_t *sp_import_name(const char *s);
+
 /* Whether s can name a VU variable (a letter or '_', then letters, digits, '_'; at most 64;
  * not a name the templates reserve). */
 int sp_import_var_name_ok(const char *s);

@@ -411,6 +411,18 @@ static int needs_auth(const json_t *doc, const json_t *op)
     return 1;
 }
 
+/* Whether a media type (a content map's key) can be sent as a Content-Type value. */
+static int media_type_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 256)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
 /* Sets the request's body from the operation's requestBody. */
 static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opname)
 {
@@ -461,28 +473,35 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
         json_decref(value);
         return;
     }
-    sp_import_escape_json(value);
-    if (json_is_string(value)) {
-        json_t *e = sp_import_tmpl_string(json_string_value(value), json_string_length(value));
-        json_decref(value);
-        value = e;
-    }
     int is_json = strstr(chosen, "json") != NULL;
     if (is_json) {
+        /* Escaped here; the other kinds escape the text they make from the value. */
+        sp_import_escape_json(value);
+        if (json_is_string(value)) {
+            json_t *e = sp_import_tmpl_string(json_string_value(value), json_string_length(value));
+            json_decref(value);
+            value = e;
+        }
         json_object_set_new(req, "json", value);
-        if (strncasecmp(chosen, "application/json", 16) != 0)
+        if (strncasecmp(chosen, "application/json", 16) != 0 && media_type_ok(chosen))
             json_object_set_new(json_object_get(req, "headers"), "Content-Type",
-                                json_string(chosen));
+                                sp_import_tmpl_string(chosen, strlen(chosen)));
         return;
     }
     int form = strncasecmp(chosen, "application/x-www-form-urlencoded", 33) == 0;
     int multi = strncasecmp(chosen, "multipart/form-data", 19) == 0;
+    if ((form || multi) && json_is_object(value) && json_object_size(value) == 0) {
+        json_decref(value); /* no field to send */
+        return;
+    }
     if ((form || multi) && json_is_object(value)) {
         json_t *fields = form ? json_object() : json_array();
         const char *fk;
         json_t *fv; /* borrowed */
         json_object_foreach(value, fk, fv)
         {
+            if (!*fk)
+                continue; /* a field needs a name */
             char *text = scalar_text(fv);
             if (!text)
                 text = json_dumps(fv, JSON_COMPACT | JSON_ENCODE_ANY);
@@ -518,11 +537,21 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
     json_decref(value);
     json_object_set_new(req, "body", sp_import_tmpl_string(text ? text : "", text ? strlen(text) : 0));
     free(text);
-    json_object_set_new(json_object_get(req, "headers"), "Content-Type", json_string(chosen));
+    if (media_type_ok(chosen))
+        json_object_set_new(json_object_get(req, "headers"), "Content-Type",
+                            sp_import_tmpl_string(chosen, strlen(chosen)));
 }
 
 static const char *const methods[] = {"get",     "put",  "post",  "delete",
                                       "options", "head", "patch", "trace"};
+
+/* Letters, digits and '-': what a header parameter's name needs to be sent as one. */
+static int header_name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= 256 &&
+           strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_") == n;
+}
 
 /* One operation to one task. 0, or -1 after adding errors. */
 static int op_task(oas *o, const char *path, const json_t *item, const char *method,
@@ -555,7 +584,11 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
     /* The path with each {param} replaced by its value, percent-encoded. */
     for (const char *p = path; *p;) {
         if (*p != '{') {
-            sp_buf_addc(&url, *p++);
+            unsigned char c = (unsigned char)*p++;
+            if (c <= ' ' || c >= 0x7f || c == '}') /* a URL holds none of these as they are */
+                sp_buf_addf(&url, "%%%02X", c);
+            else
+                sp_buf_addc(&url, (char)c);
             continue;
         }
         const char *close = strchr(p, '}');
@@ -598,6 +631,9 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
             json_object_set_new(query, pname, sp_import_tmpl_string(text ? text : "",
                                                                     text ? strlen(text) : 0));
             free(text);
+        } else if (strcmp(in, "header") == 0 && required && !header_name_ok(pname)) {
+            note(o, "%s: the header parameter '%.100s' is not a valid header name and was left out",
+                 name.p, pname);
         } else if (strcmp(in, "header") == 0 && required && strcasecmp(pname, "Accept") != 0 &&
                    strcasecmp(pname, "Content-Type") != 0 &&
                    strcasecmp(pname, "Authorization") != 0) {
@@ -620,8 +656,7 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
         return -1;
     }
     json_t *req = json_pack("{s:s, s:o, s:o}", "method", m, "url",
-                            sp_import_tmpl_string(url.p, url.len), "name",
-                            sp_http_json_string(name.p));
+                            sp_import_tmpl_string(url.p, url.len), "name", sp_import_name(name.p));
     json_object_set_new(req, "headers", headers);
     if (json_object_size(query))
         json_object_set_new(req, "query", query);
@@ -635,8 +670,8 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
         note(o, "%s needs authentication: add a login step to on_start that extracts the token "
                 "and sets the header (set_headers)",
              name.p);
-    json_array_append_new(tasks, json_pack("{s:o, s:[{s:o}]}", "name",
-                                           sp_http_json_string(name.p), "steps", "request", req));
+    json_array_append_new(tasks, json_pack("{s:o, s:[{s:o}]}", "name", sp_import_name(name.p),
+                                           "steps", "request", req));
     sp_buf_release(&name);
     sp_buf_release(&url);
     return 0;
@@ -712,6 +747,12 @@ static int base_url(oas *o, const sp_oas_opts *opts, char *out, size_t outlen)
         if (strncasecmp(out, "http://", 7) != 0 && strncasecmp(out, "https://", 8) != 0) {
             sp_errlist_add(o->errs, given ? "base_url" : "servers[0].url",
                            "'%.200s' is not an http(s) URL", out);
+            rc = -1;
+        } else if (strchr("/?#:", out[strstr(out, "://") - out + 3]) ||
+                   strspn(out, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                               ".-_~%:[]@/!$&'()*+,;=") != strlen(out)) {
+            sp_errlist_add(o->errs, given ? "base_url" : "servers[0].url",
+                           "'%.200s' has no host, or characters a URL cannot hold", out);
             rc = -1;
         } else if (strpbrk(out, "?# {}")) {
             sp_errlist_add(o->errs, given ? "base_url" : "servers[0].url",

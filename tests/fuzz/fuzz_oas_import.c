@@ -8,6 +8,7 @@
  * a known code and at least one error.
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,8 +36,14 @@ static void import_one(const json_t *doc, size_t size)
         sp_errlist dl;
         sp_errlist_init(&dl);
         sp_def *d = NULL;
-        if (sp_def_load(text, strlen(text), NULL, NULL, &d, &dl) != 0)
-            __builtin_trap(); /* an import that does not validate */
+        if (sp_def_load(text, strlen(text), NULL, NULL, &d, &dl) != 0) {
+            /* An import that does not validate: say why before stopping. */
+            sp_buf b;
+            sp_buf_init(&b, 1 << 16);
+            sp_errlist_format(&dl, &b);
+            fprintf(stderr, "%s\n%s\n", b.p ? b.p : "", text);
+            __builtin_trap();
+        }
         sp_def_free(d);
         sp_errlist_release(&dl);
         free(text);
