@@ -526,9 +526,34 @@ static void agg_emit(agg *a)
     a->next++;
 }
 
+/*
+ * Failure messages can hold a secret's value: a check's message template may name one, and a
+ * target may echo one back into a JSON value that a message quotes. They are masked here,
+ * before any of them leaves the engine (on_second, the totals), on the aggregator thread, so
+ * the workers pay nothing for it. Two messages that differ only in a secret become one.
+ */
+static void mask_secrets(const sp_def *d, sp_stats *s)
+{
+    sp_buf b;
+    sp_buf_init(&b, SP_FAIL_MSG_MAX * 4);
+    for (size_t i = 0; i < s->nnames; i++) {
+        sp_name_stats *n = &s->names[i];
+        for (size_t k = 0; k < n->nmsgs; k++) {
+            sp_buf_reset(&b);
+            if (sp_def_mask_secrets(d, n->msgs[k].msg, &b) && b.p) {
+                free(n->msgs[k].msg);
+                n->msgs[k].msg = sp_strndup(b.p, b.len < SP_FAIL_MSG_MAX ? b.len : SP_FAIL_MSG_MAX);
+            }
+        }
+    }
+    sp_buf_release(&b);
+}
+
 static void agg_take(agg *a, sp_msg *m)
 {
     sp_engine *e = a->e;
+    if (e->run.def->nsecrets)
+        mask_secrets(e->run.def, &m->stats);
     int late = m->second < a->next;
     uint64_t sec = late ? a->next : m->second;
     pslot *p = agg_slot(a, sec);
@@ -660,6 +685,7 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
         n = 1; /* a single pass runs one VU: one worker */
     r->def = def;
     r->trace = e->opts.trace;
+    r->allowlist = e->opts.allowlist;
     r->nworkers = n;
     r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
     r->max_resp = def->opts.max_response_bytes ? def->opts.max_response_bytes : SP_RESP_KEEP_MAX;

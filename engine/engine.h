@@ -40,6 +40,12 @@ typedef struct sp_engine_opts {
     uint64_t seed;           /* random seed; 0: from the clock */
     sp_second_fn on_second;  /* may be NULL */
     void *ud;
+    /* Target allowlist (borrowed, already resolved; must outlive the engine). NULL: every
+     * target is allowed and no callback is installed. Otherwise every new connection is
+     * checked after DNS resolution (CURLOPT_OPENSOCKETFUNCTION) and every request, on a reused
+     * connection or after a redirect too, against its connected address (CURLOPT_PREREQFUNCTION);
+     * a refused one fails with the error kind "blocked". */
+    const struct sp_allowlist *allowlist;
     /* NULL for a load run. Set only by sp_trace_run (trace.h): one worker and one VU of the
      * trace's class go once through on_start and each task, then the run ends. */
     struct sp_trace *trace;

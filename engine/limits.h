@@ -20,6 +20,7 @@
 #define SP_DEF_MAX_THRESHOLDS 64          /* thresholds */
 #define SP_DEF_MAX_VUS 200000             /* VUs in any stage */
 #define SP_LAG_LATE_US 1000               /* an open-model arrival this late counts as late */
+#define SP_OPEN_MAX_OVERDUE 100000000 /* overdue arrivals counted as dropped at a run's end */
 #define SP_LAG_WARN_US 10000 /* timer lateness above which a run's summary blames the generator */
 #define SP_DEF_MAX_DURATION_S (7 * 86400) /* a run's total duration */
 
@@ -67,6 +68,13 @@
 #define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
 #define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
 #define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
+
+/* Target allowlist (engine/allowlist.h) and secrets in definitions. */
+#define SP_ALLOW_MAX_ENTRIES 256         /* entries in a target allowlist */
+#define SP_ALLOW_MAX_ENTRY 300           /* bytes of one entry ("[v6/128]:65535", a host name) */
+#define SP_ALLOW_MAX_ADDRS 16            /* addresses kept per host-name entry once resolved */
+#define SP_DEF_MAX_SECRETS 64            /* secrets per definition */
+#define SP_DEF_MAX_SECRET_BYTES 4096     /* one secret's value */
 
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */

@@ -19,6 +19,7 @@
 #define NS_PER_MS 1000000ull
 
 struct sp_trace {
+    const sp_def *def;     /* for its secrets */
     json_t *requests;
     size_t dropped;        /* requests past SP_TRY_MAX_REQUESTS */
     int cls;               /* the class of the current pass */
@@ -124,16 +125,34 @@ static json_t *text_json(const char *s, size_t n)
     return j ? j : json_string("");
 }
 
-/* {"text", "bytes", "truncated"} of a body of which kept bytes of total were kept. */
-static json_t *body_json(const char *p, size_t kept, uint64_t total, uint32_t max)
+/* Text for the report: text_json with every secret value of the definition masked. */
+static json_t *shown(const sp_trace *t, const char *s, size_t n)
 {
-    size_t n = kept < max ? kept : max;
-    return json_pack("{s:o, s:I, s:b}", "text", text_json(p, n), "bytes", (json_int_t)total,
+    if (!t->def->nsecrets || !s)
+        return text_json(s, n);
+    /* The masking works on C strings: a NUL in a body is shown as '?' anyway. */
+    char *copy = sp_malloc(n + 1);
+    for (size_t i = 0; i < n; i++)
+        copy[i] = s[i] ? s[i] : '?';
+    copy[n] = '\0';
+    sp_buf b;
+    sp_buf_init(&b, SIZE_MAX);
+    json_t *j = sp_def_mask_secrets(t->def, copy, &b) ? text_json(b.p, b.len) : text_json(copy, n);
+    sp_buf_release(&b);
+    free(copy);
+    return j;
+}
+
+/* {"text", "bytes", "truncated"} of a body of which kept bytes of total were kept. */
+static json_t *body_json(const sp_trace *t, const char *p, size_t kept, uint64_t total)
+{
+    size_t n = kept < t->body_max ? kept : t->body_max;
+    return json_pack("{s:o, s:I, s:b}", "text", shown(t, p, n), "bytes", (json_int_t)total,
                      "truncated", total > n);
 }
 
 /* Parses header text ("Line\r\nName: value\r\n...") into the first line and [{"name","value"}]. */
-static json_t *headers_json(const sp_buf *b, json_t **first_line)
+static json_t *headers_json(const sp_trace *t, const sp_buf *b, json_t **first_line)
 {
     json_t *list = json_array();
     *first_line = NULL;
@@ -147,7 +166,7 @@ static json_t *headers_json(const sp_buf *b, json_t **first_line)
         if (e > p) {
             const char *colon = memchr(p, ':', (size_t)(e - p));
             if (!*first_line) {
-                *first_line = text_json(p, (size_t)(e - p));
+                *first_line = shown(t, p, (size_t)(e - p));
             } else if (colon) {
                 const char *v = colon + 1;
                 while (v < e && (*v == ' ' || *v == '\t'))
@@ -155,7 +174,7 @@ static json_t *headers_json(const sp_buf *b, json_t **first_line)
                 json_array_append_new(list,
                                       json_pack("{s:o, s:o}", "name",
                                                 text_json(p, (size_t)(colon - p)), "value",
-                                                text_json(v, (size_t)(e - v))));
+                                                shown(t, v, (size_t)(e - v))));
             }
         }
         p = next;
@@ -165,18 +184,25 @@ static json_t *headers_json(const sp_buf *b, json_t **first_line)
     return list;
 }
 
-static json_t *value_json(const sp_value *v)
+static json_t *value_json(const sp_trace *t, const sp_value *v)
 {
-    if (v->item)
+    if (v->item && !t->def->nsecrets)
         return json_deep_copy(v->item);
+    if (v->item) {
+        /* A data item as its JSON text, so that a secret inside it can be masked. */
+        char *s = json_dumps(v->item, JSON_COMPACT | JSON_ENCODE_ANY);
+        json_t *j = shown(t, s ? s : "", s ? strlen(s) : 0);
+        free(s);
+        return j;
+    }
     if (v->s)
-        return text_json(v->s, v->len);
+        return shown(t, v->s, v->len);
     return json_null();
 }
 
 /* Each expectation of the step and whether it held, for people; the engine's verdict (kind,
  * msg) is what counts, so a check that cannot be judged here says null. */
-static json_t *checks_json(const sp_trace_rec *r, const json_t *doc)
+static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_t *doc)
 {
     const sp_expect *x = &r->st->expect;
     json_t *list = json_array();
@@ -219,7 +245,7 @@ static json_t *checks_json(const sp_trace_rec *r, const json_t *doc)
             break;
         }
         }
-        json_array_append_new(list, json_pack("{s:o, s:b}", "check", text_json(what, strlen(what)),
+        json_array_append_new(list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)),
                                                "passed", ok));
     }
     if (x->body_contains) {
@@ -230,7 +256,7 @@ static json_t *checks_json(const sp_trace_rec *r, const json_t *doc)
                      needle);
             int ok = r->body && memmem(r->body, r->body_len, needle, len) != NULL;
             json_array_append_new(
-                list, json_pack("{s:o, s:b}", "check", text_json(what, strlen(what)), "passed", ok));
+                list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
         } else {
             json_array_append_new(list, json_pack("{s:s, s:n}", "check",
                                                    "body contains a rendered text", "passed"));
@@ -254,19 +280,17 @@ void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
     const sp_request *rq = r->st->req;
     json_t *line = NULL, *rline = NULL;
     json_t *req = json_object();
-    json_object_set_new(req, "headers", headers_json(&t->req_hdr, &line));
+    json_object_set_new(req, "headers", headers_json(t, &t->req_hdr, &line));
     json_object_set_new(req, "line", line);
-    json_object_set_new(req, "body",
-                        body_json(t->req_body.p, t->req_body.len, t->req_body_bytes, t->body_max));
+    json_object_set_new(req, "body", body_json(t, t->req_body.p, t->req_body.len, t->req_body_bytes));
     json_t *resp = json_null();
     json_t *doc = NULL;
     if (r->status > 0) {
         resp = json_object();
         json_object_set_new(resp, "status", json_integer(r->status));
-        json_object_set_new(resp, "headers", headers_json(&t->resp_hdr, &rline));
+        json_object_set_new(resp, "headers", headers_json(t, &t->resp_hdr, &rline));
         json_object_set_new(resp, "line", rline);
-        json_object_set_new(resp, "body", body_json(r->body, r->body_len, r->body_bytes,
-                                                    t->body_max));
+        json_object_set_new(resp, "body", body_json(t, r->body, r->body_len, r->body_bytes));
         if (r->body_len)
             doc = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
     }
@@ -274,7 +298,7 @@ void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
     for (size_t i = 0; r->kind < 0 && i < r->st->nextracts; i++) {
         int slot = r->st->extracts[i].slot;
         if (slot >= 0 && (size_t)slot < r->uc->nvars)
-            json_object_set_new(extracted, r->uc->vars[slot], value_json(&r->vars[slot]));
+            json_object_set_new(extracted, r->uc->vars[slot], value_json(t, &r->vars[slot]));
     }
     const sp_task *task = r->on_start ? NULL : &r->uc->tasks[r->task];
     json_t *rec = json_object();
@@ -288,18 +312,18 @@ void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
     json_object_set_new(rec, "step", json_integer((json_int_t)r->step));
     json_object_set_new(rec, "name", text_json(r->name, strlen(r->name)));
     json_object_set_new(rec, "method", json_string(rq->method));
-    json_object_set_new(rec, "url", text_json(r->url ? r->url : "", r->url ? strlen(r->url) : 0));
+    json_object_set_new(rec, "url", shown(t, r->url ? r->url : "", r->url ? strlen(r->url) : 0));
     json_object_set_new(rec, "request", req);
     json_object_set_new(rec, "response", resp);
     json_object_set_new(rec, "time_ms", json_real((double)r->latency_us / 1000.0));
     json_object_set_new(rec, "passed", json_boolean(r->kind < 0));
-    json_object_set_new(rec, "expect", checks_json(r, doc));
+    json_object_set_new(rec, "expect", checks_json(t, r, doc));
     json_object_set_new(rec, "extracted", extracted);
     if (r->kind >= 0)
         json_object_set_new(rec, "error",
                             json_pack("{s:s, s:o}", "kind", sp_errkind_name((sp_errkind)r->kind),
                                       "message",
-                                      text_json(r->msg ? r->msg : "", r->msg ? strlen(r->msg) : 0)));
+                                      shown(t, r->msg ? r->msg : "", r->msg ? strlen(r->msg) : 0)));
     else
         json_object_set_new(rec, "error", json_null());
     json_decref(doc);
@@ -313,6 +337,7 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
     uint32_t max_ms = opts && opts->max_ms ? opts->max_ms : SP_TRY_MAX_MS;
     sp_trace t;
     memset(&t, 0, sizeof t);
+    t.def = def;
     t.requests = json_array();
     t.body_max = opts && opts->body_max ? opts->body_max : SP_TRY_BODY_MAX;
     sp_buf_init(&t.req_hdr, SP_TRY_HEADERS_MAX);
@@ -330,7 +355,8 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
         t.finished = 0;
         t.pending = 0;
         sp_engine *e = NULL;
-        sp_engine_opts eo = {.threads = 1, .trace = &t};
+        sp_engine_opts eo = {.threads = 1, .trace = &t,
+                             .allowlist = opts ? opts->allowlist : NULL};
         rc = sp_engine_new(def, &eo, &e, err, errlen);
         if (rc)
             break;
@@ -346,10 +372,10 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
             /* The time cap aborted a request in flight: it is reported with what was sent. */
             json_t *line = NULL;
             json_t *req = json_object();
-            json_object_set_new(req, "headers", headers_json(&t.req_hdr, &line));
+            json_object_set_new(req, "headers", headers_json(&t, &t.req_hdr, &line));
             json_object_set_new(req, "line", line);
-            json_object_set_new(req, "body", body_json(t.req_body.p, t.req_body.len,
-                                                       t.req_body_bytes, t.body_max));
+            json_object_set_new(req, "body",
+                                body_json(&t, t.req_body.p, t.req_body.len, t.req_body_bytes));
             char msg[128];
             snprintf(msg, sizeof msg, "aborted: the try's limit of %u ms was reached",
                      (unsigned)max_ms);
@@ -358,7 +384,7 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
                 json_pack("{s:o, s:s, s:o, s:s, s:o, s:o, s:n, s:f, s:b, s:[], s:{}, s:{s:s, s:s}}",
                           "user", text_json(def->users[c].name, strlen(def->users[c].name)),
                           "phase", "aborted", "name", text_json(t.name, strlen(t.name)),
-                          "method", t.method, "url", text_json(t.url, strlen(t.url)), "request",
+                          "method", t.method, "url", shown(&t, t.url, strlen(t.url)), "request",
                           req, "response", "time_ms",
                           (double)(sp_now_ns() - t.begin_ns) / 1e6, "passed", 0, "expect",
                           "extracted", "error", "kind", "timeout", "message", msg));

@@ -10,7 +10,9 @@
  * and message, the result of each expectation, and the variables the step extracted. Bodies and
  * headers are cut at caps (SP_TRY_BODY_MAX, SP_TRY_HEADERS_MAX) and marked truncated; the whole
  * try is bounded by SP_TRY_MAX_MS, after which the request in flight is aborted and reported
- * as such. Nothing here logs: bodies may hold credentials.
+ * as such. Nothing here logs: bodies may hold credentials, and every value of the definition's
+ * secrets is masked (SP_SECRET_MASK) in everything reported: URLs, headers, bodies, extracted
+ * values and messages.
  *
  * When the trace is off (every load run) the engine's request path only tests one pointer.
  *
@@ -27,9 +29,14 @@
 
 #include "engine/definition.h"
 
+struct sp_allowlist;
+
 typedef struct sp_trace_opts {
     uint32_t max_ms;   /* the whole try; 0: SP_TRY_MAX_MS */
     uint32_t body_max; /* bytes of each body reported; 0: SP_TRY_BODY_MAX */
+    /* The target allowlist (borrowed, resolved), as for a run: a request to a target outside
+     * it fails with the error kind "blocked". NULL: every target. */
+    const struct sp_allowlist *allowlist;
 } sp_trace_opts;
 
 /*

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/allowlist.h"
 #include "engine/common.h"
 #include "engine/timerheap.h"
 #include "engine/trace.h"
@@ -113,6 +114,7 @@ typedef struct vu {
     uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
+    char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
 } vu;
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
@@ -163,6 +165,7 @@ static void trace_finish(vu *v);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+static void guard_setup(vu *v);
 static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
@@ -489,6 +492,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    if (r->allowlist)
+        guard_setup(v);
     if (r->trace)
         sp_trace_attach(r->trace, e);
 
@@ -775,6 +780,7 @@ static int start_request(vu *v, const sp_plan *p)
     sp_buf_reset(&v->resphdr);
     v->rx = 0;
     v->too_large = 0;
+    v->blocked[0] = '\0';
     v->cur = p;
     v->start_us = sp_now_us();
     /* The first request of an open-model arrival counts from when the arrival was due, so the
@@ -804,6 +810,13 @@ static int classify(vu *v, CURLcode cc, const char **msg)
 {
     sp_worker *w = v->w;
     long oserr = 0;
+    if (v->blocked[0]) {
+        sp_buf_reset(&w->msgbuf);
+        (void)sp_buf_addf(&w->msgbuf, "target not in allowlist: %s", v->blocked);
+        v->blocked[0] = '\0';
+        *msg = w->msgbuf.p;
+        return SP_ERRK_BLOCKED;
+    }
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         sp_buf_reset(&w->msgbuf);
@@ -1360,10 +1373,13 @@ static void schedule_arrival(sp_worker *w)
     sp_timerheap_add(&w->timers, &w->arrival, r->start_ns + (uint64_t)llround(t_ms * NS_PER_MS));
 }
 
-/* An arrival is due: a free VU runs one iteration, else the arrival is dropped. */
-static void on_arrival(sp_worker *w)
+/* An arrival is due, lag_us late: a free VU runs one iteration, else the arrival is dropped. */
+static void on_arrival(sp_worker *w, uint64_t lag_us)
 {
     sp_stats *st = cur_stats(w);
+    if (lag_us > SP_LAG_LATE_US)
+        st->arrivals_late++;
+    st->arrivals_lag_us += lag_us;
     uint64_t due_us = w->arrival.when_ns / 1000;
     w->next_n += w->r->nworkers;
     schedule_arrival(w);
@@ -1426,13 +1442,51 @@ static void control_tick(sp_worker *w, uint64_t now)
         set_population(w, mine);
 }
 
-static void begin_end(sp_worker *w, uint64_t deadline)
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * Open model, at the end. Arrivals due before the plan's end that have not fired yet (the loop
+ * looks at the clock before the timers, or was behind its schedule) are started now when the
+ * run ends by itself: they belong to the plan. When a stop ends it, those due before the stop
+ * are dropped arrivals. Either way started + dropped equals what was planned up to the end,
+ * so a low achieved rate is always explained.
+ */
+static void settle_arrivals(sp_worker *w, uint64_t now, int natural)
+{
+    sp_run *r = w->r;
+    if (!w->open)
+        return;
+    uint64_t limit = min_u64(now, r->end_ns);
+    for (uint64_t i = 0; natural && !w->arrivals_over && w->arrival.when_ns < limit; i++) {
+        if (i == SP_OPEN_MAX_OVERDUE)
+            break;
+        sp_timerheap_remove(&w->timers, &w->arrival);
+        on_arrival(w, (now - w->arrival.when_ns) / 1000);
+    }
+    if (w->arrivals_over)
+        return;
+    double limit_ms = (double)(limit - r->start_ns) / (double)NS_PER_MS;
+    sp_stats *st = cur_stats(w);
+    double t_ms;
+    for (uint64_t i = 0; i < SP_OPEN_MAX_OVERDUE; i++) {
+        if (sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 || t_ms >= limit_ms)
+            break;
+        st->dropped++;
+        w->next_n += r->nworkers;
+    }
+}
+
+static void begin_end(sp_worker *w, uint64_t deadline, uint64_t now, int natural)
 {
     if (w->ending) {
         if (deadline < w->end_deadline_ns)
             w->end_deadline_ns = deadline;
         return;
     }
+    settle_arrivals(w, now, natural);
     w->ending = 1;
     w->end_deadline_ns = deadline;
     /* The idle VUs are freed just below; no arrival may take one any more. */
@@ -1581,6 +1635,43 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     return s;
 }
 
+/* ---- target allowlist: only installed when the run has one ---- */
+
+/* Every new connection, after DNS resolution, with the address about to be connected: the
+ * address is what counts, however the URL spelled it and wherever a redirect pointed. */
+static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    vu *v = ud;
+    if (!sp_allowlist_allows_addr(v->w->r->allowlist, &a->addr, a->addrlen)) {
+        sp_allow_format_addr(&a->addr, v->blocked, sizeof v->blocked);
+        return CURL_SOCKET_BAD;
+    }
+    return on_open(v->w, purpose, a);
+}
+
+/* Every request, a reused connection's and a redirect's too, just before it is sent. */
+static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    vu *v = ud;
+    SP_UNUSED(local_ip);
+    SP_UNUSED(local_port);
+    if (!sp_allowlist_allows_ip(v->w->r->allowlist, ip, (unsigned)port)) {
+        snprintf(v->blocked, sizeof v->blocked, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+        return CURL_PREREQFUNC_ABORT;
+    }
+    /* A refused address that happy eyeballs then replaced by an allowed one is no failure. */
+    v->blocked[0] = '\0';
+    return CURL_PREREQFUNC_OK;
+}
+
+static void guard_setup(vu *v)
+{
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETFUNCTION, guard_open);
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETDATA, v);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQFUNCTION, guard_prereq);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQDATA, v);
+}
+
 static int on_close(void *ud, curl_socket_t s)
 {
     sp_worker *w = ud;
@@ -1682,11 +1773,6 @@ void sp_worker_wake(sp_worker *w)
     SP_UNUSED(rc); /* a full counter already means "wake up" */
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 /*
  * epoll_wait counts in whole milliseconds, so a timer due in 0.2 ms would fire up to 1 ms late:
  * too coarse for open-model arrivals, whose lateness is reported as the generator's lag.
@@ -1736,9 +1822,9 @@ void *sp_worker_main(void *arg)
         if (mode == SP_STOP_NOW)
             break;
         if (mode == SP_STOP_GRACEFUL)
-            begin_end(w, atomic_load(&r->stop_deadline_ns));
+            begin_end(w, atomic_load(&r->stop_deadline_ns), now, 0);
         else if (now >= r->end_ns)
-            begin_end(w, r->end_ns + graceful_ns);
+            begin_end(w, r->end_ns + graceful_ns, now, 1);
         if (w->ending && (w->inflight == 0 || now >= w->end_deadline_ns))
             break;
         if (!w->ending && now >= w->next_tick_ns) {
@@ -1751,10 +1837,7 @@ void *sp_worker_main(void *arg)
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
             if (t == &w->arrival) {
-                if (lag > SP_LAG_LATE_US)
-                    cur_stats(w)->arrivals_late++;
-                cur_stats(w)->arrivals_lag_us += lag;
-                on_arrival(w);
+                on_arrival(w, lag);
             } else {
                 vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
             }

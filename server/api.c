@@ -18,6 +18,7 @@
 #include "engine/definition.h"
 #include "server/cli.h"
 #include "server/curlimport.h"
+#include "server/policy.h"
 #include "server/store.h"
 
 #define API_PREFIX "/api/v1"
@@ -272,9 +273,22 @@ static int h_health(sp_http_req *req)
 
 static int h_config(sp_http_req *req)
 {
+    /* "allowlist": whether a target allowlist is set; without one every target is allowed, and
+     * the dashboard says so. */
+    sp_store *s = NULL;
+    char err[256] = "";
+    int allowlist = 0;
+    if (conn_get(app(req), &s, err, sizeof err) == 0) {
+        json_t *entries = NULL;
+        if (sp_store_allowlist_get(s, &entries) == 0)
+            allowlist = json_array_size(entries) > 0;
+        json_decref(entries);
+        conn_put(app(req), s);
+    }
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
-                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
+                              json_pack("{s:s, s:i, s:s, s:b}", "version", sp_version_string(),
+                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX,
+                                        "allowlist", allowlist));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -381,10 +395,17 @@ static int h_tests_create(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int64_t id = 0;
     char err[256] = "";
-    rc = sp_store_test_create(s, def->name, text, sp_http_req_principal(req)->name, &id, err,
-                              sizeof err);
+    /* Secrets are stored apart; the revision keeps the mask in their place. */
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
+    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets,
+                            sp_http_req_principal(req)->name, &id, NULL, err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc) {
-        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        rc = store_error(req, rc, rc == SP_EINVAL ? "secrets" : "name",
+                         err[0] ? err : sp_store_errmsg(s));
         goto out;
     }
     char loc[64];
@@ -490,15 +511,22 @@ static int h_test_update(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int revision = 0;
     char err[256] = "";
-    rc = sp_store_test_update(s, id, def->name, text, sp_http_req_principal(req)->name, &revision,
-                              err, sizeof err);
+    /* A secret sent back as the mask keeps its stored value. */
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
+    rc = sp_store_test_save(s, id, def->name, masked ? masked : text, secrets,
+                            sp_http_req_principal(req)->name, NULL, &revision, err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc == SP_ENOTFOUND) {
         rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
                                  (long long)id);
         goto out;
     }
     if (rc) {
-        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        rc = store_error(req, rc, rc == SP_EINVAL ? "secrets" : "name",
+                         err[0] ? err : sp_store_errmsg(s));
         goto out;
     }
     char revtext[16];
@@ -720,14 +748,16 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun, ntool;
+    size_t nrun, npol, ntool;
     const sp_http_route *run = sp_api_run_routes(&nrun);
+    const sp_http_route *pol = sp_api_policy_routes(&npol);
     const sp_http_route *tool = sp_api_tool_routes(&ntool);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun + ntool;
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + ntool;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
-    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, tool, ntool * sizeof *tool);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, pol, npol * sizeof *pol);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, tool, ntool * sizeof *tool);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -942,7 +972,13 @@ static int seed_one(sp_store *s, const char *dir, const char *file, const char *
         goto out;
     }
     char err[256] = "";
-    rc = sp_store_test_create(s, def->name, text, "seed", NULL, err, sizeof err);
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(doc, &masked, &secrets);
+    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets, "seed", NULL, NULL,
+                            err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc) {
         sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
         goto out;

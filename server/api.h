@@ -15,6 +15,8 @@
  * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
  * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
  * object, so the content is what the user saved (key order included), not its whitespace.
+ * A definition with "secrets" is the exception: its values are stored apart (server/policy.h)
+ * and the revision is the document re-written with the mask in their place.
  */
 #ifndef SP_API_H
 #define SP_API_H
@@ -76,6 +78,8 @@ void sp_api_store_give(sp_api *api, struct sp_store *s);
 
 /* The run routes (server/api_runs.c), static. */
 const sp_http_route *sp_api_run_routes(size_t *n);
+/* The settings routes of the target allowlist and caps (server/api_policy.c), static. */
+const sp_http_route *sp_api_policy_routes(size_t *n);
 /* The import and "Try it" routes (server/api_tools.c), static. */
 const sp_http_route *sp_api_tool_routes(size_t *n);
 

@@ -19,6 +19,7 @@
 #include "server/api.h"
 #include "server/export.h"
 #include "server/http.h"
+#include "server/policy.h"
 #include "server/runs.h"
 #include "server/store.h"
 
@@ -161,8 +162,28 @@ static int h_start(sp_http_req *req)
     int64_t id = 0;
     const char *cap = NULL;
     char msg[512];
-    int rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
-                           sp_http_req_principal(req)->name, &id, &el, &cap, msg, sizeof msg);
+    /* The allowlist and the caps of the starter's role, as they are now. */
+    sp_policy pol;
+    sp_store *ps = NULL;
+    int rc = take_store(req, &ps);
+    if (rc || !ps) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        return rc;
+    }
+    rc = sp_policy_load(&pol, ps, sp_http_req_principal(req)->role);
+    if (rc) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        rc = store_error(req, ps, rc);
+        sp_api_store_give(app(req), ps);
+        return rc;
+    }
+    sp_api_store_give(app(req), ps);
+    rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
+                       sp_http_req_principal(req)->user, &pol.run, &id, &el, &cap, msg,
+                       sizeof msg);
+    sp_policy_release(&pol);
     json_decref(ov);
     if (rc == SP_EINVAL) {
         json_t *list = json_array();

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "engine/allowlist.h"
 #include "engine/definition.h"
 #include "engine/limits.h"
 #include "engine/trace.h"
@@ -22,6 +23,8 @@
 #include "server/http.h"
 #include "server/importutil.h"
 #include "server/oasimport.h"
+#include "server/policy.h"
+#include "server/runs.h"
 #include "server/store.h"
 
 #define API_PREFIX "/api/v1"
@@ -155,6 +158,56 @@ static int h_import_openapi(sp_http_req *req)
 
 /* ---- Try it ---- */
 
+/* Answers a store failure without quoting it to the client. */
+static int store_failed(sp_http_req *req, sp_store *s, int rc)
+{
+    sp_http_log("error", "store", "path", sp_http_req_path(req), "error", sp_store_errmsg(s), NULL);
+    return sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
+}
+
+/*
+ * The target allowlist as it is now, built and resolved for a try (a try sends requests, so the
+ * allowlist applies as to a run; the role's caps do not: a try is one VU for a bounded time).
+ * Returns 0 with *out (NULL when every target is allowed), or replies and returns its result
+ * with *replied set.
+ */
+static int try_allowlist(sp_http_req *req, sp_allowlist **out, int *replied)
+{
+    *out = NULL;
+    *replied = 1;
+    sp_store *s = NULL;
+    char err[256] = "";
+    if (sp_api_store_take(app(req), &s, err, sizeof err) != 0) {
+        sp_http_log("error", "cannot open the database", "error", err, NULL);
+        return sp_http_reply_error(req, SP_HTTP_EUNAVAILABLE, "", NULL,
+                                   "the database cannot be opened (see the server log)");
+    }
+    sp_policy pol;
+    int rc = sp_policy_load(&pol, s, sp_http_req_principal(req)->role);
+    if (rc) {
+        rc = store_failed(req, s, rc);
+        sp_api_store_give(app(req), s);
+        return rc;
+    }
+    sp_api_store_give(app(req), s);
+    if (pol.run.nallow) {
+        sp_errlist el;
+        sp_errlist_init(&el);
+        rc = sp_allowlist_new(pol.run.allow, pol.run.nallow, out, &el);
+        sp_errlist_release(&el);
+        if (rc) {
+            sp_policy_release(&pol);
+            sp_http_log("error", "the stored target allowlist is invalid", NULL);
+            return sp_http_reply_error(req, SP_ESYS, "", NULL,
+                                       "the stored target allowlist is invalid (see the server log)");
+        }
+        sp_allowlist_resolve(*out); /* blocking: host names in the list are looked up */
+    }
+    sp_policy_release(&pol);
+    *replied = 0;
+    return 0;
+}
+
 /* Runs the try for def and replies with its report, extra's members added (stolen). */
 static int run_try(sp_http_req *req, const sp_def *def, json_t *extra)
 {
@@ -166,11 +219,20 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra)
                                    "%d tries are going; this server runs at most %d at once",
                                    SP_TRY_MAX_CONCURRENT, SP_TRY_MAX_CONCURRENT);
     }
+    sp_allowlist *allow = NULL;
+    int replied;
+    int rc = try_allowlist(req, &allow, &replied);
+    if (replied) {
+        atomic_fetch_sub(&tries_running, 1);
+        json_decref(extra);
+        return rc;
+    }
     json_t *out = NULL;
     char err[256] = "";
-    sp_trace_opts o = {0, 0};
-    int rc = sp_trace_run(def, &o, &out, err, sizeof err);
+    sp_trace_opts o = {.max_ms = 0, .body_max = 0, .allowlist = allow};
+    rc = sp_trace_run(def, &o, &out, err, sizeof err);
     atomic_fetch_sub(&tries_running, 1);
+    sp_allowlist_free(allow);
     if (rc) {
         json_decref(extra);
         sp_http_log("error", "try failed", "error", err, NULL);
@@ -178,7 +240,7 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra)
     }
     json_object_update(out, extra);
     json_decref(extra);
-    sp_http_log("info", "test tried", "name", def->name, "who", sp_http_req_principal(req)->name,
+    sp_http_log("info", "test tried", "name", def->name, "who", sp_http_req_principal(req)->user,
                 NULL);
     return sp_http_reply_json(req, 200, out);
 }
@@ -236,7 +298,8 @@ static int h_try_test(sp_http_req *req)
         return sp_http_reply_error(req, SP_HTTP_EUNAVAILABLE, "", NULL,
                                    "the database cannot be opened (see the server log)");
     }
-    json_t *t = NULL;
+    json_t *t = NULL, *secrets = NULL;
+    char *full_text = NULL;
     int rc = sp_store_test_get(s, id, rv ? (int)json_integer_value(rv) : 0, &t);
     if (rc == 0 && !json_is_null(json_object_get(t, "deleted_at")))
         rc = SP_ENOTFOUND;
@@ -249,14 +312,21 @@ static int h_try_test(sp_http_req *req)
         goto out;
     }
     if (rc) {
-        sp_http_log("error", "store", "path", sp_http_req_path(req), "error", sp_store_errmsg(s),
-                    NULL);
-        rc = sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
+        rc = store_failed(req, s, rc);
+        goto out;
+    }
+    /* The stored text holds the mask in place of each secret; the try needs the values (and
+     * masks them again in what it shows). */
+    rc = sp_store_test_secrets(s, id, &secrets);
+    if (rc) {
+        rc = store_failed(req, s, rc);
         goto out;
     }
     sp_api_store_give(app(req), s);
     s = NULL; /* not held while the try runs */
     const char *text = json_string_value(json_object_get(t, "definition"));
+    if (text)
+        text = sp_runs_with_secrets(text, secrets, &full_text);
     sp_overrides ov = SP_OVERRIDES_NONE;
     ov.base_url = bu ? json_string_value(bu) : NULL;
     sp_errlist el;
@@ -276,6 +346,8 @@ out:
     if (s)
         sp_api_store_give(app(req), s);
     json_decref(t);
+    json_decref(secrets);
+    free(full_text);
     return rc;
 }
 

@@ -594,8 +594,8 @@ static int origin_is_ours(const sp_http_access *a, const char *origin)
 int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                          size_t msglen)
 {
-    static const sp_http_principal anonymous = {"anonymous", 0};
-    static const sp_http_principal local = {"local", ALL_PERMS};
+    static const sp_http_principal anonymous = {"anonymous", 0, "anonymous", ""};
+    static const sp_http_principal local = {"local", ALL_PERMS, "local", "admin"};
     *who = anonymous;
 
     if (a->host && !host_is_ours(a, a->host)) {

@@ -97,6 +97,8 @@ typedef struct sp_http_route {
 typedef struct sp_http_principal {
     const char *name; /* static: "local" for a loopback client with no credentials */
     unsigned perms;   /* sp_perm bits granted */
+    char user[64];    /* the user's name ("local" without access control) */
+    char role[16];    /* "admin", "tester" or "viewer" ("" for an anonymous client) */
 } sp_http_principal;
 
 typedef struct sp_http_config {

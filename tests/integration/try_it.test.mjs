@@ -179,6 +179,54 @@ test('bad input to a try is refused naming the field', async () => {
   assert.match(r.json.requests[0].error.kind, /refused/);
 });
 
+test('secrets are put back for a saved test and masked in everything a try shows', async () => {
+  const def = {
+    name: 'try secrets', base_url: shop.url,
+    secrets: { pw: 'TestPass123!', key: 'k-93f1c0de77' },
+    users: [{ name: 'u', on_start: [{
+      request: { method: 'POST', url: '/api/v1/auth/login', name: 'login',
+        headers: { 'X-Api-Key': '{{secret.key}}' },
+        json: { email: 'sarah.chen@example.com', password: '{{secret.pw}}' } },
+      expect: { status: 200 }, extract: { echoed: { regex: 'k-93f1c0de77|x' } } }],
+    tasks: [{ request: { url: '/api/v1/products?k={{secret.key}}', name: 'GET /products' } }] }],
+    load: { users: 1, duration: '5s' },
+  };
+  const c = await api('POST', '/api/v1/tests', def);
+  assert.equal(c.status, 201, c.text);
+  const r = await api('POST', `/api/v1/tests/${c.json.id}/try`, {});
+  assert.equal(r.status, 200, r.text);
+  const [login, products] = r.json.requests;
+  assert.equal(login.passed, true, 'the stored mask was replaced by the value: the login worked');
+  assert.equal(JSON.parse(login.request.body.text).password, '********');
+  assert.equal(header(login.request.headers, 'X-Api-Key'), '********');
+  assert.match(products.url, /k=\*{8}$/);
+  assert.match(products.request.line, /k=\*{8} HTTP/);
+  assert.doesNotMatch(r.text, /TestPass123!|k-93f1c0de77/);
+  // The same for a definition sent with its values.
+  const d = await api('POST', '/api/v1/tests/try', def);
+  assert.equal(d.status, 200, d.text);
+  assert.equal(d.json.requests[0].passed, true);
+  assert.doesNotMatch(d.text, /TestPass123!|k-93f1c0de77/);
+});
+
+test('a try keeps to the target allowlist', async () => {
+  const closed = await freePort();
+  let r = await api('PUT', '/api/v1/settings/allowlist', { entries: [`127.0.0.1:${closed}`] });
+  assert.equal(r.status, 200, r.text);
+  try {
+    const shopper = (await api('GET', '/api/v1/tests?q=shopper')).json.items[0];
+    const before = (await shopStats()).total;
+    r = await api('POST', `/api/v1/tests/${shopper.id}/try`, {});
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.requests[0].error.kind, 'blocked', r.text);
+    assert.equal(r.json.requests[0].response, null);
+    assert.equal((await shopStats()).total, before, 'nothing reached the shop');
+  } finally {
+    r = await api('PUT', '/api/v1/settings/allowlist', { entries: [] });
+    assert.equal(r.status, 200, r.text);
+  }
+});
+
 test('the try routes are in the API description with the run permission', async () => {
   const r = await api('GET', '/api/v1/openapi.json');
   assert.equal(r.json.paths['/api/v1/tests/{id}/try'].post['x-permission'], 'run');
