@@ -445,7 +445,10 @@ static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
     sp_engine *e = a->e;
     sp_run *r = &e->run;
     const sp_load *l = &r->def->load;
-    if (!a->nring || atomic_load(&e->broke) || atomic_load(&r->stop_mode) != SP_STOP_NONE)
+    /* A single pass ("Try it") is not a load: its failures are what it shows, not a reason to
+     * stop it. */
+    if (!a->nring || r->trace || atomic_load(&e->broke) ||
+        atomic_load(&r->stop_mode) != SP_STOP_NONE)
         return;
     sp_stats *slot = &a->ring[second % a->nring];
     sp_stats_reset(slot);

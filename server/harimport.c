@@ -799,14 +799,14 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
         snprintf(base, sizeof base, "%s", opts->base_url);
     else
         snprintf(base, sizeof base, "%.*s", (int)(base_len < 1000 ? base_len : 1000), base_url);
-    /* The host part of the base, for the default name. */
-    const char *host = strstr(base, "://");
-    host = host ? host + 3 : base;
+    /* The recorded host names the test by default, wherever the test is pointed. */
+    const char *host = strstr(base_url, "://") + 3;
     char name[300];
     if (opts->name && *opts->name)
         snprintf(name, sizeof name, "%s", opts->name);
     else
-        snprintf(name, sizeof name, "Recorded: %.200s", host);
+        snprintf(name, sizeof name, "Recorded: %.*s", (int)(base_len - (size_t)(host - base_url)),
+                 host);
     char desc[200];
     snprintf(desc, sizeof desc, "Imported from a HAR recording: %zu requests, %zu left out.",
              json_array_size(h.steps), json_array_size(h.skipped));
