@@ -19,18 +19,18 @@
 #define NS_PER_MS 1000000ull
 
 struct sp_trace {
-    const sp_def *def;     /* for its secrets */
+    const sp_def *def; /* for its secrets */
     json_t *requests;
-    size_t dropped;        /* requests past SP_TRY_MAX_REQUESTS */
-    int cls;               /* the class of the current pass */
-    uint64_t deadline_ns;  /* the whole try ends here */
+    size_t dropped;       /* requests past SP_TRY_MAX_REQUESTS */
+    int cls;              /* the class of the current pass */
+    uint64_t deadline_ns; /* the whole try ends here */
     uint32_t body_max;
-    int finished;          /* the current pass went through */
-    int pending;           /* a request began and did not end */
+    int finished; /* the current pass went through */
+    int pending;  /* a request began and did not end */
     sp_buf req_hdr, resp_hdr;
     sp_buf req_body;
     uint64_t req_body_bytes;
-    int seen_response;     /* response headers came in since the request headers went out */
+    int seen_response; /* response headers came in since the request headers went out */
     uint64_t begin_ns;
     const char *name, *method; /* of the request in flight, borrowed from the definition */
     char *url;                 /* of the request in flight, owned */
@@ -171,10 +171,9 @@ static json_t *headers_json(const sp_trace *t, const sp_buf *b, json_t **first_l
                 const char *v = colon + 1;
                 while (v < e && (*v == ' ' || *v == '\t'))
                     v++;
-                json_array_append_new(list,
-                                      json_pack("{s:o, s:o}", "name",
-                                                text_json(p, (size_t)(colon - p)), "value",
-                                                shown(t, v, (size_t)(e - v))));
+                json_array_append_new(list, json_pack("{s:o, s:o}", "name",
+                                                      text_json(p, (size_t)(colon - p)), "value",
+                                                      shown(t, v, (size_t)(e - v))));
             }
         }
         p = next;
@@ -221,7 +220,7 @@ static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_
         json_array_append_new(list, json_pack("{s:s, s:b}", "check", what, "passed", ok));
     } else {
         json_array_append_new(list, json_pack("{s:s, s:b}", "check", "status is below 400",
-                                               "passed", r->status < 400));
+                                              "passed", r->status < 400));
     }
     for (size_t i = 0; i < x->njson; i++) {
         const sp_jcheck *jc = &x->json[i];
@@ -245,8 +244,8 @@ static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_
             break;
         }
         }
-        json_array_append_new(list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)),
-                                               "passed", ok));
+        json_array_append_new(
+            list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
     }
     if (x->body_contains) {
         size_t len = 0;
@@ -258,14 +257,14 @@ static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_
             json_array_append_new(
                 list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
         } else {
-            json_array_append_new(list, json_pack("{s:s, s:n}", "check",
-                                                   "body contains a rendered text", "passed"));
+            json_array_append_new(
+                list, json_pack("{s:s, s:n}", "check", "body contains a rendered text", "passed"));
         }
     }
     if (x->max_latency_ms) {
         snprintf(what, sizeof what, "latency under %u ms", (unsigned)x->max_latency_ms);
         json_array_append_new(list, json_pack("{s:s, s:b}", "check", what, "passed",
-                                               r->latency_us <= (uint64_t)x->max_latency_ms * 1000));
+                                              r->latency_us <= (uint64_t)x->max_latency_ms * 1000));
     }
     return list;
 }
@@ -282,7 +281,8 @@ void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
     json_t *req = json_object();
     json_object_set_new(req, "headers", headers_json(t, &t->req_hdr, &line));
     json_object_set_new(req, "line", line);
-    json_object_set_new(req, "body", body_json(t, t->req_body.p, t->req_body.len, t->req_body_bytes));
+    json_object_set_new(req, "body",
+                        body_json(t, t->req_body.p, t->req_body.len, t->req_body_bytes));
     json_t *resp = json_null();
     json_t *doc = NULL;
     if (r->status > 0) {
@@ -355,8 +355,7 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
         t.finished = 0;
         t.pending = 0;
         sp_engine *e = NULL;
-        sp_engine_opts eo = {.threads = 1, .trace = &t,
-                             .allowlist = opts ? opts->allowlist : NULL};
+        sp_engine_opts eo = {.threads = 1, .trace = &t, .allowlist = opts ? opts->allowlist : NULL};
         rc = sp_engine_new(def, &eo, &e, err, errlen);
         if (rc)
             break;
@@ -383,11 +382,10 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
                 t.requests,
                 json_pack("{s:o, s:s, s:o, s:s, s:o, s:o, s:n, s:f, s:b, s:[], s:{}, s:{s:s, s:s}}",
                           "user", text_json(def->users[c].name, strlen(def->users[c].name)),
-                          "phase", "aborted", "name", text_json(t.name, strlen(t.name)),
-                          "method", t.method, "url", shown(&t, t.url, strlen(t.url)), "request",
-                          req, "response", "time_ms",
-                          (double)(sp_now_ns() - t.begin_ns) / 1e6, "passed", 0, "expect",
-                          "extracted", "error", "kind", "timeout", "message", msg));
+                          "phase", "aborted", "name", text_json(t.name, strlen(t.name)), "method",
+                          t.method, "url", shown(&t, t.url, strlen(t.url)), "request", req,
+                          "response", "time_ms", (double)(sp_now_ns() - t.begin_ns) / 1e6, "passed",
+                          0, "expect", "extracted", "error", "kind", "timeout", "message", msg));
         }
         if (!t.finished) {
             complete = 0;

@@ -56,19 +56,19 @@ typedef struct sp_trace sp_trace;
 /* What the worker knows of a finished request. Everything is borrowed for the call. */
 typedef struct sp_trace_rec {
     const sp_userclass *uc;
-    int on_start;            /* an on_start step, else a task's */
-    size_t task, step;       /* indexes in the class */
+    int on_start;      /* an on_start step, else a task's */
+    size_t task, step; /* indexes in the class */
     const sp_step *st;
-    const char *name;        /* the request's name */
-    const char *url;         /* the URL sent (the last one after redirects) */
-    int status;              /* 0: no response */
+    const char *name; /* the request's name */
+    const char *url;  /* the URL sent (the last one after redirects) */
+    int status;       /* 0: no response */
     uint64_t latency_us;
-    int kind;                /* SP_ERRK_* of a failure, -1 when it passed */
-    const char *msg;         /* the failure's message, NULL when it passed */
-    const char *body;        /* the response body as kept */
+    int kind;         /* SP_ERRK_* of a failure, -1 when it passed */
+    const char *msg;  /* the failure's message, NULL when it passed */
+    const char *body; /* the response body as kept */
     size_t body_len;
-    uint64_t body_bytes;     /* bytes received */
-    const sp_value *vars;    /* the VU's variables after the step (uc->nvars) */
+    uint64_t body_bytes;  /* bytes received */
+    const sp_value *vars; /* the VU's variables after the step (uc->nvars) */
 } sp_trace_rec;
 
 /* The user class the current pass runs (engine.c builds the class table from it). */

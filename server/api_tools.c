@@ -58,8 +58,7 @@ static int reply_errors(sp_http_req *req, const sp_errlist *el, const char *pref
     }
     sp_buf_reset(&path);
     if (el->n)
-        sp_buf_addf(&path, "%s%s%s", prefix, *prefix && *el->v[0].path ? "." : "",
-                    el->v[0].path);
+        sp_buf_addf(&path, "%s%s%s", prefix, *prefix && *el->v[0].path ? "." : "", el->v[0].path);
     json_t *extra = json_pack("{s:o}", "errors", list); /* steals list */
     if (el->dropped)
         json_object_set_new(extra, "errors_dropped", json_integer((json_int_t)el->dropped));
@@ -198,8 +197,9 @@ static int try_allowlist(sp_http_req *req, sp_allowlist **out, int *replied)
         if (rc) {
             sp_policy_release(&pol);
             sp_http_log("error", "the stored target allowlist is invalid", NULL);
-            return sp_http_reply_error(req, SP_ESYS, "", NULL,
-                                       "the stored target allowlist is invalid (see the server log)");
+            return sp_http_reply_error(
+                req, SP_ESYS, "", NULL,
+                "the stored target allowlist is invalid (see the server log)");
         }
         sp_allowlist_resolve(*out); /* blocking: host names in the list are looked up */
     }
@@ -272,8 +272,9 @@ static int h_try_test(sp_http_req *req)
                                    sp_http_param(req, "id"));
     json_t *body = sp_http_json(req); /* borrowed */
     if (!json_is_object(body))
-        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
-                                   "expected an object: {} or {\"revision\": N, \"base_url\": ...}");
+        return sp_http_reply_error(
+            req, SP_EINVAL, "", NULL,
+            "expected an object: {} or {\"revision\": N, \"base_url\": ...}");
     const char *key;
     json_t *val; /* borrowed */
     json_object_foreach(body, key, val)
@@ -358,8 +359,7 @@ static const sp_http_route routes[] = {
      "Turn a HAR recording into a test definition (nothing is saved): the body is the HAR "
      "document or {\"document\": HAR or its text}",
      200, "name,base_url,other_origins"},
-    {"POST", API_PREFIX "/tests/import/openapi", h_import_openapi, SP_PERM_WRITE,
-     SP_HTTP_JSON_BODY,
+    {"POST", API_PREFIX "/tests/import/openapi", h_import_openapi, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
      "Turn an OpenAPI 3 document (JSON) into a test definition with one step per operation "
      "(nothing is saved)",
      200, "name,base_url"},

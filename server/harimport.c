@@ -14,29 +14,29 @@
 #include "server/importutil.h"
 
 #define CORRELATE_TOTAL (SP_HAR_CORRELATE_LEAVES * 8) /* values remembered over the recording */
-#define TOKEN_MIN 8          /* shorter values are too likely to match by chance */
-#define JPATH_MAX 256        /* one JSON path of a remembered value */
-#define MULTIPART_PARTS 64   /* the definition's cap on multipart parts */
+#define TOKEN_MIN 8        /* shorter values are too likely to match by chance */
+#define JPATH_MAX 256      /* one JSON path of a remembered value */
+#define MULTIPART_PARTS 64 /* the definition's cap on multipart parts */
 
 /* A string an earlier response held, and where. */
 typedef struct leaf {
     const char *val; /* borrowed from a parsed response in docs */
     size_t len;
-    size_t step;     /* the step whose response held it */
-    char *path;      /* JSON path (owned) */
-    char *key;       /* the last key on the path (owned), a hint for the variable's name */
+    size_t step; /* the step whose response held it */
+    char *path;  /* JSON path (owned) */
+    char *key;   /* the last key on the path (owned), a hint for the variable's name */
 } leaf;
 
 typedef struct har {
     sp_errlist *errs;
     const sp_har_opts *opts;
-    json_t *steps;   /* the steps made so far */
+    json_t *steps; /* the steps made so far */
     json_t *skipped;
     leaf *leaves;
     size_t nleaves, capleaves;
-    json_t **docs;   /* parsed responses the leaves point into */
+    json_t **docs; /* parsed responses the leaves point into */
     size_t ndocs, capdocs;
-    char **vars;     /* variable names given out so far, parallel to var_val */
+    char **vars; /* variable names given out so far, parallel to var_val */
     char **var_val;
     size_t nvars, capvars, capvals;
 } har;
@@ -53,8 +53,9 @@ typedef struct url_parts {
  * -1 otherwise. */
 static int split_url(const char *u, url_parts *p)
 {
-    static const char *const other[] = {"data:", "blob:", "ws:", "wss:", "about:",
-                                        "chrome-extension:", "moz-extension:", "chrome:"};
+    static const char *const other[] = {
+        "data:",          "blob:",  "ws:", "wss:", "about:", "chrome-extension:",
+        "moz-extension:", "chrome:"};
     for (size_t i = 0; i < SP_ARRAY_LEN(other); i++)
         if (strncasecmp(u, other[i], strlen(other[i])) == 0)
             return 1;
@@ -69,8 +70,8 @@ static int split_url(const char *u, url_parts *p)
     /* The authority becomes the test's base_url: only what a host, a port and user
      * information are written with. */
     if (host == 0 || u[skip] == ':' ||
-        strspn(u + skip, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:[]@") <
-            host)
+        strspn(u + skip,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:[]@") < host)
         return -1;
     for (const char *c = u; *c; c++)
         if ((unsigned char)*c <= ' ' || *c == 0x7f)
@@ -112,10 +113,10 @@ static int ends_with_ext(const char *path, size_t len, const char *const *exts, 
 /* A reason when the entry is a static asset, else NULL. */
 static const char *static_reason(const json_t *entry, const char *path, size_t path_len)
 {
-    static const char *const exts[] = {
-        "png", "jpg", "jpeg", "gif", "webp", "avif", "svg", "ico", "bmp", "tif", "tiff",
-        "woff", "woff2", "ttf", "otf", "eot", "css", "js", "mjs", "map", "mp4", "webm",
-        "ogg", "mp3", "wav", "m4a", "aac", "flac", "mov", "m3u8", "ts"};
+    static const char *const exts[] = {"png", "jpg", "jpeg", "gif",  "webp",  "avif", "svg", "ico",
+                                       "bmp", "tif", "tiff", "woff", "woff2", "ttf",  "otf", "eot",
+                                       "css", "js",  "mjs",  "map",  "mp4",   "webm", "ogg", "mp3",
+                                       "wav", "m4a", "aac",  "flac", "mov",   "m3u8", "ts"};
     static const char *const types[] = {"image", "stylesheet", "script", "font", "media"};
     const char *rt = json_string_value(json_object_get(entry, "_resourceType"));
     for (size_t i = 0; rt && i < SP_ARRAY_LEN(types); i++)
@@ -124,11 +125,16 @@ static const char *static_reason(const json_t *entry, const char *path, size_t p
     const json_t *content = json_object_get(json_object_get(entry, "response"), "content");
     const char *mime = json_string_value(json_object_get(content, "mimeType"));
     if (mime) {
-        static const char *const prefixes[] = {"image/", "font/", "audio/", "video/",
-                                               "text/css", "text/javascript",
+        static const char *const prefixes[] = {"image/",
+                                               "font/",
+                                               "audio/",
+                                               "video/",
+                                               "text/css",
+                                               "text/javascript",
                                                "application/javascript",
                                                "application/x-javascript",
-                                               "application/ecmascript", "application/font-",
+                                               "application/ecmascript",
+                                               "application/font-",
                                                "application/x-font-",
                                                "application/vnd.ms-fontobject"};
         for (size_t i = 0; i < SP_ARRAY_LEN(prefixes); i++)
@@ -144,17 +150,51 @@ static const char *static_reason(const json_t *entry, const char *path, size_t p
  * test should send again. */
 static int volatile_header(const char *name)
 {
-    static const char *const names[] = {
-        "cookie", "content-length", "host", "user-agent", "accept-encoding", "connection",
-        "keep-alive", "proxy-connection", "transfer-encoding", "te", "upgrade", "expect",
-        "if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range",
-        "x-request-id", "x-correlation-id", "x-amzn-trace-id", "x-cloud-trace-context",
-        "traceparent", "tracestate", "baggage", "sentry-trace", "request-id", "x-b3-traceid",
-        "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled", "b3", "cache-control", "pragma",
-        "upgrade-insecure-requests", "priority", "dnt", "referer", "purpose", "x-client-data",
-        "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto", "via", "content-encoding"};
-    if (name[0] == ':' || strncasecmp(name, "sec-", 4) == 0 ||
-        strncasecmp(name, "proxy-", 6) == 0)
+    static const char *const names[] = {"cookie",
+                                        "content-length",
+                                        "host",
+                                        "user-agent",
+                                        "accept-encoding",
+                                        "connection",
+                                        "keep-alive",
+                                        "proxy-connection",
+                                        "transfer-encoding",
+                                        "te",
+                                        "upgrade",
+                                        "expect",
+                                        "if-none-match",
+                                        "if-modified-since",
+                                        "if-match",
+                                        "if-unmodified-since",
+                                        "if-range",
+                                        "x-request-id",
+                                        "x-correlation-id",
+                                        "x-amzn-trace-id",
+                                        "x-cloud-trace-context",
+                                        "traceparent",
+                                        "tracestate",
+                                        "baggage",
+                                        "sentry-trace",
+                                        "request-id",
+                                        "x-b3-traceid",
+                                        "x-b3-spanid",
+                                        "x-b3-parentspanid",
+                                        "x-b3-sampled",
+                                        "b3",
+                                        "cache-control",
+                                        "pragma",
+                                        "upgrade-insecure-requests",
+                                        "priority",
+                                        "dnt",
+                                        "referer",
+                                        "purpose",
+                                        "x-client-data",
+                                        "x-forwarded-for",
+                                        "x-forwarded-host",
+                                        "x-forwarded-proto",
+                                        "via",
+                                        "content-encoding"};
+    if (name[0] == ':' || strncasecmp(name, "sec-", 4) == 0 || strncasecmp(name, "proxy-", 6) == 0)
         return 1;
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         if (strcasecmp(name, names[i]) == 0)
@@ -287,7 +327,7 @@ static const char *var_for(har *h, const leaf *l)
     memcpy(h->var_val[h->nvars], l->val, l->len);
     h->var_val[h->nvars][l->len] = '\0';
     json_t *step = json_array_get(h->steps, l->step); /* borrowed */
-    json_t *ex = json_object_get(step, "extract");     /* borrowed */
+    json_t *ex = json_object_get(step, "extract");    /* borrowed */
     if (!ex) {
         ex = json_object();
         json_object_set_new(step, "extract", ex); /* steals ex; step keeps it alive */
@@ -379,8 +419,8 @@ static json_t *form_fields(const char *text)
             size_t kl = eq ? (size_t)(eq - p) : n;
             json_t *k = form_decode(p, kl);
             json_t *v = form_decode(eq ? eq + 1 : p + n, eq ? n - kl - 1 : 0);
-            int ok = k && v && json_string_length(k) > 0 &&
-                     !json_object_get(form, json_string_value(k));
+            int ok =
+                k && v && json_string_length(k) > 0 && !json_object_get(form, json_string_value(k));
             if (ok) {
                 const char *vs = json_string_value(v);
                 json_object_set_new(form, json_string_value(k),
@@ -458,7 +498,8 @@ static int set_body(har *h, const char *at, const json_t *pd, const char *ct_hea
     if (mime_is(mime, "multipart/form-data") && json_is_array(params) &&
         json_array_size(params) > 0) {
         if (json_array_size(params) > MULTIPART_PARTS) {
-            sp_errlist_add(h->errs, at, "params: %zu parts; a test's multipart body holds at most %d",
+            sp_errlist_add(h->errs, at,
+                           "params: %zu parts; a test's multipart body holds at most %d",
                            json_array_size(params), MULTIPART_PARTS);
             return -1;
         }
@@ -507,9 +548,9 @@ static int set_body(har *h, const char *at, const json_t *pd, const char *ct_hea
                 return -1;
             }
             const char *vs = json_string_value(value);
-            json_object_set_new(form, name,
-                                sp_import_tmpl_string(vs ? vs : "",
-                                                      vs ? json_string_length(value) : 0));
+            json_object_set_new(
+                form, name,
+                sp_import_tmpl_string(vs ? vs : "", vs ? json_string_length(value) : 0));
         }
         json_object_set_new(req, "form", form);
         *ct_implied = 1;
@@ -647,10 +688,10 @@ out:
 
 static void skip(har *h, size_t i, const char *method, const char *url, const char *reason)
 {
-    json_array_append_new(h->skipped, json_pack("{s:I, s:o, s:o, s:s}", "entry", (json_int_t)i,
-                                                "method", sp_http_json_string(method ? method : ""),
-                                                "url", sp_http_json_string(url ? url : ""),
-                                                "reason", reason));
+    json_array_append_new(h->skipped,
+                          json_pack("{s:I, s:o, s:o, s:s}", "entry", (json_int_t)i, "method",
+                                    sp_http_json_string(method ? method : ""), "url",
+                                    sp_http_json_string(url ? url : ""), "reason", reason));
 }
 
 int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json_t **skipped,
@@ -742,8 +783,7 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
     }
     if (nkept == 0) {
         sp_errlist_add(errs, "log.entries",
-                       "no request left to import (%zu entries, all static assets or not HTTP)",
-                       n);
+                       "no request left to import (%zu entries, all static assets or not HTTP)", n);
         rc = SP_EINVAL;
         goto out;
     }

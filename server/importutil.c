@@ -15,7 +15,8 @@ int sp_import_document(json_t *body, const char *key, json_t **doc, const char *
     *doc = NULL;
     *path = "";
     if (!json_is_object(body)) {
-        snprintf(msg, msglen, "the body must be a JSON object: the document, or {\"document\": ...}");
+        snprintf(msg, msglen,
+                 "the body must be a JSON object: the document, or {\"document\": ...}");
         return SP_EINVAL;
     }
     json_t *d = json_object_get(body, "document"); /* borrowed */
@@ -97,9 +98,9 @@ void sp_import_escape_json(json_t *v)
         json_object_foreach(v, k, child)
         {
             if (json_is_string(child))
-                json_object_set_new(v, k,
-                                    sp_import_tmpl_string(json_string_value(child),
-                                                          json_string_length(child)));
+                json_object_set_new(
+                    v, k,
+                    sp_import_tmpl_string(json_string_value(child), json_string_length(child)));
             else
                 sp_import_escape_json(child);
         }
@@ -109,9 +110,9 @@ void sp_import_escape_json(json_t *v)
         json_array_foreach(v, i, child)
         {
             if (json_is_string(child))
-                json_array_set_new(v, i,
-                                   sp_import_tmpl_string(json_string_value(child),
-                                                         json_string_length(child)));
+                json_array_set_new(
+                    v, i,
+                    sp_import_tmpl_string(json_string_value(child), json_string_length(child)));
             else
                 sp_import_escape_json(child);
         }

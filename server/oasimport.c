@@ -313,8 +313,8 @@ static json_t *param_value(oas *o, const json_t *p, const char *name)
         /* A bare "string" says nothing about an id: a placeholder that looks like one fits
          * more APIs. */
         const json_t *sch = deref(o, schema);
-        int plain = json_is_string(g) && strcmp(json_string_value(g), "string") == 0 &&
-                    sch && !json_object_get(sch, "format");
+        int plain = json_is_string(g) && strcmp(json_string_value(g), "string") == 0 && sch &&
+                    !json_object_get(sch, "format");
         if (!json_is_null(g) && !plain)
             return g;
         json_decref(g);
@@ -435,12 +435,12 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
     const json_t *media = NULL;
     /* JSON first, then forms, then whatever comes first. */
     static const char *const prefs[] = {"application/json", "+json",
-                                        "application/x-www-form-urlencoded",
-                                        "multipart/form-data"};
+                                        "application/x-www-form-urlencoded", "multipart/form-data"};
     for (size_t p = 0; p < SP_ARRAY_LEN(prefs) && !chosen; p++) {
         json_object_foreach((json_t *)content, k, mt)
         {
-            if ((prefs[p][0] == '+' && strstr(k, prefs[p])) || strncasecmp(k, prefs[p], strlen(prefs[p])) == 0) {
+            if ((prefs[p][0] == '+' && strstr(k, prefs[p])) ||
+                strncasecmp(k, prefs[p], strlen(prefs[p])) == 0) {
                 chosen = k;
                 media = mt;
                 break;
@@ -468,8 +468,8 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
         value = json_null();
     size_t size = json_dumpb(value, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY);
     if (size > SP_OAS_EXAMPLE_MAX) {
-        note(o, "%s: the generated example body was larger than %u bytes and was left out",
-             opname, (unsigned)SP_OAS_EXAMPLE_MAX);
+        note(o, "%s: the generated example body was larger than %u bytes and was left out", opname,
+             (unsigned)SP_OAS_EXAMPLE_MAX);
         json_decref(value);
         return;
     }
@@ -516,10 +516,10 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
                 break;
             }
             /* A binary property is a file upload. */
-            const json_t *ps = deref(o, json_object_get(
-                                            json_object_get(deref(o, json_object_get(media, "schema")),
-                                                            "properties"),
-                                            fk));
+            const json_t *ps =
+                deref(o, json_object_get(json_object_get(deref(o, json_object_get(media, "schema")),
+                                                         "properties"),
+                                         fk));
             const char *fmt = json_string_value(json_object_get(ps, "format"));
             if (fmt && (strcmp(fmt, "binary") == 0 || strcmp(fmt, "base64") == 0))
                 json_array_append_new(fields, json_pack("{s:s, s:s, s:o}", "name", fk, "filename",
@@ -535,7 +535,8 @@ static void set_body(oas *o, const json_t *rb_raw, json_t *req, const char *opna
     if (!text)
         text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(value);
-    json_object_set_new(req, "body", sp_import_tmpl_string(text ? text : "", text ? strlen(text) : 0));
+    json_object_set_new(req, "body",
+                        sp_import_tmpl_string(text ? text : "", text ? strlen(text) : 0));
     free(text);
     if (media_type_ok(chosen))
         json_object_set_new(json_object_get(req, "headers"), "Content-Type",
@@ -576,9 +577,8 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
     else
         sp_buf_addf(&name, "%s %s", m, path);
     int bad = 0;
-    json_t *params =
-        merged_params(o, json_object_get(item, "parameters"), json_object_get(op, "parameters"),
-                      at, &bad);
+    json_t *params = merged_params(o, json_object_get(item, "parameters"),
+                                   json_object_get(op, "parameters"), at, &bad);
     json_t *query = json_object();
     json_t *headers = json_object();
     /* The path with each {param} replaced by its value, percent-encoded. */
@@ -628,8 +628,8 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
             json_t *val = param_value(o, q, pname);
             char *text = scalar_text(val);
             json_decref(val);
-            json_object_set_new(query, pname, sp_import_tmpl_string(text ? text : "",
-                                                                    text ? strlen(text) : 0));
+            json_object_set_new(query, pname,
+                                sp_import_tmpl_string(text ? text : "", text ? strlen(text) : 0));
             free(text);
         } else if (strcmp(in, "header") == 0 && required && !header_name_ok(pname)) {
             note(o, "%s: the header parameter '%.100s' is not a valid header name and was left out",
@@ -640,8 +640,8 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
             json_t *val = param_value(o, q, pname);
             char *text = scalar_text(val);
             json_decref(val);
-            json_object_set_new(headers, pname, sp_import_tmpl_string(text ? text : "",
-                                                                      text ? strlen(text) : 0));
+            json_object_set_new(headers, pname,
+                                sp_import_tmpl_string(text ? text : "", text ? strlen(text) : 0));
             free(text);
         } else if (strcmp(in, "cookie") == 0 && required) {
             note(o, "%s: the required cookie parameter '%.100s' was left out", name.p, pname);
@@ -667,8 +667,9 @@ static int op_task(oas *o, const char *path, const json_t *item, const char *met
     if (json_object_size(json_object_get(req, "headers")) == 0)
         json_object_del(req, "headers");
     if (needs_auth(o->doc, op))
-        note(o, "%s needs authentication: add a login step to on_start that extracts the token "
-                "and sets the header (set_headers)",
+        note(o,
+             "%s needs authentication: add a login step to on_start that extracts the token "
+             "and sets the header (set_headers)",
              name.p);
     json_array_append_new(tasks, json_pack("{s:o, s:[{s:o}]}", "name", sp_import_name(name.p),
                                            "steps", "request", req));
@@ -731,12 +732,13 @@ static int base_url(oas *o, const sp_oas_opts *opts, char *out, size_t outlen)
     } else if (absolute) {
         snprintf(out, outlen, "%s", b.p);
     } else {
-        sp_errlist_add(o->errs, url ? "servers[0].url" : "servers",
-                       url ? "'%.200s' is relative: give base_url (a query parameter) to say where "
-                             "the API is"
-                           : "%.0sno server is named: give base_url (a query parameter) to say where "
-                             "the API is",
-                       url ? url : "");
+        sp_errlist_add(
+            o->errs, url ? "servers[0].url" : "servers",
+            url ? "'%.200s' is relative: give base_url (a query parameter) to say where "
+                  "the API is"
+                : "%.0sno server is named: give base_url (a query parameter) to say where "
+                  "the API is",
+            url ? url : "");
         rc = -1;
     }
     sp_buf_release(&b);
@@ -825,7 +827,8 @@ int sp_oas_import(const json_t *doc, const sp_oas_opts *opts, json_t **def, json
             if (!op)
                 continue;
             if (json_array_size(tasks) >= SP_OAS_MAX_OPERATIONS) {
-                sp_errlist_add(errs, "paths", "more than %d operations; a test holds at most %d tasks",
+                sp_errlist_add(errs, "paths",
+                               "more than %d operations; a test holds at most %d tasks",
                                SP_OAS_MAX_OPERATIONS, SP_OAS_MAX_OPERATIONS);
                 rc = SP_ELIMIT;
                 goto out;
@@ -843,7 +846,9 @@ int sp_oas_import(const json_t *doc, const sp_oas_opts *opts, json_t **def, json
         goto out;
     }
     const char *title = json_string_value(json_object_get(json_object_get(doc, "info"), "title"));
-    const char *name = opts->name && *opts->name ? opts->name : title && *title ? title : "OpenAPI import";
+    const char *name = opts->name && *opts->name ? opts->name
+                       : title && *title         ? title
+                                                 : "OpenAPI import";
     char desc[300];
     snprintf(desc, sizeof desc, "Imported from an OpenAPI %.16s document: %zu operations.", version,
              json_array_size(tasks));

@@ -1,6 +1,8 @@
 /*
- * fuzz_har_import.c - the HAR importer (sp_har_import) on arbitrary bytes: entries of every shape, URLs, static asset detection, header filtering, body kinds (JSON, forms, multipart, raw), token correlation across responses and template escaping.
- * Each input is tried as a REST body (parsed as the HTTP layer parses one) and as the text of
+ * fuzz_har_import.c - the HAR importer (sp_har_import) on arbitrary bytes: entries of every shape,
+ * URLs, static asset detection, header filtering, body kinds (JSON, forms, multipart, raw), token
+ * correlation across responses and template escaping. Each input is tried as a REST body (parsed as
+ * the HTTP layer parses one) and as the text of
  * {"document": "..."} (importutil.h's own parse, with its YAML refusal).
  *
  * Invariants checked: an import either succeeds with no errors and a definition that the

@@ -1,6 +1,8 @@
 /*
- * fuzz_oas_import.c - the OpenAPI importer (sp_oas_import) on arbitrary bytes: servers and their variables, path items and parameters, request bodies, example generation from schemas with local $refs, allOf/oneOf, cycles and depth bounds.
- * Each input is tried as a REST body (parsed as the HTTP layer parses one) and as the text of
+ * fuzz_oas_import.c - the OpenAPI importer (sp_oas_import) on arbitrary bytes: servers and their
+ * variables, path items and parameters, request bodies, example generation from schemas with local
+ * $refs, allOf/oneOf, cycles and depth bounds. Each input is tried as a REST body (parsed as the
+ * HTTP layer parses one) and as the text of
  * {"document": "..."} (importutil.h's own parse, with its YAML refusal).
  *
  * Invariants checked: an import either succeeds with no errors and a definition that the
