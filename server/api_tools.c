@@ -83,9 +83,10 @@ static const char *option(sp_http_req *req, const char *name)
 
 /*
  * Checks an imported definition with the loader, as a saved test would be, and replies 200 with
- * {"definition": def, key: extra} (both stolen), or 422 naming the generated field that failed.
+ * {"definition": def, ...extra's members} (both stolen), or 422 naming the generated field that
+ * failed.
  */
-static int reply_imported(sp_http_req *req, json_t *def, const char *key, json_t *extra)
+static int reply_imported(sp_http_req *req, json_t *def, json_t *extra)
 {
     char *text = json_dumps(def, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     sp_errlist el;
@@ -99,7 +100,10 @@ static int reply_imported(sp_http_req *req, json_t *def, const char *key, json_t
         json_decref(def);
         json_decref(extra);
     } else {
-        rc = sp_http_reply_json(req, 200, json_pack("{s:o, s:o}", "definition", def, key, extra));
+        json_t *body = json_pack("{s:o}", "definition", def);
+        json_object_update(body, extra);
+        json_decref(extra);
+        rc = sp_http_reply_json(req, 200, body);
     }
     sp_errlist_release(&el);
     return rc;
@@ -122,12 +126,12 @@ static int h_import_har(sp_http_req *req)
     sp_har_opts o = {option(req, "name"), option(req, "base_url"), keep && !strcmp(keep, "keep")};
     sp_errlist el;
     sp_errlist_init(&el);
-    json_t *def = NULL, *skipped = NULL;
-    rc = sp_har_import(doc, &o, &def, &skipped, &el);
+    json_t *def = NULL, *skipped = NULL, *notes = NULL;
+    rc = sp_har_import(doc, &o, &def, &skipped, &notes, &el);
     if (rc)
         rc = reply_errors(req, &el, "", "cannot import the HAR document");
     else
-        rc = reply_imported(req, def, "skipped", skipped);
+        rc = reply_imported(req, def, json_pack("{s:o, s:o}", "skipped", skipped, "notes", notes));
     sp_errlist_release(&el);
     json_decref(doc);
     return rc;
@@ -149,7 +153,7 @@ static int h_import_openapi(sp_http_req *req)
     if (rc)
         rc = reply_errors(req, &el, "", "cannot import the OpenAPI document");
     else
-        rc = reply_imported(req, def, "notes", notes);
+        rc = reply_imported(req, def, json_pack("{s:o}", "notes", notes));
     sp_errlist_release(&el);
     json_decref(doc);
     return rc;

@@ -32,6 +32,8 @@ typedef struct har {
     const sp_har_opts *opts;
     json_t *steps; /* the steps made so far */
     json_t *skipped;
+    int cookies;    /* a kept request sent a Cookie header (dropped) */
+    int stale_auth; /* a kept request sends a recorded Authorization no response explains */
     leaf *leaves;
     size_t nleaves, capleaves;
     json_t **docs; /* parsed responses the leaves point into */
@@ -618,8 +620,10 @@ static int entry_step(har *h, size_t i, const json_t *entry, const char *url, co
             rc = -1;
             break;
         }
-        if (volatile_header(hn))
+        if (volatile_header(hn)) {
+            h->cookies |= strcasecmp(hn, "cookie") == 0;
             continue;
+        }
         if (!is_token(hn)) {
             sp_errlist_add(h->errs, at, "name: '%.64s' is not a valid header name", hn);
             rc = -1;
@@ -642,8 +646,10 @@ static int entry_step(har *h, size_t i, const json_t *entry, const char *url, co
                 prev = pv;
         }
         json_t *val = correlate(h, hv);
-        if (!val)
+        if (!val) {
+            h->stale_auth |= strcasecmp(hn, "authorization") == 0;
             val = sp_import_tmpl_string(hv, strlen(hv));
+        }
         if (prev) {
             sp_buf_reset(&b);
             sp_buf_addf(&b, "%s, %s", json_string_value(prev), json_string_value(val));
@@ -695,10 +701,11 @@ static void skip(har *h, size_t i, const char *method, const char *url, const ch
 }
 
 int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json_t **skipped,
-                  sp_errlist *errs)
+                  json_t **notes, sp_errlist *errs)
 {
     *def = NULL;
     *skipped = NULL;
+    *notes = NULL;
     sp_har_opts none = {NULL, NULL, 0};
     if (!opts)
         opts = &none;
@@ -860,6 +867,21 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
     }
     *skipped = h.skipped;
     h.skipped = NULL;
+    *notes = json_array();
+    if (h.cookies)
+        json_array_append_new(
+            *notes, json_string("the recording sent cookies, which were dropped: a test keeps no "
+                                "cookies, so a session cookie must be set with set_headers (or the "
+                                "session started with a login whose token is extracted)"));
+    if (h.stale_auth)
+        json_array_append_new(
+            *notes, json_string("some requests send an Authorization header recorded as it was, "
+                                "which may have expired: extract a fresh token from a login step "
+                                "and use it in its place"));
+    if (h.nvars)
+        json_array_append_new(*notes,
+                              json_string("tokens that responses of the recording gave and later "
+                                          "requests sent are extracted into variables"));
 out:
     if (rc && *def) {
         json_decref(*def);

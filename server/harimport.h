@@ -41,12 +41,14 @@ typedef struct sp_har_opts {
 /*
  * Imports har (borrowed: a parsed HAR document). On success returns 0, *def (a new reference:
  * a definition in docs/test-format.md's format) and *skipped (a new reference: an array of
- * {"entry", "method", "url", "reason"} for each request left out). On failure returns SP_EINVAL
- * (a field that is missing, of the wrong type or unusable) or SP_ELIMIT (more than
- * SP_HAR_MAX_ENTRIES entries, or more kept requests than a task holds), sets both outputs to
- * NULL and adds errors to errs, each naming the field ("log.entries[3].request.url") and why.
+ * {"entry", "method", "url", "reason"} for each request left out) and *notes (a new reference:
+ * an array of strings saying what the test may need, e.g. a session cookie that was dropped).
+ * On failure returns SP_EINVAL (a field that is missing, of the wrong type or unusable) or
+ * SP_ELIMIT (more than SP_HAR_MAX_ENTRIES entries, or more kept requests than a task holds),
+ * sets the outputs to NULL and adds errors to errs, each naming the field
+ * ("log.entries[3].request.url") and why.
  */
 int sp_har_import(const json_t *har, const sp_har_opts *opts, json_t **def, json_t **skipped,
-                  sp_errlist *errs);
+                  json_t **notes, sp_errlist *errs);
 
 #endif

@@ -27,11 +27,12 @@ static void import_one(const json_t *doc, size_t size)
     sp_har_opts o = {NULL, (size & 2) ? "http://127.0.0.1:8090" : NULL, (int)(size & 1)};
     sp_errlist el;
     sp_errlist_init(&el);
-    json_t *def = (json_t *)1, *extra = (json_t *)1;
-    int rc = sp_har_import(doc, &o, &def, &extra, &el);
+    json_t *def = (json_t *)1, *extra = (json_t *)1, *notes = (json_t *)1;
+    int rc = sp_har_import(doc, &o, &def, &extra, &notes, &el);
     if (rc == 0) {
-        if (!def || !extra || el.n || !json_is_array(extra))
+        if (!def || !extra || el.n || !json_is_array(extra) || !json_is_array(notes))
             __builtin_trap();
+        json_decref(notes);
         char *text = json_dumps(def, JSON_COMPACT);
         if (!text)
             __builtin_trap();
@@ -52,7 +53,7 @@ static void import_one(const json_t *doc, size_t size)
         json_decref(def);
         json_decref(extra);
     } else {
-        if (def || extra || !el.n || (rc != SP_EINVAL && rc != SP_ELIMIT))
+        if (def || extra || notes || !el.n || (rc != SP_EINVAL && rc != SP_ELIMIT))
             __builtin_trap();
     }
     sp_errlist_release(&el);

@@ -136,6 +136,9 @@ test('a recorded browser session becomes a test that runs against the shop witho
   // The recorded token is not replayed: the login extracts a fresh one and later requests send it.
   assert.deepEqual(login.extract, { access_token: { json: 'access_token' } });
   for (const i of [6, 7, 8, 9, 10]) assert.equal(steps[i].request.headers.Authorization, 'Bearer {{access_token}}');
+  assert.ok(r.json.notes.some((n) => /cookies, which were dropped/.test(n)), r.text);
+  assert.ok(r.json.notes.some((n) => /extracted into variables/.test(n)), r.text);
+  assert.ok(!r.json.notes.some((n) => /may have expired/.test(n)), 'every recorded token was explained');
 
   await assertValid(def);
   const tried = await tryPasses(def);
@@ -199,6 +202,7 @@ test('forms, multipart bodies, raw bodies and pseudo-headers from a HAR', async 
   assert.equal(raw.headers['Content-Type'], 'text/plain');
   assert.equal(raw.name, 'PUT /v2/notes/:id');
   assert.equal(hex.name, 'GET /v2/files/:id');
+  assert.deepEqual(r.json.notes, []);
   await assertValid(def);
 });
 
