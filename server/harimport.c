@@ -398,7 +398,12 @@ static json_t *form_decode(const char *s, size_t n)
         if (s[i] == '+') {
             sp_buf_addc(&b, ' ');
         } else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-            sp_buf_addc(&b, (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2])));
+            char c = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+            if (c == '\0') { /* no NUL in a definition: the body stays as recorded */
+                sp_buf_release(&b);
+                return NULL;
+            }
+            sp_buf_addc(&b, c);
             i += 2;
         } else {
             sp_buf_addc(&b, s[i]);
@@ -525,7 +530,7 @@ static int set_body(har *h, const char *at, const json_t *pd, const char *ct_hea
             if (file) {
                 json_object_set_new(part, "filename", json_string(*file ? file : "file"));
                 json_object_set_new(part, "content", vt);
-                if (ctype && *ctype)
+                if (ctype && *ctype && !strpbrk(ctype, "\r\n"))
                     json_object_set_new(part, "content_type", json_string(ctype));
             } else {
                 json_object_set_new(part, "value", vt);
