@@ -690,10 +690,10 @@ static int build_headers(vu *v, const sp_plan *p, const sp_vuctx *ctx, struct cu
     return 0;
 }
 
-/* Records a request that could not be sent (a render over its cap) as a failure. */
 static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
                        const char *msg);
 
+/* Records a request that could not be sent (a render over its cap) as a failure. */
 static void record_local_failure(vu *v, const sp_plan *p, const char *msg)
 {
     sp_name_stats_record(&cur_stats(v->w)->names[p->req->name_id], 0, 0, SP_ERRK_OTHER, msg, 0, 0);
