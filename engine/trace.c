@@ -269,6 +269,36 @@ static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_
     return list;
 }
 
+/* The fields every entry has: who, where in the class, which request. */
+static json_t *entry_json(const sp_trace_rec *r)
+{
+    const sp_task *task = r->on_start ? NULL : &r->uc->tasks[r->task];
+    json_t *rec = json_object();
+    json_object_set_new(rec, "user", text_json(r->uc->name, strlen(r->uc->name)));
+    json_object_set_new(rec, "phase", json_string(r->on_start ? "on_start" : "task"));
+    if (task) {
+        json_object_set_new(rec, "task", json_integer((json_int_t)r->task));
+        if (task->name)
+            json_object_set_new(rec, "task_name", text_json(task->name, strlen(task->name)));
+    }
+    json_object_set_new(rec, "step", json_integer((json_int_t)r->step));
+    return rec;
+}
+
+void sp_trace_skipped(sp_trace *t, const sp_trace_rec *r)
+{
+    if (json_array_size(t->requests) >= SP_TRY_MAX_REQUESTS) {
+        t->dropped++;
+        return;
+    }
+    json_t *rec = entry_json(r);
+    json_object_set_new(rec, "name", r->name ? text_json(r->name, strlen(r->name)) : json_null());
+    json_object_set_new(rec, "method", r->st->req ? json_string(r->st->req->method) : json_null());
+    json_object_set_new(rec, "skipped", json_true());
+    json_object_set_new(rec, "reason", json_string("its condition (if/unless) did not hold"));
+    json_array_append_new(t->requests, rec);
+}
+
 void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
 {
     t->pending = 0;
@@ -300,16 +330,7 @@ void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
         if (slot >= 0 && (size_t)slot < r->uc->nvars)
             json_object_set_new(extracted, r->uc->vars[slot], value_json(t, &r->vars[slot]));
     }
-    const sp_task *task = r->on_start ? NULL : &r->uc->tasks[r->task];
-    json_t *rec = json_object();
-    json_object_set_new(rec, "user", text_json(r->uc->name, strlen(r->uc->name)));
-    json_object_set_new(rec, "phase", json_string(r->on_start ? "on_start" : "task"));
-    if (task) {
-        json_object_set_new(rec, "task", json_integer((json_int_t)r->task));
-        if (task->name)
-            json_object_set_new(rec, "task_name", text_json(task->name, strlen(task->name)));
-    }
-    json_object_set_new(rec, "step", json_integer((json_int_t)r->step));
+    json_t *rec = entry_json(r);
     json_object_set_new(rec, "name", text_json(r->name, strlen(r->name)));
     json_object_set_new(rec, "method", json_string(rq->method));
     json_object_set_new(rec, "url", shown(t, r->url ? r->url : "", r->url ? strlen(r->url) : 0));

@@ -82,6 +82,8 @@ void sp_trace_attach(sp_trace *t, CURL *easy);
 void sp_trace_begin(sp_trace *t, const char *name, const char *method, const char *url);
 /* A request finished (or could not be sent: status 0 and the failure). */
 void sp_trace_done(sp_trace *t, const sp_trace_rec *rec);
+/* A step was skipped: its condition (if/unless) did not hold. rec's outcome fields are unused. */
+void sp_trace_skipped(sp_trace *t, const sp_trace_rec *rec);
 /* The VU went through its whole pass (or can go no further): the run may end. */
 void sp_trace_finished(sp_trace *t);
 

@@ -162,6 +162,7 @@ struct sp_worker {
 
 static void vu_run(vu *v);
 static void trace_finish(vu *v);
+static void trace_skipped(vu *v, const sp_step *st);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
@@ -1277,6 +1278,8 @@ static void vu_run(vu *v)
         }
         const sp_step *st = &steps[v->step];
         if (!cond_ok(v, &st->cond)) {
+            if (w->r->trace)
+                trace_skipped(v, st);
             v->step++;
             continue;
         }
@@ -1535,6 +1538,21 @@ static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t l
         .vars = v->vars,
     };
     sp_trace_done(v->w->r->trace, &rec);
+}
+
+/* A step whose condition did not hold, shown as skipped. */
+static void trace_skipped(vu *v, const sp_step *st)
+{
+    sp_trace_rec rec = {
+        .uc = v->uc,
+        .on_start = v->phase == PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = st,
+        .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
+        .kind = -1,
+    };
+    sp_trace_skipped(v->w->r->trace, &rec);
 }
 
 /* The pass's VU went through on_start and every task: the run ends at once. */

@@ -190,7 +190,7 @@ json_t *sp_import_name(const char *s)
 
 int sp_import_var_name_ok(const char *s)
 {
-    static const char *const reserved[] = {"vu", "iteration", "status", "row"};
+    static const char *const reserved[] = {"vu", "iteration", "status", "row", "secret"};
     if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
         return 0;
     size_t n = 0;

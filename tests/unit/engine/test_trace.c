@@ -189,8 +189,10 @@ static void test_classes_in_order(void)
                                "\"/ok\",\"name\":\"a\"}}]},"
                                "{\"name\":\"second\",\"weight\":9,\"on_start\":[{\"request\":{"
                                "\"url\":\"/500\",\"name\":\"b\"}}],"
-                               "\"tasks\":[{\"request\":{\"url\":\"/"
-                               "nope\",\"name\":\"c\"},\"expect\":{\"status\":404}}]}],"
+                               "\"tasks\":[{\"steps\":[{\"request\":{\"url\":\"/nope\","
+                               "\"name\":\"c\"},\"expect\":{\"status\":404}},"
+                               "{\"if\":{\"status\":201},\"request\":{\"url\":\"/ok\","
+                               "\"name\":\"d\"}}]}]}],"
                                "\"load\":{\"model\":\"open\",\"max_vus\":5,\"stages\":[{"
                                "\"duration\":\"10s\",\"rate\":50}]}}",
                                srv.port);
@@ -198,7 +200,10 @@ static void test_classes_in_order(void)
     json_t *out = NULL;
     char err[256] = "";
     CHECK_INT_EQ(sp_trace_run(d, NULL, &out, err, sizeof err), 0);
-    CHECK_UINT_EQ(json_array_size(json_object_get(out, "requests")), 3);
+    CHECK_UINT_EQ(json_array_size(json_object_get(out, "requests")), 4);
+    CHECK(json_is_true(json_object_get(req_at(out, 3), "skipped")));
+    CHECK_STR_EQ(str(req_at(out, 3), "name", NULL), "d");
+    CHECK_INT_EQ(json_integer_value(json_object_get(req_at(out, 3), "step")), 1);
     CHECK_STR_EQ(str(req_at(out, 0), "user", NULL), "first");
     CHECK_STR_EQ(str(req_at(out, 1), "user", NULL), "second");
     CHECK_STR_EQ(str(req_at(out, 1), "error", "kind"), "http_status");
