@@ -107,6 +107,25 @@
 #define SP_RUNS_COMPARE_MAX 10             /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 
+/* Access control (server/auth.h). */
+#define SP_AUTH_SESSION_TTL_S 43200            /* a session's life: 12 h (Max-Age of the cookie) */
+#define SP_AUTH_PASSWORD_MIN 8                 /* bytes of a password, at least */
+#define SP_AUTH_PASSWORD_MAX 256               /* bytes of a password, at most */
+#define SP_AUTH_NAME_MAX 63                    /* bytes of a user or token name */
+#define SP_AUTH_TOKENS_PER_USER 100            /* live (not revoked) API tokens of one user */
+#define SP_AUTH_TOKEN_MAX_TTL_S (3660 * 86400) /* expires_in_s of a token, at most (10 years) */
+#define SP_AUTH_RL_SLOTS 4096                  /* login failure counters (addresses + user names) */
+#define SP_AUTH_RL_FAILURES 5                  /* failed logins per address or user name ... */
+#define SP_AUTH_RL_WINDOW_S 60                 /* ... in this window, then 429 until it ends */
+#define SP_AUTH_HASH_CONCURRENCY 2             /* Argon2id hashes computed at once */
+#define SP_AUTH_PWHASH_MEM (64u << 20)  /* memory of one Argon2id hash (libsodium interactive) */
+#define SP_AUTH_MAX_COOKIE 8192         /* bytes of a Cookie header parsed */
+#define SP_AUTH_MAX_SERVER_NAMES 12     /* --server-name options (4 live origins each) */
+#define SP_AUTH_AUDIT_VALUE_MAX 1024    /* bytes of one audit field */
+#define SP_AUTH_AUDIT_PAGE_MAX 1000     /* entries in one GET /api/v1/audit */
+#define SP_AUTH_AUDIT_DENIED_PER_S 50   /* refused requests audited per second, sustained */
+#define SP_AUTH_AUDIT_DENIED_BURST 2000 /* ... and in a burst */
+
 /* curl import (server/curlimport.h). */
 #define SP_CURL_IMPORT_MAX (256u << 10)   /* a pasted curl command, bytes */
 #define SP_CURL_IMPORT_MAX_TOKENS 4096    /* words in one curl command */

@@ -17,6 +17,7 @@
 
 #include "engine/definition.h"
 #include "server/cli.h"
+#include "server/auth.h"
 #include "server/curlimport.h"
 #include "server/policy.h"
 #include "server/store.h"
@@ -286,9 +287,10 @@ static int h_config(sp_http_req *req)
         conn_put(app(req), s);
     }
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:s, s:b}", "version", sp_version_string(),
+                              json_pack("{s:s, s:i, s:s, s:b, s:b}", "version", sp_version_string(),
                                         "live_port", (int)app(req)->live_port, "api", API_PREFIX,
-                                        "allowlist", allowlist));
+                                        "auth", sp_auth_enabled(sp_http_req_auth(req)), "allowlist",
+                                        allowlist));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -413,6 +415,7 @@ static int h_tests_create(sp_http_req *req)
     sp_http_add_header(req, "Location", loc);
     sp_http_log("info", "test created", "id", loc + sizeof(API_PREFIX "/tests/") - 1, "who",
                 sp_http_req_principal(req)->name, NULL);
+    sp_auth_audit_req(req, "test.create", loc + sizeof(API_PREFIX "/") - 1, def->name);
     rc = sp_http_reply_json(
         req, 201,
         json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name, "revision", 1));
@@ -533,6 +536,11 @@ static int h_test_update(sp_http_req *req)
     snprintf(revtext, sizeof revtext, "%d", revision);
     sp_http_log("info", "test updated", "id", sp_http_param(req, "id"), "revision", revtext, "who",
                 sp_http_req_principal(req)->name, NULL);
+    char obj[64];
+    snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+    char detail[SP_AUTH_NAME_MAX * 4];
+    snprintf(detail, sizeof detail, "revision %d: %.200s", revision, def->name);
+    sp_auth_audit_req(req, "test.update", obj, detail);
     rc = sp_http_reply_json(req, 200,
                             json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name,
                                       "revision", revision));
@@ -560,6 +568,9 @@ static int h_test_delete(sp_http_req *req)
     else {
         sp_http_log("info", "test deleted", "id", sp_http_param(req, "id"), "who",
                     sp_http_req_principal(req)->name, NULL);
+        char obj[64];
+        snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+        sp_auth_audit_req(req, "test.delete", obj, NULL);
         rc = sp_http_reply_empty(req, 204);
     }
     conn_put(app(req), s);
@@ -748,16 +759,18 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun, npol, ntool;
+    size_t nrun, npol, nauth, ntool;
     const sp_http_route *run = sp_api_run_routes(&nrun);
     const sp_http_route *pol = sp_api_policy_routes(&npol);
+    const sp_http_route *auth = sp_api_auth_routes(&nauth);
     const sp_http_route *tool = sp_api_tool_routes(&ntool);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + ntool;
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, pol, npol * sizeof *pol);
-    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, tool, ntool * sizeof *tool);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, auth, nauth * sizeof *auth);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol + nauth, tool, ntool * sizeof *tool);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -854,16 +867,17 @@ static json_t *build_openapi(void)
             char *q = sp_strdup(r->query);
             char *save = NULL;
             for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(params,
-                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
-                                                "query", "required", 0, "schema", "type",
-                                                strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
-                                                        strcmp(tok, "name") == 0 ||
-                                                        strcmp(tok, "runs") == 0 ||
-                                                        strcmp(tok, "base_url") == 0 ||
-                                                        strcmp(tok, "other_origins") == 0
-                                                    ? "string"
-                                                    : "integer"));
+                json_array_append_new(
+                    params,
+                    json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in", "query", "required", 0,
+                              "schema", "type",
+                              strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
+                                      strcmp(tok, "name") == 0 || strcmp(tok, "runs") == 0 ||
+                                      strcmp(tok, "user") == 0 || strcmp(tok, "action") == 0 ||
+                                      strcmp(tok, "base_url") == 0 ||
+                                      strcmp(tok, "other_origins") == 0
+                                  ? "string"
+                                  : "integer"));
             free(q);
         }
         json_t *item = json_object_get(paths, p.p); /* borrowed */
@@ -906,6 +920,10 @@ static json_t *build_openapi(void)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
                                           "application/json", "schema", "type", "object"));
+        /* Who may call it: an API token or a session (docs/security.md). */
+        if (r->perm != SP_PERM_PUBLIC)
+            json_object_set_new(op, "security",
+                                json_pack("[{s:[]}, {s:[]}]", "bearer", "session"));
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }
@@ -916,13 +934,17 @@ static json_t *build_openapi(void)
                   "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
-    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}}}", "openapi",
+    json_t *schemes = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http",
+                                "scheme", "bearer", "session", "type", "apiKey", "in", "cookie",
+                                "name", "sp_session");
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}, s:o}}", "openapi",
                      "3.0.3", "info", "title", "Stampede REST API", "version", SP_VERSION,
                      "description",
                      "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
-                     "names what a caller needs.",
+                     "names what a caller needs: an API token (Authorization: Bearer) or a session "
+                     "cookie, with X-CSRF-Token on changes (docs/security.md).",
                      "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
-                     error_schema, "TestDefinition", def_schema);
+                     error_schema, "TestDefinition", def_schema, "securitySchemes", schemes);
 }
 
 static int h_openapi(sp_http_req *req)

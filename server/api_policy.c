@@ -6,9 +6,11 @@
  * and nothing is written when it fails. The settings are read again at every run start.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/http.h"
 #include "server/policy.h"
 #include "server/store.h"
@@ -91,6 +93,10 @@ static int h_allowlist_put(sp_http_req *req)
         snprintf(n, sizeof n, "%zu", json_array_size(entries));
         sp_http_log("info", "target allowlist set", "entries", n, "who",
                     sp_http_req_principal(req)->user, NULL);
+        /* The entries themselves: who allowed which targets is what the log is for. */
+        char *text = json_dumps(entries, JSON_COMPACT); /* ours: free() */
+        sp_auth_audit_req(req, "settings.allowlist", "settings/allowlist", text);
+        free(text);
         rc = sp_http_reply_json(req, 200, json_pack("{s:O}", "entries", entries));
     }
     sp_api_store_give(app(req), s);
@@ -138,6 +144,9 @@ static int h_caps_put(sp_http_req *req)
         rc = db_failed(req, s);
     } else {
         sp_http_log("info", "caps set", "who", sp_http_req_principal(req)->user, NULL);
+        char *text = json_dumps(now, JSON_COMPACT); /* ours: free() */
+        sp_auth_audit_req(req, "settings.caps", "settings/caps", text);
+        free(text);
         rc = sp_http_reply_json(req, 200, now); /* steals */
     }
     sp_api_store_give(app(req), s);

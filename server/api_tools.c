@@ -19,6 +19,7 @@
 #include "engine/limits.h"
 #include "engine/trace.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/harimport.h"
 #include "server/http.h"
 #include "server/importutil.h"
@@ -212,8 +213,9 @@ static int try_allowlist(sp_http_req *req, sp_allowlist **out, int *replied)
     return 0;
 }
 
-/* Runs the try for def and replies with its report, extra's members added (stolen). */
-static int run_try(sp_http_req *req, const sp_def *def, json_t *extra)
+/* Runs the try for def and replies with its report, extra's members added (stolen). object
+ * names what was tried in the audit log ("tests/4", or "tests" for a definition sent). */
+static int run_try(sp_http_req *req, const sp_def *def, json_t *extra, const char *object)
 {
     if (atomic_fetch_add(&tries_running, 1) >= SP_TRY_MAX_CONCURRENT) {
         atomic_fetch_sub(&tries_running, 1);
@@ -231,6 +233,10 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra)
         json_decref(extra);
         return rc;
     }
+    /* A try sends requests: who aimed them where is audited as for a run. */
+    char detail[600];
+    snprintf(detail, sizeof detail, "target %s", def->base_url ? def->base_url : "unknown");
+    sp_auth_audit_req(req, "test.try", object, detail);
     json_t *out = NULL;
     char err[256] = "";
     sp_trace_opts o = {.max_ms = 0, .body_max = 0, .allowlist = allow};
@@ -261,7 +267,7 @@ static int h_try_definition(sp_http_req *req)
     if (rc)
         rc = reply_errors(req, &el, "", "the definition is not valid");
     else
-        rc = run_try(req, def, json_object());
+        rc = run_try(req, def, json_object(), "tests");
     sp_def_free(def);
     sp_errlist_release(&el);
     return rc;
@@ -339,12 +345,15 @@ static int h_try_test(sp_http_req *req)
     sp_def *def = NULL;
     rc = sp_def_load(text ? text : "", text ? strlen(text) : 0, &ov, sp_api_data_dir(app(req)),
                      &def, &el);
+    char object[48];
+    snprintf(object, sizeof object, "tests/%lld", (long long)id);
     if (rc)
         rc = reply_errors(req, &el, "", "the stored definition is not valid");
     else
         rc = run_try(req, def,
                      json_pack("{s:{s:I, s:O}}", "test", "id", (json_int_t)id, "revision",
-                               json_object_get(t, "revision")));
+                               json_object_get(t, "revision")),
+                     object);
     sp_def_free(def);
     sp_errlist_release(&el);
 out:

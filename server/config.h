@@ -10,6 +10,8 @@
  * The configuration file is a JSON object with the options' names in snake_case:
  *   {"listen": "127.0.0.1:8484", "live_port": 8485, "data_dir": "/var/lib/stampede",
  *    "shop_url": "http://127.0.0.1:8090", "web_root": "...", "examples_dir": "..."}
+ * Access control: "no_auth": true, "server_name": "stampede.example" (one; the command line
+ * may repeat --server-name), "tls_cert" and "tls_key" (PEM files).
  * Unknown keys are refused (with a suggestion), so a typo is not silently ignored. Relative
  * paths are taken from the current directory, as on the command line.
  *
@@ -21,8 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define SP_CONFIG_MAX_SERVER_NAMES 12 /* SP_AUTH_MAX_SERVER_NAMES */
+
 typedef struct sp_config {
-    char *listen_host; /* numeric address, loopback only (until access control exists) */
+    char *listen_host; /* numeric address; non-loopback only with access control (serve.c) */
     uint16_t port;     /* 0: any free port */
     uint16_t live_port;
     char *data_dir;
@@ -35,6 +39,12 @@ typedef struct sp_config {
     uint64_t max_duration_ms;
     uint32_t max_rate;
     uint32_t max_runs;
+    /* Access control (server/auth.h). */
+    int no_auth; /* --no-auth: loopback only, every client is "local" (admin) */
+    char *server_names[SP_CONFIG_MAX_SERVER_NAMES]; /* --server-name, repeatable */
+    size_t n_server_names;
+    char *tls_cert; /* --tls-cert FILE (PEM), NULL: plain HTTP */
+    char *tls_key;  /* --tls-key FILE (PEM) */
 } sp_config;
 
 #define SP_CONFIG_DEFAULT_HOST "127.0.0.1"

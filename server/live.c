@@ -85,6 +85,7 @@ struct sp_live {
     unsigned max_subscribers;
     sp_live_auth_fn auth;
     void *auth_ud;
+    int auth_checks_names;
 
     /* Service thread only. */
     conn *conns;
@@ -491,10 +492,10 @@ static int filter_upgrade(sp_live *live, struct lws *wsi)
         return -1;
     /* DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own name. */
     host_name(h[0], name, sizeof name);
-    if (!in_list(live->hosts, live->n_hosts, name))
+    if (!live->auth_checks_names && !in_list(live->hosts, live->n_hosts, name))
         return -1;
     /* Cross-site WebSocket hijacking: browsers always send Origin; other clients need not. */
-    if (h[1][0] && !in_list(live->origins, live->n_origins, h[1]))
+    if (!live->auth_checks_names && h[1][0] && !in_list(live->origins, live->n_origins, h[1]))
         return -1;
     h[6][0] = '\0';
     lws_get_peer_simple(wsi, h[6], sizeof h[6]);
@@ -710,6 +711,7 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->max_subscribers = o->max_subscribers ? o->max_subscribers : SP_LIVE_MAX_SUBSCRIBERS;
     live->auth = o->auth;
     live->auth_ud = o->auth_ud;
+    live->auth_checks_names = o->auth && o->auth_checks_names;
 
     /* Clients only send subscribe messages: a small receive buffer, and bigger messages are
      * refused in on_receive. tx_packet_size is set so that sends are not limited to it. */

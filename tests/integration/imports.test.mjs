@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { STAMPEDE_BIN, SOURCE_DIR, freePort, tempDir, startProcess, startShop, sleep } from '../lib/harness.mjs';
+import { SOURCE_DIR, startStampede, startShop, userToken, sleep } from '../lib/harness.mjs';
 
 const FIXTURES = path.join(SOURCE_DIR, 'tests/fixtures');
 const HAR = fs.readFileSync(path.join(FIXTURES, 'shop-recording.har'), 'utf8');
@@ -17,13 +17,9 @@ let shop, srv, base;
 
 before(async () => {
   shop = await startShop(['--quiet']);
-  const p = await freePort();
-  let live = await freePort();
-  while (live === p) live = await freePort();
-  srv = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', tempDir(),
-    '--live-port', String(live), '--max-vus', '5', '--max-duration', '30s'],
-  { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  base = `http://127.0.0.1:${p}`;
+  // Access control on; requests carry the admin's token unless a test says otherwise.
+  srv = await startStampede(['--max-vus', '5', '--max-duration', '30s']);
+  base = srv.base;
 });
 
 after(async () => {
@@ -31,8 +27,8 @@ after(async () => {
   if (shop) await shop.stop();
 });
 
-async function api(method, p, body) {
-  const init = { method, headers: {} };
+async function api(method, p, body, headers = srv.headers) {
+  const init = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
@@ -331,6 +327,22 @@ test('a bad OpenAPI document is refused with an error naming the field', async (
     'paths./a.get', /parameters\[0\]: needs a string "name"/);
   await bad({ openapi: '3.0.0', servers: [{ url: 'http://h' }], paths: { '/a': { get: 'x' } } }, 'paths./a.get', /must be an object/);
   await bad({ openapi: '3.0.0', servers: [{ url: 'http://h' }], paths: {} }, 'paths', /no operation/);
+});
+
+test('importing needs the write permission: a viewer is refused, a tester may', async () => {
+  for (const [name, role] of [['vera', 'viewer'], ['tom', 'tester']]) {
+    const u = await api('POST', '/api/v1/users', { name, password: `pw-${name}-0123456789`, role });
+    assert.equal(u.status, 201, u.text);
+  }
+  const viewer = { Authorization: `Bearer ${await userToken(base, 'vera', 'pw-vera-0123456789')}` };
+  const tester = { Authorization: `Bearer ${await userToken(base, 'tom', 'pw-tom-0123456789')}` };
+  for (const [route, doc] of [['har', HAR], ['openapi', OAS]]) {
+    const path = `/api/v1/tests/import/${route}?base_url=${encodeURIComponent(shop.url)}`;
+    assert.equal((await api('POST', path, doc, {})).status, 401, 'no credentials');
+    assert.equal((await api('POST', path, doc, viewer)).status, 403, 'a viewer');
+    const r = await api('POST', path, doc, tester);
+    assert.equal(r.status, 200, r.text);
+  }
 });
 
 test('the import routes are in the API description', async () => {

@@ -10,7 +10,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { STAMPEDE_BIN, SHOP_API_BIN, freePort, tempDir, startProcess, sleep } from '../lib/harness.mjs';
+import { SHOP_API_BIN, freePort, startProcess, startStampede, sleep } from '../lib/harness.mjs';
 
 const SECRET = 'S3cr3t-Value-9f2e71';
 const SECRET2 = 'other-Secret-5521ab';
@@ -18,8 +18,9 @@ let srv, shop, outside, outsidePort, helper, helperPort;
 let outsideConnections = 0;
 const helperSeen = { redirect: 0, echo: 0, keys: [] };
 
+// Access control is on: requests carry the admin's API token (srv.headers).
 async function api(method, p, body) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...srv.headers } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
@@ -83,12 +84,7 @@ before(async () => {
     { readyUrl: `http://127.0.0.2:${shopPort}/__stats` });
   shop.url = `http://127.0.0.2:${shopPort}`;
 
-  const p = await freePort();
-  const live = await freePort();
-  srv = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', tempDir(),
-    '--live-port', String(live), '--max-vus', '50', '--max-duration', '1m', '--max-runs', '4'],
-  { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  srv.base = `http://127.0.0.1:${p}`;
+  srv = await startStampede(['--max-vus', '50', '--max-duration', '1m', '--max-runs', '4']);
 });
 
 after(async () => {
@@ -241,6 +237,10 @@ test('caps per role: a start beyond them is refused with 422 naming the cap', as
   const clear = await api('PUT', '/api/v1/settings/caps', { admin: {}, tester: {} });
   assert.equal(clear.status, 200);
   assert.equal(clear.json.admin.max_vus, 0);
+  // Settings changes are in the audit log, with what was set.
+  const audit = (await api('GET', '/api/v1/audit?action=settings')).json.entries;
+  assert.ok(audit.some((e) => e.action === 'settings.caps' && e.user === 'admin' && /"max_vus":3/.test(e.detail)));
+  assert.ok(audit.some((e) => e.action === 'settings.allowlist' && e.object === 'settings/allowlist'));
 });
 
 test('secrets never appear in any answer, export, failure message or log line', async () => {

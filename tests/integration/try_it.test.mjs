@@ -6,19 +6,15 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { STAMPEDE_BIN, SOURCE_DIR, freePort, tempDir, startProcess, startShop } from '../lib/harness.mjs';
+import { SOURCE_DIR, freePort, startStampede, startShop, userToken } from '../lib/harness.mjs';
 
 let shop, srv, base;
 
 before(async () => {
   shop = await startShop(['--quiet']);
-  const p = await freePort();
-  let live = await freePort();
-  while (live === p) live = await freePort();
-  srv = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', tempDir(),
-    '--live-port', String(live), '--shop-url', shop.url, '--examples-dir', path.join(SOURCE_DIR, 'examples')],
-  { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  base = `http://127.0.0.1:${p}`;
+  // Access control on; requests carry the admin's token unless a test says otherwise.
+  srv = await startStampede(['--shop-url', shop.url, '--examples-dir', path.join(SOURCE_DIR, 'examples')]);
+  base = srv.base;
 });
 
 after(async () => {
@@ -26,8 +22,8 @@ after(async () => {
   if (shop) await shop.stop();
 });
 
-async function api(method, p, body) {
-  const init = { method, headers: {} };
+async function api(method, p, body, headers = srv.headers) {
+  const init = { method, headers: { ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
@@ -225,6 +221,25 @@ test('a try keeps to the target allowlist', async () => {
     r = await api('PUT', '/api/v1/settings/allowlist', { entries: [] });
     assert.equal(r.status, 200, r.text);
   }
+});
+
+test('trying needs the run permission, and every try is in the audit log with its target', async () => {
+  const u = await api('POST', '/api/v1/users', { name: 'val', password: 'pw-val-0123456789', role: 'viewer' });
+  assert.equal(u.status, 201, u.text);
+  const viewer = { Authorization: `Bearer ${await userToken(base, 'val', 'pw-val-0123456789')}` };
+  const shopper = (await api('GET', '/api/v1/tests?q=shopper')).json.items[0];
+  assert.equal((await api('POST', `/api/v1/tests/${shopper.id}/try`, {}, {})).status, 401);
+  assert.equal((await api('POST', `/api/v1/tests/${shopper.id}/try`, {}, viewer)).status, 403);
+  assert.equal((await api('POST', '/api/v1/tests/try', { name: 'x' }, viewer)).status, 403);
+  const r = await api('POST', `/api/v1/tests/${shopper.id}/try`, {});
+  assert.equal(r.status, 200, r.text);
+  const audit = await api('GET', '/api/v1/audit?action=test.try&limit=1000');
+  assert.equal(audit.status, 200, audit.text);
+  const mine = audit.json.entries.filter((e) => e.object === `tests/${shopper.id}`);
+  assert.ok(mine.length >= 1, audit.text);
+  assert.equal(mine[0].user, 'admin');
+  assert.equal(mine[0].detail, `target ${shop.url}`);
+  assert.ok(audit.json.entries.some((e) => e.object === 'tests'), 'a try of a definition sent is audited too');
 });
 
 test('the try routes are in the API description with the run permission', async () => {
