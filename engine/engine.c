@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/trace.h"
 #include "engine/worker.h"
 
 #define NS_PER_MS 1000000ull
@@ -444,7 +445,10 @@ static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
     sp_engine *e = a->e;
     sp_run *r = &e->run;
     const sp_load *l = &r->def->load;
-    if (!a->nring || atomic_load(&e->broke) || atomic_load(&r->stop_mode) != SP_STOP_NONE)
+    /* A single pass ("Try it") is not a load: its failures are what it shows, not a reason to
+     * stop it. */
+    if (!a->nring || r->trace || atomic_load(&e->broke) ||
+        atomic_load(&r->stop_mode) != SP_STOP_NONE)
         return;
     sp_stats *slot = &a->ring[second % a->nring];
     sp_stats_reset(slot);
@@ -680,7 +684,10 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     }
     if (n > MAX_THREADS)
         n = MAX_THREADS;
+    if (e->opts.trace)
+        n = 1; /* a single pass runs one VU: one worker */
     r->def = def;
+    r->trace = e->opts.trace;
     r->allowlist = e->opts.allowlist;
     r->nworkers = n;
     r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
@@ -698,6 +705,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     build_class_table(r);
+    if (r->trace) {
+        /* The pass's one VU (number 0) is of the class being tried. */
+        r->ncls_table = 1;
+        r->cls_table[0] = (uint8_t)sp_trace_class(r->trace);
+    }
     build_plans(r);
     /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
     r->feeders = sp_calloc(def->nusers, sizeof(r->feeders[0]));
@@ -730,7 +742,8 @@ int sp_engine_start(sp_engine *e)
     if (e->state != ST_NEW)
         return SP_ESTATE;
     r->start_ns = sp_now_ns();
-    r->end_ns = r->start_ns + r->def->load.total_ms * NS_PER_MS;
+    r->end_ns = r->start_ns + (r->trace ? sp_trace_budget_ns(r->trace)
+                                        : r->def->load.total_ms * NS_PER_MS);
     e->state = ST_RUNNING;
     for (unsigned i = 0; i < r->nworkers; i++) {
         if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)

@@ -130,4 +130,23 @@
 #define SP_CURL_IMPORT_MAX (256u << 10)   /* a pasted curl command, bytes */
 #define SP_CURL_IMPORT_MAX_TOKENS 4096    /* words in one curl command */
 
+/* HAR and OpenAPI import (server/harimport.h, server/oasimport.h). A document reaches them as a
+ * REST body, so SP_HTTP_MAX_BODY and SP_HTTP_MAX_DEPTH bound them first; a document sent as a
+ * string inside {"document": "..."} is held to the caps below. */
+#define SP_IMPORT_MAX_BYTES SP_HTTP_MAX_BODY /* one HAR or OpenAPI document, bytes */
+#define SP_IMPORT_MAX_DEPTH 64            /* JSON nesting of a document sent as a string */
+#define SP_HAR_MAX_ENTRIES 5000           /* entries in one HAR log */
+#define SP_HAR_CORRELATE_MAX (256u << 10) /* response bytes searched for a token a later request sends */
+#define SP_HAR_CORRELATE_LEAVES 2000      /* string values looked at per response */
+#define SP_OAS_MAX_OPERATIONS SP_DEF_MAX_STEPS /* operations imported from one document */
+#define SP_OAS_REF_DEPTH 16               /* nested $ref and schema levels followed for an example */
+#define SP_OAS_EXAMPLE_MAX (64u << 10)    /* one generated example body, bytes of JSON */
+
+/* "Try it" (engine/trace.h, POST /api/v1/tests/:id/try). */
+#define SP_TRY_MAX_MS 30000               /* a whole try, ms: requests still going are aborted */
+#define SP_TRY_BODY_MAX (64u << 10)       /* bytes of each request and response body shown */
+#define SP_TRY_HEADERS_MAX (16u << 10)    /* bytes of each request's and response's headers shown */
+#define SP_TRY_MAX_REQUESTS 1024          /* requests reported by one try */
+#define SP_TRY_MAX_CONCURRENT 2           /* tries going at once on one server */
+
 #endif

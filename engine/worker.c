@@ -27,6 +27,7 @@
 #include "engine/allowlist.h"
 #include "engine/common.h"
 #include "engine/timerheap.h"
+#include "engine/trace.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -160,6 +161,8 @@ struct sp_worker {
 };
 
 static void vu_run(vu *v);
+static void trace_finish(vu *v);
+static void trace_skipped(vu *v, const sp_step *st);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
@@ -492,6 +495,8 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
     if (r->allowlist)
         guard_setup(v);
+    if (r->trace)
+        sp_trace_attach(r->trace, e);
 
     w->alive++;
     return v;
@@ -686,10 +691,15 @@ static int build_headers(vu *v, const sp_plan *p, const sp_vuctx *ctx, struct cu
     return 0;
 }
 
+static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg);
+
 /* Records a request that could not be sent (a render over its cap) as a failure. */
 static void record_local_failure(vu *v, const sp_plan *p, const char *msg)
 {
     sp_name_stats_record(&cur_stats(v->w)->names[p->req->name_id], 0, 0, SP_ERRK_OTHER, msg, 0, 0);
+    if (v->w->r->trace)
+        trace_done(v, p, 0, 0, 0, SP_ERRK_OTHER, msg);
 }
 
 /* Starts p's request. 0 when it is in flight; otherwise it was recorded as failed. */
@@ -779,6 +789,12 @@ static int start_request(vu *v, const sp_plan *p)
      * omission. Later requests of the iteration follow their predecessor, as a user would. */
     v->intended_us = v->arrival_us && v->arrival_us < v->start_us ? v->arrival_us : v->start_us;
     v->arrival_us = 0;
+    if (w->r->trace) {
+        /* "Try it" shows every response body, whether or not a check reads it. */
+        v->keep_body = 1;
+        sp_trace_begin(w->r->trace, w->r->def->names[rq->name_id], rq->method,
+                       sp_tmpl_is_constant(rq->url) ? sp_tmpl_constant(rq->url, NULL) : v->url.p);
+    }
     if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
         return -1;
@@ -1093,6 +1109,8 @@ static void vu_done(vu *v, CURLcode cc)
         apply_set_headers(v, p->step);
     }
     json_decref(doc);
+    if (w->r->trace)
+        trace_done(v, p, 1, (int)status, latency, kind, msg);
     if (v->mime) {
         curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);
         curl_mime_free(v->mime);
@@ -1167,6 +1185,8 @@ static void vu_exhaust(vu *v)
     v->state = VU_PARKED;
     v->row = NULL;
     v->w->alive--;
+    if (v->w->r->trace)
+        sp_trace_finished(v->w->r->trace); /* no row to go on with: the pass ends here */
 }
 
 static void vu_run(vu *v)
@@ -1203,7 +1223,7 @@ static void vu_run(vu *v)
             cur_stats(w)->iterations++;
             v->iteration++;
             v->phase = PH_NEXT;
-            if (!v->stopping && !w->ending && !w->open) {
+            if (!v->stopping && !w->ending && !w->open && !w->r->trace) {
                 now = sp_now_ns();
                 uint64_t d = think_ns(v, now);
                 if (d) {
@@ -1218,6 +1238,10 @@ static void vu_run(vu *v)
             return;
         }
         if (v->phase == PH_NEXT || v->step >= nsteps) {
+            if (w->r->trace && v->iteration >= uc->ntasks) {
+                trace_finish(v); /* on_start and every task done once */
+                return;
+            }
             if (w->open && (!v->go || uc->ntasks == 0)) {
                 /* Back to the pool until an arrival takes it: no think time in the open model,
                  * the schedule decides when the next iteration starts. */
@@ -1240,7 +1264,8 @@ static void vu_run(vu *v)
                 v->row_fresh = 0;
             }
             v->phase = PH_TASK;
-            v->task = pick_task(v);
+            /* A single pass ("Try it") takes the tasks in order, one per iteration. */
+            v->task = w->r->trace ? (size_t)v->iteration : pick_task(v);
             v->step = 0;
             /* Variables assigned only by tasks live for one iteration (docs/test-format.md):
              * the loader numbers them after the on_start ones. */
@@ -1253,6 +1278,8 @@ static void vu_run(vu *v)
         }
         const sp_step *st = &steps[v->step];
         if (!cond_ok(v, &st->cond)) {
+            if (w->r->trace)
+                trace_skipped(v, st);
             v->step++;
             continue;
         }
@@ -1399,6 +1426,12 @@ static void control_tick(sp_worker *w, uint64_t now)
         open_tick(w);
         return;
     }
+    if (r->trace) {
+        /* A single pass has one VU, started once; the load profile plays no part. */
+        if (w->desired == 0)
+            set_population(w, 1);
+        return;
+    }
     double t = sp_run_target(r, (now - r->start_ns) / NS_PER_MS);
     long total = lround(t);
     if (total < 0)
@@ -1473,6 +1506,63 @@ static void free_all_vus(sp_worker *w)
     for (size_t j = 0; j < w->nslots; j++)
         if (w->vus[j])
             vu_free(w->vus[j]);
+}
+
+/* ---- "Try it" (trace.h): a single pass, recorded ---- */
+
+/* Hands a request that ended (sent) or could not be sent to the trace. Only called when the run
+ * has one. */
+static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg)
+{
+    char *url = NULL;
+    if (sent)
+        curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
+    else
+        sp_trace_begin(v->w->r->trace, v->w->r->def->names[p->req->name_id], p->req->method, "");
+    sp_trace_rec rec = {
+        .uc = v->uc,
+        .on_start = v->phase == PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = p->step,
+        .name = v->w->r->def->names[p->req->name_id],
+        .url = url,
+        .status = status,
+        .latency_us = latency,
+        .kind = kind,
+        .msg = msg,
+        .body = v->resp.p,
+        .body_len = v->resp.len,
+        .body_bytes = v->rx,
+        .vars = v->vars,
+    };
+    sp_trace_done(v->w->r->trace, &rec);
+}
+
+/* A step whose condition did not hold, shown as skipped. */
+static void trace_skipped(vu *v, const sp_step *st)
+{
+    sp_trace_rec rec = {
+        .uc = v->uc,
+        .on_start = v->phase == PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = st,
+        .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
+        .kind = -1,
+    };
+    sp_trace_skipped(v->w->r->trace, &rec);
+}
+
+/* The pass's VU went through on_start and every task: the run ends at once. */
+static void trace_finish(vu *v)
+{
+    sp_worker *w = v->w;
+    sp_trace_finished(w->r->trace);
+    w->ending = 1;
+    w->end_deadline_ns = sp_now_ns();
+    vu_free(v);
 }
 
 /* ---- the event loop ---- */
@@ -1726,7 +1816,8 @@ void *sp_worker_main(void *arg)
 {
     sp_worker *w = arg;
     sp_run *r = w->r;
-    const uint64_t graceful_ns = (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS;
+    /* A try's time cap is a hard stop: no grace after it. */
+    const uint64_t graceful_ns = r->trace ? 0 : (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS;
     struct epoll_event evs[EVENTS_MAX];
 
     w->cur = msg_take(w);
@@ -1826,7 +1917,7 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     w->evfd = -1;
     sp_timerheap_init(&w->timers);
     sp_timer_init(&w->arrival);
-    w->open = r->def->load.model == SP_LOAD_OPEN;
+    w->open = r->def->load.model == SP_LOAD_OPEN && !r->trace;
     w->next_n = id;
     pthread_mutex_init(&w->free_mu, NULL);
     sp_buf_init(&w->scratch, SCRATCH_MAX);

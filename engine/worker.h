@@ -73,6 +73,7 @@ typedef struct sp_classplan {
 
 typedef struct sp_run {
     const sp_def *def;
+    struct sp_trace *trace; /* "Try it" (trace.h): a single pass, recorded; NULL in load runs */
     unsigned nworkers;
     uint64_t seed;
     uint64_t start_ns;   /* monotonic start, set before the threads start */

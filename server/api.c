@@ -769,16 +769,18 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun, npol, nauth;
+    size_t nrun, npol, nauth, ntool;
     const sp_http_route *run = sp_api_run_routes(&nrun);
     const sp_http_route *pol = sp_api_policy_routes(&npol);
     const sp_http_route *auth = sp_api_auth_routes(&nauth);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth;
+    const sp_http_route *tool = sp_api_tool_routes(&ntool);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, pol, npol * sizeof *pol);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, auth, nauth * sizeof *auth);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol + nauth, tool, ntool * sizeof *tool);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -881,7 +883,9 @@ static json_t *build_openapi(void)
                               "schema", "type",
                               strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
                                       strcmp(tok, "name") == 0 || strcmp(tok, "runs") == 0 ||
-                                      strcmp(tok, "user") == 0 || strcmp(tok, "action") == 0
+                                      strcmp(tok, "user") == 0 || strcmp(tok, "action") == 0 ||
+                                      strcmp(tok, "base_url") == 0 ||
+                                      strcmp(tok, "other_origins") == 0
                                   ? "string"
                                   : "integer"));
             free(q);
@@ -915,7 +919,8 @@ static json_t *build_openapi(void)
         /* Bodies sent to /tests are definitions; the run routes take small option objects. */
         int takes_def = strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) ==
                             0 &&
-                        !strstr(r->pattern, "/runs");
+                        !strstr(r->pattern, "/runs") && !strstr(r->pattern, "/import/") &&
+                        !strstr(r->pattern, "/:id/try");
         if ((r->flags & SP_HTTP_JSON_BODY) && takes_def)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",

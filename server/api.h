@@ -58,8 +58,8 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
  */
 int sp_api_checkpoint(sp_api *api, int truncate);
 
-/* The route table: the tests and service routes, then the run routes of api_runs.c (built
- * once, static afterwards). */
+/* The route table: the tests and service routes, then the run routes of api_runs.c and the
+ * import and try routes of api_tools.c (built once, static afterwards). */
 const sp_http_route *sp_api_routes(size_t *n);
 
 /* ---- For the run routes (server/api_runs.c) ---- */
@@ -83,5 +83,7 @@ const sp_http_route *sp_api_run_routes(size_t *n);
 const sp_http_route *sp_api_policy_routes(size_t *n);
 /* The access control routes (server/api_auth.c): login, tokens, users, audit; static. */
 const sp_http_route *sp_api_auth_routes(size_t *n);
+/* The import and "Try it" routes (server/api_tools.c), static. */
+const sp_http_route *sp_api_tool_routes(size_t *n);
 
 #endif

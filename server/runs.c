@@ -675,12 +675,7 @@ static int check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *
     return bad;
 }
 
-/*
- * The stored definition holds the mask in place of each secret's value; the run needs the
- * values. Returns the text to load: text itself when there is nothing to put back, else a new
- * string (*owned, free() it).
- */
-static const char *with_secrets(const char *text, const json_t *secrets, char **owned)
+const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned)
 {
     *owned = NULL;
     if (!json_object_size(secrets))
@@ -752,7 +747,7 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
         goto out;
     }
     if (text)
-        text = with_secrets(text, secrets, &full_text);
+        text = sp_runs_with_secrets(text, secrets, &full_text);
     rc = sp_def_load(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def, errs);
     if (rc) {
         rc = SP_EINVAL;

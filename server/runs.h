@@ -102,6 +102,13 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
                   const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
                   sp_errlist *errs, const char **cap, char *msg, size_t msglen);
 
+/*
+ * The stored definition holds the mask in place of each secret's value; a run (or a try) needs
+ * the values (secrets: the test's, from sp_store_test_secrets, borrowed). Returns the text to
+ * load: text itself when there is nothing to put back, else a new string (*owned, free() it).
+ */
+const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned);
+
 /* Stops an active run: graceful lets requests in flight finish (bounded by the definition's
  * graceful_stop), immediate aborts them. Returns at once; the run becomes "stopped" when its
  * threads have ended. SP_ENOTFOUND when the run is not active. */
