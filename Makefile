@@ -4,10 +4,11 @@
 BUILD_DEV     ?= build/dev
 BUILD_RELEASE ?= build/release
 BUILD_ASAN    ?= build/asan
+BUILD_PKG     ?= build/pkg
 JOBS          ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS     += --no-print-directory
 
-.PHONY: all run test deps build build-dev build-asan clean format
+.PHONY: all run test deps build build-dev build-asan deb clean format
 
 all: build
 
@@ -37,6 +38,12 @@ build-asan: deps
 test: build-dev build-asan
 	@ctest --test-dir $(BUILD_DEV) --output-on-failure
 	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -L 'unit|fuzz'
+
+# The Debian package (docs/operations.md): a Release build for the prefix /usr, then CPack.
+deb: deps
+	@cmake -S . -B $(BUILD_PKG) -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr -DSP_TESTS=OFF >/dev/null
+	@cmake --build $(BUILD_PKG) -j $(JOBS)
+	@cd $(BUILD_PKG) && cpack -G DEB
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

@@ -167,7 +167,7 @@ static int is_ident(const char *s)
 /* Names the template language gives a meaning of its own. */
 static int is_reserved(const char *s)
 {
-    static const char *const words[] = {"vu", "iteration", "status", "row"};
+    static const char *const words[] = {"vu", "iteration", "status", "row", "secret"};
     for (size_t i = 0; i < SP_ARRAY_LEN(words); i++)
         if (strcmp(s, words[i]) == 0)
             return 1;
@@ -2041,12 +2041,62 @@ static void compile_stop_when(ld *c, const json_t *v)
     path_pop(c, m);
 }
 
+/*
+ * "secrets": {"NAME": "value"}: values templates read as {{secret.NAME}}. Messages here name
+ * the secret and never show its value, because they go back to whoever sent the definition
+ * and into logs.
+ */
+static void compile_secrets(ld *c, const json_t *secrets)
+{
+    sp_def *d = c->def;
+    if (!json_is_object(secrets)) {
+        err_type(c, "an object of named secret values, such as {\"api_key\": \"...\"}", secrets);
+        return;
+    }
+    size_t n = json_object_size(secrets);
+    if (n > SP_DEF_MAX_SECRETS) {
+        err(c, "%zu secrets; at most %d are allowed", n, SP_DEF_MAX_SECRETS);
+        return;
+    }
+    d->secrets = sp_calloc(n ? n : 1, sizeof(d->secrets[0]));
+    const char *key;
+    json_t *v;
+    json_object_foreach ((json_t *)secrets, key, v) {
+        size_t m = path_key(c, key);
+        if (!is_ident(key)) {
+            err(c, "a secret's name uses letters, digits and '_' and does not start with a digit");
+        } else if (!json_is_string(v)) {
+            err(c, "a secret's value must be a string, got %s", type_name(v));
+        } else if (json_string_length(v) == 0) {
+            err(c, "a secret's value cannot be empty");
+        } else if (json_string_length(v) > SP_DEF_MAX_SECRET_BYTES) {
+            err(c, "a secret's value is longer than %d bytes", SP_DEF_MAX_SECRET_BYTES);
+        } else if (memchr(json_string_value(v), '\0', json_string_length(v))) {
+            err(c, "a secret's value cannot contain a NUL character");
+        } else {
+            d->secrets[d->nsecrets++] = json_string_value(v); /* borrowed from d->doc */
+        }
+        path_pop(c, m);
+    }
+    /* With a bad secret the load fails anyway; references are still checked against the names
+     * given, so that each mistake is reported once, where it is. */
+    c->scope.secrets = secrets;
+}
+
 static void compile_def(ld *c, const json_t *doc)
 {
-    static const char *const fields[] = {"name",    "description", "base_url", "headers",   "data",
-                                         "options", "users",       "load",     "thresholds"};
+    static const char *const fields[] = {"name",  "description", "base_url",   "headers",
+                                         "data",  "secrets",     "options",    "users",
+                                         "load",  "thresholds"};
     sp_def *d = c->def;
     check_fields(c, doc, fields, SP_ARRAY_LEN(fields));
+
+    const json_t *secrets = json_object_get(doc, "secrets");
+    if (secrets) {
+        size_t m = path_key(c, "secrets");
+        compile_secrets(c, secrets);
+        path_pop(c, m);
+    }
 
     const char *name = get_str(c, doc, "name", 1);
     if (name && !name[0])
@@ -2432,7 +2482,70 @@ void sp_def_free(sp_def *d)
     for (size_t i = 0; i < d->nnames; i++)
         free(d->names[i]);
     free(d->names);
+    free(d->secrets);
     if (d->doc)
         json_decref(d->doc);
     free(d);
+}
+
+/* The length of the longest prefix of secret (at least min bytes long) that s ends with when
+ * followed only by "..." or "'" and "...": a message cut in the middle of a secret. */
+static size_t cut_tail(const char *s, size_t n, const char *secret, size_t slen)
+{
+    size_t min = slen < 4 ? slen : 4;
+    for (size_t k = slen - 1; k >= min && k > 0; k--) {
+        if (k <= n && memcmp(s + n - k, secret, k) == 0)
+            return k;
+    }
+    return 0;
+}
+
+int sp_def_mask_secrets(const sp_def *d, const char *msg, sp_buf *out)
+{
+    if (!d->nsecrets || !msg)
+        return 0;
+    size_t n = strlen(msg);
+    int masked = 0;
+    size_t i = 0;
+    while (i < n) {
+        size_t best = 0;
+        for (size_t k = 0; k < d->nsecrets; k++) {
+            size_t slen = strlen(d->secrets[k]);
+            if (slen > best && slen <= n - i && memcmp(msg + i, d->secrets[k], slen) == 0)
+                best = slen;
+        }
+        if (best) {
+            (void)sp_buf_adds(out, SP_SECRET_MASK);
+            i += best;
+            masked = 1;
+            continue;
+        }
+        (void)sp_buf_addc(out, msg[i]);
+        i++;
+    }
+    /* Messages cut at a length ("expected the body to contain 'abc...'") may end inside a
+     * secret: mask a tail that begins one, before the "..." that marks the cut. */
+    size_t len = out->len;
+    const char *p = out->p;
+    size_t body = len;
+    if (body >= 4 && memcmp(p + body - 4, "...'", 4) == 0)
+        body -= 4;
+    else if (body >= 3 && memcmp(p + body - 3, "...", 3) == 0)
+        body -= 3;
+    if (body < len) {
+        for (size_t k = 0; k < d->nsecrets; k++) {
+            size_t cut = cut_tail(p, body, d->secrets[k], strlen(d->secrets[k]));
+            if (cut) {
+                char tail[8];
+                size_t tl = len - body;
+                memcpy(tail, p + body, tl);
+                out->len = body - cut;
+                (void)sp_buf_adds(out, SP_SECRET_MASK);
+                (void)sp_buf_add(out, tail, tl);
+                masked = 1;
+                break;
+            }
+        }
+    }
+    return masked;
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/trace.h"
 #include "engine/worker.h"
 
 #define NS_PER_MS 1000000ull
@@ -444,7 +445,10 @@ static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
     sp_engine *e = a->e;
     sp_run *r = &e->run;
     const sp_load *l = &r->def->load;
-    if (!a->nring || atomic_load(&e->broke) || atomic_load(&r->stop_mode) != SP_STOP_NONE)
+    /* A single pass ("Try it") is not a load: its failures are what it shows, not a reason to
+     * stop it. */
+    if (!a->nring || r->trace || atomic_load(&e->broke) ||
+        atomic_load(&r->stop_mode) != SP_STOP_NONE)
         return;
     sp_stats *slot = &a->ring[second % a->nring];
     sp_stats_reset(slot);
@@ -525,9 +529,34 @@ static void agg_emit(agg *a)
     a->next++;
 }
 
+/*
+ * Failure messages can hold a secret's value: a check's message template may name one, and a
+ * target may echo one back into a JSON value that a message quotes. They are masked here,
+ * before any of them leaves the engine (on_second, the totals), on the aggregator thread, so
+ * the workers pay nothing for it. Two messages that differ only in a secret become one.
+ */
+static void mask_secrets(const sp_def *d, sp_stats *s)
+{
+    sp_buf b;
+    sp_buf_init(&b, SP_FAIL_MSG_MAX * 4);
+    for (size_t i = 0; i < s->nnames; i++) {
+        sp_name_stats *n = &s->names[i];
+        for (size_t k = 0; k < n->nmsgs; k++) {
+            sp_buf_reset(&b);
+            if (sp_def_mask_secrets(d, n->msgs[k].msg, &b) && b.p) {
+                free(n->msgs[k].msg);
+                n->msgs[k].msg = sp_strndup(b.p, b.len < SP_FAIL_MSG_MAX ? b.len : SP_FAIL_MSG_MAX);
+            }
+        }
+    }
+    sp_buf_release(&b);
+}
+
 static void agg_take(agg *a, sp_msg *m)
 {
     sp_engine *e = a->e;
+    if (e->run.def->nsecrets)
+        mask_secrets(e->run.def, &m->stats);
     int late = m->second < a->next;
     uint64_t sec = late ? a->next : m->second;
     pslot *p = agg_slot(a, sec);
@@ -655,7 +684,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     }
     if (n > MAX_THREADS)
         n = MAX_THREADS;
+    if (e->opts.trace)
+        n = 1; /* a single pass runs one VU: one worker */
     r->def = def;
+    r->trace = e->opts.trace;
+    r->allowlist = e->opts.allowlist;
     r->nworkers = n;
     r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
     r->max_resp = def->opts.max_response_bytes ? def->opts.max_response_bytes : SP_RESP_KEEP_MAX;
@@ -672,6 +705,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
     build_class_table(r);
+    if (r->trace) {
+        /* The pass's one VU (number 0) is of the class being tried. */
+        r->ncls_table = 1;
+        r->cls_table[0] = (uint8_t)sp_trace_class(r->trace);
+    }
     build_plans(r);
     /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
     r->feeders = sp_calloc(def->nusers, sizeof(r->feeders[0]));
@@ -704,7 +742,8 @@ int sp_engine_start(sp_engine *e)
     if (e->state != ST_NEW)
         return SP_ESTATE;
     r->start_ns = sp_now_ns();
-    r->end_ns = r->start_ns + r->def->load.total_ms * NS_PER_MS;
+    r->end_ns = r->start_ns + (r->trace ? sp_trace_budget_ns(r->trace)
+                                        : r->def->load.total_ms * NS_PER_MS);
     e->state = ST_RUNNING;
     for (unsigned i = 0; i < r->nworkers; i++) {
         if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)

@@ -20,6 +20,7 @@
 #define SP_DEF_MAX_THRESHOLDS 64          /* thresholds */
 #define SP_DEF_MAX_VUS 200000             /* VUs in any stage */
 #define SP_LAG_LATE_US 1000               /* an open-model arrival this late counts as late */
+#define SP_OPEN_MAX_OVERDUE 100000000 /* overdue arrivals counted as dropped at a run's end */
 #define SP_LAG_WARN_US 10000 /* timer lateness above which a run's summary blames the generator */
 #define SP_DEF_MAX_DURATION_S (7 * 86400) /* a run's total duration */
 
@@ -68,6 +69,13 @@
 #define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
 #define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
 
+/* Target allowlist (engine/allowlist.h) and secrets in definitions. */
+#define SP_ALLOW_MAX_ENTRIES 256         /* entries in a target allowlist */
+#define SP_ALLOW_MAX_ENTRY 300           /* bytes of one entry ("[v6/128]:65535", a host name) */
+#define SP_ALLOW_MAX_ADDRS 16            /* addresses kept per host-name entry once resolved */
+#define SP_DEF_MAX_SECRETS 64            /* secrets per definition */
+#define SP_DEF_MAX_SECRET_BYTES 4096     /* one secret's value */
+
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 
@@ -99,8 +107,46 @@
 #define SP_RUNS_COMPARE_MAX 10             /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 
+/* Access control (server/auth.h). */
+#define SP_AUTH_SESSION_TTL_S 43200            /* a session's life: 12 h (Max-Age of the cookie) */
+#define SP_AUTH_PASSWORD_MIN 8                 /* bytes of a password, at least */
+#define SP_AUTH_PASSWORD_MAX 256               /* bytes of a password, at most */
+#define SP_AUTH_NAME_MAX 63                    /* bytes of a user or token name */
+#define SP_AUTH_TOKENS_PER_USER 100            /* live (not revoked) API tokens of one user */
+#define SP_AUTH_TOKEN_MAX_TTL_S (3660 * 86400) /* expires_in_s of a token, at most (10 years) */
+#define SP_AUTH_RL_SLOTS 4096                  /* login failure counters (addresses + user names) */
+#define SP_AUTH_RL_FAILURES 5                  /* failed logins per address or user name ... */
+#define SP_AUTH_RL_WINDOW_S 60                 /* ... in this window, then 429 until it ends */
+#define SP_AUTH_HASH_CONCURRENCY 2             /* Argon2id hashes computed at once */
+#define SP_AUTH_PWHASH_MEM (64u << 20)  /* memory of one Argon2id hash (libsodium interactive) */
+#define SP_AUTH_MAX_COOKIE 8192         /* bytes of a Cookie header parsed */
+#define SP_AUTH_MAX_SERVER_NAMES 12     /* --server-name options (4 live origins each) */
+#define SP_AUTH_AUDIT_VALUE_MAX 1024    /* bytes of one audit field */
+#define SP_AUTH_AUDIT_PAGE_MAX 1000     /* entries in one GET /api/v1/audit */
+#define SP_AUTH_AUDIT_DENIED_PER_S 50   /* refused requests audited per second, sustained */
+#define SP_AUTH_AUDIT_DENIED_BURST 2000 /* ... and in a burst */
+
 /* curl import (server/curlimport.h). */
 #define SP_CURL_IMPORT_MAX (256u << 10)   /* a pasted curl command, bytes */
 #define SP_CURL_IMPORT_MAX_TOKENS 4096    /* words in one curl command */
+
+/* HAR and OpenAPI import (server/harimport.h, server/oasimport.h). A document reaches them as a
+ * REST body, so SP_HTTP_MAX_BODY and SP_HTTP_MAX_DEPTH bound them first; a document sent as a
+ * string inside {"document": "..."} is held to the caps below. */
+#define SP_IMPORT_MAX_BYTES SP_HTTP_MAX_BODY /* one HAR or OpenAPI document, bytes */
+#define SP_IMPORT_MAX_DEPTH 64            /* JSON nesting of a document sent as a string */
+#define SP_HAR_MAX_ENTRIES 5000           /* entries in one HAR log */
+#define SP_HAR_CORRELATE_MAX (256u << 10) /* response bytes searched for a token a later request sends */
+#define SP_HAR_CORRELATE_LEAVES 2000      /* string values looked at per response */
+#define SP_OAS_MAX_OPERATIONS SP_DEF_MAX_STEPS /* operations imported from one document */
+#define SP_OAS_REF_DEPTH 16               /* nested $ref and schema levels followed for an example */
+#define SP_OAS_EXAMPLE_MAX (64u << 10)    /* one generated example body, bytes of JSON */
+
+/* "Try it" (engine/trace.h, POST /api/v1/tests/:id/try). */
+#define SP_TRY_MAX_MS 30000               /* a whole try, ms: requests still going are aborted */
+#define SP_TRY_BODY_MAX (64u << 10)       /* bytes of each request and response body shown */
+#define SP_TRY_HEADERS_MAX (16u << 10)    /* bytes of each request's and response's headers shown */
+#define SP_TRY_MAX_REQUESTS 1024          /* requests reported by one try */
+#define SP_TRY_MAX_CONCURRENT 2           /* tries going at once on one server */
 
 #endif

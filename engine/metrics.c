@@ -27,6 +27,8 @@ const char *sp_errkind_name(sp_errkind k)
         return "too_large";
     case SP_ERRK_OTHER:
         return "other";
+    case SP_ERRK_BLOCKED:
+        return "blocked";
     case SP_ERRK_COUNT:
         break;
     }

@@ -34,6 +34,7 @@ enum node_kind {
     N_VU,
     N_ITERATION,
     N_STATUS,
+    N_SECRET, /* secret.NAME: the value, a JSON string borrowed from the scope (list) */
 };
 
 typedef struct node {
@@ -41,7 +42,7 @@ typedef struct node {
     int child;          /* N_FIELD, N_URLENCODE: the operand's node index */
     int slot;           /* N_VAR */
     uint32_t off, len;  /* N_STR, N_ROW, N_FIELD, N_DATE: text in the pool */
-    const json_t *list; /* N_RANDOM: borrowed from the scope's data */
+    const json_t *list; /* N_RANDOM: borrowed from the scope's data; N_SECRET: the value */
     int64_t a, b;       /* N_INT: a; N_RANDINT: [a, b]; N_DATE: offset seconds in a */
 } node;
 
@@ -515,6 +516,11 @@ static void eval(const sp_tmpl *t, int idx, const sp_vuctx *ctx, char *scratch, 
         v->type = V_INT;
         v->i = ctx->status;
         return;
+    case N_SECRET:
+        v->type = V_STR;
+        v->s = json_string_value(nd->list);
+        v->len = json_string_length(nd->list);
+        return;
     default:
         v->type = V_NONE;
         return;
@@ -854,7 +860,7 @@ static void fail_unknown_name(parser *ps, const char *name)
     const sp_scope *sc = ps->scope;
     size_t nd = 0;
     const char *const *dn = data_names(sc, &nd);
-    size_t nc = sc->nvars + nd + 4;
+    size_t nc = sc->nvars + nd + 5;
     const char **cand = sp_calloc(nc, sizeof *cand);
     size_t k = 0;
     for (size_t i = 0; i < sc->nvars; i++)
@@ -866,6 +872,8 @@ static void fail_unknown_name(parser *ps, const char *name)
     cand[k++] = "status";
     if (sc->nrow_fields)
         cand[k++] = "row";
+    if (json_object_size(sc->secrets))
+        cand[k++] = "secret";
     const char *best = sp_suggest(name, cand, k);
     char h[80];
     hole_text(ps, h, sizeof h);
@@ -878,6 +886,46 @@ static void fail_unknown_name(parser *ps, const char *name)
         fail(ps, "unknown variable '%s' in %s", name, h);
     free(cand);
     free((void *)dn);
+}
+
+/* secret.NAME, after "secret". Messages name the secret, never its value. */
+static int resolve_secret(parser *ps)
+{
+    const sp_scope *sc = ps->scope;
+    char h[80], field[128];
+    hole_text(ps, h, sizeof h);
+    if (peek(ps) != '.') {
+        fail(ps, "'secret' needs a name (secret.NAME) in %s", h);
+        return -1;
+    }
+    ps->pos++;
+    if (!read_ident(ps, field, sizeof field)) {
+        fail(ps, "'secret' needs a name (secret.NAME) in %s", h);
+        return -1;
+    }
+    const json_t *sval = json_object_get(sc->secrets, field);
+    if (!json_is_string(sval)) {
+        size_t n = json_object_size(sc->secrets), k = 0;
+        if (!n) {
+            fail(ps, "no secrets in this test, so 'secret.%s' in %s cannot be set", field, h);
+            return -1;
+        }
+        const char **names = sp_calloc(n, sizeof *names);
+        const char *key;
+        const json_t *v;
+        json_object_foreach ((json_t *)sc->secrets, key, v)
+            names[k++] = key;
+        const char *best = sp_suggest(field, names, k);
+        if (best)
+            fail(ps, "unknown secret '%s' in %s (did you mean '%s'?)", field, h, best);
+        else
+            fail(ps, "unknown secret '%s' in %s", field, h);
+        free(names);
+        return -1;
+    }
+    int idx = new_node(ps->t, N_SECRET);
+    ps->t->nodes[idx].list = sval;
+    return idx;
 }
 
 static int resolve_name(parser *ps, const char *name)
@@ -931,6 +979,8 @@ static int resolve_name(parser *ps, const char *name)
         ps->t->nodes[idx].len = (uint32_t)strlen(field);
         return idx;
     }
+    if (strcmp(name, "secret") == 0)
+        return resolve_secret(ps);
     fail_unknown_name(ps, name);
     return -1;
 }

@@ -10,6 +10,8 @@
  *                           random(credentials).email; anything else (a string, a missing field,
  *                           an unset variable) renders as ""
  *   row.NAME                a field of the VU's CSV row; NAME must be in scope->row_fields
+ *   secret.NAME             the value of a secret of the definition (scope->secrets); a
+ *                           string, escaped as any value is; messages name it, never show it
  *   random(list)            a random item of the named data list (a bare name, not a string);
  *                           the list must exist, be an array and not be empty
  *   randint(lo, hi)         a random integer in [lo, hi]; lo and hi are integer literals
@@ -65,6 +67,7 @@ typedef struct sp_scope {
     size_t nvars;
     const char *const *row_fields; /* CSV field names usable as row.NAME (NULL: none) */
     size_t nrow_fields;
+    const json_t *secrets;         /* object: secret name -> string value (borrowed), or NULL */
 } sp_scope;
 
 /*

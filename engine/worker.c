@@ -24,8 +24,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "engine/allowlist.h"
 #include "engine/common.h"
 #include "engine/timerheap.h"
+#include "engine/trace.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -112,6 +114,7 @@ typedef struct vu {
     uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
+    char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
 } vu;
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
@@ -158,9 +161,12 @@ struct sp_worker {
 };
 
 static void vu_run(vu *v);
+static void trace_finish(vu *v);
+static void trace_skipped(vu *v, const sp_step *st);
 static void vu_free(vu *v);
 static int on_close(void *ud, curl_socket_t s);
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a);
+static void guard_setup(vu *v);
 static shard *get_shard(sp_worker *w, uint32_t idx);
 
 /* ---- stats messages ---- */
@@ -487,6 +493,10 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    if (r->allowlist)
+        guard_setup(v);
+    if (r->trace)
+        sp_trace_attach(r->trace, e);
 
     w->alive++;
     return v;
@@ -681,10 +691,15 @@ static int build_headers(vu *v, const sp_plan *p, const sp_vuctx *ctx, struct cu
     return 0;
 }
 
+static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg);
+
 /* Records a request that could not be sent (a render over its cap) as a failure. */
 static void record_local_failure(vu *v, const sp_plan *p, const char *msg)
 {
     sp_name_stats_record(&cur_stats(v->w)->names[p->req->name_id], 0, 0, SP_ERRK_OTHER, msg, 0, 0);
+    if (v->w->r->trace)
+        trace_done(v, p, 0, 0, 0, SP_ERRK_OTHER, msg);
 }
 
 /* Starts p's request. 0 when it is in flight; otherwise it was recorded as failed. */
@@ -766,6 +781,7 @@ static int start_request(vu *v, const sp_plan *p)
     sp_buf_reset(&v->resphdr);
     v->rx = 0;
     v->too_large = 0;
+    v->blocked[0] = '\0';
     v->cur = p;
     v->start_us = sp_now_us();
     /* The first request of an open-model arrival counts from when the arrival was due, so the
@@ -773,6 +789,12 @@ static int start_request(vu *v, const sp_plan *p)
      * omission. Later requests of the iteration follow their predecessor, as a user would. */
     v->intended_us = v->arrival_us && v->arrival_us < v->start_us ? v->arrival_us : v->start_us;
     v->arrival_us = 0;
+    if (w->r->trace) {
+        /* "Try it" shows every response body, whether or not a check reads it. */
+        v->keep_body = 1;
+        sp_trace_begin(w->r->trace, w->r->def->names[rq->name_id], rq->method,
+                       sp_tmpl_is_constant(rq->url) ? sp_tmpl_constant(rq->url, NULL) : v->url.p);
+    }
     if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
         return -1;
@@ -789,6 +811,13 @@ static int classify(vu *v, CURLcode cc, const char **msg)
 {
     sp_worker *w = v->w;
     long oserr = 0;
+    if (v->blocked[0]) {
+        sp_buf_reset(&w->msgbuf);
+        (void)sp_buf_addf(&w->msgbuf, "target not in allowlist: %s", v->blocked);
+        v->blocked[0] = '\0';
+        *msg = w->msgbuf.p;
+        return SP_ERRK_BLOCKED;
+    }
     switch (cc) {
     case CURLE_OPERATION_TIMEDOUT:
         sp_buf_reset(&w->msgbuf);
@@ -1080,6 +1109,8 @@ static void vu_done(vu *v, CURLcode cc)
         apply_set_headers(v, p->step);
     }
     json_decref(doc);
+    if (w->r->trace)
+        trace_done(v, p, 1, (int)status, latency, kind, msg);
     if (v->mime) {
         curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);
         curl_mime_free(v->mime);
@@ -1154,6 +1185,8 @@ static void vu_exhaust(vu *v)
     v->state = VU_PARKED;
     v->row = NULL;
     v->w->alive--;
+    if (v->w->r->trace)
+        sp_trace_finished(v->w->r->trace); /* no row to go on with: the pass ends here */
 }
 
 static void vu_run(vu *v)
@@ -1190,7 +1223,7 @@ static void vu_run(vu *v)
             cur_stats(w)->iterations++;
             v->iteration++;
             v->phase = PH_NEXT;
-            if (!v->stopping && !w->ending && !w->open) {
+            if (!v->stopping && !w->ending && !w->open && !w->r->trace) {
                 now = sp_now_ns();
                 uint64_t d = think_ns(v, now);
                 if (d) {
@@ -1205,6 +1238,10 @@ static void vu_run(vu *v)
             return;
         }
         if (v->phase == PH_NEXT || v->step >= nsteps) {
+            if (w->r->trace && v->iteration >= uc->ntasks) {
+                trace_finish(v); /* on_start and every task done once */
+                return;
+            }
             if (w->open && (!v->go || uc->ntasks == 0)) {
                 /* Back to the pool until an arrival takes it: no think time in the open model,
                  * the schedule decides when the next iteration starts. */
@@ -1227,7 +1264,8 @@ static void vu_run(vu *v)
                 v->row_fresh = 0;
             }
             v->phase = PH_TASK;
-            v->task = pick_task(v);
+            /* A single pass ("Try it") takes the tasks in order, one per iteration. */
+            v->task = w->r->trace ? (size_t)v->iteration : pick_task(v);
             v->step = 0;
             /* Variables assigned only by tasks live for one iteration (docs/test-format.md):
              * the loader numbers them after the on_start ones. */
@@ -1240,6 +1278,8 @@ static void vu_run(vu *v)
         }
         const sp_step *st = &steps[v->step];
         if (!cond_ok(v, &st->cond)) {
+            if (w->r->trace)
+                trace_skipped(v, st);
             v->step++;
             continue;
         }
@@ -1336,10 +1376,13 @@ static void schedule_arrival(sp_worker *w)
     sp_timerheap_add(&w->timers, &w->arrival, r->start_ns + (uint64_t)llround(t_ms * NS_PER_MS));
 }
 
-/* An arrival is due: a free VU runs one iteration, else the arrival is dropped. */
-static void on_arrival(sp_worker *w)
+/* An arrival is due, lag_us late: a free VU runs one iteration, else the arrival is dropped. */
+static void on_arrival(sp_worker *w, uint64_t lag_us)
 {
     sp_stats *st = cur_stats(w);
+    if (lag_us > SP_LAG_LATE_US)
+        st->arrivals_late++;
+    st->arrivals_lag_us += lag_us;
     uint64_t due_us = w->arrival.when_ns / 1000;
     w->next_n += w->r->nworkers;
     schedule_arrival(w);
@@ -1383,6 +1426,12 @@ static void control_tick(sp_worker *w, uint64_t now)
         open_tick(w);
         return;
     }
+    if (r->trace) {
+        /* A single pass has one VU, started once; the load profile plays no part. */
+        if (w->desired == 0)
+            set_population(w, 1);
+        return;
+    }
     double t = sp_run_target(r, (now - r->start_ns) / NS_PER_MS);
     long total = lround(t);
     if (total < 0)
@@ -1396,13 +1445,51 @@ static void control_tick(sp_worker *w, uint64_t now)
         set_population(w, mine);
 }
 
-static void begin_end(sp_worker *w, uint64_t deadline)
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/*
+ * Open model, at the end. Arrivals due before the plan's end that have not fired yet (the loop
+ * looks at the clock before the timers, or was behind its schedule) are started now when the
+ * run ends by itself: they belong to the plan. When a stop ends it, those due before the stop
+ * are dropped arrivals. Either way started + dropped equals what was planned up to the end,
+ * so a low achieved rate is always explained.
+ */
+static void settle_arrivals(sp_worker *w, uint64_t now, int natural)
+{
+    sp_run *r = w->r;
+    if (!w->open)
+        return;
+    uint64_t limit = min_u64(now, r->end_ns);
+    for (uint64_t i = 0; natural && !w->arrivals_over && w->arrival.when_ns < limit; i++) {
+        if (i == SP_OPEN_MAX_OVERDUE)
+            break;
+        sp_timerheap_remove(&w->timers, &w->arrival);
+        on_arrival(w, (now - w->arrival.when_ns) / 1000);
+    }
+    if (w->arrivals_over)
+        return;
+    double limit_ms = (double)(limit - r->start_ns) / (double)NS_PER_MS;
+    sp_stats *st = cur_stats(w);
+    double t_ms;
+    for (uint64_t i = 0; i < SP_OPEN_MAX_OVERDUE; i++) {
+        if (sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 || t_ms >= limit_ms)
+            break;
+        st->dropped++;
+        w->next_n += r->nworkers;
+    }
+}
+
+static void begin_end(sp_worker *w, uint64_t deadline, uint64_t now, int natural)
 {
     if (w->ending) {
         if (deadline < w->end_deadline_ns)
             w->end_deadline_ns = deadline;
         return;
     }
+    settle_arrivals(w, now, natural);
     w->ending = 1;
     w->end_deadline_ns = deadline;
     /* The idle VUs are freed just below; no arrival may take one any more. */
@@ -1419,6 +1506,63 @@ static void free_all_vus(sp_worker *w)
     for (size_t j = 0; j < w->nslots; j++)
         if (w->vus[j])
             vu_free(w->vus[j]);
+}
+
+/* ---- "Try it" (trace.h): a single pass, recorded ---- */
+
+/* Hands a request that ended (sent) or could not be sent to the trace. Only called when the run
+ * has one. */
+static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg)
+{
+    char *url = NULL;
+    if (sent)
+        curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
+    else
+        sp_trace_begin(v->w->r->trace, v->w->r->def->names[p->req->name_id], p->req->method, "");
+    sp_trace_rec rec = {
+        .uc = v->uc,
+        .on_start = v->phase == PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = p->step,
+        .name = v->w->r->def->names[p->req->name_id],
+        .url = url,
+        .status = status,
+        .latency_us = latency,
+        .kind = kind,
+        .msg = msg,
+        .body = v->resp.p,
+        .body_len = v->resp.len,
+        .body_bytes = v->rx,
+        .vars = v->vars,
+    };
+    sp_trace_done(v->w->r->trace, &rec);
+}
+
+/* A step whose condition did not hold, shown as skipped. */
+static void trace_skipped(vu *v, const sp_step *st)
+{
+    sp_trace_rec rec = {
+        .uc = v->uc,
+        .on_start = v->phase == PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = st,
+        .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
+        .kind = -1,
+    };
+    sp_trace_skipped(v->w->r->trace, &rec);
+}
+
+/* The pass's VU went through on_start and every task: the run ends at once. */
+static void trace_finish(vu *v)
+{
+    sp_worker *w = v->w;
+    sp_trace_finished(w->r->trace);
+    w->ending = 1;
+    w->end_deadline_ns = sp_now_ns();
+    vu_free(v);
 }
 
 /* ---- the event loop ---- */
@@ -1507,6 +1651,43 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     fd_grow(w, s);
     w->fds[s] = FD_OURS;
     return s;
+}
+
+/* ---- target allowlist: only installed when the run has one ---- */
+
+/* Every new connection, after DNS resolution, with the address about to be connected: the
+ * address is what counts, however the URL spelled it and wherever a redirect pointed. */
+static curl_socket_t guard_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    vu *v = ud;
+    if (!sp_allowlist_allows_addr(v->w->r->allowlist, &a->addr, a->addrlen)) {
+        sp_allow_format_addr(&a->addr, v->blocked, sizeof v->blocked);
+        return CURL_SOCKET_BAD;
+    }
+    return on_open(v->w, purpose, a);
+}
+
+/* Every request, a reused connection's and a redirect's too, just before it is sent. */
+static int guard_prereq(void *ud, char *ip, char *local_ip, int port, int local_port)
+{
+    vu *v = ud;
+    SP_UNUSED(local_ip);
+    SP_UNUSED(local_port);
+    if (!sp_allowlist_allows_ip(v->w->r->allowlist, ip, (unsigned)port)) {
+        snprintf(v->blocked, sizeof v->blocked, strchr(ip, ':') ? "[%s]:%d" : "%s:%d", ip, port);
+        return CURL_PREREQFUNC_ABORT;
+    }
+    /* A refused address that happy eyeballs then replaced by an allowed one is no failure. */
+    v->blocked[0] = '\0';
+    return CURL_PREREQFUNC_OK;
+}
+
+static void guard_setup(vu *v)
+{
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETFUNCTION, guard_open);
+    curl_easy_setopt(v->easy, CURLOPT_OPENSOCKETDATA, v);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQFUNCTION, guard_prereq);
+    curl_easy_setopt(v->easy, CURLOPT_PREREQDATA, v);
 }
 
 static int on_close(void *ud, curl_socket_t s)
@@ -1610,11 +1791,6 @@ void sp_worker_wake(sp_worker *w)
     SP_UNUSED(rc); /* a full counter already means "wake up" */
 }
 
-static uint64_t min_u64(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
 /*
  * epoll_wait counts in whole milliseconds, so a timer due in 0.2 ms would fire up to 1 ms late:
  * too coarse for open-model arrivals, whose lateness is reported as the generator's lag.
@@ -1640,7 +1816,8 @@ void *sp_worker_main(void *arg)
 {
     sp_worker *w = arg;
     sp_run *r = w->r;
-    const uint64_t graceful_ns = (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS;
+    /* A try's time cap is a hard stop: no grace after it. */
+    const uint64_t graceful_ns = r->trace ? 0 : (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS;
     struct epoll_event evs[EVENTS_MAX];
 
     w->cur = msg_take(w);
@@ -1663,9 +1840,9 @@ void *sp_worker_main(void *arg)
         if (mode == SP_STOP_NOW)
             break;
         if (mode == SP_STOP_GRACEFUL)
-            begin_end(w, atomic_load(&r->stop_deadline_ns));
+            begin_end(w, atomic_load(&r->stop_deadline_ns), now, 0);
         else if (now >= r->end_ns)
-            begin_end(w, r->end_ns + graceful_ns);
+            begin_end(w, r->end_ns + graceful_ns, now, 1);
         if (w->ending && (w->inflight == 0 || now >= w->end_deadline_ns))
             break;
         if (!w->ending && now >= w->next_tick_ns) {
@@ -1678,10 +1855,7 @@ void *sp_worker_main(void *arg)
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
             if (t == &w->arrival) {
-                if (lag > SP_LAG_LATE_US)
-                    cur_stats(w)->arrivals_late++;
-                cur_stats(w)->arrivals_lag_us += lag;
-                on_arrival(w);
+                on_arrival(w, lag);
             } else {
                 vu_timer_fired((vu *)((char *)t - offsetof(vu, timer)));
             }
@@ -1743,7 +1917,7 @@ sp_worker *sp_worker_new(sp_run *r, unsigned id, char *err, size_t errlen)
     w->evfd = -1;
     sp_timerheap_init(&w->timers);
     sp_timer_init(&w->arrival);
-    w->open = r->def->load.model == SP_LOAD_OPEN;
+    w->open = r->def->load.model == SP_LOAD_OPEN && !r->trace;
     w->next_n = id;
     pthread_mutex_init(&w->free_mu, NULL);
     sp_buf_init(&w->scratch, SCRATCH_MAX);

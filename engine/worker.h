@@ -73,6 +73,7 @@ typedef struct sp_classplan {
 
 typedef struct sp_run {
     const sp_def *def;
+    struct sp_trace *trace; /* "Try it" (trace.h): a single pass, recorded; NULL in load runs */
     unsigned nworkers;
     uint64_t seed;
     uint64_t start_ns;   /* monotonic start, set before the threads start */
@@ -82,6 +83,7 @@ typedef struct sp_run {
     uint8_t *cls_table;  /* user class by k % ncls_table */
     sp_feeder **feeders; /* [def->nusers]: the class's CSV feeder, NULL when it has none */
     size_t ncls_table;
+    const struct sp_allowlist *allowlist; /* NULL: every target allowed (no callbacks set) */
 
     atomic_int stop_mode;                  /* SP_STOP_*: raised only */
     atomic_uint_fast64_t stop_deadline_ns; /* when a graceful stop aborts what is left */

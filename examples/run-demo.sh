@@ -35,24 +35,70 @@ for _ in $(seq 50); do port_busy "$shop_port" && break; sleep 0.1; done
 port_busy "$shop_port" || { echo "The demo shop API did not start; see var/shop-api.log" >&2; exit 1; }
 echo "Demo shop API:  http://127.0.0.1:$shop_port/api/v1/products  (log: var/shop-api.log)"
 
-"$sp_bin" serve --listen "127.0.0.1:$sp_port" --data-dir var --shop-url "http://127.0.0.1:$shop_port" \
-  >var/stampede.log 2>&1 &
+# The first start prints the generated admin password once on stderr. It must reach the user,
+# not the log file: a filter takes that line out of the log into var/admin-password (mode 0600),
+# which is shown below and removed.
+rm -f var/admin-password
+: >var/stampede.log
+(
+  umask 077
+  exec "$sp_bin" serve --listen "127.0.0.1:$sp_port" --data-dir var --shop-url "http://127.0.0.1:$shop_port" \
+    >>var/stampede.log 2> >(while IFS= read -r line; do
+      case $line in
+        "admin password: "*) printf '%s\n' "${line#admin password: }" >var/admin-password ;;
+        *) printf '%s\n' "$line" ;;
+      esac
+    done >>var/stampede.log)
+) &
 sp_pid=$!
 sleep 1
+# Creates an API token by logging in as admin with password $1; prints it (empty on failure).
+mktoken() {
+  local jar csrf
+  jar=$(mktemp)
+  csrf=$(curl -fs -c "$jar" -H 'Content-Type: application/json' \
+    --data-binary "{\"username\":\"admin\",\"password\":\"$1\"}" "$api/auth/login" 2>/dev/null |
+    sed -n 's/.*"csrf_token":"\([0-9a-f]*\)".*/\1/p')
+  [ -n "$csrf" ] && curl -fs -b "$jar" -H "X-CSRF-Token: $csrf" -H 'Content-Type: application/json' \
+    -d '{"name":"make run"}' "$api/tokens" 2>/dev/null | sed -n 's/.*"token":"\([^"]*\)".*/\1/p'
+  rm -f "$jar"
+}
 if kill -0 "$sp_pid" 2>/dev/null; then
   pids+=("$sp_pid")
   api="http://127.0.0.1:$sp_port/api/v1"
   for _ in $(seq 50); do curl -fs "$api/health" >/dev/null 2>&1 && break; sleep 0.1; done
   echo "Server:         http://127.0.0.1:$sp_port/  (REST API $api, log: var/stampede.log)"
+  # The first start creates the user admin and prints its password once, into the log: show it
+  # here, where it is seen, and use it once to make an API token for the hints below.
+  password=$(cat var/admin-password 2>/dev/null)
+  rm -f var/admin-password
+  token=${STAMPEDE_TOKEN:-}
   echo
-  echo "Example tests on the server (pointed at the demo shop):"
-  curl -fs "$api/tests?per_page=50" 2>/dev/null |
-    grep -o '"id":[0-9]*,"name":"[^"]*"' | sed 's/"id":\([0-9]*\),"name":"\(.*\)"/  #\1  \2/'
+  if [ -n "$password" ]; then
+    echo "First start: log in to the dashboard as  admin  with the password  $password"
+    echo "(it is shown only this once; change it after logging in)"
+    [ -z "$token" ] && token=$(mktoken "$password")
+    [ -n "$token" ] && echo "An API token for the REST API and the CLI (shown once): $token"
+  else
+    echo "Log in as admin with the password shown on the first start (or delete var/ to start afresh)."
+  fi
   echo
-  echo "Start one and follow it (the browser dashboard comes in a later release):"
-  echo "  curl -X POST -H 'Content-Type: application/json' -d '{}' $api/tests/ID/runs"
-  echo "  curl $api/runs/RUN_ID"
-  echo "  $sp_bin remote run --server http://127.0.0.1:$sp_port 'Authenticated shopper'"
+  if [ -n "$token" ]; then
+    echo "Example tests on the server (pointed at the demo shop):"
+    curl -fs -H "Authorization: Bearer $token" "$api/tests?per_page=50" 2>/dev/null |
+      grep -o '"id":[0-9]*,"name":"[^"]*"' | sed 's/"id":\([0-9]*\),"name":"\(.*\)"/  #\1  \2/'
+    echo
+  fi
+  echo "The REST API needs an API token (Authorization: Bearer). To make one, log in and ask:"
+  echo "  csrf=\$(curl -s -c var/cookies -H 'Content-Type: application/json' \\"
+  echo "    -d '{\"username\":\"admin\",\"password\":\"PASSWORD\"}' $api/auth/login | sed -n 's/.*\"csrf_token\":\"\\([^\"]*\\)\".*/\\1/p')"
+  echo "  curl -s -b var/cookies -H \"X-CSRF-Token: \$csrf\" -H 'Content-Type: application/json' -d '{\"name\":\"cli\"}' $api/tokens"
+  echo "  export STAMPEDE_TOKEN=spt_...   # the \"token\" of the answer"
+  echo
+  echo "Start a test and follow it:"
+  echo "  curl -X POST -H \"Authorization: Bearer \$STAMPEDE_TOKEN\" -H 'Content-Type: application/json' -d '{}' $api/tests/ID/runs"
+  echo "  curl -H \"Authorization: Bearer \$STAMPEDE_TOKEN\" $api/runs/RUN_ID"
+  echo "  $sp_bin remote run --server http://127.0.0.1:$sp_port 'Authenticated shopper'   # uses \$STAMPEDE_TOKEN"
 else
   echo "Stampede server: not started:"
   sed 's/^/  /' var/stampede.log

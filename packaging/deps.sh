@@ -19,9 +19,11 @@ done
 # Debian packages: build, run, test.
 pkgs=(gcc make cmake pkg-config git ca-certificates
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
-      libwebsockets-dev curl procps)
+      libwebsockets-dev libsodium-dev curl procps)
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)
+# The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).
+pkgs+=(dpkg-dev openssl nginx-light)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)
 

@@ -16,19 +16,23 @@
 #include <unistd.h>
 
 #include "engine/definition.h"
+#include "server/datadir.h"
 #include "server/cli.h"
+#include "server/auth.h"
 #include "server/curlimport.h"
+#include "server/policy.h"
 #include "server/store.h"
 #include "server/web.h"
 
 #define API_PREFIX "/api/v1"
-#define DB_FILE "stampede.db"
+#define DB_FILE SP_DATADIR_DB_FILE
 
 struct sp_api {
     char *db_path;
     char *data_dir;
     char *web_root; /* realpath, NULL when none */
     uint16_t live_port;
+    char *live_url; /* NULL: none */
     int first_start;
     /* Idle SQLite connections. A request takes one and gives it back; the pool grows to the
      * number of requests handled at once (the HTTP thread pool's size). */
@@ -71,6 +75,7 @@ int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen)
     pthread_mutex_init(&api->mu, NULL);
     api->data_dir = sp_strdup(cfg->data_dir);
     api->live_port = cfg->live_port;
+    api->live_url = cfg->live_url ? sp_strdup(cfg->live_url) : NULL;
     sp_buf path;
     sp_buf_init(&path, PATH_MAX);
     if (sp_buf_addf(&path, "%s/%s", cfg->data_dir, DB_FILE) != 0) {
@@ -127,6 +132,7 @@ void sp_api_free(sp_api *api)
     free(api->db_path);
     free(api->data_dir);
     free(api->web_root);
+    free(api->live_url);
     free(api);
 }
 
@@ -271,11 +277,31 @@ static int h_health(sp_http_req *req)
         json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version));
 }
 
+/* live_url is null unless a proxy puts the stream elsewhere: the dashboard then opens
+ * ws://<its own host>:live_port/ (docs/operations.md). */
 static int h_config(sp_http_req *req)
 {
+    const sp_api *api = app(req);
+    /* "allowlist": whether a target allowlist is set; without one every target is allowed, and
+     * the dashboard says so. */
+    sp_store *s = NULL;
+    char err[256] = "";
+    int allowlist = 0;
+    if (conn_get(app(req), &s, err, sizeof err) == 0) {
+        json_t *entries = NULL;
+        if (sp_store_allowlist_get(s, &entries) == 0)
+            allowlist = json_array_size(entries) > 0;
+        json_decref(entries);
+        conn_put(app(req), s);
+    }
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:s}", "version", sp_version_string(),
-                                        "live_port", (int)app(req)->live_port, "api", API_PREFIX));
+                              json_pack("{s:s, s:i, s:o, s:s, s:b, s:b}", "version",
+                                        sp_version_string(), "live_port", (int)api->live_port,
+                                        "live_url",
+                                        api->live_url ? json_string(api->live_url) : json_null(),
+                                        "api", API_PREFIX, "auth",
+                                        sp_auth_enabled(sp_http_req_auth(req)), "allowlist",
+                                        allowlist));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -382,10 +408,17 @@ static int h_tests_create(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int64_t id = 0;
     char err[256] = "";
-    rc = sp_store_test_create(s, def->name, text, sp_http_req_principal(req)->name, &id, err,
-                              sizeof err);
+    /* Secrets are stored apart; the revision keeps the mask in their place. */
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
+    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets,
+                            sp_http_req_principal(req)->name, &id, NULL, err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc) {
-        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        rc = store_error(req, rc, rc == SP_EINVAL ? "secrets" : "name",
+                         err[0] ? err : sp_store_errmsg(s));
         goto out;
     }
     char loc[64];
@@ -393,6 +426,7 @@ static int h_tests_create(sp_http_req *req)
     sp_http_add_header(req, "Location", loc);
     sp_http_log("info", "test created", "id", loc + sizeof(API_PREFIX "/tests/") - 1, "who",
                 sp_http_req_principal(req)->name, NULL);
+    sp_auth_audit_req(req, "test.create", loc + sizeof(API_PREFIX "/") - 1, def->name);
     rc = sp_http_reply_json(
         req, 201,
         json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name, "revision", 1));
@@ -491,21 +525,33 @@ static int h_test_update(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int revision = 0;
     char err[256] = "";
-    rc = sp_store_test_update(s, id, def->name, text, sp_http_req_principal(req)->name, &revision,
-                              err, sizeof err);
+    /* A secret sent back as the mask keeps its stored value. */
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
+    rc = sp_store_test_save(s, id, def->name, masked ? masked : text, secrets,
+                            sp_http_req_principal(req)->name, NULL, &revision, err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc == SP_ENOTFOUND) {
         rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
                                  (long long)id);
         goto out;
     }
     if (rc) {
-        rc = store_error(req, rc, "name", err[0] ? err : sp_store_errmsg(s));
+        rc = store_error(req, rc, rc == SP_EINVAL ? "secrets" : "name",
+                         err[0] ? err : sp_store_errmsg(s));
         goto out;
     }
     char revtext[16];
     snprintf(revtext, sizeof revtext, "%d", revision);
     sp_http_log("info", "test updated", "id", sp_http_param(req, "id"), "revision", revtext, "who",
                 sp_http_req_principal(req)->name, NULL);
+    char obj[64];
+    snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+    char detail[SP_AUTH_NAME_MAX * 4];
+    snprintf(detail, sizeof detail, "revision %d: %.200s", revision, def->name);
+    sp_auth_audit_req(req, "test.update", obj, detail);
     rc = sp_http_reply_json(req, 200,
                             json_pack("{s:I, s:s, s:i}", "id", (json_int_t)id, "name", def->name,
                                       "revision", revision));
@@ -533,6 +579,9 @@ static int h_test_delete(sp_http_req *req)
     else {
         sp_http_log("info", "test deleted", "id", sp_http_param(req, "id"), "who",
                     sp_http_req_principal(req)->name, NULL);
+        char obj[64];
+        snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+        sp_auth_audit_req(req, "test.delete", obj, NULL);
         rc = sp_http_reply_empty(req, 204);
     }
     conn_put(app(req), s);
@@ -733,12 +782,18 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun;
+    size_t nrun, npol, nauth, ntool;
     const sp_http_route *run = sp_api_run_routes(&nrun);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun;
+    const sp_http_route *pol = sp_api_policy_routes(&npol);
+    const sp_http_route *auth = sp_api_auth_routes(&nauth);
+    const sp_http_route *tool = sp_api_tool_routes(&ntool);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, pol, npol * sizeof *pol);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, auth, nauth * sizeof *auth);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol + nauth, tool, ntool * sizeof *tool);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)
@@ -835,14 +890,17 @@ static json_t *build_openapi(void)
             char *q = sp_strdup(r->query);
             char *save = NULL;
             for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                json_array_append_new(params,
-                                      json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
-                                                "query", "required", 0, "schema", "type",
-                                                strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
-                                                        strcmp(tok, "name") == 0 ||
-                                                        strcmp(tok, "runs") == 0
-                                                    ? "string"
-                                                    : "integer"));
+                json_array_append_new(
+                    params,
+                    json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in", "query", "required", 0,
+                              "schema", "type",
+                              strcmp(tok, "q") == 0 || strcmp(tok, "status") == 0 ||
+                                      strcmp(tok, "name") == 0 || strcmp(tok, "runs") == 0 ||
+                                      strcmp(tok, "user") == 0 || strcmp(tok, "action") == 0 ||
+                                      strcmp(tok, "base_url") == 0 ||
+                                      strcmp(tok, "other_origins") == 0
+                                  ? "string"
+                                  : "integer"));
             free(q);
         }
         json_t *item = json_object_get(paths, p.p); /* borrowed */
@@ -874,7 +932,8 @@ static json_t *build_openapi(void)
         /* Bodies sent to /tests are definitions; the run routes take small option objects. */
         int takes_def = strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) ==
                             0 &&
-                        !strstr(r->pattern, "/runs");
+                        !strstr(r->pattern, "/runs") && !strstr(r->pattern, "/import/") &&
+                        !strstr(r->pattern, "/:id/try");
         if ((r->flags & SP_HTTP_JSON_BODY) && takes_def)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
@@ -884,6 +943,10 @@ static json_t *build_openapi(void)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
                                           "application/json", "schema", "type", "object"));
+        /* Who may call it: an API token or a session (docs/security.md). */
+        if (r->perm != SP_PERM_PUBLIC)
+            json_object_set_new(op, "security",
+                                json_pack("[{s:[]}, {s:[]}]", "bearer", "session"));
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }
@@ -894,13 +957,17 @@ static json_t *build_openapi(void)
                   "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
-    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}}}", "openapi",
+    json_t *schemes = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http",
+                                "scheme", "bearer", "session", "type", "apiKey", "in", "cookie",
+                                "name", "sp_session");
+    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}, s:o}}", "openapi",
                      "3.0.3", "info", "title", "Stampede REST API", "version", SP_VERSION,
                      "description",
                      "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
-                     "names what a caller needs.",
+                     "names what a caller needs: an API token (Authorization: Bearer) or a session "
+                     "cookie, with X-CSRF-Token on changes (docs/security.md).",
                      "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
-                     error_schema, "TestDefinition", def_schema);
+                     error_schema, "TestDefinition", def_schema, "securitySchemes", schemes);
 }
 
 static int h_openapi(sp_http_req *req)
@@ -950,7 +1017,13 @@ static int seed_one(sp_store *s, const char *dir, const char *file, const char *
         goto out;
     }
     char err[256] = "";
-    rc = sp_store_test_create(s, def->name, text, "seed", NULL, err, sizeof err);
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(doc, &masked, &secrets);
+    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets, "seed", NULL, NULL,
+                            err, sizeof err);
+    free(masked);
+    json_decref(secrets);
     if (rc) {
         sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
         goto out;

@@ -15,6 +15,8 @@
  * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
  * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
  * object, so the content is what the user saved (key order included), not its whitespace.
+ * A definition with "secrets" is the exception: its values are stored apart (server/policy.h)
+ * and the revision is the document re-written with the mask in their place.
  */
 #ifndef SP_API_H
 #define SP_API_H
@@ -30,6 +32,7 @@ typedef struct sp_api_config {
     const char *data_dir; /* exists; the database is data_dir/stampede.db */
     const char *web_root; /* NULL: the built-in placeholder page */
     uint16_t live_port;   /* reported by GET /api/v1/config */
+    const char *live_url; /* the same, as a URL behind a proxy (--live-url); NULL: none */
 } sp_api_config;
 
 /* Opens the store and recovers from a crash. On failure err says why (e.g. a database written
@@ -55,8 +58,8 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
  */
 int sp_api_checkpoint(sp_api *api, int truncate);
 
-/* The route table: the tests and service routes, then the run routes of api_runs.c (built
- * once, static afterwards). */
+/* The route table: the tests and service routes, then the run routes of api_runs.c and the
+ * import and try routes of api_tools.c (built once, static afterwards). */
 const sp_http_route *sp_api_routes(size_t *n);
 
 /* ---- For the run routes (server/api_runs.c) ---- */
@@ -76,5 +79,11 @@ void sp_api_store_give(sp_api *api, struct sp_store *s);
 
 /* The run routes (server/api_runs.c), static. */
 const sp_http_route *sp_api_run_routes(size_t *n);
+/* The settings routes of the target allowlist and caps (server/api_policy.c), static. */
+const sp_http_route *sp_api_policy_routes(size_t *n);
+/* The access control routes (server/api_auth.c): login, tokens, users, audit; static. */
+const sp_http_route *sp_api_auth_routes(size_t *n);
+/* The import and "Try it" routes (server/api_tools.c), static. */
+const sp_http_route *sp_api_tool_routes(size_t *n);
 
 #endif

@@ -17,8 +17,10 @@
 #include "engine/definition.h"
 #include "engine/metrics.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/export.h"
 #include "server/http.h"
+#include "server/policy.h"
 #include "server/runs.h"
 #include "server/store.h"
 
@@ -130,6 +132,37 @@ static int reply_run(sp_http_req *req, sp_store *s, int64_t id, unsigned status)
 
 /* ---- Start ---- */
 
+/* Where a run sends its load, for the audit log: the base_url override, else the base_url
+ * of the test's revision. */
+static void run_target(sp_store *s, int64_t run_id, const json_t *body, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "unknown");
+    const char *bu = json_string_value(json_object_get(body, "base_url")); /* borrowed */
+    if (bu) {
+        snprintf(out, outlen, "%s", bu);
+        return;
+    }
+    json_t *run = NULL, *test = NULL, *doc = NULL;
+    if (sp_store_run_get(s, run_id, &run) != 0)
+        goto out;
+    int64_t test_id = json_integer_value(json_object_get(run, "test_id"));
+    int rev = (int)json_integer_value(json_object_get(run, "revision"));
+    if (sp_store_test_get(s, test_id, rev, &test) != 0)
+        goto out;
+    const char *text = json_string_value(json_object_get(test, "definition"));
+    doc = text ? json_loads(text, 0, NULL) : NULL;
+    bu = json_string_value(json_object_get(doc, "base_url"));
+    if (bu)
+        snprintf(out, outlen, "%s", bu);
+out:
+    if (run)
+        json_decref(run);
+    if (test)
+        json_decref(test);
+    if (doc)
+        json_decref(doc);
+}
+
 static int h_start(sp_http_req *req)
 {
     int64_t test_id = parse_id(sp_http_param(req, "id"));
@@ -161,8 +194,28 @@ static int h_start(sp_http_req *req)
     int64_t id = 0;
     const char *cap = NULL;
     char msg[512];
-    int rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
-                           sp_http_req_principal(req)->name, &id, &el, &cap, msg, sizeof msg);
+    /* The allowlist and the caps of the starter's role, as they are now. */
+    sp_policy pol;
+    sp_store *ps = NULL;
+    int rc = take_store(req, &ps);
+    if (rc || !ps) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        return rc;
+    }
+    rc = sp_policy_load(&pol, ps, sp_http_req_principal(req)->role);
+    if (rc) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        rc = store_error(req, ps, rc);
+        sp_api_store_give(app(req), ps);
+        return rc;
+    }
+    sp_api_store_give(app(req), ps);
+    rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
+                       sp_http_req_principal(req)->user, &pol.run, &id, &el, &cap, msg,
+                       sizeof msg);
+    sp_policy_release(&pol);
     json_decref(ov);
     if (rc == SP_EINVAL) {
         json_t *list = json_array();
@@ -192,6 +245,10 @@ static int h_start(sp_http_req *req)
         char loc[64];
         snprintf(loc, sizeof loc, API_PREFIX "/runs/%lld", (long long)id);
         sp_http_add_header(req, "Location", loc);
+        char target[512], detail[600];
+        run_target(s, id, body, target, sizeof target);
+        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id, target);
+        sp_auth_audit_req(req, "run.start", loc + sizeof(API_PREFIX "/") - 1, detail);
         rc = reply_run(req, s, id, 201);
         sp_api_store_give(app(req), s);
     }
@@ -315,6 +372,9 @@ static int h_stop(sp_http_req *req)
     snprintf(ids, sizeof ids, "%lld", (long long)id);
     sp_http_log("info", "run stop asked", "run", ids, "mode", graceful ? "graceful" : "immediate",
                 "who", sp_http_req_principal(req)->name, NULL);
+    char obj[40];
+    snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
+    sp_auth_audit_req(req, "run.stop", obj, graceful ? "graceful" : "immediate");
     sp_store *s;
     int rc = take_store(req, &s);
     if (rc || !s)
@@ -365,6 +425,11 @@ static int h_load(sp_http_req *req)
     if (rc)
         return sp_http_reply_error(req, rc == SP_EINVAL ? SP_EINVAL : SP_ESTATE, "target", NULL,
                                    "%s", msg);
+    char obj[40], detail[80];
+    snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
+    snprintf(detail, sizeof detail, "target %g, ramp %lld ms", json_number_value(target),
+             (long long)ramp_ms);
+    sp_auth_audit_req(req, "run.load", obj, detail);
     return sp_http_reply_json(req, 200,
                               json_pack("{s:I, s:f, s:I}", "id", (json_int_t)id, "target",
                                         json_number_value(target), "ramp_ms", (json_int_t)ramp_ms));

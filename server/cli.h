@@ -14,6 +14,10 @@ int sp_cmd_serve(int argc, char **argv);
  * (server/remote.c): exit 0 passed, 1 failed (or stopped/aborted on the server), 2 invalid or
  * could not start, 130 after Ctrl-C (the run is stopped on the server first). */
 int sp_cmd_remote(int argc, char **argv);
+/* stampede backup [--data-dir DIR | --config FILE] FILE and stampede restore (same options),
+ * server/backup.c: exit 0 done, 1 failed, 2 bad usage. */
+int sp_cmd_backup(int argc, char **argv);
+int sp_cmd_restore(int argc, char **argv);
 /* The version line, with the git revision the binary was built from. */
 const char *sp_version_string(void);
 

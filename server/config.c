@@ -14,6 +14,7 @@
 
 #include "engine/common.h"
 #include "engine/definition.h"
+#include "server/log.h"
 
 #define MAX_URL 2048
 
@@ -24,11 +25,14 @@ static const char usage_text[] =
     "\n"
     "options:\n"
     "  --listen ADDR:PORT   where the dashboard and API listen (default 127.0.0.1:8484);\n"
-    "                       loopback only ([::1]:PORT for IPv6) until access control exists\n"
+    "                       another address than loopback needs access control on and the\n"
+    "                       admin password changed from the generated one\n"
     "  --live-port PORT     the live stream's WebSocket port (default 8485)\n"
     "  --data-dir DIR       where the database lives, created if missing (default ./var)\n"
-    "  --config FILE        a JSON file with these options (listen, live_port, data_dir,\n"
-    "                       shop_url, web_root, examples_dir); the command line wins\n"
+    "  --config FILE        a JSON file with these options in snake_case (listen,\n"
+    "                       live_port, data_dir, ..., no_auth: true, server_name: one name,\n"
+    "                       tls_cert, tls_key, log_level, public_url, live_url); the\n"
+    "                       command line wins\n"
     "  --shop-url URL       on first start, seed the example tests pointed at this URL\n"
     "  --web-root DIR       serve the dashboard from DIR instead of the built-in page\n"
     "  --examples-dir DIR   where the example tests are (default: next to the program)\n"
@@ -36,6 +40,24 @@ static const char usage_text[] =
     "  --max-duration D     refuse runs longer than D, e.g. 2h (default 24h)\n"
     "  --max-rate N         refuse open-model runs above N iterations/s (default 100000)\n"
     "  --max-runs N         runs going at once (default 4)\n"
+    "  --log-level LEVEL    debug, info, warn or error: the least severe event logged\n"
+    "                       (default info)\n"
+    "  --public-url URL     behind a reverse proxy: the https://HOST[:PORT] users open;\n"
+    "                       accepted as Host and Origin (docs/operations.md)\n"
+    "  --live-url URL       the live stream's ws:// or wss:// URL as browsers must open it\n"
+    "                       (default: PUBLIC-URL with wss:// and /live/, else the live port)\n"
+    "\n"
+    "access control (on by default; docs/security.md):\n"
+    "  --no-auth            no accounts: every loopback client may do everything (only\n"
+    "                       with a loopback --listen address)\n"
+    "  --server-name NAME   a host name clients use to reach this server (Host and Origin\n"
+    "                       are checked against it, the listen address and localhost);\n"
+    "                       repeatable\n"
+    "  --tls-cert FILE      serve HTTPS with this PEM certificate (chain) ...\n"
+    "  --tls-key FILE       ... and this PEM private key (libmicrohttpd with GnuTLS);\n"
+    "                       or put the reverse proxy of packaging/ in front instead\n"
+    "The first start creates the user admin with the password in STAMPEDE_ADMIN_PASSWORD,\n"
+    "or a random one printed once on stderr.\n"
     "  -h, --help           print this help\n"
     "\n"
     "SIGINT or SIGTERM stops the server; the exit code is then 0. Bad options exit with 2.\n";
@@ -52,6 +74,7 @@ void sp_config_init(sp_config *c)
     c->port = SP_CONFIG_DEFAULT_PORT;
     c->live_port = SP_CONFIG_DEFAULT_LIVE_PORT;
     c->data_dir = sp_strdup(SP_CONFIG_DEFAULT_DATA_DIR);
+    c->log_level = SP_LOG_INFO;
 }
 
 void sp_config_release(sp_config *c)
@@ -62,6 +85,12 @@ void sp_config_release(sp_config *c)
     free(c->shop_url);
     free(c->web_root);
     free(c->examples_dir);
+    free(c->public_url);
+    free(c->live_url);
+    for (size_t i = 0; i < c->n_server_names; i++)
+        free(c->server_names[i]);
+    free(c->tls_cert);
+    free(c->tls_key);
     memset(c, 0, sizeof(*c));
 }
 
@@ -119,21 +148,14 @@ static int parse_listen(sp_config *c, const char *s, char *err, size_t errlen)
     }
     if (strcmp(host, "localhost") == 0)
         snprintf(host, sizeof host, "127.0.0.1");
+    if (host[0] == '\0')
+        snprintf(host, sizeof host, "0.0.0.0"); /* ":8484": every interface */
     struct in_addr a4;
     struct in6_addr a6;
     if (host[0] != '\0' && inet_pton(AF_INET, host, &a4) != 1 &&
         inet_pton(AF_INET6, host, &a6) != 1) {
         snprintf(err, errlen,
                  "--listen '%s': the address must be numeric (127.0.0.1 or [::1]), not a name", s);
-        return SP_EINVAL;
-    }
-    if (!is_loopback(host)) {
-        snprintf(err, errlen,
-                 "refusing to listen on '%s': a load tester reachable from the network can "
-                 "send traffic anywhere, so access control (accounts, tokens, a target "
-                 "allowlist) must come first; until then use a loopback address "
-                 "(127.0.0.1 or [::1])",
-                 host[0] ? host : "every interface");
         return SP_EINVAL;
     }
     set_str(&c->listen_host, host);
@@ -157,6 +179,48 @@ static int check_url(const char *opt, const char *url, char *err, size_t errlen)
         ok = (unsigned char)url[i] > ' ' && (unsigned char)url[i] != 0x7f;
     if (!ok) {
         snprintf(err, errlen, "%s '%.200s': expected an http:// or https:// URL with a host", opt,
+                 url);
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+/* "https://host[:port]" (or http://), nothing after the authority but an optional '/'. The
+ * trailing '/' is dropped, so the value is the exact Origin a browser sends. */
+static int check_public_url(char *url, char *err, size_t errlen)
+{
+    if (check_url("--public-url", url, err, errlen) != 0)
+        return SP_EINVAL;
+    size_t n = strlen(url);
+    if (n > 0 && url[n - 1] == '/')
+        url[--n] = '\0';
+    const char *auth = strstr(url, "://") + 3;
+    if (strpbrk(auth, "/?#@") || !*auth || n > 200) {
+        snprintf(err, errlen,
+                 "--public-url '%.200s': expected only a scheme and a host (and a port), "
+                 "e.g. https://stampede.example.com",
+                 url);
+        return SP_EINVAL;
+    }
+    /* Browsers leave the scheme's default port out of Origin. */
+    const char *dflt = strncmp(url, "https://", 8) == 0 ? ":443" : ":80";
+    size_t dn = strlen(dflt);
+    if (n > dn && strcmp(url + n - dn, dflt) == 0)
+        url[n - dn] = '\0';
+    return 0;
+}
+
+static int check_ws_url(const char *url, char *err, size_t errlen)
+{
+    size_t n = strlen(url);
+    const char *rest = strncmp(url, "ws://", 5) == 0    ? url + 5
+                       : strncmp(url, "wss://", 6) == 0 ? url + 6
+                                                        : NULL;
+    int ok = rest && *rest && *rest != '/' && n < 512;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)url[i] > ' ' && (unsigned char)url[i] != 0x7f && url[i] != '"';
+    if (!ok) {
+        snprintf(err, errlen, "--live-url '%.200s': expected a ws:// or wss:// URL with a host",
                  url);
         return SP_EINVAL;
     }
@@ -219,6 +283,69 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
         set_str(&c->examples_dir, value);
         return 0;
     }
+    if (strcmp(opt, "--log-level") == 0) {
+        sp_log_level lv;
+        if (sp_log_level_parse(value, &lv) != 0) {
+            snprintf(err, errlen, "--log-level '%.100s': expected debug, info, warn or error",
+                     value);
+            return SP_EINVAL;
+        }
+        c->log_level = (int)lv;
+        return 0;
+    }
+    if (strcmp(opt, "--public-url") == 0) {
+        char *copy = sp_strdup(value);
+        if (check_public_url(copy, err, errlen) != 0) {
+            free(copy);
+            return SP_EINVAL;
+        }
+        free(c->public_url);
+        c->public_url = copy;
+        return 0;
+    }
+    if (strcmp(opt, "--live-url") == 0) {
+        if (check_ws_url(value, err, errlen) != 0)
+            return SP_EINVAL;
+        set_str(&c->live_url, value);
+        return 0;
+    }
+    if (strcmp(opt, "--server-name") == 0) {
+        size_t n = strlen(value);
+        int ok = n > 0 && n < 254;
+        for (size_t i = 0; ok && i < n; i++) {
+            char ch = value[i];
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '-' || ch == ':';
+        }
+        if (!ok) {
+            snprintf(err, errlen,
+                     "--server-name '%.100s': expected a host name or address without port", value);
+            return SP_EINVAL;
+        }
+        if (c->n_server_names == SP_CONFIG_MAX_SERVER_NAMES) {
+            snprintf(err, errlen, "--server-name: at most %d names", SP_CONFIG_MAX_SERVER_NAMES);
+            return SP_EINVAL;
+        }
+        c->server_names[c->n_server_names++] = sp_strdup(value);
+        return 0;
+    }
+    if (strcmp(opt, "--tls-cert") == 0 || strcmp(opt, "--tls-key") == 0) {
+        struct stat st;
+        if (stat(value, &st) != 0 || !S_ISREG(st.st_mode)) {
+            snprintf(err, errlen, "%s '%.200s': not a readable file", opt, value);
+            return SP_EINVAL;
+        }
+        set_str(strcmp(opt, "--tls-cert") == 0 ? &c->tls_cert : &c->tls_key, value);
+        return 0;
+    }
+    if (strcmp(opt, "--no-auth") == 0) {
+        if (strcmp(value, "true") != 0 && strcmp(value, "false") != 0) {
+            snprintf(err, errlen, "no_auth must be true or false");
+            return SP_EINVAL;
+        }
+        c->no_auth = strcmp(value, "true") == 0;
+        return 0;
+    }
     if (strcmp(opt, "--max-duration") == 0) {
         int64_t ms = 0;
         if (sp_parse_duration_ms(value, &ms) != 0 || ms <= 0) {
@@ -247,13 +374,15 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
     return SP_EINVAL;
 }
 
-static const char *const file_keys[] = {"listen",   "live_port", "data_dir",
-                                        "shop_url", "web_root",  "examples_dir",
-                                        "max_vus",  "max_duration", "max_rate", "max_runs"};
+static const char *const file_keys[] = {
+    "listen",       "live_port", "data_dir", "shop_url", "web_root",    "examples_dir", "max_vus",
+    "max_duration", "max_rate",  "max_runs", "no_auth",  "server_name", "tls_cert",     "tls_key",
+    "log_level",    "public_url", "live_url"};
 
-static const char *const cli_names[] = {"listen",   "live-port", "data-dir",
-                                        "shop-url", "web-root",  "examples-dir",
-                                        "max-vus",  "max-duration", "max-rate", "max-runs"};
+static const char *const cli_names[] = {
+    "listen",       "live-port", "data-dir", "shop-url", "web-root",    "examples-dir", "max-vus",
+    "max-duration", "max-rate",  "max-runs", "no-auth",  "server-name", "tls-cert",     "tls-key",
+    "log-level",    "public-url", "live-url"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {
@@ -285,8 +414,10 @@ static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
         }
         char num[32];
         const char *text;
-        if (json_is_string(v)) {
+        if (json_is_string(v) && strcmp(key, "no_auth") != 0) {
             text = json_string_value(v);
+        } else if (strcmp(key, "no_auth") == 0 && json_is_boolean(v)) {
+            text = json_is_true(v) ? "true" : "false";
         } else if ((strcmp(key, "live_port") == 0 || strcmp(key, "max_vus") == 0 ||
                     strcmp(key, "max_rate") == 0 || strcmp(key, "max_runs") == 0) &&
                    json_is_integer(v)) {
@@ -350,6 +481,15 @@ int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errle
                      hint ? " (did you mean '--" : "", hint ? hint : "", hint ? "'?)" : "");
             return SP_EINVAL;
         }
+        if (strcmp(name, "no-auth") == 0) {
+            /* A flag: it takes no value. */
+            if (eq) {
+                snprintf(err, errlen, "--no-auth takes no value");
+                return SP_EINVAL;
+            }
+            c->no_auth = 1;
+            continue;
+        }
         if (eq) {
             value = eq + 1;
         } else {
@@ -364,6 +504,18 @@ int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errle
         int rc = apply(c, name, value, err, errlen);
         if (rc)
             return rc;
+    }
+    if (c->no_auth && !is_loopback(c->listen_host)) {
+        snprintf(err, errlen,
+                 "refusing --no-auth on '%s': without access control anyone who can reach the "
+                 "server can send load anywhere; use a loopback --listen address (127.0.0.1 or "
+                 "[::1]) or leave access control on",
+                 c->listen_host);
+        return SP_EINVAL;
+    }
+    if (!c->tls_cert != !c->tls_key) {
+        snprintf(err, errlen, "--tls-cert and --tls-key go together");
+        return SP_EINVAL;
     }
     if (c->port != 0 && c->port == c->live_port) {
         snprintf(err, errlen, "--live-port %u is the same port as --listen", (unsigned)c->port);

@@ -19,6 +19,9 @@
 
 #include <microhttpd.h>
 
+#include "server/auth.h"
+#include "server/log.h"
+
 struct sp_http_server {
     struct MHD_Daemon *mhd;
     const sp_http_route *routes;
@@ -26,8 +29,10 @@ struct sp_http_server {
     void *app;
     uint16_t port;
     char host[64];      /* the configured listen address, as given */
-    char page_csp[512]; /* Content-Security-Policy of dashboard pages */
-    uint16_t live_port; /* for the live stream's source in page_csp */
+    char public_url[256]; /* --public-url, "" when none */
+    struct sp_auth *auth; /* borrowed; may be NULL */
+    int tls;
+    char *page_csp; /* Content-Security-Policy of dashboard pages (owned) */
     /* The last message libmicrohttpd logged from the thread that starts it, while starting:
      * why a bind failed. Worker threads (which may log during the start too) never touch it. */
     char start_err[256];
@@ -54,76 +59,27 @@ struct sp_http_req {
     uint64_t dropped; /* body bytes read and dropped after the cap was passed */
     json_t *json;     /* owned */
     sp_http_principal principal;
+    char address[64]; /* the client's numeric address */
     hdr headers[SP_HTTP_MAX_HEADERS];
     size_t nheaders;
     unsigned status; /* 0 until a response was queued */
     uint64_t t0_us;
 };
 
-/* Every sp_perm bit: what a loopback client gets until issue 6 brings accounts. */
+/* Every sp_perm bit: what a loopback client gets with --no-auth, and the admin role. */
 #define ALL_PERMS (SP_PERM_READ | SP_PERM_WRITE | SP_PERM_RUN | SP_PERM_ADMIN)
 
 /* ---- Logging ---- */
 
-static void log_value(sp_buf *b, const char *v)
-{
-    size_t n = strlen(v);
-    int quote = n == 0;
-    for (size_t i = 0; i < n && !quote; i++) {
-        unsigned char c = (unsigned char)v[i];
-        quote = c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f;
-    }
-    size_t cut = n > SP_HTTP_MAX_LOG_VALUE ? SP_HTTP_MAX_LOG_VALUE : n;
-    if (quote)
-        sp_buf_addc(b, '"');
-    for (size_t i = 0; i < cut; i++) {
-        unsigned char c = (unsigned char)v[i];
-        if (c == '"' || c == '\\') {
-            sp_buf_addc(b, '\\');
-            sp_buf_addc(b, (char)c);
-        } else if (c == '\n') {
-            sp_buf_adds(b, "\\n");
-        } else if (c < ' ' || c == 0x7f) {
-            sp_buf_addf(b, "\\x%02x", c);
-        } else {
-            sp_buf_addc(b, (char)c);
-        }
-    }
-    if (cut < n)
-        sp_buf_adds(b, "...");
-    if (quote)
-        sp_buf_addc(b, '"');
-}
-
 void sp_http_log(const char *level, const char *msg, ...)
 {
-    sp_buf b;
-    /* A line has a few values of at most SP_HTTP_MAX_LOG_VALUE bytes each, escaped. */
-    sp_buf_init(&b, 16u << 10);
-    sp_buf_adds(&b, "level=");
-    log_value(&b, level);
-    sp_buf_adds(&b, " msg=");
-    log_value(&b, msg);
+    sp_log_level lv = SP_LOG_INFO;
+    if (sp_log_level_parse(level, &lv) != 0)
+        lv = SP_LOG_INFO;
     va_list ap;
     va_start(ap, msg);
-    const char *k;
-    while ((k = va_arg(ap, const char *)) != NULL) {
-        const char *v = va_arg(ap, const char *);
-        sp_buf_addc(&b, ' ');
-        sp_buf_adds(&b, k);
-        sp_buf_addc(&b, '=');
-        log_value(&b, v ? v : "-");
-    }
+    sp_log_kvv(lv, msg, ap);
     va_end(ap);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    char when[40];
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    sp_buf_addf(&b, " ts=%s.%03ldZ\n", when, ts.tv_nsec / 1000000);
-    fwrite(b.p, 1, b.len, stderr);
-    sp_buf_release(&b);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -222,6 +178,7 @@ static const struct {
     {SP_ELIMIT, 413, "too_large"},
     {SP_HTTP_EMEDIA, 415, "unsupported_media_type"},
     {SP_HTTP_EDEFINITION, 422, "invalid_definition"},
+    {SP_HTTP_ETOOMANY, 429, "too_many_requests"},
     {SP_HTTP_EUNAVAILABLE, 503, "unavailable"},
 };
 
@@ -292,6 +249,21 @@ const sp_http_principal *sp_http_req_principal(const sp_http_req *req)
     return &req->principal;
 }
 
+const char *sp_http_req_address(const sp_http_req *req)
+{
+    return req->address;
+}
+
+struct sp_auth *sp_http_req_auth(const sp_http_req *req)
+{
+    return req->srv->auth;
+}
+
+int sp_http_req_tls(const sp_http_req *req)
+{
+    return req->srv->tls;
+}
+
 static void req_free(sp_http_req *req)
 {
     if (!req)
@@ -324,31 +296,6 @@ int sp_http_add_header(sp_http_req *req, const char *name, const char *value)
     return 0;
 }
 
-/* The page CSP for this request. A dashboard opened under another name than 127.0.0.1 or
- * localhost (a server listening beyond loopback) reaches its live stream under that same name,
- * so the name the request came to is added as a WebSocket source. The access check has already
- * accepted that Host as one of this server's names; only a plain DNS name or IPv4 address is
- * added (an IPv6 literal is not valid CSP source syntax). */
-static void page_csp(const sp_http_req *req, char *out, size_t outlen)
-{
-    const char *host = sp_http_header(req, "Host");
-    size_t n = host ? strcspn(host, ":") : 0;
-    int plain = n > 0 && n < 254 &&
-                strspn(host, "abcdefghijklmnopqrstuvwxyz"
-                             "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") >= n;
-    if (!plain || (n == 9 && strncmp(host, "127.0.0.1", 9) == 0) ||
-        (n == 9 && strncasecmp(host, "localhost", 9) == 0)) {
-        snprintf(out, outlen, "%s", req->srv->page_csp);
-        return;
-    }
-    /* page_csp holds "... connect-src 'self' ws://127.0.0.1:P ws://localhost:P; ..." */
-    const char *cut = strstr(req->srv->page_csp, "; object-src");
-    if (!cut || snprintf(out, outlen, "%.*s ws://%.*s:%u%s", (int)(cut - req->srv->page_csp),
-                         req->srv->page_csp, (int)n, host, (unsigned)req->srv->live_port,
-                         cut) >= (int)outlen)
-        snprintf(out, outlen, "%s", req->srv->page_csp);
-}
-
 /* Adds the security headers and the handler's headers, queues resp, and drops our reference
  * to it (libmicrohttpd keeps its own until the response is sent). */
 static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
@@ -367,9 +314,7 @@ static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
     if (page) {
-        char csp[800];
-        page_csp(req, csp, sizeof csp);
-        MHD_add_response_header(resp, "Content-Security-Policy", csp);
+        MHD_add_response_header(resp, "Content-Security-Policy", req->srv->page_csp);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
     } else {
         /* API answers are data, never documents: nothing may run or load from them. */
@@ -582,7 +527,7 @@ static int is_loopback_peer(const struct sockaddr *sa)
  * loopback names or its listen address, with its port. A browser tricked by DNS rebinding
  * sends the attacker's name here, so only our own names pass.
  */
-static int host_is_ours(const sp_http_access *a, const char *host)
+static int host_is_ours(const sp_http_access *a, const char *host, uint16_t want_port)
 {
     char name[256];
     const char *port;
@@ -603,62 +548,145 @@ static int host_is_ours(const sp_http_access *a, const char *host)
         port = colon ? colon : "";
     }
     char want[16];
-    snprintf(want, sizeof want, ":%u", (unsigned)a->port);
-    if (strcmp(port, want) != 0 && !(a->port == 80 && port[0] == '\0'))
+    snprintf(want, sizeof want, ":%u", (unsigned)want_port);
+    /* No port: the scheme's default, which depends on whether TLS is in front of us. */
+    if (strcmp(port, want) != 0 &&
+        !((want_port == 80 || want_port == 443 || a->auth) && port[0] == '\0'))
         return 0;
     return strcasecmp(name, "localhost") == 0 || strcmp(name, "127.0.0.1") == 0 ||
-           strcmp(name, "::1") == 0 || (a->listen_host && strcasecmp(name, a->listen_host) == 0);
+           strcmp(name, "::1") == 0 || (a->listen_host && strcasecmp(name, a->listen_host) == 0) ||
+           sp_auth_is_server_name(a->auth, name);
+}
+
+/* Whether host (a Host header) is the authority of the public URL, with or without a port:
+ * a proxy may pass on the name users typed ($host drops the port, $http_host keeps it). */
+static int host_is_public(const sp_http_access *a, const char *host)
+{
+    if (!a->public_url || !a->public_url[0])
+        return 0;
+    const char *auth = strstr(a->public_url, "://");
+    if (!auth)
+        return 0;
+    auth += 3;
+    size_t hn = strlen(host);
+    const char *pend = auth[0] == '[' ? strchr(auth, ']') : strchr(auth, ':');
+    size_t an = pend ? (size_t)(pend - auth) + (auth[0] == '[') : strlen(auth);
+    if (strcasecmp(host, auth) == 0)
+        return 1;
+    /* The name alone, or the name with whatever port the proxy appended. */
+    return hn >= an && strncasecmp(host, auth, an) == 0 && (host[an] == '\0' || host[an] == ':');
 }
 
 static int origin_is_ours(const sp_http_access *a, const char *origin)
 {
+    if (a->public_url && a->public_url[0] && strcasecmp(origin, a->public_url) == 0)
+        return 1;
+    uint16_t port = a->origin_port ? a->origin_port : a->port;
     if (strncmp(origin, "http://", 7) == 0)
-        return host_is_ours(a, origin + 7);
+        return host_is_ours(a, origin + 7, port);
     if (strncmp(origin, "https://", 8) == 0)
-        return host_is_ours(a, origin + 8);
+        return host_is_ours(a, origin + 8, port);
     return 0; /* "null" (sandboxed frames, file:) and anything else */
 }
 
-int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
-                         size_t msglen)
+static void set_principal(sp_http_principal *who, const char *user, const char *role,
+                          unsigned perms)
 {
-    static const sp_http_principal anonymous = {"anonymous", 0};
-    static const sp_http_principal local = {"local", ALL_PERMS};
-    *who = anonymous;
+    snprintf(who->user, sizeof who->user, "%s", user);
+    snprintf(who->role, sizeof who->role, "%s", role);
+    who->perms = perms;
+    who->name = who->user;
+}
 
-    if (a->host && !host_is_ours(a, a->host)) {
+static const char *perm_word(sp_perm p)
+{
+    return p == SP_PERM_WRITE   ? "write"
+           : p == SP_PERM_RUN   ? "run"
+           : p == SP_PERM_ADMIN ? "admin"
+                                : "read";
+}
+
+static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
+                  size_t msglen)
+{
+    if (a->host && !host_is_ours(a, a->host, a->port) && !host_is_public(a, a->host)) {
         snprintf(msg, msglen, "Host '%.200s' is not a name of this server", a->host);
         return SP_HTTP_EFORBIDDEN;
     }
     /* Browsers send Origin on cross-site POSTs and on every WebSocket handshake; a page on
      * another site must not act through the user's browser. */
     int safe = strcmp(a->method, "GET") == 0 || strcmp(a->method, "HEAD") == 0;
-    if (a->websocket && !a->origin) {
-        snprintf(msg, msglen, "a WebSocket upgrade must send Origin");
-        return SP_HTTP_EFORBIDDEN;
-    }
     if ((!safe || a->websocket) && a->origin && !origin_is_ours(a, a->origin)) {
         snprintf(msg, msglen, "cross-origin request from '%.200s' refused", a->origin);
         return SP_HTTP_EFORBIDDEN;
     }
 
-    /* Identification. Until accounts exist (issue 6: session cookie, then Authorization:
-     * Bearer), only loopback clients are served, and they may do everything: the server
-     * refuses to listen anywhere else. */
-    if (is_loopback_peer(a->peer))
-        *who = local;
+    if (!sp_auth_enabled(a->auth)) {
+        /* --no-auth (or no accounts at all): the server listens on loopback only, and every
+         * loopback client may do everything. */
+        if (is_loopback_peer(a->peer))
+            set_principal(who, "local", "admin", ALL_PERMS);
+    } else {
+        sp_auth_who w;
+        char why[256] = "";
+        int rc = sp_auth_identify(a->auth, a->authorization, a->cookie, &w, why, sizeof why);
+        if (rc == SP_EIO) {
+            snprintf(msg, msglen, "%s", why);
+            return SP_HTTP_EUNAVAILABLE;
+        }
+        if (rc == SP_HTTP_EUNAUTH && perm != SP_PERM_PUBLIC) {
+            snprintf(msg, msglen, "%s", why);
+            return SP_HTTP_EUNAUTH;
+        }
+        /* On a public route, a stale cookie or token is no reason to refuse the login page. */
+        if (rc == 0) {
+            set_principal(who, w.user, w.role, w.perms);
+            /* Browsers send Origin on every WebSocket handshake: a cookie without one did not
+             * come from a page of ours. (A Bearer token is not sent by browsers on their own.) */
+            if (w.by_session && a->websocket && !a->origin) {
+                snprintf(msg, msglen, "a WebSocket upgrade with a session cookie must send Origin");
+                return SP_HTTP_EFORBIDDEN;
+            }
+            /* A cookie is sent by the browser whoever made the page that asks; only our
+             * pages know the session's CSRF token. */
+            if (w.by_session && !safe && !a->websocket &&
+                (!a->csrf || !sp_auth_equal(a->csrf, w.csrf))) {
+                snprintf(msg, msglen, "%s X-CSRF-Token header (the csrf_token of the login)",
+                         a->csrf ? "wrong" : "missing");
+                return SP_HTTP_EFORBIDDEN;
+            }
+        }
+    }
 
     if (perm == SP_PERM_PUBLIC)
         return 0;
     if (who->perms == 0) {
-        snprintf(msg, msglen, "authentication required");
+        snprintf(msg, msglen,
+                 "authentication required: log in, or send Authorization: Bearer "
+                 "<token>");
         return SP_HTTP_EUNAUTH;
     }
     if ((who->perms & (unsigned)perm) != (unsigned)perm) {
-        snprintf(msg, msglen, "'%s' may not do this", who->name);
+        snprintf(msg, msglen, "'%s' (role %s) may not do this: it needs the %s permission",
+                 who->name, who->role[0] ? who->role : "none", perm_word(perm));
         return SP_HTTP_EFORBIDDEN;
     }
     return 0;
+}
+
+int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
+                         size_t msglen)
+{
+    memset(who, 0, sizeof *who);
+    who->name = "anonymous";
+    int rc = decide(a, perm, who, msg, msglen);
+    if (rc && a->auth && rc != SP_HTTP_EUNAVAILABLE) {
+        char object[320];
+        snprintf(object, sizeof object, "%s %.300s", a->websocket ? "WEBSOCKET" : a->method,
+                 a->path ? a->path : "");
+        sp_auth_audit_denied(a->auth, who->user[0] ? who->user : "-", a->address, object, msg);
+    }
+    return rc;
 }
 
 int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
@@ -678,6 +706,16 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         else if (local.ss_family == AF_INET6)
             port = ntohs(((const struct sockaddr_in6 *)(const void *)&local)->sin6_port);
     }
+    req->address[0] = '\0';
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
+                      req->address, sizeof req->address);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                      req->address, sizeof req->address);
+    }
     sp_http_access a = {
         .peer = ci ? ci->client_addr : NULL,
         .method = req->method,
@@ -688,6 +726,11 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .websocket = 0,
         .listen_host = req->srv->host,
         .port = port,
+        .public_url = req->srv->public_url,
+        .auth = req->srv->auth,
+        .csrf = sp_http_header(req, "X-CSRF-Token"),
+        .path = req->path,
+        .address = req->address,
     };
     return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
 }
@@ -914,6 +957,8 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
     srv->nroutes = nroutes;
     srv->app = app;
     snprintf(srv->host, sizeof srv->host, "%s", cfg->host);
+    snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url ? cfg->public_url : "");
+    srv->auth = cfg->auth;
 
     struct sockaddr_in in4;
     struct sockaddr_in6 in6;
@@ -937,15 +982,55 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
     }
 
     /* The dashboard may only load its own files and talk to this server and its live stream.
-     * Set before the daemon starts: worker threads read it from their first request. An IPv6
-     * literal (ws://[::1]:port) is not valid CSP source syntax (browsers report it and ignore
-     * it), so only the names are listed. */
-    srv->live_port = cfg->live_port;
-    snprintf(srv->page_csp, sizeof srv->page_csp,
-             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-             "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u; "
-             "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-             (unsigned)cfg->live_port, (unsigned)cfg->live_port);
+     * Set before the daemon starts: worker threads read it from their first request. */
+    {
+        /* The live stream by every name of the server: the loopback names, the listen address
+         * and each --server-name (also as wss:// without a port, as a TLS proxy serves it). */
+        sp_buf csp;
+        sp_buf_init(&csp, 16u << 10);
+        unsigned lp = cfg->live_port;
+        sp_buf_addf(
+            &csp,
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u", lp, lp);
+        /* An IPv6 literal (ws://[::1]:port) is not valid CSP source syntax: browsers report it
+         * on every page and ignore it, so IPv6 listen addresses are reached by a name. */
+        if (strcmp(cfg->host, "127.0.0.1") != 0 && !strchr(cfg->host, ':'))
+            sp_buf_addf(&csp, " ws://%s:%u", cfg->host, lp);
+        const char *const *names = NULL;
+        size_t nn = sp_auth_server_names(cfg->auth, &names);
+        for (size_t i = 0; i < nn; i++)
+            sp_buf_addf(&csp, " ws://%s:%u wss://%s:%u wss://%s", names[i], lp, names[i], lp,
+                        names[i]);
+        /* Behind a reverse proxy: where it publishes the stream (--live-url). */
+        if (cfg->live_url)
+            sp_buf_addf(&csp, " %.400s", cfg->live_url);
+        sp_buf_adds(&csp, "; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                          "frame-ancestors 'none'");
+        srv->page_csp = sp_buf_detach(&csp, NULL);
+    }
+    /* TLS, when asked for: libmicrohttpd does it with GnuTLS, when it was built with it. */
+    struct MHD_OptionItem tls[3] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (cfg->tls_cert || cfg->tls_key) {
+        if (!cfg->tls_cert || !cfg->tls_key) {
+            snprintf(err, errlen, "TLS needs both a certificate and a key");
+            rc = SP_EINVAL;
+            goto out;
+        }
+        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+            snprintf(err, errlen,
+                     "this libmicrohttpd was built without TLS: put a reverse proxy "
+                     "in front of stampede instead (docs/security.md)");
+            rc = SP_EINVAL;
+            goto out;
+        }
+        flags |= MHD_USE_TLS;
+        srv->tls = 1;
+        /* libmicrohttpd keeps the pointers: the caller's PEM text outlives the daemon. */
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert};
+        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key};
+    }
     srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,
@@ -956,7 +1041,7 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
         (unsigned)SP_HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SP_HTTP_PER_IP_LIMIT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SP_HTTP_CONN_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
     if (!srv->mhd) {
         snprintf(err, errlen, "cannot listen on %s port %u: %s", cfg->host, (unsigned)cfg->port,
                  srv->start_err[0] ? srv->start_err : "libmicrohttpd could not start");
@@ -979,6 +1064,7 @@ void sp_http_server_free(sp_http_server *srv)
         return;
     if (srv->mhd)
         MHD_stop_daemon(srv->mhd);
+    free(srv->page_csp);
     free(srv);
 }
 

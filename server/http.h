@@ -49,6 +49,7 @@ enum {
     SP_HTTP_EMEDIA = -68,       /* 415 unsupported_media_type */
     SP_HTTP_EDEFINITION = -69,  /* 422 invalid_definition: well-formed JSON, invalid test */
     SP_HTTP_EUNAVAILABLE = -70, /* 503 unavailable: the database cannot be reached */
+    SP_HTTP_ETOOMANY = -75,     /* 429 too_many_requests: rate limited (send Retry-After) */
 };
 
 /*
@@ -95,8 +96,12 @@ typedef struct sp_http_route {
 
 /* Who made a request, as decided by sp_http_access_check(). */
 typedef struct sp_http_principal {
-    const char *name; /* static: "local" for a loopback client with no credentials */
-    unsigned perms;   /* sp_perm bits granted */
+    /* "local" (--no-auth, a loopback client), "anonymous", or this struct's own user[]: valid
+     * as long as the struct it points into is not copied (the request's stays in place). */
+    const char *name;
+    unsigned perms; /* sp_perm bits granted */
+    char user[64];  /* the account ("" when none; "local" with --no-auth) */
+    char role[16];  /* "admin", "tester", "viewer"; "" when not identified */
 } sp_http_principal;
 
 typedef struct sp_http_config {
@@ -104,6 +109,13 @@ typedef struct sp_http_config {
     uint16_t port;
     uint16_t live_port; /* for the dashboard's CSP connect-src */
     unsigned threads;   /* 0: SP_HTTP_THREADS */
+    struct sp_auth *auth; /* accounts and the audit log (server/auth.h); NULL: loopback only */
+    const char *tls_cert; /* PEM text of the certificate chain, or NULL: plain HTTP */
+    const char *tls_key;  /* PEM text of its private key (with tls_cert) */
+    /* Behind a reverse proxy: the public origin ("https://host[:port]", no path), accepted as
+     * Host and Origin; and the live stream's public URL, allowed in the CSP. NULL: none. */
+    const char *public_url;
+    const char *live_url;
 } sp_http_config;
 
 /*
@@ -137,15 +149,26 @@ typedef struct sp_http_access {
     int websocket;               /* a WebSocket upgrade: Origin must be sent and be ours */
     const char *listen_host;     /* the server's own listen address, as configured */
     uint16_t port;               /* the port the client connected to */
+    struct sp_auth *auth;        /* accounts (server/auth.h); NULL: loopback clients only */
+    const char *csrf;            /* the X-CSRF-Token header, or NULL */
+    const char *path;            /* what is asked for, for the audit log; may be NULL */
+    const char *address;         /* the client's numeric address, for the audit log */
+    uint16_t origin_port;        /* the port Origin must name; 0: port (the live stream's
+                                    Origin is the dashboard's, on the HTTP port) */
+    const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
 } sp_http_access;
 
 /*
  * Decides whether the client described by a may use a resource needing perm, and fills *who.
  * Returns 0 when allowed, SP_HTTP_EUNAUTH (no or bad credentials) or SP_HTTP_EFORBIDDEN
  * (Host or Origin not ours; a permission the principal lacks), with the reason in msg.
- * Today: a loopback client is "local" with every permission; Host must name the server itself
- * (DNS rebinding); a state-changing request's Origin, when sent, must be ours (CSRF). Issue 6
- * adds sessions, tokens and roles here, and nowhere else. Thread-safe.
+ * In order: Host must name the server (its listen address, a loopback name or a
+ * --server-name: DNS rebinding); a state-changing request's or WebSocket's Origin must be ours
+ * (cross-site requests); then the client is identified by an "Authorization: Bearer" token or
+ * the sp_session cookie (sp_auth_identify); a cookie-authenticated state-changing request must
+ * carry the session's X-CSRF-Token; finally the principal's role must grant perm. Without
+ * accounts (a->auth NULL or --no-auth) a loopback client is "local" with every permission.
+ * Every refusal is written to the audit log (sp_auth_audit_denied). Thread-safe.
  */
 int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                          size_t msglen);
@@ -174,6 +197,12 @@ const char *sp_http_body(const sp_http_req *req, size_t *len);
 /* The parsed body of a SP_HTTP_JSON_BODY route: borrowed, valid until the request ends. */
 json_t *sp_http_json(const sp_http_req *req);
 const sp_http_principal *sp_http_req_principal(const sp_http_req *req);
+/* The client's numeric address ("127.0.0.1", "::1"), "" when unknown. */
+const char *sp_http_req_address(const sp_http_req *req);
+/* The accounts given in sp_http_config (may be NULL). */
+struct sp_auth *sp_http_req_auth(const sp_http_req *req);
+/* Whether the server itself serves TLS (--tls-cert): cookies are then marked Secure. */
+int sp_http_req_tls(const sp_http_req *req);
 
 /* ---- Replies: each request gets exactly one ---- */
 
@@ -223,7 +252,8 @@ json_t *sp_http_json_string(const char *s);
 /* ---- Logging ---- */
 
 /*
- * Writes one line to stderr: "level=LEVEL msg=MSG key=value ...", from pairs of strings
+ * Writes one line to stderr through server/log.h (level "debug", "info", "warn" or "error";
+ * dropped below --log-level): "level=LEVEL msg=MSG key=value ...", from pairs of strings
  * (key, value, key, value, ..., NULL); a NULL value is written as "-". Values are quoted
  * when they hold spaces, quotes or '=', control bytes are escaped and each value is cut at
  * SP_HTTP_MAX_LOG_VALUE bytes, so a client-supplied path cannot forge a log line. The line

@@ -22,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "server/log.h"
+
 #define LIVE_PROTOCOL "stampede-live-v1"
 
 typedef struct msg {
@@ -85,6 +87,7 @@ struct sp_live {
     unsigned max_subscribers;
     sp_live_auth_fn auth;
     void *auth_ud;
+    int auth_checks_names;
 
     /* Service thread only. */
     conn *conns;
@@ -491,10 +494,10 @@ static int filter_upgrade(sp_live *live, struct lws *wsi)
         return -1;
     /* DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own name. */
     host_name(h[0], name, sizeof name);
-    if (!in_list(live->hosts, live->n_hosts, name))
+    if (!live->auth_checks_names && !in_list(live->hosts, live->n_hosts, name))
         return -1;
     /* Cross-site WebSocket hijacking: browsers always send Origin; other clients need not. */
-    if (h[1][0] && !in_list(live->origins, live->n_origins, h[1]))
+    if (!live->auth_checks_names && h[1][0] && !in_list(live->origins, live->n_origins, h[1]))
         return -1;
     h[6][0] = '\0';
     lws_get_peer_simple(wsi, h[6], sizeof h[6]);
@@ -665,6 +668,18 @@ static void live_destroy(sp_live *live)
     free(live);
 }
 
+/* libwebsockets' log lines (errors only, see sp_live_new) as server log events. */
+static void on_lws_log(int level, const char *line)
+{
+    char text[512];
+    snprintf(text, sizeof text, "%s", line);
+    size_t n = strlen(text);
+    while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
+        text[--n] = '\0';
+    sp_log_kv(level == LLL_ERR ? SP_LOG_ERROR : SP_LOG_WARN, "libwebsockets", "detail", text,
+              NULL);
+}
+
 int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
 {
     sp_live_opts def;
@@ -710,6 +725,7 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->max_subscribers = o->max_subscribers ? o->max_subscribers : SP_LIVE_MAX_SUBSCRIBERS;
     live->auth = o->auth;
     live->auth_ud = o->auth_ud;
+    live->auth_checks_names = o->auth && o->auth_checks_names;
 
     /* Clients only send subscribe messages: a small receive buffer, and bigger messages are
      * refused in on_receive. tx_packet_size is set so that sends are not limited to it. */
@@ -724,8 +740,9 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->retry.secs_since_valid_ping = SP_LIVE_PING_S;
     live->retry.secs_since_valid_hangup = SP_LIVE_HANGUP_S;
 
-    /* Refused upgrades are counted in the stats; lws need not log each one. */
-    lws_set_log_level(LLL_ERR, NULL);
+    /* Refused upgrades are counted in the stats; lws need not log each one. Its errors go
+     * to the server's log, as one line each with the server's format. */
+    lws_set_log_level(LLL_ERR, on_lws_log);
 
     memset(&info, 0, sizeof info);
     /* VALIDATE_UTF8 is documented as a vhost option, but lws 4.1's frame parser reads it from

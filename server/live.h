@@ -27,9 +27,11 @@
  *
  * Safety: the upgrade is checked in LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION (Host against the
  * allowed host names and the bound port, Origin against the allowed list, the subscriber cap,
- * then the auth hook); LWS_CALLBACK_HTTP_CONFIRM_UPGRADE is deliberately not handled. Client
- * messages are small (SP_LIVE_CLIENT_MSG_MAX) and parsed with a length; larger ones close the
- * connection, repeated bad ones too. Plain HTTP requests are answered 404.
+ * then the auth hook; with auth_checks_names the hook checks Host and Origin instead, as
+ * `stampede serve` does with its one access check); LWS_CALLBACK_HTTP_CONFIRM_UPGRADE is
+ * deliberately not handled. Client messages are small (SP_LIVE_CLIENT_MSG_MAX) and parsed with a
+ * length; larger ones close the connection, repeated bad ones too. Plain HTTP requests are answered
+ * 404.
  */
 #ifndef SP_LIVE_H
 #define SP_LIVE_H
@@ -87,6 +89,9 @@ typedef struct sp_live_opts {
     unsigned timeout_secs;      /* libwebsockets' network round-trip timeout; 0 = default */
     sp_live_auth_fn auth;       /* NULL = loopback peers only */
     void *auth_ud;
+    int auth_checks_names; /* 1: the hook checks Host and Origin itself (stampede serve's
+                              access check, which audits its refusals); the two lists
+                              above are then not used */
 } sp_live_opts;
 
 /* Fills o with the defaults from limits.h (port SP_LIVE_DEFAULT_PORT, loopback). */

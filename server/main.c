@@ -16,7 +16,9 @@ static void usage(FILE *f)
             "                exit 0 passed, 1 a threshold failed, 2 invalid, 130 interrupted\n"
             "  serve         start the server: dashboard, REST API, live stream, run history\n"
             "  remote run    start a run on a server and follow it (for CI)\n"
-            "  version       print the version and the git revision\n"
+            "  backup FILE   copy the database to FILE, safely while the server runs\n"
+            "  restore FILE  put a backup back (the server must be stopped)\n"
+            "  version       print the version and the git revision (also --version)\n"
             "  help          print this help\n"
             "\n"
             "`stampede COMMAND --help` describes a command's options.\n");
@@ -35,6 +37,10 @@ int main(int argc, char **argv)
         return sp_cmd_serve(argc - 1, argv + 1);
     if (strcmp(cmd, "remote") == 0)
         return sp_cmd_remote(argc - 1, argv + 1);
+    if (strcmp(cmd, "backup") == 0)
+        return sp_cmd_backup(argc - 1, argv + 1);
+    if (strcmp(cmd, "restore") == 0)
+        return sp_cmd_restore(argc - 1, argv + 1);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("%s\n", sp_version_string());
         return 0;

@@ -45,7 +45,8 @@ static void usage(FILE *f)
            "\n"
            "options:\n"
            "  -s, --server URL      the server, e.g. http://127.0.0.1:8484\n"
-           "      --token T         an API token (default: $STAMPEDE_TOKEN)\n"
+           "      --token T         an API token, sent as Authorization: Bearer T (default:\n"
+           "                        $STAMPEDE_TOKEN); needed unless the server runs --no-auth\n"
            "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
            "  -d, --duration D      total duration, e.g. 30s, 2m\n"
            "      --stages JSON     replace the load stages\n"
@@ -134,6 +135,9 @@ static void print_error(const char *what, long status, const json_t *ans)
         fprintf(stderr, "  %s%s%s\n", p && *p ? p : "", p && *p ? ": " : "",
                 json_string_value(json_object_get(x, "message")) ?: "");
     }
+    if (status == 401)
+        fprintf(stderr, "  give an API token with --token T or $STAMPEDE_TOKEN (create one in the "
+                        "dashboard, or POST /api/v1/tokens after logging in)\n");
 }
 
 /* The test id for TEST: digits are an id; anything else is looked up by exact name. 0 when it

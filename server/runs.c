@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "engine/allowlist.h"
 #include "engine/engine.h"
 #include "engine/histogram.h"
 #include "server/http.h"
@@ -31,6 +33,7 @@ struct sp_runs {
     pthread_cond_t idle; /* signalled when a run leaves the list */
     run *list;           /* active runs, under mu */
     size_t nactive;      /* runs in the list plus starts in progress (slots taken), under mu */
+    unsigned starting[4]; /* starts in progress by role (role_index), under mu */
     int closing;         /* sp_runs_shutdown was called: no new starts */
 };
 
@@ -39,6 +42,10 @@ struct run {
     int64_t id;
     sp_def *def;       /* owned; outlives the engine */
     sp_engine *engine; /* owned */
+    sp_allowlist *allow; /* owned, NULL when every target is allowed; outlives the engine */
+    char role[16];       /* the starter's role, for max_concurrent_runs (immutable) */
+    uint32_t role_max_vus; /* the starter's role caps, for set_target; 0: none */
+    double role_max_rate;
     sp_store *store;   /* the run's connection: the starting thread, then the aggregator, then
                           the waiter thread, one after the other */
     int64_t started_ms;
@@ -232,6 +239,7 @@ static void run_free(run *x)
     free(x->backlog);
     sp_store_close(x->store);
     sp_def_free(x->def);
+    sp_allowlist_free(x->allow);
     pthread_mutex_destroy(&x->mu);
     free(x);
 }
@@ -483,6 +491,26 @@ static void *waiter_main(void *arg)
     return NULL;
 }
 
+static int role_index(const char *role)
+{
+    static const char *const roles[] = {"admin", "tester", "viewer"};
+    for (int i = 0; role && i < 3; i++)
+        if (strcmp(role, roles[i]) == 0)
+            return i;
+    return 3;
+}
+
+/* Runs going that role started: those in the list and starts still in progress (a start takes
+ * its slot under mu, then builds its engine without it). Caller holds r->mu. */
+static size_t runs_of_role(const sp_runs *r, const char *role)
+{
+    size_t n = r->starting[role_index(role)];
+    for (const run *x = r->list; x; x = x->next)
+        if (role && strcmp(x->role, role) == 0)
+            n++;
+    return n;
+}
+
 /* Checks the loaded profile against the caps. */
 static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, char *msg,
                       size_t msglen)
@@ -526,21 +554,176 @@ static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, cha
     return 0;
 }
 
+/* ---- Policy: caps per role, the target allowlist, secrets ---- */
+
+/* Checks the loaded profile against the starter's role caps. */
+static int check_role_caps(const sp_runs_policy *pol, const sp_def *def, const char **cap,
+                           char *msg, size_t msglen)
+{
+    const char *role = pol->role && *pol->role ? pol->role : "?";
+    if (pol->max_duration_ms && def->load.total_ms > pol->max_duration_ms) {
+        *cap = "max_duration_s";
+        snprintf(msg, msglen, "duration %.0fs exceeds the %s cap max_duration_s=%.0f",
+                 (double)def->load.total_ms / 1000.0, role, (double)pol->max_duration_ms / 1000.0);
+        return SP_ELIMIT;
+    }
+    int open = def->load.model == SP_LOAD_OPEN;
+    if (open && pol->max_vus && def->load.max_vus > pol->max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "max_vus %u exceeds the %s cap max_vus=%u", def->load.max_vus, role,
+                 pol->max_vus);
+        return SP_ELIMIT;
+    }
+    for (size_t i = 0; i < def->load.nstages; i++) {
+        double t = def->load.stages[i].target;
+        if (!open && pol->max_vus && t > pol->max_vus) {
+            *cap = "max_vus";
+            snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", t, role,
+                     pol->max_vus);
+            return SP_ELIMIT;
+        }
+        if (open && pol->max_rate > 0 && t > pol->max_rate) {
+            *cap = "max_rate";
+            snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", t, role,
+                     pol->max_rate);
+            return SP_ELIMIT;
+        }
+    }
+    return 0;
+}
+
+/* An absolute http(s) URL's authority holds no template hole: it can be checked now. (A hole
+ * there is checked by the engine, at connection time, like every request.) */
+static int checkable_url(const char *u)
+{
+    const char *p;
+    if (strncasecmp(u, "http://", 7) == 0)
+        p = u + 7;
+    else if (strncasecmp(u, "https://", 8) == 0)
+        p = u + 8;
+    else
+        return 0;
+    size_t alen = strcspn(p, "/?#");
+    for (size_t i = 0; i + 1 < alen; i++)
+        if (p[i] == '{' && p[i + 1] == '{')
+            return 0;
+    return 1;
+}
+
+/* Walks the document for every request's absolute URL and checks each against al; the first
+ * refused one is added to errs with its path. Returns 1 when one was refused. */
+static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *path, sp_errlist *errs)
+{
+    size_t mark = path->len;
+    int bad = 0;
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach ((json_t *)j, key, v) {
+            (void)sp_buf_addf(path, "%s%.100s", mark ? "." : "", key);
+            const json_t *url = json_is_object(v) ? json_object_get(v, "url") : NULL;
+            if (strcmp(key, "request") == 0 && json_is_string(url) &&
+                checkable_url(json_string_value(url))) {
+                char why[400];
+                if (sp_allowlist_check_url(al, json_string_value(url), why, sizeof why) != 0) {
+                    (void)sp_buf_adds(path, ".url");
+                    sp_errlist_add(errs, path->p, "%s", why);
+                    bad = 1;
+                }
+            } else {
+                bad = check_targets_in(al, v, path, errs);
+            }
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach (j, i, v) {
+            (void)sp_buf_addf(path, "[%zu]", i);
+            bad = check_targets_in(al, v, path, errs);
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    }
+    return bad;
+}
+
+/* The definition's base URL (after overrides) and every absolute URL its steps name. */
+static int check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *errs)
+{
+    if (def->base_url && checkable_url(def->base_url)) {
+        char why[400];
+        if (sp_allowlist_check_url(al, def->base_url, why, sizeof why) != 0) {
+            sp_errlist_add(errs, "base_url", "%s", why);
+            return 1;
+        }
+    }
+    sp_buf path;
+    sp_buf_init(&path, 4096);
+    int bad = check_targets_in(al, json_object_get(def->doc, "users"), &path, errs);
+    if (bad && errs->n) {
+        /* Paths are relative to "users". */
+        sp_error *e = &errs->v[errs->n - 1];
+        sp_buf full;
+        sp_buf_init(&full, 4200);
+        (void)sp_buf_addf(&full, "users%s", e->path);
+        free(e->path);
+        e->path = sp_buf_detach(&full, NULL);
+    }
+    sp_buf_release(&path);
+    return bad;
+}
+
+const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned)
+{
+    *owned = NULL;
+    if (!json_object_size(secrets))
+        return text;
+    json_t *doc = json_loads(text, 0, NULL);
+    json_t *ds = json_object_get(doc, "secrets"); /* borrowed */
+    if (!json_is_object(ds)) {
+        json_decref(doc);
+        return text;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach (ds, name, v) {
+        json_t *real = json_object_get(secrets, name);
+        if (json_is_string(real) && json_is_string(v) &&
+            strcmp(json_string_value(v), SP_SECRET_MASK) == 0)
+            json_object_set(ds, name, real); /* a new reference to real */
+    }
+    *owned = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return *owned ? *owned : text;
+}
+
 int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overrides,
-                  const char *started_by, int64_t *run_id, sp_errlist *errs, const char **cap,
-                  char *msg, size_t msglen)
+                  const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
+                  sp_errlist *errs, const char **cap, char *msg, size_t msglen)
 {
     *run_id = 0;
     *cap = NULL;
     msg[0] = '\0';
     int rc = 0;
     int slot = 0;
+    int starting = 0; /* role_index + 1 while counted in r->starting */
     char *stages = NULL;
     json_t *test = NULL;
     sp_store *s = NULL;
     run *x = NULL;
     sp_def *def = NULL;
     sp_overrides ov;
+    json_t *secrets = NULL;
+    char *full_text = NULL;
+    sp_allowlist *allow = NULL;
 
     rc = sp_runs_overrides_parse(overrides, &ov, &stages, errs);
     if (rc) {
@@ -564,6 +747,13 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     }
     revision = (int)json_integer_value(json_object_get(test, "revision"));
     const char *text = json_string_value(json_object_get(test, "definition"));
+    rc = sp_store_test_secrets(s, test_id, &secrets);
+    if (rc) {
+        snprintf(msg, msglen, "%s", sp_store_errmsg(s));
+        goto out;
+    }
+    if (text)
+        text = sp_runs_with_secrets(text, secrets, &full_text);
     rc = sp_def_load(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def, errs);
     if (rc) {
         rc = SP_EINVAL;
@@ -573,6 +763,25 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     rc = check_caps(r, def, cap, msg, msglen);
     if (rc)
         goto out;
+    if (pol) {
+        rc = check_role_caps(pol, def, cap, msg, msglen);
+        if (rc)
+            goto out;
+    }
+    if (pol && pol->nallow) {
+        rc = sp_allowlist_new(pol->allow, pol->nallow, &allow, errs);
+        if (rc) {
+            rc = SP_EINVAL;
+            snprintf(msg, msglen, "the stored target allowlist is invalid");
+            goto out;
+        }
+        sp_allowlist_resolve(allow);
+        if (check_targets(allow, def, errs)) {
+            rc = SP_EINVAL;
+            snprintf(msg, msglen, "a target is not in the target allowlist");
+            goto out;
+        }
+    }
 
     /* Take a slot before anything is stored, so that the cap holds under concurrent starts. */
     pthread_mutex_lock(&r->mu);
@@ -586,9 +795,20 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
                  "%zu runs are going; this server allows at most %u at once "
                  "(max_runs)",
                  r->nactive, r->max_runs);
+    } else if (pol && pol->max_concurrent_runs &&
+               runs_of_role(r, pol->role) >= pol->max_concurrent_runs) {
+        rc = SP_ELIMIT;
+        *cap = "max_concurrent_runs";
+        snprintf(msg, msglen, "runs %zu going would exceed the %s cap max_concurrent_runs=%u",
+                 runs_of_role(r, pol->role), pol->role ? pol->role : "?",
+                 pol->max_concurrent_runs);
     } else {
         r->nactive++;
         slot = 1;
+        if (pol) {
+            starting = role_index(pol->role) + 1;
+            r->starting[starting - 1]++;
+        }
     }
     pthread_mutex_unlock(&r->mu);
     if (rc)
@@ -609,6 +829,13 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     x->id = *run_id;
     x->def = def;
     def = NULL;
+    x->allow = allow;
+    allow = NULL;
+    if (pol) {
+        snprintf(x->role, sizeof x->role, "%s", pol->role ? pol->role : "");
+        x->role_max_vus = pol->max_vus;
+        x->role_max_rate = pol->max_rate;
+    }
     x->cur_minute = -1;
     x->last_second = -1;
     pthread_mutex_init(&x->mu, NULL);
@@ -618,7 +845,11 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     for (size_t i = 0; i < x->def->nnames; i++)
         x->minute[i] = sp_hist_new();
 
-    sp_engine_opts eo = {.threads = r->engine_threads, .seed = 0, .on_second = on_second, .ud = x};
+    sp_engine_opts eo = {.threads = r->engine_threads,
+                         .seed = 0,
+                         .on_second = on_second,
+                         .ud = x,
+                         .allowlist = x->allow};
     char eerr[256] = "";
     rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
     if (rc == 0)
@@ -637,6 +868,9 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     pthread_mutex_lock(&r->mu);
     x->next = r->list;
     r->list = x;
+    if (starting)
+        r->starting[starting - 1]--;
+    starting = 0;
     pthread_mutex_unlock(&r->mu);
 
     rc = sp_engine_start(x->engine);
@@ -676,6 +910,11 @@ out:
         x->store = NULL; /* s is closed below */
         run_free(x);
     }
+    if (starting) {
+        pthread_mutex_lock(&r->mu);
+        r->starting[starting - 1]--;
+        pthread_mutex_unlock(&r->mu);
+    }
     if (slot) {
         pthread_mutex_lock(&r->mu);
         r->nactive--;
@@ -683,6 +922,9 @@ out:
         pthread_mutex_unlock(&r->mu);
     }
     sp_def_free(def);
+    sp_allowlist_free(allow);
+    json_decref(secrets);
+    free(full_text);
     json_decref(test);
     sp_store_close(s);
     free(stages);
@@ -717,6 +959,20 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
         goto out;
     }
     int open = x->def->load.model == SP_LOAD_OPEN;
+    if (!open && x->role_max_vus && target > x->role_max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", target, x->role,
+                 x->role_max_vus);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    if (open && x->role_max_rate > 0 && target > x->role_max_rate) {
+        *cap = "max_rate";
+        snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", target, x->role,
+                 x->role_max_rate);
+        rc = SP_ELIMIT;
+        goto out;
+    }
     if (!open && target > r->max_vus) {
         *cap = "max_vus";
         snprintf(msg, msglen, "%.0f VUs asked; this server allows at most %u (max_vus)", target,

@@ -14,8 +14,12 @@
  * "stopped" first; then the HTTP server, the run manager and the live stream are freed, in
  * that order, because handlers use the manager and the manager publishes to the stream.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,12 +29,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "engine/common.h"
 #include "server/api.h"
+#include "server/auth.h"
 #include "server/cli.h"
 #include "server/config.h"
+#include "server/datadir.h"
 #include "server/http.h"
 #include "server/live.h"
+#include "server/log.h"
 #include "server/runs.h"
 
 /* mkdir -p with mode 0700: the database holds test definitions, which may hold credentials. */
@@ -60,6 +69,101 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
         return SP_ESYS;
     }
     return 0;
+}
+
+static int is_loopback_addr(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return 0;
+}
+
+/* Reads a small PEM file whole (NUL-terminated, malloc'd), or NULL with err set. */
+static char *read_pem(const char *path, char *err, size_t errlen)
+{
+    sp_buf b;
+    sp_buf_init(&b, 1u << 20);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot read '%s': %s", path, strerror(errno));
+        sp_buf_release(&b);
+        return NULL;
+    }
+    char chunk[4096];
+    ssize_t n;
+    int bad = 0;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+        bad |= sp_buf_add(&b, chunk, (size_t)n) != 0;
+    close(fd);
+    if (n < 0 || bad || b.len == 0) {
+        snprintf(err, errlen, "cannot read '%s': %s", path,
+                 n < 0 ? strerror(errno)
+                 : bad ? "larger than 1 MiB"
+                       : "empty");
+        sp_buf_release(&b);
+        return NULL;
+    }
+    return sp_buf_detach(&b, NULL);
+}
+
+/*
+ * The live stream's upgrade check: the same decision as for a REST request, through
+ * sp_http_access_check() (Host, Origin, session cookie or Bearer token, the read permission).
+ * The accounts are opened after the live stream (which must know its port first), so until
+ * then every upgrade is refused.
+ */
+typedef struct live_gate {
+    _Atomic(sp_auth *) auth;
+    const char *listen_host;
+    _Atomic unsigned http_port; /* known once the HTTP server is up, when --listen said port 0 */
+    uint16_t live_port;
+    const char *public_url; /* --public-url, or NULL */
+} live_gate;
+
+static int live_auth(void *ud, const sp_live_request *r)
+{
+    live_gate *g = ud;
+    sp_auth *auth = atomic_load(&g->auth);
+    if (!auth)
+        return SP_ESTATE;
+    struct sockaddr_in in4;
+    struct sockaddr_in6 in6;
+    const struct sockaddr *peer = NULL;
+    memset(&in4, 0, sizeof in4);
+    memset(&in6, 0, sizeof in6);
+    if (inet_pton(AF_INET, r->peer, &in4.sin_addr) == 1) {
+        in4.sin_family = AF_INET;
+        peer = (const struct sockaddr *)&in4;
+    } else if (inet_pton(AF_INET6, r->peer, &in6.sin6_addr) == 1) {
+        in6.sin6_family = AF_INET6;
+        peer = (const struct sockaddr *)&in6;
+    }
+    sp_http_access a = {
+        .peer = peer,
+        .method = "GET",
+        .host = r->host[0] ? r->host : NULL,
+        .origin = r->origin[0] ? r->origin : NULL,
+        .authorization = r->authorization[0] ? r->authorization : NULL,
+        .cookie = r->cookie[0] ? r->cookie : NULL,
+        .websocket = 1,
+        .listen_host = g->listen_host,
+        .port = g->live_port,
+        .auth = auth,
+        .path = r->path,
+        .address = r->peer,
+        .origin_port = (uint16_t)atomic_load(&g->http_port),
+        .public_url = g->public_url,
+    };
+    sp_http_principal who;
+    char msg[512];
+    int rc = sp_http_access_check(&a, SP_PERM_READ, &who, msg, sizeof msg);
+    if (rc)
+        sp_http_log("info", "live upgrade refused", "address", r->peer, "reason", msg, NULL);
+    return rc;
 }
 
 static int is_dir(const char *p)
@@ -115,7 +219,13 @@ int sp_cmd_serve(int argc, char **argv)
     sp_http_server *http = NULL;
     sp_live *live = NULL;
     sp_runs *runs = NULL;
+    sp_auth *auth = NULL;
     char *examples = NULL;
+    char *live_url = NULL;
+    int lock_fd = -1;
+    char *tls_cert = NULL, *tls_key = NULL;
+    live_gate gate;
+    atomic_init(&gate.auth, NULL);
     sp_config cfg;
     sp_config_init(&cfg);
 
@@ -130,6 +240,8 @@ int sp_cmd_serve(int argc, char **argv)
         code = 2;
         goto out;
     }
+    sp_log_init();
+    sp_log_set_level((sp_log_level)cfg.log_level);
 
     /* Before any thread exists: see the top of this file. SIGPIPE is ignored because a client
      * that goes away must cost a failed write, not the process. */
@@ -140,33 +252,119 @@ int sp_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* A server reachable from the network must not start with a password nobody chose: the
+     * first start there needs STAMPEDE_ADMIN_PASSWORD (checked again below for later starts). */
+    int exposed = !is_loopback_addr(cfg.listen_host);
+    const char *admin_pw = getenv("STAMPEDE_ADMIN_PASSWORD");
+    if (admin_pw && !*admin_pw)
+        admin_pw = NULL;
+    if (exposed) {
+        char db[PATH_MAX];
+        struct stat st;
+        snprintf(db, sizeof db, "%s/stampede.db", cfg.data_dir);
+        if (stat(db, &st) != 0 && !admin_pw) {
+            fprintf(stderr,
+                    "stampede serve: refusing to listen on %s: with access control on, the "
+                    "admin password must not be a generated one on an address others can "
+                    "reach. Set STAMPEDE_ADMIN_PASSWORD for this first start, or start on "
+                    "127.0.0.1 first and change the password (POST /api/v1/auth/password).\n",
+                    cfg.listen_host);
+            code = 2;
+            goto out;
+        }
+    }
+    if (cfg.tls_cert) {
+        tls_cert = read_pem(cfg.tls_cert, err, sizeof err);
+        tls_key = tls_cert ? read_pem(cfg.tls_key, err, sizeof err) : NULL;
+        if (!tls_key) {
+            fprintf(stderr, "stampede serve: --tls-cert/--tls-key: %s\n", err);
+            code = 2;
+            goto out;
+        }
+    }
+
     if (make_dirs(cfg.data_dir, err, sizeof err) != 0) {
         sp_http_log("error", "cannot prepare the data directory", "error", err, NULL);
         goto out;
     }
+    /* One server per data directory, and `stampede restore` waits for it to stop. */
+    if (sp_datadir_lock(cfg.data_dir, "serve", &lock_fd, err, sizeof err) != 0) {
+        sp_http_log("error", "cannot lock the data directory", "error", err, NULL);
+        goto out;
+    }
+    if (cfg.live_url) {
+        live_url = sp_strdup(cfg.live_url);
+    } else if (cfg.public_url) {
+        /* The nginx sample's layout: the stream under /live/ of the same origin. */
+        int tls = strncmp(cfg.public_url, "https://", 8) == 0;
+        const char *authority = cfg.public_url + (tls ? 8 : 7);
+        size_t n = strlen(authority) + 16;
+        live_url = sp_malloc(n);
+        snprintf(live_url, n, "%s://%s/live/", tls ? "wss" : "ws", authority);
+    }
     /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers
      * may only connect from the dashboard's own origin. */
-    char origins[2][96];
-    const char *origin_list[2] = {origins[0], origins[1]};
-    int v6l = strchr(cfg.listen_host, ':') != NULL;
-    snprintf(origins[0], sizeof origins[0], "http://%s%s%s:%u", v6l ? "[" : "", cfg.listen_host,
-             v6l ? "]" : "", (unsigned)cfg.port);
-    snprintf(origins[1], sizeof origins[1], "http://localhost:%u", (unsigned)cfg.port);
+    /* Host and Origin of an upgrade are checked by sp_http_access_check() in live_auth(),
+     * against the same names as REST requests, so that every refusal is audited. */
+    gate.listen_host = cfg.listen_host;
+    atomic_init(&gate.http_port, cfg.port);
+    gate.live_port = cfg.live_port; /* never 0: --live-port refuses it */
+    gate.public_url = cfg.public_url; /* behind a reverse proxy: its name and origin */
     sp_live_opts lo;
     sp_live_opts_init(&lo);
     lo.listen_addr = cfg.listen_host;
     lo.port = cfg.live_port;
-    lo.origins = origin_list;
-    lo.n_origins = 2;
+    lo.auth = live_auth;
+    lo.auth_ud = &gate;
+    lo.auth_checks_names = 1;
     if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the live stream", "error", err, NULL);
         goto out;
     }
-    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live)};
+    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live), live_url};
     if (sp_api_new(&api, &acfg, err, sizeof err) != 0) {
         sp_http_log("error", "cannot open the database", "data_dir", cfg.data_dir, "error", err,
                     NULL);
         goto out;
+    }
+    /* The accounts: after sp_api_new, which migrated the database. */
+    {
+        sp_auth_config ac = {.db_path = sp_api_db_path(api),
+                             .enabled = !cfg.no_auth,
+                             .server_names = (const char *const *)cfg.server_names,
+                             .n_server_names = cfg.n_server_names,
+                             .admin_password = admin_pw};
+        char generated[96] = "";
+        if (sp_auth_new(&auth, &ac, generated, sizeof generated, err, sizeof err) != 0) {
+            sp_http_log("error", "cannot open the accounts", "error", err, NULL);
+            goto out;
+        }
+        if (generated[0]) {
+            /* Shown once, here, and never logged: only its hash is stored. */
+            fprintf(stderr,
+                    "\nFirst start: created the user \"admin\" (role admin).\n"
+                    "admin password: %s\n"
+                    "Log in to the dashboard with it, then change it. It is not shown again.\n\n",
+                    generated);
+            fflush(stderr);
+            sodium_memzero(generated, sizeof generated);
+        }
+        int still = sp_auth_password_still_generated(auth);
+        if (exposed && !cfg.no_auth && still != 0) {
+            fprintf(stderr,
+                    "stampede serve: refusing to listen on %s: the admin password is still the "
+                    "generated one. Start on 127.0.0.1, log in and change it (POST "
+                    "/api/v1/auth/password), then listen on %s.\n",
+                    cfg.listen_host, cfg.listen_host);
+            code = 2;
+            goto out;
+        }
+        atomic_store(&gate.auth, auth);
+        if (cfg.no_auth)
+            sp_http_log("warn",
+                        "access control is off (--no-auth): every loopback client may do "
+                        "everything",
+                        NULL);
     }
     /* After sp_api_new: runs left running by a dead process are marked aborted first. */
     sp_runs_config rcfg = {.db_path = sp_api_db_path(api), .data_dir = cfg.data_dir,
@@ -189,19 +387,25 @@ int sp_cmd_serve(int argc, char **argv)
 
     size_t nroutes;
     const sp_http_route *routes = sp_api_routes(&nroutes);
-    sp_http_config hcfg = {cfg.listen_host, cfg.port, cfg.live_port, 0};
+    sp_http_config hcfg = {cfg.listen_host, cfg.port, (uint16_t)sp_live_port(live), 0, auth,
+                           tls_cert,        tls_key, cfg.public_url, live_url};
     if (sp_http_server_new(&http, &hcfg, routes, nroutes, api, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the HTTP server", "error", err, NULL);
         goto out;
     }
     char url[128], port[8], livep[8];
     int v6 = strchr(cfg.listen_host, ':') != NULL;
-    snprintf(url, sizeof url, "http://%s%s%s:%u/", v6 ? "[" : "", cfg.listen_host, v6 ? "]" : "",
-             (unsigned)sp_http_server_port(http));
+    atomic_store(&gate.http_port, sp_http_server_port(http));
+    snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert ? "https" : "http", v6 ? "[" : "",
+             cfg.listen_host, v6 ? "]" : "", (unsigned)sp_http_server_port(http));
     snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(http));
     snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
     sp_http_log("info", "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,
-                "version", sp_version_string(), NULL);
+                "public_url", cfg.public_url, "live_url", live_url, "version",
+                sp_version_string(), NULL);
+    /* Times without access control are worth finding in the log afterwards. */
+    sp_auth_audit(auth, "-", NULL, "server.start", url,
+                  cfg.no_auth ? "access control off (--no-auth)" : "access control on");
     printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
     fflush(stdout);
 
@@ -236,12 +440,19 @@ out:
     sp_http_server_free(http);
     sp_runs_free(runs); /* no handler uses it any more; stops what a failed start left */
     sp_live_free(live);
+    sp_auth_free(auth); /* after the HTTP server and the live stream, which use it */
+    if (tls_key)
+        sodium_memzero(tls_key, strlen(tls_key));
+    free(tls_key);
+    free(tls_cert);
     if (api && code == 0 && rc == 0)
         sp_api_checkpoint(api, 1); /* every request has finished: shrink the WAL to nothing */
     sp_api_free(api);
     if (code == 0 && rc == 0)
         sp_http_log("info", "stopped", NULL);
     free(examples);
+    free(live_url);
+    sp_datadir_unlock(lock_fd);
     sp_config_release(&cfg);
     return code;
 }

@@ -38,6 +38,14 @@ enum {
     Q_TEST_FIND,
     Q_TEST_REVS,
     Q_TEST_HEAD,
+    Q_SECRET_LIST,
+    Q_SECRET_CLEAR,
+    Q_SECRET_INSERT,
+    Q_ALLOW_LIST,
+    Q_ALLOW_CLEAR,
+    Q_ALLOW_INSERT,
+    Q_CAPS_LIST,
+    Q_CAPS_UPSERT,
     Q_RUN_INSERT,
     Q_RUN_NAME_INSERT,
     Q_RUN_START,
@@ -106,6 +114,19 @@ static const char *const sql_text[Q_COUNT] = {
                     " length(CAST(definition AS BLOB))"
                     " FROM test_revisions WHERE test_id = ?1 ORDER BY revision DESC",
     [Q_TEST_HEAD] = "SELECT head_revision FROM tests WHERE id = ?1 AND deleted_at IS NULL",
+    [Q_SECRET_LIST] = "SELECT name, value FROM test_secrets WHERE test_id = ?1 ORDER BY name",
+    [Q_SECRET_CLEAR] = "DELETE FROM test_secrets WHERE test_id = ?1",
+    [Q_SECRET_INSERT] = "INSERT INTO test_secrets (test_id, name, value) VALUES (?1, ?2, ?3)",
+    [Q_ALLOW_LIST] = "SELECT entry FROM policy_allowlist ORDER BY position",
+    [Q_ALLOW_CLEAR] = "DELETE FROM policy_allowlist",
+    [Q_ALLOW_INSERT] = "INSERT INTO policy_allowlist (position, entry) VALUES (?1, ?2)",
+    [Q_CAPS_LIST] = "SELECT role, max_vus, max_rate, max_duration_s, max_concurrent_runs"
+                    " FROM policy_caps",
+    [Q_CAPS_UPSERT] = "INSERT INTO policy_caps (role, max_vus, max_rate, max_duration_s,"
+                      " max_concurrent_runs) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (role)"
+                      " DO UPDATE SET max_vus = excluded.max_vus, max_rate = excluded.max_rate,"
+                      " max_duration_s = excluded.max_duration_s,"
+                      " max_concurrent_runs = excluded.max_concurrent_runs",
     [Q_RUN_INSERT] =
         "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
         " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
@@ -801,8 +822,12 @@ static int name_taken(sp_store *s, int rc, const char *name, char *err, size_t e
     return dberr(s, rc, err, errlen);
 }
 
-int sp_store_test_create(sp_store *s, const char *name, const char *definition,
-                         const char *created_by, int64_t *id_out, char *err, size_t errlen)
+static int save_secrets(sp_store *s, int64_t id, const json_t *secrets, char *err,
+                        size_t errlen);
+
+static int test_create(sp_store *s, const char *name, const char *definition,
+                       const json_t *secrets, const char *created_by, int64_t *id_out, char *err,
+                       size_t errlen)
 {
     if (forked(s))
         return SP_ESTATE;
@@ -831,6 +856,8 @@ int sp_store_test_create(sp_store *s, const char *name, const char *definition,
     ret = insert_revision(s, id, 1, name, definition, created_by, now);
     if (ret)
         goto out;
+    if (secrets && (ret = save_secrets(s, id, secrets, err, errlen)) != 0)
+        goto out;
     ret = commit(s);
 out:
     if (ret)
@@ -840,8 +867,15 @@ out:
     return ret;
 }
 
-int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *definition,
-                         const char *updated_by, int *revision_out, char *err, size_t errlen)
+int sp_store_test_create(sp_store *s, const char *name, const char *definition,
+                         const char *created_by, int64_t *id_out, char *err, size_t errlen)
+{
+    return test_create(s, name, definition, NULL, created_by, id_out, err, errlen);
+}
+
+static int test_update(sp_store *s, int64_t id, const char *name, const char *definition,
+                       const json_t *secrets, const char *updated_by, int *revision_out,
+                       char *err, size_t errlen)
 {
     if (forked(s))
         return SP_ESTATE;
@@ -879,12 +913,263 @@ int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *
     ret = insert_revision(s, id, revision, name, definition, updated_by, now);
     if (ret)
         goto out;
+    if (secrets && (ret = save_secrets(s, id, secrets, err, errlen)) != 0)
+        goto out;
     ret = commit(s);
 out:
     if (ret)
         rollback(s);
     else if (revision_out)
         *revision_out = revision;
+    return ret;
+}
+
+int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *definition,
+                         const char *updated_by, int *revision_out, char *err, size_t errlen)
+{
+    return test_update(s, id, name, definition, NULL, updated_by, revision_out, err, errlen);
+}
+
+int sp_store_test_save(sp_store *s, int64_t id, const char *name, const char *definition,
+                       const json_t *secrets, const char *by, int64_t *id_out, int *revision_out,
+                       char *err, size_t errlen)
+{
+    json_t *none = NULL;
+    if (!secrets)
+        secrets = none = json_object();
+    int rc;
+    if (id == 0) {
+        rc = test_create(s, name, definition, secrets, by, id_out, err, errlen);
+        if (rc == 0 && revision_out)
+            *revision_out = 1;
+    } else {
+        rc = test_update(s, id, name, definition, secrets, by, revision_out, err, errlen);
+        if (rc == 0 && id_out)
+            *id_out = id;
+    }
+    json_decref(none);
+    return rc;
+}
+
+/* Reads a test's secrets into a new object name -> value. */
+static int read_secrets(sp_store *s, int64_t id, json_t **out)
+{
+    *out = NULL;
+    sqlite3_stmt *st = stmt(s, Q_SECRET_LIST);
+    if (!st)
+        return SP_EIO;
+    sqlite3_bind_int64(st, 1, id);
+    json_t *o = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_object_set_new(o, (const char *)sqlite3_column_text(st, 0), col_str(st, 1));
+    done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(o);
+        return dberr(s, rc, NULL, 0);
+    }
+    *out = o;
+    return 0;
+}
+
+/* Inside a transaction: replaces the test's secrets with secrets; a value equal to the mask
+ * keeps the value stored under that name. */
+static int save_secrets(sp_store *s, int64_t id, const json_t *secrets, char *err, size_t errlen)
+{
+    json_t *old = NULL;
+    int ret = read_secrets(s, id, &old);
+    if (ret)
+        return ret;
+    sqlite3_stmt *clr = stmt(s, Q_SECRET_CLEAR);
+    if (!clr) {
+        ret = SP_EIO;
+        goto out;
+    }
+    sqlite3_bind_int64(clr, 1, id);
+    int rc = step_done(clr);
+    done(clr);
+    if (rc != SQLITE_DONE) {
+        ret = dberr(s, rc, NULL, 0);
+        goto out;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach ((json_t *)secrets, name, v) {
+        const char *value = json_string_value(v);
+        if (!value) {
+            seterr(err, errlen, "secret '%s' is not a string", name);
+            ret = SP_EINVAL;
+            goto out;
+        }
+        if (strcmp(value, SP_STORE_SECRET_MASK) == 0) {
+            value = json_string_value(json_object_get(old, name));
+            if (!value) {
+                seterr(err, errlen,
+                       "secret '%s' has no stored value to keep: send its value, not the mask",
+                       name);
+                ret = SP_EINVAL;
+                goto out;
+            }
+        }
+        sqlite3_stmt *ins = stmt(s, Q_SECRET_INSERT);
+        if (!ins) {
+            ret = SP_EIO;
+            goto out;
+        }
+        sqlite3_bind_int64(ins, 1, id);
+        sqlite3_bind_text(ins, 2, name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(ins, 3, value, -1, SQLITE_TRANSIENT);
+        rc = step_done(ins);
+        done(ins);
+        if (rc != SQLITE_DONE) {
+            ret = dberr(s, rc, NULL, 0);
+            goto out;
+        }
+    }
+out:
+    json_decref(old);
+    return ret;
+}
+
+int sp_store_test_secrets(sp_store *s, int64_t id, json_t **out)
+{
+    *out = NULL;
+    if (forked(s))
+        return SP_ESTATE;
+    return read_secrets(s, id, out);
+}
+
+/* ---- Policy: the target allowlist and caps per role ---- */
+
+int sp_store_allowlist_get(sp_store *s, json_t **out)
+{
+    *out = NULL;
+    if (forked(s))
+        return SP_ESTATE;
+    sqlite3_stmt *st = stmt(s, Q_ALLOW_LIST);
+    if (!st)
+        return SP_EIO;
+    json_t *a = json_array();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(a, col_str(st, 0));
+    done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(a);
+        return dberr(s, rc, NULL, 0);
+    }
+    *out = a;
+    return 0;
+}
+
+int sp_store_allowlist_set(sp_store *s, const json_t *entries)
+{
+    if (forked(s))
+        return SP_ESTATE;
+    int ret = begin(s);
+    if (ret)
+        return ret;
+    sqlite3_stmt *clr = stmt(s, Q_ALLOW_CLEAR);
+    if (!clr) {
+        ret = SP_EIO;
+        goto out;
+    }
+    int rc = step_done(clr);
+    done(clr);
+    if (rc != SQLITE_DONE) {
+        ret = dberr(s, rc, NULL, 0);
+        goto out;
+    }
+    size_t i;
+    json_t *v;
+    json_array_foreach (entries, i, v) {
+        sqlite3_stmt *ins = stmt(s, Q_ALLOW_INSERT);
+        if (!ins || !json_is_string(v)) {
+            ret = ins ? SP_EINVAL : SP_EIO;
+            goto out;
+        }
+        sqlite3_bind_int64(ins, 1, (sqlite3_int64)i);
+        sqlite3_bind_text(ins, 2, json_string_value(v), -1, SQLITE_STATIC);
+        rc = step_done(ins);
+        done(ins);
+        if (rc != SQLITE_DONE) {
+            ret = dberr(s, rc, NULL, 0);
+            goto out;
+        }
+    }
+    ret = commit(s);
+out:
+    if (ret)
+        rollback(s);
+    return ret;
+}
+
+static json_t *caps_zero(void)
+{
+    return json_pack("{s:i, s:f, s:i, s:i}", "max_vus", 0, "max_rate", 0.0, "max_duration_s", 0,
+                     "max_concurrent_runs", 0);
+}
+
+int sp_store_caps_get(sp_store *s, json_t **out)
+{
+    *out = NULL;
+    if (forked(s))
+        return SP_ESTATE;
+    sqlite3_stmt *st = stmt(s, Q_CAPS_LIST);
+    if (!st)
+        return SP_EIO;
+    json_t *o = json_pack("{s:o, s:o, s:o}", "admin", caps_zero(), "tester", caps_zero(), "viewer",
+                          caps_zero());
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *role = (const char *)sqlite3_column_text(st, 0);
+        json_object_set_new(
+            o, role ? role : "?",
+            json_pack("{s:I, s:f, s:I, s:I}", "max_vus", (json_int_t)sqlite3_column_int64(st, 1),
+                      "max_rate", sqlite3_column_double(st, 2), "max_duration_s",
+                      (json_int_t)sqlite3_column_int64(st, 3), "max_concurrent_runs",
+                      (json_int_t)sqlite3_column_int64(st, 4)));
+    }
+    done(st);
+    if (rc != SQLITE_DONE) {
+        json_decref(o);
+        return dberr(s, rc, NULL, 0);
+    }
+    *out = o;
+    return 0;
+}
+
+int sp_store_caps_set(sp_store *s, const json_t *caps)
+{
+    if (forked(s))
+        return SP_ESTATE;
+    int ret = begin(s);
+    if (ret)
+        return ret;
+    const char *role;
+    json_t *c;
+    json_object_foreach ((json_t *)caps, role, c) {
+        sqlite3_stmt *st = stmt(s, Q_CAPS_UPSERT);
+        if (!st) {
+            ret = SP_EIO;
+            goto out;
+        }
+        sqlite3_bind_text(st, 1, role, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 2, json_integer_value(json_object_get(c, "max_vus")));
+        sqlite3_bind_double(st, 3, json_number_value(json_object_get(c, "max_rate")));
+        sqlite3_bind_int64(st, 4, json_integer_value(json_object_get(c, "max_duration_s")));
+        sqlite3_bind_int64(st, 5, json_integer_value(json_object_get(c, "max_concurrent_runs")));
+        int rc = step_done(st);
+        done(st);
+        if (rc != SQLITE_DONE) {
+            ret = dberr(s, rc, NULL, 0);
+            goto out;
+        }
+    }
+    ret = commit(s);
+out:
+    if (ret)
+        rollback(s);
     return ret;
 }
 

@@ -135,6 +135,35 @@ int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *
  * Deleted tests are found too (their runs still point at them). SP_ENOTFOUND otherwise.
  */
 int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
+
+/* What a secret's value is stored and shown as in a definition (engine/definition.h's
+ * SP_SECRET_MASK). */
+#define SP_STORE_SECRET_MASK "********"
+
+/*
+ * Creates (id 0) or updates a test as sp_store_test_create/update do, and in the same
+ * transaction replaces the test's secrets with secrets (an object name -> string, borrowed;
+ * NULL or empty: none). A value equal to SP_STORE_SECRET_MASK keeps the value stored under that
+ * name (SP_EINVAL, err naming the secret, when there is none: nothing is written). definition
+ * should hold the mask in place of each value. *id_out and *revision_out may be NULL.
+ */
+int sp_store_test_save(sp_store *s, int64_t id, const char *name, const char *definition,
+                       const json_t *secrets, const char *by, int64_t *id_out, int *revision_out,
+                       char *err, size_t errlen);
+/* A test's secrets as a new object name -> value (empty when none). */
+int sp_store_test_secrets(sp_store *s, int64_t id, json_t **out);
+
+/* ---- Policy ---- */
+
+/* The target allowlist as a new array of entry strings, in order (empty: none set). */
+int sp_store_allowlist_get(sp_store *s, json_t **out);
+/* Replaces the allowlist with entries (an array of strings, validated by the caller). */
+int sp_store_allowlist_set(sp_store *s, const json_t *entries);
+/* Caps per role as a new object {"admin": {"max_vus", "max_rate", "max_duration_s",
+ * "max_concurrent_runs"}, "tester": {...}, "viewer": {...}}; 0 means no cap. */
+int sp_store_caps_get(sp_store *s, json_t **out);
+/* Stores the roles present in caps (validated by the caller: known roles, all four fields). */
+int sp_store_caps_set(sp_store *s, const json_t *caps);
 /*
  * A page of live tests, newest first, optionally those whose name contains name_filter
  * (ASCII case-insensitive, taken literally: % and _ are not wildcards). limit 0 means

@@ -11,6 +11,8 @@ if [ ! -x "$STAMPEDE" ]; then
   echo "build first: make build (looked for $STAMPEDE)" >&2
   exit 2
 fi
+# libcurl alone with the engine's transfer options (tests/tools/curl_floor.c), built beside it.
+CURL_FLOOR=${CURL_FLOOR:-$(dirname "$STAMPEDE")/../tests/curl_floor}
 for tool in wrk nginx taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run packaging/deps.sh" >&2; exit 2; }
 done

@@ -32,6 +32,21 @@ JSON
   echo "$rss $conns"
 }
 
+# libcurl alone: N easy handles, each with its own connection-cache share as the engine's VUs
+# have, holding their keep-alive connections (tests/tools/curl_floor.c): the floor under the
+# engine's figure.
+rss_of_floor() {
+  local n=$1 fifo="$BENCH_TMP/floor.fifo"
+  rm -f "$fifo"; mkfifo "$fifo"
+  "$CURL_FLOOR" idle "http://127.0.0.1:$port/api/v1/products" "$n" 8 >"$fifo" &
+  local pid=$! line
+  read -r line <"$fifo"
+  local rss
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$pid/status")
+  wait "$pid" || true
+  echo "$rss"
+}
+
 read -r rss_small conns_small < <(rss_of_run "$base")
 read -r rss_big conns_big < <(rss_of_run $((base + n)))
 awk -v a="$rss_small" -v b="$rss_big" -v n="$n" -v ca="$conns_small" -v cb="$conns_big" -v base="$base" 'BEGIN {
@@ -39,3 +54,10 @@ awk -v a="$rss_small" -v b="$rss_big" -v n="$n" -v ca="$conns_small" -v cb="$con
   printf "%6d VUs: RSS %8d KB, %6d sockets\n", base + n, b, cb;
   printf "marginal memory per VU: %.1f KB (target <= 20 KB)\n", (b - a) / n;
 }'
+if [ -x "$CURL_FLOOR" ]; then
+  fa=$(rss_of_floor "$base")
+  fb=$(rss_of_floor $((base + n)))
+  awk -v a="$fa" -v b="$fb" -v n="$n" 'BEGIN {
+    printf "libcurl alone (easy handle + own connection share + connection): %.1f KB per handle\n", (b - a) / n;
+  }'
+fi

@@ -54,7 +54,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const char *const fields[] = {"email", "password"};
     json_t *scope_data = make_data();
     json_t *row = json_pack("{s:s, s:s}", "email", "row@example.com", "password", "x\r\ny");
-    sp_scope scope = {scope_data, vars, SP_ARRAY_LEN(vars), fields, SP_ARRAY_LEN(fields)};
+    json_t *secrets = json_pack("{s:s}", "api_key", "k\"e\r\ny");
+    sp_scope scope = {scope_data, vars, SP_ARRAY_LEN(vars), fields, SP_ARRAY_LEN(fields),
+                      secrets};
     sp_value slots[SP_ARRAY_LEN(vars)];
     memset(slots, 0, sizeof slots);
     slots[0].s = "tok\"en\r\n";
@@ -98,5 +100,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sp_tmpl_free(t);
     json_decref(row);
     json_decref(scope_data);
+    json_decref(secrets);
     return 0;
 }

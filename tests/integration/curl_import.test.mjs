@@ -3,17 +3,14 @@
 // commands that cannot be imported are refused with an error naming the word or option.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { STAMPEDE_BIN, freePort, tempDir, startProcess } from '../lib/harness.mjs';
+import { startStampede } from '../lib/harness.mjs';
 
 let srv, base;
 
 before(async () => {
-  const p = await freePort();
-  let live = await freePort();
-  while (live === p) live = await freePort();
-  srv = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', tempDir(),
-    '--live-port', String(live)], { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  base = `http://127.0.0.1:${p}`;
+  // Access control on; requests carry the admin's token.
+  srv = await startStampede();
+  base = srv.base;
 });
 
 after(async () => {
@@ -23,7 +20,7 @@ after(async () => {
 async function api(method, p, body) {
   const res = await fetch(base + p, {
     method,
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...srv.headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });
   const text = await res.text();

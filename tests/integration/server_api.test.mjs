@@ -7,30 +7,25 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
-import { STAMPEDE_BIN, SOURCE_DIR, freePort, tempDir, startProcess, run, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, SOURCE_DIR, freePort, tempDir, startProcess, startStampede, run, sleep } from '../lib/harness.mjs';
 
 const SHOP_URL = 'http://127.0.0.1:8090';
 const EXAMPLES = path.join(SOURCE_DIR, 'examples');
 
 let srv, base, port, dataDir;
 let emptyDir;
+// Access control is on: every request below carries the admin's token (auth) unless it is
+// about a public resource; auth.test.mjs covers the refusals.
+let auth = {};
 
-async function startServer(extra = [], { dir } = {}) {
-  const p = await freePort();
-  // The daemon binds its live stream too: a port of its own, not p + 1, which may be taken.
-  let live = await freePort();
-  while (live === p) live = await freePort();
-  const d = dir || tempDir();
-  const h = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', d,
-    '--live-port', String(live), ...extra],
-  { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  return Object.assign(h, { port: p, live, base: `http://127.0.0.1:${p}`, dataDir: d });
-}
+/** The daemon with access control on, and an admin token (tests/lib/harness.mjs). */
+const startServer = (extra = [], { dir } = {}) => startStampede(extra, { dir });
 
 before(async () => {
   emptyDir = tempDir();
   srv = await startServer(['--shop-url', SHOP_URL, '--examples-dir', EXAMPLES]);
   ({ base, port, dataDir } = srv);
+  auth = srv.headers;
 });
 
 after(async () => {
@@ -40,7 +35,7 @@ after(async () => {
 /** A request with full control over path and headers (no URL normalisation). */
 function raw(method, p, { headers = {}, body } = {}) {
   return new Promise((resolve, reject) => {
-    const r = http.request({ host: '127.0.0.1', port, method, path: p, headers }, (res) => {
+    const r = http.request({ host: '127.0.0.1', port, method, path: p, headers: { ...auth, ...headers } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d) => { text += d; });
@@ -57,7 +52,7 @@ function raw(method, p, { headers = {}, body } = {}) {
 }
 
 async function api(method, p, body, headers = {}) {
-  const init = { method, headers: { ...headers } };
+  const init = { method, headers: { ...auth, ...headers } };
   if (body !== undefined) {
     init.body = typeof body === 'string' ? body : JSON.stringify(body);
     if (!('Content-Type' in init.headers)) init.headers['Content-Type'] = 'application/json';
@@ -117,13 +112,20 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
     ['get', '/api/v1/tests'], ['post', '/api/v1/tests'],
     ['get', '/api/v1/tests/{id}'], ['put', '/api/v1/tests/{id}'], ['delete', '/api/v1/tests/{id}'],
     ['get', '/api/v1/tests/{id}/revisions'], ['get', '/api/v1/tests/{id}/revisions/{rev}'],
+    ['post', '/api/v1/auth/login'], ['post', '/api/v1/auth/logout'], ['get', '/api/v1/auth/me'],
+    ['post', '/api/v1/auth/password'], ['get', '/api/v1/tokens'], ['post', '/api/v1/tokens'],
+    ['delete', '/api/v1/tokens/{id}'], ['get', '/api/v1/users'], ['post', '/api/v1/users'],
+    ['put', '/api/v1/users/{name}'], ['delete', '/api/v1/users/{name}'], ['get', '/api/v1/audit'],
   ];
   for (const [m, p] of want) {
     assert.ok(r.json.paths[p]?.[m], `${m} ${p} missing from openapi.json`);
     assert.ok(r.json.paths[p][m].summary);
   }
-  // Run routes (/runs, /compare, /tests/{id}/runs) are checked by server_runs.test.mjs.
-  const count = Object.entries(r.json.paths).filter(([p]) => !/\/runs|\/compare/.test(p))
+  // Run routes (/runs, /compare, /tests/{id}/runs) are checked by server_runs.test.mjs, the
+  // settings routes by policy.test.mjs, the HAR and OpenAPI imports by imports.test.mjs and
+  // the try routes by try_it.test.mjs.
+  const count = Object.entries(r.json.paths)
+    .filter(([p]) => !/\/runs|\/compare|\/settings\/|\/import\/(har|openapi)$|\/try$/.test(p))
     .reduce((n, [, item]) => n + Object.keys(item).length, 0);
   assert.equal(count, want.length, 'openapi.json lists a route this test does not know');
   const ids = new Set();
@@ -134,6 +136,10 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
     }
   }
   assert.deepEqual(r.json.paths['/api/v1/tests/{id}'].get.parameters.map((p) => p.name), ['id', 'revision']);
+  // How to authenticate: a token or a session, on every route that is not public.
+  assert.deepEqual(Object.keys(r.json.components.securitySchemes).sort(), ['bearer', 'session']);
+  assert.deepEqual(r.json.paths['/api/v1/tests'].get.security, [{ bearer: [] }, { session: [] }]);
+  assert.equal(r.json.paths['/api/v1/health'].get.security, undefined);
 });
 
 test('openapi.json passes an OpenAPI 3 validator', async (t) => {
@@ -198,6 +204,7 @@ test('a body announced larger than the cap is refused with 413 before it is sent
   const reply = await new Promise((resolve, reject) => {
     const s = net.connect(port, '127.0.0.1', () => {
       s.write(`POST /api/v1/tests HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` +
+              `Authorization: ${auth.Authorization}\r\n` +
               'Content-Type: application/json\r\nContent-Length: 100000000\r\n\r\n{"name":');
     });
     let data = '';
@@ -214,7 +221,7 @@ test('a body announced larger than the cap is refused with 413 before it is sent
 test('a chunked body growing past the cap is 413', async () => {
   const r = await new Promise((resolve, reject) => {
     const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/api/v1/tests',
-      headers: { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
+      headers: { ...auth, 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked' } }, (res) => {
       let text = '';
       res.on('data', (d) => { text += d; });
       res.on('end', () => resolve({ status: res.statusCode, json: JSON.parse(text) }));
@@ -237,7 +244,7 @@ test('a JSON endpoint refuses other content types with 415', async () => {
     assertError(await api('POST', '/api/v1/tests/validate', body, { 'Content-Type': ct }), 415,
       'unsupported_media_type');
   }
-  const r = await fetch(base + '/api/v1/tests', { method: 'POST', body });
+  const r = await fetch(base + '/api/v1/tests', { method: 'POST', body, headers: auth });
   assert.equal(r.status, 415);
   const ok = await api('POST', '/api/v1/tests/validate', body, { 'Content-Type': 'Application/JSON; charset=UTF-8' });
   assert.equal(ok.status, 200, ok.text);
@@ -371,7 +378,7 @@ test('list pagination and its parameters', async () => {
 test('100 concurrent clients are all served', async () => {
   const agents = Array.from({ length: 100 }, async () => {
     for (let i = 0; i < 3; i++) {
-      const r = await fetch(base + '/api/v1/tests?per_page=5');
+      const r = await fetch(base + '/api/v1/tests?per_page=5', { headers: auth });
       assert.equal(r.status, 200);
       await r.json();
     }
@@ -481,14 +488,14 @@ test('a restart keeps the tests and does not seed again', async () => {
   const a = await startServer(['--examples-dir', EXAMPLES], { dir });
   let n1;
   try {
-    n1 = (await (await fetch(a.base + '/api/v1/tests')).json()).total;
+    n1 = (await (await a.fetch('/api/v1/tests')).json()).total;
     assert.ok(n1 >= 4);
   } finally {
     assert.equal(await a.stop(), 0);
   }
   const b = await startServer(['--examples-dir', EXAMPLES], { dir });
   try {
-    const n2 = (await (await fetch(b.base + '/api/v1/tests')).json()).total;
+    const n2 = (await (await b.fetch('/api/v1/tests')).json()).total;
     assert.equal(n2, n1);
   } finally {
     await b.stop();
@@ -518,11 +525,18 @@ test('log lines are one per event, key=value, and cannot be forged by a path', a
   assert.ok(lines.some((l) => l.includes('msg=request') && l.includes('status=404')));
 });
 
-test('listening on a non-loopback address is refused until access control exists', async () => {
+test('listening on a non-loopback address is refused without access control or with the generated password', async () => {
   for (const addr of ['0.0.0.0:8484', '192.168.1.10:8484', '[::]:8484', ':8484']) {
-    const r = await run(STAMPEDE_BIN, ['serve', '--listen', addr, '--data-dir', emptyDir], { timeoutMs: 5000 });
+    const d = tempDir();
+    let r = await run(STAMPEDE_BIN, ['serve', '--listen', addr, '--data-dir', d, '--no-auth'], { timeoutMs: 5000 });
     assert.equal(r.code, 2, addr);
-    assert.match(r.stderr, /access control/);
+    assert.match(r.stderr, /refusing --no-auth/);
+    // Access control on, but a first start would make a password nobody chose.
+    r = await run(STAMPEDE_BIN, ['serve', '--listen', addr, '--data-dir', d],
+      { timeoutMs: 5000, env: { STAMPEDE_ADMIN_PASSWORD: '' } });
+    assert.equal(r.code, 2, addr);
+    assert.match(r.stderr, /generated/);
+    assert.ok(!fs.existsSync(path.join(d, 'stampede.db')), 'nothing was created');
   }
 });
 
@@ -539,6 +553,9 @@ test('bad options exit with 2 and say why', async () => {
     [['--web-root', '/nonexistent/dir'], /not a directory/],
     [['--config', '/nonexistent/file.json'], /config/],
     [['extra'], /unexpected argument/],
+    [['--server-name', 'bad name!'], /--server-name/],
+    [['--no-auth=yes'], /takes no value/],
+    [['--tls-key', '/nonexistent/key.pem'], /not a readable file/],
   ];
   for (const [args, re] of cases) {
     const r = await run(STAMPEDE_BIN, ['serve', ...args], { timeoutMs: 5000 });
@@ -561,6 +578,7 @@ test('--config supplies options and the command line overrides them', async () =
     '--examples-dir', emptyDir], { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
   try {
     const c = await (await fetch(`http://127.0.0.1:${p}/api/v1/config`)).json();
+    assert.equal(c.auth, true);
     assert.equal(c.live_port, 9999);
     assert.ok(fs.existsSync(path.join(d, 'data', 'stampede.db')));
   } finally {

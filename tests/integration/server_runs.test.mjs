@@ -7,23 +7,18 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { STAMPEDE_BIN, freePort, tempDir, startProcess, startShop, run, spawnRun, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, freePort, tempDir, startStampede, startShop, run, spawnRun, sleep } from '../lib/harness.mjs';
 
 let shop, srv;
 const ids = {};
 
-async function startServer(extra = [], { dir } = {}) {
-  const p = await freePort();
-  const live = await freePort();
-  const d = dir || tempDir();
-  const h = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${p}`, '--data-dir', d,
-    '--live-port', String(live), '--max-vus', '50', '--max-duration', '1m', '--max-runs', '3', '--max-rate', '25', ...extra],
-  { readyUrl: `http://127.0.0.1:${p}/api/v1/health` });
-  return Object.assign(h, { port: p, live, base: `http://127.0.0.1:${p}`, dataDir: d });
+// The daemon with access control on; every request carries the admin's API token (s.headers).
+function startServer(extra = [], { dir } = {}) {
+  return startStampede(['--max-vus', '50', '--max-duration', '1m', '--max-runs', '3', '--max-rate', '25', ...extra], { dir });
 }
 
 async function api(method, p, body, s = srv) {
-  const init = { method, headers: {} };
+  const init = { method, headers: { ...s.headers } };
   if (body !== undefined) {
     init.body = JSON.stringify(body);
     init.headers['Content-Type'] = 'application/json';
@@ -140,7 +135,7 @@ test('a run goes from running with live totals to passed, its counts equal what 
 test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of its end, then the end', async () => {
   const id = await startRun(ids.basic, { users: 2, duration: '3s' });
   const run = (await api('GET', `/api/v1/runs/${id}`)).json;
-  const ws = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1');
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1', { headers: srv.headers });
   const got = [];
   const ended = new Promise((resolve, reject) => {
     ws.on('message', (d) => {
@@ -169,7 +164,7 @@ test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of 
   }
 
   // A late subscriber to the ended run learns its status at once; an unknown run is null.
-  const late = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1');
+  const late = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1', { origin: srv.base, headers: srv.headers });
   const backlogs = [];
   const two = new Promise((resolve) => late.on('message', (d) => {
     const m = JSON.parse(d.toString());
@@ -458,7 +453,7 @@ test('a second SIGTERM while runs finish their requests stops them at once', asy
 });
 
 test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 130 after Ctrl-C', async () => {
-  const remote = (args) => run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, ...args], { timeoutMs: 30000 });
+  const remote = (args) => run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, '--token', srv.token, ...args], { timeoutMs: 30000 });
   let r = await remote(['runs basic', '--users', '2', '--duration', '2s']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /runs basic: passed/);
@@ -485,7 +480,9 @@ test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 13
   assert.equal(r.code, 2);
   assert.match(r.stderr, /control character/);
 
-  const p = spawnRun(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'runs basic', '--users', '2', '--duration', '30s']);
+  // The token from the environment this time.
+  const p = spawnRun(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'runs basic', '--users', '2', '--duration', '30s'],
+    { env: { STAMPEDE_TOKEN: srv.token } });
   for (let i = 0; i < 100 && !/started/.test(p.stderr()); i++) await sleep(50);
   await sleep(1200);
   p.proc.kill('SIGINT');

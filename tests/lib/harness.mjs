@@ -140,3 +140,94 @@ export function spawnRun(bin, args, { env = {}, timeoutMs = 60000, cwd } = {}) {
 }
 
 export { sleep };
+
+// ---- The daemon with access control on (the default) ----
+
+/** The admin password the helpers give a first start (STAMPEDE_ADMIN_PASSWORD). */
+export const ADMIN_PASSWORD = 'harness-admin-password-7f3a';
+
+/**
+ * Logs in: POST /api/v1/auth/login. Returns { status, json, cookie ("sp_session=..."), csrf }.
+ */
+export async function login(base, username, password) {
+  const res = await fetch(`${base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ username, password }),
+  });
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  const set = res.headers.get('set-cookie') || '';
+  const cookie = set.split(';')[0] || null;
+  return { status: res.status, headers: res.headers, text, json, cookie, csrf: json?.csrf_token };
+}
+
+/** Creates an API token through a session ({ cookie, csrf } from login). Returns the token JSON. */
+export async function createToken(base, session, name = 'harness', expiresInS) {
+  const body = { name };
+  if (expiresInS !== undefined) body.expires_in_s = expiresInS;
+  const res = await fetch(`${base}/api/v1/tokens`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Cookie: session.cookie, 'X-CSRF-Token': session.csrf },
+    body: JSON.stringify(body),
+  });
+  const json = await res.json();
+  if (res.status !== 201) throw new Error(`creating a token failed: ${res.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+/** Logs in as user and returns a new API token (a string). */
+export async function userToken(base, username = 'admin', password = ADMIN_PASSWORD, name = 'harness') {
+  const s = await login(base, username, password);
+  if (s.status !== 200) throw new Error(`login as ${username} failed: ${s.status} ${s.text}`);
+  return (await createToken(base, s, name)).token;
+}
+
+/**
+ * Starts `stampede serve` on free loopback ports with a temporary data dir (or dir), access
+ * control on and the admin password ADMIN_PASSWORD, and returns the process handle plus
+ * { port, live, base, dataDir, token, headers, fetch(path, init), api(method, path, body, headers) }:
+ * headers carry `Authorization: Bearer <admin token>`, and fetch/api add them to every request,
+ * so a test written for an open server needs only to use them. With { noAuth: true } the
+ * server runs with --no-auth and no token is made; { password } logs in with another admin
+ * password (a data dir made before).
+ */
+export async function startStampede(extra = [], { dir, env = {}, noAuth = false, timeoutMs, password = ADMIN_PASSWORD } = {}) {
+  const port = await freePort();
+  // The live stream needs a port of its own, not port + 1, which may be taken.
+  let live = await freePort();
+  while (live === port) live = await freePort();
+  const dataDir = dir || tempDir();
+  const base = `http://127.0.0.1:${port}`;
+  const args = ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir,
+    '--live-port', String(live), ...(noAuth ? ['--no-auth'] : []), ...extra];
+  const h = await startProcess(STAMPEDE_BIN, args, {
+    readyUrl: `${base}/api/v1/health`, timeoutMs,
+    env: { STAMPEDE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...env },
+  });
+  let token = null;
+  if (!noAuth) {
+    try {
+      token = await userToken(base, 'admin', password);
+    } catch (e) {
+      await h.stop();
+      throw e;
+    }
+  }
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const authFetch = (p, init = {}) => fetch(base + p, { ...init, headers: { ...headers, ...(init.headers || {}) } });
+  async function api(method, p, body, extraHeaders = {}) {
+    const init = { method, headers: { ...extraHeaders } };
+    if (body !== undefined) {
+      init.body = typeof body === 'string' ? body : JSON.stringify(body);
+      if (!('Content-Type' in init.headers)) init.headers['Content-Type'] = 'application/json';
+    }
+    const res = await authFetch(p, init);
+    const text = await res.text();
+    let json;
+    try { json = JSON.parse(text); } catch { /* not JSON */ }
+    return { status: res.status, headers: res.headers, text, json };
+  }
+  return Object.assign(h, { port, live, base, dataDir, token, headers, fetch: authFetch, api });
+}

@@ -855,8 +855,63 @@ static void test_load_file_missing(void)
     sp_errlist_release(&el);
 }
 
+/* A definition's secrets: validated without ever quoting a value, read as {{secret.NAME}},
+ * and masked out of messages. */
+static void test_secrets(void)
+{
+    sp_def *d = must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
+                            "'users':[{'tasks':[{'request':{'url':'/x',"
+                            "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
+                            NULL);
+    CHECK(d != NULL);
+    CHECK_UINT_EQ(d->nsecrets, 2);
+    sp_buf b;
+    sp_buf_init(&b, 4096);
+    CHECK_INT_EQ(sp_def_mask_secrets(d, "got s3cr3t-XYZ and hunter22!", &b), 1);
+    CHECK_STR_EQ(b.p, "got ******** and ********!");
+    sp_buf_reset(&b);
+    CHECK_INT_EQ(sp_def_mask_secrets(d, "nothing here", &b), 0);
+    CHECK_STR_EQ(b.p, "nothing here");
+    /* A message cut inside a secret. */
+    sp_buf_reset(&b);
+    CHECK_INT_EQ(sp_def_mask_secrets(d, "expected the body to contain 'key s3cr3t-...'", &b), 1);
+    CHECK_STR_EQ(b.p, "expected the body to contain 'key ********...'");
+    sp_buf_release(&b);
+    sp_def_free(d);
+
+    EXPECT_ERR("{" HEAD "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}],"
+               LOAD "}", "secrets.1bad", "a secret's name");
+    EXPECT_ERR("{" HEAD "'secrets':{'k':5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}", "secrets.k", "must be a string");
+    EXPECT_ERR("{" HEAD "'secrets':{'k':''},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               "}", "secrets.k", "cannot be empty");
+    EXPECT_ERR("{" HEAD "'secrets':['x'],'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+               "secrets", "expected an object");
+    EXPECT_ERR(WITH_REQ("{'url':'/x','headers':{'X':'{{secret.nope}}'}}"),
+               "users[0].tasks[0].steps[0].request.headers.X", "no secrets in this test");
+    EXPECT_ERR(WITH_STEP("{'let':{'secret':'1'},'request':{'url':'/x'}}"),
+               "users[0].tasks[0].steps[0].let.secret", "reserved");
+
+    /* No error message quotes a secret's value, even for a bad reference. */
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_def *bad = NULL;
+    CHECK_INT_EQ(load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ'},"
+                        "'users':[{'tasks':[{'request':{'url':'/x',"
+                        "'headers':{'A':'{{secret.api_ky}}'}}}]}]," LOAD "}",
+                        NULL, &bad, &el),
+         SP_EINVAL);
+    sp_buf_init(&b, 1 << 16);
+    sp_errlist_format(&el, &b);
+    CHECK_STR_CONTAINS(b.p, "did you mean 'api_key'");
+    CHECK(!strstr(b.p, "s3cr3t"));
+    sp_buf_release(&b);
+    sp_errlist_release(&el);
+}
+
 int main(void)
 {
+    RUN(test_secrets);
     RUN(test_example_browse);
     RUN(test_example_shopper);
     RUN(test_example_reporting);

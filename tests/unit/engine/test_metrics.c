@@ -125,6 +125,7 @@ static void test_errkind_names(void)
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_CONNREFUSED), "connect_refused");
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_TOO_LARGE), "too_large");
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_OTHER), "other");
+    CHECK_STR_EQ(sp_errkind_name(SP_ERRK_BLOCKED), "blocked");
 }
 
 int main(void)

@@ -12,6 +12,7 @@
 #define NOW_MS INT64_C(1773578096000)
 
 static json_t *data;
+static json_t *secrets;
 static const char *const vars[] = {"token", "cred", "order_id", "status", "item"};
 static const char *const rowf[] = {"email", "password"};
 static sp_scope scope;
@@ -37,7 +38,9 @@ static void setup(void)
                       0, &je);
     json_decref(row);
     row = json_pack("{s:s, s:s}", "email", "row@example.com", "password", "p w");
-    scope = (sp_scope){data, vars, SP_ARRAY_LEN(vars), rowf, SP_ARRAY_LEN(rowf)};
+    json_decref(secrets);
+    secrets = json_pack("{s:s, s:s}", "api_key", "k3y\"v\r\nal", "client_secret", "cs-42");
+    scope = (sp_scope){data, vars, SP_ARRAY_LEN(vars), rowf, SP_ARRAY_LEN(rowf), secrets};
     memset(slots, 0, sizeof slots);
     slots[0].s = "abc123";
     slots[0].len = 6;
@@ -644,9 +647,29 @@ static void test_no_scope(void)
     CHECK_STR_EQ(err, "no data list named 'x' in {{random(x)}}");
 }
 
+static void test_secrets(void)
+{
+    setup();
+    CHECK_STR_EQ(render("{{secret.client_secret}}", SP_ESC_NONE), "cs-42");
+    CHECK_STR_EQ(render("Bearer {{ secret.api_key }}", SP_ESC_HEADER), "Bearer k3y\"val");
+    CHECK_STR_EQ(render("{{secret.api_key}}", SP_ESC_URL), "k3y%22v%0D%0Aal");
+    CHECK_STR_EQ(render_json("{{secret.client_secret}}"), "\"cs-42\"");
+    CHECK_STR_EQ(render_json("x{{secret.api_key}}"), "\"xk3y\\\"v\\r\\nal\"");
+    /* Errors name the secret, never its value. */
+    const char *e = render("{{secret.client_secrt}}", SP_ESC_NONE);
+    CHECK_STR_CONTAINS(e, "unknown secret 'client_secrt'");
+    CHECK_STR_CONTAINS(e, "did you mean 'client_secret'");
+    CHECK(!strstr(e, "cs-42"));
+    CHECK_STR_CONTAINS(render("{{secret}}", SP_ESC_NONE), "'secret' needs a name");
+    scope.secrets = NULL;
+    CHECK_STR_CONTAINS(render("{{secret.api_key}}", SP_ESC_NONE), "no secrets in this test");
+    setup();
+}
+
 int main(void)
 {
     RUN(test_literal_only);
+    RUN(test_secrets);
     RUN(test_add_literal_and_source);
     RUN(test_variables);
     RUN(test_builtins);

@@ -45,7 +45,7 @@ static int64_t start(sp_runs *r, const char *overrides, int *rc_out, const char 
     char msg[256];
     int64_t id = 0;
     const char *c = NULL;
-    int rc = sp_runs_start(r, test_id, 0, ov, "unit", &id, &el, &c, msg, sizeof msg);
+    int rc = sp_runs_start(r, test_id, 0, ov, "unit", NULL, &id, &el, &c, msg, sizeof msg);
     if (rc_out)
         *rc_out = rc;
     if (cap)

@@ -1252,6 +1252,82 @@ static void test_storage_cost_per_hour(void)
     remove_db(path);
 }
 
+/* Secrets are saved with the test, in one transaction; the mask keeps a stored value. */
+static void test_secrets_and_policy(void)
+{
+    sp_store *s = open_db("policy");
+    CHECK(s);
+    char err[256] = "";
+    int64_t id = 0;
+    int rev = 0;
+    json_t *sec = json_pack("{s:s, s:s}", "a", "one", "b", "two");
+    CHECK_INT_EQ(sp_store_test_save(s, 0, "Secretive", "{\"secrets\":{}}", sec, "ann", &id, &rev,
+                                    err, sizeof err),
+                 0);
+    CHECK_INT_EQ(rev, 1);
+    json_decref(sec);
+    json_t *got = NULL;
+    CHECK_INT_EQ(sp_store_test_secrets(s, id, &got), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(got, "a")), "one");
+    json_decref(got);
+
+    /* "a" keeps its value through the mask, "b" is replaced, "c" is new, nothing else stays. */
+    sec = json_pack("{s:s, s:s}", "a", SP_STORE_SECRET_MASK, "c", "three");
+    CHECK_INT_EQ(sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err,
+                                    sizeof err),
+                 0);
+    CHECK_INT_EQ(rev, 2);
+    json_decref(sec);
+    CHECK_INT_EQ(sp_store_test_secrets(s, id, &got), 0);
+    CHECK_INT_EQ(json_object_size(got), 2);
+    CHECK_STR_EQ(json_string_value(json_object_get(got, "a")), "one");
+    CHECK_STR_EQ(json_string_value(json_object_get(got, "c")), "three");
+    json_decref(got);
+
+    /* The mask with nothing stored is refused, and nothing of that save is written. */
+    sec = json_pack("{s:s}", "zzz", SP_STORE_SECRET_MASK);
+    CHECK_INT_EQ(sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err,
+                                    sizeof err),
+                 SP_EINVAL);
+    CHECK_STR_CONTAINS(err, "secret 'zzz'");
+    json_decref(sec);
+    json_t *t = NULL;
+    CHECK_INT_EQ(sp_store_test_get(s, id, 0, &t), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(t, "revision")), 2);
+    json_decref(t);
+    CHECK_INT_EQ(sp_store_test_secrets(s, id, &got), 0);
+    CHECK_INT_EQ(json_object_size(got), 2);
+    json_decref(got);
+
+    /* The allowlist keeps its order; caps default to 0 for every role. */
+    json_t *entries = NULL;
+    CHECK_INT_EQ(sp_store_allowlist_get(s, &entries), 0);
+    CHECK_INT_EQ(json_array_size(entries), 0);
+    json_decref(entries);
+    json_t *want = json_pack("[s, s, s]", "10.0.0.0/8", "127.0.0.2", "[::1]:8090");
+    CHECK_INT_EQ(sp_store_allowlist_set(s, want), 0);
+    CHECK_INT_EQ(sp_store_allowlist_get(s, &entries), 0);
+    CHECK(json_equal(entries, want));
+    json_decref(entries);
+    json_decref(want);
+    json_t *caps = NULL;
+    CHECK_INT_EQ(sp_store_caps_get(s, &caps), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(caps, "tester"), "max_vus")), 0);
+    json_decref(caps);
+    json_t *set = json_pack("{s:{s:i, s:f, s:i, s:i}}", "tester", "max_vus", 200, "max_rate", 50.5,
+                            "max_duration_s", 600, "max_concurrent_runs", 2);
+    CHECK_INT_EQ(sp_store_caps_set(s, set), 0);
+    json_decref(set);
+    CHECK_INT_EQ(sp_store_caps_get(s, &caps), 0);
+    json_t *tc = json_object_get(caps, "tester");
+    CHECK_INT_EQ(json_integer_value(json_object_get(tc, "max_vus")), 200);
+    CHECK(json_real_value(json_object_get(tc, "max_rate")) == 50.5);
+    CHECK_INT_EQ(json_integer_value(json_object_get(tc, "max_concurrent_runs")), 2);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(caps, "admin"), "max_vus")), 0);
+    json_decref(caps);
+    sp_store_close(s);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -1278,10 +1354,11 @@ int main(void)
     RUN(test_concurrent_writer_and_reader);
     RUN(test_concurrent_open);
     RUN(test_storage_cost_per_hour);
+    RUN(test_secrets_and_policy);
 
     const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list", "delete",
                            "lifecycle", "series",     "window", "aborted",   "meta", "integrity",
-                           "fork",      "concurrent", "opens",  "cost"};
+                           "fork",      "concurrent", "opens",  "cost",      "policy"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);

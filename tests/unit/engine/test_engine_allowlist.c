@@ -1,0 +1,138 @@
+/*
+ * test_engine_allowlist.c - the engine against a real local server with a target allowlist:
+ * a target outside it gets no connection (error kind "blocked", the address in the message),
+ * one inside it runs as without a list, a redirect inside it is followed; and failure messages
+ * that would show a secret's value show the mask.
+ */
+#include <stdio.h>
+
+#include "check.h"
+#include "engine/allowlist.h"
+#include "engine/definition.h"
+#include "engine/engine.h"
+#include "testserver.h"
+
+static testserver srv;
+
+static sp_allowlist *allow(const char *entry)
+{
+    const char *e[1] = {entry};
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_allowlist *al = NULL;
+    if (sp_allowlist_new(e, 1, &al, &el) != 0)
+        al = NULL;
+    sp_errlist_release(&el);
+    if (al)
+        sp_allowlist_resolve(al);
+    return al;
+}
+
+static sp_engine *run(const sp_def *d, const sp_allowlist *al)
+{
+    sp_engine_opts o = {.threads = 1, .seed = 5, .allowlist = al};
+    sp_engine *e = NULL;
+    char err[256];
+    if (sp_engine_new(d, &o, &e, err, sizeof err) != 0)
+        return NULL;
+    if (sp_engine_start(e) != 0 || sp_engine_wait(e) != 0) {
+        sp_engine_free(e);
+        return NULL;
+    }
+    return e;
+}
+
+static const char *const DEF = "{\"name\":\"t\",\"base_url\":\"http://x\","
+                               "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},"
+                               "\"tasks\":[{\"steps\":[{\"request\":{\"url\":\"/ok\"}},"
+                               "{\"request\":{\"url\":\"/redirect\"}}]}]}],"
+                               "\"load\":{\"users\":2,\"duration\":\"400ms\"}}";
+
+static void test_outside_is_blocked(void)
+{
+    sp_def *d = ts_load_def_at(DEF, srv.port);
+    sp_allowlist *al = allow("127.0.0.2");
+    CHECK(d && al);
+    unsigned long before = atomic_load(&srv.served);
+    sp_engine *e = run(d, al);
+    CHECK(e != NULL);
+    const sp_name_stats *n = &sp_engine_totals(e)->names[0];
+    CHECK(n->requests >= 2);
+    CHECK_UINT_EQ(n->errors[SP_ERRK_BLOCKED], n->requests);
+    CHECK_UINT_EQ(n->failures, n->requests);
+    char want[64];
+    snprintf(want, sizeof want, "target not in allowlist: 127.0.0.1:%u", srv.port);
+    CHECK(n->nmsgs >= 1);
+    CHECK_STR_EQ(n->msgs[0].msg, want);
+    CHECK_UINT_EQ(atomic_load(&srv.served), before);
+    sp_engine_free(e);
+    sp_allowlist_free(al);
+    sp_def_free(d);
+}
+
+static void test_inside_runs(void)
+{
+    sp_def *d = ts_load_def_at(DEF, srv.port);
+    char entry[32];
+    snprintf(entry, sizeof entry, "127.0.0.1:%u", srv.port);
+    sp_allowlist *al = allow(entry);
+    CHECK(d && al);
+    sp_engine *e = run(d, al);
+    CHECK(e != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    for (size_t i = 0; i < t->nnames; i++) {
+        CHECK(t->names[i].requests >= 2);
+        CHECK_UINT_EQ(t->names[i].failures, 0);
+    }
+    sp_engine_free(e);
+    sp_allowlist_free(al);
+    sp_def_free(d);
+    /* The same port on another address, or another port, is outside. */
+    snprintf(entry, sizeof entry, "127.0.0.1:%u", srv.port == 65535 ? 1 : srv.port + 1);
+    al = allow(entry);
+    d = ts_load_def_at(DEF, srv.port);
+    e = run(d, al);
+    CHECK(e != NULL);
+    CHECK_UINT_EQ(sp_engine_totals(e)->names[0].errors[SP_ERRK_BLOCKED],
+                  sp_engine_totals(e)->names[0].requests);
+    sp_engine_free(e);
+    sp_allowlist_free(al);
+    sp_def_free(d);
+}
+
+static void test_secret_masked_in_messages(void)
+{
+    sp_def *d = ts_load_def_at(
+        "{\"name\":\"t\",\"base_url\":\"http://x\",\"secrets\":{\"k\":\"tok123\"},"
+        "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":50},\"tasks\":[{\"steps\":["
+        "{\"request\":{\"url\":\"/ok\",\"name\":\"echoed\",\"headers\":{\"X-K\":\"{{secret.k}}\"}},"
+        "\"expect\":{\"json\":[{\"path\":\"access_token\",\"equals\":\"other\"}]}},"
+        "{\"request\":{\"url\":\"/500\",\"name\":\"msg\"},"
+        "\"expect\":{\"message\":\"key {{secret.k}} got {{status}}\"}}]}]}],"
+        "\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
+        srv.port);
+    CHECK(d != NULL);
+    sp_engine *e = run(d, NULL);
+    CHECK(e != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    CHECK(t->names[0].nmsgs >= 1 && t->names[1].nmsgs >= 1);
+    /* /ok answers "access_token":"tok123", the secret's value: the check quotes it. */
+    CHECK_STR_EQ(t->names[0].msgs[0].msg,
+                 "expected JSON path 'access_token' to equal \"other\", got \"********\"");
+    CHECK_STR_EQ(t->names[1].msgs[0].msg, "key ******** got 500");
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+int main(void)
+{
+    if (testserver_start(&srv) != 0) {
+        fprintf(stderr, "could not start the test server\n");
+        return 1;
+    }
+    RUN(test_outside_is_blocked);
+    RUN(test_inside_runs);
+    RUN(test_secret_masked_in_messages);
+    testserver_stop(&srv);
+    return check_summary();
+}
