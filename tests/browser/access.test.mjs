@@ -14,7 +14,7 @@ const errors = [];
 before(async () => {
   if (skip) return;
   shop = await startShop();
-  srv = await startServer(['--shop-url', shop.url]);
+  srv = await startServer(['--shop-url', shop.url], { liveUrl: true });
   if (!(await hasAuth(srv))) {
     skip = 'this build has no access control (GET /api/v1/auth/me is 404)';
     return;
@@ -57,6 +57,13 @@ test('sign in and out; a viewer can look but not start, and the API agrees', asy
   assert.ok(await page.getByRole('button', { name: /^Start / }).count() > 0);
   assert.equal(await page.getByRole('button', { name: 'New test' }).count(), 1);
   assert.match(await page.locator('#who').innerText(), /admin/i);
+  // No target allowlist yet: the admin is told; once one is set, the notice is gone.
+  await page.locator('#notice', { hasText: 'No target allowlist is set' }).waitFor();
+  const set = await admin('PUT', '/api/v1/settings/allowlist', { entries: ['127.0.0.0/8'] });
+  assert.equal(set.status, 200, set.text);
+  await page.reload();
+  await waitReady(page, 'tests');
+  assert.equal(await page.locator('#notice').isHidden(), true);
   await page.getByRole('button', { name: 'Log out' }).click();
   await waitReady(page, 'login');
   await page.goto(`${srv.base}/#/tests`);
@@ -90,6 +97,9 @@ test('sign in and out; a viewer can look but not start, and the API agrees', asy
   assert.equal(await page.getByRole('button', { name: 'Stop', exact: true }).count(), 0);
   assert.equal(await page.getByLabel('New users').count(), 0);
   await page.waitForFunction(() => Number(document.querySelector('figure.chart[aria-label="Requests per second"]')?.dataset.points) >= 1, null, { timeout: 10000 });
+  // The stream was opened where the server said it is (live_url in GET /config).
+  assert.match(await page.evaluate(() => window.stampedeLive && window.stampedeLive.url), /^ws:\/\/127\.0\.0\.1:\d+\/live\/$/);
+  assert.equal(await page.locator('.conn').innerText(), 'Live');
   await waitReady(page, 'report', 20000);
   assert.deepEqual(errors, []);
 });

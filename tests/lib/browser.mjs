@@ -41,9 +41,11 @@ export async function newPage(browser, errors = []) {
 }
 
 /** Starts `stampede serve` on free ports with a temporary data dir. */
-export async function startServer(extra = [], { env = {}, dir } = {}) {
+export async function startServer(extra = [], { env = {}, dir, liveUrl = false } = {}) {
   const port = await freePort();
   const live = await freePort();
+  // As behind a proxy: the server names the stream's address (here the stream itself, under a path).
+  if (liveUrl) extra = [...extra, '--live-url', `ws://127.0.0.1:${live}/live/`];
   const dataDir = dir || tempDir('stampede-browser-');
   const h = await startProcess(STAMPEDE_BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--live-port', String(live),
     '--data-dir', dataDir, '--max-duration', '2m', ...extra],

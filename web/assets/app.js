@@ -5,7 +5,7 @@
 // timers and charts) called when the page is left. ctx = { params, query, go }. Adding a page
 // is one entry in ROUTES (docs/dashboard.md).
 import { h, mount, toast } from './js/dom.js';
-import { session, loadSession, logout, onUnauthorized } from './js/api.js';
+import { session, loadSession, logout, onUnauthorized, config } from './js/api.js';
 import { ready } from './js/page.js';
 import * as loginPage from './js/pages/login.js';
 import * as testsPage from './js/pages/tests.js';
@@ -35,6 +35,20 @@ function parseHash() {
   const raw = location.hash.replace(/^#/, '') || '/tests';
   const [path, qs] = raw.split('?');
   return { path, query: new URLSearchParams(qs || '') };
+}
+
+/* Without a target allowlist a test may aim load at any address; admins are told once per
+ * page load, under the top bar (docs/security.md says how to set one). */
+async function renderNotice() {
+  const box = document.getElementById('notice');
+  if (needLogin || !session.auth || !session.user || session.user.role !== 'admin') { box.hidden = true; return; }
+  let cfg;
+  try { cfg = await config(); } catch { return; }
+  if (cfg.allowlist !== false || sessionStorage.getItem('sp-allowlist-notice') === 'dismissed') { box.hidden = true; return; }
+  mount(box,
+    h('span', 'No target allowlist is set: tests may send load to any address. An admin can restrict targets with PUT /api/v1/settings/allowlist.'),
+    h('button', { type: 'button', class: 'btn btn-ghost btn-small', on: { click: () => { sessionStorage.setItem('sp-allowlist-notice', 'dismissed'); box.hidden = true; } } }, 'Dismiss'));
+  box.hidden = false;
 }
 
 function renderTopbar() {
@@ -69,6 +83,7 @@ async function route() {
   if (cleanup) { try { cleanup(); } catch { /* a page that fails to clean up must not block the next */ } }
   cleanup = null;
   renderTopbar();
+  renderNotice();
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (r && a.dataset.nav === r.nav) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }

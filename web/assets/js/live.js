@@ -25,7 +25,11 @@ export class LiveStream {
   async start() {
     try {
       const cfg = await config();
-      this.url = `ws://${location.hostname}:${cfg.live_port}/`;
+      // Behind a reverse proxy the server names the stream's public address (live_url);
+      // otherwise the stream listens on its own port of the host this page came from.
+      this.url = typeof cfg.live_url === 'string' && cfg.live_url
+        ? cfg.live_url
+        : `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.hostname}:${cfg.live_port}/`;
     } catch {
       // Without the port there is no socket to open; REST keeps the page going meanwhile.
       this.startGapFill();
