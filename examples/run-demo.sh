@@ -67,7 +67,7 @@ if kill -0 "$sp_pid" 2>/dev/null; then
   pids+=("$sp_pid")
   api="http://127.0.0.1:$sp_port/api/v1"
   for _ in $(seq 50); do curl -fs "$api/health" >/dev/null 2>&1 && break; sleep 0.1; done
-  echo "Server:         http://127.0.0.1:$sp_port/  (REST API $api, log: var/stampede.log)"
+  echo "Dashboard:      http://127.0.0.1:$sp_port/  (open it in a browser; REST API $api, log: var/stampede.log)"
   # The first start creates the user admin and prints its password once, into the log: show it
   # here, where it is seen, and use it once to make an API token for the hints below.
   password=$(cat var/admin-password 2>/dev/null)
@@ -95,7 +95,7 @@ if kill -0 "$sp_pid" 2>/dev/null; then
   echo "  curl -s -b var/cookies -H \"X-CSRF-Token: \$csrf\" -H 'Content-Type: application/json' -d '{\"name\":\"cli\"}' $api/tokens"
   echo "  export STAMPEDE_TOKEN=spt_...   # the \"token\" of the answer"
   echo
-  echo "Start a test and follow it:"
+  echo "Start a test and follow it in the dashboard (Tests, then Start), or over REST:"
   echo "  curl -X POST -H \"Authorization: Bearer \$STAMPEDE_TOKEN\" -H 'Content-Type: application/json' -d '{}' $api/tests/ID/runs"
   echo "  curl -H \"Authorization: Bearer \$STAMPEDE_TOKEN\" $api/runs/RUN_ID"
   echo "  $sp_bin remote run --server http://127.0.0.1:$sp_port 'Authenticated shopper'   # uses \$STAMPEDE_TOKEN"
