@@ -142,20 +142,14 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
   assert.equal(r.json.paths['/api/v1/health'].get.security, undefined);
 });
 
-test('openapi.json passes an OpenAPI 3 validator', async (t) => {
-  // The validator is a Python package that may be missing; the test above checks the routes
-  // either way.
-  const probe = await run('python3', ['-c', 'import openapi_spec_validator'], { timeoutMs: 20000 });
-  if (probe.code !== 0) {
-    t.skip('openapi-spec-validator is not installed');
-    return;
-  }
-  const doc = await (await fetch(base + '/api/v1/openapi.json')).text();
-  const r = await run('python3', ['-c',
-    'import json, sys\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))\nprint("valid")'],
-  { input: doc, timeoutMs: 30000 });
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /valid/);
+test('openapi.json passes an OpenAPI 3 validator', async () => {
+  // @apidevtools/swagger-parser (tests/package.json) checks the document against the OpenAPI
+  // 3.0/3.1 schema and resolves every $ref.
+  const { default: SwaggerParser } = await import('@apidevtools/swagger-parser');
+  const doc = await (await fetch(base + '/api/v1/openapi.json')).json();
+  const api = await SwaggerParser.validate(structuredClone(doc));
+  assert.match(api.openapi, /^3\./);
+  assert.equal(Object.keys(api.paths).length, Object.keys(doc.paths).length);
 });
 
 test('unknown routes are 404 JSON; a known path with a wrong method is 405 with Allow', async () => {
