@@ -78,7 +78,6 @@ if kill -0 "$sp_pid" 2>/dev/null; then
     echo "First start: log in to the dashboard as  admin  with the password  $password"
     echo "(it is shown only this once; change it after logging in)"
     [ -z "$token" ] && token=$(mktoken "$password")
-    [ -n "$token" ] && echo "An API token for the REST API and the CLI (shown once): $token"
   else
     echo "Log in as admin with the password shown on the first start (or delete var/ to start afresh)."
   fi
@@ -89,11 +88,17 @@ if kill -0 "$sp_pid" 2>/dev/null; then
       grep -o '"id":[0-9]*,"name":"[^"]*"' | sed 's/"id":\([0-9]*\),"name":"\(.*\)"/  #\1  \2/'
     echo
   fi
-  echo "The REST API needs an API token (Authorization: Bearer). To make one, log in and ask:"
-  echo "  csrf=\$(curl -s -c var/cookies -H 'Content-Type: application/json' \\"
-  echo "    -d '{\"username\":\"admin\",\"password\":\"PASSWORD\"}' $api/auth/login | sed -n 's/.*\"csrf_token\":\"\\([^\"]*\\)\".*/\\1/p')"
-  echo "  curl -s -b var/cookies -H \"X-CSRF-Token: \$csrf\" -H 'Content-Type: application/json' -d '{\"name\":\"cli\"}' $api/tokens"
-  echo "  export STAMPEDE_TOKEN=spt_...   # the \"token\" of the answer"
+  if [ -n "$token" ] && [ "$token" != "${STAMPEDE_TOKEN:-}" ]; then
+    echo "For the REST API and the CLI in another shell:"
+    echo "  export STAMPEDE_TOKEN=$token"
+  else
+    echo "The REST API needs an API token (Authorization: Bearer). To make one, log in and ask:"
+    echo "  csrf=\$(curl -s -c var/cookies -H 'Content-Type: application/json' \\"
+    echo "    -d '{\"username\":\"admin\",\"password\":\"PASSWORD\"}' $api/auth/login | sed -n 's/.*\"csrf_token\":\"\\([^\"]*\\)\".*/\\1/p')"
+    echo "  curl -s -b var/cookies -H \"X-CSRF-Token: \$csrf\" -H 'Content-Type: application/json' -d '{\"name\":\"cli\"}' $api/tokens"
+    echo "  export STAMPEDE_TOKEN=spt_...   # the \"token\" of the answer"
+    echo "(or create one in the dashboard: Settings, API tokens)"
+  fi
   echo
   echo "Start a test and follow it in the dashboard (Tests, then Start), or over REST:"
   echo "  curl -X POST -H \"Authorization: Bearer \$STAMPEDE_TOKEN\" -H 'Content-Type: application/json' -d '{}' $api/tests/ID/runs"
