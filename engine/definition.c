@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <strings.h>
 
 /* Small structural caps of the format itself. They keep error messages and request names
@@ -42,10 +43,11 @@ typedef struct ld {
     sp_errlist *errs;
     sp_buf path; /* "users[0].tasks[2]" for the value being looked at */
     sp_def *def;
-    json_t *empty;    /* an empty object standing in for a missing data section (owned) */
-    sp_scope scope;   /* what templates may name right now */
-    const char *base; /* validated base_url without trailing '/', or NULL */
+    json_t *empty;        /* an empty object standing in for a missing data section (owned) */
+    sp_scope scope;       /* what templates may name right now */
+    const char *base;     /* validated base_url without trailing '/', or NULL */
     const char *base_dir; /* where data files are found; NULL: none may be read */
+    int confined;         /* data files only below base_dir, named by relative paths */
 } ld;
 
 /* ---- paths and errors ---- */
@@ -135,7 +137,8 @@ static void check_fields(ld *c, const json_t *obj, const char *const *allowed, s
     const char *key;
     json_t *v;
     /* json_object_foreach needs a non-const object; nothing is modified. Keys are borrowed. */
-    json_object_foreach ((json_t *)obj, key, v) {
+    json_object_foreach((json_t *)obj, key, v)
+    {
         int known = 0;
         for (size_t i = 0; i < n && !known; i++)
             known = strcmp(key, allowed[i]) == 0;
@@ -515,7 +518,8 @@ static void compile_headers(ld *c, const json_t *v, sp_hdr **out, size_t *n, int
     *out = sp_calloc(json_object_size(v), sizeof(**out));
     const char *key;
     json_t *val;
-    json_object_foreach ((json_t *)v, key, val) {
+    json_object_foreach((json_t *)v, key, val)
+    {
         size_t m = path_key(c, key);
         if (!is_token(key, HEADER_NAME_MAX)) {
             err(c, "invalid header name '%.100s': use letters, digits and -", key);
@@ -550,7 +554,8 @@ static void check_data(ld *c, const json_t *data)
 {
     const char *key;
     json_t *list;
-    json_object_foreach ((json_t *)data, key, list) {
+    json_object_foreach((json_t *)data, key, list)
+    {
         size_t m = path_key(c, key);
         if (!is_ident(key) || is_reserved(key)) {
             err(c,
@@ -564,7 +569,8 @@ static void check_data(ld *c, const json_t *data)
         } else {
             size_t i;
             json_t *item;
-            json_array_foreach (list, i, item) {
+            json_array_foreach(list, i, item)
+            {
                 if (json_is_string(item) || json_is_number(item) || json_is_object(item))
                     continue;
                 size_t mi = path_index(c, i);
@@ -604,7 +610,8 @@ static int status_list(ld *c, const json_t *v, uint16_t **out, size_t *n)
     *out = sp_calloc(json_array_size(v), sizeof(**out));
     size_t i;
     json_t *s;
-    json_array_foreach (v, i, s) {
+    json_array_foreach(v, i, s)
+    {
         size_t m = path_index(c, i);
         if (!json_is_integer(s)) {
             err_type(c, "a status code (a whole number)", s);
@@ -730,7 +737,8 @@ static void json_body(ld *c, const json_t *v, sp_tmpl *t)
         json_t *child;
         int first = 1;
         sp_tmpl_add_literal(t, "{", 1);
-        json_object_foreach ((json_t *)v, key, child) {
+        json_object_foreach((json_t *)v, key, child)
+        {
             if (!first)
                 sp_tmpl_add_literal(t, ",", 1);
             first = 0;
@@ -749,7 +757,8 @@ static void json_body(ld *c, const json_t *v, sp_tmpl *t)
         size_t i;
         json_t *child;
         sp_tmpl_add_literal(t, "[", 1);
-        json_array_foreach (v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             if (i)
                 sp_tmpl_add_literal(t, ",", 1);
             size_t m = path_index(c, i);
@@ -822,7 +831,8 @@ static void add_pairs(ld *c, const json_t *obj, sp_tmpl *t, char first_sep)
     const char *key;
     json_t *val;
     char sep = first_sep;
-    json_object_foreach ((json_t *)obj, key, val) {
+    json_object_foreach((json_t *)obj, key, val)
+    {
         size_t m = path_key(c, key);
         sp_buf k;
         sp_buf_init(&k, SP_TMPL_MAX_SOURCE);
@@ -859,7 +869,8 @@ static void compile_multipart(ld *c, const json_t *v, sp_request *r)
     r->parts = sp_calloc(n, sizeof(r->parts[0]));
     size_t i;
     json_t *p;
-    json_array_foreach (v, i, p) {
+    json_array_foreach(v, i, p)
+    {
         size_t m = path_index(c, i);
         if (!json_is_object(p)) {
             err_type(c,
@@ -1084,7 +1095,8 @@ static void compile_jchecks(ld *c, const json_t *v, sp_expect *x)
     x->json = sp_calloc(json_array_size(v), sizeof(x->json[0]));
     size_t i;
     json_t *chk;
-    json_array_foreach (v, i, chk) {
+    json_array_foreach(v, i, chk)
+    {
         size_t m = path_index(c, i);
         if (!json_is_object(chk)) {
             err_type(c, "an object", chk);
@@ -1171,7 +1183,8 @@ static void compile_extracts(ld *c, const sp_userclass *uc, const json_t *v, sp_
     st->extracts = sp_calloc(json_object_size(v), sizeof(st->extracts[0]));
     const char *var;
     json_t *spec;
-    json_object_foreach ((json_t *)v, var, spec) {
+    json_object_foreach((json_t *)v, var, spec)
+    {
         size_t m = path_key(c, var);
         if (check_var_name(c, var) != 0) {
             path_pop(c, m);
@@ -1292,7 +1305,8 @@ static void compile_step(ld *c, const sp_userclass *uc, const json_t *v, sp_step
             st->lets = sp_calloc(json_object_size(let), sizeof(st->lets[0]));
             const char *var;
             json_t *val;
-            json_object_foreach ((json_t *)let, var, val) {
+            json_object_foreach((json_t *)let, var, val)
+            {
                 size_t mv = path_key(c, var);
                 if (check_var_name(c, var) == 0) {
                     char *src = scalar_text(c, val);
@@ -1410,8 +1424,7 @@ static void collect_step_vars(ld *c, sp_userclass *uc, const json_t *step, int *
         const char *name;
         json_t *val;
         if (json_is_object(o))
-            json_object_foreach ((json_t *)o, name, val)
-                add_var(c, uc, name, overflow);
+            json_object_foreach((json_t *)o, name, val) add_var(c, uc, name, overflow);
     }
 }
 
@@ -1422,17 +1435,16 @@ static void collect_vars(ld *c, sp_userclass *uc, const json_t *u)
     json_t *s, *t;
     const json_t *on_start = json_object_get(u, "on_start");
     if (json_is_array(on_start))
-        json_array_foreach (on_start, i, s)
-            collect_step_vars(c, uc, s, &overflow);
+        json_array_foreach(on_start, i, s) collect_step_vars(c, uc, s, &overflow);
     uc->nstart_vars = uc->nvars;
     const json_t *tasks = json_object_get(u, "tasks");
     if (json_is_array(tasks)) {
-        json_array_foreach (tasks, i, t) {
+        json_array_foreach(tasks, i, t)
+        {
             const json_t *steps = json_is_object(t) ? json_object_get(t, "steps") : NULL;
             size_t j;
             if (json_is_array(steps))
-                json_array_foreach (steps, j, s)
-                    collect_step_vars(c, uc, s, &overflow);
+                json_array_foreach(steps, j, s) collect_step_vars(c, uc, s, &overflow);
             else
                 collect_step_vars(c, uc, t, &overflow);
         }
@@ -1555,6 +1567,37 @@ out:
     return rc;
 }
 
+/* A confined data file path: relative, no "." or ".." component, no empty component. */
+static int confined_path_ok(const char *file)
+{
+    if (file[0] == '/' || strlen(file) > SP_DEF_MAX_FILE_PATH)
+        return 0;
+    const char *p = file;
+    for (;;) {
+        const char *e = strchr(p, '/');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+            return 0;
+        if (!e)
+            return 1;
+        p = e + 1;
+    }
+}
+
+/* Whether path, with every symbolic link resolved, is a regular file below dir. */
+static int below_dir(const char *path, const char *dir)
+{
+    char *rp = realpath(path, NULL);
+    char *rd = realpath(dir, NULL);
+    size_t n = rd ? strlen(rd) : 0;
+    struct stat st;
+    int ok = rp && rd && strncmp(rp, rd, n) == 0 && rp[n] == '/' && stat(rp, &st) == 0 &&
+             S_ISREG(st.st_mode);
+    free(rp);
+    free(rd);
+    return ok;
+}
+
 /*
  * A class's data file: {"csv": PATH, "mode": "sequential"|"random"|"unique", "on_exhausted":
  * "stop"|"recycle", "per": "iteration"|"vu", "delimiter": ","|";"|"tab"}. PATH is relative to
@@ -1598,6 +1641,13 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
                 "(stampede run FILE)");
         return;
     }
+    if (c->confined && !confined_path_ok(file)) {
+        err_key(c, "csv",
+                "'%.200s': name a file in the server's data files directory by a relative path "
+                "without '..' (such as data/customers.csv)",
+                file);
+        return;
+    }
     if (file[0] == '/') {
         full = sp_strdup(file);
     } else {
@@ -1610,9 +1660,16 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
         }
         full = sp_buf_detach(&b, NULL);
     }
+    if (c->confined && !below_dir(full, c->base_dir)) {
+        /* A symbolic link out of the directory, or a file that is not there: either way the
+         * message names only what the definition said, not the server's paths. */
+        err_key(c, "csv", "'%.200s': no such file among the server's data files", file);
+        free(full);
+        return;
+    }
     size_t m = path_key(c, "csv");
     co.errpath = c->path.p;
-    co.name = full;
+    co.name = c->confined ? file : full;
     if (sp_csv_load(full, &co, &uc->csv, c->errs) != 0)
         uc->csv = NULL; /* the error is in c->errs, with this path */
     path_pop(c, m);
@@ -1964,7 +2021,8 @@ static void compile_thresholds(ld *c, const json_t *v)
     d->thresholds = sp_calloc(json_array_size(v), sizeof(d->thresholds[0]));
     size_t i;
     json_t *t;
-    json_array_foreach (v, i, t) {
+    json_array_foreach(v, i, t)
+    {
         size_t m = path_index(c, i);
         if (!json_is_string(t)) {
             err_type(c, "a string such as \"p95 < 300ms\"", t);
@@ -2024,7 +2082,8 @@ static void compile_stop_when(ld *c, const json_t *v)
     l->stop_when = sp_calloc(json_array_size(any), sizeof(l->stop_when[0]));
     size_t i;
     json_t *t;
-    json_array_foreach (any, i, t) {
+    json_array_foreach(any, i, t)
+    {
         size_t mi = path_index(c, i);
         char e[ERRLEN] = "";
         sp_threshold th;
@@ -2061,7 +2120,8 @@ static void compile_secrets(ld *c, const json_t *secrets)
     d->secrets = sp_calloc(n ? n : 1, sizeof(d->secrets[0]));
     const char *key;
     json_t *v;
-    json_object_foreach ((json_t *)secrets, key, v) {
+    json_object_foreach((json_t *)secrets, key, v)
+    {
         size_t m = path_key(c, key);
         if (!is_ident(key)) {
             err(c, "a secret's name uses letters, digits and '_' and does not start with a digit");
@@ -2085,9 +2145,9 @@ static void compile_secrets(ld *c, const json_t *secrets)
 
 static void compile_def(ld *c, const json_t *doc)
 {
-    static const char *const fields[] = {"name",  "description", "base_url",   "headers",
-                                         "data",  "secrets",     "options",    "users",
-                                         "load",  "thresholds"};
+    static const char *const fields[] = {"name", "description", "base_url", "headers",
+                                         "data", "secrets",     "options",  "users",
+                                         "load", "thresholds"};
     sp_def *d = c->def;
     check_fields(c, doc, fields, SP_ARRAY_LEN(fields));
 
@@ -2211,7 +2271,8 @@ static int64_t load_total_ms(const json_t *load)
     int64_t total = 0;
     size_t i;
     json_t *st;
-    json_array_foreach (stages, i, st) {
+    json_array_foreach(stages, i, st)
+    {
         int64_t ms = quiet_duration(json_is_object(st) ? json_object_get(st, "duration") : NULL);
         if (ms < 0)
             return -1;
@@ -2247,7 +2308,8 @@ static void fit_stages(json_t *load, int64_t total_ms)
     double prev = 0;
     size_t i;
     json_t *st;
-    json_array_foreach (stages, i, st) {
+    json_array_foreach(stages, i, st)
+    {
         int64_t ms = quiet_duration(json_object_get(st, "duration"));
         json_t *tv = json_object_get(st, key);
         double target = json_is_number(tv) ? json_number_value(tv) : 0;
@@ -2346,7 +2408,8 @@ static int check_depth(ld *c, const json_t *v, int depth)
     if (json_is_object(v)) {
         const char *key;
         json_t *child;
-        json_object_foreach ((json_t *)v, key, child) {
+        json_object_foreach((json_t *)v, key, child)
+        {
             size_t m = path_key(c, key);
             rc = check_depth(c, child, depth + 1);
             path_pop(c, m);
@@ -2356,7 +2419,8 @@ static int check_depth(ld *c, const json_t *v, int depth)
     } else {
         size_t i;
         json_t *child;
-        json_array_foreach (v, i, child) {
+        json_array_foreach(v, i, child)
+        {
             size_t m = path_index(c, i);
             rc = check_depth(c, child, depth + 1);
             path_pop(c, m);
@@ -2369,8 +2433,8 @@ static int check_depth(ld *c, const json_t *v, int depth)
 
 /* ---- API ---- */
 
-int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
-                sp_def **out, sp_errlist *errs)
+static int load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
+                int confined, sp_def **out, sp_errlist *errs)
 {
     *out = NULL;
     size_t before = errs->n + errs->dropped;
@@ -2396,6 +2460,7 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
     memset(&c, 0, sizeof c);
     c.errs = errs;
     c.base_dir = base_dir;
+    c.confined = confined;
     sp_buf_init(&c.path, PATH_MAX_BYTES);
     c.empty = json_object(); /* new reference, dropped at the end */
     sp_def *d = sp_calloc(1, sizeof(*d));
@@ -2423,6 +2488,18 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
     json_decref(c.empty);
     sp_buf_release(&c.path);
     return rc;
+}
+
+int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
+                sp_def **out, sp_errlist *errs)
+{
+    return load(text, len, ov, base_dir, 0, out, errs);
+}
+
+int sp_def_load_confined(const char *text, size_t len, const sp_overrides *ov,
+                         const char *files_dir, sp_def **out, sp_errlist *errs)
+{
+    return load(text, len, ov, files_dir, 1, out, errs);
 }
 
 int sp_def_load_file(const char *path, const sp_overrides *ov, sp_def **out, sp_errlist *errs)

@@ -59,41 +59,45 @@ typedef enum sp_body_kind {
 /* A multipart part: a field (filename NULL) or a file with inline content. */
 typedef struct sp_part {
     char *name;
-    sp_tmpl *value;      /* field value, or the file's content */
-    char *filename;      /* NULL for a plain field */
-    char *content_type;  /* NULL: text/plain for fields, application/octet-stream for files */
+    sp_tmpl *value;     /* field value, or the file's content */
+    char *filename;     /* NULL for a plain field */
+    char *content_type; /* NULL: text/plain for fields, application/octet-stream for files */
 } sp_part;
 
 typedef struct sp_request {
-    char *method;            /* upper-case HTTP token: GET, POST, ... */
-    sp_tmpl *url;            /* absolute URL (base_url joined, query appended, values encoded) */
-    int name_id;             /* index in sp_def.names; "METHOD /path" when no name was given */
+    char *method; /* upper-case HTTP token: GET, POST, ... */
+    sp_tmpl *url; /* absolute URL (base_url joined, query appended, values encoded) */
+    int name_id;  /* index in sp_def.names; "METHOD /path" when no name was given */
     sp_hdr *headers;
     size_t nheaders;
     sp_body_kind body_kind;
-    sp_tmpl *body;           /* RAW, JSON (renders JSON text), FORM (renders a=b&c=d) */
-    char *content_type;      /* from the body kind, unless this request's own headers set one
-                                (then NULL, and that header is sent); NULL for NONE and for
-                                MULTIPART (libcurl's mime API writes multipart/form-data with
-                                its boundary). A Content-Type sent by the request, by its body
-                                kind or by libcurl replaces one from the definition, class or
-                                set_headers. */
-    sp_part *parts;          /* MULTIPART */
+    sp_tmpl *body;      /* RAW, JSON (renders JSON text), FORM (renders a=b&c=d) */
+    char *content_type; /* from the body kind, unless this request's own headers set one
+                           (then NULL, and that header is sent); NULL for NONE and for
+                           MULTIPART (libcurl's mime API writes multipart/form-data with
+                           its boundary). A Content-Type sent by the request, by its body
+                           kind or by libcurl replaces one from the definition, class or
+                           set_headers. */
+    sp_part *parts;     /* MULTIPART */
     size_t nparts;
-    uint32_t timeout_ms;     /* total timeout of this request */
+    uint32_t timeout_ms; /* total timeout of this request */
 } sp_request;
 
-typedef enum sp_jcheck_kind { SP_JCHECK_EXISTS, SP_JCHECK_MISSING, SP_JCHECK_EQUALS } sp_jcheck_kind;
+typedef enum sp_jcheck_kind {
+    SP_JCHECK_EXISTS,
+    SP_JCHECK_MISSING,
+    SP_JCHECK_EQUALS
+} sp_jcheck_kind;
 
 typedef struct sp_jcheck {
-    char *path_src;          /* as written, for messages */
+    char *path_src; /* as written, for messages */
     sp_jpath *path;
     sp_jcheck_kind kind;
-    json_t *equals;          /* owned; EQUALS only (compared with json_equal) */
+    json_t *equals; /* owned; EQUALS only (compared with json_equal) */
 } sp_jcheck;
 
 typedef struct sp_expect {
-    uint16_t *status;        /* allowed statuses; none given: any status below 400 passes */
+    uint16_t *status; /* allowed statuses; none given: any status below 400 passes */
     size_t nstatus;
     sp_jcheck *json;
     size_t njson;
@@ -102,17 +106,21 @@ typedef struct sp_expect {
     sp_tmpl *message;        /* failure message template (may use {{status}}); NULL: default */
 } sp_expect;
 
-typedef enum sp_extract_kind { SP_EXTRACT_JSON, SP_EXTRACT_HEADER, SP_EXTRACT_REGEX } sp_extract_kind;
+typedef enum sp_extract_kind {
+    SP_EXTRACT_JSON,
+    SP_EXTRACT_HEADER,
+    SP_EXTRACT_REGEX
+} sp_extract_kind;
 
 /* Extraction into a VU variable. Runs only when the response met its expectations; a value
  * that is not found unsets the variable (it is not a failure). */
 typedef struct sp_extract {
-    int slot;                /* VU variable slot in the user class */
+    int slot; /* VU variable slot in the user class */
     sp_extract_kind kind;
-    sp_jpath *path;          /* JSON */
-    char *header;            /* HEADER: name, matched case-insensitively */
-    regex_t *re;             /* REGEX: POSIX extended, over the body */
-    int group;               /* REGEX: capture group, 0 = whole match */
+    sp_jpath *path; /* JSON */
+    char *header;   /* HEADER: name, matched case-insensitively */
+    regex_t *re;    /* REGEX: POSIX extended, over the body */
+    int group;      /* REGEX: capture group, 0 = whole match */
 } sp_extract;
 
 /* let: evaluated before the step's request; a data item or a string lands in the slot. */
@@ -123,9 +131,9 @@ typedef struct sp_let {
 
 typedef enum sp_cond_kind {
     SP_COND_ALWAYS,
-    SP_COND_VAR_SET,     /* the variable is set and not empty */
-    SP_COND_VAR_EQUALS,  /* the variable's text equals `equals` */
-    SP_COND_STATUS,      /* the VU's last status is in status[] */
+    SP_COND_VAR_SET,    /* the variable is set and not empty */
+    SP_COND_VAR_EQUALS, /* the variable's text equals `equals` */
+    SP_COND_STATUS,     /* the VU's last status is in status[] */
 } sp_cond_kind;
 
 /* A step's condition ("if"); negate inverts it ("unless"). A step whose condition is false is
@@ -144,43 +152,43 @@ typedef struct sp_step {
     sp_cond cond;
     sp_let *lets;
     size_t nlets;
-    sp_request *req;         /* NULL: a step with no request (only let / set_headers) */
+    sp_request *req; /* NULL: a step with no request (only let / set_headers) */
     sp_expect expect;
     sp_extract *extracts;
     size_t nextracts;
-    sp_hdr *set_headers;     /* VU-level headers set for the VU's later requests (same name
-                                replaces, an empty value removes); applied when the request
-                                passed, or always for a step with no request */
+    sp_hdr *set_headers; /* VU-level headers set for the VU's later requests (same name
+                            replaces, an empty value removes); applied when the request
+                            passed, or always for a step with no request */
     size_t nset_headers;
 } sp_step;
 
 typedef struct sp_task {
-    char *name;              /* optional label, NULL when none */
-    uint32_t weight;         /* >= 1 */
+    char *name;      /* optional label, NULL when none */
+    uint32_t weight; /* >= 1 */
     sp_step *steps;
     size_t nsteps;
 } sp_task;
 
 typedef struct sp_userclass {
     char *name;
-    uint32_t weight;         /* share of VUs, >= 1 */
+    uint32_t weight; /* share of VUs, >= 1 */
     sp_think think;
-    sp_hdr *headers;         /* class headers, on top of the definition's */
+    sp_hdr *headers; /* class headers, on top of the definition's */
     size_t nheaders;
-    sp_step *on_start;       /* run once when a VU starts */
+    sp_step *on_start; /* run once when a VU starts */
     size_t non_start;
-    sp_task *tasks;          /* picked at random by weight, one per iteration */
+    sp_task *tasks; /* picked at random by weight, one per iteration */
     size_t ntasks;
-    uint64_t total_weight;   /* sum of task weights */
-    char **vars;             /* VU variable names; index = slot */
+    uint64_t total_weight; /* sum of task weights */
+    char **vars;           /* VU variable names; index = slot */
     size_t nvars;
-    size_t nstart_vars;      /* slots [0, nstart_vars) are assigned in on_start and live as long
-                                as the VU; slots [nstart_vars, nvars) are assigned only by tasks
-                                and are unset when each iteration starts, so a value extracted
-                                in one iteration never leaks into the next */
-    sp_csv *csv;             /* data_file: the class's CSV rows (owned), NULL when none; its
-                                header is the scope of {{row.NAME}} in the class's templates */
-    sp_feeder_opts feed;     /* how the class's VUs take rows (feeder.h) */
+    size_t nstart_vars;  /* slots [0, nstart_vars) are assigned in on_start and live as long
+                            as the VU; slots [nstart_vars, nvars) are assigned only by tasks
+                            and are unset when each iteration starts, so a value extracted
+                            in one iteration never leaks into the next */
+    sp_csv *csv;         /* data_file: the class's CSV rows (owned), NULL when none; its
+                            header is the scope of {{row.NAME}} in the class's templates */
+    sp_feeder_opts feed; /* how the class's VUs take rows (feeder.h) */
 } sp_userclass;
 
 typedef enum sp_load_model { SP_LOAD_CLOSED, SP_LOAD_OPEN } sp_load_model;
@@ -189,15 +197,15 @@ typedef enum sp_load_model { SP_LOAD_CLOSED, SP_LOAD_OPEN } sp_load_model;
  * to this one's over duration_ms; a stage of duration 0 jumps. */
 typedef struct sp_stage {
     uint32_t duration_ms;
-    double target;           /* VUs (closed) or iterations per second (open) */
+    double target; /* VUs (closed) or iterations per second (open) */
 } sp_stage;
 
 typedef struct sp_load {
     sp_load_model model;
     sp_stage *stages;
     size_t nstages;
-    uint32_t max_vus;        /* open model: the VU pool's size */
-    uint64_t total_ms;       /* sum of stage durations */
+    uint32_t max_vus;  /* open model: the VU pool's size */
+    uint64_t total_ms; /* sum of stage durations */
     /* stop_when: the run stops gracefully as soon as any condition holds over the last
      * stop_window_s seconds (conditions in the threshold grammar, e.g. "error_rate > 5%"). */
     sp_threshold *stop_when;
@@ -206,30 +214,30 @@ typedef struct sp_load {
 } sp_load;
 
 typedef struct sp_options {
-    uint32_t timeout_ms;         /* default total timeout per request */
+    uint32_t timeout_ms; /* default total timeout per request */
     uint32_t connect_timeout_ms;
     uint32_t max_response_bytes; /* response bytes kept; a larger response fails as too_large */
     uint32_t graceful_stop_ms;   /* how long a graceful stop waits for requests in flight */
     int follow_redirects;
-    int insecure;                /* skip TLS peer verification: only when the test says so */
+    int insecure; /* skip TLS peer verification: only when the test says so */
 } sp_options;
 
 typedef struct sp_def {
-    json_t *doc;             /* the parsed, overridden document (owned); data is borrowed from it */
+    json_t *doc; /* the parsed, overridden document (owned); data is borrowed from it */
     char *name;
     char *base_url;
-    sp_hdr *headers;         /* default headers for every request */
+    sp_hdr *headers; /* default headers for every request */
     size_t nheaders;
     sp_userclass *users;
     size_t nusers;
-    uint64_t total_weight;   /* sum of user class weights */
+    uint64_t total_weight; /* sum of user class weights */
     sp_load load;
     sp_threshold *thresholds;
     size_t nthresholds;
-    char **names;            /* request names; index = name id */
+    char **names; /* request names; index = name id */
     size_t nnames;
     sp_options opts;
-    const char **secrets;    /* the values of "secrets" (borrowed from doc), for masking */
+    const char **secrets; /* the values of "secrets" (borrowed from doc), for masking */
     size_t nsecrets;
 } sp_def;
 
@@ -246,24 +254,36 @@ int sp_def_mask_secrets(const sp_def *d, const char *msg, sp_buf *out);
 
 /* Command-line or REST overrides, applied to the document before validation. */
 typedef struct sp_overrides {
-    int64_t users;           /* > 0: one stage holding this many VUs (with duration_ms) */
-    int64_t duration_ms;     /* > 0: total duration (stages cut or the last one extended) */
-    const char *base_url;    /* non-NULL: replaces base_url */
-    const char *stages;      /* non-NULL: a JSON array replacing load.stages */
+    int64_t users;        /* > 0: one stage holding this many VUs (with duration_ms) */
+    int64_t duration_ms;  /* > 0: total duration (stages cut or the last one extended) */
+    const char *base_url; /* non-NULL: replaces base_url */
+    const char *stages;   /* non-NULL: a JSON array replacing load.stages */
 } sp_overrides;
 
-#define SP_OVERRIDES_NONE {0, 0, NULL, NULL}
+#define SP_OVERRIDES_NONE                                                                          \
+    {                                                                                              \
+        0, 0, NULL, NULL                                                                           \
+    }
 
 /*
  * Loads a definition from text (len bytes, need not be NUL-terminated). base_dir is where
- * relative file paths in it (CSV data files) are resolved; NULL means no file may be read, and a
- * definition naming one is refused (the server passes NULL: a definition sent over the network
- * must not read the server's files). On success returns 0
+ * relative file paths in it (CSV data files) are resolved (absolute ones are read as they are);
+ * NULL means no file may be read, and a definition naming one is refused. A definition sent over
+ * the network must not read the server's files: the server uses sp_def_load_confined(). On
+ * success returns 0
  * and *out owns the definition; on failure returns SP_EINVAL (or SP_ELIMIT for size), *out is
  * NULL and errs holds every error found.
  */
 int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char *base_dir,
                 sp_def **out, sp_errlist *errs);
+/*
+ * sp_def_load() for definitions that come over the network (the server): CSV data files are
+ * read only below files_dir, named by relative paths without "." or ".." components; an
+ * absolute path, one that leaves files_dir (also through a symbolic link) or a missing file is
+ * refused without naming the server's paths. files_dir NULL: none may be read.
+ */
+int sp_def_load_confined(const char *text, size_t len, const sp_overrides *ov,
+                         const char *files_dir, sp_def **out, sp_errlist *errs);
 /* The same from a file; a missing or unreadable file is one error naming it. */
 int sp_def_load_file(const char *path, const sp_overrides *ov, sp_def **out, sp_errlist *errs);
 void sp_def_free(sp_def *def);

@@ -30,7 +30,8 @@
 struct sp_api {
     char *db_path;
     char *data_dir;
-    char *web_root; /* realpath, NULL when none */
+    char *files_dir; /* data_dir/files: the only place definitions may read CSV files from */
+    char *web_root;  /* realpath, NULL when none */
     uint16_t live_port;
     char *live_url; /* NULL: none */
     int first_start;
@@ -84,6 +85,18 @@ int sp_api_new(sp_api **out, const sp_api_config *cfg, char *err, size_t errlen)
         goto out;
     }
     api->db_path = sp_buf_detach(&path, NULL);
+    sp_buf_init(&path, PATH_MAX);
+    if (sp_buf_addf(&path, "%s/%s", cfg->data_dir, SP_API_FILES_DIR) != 0) {
+        snprintf(err, errlen, "data directory path too long");
+        rc = SP_EINVAL;
+        goto out;
+    }
+    api->files_dir = sp_buf_detach(&path, NULL);
+    if (mkdir(api->files_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create '%s': %s", api->files_dir, strerror(errno));
+        rc = SP_ESYS;
+        goto out;
+    }
     if (cfg->web_root) {
         api->web_root = realpath(cfg->web_root, NULL);
         if (!api->web_root) {
@@ -131,6 +144,7 @@ void sp_api_free(sp_api *api)
     pthread_mutex_destroy(&api->mu);
     free(api->db_path);
     free(api->data_dir);
+    free(api->files_dir);
     free(api->web_root);
     free(api->live_url);
     free(api);
@@ -229,7 +243,7 @@ static int load_definition(sp_http_req *req, sp_def **def, int *replied)
     sp_errlist el;
     sp_errlist_init(&el);
     sp_overrides none = SP_OVERRIDES_NONE;
-    int rc = sp_def_load(text, len, &none, app(req)->data_dir, def, &el);
+    int rc = sp_def_load_confined(text, len, &none, app(req)->files_dir, def, &el);
     if (rc == 0)
         goto out;
     *replied = 1;
@@ -294,14 +308,12 @@ static int h_config(sp_http_req *req)
         json_decref(entries);
         conn_put(app(req), s);
     }
-    return sp_http_reply_json(req, 200,
-                              json_pack("{s:s, s:i, s:o, s:s, s:b, s:b}", "version",
-                                        sp_version_string(), "live_port", (int)api->live_port,
-                                        "live_url",
-                                        api->live_url ? json_string(api->live_url) : json_null(),
-                                        "api", API_PREFIX, "auth",
-                                        sp_auth_enabled(sp_http_req_auth(req)), "allowlist",
-                                        allowlist));
+    return sp_http_reply_json(
+        req, 200,
+        json_pack("{s:s, s:i, s:o, s:s, s:b, s:b}", "version", sp_version_string(), "live_port",
+                  (int)api->live_port, "live_url",
+                  api->live_url ? json_string(api->live_url) : json_null(), "api", API_PREFIX,
+                  "auth", sp_auth_enabled(sp_http_req_auth(req)), "allowlist", allowlist));
 }
 
 static int h_openapi(sp_http_req *req);
@@ -329,7 +341,7 @@ static int h_validate(sp_http_req *req)
 /* A curl command line to a step; nothing is stored, so reading is enough to ask. */
 static int h_import_curl(sp_http_req *req)
 {
-    json_t *body = sp_http_json(req); /* borrowed */
+    json_t *body = sp_http_json(req);               /* borrowed */
     json_t *cmd = json_object_get(body, "command"); /* borrowed */
     if (!json_is_string(cmd))
         return sp_http_reply_error(req, SP_EINVAL, "command", NULL,
@@ -344,9 +356,9 @@ static int h_import_curl(sp_http_req *req)
     }
     json_t *list = json_array();
     for (size_t i = 0; i < el.n; i++)
-        json_array_append_new(list, json_pack("{s:o, s:o}", "path",
-                                              sp_http_json_string(el.v[i].path), "message",
-                                              sp_http_json_string(el.v[i].msg)));
+        json_array_append_new(list,
+                              json_pack("{s:o, s:o}", "path", sp_http_json_string(el.v[i].path),
+                                        "message", sp_http_json_string(el.v[i].msg)));
     json_t *extra = json_pack("{s:o}", "errors", list); /* steals list */
     rc = sp_http_reply_error(req, SP_HTTP_EDEFINITION, "command", extra,
                              "cannot import the command: %s", el.n ? el.v[0].msg : "invalid");
@@ -825,6 +837,11 @@ const char *sp_api_data_dir(const sp_api *api)
     return api->data_dir;
 }
 
+const char *sp_api_files_dir(const sp_api *api)
+{
+    return api->files_dir;
+}
+
 int sp_api_store_take(sp_api *api, sp_store **out, char *err, size_t errlen)
 {
     return conn_get(api, out, err, errlen);
@@ -930,10 +947,10 @@ static json_t *build_openapi(void)
                                opid, "parameters", params, "responses", responses, "x-permission",
                                perm_name(r->perm));
         /* Bodies sent to /tests are definitions; the run routes take small option objects. */
-        int takes_def = strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) ==
-                            0 &&
-                        !strstr(r->pattern, "/runs") && !strstr(r->pattern, "/import/") &&
-                        !strstr(r->pattern, "/:id/try");
+        int takes_def =
+            strncmp(r->pattern, API_PREFIX "/tests", sizeof(API_PREFIX "/tests") - 1) == 0 &&
+            !strstr(r->pattern, "/runs") && !strstr(r->pattern, "/import/") &&
+            !strstr(r->pattern, "/:id/try");
         if ((r->flags & SP_HTTP_JSON_BODY) && takes_def)
             json_object_set_new(op, "requestBody",
                                 json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 1, "content",
@@ -945,8 +962,7 @@ static json_t *build_openapi(void)
                                           "application/json", "schema", "type", "object"));
         /* Who may call it: an API token or a session (docs/security.md). */
         if (r->perm != SP_PERM_PUBLIC)
-            json_object_set_new(op, "security",
-                                json_pack("[{s:[]}, {s:[]}]", "bearer", "session"));
+            json_object_set_new(op, "security", json_pack("[{s:[]}, {s:[]}]", "bearer", "session"));
         json_object_set_new(item, method, op);
         sp_buf_release(&p);
     }
@@ -957,9 +973,9 @@ static json_t *build_openapi(void)
                   "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
-    json_t *schemes = json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http",
-                                "scheme", "bearer", "session", "type", "apiKey", "in", "cookie",
-                                "name", "sp_session");
+    json_t *schemes =
+        json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http", "scheme", "bearer",
+                  "session", "type", "apiKey", "in", "cookie", "name", "sp_session");
     return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}, s:o}}", "openapi",
                      "3.0.3", "info", "title", "Stampede REST API", "version", SP_VERSION,
                      "description",
@@ -986,7 +1002,56 @@ static int cmp_names(const void *a, const void *b)
 }
 
 /* Reads, points at shop_url, validates and stores one example. Returns 0 when stored. */
-static int seed_one(sp_store *s, const char *dir, const char *file, const char *shop_url)
+/*
+ * Copies the example's data file rel (a confined relative path) from the examples directory to
+ * the same place under files_dir, unless one is there already: seeded tests read their CSV files
+ * from the server's data files directory like any other test.
+ */
+static int seed_data_file(const char *examples_dir, const char *files_dir, const char *rel)
+{
+    char src[PATH_MAX], dst[PATH_MAX];
+    if (rel[0] == '/' || strstr(rel, "..") ||
+        (size_t)snprintf(src, sizeof src, "%s/%s", examples_dir, rel) >= sizeof src ||
+        (size_t)snprintf(dst, sizeof dst, "%s/%s", files_dir, rel) >= sizeof dst)
+        return SP_EINVAL;
+    /* The directories on the way, below files_dir. */
+    for (char *p = dst + strlen(files_dir) + 1; (p = strchr(p, '/')) != NULL; p++) {
+        *p = '\0';
+        int made = mkdir(dst, 0700) == 0 || errno == EEXIST;
+        *p = '/';
+        if (!made)
+            return SP_ESYS;
+    }
+    int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return SP_ENOTFOUND;
+    int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int rc = 0;
+    if (out < 0) {
+        rc = errno == EEXIST ? 0 : SP_ESYS;
+        goto done;
+    }
+    char buf[8192];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        if (write(out, buf, (size_t)n) != n) {
+            rc = SP_ESYS;
+            break;
+        }
+    }
+    if (n < 0)
+        rc = SP_ESYS;
+    if (close(out) != 0)
+        rc = SP_ESYS;
+    if (rc)
+        unlink(dst);
+done:
+    close(in);
+    return rc;
+}
+
+static int seed_one(sp_store *s, const char *dir, const char *files_dir, const char *file,
+                    const char *shop_url)
 {
     int rc = 0;
     char path[PATH_MAX];
@@ -1015,6 +1080,15 @@ static int seed_one(sp_store *s, const char *dir, const char *file, const char *
         sp_http_log("warn", "example skipped", "file", path, "error", msg.p, NULL);
         sp_buf_release(&msg);
         goto out;
+    }
+    size_t ui;
+    json_t *u;
+    json_array_foreach(json_object_get(doc, "users"), ui, u)
+    {
+        const char *csv =
+            json_string_value(json_object_get(json_object_get(u, "data_file"), "csv"));
+        if (csv && seed_data_file(dir, files_dir, csv) != 0)
+            sp_http_log("warn", "example data file not copied", "file", csv, NULL);
     }
     char err[256] = "";
     char *masked = NULL;
@@ -1064,7 +1138,7 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
     int rc = conn_get(api, &s, err, sizeof err);
     int stored = 0;
     for (size_t i = 0; rc == 0 && i < n; i++)
-        stored += seed_one(s, examples_dir, names[i], shop_url) == 0;
+        stored += seed_one(s, examples_dir, api->files_dir, names[i], shop_url) == 0;
     if (rc)
         sp_http_log("error", "cannot open the database", "error", err, NULL);
     conn_put(api, s);

@@ -71,6 +71,12 @@ struct sp_runs *sp_api_runs(const sp_api *api);
 /* The database file and the data directory (borrowed, as long as api lives). */
 const char *sp_api_db_path(const sp_api *api);
 const char *sp_api_data_dir(const sp_api *api);
+/*
+ * Where definitions on this server read their CSV data files: DATA_DIR/files (SP_API_FILES_DIR),
+ * through sp_def_load_confined(), never anywhere else on the server.
+ */
+#define SP_API_FILES_DIR "files"
+const char *sp_api_files_dir(const sp_api *api);
 /* Takes a pooled connection for the calling thread (or opens one: err says why it could not);
  * give it back with sp_api_store_give() before the handler returns. Thread-safe. */
 struct sp_store;

@@ -893,7 +893,7 @@ static int do_export(sp_http_req *req, export_kind kind)
         }
         char err[512] = "";
         const char *def = json_string_value(json_object_get(test, "definition"));
-        rc = sp_export_junit(run, def ? def : "", sp_api_data_dir(app(req)), &b, err, sizeof err);
+        rc = sp_export_junit(run, def ? def : "", sp_api_files_dir(app(req)), &b, err, sizeof err);
         if (rc == SP_EINVAL) {
             rc = sp_http_reply_error(req, SP_ESTATE, "", NULL, "%s", err);
             goto out;

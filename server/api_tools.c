@@ -263,7 +263,7 @@ static int h_try_definition(sp_http_req *req)
     sp_errlist el;
     sp_errlist_init(&el);
     sp_def *def = NULL;
-    int rc = sp_def_load(text, len, NULL, sp_api_data_dir(app(req)), &def, &el);
+    int rc = sp_def_load_confined(text, len, NULL, sp_api_files_dir(app(req)), &def, &el);
     if (rc)
         rc = reply_errors(req, &el, "", "the definition is not valid");
     else
@@ -343,8 +343,8 @@ static int h_try_test(sp_http_req *req)
     sp_errlist el;
     sp_errlist_init(&el);
     sp_def *def = NULL;
-    rc = sp_def_load(text ? text : "", text ? strlen(text) : 0, &ov, sp_api_data_dir(app(req)),
-                     &def, &el);
+    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov,
+                              sp_api_files_dir(app(req)), &def, &el);
     char object[48];
     snprintf(object, sizeof object, "tests/%lld", (long long)id);
     if (rc)

@@ -102,7 +102,7 @@ int sp_export_csv(const json_t *run, sp_buf *dst)
 
 /* ---- JUnit ---- */
 
-int sp_export_junit(const json_t *run, const char *definition, const char *data_dir, sp_buf *out,
+int sp_export_junit(const json_t *run, const char *definition, const char *files_dir, sp_buf *out,
                     char *err, size_t errlen)
 {
     int rc = 0;
@@ -119,7 +119,7 @@ int sp_export_junit(const json_t *run, const char *definition, const char *data_
     /* The thresholds are those of the definition as the run used it, overrides applied. */
     rc = sp_runs_overrides_parse(json_object_get(run, "overrides"), &ov, &stages, &el);
     if (rc == 0)
-        rc = sp_def_load(definition, strlen(definition), &ov, data_dir, &def, &el);
+        rc = sp_def_load_confined(definition, strlen(definition), &ov, files_dir, &def, &el);
     if (rc) {
         snprintf(err, errlen, "the run's definition cannot be loaded again: %s%s%s",
                  el.n ? el.v[0].path : "", el.n && el.v[0].path[0] ? ": " : "",

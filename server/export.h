@@ -22,8 +22,9 @@
 int sp_export_csv(const json_t *run, sp_buf *out);
 
 /* Appends the JUnit XML to out. definition is the stored text of the revision the run used
- * (loaded again with the run's overrides, for the thresholds); data_dir resolves its files. */
-int sp_export_junit(const json_t *run, const char *definition, const char *data_dir, sp_buf *out,
+ * (loaded again with the run's overrides, for the thresholds); its data files are read below
+ * files_dir only (sp_def_load_confined). */
+int sp_export_junit(const json_t *run, const char *definition, const char *files_dir, sp_buf *out,
                     char *err, size_t errlen);
 
 /* Appends the HTML report to out. series and failures may be NULL. */

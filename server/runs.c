@@ -30,24 +30,24 @@ struct sp_runs {
     unsigned engine_threads;
 
     pthread_mutex_t mu;
-    pthread_cond_t idle; /* signalled when a run leaves the list */
-    run *list;           /* active runs, under mu */
-    size_t nactive;      /* runs in the list plus starts in progress (slots taken), under mu */
+    pthread_cond_t idle;  /* signalled when a run leaves the list */
+    run *list;            /* active runs, under mu */
+    size_t nactive;       /* runs in the list plus starts in progress (slots taken), under mu */
     unsigned starting[4]; /* starts in progress by role (role_index), under mu */
-    int closing;         /* sp_runs_shutdown was called: no new starts */
+    int closing;          /* sp_runs_shutdown was called: no new starts */
 };
 
 struct run {
     sp_runs *mgr;
     int64_t id;
-    sp_def *def;       /* owned; outlives the engine */
-    sp_engine *engine; /* owned */
-    sp_allowlist *allow; /* owned, NULL when every target is allowed; outlives the engine */
-    char role[16];       /* the starter's role, for max_concurrent_runs (immutable) */
+    sp_def *def;           /* owned; outlives the engine */
+    sp_engine *engine;     /* owned */
+    sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
+    char role[16];         /* the starter's role, for max_concurrent_runs (immutable) */
     uint32_t role_max_vus; /* the starter's role caps, for set_target; 0: none */
     double role_max_rate;
-    sp_store *store;   /* the run's connection: the starting thread, then the aggregator, then
-                          the waiter thread, one after the other */
+    sp_store *store; /* the run's connection: the starting thread, then the aggregator, then
+                        the waiter thread, one after the other */
     int64_t started_ms;
     pthread_t waiter;
     run *next;
@@ -619,7 +619,8 @@ static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *pat
     if (json_is_object(j)) {
         const char *key;
         json_t *v;
-        json_object_foreach ((json_t *)j, key, v) {
+        json_object_foreach((json_t *)j, key, v)
+        {
             (void)sp_buf_addf(path, "%s%.100s", mark ? "." : "", key);
             const json_t *url = json_is_object(v) ? json_object_get(v, "url") : NULL;
             if (strcmp(key, "request") == 0 && json_is_string(url) &&
@@ -642,7 +643,8 @@ static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *pat
     } else if (json_is_array(j)) {
         size_t i;
         json_t *v;
-        json_array_foreach (j, i, v) {
+        json_array_foreach(j, i, v)
+        {
             (void)sp_buf_addf(path, "[%zu]", i);
             bad = check_targets_in(al, v, path, errs);
             path->len = mark;
@@ -694,7 +696,8 @@ const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char *
     }
     const char *name;
     json_t *v;
-    json_object_foreach (ds, name, v) {
+    json_object_foreach(ds, name, v)
+    {
         json_t *real = json_object_get(secrets, name);
         if (json_is_string(real) && json_is_string(v) &&
             strcmp(json_string_value(v), SP_SECRET_MASK) == 0)
@@ -754,7 +757,8 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     }
     if (text)
         text = sp_runs_with_secrets(text, secrets, &full_text);
-    rc = sp_def_load(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def, errs);
+    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def,
+                              errs);
     if (rc) {
         rc = SP_EINVAL;
         snprintf(msg, msglen, "the stored definition with these overrides is invalid");
@@ -800,8 +804,7 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
         rc = SP_ELIMIT;
         *cap = "max_concurrent_runs";
         snprintf(msg, msglen, "runs %zu going would exceed the %s cap max_concurrent_runs=%u",
-                 runs_of_role(r, pol->role), pol->role ? pol->role : "?",
-                 pol->max_concurrent_runs);
+                 runs_of_role(r, pol->role), pol->role ? pol->role : "?", pol->max_concurrent_runs);
     } else {
         r->nactive++;
         slot = 1;

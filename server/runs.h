@@ -46,7 +46,7 @@ typedef struct sp_runs sp_runs;
 
 typedef struct sp_runs_config {
     const char *db_path;      /* the database every run's connection opens */
-    const char *data_dir;     /* where relative data files of definitions are resolved */
+    const char *data_dir;     /* the only directory definitions read CSV files from (confined) */
     sp_live *live;            /* borrowed, may be NULL (no live stream) */
     uint32_t max_vus;         /* VUs of any stage or target; 0: SP_RUNS_MAX_VUS */
     uint64_t max_duration_ms; /* a run's planned duration; 0: SP_RUNS_MAX_DURATION_S */

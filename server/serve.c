@@ -367,7 +367,7 @@ int sp_cmd_serve(int argc, char **argv)
                         NULL);
     }
     /* After sp_api_new: runs left running by a dead process are marked aborted first. */
-    sp_runs_config rcfg = {.db_path = sp_api_db_path(api), .data_dir = cfg.data_dir,
+    sp_runs_config rcfg = {.db_path = sp_api_db_path(api), .data_dir = sp_api_files_dir(api),
                            .live = live, .max_vus = cfg.max_vus,
                            .max_duration_ms = cfg.max_duration_ms, .max_rate = cfg.max_rate,
                            .max_runs = cfg.max_runs};
