@@ -1567,8 +1567,7 @@ out:
     return rc;
 }
 
-/* A confined data file path: relative, no "." or ".." component, no empty component. */
-static int confined_path_ok(const char *file)
+int sp_def_file_path_ok(const char *file)
 {
     if (file[0] == '/' || strlen(file) > SP_DEF_MAX_FILE_PATH)
         return 0;
@@ -1584,8 +1583,7 @@ static int confined_path_ok(const char *file)
     }
 }
 
-/* Whether path, with every symbolic link resolved, is a regular file below dir. */
-static int below_dir(const char *path, const char *dir)
+int sp_def_file_below(const char *path, const char *dir)
 {
     char *rp = realpath(path, NULL);
     char *rd = realpath(dir, NULL);
@@ -1641,7 +1639,7 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
                 "(stampede run FILE)");
         return;
     }
-    if (c->confined && !confined_path_ok(file)) {
+    if (c->confined && !sp_def_file_path_ok(file)) {
         err_key(c, "csv",
                 "'%.200s': name a file in the server's data files directory by a relative path "
                 "without '..' (such as data/customers.csv)",
@@ -1660,7 +1658,7 @@ static void compile_data_file(ld *c, const json_t *v, sp_userclass *uc)
         }
         full = sp_buf_detach(&b, NULL);
     }
-    if (c->confined && !below_dir(full, c->base_dir)) {
+    if (c->confined && !sp_def_file_below(full, c->base_dir)) {
         /* A symbolic link out of the directory, or a file that is not there: either way the
          * message names only what the definition said, not the server's paths. */
         err_key(c, "csv", "'%.200s': no such file among the server's data files", file);

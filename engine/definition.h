@@ -284,6 +284,11 @@ int sp_def_load(const char *text, size_t len, const sp_overrides *ov, const char
  */
 int sp_def_load_confined(const char *text, size_t len, const sp_overrides *ov,
                          const char *files_dir, sp_def **out, sp_errlist *errs);
+/* A data file path sp_def_load_confined() accepts: relative, at most SP_DEF_MAX_FILE_PATH
+ * bytes, with no empty, "." or ".." component. */
+int sp_def_file_path_ok(const char *file);
+/* Whether path, with every symbolic link resolved, is a regular file below dir. */
+int sp_def_file_below(const char *path, const char *dir);
 /* The same from a file; a missing or unreadable file is one error naming it. */
 int sp_def_load_file(const char *path, const sp_overrides *ov, sp_def **out, sp_errlist *errs);
 void sp_def_free(sp_def *def);

@@ -19,6 +19,8 @@
 #define SP_DEF_MAX_STAGES 256             /* load stages */
 #define SP_DEF_MAX_THRESHOLDS 64          /* thresholds */
 #define SP_DEF_MAX_FILE_PATH 1024           /* a data file's path in a definition */
+#define SP_FILES_MAX_LIST 10000             /* data files listed by GET /api/v1/files */
+#define SP_FILES_MAX_DEPTH 8                /* directory levels listed below DATA_DIR/files */
 #define SP_DEF_MAX_VUS 200000             /* VUs in any stage */
 #define SP_LAG_LATE_US 1000               /* an open-model arrival this late counts as late */
 #define SP_OPEN_MAX_OVERDUE 100000000 /* overdue arrivals counted as dropped at a run's end */

@@ -794,18 +794,21 @@ static pthread_once_t all_routes_once = PTHREAD_ONCE_INIT;
 
 static void build_all_routes(void)
 {
-    size_t nrun, npol, nauth, ntool;
+    size_t nrun, npol, nauth, ntool, nfile;
     const sp_http_route *run = sp_api_run_routes(&nrun);
     const sp_http_route *pol = sp_api_policy_routes(&npol);
     const sp_http_route *auth = sp_api_auth_routes(&nauth);
     const sp_http_route *tool = sp_api_tool_routes(&ntool);
-    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool;
+    const sp_http_route *file = sp_api_file_routes(&nfile);
+    nall_routes = SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool + nfile;
     all_routes = sp_calloc(nall_routes, sizeof *all_routes);
     memcpy(all_routes, routes, sizeof routes);
     memcpy(all_routes + SP_ARRAY_LEN(routes), run, nrun * sizeof *run);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun, pol, npol * sizeof *pol);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol, auth, nauth * sizeof *auth);
     memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol + nauth, tool, ntool * sizeof *tool);
+    memcpy(all_routes + SP_ARRAY_LEN(routes) + nrun + npol + nauth + ntool, file,
+           nfile * sizeof *file);
 }
 
 const sp_http_route *sp_api_routes(size_t *n)

@@ -87,6 +87,8 @@ void sp_api_store_give(sp_api *api, struct sp_store *s);
 const sp_http_route *sp_api_run_routes(size_t *n);
 /* The settings routes of the target allowlist and caps (server/api_policy.c), static. */
 const sp_http_route *sp_api_policy_routes(size_t *n);
+/* The data files routes (api_files.c): /api/v1/files, what definitions' data_file.csv reads. */
+const sp_http_route *sp_api_file_routes(size_t *n);
 /* The access control routes (server/api_auth.c): login, tokens, users, audit; static. */
 const sp_http_route *sp_api_auth_routes(size_t *n);
 /* The import and "Try it" routes (server/api_tools.c), static. */

@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { SOURCE_DIR, sleep, startShop, startStampede, tempDir } from '../lib/harness.mjs';
 
@@ -92,4 +93,97 @@ test('the seeded data-driven example has its CSV file and runs on the server', a
   const run = await waitEnded(r.json.id);
   assert.notEqual(run.status, 'error', JSON.stringify(run));
   assert.ok(await served('POST /api/v1/auth/login') - before >= 2, 'no customer logged in');
+});
+
+test('data files are uploaded, listed, read, used by a run and deleted through the API', async () => {
+  const csv = 'sku\n8101\n8102\n8103\n';
+  let r = await srv.api('PUT', '/api/v1/files/uploads/skus.csv', { content: csv });
+  assert.equal(r.status, 201, r.text);
+  assert.deepEqual([r.json.path, r.json.bytes, r.json.rows], ['uploads/skus.csv', csv.length, 3]);
+  assert.equal(fs.readFileSync(path.join(srv.dataDir, 'files', 'uploads', 'skus.csv'), 'utf8'), csv);
+  r = await srv.api('PUT', '/api/v1/files/uploads/skus.csv', { content: csv });
+  assert.equal(r.status, 200, 'a second upload replaces the file');
+
+  r = await srv.api('GET', '/api/v1/files');
+  assert.equal(r.status, 200, r.text);
+  const item = r.json.items.find((i) => i.path === 'uploads/skus.csv');
+  assert.ok(item && item.bytes === csv.length, r.text);
+  assert.ok(r.json.items.some((i) => i.path === 'data/customers.csv'), 'the seeded file is listed');
+  assert.ok(!r.json.items.some((i) => i.path === 'link.csv'), 'a link is not listed');
+  r = await srv.api('GET', '/api/v1/files/uploads/skus.csv');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^text\/csv/);
+  assert.equal(r.text, csv);
+
+  const c = await srv.api('POST', '/api/v1/tests', productsDef('uploads/skus.csv'));
+  assert.equal(c.status, 201, c.text);
+  const before = await served('GET /api/v1/products/:id');
+  const s = await srv.api('POST', `/api/v1/tests/${c.json.id}/runs`, {});
+  assert.equal(s.status, 201, s.text);
+  await waitEnded(s.json.id);
+  assert.ok(await served('GET /api/v1/products/:id') - before >= 3);
+
+  const audit = await srv.api('GET', '/api/v1/audit?action=file.put');
+  assert.ok(audit.json.entries.some((e) => e.object === 'uploads/skus.csv'), audit.text);
+
+  r = await srv.api('DELETE', '/api/v1/files/uploads/skus.csv');
+  assert.equal(r.status, 204, r.text);
+  assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', 'uploads', 'skus.csv')));
+  r = await srv.api('DELETE', '/api/v1/files/uploads/skus.csv');
+  assert.equal(r.status, 404);
+  // The test that names it is now refused at start, naming the file.
+  r = await srv.api('POST', `/api/v1/tests/${c.json.id}/runs`, {});
+  assert.equal(r.status, 422, r.text);
+  assert.match(r.text, /uploads\/skus\.csv/);
+});
+
+test('a bad upload is refused naming the reason, and nothing is written', async () => {
+  const cases = [
+    ['/api/v1/files/bad.csv', { content: 'a,b\n1,2\n3\n' }, 422, /line 3/],
+    ['/api/v1/files/bad.csv', { content: 'a,b\n' }, 422, /row/],
+    ['/api/v1/files/bad.csv', { nope: 1 }, 400, /content/],
+    ['/api/v1/files/bad.csv', { content: 'a\n1\n', delimiter: '|' }, 400, /delimiter/],
+    ['/api/v1/files/..%2Fescape.csv', { content: 'a\n1\n' }, 400, /relative path/],
+  ];
+  for (const [p, body, status, re] of cases) {
+    const r = await srv.api('PUT', p, body);
+    assert.equal(r.status, status, `${p} ${JSON.stringify(body)}: ${r.text}`);
+    assert.match(r.json.error.message, re);
+  }
+  // A path with a literal '..' (fetch would normalise it away, node:http sends it as it is).
+  const raw = await new Promise((resolve, reject) => {
+    const body = JSON.stringify({ content: 'a\n1\n' });
+    const rq = http.request({ host: '127.0.0.1', port: srv.port, method: 'PUT', path: '/api/v1/files/a/../../escape.csv',
+      headers: { ...srv.headers, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+    (res) => { let t = ''; res.on('data', (d) => { t += d; }); res.on('end', () => resolve({ status: res.statusCode, text: t })); });
+    rq.on('error', reject);
+    rq.end(body);
+  });
+  assert.ok(raw.status === 400 || raw.status === 404, raw.text);
+  assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', 'bad.csv')));
+  assert.ok(!fs.existsSync(path.join(srv.dataDir, 'escape.csv')));
+  assert.ok(!fs.readdirSync(path.join(srv.dataDir, 'files')).some((f) => f.startsWith('.upload')));
+});
+
+test('a viewer may list data files but not change them', async () => {
+  const r0 = await srv.api('POST', '/api/v1/users', { name: 'filesviewer', password: 'viewer-password-1', role: 'viewer' });
+  assert.equal(r0.status, 201, r0.text);
+  const { userToken } = await import('../lib/harness.mjs');
+  const tok = await userToken(srv.base, 'filesviewer', 'viewer-password-1');
+  const h = { Authorization: `Bearer ${tok}`, 'Content-Type': 'application/json' };
+  let r = await fetch(`${srv.base}/api/v1/files`, { headers: h });
+  assert.equal(r.status, 200);
+  r = await fetch(`${srv.base}/api/v1/files/viewer.csv`, { method: 'PUT', headers: h, body: JSON.stringify({ content: 'a\n1\n' }) });
+  assert.equal(r.status, 403);
+  r = await fetch(`${srv.base}/api/v1/files/data/customers.csv`, { method: 'DELETE', headers: h });
+  assert.equal(r.status, 403);
+  assert.ok(fs.existsSync(path.join(srv.dataDir, 'files', 'data', 'customers.csv')));
+  assert.ok(!fs.existsSync(path.join(srv.dataDir, 'files', 'viewer.csv')));
+});
+
+test('the data files routes are in the OpenAPI description', async () => {
+  const r = await srv.api('GET', '/api/v1/openapi.json');
+  for (const [m, p] of [['get', '/api/v1/files'], ['get', '/api/v1/files/{path}'],
+    ['put', '/api/v1/files/{path}'], ['delete', '/api/v1/files/{path}']])
+    assert.ok(r.json.paths[p]?.[m]?.summary, `${m} ${p} missing from openapi.json`);
 });
