@@ -561,6 +561,7 @@ export async function render(main, ctx) {
     const long = Array.isArray(task.steps);
     const toLong = () => {
       const t = getAt(def, tp);
+      if (Array.isArray(t.steps)) return t;
       const st = {};
       for (const k of Object.keys(t)) if (k !== 'name' && k !== 'weight' && k !== 'steps') { st[k] = t[k]; delete t[k]; }
       t.steps = Object.keys(st).length ? [st] : [];
