@@ -20,7 +20,7 @@ export async function render(main, ctx) {
       h('strong', `“${definition.name}”: ${n} task${n === 1 ? '' : 's'} against ${definition.base_url}.`),
       notes && notes.length ? [h('p', 'Notes from the importer:'), h('ul', { class: 'import-notes' }, notes.map((x) => h('li', x)))] : null,
       skipped && skipped.length ? h('details', h('summary', `${skipped.length} request${skipped.length === 1 ? '' : 's'} left out`),
-        h('ul', skipped.map((x) => h('li', typeof x === 'string' ? x : `${x.url || ''} ${x.reason || ''}`.trim())))) : null,
+        h('ul', skipped.map((x) => h('li', typeof x === 'string' ? x : `${x.method || ''} ${x.url || ''}: ${x.reason || ''}`.trim())))) : null,
       h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => openInEditor(definition, notes) } }, 'Open in the editor'))));
     box.querySelector('button').focus();
   }
