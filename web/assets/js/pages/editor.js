@@ -249,6 +249,7 @@ export async function render(main, ctx) {
   function bindInput(input, path, kind) {
     const v = getAt(def, path);
     if (input.type === 'checkbox') input.checked = v === true;
+    else if (kind === 'ints' && Array.isArray(v)) input.value = v.join(', ');
     else input.value = v === undefined || v === null ? '' : (typeof v === 'object' ? JSON.stringify(v) : String(v));
     input.addEventListener(input.tagName === 'SELECT' || input.type === 'checkbox' ? 'change' : 'input', () => {
       let val;
