@@ -117,8 +117,10 @@ test('the authenticated shopper, built in the form, saved, tried and run', async
     thresholds: ['error_rate < 1%'],
   });
 
-  // Try it: the login, the token it extracted, and the tasks with the header.
+  // Try it (the saved test, by id): the login, the token it extracted, the tasks with the header.
+  const tried = page.waitForRequest((r) => r.url().endsWith(`/api/v1/tests/${id}/try`));
   await page.getByRole('button', { name: 'Try it', exact: true }).first().click();
+  await tried;
   await page.locator('.try-item').nth(2).waitFor({ timeout: 15000 });
   const login = page.locator('.try-item').first();
   assert.match(await login.innerText(), /POST \/auth\/login[\s\S]*200/);
@@ -193,6 +195,11 @@ test('unsaved changes survive a reload; leaving asks; revisions are diffed', asy
   await page.getByRole('button', { name: 'Restore them' }).click();
   assert.equal(await input('name').inputValue(), 'Authenticated shopper (edited)');
   await shot(page, 'editor-restore');
+  // Unsaved, the definition itself is tried (POST /tests/try).
+  const sent = page.waitForRequest((r) => r.url().endsWith('/api/v1/tests/try') && r.method() === 'POST');
+  await page.getByRole('button', { name: 'Try it', exact: true }).first().click();
+  assert.equal(JSON.parse((await sent).postData()).name, 'Authenticated shopper (edited)');
+  await page.locator('.try-item.try-pass').nth(2).waitFor({ timeout: 15000 });
   await page.getByRole('button', { name: 'Save', exact: true }).click();
   await page.locator('.toast', { hasText: 'as revision 2' }).waitFor();
   await waitReady(page, 'editor');

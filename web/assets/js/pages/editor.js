@@ -83,6 +83,7 @@ export async function render(main, ctx) {
   const summary = h('div', { class: 'validation', 'aria-live': 'polite' });
   const formBox = h('div', { class: 'editor-form' });
   const jsonArea = h('textarea', { class: 'code json-edit', rows: 30, spellcheck: 'false', 'aria-label': 'Definition (JSON)' });
+  if (!writable) jsonArea.readOnly = true;
   const jsonErr = h('p', { class: 'field-error', hidden: true, role: 'alert' });
   const jsonBox = h('div', { class: 'card' }, h('p', { class: 'hint' }, 'The whole definition as it will be saved. Changes here show in the form when you switch back.'), jsonArea, jsonErr);
   const tryBox = h('div', { class: 'try-box' }, h('p', { class: 'muted' }, 'Try it runs each step once with one user (the unsaved definition) and shows every request and response.'));
@@ -732,7 +733,10 @@ export async function render(main, ctx) {
     mount(tryBox, h('p', { class: 'loading' }, 'Trying each step once…'));
     let r;
     try {
-      r = await request('POST', `${API}/tests/try`, JSON.stringify(def));
+      // A saved test is tried by id, so its stored secrets are used; unsaved changes are sent
+      // whole (a secret still masked as ******** has no value there: type it to try it).
+      r = id && !dirty() ? await post(`${API}/tests/${id}/try`, { revision: record.revision })
+        : await request('POST', `${API}/tests/try`, JSON.stringify(def));
     } catch (e) {
       if (e instanceof ApiError && Array.isArray(e.body.errors)) { errors = e.body.errors; showErrors(); }
       mount(tryBox, errorBox(`Try it failed: ${e.message}`));
