@@ -157,9 +157,13 @@ test('the JSON tab round-trips and keeps what the form does not show', async (t)
   assert.deepEqual(b.users[0].tasks[1].x_note, { kept: [1, 'two'] });
   assert.equal(b.users[0].tasks[1].name, 'view the cart');
   assert.deepEqual({ ...b, users: [{ ...b.users[0], tasks: [b.users[0].tasks[0], { ...b.users[0].tasks[1], name: 'view cart' }] }] }, a);
-  // form -> JSON -> form -> JSON with no edit is the same definition.
+  // form -> JSON -> form -> JSON with no edit is the same definition; the tabs move with the
+  // arrow keys.
   await page.getByRole('tab', { name: 'Form' }).click();
-  const c = await jsonTab();
+  await page.keyboard.press('ArrowRight');
+  assert.equal(await page.getByRole('tab', { name: 'JSON' }).getAttribute('aria-selected'), 'true');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'tab-json');
+  const c = JSON.parse(await page.getByLabel('Definition (JSON)').inputValue());
   assert.deepEqual(c, b);
   // Bad JSON keeps the user on the tab with a message.
   await page.getByLabel('Definition (JSON)').fill('{"name": ');
