@@ -1,8 +1,8 @@
 // escaping.test.mjs - everything a target or a user writes is shown as text. A small target
 // answers with <script> and <img onerror> in its bodies, headers and JSON; the test's name,
 // request names and failure message template carry markup too. Every page that shows them
-// (tests list, live run, report, history, compare) must show the characters, run nothing
-// and open no dialog.
+// (tests list, live run, report, history, compare, the editor and its Try it) must show the
+// characters, run nothing and open no dialog.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -96,5 +96,21 @@ test('markup from a target or a user is shown as text on every page', { skip }, 
   const exp = await api('GET', `/api/v1/runs/${runId}/export.html`);
   assert.equal(exp.status, 200);
   assert.ok(!exp.text.includes(SCRIPT), 'the HTML export escapes the target\'s text');
+
+  // The editor and Try it: names in fields, the target's headers and bodies as text.
+  await page.goto(`${srv.base}/#/tests/${created.json.id}/edit`);
+  await waitReady(page, 'editor');
+  assert.equal(await page.locator('[data-path="name"] input').inputValue(), name);
+  assert.equal(await page.locator('[data-path="users[0].tasks[0].steps[0].request.name"] input').inputValue(), `GET /header ${IMG}`);
+  await assertInert('editor');
+  await page.getByRole('button', { name: 'Try it', exact: true }).first().click();
+  await page.locator('.try-item').nth(2).waitFor({ timeout: 15000 });
+  await page.locator('.try-item').first().locator('summary', { hasText: 'Response' }).click();
+  const first = await page.locator('.try-item').first().innerText();
+  assert.ok(first.includes(`X-Evil\n${SCRIPT}`) || first.includes(`X-Evil\t${SCRIPT}`), `a header as text: ${first}`);
+  assert.ok(first.includes(`<html>${SCRIPT}</html>`), 'a body as text');
+  assert.ok((await page.locator('.try-item').nth(1).innerText()).includes(IMG));
+  await shot(page, 'escaping-try');
+  await assertInert('try it');
   assert.deepEqual(errors, []);
 });

@@ -1,5 +1,6 @@
 // web_modules.test.mjs - the dashboard's DOM-free modules under node: duration and number
-// formats, and the threshold reader that judges thresholds against live totals.
+// formats, the threshold reader that judges thresholds against live totals, and the editor's
+// definition paths, load profile points and line diff.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -45,4 +46,32 @@ test('thresholds are judged against live totals as they stand', async () => {
   assert.equal(t.measure(t.parseThreshold('p90 < 1s'), live), null, 'p90 is judged at the end');
   assert.equal(t.measure(t.parseThreshold('GET /x: p95 < 1s'), live), null, 'a name with no requests yet');
   assert.equal(t.parseThreshold('latency is fine'), null);
+});
+
+test('the editor: paths, edits that keep the rest, load points, line diff', async () => {
+  const d = await js('defpath.js');
+  assert.equal(d.pathStr(['users', 0, 'tasks', 2, 'steps', 0, 'request', 'url']), 'users[0].tasks[2].steps[0].request.url');
+  const def = { name: 'x', users: [{ tasks: [{ request: { url: '/', x_keep: 1 } }] }] };
+  d.setAt(def, ['users', 0, 'tasks', 0, 'expect', 'status'], 200);
+  assert.deepEqual(def.users[0].tasks[0].expect, { status: 200 });
+  d.delAt(def, ['users', 0, 'tasks', 0, 'expect', 'status']);
+  assert.equal('expect' in def.users[0].tasks[0], false, 'an emptied object goes');
+  d.delAt(def, ['users', 0, 'tasks', 0, 'request', 'url']);
+  assert.deepEqual(def.users[0].tasks[0], { request: { x_keep: 1 } }, 'what the form does not show stays');
+  d.delAt(def, ['users', 0, 'tasks', 0, 'request', 'x_keep']);
+  assert.deepEqual(def.users[0].tasks, [{}], 'an array item is never removed by emptying it');
+  assert.equal(d.getAt(def, ['users', 5, 'name']), undefined);
+
+  assert.equal(d.durationSeconds('1m30s'), 90);
+  assert.equal(d.durationSeconds('500ms'), 0.5);
+  assert.equal(d.durationSeconds(1500), 1.5);
+  assert.equal(d.durationSeconds('0'), 0);
+  assert.ok(Number.isNaN(d.durationSeconds('10')));
+  assert.deepEqual(d.loadPoints({ users: 10, duration: '1m' }), [[0, 0, 60], [0, 10, 10]]);
+  assert.deepEqual(d.loadPoints({ model: 'open', max_vus: 5, stages: [{ duration: '30s', rate: 20 }, { duration: '1m', rate: 20 }, { duration: '10s', rate: 0 }] }),
+    [[0, 30, 90, 100], [0, 20, 20, 0]]);
+
+  const diff = d.lineDiff('a\nb\nc', 'a\nB\nc\nd');
+  assert.deepEqual(diff, [{ op: ' ', text: 'a' }, { op: '-', text: 'b' }, { op: '+', text: 'B' }, { op: ' ', text: 'c' }, { op: '+', text: 'd' }]);
+  assert.deepEqual(d.lineDiff('same', 'same'), [{ op: ' ', text: 'same' }]);
 });

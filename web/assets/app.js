@@ -5,13 +5,16 @@
 // timers and charts) called when the page is left. ctx = { params, query, go }. Adding a page
 // is one entry in ROUTES (docs/dashboard.md).
 import { h, mount, toast } from './js/dom.js';
-import { session, loadSession, logout, onUnauthorized, config } from './js/api.js';
-import { ready } from './js/page.js';
+import { session, loadSession, logout, onUnauthorized, config, can } from './js/api.js';
+import { ready, leaveGuard } from './js/page.js';
 import * as loginPage from './js/pages/login.js';
 import * as testsPage from './js/pages/tests.js';
 import * as runPage from './js/pages/run.js';
 import * as historyPage from './js/pages/history.js';
 import * as comparePage from './js/pages/compare.js';
+import * as editorPage from './js/pages/editor.js';
+import * as importPage from './js/pages/import.js';
+import * as settingsPage from './js/pages/settings.js';
 
 const ROUTES = [
   { pattern: /^\/login$/, page: loginPage, nav: null, title: 'Sign in', open: true },
@@ -19,11 +22,16 @@ const ROUTES = [
   { pattern: /^\/runs$/, page: historyPage, nav: 'runs', title: 'History' },
   { pattern: /^\/runs\/(?<id>[1-9][0-9]{0,17})$/, page: runPage, nav: 'runs', title: 'Run' },
   { pattern: /^\/compare$/, page: comparePage, nav: 'compare', title: 'Compare' },
+  { pattern: /^\/tests\/new$/, page: editorPage, nav: 'tests', title: 'New test' },
+  { pattern: /^\/tests\/(?<id>[1-9][0-9]{0,17})\/edit$/, page: editorPage, nav: 'tests', title: 'Edit test' },
+  { pattern: /^\/import$/, page: importPage, nav: 'import', title: 'Import' },
+  { pattern: /^\/settings$/, page: settingsPage, nav: 'settings', title: 'Settings', admin: true },
 ];
 
 const main = document.getElementById('main');
 let cleanup = null;
 let needLogin = false;
+let current = null; // the hash of the page on screen, to go back to when leaving is refused
 
 /** Navigates to a hash route, e.g. go('/runs/3'). */
 export function go(path) {
@@ -57,6 +65,8 @@ function renderTopbar() {
   bar.hidden = needLogin;
   if (needLogin) return;
   const u = session.user || { name: 'local', role: 'admin' };
+  for (const a of document.querySelectorAll('[data-nav="settings"]')) a.hidden = u.role !== 'admin';
+  for (const a of document.querySelectorAll('[data-nav="import"]')) a.hidden = !can('write');
   mount(who,
     h('span', { class: 'who-name', title: 'Signed in as' }, u.name),
     h('span', { class: ['badge', 'badge-role'] }, u.role),
@@ -80,6 +90,12 @@ async function route() {
     location.replace(`#/login?next=${encodeURIComponent(back)}`);
     return;
   }
+  // A page with unsaved work may keep the user (the hash is put back without a new route).
+  if (current !== null && location.hash !== current && leaveGuard.fn && !leaveGuard.fn()) {
+    history.replaceState(null, '', current);
+    return;
+  }
+  current = location.hash;
   if (cleanup) { try { cleanup(); } catch { /* a page that fails to clean up must not block the next */ } }
   cleanup = null;
   renderTopbar();
@@ -96,6 +112,11 @@ async function route() {
     return;
   }
   document.title = `${r.title} · Stampede`;
+  if (r.admin && !can('admin')) {
+    mount(main, h('section', { class: 'page' }, h('h1', r.title), h('p', 'Only an admin may see this page.')));
+    ready('forbidden');
+    return;
+  }
   try {
     cleanup = await r.page.render(main, { params: (m && m.groups) || {}, query, go, onLogin });
   } catch (e) {

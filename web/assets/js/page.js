@@ -3,6 +3,12 @@
 import { h } from './dom.js';
 import { STATUSES } from './format.js';
 
+/**
+ * A page with unsaved work sets leaveGuard.fn: called before the route changes, it answers
+ * whether to leave (the editor asks the user).
+ */
+export const leaveGuard = { fn: null };
+
 /** Marks the page ready (main[data-ready], aria-busy=false): its first data is shown. */
 export function ready(name) {
   const main = document.getElementById('main');

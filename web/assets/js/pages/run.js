@@ -38,7 +38,7 @@ export async function render(main, ctx) {
 
 function header(run, extra) {
   return pageHeader(h('span', run.test_name, h('span', { class: 'run-id' }, ` · run #${run.id}`)),
-    h('span', { class: 'run-meta' }, statusBadge(run.status), ` Revision ${run.revision} · started ${when(run.started_at || run.created_at)} by `, run.started_by || '–', overridesText(run.overrides)),
+    h('span', { class: 'run-meta' }, statusBadge(run.status), ' ', h('a', { href: `#/tests/${run.test_id}/edit?revision=${run.revision}`, class: 'rev-link' }, `Revision ${run.revision}`), ` · started ${when(run.started_at || run.created_at)} by `, run.started_by || '–', overridesText(run.overrides)),
     extra);
 }
 

@@ -19,11 +19,13 @@ export async function render(main, ctx) {
   const search = h('input', { type: 'search', class: 'search', placeholder: 'Search tests by name', value: q,
     'aria-label': 'Search tests by name', on: { input: () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { q = search.value; page = 1; load(); }, 200); } } });
   const newBtn = can('write') ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => openNewTestDialog(load) } }, 'New test') : null;
+  const buildBtn = can('write') ? h('a', { class: 'btn', href: '#/tests/new' }, 'Build a test') : null;
+  const importBtn = can('write') ? h('a', { class: 'btn', href: '#/import' }, 'Import') : null;
   const body = h('div', { class: 'card card-flush' }, h('p', { class: 'loading' }, 'Loading tests…'));
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of tests' });
 
   mount(main, h('section', { class: 'page' },
-    pageHeader('Tests', 'Your load tests, with the verdict and p95 of their recent runs.', newBtn),
+    pageHeader('Tests', 'Your load tests, with the verdict and p95 of their recent runs.', importBtn, buildBtn, newBtn),
     h('div', { class: 'toolbar' }, search),
     body, pager));
 
@@ -61,6 +63,7 @@ export async function render(main, ctx) {
     const actions = [];
     if (can('run')) actions.push(h('button', { type: 'button', class: 'btn btn-small btn-primary', 'aria-label': `Start ${t.name}`, on: { click: () => openStartDialog(t, ctx.go) } }, 'Start'));
     if (can('write')) {
+      actions.push(h('a', { class: 'btn btn-small', href: `#/tests/${t.id}/edit`, 'aria-label': `Edit ${t.name}` }, 'Edit'));
       actions.push(h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Duplicate ${t.name}`, on: { click: () => duplicate(t) } }, 'Duplicate'));
       actions.push(h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Delete ${t.name}`, on: { click: () => remove(t) } }, 'Delete'));
     }
