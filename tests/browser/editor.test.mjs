@@ -218,3 +218,43 @@ test('unsaved changes survive a reload; leaving asks; revisions are diffed', asy
   await waitReady(page, 'history');
   assert.deepEqual(errors, []);
 });
+
+test('a CSV data file is set up and uploaded in the form, then read by Try it', async (t) => {
+  if (skip) { t.skip(skip); return; }
+  page.removeAllListeners('dialog');
+  page.on('dialog', (d) => d.accept());
+  await openDashboard(page, srv, undefined, undefined, '#/tests/new');
+  await waitReady(page, 'editor');
+  await input('name').fill('Products from a CSV (form)');
+  await input('base_url').fill(shop.url);
+  await page.getByRole('button', { name: '+ Add CSV data file' }).click();
+  await input('users[0].data_file.csv').fill('uploads/skus.csv');
+  await select('users[0].data_file.mode').selectOption('random');
+  await select('users[0].data_file.mode').selectOption('sequential');
+  await page.getByLabel('Upload a CSV file to that path').setInputFiles({
+    name: 'skus.csv', mimeType: 'text/csv', buffer: Buffer.from('sku,label\n9101,one\n9102,"two, quoted"\n'),
+  });
+  await at('users[0].data_file').locator('.hint.ok', { hasText: 'Uploaded skus.csv as uploads/skus.csv: 2 rows.' }).waitFor({ timeout: 5000 });
+  // A field the file does not have is an error at the task's URL; the right one validates.
+  await input('users[0].tasks[0].request.url').fill('/api/v1/products/{{row.skew}}');
+  await at('users[0].tasks[0].request.url').locator('.field-error', { hasText: "unknown row field 'skew'" }).waitFor({ timeout: 5000 });
+  await input('users[0].tasks[0].request.url').fill('/api/v1/products/{{row.sku}}');
+  await page.locator('.valid-mark').waitFor({ timeout: 5000 });
+  await shot(page, 'editor-data-file');
+  await page.getByRole('button', { name: 'Save', exact: true }).click();
+  await page.waitForURL(/#\/tests\/\d+\/edit$/);
+  await waitReady(page, 'editor');
+  const id = Number(page.url().match(/#\/tests\/(\d+)\/edit/)[1]);
+  const api = await apiClient(srv);
+  const saved = (await api('GET', `/api/v1/tests/${id}`)).json.definition;
+  assert.deepEqual(saved.users[0].data_file, { csv: 'uploads/skus.csv', per: 'vu' });
+  const file = await api('GET', '/api/v1/files/uploads/skus.csv');
+  assert.equal(file.text, 'sku,label\n9101,one\n9102,"two, quoted"\n');
+
+  // Try it: the first row's value is in the request the engine sent.
+  await page.getByRole('button', { name: 'Try it', exact: true }).first().click();
+  const item = page.locator('.try-item').first();
+  await item.waitFor({ timeout: 15000 });
+  assert.match(await item.innerText(), /\/api\/v1\/products\/9101/);
+  assert.deepEqual(errors, []);
+});

@@ -597,13 +597,59 @@ export async function render(main, ctx) {
     return box;
   }
 
+  /*
+   * The class's CSV data file: its path among the server's data files (GET/PUT /api/v1/files)
+   * and how rows are handed out; a file picked here is uploaded to that path at once.
+   */
+  function dataFileEditor(up, u) {
+    const dp = [...up, 'data_file'];
+    if (!u.data_file || typeof u.data_file !== 'object') {
+      return h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn btn-small', on: { click: () => {
+        setAt(def, dp, { csv: 'data/users.csv', per: 'vu' });
+        structural();
+      } } }, '+ Add CSV data file'));
+    }
+    const status = h('p', { class: 'hint', role: 'status' }, 'Rows are read as {{row.FIELD}}. The file lives among the server\'s data files.');
+    const fileIn = h('input', { type: 'file', accept: '.csv,text/csv', id: uid() });
+    fileIn.addEventListener('change', async () => {
+      const f = fileIn.files && fileIn.files[0];
+      const target = getAt(def, [...dp, 'csv']);
+      if (!f || !target) return;
+      const delimiter = getAt(def, [...dp, 'delimiter']);
+      try {
+        const text = await f.text();
+        const r = await put(`${API}/files/${String(target).split('/').map(encodeURIComponent).join('/')}`, delimiter ? { content: text, delimiter } : { content: text });
+        status.textContent = `Uploaded ${f.name} as ${r.path}: ${r.rows} rows.`;
+        status.className = 'hint ok';
+        validate(false);
+      } catch (e) {
+        status.textContent = `Upload failed: ${e.message}`;
+        status.className = 'hint bad'; /* not .field-error: those belong to the validator */
+      }
+      fileIn.value = '';
+    });
+    return h('fieldset', { class: 'data-file', dataset: { path: pathStr(dp) } },
+      h('legend', 'CSV data file'),
+      h('div', { class: 'grid-2' },
+        fld('File on the server', [...dp, 'csv'], { placeholder: 'data/users.csv', hint: 'A relative path among the server\'s data files.' }),
+        h('div', { class: 'field' }, h('label', { for: fileIn.id }, 'Upload a CSV file to that path'), fileIn)),
+      h('div', { class: 'grid-3-even' },
+        sel('Rows', [...dp, 'mode'], [['sequential', 'in file order'], ['random', 'at random'], ['unique', 'each row once']], { dflt: 'sequential' }),
+        sel('A new row for each', [...dp, 'per'], [['iteration', 'iteration'], ['vu', 'user (kept for its life)']], { dflt: 'iteration' }),
+        sel('When unique rows run out', [...dp, 'on_exhausted'], [['stop', 'stop the user'], ['recycle', 'start over']], { dflt: 'stop' })),
+      h('div', { class: 'grid-3-even' },
+        sel('Delimiter', [...dp, 'delimiter'], [[',', 'comma'], [';', 'semicolon'], ['tab', 'tab']], { dflt: ',' })),
+      status,
+      h('div', { class: 'btn-row' }, h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', on: { click: () => { delAt(def, dp); structural(); } } }, 'Remove data file')));
+  }
+
   function userEditor(up) {
     const u = getAt(def, up) || {};
     return h('div', { class: 'user-class' },
       h('div', { class: 'grid-2' }, fld('Class name', [...up, 'name'], { placeholder: 'user1' }), fld('Weight', [...up, 'weight'], { kind: 'number', placeholder: '1' })),
       thinkEditor(up),
       kv('Class headers', [...up, 'headers'], { add: 'Add header' }),
-      u.data_file ? h('p', { class: 'hint', dataset: { path: pathStr([...up, 'data_file']) } }, `CSV data file ${u.data_file.csv || ''}: kept as written (edit it in the JSON tab). The server refuses CSV files; they are read only by stampede run FILE.`) : null,
+      dataFileEditor(up, u),
       h('details', { class: 'on-start', open: Array.isArray(u.on_start) && u.on_start.length ? true : null },
         h('summary', `On start (${Array.isArray(u.on_start) ? u.on_start.length : 0} step${Array.isArray(u.on_start) && u.on_start.length === 1 ? '' : 's'}): run once when a user starts`),
         listOf(null, [...up, 'on_start'], (sp) => stepEditor(sp), () => ({ request: { method: 'POST', url: '/' } }), { itemName: 'on-start step' })),
@@ -714,7 +760,7 @@ export async function render(main, ctx) {
             sel('Follow redirects', ['options', 'follow_redirects'], [['', 'yes (default)'], ['false', 'no']], { onChange: (v) => { if (v) setAt(def, ['options', 'follow_redirects'], false); else delAt(def, ['options', 'follow_redirects']); changed(); } }),
             fld('Skip TLS verification (insecure)', ['options', 'insecure'], { kind: 'checkbox' })))),
       section('Data and secrets',
-        h('p', { class: 'hint' }, 'Lists for {{random(name)}}; secrets are read as {{secret.NAME}} and never shown once saved ("********" keeps the stored value). CSV files are read only by stampede run FILE, not by the server.'),
+        h('p', { class: 'hint' }, 'Lists for {{random(name)}}; secrets are read as {{secret.NAME}} and never shown once saved ("********" keeps the stored value). CSV data files belong to a user class (Users, CSV data file).'),
         h('div', { dataset: { path: 'data' } }, dataEditor()),
         kv('Secrets', ['secrets'], { secret: true, add: 'Add secret' })),
       section('User classes', listOf(null, ['users'], (up) => userEditor(up), () => ({ name: `user${def.users.length + 1}`, tasks: [{ request: { method: 'GET', url: '/' } }] }), { itemName: 'user class', min: 1, cls: 'user-item' })),
