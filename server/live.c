@@ -744,6 +744,11 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
      * to the server's log, as one line each with the server's format. */
     lws_set_log_level(LLL_ERR, on_lws_log);
 
+    if (!o->tls_cert_path != !o->tls_key_path) {
+        snprintf(err, errlen, "live: a TLS certificate needs its key, and a key its certificate");
+        rc = SP_EINVAL;
+        goto out;
+    }
     memset(&info, 0, sizeof info);
     /* VALIDATE_UTF8 is documented as a vhost option, but lws 4.1's frame parser reads it from
      * the context's options: set on both, or invalid text frames reach the callback. */
@@ -751,6 +756,8 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
                    LWS_SERVER_OPTION_SKIP_SERVER_CANONICAL_NAME | LWS_SERVER_OPTION_VALIDATE_UTF8;
     if (v6)
         info.options &= ~(uint64_t)LWS_SERVER_OPTION_DISABLE_IPV6;
+    if (o->tls_cert_path)
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.count_threads = 1;
     info.user = live;
     live->ctx = lws_create_context(&info);
@@ -771,6 +778,11 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     info.timeout_secs_ah_idle = info.timeout_secs;
     info.retry_and_idle_policy = &live->retry;
     info.user = live;
+    /* Read here, while the vhost is made; nothing keeps the paths afterwards. */
+    info.ssl_cert_filepath = o->tls_cert_path;
+    info.ssl_private_key_filepath = o->tls_key_path;
+    if (o->tls_cert_path) /* lws reads this one from the vhost's options too */
+        info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     live->vh = lws_create_vhost(live->ctx, &info);
     if (!live->vh) {
         snprintf(err, errlen, "live: cannot listen on %s port %d: %s", addr, o->port,

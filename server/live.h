@@ -92,6 +92,10 @@ typedef struct sp_live_opts {
     int auth_checks_names; /* 1: the hook checks Host and Origin itself (stampede serve's
                               access check, which audits its refusals); the two lists
                               above are then not used */
+    /* PEM files of a certificate and its key: the stream then speaks TLS only (wss://), as
+     * the dashboard served over https must use. Both or neither; read once at start. */
+    const char *tls_cert_path;
+    const char *tls_key_path;
 } sp_live_opts;
 
 /* Fills o with the defaults from limits.h (port SP_LIVE_DEFAULT_PORT, loopback). */

@@ -317,6 +317,9 @@ int sp_cmd_serve(int argc, char **argv)
     lo.auth = live_auth;
     lo.auth_ud = &gate;
     lo.auth_checks_names = 1;
+    /* A dashboard served over https may only open wss:// streams. */
+    lo.tls_cert_path = cfg.tls_cert;
+    lo.tls_key_path = cfg.tls_key;
     if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
         sp_http_log("error", "cannot start the live stream", "error", err, NULL);
         goto out;

@@ -457,6 +457,19 @@ test('--tls-cert/--tls-key serve HTTPS, with Secure cookies', async (t) => {
     assert.match(l.headers['set-cookie'][0], /; Secure$/);
     // Plain HTTP on the TLS port gets no answer.
     await assert.rejects(fetch(`http://127.0.0.1:${port}/api/v1/health`, { signal: AbortSignal.timeout(3000) }));
+    // The live stream speaks TLS too (a dashboard on https may only open wss://): the session
+    // cookie over wss:// with the https origin opens it; plain ws:// does not.
+    const cookie = l.headers['set-cookie'][0].split(';')[0];
+    const origin = `https://127.0.0.1:${port}`;
+    const wsOpen = (url) => new Promise((resolve) => {
+      const ws = new WebSocket(url, 'stampede-live-v1', { headers: { Cookie: cookie }, origin, rejectUnauthorized: false });
+      const t = setTimeout(() => { ws.terminate(); resolve('timeout'); }, 5000);
+      ws.on('open', () => { clearTimeout(t); ws.close(); resolve('open'); });
+      ws.on('error', () => { clearTimeout(t); resolve('refused'); });
+      ws.on('unexpected-response', () => { clearTimeout(t); ws.terminate(); resolve('refused'); });
+    });
+    assert.equal(await wsOpen(`wss://127.0.0.1:${live}/`), 'open');
+    assert.notEqual(await wsOpen(`ws://127.0.0.1:${live}/`), 'open');
     assert.match(s.stdout(), new RegExp(`running at https://127\\.0\\.0\\.1:${port}/`));
   } finally {
     assert.equal(await s.stop(), 0);
