@@ -405,6 +405,25 @@ out:
     return rc;
 }
 
+/*
+ * Saves a definition as a new test (id 0) or a new revision of test id. doc is the definition
+ * as sent (borrowed) and text its JSON text. Secrets go to their own table and the revision
+ * keeps the mask in their place; a secret sent back as the mask keeps its stored value.
+ * Returns and fills *new_id, *revision and err as sp_store_test_save() does.
+ */
+static int save_test(sp_store *s, int64_t id, const char *name, const json_t *doc, const char *text,
+                     const char *by, int64_t *new_id, int *revision, char *err, size_t errlen)
+{
+    char *masked = NULL;
+    json_t *secrets = NULL;
+    sp_policy_split_secrets(doc, &masked, &secrets);
+    int rc = sp_store_test_save(s, id, name, masked ? masked : text, secrets, by, new_id, revision,
+                                err, errlen);
+    free(masked);
+    json_decref(secrets); /* NULL when there are none */
+    return rc;
+}
+
 static int h_tests_create(sp_http_req *req)
 {
     sp_def *def = NULL;
@@ -420,14 +439,8 @@ static int h_tests_create(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int64_t id = 0;
     char err[256] = "";
-    /* Secrets are stored apart; the revision keeps the mask in their place. */
-    char *masked = NULL;
-    json_t *secrets = NULL;
-    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
-    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets,
-                            sp_http_req_principal(req)->name, &id, NULL, err, sizeof err);
-    free(masked);
-    json_decref(secrets);
+    rc = save_test(s, 0, def->name, sp_http_json(req), text, sp_http_req_principal(req)->name, &id,
+                   NULL, err, sizeof err);
     if (rc) {
         rc = store_error(req, rc, rc == SP_EINVAL ? "secrets" : "name",
                          err[0] ? err : sp_store_errmsg(s));
@@ -537,14 +550,8 @@ static int h_test_update(sp_http_req *req)
     const char *text = sp_http_body(req, &len);
     int revision = 0;
     char err[256] = "";
-    /* A secret sent back as the mask keeps its stored value. */
-    char *masked = NULL;
-    json_t *secrets = NULL;
-    sp_policy_split_secrets(sp_http_json(req), &masked, &secrets);
-    rc = sp_store_test_save(s, id, def->name, masked ? masked : text, secrets,
-                            sp_http_req_principal(req)->name, NULL, &revision, err, sizeof err);
-    free(masked);
-    json_decref(secrets);
+    rc = save_test(s, id, def->name, sp_http_json(req), text, sp_http_req_principal(req)->name,
+                   NULL, &revision, err, sizeof err);
     if (rc == SP_ENOTFOUND) {
         rc = sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
                                  (long long)id);
@@ -1094,13 +1101,7 @@ static int seed_one(sp_store *s, const char *dir, const char *files_dir, const c
             sp_http_log("warn", "example data file not copied", "file", csv, NULL);
     }
     char err[256] = "";
-    char *masked = NULL;
-    json_t *secrets = NULL;
-    sp_policy_split_secrets(doc, &masked, &secrets);
-    rc = sp_store_test_save(s, 0, def->name, masked ? masked : text, secrets, "seed", NULL, NULL,
-                            err, sizeof err);
-    free(masked);
-    json_decref(secrets);
+    rc = save_test(s, 0, def->name, doc, text, "seed", NULL, NULL, err, sizeof err);
     if (rc) {
         sp_http_log("warn", "example not stored", "file", path, "error", err, NULL);
         goto out;
