@@ -55,7 +55,7 @@
 #define SP_CSV_MAX_FIELD_BYTES (64u << 10) /* one field's value after unquoting */
 #define SP_CSV_MAX_CELLS 4000000           /* data rows times header fields */
 
-/* REST server (server/http.c). */
+/* REST server (server/http/http.c). */
 #define SP_HTTP_MAX_BODY SP_DEF_MAX_BYTES /* a request body: a test definition is the largest */
 #define SP_HTTP_MAX_DEPTH SP_DEF_MAX_DEPTH /* JSON nesting of a REST body */
 #define SP_HTTP_MAX_RESPONSE (16u << 20) /* one JSON response (a definition with its metadata) */
@@ -82,7 +82,7 @@
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */
 
-/* Live stream (server/live.h; the sp_live_opts field that overrides a default is named). */
+/* Live stream (server/live/live.h; the sp_live_opts field that overrides a default is named). */
 #define SP_LIVE_DEFAULT_PORT 8485              /* --live-port */
 #define SP_LIVE_MAX_SUBSCRIBERS 256            /* open live connections (max_subscribers) */
 #define SP_LIVE_QUEUE_MAX_BYTES (1u << 20)     /* unsent points per client (queue_max_bytes) */
@@ -101,7 +101,7 @@
 #define SP_LIVE_STOP_GRACE_MS 500              /* sp_live_free waits this long for close frames */
 #define SP_LIVE_DROP_GRACE_S 2                 /* a dropped client's socket is closed after this */
 
-/* Run manager (server/runs.h; the `stampede serve` option that sets a cap is named). */
+/* Run manager (server/runs/runs.h; the `stampede serve` option that sets a cap is named). */
 #define SP_RUNS_MAX_VUS 10000              /* VUs of any stage or target (--max-vus) */
 #define SP_RUNS_MAX_DURATION_S 86400       /* a run's planned duration (--max-duration) */
 #define SP_RUNS_MAX_RATE 100000            /* open model, iterations/s (--max-rate) */
@@ -110,7 +110,7 @@
 #define SP_RUNS_COMPARE_MAX 10             /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 
-/* Access control (server/auth.h). */
+/* Access control (server/auth/auth.h). */
 #define SP_AUTH_SESSION_TTL_S 43200            /* a session's life: 12 h (Max-Age of the cookie) */
 #define SP_AUTH_PASSWORD_MIN 8                 /* bytes of a password, at least */
 #define SP_AUTH_PASSWORD_MAX 256               /* bytes of a password, at most */
@@ -129,11 +129,11 @@
 #define SP_AUTH_AUDIT_DENIED_PER_S 50   /* refused requests audited per second, sustained */
 #define SP_AUTH_AUDIT_DENIED_BURST 2000 /* ... and in a burst */
 
-/* curl import (server/curlimport.h). */
+/* curl import (server/import/curlimport.h). */
 #define SP_CURL_IMPORT_MAX (256u << 10)   /* a pasted curl command, bytes */
 #define SP_CURL_IMPORT_MAX_TOKENS 4096    /* words in one curl command */
 
-/* HAR and OpenAPI import (server/harimport.h, server/oasimport.h). A document reaches them as a
+/* HAR and OpenAPI import (server/import/harimport.h, server/import/oasimport.h). A document reaches them as a
  * REST body, so SP_HTTP_MAX_BODY and SP_HTTP_MAX_DEPTH bound them first; a document sent as a
  * string inside {"document": "..."} is held to the caps below. */
 #define SP_IMPORT_MAX_BYTES SP_HTTP_MAX_BODY /* one HAR or OpenAPI document, bytes */

@@ -4,8 +4,8 @@
  * correlation across responses and template escaping. Inputs and invariants: import_fuzz.h; the
  * notes an import returns are an array too.
  */
-#include "server/harimport.h"
-#include "tests/fuzz/import_fuzz.h"
+#include "import/harimport.h"
+#include "import_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

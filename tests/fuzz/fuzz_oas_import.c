@@ -3,8 +3,8 @@
  * variables, path items and parameters, request bodies, example generation from schemas with local
  * $refs, allOf/oneOf, cycles and depth bounds. Inputs and invariants: import_fuzz.h.
  */
-#include "server/oasimport.h"
-#include "tests/fuzz/import_fuzz.h"
+#include "import/oasimport.h"
+#include "import_fuzz.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /*
- * fuzz_rest_body.c - the REST body parser (sp_http_json_parse) on arbitrary bytes: the size
+ * fuzz_rest_body.c - the REST body parser (sp_json_parse) on arbitrary bytes: the size
  * cap, the bracket scan that bounds nesting before Jansson sees the text, and Jansson's own
  * checks (duplicate keys, trailing text, invalid UTF-8, NUL bytes).
  *
@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "server/http.h"
+#include "base/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,7 +47,7 @@ static void parse_checked(const char *text, size_t len, size_t max_depth)
 {
     json_t *v = (json_t *)1;
     char msg[512] = "";
-    int rc = sp_http_json_parse(text, len, max_depth, &v, msg, sizeof msg);
+    int rc = sp_json_parse(text, len, max_depth, &v, msg, sizeof msg);
     if (rc == 0) {
         if (!v || depth_of(v) > max_depth || !(json_is_object(v) || json_is_array(v)))
             __builtin_trap();
@@ -60,7 +60,7 @@ static void parse_checked(const char *text, size_t len, size_t max_depth)
         free(out);
         json_decref(v);
     } else {
-        if (v != NULL || msg[0] == '\0' || (rc != SP_HTTP_EJSON && rc != SP_ELIMIT))
+        if (v != NULL || msg[0] == '\0' || (rc != SP_EJSON && rc != SP_ELIMIT))
             __builtin_trap();
     }
 }

@@ -17,8 +17,8 @@
 
 #include "engine/definition.h"
 #include "engine/limits.h"
-#include "server/http.h"
-#include "server/importutil.h"
+#include "base/json.h"
+#include "import/importutil.h"
 
 /* Runs one importer on doc (borrowed); size varies its options. */
 typedef void (*import_fn)(const json_t *doc, size_t size);
@@ -63,7 +63,7 @@ static void fuzz_documents(const uint8_t *data, size_t size, const char *key, im
 {
     char msg[512];
     json_t *body = NULL;
-    if (sp_http_json_parse((const char *)data, size, SP_HTTP_MAX_DEPTH, &body, msg, sizeof msg) ==
+    if (sp_json_parse((const char *)data, size, SP_HTTP_MAX_DEPTH, &body, msg, sizeof msg) ==
         0) {
         json_t *doc = NULL;
         const char *path;

@@ -1,4 +1,4 @@
-// live.test.mjs - the live stream (server/live.c) against tests/tools/live_pub, which publishes
+// live.test.mjs - the live stream (server/live/live.c) against tests/tools/live_pub, which publishes
 // {"run_id":R,"seq":K,"sent_ms":T,"pad":"..."} for runs 1 and 2 every --interval-ms and answers
 // backlogs with {"run_id":N,"backlog":true,"points":[1,2,3],"fill":"..."} (none for run 99).
 import { test } from 'node:test';

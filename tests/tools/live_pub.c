@@ -26,7 +26,7 @@
 #include <time.h>
 
 #include "engine/common.h"
-#include "server/live.h"
+#include "live/live.h"
 
 static volatile sig_atomic_t stop_requested;
 

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "engine/common.h"
-#include "server/store.h"
+#include "store/store.h"
 
 static int fail(const char *what, sp_store *s)
 {

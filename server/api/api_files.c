@@ -1,0 +1,278 @@
+/*
+ * api_files.c - the server's data files: the CSV files test definitions read
+ * ("data_file": {"csv": "data/customers.csv"}), kept in DATA_DIR/files (sp_api_files_dir).
+ *     GET    /api/v1/files           {"items": [{"path", "bytes", "rows", "updated_at"}]}
+ *     GET    /api/v1/files/PATH      the file (text/csv)
+ *     PUT    /api/v1/files/PATH      {"content": "id,name\n...", "delimiter": ","}  (201 or 200)
+ *     DELETE /api/v1/files/PATH      204
+ * PATH is what definitions name: relative, without "." or ".." components
+ * (sp_def_file_path_ok). An upload is parsed as CSV first (422 naming the line otherwise) and
+ * replaces the file atomically (a temporary file in the same directory, renamed over it), so a
+ * run that reads it sees the old file or the new one, never half of one. Uploads come as JSON,
+ * so they are capped by SP_HTTP_MAX_BODY; larger files an admin puts in the directory by hand.
+ * Changes are audited. Handlers run on the HTTP server's threads; the file system is the only
+ * shared state, and rename() keeps each change whole.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "engine/csv.h"
+#include "engine/definition.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "engine/limits.h"
+#include "api/api.h"
+#include "auth/auth.h"
+#include "http/http.h"
+
+#define API_PREFIX "/api/v1"
+
+static sp_api *app(sp_http_req *req)
+{
+    return sp_http_req_app(req);
+}
+
+/*
+ * The file's full path from the route's PATH. Returns 1 when PATH is allowed; otherwise replies
+ * (400) and returns 0, and the handler returns what *reply holds (the reply's result).
+ */
+static int full_path(sp_http_req *req, char *out, size_t outlen, const char **rel, int *reply)
+{
+    *rel = sp_http_param(req, "*");
+    if (!*rel || !sp_def_file_path_ok(*rel)) {
+        *reply = sp_http_reply_error(req, SP_EINVAL, "path", NULL,
+                                     "'%.200s': name a file by a relative path without '.' or "
+                                     "'..' components (such as data/customers.csv)",
+                                     *rel ? *rel : "");
+        return 0;
+    }
+    if ((size_t)snprintf(out, outlen, "%s/%s", sp_api_files_dir(app(req)), *rel) >= outlen) {
+        *reply = sp_http_reply_error(req, SP_EINVAL, "path", NULL, "the path is too long");
+        return 0;
+    }
+    return 1;
+}
+
+/* ---- List ---- */
+
+typedef struct walk {
+    json_t *items;
+    size_t n;
+} walk;
+
+static void walk_dir(walk *w, const char *root, const char *rel, int depth)
+{
+    char dir[PATH_MAX];
+    if (depth > SP_FILES_MAX_DEPTH ||
+        (size_t)snprintf(dir, sizeof dir, "%s%s%s", root, rel[0] ? "/" : "", rel) >= sizeof dir)
+        return;
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && w->n < SP_FILES_MAX_LIST) {
+        if (e->d_name[0] == '.')
+            continue; /* ".", "..", and the temporary files of uploads in progress */
+        char sub[PATH_MAX], full[PATH_MAX];
+        if ((size_t)snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) >=
+                sizeof sub ||
+            (size_t)snprintf(full, sizeof full, "%s/%s", root, sub) >= sizeof full)
+            continue;
+        struct stat st;
+        if (lstat(full, &st) != 0)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            walk_dir(w, root, sub, depth + 1);
+        } else if (S_ISREG(st.st_mode) && sp_def_file_path_ok(sub)) {
+            json_array_append_new(w->items,
+                                  json_pack("{s:o, s:I, s:I}", "path", sp_json_string(sub),
+                                            "bytes", (json_int_t)st.st_size, "updated_at",
+                                            (json_int_t)st.st_mtime * 1000));
+            w->n++;
+        }
+    }
+    closedir(d);
+}
+
+static int h_files_list(sp_http_req *req)
+{
+    walk w = {json_array(), 0};
+    walk_dir(&w, sp_api_files_dir(app(req)), "", 0);
+    return sp_http_reply_json(
+        req, 200, json_pack("{s:o, s:b}", "items", w.items, "truncated", w.n >= SP_FILES_MAX_LIST));
+}
+
+/* ---- Read ---- */
+
+static int h_file_get(sp_http_req *req)
+{
+    char path[PATH_MAX];
+    const char *rel;
+    int rc;
+    if (!full_path(req, path, sizeof path, &rel, &rc))
+        return rc;
+    if (!sp_def_file_below(path, sp_api_files_dir(app(req))))
+        return sp_http_reply_error(req, SP_ENOTFOUND, "path", NULL,
+                                   "no data file '%.200s' on this server", rel);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return sp_http_reply_error(req, SP_ENOTFOUND, "path", NULL,
+                                   "no data file '%.200s' on this server", rel);
+    }
+    return sp_http_reply_fd(req, fd, (uint64_t)st.st_size, "text/csv; charset=utf-8");
+}
+
+/* ---- Write ---- */
+
+/* mkdir -p of the directories of rel below root (rel already checked: no "." or ".."). */
+static int make_parents(const char *root, const char *rel)
+{
+    char p[PATH_MAX];
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", root, rel) >= sizeof p)
+        return SP_EINVAL;
+    for (char *s = p + strlen(root) + 1; (s = strchr(s, '/')) != NULL; s++) {
+        *s = '\0';
+        int ok = mkdir(p, 0700) == 0 || errno == EEXIST;
+        *s = '/';
+        if (!ok)
+            return SP_ESYS;
+    }
+    return 0;
+}
+
+/* Writes len bytes to path through a temporary file renamed over it. */
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        return SP_EINVAL;
+    int dl = (int)(slash - path);
+    if ((size_t)snprintf(tmp, sizeof tmp, "%.*s/.upload-%ld-%s", dl, path, (long)getpid(),
+                         slash + 1) >= sizeof tmp)
+        return SP_EINVAL;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return SP_ESYS;
+    int rc = 0;
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fd, data + off, len - off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = SP_ESYS;
+            break;
+        }
+        off += (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = SP_ESYS;
+    if (close(fd) != 0)
+        rc = SP_ESYS;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = SP_ESYS;
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+static int h_file_put(sp_http_req *req)
+{
+    char path[PATH_MAX];
+    const char *rel;
+    int rc;
+    if (!full_path(req, path, sizeof path, &rel, &rc))
+        return rc;
+    json_t *body = sp_http_json(req);
+    const char *content = json_string_value(json_object_get(body, "content"));
+    if (!json_is_object(body) || !content)
+        return sp_http_reply_error(req, SP_EINVAL, "content", NULL,
+                                   "send {\"content\": \"...the CSV text...\"}");
+    size_t len = json_string_length(json_object_get(body, "content"));
+    sp_csv_opts co;
+    memset(&co, 0, sizeof co);
+    const char *delim = json_string_value(json_object_get(body, "delimiter"));
+    if (delim && !(co.delimiter = sp_csv_delimiter_from_name(delim)))
+        return sp_http_reply_error(req, SP_EINVAL, "delimiter", NULL,
+                                   "unknown delimiter '%.20s': use \",\", \";\" or \"tab\"", delim);
+    /* Checked as a definition would read it, so a saved file always loads. */
+    co.name = rel;
+    co.errpath = "content";
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_csv *csv = NULL;
+    if (sp_csv_parse(content, len, &co, &csv, &el) != 0) {
+        rc = sp_http_reply_error(req, SP_EDEFINITION, "content", NULL, "%s",
+                                 el.n ? el.v[0].msg : "not a valid CSV file");
+        sp_errlist_release(&el);
+        return rc;
+    }
+    size_t rows = sp_csv_nrows(csv);
+    sp_csv_free(csv);
+    sp_errlist_release(&el);
+
+    const char *root = sp_api_files_dir(app(req));
+    struct stat st;
+    int existed = lstat(path, &st) == 0;
+    if (existed && !S_ISREG(st.st_mode))
+        return sp_http_reply_error(req, SP_ESTATE, "path", NULL,
+                                   "'%.200s' is not a regular file on this server", rel);
+    if (make_parents(root, rel) != 0 || write_atomic(path, content, len) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot write a data file", "path", rel, "error", strerror(errno),
+                    NULL);
+        return sp_http_reply_error(req, SP_ESYS, "", NULL, "the file could not be written");
+    }
+    /* A directory of the path that is a link out of the data files directory: undo. */
+    if (!sp_def_file_below(path, root)) {
+        unlink(path);
+        return sp_http_reply_error(req, SP_EINVAL, "path", NULL,
+                                   "'%.200s' leaves the data files directory", rel);
+    }
+    char detail[64];
+    snprintf(detail, sizeof detail, "%zu bytes, %zu rows", len, rows);
+    sp_http_audit(req, "file.put", rel, detail);
+    return sp_http_reply_json(req, existed ? 200 : 201,
+                              json_pack("{s:o, s:I, s:I}", "path", sp_json_string(rel),
+                                        "bytes", (json_int_t)len, "rows", (json_int_t)rows));
+}
+
+static int h_file_delete(sp_http_req *req)
+{
+    char path[PATH_MAX];
+    const char *rel;
+    int rc;
+    if (!full_path(req, path, sizeof path, &rel, &rc))
+        return rc;
+    if (!sp_def_file_below(path, sp_api_files_dir(app(req))) || unlink(path) != 0)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "path", NULL,
+                                   "no data file '%.200s' on this server", rel);
+    sp_http_audit(req, "file.delete", rel, NULL);
+    return sp_http_reply_empty(req, 204);
+}
+
+static const sp_http_route routes[] = {
+    {"GET", API_PREFIX "/files", h_files_list, SP_PERM_READ, 0,
+     "The server's data files (CSV files test definitions read)", 200, NULL},
+    {"GET", API_PREFIX "/files/*", h_file_get, SP_PERM_READ, 0, "One data file, as text/csv", 200,
+     NULL},
+    {"PUT", API_PREFIX "/files/*", h_file_put, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+     "Upload or replace a data file (checked as CSV first)", 201, NULL},
+    {"DELETE", API_PREFIX "/files/*", h_file_delete, SP_PERM_WRITE, 0, "Delete a data file", 204,
+     NULL},
+};
+
+const sp_http_route *sp_api_file_routes(size_t *n)
+{
+    *n = SP_ARRAY_LEN(routes);
+    return routes;
+}

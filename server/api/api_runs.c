@@ -1,0 +1,990 @@
+/*
+ * api_runs.c - the run routes of the REST API: start, list, get, stop, change load, stats,
+ * series, failures, compare and exports. See docs/api-runs.md for the shapes.
+ *
+ * Threads: handlers run on libmicrohttpd's workers; each takes a pooled store connection for
+ * the request (sp_api_store_take) and uses the run manager, which is thread-safe.
+ */
+#define _GNU_SOURCE /* memfd_create */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "engine/definition.h"
+#include "engine/metrics.h"
+#include "base/json.h"
+#include "base/log.h"
+#include "api/api.h"
+#include "auth/auth.h"
+#include "runs/export.h"
+#include "http/http.h"
+#include "runs/policy.h"
+#include "runs/runs.h"
+#include "store/store.h"
+
+#define API_PREFIX "/api/v1"
+
+static sp_api *app(sp_http_req *req)
+{
+    return sp_http_req_app(req);
+}
+
+static int64_t parse_id(const char *s)
+{
+    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) || s[0] == '0')
+        return 0;
+    return strtoll(s, NULL, 10);
+}
+
+/* An optional whole-number query parameter in [min, max]: 0 and *v untouched when absent,
+ * -1 when malformed or out of range, 1 when set. */
+static int query_num(sp_http_req *req, const char *name, int64_t min, int64_t max, int64_t *v)
+{
+    const char *s = sp_http_query(req, name);
+    if (!s)
+        return 0;
+    if (!*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s))
+        return -1;
+    int64_t n = strtoll(s, NULL, 10);
+    if (n < min || n > max)
+        return -1;
+    *v = n;
+    return 1;
+}
+
+static int take_store(sp_http_req *req, sp_store **s)
+{
+    char err[256] = "";
+    *s = NULL;
+    if (sp_api_store_take(app(req), s, err, sizeof err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "error", err, NULL);
+        *s = NULL;
+        return sp_http_reply_error(req, SP_EUNAVAILABLE, "", NULL,
+                                   "the database cannot be opened (see the server log)");
+    }
+    return 0;
+}
+
+static int store_error(sp_http_req *req, sp_store *s, int rc)
+{
+    if (rc == SP_ENOTFOUND)
+        return sp_http_reply_error(req, rc, "id", NULL, "no run with id '%.64s'",
+                                   sp_http_param(req, "id") ? sp_http_param(req, "id") : "");
+    sp_log_kv(SP_LOG_ERROR, "store", "path", sp_http_req_path(req), "error", sp_store_errmsg(s), NULL);
+    return sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
+}
+
+static int no_such_run(sp_http_req *req)
+{
+    return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no run with id '%.64s'",
+                               sp_http_param(req, "id"));
+}
+
+/* Error kinds in a series are keyed by number in the store; clients get their names. */
+static void name_error_kinds(json_t *series)
+{
+    size_t i;
+    json_t *n;
+    json_array_foreach(json_object_get(series, "names"), i, n)
+    {
+        json_t *ek = json_object_get(n, "error_kinds"); /* borrowed */
+        if (!json_is_object(ek))
+            continue;
+        json_t *named = json_object();
+        const char *key;
+        json_t *col;
+        json_object_foreach(ek, key, col)
+        {
+            long k = strtol(key, NULL, 10);
+            const char *nm = k >= 0 && k < SP_ERRK_COUNT ? sp_errkind_name((sp_errkind)k) : key;
+            json_object_set(named, nm, col); /* takes its own reference */
+        }
+        json_object_set_new(n, "error_kinds", named); /* steals named */
+    }
+}
+
+/* The run as stored, with "live" (the totals so far) while it is active. New reference. */
+static int run_with_live(sp_http_req *req, sp_store *s, int64_t id, json_t **out)
+{
+    int rc = sp_store_run_get(s, id, out);
+    if (rc)
+        return rc;
+    json_t *live = NULL;
+    sp_runs *runs = sp_api_runs(app(req));
+    if (runs && sp_runs_live(runs, id, &live) == 0)
+        json_object_set_new(*out, "live", live); /* steals live */
+    else
+        json_object_set_new(*out, "live", json_null());
+    return 0;
+}
+
+/* Sends a run (new reference stolen) with status. */
+static int reply_run(sp_http_req *req, sp_store *s, int64_t id, unsigned status)
+{
+    json_t *run = NULL;
+    int rc = run_with_live(req, s, id, &run);
+    if (rc)
+        return store_error(req, s, rc);
+    return sp_http_reply_json(req, status, run);
+}
+
+/* ---- Start ---- */
+
+/* Where a run sends its load, for the audit log: the base_url override, else the base_url
+ * of the test's revision. */
+static void run_target(sp_store *s, int64_t run_id, const json_t *body, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "unknown");
+    const char *bu = json_string_value(json_object_get(body, "base_url")); /* borrowed */
+    if (bu) {
+        snprintf(out, outlen, "%s", bu);
+        return;
+    }
+    json_t *run = NULL, *test = NULL, *doc = NULL;
+    if (sp_store_run_get(s, run_id, &run) != 0)
+        goto out;
+    int64_t test_id = json_integer_value(json_object_get(run, "test_id"));
+    int rev = (int)json_integer_value(json_object_get(run, "revision"));
+    if (sp_store_test_get(s, test_id, rev, &test) != 0)
+        goto out;
+    const char *text = json_string_value(json_object_get(test, "definition"));
+    doc = text ? json_loads(text, 0, NULL) : NULL;
+    bu = json_string_value(json_object_get(doc, "base_url"));
+    if (bu)
+        snprintf(out, outlen, "%s", bu);
+out:
+    if (run)
+        json_decref(run);
+    if (test)
+        json_decref(test);
+    if (doc)
+        json_decref(doc);
+}
+
+static int h_start(sp_http_req *req)
+{
+    int64_t test_id = parse_id(sp_http_param(req, "id"));
+    if (!test_id)
+        return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id '%.64s'",
+                                   sp_http_param(req, "id"));
+    json_t *body = sp_http_json(req); /* borrowed */
+    if (!json_is_object(body))
+        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                   "expected an object of overrides, e.g. {\"users\": 5, "
+                                   "\"duration\": \"30s\"}");
+    int revision = 0;
+    json_t *rv = json_object_get(body, "revision");
+    if (rv &&
+        (!json_is_integer(rv) || json_integer_value(rv) < 1 || json_integer_value(rv) > INT32_MAX))
+        return sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
+                                   "revision must be a whole number from 1");
+    if (rv)
+        revision = (int)json_integer_value(rv);
+    json_t *ov = json_copy(body); /* new reference: a shallow copy without "revision" */
+    json_object_del(ov, "revision");
+    sp_runs *runs = sp_api_runs(app(req));
+    if (!runs) {
+        json_decref(ov);
+        return sp_http_reply_error(req, SP_ESTATE, "", NULL, "runs are not enabled");
+    }
+    sp_errlist el;
+    sp_errlist_init(&el);
+    int64_t id = 0;
+    const char *cap = NULL;
+    char msg[512];
+    /* The allowlist and the caps of the starter's role, as they are now. */
+    sp_policy pol;
+    sp_store *ps = NULL;
+    int rc = take_store(req, &ps);
+    if (rc || !ps) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        return rc;
+    }
+    rc = sp_policy_load(&pol, ps, sp_http_req_principal(req)->role);
+    if (rc) {
+        json_decref(ov);
+        sp_errlist_release(&el);
+        rc = store_error(req, ps, rc);
+        sp_api_store_give(app(req), ps);
+        return rc;
+    }
+    sp_api_store_give(app(req), ps);
+    rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
+                       sp_http_req_principal(req)->user, &pol.run, &id, &el, &cap, msg,
+                       sizeof msg);
+    sp_policy_release(&pol);
+    json_decref(ov);
+    if (rc == SP_EINVAL) {
+        json_t *list = json_array();
+        for (size_t i = 0; i < el.n; i++)
+            json_array_append_new(list,
+                                  json_pack("{s:o, s:o}", "path", sp_json_string(el.v[i].path),
+                                            "message", sp_json_string(el.v[i].msg)));
+        const char *p = el.n ? el.v[0].path : "";
+        rc = sp_http_reply_error(req, SP_EDEFINITION, p, json_pack("{s:o}", "errors", list),
+                                 "%s: %s%s%s", msg, p, *p ? ": " : "",
+                                 el.n ? el.v[0].msg : "invalid");
+    } else if (rc == SP_ELIMIT) {
+        rc = sp_http_reply_error(req, SP_EDEFINITION, cap ? cap : "",
+                                 json_pack("{s:s}", "cap", cap ? cap : ""), "%s", msg);
+    } else if (rc == SP_ENOTFOUND || rc == SP_ESTATE) {
+        rc = sp_http_reply_error(req, rc, rc == SP_ENOTFOUND && revision ? "revision" : "id", NULL,
+                                 "%s", msg);
+    } else if (rc && !id) {
+        sp_log_kv(SP_LOG_ERROR, "run start failed", "error", msg, NULL);
+        rc = sp_http_reply_error(req, rc, "", NULL, "%s", msg);
+    } else {
+        /* Started, or recorded with status "error" when the engine could not start. */
+        sp_store *s;
+        rc = take_store(req, &s);
+        if (rc || !s)
+            goto out;
+        char loc[64];
+        snprintf(loc, sizeof loc, API_PREFIX "/runs/%lld", (long long)id);
+        sp_http_add_header(req, "Location", loc);
+        char target[512], detail[600];
+        run_target(s, id, body, target, sizeof target);
+        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id, target);
+        sp_http_audit(req, "run.start", loc + sizeof(API_PREFIX "/") - 1, detail);
+        rc = reply_run(req, s, id, 201);
+        sp_api_store_give(app(req), s);
+    }
+out:
+    sp_errlist_release(&el);
+    return rc;
+}
+
+/* ---- List and get ---- */
+
+static int h_list(sp_http_req *req)
+{
+    sp_store_run_filter f;
+    sp_store_run_filter_init(&f);
+    int64_t page = 1, per_page = SP_STORE_PAGE_DEFAULT;
+    if (query_num(req, "page", 1, 1000000, &page) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "page", NULL,
+                                   "page must be a whole number from 1 to 1000000");
+    if (query_num(req, "per_page", 1, SP_API_PER_PAGE_MAX, &per_page) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "per_page", NULL,
+                                   "per_page must be a whole number from 1 to %d",
+                                   SP_API_PER_PAGE_MAX);
+    if (query_num(req, "test_id", 1, INT64_MAX / 2, &f.test_id) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "test_id", NULL, "test_id must be a test id");
+    if (query_num(req, "from", 0, INT64_MAX / 2, &f.created_from) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
+                                   "from must be a time in milliseconds since 1970");
+    if (query_num(req, "to", 0, INT64_MAX / 2, &f.created_to) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "to", NULL,
+                                   "to must be a time in milliseconds since 1970");
+    const char *st = sp_http_query(req, "status");
+    if (st && *st) {
+        f.status = sp_store_run_status_parse(st);
+        if (f.status < 0)
+            return sp_http_reply_error(req, SP_EINVAL, "status", NULL,
+                                       "status must be one of queued, running, passed, failed, "
+                                       "stopped, aborted, error");
+    }
+    f.limit = (int)per_page;
+    f.offset = (int)((page - 1) * per_page);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *list = NULL;
+    rc = sp_store_run_list(s, &f, &list);
+    if (rc) {
+        rc = store_error(req, s, rc);
+        goto out;
+    }
+    json_object_set_new(list, "page", json_integer(page));
+    json_object_set_new(list, "per_page", json_integer(per_page));
+    rc = sp_http_reply_json(req, 200, list);
+out:
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+static int h_get(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    rc = reply_run(req, s, id, 200);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+/* ---- Stop and load ---- */
+
+/* Answers for a run that is not active: 404 when it does not exist, else 409 with its status. */
+static int not_active(sp_http_req *req, int64_t id)
+{
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *run = NULL;
+    rc = sp_store_run_get(s, id, &run);
+    if (rc)
+        rc = store_error(req, s, rc);
+    else
+        rc = sp_http_reply_error(req, SP_ESTATE, "id", NULL, "run %lld is not running (%s)",
+                                 (long long)id, json_string_value(json_object_get(run, "status")));
+    json_decref(run);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+static int h_stop(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    json_t *body = sp_http_json(req); /* borrowed */
+    if (!json_is_object(body))
+        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                   "expected an object, e.g. {\"mode\": \"immediate\"}");
+    json_t *mode = json_object_get(body, "mode");
+    int graceful = 1;
+    if (mode && json_is_string(mode) && strcmp(json_string_value(mode), "immediate") == 0)
+        graceful = 0;
+    else if (mode && !(json_is_string(mode) && strcmp(json_string_value(mode), "graceful") == 0))
+        return sp_http_reply_error(req, SP_EINVAL, "mode", NULL,
+                                   "mode must be \"graceful\" or \"immediate\"");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "mode") != 0)
+            return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
+    }
+    sp_runs *runs = sp_api_runs(app(req));
+    if (!runs || sp_runs_stop(runs, id, graceful) != 0)
+        return not_active(req, id);
+    char ids[24];
+    snprintf(ids, sizeof ids, "%lld", (long long)id);
+    sp_log_kv(SP_LOG_INFO, "run stop asked", "run", ids, "mode", graceful ? "graceful" : "immediate",
+                "who", sp_http_req_principal(req)->name, NULL);
+    char obj[40];
+    snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
+    sp_http_audit(req, "run.stop", obj, graceful ? "graceful" : "immediate");
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    rc = reply_run(req, s, id, 202);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+static int h_load(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    json_t *body = sp_http_json(req); /* borrowed */
+    json_t *target = json_object_get(body, "target");
+    if (!json_is_number(target) || json_number_value(target) < 0 ||
+        !isfinite(json_number_value(target)))
+        return sp_http_reply_error(req, SP_EINVAL, "target", NULL,
+                                   "target must be a number of 0 or more (VUs, or iterations/s "
+                                   "for an open model)");
+    int64_t ramp_ms = 0;
+    json_t *ramp = json_object_get(body, "ramp");
+    if (ramp &&
+        (!json_is_string(ramp) || sp_parse_duration_ms(json_string_value(ramp), &ramp_ms) != 0 ||
+         ramp_ms > 86400 * 1000LL))
+        return sp_http_reply_error(req, SP_EINVAL, "ramp", NULL,
+                                   "ramp must be a duration such as \"10s\" (at most a day)");
+    const char *key;
+    json_t *v;
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "target") != 0 && strcmp(key, "ramp") != 0)
+            return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
+    }
+    sp_runs *runs = sp_api_runs(app(req));
+    if (!runs)
+        return not_active(req, id);
+    const char *cap = NULL;
+    char msg[256];
+    int rc = sp_runs_set_target(runs, id, json_number_value(target), (uint32_t)ramp_ms, &cap, msg,
+                                sizeof msg);
+    if (rc == SP_ENOTFOUND)
+        return not_active(req, id);
+    if (rc == SP_ELIMIT)
+        return sp_http_reply_error(req, SP_EDEFINITION, cap ? cap : "target",
+                                   json_pack("{s:s}", "cap", cap ? cap : ""), "%s", msg);
+    if (rc)
+        return sp_http_reply_error(req, rc == SP_EINVAL ? SP_EINVAL : SP_ESTATE, "target", NULL,
+                                   "%s", msg);
+    char obj[40], detail[80];
+    snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
+    snprintf(detail, sizeof detail, "target %g, ramp %lld ms", json_number_value(target),
+             (long long)ramp_ms);
+    sp_http_audit(req, "run.load", obj, detail);
+    return sp_http_reply_json(req, 200,
+                              json_pack("{s:I, s:f, s:I}", "id", (json_int_t)id, "target",
+                                        json_number_value(target), "ramp_ms", (json_int_t)ramp_ms));
+}
+
+/* ---- Results ---- */
+
+static int h_stats(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *run = NULL;
+    rc = run_with_live(req, s, id, &run);
+    if (rc) {
+        rc = store_error(req, s, rc);
+        goto out;
+    }
+    json_t *out;
+    json_t *live = json_object_get(run, "live");
+    json_t *summary = json_object_get(run, "summary");
+    /* While a run goes its figures come from memory; once ended, from its stored summary. */
+    if (json_is_object(live))
+        out = json_pack("{s:I, s:O, s:s, s:O, s:O}", "id", (json_int_t)id, "status",
+                        json_object_get(run, "status"), "source", "live", "total", live, "names",
+                        json_object_get(live, "names"));
+    else if (json_is_object(summary))
+        out =
+            json_pack("{s:I, s:O, s:s, s:O, s:O, s:O?}", "id", (json_int_t)id, "status",
+                      json_object_get(run, "status"), "source", "summary", "total",
+                      json_object_get(summary, "total"), "names", json_object_get(summary, "names"),
+                      "duration_s", json_object_get(summary, "duration_s"));
+    else
+        out = json_pack("{s:I, s:O, s:s, s:n, s:[]}", "id", (json_int_t)id, "status",
+                        json_object_get(run, "status"), "source", "none", "total", "names");
+    rc = sp_http_reply_json(req, 200, out);
+out:
+    json_decref(run);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+/* The name id of a request name in a run's "names", or -1. */
+static int64_t name_id_of(const json_t *run, const char *name)
+{
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(run, "names"), i,
+                       v) if (json_is_string(v) &&
+                              strcmp(json_string_value(v), name) == 0) return (int64_t)i;
+    return -1;
+}
+
+static int h_series(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    int64_t from = 0, to = -1;
+    if (query_num(req, "from", 0, 7 * 86400, &from) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
+                                   "from must be a second of the run (0 = the first)");
+    if (query_num(req, "to", 0, 7 * 86400 + 1, &to) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "to", NULL,
+                                   "to must be a second of the run (exclusive)");
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *run = NULL, *series = NULL;
+    rc = sp_store_run_get(s, id, &run);
+    if (rc) {
+        rc = store_error(req, s, rc);
+        goto out;
+    }
+    int64_t name_id = -1;
+    const char *name = sp_http_query(req, "name");
+    if (name) {
+        name_id = name_id_of(run, name);
+        if (name_id < 0) {
+            rc = sp_http_reply_error(req, SP_ENOTFOUND, "name", NULL,
+                                     "run %lld has no request named '%.200s'", (long long)id, name);
+            goto out;
+        }
+    }
+    rc = sp_store_run_series(s, id, name_id, from, to, &series);
+    if (rc) {
+        rc = store_error(req, s, rc);
+        goto out;
+    }
+    name_error_kinds(series);
+    json_object_set_new(series, "id", json_integer(id));
+    rc = sp_http_reply_json(req, 200, series);
+    series = NULL;
+out:
+    json_decref(run);
+    json_decref(series);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+/*
+ * The live points of a running run from second `from` on, as the live stream sent them: a
+ * dashboard that lost its WebSocket fills the gap with this before it subscribes again. For a
+ * run that has ended, "seconds" is empty (its seconds are at /series).
+ */
+static int h_points(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    int64_t from = 0;
+    if (query_num(req, "from", 0, 7 * 86400, &from) < 0)
+        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
+                                   "from must be a second of the run (0 = the first)");
+    sp_runs *runs = sp_api_runs(app(req));
+    size_t len = 0;
+    char *text = runs ? sp_runs_backlog(runs, id, &len) : NULL; /* ours: free() */
+    if (!text)
+        return no_such_run(req);
+    json_t *doc = json_loadb(text, len, 0, NULL);
+    free(text);
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        return SP_EIO;
+    }
+    json_t *kept = json_array();
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "seconds"), i, p)
+    {
+        if (json_integer_value(json_object_get(p, "second")) >= from)
+            json_array_append(kept, p); /* takes its own reference */
+    }
+    json_object_set_new(doc, "seconds", kept); /* steals kept */
+    return sp_http_reply_json(req, 200, doc);  /* steals doc */
+}
+
+static int h_failures(sp_http_req *req)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *run = NULL, *f = NULL;
+    rc = sp_store_run_get(s, id, &run);
+    if (rc == 0)
+        rc = sp_store_run_failures(s, id, &f);
+    if (rc)
+        rc = store_error(req, s, rc);
+    else
+        rc =
+            sp_http_reply_json(req, 200, json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", f));
+    json_decref(run);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+/* ---- Compare ---- */
+
+typedef struct figures {
+    int present;
+    double count, rps, error_pct, p50, p95, p99;
+} figures;
+
+static void figures_of(const json_t *n, figures *f)
+{
+    memset(f, 0, sizeof *f);
+    if (!json_is_object(n))
+        return;
+    const json_t *l = json_object_get(n, "latency_ms");
+    f->present = 1;
+    f->count = json_number_value(json_object_get(n, "requests"));
+    f->rps = json_number_value(json_object_get(n, "rps"));
+    f->error_pct = 100.0 * json_number_value(json_object_get(n, "error_rate"));
+    f->p50 = json_number_value(json_object_get(l, "p50"));
+    f->p95 = json_number_value(json_object_get(l, "p95"));
+    f->p99 = json_number_value(json_object_get(l, "p99"));
+}
+
+/* One metric's change against the baseline: {"value", "change_pct", "flag"}. higher_is_worse
+ * decides whether a rise is a regression (latency, errors) or an improvement (rps); count is
+ * neither (flagless). */
+static json_t *change(double base, double v, double tol, int higher_is_worse, int flagged)
+{
+    json_t *c = json_object();
+    json_object_set_new(c, "value", json_real(v));
+    double pct = 0;
+    int known = 1;
+    if (base != 0)
+        pct = (v - base) / fabs(base) * 100.0;
+    else if (v != 0)
+        known = 0; /* from nothing to something: no percentage, but beyond any tolerance */
+    json_object_set_new(c, "change_pct", known ? json_real(pct) : json_null());
+    const char *flag = NULL;
+    if (flagged && (!known || fabs(pct) > tol)) {
+        int rose = v > base;
+        flag = rose == higher_is_worse ? "regression" : "improvement";
+    }
+    json_object_set_new(c, "flag", flag ? json_string(flag) : json_null());
+    return c;
+}
+
+static json_t *compare_entry(const figures *base, const figures *f, double tol, int64_t run_id,
+                             int first)
+{
+    if (!f->present)
+        return json_pack("{s:I, s:n}", "run_id", (json_int_t)run_id, "present");
+    if (first || !base->present)
+        return json_pack("{s:I, s:b, s:f, s:f, s:f, s:f, s:f, s:f}", "run_id", (json_int_t)run_id,
+                         "present", 1, "count", f->count, "rps", f->rps, "error_pct", f->error_pct,
+                         "p50", f->p50, "p95", f->p95, "p99", f->p99);
+    /* "o" steals each change object. */
+    return json_pack("{s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "run_id", (json_int_t)run_id,
+                     "present", 1, "count", change(base->count, f->count, tol, 0, 0), "rps",
+                     change(base->rps, f->rps, tol, 0, 1), "error_pct",
+                     change(base->error_pct, f->error_pct, tol, 1, 1), "p50",
+                     change(base->p50, f->p50, tol, 1, 1), "p95",
+                     change(base->p95, f->p95, tol, 1, 1), "p99",
+                     change(base->p99, f->p99, tol, 1, 1));
+}
+
+/* The summary entry named name in a run's summary (borrowed), or NULL. */
+static const json_t *summary_name(const json_t *run, const char *name)
+{
+    size_t i;
+    const json_t *n;
+    json_array_foreach(json_object_get(json_object_get(run, "summary"), "names"), i,
+                       n) if (strcmp(json_string_value(json_object_get(n, "name")) ?: "", name) ==
+                              0) return n;
+    return NULL;
+}
+
+static int h_compare(sp_http_req *req)
+{
+    const char *list = sp_http_query(req, "runs");
+    double tol = 10;
+    const char *t = sp_http_query(req, "tolerance");
+    if (t) {
+        char *end;
+        errno = 0;
+        tol = strtod(t, &end);
+        if (!*t || *end || errno || !isfinite(tol) || tol < 0 || tol > 1000)
+            return sp_http_reply_error(req, SP_EINVAL, "tolerance", NULL,
+                                       "tolerance must be a percentage from 0 to 1000");
+    }
+    int64_t ids[SP_RUNS_COMPARE_MAX];
+    size_t n = 0;
+    if (!list || strlen(list) > 256)
+        return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
+                                   "runs must list 2 to %d run ids, e.g. runs=1,2",
+                                   SP_RUNS_COMPARE_MAX);
+    for (const char *p = list; *p;) {
+        size_t len = strcspn(p, ",");
+        char one[24];
+        int64_t id = 0;
+        if (len < sizeof one) {
+            memcpy(one, p, len);
+            one[len] = '\0';
+            id = parse_id(one);
+        }
+        if (!id || n == SP_RUNS_COMPARE_MAX)
+            return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
+                                       "runs must list 2 to %d run ids, e.g. runs=1,2",
+                                       SP_RUNS_COMPARE_MAX);
+        ids[n++] = id;
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    if (n < 2)
+        return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
+                                   "runs must list 2 to %d run ids, e.g. runs=1,2",
+                                   SP_RUNS_COMPARE_MAX);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *runs[SP_RUNS_COMPARE_MAX] = {0};
+    json_t *out = NULL;
+    for (size_t i = 0; i < n; i++) {
+        rc = sp_store_run_get(s, ids[i], &runs[i]);
+        if (rc == SP_ENOTFOUND) {
+            rc = sp_http_reply_error(req, rc, "runs", NULL, "no run with id %lld",
+                                     (long long)ids[i]);
+            goto out;
+        }
+        if (rc) {
+            rc = store_error(req, s, rc);
+            goto out;
+        }
+        if (!json_is_object(json_object_get(runs[i], "summary"))) {
+            rc = sp_http_reply_error(req, SP_ESTATE, "runs", NULL,
+                                     "run %lld has no results yet (%s)", (long long)ids[i],
+                                     json_string_value(json_object_get(runs[i], "status")));
+            goto out;
+        }
+    }
+    /* Request names in order of first appearance, the baseline's first. */
+    json_t *names = json_array();
+    for (size_t i = 0; i < n; i++) {
+        size_t k;
+        json_t *nm;
+        json_array_foreach(json_object_get(json_object_get(runs[i], "summary"), "names"), k, nm)
+        {
+            const char *name = json_string_value(json_object_get(nm, "name"));
+            int seen = 0;
+            size_t j;
+            json_t *e;
+            json_array_foreach(names, j, e) seen |=
+                strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
+            if (seen || !name)
+                continue;
+            json_t *entries = json_array();
+            figures base;
+            figures_of(summary_name(runs[0], name), &base);
+            for (size_t r = 0; r < n; r++) {
+                figures f;
+                figures_of(summary_name(runs[r], name), &f);
+                json_array_append_new(entries, compare_entry(&base, &f, tol, ids[r], r == 0));
+            }
+            json_array_append_new(names, json_pack("{s:s, s:o}", "name", name, "runs", entries));
+        }
+    }
+    json_t *total = json_array();
+    figures base;
+    figures_of(json_object_get(json_object_get(runs[0], "summary"), "total"), &base);
+    for (size_t r = 0; r < n; r++) {
+        figures f;
+        figures_of(json_object_get(json_object_get(runs[r], "summary"), "total"), &f);
+        json_array_append_new(total, compare_entry(&base, &f, tol, ids[r], r == 0));
+    }
+    json_t *meta = json_array();
+    for (size_t r = 0; r < n; r++)
+        json_array_append_new(
+            meta, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?}", "id", (json_int_t)ids[r], "test_id",
+                            json_object_get(runs[r], "test_id"), "test_name",
+                            json_object_get(runs[r], "test_name"), "status",
+                            json_object_get(runs[r], "status"), "started_at",
+                            json_object_get(runs[r], "started_at"), "duration_s",
+                            json_object_get(json_object_get(runs[r], "summary"), "duration_s")));
+    out = json_pack("{s:I, s:f, s:o, s:o, s:o}", "baseline", (json_int_t)ids[0], "tolerance_pct",
+                    tol, "runs", meta, "total", total, "names", names);
+    rc = sp_http_reply_json(req, 200, out);
+out:
+    for (size_t i = 0; i < n; i++)
+        json_decref(runs[i]);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+/* ---- Exports ---- */
+
+/* Sends text as a download: the bytes go to an anonymous file whose descriptor the response
+ * owns, because libmicrohttpd's buffer modes would otherwise need our memory to outlive us. */
+static int reply_download(sp_http_req *req, const char *content_type, const char *filename,
+                          const sp_buf *b)
+{
+    int fd = memfd_create("stampede-export", MFD_CLOEXEC);
+    if (fd < 0)
+        return SP_ESYS;
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(fd, b->p + off, b->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            close(fd);
+            return SP_EIO;
+        }
+        off += (size_t)w;
+    }
+    if (lseek(fd, 0, SEEK_SET) != 0) {
+        close(fd);
+        return SP_EIO;
+    }
+    char disp[128];
+    snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", filename);
+    sp_http_add_header(req, "Content-Disposition", disp);
+    return sp_http_reply_fd(req, fd, b->len, content_type); /* owns fd */
+}
+
+typedef enum export_kind { EXPORT_JSON, EXPORT_CSV, EXPORT_JUNIT, EXPORT_HTML } export_kind;
+
+static int do_export(sp_http_req *req, export_kind kind)
+{
+    int64_t id = parse_id(sp_http_param(req, "id"));
+    if (!id)
+        return no_such_run(req);
+    sp_store *s;
+    int rc = take_store(req, &s);
+    if (rc || !s)
+        return rc;
+    json_t *run = NULL, *series = NULL, *failures = NULL, *test = NULL;
+    sp_buf b;
+    sp_buf_init(&b, SP_RUNS_EXPORT_MAX_BYTES);
+    rc = sp_store_run_get(s, id, &run);
+    if (rc) {
+        rc = store_error(req, s, rc);
+        goto out;
+    }
+    const char *status = json_string_value(json_object_get(run, "status"));
+    if (status && (strcmp(status, "running") == 0 || strcmp(status, "queued") == 0)) {
+        rc = sp_http_reply_error(req, SP_ESTATE, "id", NULL,
+                                 "run %lld is still %s: export it when it has ended", (long long)id,
+                                 status);
+        goto out;
+    }
+    if (kind != EXPORT_CSV && kind != EXPORT_JUNIT) {
+        rc = sp_store_run_series(s, id, -1, 0, -1, &series);
+        if (rc == 0)
+            rc = sp_store_run_failures(s, id, &failures);
+        if (rc) {
+            rc = store_error(req, s, rc);
+            goto out;
+        }
+        name_error_kinds(series);
+    }
+    char fname[64];
+    switch (kind) {
+    case EXPORT_JSON: {
+        /* Written out here rather than by sp_http_reply_json: a long run's series passes the
+         * cap of an ordinary API answer, and an export has a cap of its own. */
+        json_t *doc = json_pack("{s:O, s:O, s:O}", "run", run, "series", series, "failures",
+                                failures); /* "O": new references */
+        size_t need = doc ? json_dumpb(doc, NULL, 0, JSON_COMPACT) : 0;
+        if (!need) {
+            rc = SP_ESYS;
+        } else if (need >= b.max) {
+            rc = SP_ELIMIT;
+        } else {
+            char *text = sp_malloc(need);
+            json_dumpb(doc, text, need, JSON_COMPACT);
+            sp_buf_add(&b, text, need);
+            free(text);
+            snprintf(fname, sizeof fname, "run-%lld.json", (long long)id);
+            rc = reply_download(req, "application/json", fname, &b);
+        }
+        json_decref(doc);
+        break;
+    }
+    case EXPORT_CSV:
+        rc = sp_export_csv(run, &b);
+        snprintf(fname, sizeof fname, "run-%lld.csv", (long long)id);
+        if (rc == 0)
+            rc = reply_download(req, "text/csv; charset=utf-8", fname, &b);
+        break;
+    case EXPORT_JUNIT: {
+        rc = sp_store_test_get(s, json_integer_value(json_object_get(run, "test_id")),
+                               (int)json_integer_value(json_object_get(run, "revision")), &test);
+        if (rc) {
+            rc = store_error(req, s, rc);
+            goto out;
+        }
+        char err[512] = "";
+        const char *def = json_string_value(json_object_get(test, "definition"));
+        rc = sp_export_junit(run, def ? def : "", sp_api_files_dir(app(req)), &b, err, sizeof err);
+        if (rc == SP_EINVAL) {
+            rc = sp_http_reply_error(req, SP_ESTATE, "", NULL, "%s", err);
+            goto out;
+        }
+        snprintf(fname, sizeof fname, "run-%lld.junit.xml", (long long)id);
+        if (rc == 0)
+            rc = reply_download(req, "application/xml; charset=utf-8", fname, &b);
+        break;
+    }
+    case EXPORT_HTML:
+        rc = sp_export_html(run, series, failures, &b);
+        snprintf(fname, sizeof fname, "run-%lld.html", (long long)id);
+        if (rc == 0)
+            rc = reply_download(req, "text/html; charset=utf-8", fname, &b);
+        break;
+    }
+    if (rc == SP_ELIMIT)
+        rc = sp_http_reply_error(req, SP_ELIMIT, "", NULL, "the export is larger than %u bytes",
+                                 SP_RUNS_EXPORT_MAX_BYTES);
+out:
+    sp_buf_release(&b);
+    json_decref(run);
+    json_decref(series);
+    json_decref(failures);
+    json_decref(test);
+    sp_api_store_give(app(req), s);
+    return rc;
+}
+
+static int h_export_json(sp_http_req *req)
+{
+    return do_export(req, EXPORT_JSON);
+}
+
+static int h_export_csv(sp_http_req *req)
+{
+    return do_export(req, EXPORT_CSV);
+}
+
+static int h_export_junit(sp_http_req *req)
+{
+    return do_export(req, EXPORT_JUNIT);
+}
+
+static int h_export_html(sp_http_req *req)
+{
+    return do_export(req, EXPORT_HTML);
+}
+
+/* ---- Route table ---- */
+
+static const sp_http_route routes[] = {
+    {"POST", API_PREFIX "/tests/:id/runs", h_start, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+     "Start a run of a test: {\"revision\", \"users\", \"duration\", \"stages\", \"base_url\"} "
+     "(all optional)",
+     201, NULL},
+    {"GET", API_PREFIX "/runs", h_list, SP_PERM_READ, 0,
+     "List runs, newest first, by test, status and creation time (ms)", 200,
+     "test_id,status,from,to,page,per_page"},
+    {"GET", API_PREFIX "/runs/:id", h_get, SP_PERM_READ, 0,
+     "A run: status, live totals while it runs, summary and verdicts", 200, NULL},
+    {"POST", API_PREFIX "/runs/:id/stop", h_stop, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+     "Stop a run: {\"mode\": \"graceful\" | \"immediate\"}", 202, NULL},
+    {"POST", API_PREFIX "/runs/:id/load", h_load, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+     "Change a running run's target: {\"target\": N, \"ramp\": \"10s\"}", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/stats", h_stats, SP_PERM_READ, 0,
+     "Per request name figures of a run (live while it runs)", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/series", h_series, SP_PERM_READ, 0,
+     "Per-second series of a run, by request name", 200, "name,from,to"},
+    {"GET", API_PREFIX "/runs/:id/failures", h_failures, SP_PERM_READ, 0,
+     "Failure messages of a run, most frequent first", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/export.json", h_export_json, SP_PERM_READ, 0,
+     "A run with its series and failures as one JSON document", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/export.csv", h_export_csv, SP_PERM_READ, 0,
+     "A run's per request name figures as CSV", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/export.junit.xml", h_export_junit, SP_PERM_READ, 0,
+     "A run's thresholds as JUnit XML, one test case each", 200, NULL},
+    {"GET", API_PREFIX "/runs/:id/export.html", h_export_html, SP_PERM_READ, 0,
+     "A self-contained HTML report of a run (opens offline)", 200, NULL},
+    {"GET", API_PREFIX "/compare", h_compare, SP_PERM_READ, 0,
+     "Compare 2 to 10 runs against the first, flagging changes beyond a tolerance (%)", 200,
+     "runs,tolerance"},
+    {"GET", API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
+     "A running run's live points from a second on (to fill a gap in the live stream)", 200,
+     "from"},
+};
+
+const sp_http_route *sp_api_run_routes(size_t *n)
+{
+    *n = SP_ARRAY_LEN(routes);
+    return routes;
+}

@@ -1,0 +1,22 @@
+/*
+ * errors.h - the error codes of the server's layers, beyond the engine's (engine/common.h,
+ * which stop at -6). Each is an outcome a client is told about; http/http.c's one table maps
+ * every code to an HTTP status and the error body's "code" (sp_http_error_status()).
+ */
+#ifndef SP_BASE_ERRORS_H
+#define SP_BASE_ERRORS_H
+
+#include "engine/common.h"
+
+enum {
+    SP_EJSON = -64,        /* 400 invalid_json: malformed, duplicate keys, too deep */
+    SP_EUNAUTH = -65,      /* 401 unauthorized: no or bad credentials */
+    SP_EFORBIDDEN = -66,   /* 403 forbidden: known client, not allowed */
+    SP_EMETHOD = -67,      /* 405 method_not_allowed */
+    SP_EMEDIA = -68,       /* 415 unsupported_media_type */
+    SP_EDEFINITION = -69,  /* 422 invalid_definition: well-formed JSON, invalid test */
+    SP_EUNAVAILABLE = -70, /* 503 unavailable: the database cannot be reached */
+    SP_ETOOMANY = -75,     /* 429 too_many_requests: rate limited (send Retry-After) */
+};
+
+#endif

@@ -1,0 +1,188 @@
+/*
+ * policy.c - see policy.h.
+ */
+#include "runs/policy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/allowlist.h"
+#include "engine/definition.h"
+#include "engine/limits.h"
+
+int sp_policy_load(sp_policy *p, sp_store *s, const char *role)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->role, sizeof p->role, "%s", role ? role : "");
+    json_t *caps = NULL;
+    int rc = sp_store_allowlist_get(s, &p->allow);
+    if (rc)
+        goto out;
+    rc = sp_store_caps_get(s, &caps);
+    if (rc)
+        goto out;
+    size_t n = json_array_size(p->allow);
+    p->entries = sp_calloc(n ? n : 1, sizeof *p->entries);
+    for (size_t i = 0; i < n; i++)
+        p->entries[i] = json_string_value(json_array_get(p->allow, i)); /* borrowed */
+    p->run.role = p->role;
+    p->run.allow = p->entries;
+    p->run.nallow = n;
+    const json_t *c = json_object_get(caps, p->role); /* borrowed */
+    json_int_t vus = json_integer_value(json_object_get(c, "max_vus"));
+    json_int_t dur = json_integer_value(json_object_get(c, "max_duration_s"));
+    json_int_t conc = json_integer_value(json_object_get(c, "max_concurrent_runs"));
+    p->run.max_vus = vus > 0 && vus < UINT32_MAX ? (uint32_t)vus : 0;
+    p->run.max_rate = json_number_value(json_object_get(c, "max_rate"));
+    p->run.max_duration_ms = dur > 0 ? (uint64_t)dur * 1000 : 0;
+    p->run.max_concurrent_runs = conc > 0 && conc < UINT32_MAX ? (unsigned)conc : 0;
+out:
+    json_decref(caps);
+    if (rc)
+        sp_policy_release(p);
+    return rc;
+}
+
+void sp_policy_release(sp_policy *p)
+{
+    json_decref(p->allow);
+    free(p->entries);
+    memset(p, 0, sizeof *p);
+}
+
+int sp_policy_check_allowlist(const json_t *body, sp_errlist *errs)
+{
+    if (!json_is_object(body)) {
+        sp_errlist_add(errs, "", "expected {\"entries\": [\"127.0.0.0/8\", \"localhost:8090\"]}");
+        return SP_EINVAL;
+    }
+    const char *key;
+    json_t *v;
+    int bad = 0;
+    json_object_foreach((json_t *)body, key, v)
+    {
+        if (strcmp(key, "entries") != 0) {
+            sp_errlist_add(errs, key, "unknown field (the body is {\"entries\": [...]})");
+            bad = 1;
+        }
+    }
+    const json_t *entries = json_object_get(body, "entries");
+    if (!json_is_array(entries)) {
+        sp_errlist_add(errs, "entries",
+                       entries ? "must be an array of strings" : "missing required field");
+        return SP_EINVAL;
+    }
+    size_t n = json_array_size(entries);
+    if (n > SP_ALLOW_MAX_ENTRIES) {
+        sp_errlist_add(errs, "entries", "%zu entries; at most %d are allowed", n,
+                       SP_ALLOW_MAX_ENTRIES);
+        return SP_EINVAL;
+    }
+    const char **list = sp_calloc(n ? n : 1, sizeof *list);
+    size_t i;
+    json_array_foreach(entries, i, v)
+    {
+        if (!json_is_string(v)) {
+            char path[32];
+            snprintf(path, sizeof path, "entries[%zu]", i);
+            sp_errlist_add(errs, path, "must be a string such as \"127.0.0.0/8\"");
+            bad = 1;
+            list[i] = "";
+        } else {
+            list[i] = json_string_value(v);
+        }
+    }
+    sp_allowlist *al = NULL;
+    if (!bad && sp_allowlist_new(list, n, &al, errs) != 0)
+        bad = 1;
+    sp_allowlist_free(al);
+    free(list);
+    return bad ? SP_EINVAL : 0;
+}
+
+int sp_policy_check_caps(const json_t *body, json_t **out, sp_errlist *errs)
+{
+    static const char *const roles[] = {"admin", "tester", "viewer"};
+    static const char *const fields[] = {"max_vus", "max_rate", "max_duration_s",
+                                         "max_concurrent_runs"};
+    *out = NULL;
+    if (!json_is_object(body)) {
+        sp_errlist_add(errs, "", "expected {\"tester\": {\"max_vus\": 200, ...}, ...}");
+        return SP_EINVAL;
+    }
+    json_t *res = json_object();
+    const char *role;
+    json_t *c;
+    json_object_foreach((json_t *)body, role, c)
+    {
+        const char *near = sp_suggest(role, roles, 3);
+        int known = 0;
+        for (size_t i = 0; i < 3; i++)
+            known |= strcmp(role, roles[i]) == 0;
+        if (!known) {
+            sp_errlist_add(errs, role, "unknown role%s%s%s (roles: admin, tester, viewer)",
+                           near ? " (did you mean '" : "", near ? near : "", near ? "'?)" : "");
+            continue;
+        }
+        if (!json_is_object(c)) {
+            sp_errlist_add(errs, role, "must be an object of caps");
+            continue;
+        }
+        json_t *r = json_pack("{s:i, s:f, s:i, s:i}", "max_vus", 0, "max_rate", 0.0,
+                              "max_duration_s", 0, "max_concurrent_runs", 0);
+        const char *f;
+        json_t *v;
+        json_object_foreach(c, f, v)
+        {
+            char path[64];
+            snprintf(path, sizeof path, "%s.%.40s", role, f);
+            size_t k = 0;
+            while (k < 4 && strcmp(f, fields[k]) != 0)
+                k++;
+            if (k == 4) {
+                const char *nf = sp_suggest(f, fields, 4);
+                sp_errlist_add(errs, path, "unknown field%s%s%s", nf ? " (did you mean '" : "",
+                               nf ? nf : "", nf ? "'?)" : "");
+            } else if (k == 1) {
+                if (!json_is_number(v) || !isfinite(json_number_value(v)) ||
+                    json_number_value(v) < 0 || json_number_value(v) > 1e9)
+                    sp_errlist_add(errs, path, "must be a number from 0 (no cap) to 1e9");
+                else
+                    json_object_set_new(r, f, json_real(json_number_value(v)));
+            } else if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                       json_integer_value(v) > 1000000000) {
+                sp_errlist_add(errs, path, "must be a whole number from 0 (no cap) to 1000000000");
+            } else {
+                json_object_set_new(r, f, json_integer(json_integer_value(v)));
+            }
+        }
+        json_object_set_new(res, role, r);
+    }
+    if (errs->n || errs->dropped) {
+        json_decref(res);
+        return SP_EINVAL;
+    }
+    *out = res;
+    return 0;
+}
+
+void sp_policy_split_secrets(const json_t *doc, char **text, json_t **secrets)
+{
+    *text = NULL;
+    *secrets = NULL;
+    const json_t *ds = json_object_get(doc, "secrets");
+    if (!json_is_object(ds))
+        return;
+    *secrets = json_deep_copy(ds);
+    json_t *masked = json_copy((json_t *)doc); /* shallow: "secrets" is replaced below */
+    json_t *ms = json_object();
+    const char *name;
+    json_t *v;
+    json_object_foreach((json_t *)ds, name, v)
+        json_object_set_new(ms, name, json_string(SP_SECRET_MASK));
+    json_object_set_new(masked, "secrets", ms);
+    *text = json_dumps(masked, JSON_INDENT(2));
+    json_decref(masked);
+}

@@ -1,0 +1,1127 @@
+/*
+ * runs.c - see runs.h.
+ */
+#include "runs/runs.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "engine/allowlist.h"
+#include "engine/engine.h"
+#include "engine/histogram.h"
+#include "runs/report.h"
+#include "store/store.h"
+
+typedef struct run run;
+
+struct sp_runs {
+    char *db_path;
+    char *data_dir;
+    sp_live *live;
+    uint32_t max_vus;
+    uint64_t max_duration_ms;
+    double max_rate;
+    unsigned max_runs;
+    unsigned engine_threads;
+
+    pthread_mutex_t mu;
+    pthread_cond_t idle;  /* signalled when a run leaves the list */
+    run *list;            /* active runs, under mu */
+    size_t nactive;       /* runs in the list plus starts in progress (slots taken), under mu */
+    unsigned starting[4]; /* starts in progress by role (role_index), under mu */
+    int closing;          /* sp_runs_shutdown was called: no new starts */
+};
+
+struct run {
+    sp_runs *mgr;
+    int64_t id;
+    sp_def *def;           /* owned; outlives the engine */
+    sp_engine *engine;     /* owned */
+    sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
+    char role[16];         /* the starter's role, for max_concurrent_runs (immutable) */
+    uint32_t role_max_vus; /* the starter's role caps, for set_target; 0: none */
+    double role_max_rate;
+    sp_store *store; /* the run's connection: the starting thread, then the aggregator, then
+                        the waiter thread, one after the other */
+    int64_t started_ms;
+    pthread_t waiter;
+    run *next;
+
+    /* Aggregator thread only. */
+    sp_hist **minute;   /* [def->nnames] histograms of the current minute */
+    int64_t cur_minute; /* -1 before the first second */
+    sp_name_stats scratch;
+    int store_failed; /* one log line per run, not one per second */
+    int start_rc;     /* sp_engine_start's result: a run that never started ends as error */
+
+    /* Under mu: read by HTTP handlers and the live service thread. */
+    pthread_mutex_t mu;
+    sp_stats totals;
+    int64_t last_second; /* -1 before the first */
+    uint32_t vus, target_vus;
+    json_t *last_point; /* the last published point (owned) */
+    char **backlog;     /* published points as text, oldest first from back_start */
+    size_t back_start, back_n, back_cap, back_bytes;
+};
+
+/* ---- Overrides ---- */
+
+int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_text,
+                            sp_errlist *errs)
+{
+    static const char *const known[] = {"users", "duration", "stages", "base_url"};
+    sp_overrides none = SP_OVERRIDES_NONE;
+    *ov = none;
+    *stages_text = NULL;
+    if (!obj || json_is_null(obj))
+        return 0;
+    size_t before = errs->n + errs->dropped;
+    if (!json_is_object(obj)) {
+        sp_errlist_add(errs, "overrides", "must be an object");
+        return SP_EINVAL;
+    }
+    const char *key;
+    json_t *v; /* borrowed from obj */
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        char path[96];
+        snprintf(path, sizeof path, "overrides.%.60s", key);
+        if (strcmp(key, "users") == 0) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                json_integer_value(v) > SP_DEF_MAX_VUS)
+                sp_errlist_add(errs, path, "must be a whole number from 1 to %d", SP_DEF_MAX_VUS);
+            else
+                ov->users = json_integer_value(v);
+        } else if (strcmp(key, "duration") == 0) {
+            int64_t ms = 0;
+            if (!json_is_string(v) || sp_parse_duration_ms(json_string_value(v), &ms) != 0 ||
+                ms <= 0)
+                sp_errlist_add(errs, path,
+                               "must be a duration above zero such as \"30s\" or "
+                               "\"2m\"");
+            else
+                ov->duration_ms = ms;
+        } else if (strcmp(key, "stages") == 0) {
+            if (!json_is_array(v) || json_array_size(v) == 0) {
+                sp_errlist_add(errs, path, "must be a non-empty array of stages");
+            } else {
+                free(*stages_text);
+                *stages_text = json_dumps(v, JSON_COMPACT); /* ours: free() */
+                ov->stages = *stages_text;
+            }
+        } else if (strcmp(key, "base_url") == 0) {
+            if (!json_is_string(v) || json_string_length(v) == 0)
+                sp_errlist_add(errs, path, "must be a URL");
+            else
+                ov->base_url = json_string_value(v);
+        } else {
+            const char *hint = sp_suggest(key, known, SP_ARRAY_LEN(known));
+            sp_errlist_add(errs, path, "unknown field%s%s%s", hint ? " (did you mean '" : "",
+                           hint ? hint : "", hint ? "'?)" : "");
+        }
+    }
+    if (ov->users > 0 && ov->duration_ms <= 0 && !errs->n)
+        sp_errlist_add(errs, "overrides.users", "needs overrides.duration (how long to hold them)");
+    if (errs->n + errs->dropped > before) {
+        free(*stages_text);
+        *stages_text = NULL;
+        *ov = none;
+        return SP_EINVAL;
+    }
+    return 0;
+}
+
+/* ---- Manager ---- */
+
+int sp_runs_new(const sp_runs_config *cfg, sp_runs **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (!cfg->db_path) {
+        snprintf(err, errlen, "no database path");
+        return SP_EINVAL;
+    }
+    sp_runs *r = sp_calloc(1, sizeof *r);
+    r->db_path = sp_strdup(cfg->db_path);
+    r->data_dir = cfg->data_dir ? sp_strdup(cfg->data_dir) : NULL;
+    r->live = cfg->live;
+    r->max_vus = cfg->max_vus ? cfg->max_vus : SP_RUNS_MAX_VUS;
+    r->max_duration_ms =
+        cfg->max_duration_ms ? cfg->max_duration_ms : (uint64_t)SP_RUNS_MAX_DURATION_S * 1000;
+    r->max_rate = cfg->max_rate > 0 ? cfg->max_rate : SP_RUNS_MAX_RATE;
+    r->max_runs = cfg->max_runs ? cfg->max_runs : SP_RUNS_MAX_CONCURRENT;
+    r->engine_threads = cfg->engine_threads ? cfg->engine_threads : SP_RUNS_ENGINE_THREADS;
+    pthread_mutex_init(&r->mu, NULL);
+    pthread_cond_init(&r->idle, NULL);
+    *out = r;
+    return 0;
+}
+
+/* Waits until no run is active and no start is in progress. */
+static void wait_idle(sp_runs *r)
+{
+    pthread_mutex_lock(&r->mu);
+    while (r->nactive > 0)
+        pthread_cond_wait(&r->idle, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void sp_runs_stop_all(sp_runs *r, int graceful)
+{
+    pthread_mutex_lock(&r->mu);
+    r->closing = 1;
+    for (run *x = r->list; x; x = x->next)
+        sp_engine_stop(x->engine, graceful);
+    pthread_mutex_unlock(&r->mu);
+}
+
+void sp_runs_shutdown(sp_runs *r)
+{
+    if (!r)
+        return;
+    sp_runs_stop_all(r, 1);
+    wait_idle(r);
+}
+
+void sp_runs_free(sp_runs *r)
+{
+    if (!r)
+        return;
+    sp_runs_stop_all(r, 0);
+    wait_idle(r);
+    pthread_cond_destroy(&r->idle);
+    pthread_mutex_destroy(&r->mu);
+    free(r->db_path);
+    free(r->data_dir);
+    free(r);
+}
+
+size_t sp_runs_active(sp_runs *r)
+{
+    pthread_mutex_lock(&r->mu);
+    size_t n = 0;
+    for (run *x = r->list; x; x = x->next)
+        n++;
+    pthread_mutex_unlock(&r->mu);
+    return n;
+}
+
+/* The active run with this id; call with r->mu held. */
+static run *find(sp_runs *r, int64_t id)
+{
+    for (run *x = r->list; x; x = x->next)
+        if (x->id == id)
+            return x;
+    return NULL;
+}
+
+/* ---- One run ---- */
+
+static void run_free(run *x)
+{
+    if (!x)
+        return;
+    sp_engine_free(x->engine);
+    if (x->minute) {
+        for (size_t i = 0; i < x->def->nnames; i++)
+            sp_hist_free(x->minute[i]);
+        free(x->minute);
+    }
+    sp_name_stats_release(&x->scratch);
+    sp_stats_release(&x->totals);
+    json_decref(x->last_point);
+    for (size_t i = x->back_start; i < x->back_start + x->back_n; i++)
+        free(x->backlog[i]);
+    free(x->backlog);
+    sp_store_close(x->store);
+    sp_def_free(x->def);
+    sp_allowlist_free(x->allow);
+    pthread_mutex_destroy(&x->mu);
+    free(x);
+}
+
+static double ms_of(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+/* Logs a store failure once per run: a failing disk would otherwise fill the log each second. */
+static void store_failed(run *x, const char *what)
+{
+    if (x->store_failed++)
+        return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)x->id);
+    sp_log_kv(SP_LOG_ERROR, what, "run", id, "error", sp_store_errmsg(x->store), NULL);
+}
+
+/* Writes the minute histograms of x->cur_minute and empties them. Aggregator or waiter. */
+static void flush_minute(run *x)
+{
+    if (x->cur_minute < 0)
+        return;
+    size_t nb = sp_hist_buckets();
+    size_t used = 0;
+    for (size_t i = 0; i < x->def->nnames; i++)
+        used += sp_hist_count(x->minute[i]) > 0;
+    /* Dense copies only of the names seen this minute: a definition may have a thousand. */
+    uint64_t *dense = sp_calloc((used ? used : 1) * nb, sizeof *dense);
+    sp_store_hist *h = sp_calloc(used ? used : 1, sizeof *h);
+    size_t n = 0;
+    for (size_t i = 0; i < x->def->nnames; i++) {
+        if (!sp_hist_count(x->minute[i]))
+            continue;
+        uint64_t *b = dense + n * nb;
+        for (size_t k = 0; k < nb; k++)
+            b[k] = sp_hist_bucket_count(x->minute[i], k);
+        h[n].name_id = (uint32_t)i;
+        h[n].buckets = b;
+        h[n].nbuckets = nb;
+        n++;
+    }
+    if (n && sp_store_run_minute_hist_add(x->store, x->id, x->cur_minute, h, n) != 0)
+        store_failed(x, "cannot store a minute histogram");
+    free(h);
+    free(dense);
+}
+
+/* The compact point published for one second (new reference). */
+static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < s->nnames; i++) {
+        const sp_name_stats *n = &s->names[i];
+        if (!n->requests)
+            continue;
+        json_array_append_new(
+            names,
+            json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "name", x->def->names[i], "count",
+                      (json_int_t)n->requests, "rps", (json_int_t)n->requests, "errors",
+                      (json_int_t)n->failures, "p50", ms_of(sp_hist_percentile(n->hist, 50)), "p95",
+                      ms_of(sp_hist_percentile(n->hist, 95)), "p99",
+                      ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist))));
+    }
+    sp_name_stats_release(&x->scratch);
+    sp_name_stats_init(&x->scratch);
+    sp_stats_total(s, &x->scratch);
+    const sp_name_stats *t = &x->scratch;
+    /* "o" steals names. */
+    json_t *p = json_pack(
+        "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
+        (json_int_t)second, "vus", (int)s->active_vus, "target_vus", (int)s->target_vus, "count",
+        (json_int_t)t->requests, "rps", (json_int_t)t->requests, "errors", (json_int_t)t->failures,
+        "p50", ms_of(sp_hist_percentile(t->hist, 50)), "p95",
+        ms_of(sp_hist_percentile(t->hist, 95)), "p99", ms_of(sp_hist_percentile(t->hist, 99)),
+        "max", ms_of(sp_hist_max(t->hist)), "iterations", (json_int_t)s->iterations, "dropped",
+        (json_int_t)s->dropped, "names", names);
+    /* The open model's schedule: what was planned this second beside what started. */
+    if (x->def->load.model == SP_LOAD_OPEN) {
+        json_object_set_new(p, "target_rate", json_real(s->target_rate));
+        json_object_set_new(p, "arrivals", json_integer((json_int_t)s->arrivals));
+    }
+    return p;
+}
+
+/* Appends a published point to the backlog, dropping the oldest beyond the live cap. */
+static void backlog_add(run *x, char *text, size_t len)
+{
+    const size_t cap = SP_LIVE_BACKLOG_MAX_BYTES - 4096; /* room for the wrapper */
+    if (x->back_start > 0 && x->back_start + x->back_n == x->back_cap) {
+        memmove(x->backlog, x->backlog + x->back_start, x->back_n * sizeof *x->backlog);
+        x->back_start = 0;
+    }
+    sp_grow((void **)&x->backlog, &x->back_cap, x->back_start + x->back_n + 1, sizeof *x->backlog);
+    x->backlog[x->back_start + x->back_n++] = text; /* owned from here */
+    x->back_bytes += len + 1;
+    while (x->back_bytes > cap && x->back_n > 1) {
+        char *old = x->backlog[x->back_start++];
+        x->back_bytes -= strlen(old) + 1;
+        x->back_n--;
+        free(old);
+    }
+}
+
+/* The engine's per-second callback, on the run's aggregator thread. */
+static void on_second(void *ud, uint64_t second, const sp_stats *s)
+{
+    run *x = ud;
+    /* The store: every name that finished a request in this second, and the run's gauges. */
+    sp_store_second *rows = sp_calloc(s->nnames ? s->nnames : 1, sizeof *rows);
+    size_t n = 0;
+    for (size_t i = 0; i < s->nnames; i++) {
+        const sp_name_stats *ns = &s->names[i];
+        if (!ns->requests)
+            continue;
+        sp_store_second *row = &rows[n++];
+        row->name_id = (uint32_t)i;
+        row->count = ns->requests;
+        row->errors = ns->failures;
+        row->p50_us = sp_hist_percentile(ns->hist, 50);
+        row->p95_us = sp_hist_percentile(ns->hist, 95);
+        row->p99_us = sp_hist_percentile(ns->hist, 99);
+        row->max_us = sp_hist_max(ns->hist);
+        row->bytes_in = ns->bytes_in;
+        row->bytes_out = ns->bytes_out;
+        row->status = ns->status;
+        row->nstatus = SP_STATUS_MAX;
+        row->error_kinds = ns->errors;
+        row->nerror_kinds = SP_ERRK_COUNT;
+    }
+    sp_store_tick tick = {s->active_vus, s->target_vus, s->iterations, s->dropped, s->lag_us_max};
+    if (sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n) != 0)
+        store_failed(x, "cannot store a second");
+    free(rows);
+
+    /* The minute histograms: a new minute flushes the previous one first. */
+    int64_t minute = (int64_t)(second / 60);
+    if (minute != x->cur_minute) {
+        flush_minute(x);
+        for (size_t i = 0; i < x->def->nnames; i++)
+            sp_hist_reset(x->minute[i]);
+        x->cur_minute = minute;
+    }
+    for (size_t i = 0; i < s->nnames && i < x->def->nnames; i++)
+        if (s->names[i].requests)
+            sp_hist_merge(x->minute[i], s->names[i].hist);
+
+    json_t *point = point_json(x, second, s);
+    char *text = json_dumps(point, JSON_COMPACT); /* ours: free() or given to the backlog */
+    size_t len = text ? strlen(text) : 0;
+    if (text && x->mgr->live)
+        sp_live_publish(x->mgr->live, x->id, text, len);
+
+    pthread_mutex_lock(&x->mu);
+    sp_stats_merge(&x->totals, s, 0);
+    x->last_second = (int64_t)second;
+    x->vus = s->active_vus;
+    x->target_vus = s->target_vus;
+    json_decref(x->last_point);
+    x->last_point = point; /* the reference moves here */
+    if (text)
+        backlog_add(x, text, len);
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* Ends the run in the store, tells the live stream, frees it. On the waiter thread. */
+static void finish(run *x)
+{
+    sp_runs *mgr = x->mgr;
+    flush_minute(x);
+
+    const sp_stats *totals = sp_engine_totals(x->engine);
+    /* Failure messages, with their counts, and those that did not fit as one line. */
+    sp_store_failure *f = NULL;
+    size_t nf = 0, capf = 0;
+    for (size_t i = 0; i < totals->nnames; i++) {
+        const sp_name_stats *ns = &totals->names[i];
+        for (size_t m = 0; m < ns->nmsgs; m++) {
+            sp_grow((void **)&f, &capf, nf + 1, sizeof *f);
+            f[nf++] = (sp_store_failure){(uint32_t)i, ns->msgs[m].msg, ns->msgs[m].count};
+        }
+        if (ns->msgs_dropped) {
+            sp_grow((void **)&f, &capf, nf + 1, sizeof *f);
+            f[nf++] = (sp_store_failure){(uint32_t)i, "(other failure messages)", ns->msgs_dropped};
+        }
+    }
+    if (nf && sp_store_run_failures_add(x->store, x->id, f, nf) != 0)
+        store_failed(x, "cannot store failure messages");
+    free(f);
+
+    double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
+    sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
+    size_t failed = sp_report_judge(x->def, totals, duration_s, verdicts);
+    sp_run_status st = x->start_rc                        ? SP_RUN_ERROR
+                       : sp_engine_was_stopped(x->engine) ? SP_RUN_STOPPED
+                       : failed                           ? SP_RUN_FAILED
+                                                          : SP_RUN_PASSED;
+    const char *status = sp_store_run_status_name(st);
+    sp_run_result res = {.def = x->def,
+                         .totals = totals,
+                         .duration_s = duration_s,
+                         .verdicts = verdicts,
+                         .status = status,
+                         .started_ms = x->started_ms};
+    json_t *summary = sp_report_json(&res, NULL);
+    json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
+    char why[128] = "";
+    if (x->start_rc)
+        snprintf(why, sizeof why, "the engine did not start: %s", sp_strerror(x->start_rc));
+    if (sp_store_run_finish(x->store, x->id, st, th, summary, why[0] ? why : NULL) != 0)
+        store_failed(x, "cannot store the end of a run");
+    json_decref(summary);
+    free(verdicts);
+
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)x->id);
+    sp_log_kv(SP_LOG_INFO, "run ended", "run", id, "status", status, NULL);
+    if (mgr->live) {
+        json_t *end = json_pack("{s:s}", "status", status);
+        char *text = json_dumps(end, JSON_COMPACT);
+        if (text)
+            sp_live_publish_end(mgr->live, x->id, text, strlen(text));
+        free(text);
+        json_decref(end);
+    }
+
+    pthread_mutex_lock(&mgr->mu);
+    for (run **pp = &mgr->list; *pp; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&mgr->mu);
+    /* Nobody can reach x any more (lookups hold mgr->mu). */
+    run_free(x);
+    pthread_mutex_lock(&mgr->mu);
+    mgr->nactive--;
+    pthread_cond_broadcast(&mgr->idle);
+    pthread_mutex_unlock(&mgr->mu);
+}
+
+static void *waiter_main(void *arg)
+{
+    run *x = arg;
+    sp_engine_wait(x->engine);
+    finish(x);
+    return NULL;
+}
+
+static int role_index(const char *role)
+{
+    static const char *const roles[] = {"admin", "tester", "viewer"};
+    for (int i = 0; role && i < 3; i++)
+        if (strcmp(role, roles[i]) == 0)
+            return i;
+    return 3;
+}
+
+/* Runs going that role started: those in the list and starts still in progress (a start takes
+ * its slot under mu, then builds its engine without it). Caller holds r->mu. */
+static size_t runs_of_role(const sp_runs *r, const char *role)
+{
+    size_t n = r->starting[role_index(role)];
+    for (const run *x = r->list; x; x = x->next)
+        if (role && strcmp(x->role, role) == 0)
+            n++;
+    return n;
+}
+
+/* Checks the loaded profile against the caps. */
+static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, char *msg,
+                      size_t msglen)
+{
+    if (def->load.total_ms > r->max_duration_ms) {
+        *cap = "max_duration";
+        snprintf(msg, msglen,
+                 "the run would last %.0fs; this server allows at most %.0fs "
+                 "(max_duration)",
+                 (double)def->load.total_ms / 1000.0, (double)r->max_duration_ms / 1000.0);
+        return SP_ELIMIT;
+    }
+    int open = def->load.model == SP_LOAD_OPEN;
+    if (open && def->load.max_vus > r->max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen,
+                 "the run would use up to %u VUs; this server allows at most %u "
+                 "(max_vus)",
+                 def->load.max_vus, r->max_vus);
+        return SP_ELIMIT;
+    }
+    for (size_t i = 0; i < def->load.nstages; i++) {
+        double t = def->load.stages[i].target;
+        if (!open && t > r->max_vus) {
+            *cap = "max_vus";
+            snprintf(msg, msglen,
+                     "stage %zu asks for %.0f VUs; this server allows at most %u "
+                     "(max_vus)",
+                     i + 1, t, r->max_vus);
+            return SP_ELIMIT;
+        }
+        if (open && t > r->max_rate) {
+            *cap = "max_rate";
+            snprintf(msg, msglen,
+                     "stage %zu asks for %g iterations/s; this server allows at "
+                     "most %g (max_rate)",
+                     i + 1, t, r->max_rate);
+            return SP_ELIMIT;
+        }
+    }
+    return 0;
+}
+
+/* ---- Policy: caps per role, the target allowlist, secrets ---- */
+
+/* Checks the loaded profile against the starter's role caps. */
+static int check_role_caps(const sp_runs_policy *pol, const sp_def *def, const char **cap,
+                           char *msg, size_t msglen)
+{
+    const char *role = pol->role && *pol->role ? pol->role : "?";
+    if (pol->max_duration_ms && def->load.total_ms > pol->max_duration_ms) {
+        *cap = "max_duration_s";
+        snprintf(msg, msglen, "duration %.0fs exceeds the %s cap max_duration_s=%.0f",
+                 (double)def->load.total_ms / 1000.0, role, (double)pol->max_duration_ms / 1000.0);
+        return SP_ELIMIT;
+    }
+    int open = def->load.model == SP_LOAD_OPEN;
+    if (open && pol->max_vus && def->load.max_vus > pol->max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "max_vus %u exceeds the %s cap max_vus=%u", def->load.max_vus, role,
+                 pol->max_vus);
+        return SP_ELIMIT;
+    }
+    for (size_t i = 0; i < def->load.nstages; i++) {
+        double t = def->load.stages[i].target;
+        if (!open && pol->max_vus && t > pol->max_vus) {
+            *cap = "max_vus";
+            snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", t, role,
+                     pol->max_vus);
+            return SP_ELIMIT;
+        }
+        if (open && pol->max_rate > 0 && t > pol->max_rate) {
+            *cap = "max_rate";
+            snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", t, role,
+                     pol->max_rate);
+            return SP_ELIMIT;
+        }
+    }
+    return 0;
+}
+
+/* An absolute http(s) URL's authority holds no template hole: it can be checked now. (A hole
+ * there is checked by the engine, at connection time, like every request.) */
+static int checkable_url(const char *u)
+{
+    const char *p;
+    if (strncasecmp(u, "http://", 7) == 0)
+        p = u + 7;
+    else if (strncasecmp(u, "https://", 8) == 0)
+        p = u + 8;
+    else
+        return 0;
+    size_t alen = strcspn(p, "/?#");
+    for (size_t i = 0; i + 1 < alen; i++)
+        if (p[i] == '{' && p[i + 1] == '{')
+            return 0;
+    return 1;
+}
+
+/* Walks the document for every request's absolute URL and checks each against al; the first
+ * refused one is added to errs with its path. Returns 1 when one was refused. */
+static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *path, sp_errlist *errs)
+{
+    size_t mark = path->len;
+    int bad = 0;
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)j, key, v)
+        {
+            (void)sp_buf_addf(path, "%s%.100s", mark ? "." : "", key);
+            const json_t *url = json_is_object(v) ? json_object_get(v, "url") : NULL;
+            if (strcmp(key, "request") == 0 && json_is_string(url) &&
+                checkable_url(json_string_value(url))) {
+                char why[400];
+                if (sp_allowlist_check_url(al, json_string_value(url), why, sizeof why) != 0) {
+                    (void)sp_buf_adds(path, ".url");
+                    sp_errlist_add(errs, path->p, "%s", why);
+                    bad = 1;
+                }
+            } else {
+                bad = check_targets_in(al, v, path, errs);
+            }
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+        {
+            (void)sp_buf_addf(path, "[%zu]", i);
+            bad = check_targets_in(al, v, path, errs);
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    }
+    return bad;
+}
+
+/* The definition's base URL (after overrides) and every absolute URL its steps name. */
+static int check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *errs)
+{
+    if (def->base_url && checkable_url(def->base_url)) {
+        char why[400];
+        if (sp_allowlist_check_url(al, def->base_url, why, sizeof why) != 0) {
+            sp_errlist_add(errs, "base_url", "%s", why);
+            return 1;
+        }
+    }
+    sp_buf path;
+    sp_buf_init(&path, 4096);
+    int bad = check_targets_in(al, json_object_get(def->doc, "users"), &path, errs);
+    if (bad && errs->n) {
+        /* Paths are relative to "users". */
+        sp_error *e = &errs->v[errs->n - 1];
+        sp_buf full;
+        sp_buf_init(&full, 4200);
+        (void)sp_buf_addf(&full, "users%s", e->path);
+        free(e->path);
+        e->path = sp_buf_detach(&full, NULL);
+    }
+    sp_buf_release(&path);
+    return bad;
+}
+
+const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned)
+{
+    *owned = NULL;
+    if (!json_object_size(secrets))
+        return text;
+    json_t *doc = json_loads(text, 0, NULL);
+    json_t *ds = json_object_get(doc, "secrets"); /* borrowed */
+    if (!json_is_object(ds)) {
+        json_decref(doc);
+        return text;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(ds, name, v)
+    {
+        json_t *real = json_object_get(secrets, name);
+        if (json_is_string(real) && json_is_string(v) &&
+            strcmp(json_string_value(v), SP_SECRET_MASK) == 0)
+            json_object_set(ds, name, real); /* a new reference to real */
+    }
+    *owned = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return *owned ? *owned : text;
+}
+
+int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overrides,
+                  const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
+                  sp_errlist *errs, const char **cap, char *msg, size_t msglen)
+{
+    *run_id = 0;
+    *cap = NULL;
+    msg[0] = '\0';
+    int rc = 0;
+    int slot = 0;
+    int starting = 0; /* role_index + 1 while counted in r->starting */
+    char *stages = NULL;
+    json_t *test = NULL;
+    sp_store *s = NULL;
+    run *x = NULL;
+    sp_def *def = NULL;
+    sp_overrides ov;
+    json_t *secrets = NULL;
+    char *full_text = NULL;
+    sp_allowlist *allow = NULL;
+
+    rc = sp_runs_overrides_parse(overrides, &ov, &stages, errs);
+    if (rc) {
+        snprintf(msg, msglen, "invalid overrides");
+        goto out;
+    }
+    rc = sp_store_open(&s, r->db_path, msg, msglen);
+    if (rc)
+        goto out;
+    rc = sp_store_test_get(s, test_id, revision, &test);
+    if (rc == 0 && !json_is_null(json_object_get(test, "deleted_at")))
+        rc = SP_ENOTFOUND;
+    if (rc) {
+        if (rc == SP_ENOTFOUND)
+            snprintf(msg, msglen,
+                     revision ? "test %lld has no revision %d" : "no test with id %lld",
+                     (long long)test_id, revision);
+        else
+            snprintf(msg, msglen, "%s", sp_store_errmsg(s));
+        goto out;
+    }
+    revision = (int)json_integer_value(json_object_get(test, "revision"));
+    const char *text = json_string_value(json_object_get(test, "definition"));
+    rc = sp_store_test_secrets(s, test_id, &secrets);
+    if (rc) {
+        snprintf(msg, msglen, "%s", sp_store_errmsg(s));
+        goto out;
+    }
+    if (text)
+        text = sp_runs_with_secrets(text, secrets, &full_text);
+    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def,
+                              errs);
+    if (rc) {
+        rc = SP_EINVAL;
+        snprintf(msg, msglen, "the stored definition with these overrides is invalid");
+        goto out;
+    }
+    rc = check_caps(r, def, cap, msg, msglen);
+    if (rc)
+        goto out;
+    if (pol) {
+        rc = check_role_caps(pol, def, cap, msg, msglen);
+        if (rc)
+            goto out;
+    }
+    if (pol && pol->nallow) {
+        rc = sp_allowlist_new(pol->allow, pol->nallow, &allow, errs);
+        if (rc) {
+            rc = SP_EINVAL;
+            snprintf(msg, msglen, "the stored target allowlist is invalid");
+            goto out;
+        }
+        sp_allowlist_resolve(allow);
+        if (check_targets(allow, def, errs)) {
+            rc = SP_EINVAL;
+            snprintf(msg, msglen, "a target is not in the target allowlist");
+            goto out;
+        }
+    }
+
+    /* Take a slot before anything is stored, so that the cap holds under concurrent starts. */
+    pthread_mutex_lock(&r->mu);
+    if (r->closing) {
+        rc = SP_ESTATE;
+        snprintf(msg, msglen, "the server is shutting down");
+    } else if (r->nactive >= r->max_runs) {
+        rc = SP_ELIMIT;
+        *cap = "max_runs";
+        snprintf(msg, msglen,
+                 "%zu runs are going; this server allows at most %u at once "
+                 "(max_runs)",
+                 r->nactive, r->max_runs);
+    } else if (pol && pol->max_concurrent_runs &&
+               runs_of_role(r, pol->role) >= pol->max_concurrent_runs) {
+        rc = SP_ELIMIT;
+        *cap = "max_concurrent_runs";
+        snprintf(msg, msglen, "runs %zu going would exceed the %s cap max_concurrent_runs=%u",
+                 runs_of_role(r, pol->role), pol->role ? pol->role : "?", pol->max_concurrent_runs);
+    } else {
+        r->nactive++;
+        slot = 1;
+        if (pol) {
+            starting = role_index(pol->role) + 1;
+            r->starting[starting - 1]++;
+        }
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (rc)
+        goto out;
+
+    rc =
+        sp_store_run_create(s, test_id, revision, started_by, overrides, run_id, NULL, msg, msglen);
+    if (rc)
+        goto out;
+    rc = sp_store_run_names_set(s, *run_id, (const char *const *)def->names, def->nnames);
+    if (rc) {
+        snprintf(msg, msglen, "%s", sp_store_errmsg(s));
+        goto out;
+    }
+
+    x = sp_calloc(1, sizeof *x);
+    x->mgr = r;
+    x->id = *run_id;
+    x->def = def;
+    def = NULL;
+    x->allow = allow;
+    allow = NULL;
+    if (pol) {
+        snprintf(x->role, sizeof x->role, "%s", pol->role ? pol->role : "");
+        x->role_max_vus = pol->max_vus;
+        x->role_max_rate = pol->max_rate;
+    }
+    x->cur_minute = -1;
+    x->last_second = -1;
+    pthread_mutex_init(&x->mu, NULL);
+    sp_stats_init(&x->totals, x->def->nnames);
+    sp_name_stats_init(&x->scratch);
+    x->minute = sp_calloc(x->def->nnames ? x->def->nnames : 1, sizeof *x->minute);
+    for (size_t i = 0; i < x->def->nnames; i++)
+        x->minute[i] = sp_hist_new();
+
+    sp_engine_opts eo = {.threads = r->engine_threads,
+                         .seed = 0,
+                         .on_second = on_second,
+                         .ud = x,
+                         .allowlist = x->allow};
+    char eerr[256] = "";
+    rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
+    if (rc == 0)
+        rc = sp_store_run_set_status(s, x->id, SP_RUN_RUNNING);
+    if (rc) {
+        snprintf(msg, msglen, "the run could not start: %s", eerr[0] ? eerr : sp_strerror(rc));
+        sp_store_run_finish(s, x->id, SP_RUN_ERROR, NULL, NULL, msg);
+        rc = SP_ESYS;
+        goto out;
+    }
+    x->started_ms = sp_wall_ms();
+    /* The connection moves to the run: the aggregator uses it from the first second on. */
+    x->store = s;
+    s = NULL;
+
+    pthread_mutex_lock(&r->mu);
+    x->next = r->list;
+    r->list = x;
+    if (starting)
+        r->starting[starting - 1]--;
+    starting = 0;
+    pthread_mutex_unlock(&r->mu);
+
+    rc = sp_engine_start(x->engine);
+    x->start_rc = rc;
+    /* A shutdown that began while this run was being set up may have walked the list before
+     * the engine ran: stop it here so that the shutdown does not wait for its whole profile. */
+    pthread_mutex_lock(&r->mu);
+    if (r->closing && rc == 0)
+        sp_engine_stop(x->engine, 1);
+    pthread_mutex_unlock(&r->mu);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* With the engine not started, sp_engine_wait returns at once and the waiter records the
+     * end all the same; a thread that cannot be created leaves the engine unwaited, so stop
+     * it and finish here. */
+    if (pthread_create(&x->waiter, &attr, waiter_main, x) != 0) {
+        sp_engine_stop(x->engine, 0);
+        sp_engine_wait(x->engine);
+        finish(x);
+    }
+    pthread_attr_destroy(&attr);
+    x = NULL;
+    slot = 0; /* the waiter gives it back */
+    if (rc) {
+        snprintf(msg, msglen, "the engine did not start: %s", sp_strerror(rc));
+        rc = SP_ESYS;
+        goto out;
+    }
+    {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)*run_id);
+        sp_log_kv(SP_LOG_INFO, "run started", "run", id, "who", started_by, NULL);
+    }
+out:
+    if (x) {
+        x->store = NULL; /* s is closed below */
+        run_free(x);
+    }
+    if (starting) {
+        pthread_mutex_lock(&r->mu);
+        r->starting[starting - 1]--;
+        pthread_mutex_unlock(&r->mu);
+    }
+    if (slot) {
+        pthread_mutex_lock(&r->mu);
+        r->nactive--;
+        pthread_cond_broadcast(&r->idle);
+        pthread_mutex_unlock(&r->mu);
+    }
+    sp_def_free(def);
+    sp_allowlist_free(allow);
+    json_decref(secrets);
+    free(full_text);
+    json_decref(test);
+    sp_store_close(s);
+    free(stages);
+    return rc;
+}
+
+int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)
+{
+    pthread_mutex_lock(&r->mu);
+    run *x = find(r, run_id);
+    if (x)
+        sp_engine_stop(x->engine, graceful);
+    pthread_mutex_unlock(&r->mu);
+    return x ? 0 : SP_ENOTFOUND;
+}
+
+int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms,
+                       const char **cap, char *msg, size_t msglen)
+{
+    *cap = NULL;
+    msg[0] = '\0';
+    if (!isfinite(target) || target < 0) {
+        snprintf(msg, msglen, "target must be a number of 0 or more");
+        return SP_EINVAL;
+    }
+    int rc = 0;
+    pthread_mutex_lock(&r->mu);
+    run *x = find(r, run_id);
+    if (!x) {
+        rc = SP_ENOTFOUND;
+        snprintf(msg, msglen, "run %lld is not running", (long long)run_id);
+        goto out;
+    }
+    int open = x->def->load.model == SP_LOAD_OPEN;
+    if (!open && x->role_max_vus && target > x->role_max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", target, x->role,
+                 x->role_max_vus);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    if (open && x->role_max_rate > 0 && target > x->role_max_rate) {
+        *cap = "max_rate";
+        snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", target, x->role,
+                 x->role_max_rate);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    if (!open && target > r->max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "%.0f VUs asked; this server allows at most %u (max_vus)", target,
+                 r->max_vus);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    if (open && target > r->max_rate) {
+        *cap = "max_rate";
+        snprintf(msg, msglen, "%g iterations/s asked; this server allows at most %g (max_rate)",
+                 target, r->max_rate);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    rc = sp_engine_set_target(x->engine, target, ramp_ms);
+    if (rc)
+        snprintf(msg, msglen, "run %lld is ending", (long long)run_id);
+out:
+    pthread_mutex_unlock(&r->mu);
+    return rc;
+}
+
+/* Totals of one set of requests, in the units of the live view (new reference). */
+static json_t *totals_json(const char *name, const sp_name_stats *n, double secs)
+{
+    json_t *o = json_pack(
+        "{s:I, s:I, s:f, s:f, s:f, s:f, s:f, s:f}", "requests", (json_int_t)n->requests, "failures",
+        (json_int_t)n->failures, "rps", secs > 0 ? (double)n->requests / secs : 0.0, "error_rate",
+        n->requests ? (double)n->failures / (double)n->requests : 0.0, "p50",
+        ms_of(sp_hist_percentile(n->hist, 50)), "p95", ms_of(sp_hist_percentile(n->hist, 95)),
+        "p99", ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist)));
+    if (name)
+        json_object_set_new(o, "name", json_string(name));
+    return o;
+}
+
+int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&r->mu);
+    run *x = find(r, run_id);
+    if (!x) {
+        pthread_mutex_unlock(&r->mu);
+        return SP_ENOTFOUND;
+    }
+    double secs = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
+    sp_name_stats all;
+    sp_name_stats_init(&all);
+    pthread_mutex_lock(&x->mu);
+    sp_stats_total(&x->totals, &all);
+    json_t *o = totals_json(NULL, &all, secs);
+    json_t *names = json_array();
+    for (size_t i = 0; i < x->totals.nnames; i++)
+        if (x->totals.names[i].requests)
+            json_array_append_new(names, totals_json(x->def->names[i], &x->totals.names[i], secs));
+    json_object_set_new(o, "names", names);
+    json_object_set_new(o, "elapsed_s", json_real(secs));
+    json_object_set_new(o, "planned_s", json_real((double)x->def->load.total_ms / 1000.0));
+    json_object_set_new(o, "model",
+                        json_string(x->def->load.model == SP_LOAD_OPEN ? "open" : "closed"));
+    json_object_set_new(o, "second",
+                        x->last_second < 0 ? json_null() : json_integer(x->last_second));
+    json_object_set_new(o, "vus", json_integer(x->vus));
+    json_object_set_new(o, "target_vus", json_integer(x->target_vus));
+    json_object_set_new(o, "iterations", json_integer((json_int_t)x->totals.iterations));
+    json_object_set_new(o, "dropped", json_integer((json_int_t)x->totals.dropped));
+    json_object_set_new(o, "last", x->last_point ? json_deep_copy(x->last_point) : json_null());
+    /* What the dashboard shows beside the table while the run goes: responses by status code,
+     * failures by kind and the distinct failure messages seen so far (the store gets the
+     * messages only at the end). */
+    json_t *status = json_object();
+    for (size_t c = 0; c < SP_STATUS_MAX; c++)
+        if (all.status[c]) {
+            char key[16];
+            snprintf(key, sizeof key, "%zu", c);
+            json_object_set_new(status, key, json_integer((json_int_t)all.status[c]));
+        }
+    json_object_set_new(o, "status", status);
+    json_t *kinds = json_object();
+    for (int k = 0; k < SP_ERRK_COUNT; k++)
+        if (all.errors[k])
+            json_object_set_new(kinds, sp_errkind_name((sp_errkind)k),
+                                json_integer((json_int_t)all.errors[k]));
+    json_object_set_new(o, "error_kinds", kinds);
+    json_t *msgs = json_array();
+    for (size_t i = 0; i < x->totals.nnames; i++)
+        for (size_t m = 0; m < x->totals.names[i].nmsgs; m++)
+            json_array_append_new(msgs,
+                                  json_pack("{s:s, s:o, s:I}", "name", x->def->names[i], "message",
+                                            sp_json_string(x->totals.names[i].msgs[m].msg),
+                                            "count", (json_int_t)x->totals.names[i].msgs[m].count));
+    json_object_set_new(o, "failure_messages", msgs);
+    pthread_mutex_unlock(&x->mu);
+    pthread_mutex_unlock(&r->mu);
+    sp_name_stats_release(&all);
+    *out = o;
+    return 0;
+}
+
+char *sp_runs_backlog(void *ud, int64_t run_id, size_t *len)
+{
+    sp_runs *r = ud;
+    *len = 0;
+    sp_buf b;
+    sp_buf_init(&b, SP_LIVE_BACKLOG_MAX_BYTES);
+    pthread_mutex_lock(&r->mu);
+    run *x = find(r, run_id);
+    if (x) {
+        pthread_mutex_lock(&x->mu);
+        sp_buf_addf(&b, "{\"run_id\":%lld,\"status\":\"running\",\"seconds\":[", (long long)run_id);
+        for (size_t i = 0; i < x->back_n; i++) {
+            if (i)
+                sp_buf_addc(&b, ',');
+            sp_buf_adds(&b, x->backlog[x->back_start + i]);
+        }
+        int rc = sp_buf_adds(&b, "]}");
+        pthread_mutex_unlock(&x->mu);
+        if (rc != 0) /* cannot happen: the backlog is kept under the cap */
+            sp_buf_release(&b);
+    }
+    pthread_mutex_unlock(&r->mu);
+    if (!b.len && !x) {
+        /* Not active: a run that has ended (or is ending) is told so with its status, so that a
+         * late subscriber does not wait for points that will never come; its seconds are in
+         * the store, for GET /runs/:id/series. */
+        sp_store *s = NULL;
+        json_t *row = NULL;
+        char err[128];
+        if (sp_store_open(&s, r->db_path, err, sizeof err) == 0 &&
+            sp_store_run_get(s, run_id, &row) == 0) {
+            const char *st = json_string_value(json_object_get(row, "status"));
+            json_t *o = json_pack("{s:I, s:s, s:[]}", "run_id", (json_int_t)run_id, "status",
+                                  st ? st : "", "seconds");
+            char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            if (text)
+                sp_buf_adds(&b, text);
+            free(text);
+            json_decref(o);
+        }
+        json_decref(row);
+        sp_store_close(s);
+    }
+    if (!b.len) {
+        sp_buf_release(&b);
+        return NULL;
+    }
+    return sp_buf_detach(&b, len);
+}

@@ -1,0 +1,151 @@
+/*
+ * runs.h - the run manager of `stampede serve`: starts stored tests as engine runs, records
+ * every second of them in the store, streams them to the live WebSocket, and ends them with a
+ * verdict.
+ *
+ * One run is one sp_engine with its own worker threads and aggregator thread, plus one waiter
+ * thread owned by the manager. The engine's on_second callback, on the aggregator thread,
+ * writes the second to the store through the run's own SQLite connection (store.h: one
+ * connection per thread), folds it into live totals kept in memory for GET /runs/:id, keeps a
+ * per-name histogram of the current minute (flushed at minute boundaries and at the end), and
+ * publishes a compact JSON point to sp_live. The waiter thread blocks in sp_engine_wait(), then
+ * flushes the last minute, stores failure messages, judges thresholds, stores the summary and
+ * the final status (passed, failed, stopped, error) and publishes the end to sp_live. A run
+ * leaves the manager when its waiter thread ends; after that it is only in the store.
+ *
+ * Calling sequence (serve.c):
+ *     sp_runs_new(&cfg, &runs, err, sizeof err);    after the store was migrated and recovered
+ *     ... sp_runs_start / _stop / _set_target / _live from HTTP handlers ...
+ *     sp_runs_shutdown(runs);                       SIGTERM: graceful stop of every run, waits
+ *     sp_runs_free(runs);                           after the HTTP server and before sp_live_free
+ *
+ * Threads: every function except sp_runs_new and sp_runs_free may be called from any thread
+ * at once (HTTP workers, the live service thread through sp_runs_backlog). The manager keeps
+ * one mutex for its list of active runs and one per run for its live totals and backlog; lock
+ * order is manager, then run. Nothing here blocks on the network or on a client.
+ *
+ * Errors: 0 or a negative SP_E* code. SP_ENOTFOUND: no such test, or no such active run;
+ * SP_EINVAL: invalid overrides or definition (errs lists each problem with its path);
+ * SP_ELIMIT: a cap would be passed (cap gets its name: "max_vus", "max_duration", "max_rate",
+ * "max_runs", or a role's "max_duration_s", "max_concurrent_runs"; msg says more); SP_ESTATE: the manager is shutting down, or the run is not
+ * running; SP_EIO/SP_ESYS: the store or the engine failed (msg says why).
+ */
+#ifndef SP_RUNS_H
+#define SP_RUNS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "engine/common.h"
+#include "engine/definition.h"
+#include "live/live.h"
+
+typedef struct sp_runs sp_runs;
+
+typedef struct sp_runs_config {
+    const char *db_path;      /* the database every run's connection opens */
+    const char *data_dir;     /* the only directory definitions read CSV files from (confined) */
+    sp_live *live;            /* borrowed, may be NULL (no live stream) */
+    uint32_t max_vus;         /* VUs of any stage or target; 0: SP_RUNS_MAX_VUS */
+    uint64_t max_duration_ms; /* a run's planned duration; 0: SP_RUNS_MAX_DURATION_S */
+    double max_rate;          /* open model: iterations/s; 0: SP_RUNS_MAX_RATE */
+    unsigned max_runs;        /* runs going at once; 0: SP_RUNS_MAX_CONCURRENT */
+    unsigned engine_threads;  /* worker threads per run; 0: SP_RUNS_ENGINE_THREADS */
+} sp_runs_config;
+
+/* Creates the manager. cfg's strings are copied; live is borrowed and must outlive it. */
+int sp_runs_new(const sp_runs_config *cfg, sp_runs **out, char *err, size_t errlen);
+/* Stops every run at once (immediate), waits for their waiter threads, frees. NULL ignored.
+ * Call after the HTTP server is stopped (no handler may still use runs). */
+void sp_runs_free(sp_runs *r);
+
+/*
+ * Turns the REST overrides object {"users": N, "duration": "30s", "stages": [...],
+ * "base_url": "..."} (borrowed, may be NULL or empty) into sp_overrides. stages_text gets the
+ * stages as JSON text (free() it; NULL when none), which ov->stages points at. Unknown fields
+ * and wrong types are added to errs with paths "overrides.FIELD"; returns SP_EINVAL then.
+ * ov->base_url points into obj: obj must outlive ov.
+ */
+int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_text,
+                            sp_errlist *errs);
+
+/*
+ * What the starter of a run may do (server/api/api_runs.c reads it from the store for the request's
+ * principal). Caps of 0 are no caps; the manager's own caps (sp_runs_config) apply on top.
+ */
+typedef struct sp_runs_policy {
+    const char *role;             /* the starter's role: named in messages; runs are counted
+                                     per role for max_concurrent_runs */
+    uint32_t max_vus;             /* VUs of any stage (closed) or the VU pool (open) */
+    double max_rate;              /* open model: iterations/s of any stage */
+    uint64_t max_duration_ms;     /* a run's planned duration */
+    unsigned max_concurrent_runs; /* runs started by this role going at once */
+    const char *const *allow;     /* target allowlist entries; nallow 0: every target allowed */
+    size_t nallow;
+} sp_runs_policy;
+
+/*
+ * Starts a run of test_id at revision (0: the newest) with overrides (borrowed, may be NULL).
+ * started_by (may be NULL) is recorded. pol (borrowed, may be NULL: no policy) adds the role's
+ * caps and the target allowlist. The test's secrets are put back into the stored definition
+ * (which holds the mask in their place) before it is loaded.
+ * On success *run_id is the new run, already running.
+ * On SP_EINVAL errs holds every problem (nothing was stored), a target outside the allowlist
+ * among them (with the path of its URL); on SP_ELIMIT cap names the cap (a static string);
+ * msg (msglen bytes) gets a one-line reason for any failure. An engine that cannot start
+ * leaves a run with status "error" and returns SP_ESYS with its id in *run_id.
+ * Blocking: with an allowlist, host names are resolved (DNS) before the start.
+ */
+int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overrides,
+                  const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
+                  sp_errlist *errs, const char **cap, char *msg, size_t msglen);
+
+/*
+ * The stored definition holds the mask in place of each secret's value; a run (or a try) needs
+ * the values (secrets: the test's, from sp_store_test_secrets, borrowed). Returns the text to
+ * load: text itself when there is nothing to put back, else a new string (*owned, free() it).
+ */
+const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned);
+
+/* Stops an active run: graceful lets requests in flight finish (bounded by the definition's
+ * graceful_stop), immediate aborts them. Returns at once; the run becomes "stopped" when its
+ * threads have ended. SP_ENOTFOUND when the run is not active. */
+int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful);
+
+/* Changes an active run's target (VUs, or iterations/s for the open model) over ramp_ms.
+ * SP_ELIMIT (cap set) beyond max_vus or max_rate, SP_ENOTFOUND when not active, SP_ESTATE when
+ * the engine is no longer running, SP_EINVAL for a negative or non-finite target. */
+int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms,
+                       const char **cap, char *msg, size_t msglen);
+
+/*
+ * The live totals of an active run as a new object: {"elapsed_s", "second" (the last one
+ * seen, null before the first), "vus", "target_vus", "requests", "failures", "rps",
+ * "error_rate", "p50", "p95", "p99", "max" (ms), "iterations", "dropped", "names": [{"name",
+ * "requests", "failures", "rps", "error_rate", "p50", "p95", "p99", "max"}...],
+ * "last": the last published point}. SP_ENOTFOUND when the run is not active.
+ */
+int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out);
+
+/* How many runs are active now. */
+size_t sp_runs_active(sp_runs *r);
+
+/*
+ * sp_live's backlog function (sp_live_set_backlog_fn(live, sp_runs_backlog, runs)): the run so
+ * far from memory while it is active, {"run_id", "status": "running", "seconds": [points...]},
+ * at most SP_LIVE_BACKLOG_MAX_BYTES (the oldest seconds are dropped first); for a run that is
+ * not active, {"run_id", "status", "seconds": []} from the store (one short-lived connection
+ * of the calling thread); NULL when there is no such run.
+ */
+char *sp_runs_backlog(void *runs, int64_t run_id, size_t *len);
+
+/* Refuses new starts from now on (SP_ESTATE) and stops every active run (graceful or
+ * immediate; an immediate stop upgrades an earlier graceful one). Returns at once; runs leave
+ * the manager (sp_runs_active) once they have recorded "stopped". */
+void sp_runs_stop_all(sp_runs *r, int graceful);
+/* sp_runs_stop_all(r, 1), then waits until every run has recorded its status. */
+void sp_runs_shutdown(sp_runs *r);
+
+#endif

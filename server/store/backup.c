@@ -1,0 +1,347 @@
+/*
+ * backup.c - see backup.h. The `stampede backup` and `restore` commands are in cli/cmd_backup.c.
+ */
+#include "store/backup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "engine/common.h"
+#include "base/datadir.h"
+#include "store/store.h"
+
+/* ---- Checks ---- */
+
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* The checks a backup passes before it is kept, and a file before it is restored. */
+static int check_db(sqlite3 *db, const char *name, sp_backup_info *info, char *err, size_t errlen)
+{
+    sqlite3_stmt *st = NULL;
+    int ret = 0;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "%s: cannot be read as a database: %s", name, sqlite3_errmsg(db));
+        ret = SP_EIO;
+        goto out;
+    }
+    const char *res = (const char *)sqlite3_column_text(st, 0);
+    if (!res || strcmp(res, "ok") != 0) {
+        snprintf(err, errlen, "%s: integrity_check failed: %.300s", name, res ? res : "no result");
+        ret = SP_EIO;
+        goto out;
+    }
+    int64_t app = 0, version = 0;
+    if (query_int(db, "PRAGMA application_id", &app) != SQLITE_OK ||
+        app != SP_STORE_APPLICATION_ID) {
+        snprintf(err, errlen, "%s is not a stampede database (application_id %lld)", name,
+                 (long long)app);
+        ret = SP_EINVAL;
+        goto out;
+    }
+    size_t known;
+    sp_store_migrations(&known);
+    if (query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", &version) !=
+            SQLITE_OK ||
+        version < 1) {
+        snprintf(err, errlen, "%s has no schema version: not a stampede database", name);
+        ret = SP_EINVAL;
+        goto out;
+    }
+    if (version > (int64_t)known) {
+        snprintf(err, errlen,
+                 "%s has schema version %lld, newer than this stampede (knows %zu): use a newer "
+                 "stampede",
+                 name, (long long)version, known);
+        ret = SP_ESTATE;
+        goto out;
+    }
+    info->schema_version = (int)version;
+    if (query_int(db, "SELECT count(*) FROM tests", &info->tests) != SQLITE_OK ||
+        query_int(db, "SELECT count(*) FROM runs", &info->runs) != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot count tests and runs: %s", name, sqlite3_errmsg(db));
+        ret = SP_EIO;
+    }
+out:
+    sqlite3_finalize(st);
+    return ret;
+}
+
+static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
+{
+    int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s: %s", path,
+                 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+        sqlite3_close(*db);
+        *db = NULL;
+        return SP_EIO;
+    }
+    sqlite3_busy_timeout(*db, SP_STORE_BUSY_TIMEOUT_MS);
+    /* The file may come from anywhere (a restore): nothing in it may run code or write. */
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(*db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    return 0;
+}
+
+/*
+ * Copies src (a path, opened read-only) into dst_path, which is created; in one backup step,
+ * that is one read transaction, so the copy is a snapshot. The copy is switched to a rollback
+ * journal so that it is a single self-contained file, then checked and synced.
+ */
+static int copy_db(const char *src_path, const char *dst_path, sp_backup_info *info, char *err,
+                   size_t errlen)
+{
+    sqlite3 *src = NULL, *dst = NULL;
+    int ret = open_db(src_path, SQLITE_OPEN_READONLY, &src, err, errlen);
+    if (ret)
+        goto out;
+    ret = open_db(dst_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &dst, err, errlen);
+    if (ret)
+        goto out;
+    sqlite3_backup *b = sqlite3_backup_init(dst, "main", src, "main");
+    if (!b) {
+        snprintf(err, errlen, "cannot start the backup: %s", sqlite3_errmsg(dst));
+        ret = SP_EIO;
+        goto out;
+    }
+    int rc;
+    /* A writer's lock is waited for by the busy handler; SQLITE_BUSY/LOCKED returned here
+     * means it waited SP_STORE_BUSY_TIMEOUT_MS, so the loop only retries a few times. */
+    for (int tries = 0;; tries++) {
+        rc = sqlite3_backup_step(b, -1);
+        if (rc == SQLITE_DONE || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 3)
+            break;
+        sqlite3_sleep(100);
+    }
+    sqlite3_backup_finish(b);
+    if (rc != SQLITE_DONE) {
+        snprintf(err, errlen, "backup of %s failed: %s", src_path, sqlite3_errstr(rc));
+        ret = SP_EIO;
+        goto out;
+    }
+    sqlite3_stmt *st = NULL;
+    rc = sqlite3_prepare_v2(dst, "PRAGMA journal_mode = DELETE", -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        snprintf(err, errlen, "cannot finish %s: %s", dst_path, sqlite3_errmsg(dst));
+        ret = SP_EIO;
+        goto out;
+    }
+    ret = check_db(dst, src_path, info, err, errlen);
+out:
+    sqlite3_close(src);
+    if (dst && sqlite3_close(dst) != SQLITE_OK && !ret) {
+        snprintf(err, errlen, "cannot close %s", dst_path);
+        ret = SP_EIO;
+    }
+    return ret;
+}
+
+/* fsync of a file or a directory by path: a rename is durable once the directory is synced. */
+static int sync_path(const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || fsync(fd) != 0) {
+        snprintf(err, errlen, "cannot sync %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return SP_ESYS;
+    }
+    close(fd);
+    return 0;
+}
+
+static void dir_of(const char *path, char *dir, size_t n)
+{
+    snprintf(dir, n, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, n, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+}
+
+static int file_size(const char *path, int64_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return SP_ESYS;
+    *size = (int64_t)st.st_size;
+    return 0;
+}
+
+/* ---- API ---- */
+
+int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *info, char *err,
+                     size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    struct stat st;
+    if (stat(db_path, &st) != 0) {
+        snprintf(err, errlen, "no database at %s: %s", db_path, strerror(errno));
+        return SP_ENOTFOUND;
+    }
+    if (lstat(out_file, &st) == 0) {
+        snprintf(err, errlen, "%s already exists: remove it or choose another name", out_file);
+        return SP_ESTATE;
+    }
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp-%ld", out_file, (long)getpid()) >= sizeof tmp) {
+        snprintf(err, errlen, "backup file name too long");
+        return SP_EINVAL;
+    }
+    dir_of(out_file, dir, sizeof dir);
+    /* Created here with mode 0600 (the database may hold credentials), empty: SQLite then
+     * writes the copy into it. O_EXCL: never a file somebody else made. */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        return SP_ESYS;
+    }
+    close(fd);
+    int ret = copy_db(db_path, tmp, info, err, errlen);
+    if (!ret)
+        ret = sync_path(tmp, err, errlen);
+    /* link() rather than rename(): it fails instead of replacing a file that appeared meanwhile. */
+    if (!ret && link(tmp, out_file) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", out_file, strerror(errno));
+        ret = SP_ESYS;
+    }
+    unlink(tmp);
+    if (!ret)
+        ret = sync_path(dir, err, errlen);
+    if (!ret)
+        file_size(out_file, &info->bytes);
+    return ret;
+}
+
+int sp_backup_check(const char *file, sp_backup_info *info, char *err, size_t errlen)
+{
+    memset(info, 0, sizeof *info);
+    struct stat st;
+    if (stat(file, &st) != 0 || !S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s: %s", file, errno ? strerror(errno) : "not a regular file");
+        return SP_ENOTFOUND;
+    }
+    sqlite3 *db = NULL;
+    int ret = open_db(file, SQLITE_OPEN_READONLY, &db, err, errlen);
+    if (!ret)
+        ret = check_db(db, file, info, err, errlen);
+    sqlite3_close(db);
+    info->bytes = (int64_t)st.st_size;
+    return ret;
+}
+
+int sp_backup_restore(const char *data_dir, const char *file, char **aside, sp_backup_info *info,
+                      char *err, size_t errlen)
+{
+    *aside = NULL;
+    memset(info, 0, sizeof *info);
+    int lock = -1, ret;
+    char db[PATH_MAX], tmp[PATH_MAX], old[PATH_MAX], from[PATH_MAX + 8], to[PATH_MAX + 8];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", &tm);
+    if ((size_t)snprintf(db, sizeof db, "%s/%s", data_dir, SP_DATADIR_DB_FILE) >= sizeof db ||
+        (size_t)snprintf(tmp, sizeof tmp, "%s.restore-%ld", db, (long)getpid()) >= sizeof tmp ||
+        (size_t)snprintf(old, sizeof old, "%s.before-restore-%s", db, stamp) >= sizeof old) {
+        snprintf(err, errlen, "data directory path too long");
+        return SP_EINVAL;
+    }
+    struct stat st;
+    if (stat(data_dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "the data directory %s does not exist", data_dir);
+        return SP_ENOTFOUND;
+    }
+    ret = sp_datadir_lock(data_dir, "restore", &lock, err, errlen);
+    if (ret) {
+        if (ret == SP_ESTATE && strlen(err) + 40 < errlen)
+            snprintf(err + strlen(err), errlen - strlen(err), "; stop it before restoring");
+        return ret;
+    }
+    ret = sp_backup_check(file, info, err, errlen);
+    if (ret)
+        goto out;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        ret = SP_ESYS;
+        goto out;
+    }
+    /* Restored by root, the database must still be the server's user's. */
+    sp_datadir_chown(data_dir, fd);
+    close(fd);
+    ret = copy_db(file, tmp, info, err, errlen);
+    if (!ret)
+        ret = sync_path(tmp, err, errlen);
+    if (ret) {
+        unlink(tmp);
+        goto out;
+    }
+    /* The current database and its WAL move aside together (the WAL may hold its last
+     * commits if the server died); the shared-memory index is only a cache of the WAL. */
+    if (stat(db, &st) == 0) {
+        if (rename(db, old) != 0) {
+            snprintf(err, errlen, "cannot move %s aside: %s", db, strerror(errno));
+            unlink(tmp);
+            ret = SP_ESYS;
+            goto out;
+        }
+        *aside = sp_strdup(old);
+        snprintf(from, sizeof from, "%s-wal", db);
+        snprintf(to, sizeof to, "%s-wal", old);
+        if (stat(from, &st) == 0 && rename(from, to) != 0) {
+            snprintf(err, errlen, "cannot move %s aside: %s", from, strerror(errno));
+            rename(old, db); /* put it back as it was */
+            free(*aside);
+            *aside = NULL;
+            unlink(tmp);
+            ret = SP_ESYS;
+            goto out;
+        }
+        snprintf(from, sizeof from, "%s-shm", db);
+        unlink(from);
+    }
+    if (rename(tmp, db) != 0) {
+        snprintf(err, errlen, "cannot move the restored database into place: %s (the previous "
+                 "one is at %s)", strerror(errno), *aside ? *aside : "nowhere");
+        unlink(tmp);
+        ret = SP_ESYS;
+        goto out;
+    }
+    ret = sync_path(data_dir, err, errlen);
+    file_size(db, &info->bytes);
+out:
+    sp_datadir_unlock(lock);
+    return ret;
+}

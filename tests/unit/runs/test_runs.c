@@ -1,0 +1,213 @@
+/*
+ * test_runs.c - the run manager against a real HTTP target and a real store: a run goes from
+ * start to passed with its seconds, minute histograms and summary stored and its live totals
+ * readable while it goes; stop, load changes, caps and shutdown. Built under
+ * -DSP_SANITIZE=thread too: HTTP handlers, the aggregator, the waiter and the live service
+ * thread all touch a run.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "engine/common.h"
+#include "engine/testserver.h"
+#include "live/live.h"
+#include "runs/runs.h"
+#include "store/store.h"
+
+static testserver srv;
+static char tmpdir[256];
+static char dbpath[320];
+static int64_t test_id;
+
+static sp_runs *new_runs(unsigned max_runs, uint32_t max_vus, sp_live *live)
+{
+    sp_runs_config c = {.db_path = dbpath,
+                        .data_dir = tmpdir,
+                        .live = live,
+                        .max_vus = max_vus,
+                        .max_runs = max_runs,
+                        .engine_threads = 2};
+    sp_runs *r = NULL;
+    char err[256];
+    if (sp_runs_new(&c, &r, err, sizeof err) != 0)
+        abort();
+    return r;
+}
+
+static int64_t start(sp_runs *r, const char *overrides, int *rc_out, const char **cap)
+{
+    json_t *ov = overrides ? json_loads(overrides, 0, NULL) : NULL;
+    sp_errlist el;
+    sp_errlist_init(&el);
+    char msg[256];
+    int64_t id = 0;
+    const char *c = NULL;
+    int rc = sp_runs_start(r, test_id, 0, ov, "unit", NULL, &id, &el, &c, msg, sizeof msg);
+    if (rc_out)
+        *rc_out = rc;
+    if (cap)
+        *cap = c;
+    if (rc && !rc_out)
+        fprintf(stderr, "start: %s (%s)\n", msg, el.n ? el.v[0].msg : "");
+    sp_errlist_release(&el);
+    json_decref(ov);
+    return id;
+}
+
+static void wait_idle(sp_runs *r, int max_ms)
+{
+    for (int i = 0; i < max_ms / 20 && sp_runs_active(r); i++)
+        usleep(20 * 1000);
+}
+
+static const char *status_of(sp_store *s, int64_t id, json_t **keep)
+{
+    json_t *run = NULL;
+    if (sp_store_run_get(s, id, &run) != 0)
+        return "?";
+    *keep = run;
+    return json_string_value(json_object_get(run, "status"));
+}
+
+static void test_run_passes_with_seconds(void)
+{
+    sp_live_opts lo;
+    sp_live_opts_init(&lo);
+    lo.port = 0;
+    sp_live *live = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_live_new(&lo, &live, err, sizeof err), 0);
+    sp_runs *r = new_runs(2, 100, live);
+    sp_live_set_backlog_fn(live, sp_runs_backlog, r);
+    atomic_store(&srv.ok, 0);
+    int64_t id = start(r, "{\"users\":3,\"duration\":\"2s\"}", NULL, NULL);
+    CHECK(id > 0);
+    usleep(1300 * 1000);
+    json_t *l = NULL;
+    CHECK_INT_EQ(sp_runs_live(r, id, &l), 0);
+    CHECK(json_integer_value(json_object_get(l, "requests")) > 0);
+    json_decref(l);
+    size_t len = 0;
+    char *bl = sp_runs_backlog(r, id, &len);
+    CHECK(bl != NULL && strstr(bl, "\"seconds\":[{") != NULL);
+    free(bl);
+    wait_idle(r, 10000);
+    CHECK_INT_EQ((int)sp_runs_active(r), 0);
+    CHECK_INT_EQ(sp_runs_live(r, id, &l), SP_ENOTFOUND);
+
+    sp_store *s = NULL;
+    CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
+    json_t *run = NULL;
+    CHECK_STR_EQ(status_of(s, id, &run), "passed");
+    json_t *summary = json_object_get(run, "summary");
+    json_int_t total =
+        json_integer_value(json_object_get(json_object_get(summary, "total"), "requests"));
+    CHECK(total > 0);
+    CHECK_UINT_EQ((uint64_t)total, (uint64_t)atomic_load(&srv.ok));
+    json_t *series = NULL;
+    CHECK_INT_EQ(sp_store_run_series(s, id, -1, 0, -1, &series), 0);
+    json_t *n0 = json_array_get(json_object_get(series, "names"), 0);
+    json_int_t sum = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(json_object_get(n0, "count"), i, v) sum += json_integer_value(v);
+    CHECK_INT_EQ((long long)sum, (long long)total);
+    size_t nb = sp_hist_buckets();
+    uint64_t *b = calloc(nb, sizeof *b);
+    uint64_t in_hist = 0;
+    CHECK_INT_EQ(sp_store_window_hist(s, id, -1, 0, 1, b, nb, &in_hist), 0);
+    CHECK_UINT_EQ(in_hist, (uint64_t)total);
+    free(b);
+    json_decref(series);
+    json_decref(run);
+    sp_store_close(s);
+    sp_runs_free(r);
+    sp_live_free(live);
+}
+
+static void test_stop_and_caps(void)
+{
+    sp_runs *r = new_runs(1, 10, NULL);
+    int rc;
+    const char *cap = NULL;
+    start(r, "{\"users\":11,\"duration\":\"2s\"}", &rc, &cap);
+    CHECK_INT_EQ(rc, SP_ELIMIT);
+    CHECK_STR_EQ(cap ? cap : "", "max_vus");
+    start(r, "{\"users\":1,\"bogus\":1}", &rc, &cap);
+    CHECK_INT_EQ(rc, SP_EINVAL);
+
+    int64_t id = start(r, "{\"users\":2,\"duration\":\"30s\"}", NULL, NULL);
+    CHECK(id > 0);
+    start(r, "{\"users\":2,\"duration\":\"30s\"}", &rc, &cap);
+    CHECK_INT_EQ(rc, SP_ELIMIT);
+    CHECK_STR_EQ(cap ? cap : "", "max_runs");
+    char msg[256];
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 20, 0, &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 4, 0, &cap, msg, sizeof msg), 0);
+    usleep(300 * 1000);
+    uint64_t t0 = sp_now_us();
+    CHECK_INT_EQ(sp_runs_stop(r, id, 0), 0);
+    wait_idle(r, 5000);
+    CHECK((sp_now_us() - t0) / 1000 < 2000);
+    CHECK_INT_EQ(sp_runs_stop(r, id, 0), SP_ENOTFOUND);
+    sp_store *s = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
+    json_t *run = NULL;
+    CHECK_STR_EQ(status_of(s, id, &run), "stopped");
+    json_decref(run);
+
+    /* Shutdown stops a running run gracefully and records it as stopped. */
+    id = start(r, "{\"users\":2,\"duration\":\"30s\"}", NULL, NULL);
+    CHECK(id > 0);
+    usleep(200 * 1000);
+    sp_runs_shutdown(r);
+    run = NULL;
+    CHECK_STR_EQ(status_of(s, id, &run), "stopped");
+    json_decref(run);
+    start(r, "{\"users\":1,\"duration\":\"1s\"}", &rc, &cap);
+    CHECK_INT_EQ(rc, SP_ESTATE);
+    sp_store_close(s);
+    sp_runs_free(r);
+}
+
+int main(void)
+{
+    const char *base = getenv("TMPDIR");
+    snprintf(tmpdir, sizeof tmpdir, "%s/stampede-runs-XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    snprintf(dbpath, sizeof dbpath, "%s/stampede.db", tmpdir);
+    if (testserver_start(&srv) != 0) {
+        fprintf(stderr, "cannot start the test server\n");
+        return 1;
+    }
+    char def[512];
+    snprintf(def, sizeof def,
+             "{\"name\":\"unit\",\"base_url\":\"http://127.0.0.1:%u\","
+             "\"users\":[{\"name\":\"u\",\"think\":{\"constant\":\"20ms\"},"
+             "\"tasks\":[{\"request\":{\"url\":\"/ok\",\"name\":\"ok\"}}]}],"
+             "\"load\":{\"users\":2,\"duration\":\"2s\"},\"thresholds\":[\"error_rate < 1%%\"]}",
+             (unsigned)srv.port);
+    sp_store *s = NULL;
+    char err[256];
+    if (sp_store_open(&s, dbpath, err, sizeof err) != 0 ||
+        sp_store_test_create(s, "unit", def, "unit", &test_id, err, sizeof err) != 0) {
+        fprintf(stderr, "store: %s\n", err);
+        return 1;
+    }
+    sp_store_close(s);
+    RUN(test_run_passes_with_seconds);
+    RUN(test_stop_and_caps);
+    testserver_stop(&srv);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", tmpdir);
+    return check_summary();
+}
