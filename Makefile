@@ -8,7 +8,7 @@ BUILD_PKG     ?= build/pkg
 JOBS          ?= $(shell nproc 2>/dev/null || echo 2)
 MAKEFLAGS     += --no-print-directory
 
-.PHONY: all run test deps build build-dev build-asan deb clean format
+.PHONY: all run test deps build build-dev build-asan deb clean format format-check
 
 all: build
 
@@ -35,7 +35,7 @@ build-asan: deps
 # under AddressSanitizer; non-zero on any failure. Tests run one at a time: several of them
 # generate load and check rates and per-second figures, which a test beside them on the same
 # two cores would disturb.
-test: build-dev build-asan
+test: format-check build-dev build-asan
 	@ctest --test-dir $(BUILD_DEV) --output-on-failure
 	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -L 'unit|fuzz'
 
@@ -47,6 +47,10 @@ deb: deps
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+# Fails on any C file that `make format` would change (a dry run: nothing is written).
+format-check: deps
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 
 clean:
 	rm -rf build

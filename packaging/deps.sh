@@ -17,7 +17,7 @@ for a in "$@"; do
 done
 
 # Debian packages: build, run, test.
-pkgs=(gcc make cmake pkg-config git ca-certificates
+pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
       libwebsockets-dev libsodium-dev curl procps)
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)

@@ -253,7 +253,84 @@ static void print_summary(const json_t *run)
     fflush(stdout);
 }
 
-int sp_cmd_remote(int argc, char **argv)
+/* What the command line asked for: the server, the body of the start request, the test. */
+typedef struct remote_args {
+    char *server; /* owned, without trailing '/' */
+    json_t *body; /* owned: the run's overrides */
+    const char *test;
+    int quiet;
+} remote_args;
+
+/* One option of `remote run` into ra (the start request's body) or rm (the token). Returns 0,
+ * or 2 with the reason printed. */
+static int take_option(int ch, remote *rm, remote_args *ra)
+{
+    switch (ch) {
+    case 's':
+        free(ra->server);
+        ra->server = sp_strdup(optarg);
+        return 0;
+    case 'T':
+        rm->token = optarg;
+        return 0;
+    case 'u': {
+        char *end;
+        errno = 0;
+        long long n = strtoll(optarg, &end, 10);
+        if (errno || *end || end == optarg || n < 1 || n > SP_DEF_MAX_VUS) {
+            fprintf(stderr, "stampede remote: --users expects a whole number from 1, not '%s'\n",
+                    optarg);
+            return 2;
+        }
+        json_object_set_new(ra->body, "users", json_integer(n));
+        return 0;
+    }
+    case 'd': {
+        int64_t ms;
+        if (sp_parse_duration_ms(optarg, &ms) != 0 || ms <= 0) {
+            fprintf(stderr,
+                    "stampede remote: --duration expects a duration such as 30s, not '%s'\n",
+                    optarg);
+            return 2;
+        }
+        json_object_set_new(ra->body, "duration", json_string(optarg));
+        return 0;
+    }
+    case 'S': {
+        json_error_t je;
+        json_t *st = json_loads(optarg, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_array(st)) {
+            fprintf(stderr, "stampede remote: --stages expects a JSON array of stages\n");
+            json_decref(st);
+            return 2;
+        }
+        json_object_set_new(ra->body, "stages", st); /* steals st */
+        return 0;
+    }
+    case 'b':
+        json_object_set_new(ra->body, "base_url", json_string(optarg));
+        return 0;
+    case 'r': {
+        char *end;
+        long n = strtol(optarg, &end, 10);
+        if (*end || end == optarg || n < 1 || n > 1000000000) {
+            fprintf(stderr, "stampede remote: --revision expects a revision number\n");
+            return 2;
+        }
+        json_object_set_new(ra->body, "revision", json_integer(n));
+        return 0;
+    }
+    case 'q':
+        ra->quiet = 1;
+        return 0;
+    default:
+        usage(stderr);
+        return 2;
+    }
+}
+
+/* The command line into rm and ra. Returns -1 to go on, else the exit code (0 for --help). */
+static int parse_args(int argc, char **argv, remote *rm, remote_args *ra)
 {
     static const struct option opts[] = {
         {"server", required_argument, NULL, 's'},   {"token", required_argument, NULL, 'T'},
@@ -262,131 +339,130 @@ int sp_cmd_remote(int argc, char **argv)
         {"revision", required_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
-    int code = 2;
-    remote rm = {0};
-    json_t *body = json_object();
-    json_t *ans = NULL;
-    char *server = NULL;
-    int quiet = 0;
-    int blocked = 0;
-    sigset_t set, old;
-
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             usage(stdout);
-            code = 0;
-        } else {
-            usage(stderr);
+            return 0;
         }
-        goto out;
+        usage(stderr);
+        return 2;
     }
-    rm.token = getenv("STAMPEDE_TOKEN");
-    if (rm.token && !*rm.token)
-        rm.token = NULL;
+    rm->token = getenv("STAMPEDE_TOKEN");
+    if (rm->token && !*rm->token)
+        rm->token = NULL;
     optind = 2;
     int ch;
     while ((ch = getopt_long(argc, argv, "s:u:d:b:r:qh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 's':
-            free(server);
-            server = sp_strdup(optarg);
-            break;
-        case 'T':
-            rm.token = optarg;
-            break;
-        case 'u': {
-            char *end;
-            errno = 0;
-            long long n = strtoll(optarg, &end, 10);
-            if (errno || *end || end == optarg || n < 1 || n > SP_DEF_MAX_VUS) {
-                fprintf(stderr,
-                        "stampede remote: --users expects a whole number from 1, not '%s'\n",
-                        optarg);
-                goto out;
-            }
-            json_object_set_new(body, "users", json_integer(n));
-            break;
-        }
-        case 'd': {
-            int64_t ms;
-            if (sp_parse_duration_ms(optarg, &ms) != 0 || ms <= 0) {
-                fprintf(stderr,
-                        "stampede remote: --duration expects a duration such as 30s, not "
-                        "'%s'\n",
-                        optarg);
-                goto out;
-            }
-            json_object_set_new(body, "duration", json_string(optarg));
-            break;
-        }
-        case 'S': {
-            json_error_t je;
-            json_t *st = json_loads(optarg, JSON_REJECT_DUPLICATES, &je);
-            if (!json_is_array(st)) {
-                fprintf(stderr, "stampede remote: --stages expects a JSON array of stages\n");
-                json_decref(st);
-                goto out;
-            }
-            json_object_set_new(body, "stages", st); /* steals st */
-            break;
-        }
-        case 'b':
-            json_object_set_new(body, "base_url", json_string(optarg));
-            break;
-        case 'r': {
-            char *end;
-            long n = strtol(optarg, &end, 10);
-            if (*end || end == optarg || n < 1 || n > 1000000000) {
-                fprintf(stderr, "stampede remote: --revision expects a revision number\n");
-                goto out;
-            }
-            json_object_set_new(body, "revision", json_integer(n));
-            break;
-        }
-        case 'q':
-            quiet = 1;
-            break;
-        case 'h':
+        if (ch == 'h') {
             usage(stdout);
-            code = 0;
-            goto out;
-        default:
-            usage(stderr);
-            goto out;
+            return 0;
         }
+        if (take_option(ch, rm, ra) != 0)
+            return 2;
     }
-    if (!server || optind != argc - 1) {
-        fprintf(stderr, !server ? "stampede remote: --server URL is needed\n"
-                                : "stampede remote: give one TEST (an id or a name)\n");
+    if (!ra->server || optind != argc - 1) {
+        fprintf(stderr, !ra->server ? "stampede remote: --server URL is needed\n"
+                                    : "stampede remote: give one TEST (an id or a name)\n");
         usage(stderr);
-        goto out;
+        return 2;
     }
-    size_t sl = strlen(server);
-    while (sl > 0 && server[sl - 1] == '/')
-        server[--sl] = '\0';
-    if (strncmp(server, "http://", 7) != 0 && strncmp(server, "https://", 8) != 0) {
+    ra->test = argv[optind];
+    size_t sl = strlen(ra->server);
+    while (sl > 0 && ra->server[sl - 1] == '/')
+        ra->server[--sl] = '\0';
+    if (strncmp(ra->server, "http://", 7) != 0 && strncmp(ra->server, "https://", 8) != 0) {
         fprintf(stderr, "stampede remote: --server expects an http:// or https:// URL\n");
-        goto out;
+        return 2;
     }
     /* The token goes into a header line: a control character could start another header. */
-    for (const char *t = rm.token; t && *t; t++) {
+    for (const char *t = rm->token; t && *t; t++) {
         if ((unsigned char)*t < 0x20 || *t == 0x7f) {
             fprintf(stderr, "stampede remote: the token holds a control character\n");
-            goto out;
+            return 2;
         }
     }
-    rm.server = server;
+    rm->server = ra->server;
+    return -1;
+}
+
+/* Follows run_id until it has ended, printing a live line a second unless quiet; *ans (owned)
+ * is replaced by each newer state. Ctrl-C (blocked in set by the caller) stops the run on the
+ * server rather than this process: gracefully, then at once. Returns how many times it was
+ * interrupted, or -1 when the server was lost. */
+static int follow_run(remote *rm, long long run_id, json_t **ans, int quiet, const sigset_t *set)
+{
+    char path[128];
+    int interrupted = 0;
+    int64_t last_second = -1;
+    int failures = 0;
+    for (;;) {
+        const char *status = json_string_value(json_object_get(*ans, "status"));
+        if (!status || (strcmp(status, "running") != 0 && strcmp(status, "queued") != 0))
+            return interrupted;
+        const json_t *last = json_object_get(json_object_get(*ans, "live"), "last");
+        if (!quiet && json_is_object(last) && num(last, "second") > (double)last_second) {
+            last_second = (int64_t)num(last, "second");
+            /* The last, partial second after every VU has stopped carries nothing. */
+            if (num(last, "vus") > 0 || num(last, "count") > 0)
+                live_line(*ans);
+        }
+        /* Four polls a second, so that a second's line is rarely skipped. */
+        struct timespec wait = {0, 250 * 1000 * 1000};
+        int sig = sigtimedwait(set, NULL, &wait);
+        if (sig == SIGINT || sig == SIGTERM) {
+            interrupted++;
+            fprintf(stderr, interrupted == 1 ? "stopping the run gracefully (Ctrl-C again to "
+                                               "stop at once)\n"
+                                             : "stopping the run now\n");
+            snprintf(path, sizeof path, "/runs/%lld/stop", run_id);
+            json_t *mode = json_pack("{s:s}", "mode", interrupted == 1 ? "graceful" : "immediate");
+            json_t *r2 = NULL;
+            call(rm, "POST", path, mode, &r2);
+            json_decref(r2);
+            json_decref(mode);
+        }
+        snprintf(path, sizeof path, "/runs/%lld", run_id);
+        json_t *next = NULL;
+        long st = call(rm, "GET", path, NULL, &next);
+        if (st != 200) {
+            json_decref(next);
+            /* A server restarting or a network blip: keep trying for a while. */
+            if (++failures > 20) {
+                fprintf(stderr, "stampede remote: lost the server: %s\n",
+                        st ? "unexpected answer" : rm->err);
+                return -1;
+            }
+            continue;
+        }
+        failures = 0;
+        json_decref(*ans);
+        *ans = next;
+    }
+}
+
+int sp_cmd_remote(int argc, char **argv)
+{
+    remote rm = {0};
+    remote_args ra = {.body = json_object()};
+    json_t *ans = NULL;
+    int blocked = 0;
+    sigset_t set, old;
+
+    int code = parse_args(argc, argv, &rm, &ra);
+    if (code >= 0)
+        goto out;
+    code = 2;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(rm.curl = curl_easy_init())) {
         fprintf(stderr, "stampede remote: cannot initialise libcurl\n");
         goto out;
     }
-    long long test_id = find_test(&rm, argv[optind]);
+    long long test_id = find_test(&rm, ra.test);
     if (!test_id)
         goto out;
 
     char path[128];
     snprintf(path, sizeof path, "/tests/%lld/runs", test_id);
-    long st = call(&rm, "POST", path, body, &ans);
+    long st = call(&rm, "POST", path, ra.body, &ans);
     if (st != 201) {
         if (st == 0)
             fprintf(stderr, "stampede remote: cannot reach %s: %s\n", rm.server, rm.err);
@@ -395,7 +471,7 @@ int sp_cmd_remote(int argc, char **argv)
         goto out;
     }
     long long run_id = json_integer_value(json_object_get(ans, "id"));
-    if (!quiet)
+    if (!ra.quiet)
         fprintf(stderr, "run %lld of %s started on %s\n", run_id,
                 json_string_value(json_object_get(ans, "test_name")) ?: "?", rm.server);
 
@@ -405,53 +481,9 @@ int sp_cmd_remote(int argc, char **argv)
     sigaddset(&set, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     blocked = 1;
-    int interrupted = 0;
-    int64_t last_second = -1;
-    int failures = 0;
-    for (;;) {
-        const char *status = json_string_value(json_object_get(ans, "status"));
-        if (!status || (strcmp(status, "running") != 0 && strcmp(status, "queued") != 0))
-            break;
-        const json_t *last = json_object_get(json_object_get(ans, "live"), "last");
-        if (!quiet && json_is_object(last) && num(last, "second") > (double)last_second) {
-            last_second = (int64_t)num(last, "second");
-            /* The last, partial second after every VU has stopped carries nothing. */
-            if (num(last, "vus") > 0 || num(last, "count") > 0)
-                live_line(ans);
-        }
-        /* Four polls a second, so that a second's line is rarely skipped. */
-        struct timespec wait = {0, 250 * 1000 * 1000};
-        int sig = sigtimedwait(&set, NULL, &wait);
-        if (sig == SIGINT || sig == SIGTERM) {
-            interrupted++;
-            fprintf(stderr, interrupted == 1 ? "stopping the run gracefully (Ctrl-C again to "
-                                               "stop at once)\n"
-                                             : "stopping the run now\n");
-            char sp[128];
-            snprintf(sp, sizeof sp, "/runs/%lld/stop", run_id);
-            json_t *mode = json_pack("{s:s}", "mode", interrupted == 1 ? "graceful" : "immediate");
-            json_t *r2 = NULL;
-            call(&rm, "POST", sp, mode, &r2);
-            json_decref(r2);
-            json_decref(mode);
-        }
-        snprintf(path, sizeof path, "/runs/%lld", run_id);
-        json_t *next = NULL;
-        st = call(&rm, "GET", path, NULL, &next);
-        if (st != 200) {
-            json_decref(next);
-            /* A server restarting or a network blip: keep trying for a while. */
-            if (++failures > 20) {
-                fprintf(stderr, "stampede remote: lost the server: %s\n",
-                        st ? "unexpected answer" : rm.err);
-                goto out;
-            }
-            continue;
-        }
-        failures = 0;
-        json_decref(ans);
-        ans = next;
-    }
+    int interrupted = follow_run(&rm, run_id, &ans, ra.quiet, &set);
+    if (interrupted < 0)
+        goto out;
     print_summary(ans);
     const char *status = json_string_value(json_object_get(ans, "status"));
     if (interrupted)
@@ -468,7 +500,7 @@ out:
     if (rm.curl)
         curl_easy_cleanup(rm.curl);
     json_decref(ans);
-    json_decref(body);
-    free(server);
+    json_decref(ra.body);
+    free(ra.server);
     return code;
 }

@@ -271,7 +271,18 @@ static int write_outputs(const sp_run_result *r, json_t *seconds, const char *js
     return bad;
 }
 
-int sp_cmd_run(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct run_args {
+    sp_overrides ov;
+    int64_t threads, seed;
+    const char *json_out, *junit_out;
+    int quiet, check_only;
+    const char *file;
+} run_args;
+
+/* The command line into a. Returns -1 to go on, else the exit code (0 for --help, 2 for a bad
+ * command line, with the reason printed). */
+static int parse_args(int argc, char **argv, run_args *a)
 {
     static const struct option opts[] = {
         {"users", required_argument, NULL, 'u'},  {"duration", required_argument, NULL, 'd'},
@@ -281,10 +292,96 @@ int sp_cmd_run(int argc, char **argv)
         {"quiet", no_argument, NULL, 'q'},        {"check", no_argument, NULL, 'c'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    sp_overrides ov = SP_OVERRIDES_NONE;
-    int64_t threads = 0, seed = 0;
-    const char *json_out = NULL, *junit_out = NULL;
-    int quiet = 0, check_only = 0;
+    optind = 1;
+    int ch;
+    while ((ch = getopt_long(argc, argv, "u:d:b:t:qh", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'u':
+            if (parse_count(optarg, "--users", SP_DEF_MAX_VUS, &a->ov.users))
+                return 2;
+            break;
+        case 'd': {
+            int64_t msv = 0;
+            if (sp_parse_duration_ms(optarg, &msv) != 0 || msv <= 0) {
+                fprintf(stderr, "stampede run: --duration expects a duration above zero such as "
+                                "30s, 2m or 1h30m, not '%s'\n", optarg);
+                return 2;
+            }
+            a->ov.duration_ms = msv;
+            break;
+        }
+        case 'S': a->ov.stages = optarg; break;
+        case 'b': a->ov.base_url = optarg; break;
+        case 't':
+            if (parse_count(optarg, "--threads", 256, &a->threads))
+                return 2;
+            break;
+        case 's':
+            if (parse_count(optarg, "--seed", INT64_MAX, &a->seed))
+                return 2;
+            break;
+        case 'J': a->json_out = optarg; break;
+        case 'X': a->junit_out = optarg; break;
+        case 'q': a->quiet = 1; break;
+        case 'c': a->check_only = 1; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, optind >= argc ? "stampede run: which test? Give a definition file.\n"
+                                       : "stampede run: one definition file at a time\n");
+        usage(stderr);
+        return 2;
+    }
+    if (a->ov.users > 0 && a->ov.duration_ms <= 0) {
+        fprintf(stderr, "stampede run: --users needs --duration (how long to hold them)\n");
+        return 2;
+    }
+    a->file = argv[optind];
+    return -1;
+}
+
+/* Runs c->engine to its end with the signal thread (Ctrl-C: graceful, then immediate) and, on
+ * a terminal, the key thread ('+'/'-' change the load). Returns sp_engine_start's result. */
+static int run_to_end(run_ctx *c, int quiet)
+{
+    /* Block the stop signals before any engine thread exists, so every thread inherits the mask
+     * and only the signal thread receives them. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    pthread_t sigthr;
+    pthread_create(&sigthr, NULL, signal_thread, c);
+
+    const sp_def *def = c->def;
+    int keys = c->tty && tty_raw() == 0;
+    if (!quiet)
+        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned%s\n", def->name, def->nusers,
+                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0,
+                keys ? " ('+'/'-': 10% more/less load)" : "");
+    int rc = sp_engine_start(c->engine);
+    pthread_t keythr;
+    if (rc == 0 && keys && pthread_create(&keythr, NULL, key_thread, c) != 0)
+        keys = 0;
+    if (rc == 0)
+        sp_engine_wait(c->engine);
+    atomic_store(&c->done, 1);
+    if (rc == 0 && keys)
+        pthread_join(keythr, NULL);
+    tty_restore();
+    pthread_kill(sigthr, SIGUSR1);
+    pthread_join(sigthr, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int sp_cmd_run(int argc, char **argv)
+{
+    run_args a = {.ov = SP_OVERRIDES_NONE};
     int exit_code = 2;
     sp_def *def = NULL;
     sp_engine *engine = NULL;
@@ -296,75 +393,32 @@ int sp_cmd_run(int argc, char **argv)
     pthread_mutex_init(&c.lock, NULL);
     sp_name_stats_init(&c.scratch);
 
-    optind = 1;
-    int ch;
-    while ((ch = getopt_long(argc, argv, "u:d:b:t:qh", opts, NULL)) != -1) {
-        switch (ch) {
-        case 'u':
-            if (parse_count(optarg, "--users", SP_DEF_MAX_VUS, &ov.users))
-                goto out;
-            break;
-        case 'd': {
-            int64_t msv = 0;
-            if (sp_parse_duration_ms(optarg, &msv) != 0 || msv <= 0) {
-                fprintf(stderr, "stampede run: --duration expects a duration above zero such as "
-                                "30s, 2m or 1h30m, not '%s'\n", optarg);
-                goto out;
-            }
-            ov.duration_ms = msv;
-            break;
-        }
-        case 'S': ov.stages = optarg; break;
-        case 'b': ov.base_url = optarg; break;
-        case 't':
-            if (parse_count(optarg, "--threads", 256, &threads))
-                goto out;
-            break;
-        case 's':
-            if (parse_count(optarg, "--seed", INT64_MAX, &seed))
-                goto out;
-            break;
-        case 'J': json_out = optarg; break;
-        case 'X': junit_out = optarg; break;
-        case 'q': quiet = 1; break;
-        case 'c': check_only = 1; break;
-        case 'h': usage(stdout); exit_code = 0; goto out;
-        default: usage(stderr); goto out;
-        }
-    }
-    if (optind != argc - 1) {
-        fprintf(stderr, optind >= argc ? "stampede run: which test? Give a definition file.\n"
-                                       : "stampede run: one definition file at a time\n");
-        usage(stderr);
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed >= 0) {
+        exit_code = parsed;
         goto out;
     }
-    if (ov.users > 0 && ov.duration_ms <= 0) {
-        fprintf(stderr, "stampede run: --users needs --duration (how long to hold them)\n");
-        goto out;
-    }
-    const char *file = argv[optind];
-
-    if (sp_def_load_file(file, &ov, &def, &errs) != 0) {
+    if (sp_def_load_file(a.file, &a.ov, &def, &errs) != 0) {
         sp_buf b;
         sp_buf_init(&b, 1u << 20);
         sp_errlist_format(&errs, &b);
-        fprintf(stderr, "%s: invalid test definition:\n%s", file, b.p);
+        fprintf(stderr, "%s: invalid test definition:\n%s", a.file, b.p);
         sp_buf_release(&b);
         goto out;
     }
-    if (check_only) {
-        printf("%s: valid (%zu user classes, %zu request names, %zu thresholds)\n", file,
+    if (a.check_only) {
+        printf("%s: valid (%zu user classes, %zu request names, %zu thresholds)\n", a.file,
                def->nusers, def->nnames, def->nthresholds);
         exit_code = 0;
         goto out;
     }
 
     c.def = def;
-    c.live = quiet ? NULL : stderr;
-    c.tty = !quiet && isatty(STDERR_FILENO);
-    c.seconds = json_out ? json_array() : NULL;
+    c.live = a.quiet ? NULL : stderr;
+    c.tty = !a.quiet && isatty(STDERR_FILENO);
+    c.seconds = a.json_out ? json_array() : NULL;
 
-    sp_engine_opts eo = {.threads = (unsigned)threads, .seed = (uint64_t)seed,
+    sp_engine_opts eo = {.threads = (unsigned)a.threads, .seed = (uint64_t)a.seed,
                          .on_second = on_second, .ud = &c};
     char err[256] = "";
     if (sp_engine_new(def, &eo, &engine, err, sizeof err) != 0) {
@@ -373,36 +427,8 @@ int sp_cmd_run(int argc, char **argv)
     }
     c.engine = engine;
 
-    /* Block the stop signals before any engine thread exists, so every thread inherits the mask
-     * and only the signal thread receives them. */
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    pthread_t sigthr;
-    pthread_create(&sigthr, NULL, signal_thread, &c);
-
     int64_t started_ms = sp_wall_ms();
-    int keys = c.tty && tty_raw() == 0;
-    if (!quiet)
-        fprintf(stderr, "running %s: %zu user class%s, %.0fs planned%s\n", def->name, def->nusers,
-                def->nusers == 1 ? "" : "es", (double)def->load.total_ms / 1000.0,
-                keys ? " ('+'/'-': 10% more/less load)" : "");
-    int rc = sp_engine_start(engine);
-    pthread_t keythr;
-    if (rc == 0 && keys && pthread_create(&keythr, NULL, key_thread, &c) != 0)
-        keys = 0;
-    if (rc == 0)
-        sp_engine_wait(engine);
-    atomic_store(&c.done, 1);
-    if (rc == 0 && keys)
-        pthread_join(keythr, NULL);
-    tty_restore();
-    pthread_kill(sigthr, SIGUSR1);
-    pthread_join(sigthr, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    int rc = run_to_end(&c, a.quiet);
     if (rc != 0) {
         fprintf(stderr, "stampede run: cannot start: %s\n", sp_strerror(rc));
         goto out;
@@ -424,7 +450,7 @@ int sp_cmd_run(int argc, char **argv)
     fflush(stdout);
 
     exit_code = c.interrupted ? 130 : failed ? 1 : 0;
-    if (write_outputs(&r, c.seconds, json_out, junit_out) != 0)
+    if (write_outputs(&r, c.seconds, a.json_out, a.junit_out) != 0)
         exit_code = 2;
 
 out:

@@ -212,37 +212,279 @@ static char *default_examples_dir(void)
     return NULL;
 }
 
+/* Everything `stampede serve` starts, so that one function can stop it in reverse order. */
+typedef struct server {
+    sp_config cfg;
+    sp_api *api;
+    sp_http_server *http;
+    sp_live *live;
+    sp_runs *runs;
+    sp_auth *auth;
+    char *examples;
+    char *live_url;
+    int lock_fd;
+    char *tls_cert, *tls_key;
+    const char *admin_pw; /* STAMPEDE_ADMIN_PASSWORD, or NULL */
+    int exposed;          /* listening on an address others can reach */
+    live_gate gate;
+    char err[1024];
+} server;
+
+/* A server reachable from the network must not start with a password nobody chose: the first
+ * start there needs STAMPEDE_ADMIN_PASSWORD (open_accounts checks again for later starts).
+ * Returns 0, or 2 with the reason printed. */
+static int check_exposure(server *s)
+{
+    s->exposed = !is_loopback_addr(s->cfg.listen_host);
+    s->admin_pw = getenv("STAMPEDE_ADMIN_PASSWORD");
+    if (s->admin_pw && !*s->admin_pw)
+        s->admin_pw = NULL;
+    if (!s->exposed)
+        return 0;
+    char db[PATH_MAX];
+    struct stat st;
+    snprintf(db, sizeof db, "%s/stampede.db", s->cfg.data_dir);
+    if (stat(db, &st) != 0 && !s->admin_pw) {
+        fprintf(stderr,
+                "stampede serve: refusing to listen on %s: with access control on, the "
+                "admin password must not be a generated one on an address others can "
+                "reach. Set STAMPEDE_ADMIN_PASSWORD for this first start, or start on "
+                "127.0.0.1 first and change the password (POST /api/v1/auth/password).\n",
+                s->cfg.listen_host);
+        return 2;
+    }
+    return 0;
+}
+
+/* The live stream first, so that /api/v1/config reports the port it really bound. Browsers may
+ * only connect from the dashboard's own origin. */
+static int start_live(server *s)
+{
+    const sp_config *cfg = &s->cfg;
+    if (cfg->live_url) {
+        s->live_url = sp_strdup(cfg->live_url);
+    } else if (cfg->public_url) {
+        /* The nginx sample's layout: the stream under /live/ of the same origin. */
+        int tls = strncmp(cfg->public_url, "https://", 8) == 0;
+        const char *authority = cfg->public_url + (tls ? 8 : 7);
+        size_t n = strlen(authority) + 16;
+        s->live_url = sp_malloc(n);
+        snprintf(s->live_url, n, "%s://%s/live/", tls ? "wss" : "ws", authority);
+    }
+    /* Host and Origin of an upgrade are checked by sp_http_access_check() in live_auth(),
+     * against the same names as REST requests, so that every refusal is audited. */
+    s->gate.listen_host = cfg->listen_host;
+    atomic_init(&s->gate.http_port, cfg->port);
+    s->gate.live_port = cfg->live_port;   /* never 0: --live-port refuses it */
+    s->gate.public_url = cfg->public_url; /* behind a reverse proxy: its name and origin */
+    sp_live_opts lo;
+    sp_live_opts_init(&lo);
+    lo.listen_addr = cfg->listen_host;
+    lo.port = cfg->live_port;
+    lo.auth = live_auth;
+    lo.auth_ud = &s->gate;
+    lo.auth_checks_names = 1;
+    /* A dashboard served over https may only open wss:// streams. */
+    lo.tls_cert_path = cfg->tls_cert;
+    lo.tls_key_path = cfg->tls_key;
+    if (sp_live_new(&lo, &s->live, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the live stream", "error", s->err, NULL);
+        return 1;
+    }
+    return 0;
+}
+
+/* The accounts: after sp_api_new, which migrated the database. Returns 0, 1 (failed) or 2 (an
+ * exposed server whose admin password is still the generated one). */
+static int open_accounts(server *s)
+{
+    sp_auth_config ac = {.db_path = sp_api_db_path(s->api),
+                         .enabled = !s->cfg.no_auth,
+                         .server_names = (const char *const *)s->cfg.server_names,
+                         .n_server_names = s->cfg.n_server_names,
+                         .admin_password = s->admin_pw};
+    char generated[96] = "";
+    if (sp_auth_new(&s->auth, &ac, generated, sizeof generated, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot open the accounts", "error", s->err, NULL);
+        return 1;
+    }
+    if (generated[0]) {
+        /* Shown once, here, and never logged: only its hash is stored. */
+        fprintf(stderr,
+                "\nFirst start: created the user \"admin\" (role admin).\n"
+                "admin password: %s\n"
+                "Log in to the dashboard with it, then change it. It is not shown again.\n\n",
+                generated);
+        fflush(stderr);
+        sodium_memzero(generated, sizeof generated);
+    }
+    int still = sp_auth_password_still_generated(s->auth);
+    if (s->exposed && !s->cfg.no_auth && still != 0) {
+        fprintf(stderr,
+                "stampede serve: refusing to listen on %s: the admin password is still the "
+                "generated one. Start on 127.0.0.1, log in and change it (POST "
+                "/api/v1/auth/password), then listen on %s.\n",
+                s->cfg.listen_host, s->cfg.listen_host);
+        return 2;
+    }
+    atomic_store(&s->gate.auth, s->auth);
+    if (s->cfg.no_auth)
+        sp_log_kv(SP_LOG_WARN,
+                  "access control is off (--no-auth): every loopback client may do everything",
+                  NULL);
+    return 0;
+}
+
+/* The store, the accounts, the run manager, the examples on a first start. Returns 0, 1 or 2
+ * (as open_accounts). */
+static int open_store(server *s)
+{
+    const sp_config *cfg = &s->cfg;
+    sp_api_config acfg = {cfg->data_dir, cfg->web_root, (uint16_t)sp_live_port(s->live),
+                          s->live_url};
+    if (sp_api_new(&s->api, &acfg, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "data_dir", cfg->data_dir, "error",
+                  s->err, NULL);
+        return 1;
+    }
+    int rc = open_accounts(s);
+    if (rc)
+        return rc;
+    /* After sp_api_new: runs left running by a dead process are marked aborted first. */
+    sp_runs_config rcfg = {.db_path = sp_api_db_path(s->api),
+                           .data_dir = sp_api_files_dir(s->api),
+                           .live = s->live,
+                           .max_vus = cfg->max_vus,
+                           .max_duration_ms = cfg->max_duration_ms,
+                           .max_rate = cfg->max_rate,
+                           .max_runs = cfg->max_runs};
+    if (sp_runs_new(&rcfg, &s->runs, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the run manager", "error", s->err, NULL);
+        return 1;
+    }
+    sp_api_set_runs(s->api, s->runs);
+    sp_live_set_backlog_fn(s->live, sp_runs_backlog, s->runs);
+    if (sp_api_is_first_start(s->api)) {
+        s->examples = cfg->examples_dir ? sp_strdup(cfg->examples_dir) : default_examples_dir();
+        if (s->examples)
+            sp_api_seed_examples(s->api, s->examples, cfg->shop_url);
+        else
+            sp_log_kv(SP_LOG_WARN, "no example tests found; use --examples-dir", NULL);
+    }
+    return 0;
+}
+
+/* The REST API and dashboard; says where they are. */
+static int start_http(server *s)
+{
+    const sp_config *cfg = &s->cfg;
+    size_t nroutes;
+    const sp_http_route *routes = sp_api_routes(&nroutes);
+    sp_http_config hcfg = {cfg->listen_host,
+                           cfg->port,
+                           (uint16_t)sp_live_port(s->live),
+                           0,
+                           s->auth,
+                           s->tls_cert,
+                           s->tls_key,
+                           cfg->public_url,
+                           s->live_url};
+    if (sp_http_server_new(&s->http, &hcfg, routes, nroutes, s->api, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the HTTP server", "error", s->err, NULL);
+        return 1;
+    }
+    char url[128], port[8], livep[8];
+    int v6 = strchr(cfg->listen_host, ':') != NULL;
+    atomic_store(&s->gate.http_port, sp_http_server_port(s->http));
+    snprintf(url, sizeof url, "%s://%s%s%s:%u/", s->tls_cert ? "https" : "http", v6 ? "[" : "",
+             cfg->listen_host, v6 ? "]" : "", (unsigned)sp_http_server_port(s->http));
+    snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(s->http));
+    snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(s->live));
+    sp_log_kv(SP_LOG_INFO, "listening", "url", url, "live_port", livep, "data_dir", cfg->data_dir,
+              "public_url", cfg->public_url, "live_url", s->live_url, "version",
+              sp_version_string(), NULL);
+    /* Times without access control are worth finding in the log afterwards. */
+    sp_auth_audit(s->auth, "-", NULL, "server.start", url,
+                  cfg->no_auth ? "access control off (--no-auth)" : "access control on");
+    printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
+    fflush(stdout);
+    return 0;
+}
+
+/* The main thread's only other duty until a stop signal: checkpoint the WAL now and then,
+ * because readers that overlap commits can keep SQLite's automatic checkpoints from ever
+ * completing. Then running runs end gracefully and are recorded as stopped before anything
+ * closes; a second signal while they finish their requests in flight stops them at once. */
+static void serve_until_stopped(server *s, const sigset_t *stop_signals)
+{
+    int sig;
+    for (;;) {
+        struct timespec every = {SP_API_CHECKPOINT_S, 0};
+        sig = sigtimedwait(stop_signals, NULL, &every);
+        if (sig == SIGINT || sig == SIGTERM)
+            break;
+        if (sig < 0 && errno == EAGAIN)
+            sp_api_checkpoint(s->api, 0);
+    }
+    sp_log_kv(SP_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+    if (s->runs && sp_runs_active(s->runs)) {
+        sp_log_kv(SP_LOG_INFO, "stopping runs", NULL);
+        sp_runs_stop_all(s->runs, 1);
+        while (sp_runs_active(s->runs) > 0) {
+            struct timespec tick = {0, 100 * 1000 * 1000};
+            int again = sigtimedwait(stop_signals, NULL, &tick);
+            if (again == SIGINT || again == SIGTERM) {
+                sp_log_kv(SP_LOG_INFO, "stopping runs now", NULL);
+                sp_runs_stop_all(s->runs, 0);
+            }
+        }
+    }
+}
+
+/* Stops and frees what was started, in reverse order; clean says the server ran and stopped on
+ * a signal, so the WAL is shrunk and "stopped" logged. */
+static void server_release(server *s, int clean)
+{
+    sp_http_server_free(s->http);
+    sp_runs_free(s->runs); /* no handler uses it any more; stops what a failed start left */
+    sp_live_free(s->live);
+    sp_auth_free(s->auth); /* after the HTTP server and the live stream, which use it */
+    if (s->tls_key)
+        sodium_memzero(s->tls_key, strlen(s->tls_key));
+    free(s->tls_key);
+    free(s->tls_cert);
+    if (s->api && clean)
+        sp_api_checkpoint(s->api, 1); /* every request has finished: shrink the WAL to nothing */
+    sp_api_free(s->api);
+    if (clean)
+        sp_log_kv(SP_LOG_INFO, "stopped", NULL);
+    free(s->examples);
+    free(s->live_url);
+    sp_datadir_unlock(s->lock_fd);
+    sp_config_release(&s->cfg);
+}
+
 int sp_cmd_serve(int argc, char **argv)
 {
     int code = 1;
-    char err[1024] = "";
-    sp_api *api = NULL;
-    sp_http_server *http = NULL;
-    sp_live *live = NULL;
-    sp_runs *runs = NULL;
-    sp_auth *auth = NULL;
-    char *examples = NULL;
-    char *live_url = NULL;
-    int lock_fd = -1;
-    char *tls_cert = NULL, *tls_key = NULL;
-    live_gate gate;
-    atomic_init(&gate.auth, NULL);
-    sp_config cfg;
-    sp_config_init(&cfg);
+    server *s = sp_calloc(1, sizeof *s);
+    s->lock_fd = -1;
+    atomic_init(&s->gate.auth, NULL);
+    sp_config_init(&s->cfg);
 
-    int rc = sp_config_parse(&cfg, argc, argv, err, sizeof err);
+    int rc = sp_config_parse(&s->cfg, argc, argv, s->err, sizeof s->err);
     if (rc == 1) {
         fputs(sp_config_usage(), stdout);
         code = 0;
         goto out;
     }
     if (rc) {
-        fprintf(stderr, "stampede serve: %s\n(see `stampede serve --help`)\n", err);
+        fprintf(stderr, "stampede serve: %s\n(see `stampede serve --help`)\n", s->err);
         code = 2;
         goto out;
     }
     sp_log_init();
-    sp_log_set_level((sp_log_level)cfg.log_level);
+    sp_log_set_level((sp_log_level)s->cfg.log_level);
 
     /* Before any thread exists: see the top of this file. SIGPIPE is ignored because a client
      * that goes away must cost a failed write, not the process. */
@@ -253,210 +495,38 @@ int sp_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* A server reachable from the network must not start with a password nobody chose: the
-     * first start there needs STAMPEDE_ADMIN_PASSWORD (checked again below for later starts). */
-    int exposed = !is_loopback_addr(cfg.listen_host);
-    const char *admin_pw = getenv("STAMPEDE_ADMIN_PASSWORD");
-    if (admin_pw && !*admin_pw)
-        admin_pw = NULL;
-    if (exposed) {
-        char db[PATH_MAX];
-        struct stat st;
-        snprintf(db, sizeof db, "%s/stampede.db", cfg.data_dir);
-        if (stat(db, &st) != 0 && !admin_pw) {
-            fprintf(stderr,
-                    "stampede serve: refusing to listen on %s: with access control on, the "
-                    "admin password must not be a generated one on an address others can "
-                    "reach. Set STAMPEDE_ADMIN_PASSWORD for this first start, or start on "
-                    "127.0.0.1 first and change the password (POST /api/v1/auth/password).\n",
-                    cfg.listen_host);
-            code = 2;
+    if ((code = check_exposure(s)) != 0)
+        goto out;
+    code = 2;
+    if (s->cfg.tls_cert) {
+        s->tls_cert = read_pem(s->cfg.tls_cert, s->err, sizeof s->err);
+        s->tls_key = s->tls_cert ? read_pem(s->cfg.tls_key, s->err, sizeof s->err) : NULL;
+        if (!s->tls_key) {
+            fprintf(stderr, "stampede serve: --tls-cert/--tls-key: %s\n", s->err);
             goto out;
         }
     }
-    if (cfg.tls_cert) {
-        tls_cert = read_pem(cfg.tls_cert, err, sizeof err);
-        tls_key = tls_cert ? read_pem(cfg.tls_key, err, sizeof err) : NULL;
-        if (!tls_key) {
-            fprintf(stderr, "stampede serve: --tls-cert/--tls-key: %s\n", err);
-            code = 2;
-            goto out;
-        }
-    }
-
-    if (make_dirs(cfg.data_dir, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot prepare the data directory", "error", err, NULL);
+    code = 1;
+    if (make_dirs(s->cfg.data_dir, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot prepare the data directory", "error", s->err, NULL);
         goto out;
     }
     /* One server per data directory, and `stampede restore` waits for it to stop. */
-    if (sp_datadir_lock(cfg.data_dir, "serve", &lock_fd, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot lock the data directory", "error", err, NULL);
+    if (sp_datadir_lock(s->cfg.data_dir, "serve", &s->lock_fd, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot lock the data directory", "error", s->err, NULL);
         goto out;
     }
-    if (cfg.live_url) {
-        live_url = sp_strdup(cfg.live_url);
-    } else if (cfg.public_url) {
-        /* The nginx sample's layout: the stream under /live/ of the same origin. */
-        int tls = strncmp(cfg.public_url, "https://", 8) == 0;
-        const char *authority = cfg.public_url + (tls ? 8 : 7);
-        size_t n = strlen(authority) + 16;
-        live_url = sp_malloc(n);
-        snprintf(live_url, n, "%s://%s/live/", tls ? "wss" : "ws", authority);
-    }
-    /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers
-     * may only connect from the dashboard's own origin. */
-    /* Host and Origin of an upgrade are checked by sp_http_access_check() in live_auth(),
-     * against the same names as REST requests, so that every refusal is audited. */
-    gate.listen_host = cfg.listen_host;
-    atomic_init(&gate.http_port, cfg.port);
-    gate.live_port = cfg.live_port; /* never 0: --live-port refuses it */
-    gate.public_url = cfg.public_url; /* behind a reverse proxy: its name and origin */
-    sp_live_opts lo;
-    sp_live_opts_init(&lo);
-    lo.listen_addr = cfg.listen_host;
-    lo.port = cfg.live_port;
-    lo.auth = live_auth;
-    lo.auth_ud = &gate;
-    lo.auth_checks_names = 1;
-    /* A dashboard served over https may only open wss:// streams. */
-    lo.tls_cert_path = cfg.tls_cert;
-    lo.tls_key_path = cfg.tls_key;
-    if (sp_live_new(&lo, &live, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot start the live stream", "error", err, NULL);
+    if (start_live(s) != 0)
         goto out;
-    }
-    sp_api_config acfg = {cfg.data_dir, cfg.web_root, (uint16_t)sp_live_port(live), live_url};
-    if (sp_api_new(&api, &acfg, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "data_dir", cfg.data_dir, "error", err,
-                    NULL);
+    if ((code = open_store(s)) != 0)
         goto out;
-    }
-    /* The accounts: after sp_api_new, which migrated the database. */
-    {
-        sp_auth_config ac = {.db_path = sp_api_db_path(api),
-                             .enabled = !cfg.no_auth,
-                             .server_names = (const char *const *)cfg.server_names,
-                             .n_server_names = cfg.n_server_names,
-                             .admin_password = admin_pw};
-        char generated[96] = "";
-        if (sp_auth_new(&auth, &ac, generated, sizeof generated, err, sizeof err) != 0) {
-            sp_log_kv(SP_LOG_ERROR, "cannot open the accounts", "error", err, NULL);
-            goto out;
-        }
-        if (generated[0]) {
-            /* Shown once, here, and never logged: only its hash is stored. */
-            fprintf(stderr,
-                    "\nFirst start: created the user \"admin\" (role admin).\n"
-                    "admin password: %s\n"
-                    "Log in to the dashboard with it, then change it. It is not shown again.\n\n",
-                    generated);
-            fflush(stderr);
-            sodium_memzero(generated, sizeof generated);
-        }
-        int still = sp_auth_password_still_generated(auth);
-        if (exposed && !cfg.no_auth && still != 0) {
-            fprintf(stderr,
-                    "stampede serve: refusing to listen on %s: the admin password is still the "
-                    "generated one. Start on 127.0.0.1, log in and change it (POST "
-                    "/api/v1/auth/password), then listen on %s.\n",
-                    cfg.listen_host, cfg.listen_host);
-            code = 2;
-            goto out;
-        }
-        atomic_store(&gate.auth, auth);
-        if (cfg.no_auth)
-            sp_log_kv(SP_LOG_WARN,
-                        "access control is off (--no-auth): every loopback client may do "
-                        "everything",
-                        NULL);
-    }
-    /* After sp_api_new: runs left running by a dead process are marked aborted first. */
-    sp_runs_config rcfg = {.db_path = sp_api_db_path(api), .data_dir = sp_api_files_dir(api),
-                           .live = live, .max_vus = cfg.max_vus,
-                           .max_duration_ms = cfg.max_duration_ms, .max_rate = cfg.max_rate,
-                           .max_runs = cfg.max_runs};
-    if (sp_runs_new(&rcfg, &runs, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot start the run manager", "error", err, NULL);
+    code = 1;
+    if (start_http(s) != 0)
         goto out;
-    }
-    sp_api_set_runs(api, runs);
-    sp_live_set_backlog_fn(live, sp_runs_backlog, runs);
-    if (sp_api_is_first_start(api)) {
-        examples = cfg.examples_dir ? sp_strdup(cfg.examples_dir) : default_examples_dir();
-        if (examples)
-            sp_api_seed_examples(api, examples, cfg.shop_url);
-        else
-            sp_log_kv(SP_LOG_WARN, "no example tests found; use --examples-dir", NULL);
-    }
-
-    size_t nroutes;
-    const sp_http_route *routes = sp_api_routes(&nroutes);
-    sp_http_config hcfg = {cfg.listen_host, cfg.port, (uint16_t)sp_live_port(live), 0, auth,
-                           tls_cert,        tls_key, cfg.public_url, live_url};
-    if (sp_http_server_new(&http, &hcfg, routes, nroutes, api, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot start the HTTP server", "error", err, NULL);
-        goto out;
-    }
-    char url[128], port[8], livep[8];
-    int v6 = strchr(cfg.listen_host, ':') != NULL;
-    atomic_store(&gate.http_port, sp_http_server_port(http));
-    snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert ? "https" : "http", v6 ? "[" : "",
-             cfg.listen_host, v6 ? "]" : "", (unsigned)sp_http_server_port(http));
-    snprintf(port, sizeof port, "%u", (unsigned)sp_http_server_port(http));
-    snprintf(livep, sizeof livep, "%u", (unsigned)sp_live_port(live));
-    sp_log_kv(SP_LOG_INFO, "listening", "url", url, "live_port", livep, "data_dir", cfg.data_dir,
-                "public_url", cfg.public_url, "live_url", live_url, "version",
-                sp_version_string(), NULL);
-    /* Times without access control are worth finding in the log afterwards. */
-    sp_auth_audit(auth, "-", NULL, "server.start", url,
-                  cfg.no_auth ? "access control off (--no-auth)" : "access control on");
-    printf("Stampede is running at %s (REST API: %sapi/v1, press Ctrl-C to stop)\n", url, url);
-    fflush(stdout);
-
-    /* The main thread's only other duty: checkpoint the WAL now and then, because readers that
-     * overlap commits can keep SQLite's automatic checkpoints from ever completing. */
-    int sig;
-    for (;;) {
-        struct timespec every = {SP_API_CHECKPOINT_S, 0};
-        sig = sigtimedwait(&stop_signals, NULL, &every);
-        if (sig == SIGINT || sig == SIGTERM)
-            break;
-        if (sig < 0 && errno == EAGAIN)
-            sp_api_checkpoint(api, 0);
-    }
-    sp_log_kv(SP_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
-    /* Running runs end gracefully and are recorded as stopped before anything closes; a
-     * second signal while they finish their requests in flight stops them at once. */
-    if (runs && sp_runs_active(runs)) {
-        sp_log_kv(SP_LOG_INFO, "stopping runs", NULL);
-        sp_runs_stop_all(runs, 1);
-        while (sp_runs_active(runs) > 0) {
-            struct timespec tick = {0, 100 * 1000 * 1000};
-            int again = sigtimedwait(&stop_signals, NULL, &tick);
-            if (again == SIGINT || again == SIGTERM) {
-                sp_log_kv(SP_LOG_INFO, "stopping runs now", NULL);
-                sp_runs_stop_all(runs, 0);
-            }
-        }
-    }
+    serve_until_stopped(s, &stop_signals);
     code = 0;
 out:
-    sp_http_server_free(http);
-    sp_runs_free(runs); /* no handler uses it any more; stops what a failed start left */
-    sp_live_free(live);
-    sp_auth_free(auth); /* after the HTTP server and the live stream, which use it */
-    if (tls_key)
-        sodium_memzero(tls_key, strlen(tls_key));
-    free(tls_key);
-    free(tls_cert);
-    if (api && code == 0 && rc == 0)
-        sp_api_checkpoint(api, 1); /* every request has finished: shrink the WAL to nothing */
-    sp_api_free(api);
-    if (code == 0 && rc == 0)
-        sp_log_kv(SP_LOG_INFO, "stopped", NULL);
-    free(examples);
-    free(live_url);
-    sp_datadir_unlock(lock_fd);
-    sp_config_release(&cfg);
+    server_release(s, code == 0 && rc == 0);
+    free(s);
     return code;
 }

@@ -787,52 +787,42 @@ out:
 }
 
 /* Builds the step from r; *step a new reference. */
-static int build_step(req *r, json_t **step, sp_errlist *errs)
+/* The request's URL into url: a URL without a scheme is http:// as curl takes it, a fragment
+ * is never sent, -G appends the data as the query. Returns 0 or SP_EINVAL (in errs). */
+static int step_url(const req *r, sp_buf *url, sp_errlist *errs)
 {
-    int rc = 0;
-    json_t *request = json_object();
-    sp_buf url, name;
-    sp_buf_init(&url, WORK_MAX);
-    sp_buf_init(&name, WORK_MAX);
-
     if (!r->url || !*r->url) {
         sp_errlist_add(errs, PATH, "no URL in the command");
-        rc = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
     if (r->has_data && json_array_size(r->parts)) {
         sp_errlist_add(errs, PATH, "-F cannot be mixed with -d/--data options (nor can curl)");
-        rc = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
-    /* curl takes a URL without a scheme as http://; a fragment is never sent. */
     const char *u = r->url;
     const char *sep = strstr(u, "://");
     if (!sep)
-        sp_buf_adds(&url, "http://");
+        sp_buf_adds(url, "http://");
     else if (!(sep - u == 4 && !strncasecmp(u, "http", 4)) &&
              !(sep - u == 5 && !strncasecmp(u, "https", 5))) {
         sp_errlist_add(errs, PATH, "URL '%.100s': only http:// and https:// can be imported", u);
-        rc = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
-    sp_buf_add(&url, u, strcspn(u, "#"));
-    if (strcspn(url.p, " \t\r\n") != url.len) {
+    sp_buf_add(url, u, strcspn(u, "#"));
+    if (strcspn(url->p, " \t\r\n") != url->len) {
         sp_errlist_add(errs, PATH, "URL '%.100s': contains a space or a control character", u);
-        rc = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
     if (r->get && r->has_data) {
-        sp_buf_addc(&url, strchr(url.p, '?') ? '&' : '?');
-        sp_buf_add(&url, r->data.p, r->data.len);
+        sp_buf_addc(url, strchr(url->p, '?') ? '&' : '?');
+        sp_buf_add(url, r->data.p, r->data.len);
     }
-    int body_data = r->has_data && !r->get;
-    const char *method = r->method                                  ? r->method
-                         : r->head                                  ? "HEAD"
-                         : (body_data || json_array_size(r->parts)) ? "POST"
-                                                                    : "GET";
+    return 0;
+}
 
-    /* Headers curl derives from options, unless -H gave them. */
+/* Headers curl derives from options, unless -H gave them. */
+static void add_derived_headers(req *r)
+{
     if (r->user && !header_key(r->headers, "Authorization")) {
         sp_buf auth;
         sp_buf_init(&auth, WORK_MAX);
@@ -863,63 +853,90 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         if (!header_key(r->headers, "Accept"))
             header_set(r->headers, "Accept", "application/json");
     }
+}
 
+/* The step's body: *body (a new reference, or NULL for none) of *kind ("multipart", "json",
+ * "form" or "body"). Drops the Content-Type the engine sets by itself for that kind, and any
+ * Content-Length: the engine measures the body it sends; a copied length would be wrong once it
+ * differs. Returns 0 or SP_EINVAL (in errs). */
+static int step_body(req *r, int body_data, json_t **body, const char **kind, sp_errlist *errs)
+{
     char mt[128] = "";
     const char *ctkey = header_key(r->headers, "Content-Type");
     if (ctkey)
         media_type(json_string_value(json_object_get(r->headers, ctkey)), mt, sizeof mt);
-
-    json_t *body = NULL; /* new reference, stolen by request */
-    const char *kind = NULL;
+    *body = NULL;
+    *kind = NULL;
     int drop_ct = 0;
     if (json_array_size(r->parts)) {
-        kind = "multipart";
-        body = json_incref(r->parts);
+        *kind = "multipart";
+        *body = json_incref(r->parts);
         drop_ct = !strcmp(mt, "multipart/form-data");
     } else if (body_data) {
         size_t mtl = strlen(mt);
         int json_ct =
             !strcmp(mt, "application/json") || (mtl > 5 && !strcmp(mt + mtl - 5, "+json"));
         if (json_ct) {
-            body = json_loadb(r->data.p, r->data.len,
-                              JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
-            if (body) {
-                kind = "json";
-                tmpl_escape_json(body);
-                if (json_is_string(body)) {
-                    json_t *s = tmpl_string(json_string_value(body), json_string_length(body));
-                    json_decref(body);
-                    body = s;
+            *body = json_loadb(r->data.p, r->data.len,
+                               JSON_DECODE_ANY | JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, NULL);
+            if (*body) {
+                *kind = "json";
+                tmpl_escape_json(*body);
+                if (json_is_string(*body)) {
+                    json_t *s = tmpl_string(json_string_value(*body), json_string_length(*body));
+                    json_decref(*body);
+                    *body = s;
                 }
                 drop_ct = !strcmp(mt, "application/json");
             }
         } else if (!ctkey || !strcmp(mt, "application/x-www-form-urlencoded")) {
-            body = form_fields(r->data.p, r->data.len);
-            if (body) {
-                kind = "form";
+            *body = form_fields(r->data.p, r->data.len);
+            if (*body) {
+                *kind = "form";
                 drop_ct = 1;
             } else if (!ctkey) {
                 /* Sent as a plain body, it keeps the type curl would have given it. */
                 header_set(r->headers, "Content-Type", "application/x-www-form-urlencoded");
             }
         }
-        if (!body) {
-            kind = "body";
-            body = tmpl_string(r->data.p, r->data.len);
-            if (!body) {
+        if (!*body) {
+            *kind = "body";
+            *body = tmpl_string(r->data.p, r->data.len);
+            if (!*body) {
                 sp_errlist_add(errs, PATH,
                                "the data is not UTF-8 text, which a step's body must be");
-                rc = SP_EINVAL;
-                goto out;
+                return SP_EINVAL;
             }
         }
     }
-    /* The engine measures the body it sends; a copied length would be wrong once it differs. */
     const char *clkey = header_key(r->headers, "Content-Length");
     if (clkey)
         json_object_del(r->headers, clkey);
     if (drop_ct && (ctkey = header_key(r->headers, "Content-Type")))
         json_object_del(r->headers, ctkey);
+    return 0;
+}
+
+static int build_step(req *r, json_t **step, sp_errlist *errs)
+{
+    int rc = 0;
+    json_t *request = json_object();
+    json_t *body = NULL; /* new reference, stolen by request */
+    const char *kind = NULL;
+    sp_buf url, name;
+    sp_buf_init(&url, WORK_MAX);
+    sp_buf_init(&name, WORK_MAX);
+
+    if ((rc = step_url(r, &url, errs)) != 0)
+        goto out;
+    int body_data = r->has_data && !r->get;
+    const char *method = r->method                                  ? r->method
+                         : r->head                                  ? "HEAD"
+                         : (body_data || json_array_size(r->parts)) ? "POST"
+                                                                    : "GET";
+    add_derived_headers(r);
+    if ((rc = step_body(r, body_data, &body, &kind, errs)) != 0)
+        goto out;
 
     /* The name is the method and the path, as the engine would name the request itself. */
     const char *host = strstr(url.p, "://") + 3;
@@ -938,7 +955,6 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         json_decref(jurl);
         json_decref(jname);
         json_decref(jmethod);
-        json_decref(body);
         sp_errlist_add(errs, PATH, "the URL or the method is not UTF-8 text");
         rc = SP_EINVAL;
         goto out;
@@ -956,10 +972,12 @@ static int build_step(req *r, json_t **step, sp_errlist *errs)
         json_object_set_new(request, "headers", h); /* steals h */
     }
     if (body)
-        json_object_set_new(request, kind, body);   /* steals body */
+        json_object_set_new(request, kind, body); /* steals body */
+    body = NULL;
     *step = json_pack("{s:o}", "request", request); /* steals request */
     request = NULL;
 out:
+    json_decref(body);
     json_decref(request);
     sp_buf_release(&url);
     sp_buf_release(&name);

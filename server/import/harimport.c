@@ -293,8 +293,8 @@ static void remember_response(har *h, size_t step, const json_t *entry)
         return;
     json_t *doc = NULL;
     char msg[128];
-    if (sp_json_parse(json_string_value(text), json_string_length(text), SP_HTTP_MAX_DEPTH,
-                           &doc, msg, sizeof msg) != 0)
+    if (sp_json_parse(json_string_value(text), json_string_length(text), SP_HTTP_MAX_DEPTH, &doc,
+                      msg, sizeof msg) != 0)
         return;
     sp_grow((void **)&h->docs, &h->capdocs, h->ndocs + 1, sizeof(*h->docs));
     h->docs[h->ndocs++] = doc;
@@ -705,50 +705,15 @@ static void skip(har *h, size_t i, const char *method, const char *url, const ch
                                     sp_json_string(url ? url : ""), "reason", reason));
 }
 
-int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json_t **skipped,
-                  json_t **notes, sp_errlist *errs)
+/* Pass 1: checks every entry, leaves out what is not an API request (in h->skipped) and fills
+ * kept[] with the indexes of the others and parts[] with their URLs' parts. Returns how many
+ * were kept; errors go to h->errs. */
+static size_t check_entries(har *h, const json_t *entries, size_t *kept, url_parts *parts)
 {
-    *def = NULL;
-    *skipped = NULL;
-    *notes = NULL;
-    sp_har_opts none = {NULL, NULL, 0};
-    if (!opts)
-        opts = &none;
-    har h;
-    memset(&h, 0, sizeof h);
-    h.errs = errs;
-    h.opts = opts;
-    h.steps = json_array();
-    h.skipped = json_array();
-    int rc = 0;
-    size_t *kept = NULL;
-    url_parts *parts = NULL;
+    sp_errlist *errs = h->errs;
     char at[96];
-
-    const json_t *log = json_is_object(doc) ? json_object_get(doc, "log") : NULL;
-    if (!json_is_object(log)) {
-        sp_errlist_add(errs, "log", "missing: a HAR document is {\"log\": {\"entries\": [...]}}");
-        rc = SP_EINVAL;
-        goto out;
-    }
-    const json_t *entries = json_object_get(log, "entries");
-    if (!json_is_array(entries)) {
-        sp_errlist_add(errs, "log.entries", "must be an array");
-        rc = SP_EINVAL;
-        goto out;
-    }
-    size_t n = json_array_size(entries);
-    if (n > SP_HAR_MAX_ENTRIES) {
-        sp_errlist_add(errs, "log.entries", "%zu entries; at most %d can be imported", n,
-                       SP_HAR_MAX_ENTRIES);
-        rc = SP_ELIMIT;
-        goto out;
-    }
-    kept = sp_calloc(n ? n : 1, sizeof(*kept));
-    parts = sp_calloc(n ? n : 1, sizeof(*parts));
     size_t nkept = 0;
-    /* Pass 1: check every entry, leave out what is not an API request, count origins. */
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < json_array_size(entries); i++) {
         const json_t *e = json_array_get(entries, i);
         const json_t *rq = json_object_get(e, "request");
         snprintf(at, sizeof at, "log.entries[%zu]", i);
@@ -779,16 +744,155 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
             continue;
         }
         if (kind > 0) {
-            skip(&h, i, method, url, "not an HTTP request");
+            skip(h, i, method, url, "not an HTTP request");
             continue;
         }
         const char *why = static_reason(e, url + parts[i].origin_len, parts[i].path_len);
         if (why) {
-            skip(&h, i, method, url, why);
+            skip(h, i, method, url, why);
             continue;
         }
         kept[nkept++] = i;
     }
+    return nkept;
+}
+
+static const char *entry_url(const json_t *entries, size_t i)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_array_get(entries, i), "request"), "url"));
+}
+
+/* The base URL: the entry whose origin most kept requests went to (the first one on a tie). */
+static size_t pick_base(const json_t *entries, const size_t *kept, size_t nkept,
+                        const url_parts *parts)
+{
+    size_t best = kept[0], best_count = 0;
+    for (size_t a = 0; a < nkept; a++) {
+        const char *ua = entry_url(entries, kept[a]);
+        size_t count = 0;
+        for (size_t b = 0; b < nkept; b++)
+            count += same_origin(ua, parts[kept[a]].origin_len, entry_url(entries, kept[b]),
+                                 parts[kept[b]].origin_len);
+        if (count > best_count) {
+            best_count = count;
+            best = kept[a];
+        }
+    }
+    return best;
+}
+
+/* Pass 2: one step per kept request to the base origin (or any origin when asked). */
+static int build_steps(har *h, const json_t *entries, const size_t *kept, size_t nkept,
+                       const url_parts *parts, const char *base_url, size_t base_len)
+{
+    for (size_t a = 0; a < nkept; a++) {
+        size_t i = kept[a];
+        const json_t *e = json_array_get(entries, i);
+        const json_t *rq = json_object_get(e, "request");
+        const char *url = json_string_value(json_object_get(rq, "url"));
+        int relative = same_origin(url, parts[i].origin_len, base_url, base_len);
+        if (!relative && !h->opts->keep_other_origins) {
+            skip(h, i, json_string_value(json_object_get(rq, "method")), url,
+                 "another origin than the base URL's");
+            continue;
+        }
+        if (json_array_size(h->steps) >= SP_DEF_MAX_STEPS) {
+            sp_errlist_add(h->errs, "log.entries",
+                           "more than %d requests remain after static assets are left out; a "
+                           "task holds at most %d steps: record a shorter session",
+                           SP_DEF_MAX_STEPS, SP_DEF_MAX_STEPS);
+            return SP_ELIMIT;
+        }
+        if (entry_step(h, i, e, url, &parts[i], relative) != 0)
+            continue;
+        remember_response(h, json_array_size(h->steps) - 1, e);
+    }
+    return h->errs->n ? SP_EINVAL : 0;
+}
+
+/* What the user should know about the recording's credentials and variables. */
+static json_t *import_notes(const har *h)
+{
+    json_t *notes = json_array();
+    if (h->cookies)
+        json_array_append_new(
+            notes, json_string("the recording sent cookies, which were dropped: a test keeps no "
+                               "cookies, so a session cookie must be set with set_headers (or the "
+                               "session started with a login whose token is extracted)"));
+    if (h->stale_auth)
+        json_array_append_new(
+            notes, json_string("some requests send an Authorization header recorded as it was, "
+                               "which may have expired: extract a fresh token from a login step "
+                               "and use it in its place"));
+    if (h->nvars)
+        json_array_append_new(notes,
+                              json_string("tokens that responses of the recording gave and later "
+                                          "requests sent are extracted into variables"));
+    return notes;
+}
+
+static void har_release(har *h)
+{
+    json_decref(h->steps);
+    json_decref(h->skipped);
+    for (size_t i = 0; i < h->nleaves; i++) {
+        free(h->leaves[i].path);
+        free(h->leaves[i].key);
+    }
+    free(h->leaves);
+    for (size_t i = 0; i < h->ndocs; i++)
+        json_decref(h->docs[i]);
+    free(h->docs);
+    for (size_t i = 0; i < h->nvars; i++) {
+        free(h->vars[i]);
+        free(h->var_val[i]);
+    }
+    free(h->vars);
+    free(h->var_val);
+}
+
+int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json_t **skipped,
+                  json_t **notes, sp_errlist *errs)
+{
+    *def = NULL;
+    *skipped = NULL;
+    *notes = NULL;
+    sp_har_opts none = {NULL, NULL, 0};
+    if (!opts)
+        opts = &none;
+    har h;
+    memset(&h, 0, sizeof h);
+    h.errs = errs;
+    h.opts = opts;
+    h.steps = json_array();
+    h.skipped = json_array();
+    int rc = 0;
+    size_t *kept = NULL;
+    url_parts *parts = NULL;
+
+    const json_t *log = json_is_object(doc) ? json_object_get(doc, "log") : NULL;
+    if (!json_is_object(log)) {
+        sp_errlist_add(errs, "log", "missing: a HAR document is {\"log\": {\"entries\": [...]}}");
+        rc = SP_EINVAL;
+        goto out;
+    }
+    const json_t *entries = json_object_get(log, "entries");
+    if (!json_is_array(entries)) {
+        sp_errlist_add(errs, "log.entries", "must be an array");
+        rc = SP_EINVAL;
+        goto out;
+    }
+    size_t n = json_array_size(entries);
+    if (n > SP_HAR_MAX_ENTRIES) {
+        sp_errlist_add(errs, "log.entries", "%zu entries; at most %d can be imported", n,
+                       SP_HAR_MAX_ENTRIES);
+        rc = SP_ELIMIT;
+        goto out;
+    }
+    kept = sp_calloc(n ? n : 1, sizeof(*kept));
+    parts = sp_calloc(n ? n : 1, sizeof(*parts));
+    size_t nkept = check_entries(&h, entries, kept, parts);
     if (errs->n) {
         rc = SP_EINVAL;
         goto out;
@@ -799,53 +903,11 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
         rc = SP_EINVAL;
         goto out;
     }
-    /* The base URL: the origin most kept requests went to (the first one on a tie). */
-    size_t best = kept[0], best_count = 0;
-    for (size_t a = 0; a < nkept; a++) {
-        const char *ua = json_string_value(
-            json_object_get(json_object_get(json_array_get(entries, kept[a]), "request"), "url"));
-        size_t count = 0;
-        for (size_t b = 0; b < nkept; b++) {
-            const char *ub = json_string_value(json_object_get(
-                json_object_get(json_array_get(entries, kept[b]), "request"), "url"));
-            count += same_origin(ua, parts[kept[a]].origin_len, ub, parts[kept[b]].origin_len);
-        }
-        if (count > best_count) {
-            best_count = count;
-            best = kept[a];
-        }
-    }
-    const char *base_url = json_string_value(
-        json_object_get(json_object_get(json_array_get(entries, best), "request"), "url"));
+    size_t best = pick_base(entries, kept, nkept, parts);
+    const char *base_url = entry_url(entries, best);
     size_t base_len = parts[best].origin_len;
-    /* Pass 2: one step per kept request to the base origin (or any origin when asked). */
-    for (size_t a = 0; a < nkept; a++) {
-        size_t i = kept[a];
-        const json_t *e = json_array_get(entries, i);
-        const json_t *rq = json_object_get(e, "request");
-        const char *url = json_string_value(json_object_get(rq, "url"));
-        int relative = same_origin(url, parts[i].origin_len, base_url, base_len);
-        if (!relative && !opts->keep_other_origins) {
-            skip(&h, i, json_string_value(json_object_get(rq, "method")), url,
-                 "another origin than the base URL's");
-            continue;
-        }
-        if (json_array_size(h.steps) >= SP_DEF_MAX_STEPS) {
-            sp_errlist_add(errs, "log.entries",
-                           "more than %d requests remain after static assets are left out; a "
-                           "task holds at most %d steps: record a shorter session",
-                           SP_DEF_MAX_STEPS, SP_DEF_MAX_STEPS);
-            rc = SP_ELIMIT;
-            goto out;
-        }
-        if (entry_step(&h, i, e, url, &parts[i], relative) != 0)
-            continue;
-        remember_response(&h, json_array_size(h.steps) - 1, e);
-    }
-    if (errs->n) {
-        rc = SP_EINVAL;
+    if ((rc = build_steps(&h, entries, kept, nkept, parts, base_url, base_len)) != 0)
         goto out;
-    }
     char base[1024];
     if (opts->base_url)
         snprintf(base, sizeof base, "%s", opts->base_url);
@@ -872,42 +934,13 @@ int sp_har_import(const json_t *doc, const sp_har_opts *opts, json_t **def, json
     }
     *skipped = h.skipped;
     h.skipped = NULL;
-    *notes = json_array();
-    if (h.cookies)
-        json_array_append_new(
-            *notes, json_string("the recording sent cookies, which were dropped: a test keeps no "
-                                "cookies, so a session cookie must be set with set_headers (or the "
-                                "session started with a login whose token is extracted)"));
-    if (h.stale_auth)
-        json_array_append_new(
-            *notes, json_string("some requests send an Authorization header recorded as it was, "
-                                "which may have expired: extract a fresh token from a login step "
-                                "and use it in its place"));
-    if (h.nvars)
-        json_array_append_new(*notes,
-                              json_string("tokens that responses of the recording gave and later "
-                                          "requests sent are extracted into variables"));
+    *notes = import_notes(&h);
 out:
     if (rc && *def) {
         json_decref(*def);
         *def = NULL;
     }
-    json_decref(h.steps);
-    json_decref(h.skipped);
-    for (size_t i = 0; i < h.nleaves; i++) {
-        free(h.leaves[i].path);
-        free(h.leaves[i].key);
-    }
-    free(h.leaves);
-    for (size_t i = 0; i < h.ndocs; i++)
-        json_decref(h.docs[i]);
-    free(h.docs);
-    for (size_t i = 0; i < h.nvars; i++) {
-        free(h.vars[i]);
-        free(h.var_val[i]);
-    }
-    free(h.vars);
-    free(h.var_val);
+    har_release(&h);
     free(kept);
     free(parts);
     return rc;
