@@ -152,4 +152,14 @@
 #define SP_TRY_MAX_REQUESTS 1024          /* requests reported by one try */
 #define SP_TRY_MAX_CONCURRENT 2           /* tries going at once on one server */
 
+/* Regular expressions (engine/regex.h): a pattern is compiled once, and each match against a
+ * response is bounded in time and memory whatever the pattern and the body. */
+#define SP_REGEX_MAX_LEN 4096                 /* bytes of one pattern */
+#define SP_REGEX_MAX_NESTING 64               /* nested parentheses in one pattern */
+#define SP_REGEX_MAX_COMPILE_BYTES (512 << 10) /* memory compiling one pattern, compiled code included */
+#define SP_REGEX_MAX_GROUPS 9                 /* the highest capture group an extract may name */
+#define SP_REGEX_MATCH_LIMIT 1000000          /* PCRE2 match limit (and depth limit) per match: time */
+#define SP_REGEX_HEAP_LIMIT_KB 8192           /* PCRE2 backtracking memory per match, KB */
+#define SP_REGEX_JIT_STACK_BYTES (512 << 10)  /* the JIT's stack, per worker thread */
+
 #endif
