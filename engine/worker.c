@@ -26,6 +26,7 @@
 
 #include "engine/allowlist.h"
 #include "engine/common.h"
+#include "engine/profile.h"
 #include "engine/timerheap.h"
 #include "engine/trace.h"
 
@@ -46,7 +47,7 @@
 #define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
 
 enum vu_state { VU_READY, VU_REQ, VU_THINK, VU_PARKED, VU_IDLE }; /* IDLE: free in the open pool */
-enum vu_phase { PH_START, PH_TASK, PH_NEXT }; /* PH_NEXT: between iterations */
+enum vu_phase { PH_START, PH_TASK, PH_NEXT };                     /* PH_NEXT: between iterations */
 
 typedef struct varstore {
     char *p;
@@ -69,7 +70,7 @@ typedef struct vu {
     const sp_userclass *uc;
     const sp_classplan *cp;
     CURL *easy;
-    CURLSH *conn;     /* the VU's private connection cache: one keep-alive connection per VU */
+    CURLSH *conn; /* the VU's private connection cache: one keep-alive connection per VU */
     sp_timer timer;
     enum vu_state state;
     enum vu_phase phase;
@@ -1366,7 +1367,7 @@ static void schedule_arrival(sp_worker *w)
 {
     sp_run *r = w->r;
     double t_ms;
-    if (w->ending || sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 ||
+    if (w->ending || sp_profile_arrival_at(&r->def->load, &w->ovr, (double)w->next_n, &t_ms) != 0 ||
         t_ms * (double)NS_PER_MS >= (double)(r->end_ns - r->start_ns)) {
         sp_timerheap_remove(&w->timers, &w->arrival);
         w->arrivals_over = 1;
@@ -1475,7 +1476,8 @@ static void settle_arrivals(sp_worker *w, uint64_t now, int natural)
     sp_stats *st = cur_stats(w);
     double t_ms;
     for (uint64_t i = 0; i < SP_OPEN_MAX_OVERDUE; i++) {
-        if (sp_run_arrival_at(r, &w->ovr, (double)w->next_n, &t_ms) != 0 || t_ms >= limit_ms)
+        if (sp_profile_arrival_at(&r->def->load, &w->ovr, (double)w->next_n, &t_ms) != 0 ||
+            t_ms >= limit_ms)
             break;
         st->dropped++;
         w->next_n += r->nworkers;
