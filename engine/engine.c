@@ -18,7 +18,7 @@
 
 #include "engine/profile.h"
 #include "engine/run.h"
-#include "engine/trace.h"
+#include "engine/tracerec.h"
 #include "engine/worker.h"
 
 #define NS_PER_MS 1000000ull
@@ -505,7 +505,7 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     if (r->trace) {
         /* The pass's one VU (number 0) is of the class being tried. */
         r->ncls_table = 1;
-        r->cls_table[0] = (uint8_t)sp_trace_class(r->trace);
+        r->cls_table[0] = (uint8_t)sp_tracerec_class(r->trace);
     }
     build_plans(r);
     /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
@@ -539,8 +539,8 @@ int sp_engine_start(sp_engine *e)
     if (e->state != ST_NEW)
         return SP_ESTATE;
     r->start_ns = sp_now_ns();
-    r->end_ns =
-        r->start_ns + (r->trace ? sp_trace_budget_ns(r->trace) : r->def->load.total_ms * NS_PER_MS);
+    r->end_ns = r->start_ns +
+                (r->trace ? sp_tracerec_budget_ns(r->trace) : r->def->load.total_ms * NS_PER_MS);
     e->state = ST_RUNNING;
     for (unsigned i = 0; i < r->nworkers; i++) {
         if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)

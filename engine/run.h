@@ -29,7 +29,7 @@
 #include "engine/profile.h"
 
 struct sp_allowlist;
-struct sp_trace;
+struct sp_tracerec;
 
 enum { SP_STOP_NONE = 0, SP_STOP_GRACEFUL = 1, SP_STOP_NOW = 2 };
 
@@ -75,7 +75,7 @@ typedef struct sp_classplan {
 
 typedef struct sp_run {
     const sp_def *def;
-    struct sp_trace *trace; /* "Try it" (trace.h): a single pass, recorded; NULL in load runs */
+    struct sp_tracerec *trace; /* "Try it" (trace.h): a single pass, recorded; NULL in load runs */
     unsigned nworkers;
     uint64_t seed;
     uint64_t start_ns;   /* monotonic start, set before the threads start */

@@ -28,7 +28,7 @@
 #include "engine/common.h"
 #include "engine/profile.h"
 #include "engine/timerheap.h"
-#include "engine/trace.h"
+#include "engine/tracerec.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
@@ -497,7 +497,7 @@ static vu *vu_new(sp_worker *w, uint32_t slot)
     if (r->allowlist)
         guard_setup(v);
     if (r->trace)
-        sp_trace_attach(r->trace, e);
+        sp_tracerec_attach(r->trace, e);
 
     w->alive++;
     return v;
@@ -793,8 +793,9 @@ static int start_request(vu *v, const sp_plan *p)
     if (w->r->trace) {
         /* "Try it" shows every response body, whether or not a check reads it. */
         v->keep_body = 1;
-        sp_trace_begin(w->r->trace, w->r->def->names[rq->name_id], rq->method,
-                       sp_tmpl_is_constant(rq->url) ? sp_tmpl_constant(rq->url, NULL) : v->url.p);
+        sp_tracerec_begin(w->r->trace, w->r->def->names[rq->name_id], rq->method,
+                          sp_tmpl_is_constant(rq->url) ? sp_tmpl_constant(rq->url, NULL)
+                                                       : v->url.p);
     }
     if (curl_multi_add_handle(v->sh->multi, e) != CURLM_OK) {
         record_local_failure(v, p, "could not start the request");
@@ -1187,7 +1188,7 @@ static void vu_exhaust(vu *v)
     v->row = NULL;
     v->w->alive--;
     if (v->w->r->trace)
-        sp_trace_finished(v->w->r->trace); /* no row to go on with: the pass ends here */
+        sp_tracerec_finish(v->w->r->trace); /* no row to go on with: the pass ends here */
 }
 
 static void vu_run(vu *v)
@@ -1521,8 +1522,8 @@ static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t l
     if (sent)
         curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
     else
-        sp_trace_begin(v->w->r->trace, v->w->r->def->names[p->req->name_id], p->req->method, "");
-    sp_trace_rec rec = {
+        sp_tracerec_begin(v->w->r->trace, v->w->r->def->names[p->req->name_id], p->req->method, "");
+    sp_tracerec_entry rec = {
         .uc = v->uc,
         .on_start = v->phase == PH_START,
         .task = v->task,
@@ -1539,13 +1540,13 @@ static void trace_done(vu *v, const sp_plan *p, int sent, int status, uint64_t l
         .body_bytes = v->rx,
         .vars = v->vars,
     };
-    sp_trace_done(v->w->r->trace, &rec);
+    sp_tracerec_done(v->w->r->trace, &rec);
 }
 
 /* A step whose condition did not hold, shown as skipped. */
 static void trace_skipped(vu *v, const sp_step *st)
 {
-    sp_trace_rec rec = {
+    sp_tracerec_entry rec = {
         .uc = v->uc,
         .on_start = v->phase == PH_START,
         .task = v->task,
@@ -1554,14 +1555,14 @@ static void trace_skipped(vu *v, const sp_step *st)
         .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
         .kind = -1,
     };
-    sp_trace_skipped(v->w->r->trace, &rec);
+    sp_tracerec_skipped(v->w->r->trace, &rec);
 }
 
 /* The pass's VU went through on_start and every task: the run ends at once. */
 static void trace_finish(vu *v)
 {
     sp_worker *w = v->w;
-    sp_trace_finished(w->r->trace);
+    sp_tracerec_finish(w->r->trace);
     w->ending = 1;
     w->end_deadline_ns = sp_now_ns();
     vu_free(v);
