@@ -40,6 +40,64 @@ static int stage_target(sp_dw *c, const json_t *st, int open, double *out)
     return rc;
 }
 
+/* The stages of a load of the given model into L; 1 when every stage is valid. */
+static int compile_stages(sp_dw *c, const json_t *stages, int open, sp_load *L)
+{
+    static const char *const sfields[] = {"duration", "users", "rate"};
+    const char *tkey = open ? "rate" : "users";
+    const char *other = open ? "users" : "rate";
+    int ok = 1;
+    size_t n = json_is_array(stages) ? json_array_size(stages) : 0;
+    if (!json_is_array(stages)) {
+        sp_dw_err_type(c, "an array of stages", stages);
+        ok = 0;
+    } else if (n == 0) {
+        sp_dw_err(c, "the load has no stages");
+        ok = 0;
+    } else if (n > SP_DEF_MAX_STAGES) {
+        sp_dw_err(c, "more than %d stages", SP_DEF_MAX_STAGES);
+        ok = 0;
+    } else {
+        L->stages = sp_calloc(n, sizeof(L->stages[0]));
+        for (size_t i = 0; i < n; i++) {
+            const json_t *st = json_array_get(stages, i); /* borrowed */
+            size_t mi = sp_dw_path_index(c, i);
+            if (!json_is_object(st)) {
+                sp_dw_err_type(c, "an object ({\"duration\": ..., \"users\": ...})", st);
+                ok = 0;
+                sp_dw_path_pop(c, mi);
+                continue;
+            }
+            sp_dw_check_fields(c, st, sfields, SP_ARRAY_LEN(sfields));
+            if (json_object_get(st, other)) {
+                sp_dw_err_key(c, other, "%s-model stages set '%s', not '%s'",
+                              open ? "open" : "closed", tkey, other);
+                ok = 0;
+            }
+            const json_t *d = json_object_get(st, "duration");
+            int64_t ms = 0;
+            if (!d) {
+                sp_dw_err_missing(c, "duration");
+                ok = 0;
+            } else {
+                size_t md = sp_dw_path_key(c, "duration");
+                if (sp_dw_duration(c, d, &ms))
+                    ok = 0;
+                sp_dw_path_pop(c, md);
+            }
+            double target = 0;
+            if (stage_target(c, st, open, &target))
+                ok = 0;
+            L->stages[L->nstages].duration_ms = (uint32_t)ms;
+            L->stages[L->nstages].target = target;
+            L->nstages++;
+            L->total_ms += (uint64_t)ms;
+            sp_dw_path_pop(c, mi);
+        }
+    }
+    return ok;
+}
+
 void sp_dw_load(sp_dw *c, const json_t *v, sp_load *L)
 {
     static const char *const fields[] = {"model", "stages",   "max_vus",  "users",
@@ -75,55 +133,7 @@ void sp_dw_load(sp_dw *c, const json_t *v, sp_load *L)
             return;
         }
         size_t m = sp_dw_path_key(c, "stages");
-        size_t n = json_is_array(stages) ? json_array_size(stages) : 0;
-        if (!json_is_array(stages)) {
-            sp_dw_err_type(c, "an array of stages", stages);
-            ok = 0;
-        } else if (n == 0) {
-            sp_dw_err(c, "the load has no stages");
-            ok = 0;
-        } else if (n > SP_DEF_MAX_STAGES) {
-            sp_dw_err(c, "more than %d stages", SP_DEF_MAX_STAGES);
-            ok = 0;
-        } else {
-            static const char *const sfields[] = {"duration", "users", "rate"};
-            L->stages = sp_calloc(n, sizeof(L->stages[0]));
-            for (size_t i = 0; i < n; i++) {
-                const json_t *st = json_array_get(stages, i); /* borrowed */
-                size_t mi = sp_dw_path_index(c, i);
-                if (!json_is_object(st)) {
-                    sp_dw_err_type(c, "an object ({\"duration\": ..., \"users\": ...})", st);
-                    ok = 0;
-                    sp_dw_path_pop(c, mi);
-                    continue;
-                }
-                sp_dw_check_fields(c, st, sfields, SP_ARRAY_LEN(sfields));
-                if (json_object_get(st, other)) {
-                    sp_dw_err_key(c, other, "%s-model stages set '%s', not '%s'",
-                                  open ? "open" : "closed", tkey, other);
-                    ok = 0;
-                }
-                const json_t *d = json_object_get(st, "duration");
-                int64_t ms = 0;
-                if (!d) {
-                    sp_dw_err_missing(c, "duration");
-                    ok = 0;
-                } else {
-                    size_t md = sp_dw_path_key(c, "duration");
-                    if (sp_dw_duration(c, d, &ms))
-                        ok = 0;
-                    sp_dw_path_pop(c, md);
-                }
-                double target = 0;
-                if (stage_target(c, st, open, &target))
-                    ok = 0;
-                L->stages[L->nstages].duration_ms = (uint32_t)ms;
-                L->stages[L->nstages].target = target;
-                L->nstages++;
-                L->total_ms += (uint64_t)ms;
-                sp_dw_path_pop(c, mi);
-            }
-        }
+        ok = compile_stages(c, stages, open, L);
         sp_dw_path_pop(c, m);
     } else {
         /* Shorthand: jump to the target at once, then hold it for the duration. */

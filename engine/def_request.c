@@ -372,36 +372,10 @@ static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
     }
 }
 
-static sp_request *compile_request(sp_dw *c, const json_t *v)
+/* The request's URL from url as written (NULL when it is missing): base_url joined, the
+ * request's query appended. NULL after reporting. */
+static sp_tmpl *compile_url(sp_dw *c, const json_t *v, const char *url)
 {
-    static const char *const fields[] = {"method", "url",  "name", "headers",   "query",
-                                         "json",   "form", "body", "multipart", "timeout"};
-    static const char *const kinds[] = {"json", "form", "body", "multipart"};
-    if (!json_is_object(v)) {
-        sp_dw_err_type(c, "an object", v);
-        return NULL;
-    }
-    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
-    sp_request *r = sp_calloc(1, sizeof(*r));
-    r->name_id = -1;
-    r->timeout_ms = c->def->opts.timeout_ms;
-
-    /* method */
-    const char *method = sp_dw_get_str(c, v, "method", 0);
-    if (!method)
-        method = "GET";
-    if (!sp_dw_is_token(method, METHOD_MAX_LEN)) {
-        sp_dw_err_key(c, "method", "invalid method '%.64s': use an HTTP method such as GET or POST",
-                      method);
-        method = "GET";
-    }
-    r->method = sp_strdup(method);
-    for (char *p = r->method; *p; p++)
-        if (*p >= 'a' && *p <= 'z')
-            *p = (char)(*p - 'a' + 'A');
-
-    /* url */
-    const char *url = sp_dw_get_str(c, v, "url", 1);
     sp_tmpl *t = NULL;
     if (url) {
         size_t m = sp_dw_path_key(c, "url");
@@ -445,32 +419,14 @@ static sp_request *compile_request(sp_dw *c, const json_t *v)
         }
         sp_dw_path_pop(c, m);
     }
-    r->url = t;
+    return t;
+}
 
-    /* name: given, or derived from the URL as written, so it groups by path, not by values */
-    const char *name = sp_dw_get_str(c, v, "name", 0);
-    if (name && (!name[0] || strlen(name) > NAME_MAX_LEN)) {
-        sp_dw_err_key(c, "name", "a request name must have 1 to %d characters", NAME_MAX_LEN);
-    } else if (name) {
-        size_t m = sp_dw_path_key(c, "name");
-        r->name_id = intern_name(c, name);
-        sp_dw_path_pop(c, m);
-    } else if (url) {
-        char *dn = default_name(r->method, url);
-        r->name_id = intern_name(c, dn);
-        free(dn);
-    }
-
-    /* headers */
-    int has_ctype = 0;
-    const json_t *h = json_object_get(v, "headers");
-    if (h) {
-        size_t m = sp_dw_path_key(c, "headers");
-        sp_dw_headers(c, h, &r->headers, &r->nheaders, &has_ctype);
-        sp_dw_path_pop(c, m);
-    }
-
-    /* body: at most one kind */
+/* The request's body, of at most one kind; its Content-Type unless has_ctype (the request's
+ * headers set one). */
+static void compile_body(sp_dw *c, const json_t *v, sp_request *r, int has_ctype)
+{
+    static const char *const kinds[] = {"json", "form", "body", "multipart"};
     const char *found[SP_ARRAY_LEN(kinds)];
     size_t nfound = 0;
     for (size_t i = 0; i < SP_ARRAY_LEN(kinds); i++)
@@ -512,6 +468,64 @@ static sp_request *compile_request(sp_dw *c, const json_t *v)
         if (ctype && !has_ctype)
             r->content_type = sp_strdup(ctype);
     }
+}
+
+static sp_request *compile_request(sp_dw *c, const json_t *v)
+{
+    static const char *const fields[] = {"method", "url",  "name", "headers",   "query",
+                                         "json",   "form", "body", "multipart", "timeout"};
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object", v);
+        return NULL;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    sp_request *r = sp_calloc(1, sizeof(*r));
+    r->name_id = -1;
+    r->timeout_ms = c->def->opts.timeout_ms;
+
+    /* method */
+    const char *method = sp_dw_get_str(c, v, "method", 0);
+    if (!method)
+        method = "GET";
+    if (!sp_dw_is_token(method, METHOD_MAX_LEN)) {
+        sp_dw_err_key(c, "method", "invalid method '%.64s': use an HTTP method such as GET or POST",
+                      method);
+        method = "GET";
+    }
+    r->method = sp_strdup(method);
+    for (char *p = r->method; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+
+    /* url */
+    const char *url = sp_dw_get_str(c, v, "url", 1);
+    r->url = compile_url(c, v, url);
+
+    /* name: given, or derived from the URL as written, so it groups by path, not by values */
+    const char *name = sp_dw_get_str(c, v, "name", 0);
+    if (name && (!name[0] || strlen(name) > NAME_MAX_LEN)) {
+        sp_dw_err_key(c, "name", "a request name must have 1 to %d characters", NAME_MAX_LEN);
+    } else if (name) {
+        size_t m = sp_dw_path_key(c, "name");
+        r->name_id = intern_name(c, name);
+        sp_dw_path_pop(c, m);
+    } else if (url) {
+        char *dn = default_name(r->method, url);
+        r->name_id = intern_name(c, dn);
+        free(dn);
+    }
+
+    /* headers */
+    int has_ctype = 0;
+    const json_t *h = json_object_get(v, "headers");
+    if (h) {
+        size_t m = sp_dw_path_key(c, "headers");
+        sp_dw_headers(c, h, &r->headers, &r->nheaders, &has_ctype);
+        sp_dw_path_pop(c, m);
+    }
+
+    /* body: at most one kind */
+    compile_body(c, v, r, has_ctype);
 
     uint32_t to;
     if (sp_dw_get_duration(c, v, "timeout", &to, 0) == 1)

@@ -297,7 +297,7 @@ static void compile_data_file(sp_dw *c, const json_t *v, sp_userclass *uc)
 
 /* ---- user classes ---- */
 
-void sp_dw_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc)
+static void compile_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
     static const char *const fields[] = {"name",     "weight", "think",    "headers",
                                          "on_start", "tasks",  "data_file"};
@@ -378,6 +378,26 @@ void sp_dw_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc)
     c->scope.nvars = 0;
     c->scope.row_fields = NULL;
     c->scope.nrow_fields = 0;
+}
+
+void sp_dw_users(sp_dw *c, const json_t *users)
+{
+    sp_def *d = c->def;
+    size_t n = json_is_array(users) ? json_array_size(users) : 0;
+    if (!json_is_array(users)) {
+        sp_dw_err_type(c, "an array of user classes", users);
+    } else if (n == 0 || n > SP_DEF_MAX_USERS) {
+        sp_dw_err(c, "give between 1 and %d user classes", SP_DEF_MAX_USERS);
+    } else {
+        d->users = sp_calloc(n, sizeof(d->users[0]));
+        for (size_t i = 0; i < n; i++) {
+            size_t mi = sp_dw_path_index(c, i);
+            compile_user(c, json_array_get(users, i), i, &d->users[i]); /* borrowed */
+            d->nusers++;
+            d->total_weight += d->users[i].weight;
+            sp_dw_path_pop(c, mi);
+        }
+    }
 }
 
 void sp_dw_user_free(sp_userclass *uc)

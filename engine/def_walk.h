@@ -134,9 +134,9 @@ void sp_dw_step_free(sp_step *st);
 
 /* ---- def_users.c: user classes ---- */
 
-/* Compiles users[idx] into uc; c->scope holds the class's variables and CSV fields while it
- * runs, and nothing of the class after. */
-void sp_dw_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc);
+/* Compiles the users array into c->def->users. While a class compiles, c->scope holds its
+ * variables and CSV fields; after it, nothing of the class. */
+void sp_dw_users(sp_dw *c, const json_t *users);
 void sp_dw_user_free(sp_userclass *uc);
 
 /* ---- def_load.c: load profile and verdicts ---- */

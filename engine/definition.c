@@ -218,21 +218,7 @@ static void compile_def(sp_dw *c, const json_t *doc)
         sp_dw_err_missing(c, "users");
     } else {
         size_t m = sp_dw_path_key(c, "users");
-        size_t n = json_is_array(users) ? json_array_size(users) : 0;
-        if (!json_is_array(users)) {
-            sp_dw_err_type(c, "an array of user classes", users);
-        } else if (n == 0 || n > SP_DEF_MAX_USERS) {
-            sp_dw_err(c, "give between 1 and %d user classes", SP_DEF_MAX_USERS);
-        } else {
-            d->users = sp_calloc(n, sizeof(d->users[0]));
-            for (size_t i = 0; i < n; i++) {
-                size_t mi = sp_dw_path_index(c, i);
-                sp_dw_user(c, json_array_get(users, i), i, &d->users[i]); /* borrowed */
-                d->nusers++;
-                d->total_weight += d->users[i].weight;
-                sp_dw_path_pop(c, mi);
-            }
-        }
+        sp_dw_users(c, users);
         sp_dw_path_pop(c, m);
     }
 

@@ -303,6 +303,24 @@ static void vu_exhaust(sp_vu *v)
         sp_tracerec_finish(v->w->r->trace); /* no row to go on with: the pass ends here */
 }
 
+/* Starts v's next iteration: picks its task and unsets the variables that live for one
+ * iteration. now: the clock when the caller read it, else 0. */
+static void vu_begin_iteration(sp_vu *v, uint64_t now)
+{
+    const sp_userclass *uc = v->uc;
+    v->phase = SP_VU_PH_TASK;
+    /* A single pass ("Try it") takes the tasks in order, one per iteration. */
+    v->task = v->w->r->trace ? (size_t)v->iteration : pick_task(v);
+    v->step = 0;
+    /* Variables assigned only by tasks live for one iteration (docs/test-format.md): the loader
+     * numbers them after the on_start ones. */
+    for (size_t i = uc->nstart_vars; i < uc->nvars; i++)
+        sp_vu_unset(v, (int)i);
+    if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
+        v->iter_start_ns = now ? now : sp_now_ns();
+    v->iter_requests = 0;
+}
+
 static void vu_run(sp_vu *v)
 {
     sp_worker *w = v->w;
@@ -377,17 +395,7 @@ static void vu_run(sp_vu *v)
                 }
                 v->row_fresh = 0;
             }
-            v->phase = SP_VU_PH_TASK;
-            /* A single pass ("Try it") takes the tasks in order, one per iteration. */
-            v->task = w->r->trace ? (size_t)v->iteration : pick_task(v);
-            v->step = 0;
-            /* Variables assigned only by tasks live for one iteration (docs/test-format.md):
-             * the loader numbers them after the on_start ones. */
-            for (size_t i = uc->nstart_vars; i < uc->nvars; i++)
-                sp_vu_unset(v, (int)i);
-            if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
-                v->iter_start_ns = now ? now : sp_now_ns();
-            v->iter_requests = 0;
+            vu_begin_iteration(v, now);
             continue;
         }
         const sp_step *st = &steps[v->step];
