@@ -3,6 +3,7 @@
  */
 #include "engine/common.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,14 +12,22 @@
 const char *sp_strerror(int code)
 {
     switch (code) {
-    case SP_OK: return "success";
-    case SP_EINVAL: return "invalid input";
-    case SP_ELIMIT: return "limit reached";
-    case SP_ENOTFOUND: return "not found";
-    case SP_EIO: return "input/output error";
-    case SP_ESTATE: return "wrong state";
-    case SP_ESYS: return "system error";
-    default: return "unknown error";
+    case SP_OK:
+        return "success";
+    case SP_EINVAL:
+        return "invalid input";
+    case SP_ELIMIT:
+        return "limit reached";
+    case SP_ENOTFOUND:
+        return "not found";
+    case SP_EIO:
+        return "input/output error";
+    case SP_ESTATE:
+        return "wrong state";
+    case SP_ESYS:
+        return "system error";
+    default:
+        return "unknown error";
     }
 }
 
@@ -74,6 +83,36 @@ void sp_grow(void **arr, size_t *cap, size_t need, size_t elem_size)
         ncap *= 2;
     *arr = sp_realloc(*arr, ncap * elem_size);
     *cap = ncap;
+}
+
+/*
+ * Jansson's allocator. Out of memory must end the process in one place (oom() above), the same
+ * way wherever it happens: left to malloc, Jansson would return NULL from json_object(),
+ * json_dumps() and the rest, which the code using them does not check (and need not). The
+ * allocator is set by a constructor, before main(), so that every program linking the engine
+ * gets it (the server, the command line, the tests, the fuzz targets and the tools) without each
+ * main() having to remember, and before any JSON value exists; engine/CMakeLists.txt makes
+ * every such program link this file. Jansson frees with free(), which matches sp_malloc.
+ *
+ * The count is per thread, so that workers parsing responses at the same time never share a
+ * cache line for it; it is only read by tests.
+ */
+static _Thread_local uint64_t json_allocs;
+
+static void *json_malloc(size_t n)
+{
+    json_allocs++;
+    return sp_malloc(n);
+}
+
+uint64_t sp_json_allocs(void)
+{
+    return json_allocs;
+}
+
+__attribute__((constructor)) static void json_alloc_init(void)
+{
+    json_set_alloc_funcs(json_malloc, free);
 }
 
 /* sp_buf */

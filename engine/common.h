@@ -36,7 +36,9 @@ const char *sp_strerror(int code);
 #define SP_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define SP_UNUSED(x) ((void)(x))
 
-/* Allocation: never return NULL; print one line and abort() when memory runs out. */
+/* Allocation: never return NULL; print one line and abort() when memory runs out. Jansson
+ * allocates through sp_malloc too (set in common.c before main() in every program that links
+ * the engine), so a json_t constructor never returns NULL for lack of memory either. */
 void *sp_malloc(size_t n);
 void *sp_calloc(size_t count, size_t size);
 void *sp_realloc(void *p, size_t n);
@@ -44,6 +46,8 @@ char *sp_strdup(const char *s);
 char *sp_strndup(const char *s, size_t n);
 /* Grows *arr (of *cap elements of elem_size) so that it holds at least need elements. */
 void sp_grow(void **arr, size_t *cap, size_t need, size_t elem_size);
+/* For tests: how many allocations Jansson has made through sp_malloc on the calling thread. */
+uint64_t sp_json_allocs(void);
 
 /*
  * sp_buf: a growable byte buffer that refuses to grow past max (SP_ELIMIT). The content is
@@ -98,7 +102,8 @@ uint64_t sp_now_ns(void);
 uint64_t sp_now_us(void);
 int64_t sp_wall_ms(void);
 
-/* Levenshtein distance, capped: returns cap+1 when the distance is above cap. For "did you mean". */
+/* Levenshtein distance, capped: returns cap+1 when the distance is above cap. For "did you mean".
+ */
 size_t sp_edit_distance(const char *a, const char *b, size_t cap);
 /* Returns the closest of candidates[0..n) to word when it is near enough to suggest, else NULL. */
 const char *sp_suggest(const char *word, const char *const *candidates, size_t n);

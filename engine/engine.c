@@ -1,8 +1,8 @@
 /*
- * engine.c - see engine.h: the run's lifecycle, the load profile, the request plans shared by
- * the workers, and the aggregator thread that turns the workers' per-second stats into one
- * snapshot per second and the run's totals. The workers are in worker.c; docs/engine.md has the
- * whole picture.
+ * engine.c - see engine.h: the run's lifecycle, the request plans shared by the workers, and
+ * the aggregator thread that turns the workers' per-second stats into one snapshot per second
+ * and the run's totals. The load profile is in profile.c, the workers in worker.c;
+ * docs/engine.md has the whole picture.
  */
 #include "engine/engine.h"
 
@@ -16,13 +16,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "engine/trace.h"
+#include "engine/profile.h"
+#include "engine/run.h"
+#include "engine/tracerec.h"
 #include "engine/worker.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 #define MAX_THREADS 256
-#define CLS_TABLE_MAX 4096
 /* How long the aggregator waits for a late worker after a second ends before it sends the
  * second without it (the late stats then count in the next second). Within the live view's
  * budget of 1.5 s from a second's end to the browser. */
@@ -47,211 +48,6 @@ struct sp_engine {
 };
 
 static void stop_run(sp_engine *e, int graceful, int by_user);
-
-/* ---- the load profile ---- */
-
-static double profile_at(const sp_load *l, uint64_t t_ms)
-{
-    double prev = 0;
-    uint64_t t0 = 0;
-    for (size_t i = 0; i < l->nstages; i++) {
-        const sp_stage *s = &l->stages[i];
-        if (t_ms < t0 + s->duration_ms)
-            return prev + (s->target - prev) * (double)(t_ms - t0) / (double)s->duration_ms;
-        t0 += s->duration_ms;
-        prev = s->target;
-    }
-    return prev;
-}
-
-double sp_run_target_locked(const sp_run *r, uint64_t t_ms)
-{
-    if (!r->ov_active || t_ms < r->ov_t0_ms)
-        return profile_at(&r->def->load, t_ms);
-    uint64_t dt = t_ms - r->ov_t0_ms;
-    if (dt >= r->ov_ramp_ms)
-        return r->ov_v1;
-    return r->ov_v0 + (r->ov_v1 - r->ov_v0) * (double)dt / (double)r->ov_ramp_ms;
-}
-
-double sp_run_target(sp_run *r, uint64_t t_ms)
-{
-    pthread_mutex_lock(&r->mu);
-    double v = sp_run_target_locked(r, t_ms);
-    pthread_mutex_unlock(&r->mu);
-    return v;
-}
-
-void sp_run_override(sp_run *r, sp_ovr *out)
-{
-    pthread_mutex_lock(&r->mu);
-    out->active = r->ov_active;
-    out->ver = r->ov_ver;
-    out->t0_ms = r->ov_t0_ms;
-    out->v0 = r->ov_v0;
-    out->v1 = r->ov_v1;
-    out->ramp_ms = r->ov_ramp_ms;
-    pthread_mutex_unlock(&r->mu);
-}
-
-/*
- * The open model's schedule. The rate is piecewise linear in time, so the number of arrivals
- * planned by t (its integral) is piecewise quadratic, and the time of arrival n is found
- * exactly by solving one quadratic in the segment where the count reaches n. Arrival times
- * come from the count alone, never from the previous arrival's time, so rounding never
- * accumulates into drift.
- *
- * A walk over the segments either integrates up to t (solve = 0) or finds where the integral
- * reaches n (solve = 1). Times in ms, rates per second.
- */
-typedef struct ratewalk {
-    int solve;
-    double q;   /* t_ms to integrate to, or n to reach */
-    double acc; /* arrivals before the current segment */
-    double out;
-    int done;
-} ratewalk;
-
-static void walk_seg(ratewalk *w, double ta, double tb, double ra, double rb)
-{
-    if (w->done || tb <= ta)
-        return;
-    int hold = isinf(tb);
-    double slope = hold ? 0 : (rb - ra) / (tb - ta); /* rate per ms */
-    if (!w->solve) {
-        double x = (w->q < tb ? w->q : tb) - ta;
-        if (x < 0)
-            x = 0;
-        double area = (ra * x + slope * x * x / 2) / 1000.0;
-        if (w->q <= tb) {
-            w->out = w->acc + area;
-            w->done = 1;
-        } else {
-            w->acc += area;
-        }
-        return;
-    }
-    double area = hold ? (ra > 0 ? INFINITY : 0) : (ra + rb) / 2 * (tb - ta) / 1000.0;
-    double k = w->q - w->acc;
-    if (area > 0 && k <= area) {
-        if (k <= 0) {
-            w->out = ta;
-        } else {
-            /* ra x + slope x^2 / 2 = 1000 k, in the form that stays exact when slope is 0. */
-            double kk = 1000.0 * k;
-            double den = ra + sqrt(ra * ra + 2 * slope * kk);
-            double x = den > 0 ? 2 * kk / den : 0;
-            if (!hold && x > tb - ta)
-                x = tb - ta;
-            w->out = ta + x;
-        }
-        w->done = 1;
-        return;
-    }
-    w->acc += area;
-}
-
-static void walk_rate(const sp_run *r, const sp_ovr *o, ratewalk *w)
-{
-    const sp_load *l = &r->def->load;
-    double cut = o->active ? (double)o->t0_ms : INFINITY;
-    double t0 = 0, prev = 0;
-    for (size_t i = 0; i < l->nstages && !w->done; i++) {
-        const sp_stage *s = &l->stages[i];
-        double d = s->duration_ms;
-        if (t0 >= cut)
-            break;
-        if (d > 0) {
-            double tb = t0 + d < cut ? t0 + d : cut;
-            double rb = prev + (s->target - prev) * (tb - t0) / d;
-            walk_seg(w, t0, tb, prev, rb);
-        }
-        t0 += d;
-        prev = s->target;
-    }
-    if (t0 < cut)
-        walk_seg(w, t0, cut, prev, prev); /* the last target holds */
-    if (o->active) {
-        double re = cut + o->ramp_ms;
-        walk_seg(w, cut, re, o->v0, o->v1);
-        walk_seg(w, re, INFINITY, o->v1, o->v1);
-    }
-}
-
-double sp_run_arrivals_by(const sp_run *r, const sp_ovr *o, double t_ms)
-{
-    ratewalk w = {0, t_ms, 0, 0, 0};
-    walk_rate(r, o, &w);
-    return w.done ? w.out : w.acc;
-}
-
-int sp_run_arrival_at(const sp_run *r, const sp_ovr *o, double n, double *t_ms)
-{
-    ratewalk w = {1, n, 0, 0, 0};
-    walk_rate(r, o, &w);
-    if (!w.done)
-        return -1;
-    *t_ms = w.out;
-    return 0;
-}
-
-int sp_run_class_of(const sp_run *r, uint64_t k)
-{
-    return r->cls_table[k % r->ncls_table];
-}
-
-static uint64_t gcd_u64(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
-/*
- * User classes by VU number: smooth weighted round-robin over one period of the (reduced)
- * weights, so any prefix of VUs 0..T-1 is split as close to the weights as integers allow, and
- * the same VU number always gets the same class.
- */
-static void build_class_table(sp_run *r)
-{
-    const sp_def *d = r->def;
-    size_t n = d->nusers;
-    uint64_t g = 0, sum = 0;
-    uint64_t *wt = sp_calloc(n, sizeof(*wt));
-    int64_t *cur = sp_calloc(n, sizeof(*cur));
-    for (size_t i = 0; i < n; i++)
-        g = gcd_u64(g, d->users[i].weight ? d->users[i].weight : 1);
-    for (size_t i = 0; i < n; i++) {
-        wt[i] = (d->users[i].weight ? d->users[i].weight : 1) / g;
-        sum += wt[i];
-    }
-    if (sum > CLS_TABLE_MAX) {
-        uint64_t s2 = 0;
-        for (size_t i = 0; i < n; i++) {
-            uint64_t x = (uint64_t)llround((double)wt[i] * CLS_TABLE_MAX / (double)sum);
-            wt[i] = x ? x : 1;
-            s2 += wt[i];
-        }
-        sum = s2;
-    }
-    r->ncls_table = (size_t)sum;
-    r->cls_table = sp_malloc(r->ncls_table);
-    for (size_t k = 0; k < r->ncls_table; k++) {
-        size_t best = 0;
-        for (size_t i = 0; i < n; i++) {
-            cur[i] += (int64_t)wt[i];
-            if (cur[i] > cur[best])
-                best = i;
-        }
-        cur[best] -= (int64_t)sum;
-        r->cls_table[k] = (uint8_t)best;
-    }
-    free(wt);
-    free(cur);
-}
 
 /* ---- request plans ---- */
 
@@ -505,7 +301,8 @@ static void agg_emit(agg *a)
         sp_ovr o;
         sp_run_override(r, &o);
         double s0 = (double)a->next * 1000.0;
-        s->target_rate = sp_run_arrivals_by(r, &o, s0 + 1000.0) - sp_run_arrivals_by(r, &o, s0);
+        s->target_rate = sp_profile_arrivals_by(&r->def->load, &o, s0 + 1000.0) -
+                         sp_profile_arrivals_by(&r->def->load, &o, s0);
         s->target_vus = r->def->load.max_vus;
     }
     /* Each worker's own gauge for this second; a worker that is late for it counts with its
@@ -704,11 +501,11 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
-    build_class_table(r);
+    r->cls_table = sp_profile_classes(def, &r->ncls_table);
     if (r->trace) {
         /* The pass's one VU (number 0) is of the class being tried. */
         r->ncls_table = 1;
-        r->cls_table[0] = (uint8_t)sp_trace_class(r->trace);
+        r->cls_table[0] = (uint8_t)sp_tracerec_class(r->trace);
     }
     build_plans(r);
     /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
@@ -742,8 +539,8 @@ int sp_engine_start(sp_engine *e)
     if (e->state != ST_NEW)
         return SP_ESTATE;
     r->start_ns = sp_now_ns();
-    r->end_ns = r->start_ns + (r->trace ? sp_trace_budget_ns(r->trace)
-                                        : r->def->load.total_ms * NS_PER_MS);
+    r->end_ns = r->start_ns +
+                (r->trace ? sp_tracerec_budget_ns(r->trace) : r->def->load.total_ms * NS_PER_MS);
     e->state = ST_RUNNING;
     for (unsigned i = 0; i < r->nworkers; i++) {
         if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)
@@ -806,12 +603,12 @@ int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
         return SP_EINVAL;
     pthread_mutex_lock(&r->mu);
     uint64_t t = (sp_now_ns() - r->start_ns) / NS_PER_MS;
-    r->ov_v0 = sp_run_target_locked(r, t);
-    r->ov_v1 = target;
-    r->ov_t0_ms = t;
-    r->ov_ramp_ms = ramp_ms;
-    r->ov_active = 1;
-    r->ov_ver++;
+    r->ov.v0 = sp_profile_target(&r->def->load, &r->ov, t);
+    r->ov.v1 = target;
+    r->ov.t0_ms = t;
+    r->ov.ramp_ms = ramp_ms;
+    r->ov.active = 1;
+    r->ov.ver++;
     pthread_mutex_unlock(&r->mu);
     for (unsigned i = 0; i < r->nworkers; i++)
         sp_worker_wake(e->workers[i]);

@@ -33,12 +33,12 @@ typedef struct sp_engine sp_engine;
  * second's merged stats (borrowed for the call). second is 0-based from the start. */
 typedef void (*sp_second_fn)(void *ud, uint64_t second, const sp_stats *s);
 
-struct sp_trace;
+struct sp_tracerec;
 
 typedef struct sp_engine_opts {
-    unsigned threads;        /* worker threads; 0: one per online core */
-    uint64_t seed;           /* random seed; 0: from the clock */
-    sp_second_fn on_second;  /* may be NULL */
+    unsigned threads;       /* worker threads; 0: one per online core */
+    uint64_t seed;          /* random seed; 0: from the clock */
+    sp_second_fn on_second; /* may be NULL */
     void *ud;
     /* Target allowlist (borrowed, already resolved; must outlive the engine). NULL: every
      * target is allowed and no callback is installed. Otherwise every new connection is
@@ -46,9 +46,10 @@ typedef struct sp_engine_opts {
      * connection or after a redirect too, against its connected address (CURLOPT_PREREQFUNCTION);
      * a refused one fails with the error kind "blocked". */
     const struct sp_allowlist *allowlist;
-    /* NULL for a load run. Set only by sp_trace_run (trace.h): one worker and one VU of the
-     * trace's class go once through on_start and each task, then the run ends. */
-    struct sp_trace *trace;
+    /* NULL for a load run. Set only by sp_trace_run (trace.h) to its recorder (tracerec.h): one
+     * worker and one VU of the pass's class go once through on_start and each task, then the
+     * run ends. */
+    struct sp_tracerec *trace;
 } sp_engine_opts;
 
 /* def is borrowed and must outlive the engine. Fails with a reason in err (e.g. curl init). */

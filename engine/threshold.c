@@ -86,35 +86,10 @@ static int find_name(const char *p, size_t n, const char *const *names, size_t n
     return SP_EINVAL;
 }
 
-int sp_threshold_parse(const char *src, const char *const *names, size_t nnames, sp_threshold *out,
-                       char *err, size_t errlen)
+/* METRIC at *pp: sets t->metric and moves *pp past it. */
+static int parse_metric(const char **pp, const char *end, sp_threshold *t, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
-    out->name_id = -1;
-    if (err && errlen)
-        err[0] = '\0';
-    const char *end = src + strlen(src);
-    const char *p = skip_ws(src, end);
-    if (p == end) {
-        set_err(err, errlen, "empty threshold (expected e.g. \"p95 < 300ms\")");
-        return SP_EINVAL;
-    }
-    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0};
-
-    const char *colon = NULL;
-    for (const char *q = p; q < end; q++)
-        if (*q == ':')
-            colon = q;
-    if (colon) {
-        const char *ne = colon;
-        while (ne > p && is_space(ne[-1]))
-            ne--;
-        if (find_name(p, (size_t)(ne - p), names, nnames, &t.name_id, err, errlen))
-            return SP_EINVAL;
-        p = skip_ws(colon + 1, end);
-    }
-
-    /* METRIC */
+    const char *p = *pp;
     const char *m = p;
     while (p < end && is_word_char(*p))
         p++;
@@ -143,33 +118,97 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
                     word);
         return SP_EINVAL;
     }
-    t.metric = (sp_th_metric)mi;
+    t->metric = (sp_th_metric)mi;
+    *pp = p;
+    return 0;
+}
 
-    /* OP */
-    p = skip_ws(p, end);
+/* OP after spaces at *pp: sets t->op and moves *pp past it. */
+static int parse_op(const char **pp, const char *end, sp_threshold *t, char *err, size_t errlen)
+{
+    const char *p = skip_ws(*pp, end);
     const char *o = p;
     while (p < end && strchr("<>=!", *p))
         p++;
     size_t olen = (size_t)(p - o);
     if (olen == 1 && *o == '<')
-        t.op = SP_TH_LT;
+        t->op = SP_TH_LT;
     else if (olen == 1 && *o == '>')
-        t.op = SP_TH_GT;
+        t->op = SP_TH_GT;
     else if (olen == 2 && o[0] == '<' && o[1] == '=')
-        t.op = SP_TH_LE;
+        t->op = SP_TH_LE;
     else if (olen == 2 && o[0] == '>' && o[1] == '=')
-        t.op = SP_TH_GE;
+        t->op = SP_TH_GE;
     else if (olen == 0) {
-        set_err(err, errlen, "expected an operator (<, <=, >, >=) after '%s'", metric_names[mi]);
+        set_err(err, errlen, "expected an operator (<, <=, >, >=) after '%s'",
+                metric_names[t->metric]);
         return SP_EINVAL;
     } else {
         set_err(err, errlen, "unknown operator '%.*s' (use <, <=, > or >=)", (int)olen, o);
         return SP_EINVAL;
     }
+    *pp = p;
+    return 0;
+}
 
+/* Sets t->value from value (written as num) and its unit u[0..ulen), in the metric's unit:
+ * latency in ms, error_rate as a fraction, rps as is. */
+static int set_value(sp_threshold *t, double value, const char *num, const char *u, size_t ulen,
+                     char *err, size_t errlen)
+{
+#define UNIT_IS(s) (ulen == strlen(s) && memcmp(u, s, ulen) == 0)
+    if (is_latency(t->metric)) {
+        if (ulen == 0 || UNIT_IS("ms"))
+            t->value = value;
+        else if (UNIT_IS("us"))
+            t->value = value / 1000.0;
+        else if (UNIT_IS("s"))
+            t->value = value * 1000.0;
+        else {
+            set_err(err, errlen, "unknown unit '%.*s' for %s (use us, ms or s)", (int)ulen, u,
+                    metric_names[t->metric]);
+            return SP_EINVAL;
+        }
+    } else if (t->metric == SP_TH_ERROR_RATE) {
+        if (UNIT_IS("%")) {
+            if (value > 100.0) {
+                set_err(err, errlen, "error_rate above 100%%");
+                return SP_EINVAL;
+            }
+            t->value = value / 100.0;
+        } else if (ulen == 0) {
+            if (value > 1.0) {
+                set_err(err, errlen,
+                        "error_rate %s is above 1: write a percentage as '%s%%' or a "
+                        "fraction from 0 to 1",
+                        num, num);
+                return SP_EINVAL;
+            }
+            t->value = value;
+        } else {
+            set_err(err, errlen, "unknown unit '%.*s' for error_rate (use %% or a fraction)",
+                    (int)ulen, u);
+            return SP_EINVAL;
+        }
+    } else {
+        if (ulen == 0 || UNIT_IS("/s") || UNIT_IS("rps"))
+            t->value = value;
+        else {
+            set_err(err, errlen, "unknown unit '%.*s' for rps (requests per second: no unit)",
+                    (int)ulen, u);
+            return SP_EINVAL;
+        }
+    }
+#undef UNIT_IS
+    return 0;
+}
+
+/* VALUE and its UNIT after spaces at *pp: sets t->value and moves *pp past them. */
+static int parse_value(const char **pp, const char *end, sp_threshold *t, char *err, size_t errlen)
+{
     /* VALUE: digits with at most one point. Signs, exponents, hex and "inf" are refused, so
      * strtod only ever sees a plain decimal. */
-    p = skip_ws(p, end);
+    const char *p = skip_ws(*pp, end);
     const char *v = p;
     int dots = 0, digits = 0;
     while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) {
@@ -183,7 +222,7 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
         size_t shown = 0;
         while (v + shown < end && !is_space(v[shown]) && shown < 20)
             shown++;
-        set_err(err, errlen, "bad number '%.*s' after '%s'", (int)shown, v, op_names[t.op]);
+        set_err(err, errlen, "bad number '%.*s' after '%s'", (int)shown, v, op_names[t->op]);
         return SP_EINVAL;
     }
     char num[40];
@@ -195,52 +234,42 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
     const char *u = p;
     while (p < end && !is_space(*p))
         p++;
-    size_t ulen = (size_t)(p - u);
-#define UNIT_IS(s) (ulen == strlen(s) && memcmp(u, s, ulen) == 0)
-    if (is_latency(t.metric)) {
-        if (ulen == 0 || UNIT_IS("ms"))
-            t.value = value;
-        else if (UNIT_IS("us"))
-            t.value = value / 1000.0;
-        else if (UNIT_IS("s"))
-            t.value = value * 1000.0;
-        else {
-            set_err(err, errlen, "unknown unit '%.*s' for %s (use us, ms or s)", (int)ulen, u,
-                    metric_names[mi]);
-            return SP_EINVAL;
-        }
-    } else if (t.metric == SP_TH_ERROR_RATE) {
-        if (UNIT_IS("%")) {
-            if (value > 100.0) {
-                set_err(err, errlen, "error_rate above 100%%");
-                return SP_EINVAL;
-            }
-            t.value = value / 100.0;
-        } else if (ulen == 0) {
-            if (value > 1.0) {
-                set_err(err, errlen,
-                        "error_rate %s is above 1: write a percentage as '%s%%' or a "
-                        "fraction from 0 to 1",
-                        num, num);
-                return SP_EINVAL;
-            }
-            t.value = value;
-        } else {
-            set_err(err, errlen, "unknown unit '%.*s' for error_rate (use %% or a fraction)",
-                    (int)ulen, u);
-            return SP_EINVAL;
-        }
-    } else {
-        if (ulen == 0 || UNIT_IS("/s") || UNIT_IS("rps"))
-            t.value = value;
-        else {
-            set_err(err, errlen, "unknown unit '%.*s' for rps (requests per second: no unit)",
-                    (int)ulen, u);
-            return SP_EINVAL;
-        }
-    }
-#undef UNIT_IS
+    if (set_value(t, value, num, u, (size_t)(p - u), err, errlen))
+        return SP_EINVAL;
+    *pp = p;
+    return 0;
+}
 
+int sp_threshold_parse(const char *src, const char *const *names, size_t nnames, sp_threshold *out,
+                       char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    out->name_id = -1;
+    if (err && errlen)
+        err[0] = '\0';
+    const char *end = src + strlen(src);
+    const char *p = skip_ws(src, end);
+    if (p == end) {
+        set_err(err, errlen, "empty threshold (expected e.g. \"p95 < 300ms\")");
+        return SP_EINVAL;
+    }
+    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0};
+
+    const char *colon = NULL;
+    for (const char *q = p; q < end; q++)
+        if (*q == ':')
+            colon = q;
+    if (colon) {
+        const char *ne = colon;
+        while (ne > p && is_space(ne[-1]))
+            ne--;
+        if (find_name(p, (size_t)(ne - p), names, nnames, &t.name_id, err, errlen))
+            return SP_EINVAL;
+        p = skip_ws(colon + 1, end);
+    }
+    if (parse_metric(&p, end, &t, err, errlen) || parse_op(&p, end, &t, err, errlen) ||
+        parse_value(&p, end, &t, err, errlen))
+        return SP_EINVAL;
     p = skip_ws(p, end);
     if (p < end) {
         set_err(err, errlen, "unexpected '%.20s' after the value", p);

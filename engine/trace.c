@@ -1,382 +1,36 @@
 /*
- * trace.c - see trace.h. The engine's side is three calls in worker.c (attach when a VU's
- * easy handle is made, begin before a request starts, done when it ends), each behind a test of
- * the run's trace pointer; everything they record is turned into JSON here.
+ * trace.c - see trace.h: one engine per user class in single-pass mode, with a recorder
+ * (tracerec.h) that the engine's worker feeds and that turns what it saw into JSON.
  */
-#define _GNU_SOURCE /* memmem */
 #include "engine/trace.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
 
 #include "engine/common.h"
 #include "engine/engine.h"
 #include "engine/limits.h"
-#include "engine/metrics.h"
+#include "engine/tracerec.h"
 
 #define NS_PER_MS 1000000ull
-
-struct sp_trace {
-    const sp_def *def; /* for its secrets */
-    json_t *requests;
-    size_t dropped;       /* requests past SP_TRY_MAX_REQUESTS */
-    int cls;              /* the class of the current pass */
-    uint64_t deadline_ns; /* the whole try ends here */
-    uint32_t body_max;
-    int finished; /* the current pass went through */
-    int pending;  /* a request began and did not end */
-    sp_buf req_hdr, resp_hdr;
-    sp_buf req_body;
-    uint64_t req_body_bytes;
-    int seen_response; /* response headers came in since the request headers went out */
-    uint64_t begin_ns;
-    const char *name, *method; /* of the request in flight, borrowed from the definition */
-    char *url;                 /* of the request in flight, owned */
-};
-
-int sp_trace_class(const sp_trace *t)
-{
-    return t->cls;
-}
-
-uint64_t sp_trace_budget_ns(const sp_trace *t)
-{
-    uint64_t now = sp_now_ns();
-    return t->deadline_ns > now ? t->deadline_ns - now : 0;
-}
-
-void sp_trace_finished(sp_trace *t)
-{
-    t->finished = 1;
-}
-
-/* curl's view of the exchange: what it wrote and read, headers and bodies, after redirects
- * only the last request and response. */
-static int on_debug(CURL *e, curl_infotype type, char *data, size_t size, void *ud)
-{
-    sp_trace *t = ud;
-    SP_UNUSED(e);
-    switch (type) {
-    case CURLINFO_HEADER_OUT:
-        if (t->seen_response) { /* a redirect: the next request replaces the last */
-            sp_buf_reset(&t->req_hdr);
-            sp_buf_reset(&t->req_body);
-            t->req_body_bytes = 0;
-            t->seen_response = 0;
-        }
-        (void)sp_buf_add(&t->req_hdr, data, size);
-        break;
-    case CURLINFO_DATA_OUT:
-        t->req_body_bytes += size;
-        if (t->req_body.len < t->body_max) {
-            size_t room = t->body_max - t->req_body.len;
-            (void)sp_buf_add(&t->req_body, data, size < room ? size : room);
-        }
-        break;
-    case CURLINFO_HEADER_IN:
-        if (size >= 5 && memcmp(data, "HTTP/", 5) == 0) {
-            sp_buf_reset(&t->resp_hdr);
-            t->seen_response = 1;
-        }
-        (void)sp_buf_add(&t->resp_hdr, data, size);
-        break;
-    default:
-        break;
-    }
-    return 0;
-}
-
-void sp_trace_attach(sp_trace *t, CURL *easy)
-{
-    curl_easy_setopt(easy, CURLOPT_DEBUGFUNCTION, on_debug);
-    curl_easy_setopt(easy, CURLOPT_DEBUGDATA, t);
-    curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
-}
-
-void sp_trace_begin(sp_trace *t, const char *name, const char *method, const char *url)
-{
-    t->name = name;
-    t->method = method;
-    free(t->url);
-    t->url = sp_strdup(url ? url : "");
-    sp_buf_reset(&t->req_hdr);
-    sp_buf_reset(&t->resp_hdr);
-    sp_buf_reset(&t->req_body);
-    t->req_body_bytes = 0;
-    t->seen_response = 0;
-    t->pending = 1;
-    t->begin_ns = sp_now_ns();
-}
-
-/* A JSON string of bytes that may not be UTF-8: each byte of an invalid sequence becomes '?'. */
-static json_t *text_json(const char *s, size_t n)
-{
-    json_t *j = json_stringn(s ? s : "", s ? n : 0);
-    if (j)
-        return j;
-    char *copy = sp_malloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        copy[i] = (unsigned char)s[i] >= 0x80 || s[i] == '\0' ? '?' : s[i];
-    copy[n] = '\0';
-    j = json_stringn(copy, n);
-    free(copy);
-    return j ? j : json_string("");
-}
-
-/* Text for the report: text_json with every secret value of the definition masked. */
-static json_t *shown(const sp_trace *t, const char *s, size_t n)
-{
-    if (!t->def->nsecrets || !s)
-        return text_json(s, n);
-    /* The masking works on C strings: a NUL in a body is shown as '?' anyway. */
-    char *copy = sp_malloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        copy[i] = s[i] ? s[i] : '?';
-    copy[n] = '\0';
-    sp_buf b;
-    sp_buf_init(&b, SIZE_MAX);
-    json_t *j = sp_def_mask_secrets(t->def, copy, &b) ? text_json(b.p, b.len) : text_json(copy, n);
-    sp_buf_release(&b);
-    free(copy);
-    return j;
-}
-
-/* {"text", "bytes", "truncated"} of a body of which kept bytes of total were kept. */
-static json_t *body_json(const sp_trace *t, const char *p, size_t kept, uint64_t total)
-{
-    size_t n = kept < t->body_max ? kept : t->body_max;
-    return json_pack("{s:o, s:I, s:b}", "text", shown(t, p, n), "bytes", (json_int_t)total,
-                     "truncated", total > n);
-}
-
-/* Parses header text ("Line\r\nName: value\r\n...") into the first line and [{"name","value"}]. */
-static json_t *headers_json(const sp_trace *t, const sp_buf *b, json_t **first_line)
-{
-    json_t *list = json_array();
-    *first_line = NULL;
-    const char *p = b->p ? b->p : "", *end = p + b->len;
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        const char *next = eol ? eol + 1 : end;
-        const char *e = eol ? eol : end;
-        while (e > p && (e[-1] == '\r' || e[-1] == ' '))
-            e--;
-        if (e > p) {
-            const char *colon = memchr(p, ':', (size_t)(e - p));
-            if (!*first_line) {
-                *first_line = shown(t, p, (size_t)(e - p));
-            } else if (colon) {
-                const char *v = colon + 1;
-                while (v < e && (*v == ' ' || *v == '\t'))
-                    v++;
-                json_array_append_new(list, json_pack("{s:o, s:o}", "name",
-                                                      text_json(p, (size_t)(colon - p)), "value",
-                                                      shown(t, v, (size_t)(e - v))));
-            }
-        }
-        p = next;
-    }
-    if (!*first_line)
-        *first_line = json_string("");
-    return list;
-}
-
-static json_t *value_json(const sp_trace *t, const sp_value *v)
-{
-    if (v->item && !t->def->nsecrets)
-        return json_deep_copy(v->item);
-    if (v->item) {
-        /* A data item as its JSON text, so that a secret inside it can be masked. */
-        char *s = json_dumps(v->item, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_t *j = shown(t, s ? s : "", s ? strlen(s) : 0);
-        free(s);
-        return j;
-    }
-    if (v->s)
-        return shown(t, v->s, v->len);
-    return json_null();
-}
-
-/* Each expectation of the step and whether it held, for people; the engine's verdict (kind,
- * msg) is what counts, so a check that cannot be judged here says null. */
-static json_t *checks_json(const sp_trace *t, const sp_trace_rec *r, const json_t *doc)
-{
-    const sp_expect *x = &r->st->expect;
-    json_t *list = json_array();
-    char what[512];
-    if (r->status == 0)
-        return list;
-    if (x->nstatus) {
-        size_t off = (size_t)snprintf(what, sizeof what, "status is ");
-        int ok = 0;
-        for (size_t i = 0; i < x->nstatus; i++) {
-            if (off < sizeof what)
-                off += (size_t)snprintf(what + off, sizeof what - off, "%s%u", i ? " or " : "",
-                                        (unsigned)x->status[i]);
-            ok |= x->status[i] == r->status;
-        }
-        json_array_append_new(list, json_pack("{s:s, s:b}", "check", what, "passed", ok));
-    } else {
-        json_array_append_new(list, json_pack("{s:s, s:b}", "check", "status is below 400",
-                                              "passed", r->status < 400));
-    }
-    for (size_t i = 0; i < x->njson; i++) {
-        const sp_jcheck *jc = &x->json[i];
-        const json_t *got = doc ? sp_jpath_get(jc->path, doc) : NULL;
-        int ok = 0;
-        switch (jc->kind) {
-        case SP_JCHECK_EXISTS:
-            snprintf(what, sizeof what, "JSON %.400s exists", jc->path_src);
-            ok = got != NULL;
-            break;
-        case SP_JCHECK_MISSING:
-            snprintf(what, sizeof what, "JSON %.400s is missing", jc->path_src);
-            ok = got == NULL;
-            break;
-        case SP_JCHECK_EQUALS: {
-            char *want = json_dumps(jc->equals, JSON_COMPACT | JSON_ENCODE_ANY);
-            snprintf(what, sizeof what, "JSON %.300s equals %.100s", jc->path_src,
-                     want ? want : "?");
-            free(want);
-            ok = got && json_equal(got, jc->equals);
-            break;
-        }
-        }
-        json_array_append_new(
-            list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
-    }
-    if (x->body_contains) {
-        size_t len = 0;
-        if (sp_tmpl_is_constant(x->body_contains)) {
-            const char *needle = sp_tmpl_constant(x->body_contains, &len);
-            snprintf(what, sizeof what, "body contains '%.*s'", (int)(len < 200 ? len : 200),
-                     needle);
-            int ok = r->body && memmem(r->body, r->body_len, needle, len) != NULL;
-            json_array_append_new(
-                list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
-        } else {
-            json_array_append_new(
-                list, json_pack("{s:s, s:n}", "check", "body contains a rendered text", "passed"));
-        }
-    }
-    if (x->max_latency_ms) {
-        snprintf(what, sizeof what, "latency under %u ms", (unsigned)x->max_latency_ms);
-        json_array_append_new(list, json_pack("{s:s, s:b}", "check", what, "passed",
-                                              r->latency_us <= (uint64_t)x->max_latency_ms * 1000));
-    }
-    return list;
-}
-
-/* The fields every entry has: who, where in the class, which request. */
-static json_t *entry_json(const sp_trace_rec *r)
-{
-    const sp_task *task = r->on_start ? NULL : &r->uc->tasks[r->task];
-    json_t *rec = json_object();
-    json_object_set_new(rec, "user", text_json(r->uc->name, strlen(r->uc->name)));
-    json_object_set_new(rec, "phase", json_string(r->on_start ? "on_start" : "task"));
-    if (task) {
-        json_object_set_new(rec, "task", json_integer((json_int_t)r->task));
-        if (task->name)
-            json_object_set_new(rec, "task_name", text_json(task->name, strlen(task->name)));
-    }
-    json_object_set_new(rec, "step", json_integer((json_int_t)r->step));
-    return rec;
-}
-
-void sp_trace_skipped(sp_trace *t, const sp_trace_rec *r)
-{
-    if (json_array_size(t->requests) >= SP_TRY_MAX_REQUESTS) {
-        t->dropped++;
-        return;
-    }
-    json_t *rec = entry_json(r);
-    json_object_set_new(rec, "name", r->name ? text_json(r->name, strlen(r->name)) : json_null());
-    json_object_set_new(rec, "method", r->st->req ? json_string(r->st->req->method) : json_null());
-    json_object_set_new(rec, "skipped", json_true());
-    json_object_set_new(rec, "reason", json_string("its condition (if/unless) did not hold"));
-    json_array_append_new(t->requests, rec);
-}
-
-void sp_trace_done(sp_trace *t, const sp_trace_rec *r)
-{
-    t->pending = 0;
-    if (json_array_size(t->requests) >= SP_TRY_MAX_REQUESTS) {
-        t->dropped++;
-        return;
-    }
-    const sp_request *rq = r->st->req;
-    json_t *line = NULL, *rline = NULL;
-    json_t *req = json_object();
-    json_object_set_new(req, "headers", headers_json(t, &t->req_hdr, &line));
-    json_object_set_new(req, "line", line);
-    json_object_set_new(req, "body",
-                        body_json(t, t->req_body.p, t->req_body.len, t->req_body_bytes));
-    json_t *resp = json_null();
-    json_t *doc = NULL;
-    if (r->status > 0) {
-        resp = json_object();
-        json_object_set_new(resp, "status", json_integer(r->status));
-        json_object_set_new(resp, "headers", headers_json(t, &t->resp_hdr, &rline));
-        json_object_set_new(resp, "line", rline);
-        json_object_set_new(resp, "body", body_json(t, r->body, r->body_len, r->body_bytes));
-        if (r->body_len)
-            doc = json_loadb(r->body, r->body_len, JSON_DECODE_ANY, NULL);
-    }
-    json_t *extracted = json_object();
-    for (size_t i = 0; r->kind < 0 && i < r->st->nextracts; i++) {
-        int slot = r->st->extracts[i].slot;
-        if (slot >= 0 && (size_t)slot < r->uc->nvars)
-            json_object_set_new(extracted, r->uc->vars[slot], value_json(t, &r->vars[slot]));
-    }
-    json_t *rec = entry_json(r);
-    json_object_set_new(rec, "name", text_json(r->name, strlen(r->name)));
-    json_object_set_new(rec, "method", json_string(rq->method));
-    json_object_set_new(rec, "url", shown(t, r->url ? r->url : "", r->url ? strlen(r->url) : 0));
-    json_object_set_new(rec, "request", req);
-    json_object_set_new(rec, "response", resp);
-    json_object_set_new(rec, "time_ms", json_real((double)r->latency_us / 1000.0));
-    json_object_set_new(rec, "passed", json_boolean(r->kind < 0));
-    json_object_set_new(rec, "expect", checks_json(t, r, doc));
-    json_object_set_new(rec, "extracted", extracted);
-    if (r->kind >= 0)
-        json_object_set_new(rec, "error",
-                            json_pack("{s:s, s:o}", "kind", sp_errkind_name((sp_errkind)r->kind),
-                                      "message",
-                                      shown(t, r->msg ? r->msg : "", r->msg ? strlen(r->msg) : 0)));
-    else
-        json_object_set_new(rec, "error", json_null());
-    json_decref(doc);
-    json_array_append_new(t->requests, rec);
-}
 
 int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, char *err,
                  size_t errlen)
 {
     *out = NULL;
     uint32_t max_ms = opts && opts->max_ms ? opts->max_ms : SP_TRY_MAX_MS;
-    sp_trace t;
-    memset(&t, 0, sizeof t);
-    t.def = def;
-    t.requests = json_array();
-    t.body_max = opts && opts->body_max ? opts->body_max : SP_TRY_BODY_MAX;
-    sp_buf_init(&t.req_hdr, SP_TRY_HEADERS_MAX);
-    sp_buf_init(&t.resp_hdr, SP_TRY_HEADERS_MAX);
-    sp_buf_init(&t.req_body, t.body_max);
+    uint32_t body_max = opts && opts->body_max ? opts->body_max : SP_TRY_BODY_MAX;
     uint64_t t0 = sp_now_ns();
-    t.deadline_ns = t0 + (uint64_t)max_ms * NS_PER_MS;
+    uint64_t deadline_ns = t0 + (uint64_t)max_ms * NS_PER_MS;
+    sp_tracerec *t = sp_tracerec_new(def, body_max, deadline_ns);
     int complete = 1, rc = 0;
     for (size_t c = 0; c < def->nusers; c++) {
-        if (sp_now_ns() >= t.deadline_ns) {
+        if (sp_now_ns() >= deadline_ns) {
             complete = 0;
             break;
         }
-        t.cls = (int)c;
-        t.finished = 0;
-        t.pending = 0;
+        sp_tracerec_pass(t, (int)c);
         sp_engine *e = NULL;
-        sp_engine_opts eo = {.threads = 1, .trace = &t, .allowlist = opts ? opts->allowlist : NULL};
+        sp_engine_opts eo = {.threads = 1, .trace = t, .allowlist = opts ? opts->allowlist : NULL};
         rc = sp_engine_new(def, &eo, &e, err, errlen);
         if (rc)
             break;
@@ -388,39 +42,15 @@ int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, cha
             snprintf(err, errlen, "the engine could not start its threads");
             break;
         }
-        if (t.pending && json_array_size(t.requests) < SP_TRY_MAX_REQUESTS) {
-            /* The time cap aborted a request in flight: it is reported with what was sent. */
-            json_t *line = NULL;
-            json_t *req = json_object();
-            json_object_set_new(req, "headers", headers_json(&t, &t.req_hdr, &line));
-            json_object_set_new(req, "line", line);
-            json_object_set_new(req, "body",
-                                body_json(&t, t.req_body.p, t.req_body.len, t.req_body_bytes));
-            char msg[128];
-            snprintf(msg, sizeof msg, "aborted: the try's limit of %u ms was reached",
-                     (unsigned)max_ms);
-            json_array_append_new(
-                t.requests,
-                json_pack("{s:o, s:s, s:o, s:s, s:o, s:o, s:n, s:f, s:b, s:[], s:{}, s:{s:s, s:s}}",
-                          "user", text_json(def->users[c].name, strlen(def->users[c].name)),
-                          "phase", "aborted", "name", text_json(t.name, strlen(t.name)), "method",
-                          t.method, "url", shown(&t, t.url, strlen(t.url)), "request", req,
-                          "response", "time_ms", (double)(sp_now_ns() - t.begin_ns) / 1e6, "passed",
-                          0, "expect", "extracted", "error", "kind", "timeout", "message", msg));
-        }
-        if (!t.finished) {
+        /* The time cap aborted a request in flight: it is reported with what was sent. */
+        sp_tracerec_abort_pending(t, def->users[c].name, max_ms);
+        if (!sp_tracerec_finished(t)) {
             complete = 0;
             break;
         }
     }
     if (rc == 0)
-        *out = json_pack("{s:O, s:b, s:I, s:I}", "requests", t.requests, "complete", complete,
-                         "elapsed_ms", (json_int_t)((sp_now_ns() - t0) / NS_PER_MS),
-                         "requests_dropped", (json_int_t)t.dropped);
-    json_decref(t.requests);
-    free(t.url);
-    sp_buf_release(&t.req_hdr);
-    sp_buf_release(&t.resp_hdr);
-    sp_buf_release(&t.req_body);
+        *out = sp_tracerec_result(t, complete, (sp_now_ns() - t0) / NS_PER_MS);
+    sp_tracerec_free(t);
     return rc;
 }

@@ -5,25 +5,25 @@
  * sp_trace_run() runs, for each user class in order, one VU through the class's on_start steps
  * and then each of its tasks once, in order, with no think time, on the real engine (engine.h in
  * its single-pass mode: one worker, the same request path, templates, expectations, extractions
- * and headers as a load run). A trace hook records, per request: the request as curl sent it
- * (request line, headers, body), the response (status, headers, body), the time, the error kind
- * and message, the result of each expectation, and the variables the step extracted. Bodies and
- * headers are cut at caps (SP_TRY_BODY_MAX, SP_TRY_HEADERS_MAX) and marked truncated; the whole
- * try is bounded by SP_TRY_MAX_MS, after which the request in flight is aborted and reported
- * as such. Nothing here logs: bodies may hold credentials, and every value of the definition's
- * secrets is masked (SP_SECRET_MASK) in everything reported: URLs, headers, bodies, extracted
- * values and messages.
+ * and headers as a load run). A recorder (tracerec.h) that the engine feeds keeps, per request: the
+ * request as curl sent it (request line, headers, body), the response (status, headers, body), the
+ * time, the error kind and message, the result of each expectation, and the variables the step
+ * extracted. Bodies and headers are cut at caps (SP_TRY_BODY_MAX, SP_TRY_HEADERS_MAX) and marked
+ * truncated; the whole try is bounded by SP_TRY_MAX_MS, after which the request in flight is
+ * aborted and reported as such. Nothing here logs: bodies may hold credentials, and every value of
+ * the definition's secrets is masked (SP_SECRET_MASK) in everything reported: URLs, headers,
+ * bodies, extracted values and messages.
  *
- * When the trace is off (every load run) the engine's request path only tests one pointer.
+ * This module sits above the engine and only drives it; when the trace is off (every load run)
+ * the engine's request path only tests one pointer.
  *
  * Threads: sp_trace_run blocks the calling thread until the try is over (at most its time cap
- * plus the engine's shutdown); the hooks below run on the engine's worker thread. Tries running
+ * plus the engine's shutdown); the recorder is fed on the engine's worker thread. Tries running
  * at the same time share nothing.
  */
 #ifndef SP_TRACE_H
 #define SP_TRACE_H
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <stdint.h>
 
@@ -48,43 +48,5 @@ typedef struct sp_trace_opts {
  */
 int sp_trace_run(const sp_def *def, const sp_trace_opts *opts, json_t **out, char *err,
                  size_t errlen);
-
-/* ---- For the engine only (engine.c, worker.c) ---- */
-
-typedef struct sp_trace sp_trace;
-
-/* What the worker knows of a finished request. Everything is borrowed for the call. */
-typedef struct sp_trace_rec {
-    const sp_userclass *uc;
-    int on_start;      /* an on_start step, else a task's */
-    size_t task, step; /* indexes in the class */
-    const sp_step *st;
-    const char *name; /* the request's name */
-    const char *url;  /* the URL sent (the last one after redirects) */
-    int status;       /* 0: no response */
-    uint64_t latency_us;
-    int kind;         /* SP_ERRK_* of a failure, -1 when it passed */
-    const char *msg;  /* the failure's message, NULL when it passed */
-    const char *body; /* the response body as kept */
-    size_t body_len;
-    uint64_t body_bytes;  /* bytes received */
-    const sp_value *vars; /* the VU's variables after the step (uc->nvars) */
-} sp_trace_rec;
-
-/* The user class the current pass runs (engine.c builds the class table from it). */
-int sp_trace_class(const sp_trace *t);
-/* Nanoseconds the current pass may take. */
-uint64_t sp_trace_budget_ns(const sp_trace *t);
-/* Sets up a VU's easy handle to report what it sends and receives (CURLOPT_DEBUGFUNCTION). */
-void sp_trace_attach(sp_trace *t, CURL *easy);
-/* A request is about to be handed to curl: its name and method (borrowed from the definition)
- * and its URL (copied). */
-void sp_trace_begin(sp_trace *t, const char *name, const char *method, const char *url);
-/* A request finished (or could not be sent: status 0 and the failure). */
-void sp_trace_done(sp_trace *t, const sp_trace_rec *rec);
-/* A step was skipped: its condition (if/unless) did not hold. rec's outcome fields are unused. */
-void sp_trace_skipped(sp_trace *t, const sp_trace_rec *rec);
-/* The VU went through its whole pass (or can go no further): the run may end. */
-void sp_trace_finished(sp_trace *t);
 
 #endif

@@ -483,12 +483,13 @@ static void test_err_too_large(void)
 
 static void test_err_too_deep(void)
 {
-    char src[512] = "{'name':'t','data':{'x':";
+    char src[512];
+    size_t n = (size_t)snprintf(src, sizeof src, "{'name':'t','data':{'x':");
     for (int i = 0; i < 40; i++)
-        strncat(src, "[", sizeof src - strlen(src) - 1);
+        src[n++] = '[';
     for (int i = 0; i < 40; i++)
-        strncat(src, "]", sizeof src - strlen(src) - 1);
-    strncat(src, "}}", sizeof src - strlen(src) - 1);
+        src[n++] = ']';
+    snprintf(src + n, sizeof src - n, "}}");
     sp_errlist el;
     sp_errlist_init(&el);
     sp_def *d = NULL;

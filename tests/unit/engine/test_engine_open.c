@@ -7,11 +7,13 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "engine/definition.h"
 #include "engine/engine.h"
-#include "engine/worker.h"
+#include "engine/profile.h"
 #include "testserver.h"
 
 static testserver srv;
@@ -50,27 +52,24 @@ static void test_schedule_math(void)
                      "{\"duration\":\"2s\",\"rate\":100},{\"duration\":\"0s\",\"rate\":10},"
                      "{\"duration\":\"1s\",\"rate\":10}]}}");
     CHECK(d != NULL);
-    sp_run r;
-    memset(&r, 0, sizeof r);
-    r.def = d;
     sp_ovr o;
     memset(&o, 0, sizeof o);
     /* rate(t) = t / 20 per s for t in ms, so arrivals by t = t^2 / 40000. */
-    CHECK(NEAR(sp_run_arrivals_by(&r, &o, 1000), 25, 1e-9));
-    CHECK(NEAR(sp_run_arrivals_by(&r, &o, 2000), 100, 1e-9));
-    CHECK(NEAR(sp_run_arrivals_by(&r, &o, 2500), 105, 1e-9));
+    CHECK(NEAR(sp_profile_arrivals_by(&d->load, &o, 1000), 25, 1e-9));
+    CHECK(NEAR(sp_profile_arrivals_by(&d->load, &o, 2000), 100, 1e-9));
+    CHECK(NEAR(sp_profile_arrivals_by(&d->load, &o, 2500), 105, 1e-9));
     double t = 0;
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 0, &t), 0);
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 0, &t), 0);
     CHECK(NEAR(t, 0, 1e-9));
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 25, &t), 0);
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 25, &t), 0);
     CHECK(NEAR(t, 1000, 1e-6));
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 49, &t), 0);
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 49, &t), 0);
     CHECK(NEAR(t, sqrt(49.0 * 40000), 1e-6));
     /* After the jump: one arrival every 100 ms. */
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 101, &t), 0);
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 101, &t), 0);
     CHECK(NEAR(t, 2100, 1e-6));
     /* The last target holds after the stages. */
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 120, &t), 0);
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 120, &t), 0);
     CHECK(NEAR(t, 4000, 1e-6));
     /* An override at 2.5 s: from 10/s to 30/s over 1 s, then 30/s. */
     o.active = 1;
@@ -78,13 +77,13 @@ static void test_schedule_math(void)
     o.v0 = 10;
     o.v1 = 30;
     o.ramp_ms = 1000;
-    CHECK(NEAR(sp_run_arrivals_by(&r, &o, 3500), 105 + 20, 1e-9));
-    CHECK_INT_EQ(sp_run_arrival_at(&r, &o, 125 + 30, &t), 0);
+    CHECK(NEAR(sp_profile_arrivals_by(&d->load, &o, 3500), 105 + 20, 1e-9));
+    CHECK_INT_EQ(sp_profile_arrival_at(&d->load, &o, 125 + 30, &t), 0);
     CHECK(NEAR(t, 4500, 1e-6));
     /* A rate that falls to 0 and stays: no arrival beyond what it planned. */
     o.v1 = 0;
     o.ramp_ms = 0;
-    CHECK(sp_run_arrival_at(&r, &o, 106, &t) != 0);
+    CHECK(sp_profile_arrival_at(&d->load, &o, 106, &t) != 0);
     sp_def_free(d);
 }
 

@@ -121,9 +121,10 @@ static void test_bad_paths(void)
     memset(long_src, 'a', sizeof long_src - 1);
     long_src[sizeof long_src - 1] = '\0';
     expect_bad(long_src, "longer than");
-    char many[400] = "";
+    char many[400];
+    size_t n = 0;
     for (int i = 0; i < 70; i++)
-        strncat(many, i ? ".a" : "a", sizeof many - strlen(many) - 1);
+        n += (size_t)snprintf(many + n, sizeof many - n, "%s", i ? ".a" : "a");
     expect_bad(many, "more than");
 }
 

@@ -1,0 +1,867 @@
+/*
+ * def_request.c - the definition walk's steps (def_walk.h): conditions, lets, the request
+ * (method, URL with query, name, headers, body), expectations and extractions.
+ */
+#include "engine/def_walk.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- names and variables ---- */
+
+static int intern_name(sp_dw *c, const char *name)
+{
+    sp_def *d = c->def;
+    for (size_t i = 0; i < d->nnames; i++)
+        if (strcmp(d->names[i], name) == 0)
+            return (int)i;
+    if (d->nnames >= SP_DEF_MAX_NAMES) {
+        sp_dw_err(c, "more than %d distinct request names", SP_DEF_MAX_NAMES);
+        return -1;
+    }
+    d->names = sp_realloc(d->names, (d->nnames + 1) * sizeof(d->names[0]));
+    d->names[d->nnames] = sp_strdup(name);
+    return (int)d->nnames++;
+}
+
+/* Validates a variable name at the current path; 0 or -1 after reporting. */
+static int check_var_name(sp_dw *c, const char *name)
+{
+    if (sp_dw_is_reserved(name)) {
+        sp_dw_err(c, "'%s' is a reserved name in templates; choose another variable name", name);
+        return -1;
+    }
+    if (!sp_dw_is_ident(name)) {
+        sp_dw_err(
+            c,
+            "invalid variable name '%.100s': use letters, digits and '_' (not first a digit), "
+            "at most 64 characters",
+            name);
+        return -1;
+    }
+    return 0;
+}
+
+/* Looks up a variable that a condition reads; reports an unknown one with a suggestion. */
+static int lookup_var(sp_dw *c, const sp_userclass *uc, const char *name)
+{
+    int slot = sp_dw_var_slot(uc, name);
+    if (slot >= 0)
+        return slot;
+    const char *near = sp_suggest(name, (const char *const *)uc->vars, uc->nvars);
+    if (near)
+        sp_dw_err(c, "unknown variable '%.100s' (did you mean '%s'?)", name, near);
+    else
+        sp_dw_err(c, "unknown variable '%.100s': no let or extract in this user class sets it",
+                  name);
+    return -1;
+}
+
+/* ---- status lists and conditions ---- */
+
+/* An int or an array of ints in 100..599, at the current path. 0 or -1 after reporting. */
+static int status_list(sp_dw *c, const json_t *v, uint16_t **out, size_t *n)
+{
+    if (json_is_integer(v)) {
+        json_int_t s = json_integer_value(v);
+        if (s < 100 || s > 599) {
+            sp_dw_err(c, "a status must be between 100 and 599 (got %lld)", (long long)s);
+            return -1;
+        }
+        *out = sp_malloc(sizeof(**out));
+        (*out)[0] = (uint16_t)s;
+        *n = 1;
+        return 0;
+    }
+    if (!json_is_array(v)) {
+        sp_dw_err_type(c, "a status code or an array of status codes", v);
+        return -1;
+    }
+    if (json_array_size(v) == 0 || json_array_size(v) > 500) {
+        sp_dw_err(c, "give between 1 and 500 status codes");
+        return -1;
+    }
+    int rc = 0;
+    *out = sp_calloc(json_array_size(v), sizeof(**out));
+    size_t i;
+    json_t *s;
+    json_array_foreach(v, i, s)
+    {
+        size_t m = sp_dw_path_index(c, i);
+        if (!json_is_integer(s)) {
+            sp_dw_err_type(c, "a status code (a whole number)", s);
+            rc = -1;
+        } else if (json_integer_value(s) < 100 || json_integer_value(s) > 599) {
+            sp_dw_err(c, "a status must be between 100 and 599 (got %lld)",
+                      (long long)json_integer_value(s));
+            rc = -1;
+        } else {
+            (*out)[(*n)++] = (uint16_t)json_integer_value(s);
+        }
+        sp_dw_path_pop(c, m);
+    }
+    return rc;
+}
+
+static void compile_cond(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_cond *cond)
+{
+    static const char *const fields[] = {"var", "equals", "status"};
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object ({\"var\": ...} or {\"status\": [...]})", v);
+        return;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    const json_t *var = json_object_get(v, "var");
+    const json_t *eq = json_object_get(v, "equals");
+    const json_t *st = json_object_get(v, "status");
+    if (var && st) {
+        sp_dw_err(c, "give either 'var' or 'status', not both");
+        return;
+    }
+    if (st) {
+        size_t m = sp_dw_path_key(c, "status");
+        if (status_list(c, st, &cond->status, &cond->nstatus) == 0)
+            cond->kind = SP_COND_STATUS;
+        sp_dw_path_pop(c, m);
+        if (eq)
+            sp_dw_err_key(c, "equals", "'equals' goes with 'var', not with 'status'");
+        return;
+    }
+    if (!var) {
+        sp_dw_err(c, "a condition needs 'var' or 'status'");
+        return;
+    }
+    const char *name = sp_dw_get_str(c, v, "var", 1);
+    if (!name)
+        return;
+    size_t m = sp_dw_path_key(c, "var");
+    cond->slot = lookup_var(c, uc, name);
+    sp_dw_path_pop(c, m);
+    cond->kind = SP_COND_VAR_SET;
+    if (eq) {
+        m = sp_dw_path_key(c, "equals");
+        cond->equals = sp_dw_scalar_text(c, eq);
+        sp_dw_path_pop(c, m);
+        cond->kind = SP_COND_VAR_EQUALS;
+    }
+}
+
+/* ---- requests ---- */
+
+/* Percent-encodes s (RFC 3986 unreserved characters kept) onto b. */
+static void pct_encode(sp_buf *b, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '.' || ch == '_' || ch == '~') {
+            (void)sp_buf_addc(b, (char)ch);
+        } else {
+            char e[3] = {'%', hex[ch >> 4], hex[ch & 15]};
+            (void)sp_buf_add(b, e, 3);
+        }
+    }
+}
+
+/* "METHOD /path" from the URL as written: scheme and host dropped, query and fragment cut. */
+static char *default_name(const char *method, const char *url)
+{
+    size_t sl = sp_dw_url_scheme_len(url);
+    if (sl) {
+        url += sl + 3;
+        while (*url && *url != '/' && *url != '?' && *url != '#')
+            url++;
+    }
+    size_t n = strcspn(url, "?#");
+    sp_buf b;
+    sp_buf_init(&b, NAME_MAX_LEN * 4);
+    (void)sp_buf_addf(&b, "%s %s%.*s", method, url[0] == '/' ? "" : "/", (int)n, url);
+    if (b.len > NAME_MAX_LEN) {
+        b.len = NAME_MAX_LEN;
+        b.p[b.len] = '\0';
+    }
+    return sp_buf_detach(&b, NULL);
+}
+
+/* Writes a JSON value into t: strings become templates, everything else literal JSON. */
+static void json_body(sp_dw *c, const json_t *v, sp_tmpl *t)
+{
+    char e[ERRLEN];
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *child;
+        int first = 1;
+        sp_tmpl_add_literal(t, "{", 1);
+        json_object_foreach((json_t *)v, key, child)
+        {
+            if (!first)
+                sp_tmpl_add_literal(t, ",", 1);
+            first = 0;
+            json_t *k = json_string(key);              /* new reference, dropped below */
+            char *ks = json_dumps(k, JSON_ENCODE_ANY); /* new string, freed below */
+            json_decref(k);
+            sp_tmpl_add_literal(t, ks, strlen(ks));
+            free(ks);
+            sp_tmpl_add_literal(t, ":", 1);
+            size_t m = sp_dw_path_key(c, key);
+            json_body(c, child, t);
+            sp_dw_path_pop(c, m);
+        }
+        sp_tmpl_add_literal(t, "}", 1);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *child;
+        sp_tmpl_add_literal(t, "[", 1);
+        json_array_foreach(v, i, child)
+        {
+            if (i)
+                sp_tmpl_add_literal(t, ",", 1);
+            size_t m = sp_dw_path_index(c, i);
+            json_body(c, child, t);
+            sp_dw_path_pop(c, m);
+        }
+        sp_tmpl_add_literal(t, "]", 1);
+    } else if (json_is_string(v)) {
+        e[0] = '\0';
+        if (sp_tmpl_add_json_string(t, json_string_value(v), json_string_length(v), &c->scope, e,
+                                    sizeof e) != 0)
+            sp_dw_err(c, "%s", e[0] ? e : "invalid template");
+    } else {
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY); /* new string, freed below */
+        sp_tmpl_add_literal(t, s, strlen(s));
+        free(s);
+    }
+}
+
+/*
+ * Percent-encodes the literal text of a template source and keeps its {{holes}} as written, so
+ * that "d e {{x}}" becomes "d%20e%20{{x}}": the template escapes only what holes produce, and a
+ * query or form value must be encoded as a whole. An unterminated hole is copied as is for the
+ * template compiler to report.
+ */
+static char *encode_literals(const char *src)
+{
+    sp_buf out, lit;
+    sp_buf_init(&out, SP_TMPL_MAX_SOURCE * 3 + 16);
+    sp_buf_init(&lit, SP_TMPL_MAX_SOURCE * 3 + 16);
+    const char *p = src;
+    while (*p) {
+        const char *open = strstr(p, "{{");
+        if (!open) {
+            (void)sp_buf_adds(&lit, p);
+            break;
+        }
+        (void)sp_buf_add(&lit, p, (size_t)(open - p));
+        /* The hole ends at the first "}}" outside a string literal ("..." or '...'). */
+        const char *q = open + 2;
+        while (*q && !(q[0] == '}' && q[1] == '}')) {
+            if (*q == '"' || *q == '\'') {
+                char quote = *q++;
+                while (*q && *q != quote)
+                    q += (q[0] == '\\' && q[1]) ? 2 : 1;
+                if (*q)
+                    q++;
+            } else {
+                q++;
+            }
+        }
+        pct_encode(&out, lit.p);
+        sp_buf_reset(&lit);
+        if (!*q) {
+            (void)sp_buf_adds(&out, open);
+            p = q;
+            break;
+        }
+        (void)sp_buf_add(&out, open, (size_t)(q + 2 - open));
+        p = q + 2;
+    }
+    pct_encode(&out, lit.p);
+    sp_buf_release(&lit);
+    return sp_buf_detach(&out, NULL);
+}
+
+/* Appends key=value pairs (keys encoded now, values at render) for query and form. */
+static void add_pairs(sp_dw *c, const json_t *obj, sp_tmpl *t, char first_sep)
+{
+    const char *key;
+    json_t *val;
+    char sep = first_sep;
+    json_object_foreach((json_t *)obj, key, val)
+    {
+        size_t m = sp_dw_path_key(c, key);
+        sp_buf k;
+        sp_buf_init(&k, SP_TMPL_MAX_SOURCE);
+        if (sep)
+            (void)sp_buf_addc(&k, sep);
+        pct_encode(&k, key);
+        (void)sp_buf_addc(&k, '=');
+        sp_tmpl_add_literal(t, k.p, k.len);
+        sp_buf_release(&k);
+        sep = '&';
+        char *text = sp_dw_scalar_text(c, val);
+        char *src = text ? encode_literals(text) : NULL;
+        char e[ERRLEN] = "";
+        if (src && sp_tmpl_add_source(t, src, strlen(src), SP_ESC_URL, &c->scope, e, sizeof e) != 0)
+            sp_dw_err(c, "%s", e[0] ? e : "invalid template");
+        free(text);
+        free(src);
+        sp_dw_path_pop(c, m);
+    }
+}
+
+static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
+{
+    static const char *const fields[] = {"name", "value", "filename", "content_type", "content"};
+    if (!json_is_array(v)) {
+        sp_dw_err_type(c, "an array of parts", v);
+        return;
+    }
+    size_t n = json_array_size(v);
+    if (n == 0 || n > MULTIPART_MAX) {
+        sp_dw_err(c, "give between 1 and %d parts", MULTIPART_MAX);
+        return;
+    }
+    r->parts = sp_calloc(n, sizeof(r->parts[0]));
+    size_t i;
+    json_t *p;
+    json_array_foreach(v, i, p)
+    {
+        size_t m = sp_dw_path_index(c, i);
+        if (!json_is_object(p)) {
+            sp_dw_err_type(c,
+                           "an object ({\"name\", \"value\"} or {\"name\", \"filename\", "
+                           "\"content\"})",
+                           p);
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        sp_dw_check_fields(c, p, fields, SP_ARRAY_LEN(fields));
+        sp_part *part = &r->parts[r->nparts++];
+        const char *name = sp_dw_get_str(c, p, "name", 1);
+        if (name)
+            part->name = sp_strdup(name);
+        const char *filename = sp_dw_get_str(c, p, "filename", 0);
+        const char *ctype = sp_dw_get_str(c, p, "content_type", 0);
+        int has_value = json_object_get(p, "value") != NULL;
+        int has_content = json_object_get(p, "content") != NULL;
+        if (filename) {
+            part->filename = sp_strdup(filename);
+            if (has_value)
+                sp_dw_err_key(c, "value", "a file part holds 'content', not 'value'");
+            else if (!has_content)
+                sp_dw_err_missing(c, "content");
+            else
+                part->value = sp_dw_get_tmpl(c, p, "content", SP_ESC_NONE);
+        } else {
+            if (has_content)
+                sp_dw_err_key(c, "content",
+                              "'content' needs 'filename' (a field part holds 'value')");
+            else if (!has_value)
+                sp_dw_err_missing(c, "value");
+            else
+                part->value = sp_dw_get_tmpl(c, p, "value", SP_ESC_NONE);
+        }
+        if (ctype) {
+            if (!ctype[0] || strpbrk(ctype, "\r\n"))
+                sp_dw_err_key(c, "content_type", "invalid content type");
+            else
+                part->content_type = sp_strdup(ctype);
+        }
+        sp_dw_path_pop(c, m);
+    }
+}
+
+/* The request's URL from url as written (NULL when it is missing): base_url joined, the
+ * request's query appended. NULL after reporting. */
+static sp_tmpl *compile_url(sp_dw *c, const json_t *v, const char *url)
+{
+    sp_tmpl *t = NULL;
+    if (url) {
+        size_t m = sp_dw_path_key(c, "url");
+        size_t sl = sp_dw_url_scheme_len(url);
+        if (!sp_dw_url_chars_ok(url)) {
+            sp_dw_err(c, "a URL cannot contain spaces or control characters: put values in 'query' "
+                         "or use urlencode()");
+        } else if (sl && !sp_dw_is_http_scheme(url, sl)) {
+            sp_dw_err(c, "unsupported URL scheme '%.*s': only http:// and https:// URLs", (int)sl,
+                      url);
+        } else if (sl && strchr("/?#", url[sl + 3])) {
+            sp_dw_err(c, "the URL has no host");
+        } else {
+            char e[ERRLEN] = "";
+            t = sp_tmpl_new();
+            if (!sl && c->base) {
+                sp_tmpl_add_literal(t, c->base, strlen(c->base));
+                if (url[0] != '/')
+                    sp_tmpl_add_literal(t, "/", 1);
+            }
+            if (sp_tmpl_add_source(t, url, strlen(url), SP_ESC_NONE, &c->scope, e, sizeof e)) {
+                sp_dw_err(c, "%s", e[0] ? e : "invalid template");
+                sp_tmpl_free(t);
+                t = NULL;
+            }
+        }
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *q = json_object_get(v, "query");
+    if (q) {
+        size_t m = sp_dw_path_key(c, "query");
+        if (!json_is_object(q)) {
+            sp_dw_err_type(c, "an object of query parameters", q);
+        } else {
+            /* Without a usable URL the pairs still compile, into a scratch template, so that
+             * their own mistakes are reported in the same pass. */
+            sp_tmpl *qt = t ? t : sp_tmpl_new();
+            add_pairs(c, q, qt, url && strchr(url, '?') ? '&' : '?');
+            if (qt != t)
+                sp_tmpl_free(qt);
+        }
+        sp_dw_path_pop(c, m);
+    }
+    return t;
+}
+
+/* The request's body, of at most one kind; its Content-Type unless has_ctype (the request's
+ * headers set one). */
+static void compile_body(sp_dw *c, const json_t *v, sp_request *r, int has_ctype)
+{
+    static const char *const kinds[] = {"json", "form", "body", "multipart"};
+    const char *found[SP_ARRAY_LEN(kinds)];
+    size_t nfound = 0;
+    for (size_t i = 0; i < SP_ARRAY_LEN(kinds); i++)
+        if (json_object_get(v, kinds[i]))
+            found[nfound++] = kinds[i];
+    if (nfound > 1) {
+        sp_dw_err(c, "give only one of json, form, body and multipart (found '%s' and '%s')",
+                  found[0], found[1]);
+    } else if (nfound == 1) {
+        const json_t *b = json_object_get(v, found[0]);
+        size_t m = sp_dw_path_key(c, found[0]);
+        const char *ctype = NULL;
+        if (strcmp(found[0], "json") == 0) {
+            r->body_kind = SP_BODY_JSON;
+            r->body = sp_tmpl_new();
+            json_body(c, b, r->body);
+            ctype = "application/json";
+        } else if (strcmp(found[0], "form") == 0) {
+            r->body_kind = SP_BODY_FORM;
+            if (!json_is_object(b)) {
+                sp_dw_err_type(c, "an object of form fields", b);
+            } else {
+                r->body = sp_tmpl_new();
+                add_pairs(c, b, r->body, 0);
+            }
+            ctype = "application/x-www-form-urlencoded";
+        } else if (strcmp(found[0], "body") == 0) {
+            r->body_kind = SP_BODY_RAW;
+            if (!json_is_string(b))
+                sp_dw_err_type(c, "a string (use 'json' for a JSON body)", b);
+            else
+                r->body = sp_dw_tmpl(c, json_string_value(b), SP_ESC_NONE);
+            ctype = "text/plain; charset=utf-8";
+        } else {
+            r->body_kind = SP_BODY_MULTIPART;
+            compile_multipart(c, b, r);
+        }
+        sp_dw_path_pop(c, m);
+        if (ctype && !has_ctype)
+            r->content_type = sp_strdup(ctype);
+    }
+}
+
+static sp_request *compile_request(sp_dw *c, const json_t *v)
+{
+    static const char *const fields[] = {"method", "url",  "name", "headers",   "query",
+                                         "json",   "form", "body", "multipart", "timeout"};
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object", v);
+        return NULL;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    sp_request *r = sp_calloc(1, sizeof(*r));
+    r->name_id = -1;
+    r->timeout_ms = c->def->opts.timeout_ms;
+
+    /* method */
+    const char *method = sp_dw_get_str(c, v, "method", 0);
+    if (!method)
+        method = "GET";
+    if (!sp_dw_is_token(method, METHOD_MAX_LEN)) {
+        sp_dw_err_key(c, "method", "invalid method '%.64s': use an HTTP method such as GET or POST",
+                      method);
+        method = "GET";
+    }
+    r->method = sp_strdup(method);
+    for (char *p = r->method; *p; p++)
+        if (*p >= 'a' && *p <= 'z')
+            *p = (char)(*p - 'a' + 'A');
+
+    /* url */
+    const char *url = sp_dw_get_str(c, v, "url", 1);
+    r->url = compile_url(c, v, url);
+
+    /* name: given, or derived from the URL as written, so it groups by path, not by values */
+    const char *name = sp_dw_get_str(c, v, "name", 0);
+    if (name && (!name[0] || strlen(name) > NAME_MAX_LEN)) {
+        sp_dw_err_key(c, "name", "a request name must have 1 to %d characters", NAME_MAX_LEN);
+    } else if (name) {
+        size_t m = sp_dw_path_key(c, "name");
+        r->name_id = intern_name(c, name);
+        sp_dw_path_pop(c, m);
+    } else if (url) {
+        char *dn = default_name(r->method, url);
+        r->name_id = intern_name(c, dn);
+        free(dn);
+    }
+
+    /* headers */
+    int has_ctype = 0;
+    const json_t *h = json_object_get(v, "headers");
+    if (h) {
+        size_t m = sp_dw_path_key(c, "headers");
+        sp_dw_headers(c, h, &r->headers, &r->nheaders, &has_ctype);
+        sp_dw_path_pop(c, m);
+    }
+
+    /* body: at most one kind */
+    compile_body(c, v, r, has_ctype);
+
+    uint32_t to;
+    if (sp_dw_get_duration(c, v, "timeout", &to, 0) == 1)
+        r->timeout_ms = to;
+    return r;
+}
+
+static void free_request(sp_request *r)
+{
+    if (!r)
+        return;
+    free(r->method);
+    sp_dw_tfree(r->url);
+    sp_dw_headers_free(r->headers, r->nheaders);
+    sp_dw_tfree(r->body);
+    free(r->content_type);
+    for (size_t i = 0; i < r->nparts; i++) {
+        free(r->parts[i].name);
+        sp_dw_tfree(r->parts[i].value);
+        free(r->parts[i].filename);
+        free(r->parts[i].content_type);
+    }
+    free(r->parts);
+    free(r);
+}
+
+/* ---- expect and extract ---- */
+
+static void compile_jchecks(sp_dw *c, const json_t *v, sp_expect *x)
+{
+    static const char *const fields[] = {"path", "exists", "equals"};
+    if (!json_is_array(v)) {
+        sp_dw_err_type(c,
+                       "an array of checks ({\"path\": ..., \"exists\": true} or {\"path\": ..., "
+                       "\"equals\": ...})",
+                       v);
+        return;
+    }
+    x->json = sp_calloc(json_array_size(v), sizeof(x->json[0]));
+    size_t i;
+    json_t *chk;
+    json_array_foreach(v, i, chk)
+    {
+        size_t m = sp_dw_path_index(c, i);
+        if (!json_is_object(chk)) {
+            sp_dw_err_type(c, "an object", chk);
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        sp_dw_check_fields(c, chk, fields, SP_ARRAY_LEN(fields));
+        sp_jcheck *j = &x->json[x->njson++];
+        const char *path = sp_dw_get_str(c, chk, "path", 1);
+        if (path) {
+            char e[ERRLEN] = "";
+            j->path_src = sp_strdup(path);
+            j->path = sp_jpath_compile(path, e, sizeof e);
+            if (!j->path)
+                sp_dw_err_key(c, "path", "invalid JSON path '%.100s': %s", path, e);
+        }
+        const json_t *eq = json_object_get(chk, "equals");
+        int exists = sp_dw_get_bool(c, chk, "exists", -2);
+        if (eq && exists != -2) {
+            sp_dw_err(c, "give either 'exists' or 'equals', not both");
+        } else if (eq) {
+            j->kind = SP_JCHECK_EQUALS;
+            j->equals = json_incref((json_t *)eq); /* new reference, owned by the check */
+        } else if (exists == -2) {
+            sp_dw_err(c, "give 'exists' (true or false) or 'equals' (a value)");
+        } else if (exists >= 0) {
+            j->kind = exists ? SP_JCHECK_EXISTS : SP_JCHECK_MISSING;
+        }
+        sp_dw_path_pop(c, m);
+    }
+}
+
+static void compile_expect(sp_dw *c, const json_t *v, sp_expect *x)
+{
+    static const char *const fields[] = {"status", "json", "body_contains", "max_latency",
+                                         "message"};
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object", v);
+        return;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    const json_t *st = json_object_get(v, "status");
+    if (st) {
+        size_t m = sp_dw_path_key(c, "status");
+        status_list(c, st, &x->status, &x->nstatus);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *j = json_object_get(v, "json");
+    if (j) {
+        size_t m = sp_dw_path_key(c, "json");
+        compile_jchecks(c, j, x);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *bc = json_object_get(v, "body_contains");
+    if (bc && json_is_string(bc) && json_string_length(bc) == 0)
+        sp_dw_err_key(c, "body_contains", "cannot be empty");
+    else
+        x->body_contains = sp_dw_get_tmpl(c, v, "body_contains", SP_ESC_NONE);
+    sp_dw_get_duration(c, v, "max_latency", &x->max_latency_ms, 0);
+    x->message = sp_dw_get_tmpl(c, v, "message", SP_ESC_NONE);
+}
+
+static void free_expect(sp_expect *x)
+{
+    free(x->status);
+    for (size_t i = 0; i < x->njson; i++) {
+        free(x->json[i].path_src);
+        sp_jpath_free(x->json[i].path);
+        if (x->json[i].equals)
+            json_decref(x->json[i].equals);
+    }
+    free(x->json);
+    sp_dw_tfree(x->body_contains);
+    sp_dw_tfree(x->message);
+}
+
+static void compile_extracts(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st)
+{
+    static const char *const fields[] = {"json", "header", "regex", "group"};
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object of variable names and sources", v);
+        return;
+    }
+    st->extracts = sp_calloc(json_object_size(v), sizeof(st->extracts[0]));
+    const char *var;
+    json_t *spec;
+    json_object_foreach((json_t *)v, var, spec)
+    {
+        size_t m = sp_dw_path_key(c, var);
+        if (check_var_name(c, var) != 0) {
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        if (!json_is_object(spec)) {
+            sp_dw_err_type(c,
+                           "an object ({\"json\": \"path\"}, {\"header\": \"Name\"} or {\"regex\": "
+                           "\"...\"})",
+                           spec);
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        sp_dw_check_fields(c, spec, fields, SP_ARRAY_LEN(fields));
+        sp_extract *x = &st->extracts[st->nextracts++];
+        x->slot = sp_dw_var_slot(uc, var);
+        int kinds = (json_object_get(spec, "json") != NULL) +
+                    (json_object_get(spec, "header") != NULL) +
+                    (json_object_get(spec, "regex") != NULL);
+        if (kinds != 1) {
+            sp_dw_err(c, "give exactly one of 'json', 'header' and 'regex'");
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        if (json_object_get(spec, "group") && !json_object_get(spec, "regex"))
+            sp_dw_err_key(c, "group", "'group' goes with 'regex'");
+        const char *s;
+        char e[ERRLEN] = "";
+        if ((s = sp_dw_get_str(c, spec, "json", 0)) != NULL) {
+            x->kind = SP_EXTRACT_JSON;
+            x->path = sp_jpath_compile(s, e, sizeof e);
+            if (!x->path)
+                sp_dw_err_key(c, "json", "invalid JSON path '%.100s': %s", s, e);
+        } else if ((s = sp_dw_get_str(c, spec, "header", 0)) != NULL) {
+            x->kind = SP_EXTRACT_HEADER;
+            if (!sp_dw_is_token(s, HEADER_NAME_MAX))
+                sp_dw_err_key(c, "header", "invalid header name '%.100s'", s);
+            else
+                x->header = sp_strdup(s);
+        } else if ((s = sp_dw_get_str(c, spec, "regex", 0)) != NULL) {
+            x->kind = SP_EXTRACT_REGEX;
+            size_t mr = sp_dw_path_key(c, "regex");
+            regex_t *re = sp_malloc(sizeof(*re));
+            int rc = strlen(s) > REGEX_MAX_LEN ? -1 : regcomp(re, s, REG_EXTENDED);
+            if (rc > 0) {
+                regerror(rc, re, e, sizeof e);
+                sp_dw_err(c, "invalid regex: %s", e);
+                free(re);
+            } else if (rc < 0) {
+                sp_dw_err(c, "the regex is longer than %d characters", REGEX_MAX_LEN);
+                free(re);
+            } else {
+                x->re = re;
+            }
+            sp_dw_path_pop(c, mr);
+            if (x->re) {
+                /* Default: the first group when there is one, else the whole match. */
+                int64_t g = x->re->re_nsub > 0 ? 1 : 0;
+                int got = sp_dw_get_int(c, spec, "group", 0, 1000, &g);
+                if (got == 1 && (size_t)g > x->re->re_nsub)
+                    sp_dw_err_key(c, "group", "group %lld, but the regex has %zu group(s)",
+                                  (long long)g, (size_t)x->re->re_nsub);
+                x->group = (int)g;
+            }
+        }
+        sp_dw_path_pop(c, m);
+    }
+}
+
+static void free_extracts(sp_extract *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        sp_jpath_free(x[i].path);
+        free(x[i].header);
+        if (x[i].re) {
+            regfree(x[i].re);
+            free(x[i].re);
+        }
+    }
+    free(x);
+}
+
+/* ---- steps ---- */
+
+static const char *const step_fields[] = {"if",     "unless",  "let",        "request",
+                                          "expect", "extract", "set_headers"};
+
+void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, int shorthand)
+{
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object (a step)", v);
+        return;
+    }
+    if (!shorthand)
+        sp_dw_check_fields(c, v, step_fields, SP_ARRAY_LEN(step_fields));
+
+    const json_t *cif = json_object_get(v, "if");
+    const json_t *cunless = json_object_get(v, "unless");
+    if (cif && cunless) {
+        sp_dw_err(c, "give either 'if' or 'unless', not both");
+    } else if (cif || cunless) {
+        const char *k = cif ? "if" : "unless";
+        size_t m = sp_dw_path_key(c, k);
+        compile_cond(c, uc, cif ? cif : cunless, &st->cond);
+        st->cond.negate = cunless != NULL;
+        sp_dw_path_pop(c, m);
+    }
+
+    const json_t *let = json_object_get(v, "let");
+    if (let) {
+        size_t m = sp_dw_path_key(c, "let");
+        if (!json_is_object(let)) {
+            sp_dw_err_type(c, "an object of variable names and values", let);
+        } else {
+            st->lets = sp_calloc(json_object_size(let), sizeof(st->lets[0]));
+            const char *var;
+            json_t *val;
+            json_object_foreach((json_t *)let, var, val)
+            {
+                size_t mv = sp_dw_path_key(c, var);
+                if (check_var_name(c, var) == 0) {
+                    char *src = sp_dw_scalar_text(c, val);
+                    sp_tmpl *t = src ? sp_dw_tmpl(c, src, SP_ESC_NONE) : NULL;
+                    free(src);
+                    if (t) {
+                        st->lets[st->nlets].slot = sp_dw_var_slot(uc, var);
+                        st->lets[st->nlets].value = t;
+                        st->nlets++;
+                    }
+                }
+                sp_dw_path_pop(c, mv);
+            }
+        }
+        sp_dw_path_pop(c, m);
+    }
+
+    const json_t *req = json_object_get(v, "request");
+    if (req) {
+        size_t m = sp_dw_path_key(c, "request");
+        st->req = compile_request(c, req);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *exp = json_object_get(v, "expect");
+    if (exp) {
+        size_t m = sp_dw_path_key(c, "expect");
+        if (!req)
+            sp_dw_err(c, "'expect' needs a 'request' in the same step");
+        else
+            compile_expect(c, exp, &st->expect);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *ext = json_object_get(v, "extract");
+    if (ext) {
+        size_t m = sp_dw_path_key(c, "extract");
+        if (!req)
+            sp_dw_err(c, "'extract' needs a 'request' in the same step");
+        else
+            compile_extracts(c, uc, ext, st);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *sh = json_object_get(v, "set_headers");
+    if (sh) {
+        size_t m = sp_dw_path_key(c, "set_headers");
+        sp_dw_headers(c, sh, &st->set_headers, &st->nset_headers, NULL);
+        sp_dw_path_pop(c, m);
+    }
+    if (!req && !let && !sh)
+        sp_dw_err(c, "a step needs at least one of 'request', 'let' and 'set_headers'");
+}
+
+void sp_dw_step_free(sp_step *st)
+{
+    free(st->cond.equals);
+    free(st->cond.status);
+    for (size_t i = 0; i < st->nlets; i++)
+        sp_dw_tfree(st->lets[i].value);
+    free(st->lets);
+    free_request(st->req);
+    free_expect(&st->expect);
+    free_extracts(st->extracts, st->nextracts);
+    sp_dw_headers_free(st->set_headers, st->nset_headers);
+}
+
+/* Compiles an array of steps (on_start or a task's steps). */
+void sp_dw_steps(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
+                 int allow_empty)
+{
+    if (!json_is_array(v)) {
+        sp_dw_err_type(c, "an array of steps", v);
+        return;
+    }
+    size_t cnt = json_array_size(v);
+    if (cnt > SP_DEF_MAX_STEPS) {
+        sp_dw_err(c, "more than %d steps", SP_DEF_MAX_STEPS);
+        return;
+    }
+    if (cnt == 0 && !allow_empty) {
+        sp_dw_err(c, "give at least one step");
+        return;
+    }
+    *out = sp_calloc(cnt, sizeof(**out));
+    for (size_t i = 0; i < cnt; i++) {
+        size_t m = sp_dw_path_index(c, i);
+        sp_dw_step(c, uc, json_array_get(v, i), &(*out)[i], 0); /* borrowed */
+        (*n)++;
+        sp_dw_path_pop(c, m);
+    }
+}

@@ -1,0 +1,913 @@
+/*
+ * vu.c - see vu.h: a VU's variables and headers, and its requests: building one from its plan
+ * (URL, method, body, headers, rendered into buffers the VU keeps), judging the response
+ * (transport errors, status, JSON paths, body, latency) and extracting values from it.
+ */
+#define _GNU_SOURCE /* memmem */
+#include "engine/vu.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "engine/tracerec.h"
+
+#define HDR_TEXT_MAX (256u << 10)      /* rendered request header lines of one request */
+#define RESP_HDR_MAX (64u << 10)       /* response header bytes kept for header extracts */
+#define URL_MAX (64u << 10)            /* one rendered URL */
+#define SCRATCH_MAX SP_TMPL_MAX_RENDER /* lets, messages, body_contains needles */
+#define MAX_GROUPS 10                  /* regex capture groups an extract may name */
+
+static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg);
+
+void sp_vu_env_init(sp_vuenv *env, sp_run *r)
+{
+    env->r = r;
+    env->stats = NULL;
+    sp_buf_init(&env->scratch, SCRATCH_MAX);
+    sp_buf_init(&env->msgbuf, SP_FAIL_MSG_MAX * 4);
+}
+
+void sp_vu_env_release(sp_vuenv *env)
+{
+    sp_buf_release(&env->scratch);
+    sp_buf_release(&env->msgbuf);
+}
+
+/* ---- VU variables and headers ---- */
+
+void sp_vu_unset(sp_vu *v, int slot)
+{
+    if (slot < 0 || (size_t)slot >= v->uc->nvars)
+        return;
+    v->vars[slot].s = NULL;
+    v->vars[slot].len = 0;
+    v->vars[slot].item = NULL;
+}
+
+static void var_set_str(sp_vu *v, int slot, const char *s, size_t len)
+{
+    if (slot < 0 || (size_t)slot >= v->uc->nvars)
+        return;
+    if (len > SP_VAR_MAX_BYTES)
+        len = SP_VAR_MAX_BYTES;
+    sp_vustore *st = &v->store[slot];
+    if (st->cap < len + 1) {
+        size_t ncap = st->cap ? st->cap : 32;
+        while (ncap < len + 1)
+            ncap *= 2;
+        st->p = sp_realloc(st->p, ncap);
+        st->cap = ncap;
+    }
+    memmove(st->p, s, len);
+    st->p[len] = '\0';
+    v->vars[slot].s = st->p;
+    v->vars[slot].len = len;
+    v->vars[slot].item = NULL;
+}
+
+static void var_set_item(sp_vu *v, int slot, const json_t *item)
+{
+    if (slot < 0 || (size_t)slot >= v->uc->nvars)
+        return;
+    v->vars[slot].s = NULL;
+    v->vars[slot].len = 0;
+    v->vars[slot].item = item;
+}
+
+static void vu_ctx(const sp_vu *v, sp_vuctx *c)
+{
+    c->vars = v->vars;
+    c->nvars = v->uc->nvars;
+    c->row = v->row;
+    c->rng = (sp_rng *)&v->rng;
+    c->vu = v->num;
+    c->iteration = v->iteration;
+    c->status = v->last_status;
+    c->now_ms = 0;
+}
+
+static void vuhdr_set(sp_vu *v, const char *name, const char *val, size_t len)
+{
+    size_t i;
+    for (i = 0; i < v->nvh; i++)
+        if (strcasecmp(v->vh[i].name, name) == 0)
+            break;
+    if (len == 0) { /* an empty value removes the header */
+        if (i == v->nvh)
+            return;
+        free(v->vh[i].val);
+        memmove(&v->vh[i], &v->vh[i + 1], (v->nvh - i - 1) * sizeof(v->vh[0]));
+        v->nvh--;
+        v->vh_ver++;
+        return;
+    }
+    if (i == v->nvh) {
+        sp_grow((void **)&v->vh, &v->capvh, v->nvh + 1, sizeof(v->vh[0]));
+        memset(&v->vh[i], 0, sizeof(v->vh[i]));
+        v->vh[i].name = name;
+        v->nvh++;
+    } else if (v->vh[i].len == len && memcmp(v->vh[i].val, val, len) == 0) {
+        return; /* re-set to the same value: the cached header list stays valid */
+    }
+    sp_vuhdr *h = &v->vh[i];
+    if (h->cap < len + 1) {
+        h->val = sp_realloc(h->val, len + 1);
+        h->cap = len + 1;
+    }
+    memcpy(h->val, val, len);
+    h->val[len] = '\0';
+    h->len = len;
+    v->vh_ver++;
+}
+
+void sp_vu_set_headers(sp_vu *v, const sp_step *st)
+{
+    sp_vuctx ctx;
+    vu_ctx(v, &ctx);
+    for (size_t i = 0; i < st->nset_headers; i++) {
+        sp_buf_reset(&v->env->scratch);
+        if (sp_tmpl_render(st->set_headers[i].value, &ctx, &v->env->scratch) != 0)
+            continue;
+        vuhdr_set(v, st->set_headers[i].name, v->env->scratch.p, v->env->scratch.len);
+    }
+}
+
+void sp_vu_lets(sp_vu *v, const sp_step *st)
+{
+    sp_vuctx ctx;
+    vu_ctx(v, &ctx);
+    for (size_t i = 0; i < st->nlets; i++) {
+        sp_value out = {NULL, 0, NULL};
+        sp_buf_reset(&v->env->scratch);
+        if (sp_tmpl_eval(st->lets[i].value, &ctx, &out, &v->env->scratch) != 0)
+            sp_vu_unset(v, st->lets[i].slot);
+        else if (out.item)
+            var_set_item(v, st->lets[i].slot, out.item);
+        else
+            var_set_str(v, st->lets[i].slot, out.s ? out.s : "", out.s ? out.len : 0);
+    }
+}
+
+static int status_in(int status, const uint16_t *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == status)
+            return 1;
+    return 0;
+}
+
+int sp_vu_cond(sp_vu *v, const sp_cond *c)
+{
+    int ok = 1;
+    const sp_value *val = NULL;
+    if ((c->kind == SP_COND_VAR_SET || c->kind == SP_COND_VAR_EQUALS) && c->slot >= 0 &&
+        (size_t)c->slot < v->uc->nvars)
+        val = &v->vars[c->slot];
+    switch (c->kind) {
+    case SP_COND_ALWAYS:
+        ok = 1;
+        break;
+    case SP_COND_VAR_SET:
+        ok = val && (val->item || (val->s && val->len));
+        break;
+    case SP_COND_VAR_EQUALS: {
+        const char *want = c->equals ? c->equals : "";
+        if (!val) {
+            ok = 0;
+        } else if (val->item) {
+            sp_buf_reset(&v->env->scratch);
+            ok =
+                sp_value_render(val, &v->env->scratch) == 0 && strcmp(v->env->scratch.p, want) == 0;
+        } else {
+            ok = val->s && strlen(want) == val->len && memcmp(val->s, want, val->len) == 0;
+        }
+        break;
+    }
+    case SP_COND_STATUS:
+        ok = status_in(v->last_status, c->status, c->nstatus);
+        break;
+    }
+    return c->negate ? !ok : ok;
+}
+
+/* ---- curl callbacks of a VU's easy handle ---- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ud)
+{
+    sp_vu *v = ud;
+    size_t len = size * n;
+    v->rx += len;
+    if (v->rx > v->env->r->max_resp) {
+        /* Returning less than len makes curl abort with CURLE_WRITE_ERROR: too_large. */
+        v->too_large = 1;
+        return 0;
+    }
+    if (v->keep_body)
+        (void)sp_buf_add(&v->resp, p, len);
+    return len;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+    sp_vu *v = ud;
+    size_t len = size * n;
+    if (v->keep_headers) {
+        /* With redirects followed, only the last response's headers matter. */
+        if (len >= 5 && memcmp(p, "HTTP/", 5) == 0)
+            sp_buf_reset(&v->resphdr);
+        (void)sp_buf_add(&v->resphdr, p, len);
+    }
+    return len;
+}
+
+/* ---- VU lifecycle ---- */
+
+sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32_t slot, uint64_t k)
+{
+    sp_run *r = env->r;
+    const sp_def *d = r->def;
+    int cls = sp_run_class_of(r, k);
+    sp_vu *v = sp_calloc(1, sizeof(*v));
+    v->w = w;
+    v->env = env;
+    v->sh = sh;
+    v->slot = slot;
+    v->num = k + 1;
+    v->uc = &d->users[cls];
+    v->cp = &r->plans[cls];
+    v->feeder = r->feeders ? r->feeders[cls] : NULL;
+    sp_timer_init(&v->timer);
+    sp_rng_seed(&v->rng, r->seed ^ (v->num * 0x9e3779b97f4a7c15ull));
+    if (v->uc->nvars) {
+        v->vars = sp_calloc(v->uc->nvars, sizeof(v->vars[0]));
+        v->store = sp_calloc(v->uc->nvars, sizeof(v->store[0]));
+    }
+    sp_buf_init(&v->hdrtext, HDR_TEXT_MAX);
+    sp_buf_init(&v->url, URL_MAX);
+    sp_buf_init(&v->body, SP_TMPL_MAX_RENDER);
+    sp_buf_init(&v->resp, r->max_resp);
+    sp_buf_init(&v->resphdr, RESP_HDR_MAX);
+
+    CURL *e = curl_easy_init();
+    if (!e) {
+        sp_buf_release(&v->hdrtext);
+        free(v->vars);
+        free(v->store);
+        free(v);
+        return NULL;
+    }
+    v->easy = e;
+    /* A real client keeps its own connection, so the target sees one connection per VU. The
+     * multi handle's cache is shared by all its transfers, and any idle connection to the host
+     * would be handed to whichever VU asks first, so VUs that think between requests would take
+     * turns on a few connections. A share holding only the connection cache pins each VU to
+     * its own connection (about 6 KB per VU, measured). */
+    v->conn = curl_share_init();
+    if (v->conn) {
+        curl_share_setopt(v->conn, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+        curl_easy_setopt(e, CURLOPT_SHARE, v->conn);
+    }
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)v);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    /* The socket callbacks are the worker's (sockets live in its epoll set). */
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, v);
+    /* No header callback unless an extract needs headers (set per request). */
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, d->opts.follow_redirects ? 1L : 0L);
+    curl_easy_setopt(e, CURLOPT_MAXREDIRS, (long)SP_REQ_MAX_REDIRS);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     (long)(d->opts.connect_timeout_ms ? d->opts.connect_timeout_ms
+                                                       : SP_REQ_CONNECT_TIMEOUT_MS));
+    if (d->opts.insecure) {
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    /* Proxies from the environment are ignored: a load test measures the target, and skipping
+     * the proxy lookup saves work on every transfer. */
+    curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
+    /* One connection per VU, as real clients behave; HTTP/2 would multiplex VUs onto one. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
+     * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    return v;
+}
+
+void sp_vu_free(sp_vu *v)
+{
+    if (v->mime) {
+        curl_easy_setopt(v->easy, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(v->mime);
+    }
+    curl_easy_cleanup(v->easy);
+    /* Closes the VU's connection (through the worker's close callback, so that it forgets the
+     * socket). */
+    if (v->conn)
+        curl_share_cleanup(v->conn);
+    for (size_t i = 0; v->store && i < v->uc->nvars; i++)
+        free(v->store[i].p);
+    free(v->store);
+    free(v->vars);
+    for (size_t i = 0; i < v->nvh; i++)
+        free(v->vh[i].val);
+    free(v->vh);
+    free(v->nodes);
+    sp_buf_release(&v->hdrtext);
+    sp_buf_release(&v->url);
+    sp_buf_release(&v->body);
+    sp_buf_release(&v->resp);
+    sp_buf_release(&v->resphdr);
+    free(v);
+}
+
+/* ---- requests ---- */
+
+static void set_method(sp_vu *v, const sp_request *rq)
+{
+    CURL *e = v->easy;
+    const char *m = rq->method;
+    if (rq->body_kind == SP_BODY_NONE) {
+        if (strcmp(m, "HEAD") == 0) {
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, NULL);
+            curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+            return;
+        }
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(m, "GET") == 0 ? NULL : m);
+        return;
+    }
+    curl_easy_setopt(e, CURLOPT_NOBODY, 0L);
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, strcmp(m, "POST") == 0 ? NULL : m);
+}
+
+static int build_mime(sp_vu *v, const sp_request *rq, const sp_vuctx *ctx)
+{
+    curl_mime *mime = curl_mime_init(v->easy);
+    for (size_t i = 0; i < rq->nparts; i++) {
+        const sp_part *pt = &rq->parts[i];
+        curl_mimepart *part = curl_mime_addpart(mime);
+        sp_buf_reset(&v->body);
+        if (sp_tmpl_render(pt->value, ctx, &v->body) != 0) {
+            curl_mime_free(mime);
+            return SP_ELIMIT;
+        }
+        curl_mime_name(part, pt->name);
+        curl_mime_data(part, v->body.p, v->body.len); /* copied by curl */
+        if (pt->filename)
+            curl_mime_filename(part, pt->filename);
+        if (pt->content_type)
+            curl_mime_type(part, pt->content_type);
+        else if (pt->filename)
+            curl_mime_type(part, "application/octet-stream");
+    }
+    curl_easy_setopt(v->easy, CURLOPT_MIMEPOST, mime);
+    v->mime = mime;
+    return 0;
+}
+
+/* Adds one "Name: value" line to the VU's header text; the node's data holds the offset until
+ * the list is linked (the text may move while it grows). */
+static int hdr_emit(sp_vu *v, size_t *n, const char *line, const char *name, const char *val,
+                    size_t vlen, const sp_tmpl *t, const sp_vuctx *ctx)
+{
+    size_t off = v->hdrtext.len;
+    int rc = 0;
+    if (line) {
+        rc = sp_buf_adds(&v->hdrtext, line);
+    } else {
+        rc = sp_buf_adds(&v->hdrtext, name);
+        if (!rc)
+            rc = sp_buf_add(&v->hdrtext, ": ", 2);
+        if (!rc && t)
+            rc = sp_tmpl_render(t, ctx, &v->hdrtext);
+        else if (!rc)
+            rc = sp_buf_add(&v->hdrtext, val, vlen);
+    }
+    if (!rc)
+        rc = sp_buf_add(&v->hdrtext, "", 1); /* the NUL that ends this line */
+    if (rc)
+        return rc;
+    sp_grow((void **)&v->nodes, &v->capnodes, *n + 1, sizeof(v->nodes[0]));
+    v->nodes[*n].data = (char *)(uintptr_t)off;
+    (*n)++;
+    return 0;
+}
+
+static int plan_has(const sp_plan *p, int prio, const char *name)
+{
+    for (size_t i = 0; i < p->nhdrs; i++)
+        if (p->hdrs[i].prio == prio && strcasecmp(p->hdrs[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int vu_has(const sp_vu *v, const char *name)
+{
+    for (size_t i = 0; i < v->nvh; i++)
+        if (strcasecmp(v->vh[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/*
+ * The header list for this request. Constant plans used by VUs without headers of their own
+ * share the plan's prebuilt list; otherwise the VU renders its own into reused memory, and keeps
+ * it while neither the plan nor its VU headers change.
+ */
+static int build_headers(sp_vu *v, const sp_plan *p, const sp_vuctx *ctx, struct curl_slist **out)
+{
+    if (v->nvh == 0 && p->hdrs_constant) {
+        *out = p->slist;
+        return 0;
+    }
+    if (p->hdrs_constant && v->hdr_plan == p && v->hdr_ver == v->vh_ver) {
+        *out = v->capnodes ? v->nodes : NULL;
+        return 0;
+    }
+    v->hdr_plan = NULL;
+    sp_buf_reset(&v->hdrtext);
+    size_t n = 0;
+    int rc = 0;
+    /* Definition and class headers, unless the VU set its own of the same name. */
+    for (size_t i = 0; !rc && i < p->nhdrs; i++) {
+        const sp_planhdr *h = &p->hdrs[i];
+        if (h->prio == 0 && !vu_has(v, h->name))
+            rc = hdr_emit(v, &n, h->line, h->name, NULL, 0, h->value, ctx);
+    }
+    /* VU headers, unless the request sets its own of the same name. */
+    for (size_t i = 0; !rc && i < v->nvh; i++) {
+        if (!plan_has(p, 2, v->vh[i].name))
+            rc = hdr_emit(v, &n, NULL, v->vh[i].name, v->vh[i].val, v->vh[i].len, NULL, ctx);
+    }
+    for (size_t i = 0; !rc && i < p->nhdrs; i++) {
+        const sp_planhdr *h = &p->hdrs[i];
+        if (h->prio == 2)
+            rc = hdr_emit(v, &n, h->line, h->name, NULL, 0, h->value, ctx);
+    }
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        v->nodes[i].data = v->hdrtext.p + (uintptr_t)v->nodes[i].data;
+        v->nodes[i].next = i + 1 < n ? &v->nodes[i + 1] : NULL;
+    }
+    if (p->hdrs_constant) {
+        v->hdr_plan = p;
+        v->hdr_ver = v->vh_ver;
+    }
+    *out = n ? v->nodes : NULL;
+    return 0;
+}
+
+/* Records a request that could not be sent (a render over its cap) as a failure. */
+void sp_vu_fail(sp_vu *v, const sp_plan *p, const char *msg)
+{
+    sp_name_stats_record(&v->env->stats->names[p->req->name_id], 0, 0, SP_ERRK_OTHER, msg, 0, 0);
+    if (v->env->r->trace)
+        trace_done(v, p, 0, 0, 0, SP_ERRK_OTHER, msg);
+}
+
+int sp_vu_prepare(sp_vu *v, const sp_plan *p)
+{
+    sp_vuenv *env = v->env;
+    const sp_request *rq = p->req;
+    CURL *e = v->easy;
+    sp_vuctx ctx;
+    vu_ctx(v, &ctx);
+
+    if (sp_tmpl_is_constant(rq->url)) {
+        if (v->cfg_url != rq) {
+            curl_easy_setopt(e, CURLOPT_URL, sp_tmpl_constant(rq->url, NULL));
+            v->cfg_url = rq;
+        }
+    } else {
+        sp_buf_reset(&v->url);
+        if (sp_tmpl_render(rq->url, &ctx, &v->url) != 0) {
+            sp_vu_fail(v, p, "URL longer than its cap");
+            return -1;
+        }
+        curl_easy_setopt(e, CURLOPT_URL, v->url.p);
+        v->cfg_url = NULL;
+    }
+    if (v->cfg_req != rq) {
+        set_method(v, rq);
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
+        v->cfg_req = rq;
+    }
+    switch (rq->body_kind) {
+    case SP_BODY_NONE:
+        break;
+    case SP_BODY_RAW:
+    case SP_BODY_JSON:
+    case SP_BODY_FORM: {
+        const char *data;
+        size_t len;
+        if (sp_tmpl_is_constant(rq->body)) {
+            data = sp_tmpl_constant(rq->body, &len);
+        } else {
+            sp_buf_reset(&v->body);
+            if (sp_tmpl_render(rq->body, &ctx, &v->body) != 0) {
+                sp_vu_fail(v, p, "request body larger than its cap");
+                return -1;
+            }
+            data = v->body.p;
+            len = v->body.len;
+        }
+        /* Not copied by curl: the constant lives in the definition, the render in the VU. */
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, data);
+        break;
+    }
+    case SP_BODY_MULTIPART:
+        if (build_mime(v, rq, &ctx) != 0) {
+            sp_vu_fail(v, p, "multipart field larger than its cap");
+            return -1;
+        }
+        if (strcmp(rq->method, "POST") != 0)
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, rq->method);
+        break;
+    }
+    struct curl_slist *hdrs = NULL;
+    if (build_headers(v, p, &ctx, &hdrs) != 0) {
+        sp_vu_fail(v, p, "request headers larger than their cap");
+        return -1;
+    }
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
+
+    v->keep_body = p->keep_body;
+    if (v->keep_headers != p->keep_headers) {
+        /* Both or neither: with HEADERDATA alone curl would pass headers to on_body. */
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, p->keep_headers ? on_header : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, p->keep_headers ? (void *)v : NULL);
+    }
+    v->keep_headers = p->keep_headers;
+    sp_buf_reset(&v->resp);
+    sp_buf_reset(&v->resphdr);
+    v->rx = 0;
+    v->too_large = 0;
+    v->blocked[0] = '\0';
+    v->cur = p;
+    v->start_us = sp_now_us();
+    /* The first request of an open-model arrival counts from when the arrival was due, so the
+     * time it waited (a late timer, a busy engine) is part of its latency: no coordinated
+     * omission. Later requests of the iteration follow their predecessor, as a user would. */
+    v->intended_us = v->arrival_us && v->arrival_us < v->start_us ? v->arrival_us : v->start_us;
+    v->arrival_us = 0;
+    if (env->r->trace) {
+        /* "Try it" shows every response body, whether or not a check reads it. */
+        v->keep_body = 1;
+        sp_tracerec_begin(env->r->trace, env->r->def->names[rq->name_id], rq->method,
+                          sp_tmpl_is_constant(rq->url) ? sp_tmpl_constant(rq->url, NULL)
+                                                       : v->url.p);
+    }
+    return 0;
+}
+
+/* ---- responses: classification, expectations, extraction ---- */
+
+static int classify(sp_vu *v, CURLcode cc, const char **msg)
+{
+    sp_vuenv *env = v->env;
+    long oserr = 0;
+    if (v->blocked[0]) {
+        sp_buf_reset(&env->msgbuf);
+        (void)sp_buf_addf(&env->msgbuf, "target not in allowlist: %s", v->blocked);
+        v->blocked[0] = '\0';
+        *msg = env->msgbuf.p;
+        return SP_ERRK_BLOCKED;
+    }
+    switch (cc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        sp_buf_reset(&env->msgbuf);
+        (void)sp_buf_addf(&env->msgbuf, "timeout after %u ms", (unsigned)v->cur->timeout_ms);
+        *msg = env->msgbuf.p;
+        return SP_ERRK_TIMEOUT;
+    case CURLE_COULDNT_CONNECT:
+        curl_easy_getinfo(v->easy, CURLINFO_OS_ERRNO, &oserr);
+        if (oserr == ECONNREFUSED) {
+            *msg = "connection refused";
+            return SP_ERRK_CONNREFUSED;
+        }
+        *msg = curl_easy_strerror(cc);
+        return SP_ERRK_OTHER;
+    case CURLE_COULDNT_RESOLVE_HOST:
+        *msg = "could not resolve host";
+        return SP_ERRK_DNS;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+        *msg = curl_easy_strerror(cc);
+        return SP_ERRK_RESET;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_SHUTDOWN_FAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+    case CURLE_PEER_FAILED_VERIFICATION:
+        *msg = curl_easy_strerror(cc);
+        return SP_ERRK_TLS;
+    case CURLE_WRITE_ERROR:
+        if (v->too_large) {
+            sp_buf_reset(&env->msgbuf);
+            (void)sp_buf_addf(&env->msgbuf, "response larger than %u bytes",
+                              (unsigned)env->r->max_resp);
+            *msg = env->msgbuf.p;
+            return SP_ERRK_TOO_LARGE;
+        }
+        *msg = curl_easy_strerror(cc);
+        return SP_ERRK_OTHER;
+    default:
+        *msg = curl_easy_strerror(cc);
+        return SP_ERRK_OTHER;
+    }
+}
+
+/* A short JSON text of j for a message, cut with "..." when long. */
+static void json_brief(const json_t *j, char *buf, size_t len)
+{
+    if (!j) {
+        snprintf(buf, len, "nothing");
+        return;
+    }
+    size_t need = json_dumpb(j, buf, len - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (need == 0) {
+        snprintf(buf, len, "?");
+    } else if (need >= len - 1) {
+        buf[len - 4] = '.';
+        buf[len - 3] = '.';
+        buf[len - 2] = '.';
+        buf[len - 1] = '\0';
+    } else {
+        buf[need] = '\0';
+    }
+}
+
+static json_t *parse_body(sp_vu *v)
+{
+    if (!v->resp.len)
+        return NULL;
+    return json_loadb(v->resp.p, v->resp.len, JSON_DECODE_ANY, NULL);
+}
+
+/*
+ * Checks a response against its step's expectations. Returns -1 when it passed, else the error
+ * kind with *msg set (the step's message template when it has one). *doc gets the parsed body
+ * when it was parsed (the caller decrefs it).
+ */
+static int check_expect(sp_vu *v, const sp_plan *p, int status, uint64_t latency_us,
+                        const char **msg, json_t **doc)
+{
+    sp_vuenv *env = v->env;
+    const sp_expect *x = &p->step->expect;
+    sp_buf *mb = &env->msgbuf;
+    int kind = -1;
+    sp_buf_reset(mb);
+
+    if (x->nstatus) {
+        if (!status_in(status, x->status, x->nstatus)) {
+            kind = SP_ERRK_ASSERTION;
+            (void)sp_buf_adds(mb, "expected status ");
+            for (size_t i = 0; i < x->nstatus; i++) {
+                if (i)
+                    (void)sp_buf_adds(mb, i + 1 == x->nstatus ? " or " : ", ");
+                (void)sp_buf_addf(mb, "%u", (unsigned)x->status[i]);
+            }
+            (void)sp_buf_addf(mb, ", got %d", status);
+        }
+    } else if (status >= 400) {
+        kind = SP_ERRK_HTTP_STATUS;
+        (void)sp_buf_addf(mb, "HTTP %d", status);
+    }
+    if (kind < 0 && x->njson) {
+        if (!*doc)
+            *doc = parse_body(v);
+        for (size_t i = 0; kind < 0 && i < x->njson; i++) {
+            const sp_jcheck *jc = &x->json[i];
+            const json_t *got = *doc ? sp_jpath_get(jc->path, *doc) : NULL;
+            const char *nojson = *doc ? "" : " (the response is not JSON)";
+            if (jc->kind == SP_JCHECK_EXISTS && !got) {
+                kind = SP_ERRK_ASSERTION;
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to exist%s", jc->path_src, nojson);
+            } else if (jc->kind == SP_JCHECK_MISSING && got) {
+                kind = SP_ERRK_ASSERTION;
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to be missing", jc->path_src);
+            } else if (jc->kind == SP_JCHECK_EQUALS && (!got || !json_equal(got, jc->equals))) {
+                char want[64], have[64];
+                json_brief(jc->equals, want, sizeof want);
+                json_brief(got, have, sizeof have);
+                kind = SP_ERRK_ASSERTION;
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s", jc->path_src,
+                                  want, have, nojson);
+            }
+        }
+    }
+    if (kind < 0 && x->body_contains) {
+        sp_vuctx ctx;
+        vu_ctx(v, &ctx);
+        sp_buf_reset(&env->scratch);
+        if (sp_tmpl_render(x->body_contains, &ctx, &env->scratch) == 0 &&
+            !memmem(v->resp.p, v->resp.len, env->scratch.p, env->scratch.len)) {
+            kind = SP_ERRK_ASSERTION;
+            (void)sp_buf_adds(mb, "expected the body to contain '");
+            (void)sp_buf_add(mb, env->scratch.p, env->scratch.len < 64 ? env->scratch.len : 64);
+            (void)sp_buf_adds(mb, env->scratch.len < 64 ? "'" : "...'");
+        }
+    }
+    if (kind < 0 && x->max_latency_ms && latency_us > (uint64_t)x->max_latency_ms * 1000) {
+        kind = SP_ERRK_ASSERTION;
+        (void)sp_buf_addf(mb, "expected latency under %u ms, got %llu ms",
+                          (unsigned)x->max_latency_ms,
+                          (unsigned long long)((latency_us + 500) / 1000));
+    }
+    if (kind >= 0 && x->message) {
+        sp_vuctx ctx;
+        vu_ctx(v, &ctx);
+        ctx.status = status;
+        sp_buf_reset(mb);
+        (void)sp_tmpl_render(x->message, &ctx, mb);
+    }
+    *msg = kind >= 0 ? mb->p : NULL;
+    return kind;
+}
+
+/* The value of header name in the kept response headers, or NULL. */
+static const char *find_header(const sp_buf *hb, const char *name, size_t *len)
+{
+    size_t nlen = strlen(name);
+    const char *p = hb->p, *end = hb->p + hb->len;
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol)
+            eol = end;
+        if ((size_t)(eol - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+            const char *s = p + nlen + 1, *e = eol;
+            while (s < e && (*s == ' ' || *s == '\t'))
+                s++;
+            while (e > s && (e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+                e--;
+            *len = (size_t)(e - s);
+            return s;
+        }
+        p = eol + 1;
+    }
+    return NULL;
+}
+
+static void extract_json_value(sp_vu *v, int slot, const json_t *j)
+{
+    char num[64];
+    int n;
+    switch (json_typeof(j)) {
+    case JSON_STRING:
+        var_set_str(v, slot, json_string_value(j), json_string_length(j));
+        return;
+    case JSON_INTEGER:
+        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
+        var_set_str(v, slot, num, (size_t)n);
+        return;
+    case JSON_TRUE:
+        var_set_str(v, slot, "true", 4);
+        return;
+    case JSON_FALSE:
+        var_set_str(v, slot, "false", 5);
+        return;
+    case JSON_NULL:
+        var_set_str(v, slot, "null", 4); /* found, so set: "other values as their JSON text" */
+        return;
+    default: {
+        /* Reals, objects and arrays: their compact JSON text. */
+        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (s)
+            var_set_str(v, slot, s, strlen(s));
+        else
+            sp_vu_unset(v, slot);
+        free(s);
+        return;
+    }
+    }
+}
+
+static void run_extracts(sp_vu *v, const sp_step *st, json_t **doc)
+{
+    for (size_t i = 0; i < st->nextracts; i++) {
+        const sp_extract *x = &st->extracts[i];
+        switch (x->kind) {
+        case SP_EXTRACT_JSON: {
+            if (!*doc)
+                *doc = parse_body(v);
+            const json_t *j = *doc ? sp_jpath_get(x->path, *doc) : NULL;
+            if (j)
+                extract_json_value(v, x->slot, j);
+            else
+                sp_vu_unset(v, x->slot);
+            break;
+        }
+        case SP_EXTRACT_HEADER: {
+            size_t len = 0;
+            const char *s = find_header(&v->resphdr, x->header, &len);
+            if (s)
+                var_set_str(v, x->slot, s, len);
+            else
+                sp_vu_unset(v, x->slot);
+            break;
+        }
+        case SP_EXTRACT_REGEX: {
+            regmatch_t m[MAX_GROUPS];
+            if (x->group >= 0 && x->group < MAX_GROUPS && x->re &&
+                regexec(x->re, v->resp.p, (size_t)x->group + 1, m, 0) == 0 &&
+                m[x->group].rm_so >= 0)
+                var_set_str(v, x->slot, v->resp.p + m[x->group].rm_so,
+                            (size_t)(m[x->group].rm_eo - m[x->group].rm_so));
+            else
+                sp_vu_unset(v, x->slot);
+            break;
+        }
+        }
+    }
+}
+
+void sp_vu_finish(sp_vu *v, CURLcode cc)
+{
+    sp_vuenv *env = v->env;
+    CURL *e = v->easy;
+    const sp_plan *p = v->cur;
+    uint64_t latency = sp_now_us() - v->intended_us;
+    long status = 0;
+    curl_off_t down = 0, up = 0;
+    long hsize = 0, rsize = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(e, CURLINFO_SIZE_DOWNLOAD_T, &down);
+    curl_easy_getinfo(e, CURLINFO_HEADER_SIZE, &hsize);
+    curl_easy_getinfo(e, CURLINFO_REQUEST_SIZE, &rsize);
+    curl_easy_getinfo(e, CURLINFO_SIZE_UPLOAD_T, &up);
+
+    const char *msg = NULL;
+    json_t *doc = NULL;
+    int kind;
+    if (cc != CURLE_OK)
+        kind = classify(v, cc, &msg);
+    else
+        kind = check_expect(v, p, (int)status, latency, &msg, &doc);
+    v->last_status = (int)status;
+    sp_name_stats_record(&env->stats->names[p->req->name_id], latency, (int)status, kind, msg,
+                         (uint64_t)down + (uint64_t)hsize, (uint64_t)rsize + (uint64_t)up);
+    if (kind < 0) {
+        run_extracts(v, p->step, &doc);
+        sp_vu_set_headers(v, p->step);
+    }
+    json_decref(doc);
+    if (env->r->trace)
+        trace_done(v, p, 1, (int)status, latency, kind, msg);
+    if (v->mime) {
+        curl_easy_setopt(e, CURLOPT_MIMEPOST, NULL);
+        curl_mime_free(v->mime);
+        v->mime = NULL;
+        v->cfg_req = NULL; /* the method must be set again after a multipart post */
+    }
+    v->cur = NULL;
+}
+
+/* Hands a request that ended (sent) or could not be sent to the trace. Only called when the run
+ * has one. */
+static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
+                       const char *msg)
+{
+    char *url = NULL;
+    if (sent)
+        curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
+    else
+        sp_tracerec_begin(v->env->r->trace, v->env->r->def->names[p->req->name_id], p->req->method,
+                          "");
+    sp_tracerec_entry rec = {
+        .uc = v->uc,
+        .on_start = v->phase == SP_VU_PH_START,
+        .task = v->task,
+        .step = v->step,
+        .st = p->step,
+        .name = v->env->r->def->names[p->req->name_id],
+        .url = url,
+        .status = status,
+        .latency_us = latency,
+        .kind = kind,
+        .msg = msg,
+        .body = v->resp.p,
+        .body_len = v->resp.len,
+        .body_bytes = v->rx,
+        .vars = v->vars,
+    };
+    sp_tracerec_done(v->env->r->trace, &rec);
+}

@@ -1,0 +1,169 @@
+/*
+ * vu.h - a virtual user: its state, its variables and headers, and what it does with one
+ * request: render it from its plan, judge the response against the step's expectations,
+ * extract values from it, and record the outcome. Private to the engine.
+ *
+ * The worker (worker.c) owns its VUs, drives their state machine (the states below; worker.c's
+ * top comment draws it) and runs their transfers; this module knows nothing of sockets, timers
+ * or shards. The calling sequence, all on the worker's thread:
+ *     sp_vu_new                       then the worker sets the socket callbacks on v->easy
+ *     per step: sp_vu_cond, sp_vu_lets, then for a request:
+ *         sp_vu_prepare               v->easy is ready: the worker adds it to a multi handle
+ *         ... curl runs the transfer ...
+ *         sp_vu_finish                after the worker removed v->easy from the multi handle
+ *     or, for a step without a request, sp_vu_set_headers
+ *     sp_vu_free                      once no request is in flight
+ *
+ * Every outcome is recorded in env->stats (the worker's current second); a run with a trace
+ * (tracerec.h) also hands it to the trace. Rendering allocates only when a buffer must grow
+ * past its size so far (docs/engine.md, "Requests").
+ *
+ * Threads: a VU and its environment belong to one worker thread; nothing here locks.
+ */
+#ifndef SP_VU_H
+#define SP_VU_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <stdint.h>
+
+#include "engine/common.h"
+#include "engine/definition.h"
+#include "engine/run.h"
+#include "engine/timerheap.h"
+
+struct sp_worker;
+struct sp_shard;
+
+/* What the VUs of one worker share with it. Owned by the worker (sp_vu_env_init and
+ * sp_vu_env_release), used on its thread only. */
+typedef struct sp_vuenv {
+    sp_run *r;
+    sp_stats *stats; /* the current second's stats; the worker replaces it when a second ends */
+    sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
+    sp_buf msgbuf;   /* failure messages */
+} sp_vuenv;
+
+enum sp_vu_state {
+    SP_VU_READY,  /* running steps */
+    SP_VU_REQ,    /* a request in flight */
+    SP_VU_THINK,  /* its timer armed */
+    SP_VU_PARKED, /* nothing more to do in this run */
+    SP_VU_IDLE,   /* free in the open model's pool */
+};
+enum sp_vu_phase {
+    SP_VU_PH_START, /* on_start steps */
+    SP_VU_PH_TASK,  /* a task's steps */
+    SP_VU_PH_NEXT,  /* between iterations */
+};
+
+/* Storage of one variable's string value; grows only. */
+typedef struct sp_vustore {
+    char *p;
+    size_t cap;
+} sp_vustore;
+
+/* A VU-level header set by set_headers. The name is borrowed from the definition. */
+typedef struct sp_vuhdr {
+    const char *name;
+    char *val;
+    size_t len;
+    size_t cap;
+} sp_vuhdr;
+
+typedef struct sp_vu {
+    struct sp_worker *w; /* the VU's owner, for the state machine (worker.c) */
+    sp_vuenv *env;       /* the owner's shared part, for this module */
+    struct sp_shard *sh; /* the multi handle this VU's transfers run on */
+    uint32_t slot;       /* local index on the worker */
+    uint64_t num;        /* 1-based VU number over the run */
+    const sp_userclass *uc;
+    const sp_classplan *cp;
+    CURL *easy;
+    CURLSH *conn; /* the VU's private connection cache: one keep-alive connection per VU */
+    sp_timer timer;
+    enum sp_vu_state state;
+    enum sp_vu_phase phase;
+    int stopping;
+    size_t task, step;
+    uint64_t iteration;
+    int last_status;
+    uint32_t iter_requests;
+    uint64_t iter_start_ns;
+    sp_rng rng;
+
+    sp_value *vars; /* [uc->nvars], NULL when the class has none */
+    sp_vustore *store;
+
+    sp_vuhdr *vh;
+    size_t nvh, capvh;
+    uint32_t vh_ver; /* bumped when a VU header changes */
+
+    /* What the easy handle was last configured with, so unchanged options are not set again
+     * (curl copies strings such as the URL and the method on every setopt). */
+    const sp_request *cfg_req;
+    const sp_request *cfg_url;
+    const sp_plan *hdr_plan; /* the plan the VU's own header list was built for */
+    uint32_t hdr_ver;
+    struct curl_slist *nodes;
+    size_t capnodes;
+    sp_buf hdrtext;
+
+    sp_buf url, body, resp, resphdr;
+    curl_mime *mime;
+
+    const sp_plan *cur;   /* the request in flight */
+    uint64_t intended_us; /* when the request should have started (open model); latency base */
+    uint64_t arrival_us;  /* open model: the arrival's intended start, for its first request */
+    int go;               /* open model: an arrival took this VU; run one iteration */
+    sp_feeder *feeder;    /* the class's CSV rows, NULL when none */
+    const json_t *row;    /* the VU's current row, borrowed from the definition's CSV */
+    int fed;              /* took its first row (before on_start) */
+    int row_fresh;        /* the row was taken for on_start and serves the first iteration too */
+    int exhausted;        /* a unique feeder ran out: the VU is parked for good */
+    uint64_t start_us;    /* when it was handed to curl */
+    uint64_t rx;          /* body bytes received */
+    int too_large;
+    int keep_body, keep_headers;
+    char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
+} sp_vu;
+
+/* Sets up env for the VUs of a worker of r; sp_vu_env_release frees its buffers. */
+void sp_vu_env_init(sp_vuenv *env, sp_run *r);
+void sp_vu_env_release(sp_vuenv *env);
+
+/*
+ * A new VU: VU k (0-based over the run) in local slot `slot` of worker w, whose transfers run
+ * on shard sh (both kept as borrowed pointers, never used here). Its easy handle has every
+ * option of the run except the socket callbacks, which are the worker's to set. NULL when curl
+ * could not make an easy handle.
+ */
+sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32_t slot,
+                 uint64_t k);
+/* Frees v, its easy handle and its connection. No request may be in flight (the worker removes
+ * it from its multi handle first). */
+void sp_vu_free(sp_vu *v);
+
+/* Unsets variable slot (out of range: nothing). */
+void sp_vu_unset(sp_vu *v, int slot);
+/* Evaluates the step's let assignments into the VU's variables. */
+void sp_vu_lets(sp_vu *v, const sp_step *st);
+/* Renders the step's set_headers into the VU's own headers. */
+void sp_vu_set_headers(sp_vu *v, const sp_step *st);
+/* 1 when the step condition holds for v. */
+int sp_vu_cond(sp_vu *v, const sp_cond *c);
+
+/*
+ * Sets v->easy up for plan p's request: URL, method, body, headers, response capture. 0 when it
+ * is ready for the worker to hand to curl; otherwise the request could not be built (a render
+ * over its cap) and was recorded as failed.
+ */
+int sp_vu_prepare(sp_vu *v, const sp_plan *p);
+/* Records p's request as failed without a response (kind other, msg as given). */
+void sp_vu_fail(sp_vu *v, const sp_plan *p, const char *msg);
+/* v's request ended with cc (its handle already removed from the multi): records it, checks
+ * it against the step's expectations, runs the step's extracts and set_headers when it passed,
+ * hands it to the trace, and clears v->cur. The caller moves the VU on. */
+void sp_vu_finish(sp_vu *v, CURLcode cc);
+
+#endif
