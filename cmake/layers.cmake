@@ -8,7 +8,7 @@
 # the build fails there.
 
 # sp_public_headers(target prefix header...): offers only the named headers of the current
-# source folder, as "prefix/header.h" (the engine: its worker and timer heap stay private).
+# source folder, as "prefix/header.h" (the engine: its workers, VUs, run state and timer heap stay private).
 function(sp_public_headers target prefix)
   set(root ${CMAKE_BINARY_DIR}/layers/${target})
   file(REMOVE_RECURSE ${root})
