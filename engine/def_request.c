@@ -699,26 +699,25 @@ static void compile_extracts(sp_dw *c, const sp_userclass *uc, const json_t *v, 
         } else if ((s = sp_dw_get_str(c, spec, "regex", 0)) != NULL) {
             x->kind = SP_EXTRACT_REGEX;
             size_t mr = sp_dw_path_key(c, "regex");
-            regex_t *re = sp_malloc(sizeof(*re));
-            int rc = strlen(s) > REGEX_MAX_LEN ? -1 : regcomp(re, s, REG_EXTENDED);
-            if (rc > 0) {
-                regerror(rc, re, e, sizeof e);
+            /* Compiling is bounded whatever the pattern (engine/regex.h): validating a test
+             * costs little even for a viewer who sends a hostile one. */
+            int rc = sp_regex_compile(s, strlen(s), &x->re, e, sizeof e);
+            if (rc == SP_ELIMIT)
+                sp_dw_err(c, "the regex is too costly: %s", e);
+            else if (rc != 0)
                 sp_dw_err(c, "invalid regex: %s", e);
-                free(re);
-            } else if (rc < 0) {
-                sp_dw_err(c, "the regex is longer than %d characters", REGEX_MAX_LEN);
-                free(re);
-            } else {
-                x->re = re;
-            }
             sp_dw_path_pop(c, mr);
             if (x->re) {
                 /* Default: the first group when there is one, else the whole match. */
-                int64_t g = x->re->re_nsub > 0 ? 1 : 0;
+                unsigned groups = sp_regex_groups(x->re);
+                int64_t g = groups > 0 ? 1 : 0;
                 int got = sp_dw_get_int(c, spec, "group", 0, 1000, &g);
-                if (got == 1 && (size_t)g > x->re->re_nsub)
-                    sp_dw_err_key(c, "group", "group %lld, but the regex has %zu group(s)",
-                                  (long long)g, (size_t)x->re->re_nsub);
+                if (got == 1 && (uint64_t)g > groups)
+                    sp_dw_err_key(c, "group", "group %lld, but the regex has %u group(s)",
+                                  (long long)g, groups);
+                else if (got == 1 && g > SP_REGEX_MAX_GROUPS)
+                    sp_dw_err_key(c, "group", "group %lld: an extract takes group %d at most",
+                                  (long long)g, SP_REGEX_MAX_GROUPS);
                 x->group = (int)g;
             }
         }
@@ -731,10 +730,7 @@ static void free_extracts(sp_extract *x, size_t n)
     for (size_t i = 0; i < n; i++) {
         sp_jpath_free(x[i].path);
         free(x[i].header);
-        if (x[i].re) {
-            regfree(x[i].re);
-            free(x[i].re);
-        }
+        sp_regex_free(x[i].re);
     }
     free(x);
 }

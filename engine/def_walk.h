@@ -36,7 +36,6 @@
 #define METHOD_MAX_LEN 32
 #define HEADER_NAME_MAX 256
 #define MULTIPART_MAX 64 /* parts of one multipart body */
-#define REGEX_MAX_LEN 4096
 #define RATE_MAX 1000000.0 /* arrivals per second in an open-model stage */
 #define WEIGHT_MAX 1000000
 #define PATH_MAX_BYTES 1024 /* an error's path */

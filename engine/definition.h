@@ -18,7 +18,6 @@
 #define SP_DEFINITION_H
 
 #include <jansson.h>
-#include <regex.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +25,7 @@
 #include "engine/csv.h"
 #include "engine/feeder.h"
 #include "engine/jsonpath.h"
+#include "engine/regex.h"
 #include "engine/template.h"
 #include "engine/threshold.h"
 
@@ -119,7 +119,7 @@ typedef struct sp_extract {
     sp_extract_kind kind;
     sp_jpath *path; /* JSON */
     char *header;   /* HEADER: name, matched case-insensitively */
-    regex_t *re;    /* REGEX: POSIX extended, over the body */
+    sp_regex *re;   /* REGEX: compiled once (engine/regex.h), over the body */
     int group;      /* REGEX: capture group, 0 = whole match */
 } sp_extract;
 

@@ -29,6 +29,8 @@ const char *sp_errkind_name(sp_errkind k)
         return "other";
     case SP_ERRK_BLOCKED:
         return "blocked";
+    case SP_ERRK_REGEX_LIMIT:
+        return "regex_limit";
     case SP_ERRK_COUNT:
         break;
     }

@@ -30,11 +30,12 @@ typedef enum sp_errkind {
     SP_ERRK_TOO_LARGE,    /* the response was larger than max_response_bytes */
     SP_ERRK_OTHER,        /* any other transport failure */
     SP_ERRK_BLOCKED,      /* the target's address is not in the target allowlist */
+    SP_ERRK_REGEX_LIMIT,  /* an extract's regex reached its match limit (engine/regex.h) */
     SP_ERRK_COUNT
 } sp_errkind;
 
 /* Stable lower-case name of a kind: "timeout", "connect_refused", "reset", "dns", "tls",
- * "http_status", "assertion", "too_large", "other", "blocked". Kinds are stored by number:
+ * "http_status", "assertion", "too_large", "other", "blocked", "regex_limit". Kinds are stored by number:
  * a new kind is added before SP_ERRK_COUNT, never in the middle. */
 const char *sp_errkind_name(sp_errkind k);
 

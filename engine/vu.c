@@ -18,7 +18,6 @@
 #define RESP_HDR_MAX (64u << 10)       /* response header bytes kept for header extracts */
 #define URL_MAX (64u << 10)            /* one rendered URL */
 #define SCRATCH_MAX SP_TMPL_MAX_RENDER /* lets, messages, body_contains needles */
-#define MAX_GROUPS 10                  /* regex capture groups an extract may name */
 
 static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_t latency, int kind,
                        const char *msg);
@@ -29,12 +28,15 @@ void sp_vu_env_init(sp_vuenv *env, sp_run *r)
     env->stats = NULL;
     sp_buf_init(&env->scratch, SCRATCH_MAX);
     sp_buf_init(&env->msgbuf, SP_FAIL_MSG_MAX * 4);
+    env->rx = sp_regex_scratch_new();
 }
 
 void sp_vu_env_release(sp_vuenv *env)
 {
     sp_buf_release(&env->scratch);
     sp_buf_release(&env->msgbuf);
+    sp_regex_scratch_free(env->rx);
+    env->rx = NULL;
 }
 
 /* ---- VU variables and headers ---- */
@@ -801,8 +803,13 @@ static void extract_json_value(sp_vu *v, int slot, const json_t *j)
     }
 }
 
-static void run_extracts(sp_vu *v, const sp_step *st, json_t **doc)
+/* Runs the step's extracts on a response that passed its checks. Returns -1, or
+ * SP_ERRK_REGEX_LIMIT with *msg naming the request and the variable when a regex gave up at its
+ * match limit: the request then fails, and the variable is left unset. */
+static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **msg)
 {
+    const sp_step *st = p->step;
+    int kind = -1;
     for (size_t i = 0; i < st->nextracts; i++) {
         const sp_extract *x = &st->extracts[i];
         switch (x->kind) {
@@ -826,18 +833,30 @@ static void run_extracts(sp_vu *v, const sp_step *st, json_t **doc)
             break;
         }
         case SP_EXTRACT_REGEX: {
-            regmatch_t m[MAX_GROUPS];
-            if (x->group >= 0 && x->group < MAX_GROUPS && x->re &&
-                regexec(x->re, v->resp.p, (size_t)x->group + 1, m, 0) == 0 &&
-                m[x->group].rm_so >= 0)
-                var_set_str(v, x->slot, v->resp.p + m[x->group].rm_so,
-                            (size_t)(m[x->group].rm_eo - m[x->group].rm_so));
-            else
-                sp_vu_unset(v, x->slot);
+            size_t at = 0, len = 0;
+            int rc = sp_regex_match(x->re, v->env->rx, v->resp.p, v->resp.len,
+                                    (unsigned)x->group, &at, &len);
+            if (rc == 1) {
+                var_set_str(v, x->slot, v->resp.p + at, len);
+                break;
+            }
+            sp_vu_unset(v, x->slot);
+            if (rc == SP_ELIMIT && kind < 0) {
+                sp_buf *mb = &v->env->msgbuf;
+                sp_buf_reset(mb);
+                (void)sp_buf_addf(mb,
+                                  "%s: the regex extracting '%s' gave up at its match limit on "
+                                  "a %zu-byte response",
+                                  v->env->r->def->names[p->req->name_id],
+                                  v->uc->vars[x->slot], v->resp.len);
+                *msg = mb->p;
+                kind = SP_ERRK_REGEX_LIMIT;
+            }
             break;
         }
         }
     }
+    return kind;
 }
 
 void sp_vu_finish(sp_vu *v, CURLcode cc)
@@ -863,12 +882,13 @@ void sp_vu_finish(sp_vu *v, CURLcode cc)
     else
         kind = check_expect(v, p, (int)status, latency, &msg, &doc);
     v->last_status = (int)status;
+    /* Extracts run before the request is recorded: a regex that gives up fails the request. */
+    if (kind < 0)
+        kind = run_extracts(v, p, &doc, &msg);
     sp_name_stats_record(&env->stats->names[p->req->name_id], latency, (int)status, kind, msg,
                          (uint64_t)down + (uint64_t)hsize, (uint64_t)rsize + (uint64_t)up);
-    if (kind < 0) {
-        run_extracts(v, p->step, &doc);
+    if (kind < 0)
         sp_vu_set_headers(v, p->step);
-    }
     json_decref(doc);
     if (env->r->trace)
         trace_done(v, p, 1, (int)status, latency, kind, msg);

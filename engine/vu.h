@@ -42,6 +42,7 @@ typedef struct sp_vuenv {
     sp_stats *stats; /* the current second's stats; the worker replaces it when a second ends */
     sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
     sp_buf msgbuf;   /* failure messages */
+    sp_regex_scratch *rx; /* this thread's regex match state (engine/regex.h) */
 } sp_vuenv;
 
 enum sp_vu_state {
