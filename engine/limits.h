@@ -44,6 +44,7 @@
 /* Metrics. */
 #define SP_FAIL_MSGS_PER_NAME 16         /* distinct failure messages kept per request name */
 #define SP_FAIL_MSG_MAX 256              /* bytes of one failure message */
+#define SP_FAIL_VALUE_DUMP_MAX (64u << 10) /* a JSON value quoted in a message is cut; a larger one is only sized */
 #define SP_STATUS_MAX 600                /* status codes 0..599 counted; others count as 0 */
 
 /* CSV data files (feeders). Rows are Jansson objects shared by all workers; measured with

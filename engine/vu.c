@@ -645,16 +645,27 @@ static void json_brief(const json_t *j, char *buf, size_t len)
         snprintf(buf, len, "nothing");
         return;
     }
-    size_t need = json_dumpb(j, buf, len - 1, JSON_COMPACT | JSON_ENCODE_ANY);
+    /* json_dumpb() writes nothing at all when the text does not fit (it only says how long the
+     * text is), so the length comes first, and a long value is dumped whole and then cut. A
+     * value from a response can be as large as the response: past a cap only its size is told. */
+    const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
+    size_t need = json_dumpb(j, NULL, 0, flags);
     if (need == 0) {
         snprintf(buf, len, "?");
-    } else if (need >= len - 1) {
-        buf[len - 4] = '.';
-        buf[len - 3] = '.';
-        buf[len - 2] = '.';
-        buf[len - 1] = '\0';
-    } else {
+    } else if (need < len) {
+        json_dumpb(j, buf, need, flags);
         buf[need] = '\0';
+    } else if (need > SP_FAIL_VALUE_DUMP_MAX) {
+        snprintf(buf, len, "%s of %zu bytes",
+                 json_is_object(j)  ? "an object"
+                 : json_is_array(j) ? "an array"
+                                    : "a string",
+                 need);
+    } else {
+        char *full = sp_malloc(need);
+        json_dumpb(j, full, need, flags);
+        snprintf(buf, len, "%.*s...", (int)(len - 4), full);
+        free(full);
     }
 }
 
@@ -834,8 +845,8 @@ static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **m
         }
         case SP_EXTRACT_REGEX: {
             size_t at = 0, len = 0;
-            int rc = sp_regex_match(x->re, v->env->rx, v->resp.p, v->resp.len,
-                                    (unsigned)x->group, &at, &len);
+            int rc = sp_regex_match(x->re, v->env->rx, v->resp.p, v->resp.len, (unsigned)x->group,
+                                    &at, &len);
             if (rc == 1) {
                 var_set_str(v, x->slot, v->resp.p + at, len);
                 break;
@@ -847,8 +858,8 @@ static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **m
                 (void)sp_buf_addf(mb,
                                   "%s: the regex extracting '%s' gave up at its match limit on "
                                   "a %zu-byte response",
-                                  v->env->r->def->names[p->req->name_id],
-                                  v->uc->vars[x->slot], v->resp.len);
+                                  v->env->r->def->names[p->req->name_id], v->uc->vars[x->slot],
+                                  v->resp.len);
                 *msg = mb->p;
                 kind = SP_ERRK_REGEX_LIMIT;
             }
