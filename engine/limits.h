@@ -72,6 +72,7 @@
 #define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
 #define SP_API_MAX_QUERY 200             /* bytes of a name filter (?q=) */
 #define SP_API_CHECKPOINT_S 30           /* seconds between WAL checkpoints of the database */
+#define SP_SERVE_STOP_GRACE_MS 20000     /* SIGTERM: runs finish requests in flight this long at most */
 
 /* Target allowlist (engine/allowlist.h) and secrets in definitions. */
 #define SP_ALLOW_MAX_ENTRIES 256         /* entries in a target allowlist */

@@ -40,6 +40,9 @@ static const char usage_text[] =
     "  --max-duration D     refuse runs longer than D, e.g. 2h (default 24h)\n"
     "  --max-rate N         refuse open-model runs above N iterations/s (default 100000)\n"
     "  --max-runs N         runs going at once (default 4)\n"
+    "  --stop-grace D       on SIGTERM, how long runs may finish their requests in flight\n"
+    "                       before they are stopped at once (default 20s; the process\n"
+    "                       exits within D + 2s)\n"
     "  --log-level LEVEL    debug, info, warn or error: the least severe event logged\n"
     "                       (default info)\n"
     "  --public-url URL     behind a reverse proxy: the https://HOST[:PORT] users open;\n"
@@ -75,6 +78,7 @@ void sp_config_init(sp_config *c)
     c->live_port = SP_CONFIG_DEFAULT_LIVE_PORT;
     c->data_dir = sp_strdup(SP_CONFIG_DEFAULT_DATA_DIR);
     c->log_level = SP_LOG_INFO;
+    c->stop_grace_ms = SP_SERVE_STOP_GRACE_MS;
 }
 
 void sp_config_release(sp_config *c)
@@ -346,6 +350,16 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
         c->no_auth = strcmp(value, "true") == 0;
         return 0;
     }
+    if (strcmp(opt, "--stop-grace") == 0) {
+        int64_t ms = -1;
+        if (sp_parse_duration_ms(value, &ms) != 0 || ms < 0 || ms > 3600 * 1000) {
+            snprintf(err, errlen, "--stop-grace '%.100s': expected a duration up to 1h, such as 20s",
+                     value);
+            return SP_EINVAL;
+        }
+        c->stop_grace_ms = (uint64_t)ms;
+        return 0;
+    }
     if (strcmp(opt, "--max-duration") == 0) {
         int64_t ms = 0;
         if (sp_parse_duration_ms(value, &ms) != 0 || ms <= 0) {
@@ -377,12 +391,12 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
 static const char *const file_keys[] = {
     "listen",       "live_port", "data_dir", "shop_url", "web_root",    "examples_dir", "max_vus",
     "max_duration", "max_rate",  "max_runs", "no_auth",  "server_name", "tls_cert",     "tls_key",
-    "log_level",    "public_url", "live_url"};
+    "log_level",    "public_url", "live_url", "stop_grace"};
 
 static const char *const cli_names[] = {
     "listen",       "live-port", "data-dir", "shop-url", "web-root",    "examples-dir", "max-vus",
     "max-duration", "max-rate",  "max-runs", "no-auth",  "server-name", "tls-cert",     "tls-key",
-    "log-level",    "public-url", "live-url"};
+    "log-level",    "public-url", "live-url", "stop-grace"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {

@@ -12,7 +12,7 @@
  *    "shop_url": "http://127.0.0.1:8090", "web_root": "...", "examples_dir": "...",
  *    "max_vus": 10000, "max_duration": "24h", "max_rate": 100000, "max_runs": 4,
  *    "log_level": "info", "public_url": "https://stampede.example.com",
- *    "live_url": "wss://stampede.example.com/live/"}
+ *    "live_url": "wss://stampede.example.com/live/", "stop_grace": "20s"}
  * Access control: "no_auth": true, "server_name": "stampede.example" (one; the command line
  * may repeat --server-name), "tls_cert" and "tls_key" (PEM files).
  * Unknown keys are refused (with a suggestion), so a typo is not silently ignored. Relative
@@ -56,6 +56,9 @@ typedef struct sp_config {
      * ws(s):// and the path /live/ (the nginx sample's). */
     char *public_url;
     char *live_url;
+    /* SIGTERM: how long running runs may finish their requests in flight before they are
+     * stopped at once (--stop-grace, "stop_grace"); SP_SERVE_STOP_GRACE_MS by default. */
+    uint64_t stop_grace_ms;
 } sp_config;
 
 #define SP_CONFIG_DEFAULT_HOST "127.0.0.1"
