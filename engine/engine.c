@@ -314,6 +314,12 @@ static void agg_emit(agg *a)
         s->active_vus += a->wk_active[w];
         p->active[w] = NO_GAUGE;
     }
+    /* A second in which a worker was away longer than SP_STALL_US is the generator's own
+     * stall: its latencies and its missing requests are not the target's. */
+    if (s->lag_us_max > SP_STALL_US) {
+        s->stalled_seconds = 1;
+        s->stall_first = s->stall_last = a->next;
+    }
     sp_stats_merge(&e->totals, s, 0);
     if (e->opts.on_second)
         e->opts.on_second(e->opts.ud, a->next, s);

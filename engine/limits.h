@@ -25,6 +25,7 @@
 #define SP_LAG_LATE_US 1000               /* an open-model arrival this late counts as late */
 #define SP_OPEN_MAX_OVERDUE 100000000 /* overdue arrivals counted as dropped at a run's end */
 #define SP_LAG_WARN_US 10000 /* timer lateness above which a run's summary blames the generator */
+#define SP_STALL_US 250000 /* a second with a worker loop away longer than this is a generator stall */
 #define SP_DEF_MAX_DURATION_S (7 * 86400) /* a run's total duration */
 
 /* Templates. */

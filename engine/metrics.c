@@ -161,6 +161,9 @@ void sp_stats_reset(sp_stats *s)
     s->active_vus = 0;
     s->target_vus = 0;
     s->lag_us_max = 0;
+    s->stalled_seconds = 0;
+    s->stall_first = 0;
+    s->stall_last = 0;
     s->arrivals = 0;
     s->arrivals_late = 0;
     s->arrivals_lag_us = 0;
@@ -190,6 +193,13 @@ void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges)
     }
     if (src->lag_us_max > dst->lag_us_max)
         dst->lag_us_max = src->lag_us_max;
+    if (src->stalled_seconds) {
+        if (!dst->stalled_seconds || src->stall_first < dst->stall_first)
+            dst->stall_first = src->stall_first;
+        if (!dst->stalled_seconds || src->stall_last > dst->stall_last)
+            dst->stall_last = src->stall_last;
+        dst->stalled_seconds += src->stalled_seconds;
+    }
 }
 
 void sp_stats_total(const sp_stats *s, sp_name_stats *out)

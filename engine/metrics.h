@@ -64,7 +64,14 @@ typedef struct sp_stats {
     uint64_t dropped;     /* open model: arrivals that found no free VU */
     uint32_t active_vus;  /* gauge: VUs running at the end of the period */
     uint32_t target_vus;  /* gauge: the profile's target at the end of the period */
-    uint64_t lag_us_max;  /* the latest a timer fired in the period (generator health) */
+    /* Generator health: the latest a timer fired, or the longest the worker loop was away
+     * beyond its plan, in the period (worker.c note_gap). */
+    uint64_t lag_us_max;
+    /* Seconds whose lag_us_max exceeded SP_STALL_US: generator stalls, the engine's own doing
+     * and not the target's. Set by the aggregator per second (0 or 1), summed in the totals,
+     * with the first and last such second (valid when stalled_seconds > 0). */
+    uint64_t stalled_seconds;
+    uint64_t stall_first, stall_last;
     /* Open model only (zero in the closed one). */
     uint64_t arrivals;        /* arrivals that took a free VU and started an iteration */
     double target_rate;       /* gauge: arrivals the profile planned for the period, per second */

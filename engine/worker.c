@@ -67,6 +67,7 @@ struct sp_worker {
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
+    uint64_t plan_ns; /* when the loop meant to be back at its top (see note_gap) */
     sp_msg *cur;
     uint64_t cur_second;
     pthread_mutex_t free_mu;
@@ -150,6 +151,36 @@ static void flush_second(sp_worker *w, uint64_t sec, int last)
 static sp_stats *cur_stats(sp_worker *w)
 {
     return &w->cur->stats;
+}
+
+/*
+ * The generator's own lateness, one mechanism for every cause: the loop notes when it means to
+ * be back at its top (the deadline it sleeps until, or at once when it does not sleep), and at
+ * the top the time past that is a gap in which it could neither send, receive nor time anything:
+ * a slow iteration, a descheduled thread, a frozen process (SIGSTOP). The gap is the lag of
+ * every second it overlaps, so a second the worker spent away is sent with that lag instead of
+ * as an innocent zero (the aggregator flags it as a stall: engine.h). Seconds are flushed one at
+ * a time for that, which costs nothing when they come one by one.
+ */
+static void note_gap(sp_stats *st, uint64_t gap_ns)
+{
+    if (gap_ns / 1000 > st->lag_us_max)
+        st->lag_us_max = gap_ns / 1000;
+}
+
+static void flush_seconds(sp_worker *w, uint64_t sec, uint64_t gap_from_ns, uint64_t gap_ns)
+{
+    uint64_t start_ns = w->r->start_ns;
+    for (;;) {
+        uint64_t s = w->cur_second;
+        if (gap_ns && start_ns + (s + 1) * NS_PER_S > gap_from_ns)
+            note_gap(cur_stats(w), gap_ns);
+        if (s + 1 >= sec) {
+            flush_second(w, sec, 0);
+            return;
+        }
+        flush_second(w, s + 1, 0);
+    }
 }
 
 /* ---- VU lifecycle ---- */
@@ -923,13 +954,18 @@ void *sp_worker_main(void *arg)
         open_tick(w);
         schedule_arrival(w);
     }
+    w->plan_ns = sp_now_ns();
     for (;;) {
         uint64_t now = sp_now_ns();
+        uint64_t gap = now > w->plan_ns ? now - w->plan_ns : 0;
         /* A second that ended is sent first, so its gauges describe its end, not a stop
          * that comes after it. */
         uint64_t sec = (now - r->start_ns) / NS_PER_S;
         if (sec > w->cur_second)
-            flush_second(w, sec, 0);
+            flush_seconds(w, sec, w->plan_ns, gap);
+        else if (gap)
+            note_gap(cur_stats(w), gap);
+        w->plan_ns = now; /* an iteration that does not sleep means to be back at once */
         int mode = atomic_load(&r->stop_mode);
         if (mode == SP_STOP_NOW)
             break;
@@ -969,6 +1005,8 @@ void *sp_worker_main(void *arg)
             deadline = min_u64(deadline, t->when_ns);
         uint64_t wait_ns = deadline > now ? deadline - now : 0;
         int n = wait_events(w->ep, evs, wait_ns > NS_PER_S ? NS_PER_S : wait_ns);
+        uint64_t woke = sp_now_ns();
+        w->plan_ns = woke < deadline ? woke : deadline;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == EV_WAKE) {
                 uint64_t val;
