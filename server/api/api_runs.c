@@ -134,37 +134,6 @@ static int reply_run(sp_http_req *req, sp_store *s, int64_t id, unsigned status)
 
 /* ---- Start ---- */
 
-/* Where a run sends its load, for the audit log: the base_url override, else the base_url
- * of the test's revision. */
-static void run_target(sp_store *s, int64_t run_id, const json_t *body, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "unknown");
-    const char *bu = json_string_value(json_object_get(body, "base_url")); /* borrowed */
-    if (bu) {
-        snprintf(out, outlen, "%s", bu);
-        return;
-    }
-    json_t *run = NULL, *test = NULL, *doc = NULL;
-    if (sp_store_run_get(s, run_id, &run) != 0)
-        goto out;
-    int64_t test_id = json_integer_value(json_object_get(run, "test_id"));
-    int rev = (int)json_integer_value(json_object_get(run, "revision"));
-    if (sp_store_test_get(s, test_id, rev, &test) != 0)
-        goto out;
-    const char *text = json_string_value(json_object_get(test, "definition"));
-    doc = text ? json_loads(text, 0, NULL) : NULL;
-    bu = json_string_value(json_object_get(doc, "base_url"));
-    if (bu)
-        snprintf(out, outlen, "%s", bu);
-out:
-    if (run)
-        json_decref(run);
-    if (test)
-        json_decref(test);
-    if (doc)
-        json_decref(doc);
-}
-
 static int h_start(sp_http_req *req)
 {
     int64_t test_id = parse_id(sp_http_param(req, "id"));
@@ -193,9 +162,6 @@ static int h_start(sp_http_req *req)
     }
     sp_errlist el;
     sp_errlist_init(&el);
-    int64_t id = 0;
-    const char *cap = NULL;
-    char msg[512];
     /* The allowlist and the caps of the starter's role, as they are now. */
     sp_policy pol;
     sp_store *ps = NULL;
@@ -214,11 +180,18 @@ static int h_start(sp_http_req *req)
         return rc;
     }
     sp_api_store_give(app(req), ps);
-    rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
-                       sp_http_req_principal(req)->user, &pol.run, &id, &el, &cap, msg,
-                       sizeof msg);
+    sp_runs_start_args args = {.test_id = test_id,
+                               .revision = revision,
+                               .overrides = json_object_size(ov) ? ov : NULL,
+                               .started_by = sp_http_req_principal(req)->user,
+                               .rules = &pol.run};
+    sp_runs_started started;
+    rc = sp_runs_start(runs, &args, &started, &el);
     sp_policy_release(&pol);
     json_decref(ov);
+    int64_t id = started.run_id;
+    const char *cap = started.cap;
+    const char *msg = started.msg;
     if (rc == SP_EINVAL) {
         json_t *list = json_array();
         for (size_t i = 0; i < el.n; i++)
@@ -247,9 +220,9 @@ static int h_start(sp_http_req *req)
         char loc[64];
         snprintf(loc, sizeof loc, API_PREFIX "/runs/%lld", (long long)id);
         sp_http_add_header(req, "Location", loc);
-        char target[512], detail[600];
-        run_target(s, id, body, target, sizeof target);
-        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id, target);
+        char detail[600];
+        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id,
+                 started.base_url[0] ? started.base_url : "unknown");
         sp_http_audit(req, "run.start", loc + sizeof(API_PREFIX "/") - 1, detail);
         rc = reply_run(req, s, id, 201);
         sp_api_store_give(app(req), s);

@@ -196,21 +196,16 @@ static int try_allowlist(sp_http_req *req, sp_allowlist **out, int *replied)
         return rc;
     }
     sp_api_store_give(app(req), s);
-    if (pol.run.nallow) {
-        sp_errlist el;
-        sp_errlist_init(&el);
-        rc = sp_allowlist_new(pol.run.allow, pol.run.nallow, out, &el);
-        sp_errlist_release(&el);
-        if (rc) {
-            sp_policy_release(&pol);
-            sp_log_kv(SP_LOG_ERROR, "the stored target allowlist is invalid", NULL);
-            return sp_http_reply_error(
-                req, SP_ESYS, "", NULL,
-                "the stored target allowlist is invalid (see the server log)");
-        }
-        sp_allowlist_resolve(*out); /* blocking: host names in the list are looked up */
-    }
+    sp_errlist el;
+    sp_errlist_init(&el);
+    rc = sp_policy_allowlist(&pol.run, out, &el); /* blocking: host names are looked up */
+    sp_errlist_release(&el);
     sp_policy_release(&pol);
+    if (rc) {
+        sp_log_kv(SP_LOG_ERROR, "the stored target allowlist is invalid", NULL);
+        return sp_http_reply_error(req, SP_ESYS, "", NULL,
+                                   "the stored target allowlist is invalid (see the server log)");
+    }
     *replied = 0;
     return 0;
 }
@@ -339,7 +334,7 @@ static int h_try_test(sp_http_req *req)
     s = NULL; /* not held while the try runs */
     const char *text = json_string_value(json_object_get(t, "definition"));
     if (text)
-        text = sp_runs_with_secrets(text, secrets, &full_text);
+        text = sp_policy_with_secrets(text, secrets, &full_text);
     sp_overrides ov = SP_OVERRIDES_NONE;
     ov.base_url = bu ? json_string_value(bu) : NULL;
     sp_errlist el;
