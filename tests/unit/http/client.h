@@ -20,6 +20,7 @@ typedef struct http_resp {
     long status;     /* 0 when the transfer failed (curl_error says why) */
     char body[8192]; /* the first bytes of the body, NUL-terminated */
     size_t len;      /* the whole body's length */
+    long long sent;  /* request body bytes curl sent */
     char headers[4096];
     char curl_error[CURL_ERROR_SIZE];
 } http_resp;
@@ -118,6 +119,9 @@ static inline long http_send(uint16_t port, const http_req *q, http_resp *r)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     if (curl_easy_perform(c) == CURLE_OK)
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+    curl_off_t up = 0;
+    curl_easy_getinfo(c, CURLINFO_SIZE_UPLOAD_T, &up);
+    r->sent = (long long)up;
     curl_slist_free_all(h);
     curl_easy_cleanup(c);
     return r->status;
