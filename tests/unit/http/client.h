@@ -25,9 +25,12 @@ typedef struct http_resp {
     char curl_error[CURL_ERROR_SIZE];
 } http_resp;
 
-/* What to send. method NULL: GET; ctype NULL: no Content-Type; body NULL: none. With
- * chunked_bytes, a body of that many 'x' is sent chunked (no Content-Length); with
- * announced_bytes, that many 'x' with a Content-Length. host: a Host header instead of curl's. */
+/*
+ * What to send. method NULL: GET. ctype NULL: curl's own (x-www-form-urlencoded with a body).
+ * body NULL: none. With chunked_bytes, a body of that many 'x' is sent chunked (no
+ * Content-Length); with announced_bytes, that many 'x' with a Content-Length. host: a Host
+ * header instead of curl's. header: one more header line.
+ */
 typedef struct http_req {
     const char *method;
     const char *path;
@@ -36,6 +39,7 @@ typedef struct http_req {
     size_t chunked_bytes;
     size_t announced_bytes;
     const char *host;
+    const char *header; /* one more header line ("Authorization: Bearer ..."), or NULL */
 } http_req;
 
 static inline size_t http_on_body(char *p, size_t size, size_t n, void *ud)
@@ -99,6 +103,8 @@ static inline long http_send(uint16_t port, const http_req *q, http_resp *r)
         snprintf(line, sizeof line, "Host: %s", q->host);
         h = curl_slist_append(h, line);
     }
+    if (q->header)
+        h = curl_slist_append(h, q->header);
     http_filler fill = {q->chunked_bytes ? q->chunked_bytes : q->announced_bytes};
     if (q->body) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, q->body);
