@@ -9,12 +9,13 @@
  * sp_http_server_new() with the sp_api as its app pointer; sp_api_checkpoint() now and then;
  * sp_api_free() after sp_http_server_free().
  *
- * Inside (docs/architecture.md): api.c assembles the route tables that the handler files
- * register (api_web, api_tests, api_runs, api_policy, api_auth, api_tools, api_files; each
- * exports a table of sp_api_route, server/api/kit.h) and serves the service routes itself
- * (health, config, openapi.json, built by openapi.c from the assembled table). Handlers share
- * one kit (kit.h): the pooled store connection of a request (pool.h), the one id parser, query
- * numbers and the usual answers. The state they share is struct sp_api (app.h).
+ * Inside: api.c assembles the route tables that the handler files register (api_web,
+ * api_tests, api_runs, api_policy, api_auth, api_tools, api_files; each exports a table of
+ * sp_api_route, server/api/kit.h) and serves the service routes itself (health, config,
+ * openapi.json, built by openapi.c from the assembled table). Handlers share one kit (kit.h):
+ * the pooled store connection of a request (pool.h), the one id parser, query numbers and the
+ * usual answers. The state they share is struct sp_api (app.h). The modules depend one way:
+ * api -> api_* -> kit -> app, pool.
  *
  * Threads: handlers run on libmicrohttpd's worker threads, each with an SQLite connection
  * taken from the pool for the request (a connection is used by one thread at a time, as

@@ -26,10 +26,10 @@
  *
  * Errors: 0 or a negative SP_E* code. SP_ENOTFOUND: no such test, or no such active run;
  * SP_EINVAL: invalid overrides or definition (errs lists each problem with its path);
- * SP_ELIMIT: a cap would be passed (cap gets its name: "max_vus", "max_duration", "max_rate",
- * "max_runs", or a role's "max_duration_s", "max_concurrent_runs"; msg says more); SP_ESTATE: the
- * manager is shutting down, or the run is not running; SP_EIO/SP_ESYS: the store or the engine
- * failed (msg says why).
+ * SP_ELIMIT: a cap would be passed (sp_runs_started.cap, or sp_runs_set_target's *cap, gets its
+ * name: "max_vus", "max_duration", "max_rate", "max_runs", or a role's "max_duration_s",
+ * "max_concurrent_runs"; the message says more); SP_ESTATE: the manager is shutting down, or the
+ * run is not running; SP_EIO/SP_ESYS: the store or the engine failed (the message says why).
  */
 #ifndef SP_RUNS_H
 #define SP_RUNS_H
