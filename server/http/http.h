@@ -42,12 +42,13 @@
 #include "base/errors.h"
 #include "engine/common.h"
 
-/* Route flags. Bits 16 and up are left to the application (server/api/kit.h) and ignored here. */
+/* Route flags. */
 enum {
     SP_HTTP_JSON_BODY = 1 << 0, /* the request must carry a JSON body (415/413/400 checked) */
     SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the page CSP, revalidated caching */
-    SP_HTTP_APP_FLAGS = 0xffff0000u,
 };
+/* The bits of a route's flags left to the application (server/api/kit.h); ignored here. */
+#define SP_HTTP_APP_FLAGS 0xffff0000u
 
 typedef struct sp_http_req sp_http_req;
 typedef struct sp_http_server sp_http_server;
