@@ -17,6 +17,10 @@ static struct sp_api *app(sp_http_req *req)
 
 /* ---- Routes ---- */
 
+/* The HTTP layer passes the application's flag bits through and never reads them. */
+_Static_assert((SP_API_STORE & SP_HTTP_APP_FLAGS) == SP_API_STORE,
+               "SP_API_STORE must lie in the bits the HTTP layer leaves to the application");
+
 sp_http_route sp_kit_http_route(const sp_api_route *r)
 {
     return (sp_http_route){.method = r->method,
