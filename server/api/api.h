@@ -1,22 +1,26 @@
 /*
- * api.h - the REST API under /api/v1 and the dashboard's static files: the route table and
- * its handlers, on top of server/http/http.h and server/store/store.h.
+ * api.h - the REST API under /api/v1 and the dashboard's static files, as `stampede serve`
+ * (server/cli/cmd_serve.c) uses them: the API's state, the route table to serve, seeding and
+ * checkpoints.
  *
  * Calling sequence (main thread): sp_api_new() opens the database (migrating it) and marks
- * runs left running by a dead process as aborted; sp_api_seed_examples() once on a new
- * database; sp_api_routes() is given to sp_http_server_new() with the sp_api as its app
- * pointer; sp_api_checkpoint() now and then; sp_api_free() after sp_http_server_free().
+ * runs left running by a dead process as aborted; sp_api_set_runs() once the run manager
+ * exists; sp_api_seed_examples() once on a new database; sp_api_routes() is given to
+ * sp_http_server_new() with the sp_api as its app pointer; sp_api_checkpoint() now and then;
+ * sp_api_free() after sp_http_server_free().
  *
- * Threads: handlers run on libmicrohttpd's worker threads. Each takes an SQLite connection
- * from a small pool for the duration of the request (a connection is used by one thread at a
- * time, as store.h requires), so reads on different threads run in parallel under WAL.
- * The rest of sp_api is immutable after sp_api_new().
+ * Inside: api.c assembles the route tables that the handler files register (api_web,
+ * api_tests, api_runs, api_policy, api_auth, api_tools, api_files; each exports a table of
+ * sp_api_route, server/api/kit.h) and serves the service routes itself (health, config,
+ * openapi.json, built by openapi.c from the assembled table). Handlers share one kit (kit.h):
+ * the pooled store connection of a request (pool.h), the one id parser, query numbers and the
+ * usual answers. The state they share is struct sp_api (app.h). The modules depend one way:
+ * api -> api_* -> kit -> app, pool.
  *
- * Test definitions: a body is checked with sp_def_load() (422 with every error and its path
- * when invalid) and stored byte for byte; GET returns it as a JSON value inside the test
- * object, so the content is what the user saved (key order included), not its whitespace.
- * A definition with "secrets" is the exception: its values are stored apart (server/runs/policy.h)
- * and the revision is the document re-written with the mask in their place.
+ * Threads: handlers run on libmicrohttpd's worker threads, each with an SQLite connection
+ * taken from the pool for the request (a connection is used by one thread at a time, as
+ * store.h requires), so reads on different threads run in parallel under WAL. The rest of
+ * sp_api is immutable once the server serves.
  */
 #ifndef SP_API_H
 #define SP_API_H
@@ -58,16 +62,14 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
  */
 int sp_api_checkpoint(sp_api *api, int truncate);
 
-/* The route table: the tests and service routes, then the run routes of api_runs.c and the
- * import and try routes of api_tools.c (built once, static afterwards). */
+/* The route table, in the order it is served and described: the dashboard, the service
+ * routes, then those of api_tests.c, api_runs.c, api_policy.c, api_auth.c, api_tools.c and
+ * api_files.c (built once, static afterwards; thread-safe). */
 const sp_http_route *sp_api_routes(size_t *n);
-
-/* ---- For the run routes (server/api/api_runs.c) ---- */
 
 struct sp_runs;
 /* The run manager the run routes use; set once by serve.c before the HTTP server starts. */
 void sp_api_set_runs(sp_api *api, struct sp_runs *runs);
-struct sp_runs *sp_api_runs(const sp_api *api);
 /* The database file and the data directory (borrowed, as long as api lives). */
 const char *sp_api_db_path(const sp_api *api);
 const char *sp_api_data_dir(const sp_api *api);
@@ -77,21 +79,5 @@ const char *sp_api_data_dir(const sp_api *api);
  */
 #define SP_API_FILES_DIR "files"
 const char *sp_api_files_dir(const sp_api *api);
-/* Takes a pooled connection for the calling thread (or opens one: err says why it could not);
- * give it back with sp_api_store_give() before the handler returns. Thread-safe. */
-struct sp_store;
-int sp_api_store_take(sp_api *api, struct sp_store **out, char *err, size_t errlen);
-void sp_api_store_give(sp_api *api, struct sp_store *s);
-
-/* The run routes (server/api/api_runs.c), static. */
-const sp_http_route *sp_api_run_routes(size_t *n);
-/* The settings routes of the target allowlist and caps (server/api/api_policy.c), static. */
-const sp_http_route *sp_api_policy_routes(size_t *n);
-/* The data files routes (api_files.c): /api/v1/files, what definitions' data_file.csv reads. */
-const sp_http_route *sp_api_file_routes(size_t *n);
-/* The access control routes (server/api/api_auth.c): login, tokens, users, audit; static. */
-const sp_http_route *sp_api_auth_routes(size_t *n);
-/* The import and "Try it" routes (server/api/api_tools.c), static. */
-const sp_http_route *sp_api_tool_routes(size_t *n);
 
 #endif

@@ -1,55 +1,48 @@
 /*
- * api_auth.c - the access control routes under /api/v1: login, logout, me, password, API
- * tokens, users and the audit log (docs/security.md, docs/api.md). The decisions about who
- * may call what are made before these run, by sp_http_access_check(); these handlers only
- * act, on the sp_auth given to the HTTP server, and write the audit log.
+ * api_auth.c - see api_auth.h.
  */
+#include "api/api_auth.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "auth/auth.h"
 
 #include "engine/banned.h"
 
-#define API_PREFIX "/api/v1"
-
-/* Answers 409 when the server runs without accounts (--no-auth). Returns 1 when it did. */
-static int no_accounts(sp_http_req *req, int *rc)
+/* Answers 409 when the server runs without accounts (--no-auth); 0 when it has them. */
+static int no_accounts(sp_http_req *req)
 {
     if (sp_auth_enabled(sp_http_req_auth(req)))
         return 0;
-    *rc = sp_http_reply_error(req, SP_ESTATE, "", NULL,
-                              "access control is off (--no-auth): there are no accounts");
-    return 1;
+    return sp_kit_answered(sp_http_reply_error(
+        req, SP_ESTATE, "", NULL, "access control is off (--no-auth): there are no accounts"));
 }
 
 /* A string member of the body: required, or optional (NULL when absent). Answers 400 naming
- * the field and returns 1 when it is missing or not a string. */
-static int body_str(sp_http_req *req, const char *key, int required, const char **out, int *rc)
+ * the field when it is missing or not a string. */
+static int body_str(sp_http_req *req, const char *key, int required, const char **out)
 {
     json_t *v = json_object_get(sp_http_json(req), key); /* borrowed */
     *out = NULL;
     if (!v && !required)
         return 0;
-    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
-        *rc = sp_http_reply_error(req, SP_EINVAL, key, NULL, "%s must be a string%s", key,
-                                  required ? " and is required" : "");
-        return 1;
-    }
+    if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v))
+        return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, key, NULL,
+                                                   "%s must be a string%s", key,
+                                                   required ? " and is required" : ""));
     *out = json_string_value(v);
     return 0;
 }
 
-/* The body must be an object with only these members. */
-static int body_keys(sp_http_req *req, const char *const *keys, size_t n, int *rc)
+/* The body must be an object with only these members; answers 400 otherwise. */
+static int body_keys(sp_http_req *req, const char *const *keys, size_t n)
 {
     json_t *body = sp_http_json(req);
-    if (!json_is_object(body)) {
-        *rc = sp_http_reply_error(req, SP_EINVAL, "", NULL, "the body must be a JSON object");
-        return 1;
-    }
+    if (!json_is_object(body))
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "", NULL, "the body must be a JSON object"));
     const char *k;
     json_t *v;
     json_object_foreach(body, k, v)
@@ -57,10 +50,9 @@ static int body_keys(sp_http_req *req, const char *const *keys, size_t n, int *r
         int known = 0;
         for (size_t i = 0; i < n; i++)
             known |= strcmp(k, keys[i]) == 0;
-        if (!known) {
-            *rc = sp_http_reply_error(req, SP_EINVAL, k, NULL, "unknown field '%.64s'", k);
-            return 1;
-        }
+        if (!known)
+            return sp_kit_answered(
+                sp_http_reply_error(req, SP_EINVAL, k, NULL, "unknown field '%.64s'", k));
     }
     return 0;
 }
@@ -80,15 +72,16 @@ static json_t *user_json(const sp_http_principal *p)
 
 /* ---- Sessions ---- */
 
-static int h_login(sp_http_req *req)
+static int h_login(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     static const char *const keys[] = {"username", "password"};
     const char *user, *pw;
-    if (body_keys(req, keys, 2, &rc) || body_str(req, "username", 1, &user, &rc) ||
-        body_str(req, "password", 1, &pw, &rc))
+    if ((rc = body_keys(req, keys, 2)) || (rc = body_str(req, "username", 1, &user)) ||
+        (rc = body_str(req, "password", 1, &pw)))
         return rc;
     sp_auth *a = sp_http_req_auth(req);
     sp_auth_session s;
@@ -122,8 +115,9 @@ static int h_login(sp_http_req *req)
     return sp_http_reply_json(req, 200, body);
 }
 
-static int h_logout(sp_http_req *req)
+static int h_logout(sp_http_req *req, sp_store *store)
 {
+    SP_UNUSED(store);
     sp_auth *a = sp_http_req_auth(req);
     char sid[80];
     if (sp_auth_enabled(a) &&
@@ -140,8 +134,9 @@ static int h_logout(sp_http_req *req)
     return sp_http_reply_empty(req, 204);
 }
 
-static int h_me(sp_http_req *req)
+static int h_me(sp_http_req *req, sp_store *store)
 {
+    SP_UNUSED(store);
     sp_auth *a = sp_http_req_auth(req);
     const sp_http_principal *p = sp_http_req_principal(req);
     json_t *csrf = json_null();
@@ -157,15 +152,16 @@ static int h_me(sp_http_req *req)
                                         user_json(p), "csrf_token", csrf));
 }
 
-static int h_password(sp_http_req *req)
+static int h_password(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     static const char *const keys[] = {"current", "new"};
     const char *cur, *next;
-    if (body_keys(req, keys, 2, &rc) || body_str(req, "current", 1, &cur, &rc) ||
-        body_str(req, "new", 1, &next, &rc))
+    if ((rc = body_keys(req, keys, 2)) || (rc = body_str(req, "current", 1, &cur)) ||
+        (rc = body_str(req, "new", 1, &next)))
         return rc;
     sp_auth *a = sp_http_req_auth(req);
     char sid[80] = "";
@@ -195,10 +191,11 @@ static int is_admin(const sp_http_principal *p)
     return (p->perms & SP_PERM_ADMIN) != 0;
 }
 
-static int h_tokens_list(sp_http_req *req)
+static int h_tokens_list(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     const sp_http_principal *p = sp_http_req_principal(req);
     json_t *list = NULL;
@@ -208,14 +205,15 @@ static int h_tokens_list(sp_http_req *req)
     return sp_http_reply_json(req, 200, list);
 }
 
-static int h_tokens_create(sp_http_req *req)
+static int h_tokens_create(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     static const char *const keys[] = {"name", "expires_in_s"};
     const char *name;
-    if (body_keys(req, keys, 2, &rc) || body_str(req, "name", 1, &name, &rc))
+    if ((rc = body_keys(req, keys, 2)) || (rc = body_str(req, "name", 1, &name)))
         return rc;
     json_t *exp = json_object_get(sp_http_json(req), "expires_in_s"); /* borrowed */
     int64_t expires = 0;
@@ -240,15 +238,16 @@ static int h_tokens_create(sp_http_req *req)
     return sp_http_reply_json(req, 201, tok);
 }
 
-static int h_tokens_delete(sp_http_req *req)
+static int h_tokens_delete(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
+    /* The one id parser (kit.h): "+1", " 1" or "01" is no token, as it is no test or run. */
     const char *ids = sp_http_param(req, "id");
-    char *end;
-    long long id = strtoll(ids, &end, 10);
-    if (*end || id <= 0)
+    int64_t id;
+    if (sp_kit_parse_id(ids, SP_KIT_ID_MAX, &id) != 0)
         return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no token '%.32s'", ids);
     const sp_http_principal *p = sp_http_req_principal(req);
     char name[64], msg[256];
@@ -257,17 +256,18 @@ static int h_tokens_delete(sp_http_req *req)
     if (rc)
         return auth_error(req, rc, "id", msg);
     char detail[64];
-    snprintf(detail, sizeof detail, "id %lld", id);
+    snprintf(detail, sizeof detail, "id %lld", (long long)id);
     sp_http_audit(req, "token.revoke", name, detail);
     return sp_http_reply_empty(req, 204);
 }
 
 /* ---- Users ---- */
 
-static int h_users_list(sp_http_req *req)
+static int h_users_list(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     json_t *list = NULL;
     rc = sp_auth_user_list(sp_http_req_auth(req), &list);
@@ -276,15 +276,16 @@ static int h_users_list(sp_http_req *req)
     return sp_http_reply_json(req, 200, list);
 }
 
-static int h_users_create(sp_http_req *req)
+static int h_users_create(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     static const char *const keys[] = {"name", "password", "role"};
     const char *name, *pw, *role;
-    if (body_keys(req, keys, 3, &rc) || body_str(req, "name", 1, &name, &rc) ||
-        body_str(req, "password", 1, &pw, &rc) || body_str(req, "role", 1, &role, &rc))
+    if ((rc = body_keys(req, keys, 3)) || (rc = body_str(req, "name", 1, &name)) ||
+        (rc = body_str(req, "password", 1, &pw)) || (rc = body_str(req, "role", 1, &role)))
         return rc;
     char msg[256];
     rc = sp_auth_user_create(sp_http_req_auth(req), name, pw, role, msg, sizeof msg);
@@ -298,20 +299,21 @@ static int h_users_create(sp_http_req *req)
     snprintf(detail, sizeof detail, "role %s", role);
     sp_http_audit(req, "user.create", name, detail);
     char loc[160];
-    snprintf(loc, sizeof loc, API_PREFIX "/users/%s", name);
+    snprintf(loc, sizeof loc, SP_API_PREFIX "/users/%s", name);
     sp_http_add_header(req, "Location", loc);
     return sp_http_reply_json(req, 201, json_pack("{s:s, s:s}", "name", name, "role", role));
 }
 
-static int h_users_update(sp_http_req *req)
+static int h_users_update(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     static const char *const keys[] = {"role", "password"};
     const char *role, *pw;
-    if (body_keys(req, keys, 2, &rc) || body_str(req, "role", 0, &role, &rc) ||
-        body_str(req, "password", 0, &pw, &rc))
+    if ((rc = body_keys(req, keys, 2)) || (rc = body_str(req, "role", 0, &role)) ||
+        (rc = body_str(req, "password", 0, &pw)))
         return rc;
     const char *name = sp_http_param(req, "name");
     char msg[256];
@@ -329,10 +331,11 @@ static int h_users_update(sp_http_req *req)
     return sp_http_reply_empty(req, 204);
 }
 
-static int h_users_delete(sp_http_req *req)
+static int h_users_delete(sp_http_req *req, sp_store *store)
 {
-    int rc = 0;
-    if (no_accounts(req, &rc))
+    SP_UNUSED(store);
+    int rc = no_accounts(req);
+    if (rc)
         return rc;
     const char *name = sp_http_param(req, "name");
     char msg[256];
@@ -345,35 +348,18 @@ static int h_users_delete(sp_http_req *req)
 
 /* ---- Audit ---- */
 
-/* A query parameter that is a whole number (0 when absent); 1 when it was bad (answered). */
-static int query_num(sp_http_req *req, const char *name, int64_t max, int64_t *out, int *rc)
+static int h_audit(sp_http_req *req, sp_store *store)
 {
-    const char *v = sp_http_query(req, name);
-    *out = 0;
-    if (!v)
-        return 0;
-    char *end;
-    long long n = strtoll(v, &end, 10);
-    if (!*v || *end || n < 0 || n > max) {
-        *rc = sp_http_reply_error(req, SP_EINVAL, name, NULL,
-                                  "%s must be a whole number from 0 to %lld", name, (long long)max);
-        return 1;
-    }
-    *out = n;
-    return 0;
-}
-
-static int h_audit(sp_http_req *req)
-{
+    SP_UNUSED(store);
     int rc = 0;
     sp_auth *a = sp_http_req_auth(req);
     if (!a)
         return sp_http_reply_error(req, SP_ESTATE, "", NULL, "no audit log on this server");
     sp_auth_audit_filter f = {0};
-    int64_t limit;
-    if (query_num(req, "since", INT64_MAX / 2, &f.since_ms, &rc) ||
-        query_num(req, "until", INT64_MAX / 2, &f.until_ms, &rc) ||
-        query_num(req, "limit", SP_AUTH_AUDIT_PAGE_MAX, &limit, &rc))
+    int64_t limit = 0;
+    if ((rc = sp_kit_query_num(req, "since", 0, INT64_MAX / 2, NULL, &f.since_ms)) ||
+        (rc = sp_kit_query_num(req, "until", 0, INT64_MAX / 2, NULL, &f.until_ms)) ||
+        (rc = sp_kit_query_num(req, "limit", 0, SP_AUTH_AUDIT_PAGE_MAX, NULL, &limit)))
         return rc;
     f.limit = (int)limit;
     f.user = sp_http_query(req, "user");
@@ -391,37 +377,33 @@ static int h_audit(sp_http_req *req)
 
 /* ---- Routes ---- */
 
-static const sp_http_route routes[] = {
-    {"POST", API_PREFIX "/auth/login", h_login, SP_PERM_PUBLIC, SP_HTTP_JSON_BODY,
+const sp_api_route sp_api_auth_routes[] = {
+    {"POST", SP_API_PREFIX "/auth/login", h_login, SP_PERM_PUBLIC, SP_HTTP_JSON_BODY,
      "Log in: sets the sp_session cookie, returns the CSRF token", 200, NULL},
     /* Public, so that a browser holding an expired cookie can still clear it; a live session
      * still needs its CSRF token here (the access check asks for it on any cookie change). */
-    {"POST", API_PREFIX "/auth/logout", h_logout, SP_PERM_PUBLIC, 0,
+    {"POST", SP_API_PREFIX "/auth/logout", h_logout, SP_PERM_PUBLIC, 0,
      "Log out: ends the session and clears its cookie", 204, NULL},
-    {"GET", API_PREFIX "/auth/me", h_me, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/auth/me", h_me, SP_PERM_READ, 0,
      "Who is calling: user, role and the session's CSRF token", 200, NULL},
-    {"POST", API_PREFIX "/auth/password", h_password, SP_PERM_READ, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/auth/password", h_password, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Change one's own password (ends one's other sessions)", 204, NULL},
-    {"GET", API_PREFIX "/tokens", h_tokens_list, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/tokens", h_tokens_list, SP_PERM_READ, 0,
      "API tokens: one's own (an admin sees everybody's)", 200, NULL},
-    {"POST", API_PREFIX "/tokens", h_tokens_create, SP_PERM_READ, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/tokens", h_tokens_create, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Create an API token (shown once)", 201, NULL},
-    {"DELETE", API_PREFIX "/tokens/:id", h_tokens_delete, SP_PERM_READ, 0, "Revoke an API token",
+    {"DELETE", SP_API_PREFIX "/tokens/:id", h_tokens_delete, SP_PERM_READ, 0, "Revoke an API token",
      204, NULL},
-    {"GET", API_PREFIX "/users", h_users_list, SP_PERM_ADMIN, 0, "List users", 200, NULL},
-    {"POST", API_PREFIX "/users", h_users_create, SP_PERM_ADMIN, SP_HTTP_JSON_BODY,
+    {"GET", SP_API_PREFIX "/users", h_users_list, SP_PERM_ADMIN, 0, "List users", 200, NULL},
+    {"POST", SP_API_PREFIX "/users", h_users_create, SP_PERM_ADMIN, SP_HTTP_JSON_BODY,
      "Create a user with a role", 201, NULL},
-    {"PUT", API_PREFIX "/users/:name", h_users_update, SP_PERM_ADMIN, SP_HTTP_JSON_BODY,
+    {"PUT", SP_API_PREFIX "/users/:name", h_users_update, SP_PERM_ADMIN, SP_HTTP_JSON_BODY,
      "Change a user's role or password", 204, NULL},
-    {"DELETE", API_PREFIX "/users/:name", h_users_delete, SP_PERM_ADMIN, 0,
+    {"DELETE", SP_API_PREFIX "/users/:name", h_users_delete, SP_PERM_ADMIN, 0,
      "Delete a user with their sessions and tokens", 204, NULL},
-    {"GET", API_PREFIX "/audit", h_audit, SP_PERM_ADMIN, 0,
+    {"GET", SP_API_PREFIX "/audit", h_audit, SP_PERM_ADMIN, 0,
      "The audit log, newest first (times in ms since the epoch)", 200,
      "user,action,since,until,limit"},
 };
 
-const sp_http_route *sp_api_auth_routes(size_t *n)
-{
-    *n = SP_ARRAY_LEN(routes);
-    return routes;
-}
+const size_t sp_api_auth_nroutes = SP_ARRAY_LEN(sp_api_auth_routes);

@@ -1,18 +1,8 @@
 /*
- * api_files.c - the server's data files: the CSV files test definitions read
- * ("data_file": {"csv": "data/customers.csv"}), kept in DATA_DIR/files (sp_api_files_dir).
- *     GET    /api/v1/files           {"items": [{"path", "bytes", "rows", "updated_at"}]}
- *     GET    /api/v1/files/PATH      the file (text/csv)
- *     PUT    /api/v1/files/PATH      {"content": "id,name\n...", "delimiter": ","}  (201 or 200)
- *     DELETE /api/v1/files/PATH      204
- * PATH is what definitions name: relative, without "." or ".." components
- * (sp_def_file_path_ok). An upload is parsed as CSV first (422 naming the line otherwise) and
- * replaces the file atomically (a temporary file in the same directory, renamed over it), so a
- * run that reads it sees the old file or the new one, never half of one. Uploads come as JSON,
- * so they are capped by SP_HTTP_MAX_BODY; larger files an admin puts in the directory by hand.
- * Changes are audited. Handlers run on the HTTP server's threads; the file system is the only
- * shared state, and rename() keeps each change whole.
+ * api_files.c - see api_files.h.
  */
+#include "api/api_files.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -23,41 +13,30 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "engine/csv.h"
-#include "engine/definition.h"
 #include "base/json.h"
 #include "base/log.h"
+#include "engine/csv.h"
+#include "engine/definition.h"
 #include "engine/limits.h"
-#include "api/api.h"
-#include "auth/auth.h"
-#include "http/http.h"
-
-#define API_PREFIX "/api/v1"
-
-static sp_api *app(sp_http_req *req)
-{
-    return sp_http_req_app(req);
-}
 
 /*
- * The file's full path from the route's PATH. Returns 1 when PATH is allowed; otherwise replies
- * (400) and returns 0, and the handler returns what *reply holds (the reply's result).
+ * The file's full path from the route's PATH, in out, and PATH itself in *rel. Returns 0 when
+ * PATH is allowed; otherwise answers 400 (see kit.h).
  */
-static int full_path(sp_http_req *req, char *out, size_t outlen, const char **rel, int *reply)
+static int full_path(sp_http_req *req, char *out, size_t outlen, const char **rel)
 {
+    int rc = 0;
     *rel = sp_http_param(req, "*");
-    if (!*rel || !sp_def_file_path_ok(*rel)) {
-        *reply = sp_http_reply_error(req, SP_EINVAL, "path", NULL,
-                                     "'%.200s': name a file by a relative path without '.' or "
-                                     "'..' components (such as data/customers.csv)",
-                                     *rel ? *rel : "");
+    if (!*rel || !sp_def_file_path_ok(*rel))
+        rc = sp_http_reply_error(req, SP_EINVAL, "path", NULL,
+                                 "'%.200s': name a file by a relative path without '.' or "
+                                 "'..' components (such as data/customers.csv)",
+                                 *rel ? *rel : "");
+    else if ((size_t)snprintf(out, outlen, "%s/%s", sp_kit_files_dir(req), *rel) >= outlen)
+        rc = sp_http_reply_error(req, SP_EINVAL, "path", NULL, "the path is too long");
+    else
         return 0;
-    }
-    if ((size_t)snprintf(out, outlen, "%s/%s", sp_api_files_dir(app(req)), *rel) >= outlen) {
-        *reply = sp_http_reply_error(req, SP_EINVAL, "path", NULL, "the path is too long");
-        return 0;
-    }
-    return 1;
+    return sp_kit_answered(rc);
 }
 
 /* ---- List ---- */
@@ -92,8 +71,8 @@ static void walk_dir(walk *w, const char *root, const char *rel, int depth)
             walk_dir(w, root, sub, depth + 1);
         } else if (S_ISREG(st.st_mode) && sp_def_file_path_ok(sub)) {
             json_array_append_new(w->items,
-                                  json_pack("{s:o, s:I, s:I}", "path", sp_json_string(sub),
-                                            "bytes", (json_int_t)st.st_size, "updated_at",
+                                  json_pack("{s:o, s:I, s:I}", "path", sp_json_string(sub), "bytes",
+                                            (json_int_t)st.st_size, "updated_at",
                                             (json_int_t)st.st_mtime * 1000));
             w->n++;
         }
@@ -101,24 +80,26 @@ static void walk_dir(walk *w, const char *root, const char *rel, int depth)
     closedir(d);
 }
 
-static int h_files_list(sp_http_req *req)
+static int h_files_list(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     walk w = {json_array(), 0};
-    walk_dir(&w, sp_api_files_dir(app(req)), "", 0);
+    walk_dir(&w, sp_kit_files_dir(req), "", 0);
     return sp_http_reply_json(
         req, 200, json_pack("{s:o, s:b}", "items", w.items, "truncated", w.n >= SP_FILES_MAX_LIST));
 }
 
 /* ---- Read ---- */
 
-static int h_file_get(sp_http_req *req)
+static int h_file_get(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     char path[PATH_MAX];
     const char *rel;
-    int rc;
-    if (!full_path(req, path, sizeof path, &rel, &rc))
+    int rc = full_path(req, path, sizeof path, &rel);
+    if (rc)
         return rc;
-    if (!sp_def_file_below(path, sp_api_files_dir(app(req))))
+    if (!sp_def_file_below(path, sp_kit_files_dir(req)))
         return sp_http_reply_error(req, SP_ENOTFOUND, "path", NULL,
                                    "no data file '%.200s' on this server", rel);
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -186,12 +167,13 @@ static int write_atomic(const char *path, const char *data, size_t len)
     return rc;
 }
 
-static int h_file_put(sp_http_req *req)
+static int h_file_put(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     char path[PATH_MAX];
     const char *rel;
-    int rc;
-    if (!full_path(req, path, sizeof path, &rel, &rc))
+    int rc = full_path(req, path, sizeof path, &rel);
+    if (rc)
         return rc;
     json_t *body = sp_http_json(req);
     const char *content = json_string_value(json_object_get(body, "content"));
@@ -221,7 +203,7 @@ static int h_file_put(sp_http_req *req)
     sp_csv_free(csv);
     sp_errlist_release(&el);
 
-    const char *root = sp_api_files_dir(app(req));
+    const char *root = sp_kit_files_dir(req);
     struct stat st;
     int existed = lstat(path, &st) == 0;
     if (existed && !S_ISREG(st.st_mode))
@@ -229,7 +211,7 @@ static int h_file_put(sp_http_req *req)
                                    "'%.200s' is not a regular file on this server", rel);
     if (make_parents(root, rel) != 0 || write_atomic(path, content, len) != 0) {
         sp_log_kv(SP_LOG_ERROR, "cannot write a data file", "path", rel, "error", strerror(errno),
-                    NULL);
+                  NULL);
         return sp_http_reply_error(req, SP_ESYS, "", NULL, "the file could not be written");
     }
     /* A directory of the path that is a link out of the data files directory: undo. */
@@ -242,37 +224,33 @@ static int h_file_put(sp_http_req *req)
     snprintf(detail, sizeof detail, "%zu bytes, %zu rows", len, rows);
     sp_http_audit(req, "file.put", rel, detail);
     return sp_http_reply_json(req, existed ? 200 : 201,
-                              json_pack("{s:o, s:I, s:I}", "path", sp_json_string(rel),
-                                        "bytes", (json_int_t)len, "rows", (json_int_t)rows));
+                              json_pack("{s:o, s:I, s:I}", "path", sp_json_string(rel), "bytes",
+                                        (json_int_t)len, "rows", (json_int_t)rows));
 }
 
-static int h_file_delete(sp_http_req *req)
+static int h_file_delete(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     char path[PATH_MAX];
     const char *rel;
-    int rc;
-    if (!full_path(req, path, sizeof path, &rel, &rc))
+    int rc = full_path(req, path, sizeof path, &rel);
+    if (rc)
         return rc;
-    if (!sp_def_file_below(path, sp_api_files_dir(app(req))) || unlink(path) != 0)
+    if (!sp_def_file_below(path, sp_kit_files_dir(req)) || unlink(path) != 0)
         return sp_http_reply_error(req, SP_ENOTFOUND, "path", NULL,
                                    "no data file '%.200s' on this server", rel);
     sp_http_audit(req, "file.delete", rel, NULL);
     return sp_http_reply_empty(req, 204);
 }
 
-static const sp_http_route routes[] = {
-    {"GET", API_PREFIX "/files", h_files_list, SP_PERM_READ, 0,
+const sp_api_route sp_api_files_routes[] = {
+    {"GET", SP_API_PREFIX "/files", h_files_list, SP_PERM_READ, 0,
      "The server's data files (CSV files test definitions read)", 200, NULL},
-    {"GET", API_PREFIX "/files/*", h_file_get, SP_PERM_READ, 0, "One data file, as text/csv", 200,
-     NULL},
-    {"PUT", API_PREFIX "/files/*", h_file_put, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+    {"GET", SP_API_PREFIX "/files/*", h_file_get, SP_PERM_READ, 0, "One data file, as text/csv",
+     200, NULL},
+    {"PUT", SP_API_PREFIX "/files/*", h_file_put, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
      "Upload or replace a data file (checked as CSV first)", 201, NULL},
-    {"DELETE", API_PREFIX "/files/*", h_file_delete, SP_PERM_WRITE, 0, "Delete a data file", 204,
+    {"DELETE", SP_API_PREFIX "/files/*", h_file_delete, SP_PERM_WRITE, 0, "Delete a data file", 204,
      NULL},
 };
-
-const sp_http_route *sp_api_file_routes(size_t *n)
-{
-    *n = SP_ARRAY_LEN(routes);
-    return routes;
-}
+const size_t sp_api_files_nroutes = SP_ARRAY_LEN(sp_api_files_routes);

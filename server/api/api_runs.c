@@ -1,11 +1,9 @@
 /*
- * api_runs.c - the run routes of the REST API: start, list, get, stop, change load, stats,
- * series, failures, compare and exports. See docs/api-runs.md for the shapes.
- *
- * Threads: handlers run on libmicrohttpd's workers; each takes a pooled store connection for
- * the request (sp_api_store_take) and uses the run manager, which is thread-safe.
+ * api_runs.c - see api_runs.h.
  */
 #define _GNU_SOURCE /* memfd_create */
+#include "api/api_runs.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,74 +12,27 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "engine/definition.h"
-#include "engine/metrics.h"
 #include "base/json.h"
 #include "base/log.h"
-#include "api/api.h"
-#include "auth/auth.h"
+#include "engine/definition.h"
+#include "engine/metrics.h"
 #include "runs/export.h"
-#include "http/http.h"
 #include "runs/policy.h"
 #include "runs/runs.h"
-#include "store/store.h"
 
-#define API_PREFIX "/api/v1"
-
-static sp_api *app(sp_http_req *req)
-{
-    return sp_http_req_app(req);
-}
-
-static int64_t parse_id(const char *s)
-{
-    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) || s[0] == '0')
-        return 0;
-    return strtoll(s, NULL, 10);
-}
-
-/* An optional whole-number query parameter in [min, max]: 0 and *v untouched when absent,
- * -1 when malformed or out of range, 1 when set. */
-static int query_num(sp_http_req *req, const char *name, int64_t min, int64_t max, int64_t *v)
-{
-    const char *s = sp_http_query(req, name);
-    if (!s)
-        return 0;
-    if (!*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s))
-        return -1;
-    int64_t n = strtoll(s, NULL, 10);
-    if (n < min || n > max)
-        return -1;
-    *v = n;
-    return 1;
-}
-
-static int take_store(sp_http_req *req, sp_store **s)
-{
-    char err[256] = "";
-    *s = NULL;
-    if (sp_api_store_take(app(req), s, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "error", err, NULL);
-        *s = NULL;
-        return sp_http_reply_error(req, SP_EUNAVAILABLE, "", NULL,
-                                   "the database cannot be opened (see the server log)");
-    }
-    return 0;
-}
-
-static int store_error(sp_http_req *req, sp_store *s, int rc)
-{
-    if (rc == SP_ENOTFOUND)
-        return sp_http_reply_error(req, rc, "id", NULL, "no run with id '%.64s'",
-                                   sp_http_param(req, "id") ? sp_http_param(req, "id") : "");
-    sp_log_kv(SP_LOG_ERROR, "store", "path", sp_http_req_path(req), "error", sp_store_errmsg(s), NULL);
-    return sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
-}
-
+/* The 404 of a run route whose :id names no run. */
 static int no_such_run(sp_http_req *req)
 {
-    return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no run with id '%.64s'",
-                               sp_http_param(req, "id"));
+    const char *id = sp_http_param(req, "id");
+    return sp_kit_answered(
+        sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no run with id '%.64s'", id ? id : ""));
+}
+
+/* A store failure of a run route: a missing run is 404 naming the route's id, anything else
+ * the database's fault. */
+static int run_store_error(sp_http_req *req, sp_store *s, int rc)
+{
+    return rc == SP_ENOTFOUND ? no_such_run(req) : sp_kit_store_failed(req, s, rc);
 }
 
 /* Error kinds in a series are keyed by number in the store; clients get their names. */
@@ -114,7 +65,7 @@ static int run_with_live(sp_http_req *req, sp_store *s, int64_t id, json_t **out
     if (rc)
         return rc;
     json_t *live = NULL;
-    sp_runs *runs = sp_api_runs(app(req));
+    sp_runs *runs = sp_kit_runs(req);
     if (runs && sp_runs_live(runs, id, &live) == 0)
         json_object_set_new(*out, "live", live); /* steals live */
     else
@@ -128,159 +79,125 @@ static int reply_run(sp_http_req *req, sp_store *s, int64_t id, unsigned status)
     json_t *run = NULL;
     int rc = run_with_live(req, s, id, &run);
     if (rc)
-        return store_error(req, s, rc);
+        return run_store_error(req, s, rc);
     return sp_http_reply_json(req, status, run);
 }
 
 /* ---- Start ---- */
 
-/* Where a run sends its load, for the audit log: the base_url override, else the base_url
- * of the test's revision. */
-static void run_target(sp_store *s, int64_t run_id, const json_t *body, char *out, size_t outlen)
+/* The start's body: {"revision"?, overrides...}. On success returns 0 with *revision (0: the
+ * newest) and *ov, a new object of the overrides alone (NULL when there are none). */
+static int start_body(sp_http_req *req, int *revision, json_t **ov)
 {
-    snprintf(out, outlen, "unknown");
-    const char *bu = json_string_value(json_object_get(body, "base_url")); /* borrowed */
-    if (bu) {
-        snprintf(out, outlen, "%s", bu);
-        return;
-    }
-    json_t *run = NULL, *test = NULL, *doc = NULL;
-    if (sp_store_run_get(s, run_id, &run) != 0)
-        goto out;
-    int64_t test_id = json_integer_value(json_object_get(run, "test_id"));
-    int rev = (int)json_integer_value(json_object_get(run, "revision"));
-    if (sp_store_test_get(s, test_id, rev, &test) != 0)
-        goto out;
-    const char *text = json_string_value(json_object_get(test, "definition"));
-    doc = text ? json_loads(text, 0, NULL) : NULL;
-    bu = json_string_value(json_object_get(doc, "base_url"));
-    if (bu)
-        snprintf(out, outlen, "%s", bu);
-out:
-    if (run)
-        json_decref(run);
-    if (test)
-        json_decref(test);
-    if (doc)
-        json_decref(doc);
-}
-
-static int h_start(sp_http_req *req)
-{
-    int64_t test_id = parse_id(sp_http_param(req, "id"));
-    if (!test_id)
-        return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id '%.64s'",
-                                   sp_http_param(req, "id"));
+    *revision = 0;
+    *ov = NULL;
     json_t *body = sp_http_json(req); /* borrowed */
     if (!json_is_object(body))
-        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
-                                   "expected an object of overrides, e.g. {\"users\": 5, "
-                                   "\"duration\": \"30s\"}");
-    int revision = 0;
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                "expected an object of overrides, e.g. {\"users\": 5, "
+                                "\"duration\": \"30s\"}"));
     json_t *rv = json_object_get(body, "revision");
     if (rv &&
         (!json_is_integer(rv) || json_integer_value(rv) < 1 || json_integer_value(rv) > INT32_MAX))
-        return sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
-                                   "revision must be a whole number from 1");
+        return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
+                                                   "revision must be a whole number from 1"));
     if (rv)
-        revision = (int)json_integer_value(rv);
-    json_t *ov = json_copy(body); /* new reference: a shallow copy without "revision" */
-    json_object_del(ov, "revision");
-    sp_runs *runs = sp_api_runs(app(req));
+        *revision = (int)json_integer_value(rv);
+    *ov = json_copy(body); /* new reference: a shallow copy without "revision" */
+    json_object_del(*ov, "revision");
+    if (!json_object_size(*ov)) {
+        json_decref(*ov);
+        *ov = NULL;
+    }
+    return 0;
+}
+
+/* Answers a start that did not make a run (rc, el and st as sp_runs_start left them). */
+static int start_failed(sp_http_req *req, int rc, int revision, const sp_errlist *el,
+                        const sp_runs_started *st)
+{
+    if (rc == SP_EINVAL)
+        return sp_kit_reply_errors(req, el, "", st->msg);
+    if (rc == SP_ELIMIT)
+        return sp_http_reply_error(req, SP_EDEFINITION, st->cap ? st->cap : "",
+                                   json_pack("{s:s}", "cap", st->cap ? st->cap : ""), "%s",
+                                   st->msg);
+    if (rc == SP_ENOTFOUND || rc == SP_ESTATE)
+        return sp_http_reply_error(req, rc, rc == SP_ENOTFOUND && revision ? "revision" : "id",
+                                   NULL, "%s", st->msg);
+    sp_log_kv(SP_LOG_ERROR, "run start failed", "error", st->msg, NULL);
+    return sp_http_reply_error(req, rc, "", NULL, "%s", st->msg);
+}
+
+static int h_start(sp_http_req *req, sp_store *s)
+{
+    int64_t test_id;
+    int revision;
+    json_t *ov;
+    int rc = sp_kit_id(req, "id", "test", &test_id);
+    if (rc == 0)
+        rc = start_body(req, &revision, &ov);
+    if (rc)
+        return rc;
+    sp_runs *runs = sp_kit_runs(req);
     if (!runs) {
         json_decref(ov);
         return sp_http_reply_error(req, SP_ESTATE, "", NULL, "runs are not enabled");
     }
-    sp_errlist el;
-    sp_errlist_init(&el);
-    int64_t id = 0;
-    const char *cap = NULL;
-    char msg[512];
     /* The allowlist and the caps of the starter's role, as they are now. */
     sp_policy pol;
-    sp_store *ps = NULL;
-    int rc = take_store(req, &ps);
-    if (rc || !ps) {
-        json_decref(ov);
-        sp_errlist_release(&el);
-        return rc;
-    }
-    rc = sp_policy_load(&pol, ps, sp_http_req_principal(req)->role);
+    rc = sp_policy_load(&pol, s, sp_http_req_principal(req)->role);
     if (rc) {
         json_decref(ov);
-        sp_errlist_release(&el);
-        rc = store_error(req, ps, rc);
-        sp_api_store_give(app(req), ps);
-        return rc;
+        return run_store_error(req, s, rc);
     }
-    sp_api_store_give(app(req), ps);
-    rc = sp_runs_start(runs, test_id, revision, json_object_size(ov) ? ov : NULL,
-                       sp_http_req_principal(req)->user, &pol.run, &id, &el, &cap, msg,
-                       sizeof msg);
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_runs_start_args args = {.test_id = test_id,
+                               .revision = revision,
+                               .overrides = ov,
+                               .started_by = sp_http_req_principal(req)->user,
+                               .rules = &pol.run};
+    sp_runs_started st;
+    rc = sp_runs_start(runs, &args, &st, &el);
     sp_policy_release(&pol);
     json_decref(ov);
-    if (rc == SP_EINVAL) {
-        json_t *list = json_array();
-        for (size_t i = 0; i < el.n; i++)
-            json_array_append_new(list,
-                                  json_pack("{s:o, s:o}", "path", sp_json_string(el.v[i].path),
-                                            "message", sp_json_string(el.v[i].msg)));
-        const char *p = el.n ? el.v[0].path : "";
-        rc = sp_http_reply_error(req, SP_EDEFINITION, p, json_pack("{s:o}", "errors", list),
-                                 "%s: %s%s%s", msg, p, *p ? ": " : "",
-                                 el.n ? el.v[0].msg : "invalid");
-    } else if (rc == SP_ELIMIT) {
-        rc = sp_http_reply_error(req, SP_EDEFINITION, cap ? cap : "",
-                                 json_pack("{s:s}", "cap", cap ? cap : ""), "%s", msg);
-    } else if (rc == SP_ENOTFOUND || rc == SP_ESTATE) {
-        rc = sp_http_reply_error(req, rc, rc == SP_ENOTFOUND && revision ? "revision" : "id", NULL,
-                                 "%s", msg);
-    } else if (rc && !id) {
-        sp_log_kv(SP_LOG_ERROR, "run start failed", "error", msg, NULL);
-        rc = sp_http_reply_error(req, rc, "", NULL, "%s", msg);
+    if (rc && !st.run_id) {
+        rc = start_failed(req, rc, revision, &el, &st);
     } else {
         /* Started, or recorded with status "error" when the engine could not start. */
-        sp_store *s;
-        rc = take_store(req, &s);
-        if (rc || !s)
-            goto out;
-        char loc[64];
-        snprintf(loc, sizeof loc, API_PREFIX "/runs/%lld", (long long)id);
+        char loc[64], detail[600];
+        snprintf(loc, sizeof loc, SP_API_PREFIX "/runs/%lld", (long long)st.run_id);
         sp_http_add_header(req, "Location", loc);
-        char target[512], detail[600];
-        run_target(s, id, body, target, sizeof target);
-        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id, target);
-        sp_http_audit(req, "run.start", loc + sizeof(API_PREFIX "/") - 1, detail);
-        rc = reply_run(req, s, id, 201);
-        sp_api_store_give(app(req), s);
+        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id,
+                 st.base_url[0] ? st.base_url : "unknown");
+        sp_http_audit(req, "run.start", loc + sizeof(SP_API_PREFIX "/") - 1, detail);
+        rc = reply_run(req, s, st.run_id, 201);
     }
-out:
     sp_errlist_release(&el);
     return rc;
 }
 
 /* ---- List and get ---- */
 
-static int h_list(sp_http_req *req)
+static int h_list(sp_http_req *req, sp_store *s)
 {
     sp_store_run_filter f;
     sp_store_run_filter_init(&f);
     int64_t page = 1, per_page = SP_STORE_PAGE_DEFAULT;
-    if (query_num(req, "page", 1, 1000000, &page) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "page", NULL,
-                                   "page must be a whole number from 1 to 1000000");
-    if (query_num(req, "per_page", 1, SP_API_PER_PAGE_MAX, &per_page) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "per_page", NULL,
-                                   "per_page must be a whole number from 1 to %d",
-                                   SP_API_PER_PAGE_MAX);
-    if (query_num(req, "test_id", 1, INT64_MAX / 2, &f.test_id) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "test_id", NULL, "test_id must be a test id");
-    if (query_num(req, "from", 0, INT64_MAX / 2, &f.created_from) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
-                                   "from must be a time in milliseconds since 1970");
-    if (query_num(req, "to", 0, INT64_MAX / 2, &f.created_to) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "to", NULL,
-                                   "to must be a time in milliseconds since 1970");
+    const char *ms = "a time in milliseconds since 1970";
+    int rc = sp_kit_query_num(req, "page", 1, 1000000, NULL, &page);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "per_page", 1, SP_API_PER_PAGE_MAX, NULL, &per_page);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "test_id", 1, INT64_MAX / 2, "a test id", &f.test_id);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "from", 0, INT64_MAX / 2, ms, &f.created_from);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "to", 0, INT64_MAX / 2, ms, &f.created_to);
+    if (rc)
+        return rc;
     const char *st = sp_http_query(req, "status");
     if (st && *st) {
         f.status = sp_store_run_status_parse(st);
@@ -291,64 +208,44 @@ static int h_list(sp_http_req *req)
     }
     f.limit = (int)per_page;
     f.offset = (int)((page - 1) * per_page);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
-        return rc;
     json_t *list = NULL;
     rc = sp_store_run_list(s, &f, &list);
-    if (rc) {
-        rc = store_error(req, s, rc);
-        goto out;
-    }
+    if (rc)
+        return run_store_error(req, s, rc);
     json_object_set_new(list, "page", json_integer(page));
     json_object_set_new(list, "per_page", json_integer(per_page));
-    rc = sp_http_reply_json(req, 200, list);
-out:
-    sp_api_store_give(app(req), s);
-    return rc;
+    return sp_http_reply_json(req, 200, list);
 }
 
-static int h_get(sp_http_req *req)
+static int h_get(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
-        return rc;
-    rc = reply_run(req, s, id, 200);
-    sp_api_store_give(app(req), s);
-    return rc;
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    return rc ? rc : reply_run(req, s, id, 200);
 }
 
 /* ---- Stop and load ---- */
 
 /* Answers for a run that is not active: 404 when it does not exist, else 409 with its status. */
-static int not_active(sp_http_req *req, int64_t id)
+static int not_active(sp_http_req *req, sp_store *s, int64_t id)
 {
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
-        return rc;
     json_t *run = NULL;
-    rc = sp_store_run_get(s, id, &run);
+    int rc = sp_store_run_get(s, id, &run);
     if (rc)
-        rc = store_error(req, s, rc);
+        rc = run_store_error(req, s, rc);
     else
         rc = sp_http_reply_error(req, SP_ESTATE, "id", NULL, "run %lld is not running (%s)",
                                  (long long)id, json_string_value(json_object_get(run, "status")));
     json_decref(run);
-    sp_api_store_give(app(req), s);
     return rc;
 }
 
-static int h_stop(sp_http_req *req)
+static int h_stop(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc)
+        return rc;
     json_t *body = sp_http_json(req); /* borrowed */
     if (!json_is_object(body))
         return sp_http_reply_error(req, SP_EINVAL, "", NULL,
@@ -367,60 +264,65 @@ static int h_stop(sp_http_req *req)
         if (strcmp(key, "mode") != 0)
             return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
     }
-    sp_runs *runs = sp_api_runs(app(req));
+    sp_runs *runs = sp_kit_runs(req);
     if (!runs || sp_runs_stop(runs, id, graceful) != 0)
-        return not_active(req, id);
+        return not_active(req, s, id);
     char ids[24];
     snprintf(ids, sizeof ids, "%lld", (long long)id);
-    sp_log_kv(SP_LOG_INFO, "run stop asked", "run", ids, "mode", graceful ? "graceful" : "immediate",
-                "who", sp_http_req_principal(req)->name, NULL);
+    sp_log_kv(SP_LOG_INFO, "run stop asked", "run", ids, "mode",
+              graceful ? "graceful" : "immediate", "who", sp_http_req_principal(req)->name, NULL);
     char obj[40];
     snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
     sp_http_audit(req, "run.stop", obj, graceful ? "graceful" : "immediate");
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
-        return rc;
-    rc = reply_run(req, s, id, 202);
-    sp_api_store_give(app(req), s);
-    return rc;
+    return reply_run(req, s, id, 202);
 }
 
-static int h_load(sp_http_req *req)
+/* The load change's body, {"target": N, "ramp"?: "10s"}: *target and *ramp_ms, or answers. */
+static int load_body(sp_http_req *req, double *target, int64_t *ramp_ms)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
     json_t *body = sp_http_json(req); /* borrowed */
-    json_t *target = json_object_get(body, "target");
-    if (!json_is_number(target) || json_number_value(target) < 0 ||
-        !isfinite(json_number_value(target)))
-        return sp_http_reply_error(req, SP_EINVAL, "target", NULL,
-                                   "target must be a number of 0 or more (VUs, or iterations/s "
-                                   "for an open model)");
-    int64_t ramp_ms = 0;
+    json_t *t = json_object_get(body, "target");
+    if (!json_is_number(t) || json_number_value(t) < 0 || !isfinite(json_number_value(t)))
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "target", NULL,
+                                "target must be a number of 0 or more (VUs, or iterations/s "
+                                "for an open model)"));
+    *target = json_number_value(t);
+    *ramp_ms = 0;
     json_t *ramp = json_object_get(body, "ramp");
     if (ramp &&
-        (!json_is_string(ramp) || sp_parse_duration_ms(json_string_value(ramp), &ramp_ms) != 0 ||
-         ramp_ms > 86400 * 1000LL))
-        return sp_http_reply_error(req, SP_EINVAL, "ramp", NULL,
-                                   "ramp must be a duration such as \"10s\" (at most a day)");
+        (!json_is_string(ramp) || sp_parse_duration_ms(json_string_value(ramp), ramp_ms) != 0 ||
+         *ramp_ms > 86400 * 1000LL))
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "ramp", NULL,
+                                "ramp must be a duration such as \"10s\" (at most a day)"));
     const char *key;
     json_t *v;
     json_object_foreach(body, key, v)
     {
         if (strcmp(key, "target") != 0 && strcmp(key, "ramp") != 0)
-            return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
+            return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field"));
     }
-    sp_runs *runs = sp_api_runs(app(req));
+    return 0;
+}
+
+static int h_load(sp_http_req *req, sp_store *s)
+{
+    int64_t id, ramp_ms;
+    double target;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc == 0)
+        rc = load_body(req, &target, &ramp_ms);
+    if (rc)
+        return rc;
+    sp_runs *runs = sp_kit_runs(req);
     if (!runs)
-        return not_active(req, id);
+        return not_active(req, s, id);
     const char *cap = NULL;
     char msg[256];
-    int rc = sp_runs_set_target(runs, id, json_number_value(target), (uint32_t)ramp_ms, &cap, msg,
-                                sizeof msg);
+    rc = sp_runs_set_target(runs, id, target, (uint32_t)ramp_ms, &cap, msg, sizeof msg);
     if (rc == SP_ENOTFOUND)
-        return not_active(req, id);
+        return not_active(req, s, id);
     if (rc == SP_ELIMIT)
         return sp_http_reply_error(req, SP_EDEFINITION, cap ? cap : "target",
                                    json_pack("{s:s}", "cap", cap ? cap : ""), "%s", msg);
@@ -429,31 +331,25 @@ static int h_load(sp_http_req *req)
                                    "%s", msg);
     char obj[40], detail[80];
     snprintf(obj, sizeof obj, "runs/%lld", (long long)id);
-    snprintf(detail, sizeof detail, "target %g, ramp %lld ms", json_number_value(target),
-             (long long)ramp_ms);
+    snprintf(detail, sizeof detail, "target %g, ramp %lld ms", target, (long long)ramp_ms);
     sp_http_audit(req, "run.load", obj, detail);
     return sp_http_reply_json(req, 200,
-                              json_pack("{s:I, s:f, s:I}", "id", (json_int_t)id, "target",
-                                        json_number_value(target), "ramp_ms", (json_int_t)ramp_ms));
+                              json_pack("{s:I, s:f, s:I}", "id", (json_int_t)id, "target", target,
+                                        "ramp_ms", (json_int_t)ramp_ms));
 }
 
 /* ---- Results ---- */
 
-static int h_stats(sp_http_req *req)
+static int h_stats(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc)
         return rc;
     json_t *run = NULL;
     rc = run_with_live(req, s, id, &run);
-    if (rc) {
-        rc = store_error(req, s, rc);
-        goto out;
-    }
+    if (rc)
+        return run_store_error(req, s, rc);
     json_t *out;
     json_t *live = json_object_get(run, "live");
     json_t *summary = json_object_get(run, "summary");
@@ -471,11 +367,8 @@ static int h_stats(sp_http_req *req)
     else
         out = json_pack("{s:I, s:O, s:s, s:n, s:[]}", "id", (json_int_t)id, "status",
                         json_object_get(run, "status"), "source", "none", "total", "names");
-    rc = sp_http_reply_json(req, 200, out);
-out:
     json_decref(run);
-    sp_api_store_give(app(req), s);
-    return rc;
+    return sp_http_reply_json(req, 200, out);
 }
 
 /* The name id of a request name in a run's "names", or -1. */
@@ -483,32 +376,29 @@ static int64_t name_id_of(const json_t *run, const char *name)
 {
     size_t i;
     json_t *v;
-    json_array_foreach(json_object_get(run, "names"), i,
-                       v) if (json_is_string(v) &&
-                              strcmp(json_string_value(v), name) == 0) return (int64_t)i;
+    json_array_foreach(json_object_get(run, "names"), i, v)
+    {
+        if (json_is_string(v) && strcmp(json_string_value(v), name) == 0)
+            return (int64_t)i;
+    }
     return -1;
 }
 
-static int h_series(sp_http_req *req)
+static int h_series(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    int64_t from = 0, to = -1;
-    if (query_num(req, "from", 0, 7 * 86400, &from) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
-                                   "from must be a second of the run (0 = the first)");
-    if (query_num(req, "to", 0, 7 * 86400 + 1, &to) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "to", NULL,
-                                   "to must be a second of the run (exclusive)");
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
+    int64_t id, from = 0, to = -1;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "from", 0, 7 * 86400, "a second of the run (0 = the first)",
+                              &from);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "to", 0, 7 * 86400 + 1, "a second of the run (exclusive)", &to);
+    if (rc)
         return rc;
     json_t *run = NULL, *series = NULL;
     rc = sp_store_run_get(s, id, &run);
     if (rc) {
-        rc = store_error(req, s, rc);
+        rc = run_store_error(req, s, rc);
         goto out;
     }
     int64_t name_id = -1;
@@ -523,7 +413,7 @@ static int h_series(sp_http_req *req)
     }
     rc = sp_store_run_series(s, id, name_id, from, to, &series);
     if (rc) {
-        rc = store_error(req, s, rc);
+        rc = run_store_error(req, s, rc);
         goto out;
     }
     name_error_kinds(series);
@@ -533,7 +423,6 @@ static int h_series(sp_http_req *req)
 out:
     json_decref(run);
     json_decref(series);
-    sp_api_store_give(app(req), s);
     return rc;
 }
 
@@ -542,16 +431,17 @@ out:
  * dashboard that lost its WebSocket fills the gap with this before it subscribes again. For a
  * run that has ended, "seconds" is empty (its seconds are at /series).
  */
-static int h_points(sp_http_req *req)
+static int h_points(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    int64_t from = 0;
-    if (query_num(req, "from", 0, 7 * 86400, &from) < 0)
-        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
-                                   "from must be a second of the run (0 = the first)");
-    sp_runs *runs = sp_api_runs(app(req));
+    SP_UNUSED(s);
+    int64_t id, from = 0;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc == 0)
+        rc = sp_kit_query_num(req, "from", 0, 7 * 86400, "a second of the run (0 = the first)",
+                              &from);
+    if (rc)
+        return rc;
+    sp_runs *runs = sp_kit_runs(req);
     size_t len = 0;
     char *text = runs ? sp_runs_backlog(runs, id, &len) : NULL; /* ours: free() */
     if (!text)
@@ -574,27 +464,20 @@ static int h_points(sp_http_req *req)
     return sp_http_reply_json(req, 200, doc);  /* steals doc */
 }
 
-static int h_failures(sp_http_req *req)
+static int h_failures(sp_http_req *req, sp_store *s)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc)
         return rc;
     json_t *run = NULL, *f = NULL;
     rc = sp_store_run_get(s, id, &run);
     if (rc == 0)
         rc = sp_store_run_failures(s, id, &f);
-    if (rc)
-        rc = store_error(req, s, rc);
-    else
-        rc =
-            sp_http_reply_json(req, 200, json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", f));
     json_decref(run);
-    sp_api_store_give(app(req), s);
-    return rc;
+    if (rc)
+        return run_store_error(req, s, rc);
+    return sp_http_reply_json(req, 200, json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", f));
 }
 
 /* ---- Compare ---- */
@@ -672,72 +555,58 @@ static const json_t *summary_name(const json_t *run, const char *name)
     return NULL;
 }
 
-static int h_compare(sp_http_req *req)
+/* The runs of ?runs=1,2,...: 2 to SP_RUNS_COMPARE_MAX ids, each a valid id, in ids[]. */
+static int compare_ids(sp_http_req *req, int64_t *ids, size_t *n)
 {
     const char *list = sp_http_query(req, "runs");
-    double tol = 10;
-    const char *t = sp_http_query(req, "tolerance");
-    if (t) {
-        char *end;
-        errno = 0;
-        tol = strtod(t, &end);
-        if (!*t || *end || errno || !isfinite(tol) || tol < 0 || tol > 1000)
-            return sp_http_reply_error(req, SP_EINVAL, "tolerance", NULL,
-                                       "tolerance must be a percentage from 0 to 1000");
-    }
-    int64_t ids[SP_RUNS_COMPARE_MAX];
-    size_t n = 0;
-    if (!list || strlen(list) > 256)
-        return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
-                                   "runs must list 2 to %d run ids, e.g. runs=1,2",
-                                   SP_RUNS_COMPARE_MAX);
-    for (const char *p = list; *p;) {
+    *n = 0;
+    int ok = list && strlen(list) <= 256;
+    for (const char *p = list; ok && *p;) {
         size_t len = strcspn(p, ",");
         char one[24];
         int64_t id = 0;
         if (len < sizeof one) {
             memcpy(one, p, len);
             one[len] = '\0';
-            id = parse_id(one);
+            if (sp_kit_parse_id(one, SP_KIT_ID_MAX, &id) != 0)
+                id = 0;
         }
-        if (!id || n == SP_RUNS_COMPARE_MAX)
-            return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
-                                       "runs must list 2 to %d run ids, e.g. runs=1,2",
-                                       SP_RUNS_COMPARE_MAX);
-        ids[n++] = id;
+        ok = id && *n < SP_RUNS_COMPARE_MAX;
+        if (ok)
+            ids[(*n)++] = id;
         p += len;
         if (*p == ',')
             p++;
     }
-    if (n < 2)
-        return sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
-                                   "runs must list 2 to %d run ids, e.g. runs=1,2",
-                                   SP_RUNS_COMPARE_MAX);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
-        return rc;
-    json_t *runs[SP_RUNS_COMPARE_MAX] = {0};
-    json_t *out = NULL;
+    if (ok && *n >= 2)
+        return 0;
+    return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "runs", NULL,
+                                               "runs must list 2 to %d run ids, e.g. runs=1,2",
+                                               SP_RUNS_COMPARE_MAX));
+}
+
+/* Reads the runs to compare; each must exist and have a summary. */
+static int compare_load(sp_http_req *req, sp_store *s, const int64_t *ids, size_t n, json_t **runs)
+{
     for (size_t i = 0; i < n; i++) {
-        rc = sp_store_run_get(s, ids[i], &runs[i]);
-        if (rc == SP_ENOTFOUND) {
-            rc = sp_http_reply_error(req, rc, "runs", NULL, "no run with id %lld",
-                                     (long long)ids[i]);
-            goto out;
-        }
-        if (rc) {
-            rc = store_error(req, s, rc);
-            goto out;
-        }
-        if (!json_is_object(json_object_get(runs[i], "summary"))) {
-            rc = sp_http_reply_error(req, SP_ESTATE, "runs", NULL,
-                                     "run %lld has no results yet (%s)", (long long)ids[i],
-                                     json_string_value(json_object_get(runs[i], "status")));
-            goto out;
-        }
+        int rc = sp_store_run_get(s, ids[i], &runs[i]);
+        if (rc == SP_ENOTFOUND)
+            return sp_kit_answered(sp_http_reply_error(req, rc, "runs", NULL, "no run with id %lld",
+                                                       (long long)ids[i]));
+        if (rc)
+            return run_store_error(req, s, rc);
+        if (!json_is_object(json_object_get(runs[i], "summary")))
+            return sp_kit_answered(sp_http_reply_error(
+                req, SP_ESTATE, "runs", NULL, "run %lld has no results yet (%s)", (long long)ids[i],
+                json_string_value(json_object_get(runs[i], "status"))));
     }
-    /* Request names in order of first appearance, the baseline's first. */
+    return 0;
+}
+
+/* "names" of a comparison: each request name in order of first appearance (the baseline's
+ * first), with one entry per run. */
+static json_t *compare_names(json_t *const *runs, const int64_t *ids, size_t n, double tol)
+{
     json_t *names = json_array();
     for (size_t i = 0; i < n; i++) {
         size_t k;
@@ -763,6 +632,31 @@ static int h_compare(sp_http_req *req)
             json_array_append_new(names, json_pack("{s:s, s:o}", "name", name, "runs", entries));
         }
     }
+    return names;
+}
+
+static int h_compare(sp_http_req *req, sp_store *s)
+{
+    double tol = 10;
+    const char *t = sp_http_query(req, "tolerance");
+    if (t) {
+        char *end;
+        errno = 0;
+        tol = strtod(t, &end);
+        if (!*t || *end || errno || !isfinite(tol) || tol < 0 || tol > 1000)
+            return sp_http_reply_error(req, SP_EINVAL, "tolerance", NULL,
+                                       "tolerance must be a percentage from 0 to 1000");
+    }
+    int64_t ids[SP_RUNS_COMPARE_MAX];
+    size_t n;
+    int rc = compare_ids(req, ids, &n);
+    if (rc)
+        return rc;
+    json_t *runs[SP_RUNS_COMPARE_MAX] = {0};
+    rc = compare_load(req, s, ids, n, runs);
+    if (rc)
+        goto out;
+    json_t *names = compare_names(runs, ids, n, tol);
     json_t *total = json_array();
     figures base;
     figures_of(json_object_get(json_object_get(runs[0], "summary"), "total"), &base);
@@ -780,13 +674,13 @@ static int h_compare(sp_http_req *req)
                             json_object_get(runs[r], "status"), "started_at",
                             json_object_get(runs[r], "started_at"), "duration_s",
                             json_object_get(json_object_get(runs[r], "summary"), "duration_s")));
-    out = json_pack("{s:I, s:f, s:o, s:o, s:o}", "baseline", (json_int_t)ids[0], "tolerance_pct",
-                    tol, "runs", meta, "total", total, "names", names);
-    rc = sp_http_reply_json(req, 200, out);
+    rc = sp_http_reply_json(req, 200,
+                            json_pack("{s:I, s:f, s:o, s:o, s:o}", "baseline", (json_int_t)ids[0],
+                                      "tolerance_pct", tol, "runs", meta, "total", total, "names",
+                                      names));
 out:
     for (size_t i = 0; i < n; i++)
         json_decref(runs[i]);
-    sp_api_store_give(app(req), s);
     return rc;
 }
 
@@ -823,21 +717,18 @@ static int reply_download(sp_http_req *req, const char *content_type, const char
 
 typedef enum export_kind { EXPORT_JSON, EXPORT_CSV, EXPORT_JUNIT, EXPORT_HTML } export_kind;
 
-static int do_export(sp_http_req *req, export_kind kind)
+static int do_export(sp_http_req *req, sp_store *s, export_kind kind)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return no_such_run(req);
-    sp_store *s;
-    int rc = take_store(req, &s);
-    if (rc || !s)
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc)
         return rc;
     json_t *run = NULL, *series = NULL, *failures = NULL, *test = NULL;
     sp_buf b;
     sp_buf_init(&b, SP_RUNS_EXPORT_MAX_BYTES);
     rc = sp_store_run_get(s, id, &run);
     if (rc) {
-        rc = store_error(req, s, rc);
+        rc = run_store_error(req, s, rc);
         goto out;
     }
     const char *status = json_string_value(json_object_get(run, "status"));
@@ -852,7 +743,7 @@ static int do_export(sp_http_req *req, export_kind kind)
         if (rc == 0)
             rc = sp_store_run_failures(s, id, &failures);
         if (rc) {
-            rc = store_error(req, s, rc);
+            rc = run_store_error(req, s, rc);
             goto out;
         }
         name_error_kinds(series);
@@ -890,12 +781,12 @@ static int do_export(sp_http_req *req, export_kind kind)
         rc = sp_store_test_get(s, json_integer_value(json_object_get(run, "test_id")),
                                (int)json_integer_value(json_object_get(run, "revision")), &test);
         if (rc) {
-            rc = store_error(req, s, rc);
+            rc = run_store_error(req, s, rc);
             goto out;
         }
         char err[512] = "";
         const char *def = json_string_value(json_object_get(test, "definition"));
-        rc = sp_export_junit(run, def ? def : "", sp_api_files_dir(app(req)), &b, err, sizeof err);
+        rc = sp_export_junit(run, def ? def : "", sp_kit_files_dir(req), &b, err, sizeof err);
         if (rc == SP_EINVAL) {
             rc = sp_http_reply_error(req, SP_ESTATE, "", NULL, "%s", err);
             goto out;
@@ -921,70 +812,65 @@ out:
     json_decref(series);
     json_decref(failures);
     json_decref(test);
-    sp_api_store_give(app(req), s);
     return rc;
 }
 
-static int h_export_json(sp_http_req *req)
+static int h_export_json(sp_http_req *req, sp_store *s)
 {
-    return do_export(req, EXPORT_JSON);
+    return do_export(req, s, EXPORT_JSON);
 }
 
-static int h_export_csv(sp_http_req *req)
+static int h_export_csv(sp_http_req *req, sp_store *s)
 {
-    return do_export(req, EXPORT_CSV);
+    return do_export(req, s, EXPORT_CSV);
 }
 
-static int h_export_junit(sp_http_req *req)
+static int h_export_junit(sp_http_req *req, sp_store *s)
 {
-    return do_export(req, EXPORT_JUNIT);
+    return do_export(req, s, EXPORT_JUNIT);
 }
 
-static int h_export_html(sp_http_req *req)
+static int h_export_html(sp_http_req *req, sp_store *s)
 {
-    return do_export(req, EXPORT_HTML);
+    return do_export(req, s, EXPORT_HTML);
 }
 
 /* ---- Route table ---- */
 
-static const sp_http_route routes[] = {
-    {"POST", API_PREFIX "/tests/:id/runs", h_start, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+const sp_api_route sp_api_runs_routes[] = {
+    {"POST", SP_API_PREFIX "/tests/:id/runs", h_start, SP_PERM_RUN,
+     SP_HTTP_JSON_BODY | SP_API_STORE,
      "Start a run of a test: {\"revision\", \"users\", \"duration\", \"stages\", \"base_url\"} "
      "(all optional)",
      201, NULL},
-    {"GET", API_PREFIX "/runs", h_list, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs", h_list, SP_PERM_READ, SP_API_STORE,
      "List runs, newest first, by test, status and creation time (ms)", 200,
      "test_id,status,from,to,page,per_page"},
-    {"GET", API_PREFIX "/runs/:id", h_get, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id", h_get, SP_PERM_READ, SP_API_STORE,
      "A run: status, live totals while it runs, summary and verdicts", 200, NULL},
-    {"POST", API_PREFIX "/runs/:id/stop", h_stop, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/runs/:id/stop", h_stop, SP_PERM_RUN, SP_HTTP_JSON_BODY | SP_API_STORE,
      "Stop a run: {\"mode\": \"graceful\" | \"immediate\"}", 202, NULL},
-    {"POST", API_PREFIX "/runs/:id/load", h_load, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/runs/:id/load", h_load, SP_PERM_RUN, SP_HTTP_JSON_BODY | SP_API_STORE,
      "Change a running run's target: {\"target\": N, \"ramp\": \"10s\"}", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/stats", h_stats, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/stats", h_stats, SP_PERM_READ, SP_API_STORE,
      "Per request name figures of a run (live while it runs)", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/series", h_series, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/series", h_series, SP_PERM_READ, SP_API_STORE,
      "Per-second series of a run, by request name", 200, "name,from,to"},
-    {"GET", API_PREFIX "/runs/:id/failures", h_failures, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/failures", h_failures, SP_PERM_READ, SP_API_STORE,
      "Failure messages of a run, most frequent first", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/export.json", h_export_json, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/export.json", h_export_json, SP_PERM_READ, SP_API_STORE,
      "A run with its series and failures as one JSON document", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/export.csv", h_export_csv, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/export.csv", h_export_csv, SP_PERM_READ, SP_API_STORE,
      "A run's per request name figures as CSV", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/export.junit.xml", h_export_junit, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/export.junit.xml", h_export_junit, SP_PERM_READ, SP_API_STORE,
      "A run's thresholds as JUnit XML, one test case each", 200, NULL},
-    {"GET", API_PREFIX "/runs/:id/export.html", h_export_html, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/export.html", h_export_html, SP_PERM_READ, SP_API_STORE,
      "A self-contained HTML report of a run (opens offline)", 200, NULL},
-    {"GET", API_PREFIX "/compare", h_compare, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/compare", h_compare, SP_PERM_READ, SP_API_STORE,
      "Compare 2 to 10 runs against the first, flagging changes beyond a tolerance (%)", 200,
      "runs,tolerance"},
-    {"GET", API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
+    {"GET", SP_API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
      "A running run's live points from a second on (to fill a gap in the live stream)", 200,
      "from"},
 };
-
-const sp_http_route *sp_api_run_routes(size_t *n)
-{
-    *n = SP_ARRAY_LEN(routes);
-    return routes;
-}
+const size_t sp_api_runs_nroutes = SP_ARRAY_LEN(sp_api_runs_routes);

@@ -1,76 +1,24 @@
 /*
- * api_tools.c - the REST routes that help build a test without running a load: imports (a
- * HAR recording, an OpenAPI document) and "Try it" (one pass of a test's steps, every request
- * and response shown). See docs/api.md ("Imports", "Try it").
- *
- * Threads: handlers run on libmicrohttpd's workers. A try blocks its worker for up to
- * SP_TRY_MAX_MS, so at most SP_TRY_MAX_CONCURRENT run at once (a process-wide count); more are
- * answered 503 with Retry-After, and the other HTTP workers stay free for the API.
+ * api_tools.c - see api_tools.h.
  */
-#include <limits.h>
+#include "api/api_tools.h"
+
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
+#include "base/log.h"
 #include "engine/allowlist.h"
 #include "engine/definition.h"
-#include "base/json.h"
-#include "base/log.h"
 #include "engine/limits.h"
 #include "engine/trace.h"
-#include "api/api.h"
-#include "auth/auth.h"
 #include "import/harimport.h"
-#include "http/http.h"
 #include "import/importutil.h"
 #include "import/oasimport.h"
 #include "runs/policy.h"
-#include "runs/runs.h"
-#include "store/store.h"
-
-#define API_PREFIX "/api/v1"
 
 static atomic_int tries_running;
-
-static sp_api *app(sp_http_req *req)
-{
-    return sp_http_req_app(req);
-}
-
-static int64_t parse_id(const char *s)
-{
-    if (!s || !*s || strlen(s) > 18 || strspn(s, "0123456789") != strlen(s) || s[0] == '0')
-        return 0;
-    return strtoll(s, NULL, 10);
-}
-
-/* Answers 422 with every error of el: {"error": {...}, "errors": [{"path", "message"}]}. */
-static int reply_errors(sp_http_req *req, const sp_errlist *el, const char *prefix,
-                        const char *what)
-{
-    json_t *list = json_array();
-    sp_buf path;
-    sp_buf_init(&path, 4096);
-    for (size_t i = 0; i < el->n; i++) {
-        sp_buf_reset(&path);
-        sp_buf_addf(&path, "%s%s%s", prefix, *prefix && *el->v[i].path ? "." : "", el->v[i].path);
-        json_array_append_new(list, json_pack("{s:o, s:o}", "path", sp_json_string(path.p),
-                                              "message", sp_json_string(el->v[i].msg)));
-    }
-    sp_buf_reset(&path);
-    if (el->n)
-        sp_buf_addf(&path, "%s%s%s", prefix, *prefix && *el->v[0].path ? "." : "", el->v[0].path);
-    json_t *extra = json_pack("{s:o}", "errors", list); /* steals list */
-    if (el->dropped)
-        json_object_set_new(extra, "errors_dropped", json_integer((json_int_t)el->dropped));
-    int rc = sp_http_reply_error(req, SP_EDEFINITION, path.p ? path.p : "", extra,
-                                 "%s: %s%s%s", what, path.p ? path.p : "",
-                                 path.p && *path.p ? ": " : "", el->n ? el->v[0].msg : "invalid");
-    sp_buf_release(&path);
-    return rc;
-}
 
 /* A string option from the query string, else from the body's wrapper object. Borrowed. */
 static const char *option(sp_http_req *req, const char *name)
@@ -99,7 +47,7 @@ static int reply_imported(sp_http_req *req, json_t *def, json_t *extra)
     free(text);
     sp_def_free(loaded);
     if (rc) {
-        rc = reply_errors(req, &el, "definition", "the imported test is not valid");
+        rc = sp_kit_reply_errors(req, &el, "definition", "the imported test is not valid");
         json_decref(def);
         json_decref(extra);
     } else {
@@ -112,8 +60,9 @@ static int reply_imported(sp_http_req *req, json_t *def, json_t *extra)
     return rc;
 }
 
-static int h_import_har(sp_http_req *req)
+static int h_import_har(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     json_t *doc = NULL;
     const char *path;
     char msg[512];
@@ -132,7 +81,7 @@ static int h_import_har(sp_http_req *req)
     json_t *def = NULL, *skipped = NULL, *notes = NULL;
     rc = sp_har_import(doc, &o, &def, &skipped, &notes, &el);
     if (rc)
-        rc = reply_errors(req, &el, "", "cannot import the HAR document");
+        rc = sp_kit_reply_errors(req, &el, "", "cannot import the HAR document");
     else
         rc = reply_imported(req, def, json_pack("{s:o, s:o}", "skipped", skipped, "notes", notes));
     sp_errlist_release(&el);
@@ -140,8 +89,9 @@ static int h_import_har(sp_http_req *req)
     return rc;
 }
 
-static int h_import_openapi(sp_http_req *req)
+static int h_import_openapi(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     json_t *doc = NULL;
     const char *path;
     char msg[512];
@@ -154,7 +104,7 @@ static int h_import_openapi(sp_http_req *req)
     json_t *def = NULL, *notes = NULL;
     rc = sp_oas_import(doc, &o, &def, &notes, &el);
     if (rc)
-        rc = reply_errors(req, &el, "", "cannot import the OpenAPI document");
+        rc = sp_kit_reply_errors(req, &el, "", "cannot import the OpenAPI document");
     else
         rc = reply_imported(req, def, json_pack("{s:o}", "notes", notes));
     sp_errlist_release(&el);
@@ -164,54 +114,37 @@ static int h_import_openapi(sp_http_req *req)
 
 /* ---- Try it ---- */
 
-/* Answers a store failure without quoting it to the client. */
-static int store_failed(sp_http_req *req, sp_store *s, int rc)
-{
-    sp_log_kv(SP_LOG_ERROR, "store", "path", sp_http_req_path(req), "error", sp_store_errmsg(s), NULL);
-    return sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)");
-}
-
 /*
  * The target allowlist as it is now, built and resolved for a try (a try sends requests, so the
  * allowlist applies as to a run; the role's caps do not: a try is one VU for a bounded time).
- * Returns 0 with *out (NULL when every target is allowed), or replies and returns its result
- * with *replied set.
+ * Returns 0 with *out (NULL when every target is allowed), or answers (see kit.h). The
+ * connection is taken only for the read: a try runs for seconds.
  */
-static int try_allowlist(sp_http_req *req, sp_allowlist **out, int *replied)
+static int try_allowlist(sp_http_req *req, sp_allowlist **out)
 {
     *out = NULL;
-    *replied = 1;
     sp_store *s = NULL;
-    char err[256] = "";
-    if (sp_api_store_take(app(req), &s, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "error", err, NULL);
-        return sp_http_reply_error(req, SP_EUNAVAILABLE, "", NULL,
-                                   "the database cannot be opened (see the server log)");
-    }
+    int rc = sp_kit_store(req, &s);
+    if (rc)
+        return rc;
     sp_policy pol;
-    int rc = sp_policy_load(&pol, s, sp_http_req_principal(req)->role);
+    rc = sp_policy_load(&pol, s, sp_http_req_principal(req)->role);
     if (rc) {
-        rc = store_failed(req, s, rc);
-        sp_api_store_give(app(req), s);
+        rc = sp_kit_store_failed(req, s, rc);
+        sp_kit_store_give(req, s);
         return rc;
     }
-    sp_api_store_give(app(req), s);
-    if (pol.run.nallow) {
-        sp_errlist el;
-        sp_errlist_init(&el);
-        rc = sp_allowlist_new(pol.run.allow, pol.run.nallow, out, &el);
-        sp_errlist_release(&el);
-        if (rc) {
-            sp_policy_release(&pol);
-            sp_log_kv(SP_LOG_ERROR, "the stored target allowlist is invalid", NULL);
-            return sp_http_reply_error(
-                req, SP_ESYS, "", NULL,
-                "the stored target allowlist is invalid (see the server log)");
-        }
-        sp_allowlist_resolve(*out); /* blocking: host names in the list are looked up */
-    }
+    sp_kit_store_give(req, s);
+    sp_errlist el;
+    sp_errlist_init(&el);
+    rc = sp_policy_allowlist(&pol.run, out, &el); /* blocking: host names are looked up */
+    sp_errlist_release(&el);
     sp_policy_release(&pol);
-    *replied = 0;
+    if (rc) {
+        sp_log_kv(SP_LOG_ERROR, "the stored target allowlist is invalid", NULL);
+        return sp_kit_answered(sp_http_reply_error(
+            req, SP_ESYS, "", NULL, "the stored target allowlist is invalid (see the server log)"));
+    }
     return 0;
 }
 
@@ -228,9 +161,8 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra, const cha
                                    SP_TRY_MAX_CONCURRENT, SP_TRY_MAX_CONCURRENT);
     }
     sp_allowlist *allow = NULL;
-    int replied;
-    int rc = try_allowlist(req, &allow, &replied);
-    if (replied) {
+    int rc = try_allowlist(req, &allow);
+    if (rc) {
         atomic_fetch_sub(&tries_running, 1);
         json_decref(extra);
         return rc;
@@ -253,21 +185,22 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra, const cha
     json_object_update(out, extra);
     json_decref(extra);
     sp_log_kv(SP_LOG_INFO, "test tried", "name", def->name, "who", sp_http_req_principal(req)->user,
-                NULL);
+              NULL);
     return sp_http_reply_json(req, 200, out);
 }
 
 /* POST /tests/try: the body is a definition, checked as /tests/validate would. */
-static int h_try_definition(sp_http_req *req)
+static int h_try_definition(sp_http_req *req, sp_store *s)
 {
+    SP_UNUSED(s);
     size_t len;
     const char *text = sp_http_body(req, &len);
     sp_errlist el;
     sp_errlist_init(&el);
     sp_def *def = NULL;
-    int rc = sp_def_load_confined(text, len, NULL, sp_api_files_dir(app(req)), &def, &el);
+    int rc = sp_def_load_confined(text, len, NULL, sp_kit_files_dir(req), &def, &el);
     if (rc)
-        rc = reply_errors(req, &el, "", "the definition is not valid");
+        rc = sp_kit_reply_errors(req, &el, "", "the definition is not valid");
     else
         rc = run_try(req, def, json_object(), "tests");
     sp_def_free(def);
@@ -275,82 +208,93 @@ static int h_try_definition(sp_http_req *req)
     return rc;
 }
 
-/* POST /tests/:id/try {"revision"?, "base_url"?}: a saved test, as a run would load it. */
-static int h_try_test(sp_http_req *req)
+/* The body of POST /tests/:id/try, {"revision"?, "base_url"?}: *rv and *bu (borrowed, NULL
+ * when absent), or answers. */
+static int try_body(sp_http_req *req, json_t **rv, json_t **bu)
 {
-    int64_t id = parse_id(sp_http_param(req, "id"));
-    if (!id)
-        return sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id '%.64s'",
-                                   sp_http_param(req, "id"));
     json_t *body = sp_http_json(req); /* borrowed */
     if (!json_is_object(body))
-        return sp_http_reply_error(
-            req, SP_EINVAL, "", NULL,
-            "expected an object: {} or {\"revision\": N, \"base_url\": ...}");
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                "expected an object: {} or {\"revision\": N, \"base_url\": ...}"));
     const char *key;
     json_t *val; /* borrowed */
     json_object_foreach(body, key, val)
     {
         if (strcmp(key, "revision") != 0 && strcmp(key, "base_url") != 0)
-            return sp_http_reply_error(req, SP_EINVAL, key, NULL,
-                                       "unknown field '%.64s' (known: revision, base_url)", key);
+            return sp_kit_answered(
+                sp_http_reply_error(req, SP_EINVAL, key, NULL,
+                                    "unknown field '%.64s' (known: revision, base_url)", key));
     }
-    json_t *rv = json_object_get(body, "revision");
-    if (rv &&
-        (!json_is_integer(rv) || json_integer_value(rv) < 1 || json_integer_value(rv) > INT32_MAX))
-        return sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
-                                   "revision must be a whole number from 1");
-    json_t *bu = json_object_get(body, "base_url");
-    if (bu && !json_is_string(bu))
-        return sp_http_reply_error(req, SP_EINVAL, "base_url", NULL, "base_url must be a string");
+    *rv = json_object_get(body, "revision");
+    if (*rv && (!json_is_integer(*rv) || json_integer_value(*rv) < 1 ||
+                json_integer_value(*rv) > INT32_MAX))
+        return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "revision", NULL,
+                                                   "revision must be a whole number from 1"));
+    *bu = json_object_get(body, "base_url");
+    if (*bu && !json_is_string(*bu))
+        return sp_kit_answered(
+            sp_http_reply_error(req, SP_EINVAL, "base_url", NULL, "base_url must be a string"));
+    return 0;
+}
 
+/* Reads test id at revision rv (NULL: the newest) with its secrets: *t and *secrets, new
+ * references; or answers. The connection is given back before the try runs. The stored text
+ * holds the mask in place of each secret; the try needs the values (and masks them again in
+ * what it shows). */
+static int try_test_load(sp_http_req *req, int64_t id, const json_t *rv, json_t **t,
+                         json_t **secrets)
+{
     sp_store *s = NULL;
-    char err[256] = "";
-    if (sp_api_store_take(app(req), &s, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "error", err, NULL);
-        return sp_http_reply_error(req, SP_EUNAVAILABLE, "", NULL,
-                                   "the database cannot be opened (see the server log)");
-    }
-    json_t *t = NULL, *secrets = NULL;
-    char *full_text = NULL;
-    int rc = sp_store_test_get(s, id, rv ? (int)json_integer_value(rv) : 0, &t);
-    if (rc == 0 && !json_is_null(json_object_get(t, "deleted_at")))
+    int rc = sp_kit_store(req, &s);
+    if (rc)
+        return rc;
+    rc = sp_store_test_get(s, id, rv ? (int)json_integer_value(rv) : 0, t);
+    if (rc == 0 && !json_is_null(json_object_get(*t, "deleted_at")))
         rc = SP_ENOTFOUND;
-    if (rc == SP_ENOTFOUND) {
-        rc = rv ? sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL,
-                                      "test %lld has no revision %lld", (long long)id,
-                                      (long long)json_integer_value(rv))
-                : sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL, "no test with id %lld",
-                                      (long long)id);
+    if (rc == SP_ENOTFOUND)
+        rc = sp_kit_answered(rv ? sp_http_reply_error(req, SP_ENOTFOUND, "revision", NULL,
+                                                      "test %lld has no revision %lld",
+                                                      (long long)id,
+                                                      (long long)json_integer_value(rv))
+                                : sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL,
+                                                      "no test with id %lld", (long long)id));
+    else if (rc == 0 && (rc = sp_store_test_secrets(s, id, secrets)) != 0)
+        rc = sp_kit_store_failed(req, s, rc);
+    else if (rc)
+        rc = sp_kit_store_failed(req, s, rc);
+    sp_kit_store_give(req, s);
+    return rc;
+}
+
+/* POST /tests/:id/try {"revision"?, "base_url"?}: a saved test, as a run would load it. */
+static int h_try_test(sp_http_req *req, sp_store *s)
+{
+    SP_UNUSED(s);
+    int64_t id;
+    json_t *rv = NULL, *bu = NULL, *t = NULL, *secrets = NULL;
+    int rc = sp_kit_id(req, "id", "test", &id);
+    if (rc == 0)
+        rc = try_body(req, &rv, &bu);
+    if (rc == 0)
+        rc = try_test_load(req, id, rv, &t, &secrets);
+    if (rc)
         goto out;
-    }
-    if (rc) {
-        rc = store_failed(req, s, rc);
-        goto out;
-    }
-    /* The stored text holds the mask in place of each secret; the try needs the values (and
-     * masks them again in what it shows). */
-    rc = sp_store_test_secrets(s, id, &secrets);
-    if (rc) {
-        rc = store_failed(req, s, rc);
-        goto out;
-    }
-    sp_api_store_give(app(req), s);
-    s = NULL; /* not held while the try runs */
+    char *full_text = NULL;
     const char *text = json_string_value(json_object_get(t, "definition"));
     if (text)
-        text = sp_runs_with_secrets(text, secrets, &full_text);
+        text = sp_policy_with_secrets(text, secrets, &full_text);
     sp_overrides ov = SP_OVERRIDES_NONE;
     ov.base_url = bu ? json_string_value(bu) : NULL;
     sp_errlist el;
     sp_errlist_init(&el);
     sp_def *def = NULL;
-    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov,
-                              sp_api_files_dir(app(req)), &def, &el);
+    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov, sp_kit_files_dir(req),
+                              &def, &el);
     char object[48];
     snprintf(object, sizeof object, "tests/%lld", (long long)id);
     if (rc)
-        rc = reply_errors(req, &el, "", "the stored definition is not valid");
+        rc = sp_kit_reply_errors(req, &el, "", "the stored definition is not valid");
     else
         rc = run_try(req, def,
                      json_pack("{s:{s:I, s:O}}", "test", "id", (json_int_t)id, "revision",
@@ -358,36 +302,30 @@ static int h_try_test(sp_http_req *req)
                      object);
     sp_def_free(def);
     sp_errlist_release(&el);
+    free(full_text);
 out:
-    if (s)
-        sp_api_store_give(app(req), s);
     json_decref(t);
     json_decref(secrets);
-    free(full_text);
     return rc;
 }
 
 /* ---- Route table ---- */
 
-static const sp_http_route routes[] = {
-    {"POST", API_PREFIX "/tests/import/har", h_import_har, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+const sp_api_route sp_api_tools_routes[] = {
+    {"POST", SP_API_PREFIX "/tests/import/har", h_import_har, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
      "Turn a HAR recording into a test definition (nothing is saved): the body is the HAR "
      "document or {\"document\": HAR or its text}",
      200, "name,base_url,other_origins"},
-    {"POST", API_PREFIX "/tests/import/openapi", h_import_openapi, SP_PERM_WRITE, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/tests/import/openapi", h_import_openapi, SP_PERM_WRITE,
+     SP_HTTP_JSON_BODY,
      "Turn an OpenAPI 3 document (JSON) into a test definition with one step per operation "
      "(nothing is saved)",
      200, "name,base_url"},
-    {"POST", API_PREFIX "/tests/try", h_try_definition, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/tests/try", h_try_definition, SP_PERM_RUN, SP_HTTP_JSON_BODY,
      "Run a definition's steps once with one VU and show every request and response", 200, NULL},
-    {"POST", API_PREFIX "/tests/:id/try", h_try_test, SP_PERM_RUN, SP_HTTP_JSON_BODY,
+    {"POST", SP_API_PREFIX "/tests/:id/try", h_try_test, SP_PERM_RUN, SP_HTTP_JSON_BODY,
      "Run a saved test's steps once with one VU and show every request and response: "
      "{\"revision\", \"base_url\"} (both optional)",
      200, NULL},
 };
-
-const sp_http_route *sp_api_tool_routes(size_t *n)
-{
-    *n = SP_ARRAY_LEN(routes);
-    return routes;
-}
+const size_t sp_api_tools_nroutes = SP_ARRAY_LEN(sp_api_tools_routes);

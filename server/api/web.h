@@ -1,6 +1,7 @@
 /*
  * web.h - the dashboard's files compiled into the binary (generated at build time from web/
- * and uPlot's dist files by server/api/embed_web.cmake), served by server/api/api.c at / and /assets/.
+ * and uPlot's dist files by server/api/embed_web.cmake), served by server/api/api_web.c at /
+ * and /assets/.
  *
  * The table is static, read-only data: any thread may read it at any time.
  */

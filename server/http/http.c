@@ -29,7 +29,7 @@ struct sp_http_server {
     size_t nroutes;
     void *app;
     uint16_t port;
-    char host[64];      /* the configured listen address, as given */
+    char host[64];        /* the configured listen address, as given */
     char public_url[256]; /* --public-url, "" when none */
     struct sp_auth *auth; /* borrowed; may be NULL */
     int tls;
@@ -124,6 +124,11 @@ unsigned sp_http_error_status(int code, const char **code_name)
 void *sp_http_req_app(const sp_http_req *req)
 {
     return req->srv->app;
+}
+
+const void *sp_http_req_route_ud(const sp_http_req *req)
+{
+    return req->route ? req->route->ud : NULL;
 }
 
 const char *sp_http_req_method(const sp_http_req *req)
@@ -336,7 +341,7 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
     json_object_set_new(body, "error", err); /* steals err */
     if (st >= 500)
         sp_log_kv(SP_LOG_ERROR, "request failed", "method", req->method, "path", req->path, "error",
-                    msg, NULL);
+                  msg, NULL);
     if (code == SP_EUNAUTH)
         sp_http_add_header(req, "WWW-Authenticate", "Bearer realm=\"stampede\"");
     return sp_http_reply_json(req, st, body);
@@ -752,7 +757,7 @@ static void finish(sp_http_req *req)
             return;
         }
         int rc = sp_json_parse(req->body.p, req->body.len, SP_HTTP_MAX_DEPTH, &req->json, msg,
-                                    sizeof msg);
+                               sizeof msg);
         if (rc) {
             sp_http_reply_error(req, rc, "", NULL, "%s", msg);
             return;
@@ -826,9 +831,9 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     snprintf(status, sizeof status, "%u", req->status);
     uint64_t us = sp_now_us() - req->t0_us;
     snprintf(ms, sizeof ms, "%.3f", (double)us / 1000.0);
-    sp_log_kv(SP_LOG_INFO, "request", "method", req->method, "path", req->path, "status", status, "ms",
-                ms, "who", req->principal.name, "end",
-                toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
+    sp_log_kv(SP_LOG_INFO, "request", "method", req->method, "path", req->path, "status", status,
+              "ms", ms, "who", req->principal.name, "end",
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
     req_free(req);
     *con_cls = NULL;
 }
@@ -869,11 +874,86 @@ static size_t unescape(void *cls, struct MHD_Connection *conn, char *s)
     return (size_t)(w - s);
 }
 
+/* The listen address: cfg->host must be a numeric IPv4 or IPv6 address. Fills the storage
+ * *sa points into and adds MHD_USE_IPv6 to *flags for an IPv6 one. */
+static int listen_addr(const sp_http_config *cfg, struct sockaddr_storage *ss,
+                       const struct sockaddr **sa, unsigned *flags, char *err, size_t errlen)
+{
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *in4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)(void *)ss;
+    if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons(cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons(cfg->port);
+        *flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", cfg->host);
+        return SP_EINVAL;
+    }
+    *sa = (const struct sockaddr *)ss;
+    return 0;
+}
+
+/* The Content-Security-Policy of dashboard pages (a new string): the dashboard may only load
+ * its own files and talk to this server and its live stream. */
+static char *page_csp(const sp_http_config *cfg)
+{
+    /* The live stream by every name of the server: the loopback names, the listen address
+     * and each --server-name (also as wss:// without a port, as a TLS proxy serves it). */
+    sp_buf csp;
+    sp_buf_init(&csp, 16u << 10);
+    unsigned lp = cfg->live_port;
+    sp_buf_addf(&csp,
+                "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u",
+                lp, lp);
+    /* An IPv6 literal (ws://[::1]:port) is not valid CSP source syntax: browsers report it
+     * on every page and ignore it, so IPv6 listen addresses are reached by a name. */
+    if (strcmp(cfg->host, "127.0.0.1") != 0 && !strchr(cfg->host, ':'))
+        sp_buf_addf(&csp, " ws://%s:%u", cfg->host, lp);
+    const char *const *names = NULL;
+    size_t nn = sp_auth_server_names(cfg->auth, &names);
+    for (size_t i = 0; i < nn; i++)
+        sp_buf_addf(&csp, " ws://%s:%u wss://%s:%u wss://%s", names[i], lp, names[i], lp, names[i]);
+    /* Behind a reverse proxy: where it publishes the stream (--live-url). */
+    if (cfg->live_url)
+        sp_buf_addf(&csp, " %.400s", cfg->live_url);
+    sp_buf_adds(&csp, "; object-src 'none'; base-uri 'none'; form-action 'self'; "
+                      "frame-ancestors 'none'");
+    return sp_buf_detach(&csp, NULL);
+}
+
+/* TLS, when asked for: libmicrohttpd does it with GnuTLS, when it was built with it. Fills
+ * tls[0..1] and adds MHD_USE_TLS to *flags; leaves them alone for plain HTTP. */
+static int tls_options(const sp_http_config *cfg, struct MHD_OptionItem tls[2], unsigned *flags,
+                       char *err, size_t errlen)
+{
+    if (!cfg->tls_cert && !cfg->tls_key)
+        return 0;
+    if (!cfg->tls_cert || !cfg->tls_key) {
+        snprintf(err, errlen, "TLS needs both a certificate and a key");
+        return SP_EINVAL;
+    }
+    if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS: put a reverse proxy "
+                 "in front of stampede instead (docs/security.md)");
+        return SP_EINVAL;
+    }
+    *flags |= MHD_USE_TLS;
+    /* libmicrohttpd keeps the pointers: the caller's PEM text outlives the daemon. */
+    tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert};
+    tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key};
+    return 0;
+}
+
 int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp_http_route *routes,
                        size_t nroutes, void *app, char *err, size_t errlen)
 {
     *out = NULL;
-    int rc = 0;
     sp_http_server *srv = sp_calloc(1, sizeof(*srv));
     srv->routes = routes;
     srv->nroutes = nroutes;
@@ -882,77 +962,20 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
     snprintf(srv->public_url, sizeof srv->public_url, "%s", cfg->public_url ? cfg->public_url : "");
     srv->auth = cfg->auth;
 
-    struct sockaddr_in in4;
-    struct sockaddr_in6 in6;
-    const struct sockaddr *sa;
+    struct sockaddr_storage ss;
+    const struct sockaddr *sa = NULL;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
-    memset(&in4, 0, sizeof in4);
-    memset(&in6, 0, sizeof in6);
-    if (inet_pton(AF_INET, cfg->host, &in4.sin_addr) == 1) {
-        in4.sin_family = AF_INET;
-        in4.sin_port = htons(cfg->port);
-        sa = (const struct sockaddr *)&in4;
-    } else if (inet_pton(AF_INET6, cfg->host, &in6.sin6_addr) == 1) {
-        in6.sin6_family = AF_INET6;
-        in6.sin6_port = htons(cfg->port);
-        sa = (const struct sockaddr *)&in6;
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(err, errlen, "'%s' is not a numeric IPv4 or IPv6 address", cfg->host);
-        rc = SP_EINVAL;
+    int rc = listen_addr(cfg, &ss, &sa, &flags, err, errlen);
+    if (rc)
         goto out;
-    }
-
-    /* The dashboard may only load its own files and talk to this server and its live stream.
-     * Set before the daemon starts: worker threads read it from their first request. */
-    {
-        /* The live stream by every name of the server: the loopback names, the listen address
-         * and each --server-name (also as wss:// without a port, as a TLS proxy serves it). */
-        sp_buf csp;
-        sp_buf_init(&csp, 16u << 10);
-        unsigned lp = cfg->live_port;
-        sp_buf_addf(
-            &csp,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-            "connect-src 'self' ws://127.0.0.1:%u ws://localhost:%u", lp, lp);
-        /* An IPv6 literal (ws://[::1]:port) is not valid CSP source syntax: browsers report it
-         * on every page and ignore it, so IPv6 listen addresses are reached by a name. */
-        if (strcmp(cfg->host, "127.0.0.1") != 0 && !strchr(cfg->host, ':'))
-            sp_buf_addf(&csp, " ws://%s:%u", cfg->host, lp);
-        const char *const *names = NULL;
-        size_t nn = sp_auth_server_names(cfg->auth, &names);
-        for (size_t i = 0; i < nn; i++)
-            sp_buf_addf(&csp, " ws://%s:%u wss://%s:%u wss://%s", names[i], lp, names[i], lp,
-                        names[i]);
-        /* Behind a reverse proxy: where it publishes the stream (--live-url). */
-        if (cfg->live_url)
-            sp_buf_addf(&csp, " %.400s", cfg->live_url);
-        sp_buf_adds(&csp, "; object-src 'none'; base-uri 'none'; form-action 'self'; "
-                          "frame-ancestors 'none'");
-        srv->page_csp = sp_buf_detach(&csp, NULL);
-    }
-    /* TLS, when asked for: libmicrohttpd does it with GnuTLS, when it was built with it. */
+    /* Set before the daemon starts: worker threads read it from their first request. */
+    srv->page_csp = page_csp(cfg);
     struct MHD_OptionItem tls[3] = {
         {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
-    if (cfg->tls_cert || cfg->tls_key) {
-        if (!cfg->tls_cert || !cfg->tls_key) {
-            snprintf(err, errlen, "TLS needs both a certificate and a key");
-            rc = SP_EINVAL;
-            goto out;
-        }
-        if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
-            snprintf(err, errlen,
-                     "this libmicrohttpd was built without TLS: put a reverse proxy "
-                     "in front of stampede instead (docs/security.md)");
-            rc = SP_EINVAL;
-            goto out;
-        }
-        flags |= MHD_USE_TLS;
-        srv->tls = 1;
-        /* libmicrohttpd keeps the pointers: the caller's PEM text outlives the daemon. */
-        tls[0] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)cfg->tls_cert};
-        tls[1] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)cfg->tls_key};
-    }
+    rc = tls_options(cfg, tls, &flags, err, errlen);
+    if (rc)
+        goto out;
+    srv->tls = (flags & MHD_USE_TLS) != 0;
     srv->starter = pthread_self();
     srv->mhd = MHD_start_daemon(
         flags, cfg->port, NULL, NULL, on_request, srv,

@@ -42,12 +42,13 @@
 #include "base/errors.h"
 #include "engine/common.h"
 
-
 /* Route flags. */
 enum {
     SP_HTTP_JSON_BODY = 1 << 0, /* the request must carry a JSON body (415/413/400 checked) */
     SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the page CSP, revalidated caching */
 };
+/* The bits of a route's flags left to the application (server/api/kit.h); ignored here. */
+#define SP_HTTP_APP_FLAGS 0xffff0000u
 
 typedef struct sp_http_req sp_http_req;
 typedef struct sp_http_server sp_http_server;
@@ -70,6 +71,9 @@ typedef struct sp_http_route {
     const char *summary; /* one line */
     unsigned ok_status;  /* the status of a successful answer */
     const char *query;   /* query parameters, comma-separated ("page,per_page,q"), or NULL */
+    /* The application's own data for this route, handed to its handler through
+     * sp_http_req_route_ud() (server/api/kit.c keeps the API handler there); may be NULL. */
+    const void *ud;
 } sp_http_route;
 
 /* Who made a request, as decided by sp_http_access_check(). */
@@ -85,8 +89,8 @@ typedef struct sp_http_principal {
 typedef struct sp_http_config {
     const char *host; /* numeric address to listen on (loopback only until issue 6) */
     uint16_t port;
-    uint16_t live_port; /* for the dashboard's CSP connect-src */
-    unsigned threads;   /* 0: SP_HTTP_THREADS */
+    uint16_t live_port;   /* for the dashboard's CSP connect-src */
+    unsigned threads;     /* 0: SP_HTTP_THREADS */
     struct sp_auth *auth; /* accounts and the audit log (server/auth/auth.h); NULL: loopback only */
     const char *tls_cert; /* PEM text of the certificate chain, or NULL: plain HTTP */
     const char *tls_key;  /* PEM text of its private key (with tls_cert) */
@@ -161,6 +165,8 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen);
 
 /* The application pointer given to sp_http_server_new(). */
 void *sp_http_req_app(const sp_http_req *req);
+/* The ud of the route the request matched (see sp_http_route), borrowed from the table. */
+const void *sp_http_req_route_ud(const sp_http_req *req);
 const char *sp_http_req_method(const sp_http_req *req);
 /* The decoded path, without the query string. */
 const char *sp_http_req_path(const sp_http_req *req);
@@ -209,14 +215,12 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
  * and SP_ESYS are 500 "internal": a server fault, never the client's input. */
 unsigned sp_http_error_status(int code, const char **code_name);
 
-
 /* ---- The audit log ---- */
 
 /*
  * The same for a request: the principal and the client address come from req. NULL a or a
  * server without accounts is a no-op. For handlers of any module.
  */
-void sp_http_audit(sp_http_req *req, const char *action, const char *object,
-                       const char *detail);
+void sp_http_audit(sp_http_req *req, const char *action, const char *object, const char *detail);
 
 #endif

@@ -7,9 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#include "engine/allowlist.h"
-#include "engine/definition.h"
 #include "engine/limits.h"
 
 int sp_policy_load(sp_policy *p, sp_store *s, const char *role)
@@ -185,4 +184,165 @@ void sp_policy_split_secrets(const json_t *doc, char **text, json_t **secrets)
     json_object_set_new(masked, "secrets", ms);
     *text = json_dumps(masked, JSON_INDENT(2));
     json_decref(masked);
+}
+
+int sp_policy_check_load(const sp_policy_rules *pol, const sp_def *def, const char **cap, char *msg,
+                         size_t msglen)
+{
+    const char *role = pol->role && *pol->role ? pol->role : "?";
+    if (pol->max_duration_ms && def->load.total_ms > pol->max_duration_ms) {
+        *cap = "max_duration_s";
+        snprintf(msg, msglen, "duration %.0fs exceeds the %s cap max_duration_s=%.0f",
+                 (double)def->load.total_ms / 1000.0, role, (double)pol->max_duration_ms / 1000.0);
+        return SP_ELIMIT;
+    }
+    int open = def->load.model == SP_LOAD_OPEN;
+    if (open && pol->max_vus && def->load.max_vus > pol->max_vus) {
+        *cap = "max_vus";
+        snprintf(msg, msglen, "max_vus %u exceeds the %s cap max_vus=%u", def->load.max_vus, role,
+                 pol->max_vus);
+        return SP_ELIMIT;
+    }
+    for (size_t i = 0; i < def->load.nstages; i++) {
+        double t = def->load.stages[i].target;
+        if (!open && pol->max_vus && t > pol->max_vus) {
+            *cap = "max_vus";
+            snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", t, role,
+                     pol->max_vus);
+            return SP_ELIMIT;
+        }
+        if (open && pol->max_rate > 0 && t > pol->max_rate) {
+            *cap = "max_rate";
+            snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", t, role,
+                     pol->max_rate);
+            return SP_ELIMIT;
+        }
+    }
+    return 0;
+}
+
+/* An absolute http(s) URL's authority holds no template hole: it can be checked now. (A hole
+ * there is checked by the engine, at connection time, like every request.) */
+static int checkable_url(const char *u)
+{
+    const char *p;
+    if (strncasecmp(u, "http://", 7) == 0)
+        p = u + 7;
+    else if (strncasecmp(u, "https://", 8) == 0)
+        p = u + 8;
+    else
+        return 0;
+    size_t alen = strcspn(p, "/?#");
+    for (size_t i = 0; i + 1 < alen; i++)
+        if (p[i] == '{' && p[i + 1] == '{')
+            return 0;
+    return 1;
+}
+
+/* Walks the document for every request's absolute URL and checks each against al; the first
+ * refused one is added to errs with its path. Returns 1 when one was refused. */
+static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *path, sp_errlist *errs)
+{
+    size_t mark = path->len;
+    int bad = 0;
+    if (json_is_object(j)) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)j, key, v)
+        {
+            (void)sp_buf_addf(path, "%s%.100s", mark ? "." : "", key);
+            const json_t *url = json_is_object(v) ? json_object_get(v, "url") : NULL;
+            if (strcmp(key, "request") == 0 && json_is_string(url) &&
+                checkable_url(json_string_value(url))) {
+                char why[400];
+                if (sp_allowlist_check_url(al, json_string_value(url), why, sizeof why) != 0) {
+                    (void)sp_buf_adds(path, ".url");
+                    sp_errlist_add(errs, path->p, "%s", why);
+                    bad = 1;
+                }
+            } else {
+                bad = check_targets_in(al, v, path, errs);
+            }
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    } else if (json_is_array(j)) {
+        size_t i;
+        json_t *v;
+        json_array_foreach(j, i, v)
+        {
+            (void)sp_buf_addf(path, "[%zu]", i);
+            bad = check_targets_in(al, v, path, errs);
+            path->len = mark;
+            if (path->p)
+                path->p[mark] = '\0';
+            if (bad)
+                break;
+        }
+    }
+    return bad;
+}
+
+int sp_policy_allowlist(const sp_policy_rules *rules, sp_allowlist **out, sp_errlist *errs)
+{
+    *out = NULL;
+    if (!rules || !rules->nallow)
+        return 0;
+    if (sp_allowlist_new(rules->allow, rules->nallow, out, errs) != 0)
+        return SP_EINVAL;
+    sp_allowlist_resolve(*out);
+    return 0;
+}
+
+int sp_policy_check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *errs)
+{
+    if (def->base_url && checkable_url(def->base_url)) {
+        char why[400];
+        if (sp_allowlist_check_url(al, def->base_url, why, sizeof why) != 0) {
+            sp_errlist_add(errs, "base_url", "%s", why);
+            return SP_EINVAL;
+        }
+    }
+    sp_buf path;
+    sp_buf_init(&path, 4096);
+    int bad = check_targets_in(al, json_object_get(def->doc, "users"), &path, errs);
+    if (bad && errs->n) {
+        /* Paths are relative to "users". */
+        sp_error *e = &errs->v[errs->n - 1];
+        sp_buf full;
+        sp_buf_init(&full, 4200);
+        (void)sp_buf_addf(&full, "users%s", e->path);
+        free(e->path);
+        e->path = sp_buf_detach(&full, NULL);
+    }
+    sp_buf_release(&path);
+    return bad ? SP_EINVAL : 0;
+}
+
+const char *sp_policy_with_secrets(const char *text, const json_t *secrets, char **owned)
+{
+    *owned = NULL;
+    if (!json_object_size(secrets))
+        return text;
+    json_t *doc = json_loads(text, 0, NULL);
+    json_t *ds = json_object_get(doc, "secrets"); /* borrowed */
+    if (!json_is_object(ds)) {
+        json_decref(doc);
+        return text;
+    }
+    const char *name;
+    json_t *v;
+    json_object_foreach(ds, name, v)
+    {
+        json_t *real = json_object_get(secrets, name);
+        if (json_is_string(real) && json_is_string(v) &&
+            strcmp(json_string_value(v), SP_SECRET_MASK) == 0)
+            json_object_set(ds, name, real); /* a new reference to real */
+    }
+    *owned = json_dumps(doc, JSON_COMPACT);
+    json_decref(doc);
+    return *owned ? *owned : text;
 }

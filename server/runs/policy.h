@@ -2,32 +2,66 @@
  * policy.h - what a run may do beyond what its definition says: the target allowlist, caps per
  * role, and the secrets of test definitions, as the REST API handles them.
  *
- * The settings live in the store (migrations/0004_policy.sql); this module checks the REST
- * bodies that change them, reads them for a start (sp_policy_load -> sp_runs_policy), and
- * splits a definition's secrets from the text that is stored and shown.
+ * The settings live in the store (migrations/0004_policy.sql). This module checks the REST
+ * bodies that change them (sp_policy_check_allowlist, sp_policy_check_caps), reads them for a
+ * start (sp_policy_load -> sp_policy_rules), and makes the decisions a start takes with them:
+ * whether a loaded definition's profile is within the role's caps (sp_policy_check_load) and
+ * whether every target it names is in the allowlist (sp_policy_allowlist, then
+ * sp_policy_check_targets). It also splits a definition's secrets from the text that is stored
+ * and shown (sp_policy_split_secrets) and puts them back for a run or a try
+ * (sp_policy_with_secrets).
+ *
+ * Calling sequence of a start (server/runs/runs.c; a try, server/api/api_tools.c, skips the
+ * caps: it is one VU for a bounded time):
+ *     sp_policy_load(&p, s, role);                       the settings as they are now
+ *     sp_policy_check_load(&p.run, def, &cap, msg, n);   the role's caps
+ *     sp_policy_allowlist(&p.run, &al, errs);            built and resolved (DNS), NULL: none
+ *     sp_policy_check_targets(al, def, errs);            every target the definition names
+ *     sp_policy_release(&p);
  *
  * Threads: no state of its own; each call uses the connection it is given, which belongs to
- * the calling thread (store.h).
+ * the calling thread (store.h). Everything else is pure.
  */
 #ifndef SP_POLICY_H
 #define SP_POLICY_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include <jansson.h>
 
+#include "engine/allowlist.h"
 #include "engine/common.h"
-#include "runs/runs.h"
+#include "engine/definition.h"
 #include "store/store.h"
+
+/*
+ * The rules one start follows: what its starter's role may do (server/api/api_runs.c reads
+ * them from the store for the request's principal). Caps of 0 are no caps; the run manager's
+ * own caps (sp_runs_config) apply on top.
+ */
+typedef struct sp_policy_rules {
+    const char *role;             /* the starter's role: named in messages; runs are counted
+                                     per role for max_concurrent_runs */
+    uint32_t max_vus;             /* VUs of any stage (closed) or the VU pool (open) */
+    double max_rate;              /* open model: iterations/s of any stage */
+    uint64_t max_duration_ms;     /* a run's planned duration */
+    unsigned max_concurrent_runs; /* runs started by this role going at once */
+    const char *const *allow;     /* target allowlist entries; nallow 0: every target allowed */
+    size_t nallow;
+} sp_policy_rules;
 
 /* The settings that apply to one start, and the memory they point into. */
 typedef struct sp_policy {
-    sp_runs_policy run; /* points into the fields below */
-    json_t *allow;      /* array of entry strings (owned) */
+    sp_policy_rules run; /* points into the fields below */
+    json_t *allow;       /* array of entry strings (owned) */
     const char **entries;
     char role[16];
 } sp_policy;
 
-/* Reads the allowlist and role's caps. On success the caller owns p (sp_policy_release).
- * Store errors are returned as they are (SP_EIO...). */
+/* Reads the allowlist and role's caps (a role without caps, or an unknown one, gets none). On
+ * success the caller owns p (sp_policy_release). Store errors are returned as they are
+ * (SP_EIO...). */
 int sp_policy_load(sp_policy *p, sp_store *s, const char *role);
 void sp_policy_release(sp_policy *p);
 
@@ -47,6 +81,32 @@ int sp_policy_check_allowlist(const json_t *body, sp_errlist *errs);
 int sp_policy_check_caps(const json_t *body, json_t **out, sp_errlist *errs);
 
 /*
+ * Checks a loaded definition's profile (after overrides) against the caps of rules: the
+ * planned duration, the VUs of every stage (closed model) or the VU pool (open model), and the
+ * rate of every stage (open model). Returns 0, or SP_ELIMIT with *cap naming the cap
+ * ("max_duration_s", "max_vus", "max_rate"; static) and msg saying by how much ("users 500
+ * exceeds the tester cap max_vus=200"). max_concurrent_runs is the run manager's to count.
+ */
+int sp_policy_check_load(const sp_policy_rules *rules, const sp_def *def, const char **cap,
+                         char *msg, size_t msglen);
+
+/*
+ * The allowlist of rules, parsed and resolved (blocking: host-name entries are looked up), in
+ * *out (owned by the caller, sp_allowlist_free); NULL when rules has no entries (every target
+ * is allowed). SP_EINVAL with errs filled when a stored entry does not parse.
+ */
+int sp_policy_allowlist(const sp_policy_rules *rules, sp_allowlist **out, sp_errlist *errs);
+
+/*
+ * Checks every target def names against al (not NULL): its base_url (after overrides) and
+ * each request's absolute http(s) URL whose host and port hold no template (those are checked
+ * by the engine when it connects). Returns 0, or SP_EINVAL with the first refused target in
+ * errs, its path the URL's field ("base_url", "users[0].tasks[1].steps[0].request.url") and a
+ * message naming it. Blocking: a host name no entry names is resolved.
+ */
+int sp_policy_check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *errs);
+
+/*
  * Splits a definition document's secrets: when doc has a "secrets" object, *secrets gets a new
  * object name -> value (as sent; the mask stands for "keep the stored value") and *text a new
  * JSON text of doc with the mask in place of each value (free() it). Without secrets both are
@@ -54,5 +114,13 @@ int sp_policy_check_caps(const json_t *body, json_t **out, sp_errlist *errs);
  * the loader before).
  */
 void sp_policy_split_secrets(const json_t *doc, char **text, json_t **secrets);
+
+/*
+ * The reverse, for a run or a try: the stored definition text holds the mask in place of each
+ * secret's value; each masked secret that has a value in secrets (the test's, from
+ * sp_store_test_secrets, borrowed) gets it back. Returns the text to load: text itself when
+ * there is nothing to put back, else a new string (*owned, free() it; NULL otherwise).
+ */
+const char *sp_policy_with_secrets(const char *text, const json_t *secrets, char **owned);
 
 #endif

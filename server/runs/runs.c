@@ -12,7 +12,6 @@
 
 #include "base/json.h"
 #include "base/log.h"
-#include "engine/allowlist.h"
 #include "engine/engine.h"
 #include "engine/histogram.h"
 #include "runs/report.h"
@@ -555,290 +554,161 @@ static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, cha
     return 0;
 }
 
-/* ---- Policy: caps per role, the target allowlist, secrets ---- */
+/* ---- Start ---- */
 
-/* Checks the loaded profile against the starter's role caps. */
-static int check_role_caps(const sp_runs_policy *pol, const sp_def *def, const char **cap,
-                           char *msg, size_t msglen)
+/* A start in progress: what its steps hand on, and what sp_runs_start undoes when one fails.
+ * Each of s, def and allow moves to the run once it exists (and is NULL here from then on). */
+typedef struct start {
+    sp_store *s;         /* the start's connection; the run's once it goes */
+    sp_def *def;         /* the definition with the overrides applied */
+    sp_allowlist *allow; /* NULL: every target is allowed */
+    int slot;            /* holds one of r->nactive */
+    int starting;        /* 1 + the role's index in r->starting; 0: none held */
+} start;
+
+/* Loads the test's definition at the asked revision with its secrets put back and the
+ * overrides applied; opens the start's connection on the way. */
+static int start_load(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
+                      sp_errlist *errs)
 {
-    const char *role = pol->role && *pol->role ? pol->role : "?";
-    if (pol->max_duration_ms && def->load.total_ms > pol->max_duration_ms) {
-        *cap = "max_duration_s";
-        snprintf(msg, msglen, "duration %.0fs exceeds the %s cap max_duration_s=%.0f",
-                 (double)def->load.total_ms / 1000.0, role, (double)pol->max_duration_ms / 1000.0);
-        return SP_ELIMIT;
+    sp_overrides ov;
+    char *stages = NULL, *full_text = NULL;
+    json_t *test = NULL, *secrets = NULL;
+    int rc = sp_runs_overrides_parse(a->overrides, &ov, &stages, errs);
+    if (rc) {
+        snprintf(out->msg, sizeof out->msg, "invalid overrides");
+        goto out;
     }
-    int open = def->load.model == SP_LOAD_OPEN;
-    if (open && pol->max_vus && def->load.max_vus > pol->max_vus) {
-        *cap = "max_vus";
-        snprintf(msg, msglen, "max_vus %u exceeds the %s cap max_vus=%u", def->load.max_vus, role,
-                 pol->max_vus);
-        return SP_ELIMIT;
+    rc = sp_store_open(&st->s, r->db_path, out->msg, sizeof out->msg);
+    if (rc)
+        goto out;
+    rc = sp_store_test_get(st->s, a->test_id, a->revision, &test);
+    if (rc == 0 && !json_is_null(json_object_get(test, "deleted_at")))
+        rc = SP_ENOTFOUND;
+    if (rc == SP_ENOTFOUND) {
+        snprintf(out->msg, sizeof out->msg,
+                 a->revision ? "test %lld has no revision %d" : "no test with id %lld",
+                 (long long)a->test_id, a->revision);
+        goto out;
     }
-    for (size_t i = 0; i < def->load.nstages; i++) {
-        double t = def->load.stages[i].target;
-        if (!open && pol->max_vus && t > pol->max_vus) {
-            *cap = "max_vus";
-            snprintf(msg, msglen, "users %.0f exceeds the %s cap max_vus=%u", t, role,
-                     pol->max_vus);
-            return SP_ELIMIT;
-        }
-        if (open && pol->max_rate > 0 && t > pol->max_rate) {
-            *cap = "max_rate";
-            snprintf(msg, msglen, "rate %g/s exceeds the %s cap max_rate=%g", t, role,
-                     pol->max_rate);
-            return SP_ELIMIT;
-        }
+    if (rc == 0)
+        rc = sp_store_test_secrets(st->s, a->test_id, &secrets);
+    if (rc) {
+        snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st->s));
+        goto out;
+    }
+    out->revision = (int)json_integer_value(json_object_get(test, "revision"));
+    const char *text = json_string_value(json_object_get(test, "definition"));
+    if (text)
+        text = sp_policy_with_secrets(text, secrets, &full_text);
+    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &st->def,
+                              errs);
+    if (rc) {
+        rc = SP_EINVAL;
+        snprintf(out->msg, sizeof out->msg,
+                 "the stored definition with these overrides is invalid");
+        goto out;
+    }
+    /* As written, not as the loader normalised it: the audit log shows what the user sent. */
+    const char *bu = json_string_value(json_object_get(st->def->doc, "base_url"));
+    snprintf(out->base_url, sizeof out->base_url, "%s", bu ? bu : "");
+out:
+    free(stages);
+    free(full_text);
+    json_decref(secrets);
+    json_decref(test);
+    return rc;
+}
+
+/* The manager's caps, the role's caps and the target allowlist. */
+static int start_check(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
+                       sp_errlist *errs)
+{
+    int rc = check_caps(r, st->def, &out->cap, out->msg, sizeof out->msg);
+    if (rc == 0 && a->rules)
+        rc = sp_policy_check_load(a->rules, st->def, &out->cap, out->msg, sizeof out->msg);
+    if (rc)
+        return rc;
+    if (sp_policy_allowlist(a->rules, &st->allow, errs) != 0) {
+        snprintf(out->msg, sizeof out->msg, "the stored target allowlist is invalid");
+        return SP_EINVAL;
+    }
+    if (st->allow && sp_policy_check_targets(st->allow, st->def, errs) != 0) {
+        snprintf(out->msg, sizeof out->msg, "a target is not in the target allowlist");
+        return SP_EINVAL;
     }
     return 0;
 }
 
-/* An absolute http(s) URL's authority holds no template hole: it can be checked now. (A hole
- * there is checked by the engine, at connection time, like every request.) */
-static int checkable_url(const char *u)
+/* Takes a slot before anything is stored, so that the caps on runs going at once hold under
+ * concurrent starts. */
+static int start_take_slot(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out)
 {
-    const char *p;
-    if (strncasecmp(u, "http://", 7) == 0)
-        p = u + 7;
-    else if (strncasecmp(u, "https://", 8) == 0)
-        p = u + 8;
-    else
-        return 0;
-    size_t alen = strcspn(p, "/?#");
-    for (size_t i = 0; i + 1 < alen; i++)
-        if (p[i] == '{' && p[i + 1] == '{')
-            return 0;
-    return 1;
-}
-
-/* Walks the document for every request's absolute URL and checks each against al; the first
- * refused one is added to errs with its path. Returns 1 when one was refused. */
-static int check_targets_in(const sp_allowlist *al, const json_t *j, sp_buf *path, sp_errlist *errs)
-{
-    size_t mark = path->len;
-    int bad = 0;
-    if (json_is_object(j)) {
-        const char *key;
-        json_t *v;
-        json_object_foreach((json_t *)j, key, v)
-        {
-            (void)sp_buf_addf(path, "%s%.100s", mark ? "." : "", key);
-            const json_t *url = json_is_object(v) ? json_object_get(v, "url") : NULL;
-            if (strcmp(key, "request") == 0 && json_is_string(url) &&
-                checkable_url(json_string_value(url))) {
-                char why[400];
-                if (sp_allowlist_check_url(al, json_string_value(url), why, sizeof why) != 0) {
-                    (void)sp_buf_adds(path, ".url");
-                    sp_errlist_add(errs, path->p, "%s", why);
-                    bad = 1;
-                }
-            } else {
-                bad = check_targets_in(al, v, path, errs);
-            }
-            path->len = mark;
-            if (path->p)
-                path->p[mark] = '\0';
-            if (bad)
-                break;
-        }
-    } else if (json_is_array(j)) {
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            (void)sp_buf_addf(path, "[%zu]", i);
-            bad = check_targets_in(al, v, path, errs);
-            path->len = mark;
-            if (path->p)
-                path->p[mark] = '\0';
-            if (bad)
-                break;
-        }
-    }
-    return bad;
-}
-
-/* The definition's base URL (after overrides) and every absolute URL its steps name. */
-static int check_targets(const sp_allowlist *al, const sp_def *def, sp_errlist *errs)
-{
-    if (def->base_url && checkable_url(def->base_url)) {
-        char why[400];
-        if (sp_allowlist_check_url(al, def->base_url, why, sizeof why) != 0) {
-            sp_errlist_add(errs, "base_url", "%s", why);
-            return 1;
-        }
-    }
-    sp_buf path;
-    sp_buf_init(&path, 4096);
-    int bad = check_targets_in(al, json_object_get(def->doc, "users"), &path, errs);
-    if (bad && errs->n) {
-        /* Paths are relative to "users". */
-        sp_error *e = &errs->v[errs->n - 1];
-        sp_buf full;
-        sp_buf_init(&full, 4200);
-        (void)sp_buf_addf(&full, "users%s", e->path);
-        free(e->path);
-        e->path = sp_buf_detach(&full, NULL);
-    }
-    sp_buf_release(&path);
-    return bad;
-}
-
-const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned)
-{
-    *owned = NULL;
-    if (!json_object_size(secrets))
-        return text;
-    json_t *doc = json_loads(text, 0, NULL);
-    json_t *ds = json_object_get(doc, "secrets"); /* borrowed */
-    if (!json_is_object(ds)) {
-        json_decref(doc);
-        return text;
-    }
-    const char *name;
-    json_t *v;
-    json_object_foreach(ds, name, v)
-    {
-        json_t *real = json_object_get(secrets, name);
-        if (json_is_string(real) && json_is_string(v) &&
-            strcmp(json_string_value(v), SP_SECRET_MASK) == 0)
-            json_object_set(ds, name, real); /* a new reference to real */
-    }
-    *owned = json_dumps(doc, JSON_COMPACT);
-    json_decref(doc);
-    return *owned ? *owned : text;
-}
-
-int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overrides,
-                  const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
-                  sp_errlist *errs, const char **cap, char *msg, size_t msglen)
-{
-    *run_id = 0;
-    *cap = NULL;
-    msg[0] = '\0';
+    const sp_policy_rules *pol = a->rules;
     int rc = 0;
-    int slot = 0;
-    int starting = 0; /* role_index + 1 while counted in r->starting */
-    char *stages = NULL;
-    json_t *test = NULL;
-    sp_store *s = NULL;
-    run *x = NULL;
-    sp_def *def = NULL;
-    sp_overrides ov;
-    json_t *secrets = NULL;
-    char *full_text = NULL;
-    sp_allowlist *allow = NULL;
-
-    rc = sp_runs_overrides_parse(overrides, &ov, &stages, errs);
-    if (rc) {
-        snprintf(msg, msglen, "invalid overrides");
-        goto out;
-    }
-    rc = sp_store_open(&s, r->db_path, msg, msglen);
-    if (rc)
-        goto out;
-    rc = sp_store_test_get(s, test_id, revision, &test);
-    if (rc == 0 && !json_is_null(json_object_get(test, "deleted_at")))
-        rc = SP_ENOTFOUND;
-    if (rc) {
-        if (rc == SP_ENOTFOUND)
-            snprintf(msg, msglen,
-                     revision ? "test %lld has no revision %d" : "no test with id %lld",
-                     (long long)test_id, revision);
-        else
-            snprintf(msg, msglen, "%s", sp_store_errmsg(s));
-        goto out;
-    }
-    revision = (int)json_integer_value(json_object_get(test, "revision"));
-    const char *text = json_string_value(json_object_get(test, "definition"));
-    rc = sp_store_test_secrets(s, test_id, &secrets);
-    if (rc) {
-        snprintf(msg, msglen, "%s", sp_store_errmsg(s));
-        goto out;
-    }
-    if (text)
-        text = sp_runs_with_secrets(text, secrets, &full_text);
-    rc = sp_def_load_confined(text ? text : "", text ? strlen(text) : 0, &ov, r->data_dir, &def,
-                              errs);
-    if (rc) {
-        rc = SP_EINVAL;
-        snprintf(msg, msglen, "the stored definition with these overrides is invalid");
-        goto out;
-    }
-    rc = check_caps(r, def, cap, msg, msglen);
-    if (rc)
-        goto out;
-    if (pol) {
-        rc = check_role_caps(pol, def, cap, msg, msglen);
-        if (rc)
-            goto out;
-    }
-    if (pol && pol->nallow) {
-        rc = sp_allowlist_new(pol->allow, pol->nallow, &allow, errs);
-        if (rc) {
-            rc = SP_EINVAL;
-            snprintf(msg, msglen, "the stored target allowlist is invalid");
-            goto out;
-        }
-        sp_allowlist_resolve(allow);
-        if (check_targets(allow, def, errs)) {
-            rc = SP_EINVAL;
-            snprintf(msg, msglen, "a target is not in the target allowlist");
-            goto out;
-        }
-    }
-
-    /* Take a slot before anything is stored, so that the cap holds under concurrent starts. */
     pthread_mutex_lock(&r->mu);
     if (r->closing) {
         rc = SP_ESTATE;
-        snprintf(msg, msglen, "the server is shutting down");
+        snprintf(out->msg, sizeof out->msg, "the server is shutting down");
     } else if (r->nactive >= r->max_runs) {
         rc = SP_ELIMIT;
-        *cap = "max_runs";
-        snprintf(msg, msglen,
+        out->cap = "max_runs";
+        snprintf(out->msg, sizeof out->msg,
                  "%zu runs are going; this server allows at most %u at once "
                  "(max_runs)",
                  r->nactive, r->max_runs);
     } else if (pol && pol->max_concurrent_runs &&
                runs_of_role(r, pol->role) >= pol->max_concurrent_runs) {
         rc = SP_ELIMIT;
-        *cap = "max_concurrent_runs";
-        snprintf(msg, msglen, "runs %zu going would exceed the %s cap max_concurrent_runs=%u",
+        out->cap = "max_concurrent_runs";
+        snprintf(out->msg, sizeof out->msg,
+                 "runs %zu going would exceed the %s cap max_concurrent_runs=%u",
                  runs_of_role(r, pol->role), pol->role ? pol->role : "?", pol->max_concurrent_runs);
     } else {
         r->nactive++;
-        slot = 1;
+        st->slot = 1;
         if (pol) {
-            starting = role_index(pol->role) + 1;
-            r->starting[starting - 1]++;
+            st->starting = role_index(pol->role) + 1;
+            r->starting[st->starting - 1]++;
         }
     }
     pthread_mutex_unlock(&r->mu);
-    if (rc)
-        goto out;
+    return rc;
+}
 
-    rc =
-        sp_store_run_create(s, test_id, revision, started_by, overrides, run_id, NULL, msg, msglen);
-    if (rc)
-        goto out;
-    rc = sp_store_run_names_set(s, *run_id, (const char *const *)def->names, def->nnames);
-    if (rc) {
-        snprintf(msg, msglen, "%s", sp_store_errmsg(s));
-        goto out;
+/* Gives back what start_take_slot took and the run did not take over. */
+static void start_release(sp_runs *r, start *st)
+{
+    if (st->starting || st->slot) {
+        pthread_mutex_lock(&r->mu);
+        if (st->starting)
+            r->starting[st->starting - 1]--;
+        if (st->slot) {
+            r->nactive--;
+            pthread_cond_broadcast(&r->idle);
+        }
+        pthread_mutex_unlock(&r->mu);
     }
+    sp_def_free(st->def);
+    sp_allowlist_free(st->allow);
+    sp_store_close(st->s);
+    memset(st, 0, sizeof *st);
+}
 
-    x = sp_calloc(1, sizeof *x);
+/* A new run for run_id, taking the definition and the allowlist over from st. */
+static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t run_id)
+{
+    run *x = sp_calloc(1, sizeof *x);
     x->mgr = r;
-    x->id = *run_id;
-    x->def = def;
-    def = NULL;
-    x->allow = allow;
-    allow = NULL;
-    if (pol) {
-        snprintf(x->role, sizeof x->role, "%s", pol->role ? pol->role : "");
-        x->role_max_vus = pol->max_vus;
-        x->role_max_rate = pol->max_rate;
+    x->id = run_id;
+    x->def = st->def;
+    st->def = NULL;
+    x->allow = st->allow;
+    st->allow = NULL;
+    if (a->rules) {
+        snprintf(x->role, sizeof x->role, "%s", a->rules->role ? a->rules->role : "");
+        x->role_max_vus = a->rules->max_vus;
+        x->role_max_rate = a->rules->max_rate;
     }
     x->cur_minute = -1;
     x->last_second = -1;
@@ -848,33 +718,44 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
     x->minute = sp_calloc(x->def->nnames ? x->def->nnames : 1, sizeof *x->minute);
     for (size_t i = 0; i < x->def->nnames; i++)
         x->minute[i] = sp_hist_new();
+    return x;
+}
 
+/*
+ * Builds x's engine, lists x and starts it with its waiter thread. On an engine that cannot be
+ * built the run is recorded as "error", x is freed and SP_ESYS returned with st keeping its
+ * connection. Otherwise the connection and the slot move to the run (the waiter gives the slot
+ * back), and an engine that did not start is SP_ESYS too, recorded by the waiter.
+ */
+static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
+{
     sp_engine_opts eo = {.threads = r->engine_threads,
                          .seed = 0,
                          .on_second = on_second,
                          .ud = x,
                          .allowlist = x->allow};
     char eerr[256] = "";
-    rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
+    int rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
     if (rc == 0)
-        rc = sp_store_run_set_status(s, x->id, SP_RUN_RUNNING);
+        rc = sp_store_run_set_status(st->s, x->id, SP_RUN_RUNNING);
     if (rc) {
-        snprintf(msg, msglen, "the run could not start: %s", eerr[0] ? eerr : sp_strerror(rc));
-        sp_store_run_finish(s, x->id, SP_RUN_ERROR, NULL, NULL, msg);
-        rc = SP_ESYS;
-        goto out;
+        snprintf(out->msg, sizeof out->msg, "the run could not start: %s",
+                 eerr[0] ? eerr : sp_strerror(rc));
+        sp_store_run_finish(st->s, x->id, SP_RUN_ERROR, NULL, NULL, out->msg);
+        run_free(x);
+        return SP_ESYS;
     }
     x->started_ms = sp_wall_ms();
     /* The connection moves to the run: the aggregator uses it from the first second on. */
-    x->store = s;
-    s = NULL;
+    x->store = st->s;
+    st->s = NULL;
 
     pthread_mutex_lock(&r->mu);
     x->next = r->list;
     r->list = x;
-    if (starting)
-        r->starting[starting - 1]--;
-    starting = 0;
+    if (st->starting)
+        r->starting[st->starting - 1]--;
+    st->starting = 0;
     pthread_mutex_unlock(&r->mu);
 
     rc = sp_engine_start(x->engine);
@@ -897,41 +778,40 @@ int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overr
         finish(x);
     }
     pthread_attr_destroy(&attr);
-    x = NULL;
-    slot = 0; /* the waiter gives it back */
+    st->slot = 0; /* the waiter gives it back */
     if (rc) {
-        snprintf(msg, msglen, "the engine did not start: %s", sp_strerror(rc));
-        rc = SP_ESYS;
-        goto out;
+        snprintf(out->msg, sizeof out->msg, "the engine did not start: %s", sp_strerror(rc));
+        return SP_ESYS;
     }
-    {
+    return 0;
+}
+
+int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs)
+{
+    memset(out, 0, sizeof *out);
+    start st = {0};
+    int rc = start_load(r, a, &st, out, errs);
+    if (rc == 0)
+        rc = start_check(r, a, &st, out, errs);
+    if (rc == 0)
+        rc = start_take_slot(r, a, &st, out);
+    if (rc == 0)
+        rc = sp_store_run_create(st.s, a->test_id, out->revision, a->started_by, a->overrides,
+                                 &out->run_id, NULL, out->msg, sizeof out->msg);
+    if (rc == 0) {
+        rc = sp_store_run_names_set(st.s, out->run_id, (const char *const *)st.def->names,
+                                    st.def->nnames);
+        if (rc)
+            snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st.s));
+    }
+    if (rc == 0)
+        rc = start_launch(r, run_new(r, a, &st, out->run_id), &st, out);
+    if (rc == 0) {
         char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)*run_id);
-        sp_log_kv(SP_LOG_INFO, "run started", "run", id, "who", started_by, NULL);
+        snprintf(id, sizeof id, "%lld", (long long)out->run_id);
+        sp_log_kv(SP_LOG_INFO, "run started", "run", id, "who", a->started_by, NULL);
     }
-out:
-    if (x) {
-        x->store = NULL; /* s is closed below */
-        run_free(x);
-    }
-    if (starting) {
-        pthread_mutex_lock(&r->mu);
-        r->starting[starting - 1]--;
-        pthread_mutex_unlock(&r->mu);
-    }
-    if (slot) {
-        pthread_mutex_lock(&r->mu);
-        r->nactive--;
-        pthread_cond_broadcast(&r->idle);
-        pthread_mutex_unlock(&r->mu);
-    }
-    sp_def_free(def);
-    sp_allowlist_free(allow);
-    json_decref(secrets);
-    free(full_text);
-    json_decref(test);
-    sp_store_close(s);
-    free(stages);
+    start_release(r, &st);
     return rc;
 }
 
@@ -1066,8 +946,8 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
         for (size_t m = 0; m < x->totals.names[i].nmsgs; m++)
             json_array_append_new(msgs,
                                   json_pack("{s:s, s:o, s:I}", "name", x->def->names[i], "message",
-                                            sp_json_string(x->totals.names[i].msgs[m].msg),
-                                            "count", (json_int_t)x->totals.names[i].msgs[m].count));
+                                            sp_json_string(x->totals.names[i].msgs[m].msg), "count",
+                                            (json_int_t)x->totals.names[i].msgs[m].count));
     json_object_set_new(o, "failure_messages", msgs);
     pthread_mutex_unlock(&x->mu);
     pthread_mutex_unlock(&r->mu);

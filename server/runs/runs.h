@@ -26,9 +26,10 @@
  *
  * Errors: 0 or a negative SP_E* code. SP_ENOTFOUND: no such test, or no such active run;
  * SP_EINVAL: invalid overrides or definition (errs lists each problem with its path);
- * SP_ELIMIT: a cap would be passed (cap gets its name: "max_vus", "max_duration", "max_rate",
- * "max_runs", or a role's "max_duration_s", "max_concurrent_runs"; msg says more); SP_ESTATE: the manager is shutting down, or the run is not
- * running; SP_EIO/SP_ESYS: the store or the engine failed (msg says why).
+ * SP_ELIMIT: a cap would be passed (sp_runs_started.cap, or sp_runs_set_target's *cap, gets its
+ * name: "max_vus", "max_duration", "max_rate", "max_runs", or a role's "max_duration_s",
+ * "max_concurrent_runs"; the message says more); SP_ESTATE: the manager is shutting down, or the
+ * run is not running; SP_EIO/SP_ESYS: the store or the engine failed (the message says why).
  */
 #ifndef SP_RUNS_H
 #define SP_RUNS_H
@@ -41,6 +42,7 @@
 #include "engine/common.h"
 #include "engine/definition.h"
 #include "live/live.h"
+#include "runs/policy.h"
 
 typedef struct sp_runs sp_runs;
 
@@ -71,43 +73,41 @@ void sp_runs_free(sp_runs *r);
 int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_text,
                             sp_errlist *errs);
 
-/*
- * What the starter of a run may do (server/api/api_runs.c reads it from the store for the request's
- * principal). Caps of 0 are no caps; the manager's own caps (sp_runs_config) apply on top.
- */
-typedef struct sp_runs_policy {
-    const char *role;             /* the starter's role: named in messages; runs are counted
-                                     per role for max_concurrent_runs */
-    uint32_t max_vus;             /* VUs of any stage (closed) or the VU pool (open) */
-    double max_rate;              /* open model: iterations/s of any stage */
-    uint64_t max_duration_ms;     /* a run's planned duration */
-    unsigned max_concurrent_runs; /* runs started by this role going at once */
-    const char *const *allow;     /* target allowlist entries; nallow 0: every target allowed */
-    size_t nallow;
-} sp_runs_policy;
+/* What to start: a stored test, with the REST overrides and the starter's rules. */
+typedef struct sp_runs_start_args {
+    int64_t test_id;
+    int revision;                 /* 0: the newest */
+    const json_t *overrides;      /* {"users", "duration", "stages", "base_url"} (see
+                                     sp_runs_overrides_parse); borrowed, NULL: none */
+    const char *started_by;       /* recorded with the run; may be NULL */
+    const sp_policy_rules *rules; /* the starter's caps and the target allowlist
+                                     (server/runs/policy.h); borrowed, NULL: none */
+} sp_runs_start_args;
+
+/* What a start resolved, and why it failed. */
+typedef struct sp_runs_started {
+    int64_t run_id;     /* the new run; also set when the engine could not start (SP_ESYS) */
+    int revision;       /* the revision loaded (the newest when the args asked for 0) */
+    char base_url[512]; /* the base_url the run sends load to, as written: the override, else
+                           the definition's; cut at 511 bytes, "" when none (for the audit log) */
+    const char *cap;    /* SP_ELIMIT: the cap's name (static), else NULL */
+    char msg[512];      /* a one-line reason for any failure */
+} sp_runs_started;
 
 /*
- * Starts a run of test_id at revision (0: the newest) with overrides (borrowed, may be NULL).
- * started_by (may be NULL) is recorded. pol (borrowed, may be NULL: no policy) adds the role's
- * caps and the target allowlist. The test's secrets are put back into the stored definition
- * (which holds the mask in their place) before it is loaded.
- * On success *run_id is the new run, already running.
- * On SP_EINVAL errs holds every problem (nothing was stored), a target outside the allowlist
- * among them (with the path of its URL); on SP_ELIMIT cap names the cap (a static string);
- * msg (msglen bytes) gets a one-line reason for any failure. An engine that cannot start
- * leaves a run with status "error" and returns SP_ESYS with its id in *run_id.
+ * Starts a run of a->test_id at a->revision with a->overrides. The test's secrets are put back
+ * into the stored definition (which holds the mask in their place) before it is loaded with
+ * the overrides; then the profile is checked against the manager's caps and a->rules (the
+ * role's caps, the target allowlist: server/runs/policy.h), a slot is taken (max_runs, the
+ * role's max_concurrent_runs), and the run is recorded and started.
+ * On success out->run_id is the new run, already running. Whatever happens, *out says what
+ * was resolved so far and out->msg why a start failed. On SP_EINVAL errs (the caller's,
+ * initialised) holds every problem (nothing was stored), a target outside the allowlist among
+ * them (with the path of its URL); on SP_ELIMIT out->cap names the cap. An engine that cannot
+ * start leaves a run with status "error" and returns SP_ESYS with its id in out->run_id.
  * Blocking: with an allowlist, host names are resolved (DNS) before the start.
  */
-int sp_runs_start(sp_runs *r, int64_t test_id, int revision, const json_t *overrides,
-                  const char *started_by, const sp_runs_policy *pol, int64_t *run_id,
-                  sp_errlist *errs, const char **cap, char *msg, size_t msglen);
-
-/*
- * The stored definition holds the mask in place of each secret's value; a run (or a try) needs
- * the values (secrets: the test's, from sp_store_test_secrets, borrowed). Returns the text to
- * load: text itself when there is nothing to put back, else a new string (*owned, free() it).
- */
-const char *sp_runs_with_secrets(const char *text, const json_t *secrets, char **owned);
+int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs);
 
 /* Stops an active run: graceful lets requests in flight finish (bounded by the definition's
  * graceful_stop), immediate aborts them. Returns at once; the run becomes "stopped" when its

@@ -42,19 +42,18 @@ static int64_t start(sp_runs *r, const char *overrides, int *rc_out, const char 
     json_t *ov = overrides ? json_loads(overrides, 0, NULL) : NULL;
     sp_errlist el;
     sp_errlist_init(&el);
-    char msg[256];
-    int64_t id = 0;
-    const char *c = NULL;
-    int rc = sp_runs_start(r, test_id, 0, ov, "unit", NULL, &id, &el, &c, msg, sizeof msg);
+    sp_runs_start_args a = {.test_id = test_id, .overrides = ov, .started_by = "unit"};
+    sp_runs_started out;
+    int rc = sp_runs_start(r, &a, &out, &el);
     if (rc_out)
         *rc_out = rc;
     if (cap)
-        *cap = c;
+        *cap = out.cap;
     if (rc && !rc_out)
-        fprintf(stderr, "start: %s (%s)\n", msg, el.n ? el.v[0].msg : "");
+        fprintf(stderr, "start: %s (%s)\n", out.msg, el.n ? el.v[0].msg : "");
     sp_errlist_release(&el);
     json_decref(ov);
-    return id;
+    return out.run_id;
 }
 
 static void wait_idle(sp_runs *r, int max_ms)
@@ -174,6 +173,73 @@ static void test_stop_and_caps(void)
     sp_runs_free(r);
 }
 
+/* A start with explicit args: what it resolved comes back in out. */
+static int start_with(sp_runs *r, int64_t tid, int revision, const char *overrides,
+                      const sp_policy_rules *rules, sp_runs_started *out, sp_errlist *el)
+{
+    json_t *ov = overrides ? json_loads(overrides, 0, NULL) : NULL;
+    sp_runs_start_args a = {.test_id = tid,
+                            .revision = revision,
+                            .overrides = ov,
+                            .started_by = "unit",
+                            .rules = rules};
+    int rc = sp_runs_start(r, &a, out, el);
+    json_decref(ov);
+    return rc;
+}
+
+static void test_start_resolves(void)
+{
+    sp_runs *r = new_runs(4, 100, NULL);
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_runs_started out;
+    char want[128];
+
+    /* The target as the definition writes it, and the newest revision. */
+    CHECK_INT_EQ(start_with(r, test_id, 0, "{\"users\":1,\"duration\":\"1s\"}", NULL, &out, &el),
+                 0);
+    CHECK(out.run_id > 0);
+    CHECK_INT_EQ(out.revision, 1);
+    snprintf(want, sizeof want, "http://127.0.0.1:%u", (unsigned)srv.port);
+    CHECK_STR_EQ(out.base_url, want);
+    CHECK(out.cap == NULL);
+
+    /* An override wins, kept as written (the loader drops the trailing '/'). */
+    char ov[256];
+    snprintf(ov, sizeof ov,
+             "{\"users\":1,\"duration\":\"1s\",\"base_url\":\"http://localhost:%u/\"}",
+             (unsigned)srv.port);
+    CHECK_INT_EQ(start_with(r, test_id, 1, ov, NULL, &out, &el), 0);
+    snprintf(want, sizeof want, "http://localhost:%u/", (unsigned)srv.port);
+    CHECK_STR_EQ(out.base_url, want);
+    wait_idle(r, 10000);
+
+    /* No such revision, no such test: nothing stored, the message says which. */
+    CHECK_INT_EQ(start_with(r, test_id, 9, NULL, NULL, &out, &el), SP_ENOTFOUND);
+    CHECK(out.run_id == 0);
+    CHECK_STR_CONTAINS(out.msg, "has no revision 9");
+    CHECK_INT_EQ(start_with(r, test_id + 1000, 0, NULL, NULL, &out, &el), SP_ENOTFOUND);
+    CHECK_STR_CONTAINS(out.msg, "no test with id");
+
+    /* The rules: the role's caps, then the allowlist (its refusal names the URL's field). */
+    sp_policy_rules rules = {.role = "tester", .max_vus = 1};
+    CHECK_INT_EQ(start_with(r, test_id, 0, "{\"users\":2,\"duration\":\"1s\"}", &rules, &out, &el),
+                 SP_ELIMIT);
+    CHECK_STR_EQ(out.cap ? out.cap : "", "max_vus");
+    CHECK_STR_EQ(out.msg, "users 2 exceeds the tester cap max_vus=1");
+    const char *allow[] = {"10.0.0.0/8"};
+    sp_policy_rules fenced = {.role = "tester", .allow = allow, .nallow = 1};
+    CHECK_INT_EQ(start_with(r, test_id, 0, "{\"users\":1,\"duration\":\"1s\"}", &fenced, &out, &el),
+                 SP_EINVAL);
+    CHECK(el.n == 1);
+    CHECK_STR_EQ(el.v[0].path, "base_url");
+    CHECK_STR_EQ(out.msg, "a target is not in the target allowlist");
+    CHECK_INT_EQ((int)sp_runs_active(r), 0);
+    sp_errlist_release(&el);
+    sp_runs_free(r);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -203,6 +269,7 @@ int main(void)
     }
     sp_store_close(s);
     RUN(test_run_passes_with_seconds);
+    RUN(test_start_resolves);
     RUN(test_stop_and_caps);
     testserver_stop(&srv);
     char cmd[400];
