@@ -30,19 +30,6 @@ struct sp_sql {
     int last_rc;       /* its SQLite result code */
 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* ---- Connections ---- */
 
 int sp_sql_connect(sqlite3 **db, const char *path, int flags, char *why, size_t whylen)
@@ -50,7 +37,8 @@ int sp_sql_connect(sqlite3 **db, const char *path, int flags, char *why, size_t 
     *db = NULL;
     int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_EXRESCODE, NULL);
     if (rc != SQLITE_OK) {
-        seterr(why, whylen, "%s", *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
+        if (why && whylen)
+            snprintf(why, whylen, "%s", *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
         sqlite3_close(*db);
         *db = NULL;
         return SP_ESYS;
@@ -442,22 +430,39 @@ json_t *sp_sql_row(sqlite3_stmt *st, const char *spec)
     return o;
 }
 
-int sp_sql_rows(sp_sql *q, sqlite3_stmt *st, const char *spec, json_t **out)
+int sp_sql_each(sp_sql *q, sqlite3_stmt *st, int (*fn)(sqlite3_stmt *st, void *ctx), void *ctx)
 {
-    *out = NULL;
     if (!st)
         return SP_EIO;
-    json_t *arr = json_array();
     int rc;
-    while ((rc = sp_sql_next(q, st)) > 0)
-        json_array_append_new(arr, sp_sql_row(st, spec)); /* steals the row */
+    while ((rc = sp_sql_next(q, st)) > 0 && (rc = fn(st, ctx)) == 0)
+        ;
     sp_sql_done(st);
-    if (rc < 0) {
-        json_decref(arr);
-        return rc;
-    }
-    *out = arr;
+    return rc < 0 ? rc : 0;
+}
+
+struct rows_ctx {
+    json_t *arr;
+    const char *spec;
+};
+
+static int append_row(sqlite3_stmt *st, void *ctx)
+{
+    struct rows_ctx *r = ctx;
+    json_array_append_new(r->arr, sp_sql_row(st, r->spec)); /* steals the row */
     return 0;
+}
+
+int sp_sql_rows(sp_sql *q, sqlite3_stmt *st, const char *spec, json_t **out)
+{
+    struct rows_ctx r = {json_array(), spec};
+    int rc = sp_sql_each(q, st, append_row, &r);
+    if (rc) {
+        json_decref(r.arr);
+        r.arr = NULL;
+    }
+    *out = r.arr;
+    return rc;
 }
 
 /* ---- Transactions ---- */
@@ -478,6 +483,14 @@ int sp_sql_commit(sp_sql *q)
     int ret = kit_run(q, K_COMMIT);
     if (ret)
         sp_sql_rollback(q);
+    return ret;
+}
+
+int sp_sql_end(sp_sql *q, int ret)
+{
+    if (!ret)
+        return sp_sql_commit(q);
+    sp_sql_rollback(q);
     return ret;
 }
 

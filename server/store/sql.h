@@ -14,12 +14,13 @@
  *       ... sp_sql_col(st, 0, 's'), sp_sql_row(st, "id:i name:s") ...
  *   sp_sql_done(st)                                  reset and unbound: ready for the next user
  *   sp_sql_run(q, Q_Y, "l", id)                      a whole statement whose rows are not read
- *   sp_sql_begin(q) ... sp_sql_commit(q)             a write transaction (BEGIN IMMEDIATE);
- *                                                    sp_sql_rollback(q) on the failure path
+ *   ret = sp_sql_begin(q) ... sp_sql_end(q, ret)     a write transaction (BEGIN IMMEDIATE),
+ *                                                    committed when ret is 0, else rolled back
  *   sp_sql_close(q)
  * A statement is reset by the function that used it before that function returns (sp_sql_done,
- * or sp_sql_run, sp_sql_rows, sp_sql_one_int that do it themselves), so the next caller finds it
- * ready and an idle connection holds no read snapshot that would hold back a WAL checkpoint.
+ * or sp_sql_run, sp_sql_each, sp_sql_rows and sp_sql_one_int, which do it themselves), so the
+ * next caller finds it ready and an idle connection holds no read snapshot that would hold back
+ * a WAL checkpoint.
  *
  * Binding by format: fmt has one letter per parameter, bound to ?1, ?2, ... in order:
  *   'i' int   'l' int64_t   'f' double   's' const char * (NULL binds NULL)
@@ -141,10 +142,13 @@ void sp_sql_col_copy(sqlite3_stmt *st, int i, char *out, size_t outlen);
 json_t *sp_sql_row(sqlite3_stmt *st, const char *spec);
 /* Adds to obj the columns from column first on, by spec. */
 void sp_sql_row_add(json_t *obj, sqlite3_stmt *st, int first, const char *spec);
-/* Steps st (bound by the caller) to its end, one object a row by spec, into *out, a new array;
- * resets st. 0, or a negative code with *out NULL. */
+/* Steps st (bound; NULL: from a sp_sql_query() that failed, SP_EIO) over its rows, calling
+ * fn(st, ctx) on each: fn returns 0 to go on, or a negative code to stop with. Resets st.
+ * Returns 0, fn's code or the step's failure. */
+int sp_sql_each(sp_sql *q, sqlite3_stmt *st, int (*fn)(sqlite3_stmt *st, void *ctx), void *ctx);
+/* Steps st (as sp_sql_each) to its end, one object a row by spec, into *out, a new array.
+ * 0, or a negative code with *out NULL. */
 int sp_sql_rows(sp_sql *q, sqlite3_stmt *st, const char *spec, json_t **out);
-/* (st may be NULL, from a sp_sql_query() that failed: SP_EIO.) */
 
 /* ---- Transactions ---- */
 
@@ -155,6 +159,9 @@ int sp_sql_begin(sp_sql *q);
 /* COMMIT. On failure the transaction is rolled back when SQLite left it open, and the commit's
  * failure is what is returned and recorded. */
 int sp_sql_commit(sp_sql *q);
+/* Ends the transaction: COMMIT when ret is 0, else ROLLBACK. Returns ret, or the commit's
+ * failure. The one exit of a write: `ret = sp_sql_begin(q); ...; return sp_sql_end(q, ret);`. */
+int sp_sql_end(sp_sql *q, int ret);
 /* ROLLBACK when a transaction is open (a failed statement may have ended it already). Keeps the
  * recorded failure. */
 void sp_sql_rollback(sp_sql *q);

@@ -172,11 +172,34 @@ int store_child_err(sp_store *s, int code, int missing)
     return code;
 }
 
+int store_begin(sp_store *s)
+{
+    return store_forked(s) ? SP_ESTATE : sp_sql_begin(s->sql);
+}
+
 int store_row_exists(sp_store *s, int id, int64_t a)
 {
     int64_t one;
     int ret = sp_sql_one_int(s->sql, id, &one, "l", a);
     return ret == 0 ? 1 : ret == SP_ENOTFOUND ? 0 : ret;
+}
+
+int store_rows_of(sp_store *s, int parent, int64_t id, int query, const char *spec, json_t **out)
+{
+    *out = NULL;
+    if (store_forked(s))
+        return SP_ESTATE;
+    int ret = store_row_exists(s, parent, id);
+    if (ret <= 0)
+        return ret < 0 ? ret : SP_ENOTFOUND;
+    return sp_sql_rows(s->sql, sp_sql_query(s->sql, query, "l", id), spec, out);
+}
+
+/* A failure rc of SQL the kit ran on the bare connection (scripts, pragmas): recorded, and
+ * written to err as store_dberr() does. */
+static int raw_fail(sp_store *s, int rc, char *err, size_t errlen)
+{
+    return store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
 }
 
 /* ---- Open, migrate, close ---- */
@@ -253,7 +276,7 @@ static int migrate(sp_store *s, int max_version, char *err, size_t errlen)
                                             " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
                                             " applied_at INTEGER NOT NULL)");
     if (rc != SQLITE_OK)
-        return store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
+        return raw_fail(s, rc, err, errlen);
     int version = 0;
     int ret = current_version(s, &version);
     if (ret)
@@ -276,15 +299,23 @@ static int migrate(sp_store *s, int max_version, char *err, size_t errlen)
     return 0;
 }
 
+/* The answer of a pragma (its first row's first column) into out: 0, or the failure recorded
+ * and written to err. */
+static int pragma_text(sp_store *s, const char *sql, char *out, size_t outlen, char *err,
+                       size_t errlen)
+{
+    int rc = sp_sql_exec_text(sp_sql_db(s->sql), sql, out, outlen);
+    return rc == SQLITE_OK ? 0 : raw_fail(s, rc, err, errlen);
+}
+
 /* Per-connection settings (the kit's sp_sql_connect() has made the connection defensive and
  * set the busy timeout). journal_mode=WAL is persistent in the file; the others are not. */
 static int configure(sp_store *s, char *err, size_t errlen)
 {
-    sqlite3 *db = sp_sql_db(s->sql);
     char mode[32];
-    int rc = sp_sql_exec_text(db, "PRAGMA journal_mode = WAL", mode, sizeof mode);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
+    int ret = pragma_text(s, "PRAGMA journal_mode = WAL", mode, sizeof mode, err, errlen);
+    if (ret)
+        return ret;
     if (strcmp(mode, "wal") != 0) {
         store_seterr(err, errlen, "database: cannot use WAL mode (journal mode is %s)",
                      *mode ? mode : "unknown");
@@ -292,13 +323,14 @@ static int configure(sp_store *s, char *err, size_t errlen)
     }
 #define STR_(x) #x
 #define STR(x) STR_(x)
-    rc = sp_sql_exec(db, "PRAGMA synchronous = FULL;"
+    int rc = sp_sql_exec(sp_sql_db(s->sql),
+                         "PRAGMA synchronous = FULL;"
                          "PRAGMA foreign_keys = ON;"
                          "PRAGMA journal_size_limit = " STR(SP_STORE_WAL_LIMIT_BYTES) ";");
 #undef STR
 #undef STR_
     if (rc != SQLITE_OK)
-        return store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
+        return raw_fail(s, rc, err, errlen);
     return 0;
 }
 
@@ -412,19 +444,17 @@ int sp_store_integrity_check(sp_store *s, char *err, size_t errlen)
 {
     if (store_forked(s))
         return SP_ESTATE;
-    sqlite3 *db = sp_sql_db(s->sql);
     char res[1024];
-    int rc = sp_sql_exec_text(db, "PRAGMA integrity_check", res, sizeof res);
-    if (rc != SQLITE_OK)
-        return store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
+    int ret = pragma_text(s, "PRAGMA integrity_check", res, sizeof res, err, errlen);
+    if (ret)
+        return ret;
     if (strcmp(res, "ok") != 0) {
         store_seterr(err, errlen, "integrity_check: %s", *res ? res : "no result");
         return SP_EIO;
     }
     /* The first row names the table, the row and the parent table it misses. */
     sqlite3_stmt *st = NULL;
-    int ret = 0;
-    rc = sqlite3_prepare_v2(db, "PRAGMA foreign_key_check", -1, &st, NULL);
+    int rc = sqlite3_prepare_v2(sp_sql_db(s->sql), "PRAGMA foreign_key_check", -1, &st, NULL);
     if (rc == SQLITE_OK)
         rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
@@ -435,7 +465,7 @@ int sp_store_integrity_check(sp_store *s, char *err, size_t errlen)
                      parent ? parent : "?");
         ret = SP_EIO;
     } else if (rc != SQLITE_DONE) {
-        ret = store_dberr(s, sp_sql_fail(s->sql, rc), err, errlen);
+        ret = raw_fail(s, rc, err, errlen);
     }
     sqlite3_finalize(st);
     return ret;

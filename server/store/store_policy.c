@@ -9,33 +9,36 @@
 /* The columns of Q_CAPS_LIST after the role. */
 #define CAPS_SPEC "max_vus:i max_rate:n max_duration_s:i max_concurrent_runs:i"
 
-int sp_store_allowlist_get(sp_store *s, json_t **out)
+/* The rows of statement id through fn into container (stolen): *out on success. */
+static int read_into(sp_store *s, int id, int (*fn)(sqlite3_stmt *st, void *container),
+                     json_t *container, json_t **out)
 {
     *out = NULL;
-    if (store_forked(s))
-        return SP_ESTATE;
-    sqlite3_stmt *st = sp_sql_query(s->sql, Q_ALLOW_LIST, "");
-    if (!st)
-        return SP_EIO;
-    json_t *a = json_array();
-    int rc;
-    while ((rc = sp_sql_next(s->sql, st)) > 0)
-        json_array_append_new(a, sp_sql_col(st, 0, 's'));
-    sp_sql_done(st);
-    if (rc < 0) {
-        json_decref(a);
+    int rc = store_forked(s) ? SP_ESTATE
+                             : sp_sql_each(s->sql, sp_sql_query(s->sql, id, ""), fn, container);
+    if (rc) {
+        json_decref(container);
         return rc;
     }
-    *out = a;
+    *out = container;
     return 0;
+}
+
+static int add_entry(sqlite3_stmt *st, void *list)
+{
+    json_array_append_new(list, sp_sql_col(st, 0, 's')); /* steals the string */
+    return 0;
+}
+
+int sp_store_allowlist_get(sp_store *s, json_t **out)
+{
+    return read_into(s, Q_ALLOW_LIST, add_entry, json_array(), out);
 }
 
 int sp_store_allowlist_set(sp_store *s, const json_t *entries)
 {
-    if (store_forked(s))
-        return SP_ESTATE;
     sp_sql *q = s->sql;
-    int ret = sp_sql_begin(q);
+    int ret = store_begin(s);
     if (ret)
         return ret;
     ret = sp_sql_run(q, Q_ALLOW_CLEAR, "");
@@ -49,11 +52,7 @@ int sp_store_allowlist_set(sp_store *s, const json_t *entries)
                   ? sp_sql_run(q, Q_ALLOW_INSERT, "ls", (int64_t)i, json_string_value(v))
                   : SP_EINVAL;
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
-    return ret;
+    return sp_sql_end(q, ret);
 }
 
 static json_t *caps_zero(void)
@@ -62,38 +61,26 @@ static json_t *caps_zero(void)
                      "max_concurrent_runs", 0);
 }
 
+static int add_caps(sqlite3_stmt *st, void *caps)
+{
+    const char *role = (const char *)sqlite3_column_text(st, 0);
+    json_t *c = json_object();
+    sp_sql_row_add(c, st, 1, CAPS_SPEC);
+    json_object_set_new(caps, role ? role : "?", c); /* steals c */
+    return 0;
+}
+
 int sp_store_caps_get(sp_store *s, json_t **out)
 {
-    *out = NULL;
-    if (store_forked(s))
-        return SP_ESTATE;
-    sqlite3_stmt *st = sp_sql_query(s->sql, Q_CAPS_LIST, "");
-    if (!st)
-        return SP_EIO;
     json_t *o = json_pack("{s:o, s:o, s:o}", "admin", caps_zero(), "tester", caps_zero(), "viewer",
                           caps_zero());
-    int rc;
-    while ((rc = sp_sql_next(s->sql, st)) > 0) {
-        const char *role = (const char *)sqlite3_column_text(st, 0);
-        json_t *c = json_object();
-        sp_sql_row_add(c, st, 1, CAPS_SPEC);
-        json_object_set_new(o, role ? role : "?", c); /* steals c */
-    }
-    sp_sql_done(st);
-    if (rc < 0) {
-        json_decref(o);
-        return rc;
-    }
-    *out = o;
-    return 0;
+    return read_into(s, Q_CAPS_LIST, add_caps, o, out);
 }
 
 int sp_store_caps_set(sp_store *s, const json_t *caps)
 {
-    if (store_forked(s))
-        return SP_ESTATE;
     sp_sql *q = s->sql;
-    int ret = sp_sql_begin(q);
+    int ret = store_begin(s);
     if (ret)
         return ret;
     const char *role;
@@ -108,9 +95,5 @@ int sp_store_caps_set(sp_store *s, const json_t *caps)
         if (ret)
             break;
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
-    return ret;
+    return sp_sql_end(q, ret);
 }

@@ -87,6 +87,10 @@ void store_seterr(char *err, size_t errlen, const char *fmt, ...)
  * must not be touched. */
 int store_forked(sp_store *s);
 
+/* The start of a write: SP_ESTATE in a forked child, else sp_sql_begin() (end it with
+ * sp_sql_end()). */
+int store_begin(sp_store *s);
+
 /* A failure the kit has recorded on s (code, from a sp_sql_* call): also written to err as
  * "database: <SQLite's message>". Returns code. */
 int store_dberr(sp_store *s, int code, char *err, size_t errlen);
@@ -97,6 +101,10 @@ int store_child_err(sp_store *s, int code, int missing);
 
 /* 1 when statement id with ?1 = a returns a row, 0 when not, negative on failure. */
 int store_row_exists(sp_store *s, int id, int64_t a);
+
+/* The rows of statement query (?1 = id) by spec (store/sql.h) as a new array in *out, or
+ * SP_ENOTFOUND when statement parent (?1 = id) finds no row: a child list of a test or run. */
+int store_rows_of(sp_store *s, int parent, int64_t id, int query, const char *spec, json_t **out);
 
 /* SQLite integers are signed; counters never come near 2^63, but a wrapped value must not turn
  * negative in the database. */

@@ -98,11 +98,7 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
         ret = sp_sql_run(q, Q_RUN_NAME_INSERT, "lls", run_id, (int64_t)i, names[i]);
         ret = store_child_err(s, ret, SP_ENOTFOUND);
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
-    return ret;
+    return sp_sql_end(q, ret);
 }
 
 /* After an UPDATE ... WHERE id = ? AND status ... changed nothing: was the run missing, or in

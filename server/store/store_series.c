@@ -119,11 +119,7 @@ int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const s
                          (int)s->blob_a.len, kinds, (int)s->blob_b.len);
         ret = store_child_err(s, ret, SP_EINVAL);
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
-    return ret;
+    return sp_sql_end(q, ret);
 }
 
 int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
@@ -155,12 +151,8 @@ int sp_store_run_minute_hist_add(sp_store *s, int64_t run_id, int64_t minute,
                          store_i64(total), b.p, (int)b.len);
         ret = store_child_err(s, ret, SP_EINVAL);
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
     sp_buf_release(&b);
-    return ret;
+    return sp_sql_end(q, ret);
 }
 
 struct add_ctx {
@@ -407,21 +399,11 @@ int sp_store_run_failures_add(sp_store *s, int64_t run_id, const sp_store_failur
                          (int)utf8_cut(f[i].message, SP_FAIL_MSG_MAX), store_i64(f[i].count));
         ret = store_child_err(s, ret, SP_EINVAL);
     }
-    if (!ret)
-        ret = sp_sql_commit(q);
-    if (ret)
-        sp_sql_rollback(q);
-    return ret;
+    return sp_sql_end(q, ret);
 }
 
 int sp_store_run_failures(sp_store *s, int64_t run_id, json_t **out)
 {
-    *out = NULL;
-    if (store_forked(s))
-        return SP_ESTATE;
-    int e = store_row_exists(s, Q_RUN_EXISTS, run_id);
-    if (e <= 0)
-        return e < 0 ? e : SP_ENOTFOUND;
-    return sp_sql_rows(s->sql, sp_sql_query(s->sql, Q_FAIL_READ, "l", run_id),
-                       "name:s name_id:i message:s count:i", out);
+    return store_rows_of(s, Q_RUN_EXISTS, run_id, Q_FAIL_READ, "name:s name_id:i message:s count:i",
+                         out);
 }

@@ -18,12 +18,6 @@
  * listed too. */
 #define TEST_ITEM_SPEC "id:i name:s created_at:i updated_at:i revision:i"
 
-static int insert_revision(sp_store *s, int64_t id, int revision, const char *name,
-                           const char *definition, const char *by, int64_t now)
-{
-    return sp_sql_run(s->sql, Q_REV_INSERT, "lissls", id, revision, name, definition, now, by);
-}
-
 /* A failed write of a test's name (code recorded on s): the unique index on live names makes a
  * duplicate SP_ESTATE with a message that names it. */
 static int name_taken(sp_store *s, int code, const char *name, char *err, size_t errlen)
@@ -38,8 +32,22 @@ static int name_taken(sp_store *s, int code, const char *name, char *err, size_t
 
 static int save_secrets(sp_store *s, int64_t id, const json_t *secrets, char *err, size_t errlen);
 
-static int test_create(sp_store *s, const char *name, const char *definition, const json_t *secrets,
-                       const char *created_by, int64_t *id_out, char *err, size_t errlen)
+/* Inside a save's transaction: revision `revision` of test id and, when secrets is not NULL,
+ * the test's secrets. */
+static int add_revision(sp_store *s, int64_t id, int revision, const char *name,
+                        const char *definition, const json_t *secrets, const char *by, int64_t now,
+                        char *err, size_t errlen)
+{
+    int ret = sp_sql_run(s->sql, Q_REV_INSERT, "lissls", id, revision, name, definition, now, by);
+    if (!ret && secrets)
+        ret = save_secrets(s, id, secrets, err, errlen);
+    return ret;
+}
+
+/* Whether a save may start: SP_ESTATE in a forked child, SP_EINVAL without a name or a
+ * definition. */
+static int check_save(sp_store *s, const char *name, const char *definition, char *err,
+                      size_t errlen)
 {
     if (store_forked(s))
         return SP_ESTATE;
@@ -47,26 +55,29 @@ static int test_create(sp_store *s, const char *name, const char *definition, co
         store_seterr(err, errlen, "a test needs a name and a definition");
         return SP_EINVAL;
     }
+    return 0;
+}
+
+static int test_create(sp_store *s, const char *name, const char *definition, const json_t *secrets,
+                       const char *created_by, int64_t *id_out, char *err, size_t errlen)
+{
+    int ret = check_save(s, name, definition, err, errlen);
+    if (ret)
+        return ret;
     sp_sql *q = s->sql;
     int64_t now = sp_wall_ms(), id = 0;
-    int ret = sp_sql_begin(q);
+    ret = sp_sql_begin(q);
     if (ret)
         return ret;
     ret = sp_sql_run(q, Q_TEST_INSERT, "sl", name, now);
     if (ret) {
         ret = name_taken(s, ret, name, err, errlen);
-        goto out;
+    } else {
+        id = sp_sql_last_id(q);
+        ret = add_revision(s, id, 1, name, definition, secrets, created_by, now, err, errlen);
     }
-    id = sp_sql_last_id(q);
-    ret = insert_revision(s, id, 1, name, definition, created_by, now);
-    if (!ret && secrets)
-        ret = save_secrets(s, id, secrets, err, errlen);
-    if (!ret)
-        ret = sp_sql_commit(q);
-out:
-    if (ret)
-        sp_sql_rollback(q);
-    else if (id_out)
+    ret = sp_sql_end(q, ret);
+    if (!ret && id_out)
         *id_out = id;
     return ret;
 }
@@ -81,16 +92,13 @@ static int test_update(sp_store *s, int64_t id, const char *name, const char *de
                        const json_t *secrets, const char *updated_by, int *revision_out, char *err,
                        size_t errlen)
 {
-    if (store_forked(s))
-        return SP_ESTATE;
-    if (!name || !*name || !definition) {
-        store_seterr(err, errlen, "a test needs a name and a definition");
-        return SP_EINVAL;
-    }
+    int ret = check_save(s, name, definition, err, errlen);
+    if (ret)
+        return ret;
     sp_sql *q = s->sql;
     int64_t now = sp_wall_ms();
     int revision = 0;
-    int ret = sp_sql_begin(q);
+    ret = sp_sql_begin(q);
     if (ret)
         return ret;
     /* The UPDATE ... RETURNING gives the new head revision; no row: no live test. */
@@ -103,21 +111,14 @@ static int test_update(sp_store *s, int64_t id, const char *name, const char *de
     if (found == 0) {
         store_seterr(err, errlen, "no test with id %lld", (long long)id);
         ret = SP_ENOTFOUND;
-        goto out;
-    }
-    if (ret) {
+    } else if (ret) {
         ret = name_taken(s, ret, name, err, errlen);
-        goto out;
+    } else {
+        ret =
+            add_revision(s, id, revision, name, definition, secrets, updated_by, now, err, errlen);
     }
-    ret = insert_revision(s, id, revision, name, definition, updated_by, now);
-    if (!ret && secrets)
-        ret = save_secrets(s, id, secrets, err, errlen);
-    if (!ret)
-        ret = sp_sql_commit(q);
-out:
-    if (ret)
-        sp_sql_rollback(q);
-    else if (revision_out)
+    ret = sp_sql_end(q, ret);
+    if (!ret && revision_out)
         *revision_out = revision;
     return ret;
 }
@@ -149,19 +150,19 @@ int sp_store_test_save(sp_store *s, int64_t id, const char *name, const char *de
     return rc;
 }
 
+static int add_secret(sqlite3_stmt *st, void *secrets)
+{
+    json_object_set_new(secrets, (const char *)sqlite3_column_text(st, 0), sp_sql_col(st, 1, 's'));
+    return 0;
+}
+
 /* Reads a test's secrets into a new object name -> value. */
 static int read_secrets(sp_store *s, int64_t id, json_t **out)
 {
     *out = NULL;
-    sqlite3_stmt *st = sp_sql_query(s->sql, Q_SECRET_LIST, "l", id);
-    if (!st)
-        return SP_EIO;
     json_t *o = json_object();
-    int rc;
-    while ((rc = sp_sql_next(s->sql, st)) > 0)
-        json_object_set_new(o, (const char *)sqlite3_column_text(st, 0), sp_sql_col(st, 1, 's'));
-    sp_sql_done(st);
-    if (rc < 0) {
+    int rc = sp_sql_each(s->sql, sp_sql_query(s->sql, Q_SECRET_LIST, "l", id), add_secret, o);
+    if (rc) {
         json_decref(o);
         return rc;
     }
@@ -320,12 +321,6 @@ int sp_store_test_find(sp_store *s, const char *name, int64_t *id)
 
 int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
 {
-    *out = NULL;
-    if (store_forked(s))
-        return SP_ESTATE;
-    int ret = store_row_exists(s, Q_TEST_EXISTS, id);
-    if (ret <= 0)
-        return ret < 0 ? ret : SP_ENOTFOUND;
-    return sp_sql_rows(s->sql, sp_sql_query(s->sql, Q_TEST_REVS, "l", id),
-                       "revision:i name:s created_at:i created_by:s bytes:i", out);
+    return store_rows_of(s, Q_TEST_EXISTS, id, Q_TEST_REVS,
+                         "revision:i name:s created_at:i created_by:s bytes:i", out);
 }
