@@ -35,8 +35,10 @@
  *   's' text; bytes that are not UTF-8 become U+FFFD, so the result always serialises
  *   'a' text through sp_json_string() (base/json.h): not UTF-8, every byte above 0x7f is '?'
  *   'j' JSON text the server wrote itself, parsed; text that does not parse comes back a string
- * Every kind gives JSON null for SQL NULL ('n' also for text). A spec lists the columns from
- * the first one given: "id:i name:s created_at:i" (space-separated name:kind pairs).
+ * Every kind gives JSON null for SQL NULL ('n' also for text). A spec names the row's columns
+ * in order, each as key:kind, separated by spaces: "id:i name:s created_at:i" makes column 0
+ * "id", column 1 "name" and column 2 "created_at" (from column 0 for sp_sql_row(), from the
+ * column given for sp_sql_row_add()).
  *
  * Errors: functions return 0 (or a row flag) or a negative SP_E* code. sp_sql_code() is the one
  * mapping of SQLite results: a constraint is the caller's doing (SP_ESTATE), a busy or locked

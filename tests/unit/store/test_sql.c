@@ -319,6 +319,17 @@ static void test_bare_connection(void)
     CHECK_STR_EQ(text, "delete");
     CHECK(sp_sql_exec(db, "INSERT INTO nowhere VALUES (1)") != SQLITE_OK);
     CHECK_STR_CONTAINS(sqlite3_errmsg(db), "no such table");
+
+    /* The binder on a statement of the caller's own. */
+    sqlite3_stmt *st = NULL;
+    CHECK_INT_EQ(sqlite3_prepare_v2(db, "SELECT ?1 + ?2, ?3 IS NULL", -1, &st, NULL), SQLITE_OK);
+    CHECK_INT_EQ(sp_sql_bind(st, "il-", 40, (int64_t)2), 0);
+    CHECK_INT_EQ(sqlite3_step(st), SQLITE_ROW);
+    CHECK_INT_EQ(sqlite3_column_int64(st, 0), 42);
+    CHECK_INT_EQ(sqlite3_column_int64(st, 1), 1);
+    sqlite3_reset(st);
+    CHECK_INT_EQ(sp_sql_bind(st, "il", 1, (int64_t)2), SP_EINVAL);
+    sqlite3_finalize(st);
     sqlite3_close(db);
 }
 
