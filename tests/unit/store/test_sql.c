@@ -184,8 +184,23 @@ static void test_rollback(void)
     sp_sql_close(q);
 }
 
+/* Row id of t read by spec, as compact JSON text in buf ("" when there is no such row). */
+static const char *row_text(sp_sql *q, int64_t id, const char *spec, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    sqlite3_stmt *st = sp_sql_query(q, T_GET, "l", id);
+    json_t *row = sp_sql_first(q, st) == 0 ? sp_sql_row(st, spec) : NULL;
+    sp_sql_done(st);
+    char *text = row ? json_dumps(row, JSON_COMPACT) : NULL;
+    snprintf(buf, n, "%s", text ? text : "");
+    free(text);
+    json_decref(row);
+    return buf;
+}
+
 static void test_bind_and_read(void)
 {
+    char buf[256];
     sp_sql *q = open_test("bind", 0);
     CHECK(q != NULL);
     json_t *doc = json_pack("{s:i, s:[s]}", "a", 1, "b", "c");
@@ -212,23 +227,10 @@ static void test_bind_and_read(void)
     json_decref(row);
     CHECK_STR_EQ(name, "on");
 
-    st = sp_sql_query(q, T_GET, "l", (int64_t)2);
-    CHECK_INT_EQ(sp_sql_first(q, st), 0);
-    row = sp_sql_row(st, "id:i name:s n:n data:i doc:j");
-    sp_sql_done(st);
-    text = json_dumps(row, JSON_COMPACT);
-    CHECK_STR_EQ(text, "{\"id\":2,\"name\":\"two\",\"n\":7.0,\"data\":null,\"doc\":\"{oops\"}");
-    free(text);
-    json_decref(row);
-
-    st = sp_sql_query(q, T_GET, "l", (int64_t)3);
-    CHECK_INT_EQ(sp_sql_first(q, st), 0);
-    row = sp_sql_row(st, "id:b name:s n:i data:n doc:j");
-    sp_sql_done(st);
-    text = json_dumps(row, JSON_COMPACT);
-    CHECK_STR_EQ(text, "{\"id\":true,\"name\":null,\"n\":1,\"data\":null,\"doc\":null}");
-    free(text);
-    json_decref(row);
+    CHECK_STR_EQ(row_text(q, 2, "id:i name:s n:n data:i doc:j", buf, sizeof buf),
+                 "{\"id\":2,\"name\":\"two\",\"n\":7.0,\"data\":null,\"doc\":\"{oops\"}");
+    CHECK_STR_EQ(row_text(q, 3, "id:b name:s n:i data:n doc:j", buf, sizeof buf),
+                 "{\"id\":true,\"name\":null,\"n\":1,\"data\":null,\"doc\":null}");
 
     /* 's' keeps what is UTF-8 and replaces the rest with U+FFFD; 'a' makes it ASCII. */
     st = sp_sql_query(q, T_GET, "l", (int64_t)4);
