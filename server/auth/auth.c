@@ -18,6 +18,7 @@
 #include "base/json.h"
 #include "base/log.h"
 #include "engine/banned.h"
+#include "store/sql.h"
 
 #define SESSION_COOKIE "sp_session"
 #define TOKEN_PREFIX "spt_"
@@ -110,9 +111,8 @@ struct sp_auth {
     char **names;
     size_t nnames;
 
-    pthread_mutex_t mu; /* db and st */
-    sqlite3 *db;
-    sqlite3_stmt *st[Q_COUNT];
+    pthread_mutex_t mu; /* sql */
+    sp_sql *sql;        /* the connection and its statements (store/sql.h) */
 
     sem_t hashing; /* SP_AUTH_HASH_CONCURRENCY Argon2id computations at once */
     char dummy_hash[crypto_pwhash_STRBYTES]; /* verified against for unknown users */
@@ -141,75 +141,27 @@ static void setmsg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Prepared once per connection; call with a->mu held. */
-static sqlite3_stmt *stmt(sp_auth *a, int id)
-{
-    if (!a->st[id] && sqlite3_prepare_v3(a->db, sql_text[id], -1, SQLITE_PREPARE_PERSISTENT,
-                                         &a->st[id], NULL) != SQLITE_OK) {
-        sp_log_kv(SP_LOG_ERROR, "auth: cannot prepare a statement", "error", sqlite3_errmsg(a->db),
-                    NULL);
-        a->st[id] = NULL;
-    }
-    return a->st[id];
-}
-
-static void done(sqlite3_stmt *st)
-{
-    if (st) {
-        sqlite3_reset(st);
-        sqlite3_clear_bindings(st);
-    }
-}
-
+/* A database failure the SQL kit has recorded: logged with SQLite's message, reported to the
+ * client without it. auth.h promises SP_EIO for every database failure. */
 static int dberr(sp_auth *a, char *msg, size_t msglen)
 {
-    sp_log_kv(SP_LOG_ERROR, "auth: database", "error", sqlite3_errmsg(a->db), NULL);
+    sp_log_kv(SP_LOG_ERROR, "auth: database", "error", sp_sql_errmsg(a->sql), NULL);
     setmsg(msg, msglen, "the database failed (see the server log)");
     return SP_EIO;
 }
 
-/* Runs a statement that returns no rows. Returns the SQLite code. */
-static int step_done(sqlite3_stmt *st)
+/* With a->mu held: the rows of st (bound; NULL when it did not prepare) by spec, as a new
+ * {key: [rows...]} in *out. */
+static int list_locked(sp_auth *a, sqlite3_stmt *st, const char *key, const char *spec,
+                       json_t **out)
 {
-    int rc = sqlite3_step(st);
-    done(st);
-    return rc == SQLITE_DONE ? SQLITE_OK : rc;
-}
-
-/* One integer from a statement whose ?1 is bound by the caller; -1 on failure. */
-static int64_t one_int(sqlite3_stmt *st)
-{
-    int64_t v = -1;
-    if (st && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    done(st);
-    return v;
-}
-
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *s)
-{
-    if (s)
-        sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-    else
-        sqlite3_bind_null(st, i);
-}
-
-static json_t *col_text(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? sp_json_string((const char *)t) : json_null();
-}
-
-static json_t *col_int_or_null(sqlite3_stmt *st, int i)
-{
-    return sqlite3_column_type(st, i) == SQLITE_NULL ? json_null()
-                                                     : json_integer(sqlite3_column_int64(st, i));
-}
-
-static void copy_col(sqlite3_stmt *st, int i, char *out, size_t outlen)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    snprintf(out, outlen, "%s", t ? (const char *)t : "");
+    json_t *items = NULL;
+    if (!st)
+        return SP_EIO;
+    if (sp_sql_rows(a->sql, st, spec, &items) != 0)
+        return dberr(a, NULL, 0);
+    *out = json_pack("{s:o}", key, items); /* steals items */
+    return 0;
 }
 
 static void random_hex(char *out, size_t bytes)
@@ -303,44 +255,38 @@ static int verify_password(sp_auth *a, const char *hash, const char *pw)
 static int user_get(sp_auth *a, const char *name, int64_t *id, char *role, size_t rolelen,
                     char *hash, size_t hashlen)
 {
-    sqlite3_stmt *st = stmt(a, Q_USER_GET);
-    if (!st)
-        return SP_EIO;
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    int rc = sqlite3_step(st);
-    int ret = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? SP_ENOTFOUND : SP_EIO;
-    if (rc == SQLITE_ROW) {
+    sqlite3_stmt *st = sp_sql_query(a->sql, Q_USER_GET, "s", name);
+    int ret = sp_sql_first(a->sql, st);
+    if (ret == 0) {
         if (id)
             *id = sqlite3_column_int64(st, 0);
         if (role)
-            copy_col(st, 1, role, rolelen);
+            sp_sql_col_copy(st, 1, role, rolelen);
         if (hash)
-            copy_col(st, 2, hash, hashlen);
+            sp_sql_col_copy(st, 2, hash, hashlen);
     }
-    done(st);
-    return ret;
+    sp_sql_done(st);
+    return ret == 0 || ret == SP_ENOTFOUND ? ret : SP_EIO;
 }
 
 /* ---- Open ---- */
 
 static int open_db(sp_auth *a, const char *path, char *err, size_t errlen)
 {
-    int rc = sqlite3_open_v2(path, &a->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "auth: cannot open %s: %s", path,
-                 a->db ? sqlite3_errmsg(a->db) : sqlite3_errstr(rc));
+    static const sp_sql_config cfg = {
+        .texts = sql_text,
+        .ntexts = Q_COUNT,
+        .log_as = "auth",
+        .busy_code = SP_EIO,
+    };
+    char why[256] = "";
+    if (sp_sql_open(&a->sql, path, SQLITE_OPEN_READWRITE, &cfg, why, sizeof why) != 0) {
+        snprintf(err, errlen, "auth: cannot open %s: %s", path, why);
         return SP_ESYS;
     }
-    int on = 1, off = 0;
-    sqlite3_extended_result_codes(a->db, 1);
-    sqlite3_db_config(a->db, SQLITE_DBCONFIG_DEFENSIVE, on, NULL);
-    sqlite3_db_config(a->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, off, NULL);
-    sqlite3_db_config(a->db, SQLITE_DBCONFIG_ENABLE_LOAD_EXTENSION, off, NULL);
-    sqlite3_busy_timeout(a->db, 10000);
-    rc = sqlite3_exec(a->db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;", NULL, NULL,
-                      NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "auth: %s", sqlite3_errmsg(a->db));
+    sqlite3 *db = sp_sql_db(a->sql);
+    if (sp_sql_exec(db, "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;") != SQLITE_OK) {
+        snprintf(err, errlen, "auth: %s", sqlite3_errmsg(db));
         return SP_EIO;
     }
     return 0;
@@ -367,17 +313,9 @@ static int create_first_admin(sp_auth *a, const char *given, char *generated, si
         goto out;
     }
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_USER_INSERT);
-    if (st) {
-        sqlite3_bind_text(st, 1, "admin", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 2, "admin", -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, made);
-        sqlite3_bind_int64(st, 5, sp_wall_ms());
-    }
-    rc = st ? step_done(st) : SQLITE_ERROR;
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "auth: cannot create the admin user: %s", sqlite3_errmsg(a->db));
+    rc = sp_sql_run(a->sql, Q_USER_INSERT, "sssil", "admin", "admin", hash, made, sp_wall_ms());
+    if (rc) {
+        snprintf(err, errlen, "auth: cannot create the admin user: %s", sp_sql_errmsg(a->sql));
         rc = SP_EIO;
     }
     pthread_mutex_unlock(&a->mu);
@@ -425,14 +363,16 @@ int sp_auth_new(sp_auth **out, const sp_auth_config *cfg, char *generated, size_
     rc = open_db(a, cfg->db_path, err, errlen);
     if (rc)
         goto out;
+    int64_t users = 0;
     pthread_mutex_lock(&a->mu);
-    int64_t users = one_int(stmt(a, Q_USER_COUNT));
+    rc = sp_sql_one_int(a->sql, Q_USER_COUNT, &users, "");
     pthread_mutex_unlock(&a->mu);
-    if (users < 0) {
+    if (rc) {
         /* A database made by a development build whose migration 3 was still a placeholder
          * has schema version 3 or more but no access tables. */
-        snprintf(err, errlen, "auth: cannot read the users: %s%s", sqlite3_errmsg(a->db),
-                 strstr(sqlite3_errmsg(a->db), "no such table")
+        const char *why = sp_sql_errmsg(a->sql);
+        snprintf(err, errlen, "auth: cannot read the users: %s%s", why,
+                 strstr(why, "no such table")
                      ? " (this database was made by a development build without the access "
                        "control tables: start with a new --data-dir)"
                      : "");
@@ -466,10 +406,7 @@ void sp_auth_free(sp_auth *a)
 {
     if (!a)
         return;
-    for (int i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(a->st[i]);
-    if (a->db)
-        sqlite3_close(a->db);
+    sp_sql_close(a->sql);
     for (size_t i = 0; i < a->nnames; i++)
         free(a->names[i]);
     free(a->names);
@@ -488,10 +425,11 @@ int sp_auth_enabled(const sp_auth *a)
 
 int sp_auth_password_still_generated(sp_auth *a)
 {
+    int64_t n = 0;
     pthread_mutex_lock(&a->mu);
-    int64_t n = one_int(stmt(a, Q_GENERATED));
+    int rc = sp_sql_one_int(a->sql, Q_GENERATED, &n, "");
     pthread_mutex_unlock(&a->mu);
-    return n < 0 ? SP_EIO : n > 0;
+    return rc ? SP_EIO : n > 0;
 }
 
 int sp_auth_is_server_name(const sp_auth *a, const char *name)
@@ -562,6 +500,24 @@ int sp_auth_cookie_get(const char *header, const char *name, char *out, size_t o
 
 /* ---- Identification ---- */
 
+/* With a->mu held: the row of statement id whose ?1 is the hash h of a credential. 0 with *out
+ * on the row (sp_sql_done() it); SP_EUNAUTH with unknown in msg when there is none; SP_EIO. */
+static int find_by_hash(sp_auth *a, int id, const unsigned char h[crypto_hash_sha256_BYTES],
+                        sqlite3_stmt **out, const char *unknown, char *msg, size_t msglen)
+{
+    sqlite3_stmt *st = sp_sql_query(a->sql, id, "b", h, (int)crypto_hash_sha256_BYTES);
+    int rc = sp_sql_first(a->sql, st);
+    if (rc == 0) {
+        *out = st;
+        return 0;
+    }
+    sp_sql_done(st);
+    if (rc != SP_ENOTFOUND)
+        return dberr(a, msg, msglen);
+    setmsg(msg, msglen, "%s", unknown);
+    return SP_EUNAUTH;
+}
+
 static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char *msg, size_t msglen)
 {
     if (strncmp(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0 ||
@@ -572,31 +528,19 @@ static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char 
     unsigned char h[crypto_hash_sha256_BYTES];
     sha256(token, h);
     int64_t now = sp_wall_ms();
-    int rc = SP_EUNAUTH;
+    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_TOKEN_GET);
-    if (!st) {
-        rc = dberr(a, msg, msglen);
+    int rc = find_by_hash(a, Q_TOKEN_GET, h, &st, "unknown API token", msg, msglen);
+    if (rc)
         goto out;
-    }
-    sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        done(st);
-        if (src != SQLITE_DONE) {
-            rc = dberr(a, msg, msglen);
-            goto out;
-        }
-        setmsg(msg, msglen, "unknown API token");
-        goto out;
-    }
+    rc = SP_EUNAUTH;
     int64_t id = sqlite3_column_int64(st, 0);
     int expired = sqlite3_column_type(st, 1) != SQLITE_NULL && sqlite3_column_int64(st, 1) <= now;
     int revoked = sqlite3_column_type(st, 2) != SQLITE_NULL;
     int64_t last = sqlite3_column_int64(st, 3);
-    copy_col(st, 4, who->user, sizeof who->user);
-    copy_col(st, 5, who->role, sizeof who->role);
-    done(st);
+    sp_sql_col_copy(st, 4, who->user, sizeof who->user);
+    sp_sql_col_copy(st, 5, who->role, sizeof who->role);
+    sp_sql_done(st);
     if (revoked) {
         setmsg(msg, msglen, "this API token was revoked");
         goto out;
@@ -605,14 +549,9 @@ static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char 
         setmsg(msg, msglen, "this API token has expired");
         goto out;
     }
-    if (now - last >= LAST_USED_EVERY_MS) {
-        st = stmt(a, Q_TOKEN_USED);
-        if (st) {
-            sqlite3_bind_int64(st, 1, id);
-            sqlite3_bind_int64(st, 2, now);
-            step_done(st); /* a missed update of last_used_at costs nothing */
-        }
-    }
+    /* A missed update of last_used_at costs nothing. */
+    if (now - last >= LAST_USED_EVERY_MS)
+        (void)sp_sql_run(a->sql, Q_TOKEN_USED, "ll", id, now);
     who->perms = sp_auth_role_perms(who->role);
     who->by_session = 0;
     rc = 0;
@@ -634,34 +573,20 @@ static int identify_session(sp_auth *a, const char *sid, sp_auth_who *who, char 
     unsigned char h[crypto_hash_sha256_BYTES];
     sha256(sid, h);
     int64_t now = sp_wall_ms();
-    int rc = SP_EUNAUTH;
+    sqlite3_stmt *st = NULL;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_SESSION_GET);
-    if (!st) {
-        rc = dberr(a, msg, msglen);
+    int rc =
+        find_by_hash(a, Q_SESSION_GET, h, &st, "the session has ended (log in again)", msg, msglen);
+    if (rc)
         goto out;
-    }
-    sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-    int src = sqlite3_step(st);
-    if (src != SQLITE_ROW) {
-        done(st);
-        if (src != SQLITE_DONE)
-            rc = dberr(a, msg, msglen);
-        else
-            setmsg(msg, msglen, "the session has ended (log in again)");
-        goto out;
-    }
-    copy_col(st, 0, who->csrf, sizeof who->csrf);
+    rc = SP_EUNAUTH;
+    sp_sql_col_copy(st, 0, who->csrf, sizeof who->csrf);
     int64_t expires = sqlite3_column_int64(st, 1);
-    copy_col(st, 2, who->user, sizeof who->user);
-    copy_col(st, 3, who->role, sizeof who->role);
-    done(st);
+    sp_sql_col_copy(st, 2, who->user, sizeof who->user);
+    sp_sql_col_copy(st, 3, who->role, sizeof who->role);
+    sp_sql_done(st);
     if (expires <= now) {
-        st = stmt(a, Q_SESSION_DELETE);
-        if (st) {
-            sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-            step_done(st);
-        }
+        (void)sp_sql_run(a->sql, Q_SESSION_DELETE, "b", h, (int)sizeof h);
         setmsg(msg, msglen, "the session has expired (log in again)");
         goto out;
     }
@@ -828,23 +753,11 @@ int sp_auth_login(sp_auth *a, const char *address, const char *user, const char 
     unsigned char h[crypto_hash_sha256_BYTES];
     sha256(out->sid, h);
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_SESSIONS_PURGE);
-    if (st) {
-        sqlite3_bind_int64(st, 1, now);
-        step_done(st); /* expired sessions go at every login; a failure leaves them for later */
-    }
-    st = stmt(a, Q_SESSION_INSERT);
-    rc = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 2, uid);
-        sqlite3_bind_text(st, 3, out->csrf, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 4, now);
-        sqlite3_bind_int64(st, 5, out->expires_at);
-        bind_text_or_null(st, 6, address);
-        rc = step_done(st);
-    }
-    int ret = rc == SQLITE_OK ? 0 : dberr(a, msg, msglen);
+    /* Expired sessions go at every login; a failure leaves them for later. */
+    (void)sp_sql_run(a->sql, Q_SESSIONS_PURGE, "l", now);
+    rc = sp_sql_run(a->sql, Q_SESSION_INSERT, "blslls", h, (int)sizeof h, uid, out->csrf, now,
+                    out->expires_at, address);
+    int ret = rc ? dberr(a, msg, msglen) : 0;
     pthread_mutex_unlock(&a->mu);
     if (ret)
         memset(out, 0, sizeof *out);
@@ -858,13 +771,7 @@ int sp_auth_logout(sp_auth *a, const char *sid)
     unsigned char h[crypto_hash_sha256_BYTES];
     sha256(sid, h);
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_SESSION_DELETE);
-    int rc = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_blob(st, 1, h, sizeof h, SQLITE_TRANSIENT);
-        rc = step_done(st);
-    }
-    int ret = rc == SQLITE_OK ? 0 : dberr(a, NULL, 0);
+    int ret = sp_sql_run(a->sql, Q_SESSION_DELETE, "b", h, (int)sizeof h) ? dberr(a, NULL, 0) : 0;
     pthread_mutex_unlock(&a->mu);
     return ret;
 }
@@ -882,34 +789,18 @@ static int set_password(sp_auth *a, int64_t uid, const char *pw, const char *kee
     if (keep_sid)
         sha256(keep_sid, keep);
     pthread_mutex_lock(&a->mu);
-    int rc = sqlite3_exec(a->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
-    sqlite3_stmt *st = rc == SQLITE_OK ? stmt(a, Q_USER_SET_PASSWORD) : NULL;
-    if (st) {
-        sqlite3_bind_int64(st, 1, uid);
-        sqlite3_bind_text(st, 2, hash, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 3, sp_wall_ms());
-        rc = step_done(st);
-    } else {
-        rc = SQLITE_ERROR;
-    }
-    if (rc == SQLITE_OK) {
-        st = stmt(a, Q_SESSIONS_END);
-        rc = SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_int64(st, 1, uid);
-            if (keep_sid)
-                sqlite3_bind_blob(st, 2, keep, sizeof keep, SQLITE_TRANSIENT);
-            else
-                sqlite3_bind_null(st, 2);
-            rc = step_done(st);
-        }
-    }
+    sp_sql *q = a->sql;
+    int rc = sp_sql_begin(q);
+    if (!rc)
+        rc = sp_sql_run(q, Q_USER_SET_PASSWORD, "lsl", uid, hash, sp_wall_ms());
+    if (!rc)
+        rc = sp_sql_run(q, Q_SESSIONS_END, "lb", uid, keep_sid ? keep : NULL, (int)sizeof keep);
+    if (!rc)
+        rc = sp_sql_commit(q);
     int ret = 0;
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(a->db, "COMMIT", NULL, NULL, NULL);
-    if (rc != SQLITE_OK) {
+    if (rc) {
         ret = dberr(a, msg, msglen);
-        sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+        sp_sql_rollback(q);
     }
     pthread_mutex_unlock(&a->mu);
     sodium_memzero(hash, sizeof hash);
@@ -990,13 +881,8 @@ int sp_auth_token_create(sp_auth *a, const char *user, const char *name, int64_t
             rc = dberr(a, msg, msglen);
         goto out;
     }
-    sqlite3_stmt *st = stmt(a, Q_TOKEN_LIVE_COUNT);
-    if (st) {
-        sqlite3_bind_int64(st, 1, uid);
-        sqlite3_bind_int64(st, 2, now);
-    }
-    int64_t live = one_int(st);
-    if (live < 0) {
+    int64_t live = 0;
+    if (sp_sql_one_int(a->sql, Q_TOKEN_LIVE_COUNT, &live, "ll", uid, now) != 0) {
         rc = dberr(a, msg, msglen);
         goto out;
     }
@@ -1006,25 +892,13 @@ int sp_auth_token_create(sp_auth *a, const char *user, const char *name, int64_t
         rc = SP_ESTATE;
         goto out;
     }
-    st = stmt(a, Q_TOKEN_INSERT);
-    int src = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_int64(st, 1, uid);
-        sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_blob(st, 3, h, sizeof h, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, prefix, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 5, now);
-        if (expires)
-            sqlite3_bind_int64(st, 6, expires);
-        else
-            sqlite3_bind_null(st, 6);
-        src = step_done(st);
-    }
-    if (src != SQLITE_OK) {
+    /* '-' binds NULL (never expires) and leaves expires unread. */
+    if (sp_sql_run(a->sql, Q_TOKEN_INSERT, expires ? "lsbsll" : "lsbsl-", uid, name, h,
+                   (int)sizeof h, prefix, now, expires) != 0) {
         rc = dberr(a, msg, msglen);
         goto out;
     }
-    int64_t id = sqlite3_last_insert_rowid(a->db);
+    int64_t id = sp_sql_last_id(a->sql);
     *out = json_pack("{s:I, s:o, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "name",
                      sp_json_string(name), "token", token, "prefix", prefix, "created_at",
                      (json_int_t)now, "expires_at", expires ? json_integer(expires) : json_null());
@@ -1040,39 +914,23 @@ int sp_auth_token_list(sp_auth *a, const char *user, json_t **out)
     *out = NULL;
     int64_t now = sp_wall_ms();
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_TOKEN_LIST);
-    int rc = 0;
-    if (!st) {
-        rc = SP_EIO;
-        goto out;
-    }
-    bind_text_or_null(st, 1, user);
-    json_t *items = json_array();
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-        int revoked = sqlite3_column_type(st, 7) != SQLITE_NULL;
-        int expired =
-            sqlite3_column_type(st, 5) != SQLITE_NULL && sqlite3_column_int64(st, 5) <= now;
-        json_array_append_new(
-            items, json_pack("{s:I, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:s}", "id",
-                             (json_int_t)sqlite3_column_int64(st, 0), "name", col_text(st, 1),
-                             "user", col_text(st, 2), "prefix", col_text(st, 3), "created_at",
-                             (json_int_t)sqlite3_column_int64(st, 4), "expires_at",
-                             col_int_or_null(st, 5), "last_used_at", col_int_or_null(st, 6),
-                             "revoked_at", col_int_or_null(st, 7), "state",
-                             revoked   ? "revoked"
-                             : expired ? "expired"
-                                       : "active"));
-    }
-    done(st);
-    if (src != SQLITE_DONE) {
-        json_decref(items);
-        rc = dberr(a, NULL, 0);
-        goto out;
-    }
-    *out = json_pack("{s:o}", "items", items); /* steals items */
-out:
+    int rc = list_locked(a, sp_sql_query(a->sql, Q_TOKEN_LIST, "s", user), "items",
+                         "id:i name:a user:a prefix:a created_at:i expires_at:i last_used_at:i "
+                         "revoked_at:i",
+                         out);
     pthread_mutex_unlock(&a->mu);
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(*out, "items"), i, t)
+    {
+        json_t *expires = json_object_get(t, "expires_at");
+        int revoked = !json_is_null(json_object_get(t, "revoked_at"));
+        int expired = !json_is_null(expires) && json_integer_value(expires) <= now;
+        json_object_set_new(t, "state",
+                            json_string(revoked   ? "revoked"
+                                        : expired ? "expired"
+                                                  : "active"));
+    }
     return rc;
 }
 
@@ -1082,26 +940,15 @@ int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_ou
     if (name_out)
         name_out[0] = '\0';
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_TOKEN_REVOKE);
-    int rc = 0;
-    if (!st) {
-        rc = dberr(a, msg, msglen);
-        goto out;
-    }
-    sqlite3_bind_int64(st, 1, id);
-    bind_text_or_null(st, 2, user);
-    sqlite3_bind_int64(st, 3, sp_wall_ms());
-    int src = sqlite3_step(st);
-    if (src == SQLITE_ROW && name_out)
-        copy_col(st, 0, name_out, 64);
-    done(st);
-    if (src == SQLITE_DONE) {
+    sqlite3_stmt *st = sp_sql_query(a->sql, Q_TOKEN_REVOKE, "lsl", id, user, sp_wall_ms());
+    int rc = sp_sql_first(a->sql, st);
+    if (rc == 0 && name_out)
+        sp_sql_col_copy(st, 0, name_out, 64);
+    sp_sql_done(st);
+    if (rc == SP_ENOTFOUND)
         setmsg(msg, msglen, "no live token with id %lld%s", (long long)id, user ? " of yours" : "");
-        rc = SP_ENOTFOUND;
-    } else if (src != SQLITE_ROW) {
+    else if (rc)
         rc = dberr(a, msg, msglen);
-    }
-out:
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
@@ -1112,28 +959,8 @@ int sp_auth_user_list(sp_auth *a, json_t **out)
 {
     *out = NULL;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_USER_LIST);
-    int rc = 0;
-    if (!st) {
-        rc = SP_EIO;
-        goto out;
-    }
-    json_t *items = json_array();
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(
-            items, json_pack("{s:o, s:o, s:I, s:I, s:b}", "name", col_text(st, 0), "role",
-                             col_text(st, 1), "created_at", (json_int_t)sqlite3_column_int64(st, 2),
-                             "updated_at", (json_int_t)sqlite3_column_int64(st, 3),
-                             "password_generated", sqlite3_column_int(st, 4)));
-    done(st);
-    if (src != SQLITE_DONE) {
-        json_decref(items);
-        rc = dberr(a, NULL, 0);
-        goto out;
-    }
-    *out = json_pack("{s:o}", "items", items);
-out:
+    int rc = list_locked(a, sp_sql_query(a->sql, Q_USER_LIST, ""), "items",
+                         "name:a role:a created_at:i updated_at:i password_generated:b", out);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
@@ -1162,22 +989,11 @@ int sp_auth_user_create(sp_auth *a, const char *name, const char *password, cons
         return SP_ESYS;
     }
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_USER_INSERT);
-    int src = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 4, 0);
-        sqlite3_bind_int64(st, 5, sp_wall_ms());
-        src = step_done(st);
-    }
-    if ((src & 0xff) == SQLITE_CONSTRAINT) {
+    rc = sp_sql_run(a->sql, Q_USER_INSERT, "sssil", name, role, hash, 0, sp_wall_ms());
+    if (rc == SP_ESTATE) /* a constraint: the unique name */
         setmsg(msg, msglen, "a user named '%s' already exists", name);
-        rc = SP_ESTATE;
-    } else if (src != SQLITE_OK) {
+    else if (rc)
         rc = dberr(a, msg, msglen);
-    }
     pthread_mutex_unlock(&a->mu);
     sodium_memzero(hash, sizeof hash);
     return rc;
@@ -1186,11 +1002,10 @@ int sp_auth_user_create(sp_auth *a, const char *name, const char *password, cons
 /* Whether user uid is the last admin. With a->mu held. -1 on failure. */
 static int last_admin(sp_auth *a, int64_t uid)
 {
-    sqlite3_stmt *st = stmt(a, Q_ADMINS_OTHER);
-    if (st)
-        sqlite3_bind_int64(st, 1, uid);
-    int64_t others = one_int(st);
-    return others < 0 ? -1 : others == 0;
+    int64_t others = 0;
+    if (sp_sql_one_int(a->sql, Q_ADMINS_OTHER, &others, "l", uid) != 0)
+        return -1;
+    return others == 0;
 }
 
 int sp_auth_user_update(sp_auth *a, const char *name, const char *role, const char *password,
@@ -1215,17 +1030,8 @@ int sp_auth_user_update(sp_auth *a, const char *name, const char *role, const ch
             rc = last < 0 ? dberr(a, msg, msglen) : SP_ESTATE;
             if (last > 0)
                 setmsg(msg, msglen, "'%s' is the last admin: make another admin first", name);
-        } else {
-            sqlite3_stmt *st = stmt(a, Q_USER_SET_ROLE);
-            int src = SQLITE_ERROR;
-            if (st) {
-                sqlite3_bind_int64(st, 1, uid);
-                sqlite3_bind_text(st, 2, role, -1, SQLITE_TRANSIENT);
-                sqlite3_bind_int64(st, 3, sp_wall_ms());
-                src = step_done(st);
-            }
-            if (src != SQLITE_OK)
-                rc = dberr(a, msg, msglen);
+        } else if (sp_sql_run(a->sql, Q_USER_SET_ROLE, "lsl", uid, role, sp_wall_ms()) != 0) {
+            rc = dberr(a, msg, msglen);
         }
     }
     pthread_mutex_unlock(&a->mu);
@@ -1252,33 +1058,24 @@ int sp_auth_user_delete(sp_auth *a, const char *name, char *msg, size_t msglen)
                 setmsg(msg, msglen, "'%s' is the last admin and cannot be deleted", name);
         }
     }
-    if (!rc) {
-        sqlite3_stmt *st = stmt(a, Q_USER_DELETE);
-        int src = SQLITE_ERROR;
-        if (st) {
-            sqlite3_bind_int64(st, 1, uid);
-            src = step_done(st);
-        }
-        if (src != SQLITE_OK)
-            rc = dberr(a, msg, msglen);
-    }
+    if (!rc && sp_sql_run(a->sql, Q_USER_DELETE, "l", uid) != 0)
+        rc = dberr(a, msg, msglen);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
 
 /* ---- Audit ---- */
 
-static void bind_cut(sqlite3_stmt *st, int i, const char *s)
+/* How much of s an audit entry keeps: at most SP_AUTH_AUDIT_VALUE_MAX bytes, cut at a character
+ * boundary so the entry stays valid UTF-8 when it was. 0 for NULL. */
+static int cut(const char *s)
 {
-    if (!s) {
-        sqlite3_bind_null(st, i);
-        return;
-    }
+    if (!s)
+        return 0;
     size_t n = strnlen(s, SP_AUTH_AUDIT_VALUE_MAX);
-    /* Cut at a character boundary so the entry stays valid UTF-8 when it was. */
     while (n > 0 && n < strlen(s) && ((unsigned char)s[n] & 0xc0) == 0x80)
         n--;
-    sqlite3_bind_text(st, i, s, (int)n, SQLITE_TRANSIENT);
+    return (int)n;
 }
 
 int sp_auth_audit(sp_auth *a, const char *user, const char *address, const char *action,
@@ -1286,28 +1083,19 @@ int sp_auth_audit(sp_auth *a, const char *user, const char *address, const char 
 {
     if (!a)
         return 0;
+    const char *who = user && *user ? user : "-";
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_AUDIT_INSERT);
-    int src = SQLITE_ERROR;
-    if (st) {
-        sqlite3_bind_int64(st, 1, sp_wall_ms());
-        bind_cut(st, 2, user && *user ? user : "-");
-        bind_cut(st, 3, address);
-        bind_cut(st, 4, action);
-        bind_cut(st, 5, object);
-        bind_cut(st, 6, detail);
-        src = step_done(st);
-    }
     int rc = 0;
-    if (src != SQLITE_OK) {
+    if (sp_sql_run(a->sql, Q_AUDIT_INSERT, "lSSSSS", sp_wall_ms(), who, cut(who), address,
+                   cut(address), action, cut(action), object, cut(object), detail,
+                   cut(detail)) != 0) {
         sp_log_kv(SP_LOG_ERROR, "audit entry not written", "action", action, "error",
-                    sqlite3_errmsg(a->db), NULL);
+                  sp_sql_errmsg(a->sql), NULL);
         rc = SP_EIO;
     }
     pthread_mutex_unlock(&a->mu);
     return rc;
 }
-
 
 void sp_auth_audit_denied(sp_auth *a, const char *user, const char *address, const char *object,
                           const char *detail)
@@ -1350,34 +1138,10 @@ int sp_auth_audit_list(sp_auth *a, const sp_auth_audit_filter *f, json_t **out)
     if (limit > SP_AUTH_AUDIT_PAGE_MAX)
         limit = SP_AUTH_AUDIT_PAGE_MAX;
     pthread_mutex_lock(&a->mu);
-    sqlite3_stmt *st = stmt(a, Q_AUDIT_LIST);
-    int rc = 0;
-    if (!st) {
-        rc = SP_EIO;
-        goto out;
-    }
-    bind_text_or_null(st, 1, f->user);
-    bind_text_or_null(st, 2, f->action);
-    sqlite3_bind_int64(st, 3, f->since_ms);
-    sqlite3_bind_int64(st, 4, f->until_ms);
-    sqlite3_bind_int(st, 5, limit);
-    json_t *items = json_array();
-    int src;
-    while ((src = sqlite3_step(st)) == SQLITE_ROW)
-        json_array_append_new(items, json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id",
-                                               (json_int_t)sqlite3_column_int64(st, 0), "at",
-                                               (json_int_t)sqlite3_column_int64(st, 1), "user",
-                                               col_text(st, 2), "address", col_text(st, 3),
-                                               "action", col_text(st, 4), "object", col_text(st, 5),
-                                               "detail", col_text(st, 6)));
-    done(st);
-    if (src != SQLITE_DONE) {
-        json_decref(items);
-        rc = dberr(a, NULL, 0);
-        goto out;
-    }
-    *out = json_pack("{s:o}", "entries", items);
-out:
+    int rc = list_locked(a,
+                         sp_sql_query(a->sql, Q_AUDIT_LIST, "sslli", f->user, f->action,
+                                      f->since_ms, f->until_ms, limit),
+                         "entries", "id:i at:i user:a address:a action:a object:a detail:a", out);
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -17,93 +17,64 @@
 
 #include "engine/common.h"
 #include "base/datadir.h"
+#include "base/errors.h"
+#include "store/sql.h"
 #include "store/store.h"
 
 /* ---- Checks ---- */
 
-static int query_int(sqlite3 *db, const char *sql, int64_t *out)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *out = sqlite3_column_int64(st, 0);
-        rc = SQLITE_OK;
-    }
-    sqlite3_finalize(st);
-    return rc;
-}
-
 /* The checks a backup passes before it is kept, and a file before it is restored. */
 static int check_db(sqlite3 *db, const char *name, sp_backup_info *info, char *err, size_t errlen)
 {
-    sqlite3_stmt *st = NULL;
-    int ret = 0;
-    int rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW) {
+    char res[512];
+    if (sp_sql_exec_text(db, "PRAGMA integrity_check", res, sizeof res) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot be read as a database: %s", name, sqlite3_errmsg(db));
-        ret = SP_EIO;
-        goto out;
+        return SP_EIO;
     }
-    const char *res = (const char *)sqlite3_column_text(st, 0);
-    if (!res || strcmp(res, "ok") != 0) {
-        snprintf(err, errlen, "%s: integrity_check failed: %.300s", name, res ? res : "no result");
-        ret = SP_EIO;
-        goto out;
+    if (strcmp(res, "ok") != 0) {
+        snprintf(err, errlen, "%s: integrity_check failed: %.300s", name, *res ? res : "no result");
+        return SP_EIO;
     }
     int64_t app = 0, version = 0;
-    if (query_int(db, "PRAGMA application_id", &app) != SQLITE_OK ||
+    if (sp_sql_exec_int(db, "PRAGMA application_id", &app) != SQLITE_OK ||
         app != SP_STORE_APPLICATION_ID) {
         snprintf(err, errlen, "%s is not a stampede database (application_id %lld)", name,
                  (long long)app);
-        ret = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
     size_t known;
     sp_store_migrations(&known);
-    if (query_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", &version) !=
+    if (sp_sql_exec_int(db, "SELECT coalesce(max(version), 0) FROM schema_version", &version) !=
             SQLITE_OK ||
         version < 1) {
         snprintf(err, errlen, "%s has no schema version: not a stampede database", name);
-        ret = SP_EINVAL;
-        goto out;
+        return SP_EINVAL;
     }
     if (version > (int64_t)known) {
         snprintf(err, errlen,
                  "%s has schema version %lld, newer than this stampede (knows %zu): use a newer "
                  "stampede",
                  name, (long long)version, known);
-        ret = SP_ESTATE;
-        goto out;
+        return SP_ESTATE;
     }
     info->schema_version = (int)version;
-    if (query_int(db, "SELECT count(*) FROM tests", &info->tests) != SQLITE_OK ||
-        query_int(db, "SELECT count(*) FROM runs", &info->runs) != SQLITE_OK) {
+    if (sp_sql_exec_int(db, "SELECT count(*) FROM tests", &info->tests) != SQLITE_OK ||
+        sp_sql_exec_int(db, "SELECT count(*) FROM runs", &info->runs) != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot count tests and runs: %s", name, sqlite3_errmsg(db));
-        ret = SP_EIO;
-    }
-out:
-    sqlite3_finalize(st);
-    return ret;
-}
-
-static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
-{
-    int rc = sqlite3_open_v2(path, db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open %s: %s", path,
-                 *db ? sqlite3_errmsg(*db) : sqlite3_errstr(rc));
-        sqlite3_close(*db);
-        *db = NULL;
         return SP_EIO;
     }
-    sqlite3_busy_timeout(*db, SP_STORE_BUSY_TIMEOUT_MS);
-    /* The file may come from anywhere (a restore): nothing in it may run code or write. */
-    sqlite3_db_config(*db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-    sqlite3_db_config(*db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    return 0;
+}
+
+/* A connection made by the SQL kit (defensive, no trusted schema: the file may come from
+ * anywhere, a restore, and nothing in it may run code or write). */
+static int open_db(const char *path, int flags, sqlite3 **db, char *err, size_t errlen)
+{
+    char why[256] = "";
+    if (sp_sql_connect(db, path, flags, why, sizeof why) != 0) {
+        snprintf(err, errlen, "cannot open %s: %s", path, why);
+        return SP_EIO;
+    }
     return 0;
 }
 
@@ -133,7 +104,7 @@ static int copy_db(const char *src_path, const char *dst_path, sp_backup_info *i
      * means it waited SP_STORE_BUSY_TIMEOUT_MS, so the loop only retries a few times. */
     for (int tries = 0;; tries++) {
         rc = sqlite3_backup_step(b, -1);
-        if (rc == SQLITE_DONE || (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 3)
+        if (rc == SQLITE_DONE || sp_sql_code(rc) != SP_EUNAVAILABLE || tries >= 3)
             break;
         sqlite3_sleep(100);
     }
@@ -143,12 +114,8 @@ static int copy_db(const char *src_path, const char *dst_path, sp_backup_info *i
         ret = SP_EIO;
         goto out;
     }
-    sqlite3_stmt *st = NULL;
-    rc = sqlite3_prepare_v2(dst, "PRAGMA journal_mode = DELETE", -1, &st, NULL);
-    if (rc == SQLITE_OK)
-        rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc != SQLITE_ROW) {
+    char mode[32];
+    if (sp_sql_exec_text(dst, "PRAGMA journal_mode = DELETE", mode, sizeof mode) != SQLITE_OK) {
         snprintf(err, errlen, "cannot finish %s: %s", dst_path, sqlite3_errmsg(dst));
         ret = SP_EIO;
         goto out;
@@ -333,8 +300,10 @@ int sp_backup_restore(const char *data_dir, const char *file, char **aside, sp_b
         unlink(from);
     }
     if (rename(tmp, db) != 0) {
-        snprintf(err, errlen, "cannot move the restored database into place: %s (the previous "
-                 "one is at %s)", strerror(errno), *aside ? *aside : "nowhere");
+        snprintf(err, errlen,
+                 "cannot move the restored database into place: %s (the previous "
+                 "one is at %s)",
+                 strerror(errno), *aside ? *aside : "nowhere");
         unlink(tmp);
         ret = SP_ESYS;
         goto out;
