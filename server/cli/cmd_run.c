@@ -180,8 +180,14 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
                     p95s, fail, req ? 100.0 * (double)fail / (double)req : 0.0,
                     c->tty ? "" : "\n");
         }
-        fflush(c->live);
         c->live_open = c->tty;
+        if (s->stalled_seconds) {
+            /* Kept on the screen: the second's figures are the generator's, not the target's. */
+            fprintf(c->live, "%s  ^ generator stall: the engine, not the target, was late\n",
+                    c->tty ? "\n" : "");
+            c->live_open = 0;
+        }
+        fflush(c->live);
     }
     pthread_mutex_unlock(&c->lock);
     json_decref(row);

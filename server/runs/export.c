@@ -322,6 +322,17 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
         html(out, str(run, "error"));
     }
     w_adds(out, "</p>\n");
+    const json_t *gen = json_object_get(summary, "generator");
+    json_int_t stalls = json_integer_value(json_object_get(gen, "stalled_seconds"));
+    if (stalls > 0)
+        w_addf(out,
+               "<p class=\"stall\"><b>Generator stall:</b> the load generator stalled in %lld "
+               "second(s) between second %lld and %lld (longest gap %.0f ms). Latencies and "
+               "missing requests in those seconds are the generator's own, not the "
+               "target's.</p>\n",
+               (long long)stalls, (long long)json_integer_value(json_object_get(gen, "stall_first")),
+               (long long)json_integer_value(json_object_get(gen, "stall_last")),
+               num(gen, "lag_ms_max"));
 
     double *rps = NULL, *p95 = NULL;
     size_t n = 0;

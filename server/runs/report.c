@@ -88,11 +88,13 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         "p99", ms(sp_hist_percentile(scratch->hist, 99)), "max", ms(sp_hist_max(scratch->hist)),
         "vus", (int)s->active_vus, "target_vus", (int)s->target_vus, "iterations",
         (json_int_t)s->iterations, "dropped", (json_int_t)s->dropped, "names", names);
+    /* json_object_set_new steals the new values. */
+    json_object_set_new(row, "lag_ms", json_real(ms(s->lag_us_max)));
+    if (s->stalled_seconds)
+        json_object_set_new(row, "stall", json_true());
     if (def->load.model == SP_LOAD_OPEN) {
-        /* json_object_set_new steals the new values. */
         json_object_set_new(row, "target_rate", json_real(s->target_rate));
         json_object_set_new(row, "arrivals", json_integer((json_int_t)s->arrivals));
-        json_object_set_new(row, "lag_ms", json_real(ms(s->lag_us_max)));
         json_object_set_new(row, "arrivals_late", json_integer((json_int_t)s->arrivals_late));
     }
     return row;
@@ -143,6 +145,36 @@ static json_t *name_json(const char *name, const sp_name_stats *n, double durati
                      (json_int_t)n->msgs_dropped);
 }
 
+json_t *sp_report_generator_json(const sp_stats *t)
+{
+    json_t *g = json_pack("{s:f, s:I}", "lag_ms_max", ms(t->lag_us_max), "stalled_seconds",
+                          (json_int_t)t->stalled_seconds);
+    if (t->stalled_seconds) {
+        json_object_set_new(g, "stall_first", json_integer((json_int_t)t->stall_first));
+        json_object_set_new(g, "stall_last", json_integer((json_int_t)t->stall_last));
+    }
+    return g;
+}
+
+void sp_report_stall_text(const sp_stats *t, FILE *out)
+{
+    if (!t->stalled_seconds)
+        return;
+    char lag[16];
+    sp_fmt_us(t->lag_us_max, lag, sizeof lag);
+    if (t->stall_first == t->stall_last)
+        fprintf(out, "\nWARNING: the load generator stalled in second %" PRIu64, t->stall_first);
+    else
+        fprintf(out,
+                "\nWARNING: the load generator stalled in %" PRIu64 " seconds between second %" PRIu64
+                " and %" PRIu64,
+                t->stalled_seconds, t->stall_first, t->stall_last);
+    fprintf(out,
+            " (longest gap %s): latencies and missing requests in those seconds are the "
+            "generator's own, not the target's.\n",
+            lag);
+}
+
 json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
 {
     const sp_def *def = r->def;
@@ -169,6 +201,7 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
                             name_json("Total", &total, r->duration_s), "names", names,
                             "thresholds", th, "iterations", (json_int_t)r->totals->iterations);
     sp_name_stats_release(&total);
+    json_object_set_new(out, "generator", sp_report_generator_json(r->totals));
     if (def->load.model == SP_LOAD_OPEN) {
         const sp_stats *t = r->totals;
         double planned = (double)(t->arrivals + t->dropped);
@@ -276,6 +309,7 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                     def->names[i]);
     }
 
+    sp_report_stall_text(t, out);
     if (def->load.model == SP_LOAD_OPEN) {
         char lag[16];
         sp_fmt_us(t->lag_us_max, lag, sizeof lag);

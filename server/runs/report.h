@@ -47,6 +47,13 @@ size_t sp_report_judge(const sp_def *def, const sp_stats *totals, double duratio
 json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
                          sp_name_stats *scratch);
 
+/* The generator's health over a run (new reference): {"lag_ms_max", "stalled_seconds", and
+ * when there were stalls "stall_first", "stall_last"}: seconds in which a worker was away over
+ * SP_STALL_US (engine/metrics.h), whose latencies and missing requests are not the target's. */
+json_t *sp_report_generator_json(const sp_stats *totals);
+/* Writes the stall warning for people when the run had stalled seconds; nothing otherwise. */
+void sp_report_stall_text(const sp_stats *totals, FILE *out);
+
 /* The whole result as JSON (new reference). seconds (an array, may be NULL) is borrowed and
  * included as "seconds". */
 json_t *sp_report_json(const sp_run_result *r, json_t *seconds);

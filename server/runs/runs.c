@@ -318,6 +318,9 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
         ms_of(sp_hist_percentile(t->hist, 95)), "p99", ms_of(sp_hist_percentile(t->hist, 99)),
         "max", ms_of(sp_hist_max(t->hist)), "iterations", (json_int_t)s->iterations, "dropped",
         (json_int_t)s->dropped, "names", names);
+    json_object_set_new(p, "lag_ms", json_real(ms_of(s->lag_us_max)));
+    if (s->stalled_seconds)
+        json_object_set_new(p, "stall", json_true()); /* the generator's, not the target's */
     /* The open model's schedule: what was planned this second beside what started. */
     if (x->def->load.model == SP_LOAD_OPEN) {
         json_object_set_new(p, "target_rate", json_real(s->target_rate));

@@ -374,6 +374,12 @@ async function renderReport(main, ctx, run) {
   const notes = [];
   if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', run.status === 'aborted' ? 'Aborted: ' : 'Error: '), run.error));
   if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, s.broke.summary || s.broke.condition || 'A stop condition ended the run.'));
+  const g = s && s.generator;
+  if (g && g.stalled_seconds > 0) {
+    const where = g.stall_first === g.stall_last ? `second ${g.stall_first}` : `${g.stalled_seconds} seconds between second ${g.stall_first} and ${g.stall_last}`;
+    notes.push(h('div', { class: 'alert alert-warn', role: 'status' }, h('strong', 'Generator stall: '),
+      `the load generator stalled in ${where} (longest gap ${ms(g.lag_ms_max)}). Latencies and missing requests in those seconds are the generator's own, not the target's.`));
+  }
 
   mount(main, h('section', { class: 'page page-run' },
     header(run, actions),
