@@ -31,6 +31,31 @@ const char *sp_strerror(int code)
     }
 }
 
+size_t sp_json_too_deep(const char *text, size_t len, size_t max_depth)
+{
+    size_t depth = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+            continue;
+        }
+        if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++depth > max_depth)
+                return i;
+        } else if ((c == ']' || c == '}') && depth > 0) {
+            depth--;
+        }
+    }
+    return SIZE_MAX;
+}
+
 static void oom(size_t n)
 {
     fprintf(stderr, "stampede: out of memory allocating %zu bytes\n", n);

@@ -30,6 +30,11 @@ enum {
     SP_ESYS = -6,      /* a system call or library failed (errno or library message kept) */
 };
 
+/* Scans JSON text (need not be valid) for brackets outside strings: the offset of the first
+ * one nested deeper than max_depth, or SIZE_MAX when none is. Linear, allocates nothing: run it
+ * before a parser builds a tree from outside input. */
+size_t sp_json_too_deep(const char *text, size_t len, size_t max_depth);
+
 /* Returns a static, human-readable name for an SP_E* code. */
 const char *sp_strerror(int code);
 

@@ -37,6 +37,8 @@
 /* Requests and responses. */
 #define SP_RESP_KEEP_MAX (1u << 20)      /* response bytes kept for extract/expect (per test: max_response_bytes) */
 #define SP_RESP_ABSOLUTE_MAX (64u << 20) /* the largest max_response_bytes a test may set */
+#define SP_RESP_JSON_MAX (8u << 20)     /* response bytes parsed as JSON for expect/extract */
+#define SP_RESP_JSON_MAX_DEPTH 256       /* JSON nesting of a response parsed for expect/extract */
 #define SP_REQ_DEFAULT_TIMEOUT_MS 30000  /* total timeout of a request (per test/step: timeout) */
 #define SP_REQ_CONNECT_TIMEOUT_MS 10000  /* connect timeout */
 #define SP_REQ_MAX_REDIRS 5              /* redirects followed */

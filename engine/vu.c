@@ -669,9 +669,14 @@ static void json_brief(const json_t *j, char *buf, size_t len)
     }
 }
 
+/* The response as JSON for checks and extracts, or NULL. A target's response is outside input:
+ * it is parsed only up to SP_RESP_JSON_MAX bytes and SP_RESP_JSON_MAX_DEPTH levels, so the tree
+ * Jansson builds (tens of bytes per value) stays bounded per worker whatever max_response_bytes
+ * allows; a larger or deeper response counts as "not JSON" for its checks. */
 static json_t *parse_body(sp_vu *v)
 {
-    if (!v->resp.len)
+    if (!v->resp.len || v->resp.len > SP_RESP_JSON_MAX ||
+        sp_json_too_deep(v->resp.p, v->resp.len, SP_RESP_JSON_MAX_DEPTH) != SIZE_MAX)
         return NULL;
     return json_loadb(v->resp.p, v->resp.len, JSON_DECODE_ANY, NULL);
 }

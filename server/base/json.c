@@ -35,31 +35,13 @@ int sp_json_parse(const char *text, size_t len, size_t max_depth, json_t **out, 
         snprintf(msg, msglen, "empty body: expected a JSON object");
         return SP_EJSON;
     }
-    /* Jansson recurses once per nesting level up to its own limit of 2048; a scan of the
-     * brackets outside strings refuses deep documents before any tree is built, and gives
-     * handlers (and the definition loader's recursive walk) a bound they can rely on. */
-    size_t depth = 0;
-    int in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = text[i];
-        if (in_str) {
-            if (c == '\\')
-                i++;
-            else if (c == '"')
-                in_str = 0;
-            continue;
-        }
-        if (c == '"') {
-            in_str = 1;
-        } else if (c == '[' || c == '{') {
-            if (++depth > max_depth) {
-                snprintf(msg, msglen, "JSON nested deeper than %zu levels (at byte %zu)", max_depth,
-                         i);
-                return SP_EJSON;
-            }
-        } else if ((c == ']' || c == '}') && depth > 0) {
-            depth--;
-        }
+    /* Jansson recurses once per nesting level up to its own limit of 2048; the scan refuses
+     * deep documents before any tree is built, and gives handlers (and the definition loader's
+     * recursive walk) a bound they can rely on. */
+    size_t at = sp_json_too_deep(text, len, max_depth);
+    if (at != SIZE_MAX) {
+        snprintf(msg, msglen, "JSON nested deeper than %zu levels (at byte %zu)", max_depth, at);
+        return SP_EJSON;
     }
     json_error_t je;
     json_t *v = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
