@@ -1,8 +1,10 @@
 // web_modules.test.mjs - the dashboard's DOM-free modules under node: duration and number
 // formats, the threshold reader that judges thresholds against live totals, and the editor's
-// definition paths, load profile points and line diff.
+// definition paths, load profile points and line diff; and the module graph of web/assets:
+// every import names a file that is there, and no module imports itself through others.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import path from 'node:path';
 import { SOURCE_DIR } from '../lib/harness.mjs';
 
@@ -74,4 +76,71 @@ test('the editor: paths, edits that keep the rest, load points, line diff', asyn
   const diff = d.lineDiff('a\nb\nc', 'a\nB\nc\nd');
   assert.deepEqual(diff, [{ op: ' ', text: 'a' }, { op: '-', text: 'b' }, { op: '+', text: 'B' }, { op: ' ', text: 'c' }, { op: '+', text: 'd' }]);
   assert.deepEqual(d.lineDiff('same', 'same'), [{ op: ' ', text: 'same' }]);
+});
+
+/*
+ * The dashboard's import graph, read from the sources (the modules need a browser to load).
+ * Imports are written one per statement at the start of a line, as in every module here;
+ * '/assets/...' is web/assets, and '/assets/vendor/' holds uPlot, copied in at build time.
+ */
+function importGraph(webDir) {
+  const files = [];
+  const walk = (dir) => {
+    for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) { if (e.name !== 'vendor') walk(p); } else if (/\.m?js$/.test(e.name)) files.push(p);
+    }
+  };
+  walk(path.join(webDir, 'assets'));
+  const patterns = [
+    /^\s*(?:import|export)\s[^;'"]*?\bfrom\s*['"]([^'"]+)['"]/gm, // import x from '…', export { y } from '…'
+    /^\s*import\s*['"]([^'"]+)['"]/gm, // import '…' (for its effects)
+    /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g, // import('…')
+  ];
+  const graph = new Map();
+  const missing = [];
+  for (const f of files) {
+    const src = fs.readFileSync(f, 'utf8');
+    const deps = new Set();
+    for (const re of patterns) {
+      for (const m of src.matchAll(re)) {
+        const spec = m[1];
+        if (spec.startsWith('/assets/vendor/')) continue;
+        const to = spec.startsWith('/') ? path.join(webDir, spec) : path.resolve(path.dirname(f), spec);
+        if (!fs.existsSync(to)) missing.push(`${path.relative(webDir, f)}: ${spec}`);
+        else deps.add(to);
+      }
+    }
+    graph.set(f, [...deps]);
+  }
+  return { graph, missing };
+}
+
+/** Every cycle met by a depth-first walk, each as the list of files around it. */
+function importCycles(graph) {
+  const state = new Map(); // file -> 'open' while on the walk's stack, 'done' after
+  const stack = [];
+  const cycles = [];
+  const visit = (f) => {
+    state.set(f, 'open');
+    stack.push(f);
+    for (const d of graph.get(f) || []) {
+      if (state.get(d) === 'open') cycles.push([...stack.slice(stack.indexOf(d)), d]);
+      else if (!state.has(d)) visit(d);
+    }
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of [...graph.keys()].sort()) if (!state.has(f)) visit(f);
+  return cycles;
+}
+
+test('the dashboard modules: every import is there, and none imports itself through others', () => {
+  const webDir = path.join(SOURCE_DIR, 'web');
+  const { graph, missing } = importGraph(webDir);
+  assert.ok(graph.size > 10, `only ${graph.size} modules found under ${webDir}/assets`);
+  assert.ok([...graph.values()].some((d) => d.length), 'no imports were read at all');
+  assert.deepEqual(missing, [], 'imports that name no file');
+  const rel = (f) => path.relative(webDir, f);
+  assert.deepEqual(importCycles(graph).map((c) => c.map(rel).join(' -> ')), [], 'import cycles');
 });

@@ -4,7 +4,7 @@
 import { h, mount, uid } from '../dom.js';
 import { API, post, ApiError } from '../api.js';
 import { ready, pageHeader, errorBox } from '../page.js';
-import { errorList } from './tests.js';
+import { errorList } from '../errors.js';
 
 const MAX_FILE = 4 * 1024 * 1024;
 

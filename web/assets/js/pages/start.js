@@ -4,7 +4,7 @@ import { h, mount, field, dialog } from '../dom.js';
 import { API, get, post, ApiError } from '../api.js';
 import { parseDuration } from '../format.js';
 import { errorBox } from '../page.js';
-import { errorList } from './tests.js';
+import { errorList } from '../errors.js';
 
 export async function openStartDialog(test, go) {
   let def = {};

@@ -5,6 +5,7 @@ import { API, get, post, del, request, can, ApiError } from '../api.js';
 import { ms, ago } from '../format.js';
 import { sparkline } from '../charts.js';
 import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { errorList } from '../errors.js';
 import { openStartDialog } from './start.js';
 
 const PER_PAGE = 50;
@@ -121,12 +122,6 @@ export async function render(main, ctx) {
   await load();
   search.focus();
   return () => clearTimeout(searchTimer);
-}
-
-/** The list of validation errors from a 422 answer, each path beside its message. */
-export function errorList(errors) {
-  return h('ul', { class: 'error-list' }, errors.map((e) =>
-    h('li', e.path ? h('code', { class: 'err-path' }, e.path) : null, e.path ? ': ' : null, e.message)));
 }
 
 /** New test: paste or upload a definition, check it, save it. */
