@@ -195,19 +195,17 @@ static char *default_examples_dir(void)
                 return realpath(cand, NULL);
         }
     }
+    /* A build tree: this file is SOURCE/server/cli/cmd_serve.c, the examples SOURCE/examples. */
     char src[PATH_MAX];
     snprintf(src, sizeof src, "%s", __FILE__);
-    char *slash = strrchr(src, '/');
-    if (slash && slash != src) {
-        *slash = '\0'; /* .../server */
-        slash = strrchr(src, '/');
-        if (slash) {
-            *slash = '\0';
-            char cand[PATH_MAX];
-            if ((size_t)snprintf(cand, sizeof cand, "%s/examples", src) < sizeof cand &&
-                is_dir(cand))
-                return realpath(cand, NULL);
-        }
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(src, '/');
+        if (!slash || slash == src)
+            break;
+        *slash = '\0';
+        char cand[PATH_MAX];
+        if ((size_t)snprintf(cand, sizeof cand, "%s/examples", src) < sizeof cand && is_dir(cand))
+            return realpath(cand, NULL);
     }
     return NULL;
 }
