@@ -72,16 +72,6 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-static int is_loopback_addr(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    if (inet_pton(AF_INET6, host, &a6) == 1)
-        return IN6_IS_ADDR_LOOPBACK(&a6);
-    return 0;
-}
 
 /* Reads a small PEM file whole (NUL-terminated, malloc'd), or NULL with err set. */
 static char *read_pem(const char *path, char *err, size_t errlen)
@@ -233,7 +223,7 @@ typedef struct server {
  * Returns 0, or 2 with the reason printed. */
 static int check_exposure(server *s)
 {
-    s->exposed = !is_loopback_addr(s->cfg.listen_host);
+    s->exposed = !sp_config_is_loopback(s->cfg.listen_host);
     s->admin_pw = getenv("STAMPEDE_ADMIN_PASSWORD");
     if (s->admin_pw && !*s->admin_pw)
         s->admin_pw = NULL;

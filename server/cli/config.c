@@ -115,7 +115,7 @@ static int parse_port(const char *s, int allow_zero, uint16_t *port)
     return 0;
 }
 
-static int is_loopback(const char *host)
+int sp_config_is_loopback(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -519,7 +519,7 @@ int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errle
         if (rc)
             return rc;
     }
-    if (c->no_auth && !is_loopback(c->listen_host)) {
+    if (c->no_auth && !sp_config_is_loopback(c->listen_host)) {
         snprintf(err, errlen,
                  "refusing --no-auth on '%s': without access control anyone who can reach the "
                  "server can send load anywhere; use a loopback --listen address (127.0.0.1 or "

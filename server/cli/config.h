@@ -80,4 +80,7 @@ int sp_config_parse(sp_config *c, int argc, char **argv, char *err, size_t errle
 /* The help text of `stampede serve`. */
 const char *sp_config_usage(void);
 
+/* Whether host (a numeric address) is a loopback one: 127.0.0.0/8 or ::1. */
+int sp_config_is_loopback(const char *host);
+
 #endif
