@@ -262,8 +262,8 @@ static int try_test_load(sp_http_req *req, int64_t id, const json_t *rv, const c
                                                       (long long)json_integer_value(rv))
                                 : sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL,
                                                       "no test with id %lld", (long long)id));
-    else if (rc == 0 && (rc = sp_policy_test_secrets(s, *t, base_url, who->user, who->role,
-                                                     secrets, withheld)) != 0)
+    else if (rc == 0 && (rc = sp_policy_test_secrets(s, *t, base_url, who->user, who->role, secrets,
+                                                     withheld)) != 0)
         rc = sp_kit_store_failed(req, s, rc);
     else if (rc)
         rc = sp_kit_store_failed(req, s, rc);
@@ -282,8 +282,7 @@ static int h_try_test(sp_http_req *req, sp_store *s)
     if (rc == 0)
         rc = try_body(req, &rv, &bu);
     if (rc == 0)
-        rc = try_test_load(req, id, rv, bu ? json_string_value(bu) : NULL, &t, &secrets,
-                           &withheld);
+        rc = try_test_load(req, id, rv, bu ? json_string_value(bu) : NULL, &t, &secrets, &withheld);
     if (rc)
         goto out;
     char *full_text = NULL;

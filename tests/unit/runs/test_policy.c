@@ -344,26 +344,26 @@ static void test_secrets_go_where_their_owner_aimed_them(void)
 {
     const char *base = "http://api.internal:8080";
     /* The owner, and any admin, with any override. */
-    CHECK_INT_EQ(sp_policy_may_carry_secrets("ann", "tester", "ann", "ann", base,
-                                             "http://127.0.0.1:4444"),
-                 1);
-    CHECK_INT_EQ(sp_policy_may_carry_secrets("root", "admin", "ann", "bob", base,
-                                             "http://127.0.0.1:4444"),
-                 1);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("ann", "tester", "ann", "ann", base, "http://127.0.0.1:4444"),
+        1);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("root", "admin", "ann", "bob", base, "http://127.0.0.1:4444"),
+        1);
     /* Another tester: the stored target only, trailing slashes aside. */
     CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base, NULL), 1);
     CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base,
                                              "http://api.internal:8080/"),
                  1);
-    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base,
-                                             "http://127.0.0.1:4444"),
-                 0);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base, "http://127.0.0.1:4444"),
+        0);
     CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base,
                                              "http://api.internal:8080/x"),
                  0);
-    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", NULL,
-                                             "http://127.0.0.1:4444"),
-                 0);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", NULL, "http://127.0.0.1:4444"),
+        0);
     /* A revision someone else saved may aim the test (or a step's absolute URL) elsewhere. */
     CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "bob", base, NULL), 0);
     CHECK_INT_EQ(sp_policy_may_carry_secrets("cy", "tester", "ann", "bob", base, NULL), 0);
@@ -387,9 +387,8 @@ static void test_secrets_are_withheld_from_another_target(void)
     json_t *values = json_pack("{s:s}", "K", "s3cr3t-value");
     int64_t id = 0;
     int rev = 0;
-    CHECK_INT_EQ(sp_store_test_save(s, 0, "withheld", text, values, "ann", &id, NULL, err,
-                                    sizeof err),
-                 0);
+    CHECK_INT_EQ(
+        sp_store_test_save(s, 0, "withheld", text, values, "ann", &id, NULL, err, sizeof err), 0);
     json_t *test = NULL, *got = NULL;
     int withheld = -1;
     CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
@@ -399,18 +398,18 @@ static void test_secrets_are_withheld_from_another_target(void)
     CHECK_STR_EQ(json_string_value(json_object_get(got, "K")), "s3cr3t-value");
     json_decref(got);
 
-    CHECK_INT_EQ(sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "bob", "tester", &got,
-                                        &withheld),
-                 0);
+    CHECK_INT_EQ(
+        sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "bob", "tester", &got, &withheld),
+        0);
     CHECK_INT_EQ(withheld, 1);
     CHECK_UINT_EQ(json_object_size(got), 0);
     char *owned = NULL;
     CHECK(sp_policy_with_secrets(text, got, &owned) == text); /* the mask stays */
     json_decref(got);
 
-    CHECK_INT_EQ(sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "ann", "tester", &got,
-                                        &withheld),
-                 0);
+    CHECK_INT_EQ(
+        sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "ann", "tester", &got, &withheld),
+        0);
     CHECK_INT_EQ(withheld, 0);
     CHECK_UINT_EQ(json_object_size(got), 1);
     json_decref(got);
@@ -424,9 +423,8 @@ static void test_secrets_are_withheld_from_another_target(void)
 
     /* bob saves revision 2, keeping the stored value: his revision does not get it, even
      * aimed at the stored target, unless the owner or an admin starts it. */
-    CHECK_INT_EQ(sp_store_test_save(s, id, "withheld", text, values, "bob", NULL, &rev, err,
-                                    sizeof err),
-                 0);
+    CHECK_INT_EQ(
+        sp_store_test_save(s, id, "withheld", text, values, "bob", NULL, &rev, err, sizeof err), 0);
     CHECK_INT_EQ(rev, 2);
     CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
     CHECK_INT_EQ(sp_policy_test_secrets(s, test, NULL, "bob", "tester", &got, &withheld), 0);
@@ -437,8 +435,8 @@ static void test_secrets_are_withheld_from_another_target(void)
     json_decref(got);
     json_decref(test);
     /* A test without secrets withholds nothing. */
-    CHECK_INT_EQ(sp_store_test_save(s, 0, "plain", "{\"name\":\"p\"}", NULL, "ann", &id, NULL,
-                                    err, sizeof err),
+    CHECK_INT_EQ(sp_store_test_save(s, 0, "plain", "{\"name\":\"p\"}", NULL, "ann", &id, NULL, err,
+                                    sizeof err),
                  0);
     CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
     CHECK_INT_EQ(sp_policy_test_secrets(s, test, "http://x:1", "bob", "tester", &got, &withheld),
