@@ -487,6 +487,8 @@ static int load(const char *text, size_t len, const sp_overrides *ov, const char
         sp_def_free(d);
         rc = SP_EINVAL;
     } else {
+        /* The forms of every secret are worked out once, here, for everything the engine shows. */
+        d->mask = sp_mask_new(d->secrets, d->nsecrets);
         *out = d;
     }
     json_decref(c.empty);
@@ -564,69 +566,8 @@ void sp_def_free(sp_def *d)
         free(d->names[i]);
     free(d->names);
     free(d->secrets);
+    sp_mask_free(d->mask);
     if (d->doc)
         json_decref(d->doc);
     free(d);
-}
-
-/* The length of the longest prefix of secret (at least min bytes long) that s ends with when
- * followed only by "..." or "'" and "...": a message cut in the middle of a secret. */
-static size_t cut_tail(const char *s, size_t n, const char *secret, size_t slen)
-{
-    size_t min = slen < 4 ? slen : 4;
-    for (size_t k = slen - 1; k >= min && k > 0; k--) {
-        if (k <= n && memcmp(s + n - k, secret, k) == 0)
-            return k;
-    }
-    return 0;
-}
-
-int sp_def_mask_secrets(const sp_def *d, const char *msg, sp_buf *out)
-{
-    if (!d->nsecrets || !msg)
-        return 0;
-    size_t n = strlen(msg);
-    int masked = 0;
-    size_t i = 0;
-    while (i < n) {
-        size_t best = 0;
-        for (size_t k = 0; k < d->nsecrets; k++) {
-            size_t slen = strlen(d->secrets[k]);
-            if (slen > best && slen <= n - i && memcmp(msg + i, d->secrets[k], slen) == 0)
-                best = slen;
-        }
-        if (best) {
-            (void)sp_buf_adds(out, SP_SECRET_MASK);
-            i += best;
-            masked = 1;
-            continue;
-        }
-        (void)sp_buf_addc(out, msg[i]);
-        i++;
-    }
-    /* Messages cut at a length ("expected the body to contain 'abc...'") may end inside a
-     * secret: mask a tail that begins one, before the "..." that marks the cut. */
-    size_t len = out->len;
-    const char *p = out->p;
-    size_t body = len;
-    if (body >= 4 && memcmp(p + body - 4, "...'", 4) == 0)
-        body -= 4;
-    else if (body >= 3 && memcmp(p + body - 3, "...", 3) == 0)
-        body -= 3;
-    if (body < len) {
-        for (size_t k = 0; k < d->nsecrets; k++) {
-            size_t cut = cut_tail(p, body, d->secrets[k], strlen(d->secrets[k]));
-            if (cut) {
-                char tail[8];
-                size_t tl = len - body;
-                memcpy(tail, p + body, tl);
-                out->len = body - cut;
-                (void)sp_buf_adds(out, SP_SECRET_MASK);
-                (void)sp_buf_add(out, tail, tl);
-                masked = 1;
-                break;
-            }
-        }
-    }
-    return masked;
 }

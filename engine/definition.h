@@ -25,6 +25,7 @@
 #include "engine/csv.h"
 #include "engine/feeder.h"
 #include "engine/jsonpath.h"
+#include "engine/mask.h"
 #include "engine/regex.h"
 #include "engine/template.h"
 #include "engine/threshold.h"
@@ -237,20 +238,12 @@ typedef struct sp_def {
     char **names; /* request names; index = name id */
     size_t nnames;
     sp_options opts;
-    const char **secrets; /* the values of "secrets" (borrowed from doc), for masking */
+    const char **secrets; /* the values of "secrets" (borrowed from doc) */
     size_t nsecrets;
+    /* The values of "secrets" in every form they may be shown in, for whatever leaves the engine
+     * (mask.h; owned). NULL when no value is long enough to be masked. */
+    sp_mask *mask;
 } sp_def;
-
-/* What a secret's value is replaced with wherever it would be shown. */
-#define SP_SECRET_MASK "********"
-
-/*
- * Writes msg to out with every value of the definition's secrets replaced by SP_SECRET_MASK
- * (the longest match first), and a message cut in the middle of a secret ("...") masked from
- * where the secret begins. Returns 1 when something was masked, 0 otherwise (out then holds
- * msg unchanged, or nothing at all when the definition has no secrets). Any thread.
- */
-int sp_def_mask_secrets(const sp_def *d, const char *msg, sp_buf *out);
 
 /* Command-line or REST overrides, applied to the document before validation. */
 typedef struct sp_overrides {

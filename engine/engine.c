@@ -333,20 +333,26 @@ static void agg_emit(agg *a)
 }
 
 /*
- * Failure messages can hold a secret's value: a check's message template may name one, and a
- * target may echo one back into a JSON value that a message quotes. They are masked here,
- * before any of them leaves the engine (on_second, the totals), on the aggregator thread, so
- * the workers pay nothing for it. Two messages that differ only in a secret become one.
+ * Failure messages can hold a secret's value, as written or encoded: a check's message template
+ * may name one, and a target may echo one back (from a query, a JSON body, a Basic
+ * Authorization header) into a value that a message quotes. They are masked here, before any of
+ * them leaves the engine (on_second, the totals), on the aggregator thread, so the workers pay
+ * nothing for it, and everything made of them later (the live stream, the store, REST answers,
+ * exports, reports) holds the mask only. Two messages that differ only in a secret become one.
+ * A message the worker cut at SP_FAIL_MSG_MAX (a UTF-8 sequence is never split, so it may be
+ * up to 3 bytes shorter) may end inside a value.
  */
-static void mask_secrets(const sp_def *d, sp_stats *s)
+static void mask_secrets(const sp_mask *mask, sp_stats *s)
 {
     sp_buf b;
     sp_buf_init(&b, SP_FAIL_MSG_MAX * 4);
     for (size_t i = 0; i < s->nnames; i++) {
         sp_name_stats *n = &s->names[i];
         for (size_t k = 0; k < n->nmsgs; k++) {
+            size_t len = strlen(n->msgs[k].msg);
+            unsigned cut = len + 3 >= SP_FAIL_MSG_MAX ? SP_MASK_CUT : 0;
             sp_buf_reset(&b);
-            if (sp_def_mask_secrets(d, n->msgs[k].msg, &b) && b.p) {
+            if (sp_mask_apply(mask, n->msgs[k].msg, len, cut, &b) && b.p) {
                 free(n->msgs[k].msg);
                 n->msgs[k].msg = sp_strndup(b.p, b.len < SP_FAIL_MSG_MAX ? b.len : SP_FAIL_MSG_MAX);
             }
@@ -358,8 +364,8 @@ static void mask_secrets(const sp_def *d, sp_stats *s)
 static void agg_take(agg *a, sp_msg *m)
 {
     sp_engine *e = a->e;
-    if (e->run.def->nsecrets)
-        mask_secrets(e->run.def, &m->stats);
+    if (e->run.def->mask)
+        mask_secrets(e->run.def->mask, &m->stats);
     int late = m->second < a->next;
     uint64_t sec = late ? a->next : m->second;
     pslot *p = agg_slot(a, sec);

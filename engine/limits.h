@@ -83,6 +83,8 @@
 #define SP_ALLOW_MAX_ADDRS 16            /* addresses kept per host-name entry once resolved */
 #define SP_DEF_MAX_SECRETS 64            /* secrets per definition */
 #define SP_DEF_MAX_SECRET_BYTES 4096     /* one secret's value */
+#define SP_MASK_MIN_BYTES 4              /* shorter values are not masked (engine/mask.h), nor
+                                            the start of a value cut short after fewer bytes */
 
 /* Error lists. */
 #define SP_ERRLIST_MAX 100               /* validation errors reported per document */

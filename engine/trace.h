@@ -12,7 +12,8 @@
  * truncated; the whole try is bounded by SP_TRY_MAX_MS, after which the request in flight is
  * aborted and reported as such. Nothing here logs: bodies may hold credentials, and every value of
  * the definition's secrets is masked (SP_SECRET_MASK) in everything reported: URLs, headers,
- * bodies, extracted values and messages.
+ * bodies, extracted values and messages, as written and in every form the engine gives it
+ * (percent-encoded, JSON-escaped, base64: mask.h).
  *
  * This module sits above the engine and only drives it; when the trace is off (every load run)
  * the engine's request path only tests one pointer.

@@ -122,30 +122,32 @@ static json_t *text_json(const char *s, size_t n)
     return j ? j : json_string("");
 }
 
-/* Text for the report: text_json with every secret value of the definition masked. */
-static json_t *shown(const sp_tracerec *t, const char *s, size_t n)
+/* Text for the report: text_json with every secret value of the definition masked, in any of
+ * its forms (mask.h); cut says the text was cut at its end (a body at its cap), so that a value
+ * it ends inside is masked too. */
+static json_t *shown_cut(const sp_tracerec *t, const char *s, size_t n, int cut)
 {
-    if (!t->def->nsecrets || !s)
+    if (!t->def->mask || !s)
         return text_json(s, n);
-    /* The masking works on C strings: a NUL in a body is shown as '?' anyway. */
-    char *copy = sp_malloc(n + 1);
-    for (size_t i = 0; i < n; i++)
-        copy[i] = s[i] ? s[i] : '?';
-    copy[n] = '\0';
     sp_buf b;
     sp_buf_init(&b, SIZE_MAX);
-    json_t *j = sp_def_mask_secrets(t->def, copy, &b) ? text_json(b.p, b.len) : text_json(copy, n);
+    json_t *j = sp_mask_apply(t->def->mask, s, n, cut ? SP_MASK_CUT : 0, &b) ? text_json(b.p, b.len)
+                                                                             : text_json(s, n);
     sp_buf_release(&b);
-    free(copy);
     return j;
+}
+
+static json_t *shown(const sp_tracerec *t, const char *s, size_t n)
+{
+    return shown_cut(t, s, n, 0);
 }
 
 /* {"text", "bytes", "truncated"} of a body of which kept bytes of total were kept. */
 static json_t *body_json(const sp_tracerec *t, const char *p, size_t kept, uint64_t total)
 {
     size_t n = kept < t->body_max ? kept : t->body_max;
-    return json_pack("{s:o, s:I, s:b}", "text", shown(t, p, n), "bytes", (json_int_t)total,
-                     "truncated", total > n);
+    return json_pack("{s:o, s:I, s:b}", "text", shown_cut(t, p, n, total > n), "bytes",
+                     (json_int_t)total, "truncated", total > n);
 }
 
 /* Parses header text ("Line\r\nName: value\r\n...") into the first line and [{"name","value"}]. */
@@ -182,7 +184,7 @@ static json_t *headers_json(const sp_tracerec *t, const sp_buf *b, json_t **firs
 
 static json_t *value_json(const sp_tracerec *t, const sp_value *v)
 {
-    if (v->item && !t->def->nsecrets)
+    if (v->item && !t->def->mask)
         return json_deep_copy(v->item);
     if (v->item) {
         /* A data item as its JSON text, so that a secret inside it can be masked. */

@@ -15,7 +15,9 @@
  * expectation and the variables the step extracted. Bodies and headers are cut at caps
  * (body_max, SP_TRY_HEADERS_MAX) and marked truncated; at most SP_TRY_MAX_REQUESTS requests
  * are kept, later ones only counted. Every value of the definition's secrets is masked
- * (SP_SECRET_MASK) in everything recorded. Nothing here logs.
+ * (SP_SECRET_MASK) in everything recorded, as written and in the forms the engine gives it
+ * (percent-encoded, JSON-escaped, base64: mask.h), a body cut at its cap included. Nothing
+ * here logs.
  *
  * Threads: a recorder is used by one thread at a time: the try's thread between passes, the
  * engine's one worker thread (hooks) during a pass, and engine.c's controlling thread for

@@ -170,10 +170,20 @@ static int h_start(sp_http_req *req, sp_store *s)
         char loc[64], detail[600];
         snprintf(loc, sizeof loc, SP_API_PREFIX "/runs/%lld", (long long)st.run_id);
         sp_http_add_header(req, "Location", loc);
-        snprintf(detail, sizeof detail, "test %lld, target %s", (long long)test_id,
-                 st.base_url[0] ? st.base_url : "unknown");
+        snprintf(detail, sizeof detail, "test %lld, target %s%s", (long long)test_id,
+                 st.base_url[0] ? st.base_url : "unknown",
+                 st.secrets_withheld ? ", secrets withheld" : "");
         sp_http_audit(req, "run.start", loc + sizeof(SP_API_PREFIX "/") - 1, detail);
-        rc = reply_run(req, s, st.run_id, 201);
+        json_t *run = NULL;
+        rc = run_with_live(req, s, st.run_id, &run);
+        if (rc) {
+            rc = run_store_error(req, s, rc);
+        } else {
+            /* The starter learns that the run goes without the test's secrets (policy.h). */
+            if (st.secrets_withheld)
+                json_object_set_new(run, "secrets_withheld", json_true());
+            rc = sp_http_reply_json(req, 201, run); /* steals run */
+        }
     }
     sp_errlist_release(&el);
     return rc;

@@ -169,7 +169,8 @@ static int run_try(sp_http_req *req, const sp_def *def, json_t *extra, const cha
     }
     /* A try sends requests: who aimed them where is audited as for a run. */
     char detail[600];
-    snprintf(detail, sizeof detail, "target %s", def->base_url ? def->base_url : "unknown");
+    snprintf(detail, sizeof detail, "target %s%s", def->base_url ? def->base_url : "unknown",
+             json_is_true(json_object_get(extra, "secrets_withheld")) ? ", secrets withheld" : "");
     sp_http_audit(req, "test.try", object, detail);
     json_t *out = NULL;
     char err[256] = "";
@@ -238,13 +239,15 @@ static int try_body(sp_http_req *req, json_t **rv, json_t **bu)
     return 0;
 }
 
-/* Reads test id at revision rv (NULL: the newest) with its secrets: *t and *secrets, new
- * references; or answers. The connection is given back before the try runs. The stored text
- * holds the mask in place of each secret; the try needs the values (and masks them again in
- * what it shows). */
-static int try_test_load(sp_http_req *req, int64_t id, const json_t *rv, json_t **t,
-                         json_t **secrets)
+/* Reads test id at revision rv (NULL: the newest) with the secrets a try aimed at base_url
+ * (NULL: the stored one) may carry: *t and *secrets, new references, and *withheld; or
+ * answers. The connection is given back before the try runs. The stored text holds the mask
+ * in place of each secret; the try needs the values (and masks them again in what it shows),
+ * unless they are withheld from this principal and target (policy.h): then it sends the mask. */
+static int try_test_load(sp_http_req *req, int64_t id, const json_t *rv, const char *base_url,
+                         json_t **t, json_t **secrets, int *withheld)
 {
+    const sp_http_principal *who = sp_http_req_principal(req);
     sp_store *s = NULL;
     int rc = sp_kit_store(req, &s);
     if (rc)
@@ -259,7 +262,8 @@ static int try_test_load(sp_http_req *req, int64_t id, const json_t *rv, json_t 
                                                       (long long)json_integer_value(rv))
                                 : sp_http_reply_error(req, SP_ENOTFOUND, "id", NULL,
                                                       "no test with id %lld", (long long)id));
-    else if (rc == 0 && (rc = sp_store_test_secrets(s, id, secrets)) != 0)
+    else if (rc == 0 && (rc = sp_policy_test_secrets(s, *t, base_url, who->user, who->role, secrets,
+                                                     withheld)) != 0)
         rc = sp_kit_store_failed(req, s, rc);
     else if (rc)
         rc = sp_kit_store_failed(req, s, rc);
@@ -273,11 +277,12 @@ static int h_try_test(sp_http_req *req, sp_store *s)
     SP_UNUSED(s);
     int64_t id;
     json_t *rv = NULL, *bu = NULL, *t = NULL, *secrets = NULL;
+    int withheld = 0;
     int rc = sp_kit_id(req, "id", "test", &id);
     if (rc == 0)
         rc = try_body(req, &rv, &bu);
     if (rc == 0)
-        rc = try_test_load(req, id, rv, &t, &secrets);
+        rc = try_test_load(req, id, rv, bu ? json_string_value(bu) : NULL, &t, &secrets, &withheld);
     if (rc)
         goto out;
     char *full_text = NULL;
@@ -295,11 +300,13 @@ static int h_try_test(sp_http_req *req, sp_store *s)
     snprintf(object, sizeof object, "tests/%lld", (long long)id);
     if (rc)
         rc = sp_kit_reply_errors(req, &el, "", "the stored definition is not valid");
-    else
-        rc = run_try(req, def,
-                     json_pack("{s:{s:I, s:O}}", "test", "id", (json_int_t)id, "revision",
-                               json_object_get(t, "revision")),
-                     object);
+    else {
+        json_t *extra = json_pack("{s:{s:I, s:O}}", "test", "id", (json_int_t)id, "revision",
+                                  json_object_get(t, "revision"));
+        if (withheld)
+            json_object_set_new(extra, "secrets_withheld", json_true());
+        rc = run_try(req, def, extra, object);
+    }
     sp_def_free(def);
     sp_errlist_release(&el);
     free(full_text);

@@ -322,6 +322,70 @@ int sp_policy_check_targets(const sp_allowlist *al, const sp_def *def, sp_errlis
     return bad ? SP_EINVAL : 0;
 }
 
+/* Whether a and b are the same, NULL being a value of its own. */
+static int same_name(const char *a, const char *b)
+{
+    return a && b ? strcmp(a, b) == 0 : a == b;
+}
+
+/* Whether two base URLs are the same target as written, trailing slashes aside. A spelling that
+ * differs ("http://LOCALHOST:80") counts as another target: it errs on the side of the secrets. */
+static int same_base(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    while (na && a[na - 1] == '/')
+        na--;
+    while (nb && b[nb - 1] == '/')
+        nb--;
+    return na == nb && memcmp(a, b, na) == 0;
+}
+
+int sp_policy_may_carry_secrets(const char *user, const char *role, const char *owner,
+                                const char *revision_by, const char *stored_base_url,
+                                const char *base_url_override)
+{
+    if (role && strcmp(role, "admin") == 0)
+        return 1;
+    if (user && *user && owner && strcmp(user, owner) == 0)
+        return 1;
+    if (base_url_override && !same_base(base_url_override, stored_base_url ? stored_base_url : ""))
+        return 0;
+    return same_name(revision_by, owner);
+}
+
+int sp_policy_test_secrets(sp_store *s, const json_t *test, const char *base_url_override,
+                           const char *user, const char *role, json_t **secrets, int *withheld)
+{
+    *secrets = NULL;
+    *withheld = 0;
+    int64_t id = json_integer_value(json_object_get(test, "id"));
+    json_t *first = NULL;
+    int rc = sp_store_test_secrets(s, id, secrets);
+    if (rc || !json_object_size(*secrets) || !role)
+        goto out;
+    rc = sp_store_test_get(s, id, 1, &first);
+    if (rc)
+        goto out;
+    const char *text = json_string_value(json_object_get(test, "definition"));
+    json_t *doc = text ? json_loads(text, 0, NULL) : NULL;
+    const char *stored_base = json_string_value(json_object_get(doc, "base_url"));
+    if (!sp_policy_may_carry_secrets(
+            user, role, json_string_value(json_object_get(first, "revision_created_by")),
+            json_string_value(json_object_get(test, "revision_created_by")), stored_base,
+            base_url_override)) {
+        json_object_clear(*secrets);
+        *withheld = 1;
+    }
+    json_decref(doc);
+out:
+    json_decref(first);
+    if (rc) {
+        json_decref(*secrets);
+        *secrets = NULL;
+    }
+    return rc;
+}
+
 const char *sp_policy_with_secrets(const char *text, const json_t *secrets, char **owned)
 {
     *owned = NULL;

@@ -13,6 +13,8 @@
  *
  * Calling sequence of a start (server/runs/runs.c; a try, server/api/api_tools.c, skips the
  * caps: it is one VU for a bounded time):
+ *     sp_policy_test_secrets(s, test, base_url, user, role, &secrets, &withheld);
+ *     sp_policy_with_secrets(text, secrets, &owned);     the definition to load
  *     sp_policy_load(&p, s, role);                       the settings as they are now
  *     sp_policy_check_load(&p.run, def, &cap, msg, n);   the role's caps
  *     sp_policy_allowlist(&p.run, &al, errs);            built and resolved (DNS), NULL: none
@@ -114,6 +116,35 @@ int sp_policy_check_targets(const sp_allowlist *al, const sp_def *def, sp_errlis
  * the loader before).
  */
 void sp_policy_split_secrets(const json_t *doc, char **text, json_t **secrets);
+
+/*
+ * Whether a run or a try of a stored test may carry the test's secrets (docs/security.md,
+ * "Secrets and other targets"). Secrets go where the test's owner aimed them: the owner (who
+ * created the test), or any admin, may send them anywhere; anyone else only to the stored
+ * test's target as its owner saved it, that is with no base_url override other than the stored
+ * base_url (trailing slashes aside), and at a revision the owner saved (an edit by someone else
+ * may have aimed the test, or a step's absolute URL, elsewhere). The whole run goes without them
+ * otherwise, the steps whose absolute URL the override does not change included: a secret may
+ * be written into any request, and those go to the override. Returns 1 when it may.
+ * user, owner and revision_by may be NULL (unknown: an owner of NULL is nobody's; a revision by
+ * NULL of a test owned by NULL counts as the owner's); a user of NULL or "" owns nothing. Pure.
+ */
+int sp_policy_may_carry_secrets(const char *user, const char *role, const char *owner,
+                                const char *revision_by, const char *stored_base_url,
+                                const char *base_url_override);
+
+/*
+ * The secrets a run or a try of a stored test may carry: test is its row at the revision about
+ * to run (sp_store_test_get: "id", "definition", "revision_created_by"), base_url_override the
+ * start's (NULL: none), user and role the starter's (role NULL: an in-process caller with no
+ * principal, such as a unit test, trusted as an admin). Reads the test's owner (the author of
+ * its revision 1) and its secrets. On success *secrets is a new object (empty when withheld or
+ * when there are none) and *withheld is 1 when the test has secrets that this start may not
+ * carry (sp_policy_may_carry_secrets): the definition then runs with the mask as each value.
+ * Store errors are returned as they are (the message is on s).
+ */
+int sp_policy_test_secrets(sp_store *s, const json_t *test, const char *base_url_override,
+                           const char *user, const char *role, json_t **secrets, int *withheld);
 
 /*
  * The reverse, for a run or a try: the stored definition text holds the mask in place of each

@@ -569,8 +569,8 @@ typedef struct start {
     int starting;        /* 1 + the role's index in r->starting; 0: none held */
 } start;
 
-/* Loads the test's definition at the asked revision with its secrets put back and the
- * overrides applied; opens the start's connection on the way. */
+/* Loads the test's definition at the asked revision with its secrets put back (when this
+ * start may carry them) and the overrides applied; opens the start's connection on the way. */
 static int start_load(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
                       sp_errlist *errs)
 {
@@ -594,8 +594,12 @@ static int start_load(sp_runs *r, const sp_runs_start_args *a, start *st, sp_run
                  (long long)a->test_id, a->revision);
         goto out;
     }
+    /* The secrets go only where their owner aimed them (policy.h); without them the run sends
+     * the mask in their place. */
     if (rc == 0)
-        rc = sp_store_test_secrets(st->s, a->test_id, &secrets);
+        rc = sp_policy_test_secrets(st->s, test, ov.base_url, a->started_by,
+                                    a->rules ? a->rules->role : NULL, &secrets,
+                                    &out->secrets_withheld);
     if (rc) {
         snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st->s));
         goto out;

@@ -81,29 +81,35 @@ typedef struct sp_runs_start_args {
                                      sp_runs_overrides_parse); borrowed, NULL: none */
     const char *started_by;       /* recorded with the run; may be NULL */
     const sp_policy_rules *rules; /* the starter's caps and the target allowlist
-                                     (server/runs/policy.h); borrowed, NULL: none */
+                                     (server/runs/policy.h); borrowed, NULL: none, and an
+                                     in-process starter trusted with every secret */
 } sp_runs_start_args;
 
 /* What a start resolved, and why it failed. */
 typedef struct sp_runs_started {
-    int64_t run_id;     /* the new run; also set when the engine could not start (SP_ESYS) */
-    int revision;       /* the revision loaded (the newest when the args asked for 0) */
-    char base_url[512]; /* the base_url the run sends load to, as written: the override, else
-                           the definition's; cut at 511 bytes, "" when none (for the audit log) */
-    const char *cap;    /* SP_ELIMIT: the cap's name (static), else NULL */
-    char msg[512];      /* a one-line reason for any failure */
+    int64_t run_id;       /* the new run; also set when the engine could not start (SP_ESYS) */
+    int revision;         /* the revision loaded (the newest when the args asked for 0) */
+    char base_url[512];   /* the base_url the run sends load to, as written: the override, else
+                             the definition's; cut at 511 bytes, "" when none (for the audit log) */
+    int secrets_withheld; /* 1: the test has secrets this start may not carry (a base_url
+                             override or a revision by another user, started by neither the
+                             owner nor an admin: sp_policy_test_secrets); the run sends the
+                             mask in their place */
+    const char *cap;      /* SP_ELIMIT: the cap's name (static), else NULL */
+    char msg[512];        /* a one-line reason for any failure */
 } sp_runs_started;
 
 /*
  * Starts a run of a->test_id at a->revision with a->overrides. The test's secrets are put back
  * into the stored definition (which holds the mask in their place) before it is loaded with
- * the overrides; then the profile is checked against the manager's caps and a->rules (the
- * role's caps, the target allowlist: server/runs/policy.h), a slot is taken (max_runs, the
- * role's max_concurrent_runs), and the run is recorded and started.
- * On success out->run_id is the new run, already running. Whatever happens, *out says what
- * was resolved so far and out->msg why a start failed. On SP_EINVAL errs (the caller's,
- * initialised) holds every problem (nothing was stored), a target outside the allowlist among
- * them (with the path of its URL); on SP_ELIMIT out->cap names the cap. An engine that cannot
+ * the overrides, when the starter (a->started_by, a->rules->role) may take them there
+ * (sp_policy_test_secrets; out->secrets_withheld says when not); then the profile is checked
+ * against the manager's caps and a->rules (the role's caps, the target allowlist:
+ * server/runs/policy.h), a slot is taken (max_runs, the role's max_concurrent_runs), and the run is
+ * recorded and started. On success out->run_id is the new run, already running. Whatever happens,
+ * *out says what was resolved so far and out->msg why a start failed. On SP_EINVAL errs (the
+ * caller's, initialised) holds every problem (nothing was stored), a target outside the allowlist
+ * among them (with the path of its URL); on SP_ELIMIT out->cap names the cap. An engine that cannot
  * start leaves a run with status "error" and returns SP_ESYS with its id in out->run_id.
  * Blocking: with an allowlist, host names are resolved (DNS) before the start.
  */

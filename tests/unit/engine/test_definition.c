@@ -857,35 +857,42 @@ static void test_load_file_missing(void)
 }
 
 /* A definition's secrets: validated without ever quoting a value, read as {{secret.NAME}},
- * and masked out of messages. */
+ * and the loader's mask (every form: tests/unit/engine/test_mask.c) hides them. */
 static void test_secrets(void)
 {
-    sp_def *d = must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
-                            "'users':[{'tasks':[{'request':{'url':'/x',"
-                            "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
-                            NULL);
+    sp_def *d =
+        must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
+                    "'users':[{'tasks':[{'request':{'url':'/x',"
+                    "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
+                    NULL);
     CHECK(d != NULL);
     CHECK_UINT_EQ(d->nsecrets, 2);
     sp_buf b;
     sp_buf_init(&b, 4096);
-    CHECK_INT_EQ(sp_def_mask_secrets(d, "got s3cr3t-XYZ and hunter22!", &b), 1);
+#define MASK(s) sp_mask_apply(d->mask, s, strlen(s), 0, &b)
+    CHECK(d->mask != NULL);
+    CHECK_INT_EQ(MASK("got s3cr3t-XYZ and hunter22!"), 1);
     CHECK_STR_EQ(b.p, "got ******** and ********!");
     sp_buf_reset(&b);
-    CHECK_INT_EQ(sp_def_mask_secrets(d, "nothing here", &b), 0);
+    CHECK_INT_EQ(MASK("nothing here"), 0);
     CHECK_STR_EQ(b.p, "nothing here");
     /* A message cut inside a secret. */
     sp_buf_reset(&b);
-    CHECK_INT_EQ(sp_def_mask_secrets(d, "expected the body to contain 'key s3cr3t-...'", &b), 1);
+    CHECK_INT_EQ(MASK("expected the body to contain 'key s3cr3t-...'"), 1);
     CHECK_STR_EQ(b.p, "expected the body to contain 'key ********...'");
+#undef MASK
     sp_buf_release(&b);
     sp_def_free(d);
 
-    EXPECT_ERR("{" HEAD "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}],"
-               LOAD "}", "secrets.1bad", "a secret's name");
+    EXPECT_ERR("{" HEAD
+               "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+               "secrets.1bad", "a secret's name");
     EXPECT_ERR("{" HEAD "'secrets':{'k':5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "must be a string");
+               "}",
+               "secrets.k", "must be a string");
     EXPECT_ERR("{" HEAD "'secrets':{'k':''},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "cannot be empty");
+               "}",
+               "secrets.k", "cannot be empty");
     EXPECT_ERR("{" HEAD "'secrets':['x'],'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "secrets", "expected an object");
     EXPECT_ERR(WITH_REQ("{'url':'/x','headers':{'X':'{{secret.nope}}'}}"),
@@ -901,7 +908,7 @@ static void test_secrets(void)
                         "'users':[{'tasks':[{'request':{'url':'/x',"
                         "'headers':{'A':'{{secret.api_ky}}'}}}]}]," LOAD "}",
                         NULL, &bad, &el),
-         SP_EINVAL);
+                 SP_EINVAL);
     sp_buf_init(&b, 1 << 16);
     sp_errlist_format(&el, &b);
     CHECK_STR_CONTAINS(b.p, "did you mean 'api_key'");

@@ -100,6 +100,9 @@ static void test_inside_runs(void)
     sp_def_free(d);
 }
 
+#define PAD50 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+#define PAD252 PAD50 PAD50 PAD50 PAD50 PAD50 "xx"
+
 static void test_secret_masked_in_messages(void)
 {
     sp_def *d = ts_load_def_at(
@@ -108,7 +111,10 @@ static void test_secret_masked_in_messages(void)
         "{\"request\":{\"url\":\"/ok\",\"name\":\"echoed\",\"headers\":{\"X-K\":\"{{secret.k}}\"}},"
         "\"expect\":{\"json\":[{\"path\":\"access_token\",\"equals\":\"other\"}]}},"
         "{\"request\":{\"url\":\"/500\",\"name\":\"msg\"},"
-        "\"expect\":{\"message\":\"key {{secret.k}} got {{status}}\"}}]}]}],"
+        "\"expect\":{\"message\":\"key {{secret.k}} got {{status}}\"}},"
+        /* A message the worker cuts at SP_FAIL_MSG_MAX (256) 4 bytes into the value. */
+        "{\"request\":{\"url\":\"/500\",\"name\":\"long\"},"
+        "\"expect\":{\"message\":\"{{'" PAD252 "'}}{{urlencode(secret.k)}}\"}}]}]}],"
         "\"load\":{\"users\":1,\"duration\":\"300ms\"}}",
         srv.port);
     CHECK(d != NULL);
@@ -120,6 +126,9 @@ static void test_secret_masked_in_messages(void)
     CHECK_STR_EQ(t->names[0].msgs[0].msg,
                  "expected JSON path 'access_token' to equal \"other\", got \"********\"");
     CHECK_STR_EQ(t->names[1].msgs[0].msg, "key ******** got 500");
+    CHECK(t->names[2].nmsgs >= 1);
+    CHECK_UINT_EQ(strlen(t->names[2].msgs[0].msg), SP_FAIL_MSG_MAX);
+    CHECK(strncmp(t->names[2].msgs[0].msg, PAD252 "****", SP_FAIL_MSG_MAX) == 0);
     sp_engine_free(e);
     sp_def_free(d);
 }

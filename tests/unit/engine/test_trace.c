@@ -3,9 +3,11 @@
  * each task in order with no think time, the token an on_start step extracts sent by later
  * requests, what curl sent and received (request line, headers, bodies, the last hop of a
  * redirect), bodies cut at the cap, a failed expectation, several user classes one after the
- * other, and the time cap aborting a request in flight.
+ * other, the time cap aborting a request in flight, and a secret masked in every form the
+ * request carries it in (query, Basic authorization, a body cut inside it).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -242,6 +244,43 @@ static void test_time_cap(void)
     sp_def_free(d);
 }
 
+/* A secret sent percent-encoded in the query, as the Basic authorization libcurl makes of a
+ * URL's user:password (echoed back by /auth), and in a body the trace cuts inside the value:
+ * each shows as the mask, and no byte of the value's own text is left. */
+static void test_secret_in_every_form(void)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"name\":\"t\",\"base_url\":\"http://x\",\"secrets\":{\"k\":\"s3cr3t!pw-long\"},"
+             "\"users\":[{\"name\":\"u\",\"tasks\":["
+             "{\"request\":{\"url\":\"http://user:{{urlencode(secret.k)}}@127.0.0.1:%u/auth\","
+             "\"name\":\"auth\",\"query\":{\"q\":\"{{secret.k}}\"}}},"
+             "{\"request\":{\"method\":\"POST\",\"url\":\"/ok\",\"name\":\"post\","
+             "\"body\":\"0123456789012345{{secret.k}}\"}}]}],"
+             "\"load\":{\"users\":1,\"duration\":\"1s\"}}",
+             srv.port);
+    sp_def *d = ts_load_def_at(text, srv.port);
+    CHECK(d != NULL);
+    sp_trace_opts o = {.max_ms = 10000, .body_max = 20};
+    json_t *out = NULL;
+    char err[256] = "";
+    CHECK_INT_EQ(sp_trace_run(d, &o, &out, err, sizeof err), 0);
+    json_t *auth = req_at(out, 0);
+    CHECK_STR_EQ(str(json_object_get(auth, "request"), "line", NULL),
+                 "GET /auth?q=******** HTTP/1.1");
+    CHECK_STR_EQ(hdr(json_object_get(json_object_get(auth, "request"), "headers"), "Authorization"),
+                 "Basic ********");
+    CHECK_STR_EQ(str(json_object_get(auth, "response"), "body", "text"), "Basic ********");
+    json_t *post = json_object_get(json_object_get(req_at(out, 1), "request"), "body");
+    CHECK(json_is_true(json_object_get(post, "truncated")));
+    CHECK_STR_EQ(json_string_value(json_object_get(post, "text")), "0123456789012345********");
+    char *all = json_dumps(out, JSON_COMPACT);
+    CHECK(all && !strstr(all, "s3cr") && !strstr(all, "%21pw") && !strstr(all, "czNjcjN0"));
+    free(all);
+    json_decref(out);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -251,6 +290,7 @@ int main(void)
     RUN(test_one_pass);
     RUN(test_classes_in_order);
     RUN(test_time_cap);
+    RUN(test_secret_in_every_form);
     testserver_stop(&srv);
     return check_summary();
 }

@@ -2,7 +2,8 @@
  * test_policy.c - what a run may do beyond its definition (server/runs/policy.c): the caps of
  * each role as read from a real store and the decision on a loaded profile, the target
  * allowlist (its checked body, and which targets a definition may aim at), and the secrets
- * of a definition (masked for storage, put back for a run).
+ * of a definition (masked for storage, put back for a run, withheld from a run aimed elsewhere
+ * than their owner aimed them).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -337,6 +338,117 @@ static void test_secrets_are_put_back_for_a_run(void)
     json_decref(values);
 }
 
+/* Who may take a test's secrets where: the owner and admins anywhere; anyone else only to the
+ * stored target, at a revision the owner saved. */
+static void test_secrets_go_where_their_owner_aimed_them(void)
+{
+    const char *base = "http://api.internal:8080";
+    /* The owner, and any admin, with any override. */
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("ann", "tester", "ann", "ann", base, "http://127.0.0.1:4444"),
+        1);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("root", "admin", "ann", "bob", base, "http://127.0.0.1:4444"),
+        1);
+    /* Another tester: the stored target only, trailing slashes aside. */
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base, NULL), 1);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base,
+                                             "http://api.internal:8080/"),
+                 1);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base, "http://127.0.0.1:4444"),
+        0);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", base,
+                                             "http://api.internal:8080/x"),
+                 0);
+    CHECK_INT_EQ(
+        sp_policy_may_carry_secrets("bob", "tester", "ann", "ann", NULL, "http://127.0.0.1:4444"),
+        0);
+    /* A revision someone else saved may aim the test (or a step's absolute URL) elsewhere. */
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", "ann", "bob", base, NULL), 0);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("cy", "tester", "ann", "bob", base, NULL), 0);
+    /* Unknown names: nobody owns a test with no recorded author; its own revisions are its
+     * owner's; an unknown starter owns nothing. */
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", NULL, NULL, base, NULL), 1);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("bob", "tester", NULL, "bob", base, NULL), 0);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets(NULL, "tester", NULL, NULL, base, "http://x:1"), 0);
+    CHECK_INT_EQ(sp_policy_may_carry_secrets("", "viewer", "", "", base, "http://x:1"), 0);
+}
+
+/* The same decision on a real store: the owner is the author of revision 1; withheld secrets
+ * come back as an empty object, and the definition then keeps the mask. */
+static void test_secrets_are_withheld_from_another_target(void)
+{
+    sp_store *s = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
+    const char *text = "{\"name\":\"w\",\"base_url\":\"http://127.0.0.1:9\","
+                       "\"secrets\":{\"K\":\"" SP_SECRET_MASK "\"}}";
+    json_t *values = json_pack("{s:s}", "K", "s3cr3t-value");
+    int64_t id = 0;
+    int rev = 0;
+    CHECK_INT_EQ(
+        sp_store_test_save(s, 0, "withheld", text, values, "ann", &id, NULL, err, sizeof err), 0);
+    json_t *test = NULL, *got = NULL;
+    int withheld = -1;
+    CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
+
+    CHECK_INT_EQ(sp_policy_test_secrets(s, test, NULL, "bob", "tester", &got, &withheld), 0);
+    CHECK_INT_EQ(withheld, 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(got, "K")), "s3cr3t-value");
+    json_decref(got);
+
+    CHECK_INT_EQ(
+        sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "bob", "tester", &got, &withheld),
+        0);
+    CHECK_INT_EQ(withheld, 1);
+    CHECK_UINT_EQ(json_object_size(got), 0);
+    char *owned = NULL;
+    CHECK(sp_policy_with_secrets(text, got, &owned) == text); /* the mask stays */
+    json_decref(got);
+
+    CHECK_INT_EQ(
+        sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", "ann", "tester", &got, &withheld),
+        0);
+    CHECK_INT_EQ(withheld, 0);
+    CHECK_UINT_EQ(json_object_size(got), 1);
+    json_decref(got);
+    /* No principal (an in-process caller): trusted. */
+    CHECK_INT_EQ(
+        sp_policy_test_secrets(s, test, "http://127.0.0.1:4444", NULL, NULL, &got, &withheld), 0);
+    CHECK_INT_EQ(withheld, 0);
+    CHECK_UINT_EQ(json_object_size(got), 1);
+    json_decref(got);
+    json_decref(test);
+
+    /* bob saves revision 2, keeping the stored value: his revision does not get it, even
+     * aimed at the stored target, unless the owner or an admin starts it. */
+    CHECK_INT_EQ(
+        sp_store_test_save(s, id, "withheld", text, values, "bob", NULL, &rev, err, sizeof err), 0);
+    CHECK_INT_EQ(rev, 2);
+    CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
+    CHECK_INT_EQ(sp_policy_test_secrets(s, test, NULL, "bob", "tester", &got, &withheld), 0);
+    CHECK_INT_EQ(withheld, 1);
+    json_decref(got);
+    CHECK_INT_EQ(sp_policy_test_secrets(s, test, NULL, "root", "admin", &got, &withheld), 0);
+    CHECK_INT_EQ(withheld, 0);
+    json_decref(got);
+    json_decref(test);
+    /* A test without secrets withholds nothing. */
+    CHECK_INT_EQ(sp_store_test_save(s, 0, "plain", "{\"name\":\"p\"}", NULL, "ann", &id, NULL, err,
+                                    sizeof err),
+                 0);
+    CHECK_INT_EQ(sp_store_test_get(s, id, 0, &test), 0);
+    CHECK_INT_EQ(sp_policy_test_secrets(s, test, "http://x:1", "bob", "tester", &got, &withheld),
+                 0);
+    CHECK_INT_EQ(withheld, 0);
+    CHECK_UINT_EQ(json_object_size(got), 0);
+    json_decref(got);
+    json_decref(test);
+    json_decref(values);
+    sp_store_close(s);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -355,6 +467,8 @@ int main(void)
     RUN(test_caps_body_is_checked);
     RUN(test_secrets_are_masked_for_storage);
     RUN(test_secrets_are_put_back_for_a_run);
+    RUN(test_secrets_go_where_their_owner_aimed_them);
+    RUN(test_secrets_are_withheld_from_another_target);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
