@@ -165,13 +165,16 @@ static void test_stop_and_caps(void)
     start(r, "{\"users\":1,\"bogus\":1}", &rc, &cap);
     CHECK_INT_EQ(rc, SP_EINVAL);
 
-    int64_t id = start(r, "{\"users\":2,\"duration\":\"30s\"}", NULL, NULL);
+    /* Exactly the cap is within it. */
+    int64_t id = start(r, "{\"users\":10,\"duration\":\"30s\"}", NULL, NULL);
     CHECK(id > 0);
     start(r, "{\"users\":2,\"duration\":\"30s\"}", &rc, &cap);
     CHECK_INT_EQ(rc, SP_ELIMIT);
     CHECK_STR_EQ(cap ? cap : "", "max_runs");
     char msg[256];
     CHECK_INT_EQ(sp_runs_set_target(r, id, 20, 0, &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 11, 0, &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 10, 0, &cap, msg, sizeof msg), 0);
     CHECK_INT_EQ(sp_runs_set_target(r, id, 4, 0, &cap, msg, sizeof msg), 0);
     usleep(300 * 1000);
     uint64_t t0 = sp_now_us();
