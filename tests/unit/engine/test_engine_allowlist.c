@@ -72,6 +72,49 @@ static void test_outside_is_blocked(void)
     sp_def_free(d);
 }
 
+/*
+ * Blocked requests are counted once each: five arrivals (the open model, all finished long
+ * before the end), each first asking the outside server (blocked: it sees nothing) and then
+ * the allowed one (received). The blocked count is what the allowed server received.
+ */
+static void test_blocked_counted_once_each(void)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"name\":\"t\",\"base_url\":\"http://x\","
+             "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+             "{\"request\":{\"url\":\"http://127.0.0.1:%u/ok\",\"name\":\"outside\"}},"
+             "{\"request\":{\"url\":\"/ok\",\"name\":\"inside\"}}]}]}],"
+             "\"load\":{\"model\":\"open\",\"max_vus\":5,\"stages\":["
+             "{\"duration\":\"0s\",\"rate\":10},{\"duration\":\"450ms\",\"rate\":10},"
+             "{\"duration\":\"0s\",\"rate\":0},{\"duration\":\"1s\",\"rate\":0}]}}",
+             (unsigned)outside.port);
+    sp_def *d = ts_load_def_at(text, srv.port);
+    char entry[32];
+    snprintf(entry, sizeof entry, "127.0.0.1:%u", srv.port);
+    sp_allowlist *al = allow(entry);
+    CHECK(d && al);
+    unsigned long ok0 = atomic_load(&srv.ok), conns0 = atomic_load(&outside.connections);
+    sp_engine *e = run(d, al);
+    CHECK(e != NULL);
+    const sp_stats *t = sp_engine_totals(e);
+    const sp_name_stats *n = &t->names[0];
+    uint64_t received = atomic_load(&srv.ok) - ok0;
+    CHECK_UINT_EQ(t->arrivals, 5);
+    CHECK_UINT_EQ(received, 5);
+    CHECK_UINT_EQ(t->names[1].requests, received);
+    CHECK_UINT_EQ(t->names[1].failures, 0);
+    CHECK_UINT_EQ(n->requests, received);
+    CHECK_UINT_EQ(n->failures, received);
+    CHECK_UINT_EQ(n->errors[SP_ERRK_BLOCKED], received);
+    CHECK_UINT_EQ(n->nmsgs, 1);
+    CHECK_UINT_EQ(n->msgs[0].count, received);
+    CHECK_UINT_EQ(atomic_load(&outside.connections), conns0);
+    sp_engine_free(e);
+    sp_allowlist_free(al);
+    sp_def_free(d);
+}
+
 static void test_inside_runs(void)
 {
     sp_def *d = ts_load_def_at(DEF, srv.port);
@@ -183,6 +226,7 @@ int main(void)
     }
     RUN(test_outside_is_blocked);
     RUN(test_inside_runs);
+    RUN(test_blocked_counted_once_each);
     RUN(test_redirect_out_is_blocked);
     RUN(test_secret_masked_in_messages);
     testserver_stop(&srv);

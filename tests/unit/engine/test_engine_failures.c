@@ -285,12 +285,21 @@ static void test_latency_and_redirects(void)
                          "\"load\":{\"users\":1,\"duration\":\"200ms\"}}",
                          srv.port);
     CHECK(d != NULL && d2 != NULL);
+    /* Each path's count at the server, per run (a VU stopped between steps sends no more). */
+    unsigned long slow0 = atomic_load(&srv.slow), hops0 = atomic_load(&srv.redirects),
+                  ok0 = atomic_load(&srv.ok);
     sp_engine *e = run(d);
+    unsigned long slow1 = atomic_load(&srv.slow), hops1 = atomic_load(&srv.redirects),
+                  ok1 = atomic_load(&srv.ok);
     sp_engine *e2 = run(d2);
     CHECK(e != NULL && e2 != NULL);
     const sp_stats *t = sp_engine_totals(e);
     CHECK(t->names[0].requests >= 1);
-    CHECK_UINT_EQ(t->names[0].errors[SP_ERRK_ASSERTION], t->names[0].requests);
+    CHECK_UINT_EQ(t->names[0].requests, slow1 - slow0);
+    CHECK_UINT_EQ(t->names[0].errors[SP_ERRK_ASSERTION], slow1 - slow0);
+    CHECK_UINT_EQ(t->names[1].requests, hops1 - hops0);
+    CHECK_UINT_EQ(ok1 - ok0, hops1 - hops0); /* each followed to /ok */
+    CHECK_UINT_EQ(atomic_load(&srv.redirects) - hops1, sp_engine_totals(e2)->names[0].requests);
     CHECK_STR_CONTAINS(msg_of(&t->names[0])->msg, "expected latency under 50 ms, got 1");
     /* Followed to /ok: the final status and body are checked; the header of the first hop is
      * gone (only the last response's headers are kept), so the conditional step is skipped. */
