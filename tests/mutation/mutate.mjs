@@ -53,6 +53,8 @@ for (let i = 2; i < process.argv.length; i++) {
  *   find:    text that occurs exactly once in the file, on one line (everything after "find: ")
  *   replace: what it becomes (everything after "replace: "; may be empty)
  *   tests:   ctest names, separated by spaces (unit/test_histogram integration/auth)
+ *   only:    optional: the unit test functions to run (SP_CHECK_ONLY, tests/unit/check.h), for
+ *            a mutation whose catching test shares its file with slow or timing-bound ones
  */
 function parseList(file) {
   const text = fs.readFileSync(file, 'utf8');
@@ -159,11 +161,11 @@ function build(root, log) {
   return sh('cmake', ['--build', b, '-j', String(opt.jobs)], { log }).status === 0;
 }
 
-function runTests(root, tests, log) {
+function runTests(root, tests, log, only) {
   const re = `^(${tests.map((t) => t.replace(/[.+*?()[\]{}|\\^$]/g, '\\$&')).join('|')})$`;
   const t0 = Date.now();
   const r = sh('ctest', ['--test-dir', path.join(root, 'build'), '-R', re, '--output-on-failure',
-                         '--no-tests=error'], { log });
+                         '--no-tests=error'], { log, env: only ? { SP_CHECK_ONLY: only } : {} });
   const listed = /(\d+) tests? failed out of (\d+)|100% tests passed, 0 tests failed out of (\d+)/.exec(r.stdout || '');
   return { ok: r.status === 0, secs: Math.round((Date.now() - t0) / 1000), ran: listed ? Number(listed[2] || listed[3]) : 0 };
 }
@@ -225,7 +227,7 @@ for (const m of list) {
       if (!build(root, logOf(m.id))) {
         verdict = 'invalid (does not build)';
       } else {
-        const r = runTests(root, m.tests, logOf(m.id));
+        const r = runTests(root, m.tests, logOf(m.id), m.only);
         verdict = r.ran === 0 ? 'invalid (no such test)' : r.ok ? 'SURVIVED' : 'killed';
       }
     } finally {

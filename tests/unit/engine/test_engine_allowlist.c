@@ -165,7 +165,8 @@ static void test_redirect_out_is_blocked(void)
     sp_allowlist *al = allow(entry);
     CHECK(d && al);
     unsigned long hops0 = atomic_load(&srv.redirects);
-    unsigned long conns0 = atomic_load(&outside.connections), served0 = atomic_load(&outside.served);
+    unsigned long conns0 = atomic_load(&outside.connections),
+                  served0 = atomic_load(&outside.served);
     sp_engine *e = run(d, al);
     CHECK(e != NULL);
     const sp_name_stats *n = &sp_engine_totals(e)->names[0];

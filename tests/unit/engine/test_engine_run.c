@@ -234,13 +234,14 @@ static void test_ramp_and_classes(void)
  */
 static void test_weighted_tasks(void)
 {
-    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
-                     "\"options\":{\"follow_redirects\":false},\"users\":[{\"name\":\"u\",\"tasks\":["
-                     "{\"weight\":1,\"request\":{\"url\":\"/ok\",\"name\":\"first\"}},"
-                     "{\"weight\":2,\"request\":{\"url\":\"/ctype\",\"name\":\"middle\"}},"
-                     "{\"weight\":1,\"request\":{\"url\":\"/redirect\",\"name\":\"last\"}}]}],"
-                     "\"load\":{\"model\":\"open\",\"max_vus\":50,\"rate\":1000,"
-                     "\"duration\":\"1s\"}}");
+    sp_def *d =
+        load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+             "\"options\":{\"follow_redirects\":false},\"users\":[{\"name\":\"u\",\"tasks\":["
+             "{\"weight\":1,\"request\":{\"url\":\"/ok\",\"name\":\"first\"}},"
+             "{\"weight\":2,\"request\":{\"url\":\"/ctype\",\"name\":\"middle\"}},"
+             "{\"weight\":1,\"request\":{\"url\":\"/redirect\",\"name\":\"last\"}}]}],"
+             "\"load\":{\"model\":\"open\",\"max_vus\":50,\"rate\":1000,"
+             "\"duration\":\"1s\"}}");
     CHECK(d != NULL);
     unsigned long ok0 = atomic_load(&srv.ok), ct0 = atomic_load(&srv.ctype),
                   rd0 = atomic_load(&srv.redirects);

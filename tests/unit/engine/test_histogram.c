@@ -99,22 +99,22 @@ static void test_fractional_ranks(void)
     sp_hist *h = sp_hist_new();
     for (uint64_t v = 1; v <= 3; v++)
         sp_hist_record(h, v);
-    CHECK_UINT_EQ(sp_hist_percentile(h, 50), 2);   /* rank 1.5 -> 2 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 34), 2);   /* rank 1.02 -> 2 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 33), 1);   /* rank 0.99 -> 1 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 67), 3);   /* rank 2.01 -> 3 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 99), 3);   /* rank 2.97 -> 3 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 0.1), 1);  /* rank 0.003 -> 1 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 50), 2);  /* rank 1.5 -> 2 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 34), 2);  /* rank 1.02 -> 2 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 33), 1);  /* rank 0.99 -> 1 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 67), 3);  /* rank 2.01 -> 3 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 99), 3);  /* rank 2.97 -> 3 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 0.1), 1); /* rank 0.003 -> 1 */
     sp_hist_reset(h);
     for (uint64_t v = 1; v <= 10; v++)
         sp_hist_record(h, v);
-    CHECK_UINT_EQ(sp_hist_percentile(h, 95), 10);  /* rank 9.5 -> 10 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 25), 3);   /* rank 2.5 -> 3 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 99), 10);  /* rank 9.9 -> 10 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 50), 5);   /* rank 5, whole */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 51), 6);   /* rank 5.1 -> 6 */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 90), 9);   /* rank 9, whole */
-    CHECK_UINT_EQ(sp_hist_percentile(h, 5), 1);    /* rank 0.5 -> 1 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 95), 10); /* rank 9.5 -> 10 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 25), 3);  /* rank 2.5 -> 3 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 99), 10); /* rank 9.9 -> 10 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 50), 5);  /* rank 5, whole */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 51), 6);  /* rank 5.1 -> 6 */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 90), 9);  /* rank 9, whole */
+    CHECK_UINT_EQ(sp_hist_percentile(h, 5), 1);   /* rank 0.5 -> 1 */
     /* The same ranks in the log-linear range: 10 values 10 ms apart, each in its own bucket,
      * each reported within 0.4%. */
     sp_hist_reset(h);

@@ -246,16 +246,16 @@ static void test_time_cap(void)
 /* The secret is "tok123", which /ok answers in its body and /auth echoes from the header. */
 static void test_secrets_masked(void)
 {
-    sp_def *d = ts_load_def_at(
-        "{\"name\":\"t\",\"base_url\":\"http://x\",\"secrets\":{\"k\":\"tok123\"},"
-        "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
-        "{\"request\":{\"url\":\"/ok?key={{secret.k}}\",\"name\":\"ok\","
-        "\"headers\":{\"X-Key\":\"{{secret.k}}\"}}},"
-        "{\"request\":{\"url\":\"/auth\",\"name\":\"auth\","
-        "\"headers\":{\"Authorization\":\"Bearer {{secret.k}}\"}},"
-        "\"expect\":{\"status\":201,\"message\":\"no {{secret.k}}\"}}]}]}],"
-        "\"load\":{\"users\":1,\"duration\":\"1s\"}}",
-        srv.port);
+    sp_def *d =
+        ts_load_def_at("{\"name\":\"t\",\"base_url\":\"http://x\",\"secrets\":{\"k\":\"tok123\"},"
+                       "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+                       "{\"request\":{\"url\":\"/ok?key={{secret.k}}\",\"name\":\"ok\","
+                       "\"headers\":{\"X-Key\":\"{{secret.k}}\"}}},"
+                       "{\"request\":{\"url\":\"/auth\",\"name\":\"auth\","
+                       "\"headers\":{\"Authorization\":\"Bearer {{secret.k}}\"}},"
+                       "\"expect\":{\"status\":201,\"message\":\"no {{secret.k}}\"}}]}]}],"
+                       "\"load\":{\"users\":1,\"duration\":\"1s\"}}",
+                       srv.port);
     CHECK(d != NULL);
     unsigned long auth0 = atomic_load(&srv.auth);
     json_t *out = NULL;

@@ -38,14 +38,14 @@ typedef struct testserver {
     atomic_ulong slow;   /* /slow, counted before the sleep */
     atomic_ulong auth;   /* /auth with a header */
     atomic_ulong body_bytes;
-    atomic_ulong closed; /* /close */
-    atomic_ulong e500;   /* /500 */
-    atomic_ulong big;    /* /big */
-    atomic_ulong redirects; /* /redirect and /away */
-    atomic_ulong ctype;  /* /ctype */
-    atomic_ulong notfound; /* any other path */
+    atomic_ulong closed;      /* /close */
+    atomic_ulong e500;        /* /500 */
+    atomic_ulong big;         /* /big */
+    atomic_ulong redirects;   /* /redirect and /away */
+    atomic_ulong ctype;       /* /ctype */
+    atomic_ulong notfound;    /* any other path */
     atomic_ulong connections; /* TCP connections accepted */
-    char away[128];      /* where /away redirects to */
+    char away[128];           /* where /away redirects to */
 } testserver;
 
 static char ts_big[64 << 10];
@@ -157,18 +157,16 @@ static int testserver_start_tls(testserver *ts, const char *key, const char *cer
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (key)
-        ts->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
-                                 MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_NOTIFY_CONNECTION,
-                                 ts_notify, ts, MHD_OPTION_END);
+        ts->d = MHD_start_daemon(
+            flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+            MHD_OPTION_NOTIFY_CONNECTION, ts_notify, ts, MHD_OPTION_END);
     else
-        ts->d =
-            MHD_start_daemon(flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                             MHD_OPTION_NOTIFY_CONNECTION, ts_notify, ts, MHD_OPTION_END);
+        ts->d = MHD_start_daemon(
+            flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_CONNECTION, ts_notify, ts, MHD_OPTION_END);
     if (!ts->d)
         return -1;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(ts->d, MHD_DAEMON_INFO_BIND_PORT);

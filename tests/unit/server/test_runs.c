@@ -86,7 +86,8 @@ static int backlog_seconds(sp_runs *r, int64_t id)
     json_t *secs = json_object_get(doc, "seconds");
     int n = json_is_array(secs) ? (int)json_array_size(secs) : -1;
     for (int i = 0; i < n; i++) {
-        json_int_t sec = json_integer_value(json_object_get(json_array_get(secs, (size_t)i), "second"));
+        json_int_t sec =
+            json_integer_value(json_object_get(json_array_get(secs, (size_t)i), "second"));
         if (sec != i) {
             fprintf(stderr, "    backlog point %d is second %lld\n", i, (long long)sec);
             n = -1;

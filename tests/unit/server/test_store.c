@@ -1286,9 +1286,8 @@ static void test_secrets_and_policy(void)
 
     /* "a" keeps its value through the mask, "b" is replaced, "c" is new, nothing else stays. */
     sec = json_pack("{s:s, s:s}", "a", SP_STORE_SECRET_MASK, "c", "three");
-    CHECK_INT_EQ(sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err,
-                                    sizeof err),
-                 0);
+    CHECK_INT_EQ(
+        sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err, sizeof err), 0);
     CHECK_INT_EQ(rev, 2);
     json_decref(sec);
     CHECK_INT_EQ(sp_store_test_secrets(s, id, &got), 0);
@@ -1299,9 +1298,9 @@ static void test_secrets_and_policy(void)
 
     /* The mask with nothing stored is refused, and nothing of that save is written. */
     sec = json_pack("{s:s}", "zzz", SP_STORE_SECRET_MASK);
-    CHECK_INT_EQ(sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err,
-                                    sizeof err),
-                 SP_EINVAL);
+    CHECK_INT_EQ(
+        sp_store_test_save(s, id, "Secretive", "{}", sec, "ann", NULL, &rev, err, sizeof err),
+        SP_EINVAL);
     CHECK_STR_CONTAINS(err, "secret 'zzz'");
     json_decref(sec);
     json_t *t = NULL;
@@ -1325,7 +1324,8 @@ static void test_secrets_and_policy(void)
     json_decref(want);
     json_t *caps = NULL;
     CHECK_INT_EQ(sp_store_caps_get(s, &caps), 0);
-    CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(caps, "tester"), "max_vus")), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_object_get(caps, "tester"), "max_vus")),
+                 0);
     json_decref(caps);
     json_t *set = json_pack("{s:{s:i, s:f, s:i, s:i}}", "tester", "max_vus", 200, "max_rate", 50.5,
                             "max_duration_s", 600, "max_concurrent_runs", 2);
@@ -1369,8 +1369,8 @@ int main(void)
     RUN(test_storage_cost_per_hour);
     RUN(test_secrets_and_policy);
 
-    const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list", "delete",
-                           "lifecycle", "series",     "window", "aborted",   "meta", "integrity",
+    const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list",  "delete",
+                           "lifecycle", "series",     "window", "aborted",   "meta",  "integrity",
                            "fork",      "concurrent", "opens",  "cost",      "policy"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
