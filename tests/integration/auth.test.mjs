@@ -208,6 +208,55 @@ test('a cookie-authenticated change needs the session CSRF token and our Origin'
   assert.ok((await audit('&action=denied')).some((e) => /X-CSRF-Token/.test(e.detail)));
 });
 
+test('PUT, PATCH and DELETE with a cookie need the CSRF token and our Origin as POST does', async () => {
+  const s = await login(srv.base, 'admin', ADMIN_PASSWORD);
+  const other = await login(srv.base, 'viewer1', VIEWER_PW);
+  const def = { name: 'csrf victim', base_url: shop.url, users: [{ name: 'u', tasks: [{ request: { url: '/' } }] }], load: { users: 1, duration: '1s' } };
+  const made = await req('POST', '/api/v1/tests', { headers: admin(), body: def });
+  assert.equal(made.status, 201, made.text);
+  const id = made.json.id;
+  const beforeTests = await testNames();
+  const beforeUsers = (await req('GET', '/api/v1/users', { headers: admin() })).json.items;
+  const beforeTokens = (await req('GET', '/api/v1/tokens', { headers: admin() })).json;
+  const cases = [
+    ['no CSRF token', { Cookie: s.cookie }],
+    ['a wrong CSRF token', { Cookie: s.cookie, 'X-CSRF-Token': 'f'.repeat(64) }],
+    ["another session's CSRF token", { Cookie: s.cookie, 'X-CSRF-Token': other.csrf }],
+    ['a foreign Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'http://evil.example' }],
+    ['a null Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'null' }],
+  ];
+  const changed = { ...def, name: 'csrf victim changed' };
+  for (const [what, headers] of cases) {
+    const put = await req('PUT', `/api/v1/tests/${id}`, { headers, body: changed });
+    assert.equal(put.status, 403, `PUT with ${what}: ${put.text}`);
+    const del = await req('DELETE', `/api/v1/tests/${id}`, { headers });
+    assert.equal(del.status, 403, `DELETE with ${what}: ${del.text}`);
+    // No route takes PATCH: it is refused whatever the credentials, and changes nothing.
+    const patch = await req('PATCH', `/api/v1/tests/${id}`, { headers, body: { name: 'patched' } });
+    assert.ok([403, 405].includes(patch.status), `PATCH with ${what}: ${patch.status} ${patch.text}`);
+  }
+  // Every other route that changes something, the same way (a session, no token; a foreign Origin).
+  for (const r of await routes()) {
+    if (['GET', 'HEAD'].includes(r.method) || r.perm === 'public') continue;
+    for (const [what, headers] of [cases[0], cases[3]]) {
+      const res = await req(r.method, r.path, { headers, body: r.body });
+      assert.equal(res.status, 403, `${r.method} ${r.path} with ${what}: ${res.text}`);
+    }
+  }
+  assert.deepEqual(await testNames(), beforeTests, 'no test was changed or deleted');
+  assert.deepEqual((await req('GET', '/api/v1/users', { headers: admin() })).json.items, beforeUsers);
+  assert.deepEqual((await req('GET', '/api/v1/tokens', { headers: admin() })).json, beforeTokens);
+  const denied = await audit('&action=denied');
+  assert.ok(denied.some((e) => e.object === `DELETE /api/v1/tests/${id}` && /X-CSRF-Token/.test(e.detail)));
+  assert.ok(denied.some((e) => e.object === `PUT /api/v1/tests/${id}` && /cross-origin/.test(e.detail)));
+  // Our own page's requests go through: the refusals above were for the missing proof alone.
+  const own = { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: srv.base };
+  const put = await req('PUT', `/api/v1/tests/${id}`, { headers: own, body: changed });
+  assert.equal(put.status, 200, put.text);
+  const del = await req('DELETE', `/api/v1/tests/${id}`, { headers: own });
+  assert.equal(del.status, 204, del.text);
+});
+
 test('a foreign Host is refused (DNS rebinding); --server-name adds a name', async () => {
   const before = await testNames();
   for (const host of [`evil.example:${srv.port}`, 'evil.example', `localhost.evil.example:${srv.port}`]) {

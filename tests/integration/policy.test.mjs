@@ -264,9 +264,11 @@ test('secrets never appear in any answer, export, failure message or log line', 
   keep(await api('GET', `/api/v1/tests/${c}/revisions`));
   keep(await api('GET', `/api/v1/tests/${c}/revisions/1`));
 
+  const echoed0 = helperSeen.echo;
   const start = keep(await api('POST', `/api/v1/tests/${c}/runs`, {}));
   assert.equal(start.status, 201, start.text);
   const run = await waitEnd(start.json.id);
+  const echoed = helperSeen.echo - echoed0;
   assert.ok(helperSeen.keys.includes(SECRET), 'the run sent the real value');
   assert.ok(helperSeen.keys.includes(SECRET2), 'the run sent the real value');
   const id = start.json.id;
@@ -279,7 +281,16 @@ test('secrets never appear in any answer, export, failure message or log line', 
     assert.equal(r.status, 200, `${p}: ${r.text}`);
   }
   keep(await api('GET', '/api/v1/runs'));
-  assert.ok(run);
+  // Every request reached the target and failed its check (with a message that was masked):
+  // as many failures as the target answered.
+  assert.equal(run.status, 'passed', JSON.stringify(run.verdicts)); // no thresholds
+  assert.ok(echoed >= 3, `the target answered ${echoed} requests`);
+  assert.equal(run.summary.total.requests, echoed);
+  assert.equal(run.summary.total.failures, echoed);
+  for (const n of run.summary.names) {
+    assert.equal(n.failures, n.requests, n.name);
+    assert.equal(n.failure_messages.reduce((a, m) => a + m.count, 0), n.failures, n.name);
+  }
 
   // A PUT that sends the mask back keeps the stored value; a new value replaces it.
   g.json.definition.name = 'with secrets v2';

@@ -70,6 +70,24 @@ async function waitStatus(runId, want, timeoutMs = 15000, s = srv) {
   }
 }
 
+/*
+ * A live client's view of a run: the backlog's seconds, then the live points' seconds. The
+ * backlog is the run from second 0 without a gap; the live points go on from its end (the last
+ * second of the backlog may come again as the first point, docs/live.md), so that together they
+ * are 0, 1, ... : for a run of n seconds, n of them or n + 1 (a partial last second holds the
+ * requests that finished after the planned end).
+ */
+function assertSecondsFromZero(backlog, live, n) {
+  assert.deepEqual(backlog, backlog.map((_, i) => i), `the backlog's seconds: ${backlog}`);
+  const all = [...backlog];
+  for (const s of live) {
+    if (all.length && s === all.at(-1) && all.length === backlog.length) continue; // the overlap
+    all.push(s);
+  }
+  assert.deepEqual(all, all.map((_, i) => i), `backlog ${backlog}, then live ${live}`);
+  assert.ok(all.length === n || all.length === n + 1, `a ${n} s run: backlog ${backlog}, then live ${live}`);
+}
+
 async function shopStats() {
   return (await fetch(`${shop.url}/__stats`)).json();
 }
@@ -155,6 +173,8 @@ test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of 
   assert.equal(got[1].m.data.status, 'running');
   const seconds = got.filter((g) => g.m.type === 'second');
   assert.ok(seconds.length >= 2, JSON.stringify(got.map((g) => g.m.type)));
+  // The backlog and the live points together are the run's seconds from 0, none missing.
+  assertSecondsFromZero(got[1].m.data.seconds.map((p) => p.second), seconds.map((g) => g.m.data.second), 3);
   for (const { at, m } of seconds) {
     assert.equal(m.run_id, id);
     assert.equal(typeof m.data.count, 'number');
@@ -180,6 +200,44 @@ test('a WebSocket subscriber gets the backlog, then each second within 1.5 s of 
   assert.equal(backlogs[0].data.status, 'passed');
   assert.deepEqual(backlogs[0].data.seconds, []);
   assert.equal(backlogs[1].data, null);
+});
+
+test('a late live subscriber gets the run so far from second 0, then the rest; /points from 0 too', async () => {
+  const id = await startRun(ids.basic, { users: 1, duration: '4s' });
+  // Subscribe once seconds 0 and 1 are out: both must come in the backlog, not live.
+  for (let i = 0; ; i++) {
+    const r = await api('GET', `/api/v1/runs/${id}`);
+    if (r.json.live && r.json.live.second >= 1) break;
+    assert.ok(i < 100 && r.json.status === 'running', `run ${id} is ${r.json.status}: ${r.text}`);
+    await sleep(50);
+  }
+  const points = await api('GET', `/api/v1/runs/${id}/points?from=0`);
+  assert.equal(points.status, 200, points.text);
+  const fromPoints = points.json.seconds.map((p) => p.second);
+  assert.ok(fromPoints.length >= 2, points.text);
+  assert.deepEqual(fromPoints, fromPoints.map((_, i) => i), `/points from 0: ${fromPoints}`);
+  const later = await api('GET', `/api/v1/runs/${id}/points?from=1`);
+  assert.deepEqual(later.json.seconds.map((p) => p.second), fromPoints.slice(1));
+
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1', { headers: srv.headers });
+  const got = [];
+  const ended = new Promise((resolve, reject) => {
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      got.push(m);
+      if (m.type === 'end') resolve(m);
+    });
+    ws.on('error', reject);
+  });
+  await new Promise((resolve) => ws.on('open', resolve));
+  ws.send(JSON.stringify({ subscribe: 'run', run_id: id }));
+  const end = await ended;
+  ws.close();
+  assert.equal(end.data.status, 'passed');
+  assert.equal(got[1].type, 'backlog');
+  const backlog = got[1].data.seconds.map((p) => p.second);
+  assert.ok(backlog.length >= 2, `the backlog has seconds 0 and 1: ${backlog}`);
+  assertSecondsFromZero(backlog, got.filter((m) => m.type === 'second').map((m) => m.data.second), 4);
 });
 
 test('an immediate stop ends the run within 2 s as stopped; a stopped run cannot be stopped again', async () => {
@@ -320,6 +378,71 @@ test('compare flags changes beyond the tolerance against the first run', async (
   assert.equal((await api('GET', '/api/v1/compare?runs=1,2,3,4,5,6,7,8,9,10,11')).status, 400);
   assert.equal((await api('GET', `/api/v1/compare?runs=${a},999999`)).status, 404);
   assert.equal((await api('GET', `/api/v1/compare?runs=${a},${b}&tolerance=-3`)).status, 400);
+});
+
+test('compare: a slower run is a latency regression, a faster one an improvement; the same for error %', async () => {
+  // The same test against a shop that answers 60 ms late, and against a path that is not there.
+  const slow = await startShop(['--quiet', '--latency-ms', 'all=fixed:60']);
+  try {
+    const id = await createTest(definition('runs compare', {
+      steps: [{ request: { url: '/api/v1/products', name: 'GET /products' } }], think: '20ms' }));
+    const runOf = async (overrides) => {
+      const r = await startRun(id, { users: 1, duration: '1s', ...overrides });
+      await waitStatus(r, ['passed', 'failed']);
+      return r;
+    };
+    const fast = await runOf({});
+    const late = await runOf({ base_url: slow.url });
+    const missing = async () => (await shopStats()).endpoints['GET *']?.['404'] || 0;
+    const missing0 = await missing();
+    const broken = await runOf({ base_url: `${shop.url}/missing` });
+    const missed = (await missing()) - missing0;
+    const compare = async (a, b) => {
+      const r = await api('GET', `/api/v1/compare?runs=${a},${b}&tolerance=10`);
+      assert.equal(r.status, 200, r.text);
+      return { name: r.json.names.find((n) => n.name === 'GET /products').runs, total: r.json.total };
+    };
+    let c = await compare(fast, late);
+    for (const entries of [c.name, c.total]) {
+      assert.ok(entries[0].p95 < 20, `the fast run's p95: ${entries[0].p95} ms`);
+      for (const p of ['p50', 'p95', 'p99']) {
+        assert.ok(entries[1][p].value >= 60, `${p} of the slow run: ${entries[1][p].value} ms`);
+        assert.ok(entries[1][p].change_pct > 10, JSON.stringify(entries[1][p]));
+        assert.equal(entries[1][p].flag, 'regression', `${p} of a slower run`);
+      }
+      assert.equal(entries[1].error_pct.flag, null, 'no errors in either run');
+    }
+    c = await compare(late, fast);
+    for (const entries of [c.name, c.total])
+      for (const p of ['p50', 'p95', 'p99']) {
+        assert.ok(entries[1][p].change_pct < -10, JSON.stringify(entries[1][p]));
+        assert.equal(entries[1][p].flag, 'improvement', `${p} of a faster run`);
+      }
+
+    // Every request of the broken run got a 404: 100% errors, against 0%.
+    c = await compare(fast, broken);
+    for (const entries of [c.name, c.total]) {
+      assert.equal(entries[0].error_pct, 0);
+      assert.equal(entries[1].error_pct.value, 100);
+      assert.equal(entries[1].error_pct.change_pct, null, 'from 0%: no percentage');
+      assert.equal(entries[1].error_pct.flag, 'regression', 'more errors');
+    }
+    c = await compare(broken, fast);
+    for (const entries of [c.name, c.total]) {
+      assert.equal(entries[0].error_pct, 100);
+      assert.equal(entries[1].error_pct.value, 0);
+      assert.equal(entries[1].error_pct.change_pct, -100);
+      assert.equal(entries[1].error_pct.flag, 'improvement', 'fewer errors');
+    }
+    // The error rate is failures over requests, both as many as the 404s the shop answered.
+    const stats = (await api('GET', `/api/v1/runs/${broken}/stats`)).json;
+    assert.ok(missed > 0);
+    assert.equal(stats.total.requests, missed);
+    assert.equal(stats.total.failures, missed);
+    assert.equal(stats.total.error_rate, 1);
+  } finally {
+    await slow.stop();
+  }
 });
 
 test('a graceful stop lets requests finish and records the run as stopped', async () => {

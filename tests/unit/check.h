@@ -5,6 +5,10 @@
  * RUN(test_something) for each, then `return check_summary();`. A failed check prints the
  * file, line, the expression and both values, marks the test failed and returns from it.
  * The summary prints "N passed, N failed" and the exit code is non-zero on any failure.
+ *
+ * SP_CHECK_ONLY=test_a,test_b in the environment runs only the tests of those names (the others
+ * are skipped, and counted as such): the mutation check (tests/mutation/) uses it to run the
+ * one test that should catch a mutation, not its neighbours in the same file.
  */
 #ifndef SP_CHECK_H
 #define SP_CHECK_H
@@ -12,9 +16,10 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static int check_tests_passed, check_tests_failed, check_current_failed;
+static int check_tests_passed, check_tests_failed, check_tests_skipped, check_current_failed;
 static const char *check_current_name;
 
 #define CHECK_FAIL_(fmt, ...)                                                                  \
@@ -68,8 +73,25 @@ static const char *check_current_name;
             CHECK_FAIL_("%s ~ %s: %g vs %g (tolerance %g)", #a, #b, a_, b_, t_);               \
     } while (0)
 
+/* Whether SP_CHECK_ONLY (a comma-separated list of names) is unset or names this test. */
+static inline int check_selected(const char *name)
+{
+    const char *only = getenv("SP_CHECK_ONLY");
+    if (!only || !*only)
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = strstr(only, name); p; p = strstr(p + 1, name))
+        if ((p == only || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 #define RUN(fn)                                                                                \
     do {                                                                                       \
+        if (!check_selected(#fn)) {                                                            \
+            check_tests_skipped++;                                                             \
+            break;                                                                             \
+        }                                                                                      \
         check_current_name = #fn;                                                              \
         check_current_failed = 0;                                                              \
         fn();                                                                                  \
@@ -83,7 +105,11 @@ static const char *check_current_name;
 
 static inline int check_summary(void)
 {
-    printf("%d passed, %d failed\n", check_tests_passed, check_tests_failed);
+    if (check_tests_skipped)
+        printf("%d passed, %d failed, %d skipped (SP_CHECK_ONLY)\n", check_tests_passed,
+               check_tests_failed, check_tests_skipped);
+    else
+        printf("%d passed, %d failed\n", check_tests_passed, check_tests_failed);
     return check_tests_failed ? 1 : 0;
 }
 

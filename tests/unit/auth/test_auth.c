@@ -205,6 +205,76 @@ static void test_access_check(void)
     json_decref(list);
 }
 
+/*
+ * Every method that changes something needs the session's CSRF token and, when the browser
+ * sends an Origin, our own: PUT, PATCH and DELETE as much as POST. Reading needs neither.
+ */
+static void test_unsafe_methods_need_csrf_and_origin(void)
+{
+    struct sockaddr_in peer = {.sin_family = AF_INET};
+    inet_pton(AF_INET, "127.0.0.1", &peer.sin_addr);
+    sp_auth_session s, other;
+    unsigned retry;
+    char msg[256], cookie[128];
+    CHECK_INT_EQ(
+        sp_auth_login(auth, "127.0.0.5", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
+        0);
+    CHECK_INT_EQ(sp_auth_login(auth, "127.0.0.6", "admin", "a-chosen-password", &other, &retry, msg,
+                               sizeof msg),
+                 0);
+    snprintf(cookie, sizeof cookie, "sp_session=%s", s.sid);
+    static const char *const unsafe[] = {"POST", "PUT", "PATCH", "DELETE"};
+    for (size_t i = 0; i < SP_ARRAY_LEN(unsafe); i++) {
+        sp_http_access a = {.peer = (const struct sockaddr *)&peer,
+                            .method = unsafe[i],
+                            .host = "127.0.0.1:8484",
+                            .listen_host = "127.0.0.1",
+                            .port = 8484,
+                            .auth = auth,
+                            .cookie = cookie,
+                            .path = "/api/v1/tests/1",
+                            .address = "127.0.0.1"};
+        sp_http_principal who;
+        check_current_name = unsafe[i]; /* a failure names the method */
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN); /* no token */
+        a.csrf = "0000000000000000000000000000000000000000000000000000000000000000";
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN); /* a wrong one */
+        a.csrf = other.csrf;
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN); /* another session's */
+        a.csrf = s.csrf;
+        a.origin = "http://evil.example";
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+        a.origin = "null";
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+        /* A foreign Origin is refused before any credential is looked at, a token's too. */
+        a.cookie = NULL;
+        a.csrf = NULL;
+        a.origin = "http://evil.example";
+        a.authorization = "Bearer spt_0000";
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+        a.authorization = NULL;
+        /* Our own page: the token and our Origin (or none, for a non-browser client). */
+        a.cookie = cookie;
+        a.csrf = s.csrf;
+        a.origin = "http://127.0.0.1:8484";
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+        a.origin = NULL;
+        CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+    }
+    check_current_name = "test_unsafe_methods_need_csrf_and_origin";
+    sp_http_access g = {.peer = (const struct sockaddr *)&peer,
+                        .method = "GET",
+                        .host = "127.0.0.1:8484",
+                        .listen_host = "127.0.0.1",
+                        .port = 8484,
+                        .auth = auth,
+                        .cookie = cookie,
+                        .path = "/api/v1/tests/1",
+                        .address = "127.0.0.1"};
+    sp_http_principal who;
+    CHECK_INT_EQ(check(&g, SP_PERM_READ, &who), 0);
+}
+
 int main(void)
 {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/sp-test-auth-XXXXXX");
@@ -225,6 +295,7 @@ int main(void)
         RUN(test_sessions_and_tokens);
         RUN(test_rate_limit);
         RUN(test_access_check);
+        RUN(test_unsafe_methods_need_csrf_and_origin);
     }
     sp_auth_free(auth);
     char cmd[600];

@@ -4,7 +4,8 @@
  * requests, what curl sent and received (request line, headers, bodies, the last hop of a
  * redirect), bodies cut at the cap, a failed expectation, several user classes one after the
  * other, the time cap aborting a request in flight, and a secret masked in every form the
- * request carries it in (query, Basic authorization, a body cut inside it).
+ * request carries it in (query, Basic authorization, a body cut inside it, headers, a response
+ * that echoes it, a failure message).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -281,6 +282,42 @@ static void test_secret_in_every_form(void)
     sp_def_free(d);
 }
 
+/* The secret is "tok123", which /ok answers in its body and /auth echoes from the header. */
+static void test_secrets_masked(void)
+{
+    sp_def *d =
+        ts_load_def_at("{\"name\":\"t\",\"base_url\":\"http://x\",\"secrets\":{\"k\":\"tok123\"},"
+                       "\"users\":[{\"name\":\"u\",\"tasks\":[{\"steps\":["
+                       "{\"request\":{\"url\":\"/ok?key={{secret.k}}\",\"name\":\"ok\","
+                       "\"headers\":{\"X-Key\":\"{{secret.k}}\"}}},"
+                       "{\"request\":{\"url\":\"/auth\",\"name\":\"auth\","
+                       "\"headers\":{\"Authorization\":\"Bearer {{secret.k}}\"}},"
+                       "\"expect\":{\"status\":201,\"message\":\"no {{secret.k}}\"}}]}]}],"
+                       "\"load\":{\"users\":1,\"duration\":\"1s\"}}",
+                       srv.port);
+    CHECK(d != NULL);
+    unsigned long auth0 = atomic_load(&srv.auth);
+    json_t *out = NULL;
+    char err[256] = "";
+    CHECK_INT_EQ(sp_trace_run(d, NULL, &out, err, sizeof err), 0);
+    /* The real value was sent (the server echoed it as the body)... */
+    CHECK_UINT_EQ(atomic_load(&srv.auth) - auth0, 1);
+    json_t *ok = req_at(out, 0), *auth = req_at(out, 1);
+    CHECK_STR_EQ(hdr(json_object_get(json_object_get(ok, "request"), "headers"), "X-Key"),
+                 "********");
+    CHECK_STR_CONTAINS(str(ok, "url", NULL), "key=********");
+    CHECK_STR_CONTAINS(str(json_object_get(ok, "response"), "body", "text"),
+                       "\"access_token\":\"********\"");
+    CHECK_STR_EQ(str(json_object_get(auth, "response"), "body", "text"), "Bearer ********");
+    CHECK_STR_EQ(str(auth, "error", "message"), "no ********");
+    /* ...and is nowhere in what the try reports. */
+    char *all = json_dumps(out, JSON_COMPACT);
+    CHECK(all != NULL && strstr(all, "tok123") == NULL);
+    free(all);
+    json_decref(out);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -291,6 +328,7 @@ int main(void)
     RUN(test_classes_in_order);
     RUN(test_time_cap);
     RUN(test_secret_in_every_form);
+    RUN(test_secrets_masked);
     testserver_stop(&srv);
     return check_summary();
 }

@@ -4,12 +4,15 @@
  *
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
- * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /ctype (200
- * with the request's Content-Type as the body). Every other path is 404. POST bodies are
- * read and counted in bytes_in.
+ * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /away (302 to
+ * the URL the test put in `away`, e.g. another test server), /ctype (200 with the request's
+ * Content-Type as the body). Every other path is 404. POST bodies are read and counted in
+ * bytes_in. Each path has its own counter, so a test can compare what the engine counted with
+ * what the target received; `connections` counts TCP connections accepted (a connection that
+ * sent nothing counts too).
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
- * atomics read by the test thread.
+ * atomics read by the test thread; `away` is written before a run starts.
  */
 #ifndef SP_TESTSERVER_H
 #define SP_TESTSERVER_H
@@ -35,7 +38,14 @@ typedef struct testserver {
     atomic_ulong slow;   /* /slow, counted before the sleep */
     atomic_ulong auth;   /* /auth with a header */
     atomic_ulong body_bytes;
-    atomic_ulong closed; /* /close */
+    atomic_ulong closed;      /* /close */
+    atomic_ulong e500;        /* /500 */
+    atomic_ulong big;         /* /big */
+    atomic_ulong redirects;   /* /redirect and /away */
+    atomic_ulong ctype;       /* /ctype */
+    atomic_ulong notfound;    /* any other path */
+    atomic_ulong connections; /* TCP connections accepted */
+    char away[128];           /* where /away redirects to */
 } testserver;
 
 static char ts_big[64 << 10];
@@ -89,22 +99,27 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         MHD_destroy_response(r);
         return ret;
     }
-    if (strcmp(url, "/redirect") == 0) {
+    if (strcmp(url, "/redirect") == 0 || strcmp(url, "/away") == 0) {
+        atomic_fetch_add(&ts->redirects, 1);
         struct MHD_Response *r =
             MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        MHD_add_response_header(r, "Location", "/ok");
+        MHD_add_response_header(r, "Location", strcmp(url, "/away") == 0 ? ts->away : "/ok");
         MHD_add_response_header(r, "X-Hop", "first");
         enum MHD_Result ret = MHD_queue_response(c, 302, r);
         MHD_destroy_response(r);
         return ret;
     }
     if (strcmp(url, "/ctype") == 0) {
+        atomic_fetch_add(&ts->ctype, 1);
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
     }
-    if (strcmp(url, "/500") == 0)
+    if (strcmp(url, "/500") == 0) {
+        atomic_fetch_add(&ts->e500, 1);
         return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
+    }
     if (strcmp(url, "/big") == 0) {
+        atomic_fetch_add(&ts->big, 1);
         memset(ts_big, 'x', sizeof ts_big);
         return ts_reply(c, 200, ts_big, sizeof ts_big);
     }
@@ -115,7 +130,18 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&ts->auth, 1);
         return ts_reply(c, 200, a, strlen(a));
     }
+    atomic_fetch_add(&ts->notfound, 1);
     return ts_reply(c, 404, "{}", 2);
+}
+
+static void ts_notify(void *cls, struct MHD_Connection *c, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code)
+{
+    testserver *ts = cls;
+    (void)c;
+    (void)socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED)
+        atomic_fetch_add(&ts->connections, 1);
 }
 
 /* Starts the server on a free port, with TLS when key and cert (PEM text) are given; 0 on
@@ -131,16 +157,16 @@ static int testserver_start_tls(testserver *ts, const char *key, const char *cer
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD;
     if (key)
-        ts->d = MHD_start_daemon(flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key,
-                                 MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_END);
+        ts->d = MHD_start_daemon(
+            flags | MHD_USE_TLS, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_HTTPS_MEM_KEY, key, MHD_OPTION_HTTPS_MEM_CERT, cert,
+            MHD_OPTION_NOTIFY_CONNECTION, ts_notify, ts, MHD_OPTION_END);
     else
-        ts->d =
-            MHD_start_daemon(flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)500,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_END);
+        ts->d = MHD_start_daemon(
+            flags, 0, NULL, NULL, ts_handler, ts, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30,
+            MHD_OPTION_CONNECTION_LIMIT, (unsigned)500, MHD_OPTION_SOCK_ADDR,
+            (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_CONNECTION, ts_notify, ts, MHD_OPTION_END);
     if (!ts->d)
         return -1;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(ts->d, MHD_DAEMON_INFO_BIND_PORT);

@@ -71,6 +71,33 @@ static const char *status_of(sp_store *s, int64_t id, json_t **keep)
     return json_string_value(json_object_get(run, "status"));
 }
 
+/*
+ * The live backlog of a running run (what a late subscriber gets first): its points are the
+ * seconds 0, 1, 2, ... in order with none missing. Returns how many there are, or -1 (after
+ * printing why) when they are not that.
+ */
+static int backlog_seconds(sp_runs *r, int64_t id)
+{
+    size_t len = 0;
+    char *text = sp_runs_backlog(r, id, &len);
+    json_t *doc = text ? json_loadb(text, len, 0, NULL) : NULL;
+    free(text);
+    json_t *secs = json_object_get(doc, "seconds");
+    int n = json_is_array(secs) ? (int)json_array_size(secs) : -1;
+    for (int i = 0; i < n; i++) {
+        json_int_t sec =
+            json_integer_value(json_object_get(json_array_get(secs, (size_t)i), "second"));
+        if (sec != i) {
+            fprintf(stderr, "    backlog point %d is second %lld\n", i, (long long)sec);
+            n = -1;
+        }
+    }
+    if (json_integer_value(json_object_get(doc, "run_id")) != id)
+        n = -1;
+    json_decref(doc);
+    return n;
+}
+
 static void test_run_passes_with_seconds(void)
 {
     sp_live_opts lo;
@@ -82,17 +109,17 @@ static void test_run_passes_with_seconds(void)
     sp_runs *r = new_runs(2, 100, live);
     sp_live_set_backlog_fn(live, sp_runs_backlog, r);
     atomic_store(&srv.ok, 0);
-    int64_t id = start(r, "{\"users\":3,\"duration\":\"2s\"}", NULL, NULL);
+    int64_t id = start(r, "{\"users\":3,\"duration\":\"3s\"}", NULL, NULL);
     CHECK(id > 0);
     usleep(1300 * 1000);
     json_t *l = NULL;
     CHECK_INT_EQ(sp_runs_live(r, id, &l), 0);
     CHECK(json_integer_value(json_object_get(l, "requests")) > 0);
     json_decref(l);
-    size_t len = 0;
-    char *bl = sp_runs_backlog(r, id, &len);
-    CHECK(bl != NULL && strstr(bl, "\"seconds\":[{") != NULL);
-    free(bl);
+    /* A subscriber after second 0, and one after second 1: each gets the run from second 0. */
+    CHECK(backlog_seconds(r, id) >= 1);
+    usleep(1000 * 1000);
+    CHECK(backlog_seconds(r, id) >= 2);
     wait_idle(r, 10000);
     CHECK_INT_EQ((int)sp_runs_active(r), 0);
     CHECK_INT_EQ(sp_runs_live(r, id, &l), SP_ENOTFOUND);
@@ -138,13 +165,16 @@ static void test_stop_and_caps(void)
     start(r, "{\"users\":1,\"bogus\":1}", &rc, &cap);
     CHECK_INT_EQ(rc, SP_EINVAL);
 
-    int64_t id = start(r, "{\"users\":2,\"duration\":\"30s\"}", NULL, NULL);
+    /* Exactly the cap is within it. */
+    int64_t id = start(r, "{\"users\":10,\"duration\":\"30s\"}", NULL, NULL);
     CHECK(id > 0);
     start(r, "{\"users\":2,\"duration\":\"30s\"}", &rc, &cap);
     CHECK_INT_EQ(rc, SP_ELIMIT);
     CHECK_STR_EQ(cap ? cap : "", "max_runs");
     char msg[256];
     CHECK_INT_EQ(sp_runs_set_target(r, id, 20, 0, &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 11, 0, &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 10, 0, &cap, msg, sizeof msg), 0);
     CHECK_INT_EQ(sp_runs_set_target(r, id, 4, 0, &cap, msg, sizeof msg), 0);
     usleep(300 * 1000);
     uint64_t t0 = sp_now_us();

@@ -93,7 +93,12 @@ static int add_second(sp_store *s, int64_t run, int64_t second, size_t n)
                                     .error_kinds = kinds,
                                     .nerror_kinds = 9};
     }
-    sp_store_tick tick = {.active_vus = 50, .target_vus = 50, .iterations = 40 + (uint64_t)second};
+    /* Every field its own value, so a column written from another field shows. */
+    sp_store_tick tick = {.active_vus = 50,
+                          .target_vus = 60,
+                          .iterations = 40 + (uint64_t)second,
+                          .dropped = 3,
+                          .lag_us_max = 7000 + (uint64_t)second};
     return sp_store_run_second_add(s, run, second, &tick, rows, n);
 }
 
@@ -542,6 +547,9 @@ static void test_series_round_trip(void)
     CHECK_UINT_EQ(json_array_size(json_object_get(ticks, "second")), 10);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "iterations"), 9)), 49);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "active_vus"), 0)), 50);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "target_vus"), 0)), 60);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "dropped"), 4)), 3);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "lag_us_max"), 4)), 7004);
     json_t *names = json_object_get(o, "names");
     CHECK_UINT_EQ(json_array_size(names), 3);
     json_t *n1 = json_array_get(names, 1);
@@ -550,7 +558,12 @@ static void test_series_round_trip(void)
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "count"), 3)), 95);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "p50"), 3)), 20001);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "max"), 3)), 120000);
+    /* Every column of a stored second comes back as written. */
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "errors"), 3)), 2);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "p95"), 3)), 50000);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "p99"), 3)), 90000);
     CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "bytes_in"), 3)), 1000);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(n1, "bytes_out"), 3)), 500);
     json_t *status = json_object_get(n1, "status");
     CHECK_UINT_EQ(json_object_size(status), 2);
     CHECK_UINT_EQ(json_array_size(json_object_get(status, "200")), 10);
