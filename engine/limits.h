@@ -68,6 +68,7 @@
 #define SP_HTTP_CONN_TIMEOUT_S 30        /* an idle connection is closed after this */
 #define SP_HTTP_CONN_MEMORY (32u << 10)  /* per-connection read buffer (libmicrohttpd's default) */
 #define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */
+#define SP_HTTP_MAX_QUERY_ARGS 64        /* query arguments of one request (414 beyond them) */
 #define SP_HTTP_MAX_HEADERS 8            /* extra response headers set by one handler */
 #define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
 #define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */

@@ -1,6 +1,6 @@
 /*
- * test_auth.c - server/auth/auth.c and the access decision of server/http/http.c: the Cookie parser,
- * roles, the first admin, login and sessions, API tokens, the rate limit, and
+ * test_auth.c - server/auth/auth.c and the access decision of server/http/http.c: the Cookie
+ * parser, roles, the first admin, login and sessions, API tokens, the rate limit, and
  * sp_http_access_check() on Host, Origin, CSRF and permissions. Against a real SQLite file in
  * a temporary directory; the HTTP side is exercised end to end by tests/integration/auth.
  */
@@ -179,6 +179,10 @@ static void test_access_check(void)
     a.origin = "https://stampede.example";
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0); /* a --server-name behind a proxy */
     a.origin = NULL;
+    /* No Host: nothing says which server was meant. */
+    a.host = NULL;
+    CHECK_INT_EQ(check(&a, SP_PERM_READ, &who), SP_EINVAL);
+    a.host = "127.0.0.1:8484";
     a.host = "evil.example:8484";
     CHECK_INT_EQ(check(&a, SP_PERM_READ, &who), SP_EFORBIDDEN);
     a.host = "127.0.0.1:8484";
