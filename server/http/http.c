@@ -527,16 +527,45 @@ static int host_is_public(const sp_http_access *a, const char *host)
     return hn >= an && strncasecmp(host, auth, an) == 0 && (host[an] == '\0' || host[an] == ':');
 }
 
+/*
+ * Whether an Origin ("scheme://host[:port]") is a page of ours. Its scheme counts: on the port
+ * the server listens on, a page is http:// when the server speaks plain HTTP there and
+ * https:// when it speaks TLS, so "https://127.0.0.1:8484" is no page of a plain server on
+ * 8484 (nor "http://..." of a TLS one). An origin on another port (the scheme's default, 80 or
+ * 443, as a proxy in front publishes it) is ours by its name, as host_is_ours() says, or when
+ * it is exactly the public URL.
+ */
 static int origin_is_ours(const sp_http_access *a, const char *origin)
 {
     if (a->public_url && a->public_url[0] && strcasecmp(origin, a->public_url) == 0)
         return 1;
     uint16_t port = a->origin_port ? a->origin_port : a->port;
-    if (strncmp(origin, "http://", 7) == 0)
-        return host_is_ours(a, origin + 7, port);
-    if (strncmp(origin, "https://", 8) == 0)
-        return host_is_ours(a, origin + 8, port);
-    return 0; /* "null" (sandboxed frames, file:) and anything else */
+    int https;
+    const char *authority;
+    if (strncmp(origin, "http://", 7) == 0) {
+        https = 0;
+        authority = origin + 7;
+    } else if (strncmp(origin, "https://", 8) == 0) {
+        https = 1;
+        authority = origin + 8;
+    } else {
+        return 0; /* "null" (sandboxed frames, file:) and anything else */
+    }
+    /* The port the page is on: the one it names, else its scheme's default. */
+    const char *colon = authority[0] == '[' ? strstr(authority, "]:") : strrchr(authority, ':');
+    if (colon && authority[0] == '[')
+        colon++;
+    unsigned long named = https ? 443 : 80;
+    if (colon) {
+        char *end;
+        errno = 0;
+        named = strtoul(colon + 1, &end, 10);
+        if (errno || end == colon + 1 || *end || named > 65535)
+            return 0;
+    }
+    if (named == port && https != (a->tls != 0))
+        return 0;
+    return host_is_ours(a, authority, port);
 }
 
 static void set_principal(sp_http_principal *who, const char *user, const char *role,
@@ -682,6 +711,7 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .listen_host = req->srv->host,
         .port = port,
         .public_url = req->srv->public_url,
+        .tls = req->srv->tls,
         .auth = req->srv->auth,
         .csrf = sp_http_header(req, "X-CSRF-Token"),
         .path = req->path,

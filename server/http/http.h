@@ -145,6 +145,8 @@ typedef struct sp_http_access {
     uint16_t origin_port;        /* the port Origin must name; 0: port (the live stream's
                                     Origin is the dashboard's, on the HTTP port) */
     const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
+    int tls; /* the server speaks TLS on origin_port (or port): an Origin naming that port must
+                then be https://, else http:// */
 } sp_http_access;
 
 /*
@@ -153,7 +155,7 @@ typedef struct sp_http_access {
  * SP_EFORBIDDEN (Host or Origin not ours; a permission the principal lacks), with the reason in
  * msg. In order: Host must be sent and name the server (its listen address, a loopback name or
  * a --server-name: DNS rebinding); a state-changing request's or WebSocket's Origin must be
- * ours (cross-site requests); then the client is identified by an
+ * ours, its scheme included (cross-site requests); then the client is identified by an
  * "Authorization: Bearer" token or the sp_session cookie (sp_auth_identify); a cookie-authenticated
  * state-changing request must carry the session's X-CSRF-Token; finally the principal's role must
  * grant perm. Without accounts (a->auth NULL or --no-auth) a loopback client is "local" with every

@@ -194,6 +194,8 @@ test('a cookie-authenticated change needs the session CSRF token and our Origin'
     ["another session's CSRF token", { Cookie: s.cookie, 'X-CSRF-Token': other.csrf }, 403],
     ['a foreign Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'http://evil.example' }, 403],
     ['a null Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'null' }, 403],
+    // Our name and port, but https: this server speaks plain HTTP there, so no page of ours.
+    ['an https Origin on our plain port', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: `https://127.0.0.1:${srv.port}` }, 403],
   ]) {
     const r = await req('POST', '/api/v1/tests', { headers, body });
     assert.equal(r.status, status, `${what}: ${r.text}`);
@@ -251,6 +253,7 @@ test('the live WebSocket upgrade is authenticated and its Origin checked', async
     ['a session from a foreign Origin', { Cookie: s.cookie }, 'http://evil.example'],
     ['a token from a foreign Origin', admin(), 'http://evil.example'],
     ['a session without Origin', { Cookie: s.cookie }, undefined],
+    ['a session from our name with the wrong scheme', { Cookie: s.cookie }, `https://127.0.0.1:${srv.port}`],
   ];
   for (const [what, headers, origin] of refusedCases)
     assert.equal(await wsTry(headers, origin), 'refused', what);

@@ -178,6 +178,22 @@ static void test_access_check(void)
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
     a.origin = "https://stampede.example";
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0); /* a --server-name behind a proxy */
+    /* The scheme counts: this server speaks plain HTTP on 8484, so no https:// page is on
+     * that port, and the other way round for a TLS server. */
+    a.origin = "http://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+    a.origin = "https://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.origin = "https://[::1]:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.origin = "https://localhost:08484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.tls = 1;
+    a.origin = "https://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+    a.origin = "http://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.tls = 0;
     a.origin = NULL;
     /* No Host: nothing says which server was meant. */
     a.host = NULL;
