@@ -121,9 +121,12 @@
 #define SP_AUTH_NAME_MAX 63                    /* bytes of a user or token name */
 #define SP_AUTH_TOKENS_PER_USER 100            /* live (not revoked) API tokens of one user */
 #define SP_AUTH_TOKEN_MAX_TTL_S (3660 * 86400) /* expires_in_s of a token, at most (10 years) */
-#define SP_AUTH_RL_SLOTS 4096                  /* login failure counters (addresses + user names) */
-#define SP_AUTH_RL_FAILURES 5                  /* failed logins per address or user name ... */
-#define SP_AUTH_RL_WINDOW_S 60                 /* ... in this window, then 429 until it ends */
+#define SP_AUTH_RL_SLOTS 4096                  /* login counters (pairs, addresses, user names) */
+#define SP_AUTH_RL_WINDOW_S 60                 /* the window the failures below are counted in */
+#define SP_AUTH_RL_FAILURES 5                  /* failures of one user from one address, then 429 */
+#define SP_AUTH_RL_ADDR_FAILURES 20            /* failures from one address (any names), then 429 */
+#define SP_AUTH_RL_USER_FAILURES 10            /* failures of one user (any address), then ... */
+#define SP_AUTH_RL_USER_GAP_MS 1000            /* ... one password check of that user a second */
 #define SP_AUTH_HASH_CONCURRENCY 2             /* Argon2id hashes computed at once */
 #define SP_AUTH_PWHASH_MEM (64u << 20)  /* memory of one Argon2id hash (libsodium interactive) */
 #define SP_AUTH_MAX_COOKIE 8192         /* bytes of a Cookie header parsed */
