@@ -727,6 +727,14 @@ static unsigned rl_begin(sp_auth *a, char keys[RL_KEYS][128], int64_t now)
         rl_roll(s[k], now);
         s[k]->last_ms = now;
     }
+    /* Finding one key's slot may have reused another's found just before it (only when every
+     * other slot has a check under way): then the table is too busy to count this one. */
+    for (int k = 0; k < RL_KEYS; k++) {
+        if (strcmp(s[k]->key, keys[k]) != 0) {
+            wait = 1;
+            goto out;
+        }
+    }
     for (int k = RL_PAIR; k <= RL_ADDR; k++) {
         if (s[k]->failures + s[k]->pending < limit[k])
             continue;
