@@ -251,8 +251,12 @@ static void test_host_must_name_the_server(void)
 /* Sends a request of head lines (each ending in CRLF, the blank line added here) and body. */
 static int raw(const char *head, const char *body, raw_resp *r)
 {
-    char req[8192];
+    static char req[32768];
     int n = snprintf(req, sizeof req, "%s\r\n%s", head, body ? body : "");
+    if ((size_t)n >= sizeof req) {
+        memset(r, 0, sizeof *r);
+        return 0; /* the test's own request does not fit: no status */
+    }
     return raw_send(port, req, (size_t)n, AT_ONCE_MS, r);
 }
 
@@ -346,8 +350,9 @@ static void test_too_many_query_arguments_are_414_at_once(void)
     CHECK_STR_EQ(raw_body(&r), "{\"route\":\"list\",\"q\":\"1\"}\n");
     /* Past the cap, and far past what fits in libmicrohttpd's connection memory (which used
      * to log a 431 and leave the connection hanging for 30 s without an answer). */
-    for (int args = SP_HTTP_MAX_QUERY_ARGS + 1; args <= 1200;
-         args += 1200 - SP_HTTP_MAX_QUERY_ARGS - 1) {
+    static const int too_many[] = {SP_HTTP_MAX_QUERY_ARGS + 1, 1200};
+    for (size_t k = 0; k < sizeof too_many / sizeof too_many[0]; k++) {
+        int args = too_many[k];
         n = snprintf(head, sizeof head, "GET /things?q=1");
         for (int i = 1; i < args; i++)
             n += snprintf(head + n, sizeof head - (size_t)n, "&a%d", i);
