@@ -70,6 +70,7 @@
 #define SP_HTTP_CONN_TIMEOUT_S 30        /* an idle connection is closed after this */
 #define SP_HTTP_CONN_MEMORY (32u << 10)  /* per-connection read buffer (libmicrohttpd's default) */
 #define SP_HTTP_MAX_PARAMS 4             /* :params in one route pattern */
+#define SP_HTTP_MAX_QUERY_ARGS 64        /* query arguments of one request (414 beyond them) */
 #define SP_HTTP_MAX_HEADERS 8            /* extra response headers set by one handler */
 #define SP_HTTP_MAX_LOG_VALUE 256        /* bytes of one value in a log line */
 #define SP_API_PER_PAGE_MAX 200          /* items in one page of a list (?per_page=) */
@@ -124,9 +125,12 @@
 #define SP_AUTH_NAME_MAX 63                    /* bytes of a user or token name */
 #define SP_AUTH_TOKENS_PER_USER 100            /* live (not revoked) API tokens of one user */
 #define SP_AUTH_TOKEN_MAX_TTL_S (3660 * 86400) /* expires_in_s of a token, at most (10 years) */
-#define SP_AUTH_RL_SLOTS 4096                  /* login failure counters (addresses + user names) */
-#define SP_AUTH_RL_FAILURES 5                  /* failed logins per address or user name ... */
-#define SP_AUTH_RL_WINDOW_S 60                 /* ... in this window, then 429 until it ends */
+#define SP_AUTH_RL_SLOTS 4096                  /* login counters (pairs, addresses, user names) */
+#define SP_AUTH_RL_WINDOW_S 60                 /* the window the failures below are counted in */
+#define SP_AUTH_RL_FAILURES 5                  /* failures of one user from one address, then 429 */
+#define SP_AUTH_RL_ADDR_FAILURES 20            /* failures from one address (any names), then 429 */
+#define SP_AUTH_RL_USER_FAILURES 10            /* failures of one user (any address), then ... */
+#define SP_AUTH_RL_USER_GAP_MS 1000            /* ... one password check of that user a second */
 #define SP_AUTH_HASH_CONCURRENCY 2             /* Argon2id hashes computed at once */
 #define SP_AUTH_PWHASH_MEM (64u << 20)  /* memory of one Argon2id hash (libsodium interactive) */
 #define SP_AUTH_MAX_COOKIE 8192         /* bytes of a Cookie header parsed */

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,57 @@
 #include "engine/csv.h"
 #include "engine/definition.h"
 #include "engine/limits.h"
+
+/*
+ * Why a file name is no good as a name users read and send back, or NULL when it is: it must
+ * be UTF-8 (shortest forms, no surrogates, nothing past U+10FFFF), since the list shows it in
+ * JSON (bytes that are not become U+FFFD there, a name nothing finds); and printable: no C0 or
+ * C1 control, no DEL, and none of the invisible characters that make one name look like
+ * another or reorder what is shown (zero-width characters, bidi marks, embeddings, overrides
+ * and isolates, line and paragraph separators, the byte order mark, noncharacters).
+ */
+static const char *name_problem(const char *name)
+{
+    const unsigned char *p = (const unsigned char *)name;
+    while (*p) {
+        uint32_t c;
+        int n;
+        if (p[0] < 0x80) {
+            c = p[0];
+            n = 1;
+        } else if (p[0] >= 0xc2 && p[0] <= 0xdf) {
+            c = p[0] & 0x1f;
+            n = 2;
+        } else if (p[0] >= 0xe0 && p[0] <= 0xef) {
+            c = p[0] & 0x0f;
+            n = 3;
+        } else if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+            c = p[0] & 0x07;
+            n = 4;
+        } else {
+            return "is not UTF-8";
+        }
+        for (int i = 1; i < n; i++) {
+            if ((p[i] & 0xc0) != 0x80)
+                return "is not UTF-8";
+            c = c << 6 | (p[i] & 0x3f);
+        }
+        /* Longer forms than needed, UTF-16 surrogates and code points past Unicode's. */
+        if ((n == 3 && c < 0x800) || (n == 4 && c < 0x10000) || (c >= 0xd800 && c <= 0xdfff) ||
+            c > 0x10ffff)
+            return "is not UTF-8";
+        if (c < 0x20 || (c >= 0x7f && c <= 0x9f))
+            return "has a control character";
+        if ((c >= 0x200b && c <= 0x200f) || (c >= 0x2028 && c <= 0x202e) ||
+            (c >= 0x2060 && c <= 0x2064) || (c >= 0x2066 && c <= 0x206f) || c == 0xfeff ||
+            (c >= 0xfff9 && c <= 0xfffb))
+            return "has an invisible formatting character";
+        if ((c >= 0xfdd0 && c <= 0xfdef) || (c & 0xfffe) == 0xfffe)
+            return "has a noncharacter";
+        p += n;
+    }
+    return NULL;
+}
 
 /*
  * The file's full path from the route's PATH, in out, and PATH itself in *rel. Returns 0 when
@@ -69,7 +121,7 @@ static void walk_dir(walk *w, const char *root, const char *rel, int depth)
             continue;
         if (S_ISDIR(st.st_mode)) {
             walk_dir(w, root, sub, depth + 1);
-        } else if (S_ISREG(st.st_mode) && sp_def_file_path_ok(sub)) {
+        } else if (S_ISREG(st.st_mode) && sp_def_file_path_ok(sub) && !name_problem(sub)) {
             json_array_append_new(w->items,
                                   json_pack("{s:o, s:I, s:I}", "path", sp_json_string(sub), "bytes",
                                             (json_int_t)st.st_size, "updated_at",
@@ -175,6 +227,10 @@ static int h_file_put(sp_http_req *req, sp_store *s)
     int rc = full_path(req, path, sizeof path, &rel);
     if (rc)
         return rc;
+    const char *why = name_problem(rel);
+    if (why)
+        return sp_http_reply_error(req, SP_EINVAL, "path", NULL,
+                                   "'%.200s' %s: name a data file in printable UTF-8", rel, why);
     json_t *body = sp_http_json(req);
     const char *content = json_string_value(json_object_get(body, "content"));
     if (!json_is_object(body) || !content)

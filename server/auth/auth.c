@@ -98,12 +98,23 @@ static const char *const sql_text[Q_COUNT] = {
         " ORDER BY id DESC LIMIT ?5",
 };
 
+/*
+ * A login rate-limit counter. Each login attempt has three (enum rl_key): the pair of its
+ * client address and user name, its address, and its user name. A password check is reserved
+ * on all three before it starts (pending) and judged when it ends (a failure, or not), so
+ * concurrent logins see each other's checks and the limits hold exactly.
+ */
 typedef struct rl_slot {
-    char key[80]; /* "a:" address or "u:" user name; "" when free */
-    int64_t window_ms;
-    unsigned failures;
-    int64_t last_ms;
+    char key[128];     /* "p:" address "/" user, "a:" address or "u:" user; "" when free */
+    int64_t window_ms; /* when its window of SP_AUTH_RL_WINDOW_S began */
+    unsigned failures; /* failed password checks in the window */
+    unsigned pending;  /* password checks under way; a slot with any is never reused */
+    int64_t begun_ms;  /* when the last password check began (the per-user spacing) */
+    int64_t last_ms;   /* the last use: the one idle longest is reused when the table is full */
 } rl_slot;
+
+enum rl_key { RL_PAIR, RL_ADDR, RL_USER, RL_KEYS };
+enum rl_outcome { RL_FAILED, RL_PASSED, RL_UNJUDGED };
 
 struct sp_auth {
     int enabled;
@@ -646,63 +657,129 @@ int sp_auth_identify(sp_auth *a, const char *authorization, const char *cookie, 
 
 /* ---- Login rate limiting ---- */
 
-/* With rl_mu held: the slot of key, or NULL. */
-static rl_slot *rl_find(sp_auth *a, const char *key)
+/* With rl_mu held: the slot of key; when it has none and create is set, a free slot, else the
+ * one idle longest among those with no check under way (the table stays bounded under a flood
+ * of names or addresses, at the cost of forgetting the oldest counters). NULL when none. */
+static rl_slot *rl_find(sp_auth *a, const char *key, int64_t now, int create)
 {
-    for (size_t i = 0; i < SP_AUTH_RL_SLOTS; i++)
-        if (a->rl[i].key[0] && strcmp(a->rl[i].key, key) == 0)
-            return &a->rl[i];
-    return NULL;
-}
-
-/* Seconds until key may try again, 0 when it may now. */
-static unsigned rl_wait(sp_auth *a, const char *key, int64_t now)
-{
-    unsigned wait = 0;
-    pthread_mutex_lock(&a->rl_mu);
-    rl_slot *s = rl_find(a, key);
-    int64_t end = s ? s->window_ms + SP_AUTH_RL_WINDOW_S * 1000LL : 0;
-    if (s && s->failures >= SP_AUTH_RL_FAILURES && now < end)
-        wait = (unsigned)((end - now + 999) / 1000);
-    pthread_mutex_unlock(&a->rl_mu);
-    return wait;
-}
-
-static void rl_fail(sp_auth *a, const char *key, int64_t now)
-{
-    pthread_mutex_lock(&a->rl_mu);
-    rl_slot *s = rl_find(a, key);
-    if (!s) {
-        /* A free slot, else the one idle longest: the table stays bounded under a flood of
-         * names or addresses, at the cost of forgetting the oldest counters. */
-        s = &a->rl[0];
-        for (size_t i = 0; i < SP_AUTH_RL_SLOTS; i++) {
-            if (!a->rl[i].key[0]) {
-                s = &a->rl[i];
-                break;
-            }
-            if (a->rl[i].last_ms < s->last_ms)
-                s = &a->rl[i];
+    rl_slot *free_slot = NULL, *idle = NULL;
+    for (size_t i = 0; i < SP_AUTH_RL_SLOTS; i++) {
+        rl_slot *s = &a->rl[i];
+        if (!s->key[0]) {
+            if (!free_slot)
+                free_slot = s;
+        } else if (strcmp(s->key, key) == 0) {
+            return s;
+        } else if (s->pending == 0 && (!idle || s->last_ms < idle->last_ms)) {
+            idle = s;
         }
-        snprintf(s->key, sizeof s->key, "%s", key);
-        s->failures = 0;
-        s->window_ms = now;
     }
+    rl_slot *s = free_slot ? free_slot : idle;
+    if (!create || !s)
+        return NULL;
+    memset(s, 0, sizeof *s);
+    snprintf(s->key, sizeof s->key, "%s", key);
+    s->window_ms = now;
+    return s;
+}
+
+/* Starts a new window when the slot's has ended. */
+static void rl_roll(rl_slot *s, int64_t now)
+{
     if (now >= s->window_ms + SP_AUTH_RL_WINDOW_S * 1000LL) {
         s->window_ms = now;
         s->failures = 0;
     }
-    s->failures++;
-    s->last_ms = now;
-    pthread_mutex_unlock(&a->rl_mu);
 }
 
-static void rl_clear(sp_auth *a, const char *key)
+/* The counters' keys of a login by user from address. Addresses are numeric, so the first '/'
+ * of a pair's key ends the address. */
+static void rl_keys(char keys[RL_KEYS][128], const char *address, const char *user)
+{
+    const char *ad = address ? address : "-";
+    snprintf(keys[RL_PAIR], 128, "p:%.60s/%.64s", ad, user);
+    snprintf(keys[RL_ADDR], 128, "a:%.60s", ad);
+    snprintf(keys[RL_USER], 128, "u:%.64s", user);
+}
+
+/*
+ * Reserves a password check for a login, or says how long to wait: 0, or the seconds. A check
+ * under way counts against the limits as if it had failed until rl_end() judges it:
+ *   - the pair (address, user): SP_AUTH_RL_FAILURES failures in the window;
+ *   - the address, whatever the names: SP_AUTH_RL_ADDR_FAILURES;
+ *   - the user, from any address: past SP_AUTH_RL_USER_FAILURES failures one check at most
+ *     every SP_AUTH_RL_USER_GAP_MS. A spacing, not a lockout, so that many addresses cannot
+ *     guess quickly, while an attacker cannot keep the owner out for more than a moment.
+ */
+static unsigned rl_begin(sp_auth *a, char keys[RL_KEYS][128], int64_t now)
+{
+    static const unsigned limit[RL_KEYS] = {SP_AUTH_RL_FAILURES, SP_AUTH_RL_ADDR_FAILURES,
+                                            SP_AUTH_RL_USER_FAILURES};
+    unsigned wait = 0;
+    rl_slot *s[RL_KEYS];
+    pthread_mutex_lock(&a->rl_mu);
+    for (int k = 0; k < RL_KEYS; k++) {
+        s[k] = rl_find(a, keys[k], now, 1);
+        if (!s[k]) {
+            wait = 1; /* every slot has a check under way: a burst beyond any address's */
+            goto out;
+        }
+        rl_roll(s[k], now);
+        s[k]->last_ms = now;
+    }
+    /* Finding one key's slot may have reused another's found just before it (only when every
+     * other slot has a check under way): then the table is too busy to count this one. */
+    for (int k = 0; k < RL_KEYS; k++) {
+        if (strcmp(s[k]->key, keys[k]) != 0) {
+            wait = 1;
+            goto out;
+        }
+    }
+    for (int k = RL_PAIR; k <= RL_ADDR; k++) {
+        if (s[k]->failures + s[k]->pending < limit[k])
+            continue;
+        /* Failed checks: until the window ends; checks under way: they end in a moment. */
+        unsigned w =
+            s[k]->failures >= limit[k]
+                ? (unsigned)((s[k]->window_ms + SP_AUTH_RL_WINDOW_S * 1000LL - now + 999) / 1000)
+                : 1;
+        wait = w > wait ? w : wait;
+    }
+    rl_slot *u = s[RL_USER];
+    if (u->failures + u->pending >= limit[RL_USER] && now < u->begun_ms + SP_AUTH_RL_USER_GAP_MS) {
+        unsigned w = (unsigned)((u->begun_ms + SP_AUTH_RL_USER_GAP_MS - now + 999) / 1000);
+        wait = w > wait ? w : wait;
+    }
+    if (!wait) {
+        for (int k = 0; k < RL_KEYS; k++)
+            s[k]->pending++;
+        u->begun_ms = now;
+    }
+out:
+    pthread_mutex_unlock(&a->rl_mu);
+    return wait;
+}
+
+/* Judges a check reserved by rl_begin(): a failure counts on all three counters; a success
+ * clears the pair's (not the address's, which a valid account must not reset, nor the user's,
+ * which others' failures made). */
+static void rl_end(sp_auth *a, char keys[RL_KEYS][128], enum rl_outcome outcome, int64_t now)
 {
     pthread_mutex_lock(&a->rl_mu);
-    rl_slot *s = rl_find(a, key);
-    if (s)
-        memset(s, 0, sizeof *s);
+    for (int k = 0; k < RL_KEYS; k++) {
+        rl_slot *s = rl_find(a, keys[k], now, 0); /* kept: it has a check under way */
+        if (!s)
+            continue;
+        if (s->pending)
+            s->pending--;
+        s->last_ms = now;
+        if (outcome == RL_FAILED) {
+            rl_roll(s, now);
+            s->failures++;
+        } else if (outcome == RL_PASSED && k == RL_PAIR) {
+            s->failures = 0;
+        }
+    }
     pthread_mutex_unlock(&a->rl_mu);
 }
 
@@ -713,14 +790,13 @@ int sp_auth_login(sp_auth *a, const char *address, const char *user, const char 
 {
     memset(out, 0, sizeof *out);
     *retry_after_s = 0;
-    char akey[80], ukey[80];
-    snprintf(akey, sizeof akey, "a:%s", address ? address : "-");
-    snprintf(ukey, sizeof ukey, "u:%.72s", user);
+    char keys[RL_KEYS][128];
+    rl_keys(keys, address, user);
     int64_t now = sp_wall_ms();
-    unsigned wa = rl_wait(a, akey, now), wu = rl_wait(a, ukey, now);
-    if (wa || wu) {
-        *retry_after_s = wa > wu ? wa : wu;
-        setmsg(msg, msglen, "too many failed logins; try again in %u s", *retry_after_s);
+    unsigned wait = rl_begin(a, keys, now);
+    if (wait) {
+        *retry_after_s = wait;
+        setmsg(msg, msglen, "too many failed logins; try again in %u s", wait);
         return SP_ELIMIT;
     }
     char hash[crypto_pwhash_STRBYTES] = "";
@@ -730,20 +806,20 @@ int sp_auth_login(sp_auth *a, const char *address, const char *user, const char 
                  ? user_get(a, user, &uid, out->role, sizeof out->role, hash, sizeof hash)
                  : SP_ENOTFOUND;
     pthread_mutex_unlock(&a->mu);
-    if (rc == SP_EIO)
+    if (rc == SP_EIO) {
+        rl_end(a, keys, RL_UNJUDGED, sp_wall_ms());
         return dberr(a, msg, msglen);
+    }
     size_t pwlen = strlen(password);
     int ok = verify_password(a, rc == 0 ? hash : a->dummy_hash,
                              pwlen <= SP_AUTH_PASSWORD_MAX ? password : "") &&
              rc == 0 && pwlen <= SP_AUTH_PASSWORD_MAX;
     sodium_memzero(hash, sizeof hash);
+    rl_end(a, keys, ok ? RL_PASSED : RL_FAILED, sp_wall_ms());
     if (!ok) {
-        rl_fail(a, akey, now);
-        rl_fail(a, ukey, now);
         setmsg(msg, msglen, "wrong user name or password");
         return SP_EUNAUTH;
     }
-    rl_clear(a, ukey);
 
     random_hex(out->sid, SECRET_BYTES);
     random_hex(out->csrf, SECRET_BYTES);

@@ -19,7 +19,9 @@
  * Threads: an sp_auth holds one SQLite connection of its own, used under a mutex (each call is
  * one or two indexed statements). Password hashing runs outside that mutex and at most
  * SP_AUTH_HASH_CONCURRENCY at a time, because each takes SP_AUTH_PWHASH_MEM bytes. The login
- * rate limiter is an in-memory table of SP_AUTH_RL_SLOTS entries under its own mutex.
+ * rate limiter is an in-memory table of SP_AUTH_RL_SLOTS counters (per address and user, per
+ * address, per user) under its own mutex, which also reserves each password check before it
+ * starts (sp_auth_login).
  *
  * Errors: 0 or a negative SP_E* code with a one-line reason in msg. SP_EINVAL: bad input (msg
  * names the field); SP_ENOTFOUND: no such user or token; SP_ESTATE: a conflict (a name in use,
@@ -130,10 +132,15 @@ typedef struct sp_auth_session {
 } sp_auth_session;
 
 /*
- * Checks a user name and password and starts a session. Refused before any hashing when
- * address or user name has had SP_AUTH_RL_FAILURES failures within SP_AUTH_RL_WINDOW_S:
- * SP_ELIMIT with *retry_after_s set. Bad credentials: SP_EUNAUTH (the same message
- * whether the user exists or not). Thread-safe; takes about a tenth of a second (Argon2id).
+ * Checks a user name and password and starts a session. Refused before any hashing, with
+ * SP_ELIMIT and *retry_after_s set, when within SP_AUTH_RL_WINDOW_S: this user from this
+ * address has had SP_AUTH_RL_FAILURES failures, or this address SP_AUTH_RL_ADDR_FAILURES
+ * (whatever the names), or this user SP_AUTH_RL_USER_FAILURES from anywhere and a check of it
+ * began less than SP_AUTH_RL_USER_GAP_MS ago (a short spacing, never a lockout: an attacker
+ * at other addresses cannot keep the user out). Checks under way count as failures until they
+ * end, so concurrent logins never check more passwords than the limits allow. A success clears
+ * the count of its address and user. Bad credentials: SP_EUNAUTH (the same message whether
+ * the user exists or not). Thread-safe; takes about a tenth of a second (Argon2id).
  */
 int sp_auth_login(sp_auth *a, const char *address, const char *user, const char *password,
                   sp_auth_session *out, unsigned *retry_after_s, char *msg, size_t msglen);

@@ -17,6 +17,8 @@ enum {
     SP_EDEFINITION = -69,  /* 422 invalid_definition: well-formed JSON, invalid test */
     SP_EUNAVAILABLE = -70, /* 503 unavailable: the database cannot be reached */
     SP_ETOOMANY = -75,     /* 429 too_many_requests: rate limited (send Retry-After) */
+    SP_EURI = -76,         /* 414 uri_too_long: more query arguments than SP_HTTP_MAX_QUERY_ARGS */
+    SP_ENOTIMPL = -77,     /* 501 not_implemented: a transfer coding other than chunked */
 };
 
 #endif

@@ -113,6 +113,7 @@ typedef struct live_gate {
     _Atomic unsigned http_port; /* known once the HTTP server is up, when --listen said port 0 */
     uint16_t live_port;
     const char *public_url; /* --public-url, or NULL */
+    int tls;                /* the dashboard is served over TLS (--tls-cert) */
 } live_gate;
 
 static int live_auth(void *ud, const sp_live_request *r)
@@ -148,6 +149,7 @@ static int live_auth(void *ud, const sp_live_request *r)
         .address = r->peer,
         .origin_port = (uint16_t)atomic_load(&g->http_port),
         .public_url = g->public_url,
+        .tls = g->tls,
     };
     sp_http_principal who;
     char msg[512];
@@ -265,6 +267,7 @@ static int start_live(server *s)
     atomic_init(&s->gate.http_port, cfg->port);
     s->gate.live_port = cfg->live_port;   /* never 0: --live-port refuses it */
     s->gate.public_url = cfg->public_url; /* behind a reverse proxy: its name and origin */
+    s->gate.tls = cfg->tls_cert != NULL;  /* the dashboard's scheme, for the Origin check */
     sp_live_opts lo;
     sp_live_opts_init(&lo);
     lo.listen_addr = cfg->listen_host;

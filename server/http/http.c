@@ -57,8 +57,11 @@ struct sp_http_req {
     size_t nparams;
     sp_buf body;
     int too_large;
-    uint64_t dropped; /* body bytes read and dropped after the cap was passed */
-    json_t *json;     /* owned */
+    int too_many_args;   /* the query had more than SP_HTTP_MAX_QUERY_ARGS arguments (on_uri) */
+    int answered;        /* the 413 was written on the socket itself (answer_now) */
+    uint64_t body_bytes; /* body bytes received so far, kept or not */
+    uint64_t dropped;    /* body bytes read and dropped after the cap was passed */
+    json_t *json;        /* owned */
     sp_http_principal principal;
     char address[64]; /* the client's numeric address */
     hdr headers[SP_HTTP_MAX_HEADERS];
@@ -101,6 +104,8 @@ static const struct {
     {SP_EMEDIA, 415, "unsupported_media_type"},
     {SP_EDEFINITION, 422, "invalid_definition"},
     {SP_ETOOMANY, 429, "too_many_requests"},
+    {SP_EURI, 414, "uri_too_long"},
+    {SP_ENOTIMPL, 501, "not_implemented"},
     {SP_EUNAVAILABLE, 503, "unavailable"},
 };
 
@@ -223,6 +228,18 @@ int sp_http_add_header(sp_http_req *req, const char *name, const char *value)
     return 0;
 }
 
+/* The headers of every response, and those of every API (not dashboard) response. */
+static const char *const common_headers[][2] = {
+    {"X-Content-Type-Options", "nosniff"},
+    {"X-Frame-Options", "DENY"},
+    {"Referrer-Policy", "no-referrer"},
+};
+/* API answers are data, never documents: nothing may run or load from them. */
+static const char *const api_headers[][2] = {
+    {"Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; sandbox"},
+    {"Cache-Control", "no-store"},
+};
+
 /* Adds the security headers and the handler's headers, queues resp, and drops our reference
  * to it (libmicrohttpd keeps its own until the response is sent). */
 static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
@@ -237,17 +254,14 @@ static int queue(sp_http_req *req, unsigned status, struct MHD_Response *resp)
         goto out;
     }
     int page = req->route && (req->route->flags & SP_HTTP_PAGE);
-    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
-    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    for (size_t i = 0; i < SP_ARRAY_LEN(common_headers); i++)
+        MHD_add_response_header(resp, common_headers[i][0], common_headers[i][1]);
     if (page) {
         MHD_add_response_header(resp, "Content-Security-Policy", req->srv->page_csp);
         MHD_add_response_header(resp, "Cache-Control", "no-cache");
     } else {
-        /* API answers are data, never documents: nothing may run or load from them. */
-        MHD_add_response_header(resp, "Content-Security-Policy",
-                                "default-src 'none'; frame-ancestors 'none'; sandbox");
-        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        for (size_t i = 0; i < SP_ARRAY_LEN(api_headers); i++)
+            MHD_add_response_header(resp, api_headers[i][0], api_headers[i][1]);
     }
     for (size_t i = 0; i < req->nheaders; i++)
         MHD_add_response_header(resp, req->headers[i].name, req->headers[i].value);
@@ -317,21 +331,16 @@ int sp_http_reply_fd(sp_http_req *req, int fd, uint64_t size, const char *conten
     return queue(req, 200, resp);
 }
 
-int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *extra,
-                        const char *fmt, ...)
+/* The error body {"error": {"code", "message", "path"}} (a new reference) for code, beside the
+ * members of extra (stolen; dropped when it is not an object). */
+static json_t *error_body(int code, const char *path, json_t *extra, const char *msg)
 {
     const char *name;
-    unsigned st = sp_http_error_status(code, &name);
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
+    sp_http_error_status(code, &name);
     json_t *err = json_object();
     json_object_set_new(err, "code", json_string(name));
     json_object_set_new(err, "message", sp_json_string(msg));
     json_object_set_new(err, "path", sp_json_string(path ? path : ""));
-    /* extra is stolen: it becomes the body, or is dropped when it is not an object. */
     json_t *body = extra;
     if (!json_is_object(body)) {
         if (body)
@@ -339,7 +348,21 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
         body = json_object();
     }
     json_object_set_new(body, "error", err); /* steals err */
-    if (st >= 500)
+    return body;
+}
+
+int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *extra,
+                        const char *fmt, ...)
+{
+    unsigned st = sp_http_error_status(code, NULL);
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    json_t *body = error_body(code, path, extra, msg); /* extra is stolen */
+    /* 501 is a transfer coding the client chose, not a fault of ours. */
+    if (st >= 500 && st != 501)
         sp_log_kv(SP_LOG_ERROR, "request failed", "method", req->method, "path", req->path, "error",
                   msg, NULL);
     if (code == SP_EUNAUTH)
@@ -504,16 +527,45 @@ static int host_is_public(const sp_http_access *a, const char *host)
     return hn >= an && strncasecmp(host, auth, an) == 0 && (host[an] == '\0' || host[an] == ':');
 }
 
+/*
+ * Whether an Origin ("scheme://host[:port]") is a page of ours. Its scheme counts: on the port
+ * the server listens on, a page is http:// when the server speaks plain HTTP there and
+ * https:// when it speaks TLS, so "https://127.0.0.1:8484" is no page of a plain server on
+ * 8484 (nor "http://..." of a TLS one). An origin on another port (the scheme's default, 80 or
+ * 443, as a proxy in front publishes it) is ours by its name, as host_is_ours() says, or when
+ * it is exactly the public URL.
+ */
 static int origin_is_ours(const sp_http_access *a, const char *origin)
 {
     if (a->public_url && a->public_url[0] && strcasecmp(origin, a->public_url) == 0)
         return 1;
     uint16_t port = a->origin_port ? a->origin_port : a->port;
-    if (strncmp(origin, "http://", 7) == 0)
-        return host_is_ours(a, origin + 7, port);
-    if (strncmp(origin, "https://", 8) == 0)
-        return host_is_ours(a, origin + 8, port);
-    return 0; /* "null" (sandboxed frames, file:) and anything else */
+    int https;
+    const char *authority;
+    if (strncmp(origin, "http://", 7) == 0) {
+        https = 0;
+        authority = origin + 7;
+    } else if (strncmp(origin, "https://", 8) == 0) {
+        https = 1;
+        authority = origin + 8;
+    } else {
+        return 0; /* "null" (sandboxed frames, file:) and anything else */
+    }
+    /* The port the page is on: the one it names, else its scheme's default. */
+    const char *colon = authority[0] == '[' ? strstr(authority, "]:") : strrchr(authority, ':');
+    if (colon && authority[0] == '[')
+        colon++;
+    unsigned long named = https ? 443 : 80;
+    if (colon) {
+        char *end;
+        errno = 0;
+        named = strtoul(colon + 1, &end, 10);
+        if (errno || end == colon + 1 || *end || named > 65535)
+            return 0;
+    }
+    if (named == port && https != (a->tls != 0))
+        return 0;
+    return host_is_ours(a, authority, port);
 }
 
 static void set_principal(sp_http_principal *who, const char *user, const char *role,
@@ -536,7 +588,12 @@ static const char *perm_word(sp_perm p)
 static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                   size_t msglen)
 {
-    if (a->host && !host_is_ours(a, a->host, a->port) && !host_is_public(a, a->host)) {
+    /* Without a Host nothing says which server the client meant (RFC 9112 3.2: 400). */
+    if (!a->host) {
+        snprintf(msg, msglen, "the request has no Host header");
+        return SP_EINVAL;
+    }
+    if (!host_is_ours(a, a->host, a->port) && !host_is_public(a, a->host)) {
         snprintf(msg, msglen, "Host '%.200s' is not a name of this server", a->host);
         return SP_EFORBIDDEN;
     }
@@ -654,12 +711,160 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .listen_host = req->srv->host,
         .port = port,
         .public_url = req->srv->public_url,
+        .tls = req->srv->tls,
         .auth = req->srv->auth,
         .csrf = sp_http_header(req, "X-CSRF-Token"),
         .path = req->path,
         .address = req->address,
     };
     return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
+}
+
+/* ---- Framing: what libmicrohttpd lets through and a request must not have ---- */
+
+/* The mark on_uri() leaves as a request's context when its query had too many arguments;
+ * on_request() then makes the real context and refuses the request (check_framing). */
+static char too_many_args_mark;
+
+/*
+ * libmicrohttpd's URI log callback: it gets the request line's URI before the query is parsed.
+ * libmicrohttpd 0.9.75 keeps every query argument in the connection's memory
+ * (SP_HTTP_CONN_MEMORY); when they do not fit (about 470 short ones) it logs a 431, then loses
+ * that answer as it goes on reading the headers, and the connection hangs without an answer
+ * until it times out. So the arguments are counted here first. Past SP_HTTP_MAX_QUERY_ARGS the
+ * query is emptied just after its '?': in 0.9.75 uri is the connection's own buffer, which it
+ * parses after this call, so nothing overflows; the request is refused with 414 once its
+ * headers are in. (In a libmicrohttpd that passes a copy, the cut changes nothing and the 414
+ * still comes, as long as the arguments fit.)
+ */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    SP_UNUSED(cls);
+    SP_UNUSED(conn);
+    char *q = uri ? strchr(uri, '?') : NULL;
+    if (!q || !q[1])
+        return NULL;
+    size_t n = 1;
+    for (const char *p = q + 1; *p; p++)
+        n += *p == '&';
+    if (n <= SP_HTTP_MAX_QUERY_ARGS)
+        return NULL;
+    q[1] = '\0';
+    return &too_many_args_mark;
+}
+
+typedef struct framing {
+    unsigned host, length, coding; /* how many Host, Content-Length, Transfer-Encoding lines */
+    const char *coding_value;      /* the first Transfer-Encoding */
+} framing;
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    SP_UNUSED(kind);
+    framing *f = cls;
+    if (strcasecmp(key, "Host") == 0)
+        f->host++;
+    else if (strcasecmp(key, "Content-Length") == 0)
+        f->length++;
+    else if (strcasecmp(key, "Transfer-Encoding") == 0 && f->coding++ == 0)
+        f->coding_value = value;
+    return MHD_YES;
+}
+
+/*
+ * A request that could be read two ways is refused before anything else looks at it.
+ * libmicrohttpd 0.9.75 keeps every header line, but answers lookups with the first of a name:
+ * with two Host headers only the first would be checked (a proxy may have routed by the
+ * other), with two Content-Length headers the first frames the body (request smuggling plays
+ * on the difference), and a Transfer-Encoding other than chunked makes it read the body until
+ * the connection closes. RFC 9112 sections 3.2, 6.1 and 6.3: no Host, two of them, two lengths,
+ * or a length with a coding are 400; an unknown coding is 501. MHD_HEADER_KIND iterates every
+ * line, duplicates included. Returns 0 or the code, with the reason in msg.
+ */
+static int check_framing(sp_http_req *req, char *msg, size_t msglen)
+{
+    if (req->too_many_args) {
+        snprintf(msg, msglen, "more than %u query arguments", (unsigned)SP_HTTP_MAX_QUERY_ARGS);
+        return SP_EURI;
+    }
+    framing f = {0, 0, 0, NULL};
+    MHD_get_connection_values(req->conn, MHD_HEADER_KIND, count_framing, &f);
+    const char *what = f.host == 0            ? "the request has no Host header"
+                       : f.host > 1           ? "more than one Host header"
+                       : f.length > 1         ? "more than one Content-Length header"
+                       : f.coding > 1         ? "more than one Transfer-Encoding header"
+                       : f.coding && f.length ? "both Content-Length and Transfer-Encoding"
+                                              : NULL;
+    if (what) {
+        snprintf(msg, msglen, "%s", what);
+        return SP_EINVAL;
+    }
+    /* libmicrohttpd's own test: chunked, in any case, and nothing else. */
+    if (f.coding && strcasecmp(f.coding_value, "chunked") != 0) {
+        snprintf(msg, msglen,
+                 "Transfer-Encoding '%.100s' is not supported: send the body chunked or with a "
+                 "Content-Length",
+                 f.coding_value);
+        return SP_ENOTIMPL;
+    }
+    return 0;
+}
+
+/*
+ * Writes the 413 of a body past the cap on the connection's socket, at once. libmicrohttpd
+ * 0.9.75 takes a response before it reads a body or after the whole body is in, never in
+ * between (MHD_queue_response refuses it), so a chunked body that passes the cap would be
+ * answered only once it ends, and one that never ends never. The answer says
+ * "Connection: close", the socket's sending side is shut after it, and what the client still
+ * sends is read and dropped (up to 4 times the cap, then the connection is closed), so that
+ * the client is not reset before it reads the answer. Plain HTTP only: over TLS the bytes must
+ * go through libmicrohttpd's session, so there the 413 comes when the body ends
+ * (docs/security.md; a proxy in front answers at once).
+ */
+static void answer_now(sp_http_req *req)
+{
+    const union MHD_ConnectionInfo *fdi =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (req->srv->tls || !fdi)
+        return;
+    char msg[128];
+    snprintf(msg, sizeof msg, "body is larger than the limit of %u bytes",
+             (unsigned)SP_HTTP_MAX_BODY);
+    json_t *body = error_body(SP_ELIMIT, "", NULL, msg);
+    char *text = json_dumps(body, JSON_COMPACT); /* ours to free */
+    json_decref(body);
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm;
+    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime_r(&now, &tm));
+    unsigned status = sp_http_error_status(SP_ELIMIT, NULL);
+    sp_buf out;
+    sp_buf_init(&out, 4096);
+    sp_buf_addf(&out,
+                "HTTP/1.1 %u %s\r\nDate: %s\r\nConnection: close\r\n"
+                "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                status, MHD_get_reason_phrase_for(status), date, strlen(text) + 1);
+    for (size_t i = 0; i < SP_ARRAY_LEN(common_headers); i++)
+        sp_buf_addf(&out, "%s: %s\r\n", common_headers[i][0], common_headers[i][1]);
+    for (size_t i = 0; i < SP_ARRAY_LEN(api_headers); i++)
+        sp_buf_addf(&out, "%s: %s\r\n", api_headers[i][0], api_headers[i][1]);
+    sp_buf_addf(&out, "\r\n%s\n", text);
+    free(text);
+    /* The socket's buffer is empty (nothing else is sent while a body is read), so the whole
+     * answer goes at once; should it not, the client gets what went, then the end. */
+    for (size_t off = 0; off < out.len;) {
+        ssize_t n = send(fdi->connect_fd, out.p + off, out.len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    sp_buf_release(&out);
+    shutdown(fdi->connect_fd, SHUT_WR);
+    req->status = status;
+    req->answered = 1;
 }
 
 /* ---- Dispatch ---- */
@@ -697,6 +902,11 @@ static void begin(sp_http_req *req)
     char msg[512];
     sp_buf allow;
     sp_buf_init(&allow, 256);
+    int rc = check_framing(req, msg, sizeof msg);
+    if (rc) {
+        sp_http_reply_error(req, rc, "", NULL, "%s", msg);
+        goto out;
+    }
     int known;
     const sp_http_route *r = route_find(req->srv, req->method, req->path, &known, &allow);
     if (!r) {
@@ -714,7 +924,7 @@ static void begin(sp_http_req *req)
     match(r->pattern, req->path, &lit, req);
     req->route = r;
 
-    int rc = sp_http_authorize(req, r->perm, msg, sizeof msg);
+    rc = sp_http_authorize(req, r->perm, msg, sizeof msg);
     if (rc) {
         sp_http_reply_error(req, rc, "", NULL, "%s", msg);
         goto out;
@@ -727,17 +937,18 @@ static void begin(sp_http_req *req)
                                 ct ? ct : "none");
             goto out;
         }
-        const char *cl = sp_http_header(req, "Content-Length");
-        if (cl) {
-            char *end;
-            errno = 0;
-            unsigned long long n = strtoull(cl, &end, 10);
-            if (errno || end == cl || n > SP_HTTP_MAX_BODY) {
-                sp_http_reply_error(req, SP_ELIMIT, "", NULL,
-                                    "body is larger than the limit of %u bytes",
-                                    (unsigned)SP_HTTP_MAX_BODY);
-                goto out;
-            }
+    }
+    /* Any route: a body announced over the cap is refused before it is read. */
+    const char *cl = sp_http_header(req, "Content-Length");
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (errno || end == cl || n > SP_HTTP_MAX_BODY) {
+            sp_http_reply_error(req, SP_ELIMIT, "", NULL,
+                                "body is larger than the limit of %u bytes",
+                                (unsigned)SP_HTTP_MAX_BODY);
+            goto out;
         }
     }
 out:
@@ -749,13 +960,12 @@ static void finish(sp_http_req *req)
 {
     const sp_http_route *r = req->route;
     char msg[512];
+    if (req->too_large) {
+        sp_http_reply_error(req, SP_ELIMIT, "", NULL, "body is larger than the limit of %u bytes",
+                            (unsigned)SP_HTTP_MAX_BODY);
+        return;
+    }
     if (r->flags & SP_HTTP_JSON_BODY) {
-        if (req->too_large) {
-            sp_http_reply_error(req, SP_ELIMIT, "", NULL,
-                                "body is larger than the limit of %u bytes",
-                                (unsigned)SP_HTTP_MAX_BODY);
-            return;
-        }
         int rc = sp_json_parse(req->body.p, req->body.len, SP_HTTP_MAX_DEPTH, &req->json, msg,
                                sizeof msg);
         if (rc) {
@@ -782,8 +992,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     SP_UNUSED(version);
     sp_http_server *srv = cls;
     sp_http_req *req = *con_cls;
-    if (!req) {
+    if (!req || req == (void *)&too_many_args_mark) {
+        int too_many_args = req != NULL;
         req = sp_calloc(1, sizeof(*req));
+        req->too_many_args = too_many_args;
         req->srv = srv;
         req->conn = conn;
         req->method = sp_strdup(method);
@@ -795,26 +1007,34 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return MHD_YES;
     }
     if (*upload_size) {
-        /* Bodies are kept only for routes that take one, and only up to the cap; the rest is
-         * read and dropped, so the 413 can be sent once the client has finished sending. */
-        if (!req->status && !req->too_large && req->route &&
-            (req->route->flags & SP_HTTP_JSON_BODY) &&
-            sp_buf_add(&req->body, upload_data, *upload_size) != 0) {
+        size_t n = *upload_size;
+        *upload_size = 0;
+        /* Bodies are kept only for routes that take one, and on any route only up to the cap;
+         * past it the 413 is written at once (answer_now) and the rest is read and dropped. */
+        req->body_bytes += n;
+        if (!req->too_large && req->body_bytes > SP_HTTP_MAX_BODY) {
             req->too_large = 1;
             sp_buf_release(&req->body);
+            answer_now(req);
+        } else if (!req->too_large && req->route && (req->route->flags & SP_HTTP_JSON_BODY)) {
+            sp_buf_add(&req->body, upload_data, n); /* within the cap: cannot fail */
         }
         if (req->too_large) {
             /* Dropping bytes is cheap, but not forever: a client that goes on sending far
-             * past the cap loses its connection instead of getting the 413. */
-            req->dropped += *upload_size;
+             * past the cap loses its connection. */
+            req->dropped += n;
             if (req->dropped > (uint64_t)SP_HTTP_MAX_BODY * 4)
                 return MHD_NO;
         }
-        *upload_size = 0;
         return MHD_YES;
     }
+    /* The whole body came after the 413 was written on the socket: nothing more to say. */
+    if (req->answered)
+        return MHD_NO;
     if (req->status)
         return MHD_YES;
+    if (!req->route)
+        return MHD_NO; /* begin() could not queue its answer */
     finish(req);
     return req->status ? MHD_YES : MHD_NO;
 }
@@ -825,7 +1045,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     SP_UNUSED(cls);
     SP_UNUSED(conn);
     sp_http_req *req = *con_cls;
-    if (!req)
+    *con_cls = NULL;
+    /* The mark alone: the request ended before libmicrohttpd called on_request (it answered
+     * a malformed request itself). */
+    if (!req || req == (void *)&too_many_args_mark)
         return;
     char status[16], ms[32];
     snprintf(status, sizeof status, "%u", req->status);
@@ -835,7 +1058,6 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
               "ms", ms, "who", req->principal.name, "end",
               toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "ok" : "aborted", NULL);
     req_free(req);
-    *con_cls = NULL;
 }
 
 /* ---- Server ---- */
@@ -981,9 +1203,10 @@ int sp_http_server_new(sp_http_server **out, const sp_http_config *cfg, const sp
         flags, cfg->port, NULL, NULL, on_request, srv,
         /* First, so that every later message goes through it. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv, MHD_OPTION_SOCK_ADDR, sa,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)(cfg->threads ? cfg->threads : SP_HTTP_THREADS), MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)SP_HTTP_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape, NULL, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads ? cfg->threads : SP_HTTP_THREADS),
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)SP_HTTP_CONN_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)SP_HTTP_CONN_LIMIT,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SP_HTTP_PER_IP_LIMIT,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)SP_HTTP_CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_ARRAY, tls, MHD_OPTION_END);

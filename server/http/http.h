@@ -9,15 +9,22 @@
  * frees. Handlers run only between those two calls.
  *
  * How a request is handled, in this order, all in http.c:
+ *   0. a request that could be read two ways is refused before anything else: more than
+ *      SP_HTTP_MAX_QUERY_ARGS query arguments (414), no Host header or two, two Content-Length
+ *      or Transfer-Encoding headers, or both (400), a Transfer-Encoding other than chunked
+ *      (501). libmicrohttpd answers lookups with the first header of a name, so duplicates
+ *      would otherwise pass unseen;
  *   1. the path and method are matched against the table: no path matches -> 404, the path
  *      matches but not the method -> 405 with Allow;
  *   2. sp_http_authorize() -> sp_http_access_check() decides whether the client may use the
  *      route's permission (401/403 otherwise): every route goes through it, before any body
  *      byte is buffered;
- *   3. for routes flagged SP_HTTP_JSON_BODY: Content-Type must be application/json (415),
- *      Content-Length must not exceed SP_HTTP_MAX_BODY (413, decided before reading), the
- *      body is accumulated up to that cap (413 beyond it, when no length was announced) and
- *      parsed by sp_json_parse() (400 naming the problem);
+ *   3. for routes flagged SP_HTTP_JSON_BODY: Content-Type must be application/json (415); on
+ *      every route, Content-Length must not exceed SP_HTTP_MAX_BODY (413, decided before
+ *      reading), and a body without a length is refused with 413 as soon as it passes the cap
+ *      (written on the socket at once over plain HTTP, when the body ends over TLS: see
+ *      answer_now() in http.c); a JSON body is accumulated up to the cap and parsed by
+ *      sp_json_parse() (400 naming the problem);
  *   4. the handler runs once, with the whole request, and queues exactly one response.
  * Errors are {"error": {"code", "message", "path"}} with the status that sp_http_reply_error()
  * derives from an SP_E* or SP_HTTP_E* code through sp_http_error_status(), the one table
@@ -138,19 +145,21 @@ typedef struct sp_http_access {
     uint16_t origin_port;        /* the port Origin must name; 0: port (the live stream's
                                     Origin is the dashboard's, on the HTTP port) */
     const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
+    int tls; /* the server speaks TLS on origin_port (or port): an Origin naming that port must
+                then be https://, else http:// */
 } sp_http_access;
 
 /*
  * Decides whether the client described by a may use a resource needing perm, and fills *who.
- * Returns 0 when allowed, SP_EUNAUTH (no or bad credentials) or SP_EFORBIDDEN
- * (Host or Origin not ours; a permission the principal lacks), with the reason in msg.
- * In order: Host must name the server (its listen address, a loopback name or a
- * --server-name: DNS rebinding); a state-changing request's or WebSocket's Origin must be ours
- * (cross-site requests); then the client is identified by an "Authorization: Bearer" token or
- * the sp_session cookie (sp_auth_identify); a cookie-authenticated state-changing request must
- * carry the session's X-CSRF-Token; finally the principal's role must grant perm. Without
- * accounts (a->auth NULL or --no-auth) a loopback client is "local" with every permission.
- * Every refusal is written to the audit log (sp_auth_audit_denied). Thread-safe.
+ * Returns 0 when allowed, SP_EINVAL (no Host), SP_EUNAUTH (no or bad credentials) or
+ * SP_EFORBIDDEN (Host or Origin not ours; a permission the principal lacks), with the reason in
+ * msg. In order: Host must be sent and name the server (its listen address, a loopback name or
+ * a --server-name: DNS rebinding); a state-changing request's or WebSocket's Origin must be
+ * ours, its scheme included (cross-site requests); then the client is identified by an
+ * "Authorization: Bearer" token or the sp_session cookie (sp_auth_identify); a cookie-authenticated
+ * state-changing request must carry the session's X-CSRF-Token; finally the principal's role must
+ * grant perm. Without accounts (a->auth NULL or --no-auth) a loopback client is "local" with every
+ * permission. Every refusal is written to the audit log (sp_auth_audit_denied). Thread-safe.
  */
 int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                          size_t msglen);

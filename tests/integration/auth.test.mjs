@@ -194,6 +194,8 @@ test('a cookie-authenticated change needs the session CSRF token and our Origin'
     ["another session's CSRF token", { Cookie: s.cookie, 'X-CSRF-Token': other.csrf }, 403],
     ['a foreign Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'http://evil.example' }, 403],
     ['a null Origin', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: 'null' }, 403],
+    // Our name and port, but https: this server speaks plain HTTP there, so no page of ours.
+    ['an https Origin on our plain port', { Cookie: s.cookie, 'X-CSRF-Token': s.csrf, Origin: `https://127.0.0.1:${srv.port}` }, 403],
   ]) {
     const r = await req('POST', '/api/v1/tests', { headers, body });
     assert.equal(r.status, status, `${what}: ${r.text}`);
@@ -300,6 +302,7 @@ test('the live WebSocket upgrade is authenticated and its Origin checked', async
     ['a session from a foreign Origin', { Cookie: s.cookie }, 'http://evil.example'],
     ['a token from a foreign Origin', admin(), 'http://evil.example'],
     ['a session without Origin', { Cookie: s.cookie }, undefined],
+    ['a session from our name with the wrong scheme', { Cookie: s.cookie }, `https://127.0.0.1:${srv.port}`],
   ];
   for (const [what, headers, origin] of refusedCases)
     assert.equal(await wsTry(headers, origin), 'refused', what);
@@ -311,26 +314,47 @@ test('the live WebSocket upgrade is authenticated and its Origin checked', async
   assert.ok(n1 - n0 >= refusedCases.length + 1, `${n1 - n0} WebSocket refusals audited`);
 });
 
-test('logins are rate limited per address and per user name', async () => {
-  // Per address: five failures from 127.0.0.2, whatever the names, then 429 even for a good
-  // password; another address is not affected.
+test('logins are rate limited per address and user, per address, and spaced per user', async () => {
   const from = (addr, username, password) => req('POST', '/api/v1/auth/login',
     { body: { username, password }, localAddress: addr });
-  for (let i = 0; i < 5; i++) assert.equal((await from('127.0.0.2', `nobody${i}`, 'wrong-password')).status, 401);
-  const limited = await from('127.0.0.2', 'admin', ADMIN_PASSWORD);
+  const count = (entries, action, object, address) =>
+    entries.filter((e) => e.action === action && e.object === object && e.address === address).length;
+  // 20 wrong logins at once for one user from one address: exactly 5 passwords are checked (a
+  // check under way counts as a failure), the other 15 are refused at once. (Read before the
+  // checks and counted after them, the limit let 5 to 8 through, so three bursts are made.)
+  for (const [address, user] of [['127.0.0.2', 'tester1'], ['127.0.0.7', 'ghost1'], ['127.0.0.8', 'ghost2']]) {
+    const burst = await Promise.all(Array.from({ length: 20 }, () => from(address, user, 'wrong-password')));
+    const statuses = burst.map((r) => r.status).sort();
+    assert.deepEqual(statuses, [...Array(5).fill(401), ...Array(15).fill(429)], `${user}: ${statuses.join(' ')}`);
+    const entries = await audit('&action=login');
+    assert.equal(count(entries, 'login.failed', user, address), 5);
+    assert.equal(count(entries, 'login.limited', user, address), 15);
+  }
+  const limited = await from('127.0.0.2', 'tester1', TESTER_PW);
   assert.equal(limited.status, 429, limited.text);
   assert.equal(limited.json.error.code, 'too_many_requests');
   const ra = Number(limited.headers['retry-after']);
   assert.ok(ra >= 1 && ra <= 60, `Retry-After ${ra}`);
   assert.equal(limited.headers['set-cookie'], undefined);
+  // An attacker at one address cannot lock the admin out: limited there, the admin logs in
+  // from another address, and the attacker's address may still log in as someone else.
+  for (let i = 0; i < 5; i++) assert.equal((await from('127.0.0.4', 'admin', 'wrong-password')).status, 401);
+  assert.equal((await from('127.0.0.4', 'admin', ADMIN_PASSWORD)).status, 429);
   assert.equal((await from('127.0.0.3', 'admin', ADMIN_PASSWORD)).status, 200);
-  // Per user name: five failures for tester1 from five addresses, then the sixth address is
-  // refused too, even with the right password.
+  assert.equal((await from('127.0.0.4', 'viewer1', VIEWER_PW)).status, 200);
+  // One address trying many names: 20 failures, then nobody from there.
+  for (let i = 0; i < 20; i++) assert.equal((await from('127.0.0.5', `nobody${i}`, 'wrong-password')).status, 401);
+  assert.equal((await from('127.0.0.5', 'admin', ADMIN_PASSWORD)).status, 429);
+  assert.equal((await from('127.0.0.6', 'admin', ADMIN_PASSWORD)).status, 200);
+  // One user from many addresses: past 10 failures in all, one password check a second. The
+  // owner waits a second, not a window.
   for (let i = 0; i < 5; i++) assert.equal((await from(`127.0.1.${i + 1}`, 'tester1', 'wrong-password')).status, 401);
-  assert.equal((await from('127.0.1.9', 'tester1', TESTER_PW)).status, 429);
+  const spaced = await from('127.0.1.9', 'tester1', TESTER_PW);
+  assert.equal(spaced.status, 429, spaced.text);
+  assert.equal(spaced.headers['retry-after'], '1');
+  await sleep(1100);
+  assert.equal((await from('127.0.1.9', 'tester1', TESTER_PW)).status, 200);
   const entries = await audit('&action=login');
-  assert.ok(entries.filter((e) => e.action === 'login.failed' && e.object === 'tester1').length >= 5);
-  assert.ok(entries.some((e) => e.action === 'login.limited' && e.address === '127.0.0.2'));
   assert.ok(entries.every((e) => !String(e.detail).includes('wrong-password')));
 });
 

@@ -165,6 +165,52 @@ test('a bad upload is refused naming the reason, and nothing is written', async 
   assert.ok(!fs.readdirSync(path.join(srv.dataDir, 'files')).some((f) => f.startsWith('.upload')));
 });
 
+test('an upload needs a printable UTF-8 name; a file is read and deleted by the name it is listed by', async () => {
+  const dir = path.join(srv.dataDir, 'files');
+  const rawNames = () => fs.readdirSync(dir, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort();
+  const before = rawNames();
+  const body = { content: 'a\n1\n' };
+  for (const [p, why] of [
+    ['%ff%fe.csv', /is not UTF-8/], // stored as "\xff\xfe.csv", listed as "\ufffd\ufffd.csv": undeletable
+    ['%c0%ae%c0%ae.csv', /is not UTF-8/], // an overlong ".."
+    ['%ed%a0%80.csv', /is not UTF-8/], // a UTF-16 surrogate
+    ['%f4%90%80%80.csv', /is not UTF-8/], // past U+10FFFF
+    ['a%01b.csv', /control character/],
+    ['a%0a.csv', /control character/],
+    ['a%7f.csv', /control character/],
+    ['a%c2%85.csv', /control character/], // NEL, a C1 control
+    ['invoice%e2%80%aecod.exe', /invisible formatting/], // RIGHT-TO-LEFT OVERRIDE: shown "invoiceexe.doc"
+    ['a%e2%80%8bb.csv', /invisible formatting/], // ZERO WIDTH SPACE: looks like "ab.csv"
+    ['%ef%bb%bfa.csv', /invisible formatting/], // a byte order mark
+    ['a%ef%bf%bf.csv', /noncharacter/],
+  ]) {
+    const r = await srv.api('PUT', `/api/v1/files/${p}`, body);
+    assert.equal(r.status, 400, `${p}: ${r.text}`);
+    assert.equal(r.json.error.path, 'path', r.text);
+    assert.match(r.json.error.message, why, p);
+  }
+  assert.deepEqual(rawNames(), before, 'nothing was written');
+
+  // A printable name beyond ASCII comes back as it was sent, and that name reads and deletes it.
+  const name = 'données-ü.csv';
+  let r = await srv.api('PUT', `/api/v1/files/${encodeURIComponent(name)}`, body);
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.json.path, name);
+  const listed = (await srv.api('GET', '/api/v1/files')).json.items.find((i) => i.path === name);
+  assert.ok(listed, 'listed by its name');
+  assert.equal((await srv.api('GET', `/api/v1/files/${encodeURIComponent(listed.path)}`)).text, body.content);
+  assert.equal((await srv.api('DELETE', `/api/v1/files/${encodeURIComponent(listed.path)}`)).status, 204);
+  assert.deepEqual(rawNames(), before);
+
+  // A name an older version stored is not listed (it could not be sent back), and its bytes,
+  // percent-encoded, still delete it.
+  fs.writeFileSync(Buffer.concat([Buffer.from(`${dir}/`), Buffer.from([0xff, 0xfe]), Buffer.from('.csv')]), 'a\n1\n');
+  const items = (await srv.api('GET', '/api/v1/files')).json.items;
+  assert.ok(!items.some((i) => /\ufffd|\?/.test(i.path)), JSON.stringify(items));
+  assert.equal((await srv.api('DELETE', '/api/v1/files/%ff%fe.csv')).status, 204);
+  assert.deepEqual(rawNames(), before);
+});
+
 test('a viewer may list data files but not change them', async () => {
   const r0 = await srv.api('POST', '/api/v1/users', { name: 'filesviewer', password: 'viewer-password-1', role: 'viewer' });
   assert.equal(r0.status, 201, r0.text);

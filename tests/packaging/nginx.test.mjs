@@ -2,12 +2,15 @@
 // (its ports, certificate and name rewritten to free loopback ports, a throwaway self-signed
 // certificate and the name stampede.test) in front of the real daemon started with
 // --public-url, and the API, the redirect, the Origin checks and the live WebSocket are used
-// through it over TLS.
+// through it over TLS. Raw requests over TLS (node's tls module: fetch and curl would normalise
+// them) check that the requests Stampede must not be left to judge alone are refused in front
+// of it: no Host or two, two lengths, unknown transfer codings, a chunked body past the cap.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import tls from 'node:tls';
 import WebSocket from 'ws';
 import * as harness from '../lib/harness.mjs';
 
@@ -165,4 +168,85 @@ test('the live WebSocket upgrades through the proxy from the public origin only'
   assert.deepEqual(ok.message, { type: 'subscribed', subscribe: 'runs' }, JSON.stringify(ok));
   const refused = await openLive('https://evil.test');
   assert.ok(refused.error, `a foreign origin got a stream: ${JSON.stringify(refused)}`);
+});
+
+/**
+ * Sends head (request line and header lines, each ending in CRLF; the blank line is added) and
+ * body as they are, over TLS to the proxy, and resolves the answer: { status, text, timedOut }.
+ * With chunkedBytes, that many bytes are streamed in 64 KiB chunks after the head, and the
+ * request is left unfinished (no last chunk): the answer must come before the body ends.
+ */
+function rawTls(head, body = '', { chunkedBytes = 0, waitMs = 5000 } = {}) {
+  return new Promise((resolve) => {
+    let text = '';
+    let over = false;
+    const sock = tls.connect({ host: '127.0.0.1', port: https, servername: NAME, ca, ALPNProtocols: ['http/1.1'] }, () => {
+      sock.write(`${head}\r\n${body}`);
+      const chunk = Buffer.concat([Buffer.from('10000\r\n'), Buffer.alloc(65536, 0x20), Buffer.from('\r\n')]);
+      for (let sent = 0; sent < chunkedBytes; sent += 65536) sock.write(chunk);
+    });
+    const done = (timedOut) => {
+      if (over) return;
+      over = true;
+      clearTimeout(timer);
+      sock.destroy();
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(text);
+      resolve({ status: m ? Number(m[1]) : 0, text, timedOut });
+    };
+    const timer = setTimeout(() => done(true), waitMs);
+    sock.on('data', (d) => {
+      text += d;
+      const end = text.indexOf('\r\n\r\n');
+      const len = /\r\ncontent-length: *(\d+)/i.exec(text);
+      if (end >= 0 && (!len || text.length >= end + 4 + Number(len[1]))) done(false);
+    });
+    sock.on('end', () => done(false));
+    sock.on('error', () => done(false));
+  });
+}
+
+const HOST = () => `Host: ${NAME}:${https}\r\n`;
+const POST = () => `POST /api/v1/tests/validate HTTP/1.1\r\n${HOST()}${srv.token ? `Authorization: Bearer ${srv.token}\r\n` : ''}` +
+  'Content-Type: application/json\r\n';
+
+test('requests that could be read two ways are refused by nginx, at once, before Stampede', async () => {
+  // The control: a well-formed request gets through to Stampede.
+  const ok = await rawTls(`${POST()}Content-Length: 2\r\n`, '{}');
+  assert.equal(ok.status, 422, ok.text.slice(0, 400));
+  assert.match(ok.text, /"code":"invalid_definition"/);
+  for (const [what, head, body, status] of [
+    ['no Host', 'GET /api/v1/health HTTP/1.1\r\n', '', 400],
+    ['two Host headers', `GET /api/v1/health HTTP/1.1\r\n${HOST()}Host: evil.test\r\n`, '', 400],
+    ['two Content-Length headers', `${POST()}Content-Length: 2\r\nContent-Length: 13\r\n`, '{}{"a": true}', 400],
+    ['a length and a coding', `${POST()}Content-Length: 7\r\nTransfer-Encoding: chunked\r\n`, '2\r\n{}\r\n0\r\n\r\n', 400],
+    ['an unknown coding', `${POST()}Transfer-Encoding: gzip, chunked\r\n`, '2\r\n{}\r\n0\r\n\r\n', 501],
+  ]) {
+    const r = await rawTls(head, body);
+    assert.equal(r.status, status, `${what}: ${r.text.slice(0, 400)}`);
+    assert.ok(!r.timedOut, `${what}: no answer`);
+    // nginx's own error page: the request never reached Stampede.
+    assert.match(r.text, /<center>nginx(\/[0-9.]+)?<\/center>/, what);
+  }
+});
+
+test('a chunked body past the cap is refused at once, in Stampede\'s error format', async () => {
+  const r = await rawTls(`${POST()}Transfer-Encoding: chunked\r\n`, '', { chunkedBytes: (4 << 20) + 65536 });
+  assert.equal(r.status, 413, r.text.slice(0, 400));
+  assert.ok(!r.timedOut);
+  assert.match(r.text, /application\/json/);
+  assert.match(r.text, /\{"error":\{"code":"too_large","message":"body is larger than the limit of 4194304 bytes","path":""\}\}/);
+});
+
+test('too many query arguments are refused by Stampede through the proxy', async () => {
+  const args = Array.from({ length: 600 }, (_, i) => `a${i}`).join('&');
+  const r = await rawTls(`GET /api/v1/health?${args} HTTP/1.1\r\n${HOST()}`);
+  assert.equal(r.status, 414, r.text.slice(0, 400));
+  assert.match(r.text, /"code":"uri_too_long"/);
+});
+
+test('only the session cookie is passed on: a flood of cookies does not reach Stampede', async () => {
+  const cookies = Array.from({ length: 1000 }, (_, i) => `c${i}=1`).join('; ');
+  const r = await rawTls(`GET /api/v1/health HTTP/1.1\r\n${HOST()}Cookie: ${cookies}\r\n`);
+  assert.equal(r.status, 200, r.text.slice(0, 400));
+  assert.match(r.text, /"status":"ok"/);
 });

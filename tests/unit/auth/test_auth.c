@@ -1,11 +1,13 @@
 /*
- * test_auth.c - server/auth/auth.c and the access decision of server/http/http.c: the Cookie parser,
- * roles, the first admin, login and sessions, API tokens, the rate limit, and
+ * test_auth.c - server/auth/auth.c and the access decision of server/http/http.c: the Cookie
+ * parser, roles, the first admin, login and sessions, API tokens, the rate limit (per address
+ * and user, per address, the per-user spacing; exact under concurrency), and
  * sp_http_access_check() on Host, Origin, CSRF and permissions. Against a real SQLite file in
  * a temporary directory; the HTTP side is exercised end to end by tests/integration/auth.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -122,24 +124,82 @@ static void test_sessions_and_tokens(void)
     CHECK_INT_EQ(sp_auth_token_create(auth, "v", "", 0, &tok, msg, sizeof msg), SP_EINVAL);
 }
 
-static void test_rate_limit(void)
+static int login_as(const char *address, const char *user, const char *password, unsigned *retry)
 {
     sp_auth_session s;
-    unsigned retry = 0;
     char msg[256];
+    return sp_auth_login(auth, address, user, password, &s, retry, msg, sizeof msg);
+}
+
+static void test_rate_limit(void)
+{
+    unsigned retry = 0;
+    /* One user from one address: 5 failures, then refused even with the right password, for
+     * the rest of the window. */
     for (int i = 0; i < SP_AUTH_RL_FAILURES; i++)
-        CHECK_INT_EQ(
-            sp_auth_login(auth, "10.0.0.1", "v", "wrong-pass", &s, &retry, msg, sizeof msg),
-            SP_EUNAUTH);
-    CHECK_INT_EQ(sp_auth_login(auth, "10.0.0.2", "v", "viewer-pass", &s, &retry, msg, sizeof msg),
-                 SP_ELIMIT);
+        CHECK_INT_EQ(login_as("10.0.0.1", "v", "wrong-pass", &retry), SP_EUNAUTH);
+    CHECK_INT_EQ(login_as("10.0.0.1", "v", "viewer-pass", &retry), SP_ELIMIT);
     CHECK(retry >= 1 && retry <= SP_AUTH_RL_WINDOW_S);
-    CHECK_INT_EQ(
-        sp_auth_login(auth, "10.0.0.1", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
-        SP_ELIMIT);
-    CHECK_INT_EQ(
-        sp_auth_login(auth, "10.0.0.3", "admin", "a-chosen-password", &s, &retry, msg, sizeof msg),
-        0);
+    /* The attacker's address does not lock the user out elsewhere, nor the address out for
+     * other users. */
+    CHECK_INT_EQ(login_as("10.0.0.2", "v", "viewer-pass", &retry), 0);
+    CHECK_INT_EQ(login_as("10.0.0.1", "admin", "a-chosen-password", &retry), 0);
+    /* One address, any names: SP_AUTH_RL_ADDR_FAILURES failures, then nobody from there. */
+    char name[32];
+    for (int i = 0; i < SP_AUTH_RL_ADDR_FAILURES; i++) {
+        snprintf(name, sizeof name, "nobody%d", i);
+        CHECK_INT_EQ(login_as("10.0.1.1", name, "wrong-pass", &retry), SP_EUNAUTH);
+    }
+    CHECK_INT_EQ(login_as("10.0.1.1", "admin", "a-chosen-password", &retry), SP_ELIMIT);
+    CHECK(retry >= 1 && retry <= SP_AUTH_RL_WINDOW_S);
+    /* One user from many addresses: past SP_AUTH_RL_USER_FAILURES failures in all (5 above),
+     * one check a second: the next login waits a second, then gets in. */
+    char addr[32];
+    for (int i = SP_AUTH_RL_FAILURES; i < SP_AUTH_RL_USER_FAILURES; i++) {
+        snprintf(addr, sizeof addr, "10.0.2.%d", i);
+        CHECK_INT_EQ(login_as(addr, "v", "wrong-pass", &retry), SP_EUNAUTH);
+    }
+    CHECK_INT_EQ(login_as("10.0.3.1", "v", "viewer-pass", &retry), SP_ELIMIT);
+    CHECK_UINT_EQ(retry, 1);
+    usleep((SP_AUTH_RL_USER_GAP_MS + 100) * 1000);
+    CHECK_INT_EQ(login_as("10.0.3.1", "v", "viewer-pass", &retry), 0);
+}
+
+/* 20 logins at once, one user from one address, a wrong password each. */
+typedef struct burst {
+    pthread_barrier_t go;
+    int rc[20];
+} burst;
+
+static burst b20;
+
+static void *burst_login(void *p)
+{
+    int i = (int)(intptr_t)p;
+    unsigned retry;
+    pthread_barrier_wait(&b20.go);
+    b20.rc[i] = login_as("10.0.4.1", "ghost", "wrong-pass", &retry);
+    return NULL;
+}
+
+static void test_rate_limit_is_exact_under_concurrency(void)
+{
+    /* A check under way counts as a failure until it ends: exactly SP_AUTH_RL_FAILURES
+     * passwords are checked, however many logins race (the limit was read before the checks
+     * and counted after them, so 20 at once checked 7). */
+    pthread_t t[20];
+    pthread_barrier_init(&b20.go, NULL, 20);
+    for (int i = 0; i < 20; i++)
+        pthread_create(&t[i], NULL, burst_login, (void *)(intptr_t)i);
+    int failed = 0, limited = 0;
+    for (int i = 0; i < 20; i++) {
+        pthread_join(t[i], NULL);
+        failed += b20.rc[i] == SP_EUNAUTH;
+        limited += b20.rc[i] == SP_ELIMIT;
+    }
+    pthread_barrier_destroy(&b20.go);
+    CHECK_INT_EQ(failed, SP_AUTH_RL_FAILURES);
+    CHECK_INT_EQ(limited, 20 - SP_AUTH_RL_FAILURES);
 }
 
 static int check(sp_http_access *a, sp_perm perm, sp_http_principal *who)
@@ -178,7 +238,27 @@ static void test_access_check(void)
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
     a.origin = "https://stampede.example";
     CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0); /* a --server-name behind a proxy */
+    /* The scheme counts: this server speaks plain HTTP on 8484, so no https:// page is on
+     * that port, and the other way round for a TLS server. */
+    a.origin = "http://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+    a.origin = "https://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.origin = "https://[::1]:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.origin = "https://localhost:08484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.tls = 1;
+    a.origin = "https://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), 0);
+    a.origin = "http://127.0.0.1:8484";
+    CHECK_INT_EQ(check(&a, SP_PERM_WRITE, &who), SP_EFORBIDDEN);
+    a.tls = 0;
     a.origin = NULL;
+    /* No Host: nothing says which server was meant. */
+    a.host = NULL;
+    CHECK_INT_EQ(check(&a, SP_PERM_READ, &who), SP_EINVAL);
+    a.host = "127.0.0.1:8484";
     a.host = "evil.example:8484";
     CHECK_INT_EQ(check(&a, SP_PERM_READ, &who), SP_EFORBIDDEN);
     a.host = "127.0.0.1:8484";
@@ -294,6 +374,7 @@ int main(void)
     if (auth) {
         RUN(test_sessions_and_tokens);
         RUN(test_rate_limit);
+        RUN(test_rate_limit_is_exact_under_concurrency);
         RUN(test_access_check);
         RUN(test_unsafe_methods_need_csrf_and_origin);
     }

@@ -4,8 +4,12 @@
  * 405 with Allow, the most literal pattern wins, :params, a final "*", HEAD), the JSON body
  * checks in their order (415, 413 announced or streamed, 400 naming the problem), the one
  * error body format, handlers that fail, the security headers, the Host check, and the table
- * from codes to statuses.
+ * from codes to statuses. Requests libcurl would not send (no Host, two of them, two
+ * Content-Length headers, an unknown Transfer-Encoding, too many query arguments, a chunked
+ * body that goes on past the cap) are written on raw sockets (raw.h), and each must be
+ * answered at once, not after a timeout.
  */
+#define _GNU_SOURCE /* strcasestr, in raw.h */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +17,7 @@
 #include "check.h"
 #include "http/client.h"
 #include "http/http.h"
+#include "http/raw.h"
 
 static sp_http_server *srv;
 static uint16_t port;
@@ -237,6 +242,156 @@ static void test_host_must_name_the_server(void)
     CHECK_INT_EQ(http_send(port, &q, &r), 200);
 }
 
+/* ---- Requests only a raw socket sends: each answered at once ---- */
+
+/* How long a test waits for an answer that should come at once. The connection timeout is
+ * SP_HTTP_CONN_TIMEOUT_S (30 s): an answer after it would be no answer. */
+#define AT_ONCE_MS 3000
+
+/* Sends a request of head lines (each ending in CRLF, the blank line added here) and body. */
+static int raw(const char *head, const char *body, raw_resp *r)
+{
+    static char req[32768];
+    int n = snprintf(req, sizeof req, "%s\r\n%s", head, body ? body : "");
+    if ((size_t)n >= sizeof req) {
+        memset(r, 0, sizeof *r);
+        return 0; /* the test's own request does not fit: no status */
+    }
+    return raw_send(port, req, (size_t)n, AT_ONCE_MS, r);
+}
+
+static void test_a_request_needs_exactly_one_host(void)
+{
+    raw_resp r;
+    char good[64], head[512];
+    snprintf(good, sizeof good, "Host: 127.0.0.1:%u\r\n", (unsigned)port);
+    /* The control: one Host of ours. */
+    snprintf(head, sizeof head, "GET /things HTTP/1.1\r\n%s", good);
+    CHECK_INT_EQ(raw(head, NULL, &r), 200);
+    /* None at all: the Host check cannot be made (RFC 9112 3.2: 400). */
+    CHECK_INT_EQ(raw("GET /things HTTP/1.1\r\n", NULL, &r), 400);
+    CHECK_STR_CONTAINS(raw_body(&r), "\"code\":\"bad_request\"");
+    CHECK_STR_CONTAINS(raw_body(&r), "no Host header");
+    CHECK_INT_EQ(raw("GET /things HTTP/1.0\r\n", NULL, &r), 400);
+    /* Two: ours first must not let the second one through, nor the other way round. */
+    snprintf(head, sizeof head, "GET /things HTTP/1.1\r\n%sHost: evil.example\r\n", good);
+    CHECK_INT_EQ(raw(head, NULL, &r), 400);
+    CHECK_STR_CONTAINS(raw_body(&r), "more than one Host header");
+    snprintf(head, sizeof head, "GET /things HTTP/1.1\r\nHost: evil.example\r\n%s", good);
+    CHECK_INT_EQ(raw(head, NULL, &r), 400);
+    snprintf(head, sizeof head, "GET /things HTTP/1.1\r\n%s%s", good, good);
+    CHECK_INT_EQ(raw(head, NULL, &r), 400);
+    CHECK(!r.timed_out);
+}
+
+static void test_conflicting_body_lengths_are_400(void)
+{
+    raw_resp r;
+    char head[512];
+    /* The control: one length. */
+    char base[256];
+    snprintf(base, sizeof base,
+             "POST /things HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+             "Content-Type: application/json\r\n",
+             (unsigned)port);
+    snprintf(head, sizeof head, "%sContent-Length: 2\r\n", base);
+    CHECK_INT_EQ(raw(head, "{}", &r), 201);
+    /* Two lengths: which one frames the body is what request smuggling plays on. */
+    snprintf(head, sizeof head, "%sContent-Length: 2\r\nContent-Length: 13\r\n", base);
+    CHECK_INT_EQ(raw(head, "{}{\"a\": true}", &r), 400);
+    CHECK_STR_CONTAINS(raw_body(&r), "more than one Content-Length header");
+    snprintf(head, sizeof head, "%sContent-Length: 2\r\nContent-Length: 2\r\n", base);
+    CHECK_INT_EQ(raw(head, "{}", &r), 400);
+    /* A length and a transfer coding. */
+    snprintf(head, sizeof head, "%sContent-Length: 7\r\nTransfer-Encoding: chunked\r\n", base);
+    CHECK_INT_EQ(raw(head, "2\r\n{}\r\n0\r\n\r\n", &r), 400);
+    CHECK_STR_CONTAINS(raw_body(&r), "both Content-Length and Transfer-Encoding");
+    CHECK(!r.timed_out);
+}
+
+static void test_unknown_transfer_codings_are_501_at_once(void)
+{
+    raw_resp r;
+    char base[256], head[512];
+    snprintf(base, sizeof base,
+             "POST /things HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+             "Content-Type: application/json\r\n",
+             (unsigned)port);
+    /* The control: chunked, in any case. */
+    snprintf(head, sizeof head, "%sTransfer-Encoding: Chunked\r\n", base);
+    CHECK_INT_EQ(raw(head, "2\r\n{}\r\n0\r\n\r\n", &r), 201);
+    /* libmicrohttpd reads any other coding as a body that ends when the connection does. */
+    snprintf(head, sizeof head, "%sTransfer-Encoding: gzip, chunked\r\n", base);
+    CHECK_INT_EQ(raw(head, "2\r\n{}\r\n0\r\n\r\n", &r), 501);
+    CHECK_STR_CONTAINS(raw_body(&r), "\"code\":\"not_implemented\"");
+    CHECK_STR_CONTAINS(raw_body(&r), "Transfer-Encoding 'gzip, chunked'");
+    snprintf(head, sizeof head,
+             "GET /things HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+             "Transfer-Encoding: identity\r\n",
+             (unsigned)port);
+    CHECK_INT_EQ(raw(head, NULL, &r), 501);
+    snprintf(head, sizeof head, "%sTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n",
+             base);
+    CHECK_INT_EQ(raw(head, "2\r\n{}\r\n0\r\n\r\n", &r), 400);
+    CHECK(!r.timed_out);
+}
+
+static void test_too_many_query_arguments_are_414_at_once(void)
+{
+    static char head[16384];
+    raw_resp r;
+    /* At the cap: served. */
+    int n = snprintf(head, sizeof head, "GET /things?q=1");
+    for (int i = 1; i < SP_HTTP_MAX_QUERY_ARGS; i++)
+        n += snprintf(head + n, sizeof head - (size_t)n, "&a%d=%d", i, i);
+    snprintf(head + n, sizeof head - (size_t)n, " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n",
+             (unsigned)port);
+    CHECK_INT_EQ(raw(head, NULL, &r), 200);
+    CHECK_STR_EQ(raw_body(&r), "{\"route\":\"list\",\"q\":\"1\"}\n");
+    /* Past the cap, and far past what fits in libmicrohttpd's connection memory (which used
+     * to log a 431 and leave the connection hanging for 30 s without an answer). */
+    static const int too_many[] = {SP_HTTP_MAX_QUERY_ARGS + 1, 1200};
+    for (size_t k = 0; k < sizeof too_many / sizeof too_many[0]; k++) {
+        int args = too_many[k];
+        n = snprintf(head, sizeof head, "GET /things?q=1");
+        for (int i = 1; i < args; i++)
+            n += snprintf(head + n, sizeof head - (size_t)n, "&a%d", i);
+        snprintf(head + n, sizeof head - (size_t)n, " HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n",
+                 (unsigned)port);
+        CHECK_INT_EQ(raw(head, NULL, &r), 414);
+        CHECK_STR_CONTAINS(raw_body(&r), "\"code\":\"uri_too_long\"");
+        CHECK(!r.timed_out);
+    }
+}
+
+static void test_a_chunked_body_past_the_cap_is_answered_at_once(void)
+{
+    raw_resp r;
+    memset(&r, 0, sizeof r);
+    int fd = raw_open(port);
+    CHECK(fd >= 0);
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "POST /things HTTP/1.1\r\nHost: 127.0.0.1:%u\r\n"
+                     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+                     (unsigned)port);
+    CHECK_INT_EQ(raw_write(fd, head, (size_t)n), 0);
+    static char chunk[65536 + 16];
+    int hl = snprintf(chunk, sizeof chunk, "10000\r\n");
+    memset(chunk + hl, ' ', 65536);
+    memcpy(chunk + hl + 65536, "\r\n", 2);
+    /* A little past the cap, then the client stops (without the last chunk) and waits: the
+     * 413 must come now, not once a body that may never end has ended. */
+    size_t sent = 0;
+    while (sent <= (size_t)SP_HTTP_MAX_BODY + 65536 &&
+           raw_write(fd, chunk, (size_t)hl + 65536 + 2) == 0)
+        sent += 65536;
+    CHECK_INT_EQ(raw_read(fd, AT_ONCE_MS, &r), 413);
+    CHECK_STR_CONTAINS(raw_body(&r), "\"code\":\"too_large\"");
+    CHECK_STR_CONTAINS(r.text, "X-Content-Type-Options: nosniff");
+    CHECK(!r.timed_out);
+}
+
 static void test_error_status_table(void)
 {
     static const struct {
@@ -255,6 +410,8 @@ static void test_error_status_table(void)
         {SP_EMEDIA, 415, "unsupported_media_type"},
         {SP_EDEFINITION, 422, "invalid_definition"},
         {SP_ETOOMANY, 429, "too_many_requests"},
+        {SP_EURI, 414, "uri_too_long"},
+        {SP_ENOTIMPL, 501, "not_implemented"},
         {SP_EUNAVAILABLE, 503, "unavailable"},
         {SP_EIO, 500, "internal"},
         {SP_ESYS, 500, "internal"},
@@ -289,6 +446,11 @@ int main(void)
     RUN(test_handlers_that_fail);
     RUN(test_security_headers);
     RUN(test_host_must_name_the_server);
+    RUN(test_a_request_needs_exactly_one_host);
+    RUN(test_conflicting_body_lengths_are_400);
+    RUN(test_unknown_transfer_codings_are_501_at_once);
+    RUN(test_too_many_query_arguments_are_414_at_once);
+    RUN(test_a_chunked_body_past_the_cap_is_answered_at_once);
     RUN(test_error_status_table);
     sp_http_server_free(srv);
     curl_global_cleanup();
