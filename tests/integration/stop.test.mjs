@@ -51,15 +51,16 @@ function definition(name) {
   return {
     name, base_url: targetUrl,
     options: { graceful_stop: '60s', max_response_bytes: 67108864 },
-    users: [{
-      name: 'slow', think: { constant_ms: 0 },
-      tasks: [
-        { weight: 1, steps: [{ request: { url: '/stall', name: 'stall', timeout: '120s' } }] },
-        { weight: 1, steps: [{ request: { url: '/huge', name: 'huge', timeout: '120s' } }] },
-        { weight: 1, steps: [{ request: { url: '/bomb', name: 'bomb' },
-          extract: { v: { regex: '(a|aa)*[bc]', group: 0 } } }] },
-      ],
-    }],
+    // One user class per kind of slowness, so that each kind always has VUs busy with it.
+    users: [
+      { name: 'stall', weight: 1, think: { constant_ms: 0 },
+        tasks: [{ steps: [{ request: { url: '/stall', name: 'stall', timeout: '120s' } }] }] },
+      { name: 'huge', weight: 1, think: { constant_ms: 0 },
+        tasks: [{ steps: [{ request: { url: '/huge', name: 'huge', timeout: '120s' } }] }] },
+      { name: 'bomb', weight: 1, think: { constant_ms: 0 },
+        tasks: [{ steps: [{ request: { url: '/bomb', name: 'bomb' },
+          extract: { v: { regex: '(a|aa)*[bc]', group: 0 } } }] }] },
+    ],
     load: { users: 6, duration: '10m' },
   };
 }
