@@ -339,9 +339,6 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
     static const sp_sql_config cfg = {
         .texts = sql_text,
         .ntexts = Q_COUNT,
-        /* store.h promises SP_EIO for a writer that waited past the busy timeout, and the
-         * server's callers answer SP_EIO as a database failure. */
-        .busy_code = SP_EIO,
     };
     *out = NULL;
     if (!path || !*path) {

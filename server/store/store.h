@@ -32,9 +32,12 @@
  *
  * Errors: 0 or a negative SP_E* code. SP_ENOTFOUND: no such test, revision or run;
  * SP_ESTATE: the call does not fit the row's state (a name already used by a live test,
- * finishing a finished run, a process that forked); SP_EINVAL: bad arguments; SP_EIO: SQLite
- * failed (its message is kept, see sp_store_errmsg()); SP_ESYS: the file could not be opened.
- * Functions taking err/errlen write a one-line reason there for the user (errlen may be 0).
+ * finishing a finished run, a process that forked); SP_EINVAL: bad arguments; SP_EFULL: the
+ * disk is full (a write failed; reads still work, and writes work again once space is freed,
+ * on the same connection); SP_EUNAVAILABLE: another writer held the database past the busy
+ * timeout; SP_EIO: SQLite failed otherwise (its message is kept, see sp_store_errmsg());
+ * SP_ESYS: the file could not be opened. Functions taking err/errlen write a one-line reason
+ * there for the user (errlen may be 0).
  *
  * Memory: strings passed in are borrowed (copied into the database). json_t results are new
  * references owned by the caller (json_decref() them). Times are milliseconds since the epoch.
@@ -51,7 +54,7 @@
 
 typedef struct sp_store sp_store;
 
-/* How long a connection waits for another writer before giving up with SP_EIO. */
+/* How long a connection waits for another writer before giving up with SP_EUNAVAILABLE. */
 #define SP_STORE_BUSY_TIMEOUT_MS 10000
 /* The WAL file is truncated back to this size after a checkpoint (PRAGMA journal_size_limit). */
 #define SP_STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a plain number: it is pasted into a PRAGMA */
