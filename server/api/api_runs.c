@@ -218,8 +218,8 @@ static int h_list(sp_http_req *req, sp_store *s)
         char names[256];
         status_list(names, sizeof names);
         if (f.status < 0)
-            return sp_http_reply_error(req, SP_EINVAL, "status", NULL,
-                                       "status must be one of %s", names);
+            return sp_http_reply_error(req, SP_EINVAL, "status", NULL, "status must be one of %s",
+                                       names);
     }
     f.limit = (int)per_page;
     f.offset = (int)((page - 1) * per_page);

@@ -90,9 +90,9 @@ const char *sp_kit_web_root(sp_http_req *req);
  * A pooled connection outside an SP_API_STORE route, for a handler that must not hold one for
  * its whole duration (a try runs for seconds) or answers a failure its own way (health).
  * sp_kit_store_take() fails as sp_pool_take() does, and logs why; sp_kit_store() answers 503
- * itself then ("disk_full" for SP_EFULL, else "unavailable") and returns SP_KIT_ANSWERED. Either way *out is NULL on failure.
- * Give the connection back with sp_kit_store_give() before the handler returns (NULL is
- * ignored).
+ * itself then ("disk_full" for SP_EFULL, else "unavailable") and returns SP_KIT_ANSWERED. Either
+ * way *out is NULL on failure. Give the connection back with sp_kit_store_give() before the handler
+ * returns (NULL is ignored).
  */
 int sp_kit_store_take(sp_http_req *req, sp_store **out);
 int sp_kit_store(sp_http_req *req, sp_store **out);

@@ -172,8 +172,7 @@ static void test_full_is_its_own_code(void)
     CHECK_INT_EQ(count_rows(q), 0);
 
     CHECK_INT_EQ(sp_sql_exec(db, "PRAGMA max_page_count = 1000000"), SQLITE_OK);
-    CHECK_INT_EQ(sp_sql_run(q, T_INSERT, "lsfb-", (int64_t)1, "big", 1.0, big, (int)sizeof big),
-                 0);
+    CHECK_INT_EQ(sp_sql_run(q, T_INSERT, "lsfb-", (int64_t)1, "big", 1.0, big, (int)sizeof big), 0);
     CHECK_INT_EQ(count_rows(q), 1);
     sp_sql_clear(q);
     CHECK_INT_EQ(sp_sql_lastcode(q), 0);
