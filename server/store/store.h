@@ -199,6 +199,10 @@ typedef enum sp_run_status {
     SP_RUN_STOPPED, /* stopped by a user or SIGTERM */
     SP_RUN_ABORTED, /* the daemon died while it was queued or running */
     SP_RUN_ERROR,   /* the test could not start */
+    /* The profile ended (or was stopped) but the store could not keep all of its results (the
+     * disk was full): some seconds, minute histograms or failure messages are missing, and the
+     * run's error names them. Never passed, whatever its thresholds said (migration 0005). */
+    SP_RUN_INCOMPLETE,
     SP_RUN_STATUS_COUNT
 } sp_run_status;
 
@@ -224,9 +228,9 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
  * statuses are reached through sp_store_run_finish(). */
 int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);
 /*
- * Ends a queued or running run: status is passed, failed, stopped, aborted or error; sets ended_at.
- * verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error (may be NULL)
- * says why for error and aborted. SP_ESTATE when the run already ended, SP_EINVAL for a status
+ * Ends a queued or running run: status is passed, failed, stopped, aborted, error or incomplete;
+ * sets ended_at. verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error
+ * (may be NULL) says why for error, aborted and incomplete. SP_ESTATE when the run already ended, SP_EINVAL for a status
  * that does not end a run.
  */
 int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const json_t *verdicts,
