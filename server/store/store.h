@@ -230,8 +230,8 @@ int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);
 /*
  * Ends a queued or running run: status is passed, failed, stopped, aborted, error or incomplete;
  * sets ended_at. verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error
- * (may be NULL) says why for error, aborted and incomplete. SP_ESTATE when the run already ended, SP_EINVAL for a status
- * that does not end a run.
+ * (may be NULL) says why for error, aborted and incomplete. SP_ESTATE when the run already ended,
+ * SP_EINVAL for a status that does not end a run.
  */
 int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const json_t *verdicts,
                         const json_t *summary, const char *error);

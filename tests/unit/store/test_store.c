@@ -1476,10 +1476,10 @@ int main(void)
     RUN(test_storage_cost_per_hour);
     RUN(test_secrets_and_policy);
 
-    const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list",   "delete",
-                           "lifecycle", "series",     "window", "aborted",   "meta",   "integrity",
-                           "fork",      "concurrent", "opens",  "cost",      "policy", "kill9",
-                           "v4"};
+    const char *names[] = {"empty",  "v1",        "newer",  "revisions",  "list",
+                           "delete", "lifecycle", "series", "window",     "aborted",
+                           "meta",   "integrity", "fork",   "concurrent", "opens",
+                           "cost",   "policy",    "kill9",  "v4"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);
