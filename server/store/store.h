@@ -116,6 +116,21 @@ int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpo
  * problem in err. */
 int sp_store_integrity_check(sp_store *s, char *err, size_t errlen);
 
+/* The least free space the database's filesystem must have for the store to count as
+ * writable: below it GET /api/v1/health says "full" and `stampede serve` does not start. A
+ * second stores a few pages; a test definition up to SP_HTTP_MAX_BODY. */
+#define SP_STORE_FREE_MIN_BYTES (8u << 20)
+
+/*
+ * The space left for the database at db_path (the file need not exist: its directory's
+ * filesystem is asked). *avail (may be NULL) gets the bytes this process may still write there
+ * (statvfs's f_bavail, or f_bfree for root, who may use the reserved blocks). 0 when at least
+ * SP_STORE_FREE_MIN_BYTES are free; SP_EFULL when fewer are, with err saying so ("the disk
+ * holding /var/lib/stampede is full: 12 KiB free, at least 8 MiB needed"); SP_ESYS when the
+ * filesystem cannot be asked (err says why). Needs no connection; any thread.
+ */
+int sp_store_space(const char *db_path, uint64_t *avail, char *err, size_t errlen);
+
 /* ---- Tests ---- */
 
 /*
