@@ -54,9 +54,9 @@ static json_t *lat_json(const sp_hist *h)
 {
     sp_lat l;
     sp_lat_of(h, &l);
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg", l.avg / 1000.0,
-                     "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99", ms(l.p99), "max",
-                     ms(l.max));
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg",
+                     l.avg / 1000.0, "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99",
+                     ms(l.p99), "max", ms(l.max));
 }
 
 json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
@@ -70,8 +70,9 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         /* json_object_set_new steals the packed object. */
         json_object_set_new(names, def->names[i],
                             json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "requests",
-                                      (json_int_t)n->requests, "failures", (json_int_t)n->failures,
-                                      "p50", ms(sp_hist_percentile(n->hist, 50)), "p95",
+                                      (json_int_t)n->requests, "failures",
+                                      (json_int_t)n->failures, "p50",
+                                      ms(sp_hist_percentile(n->hist, 50)), "p95",
                                       ms(sp_hist_percentile(n->hist, 95)), "p99",
                                       ms(sp_hist_percentile(n->hist, 99)), "max",
                                       ms(sp_hist_max(n->hist))));
@@ -154,18 +155,19 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     json_t *th = json_array();
     for (size_t i = 0; i < def->nthresholds; i++) {
         const sp_threshold *t = &def->thresholds[i];
-        json_array_append_new(
-            th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src, "passed",
-                          r->verdicts[i].passed, "measured",
-                          isfinite(r->verdicts[i].measured) ? r->verdicts[i].measured : 0.0,
-                          "metric", sp_th_metric_name(t->metric), "name",
-                          t->name_id >= 0 ? def->names[t->name_id] : NULL));
+        json_array_append_new(th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src,
+                                            "passed", r->verdicts[i].passed, "measured",
+                                            isfinite(r->verdicts[i].measured)
+                                                ? r->verdicts[i].measured
+                                                : 0.0,
+                                            "metric", sp_th_metric_name(t->metric), "name",
+                                            t->name_id >= 0 ? def->names[t->name_id] : NULL));
     }
-    json_t *out =
-        json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name, "status",
-                  r->status, "started_ms", (json_int_t)r->started_ms, "duration_s", r->duration_s,
-                  "total", name_json("Total", &total, r->duration_s), "names", names, "thresholds",
-                  th, "iterations", (json_int_t)r->totals->iterations);
+    json_t *out = json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name,
+                            "status", r->status, "started_ms", (json_int_t)r->started_ms,
+                            "duration_s", r->duration_s, "total",
+                            name_json("Total", &total, r->duration_s), "names", names,
+                            "thresholds", th, "iterations", (json_int_t)r->totals->iterations);
     sp_name_stats_release(&total);
     if (def->load.model == SP_LOAD_OPEN) {
         const sp_stats *t = r->totals;
@@ -270,7 +272,8 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                     n->msgs[m].msg);
         }
         if (n->msgs_dropped)
-            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped, def->names[i]);
+            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped,
+                    def->names[i]);
     }
 
     if (def->load.model == SP_LOAD_OPEN) {
@@ -326,21 +329,11 @@ static void xml_escaped(FILE *out, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '&':
-            fputs("&amp;", out);
-            break;
-        case '<':
-            fputs("&lt;", out);
-            break;
-        case '>':
-            fputs("&gt;", out);
-            break;
-        case '"':
-            fputs("&quot;", out);
-            break;
-        case '\'':
-            fputs("&apos;", out);
-            break;
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&apos;", out); break;
         default:
             if (c >= 0x20 || c == '\t' || c == '\n')
                 fputc(c, out);
