@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "base/errors.h"
 #include "check.h"
 #include "engine/common.h"
 #include "engine/histogram.h"
@@ -302,6 +303,23 @@ static void test_upgrade_to_incomplete(void)
     CHECK_INT_EQ(sqlite3_exec(db, "UPDATE runs SET status = 'bogus'", NULL, NULL, NULL) & 0xff,
                  SQLITE_CONSTRAINT);
     sqlite3_close(db);
+}
+
+/* The free space health and `stampede serve` judge by: the directory's filesystem is asked
+ * (the file need not exist), and a directory that does not exist cannot be asked. The full case
+ * needs a full filesystem: tests/integration/disk_full.test.mjs fills a tmpfs. */
+static void test_space(void)
+{
+    uint64_t avail = 0;
+    char err[256] = "";
+    int rc = sp_store_space(db_path("not-made-yet"), &avail, err, sizeof err);
+    CHECK(rc == 0 || rc == SP_EFULL);
+    CHECK(rc == SP_EFULL || avail >= SP_STORE_FREE_MIN_BYTES);
+    if (rc == SP_EFULL)
+        CHECK_STR_CONTAINS(err, "is full");
+    CHECK_INT_EQ(sp_store_space("/no/such/dir/stampede.db", &avail, err, sizeof err), SP_ESYS);
+    CHECK_STR_CONTAINS(err, "/no/such/dir");
+    CHECK_UINT_EQ(avail, 0);
 }
 
 static void test_newer_database_refused(void)
@@ -1458,6 +1476,7 @@ int main(void)
     RUN(test_migrations_from_empty);
     RUN(test_upgrade_from_version_1);
     RUN(test_upgrade_to_incomplete);
+    RUN(test_space);
     RUN(test_newer_database_refused);
     RUN(test_open_errors);
     RUN(test_revisions);
