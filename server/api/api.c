@@ -211,9 +211,7 @@ static int h_health(sp_http_req *req, sp_store *unused)
     if (rc == SP_EFULL) {
         json_object_set_new(body, "status", json_string("degraded"));
         json_object_set_new(body, "db", json_string("full"));
-        json_object_set_new(body, "message",
-                            json_string("the disk of the data directory is full: nothing can be "
-                                        "saved until space is freed"));
+        json_object_set_new(body, "message", json_string(sp_http_error_message(SP_EFULL)));
         return sp_http_reply_json(req, 503, body);
     }
     return sp_http_reply_json(req, 200, body);
