@@ -117,6 +117,9 @@
 #define SP_RUNS_ENGINE_THREADS 2           /* worker threads per run in the daemon */
 #define SP_RUNS_COMPARE_MAX 10             /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
+#define SP_RUNS_LOST_RANGES 16             /* runs of lost seconds a run names (the rest counted) */
+#define SP_RUNS_LOST_MINUTES 16            /* minute histograms a run names as lost */
+#define SP_RUNS_END_RETRY_MS 1000          /* the end of a run waits for disk space this often */
 
 /* Access control (server/auth/auth.h). */
 #define SP_AUTH_SESSION_TTL_S 43200            /* a session's life: 12 h (Max-Age of the cookie) */

@@ -183,6 +183,13 @@ static const sp_api *app(sp_http_req *req)
     return sp_http_req_app(req);
 }
 
+/*
+ * 200 {"status": "ok", "db": "ok", ...} when the database can be read and its disk has room;
+ * 503 {"status": "degraded", "db": "full", "message"} when the disk is full (below
+ * SP_STORE_FREE_MIN_BYTES: reads work, writes fail or soon will); 503 {"status":
+ * "unavailable", "db": "error"} when the database cannot be read. Asking the filesystem costs
+ * one statvfs, so a monitor may poll this often; nothing is written.
+ */
 static int h_health(sp_http_req *req, sp_store *unused)
 {
     SP_UNUSED(unused);
@@ -195,9 +202,19 @@ static int h_health(sp_http_req *req, sp_store *unused)
     if (version <= 0)
         return sp_http_reply_json(req, 503,
                                   json_pack("{s:s, s:s}", "status", "unavailable", "db", "error"));
-    return sp_http_reply_json(
-        req, 200,
-        json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version));
+    uint64_t avail = 0;
+    int rc = sp_store_space(app(req)->db_path, &avail, NULL, 0);
+    json_t *body =
+        json_pack("{s:s, s:s, s:i}", "status", "ok", "db", "ok", "schema_version", version);
+    if (rc == 0 || rc == SP_EFULL)
+        json_object_set_new(body, "disk_free_bytes", json_integer((json_int_t)avail));
+    if (rc == SP_EFULL) {
+        json_object_set_new(body, "status", json_string("degraded"));
+        json_object_set_new(body, "db", json_string("full"));
+        json_object_set_new(body, "message", json_string(sp_http_error_message(SP_EFULL)));
+        return sp_http_reply_json(req, 503, body);
+    }
+    return sp_http_reply_json(req, 200, body);
 }
 
 /* live_url is null unless a proxy puts the stream elsewhere: the dashboard then opens

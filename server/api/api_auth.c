@@ -57,11 +57,12 @@ static int body_keys(sp_http_req *req, const char *const *keys, size_t n)
     return 0;
 }
 
-/* Maps an sp_auth failure to its answer. */
+/* Maps an sp_auth failure to its answer: the database's failures as every route answers them
+ * (kit.h: 503 disk_full for a full disk), the rest with the account module's message. */
 static int auth_error(sp_http_req *req, int code, const char *path, const char *msg)
 {
-    if (code == SP_ESYS || code == SP_EIO)
-        return sp_http_reply_error(req, SP_EUNAVAILABLE, "", NULL, "%s", msg);
+    if (sp_kit_storage_failure(code))
+        return sp_kit_store_error(req, code, "", msg);
     return sp_http_reply_error(req, code, path, NULL, "%s", msg);
 }
 

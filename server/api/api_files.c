@@ -167,6 +167,13 @@ static int h_file_get(sp_http_req *req, sp_store *s)
 
 /* ---- Write ---- */
 
+/* The code of a failed system call on the data directory's disk: SP_EFULL when the disk (or the
+ * quota) is full, so that it is answered as every write on a full disk is; else SP_ESYS. */
+static int sys_code(void)
+{
+    return errno == ENOSPC || errno == EDQUOT ? SP_EFULL : SP_ESYS;
+}
+
 /* mkdir -p of the directories of rel below root (rel already checked: no "." or ".."). */
 static int make_parents(const char *root, const char *rel)
 {
@@ -178,12 +185,13 @@ static int make_parents(const char *root, const char *rel)
         int ok = mkdir(p, 0700) == 0 || errno == EEXIST;
         *s = '/';
         if (!ok)
-            return SP_ESYS;
+            return sys_code();
     }
     return 0;
 }
 
-/* Writes len bytes to path through a temporary file renamed over it. */
+/* Writes len bytes to path through a temporary file renamed over it. 0, SP_EFULL, SP_ESYS
+ * (errno kept for the log) or SP_EINVAL. */
 static int write_atomic(const char *path, const char *data, size_t len)
 {
     char tmp[PATH_MAX];
@@ -196,26 +204,29 @@ static int write_atomic(const char *path, const char *data, size_t len)
         return SP_EINVAL;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
-        return SP_ESYS;
+        return sys_code();
     int rc = 0;
     for (size_t off = 0; off < len;) {
         ssize_t n = write(fd, data + off, len - off);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
-            rc = SP_ESYS;
+            rc = sys_code();
             break;
         }
         off += (size_t)n;
     }
     if (rc == 0 && fsync(fd) != 0)
-        rc = SP_ESYS;
-    if (close(fd) != 0)
-        rc = SP_ESYS;
+        rc = sys_code();
+    if (close(fd) != 0 && rc == 0)
+        rc = sys_code();
     if (rc == 0 && rename(tmp, path) != 0)
-        rc = SP_ESYS;
-    if (rc)
+        rc = sys_code();
+    if (rc) {
+        int e = errno;
         unlink(tmp);
+        errno = e;
+    }
     return rc;
 }
 
@@ -265,9 +276,16 @@ static int h_file_put(sp_http_req *req, sp_store *s)
     if (existed && !S_ISREG(st.st_mode))
         return sp_http_reply_error(req, SP_ESTATE, "path", NULL,
                                    "'%.200s' is not a regular file on this server", rel);
-    if (make_parents(root, rel) != 0 || write_atomic(path, content, len) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot write a data file", "path", rel, "error", strerror(errno),
-                  NULL);
+    rc = make_parents(root, rel);
+    if (rc == 0)
+        rc = write_atomic(path, content, len);
+    if (rc) {
+        char cause[300];
+        snprintf(cause, sizeof cause, "cannot write the data file %.200s: %s", rel, strerror(errno));
+        /* A full disk is answered as every write on it is (503 disk_full); the cause is logged. */
+        if (rc == SP_EFULL)
+            return sp_kit_store_error(req, rc, "", cause);
+        sp_log_kv(SP_LOG_ERROR, "cannot write a data file", "path", rel, "error", cause, NULL);
         return sp_http_reply_error(req, SP_ESYS, "", NULL, "the file could not be written");
     }
     /* A directory of the path that is a link out of the data files directory: undo. */

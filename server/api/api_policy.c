@@ -12,8 +12,9 @@
 static int h_allowlist_get(sp_http_req *req, sp_store *s)
 {
     json_t *entries = NULL;
-    if (sp_store_allowlist_get(s, &entries) != 0)
-        return sp_kit_store_failed(req, s, SP_EIO);
+    int rc = sp_store_allowlist_get(s, &entries);
+    if (rc != 0)
+        return sp_kit_store_failed(req, s, rc);
     return sp_http_reply_json(req, 200, json_pack("{s:o}", "entries", entries)); /* steals */
 }
 
@@ -28,8 +29,10 @@ static int h_allowlist_put(sp_http_req *req, sp_store *s)
         goto out;
     }
     const json_t *entries = json_object_get(body, "entries");
-    if (sp_store_allowlist_set(s, entries) != 0) {
-        rc = sp_kit_store_failed(req, s, SP_EIO);
+    /* The store's code as it is: a full disk is 503 disk_full, as for every change. */
+    rc = sp_store_allowlist_set(s, entries);
+    if (rc != 0) {
+        rc = sp_kit_store_failed(req, s, rc);
         goto out;
     }
     char n[16];
@@ -49,8 +52,9 @@ out:
 static int h_caps_get(sp_http_req *req, sp_store *s)
 {
     json_t *caps = NULL;
-    if (sp_store_caps_get(s, &caps) != 0)
-        return sp_kit_store_failed(req, s, SP_EIO);
+    int rc = sp_store_caps_get(s, &caps);
+    if (rc != 0)
+        return sp_kit_store_failed(req, s, rc);
     return sp_http_reply_json(req, 200, caps); /* steals */
 }
 
@@ -65,8 +69,11 @@ static int h_caps_put(sp_http_req *req, sp_store *s)
         rc = sp_kit_reply_errors(req, &el, "", "invalid caps");
         goto out;
     }
-    if (sp_store_caps_set(s, caps) != 0 || sp_store_caps_get(s, &now) != 0) {
-        rc = sp_kit_store_failed(req, s, SP_EIO);
+    rc = sp_store_caps_set(s, caps);
+    if (rc == 0)
+        rc = sp_store_caps_get(s, &now);
+    if (rc != 0) {
+        rc = sp_kit_store_failed(req, s, rc);
         goto out;
     }
     sp_log_kv(SP_LOG_INFO, "caps set", "who", sp_http_req_principal(req)->user, NULL);

@@ -126,6 +126,9 @@ static int start_failed(sp_http_req *req, int rc, int revision, const sp_errlist
     if (rc == SP_ENOTFOUND || rc == SP_ESTATE)
         return sp_http_reply_error(req, rc, rc == SP_ENOTFOUND && revision ? "revision" : "id",
                                    NULL, "%s", st->msg);
+    /* The store could not record the run: answered as every write is (503 on a full disk). */
+    if (rc == SP_EFULL || rc == SP_EUNAVAILABLE || rc == SP_EIO)
+        return sp_kit_store_error(req, rc, "", st->msg);
     sp_log_kv(SP_LOG_ERROR, "run start failed", "error", st->msg, NULL);
     return sp_http_reply_error(req, rc, "", NULL, "%s", st->msg);
 }
@@ -163,7 +166,7 @@ static int h_start(sp_http_req *req, sp_store *s)
     rc = sp_runs_start(runs, &args, &st, &el);
     sp_policy_release(&pol);
     json_decref(ov);
-    if (rc && !st.run_id) {
+    if (rc && (!st.run_id || rc != SP_ESYS)) {
         rc = start_failed(req, rc, revision, &el, &st);
     } else {
         /* Started, or recorded with status "error" when the engine could not start. */
@@ -191,6 +194,17 @@ static int h_start(sp_http_req *req, sp_store *s)
 
 /* ---- List and get ---- */
 
+/* "queued, running, ..." from the store's names, so that a new status is listed where it is
+ * accepted. */
+static void status_list(char *out, size_t n)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < SP_RUN_STATUS_COUNT && used < n; i++)
+        used += (size_t)snprintf(out + used, n - used, "%s%s", i ? ", " : "",
+                                 sp_store_run_status_name((sp_run_status)i));
+}
+
 static int h_list(sp_http_req *req, sp_store *s)
 {
     sp_store_run_filter f;
@@ -211,10 +225,11 @@ static int h_list(sp_http_req *req, sp_store *s)
     const char *st = sp_http_query(req, "status");
     if (st && *st) {
         f.status = sp_store_run_status_parse(st);
+        char names[256];
+        status_list(names, sizeof names);
         if (f.status < 0)
-            return sp_http_reply_error(req, SP_EINVAL, "status", NULL,
-                                       "status must be one of queued, running, passed, failed, "
-                                       "stopped, aborted, error");
+            return sp_http_reply_error(req, SP_EINVAL, "status", NULL, "status must be one of %s",
+                                       names);
     }
     f.limit = (int)per_page;
     f.offset = (int)((page - 1) * per_page);

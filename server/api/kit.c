@@ -81,8 +81,12 @@ int sp_kit_store_take(sp_http_req *req, sp_store **out)
 
 int sp_kit_store(sp_http_req *req, sp_store **out)
 {
-    if (sp_kit_store_take(req, out) == 0)
+    int rc = sp_kit_store_take(req, out);
+    if (rc == 0)
         return 0;
+    if (rc == SP_EFULL)
+        return sp_kit_answered(
+            sp_http_reply_error(req, rc, "", NULL, "%s", sp_http_error_message(rc)));
     return sp_kit_answered(sp_http_reply_error(
         req, SP_EUNAVAILABLE, "", NULL, "the database cannot be opened (see the server log)"));
 }
@@ -150,9 +154,20 @@ int sp_kit_query_num(sp_http_req *req, const char *name, int64_t min, int64_t ma
 
 /* ---- Answers ---- */
 
+int sp_kit_storage_failure(int rc)
+{
+    return rc == SP_EIO || rc == SP_ESYS || rc == SP_EFULL || rc == SP_EUNAVAILABLE;
+}
+
+/* The one answer to a failure of the storage: the cause (SQLite's or the system's words) goes
+ * to the log, the client gets the code's status and the table's message (http.h): 503
+ * disk_full, 503 unavailable, else 500. */
 static int database_failed(sp_http_req *req, int rc, const char *msg)
 {
     sp_log_kv(SP_LOG_ERROR, "store", "path", sp_http_req_path(req), "error", msg, NULL);
+    if (rc == SP_EFULL || rc == SP_EUNAVAILABLE)
+        return sp_kit_answered(
+            sp_http_reply_error(req, rc, "", NULL, "%s", sp_http_error_message(rc)));
     return sp_kit_answered(
         sp_http_reply_error(req, rc, "", NULL, "the database failed (see the server log)"));
 }
@@ -164,7 +179,7 @@ int sp_kit_store_failed(sp_http_req *req, sp_store *s, int rc)
 
 int sp_kit_store_error(sp_http_req *req, int rc, const char *path, const char *msg)
 {
-    if (rc == SP_EIO || rc == SP_ESYS)
+    if (sp_kit_storage_failure(rc))
         return database_failed(req, rc, msg);
     return sp_kit_answered(
         sp_http_reply_error(req, rc, path, NULL, "%s", msg && *msg ? msg : sp_strerror(rc)));

@@ -90,9 +90,9 @@ const char *sp_kit_web_root(sp_http_req *req);
  * A pooled connection outside an SP_API_STORE route, for a handler that must not hold one for
  * its whole duration (a try runs for seconds) or answers a failure its own way (health).
  * sp_kit_store_take() fails as sp_pool_take() does, and logs why; sp_kit_store() answers 503
- * "unavailable" itself then (and returns SP_KIT_ANSWERED). Either way *out is NULL on failure.
- * Give the connection back with sp_kit_store_give() before the handler returns (NULL is
- * ignored).
+ * itself then ("disk_full" for SP_EFULL, else "unavailable") and returns SP_KIT_ANSWERED. Either
+ * way *out is NULL on failure. Give the connection back with sp_kit_store_give() before the handler
+ * returns (NULL is ignored).
  */
 int sp_kit_store_take(sp_http_req *req, sp_store **out);
 int sp_kit_store(sp_http_req *req, sp_store **out);
@@ -136,17 +136,22 @@ int sp_kit_query_num(sp_http_req *req, const char *name, int64_t min, int64_t ma
 
 /* ---- Answers ---- */
 
+/* Whether rc is a failure of the server's storage, which the client cannot help: SP_EFULL,
+ * SP_EUNAVAILABLE, SP_EIO or SP_ESYS (base/errors.h). Pure. */
+int sp_kit_storage_failure(int rc);
 /*
- * A store call failed with rc in a way the client cannot help (SP_EIO, or an unexpected code):
- * logs the store's message (s may be NULL) and answers rc's status with "the database failed
- * (see the server log)", never quoting SQLite to the client.
+ * A store call failed with rc in a way the client cannot help (a storage failure, or an
+ * unexpected code): logs the store's message (s may be NULL) and answers rc's status, never
+ * quoting SQLite to the client: SP_EFULL 503 "disk_full" and SP_EUNAVAILABLE 503 "unavailable"
+ * with the table's message (http.h sp_http_error_message), anything else 500 "the database
+ * failed (see the server log)". Every route that writes answers a full disk this way.
  */
 int sp_kit_store_failed(sp_http_req *req, sp_store *s, int rc);
 /*
- * A store call failed with rc and msg (the store's message or the err it filled): SP_EIO and
- * SP_ESYS as sp_kit_store_failed() (msg logged); any other code (SP_ENOTFOUND, SP_ESTATE: a
- * name in use, SP_EINVAL) is the client's, answered with its status, path and msg (or the
- * code's generic text when msg is empty).
+ * A store call failed with rc and msg (the store's message or the err it filled): a storage
+ * failure (sp_kit_storage_failure) as sp_kit_store_failed() (msg logged); any other code
+ * (SP_ENOTFOUND, SP_ESTATE: a name in use, SP_EINVAL) is the client's, answered with its
+ * status, path and msg (or the code's generic text when msg is empty).
  */
 int sp_kit_store_error(sp_http_req *req, int rc, const char *path, const char *msg);
 

@@ -71,10 +71,15 @@ static json_t *route_params(const sp_http_route *r, sp_buf *p)
     if (r->query) {
         char *q = sp_strdup(r->query);
         char *save = NULL;
-        for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-            json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:{s:s}}", "name", tok, "in",
-                                                    "query", "required", 0, "schema", "type",
-                                                    query_is_string(tok) ? "string" : "integer"));
+        for (char *tok = strtok_r(q, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            /* A run's status is one of the store's names (components.schemas.RunStatus). */
+            json_t *schema =
+                strcmp(tok, "status") == 0
+                    ? json_pack("{s:s}", "$ref", "#/components/schemas/RunStatus")
+                    : json_pack("{s:s}", "type", query_is_string(tok) ? "string" : "integer");
+            json_array_append_new(params, json_pack("{s:s, s:s, s:b, s:o}", "name", tok, "in",
+                                                    "query", "required", 0, "schema", schema));
+        }
         free(q);
     }
     return params;
@@ -89,6 +94,12 @@ static json_t *route_operation(const sp_http_route *r, const char *method, json_
     json_object_set_new(
         responses, status,
         json_pack("{s:s}", "description", r->ok_status == 204 ? "Done, no content" : "Success"));
+    /* Whatever a change stores, a full disk or a busy database refuses it the same way. */
+    if (strcmp(method, "get") != 0 && r->perm != SP_PERM_PUBLIC)
+        json_object_set_new(responses, "503",
+                            error_response("Nothing was saved: the data directory's disk is full "
+                                           "(code disk_full) or the database is busy (code "
+                                           "unavailable); try again once it is not"));
     json_object_set_new(responses, "default", error_response("An error"));
     char opid[128];
     snprintf(opid, sizeof opid, "%s%s", method, r->pattern);
@@ -147,15 +158,25 @@ json_t *sp_openapi_build(const sp_http_route *routes, size_t n)
                   "message", "type", "string", "path", "type", "string");
     json_t *def_schema = json_pack("{s:s, s:s}", "type", "object", "description",
                                    "A test definition: see docs/test-format.md");
+    json_t *statuses = json_array();
+    for (int i = 0; i < SP_RUN_STATUS_COUNT; i++)
+        json_array_append_new(statuses, json_string(sp_store_run_status_name((sp_run_status)i)));
+    json_t *status_schema = json_pack(
+        "{s:s, s:o, s:s}", "type", "string", "enum", statuses, "description",
+        "A run's status (docs/api-runs.md). incomplete: the profile ran, but the server could not "
+        "store all of its results (its disk was full); the run's error names the lost seconds "
+        "and summary.lost lists them. Only passed is a success.");
     json_t *schemes =
         json_pack("{s:{s:s, s:s}, s:{s:s, s:s, s:s}}", "bearer", "type", "http", "scheme", "bearer",
                   "session", "type", "apiKey", "in", "cookie", "name", "sp_session");
-    return json_pack("{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o}, s:o}}", "openapi",
-                     "3.0.3", "info", "title", "Stampede REST API", "version", sp_version(),
-                     "description",
-                     "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
-                     "names what a caller needs: an API token (Authorization: Bearer) or a session "
-                     "cookie, with X-CSRF-Token on changes (docs/security.md).",
-                     "servers", "url", "/", "paths", paths, "components", "schemas", "Error",
-                     error_schema, "TestDefinition", def_schema, "securitySchemes", schemes);
+    return json_pack(
+        "{s:s, s:{s:s, s:s, s:s}, s:[{s:s}], s:o, s:{s:{s:o, s:o, s:o}, s:o}}", "openapi", "3.0.3",
+        "info", "title", "Stampede REST API", "version", sp_version(), "description",
+        "Errors are {\"error\": {\"code\", \"message\", \"path\"}}. x-permission "
+        "names what a caller needs: an API token (Authorization: Bearer) or a session "
+        "cookie, with X-CSRF-Token on changes (docs/security.md). A change the "
+        "server cannot store is 503: disk_full when its disk is full, unavailable "
+        "when the database is busy; GET /api/v1/health says which.",
+        "servers", "url", "/", "paths", paths, "components", "schemas", "Error", error_schema,
+        "TestDefinition", def_schema, "RunStatus", status_schema, "securitySchemes", schemes);
 }

@@ -152,13 +152,25 @@ static void setmsg(char *msg, size_t msglen, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The code of the failure the SQL kit recorded last: a full disk and a busy database keep
+ * their own codes (auth.h), everything else is SP_EIO. */
+static int dbcode(sp_auth *a)
+{
+    int code = sp_sql_lastcode(a->sql);
+    return code == SP_EFULL || code == SP_EUNAVAILABLE ? code : SP_EIO;
+}
+
 /* A database failure the SQL kit has recorded: logged with SQLite's message, reported to the
- * client without it. auth.h promises SP_EIO for every database failure. */
+ * client without it. */
 static int dberr(sp_auth *a, char *msg, size_t msglen)
 {
     sp_log_kv(SP_LOG_ERROR, "auth: database", "error", sp_sql_errmsg(a->sql), NULL);
-    setmsg(msg, msglen, "the database failed (see the server log)");
-    return SP_EIO;
+    int code = dbcode(a);
+    setmsg(msg, msglen, "%s",
+           code == SP_EFULL          ? "the disk is full: nothing can be saved until space is freed"
+           : code == SP_EUNAVAILABLE ? "the database is busy: try again"
+                                     : "the database failed (see the server log)");
+    return code;
 }
 
 /* With a->mu held: the rows of st (bound; NULL when it did not prepare) by spec, as a new
@@ -262,7 +274,7 @@ static int verify_password(sp_auth *a, const char *hash, const char *pw)
 }
 
 /* Looks a user up: id, role and password hash (any may be NULL). With a->mu held.
- * Returns 0, SP_ENOTFOUND or SP_EIO. */
+ * Returns 0, SP_ENOTFOUND or the database's failure (dbcode). */
 static int user_get(sp_auth *a, const char *name, int64_t *id, char *role, size_t rolelen,
                     char *hash, size_t hashlen)
 {
@@ -277,7 +289,7 @@ static int user_get(sp_auth *a, const char *name, int64_t *id, char *role, size_
             sp_sql_col_copy(st, 2, hash, hashlen);
     }
     sp_sql_done(st);
-    return ret == 0 || ret == SP_ENOTFOUND ? ret : SP_EIO;
+    return ret == 0 || ret == SP_ENOTFOUND ? ret : dbcode(a);
 }
 
 /* ---- Open ---- */
@@ -288,7 +300,6 @@ static int open_db(sp_auth *a, const char *path, char *err, size_t errlen)
         .texts = sql_text,
         .ntexts = Q_COUNT,
         .log_as = "auth",
-        .busy_code = SP_EIO,
     };
     char why[256] = "";
     if (sp_sql_open(&a->sql, path, SQLITE_OPEN_READWRITE, &cfg, why, sizeof why) != 0) {
@@ -327,7 +338,7 @@ static int create_first_admin(sp_auth *a, const char *given, char *generated, si
     rc = sp_sql_run(a->sql, Q_USER_INSERT, "sssil", "admin", "admin", hash, made, sp_wall_ms());
     if (rc) {
         snprintf(err, errlen, "auth: cannot create the admin user: %s", sp_sql_errmsg(a->sql));
-        rc = SP_EIO;
+        rc = dbcode(a);
     }
     pthread_mutex_unlock(&a->mu);
     if (rc == 0 && made && generated && genlen > strlen(pw))
@@ -806,7 +817,7 @@ int sp_auth_login(sp_auth *a, const char *address, const char *user, const char 
                  ? user_get(a, user, &uid, out->role, sizeof out->role, hash, sizeof hash)
                  : SP_ENOTFOUND;
     pthread_mutex_unlock(&a->mu);
-    if (rc == SP_EIO) {
+    if (rc && rc != SP_ENOTFOUND) {
         rl_end(a, keys, RL_UNJUDGED, sp_wall_ms());
         return dberr(a, msg, msglen);
     }
@@ -1167,7 +1178,7 @@ int sp_auth_audit(sp_auth *a, const char *user, const char *address, const char 
                    cut(detail)) != 0) {
         sp_log_kv(SP_LOG_ERROR, "audit entry not written", "action", action, "error",
                   sp_sql_errmsg(a->sql), NULL);
-        rc = SP_EIO;
+        rc = dbcode(a);
     }
     pthread_mutex_unlock(&a->mu);
     return rc;

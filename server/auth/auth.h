@@ -26,7 +26,9 @@
  * Errors: 0 or a negative SP_E* code with a one-line reason in msg. SP_EINVAL: bad input (msg
  * names the field); SP_ENOTFOUND: no such user or token; SP_ESTATE: a conflict (a name in use,
  * the last admin); SP_EUNAUTH: bad, expired or revoked credentials; SP_ELIMIT: rate
- * limited; SP_EIO: the database failed.
+ * limited; SP_EFULL: the disk is full (a write failed); SP_EUNAVAILABLE: the database was busy
+ * past its busy timeout; SP_EIO: the database failed otherwise (store/sql.h's codes, as they
+ * came: the client's msg names the first two, never SQLite's message).
  */
 #ifndef SP_AUTH_H
 #define SP_AUTH_H

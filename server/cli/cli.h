@@ -11,8 +11,9 @@ int sp_cmd_run(int argc, char **argv);
 /* stampede serve [options]: the daemon. */
 int sp_cmd_serve(int argc, char **argv);
 /* stampede remote run --server URL [--token T] TEST [overrides]: a run on a daemon, from CI
- * (cli/cmd_remote.c): exit 0 passed, 1 failed (or stopped/aborted on the server), 2 invalid or
- * could not start, 130 after Ctrl-C (the run is stopped on the server first). */
+ * (cli/cmd_remote.c): exit 0 passed, 1 failed (or stopped, aborted or incomplete on the
+ * server), 2 invalid or could not start, 130 after Ctrl-C (the run is stopped on the server
+ * first). */
 int sp_cmd_remote(int argc, char **argv);
 /* stampede backup [--data-dir DIR | --config FILE] FILE and stampede restore (same options),
  * cli/cmd_backup.c: exit 0 done, 1 failed, 2 bad usage. */

@@ -78,7 +78,9 @@ static const char backup_usage[] =
     "\n"
     "Copies the database of DIR (default ./var, or data_dir of the config file) to BACKUP-FILE,\n"
     "which must not exist. Safe while `stampede serve` runs: the copy is one consistent\n"
-    "snapshot. The copy is checked before it is kept. Exit 0 done, 1 failed, 2 bad usage.\n";
+    "snapshot. The copy is checked before it is kept. Temporary files that killed backups left\n"
+    "beside BACKUP-FILE (NAME.tmp-PID, NAME.tmp-PID-journal) are removed first; those of\n"
+    "backups still running are left alone. Exit 0 done, 1 failed, 2 bad usage.\n";
 
 static const char restore_usage[] =
     "usage: stampede restore [--data-dir DIR | --config FILE] BACKUP-FILE\n"
@@ -103,6 +105,10 @@ int sp_cmd_backup(int argc, char **argv)
         return 2;
     }
     rc = sp_backup_create(db, file, &info, err, sizeof err);
+    if (info.stale)
+        fprintf(stderr,
+                "stampede backup: removed %d temporary file%s left by killed backups beside %s\n",
+                info.stale, info.stale == 1 ? "" : "s", file);
     if (rc) {
         fprintf(stderr, "stampede backup: %s\n", err);
     } else {
@@ -124,6 +130,10 @@ int sp_cmd_restore(int argc, char **argv)
     char err[1024] = "";
     sp_backup_info info;
     rc = sp_backup_restore(dir, file, &aside, &info, err, sizeof err);
+    if (info.stale)
+        fprintf(stderr,
+                "stampede restore: removed %d temporary file%s left by killed restores in %s\n",
+                info.stale, info.stale == 1 ? "" : "s", dir);
     if (rc) {
         fprintf(stderr, "stampede restore: %s\n", err);
     } else {

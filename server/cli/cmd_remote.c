@@ -55,8 +55,9 @@ static void usage(FILE *f)
            "  -q, --quiet           no live lines, only the summary\n"
            "  -h, --help            this help\n"
            "\n"
-           "exit codes: 0 passed, 1 a threshold failed (or the run was stopped or aborted on the\n"
-           "server), 2 invalid or could not start, 130 interrupted (the run is stopped first)\n");
+           "exit codes: 0 passed, 1 a threshold failed (or the run was stopped, aborted or is\n"
+           "incomplete on the server: its disk was full), 2 invalid or could not start, 130\n"
+           "interrupted (the run is stopped first)\n");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -486,6 +487,8 @@ int sp_cmd_remote(int argc, char **argv)
         goto out;
     print_summary(ans);
     const char *status = json_string_value(json_object_get(ans, "status"));
+    /* Only passed is a success: failed, stopped, aborted, incomplete (the server could not store
+     * all of the run's results) and any status this client does not know are 1. */
     if (interrupted)
         code = 130;
     else if (status && strcmp(status, "passed") == 0)

@@ -42,6 +42,7 @@
 #include "live/live.h"
 #include "base/log.h"
 #include "runs/runs.h"
+#include "store/store.h"
 
 /* mkdir -p with mode 0700: the database holds test definitions, which may hold credentials. */
 static int make_dirs(const char *dir, char *err, size_t errlen)
@@ -295,8 +296,11 @@ static int open_accounts(server *s)
                          .n_server_names = s->cfg.n_server_names,
                          .admin_password = s->admin_pw};
     char generated[96] = "";
-    if (sp_auth_new(&s->auth, &ac, generated, sizeof generated, s->err, sizeof s->err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the accounts", "error", s->err, NULL);
+    int rc = sp_auth_new(&s->auth, &ac, generated, sizeof generated, s->err, sizeof s->err);
+    if (rc != 0) {
+        sp_log_kv(SP_LOG_ERROR,
+                  rc == SP_EFULL ? "cannot start: the disk is full" : "cannot open the accounts",
+                  "error", s->err, NULL);
         return 1;
     }
     if (generated[0]) {
@@ -333,12 +337,14 @@ static int open_store(server *s)
     const sp_config *cfg = &s->cfg;
     sp_api_config acfg = {cfg->data_dir, cfg->web_root, (uint16_t)sp_live_port(s->live),
                           s->live_url};
-    if (sp_api_new(&s->api, &acfg, s->err, sizeof s->err) != 0) {
-        sp_log_kv(SP_LOG_ERROR, "cannot open the database", "data_dir", cfg->data_dir, "error",
-                  s->err, NULL);
+    int rc = sp_api_new(&s->api, &acfg, s->err, sizeof s->err);
+    if (rc != 0) {
+        sp_log_kv(SP_LOG_ERROR,
+                  rc == SP_EFULL ? "cannot start: the disk is full" : "cannot open the database",
+                  "data_dir", cfg->data_dir, "error", s->err, NULL);
         return 1;
     }
-    int rc = open_accounts(s);
+    rc = open_accounts(s);
     if (rc)
         return rc;
     /* After sp_api_new: runs left running by a dead process are marked aborted first. */
@@ -511,6 +517,15 @@ int sp_cmd_serve(int argc, char **argv)
     /* One server per data directory, and `stampede restore` waits for it to stop. */
     if (sp_datadir_lock(s->cfg.data_dir, "serve", &s->lock_fd, s->err, sizeof s->err) != 0) {
         sp_log_kv(SP_LOG_ERROR, "cannot lock the data directory", "error", s->err, NULL);
+        goto out;
+    }
+    /* A server on a full disk would start, then refuse every write and lose its runs' seconds:
+     * it says so and stops here instead, before anything listens. */
+    char db[PATH_MAX];
+    snprintf(db, sizeof db, "%s/%s", s->cfg.data_dir, SP_DATADIR_DB_FILE);
+    if (sp_store_space(db, NULL, s->err, sizeof s->err) == SP_EFULL) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start: the disk is full", "data_dir", s->cfg.data_dir,
+                  "error", s->err, NULL);
         goto out;
     }
     if (start_live(s) != 0)

@@ -88,26 +88,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- Errors: the one table from codes to statuses ---- */
 
+/* The message is what a client is told when nobody said more: a handler that returned the code
+ * without answering, or a failure of the storage whose cause (SQLite's words) stays in the log. */
 static const struct {
     int code;
     unsigned status;
     const char *name;
+    const char *message;
 } error_table[] = {
-    {SP_EINVAL, 400, "bad_request"},
-    {SP_EJSON, 400, "invalid_json"},
-    {SP_EUNAUTH, 401, "unauthorized"},
-    {SP_EFORBIDDEN, 403, "forbidden"},
-    {SP_ENOTFOUND, 404, "not_found"},
-    {SP_EMETHOD, 405, "method_not_allowed"},
-    {SP_ESTATE, 409, "conflict"},
-    {SP_ELIMIT, 413, "too_large"},
-    {SP_EMEDIA, 415, "unsupported_media_type"},
-    {SP_EDEFINITION, 422, "invalid_definition"},
-    {SP_ETOOMANY, 429, "too_many_requests"},
-    {SP_EURI, 414, "uri_too_long"},
-    {SP_ENOTIMPL, 501, "not_implemented"},
-    {SP_EUNAVAILABLE, 503, "unavailable"},
+    {SP_EINVAL, 400, "bad_request", "invalid input"},
+    {SP_EJSON, 400, "invalid_json", "invalid JSON"},
+    {SP_EUNAUTH, 401, "unauthorized", "authentication required"},
+    {SP_EFORBIDDEN, 403, "forbidden", "forbidden"},
+    {SP_ENOTFOUND, 404, "not_found", "not found"},
+    {SP_EMETHOD, 405, "method_not_allowed", "method not allowed"},
+    {SP_ESTATE, 409, "conflict", "wrong state"},
+    {SP_ELIMIT, 413, "too_large", "limit reached"},
+    {SP_EMEDIA, 415, "unsupported_media_type", "unsupported media type"},
+    {SP_EDEFINITION, 422, "invalid_definition", "invalid definition"},
+    {SP_ETOOMANY, 429, "too_many_requests", "too many requests"},
+    {SP_EURI, 414, "uri_too_long", "too many query arguments"},
+    {SP_ENOTIMPL, 501, "not_implemented", "not implemented"},
+    {SP_EUNAVAILABLE, 503, "unavailable",
+     "the database is unavailable (busy, or it cannot be opened): try again"},
+    {SP_EFULL, 503, "disk_full",
+     "the disk of the data directory is full: nothing can be saved until space is freed"},
 };
+
+/* SP_EIO, SP_ESYS and anything unknown: the server's fault, never the client's input. */
+static const char internal_message[] = "internal error (see the server log)";
 
 unsigned sp_http_error_status(int code, const char **code_name)
 {
@@ -118,10 +127,17 @@ unsigned sp_http_error_status(int code, const char **code_name)
             return error_table[i].status;
         }
     }
-    /* SP_EIO, SP_ESYS and anything unknown: the server's fault, never the client's input. */
     if (code_name)
         *code_name = "internal";
     return 500;
+}
+
+const char *sp_http_error_message(int code)
+{
+    for (size_t i = 0; i < SP_ARRAY_LEN(error_table); i++)
+        if (error_table[i].code == code)
+            return error_table[i].message;
+    return internal_message;
 }
 
 /* ---- Requests ---- */
@@ -614,7 +630,9 @@ static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
         sp_auth_who w;
         char why[256] = "";
         int rc = sp_auth_identify(a->auth, a->authorization, a->cookie, &w, why, sizeof why);
-        if (rc == SP_EIO) {
+        /* Identifying only reads (what it writes may be missed), so a full disk does not stop
+         * it; a database that cannot be read leaves nobody to trust. */
+        if (rc == SP_EIO || rc == SP_EUNAVAILABLE || rc == SP_EFULL) {
             snprintf(msg, msglen, "%s", why);
             return SP_EUNAVAILABLE;
         }
@@ -980,9 +998,7 @@ static void finish(sp_http_req *req)
         sp_log_kv(SP_LOG_ERROR, "handler sent no response", "path", req->path, NULL);
         rc = SP_ESYS;
     }
-    sp_http_reply_error(req, rc, "", NULL, "%s",
-                        rc == SP_ESYS || rc == SP_EIO ? "internal error (see the server log)"
-                                                      : sp_strerror(rc));
+    sp_http_reply_error(req, rc, "", NULL, "%s", sp_http_error_message(rc));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,

@@ -62,8 +62,9 @@ typedef struct sp_http_server sp_http_server;
 
 /*
  * A handler replies with one of the sp_http_reply_* functions and returns 0, or returns a
- * negative code without replying and the layer answers with that code's error (a generic
- * message; 500 for SP_EIO/SP_ESYS). Returning 0 without a reply is a bug answered with 500.
+ * negative code without replying and the layer answers with that code's error (the table's
+ * message, sp_http_error_message(); 500 for SP_EIO/SP_ESYS). Returning 0 without a reply is a
+ * bug answered with 500.
  */
 typedef int (*sp_http_handler)(sp_http_req *req);
 
@@ -221,8 +222,13 @@ int sp_http_reply_error(sp_http_req *req, int code, const char *path, json_t *ex
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* The one table from error codes to HTTP statuses: the status and the error body's "code"
  * (*code_name, static; may be NULL) for an SP_E* or SP_HTTP_E* code. Unknown codes, SP_EIO
- * and SP_ESYS are 500 "internal": a server fault, never the client's input. */
+ * and SP_ESYS are 500 "internal": a server fault, never the client's input. The storage's
+ * SP_EFULL and SP_EUNAVAILABLE are 503 "disk_full" and "unavailable" (base/errors.h). */
 unsigned sp_http_error_status(int code, const char **code_name);
+/* The same table's message for a code when there is nothing more to say (static): what a
+ * handler's returned code is answered with, and what a failure of the storage tells the client
+ * while its cause goes to the log. */
+const char *sp_http_error_message(int code);
 
 /* ---- The audit log ---- */
 

@@ -140,6 +140,7 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
                        .duration_s = num(summary, "duration_s"),
                        .verdicts = verdicts,
                        .status = str(run, "status"),
+                       .error = json_string_value(json_object_get(run, "error")),
                        .started_ms = 0};
     FILE *f = open_memstream(&text, &len);
     if (!f) {
@@ -305,7 +306,7 @@ int sp_export_html(const json_t *run, const json_t *series, const json_t *failur
                 "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
                 "padding:4px 8px;text-align:right}td:first-child,th:first-child{text-align:"
                 "left}tr.total{font-weight:bold}.passed{color:#15803d}.failed,.error,"
-                ".aborted{color:#b91c1c}.stopped{color:#a16207}figure{margin:1em 0}"
+                ".aborted,.incomplete{color:#b91c1c}.stopped{color:#a16207}figure{margin:1em 0}"
                 "</style></head>\n<body>\n<h1>");
     html(out, str(run, "test_name"));
     w_addf(out, " &mdash; run %lld</h1>\n<p>Status: <b class=\"",

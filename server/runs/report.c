@@ -382,16 +382,27 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
     for (size_t i = 0; i < def->nthresholds; i++)
         failures += !r->verdicts[i].passed;
     int stopped = strcmp(r->status, "stopped") == 0;
-    size_t cases = def->nthresholds ? def->nthresholds : 1;
+    int incomplete = strcmp(r->status, "incomplete") == 0;
+    size_t cases = def->nthresholds ? def->nthresholds + (size_t)incomplete : 1;
+    static const char lost[] = "<error message=\"the results are incomplete: the server could not "
+                               "store them all\">";
 
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
     fprintf(out, "  <testsuite name=\"");
     xml_escaped(out, def->name);
     fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", cases,
-            failures, stopped, r->duration_s);
+            failures, stopped || incomplete, r->duration_s);
     if (!def->nthresholds) {
-        fprintf(out, "    <testcase classname=\"stampede\" name=\"run\" time=\"%.3f\">%s</testcase>\n",
-                r->duration_s, stopped ? "<error message=\"stopped before the end\"/>" : "");
+        fprintf(out, "    <testcase classname=\"stampede\" name=\"run\" time=\"%.3f\">",
+                r->duration_s);
+        if (stopped)
+            fprintf(out, "<error message=\"stopped before the end\"/>");
+        if (incomplete) {
+            fputs(lost, out);
+            xml_escaped(out, r->error ? r->error : "");
+            fputs("</error>", out);
+        }
+        fprintf(out, "</testcase>\n");
     }
     for (size_t i = 0; i < def->nthresholds; i++) {
         char v[32];
@@ -407,6 +418,13 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
             fprintf(out, "<system-out>measured %s</system-out>", v);
         }
         fprintf(out, "</testcase>\n");
+    }
+    if (incomplete && def->nthresholds) {
+        fprintf(out,
+                "    <testcase classname=\"stampede\" name=\"results stored\" time=\"%.3f\">%s",
+                r->duration_s, lost);
+        xml_escaped(out, r->error ? r->error : "");
+        fprintf(out, "</error></testcase>\n");
     }
     fprintf(out, "  </testsuite>\n</testsuites>\n");
     return ferror(out) ? SP_EIO : 0;

@@ -32,7 +32,8 @@ typedef struct sp_run_result {
     const sp_stats *totals;
     double duration_s;
     const sp_verdict *verdicts; /* [def->nthresholds] */
-    const char *status;         /* "passed", "failed", "stopped", ... */
+    const char *status;         /* "passed", "failed", "stopped", "incomplete", ... */
+    const char *error;          /* why the run is incomplete (its stored error), or NULL */
     int64_t started_ms;         /* wall clock */
     const sp_break *brk;        /* the load at which a stop_when condition ended the run, or NULL */
 } sp_run_result;
@@ -62,8 +63,10 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds);
  * messages, thresholds. */
 void sp_report_text(const sp_run_result *r, FILE *out);
 
-/* JUnit XML: one test case per threshold (and one "run" case when there are none). Returns 0 or
- * SP_EIO when writing failed. */
+/* JUnit XML: one test case per threshold (and one "run" case when there are none). A stopped run
+ * counts one error; an incomplete one too, carried by the "run" case or, with thresholds, by a
+ * case "results stored" of its own whose message is r->error, so that CI never reads a run with
+ * holes in its record as green. Returns 0 or SP_EIO when writing failed. */
 int sp_report_junit(const sp_run_result *r, FILE *out);
 
 /* Formats microseconds for people: "850us", "12.3ms", "1.24s". */

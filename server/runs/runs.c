@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
+#include "base/errors.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "engine/engine.h"
@@ -59,10 +61,27 @@ struct run {
     int store_failed; /* one log line per run, not one per second */
     int start_rc;     /* sp_engine_start's result: a run that never started ends as error */
 
+    /* What the store could not keep: written by the aggregator thread, read by the waiter once
+     * the engine has ended (and by nobody else: the live view has its own count below). A run
+     * that lost anything ends "incomplete" with this named in its error and summary. */
+    struct {
+        uint64_t seconds;                       /* seconds not stored */
+        uint64_t seen;                          /* seconds the engine reported */
+        int64_t ranges[SP_RUNS_LOST_RANGES][2]; /* first and last second of each run of them */
+        size_t nranges;
+        int ranges_more;                       /* more runs than SP_RUNS_LOST_RANGES */
+        int64_t minutes[SP_RUNS_LOST_MINUTES]; /* minute histograms not stored */
+        size_t nminutes, minutes_more;
+        int failures; /* the failure messages were not stored */
+        int code;     /* the last failure's code: SP_EFULL says the disk was full */
+    } lost;
+
     /* Under mu: read by HTTP handlers and the live service thread. */
     pthread_mutex_t mu;
     sp_stats totals;
-    int64_t last_second; /* -1 before the first */
+    int64_t last_second;   /* -1 before the first */
+    uint64_t lost_seconds; /* lost.seconds, for the live view */
+    int ending;            /* the engine has ended; the end waits for the store (the disk) */
     uint32_t vus, target_vus;
     json_t *last_point; /* the last published point (owned) */
     char **backlog;     /* published points as text, oldest first from back_start */
@@ -249,9 +268,11 @@ static double ms_of(uint64_t us)
     return (double)us / 1000.0;
 }
 
-/* Logs a store failure once per run: a failing disk would otherwise fill the log each second. */
-static void store_failed(run *x, const char *what)
+/* Logs a store failure once per run (a failing disk would otherwise fill the log each second)
+ * and keeps its code for the run's end. */
+static void store_failed(run *x, const char *what, int code)
 {
+    x->lost.code = code;
     if (x->store_failed++)
         return;
     char id[24];
@@ -259,11 +280,108 @@ static void store_failed(run *x, const char *what)
     sp_log_kv(SP_LOG_ERROR, what, "run", id, "error", sp_store_errmsg(x->store), NULL);
 }
 
-/* Writes the minute histograms of x->cur_minute and empties them. Aggregator or waiter. */
-static void flush_minute(run *x)
+/* Second `second` was not stored. Aggregator thread. */
+static void lost_second(run *x, int64_t second)
+{
+    x->lost.seconds++;
+    size_t n = x->lost.nranges;
+    if (n && x->lost.ranges[n - 1][1] == second - 1)
+        x->lost.ranges[n - 1][1] = second;
+    else if (n < SP_RUNS_LOST_RANGES) {
+        x->lost.ranges[n][0] = x->lost.ranges[n][1] = second;
+        x->lost.nranges++;
+    } else
+        x->lost.ranges_more = 1;
+    pthread_mutex_lock(&x->mu);
+    x->lost_seconds = x->lost.seconds;
+    pthread_mutex_unlock(&x->mu);
+}
+
+/* The histograms of minute `minute` were not stored. Aggregator or waiter. */
+static void lost_minute(run *x, int64_t minute)
+{
+    if (x->lost.nminutes < SP_RUNS_LOST_MINUTES)
+        x->lost.minutes[x->lost.nminutes++] = minute;
+    else
+        x->lost.minutes_more++;
+}
+
+static int lost_anything(const run *x)
+{
+    return x->lost.seconds || x->lost.nminutes || x->lost.minutes_more || x->lost.failures;
+}
+
+static const char *lost_cause(const run *x)
+{
+    return x->lost.code == SP_EFULL          ? "the disk was full"
+           : x->lost.code == SP_EUNAVAILABLE ? "the database was busy"
+                                             : "the database failed";
+}
+
+/* What was lost, for the run's error: "the store could not keep all of this run's results (the
+ * disk was full): 18 of 31 seconds were not stored (seconds 12-29); ...". */
+static void lost_text(const run *x, int stopped, sp_buf *b)
+{
+    sp_buf_addf(b, "the store could not keep all of this run's results (%s)", lost_cause(x));
+    const char *sep = ": ";
+    if (x->lost.seconds) {
+        sp_buf_addf(b, "%s%llu of %llu seconds were not stored (second%s ", sep,
+                    (unsigned long long)x->lost.seconds, (unsigned long long)x->lost.seen,
+                    x->lost.seconds > 1 ? "s" : "");
+        for (size_t i = 0; i < x->lost.nranges; i++) {
+            const int64_t *r = x->lost.ranges[i];
+            sp_buf_addf(b, i ? ", %lld" : "%lld", (long long)r[0]);
+            if (r[1] != r[0])
+                sp_buf_addf(b, "-%lld", (long long)r[1]);
+        }
+        sp_buf_adds(b, x->lost.ranges_more ? " and more)" : ")");
+        sep = "; ";
+    }
+    if (x->lost.nminutes || x->lost.minutes_more) {
+        sp_buf_addf(b, "%sthe latency histograms of minute%s ", sep,
+                    x->lost.nminutes + x->lost.minutes_more > 1 ? "s" : "");
+        for (size_t i = 0; i < x->lost.nminutes; i++)
+            sp_buf_addf(b, i ? ", %lld" : "%lld", (long long)x->lost.minutes[i]);
+        if (x->lost.minutes_more)
+            sp_buf_addf(b, " and %zu more", x->lost.minutes_more);
+        sp_buf_adds(b, " were not stored");
+        sep = "; ";
+    }
+    if (x->lost.failures) {
+        sp_buf_addf(b, "%sthe failure messages were not stored", sep);
+        sep = "; ";
+    }
+    if (stopped)
+        sp_buf_addf(b, "%sthe run was stopped before its end", sep);
+}
+
+/* The same as an object for the summary (new reference):
+ * {"cause", "seconds", "of", "ranges": [[first, last]...], "ranges_more", "minutes": [...],
+ *  "minutes_more", "failure_messages"}. */
+static json_t *lost_json(const run *x)
+{
+    json_t *ranges = json_array(), *minutes = json_array();
+    for (size_t i = 0; i < x->lost.nranges; i++)
+        json_array_append_new(ranges, json_pack("[I, I]", (json_int_t)x->lost.ranges[i][0],
+                                                (json_int_t)x->lost.ranges[i][1]));
+    for (size_t i = 0; i < x->lost.nminutes; i++)
+        json_array_append_new(minutes, json_integer((json_int_t)x->lost.minutes[i]));
+    const char *cause = x->lost.code == SP_EFULL          ? "disk_full"
+                        : x->lost.code == SP_EUNAVAILABLE ? "unavailable"
+                                                          : "database";
+    /* "o" steals ranges and minutes. */
+    return json_pack("{s:s, s:I, s:I, s:o, s:b, s:o, s:I, s:b}", "cause", cause, "seconds",
+                     (json_int_t)x->lost.seconds, "of", (json_int_t)x->lost.seen, "ranges", ranges,
+                     "ranges_more", x->lost.ranges_more, "minutes", minutes, "minutes_more",
+                     (json_int_t)x->lost.minutes_more, "failure_messages", x->lost.failures);
+}
+
+/* Writes the minute histograms of x->cur_minute: 0 or the store's code. The histograms are kept
+ * (a failed write may be tried again). Aggregator or waiter. */
+static int flush_minute(run *x)
 {
     if (x->cur_minute < 0)
-        return;
+        return 0;
     size_t nb = sp_hist_buckets();
     size_t used = 0;
     for (size_t i = 0; i < x->def->nnames; i++)
@@ -283,10 +401,10 @@ static void flush_minute(run *x)
         h[n].nbuckets = nb;
         n++;
     }
-    if (n && sp_store_run_minute_hist_add(x->store, x->id, x->cur_minute, h, n) != 0)
-        store_failed(x, "cannot store a minute histogram");
+    int rc = n ? sp_store_run_minute_hist_add(x->store, x->id, x->cur_minute, h, n) : 0;
     free(h);
     free(dense);
+    return rc;
 }
 
 /* The compact point published for one second (new reference). */
@@ -375,14 +493,25 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         row->nerror_kinds = SP_ERRK_COUNT;
     }
     sp_store_tick tick = {s->active_vus, s->target_vus, s->iterations, s->dropped, s->lag_us_max};
-    if (sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n) != 0)
-        store_failed(x, "cannot store a second");
+    int rc = sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n);
     free(rows);
+    /* A second that cannot be stored (a full disk) is not waited for: the aggregator must keep
+     * up with the engine. It is counted and named at the end, which makes the run incomplete. */
+    if (second + 1 > x->lost.seen)
+        x->lost.seen = second + 1;
+    if (rc) {
+        store_failed(x, "cannot store a second", rc);
+        lost_second(x, (int64_t)second);
+    }
 
     /* The minute histograms: a new minute flushes the previous one first. */
     int64_t minute = (int64_t)(second / 60);
     if (minute != x->cur_minute) {
-        flush_minute(x);
+        rc = flush_minute(x);
+        if (rc) {
+            store_failed(x, "cannot store a minute histogram", rc);
+            lost_minute(x, x->cur_minute);
+        }
         for (size_t i = 0; i < x->def->nnames; i++)
             sp_hist_reset(x->minute[i]);
         x->cur_minute = minute;
@@ -409,11 +538,86 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
     pthread_mutex_unlock(&x->mu);
 }
 
+/* Whether the manager is shutting down: the end of a run no longer waits for the disk. */
+static int closing(sp_runs *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int c = r->closing;
+    pthread_mutex_unlock(&r->mu);
+    return c;
+}
+
+/* One write of a run's end: 0 or the store's code. */
+typedef int (*end_write_fn)(run *x, void *ctx);
+
+/*
+ * Runs one write of the run's end until it is stored. A full disk (or a busy database) is
+ * waited for, once every SP_RUNS_END_RETRY_MS, so that space freed while the run ends saves
+ * its histograms, failures and status; the run stays active (GET /runs/:id says "running",
+ * with live totals) meanwhile. A shutdown stops the waiting (one last try): the run then stays
+ * "running" in the store until the next start marks it aborted. Waiter thread.
+ */
+static int end_write(run *x, end_write_fn fn, void *ctx, const char *what)
+{
+    for (int tries = 0;; tries++) {
+        int rc = fn(x, ctx);
+        if (rc == 0)
+            return 0;
+        store_failed(x, what, rc);
+        if ((rc != SP_EFULL && rc != SP_EUNAVAILABLE) || closing(x->mgr))
+            return rc;
+        if (tries == 0) {
+            char id[24];
+            snprintf(id, sizeof id, "%lld", (long long)x->id);
+            sp_log_kv(SP_LOG_WARN, "the end of a run waits for the database", "run", id, "why",
+                      rc == SP_EFULL ? "the disk is full" : "the database is busy", "what", what,
+                      NULL);
+            pthread_mutex_lock(&x->mu);
+            x->ending = 1;
+            pthread_mutex_unlock(&x->mu);
+        }
+        struct timespec pause = {SP_RUNS_END_RETRY_MS / 1000,
+                                 (long)(SP_RUNS_END_RETRY_MS % 1000) * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+}
+
+static int end_minute(run *x, void *ctx)
+{
+    SP_UNUSED(ctx);
+    return flush_minute(x);
+}
+
+typedef struct end_failures {
+    const sp_store_failure *f;
+    size_t n;
+} end_failures;
+
+static int end_failures_add(run *x, void *ctx)
+{
+    const end_failures *ef = ctx;
+    return sp_store_run_failures_add(x->store, x->id, ef->f, ef->n);
+}
+
+typedef struct end_status {
+    sp_run_status st;
+    const json_t *verdicts, *summary;
+    const char *error;
+} end_status;
+
+static int end_finish(run *x, void *ctx)
+{
+    const end_status *e = ctx;
+    return sp_store_run_finish(x->store, x->id, e->st, e->verdicts, e->summary, e->error);
+}
+
 /* Ends the run in the store, tells the live stream, frees it. On the waiter thread. */
 static void finish(run *x)
 {
     sp_runs *mgr = x->mgr;
-    flush_minute(x);
+    if (end_write(x, end_minute, NULL, "cannot store a minute histogram") != 0 &&
+        x->cur_minute >= 0)
+        lost_minute(x, x->cur_minute);
 
     const sp_stats *totals = sp_engine_totals(x->engine);
     /* Failure messages, with their counts, and those that did not fit as one line. */
@@ -430,17 +634,22 @@ static void finish(run *x)
             f[nf++] = (sp_store_failure){(uint32_t)i, "(other failure messages)", ns->msgs_dropped};
         }
     }
-    if (nf && sp_store_run_failures_add(x->store, x->id, f, nf) != 0)
-        store_failed(x, "cannot store failure messages");
+    end_failures ef = {f, nf};
+    if (nf && end_write(x, end_failures_add, &ef, "cannot store failure messages") != 0)
+        x->lost.failures = 1;
     free(f);
 
     double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge(x->def, totals, duration_s, verdicts);
-    sp_run_status st = x->start_rc                        ? SP_RUN_ERROR
-                       : sp_engine_was_stopped(x->engine) ? SP_RUN_STOPPED
-                       : failed                           ? SP_RUN_FAILED
-                                                          : SP_RUN_PASSED;
+    /* A run whose results the store could not keep is never passed: what it measured in
+     * memory may have held every threshold, but the record of it has holes. */
+    int stopped = sp_engine_was_stopped(x->engine);
+    sp_run_status st = x->start_rc        ? SP_RUN_ERROR
+                       : lost_anything(x) ? SP_RUN_INCOMPLETE
+                       : stopped          ? SP_RUN_STOPPED
+                       : failed           ? SP_RUN_FAILED
+                                          : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
     sp_run_result res = {.def = x->def,
                          .totals = totals,
@@ -450,12 +659,25 @@ static void finish(run *x)
                          .started_ms = x->started_ms};
     json_t *summary = sp_report_json(&res, NULL);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
-    char why[128] = "";
-    if (x->start_rc)
-        snprintf(why, sizeof why, "the engine did not start: %s", sp_strerror(x->start_rc));
-    if (sp_store_run_finish(x->store, x->id, st, th, summary, why[0] ? why : NULL) != 0)
-        store_failed(x, "cannot store the end of a run");
+    sp_buf why;
+    sp_buf_init(&why, 2048);
+    if (x->start_rc) {
+        sp_buf_addf(&why, "the engine did not start: %s", sp_strerror(x->start_rc));
+    } else if (st == SP_RUN_INCOMPLETE) {
+        lost_text(x, stopped, &why);
+        json_object_set_new(summary, "lost", lost_json(x)); /* steals the object */
+    }
+    end_status es = {st, th, summary, why.len ? why.p : NULL};
+    if (end_write(x, end_finish, &es, "cannot store the end of a run") != 0) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)x->id);
+        sp_log_kv(SP_LOG_ERROR,
+                  "the end of a run was not stored: it stays running until the next start marks "
+                  "it aborted",
+                  "run", id, "status", status, NULL);
+    }
     json_decref(summary);
+    sp_buf_release(&why);
     free(verdicts);
 
     char id[24];
@@ -743,14 +965,20 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
                          .allowlist = x->allow};
     char eerr[256] = "";
     int rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
-    if (rc == 0)
+    int stored = 0;
+    if (rc == 0) {
         rc = sp_store_run_set_status(st->s, x->id, SP_RUN_RUNNING);
+        stored = rc;
+    }
     if (rc) {
         snprintf(out->msg, sizeof out->msg, "the run could not start: %s",
-                 eerr[0] ? eerr : sp_strerror(rc));
+                 stored    ? sp_store_errmsg(st->s)
+                 : eerr[0] ? eerr
+                           : sp_strerror(rc));
         sp_store_run_finish(st->s, x->id, SP_RUN_ERROR, NULL, NULL, out->msg);
         run_free(x);
-        return SP_ESYS;
+        /* The store's failure as it is (a full disk is answered 503 like every write). */
+        return stored ? stored : SP_ESYS;
     }
     x->started_ms = sp_wall_ms();
     /* The connection moves to the run: the aggregator uses it from the first second on. */
@@ -808,8 +1036,11 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
     if (rc == 0) {
         rc = sp_store_run_names_set(st.s, out->run_id, (const char *const *)st.def->names,
                                     st.def->nnames);
-        if (rc)
+        if (rc) {
             snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st.s));
+            /* Not left queued when it can be helped (a full disk usually cannot). */
+            sp_store_run_finish(st.s, out->run_id, SP_RUN_ERROR, NULL, NULL, out->msg);
+        }
     }
     if (rc == 0)
         rc = start_launch(r, run_new(r, a, &st, out->run_id), &st, out);
@@ -930,6 +1161,9 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_object_set_new(o, "target_vus", json_integer(x->target_vus));
     json_object_set_new(o, "iterations", json_integer((json_int_t)x->totals.iterations));
     json_object_set_new(o, "dropped", json_integer((json_int_t)x->totals.dropped));
+    /* Seconds the store could not keep so far (a full disk): the run will end incomplete. */
+    json_object_set_new(o, "lost_seconds", json_integer((json_int_t)x->lost_seconds));
+    json_object_set_new(o, "ending", json_boolean(x->ending));
     json_object_set_new(o, "last", x->last_point ? json_deep_copy(x->last_point) : json_null());
     /* What the dashboard shows beside the table while the run goes: responses by status code,
      * failures by kind and the distinct failure messages seen so far (the store gets the

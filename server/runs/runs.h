@@ -10,8 +10,18 @@
  * per-name histogram of the current minute (flushed at minute boundaries and at the end), and
  * publishes a compact JSON point to sp_live. The waiter thread blocks in sp_engine_wait(), then
  * flushes the last minute, stores failure messages, judges thresholds, stores the summary and
- * the final status (passed, failed, stopped, error) and publishes the end to sp_live. A run
- * leaves the manager when its waiter thread ends; after that it is only in the store.
+ * the final status (passed, failed, stopped, error, incomplete) and publishes the end to
+ * sp_live. A run leaves the manager when its waiter thread ends; after that it is only in the
+ * store.
+ *
+ * A full disk: a second (or a minute's histograms) that cannot be stored is not waited for, the
+ * aggregator keeps up with the engine; it is counted, and the run ends "incomplete" (never
+ * passed, whatever its thresholds said) with the lost seconds named in its error ("18 of 31
+ * seconds were not stored (seconds 12-29)") and in its summary's "lost" object. The end's own
+ * writes (the last minute, the failure messages, the status) wait for space instead, retried
+ * every SP_RUNS_END_RETRY_MS while the disk is full, with the run still active ("ending" in its
+ * live totals); sp_runs_stop_all() stops the waiting, and a run whose end could not be stored
+ * stays "running" in the store until the next start marks it aborted.
  *
  * Calling sequence (serve.c):
  *     sp_runs_new(&cfg, &runs, err, sizeof err);    after the store was migrated and recovered
@@ -29,7 +39,8 @@
  * SP_ELIMIT: a cap would be passed (sp_runs_started.cap, or sp_runs_set_target's *cap, gets its
  * name: "max_vus", "max_duration", "max_rate", "max_runs", or a role's "max_duration_s",
  * "max_concurrent_runs"; the message says more); SP_ESTATE: the manager is shutting down, or the
- * run is not running; SP_EIO/SP_ESYS: the store or the engine failed (the message says why).
+ * run is not running; SP_EFULL/SP_EUNAVAILABLE/SP_EIO: the store failed (store.h; SP_EFULL: the
+ * disk is full); SP_ESYS: the engine failed (the message says why).
  */
 #ifndef SP_RUNS_H
 #define SP_RUNS_H
@@ -111,6 +122,9 @@ typedef struct sp_runs_started {
  * caller's, initialised) holds every problem (nothing was stored), a target outside the allowlist
  * among them (with the path of its URL); on SP_ELIMIT out->cap names the cap. An engine that cannot
  * start leaves a run with status "error" and returns SP_ESYS with its id in out->run_id.
+ * A store that cannot record the run returns its code (SP_EFULL on a full disk), out->run_id
+ * set when the run's row was made before it failed (it is then marked "error" when the store
+ * allows).
  * Blocking: with an allowlist, host names are resolved (DNS) before the start.
  */
 int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs);
@@ -131,7 +145,9 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
  * seen, null before the first), "vus", "target_vus", "requests", "failures", "rps",
  * "error_rate", "p50", "p95", "p99", "max" (ms), "iterations", "dropped", "names": [{"name",
  * "requests", "failures", "rps", "error_rate", "p50", "p95", "p99", "max"}...],
- * "last": the last published point}. SP_ENOTFOUND when the run is not active.
+ * "last": the last published point, "lost_seconds": seconds the store could not keep so far,
+ * "ending": true while the engine has ended and the end waits for the disk}. SP_ENOTFOUND when
+ * the run is not active.
  */
 int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out);
 

@@ -3,12 +3,15 @@
  */
 #include "store/backup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -165,6 +168,150 @@ static int file_size(const char *path, int64_t *size)
     return 0;
 }
 
+/* ---- Temporaries of killed backups ---- */
+
+/* What SQLite puts beside a database while it writes one, as a temporary's name may end. */
+static const char *const sidecars[] = {"-journal", "-wal", "-shm"};
+
+/*
+ * Whether name is a temporary of ours: PREFIX MARKER PID [SIDECAR], PREFIX not empty, PID
+ * digits. Sets *pid and *sidecar (the index in sidecars[], -1 for the database itself) and
+ * *base_len (the length of the name without its sidecar).
+ */
+static int temp_name(const char *name, const char *marker, long *pid, int *sidecar,
+                     size_t *base_len)
+{
+    size_t ml = strlen(marker), n = strlen(name);
+    for (size_t at = n; at-- > 1;) {
+        if (strncmp(name + at, marker, ml) != 0)
+            continue;
+        const char *p = name + at + ml, *digits = p;
+        long v = 0;
+        while (*p >= '0' && *p <= '9' && v < 100000000)
+            v = v * 10 + (*p++ - '0');
+        if (p == digits || (*p >= '0' && *p <= '9'))
+            return 0;
+        *sidecar = -1;
+        for (int i = 0; *p && i < (int)SP_ARRAY_LEN(sidecars); i++)
+            if (strcmp(p, sidecars[i]) == 0)
+                *sidecar = i;
+        if (*p && *sidecar < 0)
+            return 0;
+        *pid = v;
+        *base_len = (size_t)(p - name);
+        return 1;
+    }
+    return 0;
+}
+
+static int pid_alive(long pid)
+{
+    /* EPERM: it exists, as somebody else's. */
+    return pid <= 0 || pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno == EPERM;
+}
+
+/* Whether the first bytes of fd are what a backup leaves in that kind of file: nothing yet,
+ * pages not written yet (zeros), or SQLite's own header. */
+static int looks_ours(int fd, int sidecar)
+{
+    static const unsigned char db_magic[16] = "SQLite format 3";
+    static const unsigned char journal_magic[8] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+    unsigned char h[16];
+    ssize_t n = pread(fd, h, sizeof h, 0);
+    if (n == 0)
+        return 1;
+    if (n < 0)
+        return 0;
+    int zeros = 1;
+    for (ssize_t i = 0; i < n; i++)
+        zeros &= h[i] == 0;
+    if (zeros || sidecar == 2) /* -shm: only an index of the WAL, whatever it holds */
+        return 1;
+    if (sidecar < 0)
+        return n == 16 && memcmp(h, db_magic, 16) == 0;
+    /* SQLite writes a journal's header with its magic zeroed and fills it in once the journal
+     * is synced, so a killed writer may leave either. */
+    static const unsigned char no_magic[8];
+    if (sidecar == 0)
+        return n >= 8 && (memcmp(h, journal_magic, 8) == 0 || memcmp(h, no_magic, 8) == 0);
+    /* -wal: 0x377f0682 or 0x377f0683, big-endian. */
+    return n >= 4 && h[0] == 0x37 && h[1] == 0x7f && h[2] == 0x06 && (h[3] & 0xfe) == 0x82;
+}
+
+/* Removes dir/name when it is a stale temporary (see backup.h): a regular file of ours that
+ * nobody holds a lock on and that looks like one. 1 when removed. */
+static int remove_stale(const char *dir, const char *name, int sidecar)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
+        return 0;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int gone = 0;
+    /* A live backup holds an flock on its temporary (the database one: its sidecars go with
+     * it, checked by the caller); taking it here proves its holder is gone. */
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (geteuid() == 0 || st.st_uid == geteuid()) &&
+        flock(fd, LOCK_EX | LOCK_NB) == 0 && looks_ours(fd, sidecar))
+        gone = unlink(path) == 0;
+    close(fd);
+    return gone;
+}
+
+typedef struct stale_file {
+    char *name;
+    long pid;
+    int sidecar;
+    size_t base_len;
+} stale_file;
+
+/*
+ * Removes from dir the temporaries (named NAME MARKER PID [SIDECAR]) of processes that are not
+ * alive, databases first, then their sidecars when the database went or was never there.
+ * Returns how many files were removed. A directory that cannot be read has none.
+ */
+static int sweep(const char *dir, const char *marker)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    stale_file *v = NULL;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        long pid;
+        int sidecar;
+        size_t base_len;
+        if (!temp_name(e->d_name, marker, &pid, &sidecar, &base_len) || pid_alive(pid))
+            continue;
+        sp_grow((void **)&v, &cap, n + 1, sizeof *v);
+        v[n++] = (stale_file){sp_strdup(e->d_name), pid, sidecar, base_len};
+    }
+    closedir(d);
+    int removed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < n; i++) {
+            if ((pass == 0) != (v[i].sidecar < 0))
+                continue;
+            if (pass == 1) {
+                /* A sidecar whose database stayed belongs with it. */
+                char base[PATH_MAX];
+                struct stat st;
+                if ((size_t)snprintf(base, sizeof base, "%s/%.*s", dir, (int)v[i].base_len,
+                                     v[i].name) >= sizeof base ||
+                    lstat(base, &st) == 0)
+                    continue;
+            }
+            removed += remove_stale(dir, v[i].name, v[i].sidecar);
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        free(v[i].name);
+    free(v);
+    return removed;
+}
+
 /* ---- API ---- */
 
 int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *info, char *err,
@@ -186,6 +333,8 @@ int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *
         return SP_EINVAL;
     }
     dir_of(out_file, dir, sizeof dir);
+    /* What killed backups left here (of any target) goes first: nothing else ever would. */
+    int stale = sweep(dir, ".tmp-");
     /* Created here with mode 0600 (the database may hold credentials), empty: SQLite then
      * writes the copy into it. O_EXCL: never a file somebody else made. */
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -193,7 +342,17 @@ int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *
         snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
         return SP_ESYS;
     }
-    close(fd);
+    /* Held until the temporary is gone, so that another backup's sweep never takes it for a
+     * dead one's (even when this pid is reused later, the lock goes with the process). The
+     * descriptor stays open while SQLite uses the file and is closed after SQLite's own
+     * connection, since closing a descriptor drops the process's POSIX locks on the file. An
+     * flock is not one of them. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "cannot lock %s: %s", tmp, strerror(errno));
+        close(fd);
+        unlink(tmp);
+        return SP_ESYS;
+    }
     int ret = copy_db(db_path, tmp, info, err, errlen);
     if (!ret)
         ret = sync_path(tmp, err, errlen);
@@ -203,10 +362,12 @@ int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *
         ret = SP_ESYS;
     }
     unlink(tmp);
+    close(fd);
     if (!ret)
         ret = sync_path(dir, err, errlen);
     if (!ret)
         file_size(out_file, &info->bytes);
+    info->stale = stale;
     return ret;
 }
 
@@ -256,7 +417,10 @@ int sp_backup_restore(const char *data_dir, const char *file, char **aside, sp_b
             snprintf(err + strlen(err), errlen - strlen(err), "; stop it before restoring");
         return ret;
     }
+    /* Under the lock no other restore runs: any restore temporary here is a killed one's. */
+    int stale = sweep(data_dir, ".restore-");
     ret = sp_backup_check(file, info, err, errlen);
+    info->stale = stale;
     if (ret)
         goto out;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);

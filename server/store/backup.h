@@ -10,6 +10,16 @@
  * version this binary knows), synced and renamed into place, so a failed backup leaves no
  * half-written file under the target's name.
  *
+ * Temporaries: the copy is written as TARGET.tmp-PID (SQLite adds TARGET.tmp-PID-journal while
+ * it writes). A backup killed mid-way (kill -9, a power cut) leaves them behind, and the next
+ * backup into the same directory removes them, whatever their target was: a file named
+ * NAME.tmp-PID (with or without -journal, -wal or -shm) is removed when process PID is not
+ * alive, nobody holds a lock on it (each backup holds an flock on its own temporary for its
+ * whole life, so a pid reused since is no risk), it is a regular file of this user (any for
+ * root), and it holds what a backup writes there (nothing yet, or SQLite's header for that kind
+ * of file). A live backup's temporaries are never touched. A restore does the same with the
+ * stampede.db.restore-PID files in the data directory, under the data directory's lock.
+ *
  * A restore takes the data directory's lock (server/base/datadir.h), so it refuses while a server
  * runs on that directory; checks the file as above; copies it in beside the database; moves
  * the current database (and its -wal) aside as stampede.db.before-restore-YYYYMMDDTHHMMSSZ,
@@ -29,9 +39,11 @@ typedef struct sp_backup_info {
     int64_t tests; /* tests, deleted ones included */
     int64_t runs;  /* runs, of every status */
     int64_t bytes; /* the backup file's size */
+    int stale;     /* temporaries of killed backups (or restores) removed on the way */
 } sp_backup_info;
 
-/* Copies the database db_path to out_file, which must not exist (SP_ESTATE otherwise). */
+/* Copies the database db_path to out_file, which must not exist (SP_ESTATE otherwise); removes
+ * the temporaries that killed backups left in out_file's directory first (info->stale). */
 int sp_backup_create(const char *db_path, const char *out_file, sp_backup_info *info, char *err,
                      size_t errlen);
 

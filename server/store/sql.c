@@ -3,6 +3,7 @@
  */
 #include "store/sql.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,7 @@ struct sp_sql {
     sqlite3_stmt **st; /* cfg.ntexts of the caller's table, then K_COUNT of the kit's */
     char msg[256];     /* the last failure, for sp_sql_errmsg() */
     int last_rc;       /* its SQLite result code */
+    int last_code;     /* and its SP_E* code */
 };
 
 /* ---- Connections ---- */
@@ -109,6 +111,8 @@ int sp_sql_code(int rc)
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         return SP_EUNAVAILABLE;
+    case SQLITE_FULL:
+        return SP_EFULL;
     default:
         return SP_EIO;
     }
@@ -119,8 +123,15 @@ int sp_sql_fail(sp_sql *q, int rc)
     snprintf(q->msg, sizeof q->msg, "%s", sqlite3_errmsg(q->db));
     q->last_rc = rc;
     int code = sp_sql_code(rc);
-    if (code == SP_EUNAVAILABLE && q->cfg.busy_code)
-        code = q->cfg.busy_code;
+    /* SQLite turns ENOSPC into SQLITE_FULL only for a write(); an fsync, a truncate or a page
+     * of the -shm file that meets a full disk (or a quota, EDQUOT) is an IOERR. The system
+     * error is only read for an IOERR, when it belongs to this failure. */
+    if ((rc & 0xff) == SQLITE_IOERR) {
+        int e = sqlite3_system_errno(q->db);
+        if (e == ENOSPC || e == EDQUOT)
+            code = SP_EFULL;
+    }
+    q->last_code = code;
     return code;
 }
 
@@ -136,6 +147,7 @@ void sp_sql_clear(sp_sql *q)
 {
     q->msg[0] = '\0';
     q->last_rc = 0;
+    q->last_code = 0;
 }
 
 const char *sp_sql_errmsg(const sp_sql *q)
@@ -146,6 +158,11 @@ const char *sp_sql_errmsg(const sp_sql *q)
 int sp_sql_errcode(const sp_sql *q)
 {
     return q->last_rc;
+}
+
+int sp_sql_lastcode(const sp_sql *q)
+{
+    return q->last_code;
 }
 
 /* ---- Statements ---- */
@@ -499,11 +516,12 @@ void sp_sql_rollback(sp_sql *q)
     if (sqlite3_get_autocommit(q->db))
         return;
     char msg[sizeof q->msg];
-    int rc = q->last_rc;
+    int rc = q->last_rc, code = q->last_code;
     memcpy(msg, q->msg, sizeof msg);
     (void)kit_run(q, K_ROLLBACK);
     memcpy(q->msg, msg, sizeof msg);
     q->last_rc = rc;
+    q->last_code = code;
 }
 
 /* ---- One-off SQL ---- */

@@ -42,12 +42,14 @@
  *
  * Errors: functions return 0 (or a row flag) or a negative SP_E* code. sp_sql_code() is the one
  * mapping of SQLite results: a constraint is the caller's doing (SP_ESTATE), a busy or locked
- * database (another writer held the lock past the busy timeout) is SP_EUNAVAILABLE, and every
- * other failure (SQLITE_FULL, IOERR, CORRUPT, NOTADB, a statement that does not prepare, ...)
- * is SP_EIO. A connection may report busy as another code (sp_sql_config.busy_code) where its
- * module's header promised one before this kit existed. Each failure on a connection records
- * SQLite's message and result code (sp_sql_errmsg(), sp_sql_errcode()), kept until the next
- * failure, so a caller can say why after a rollback has run.
+ * database (another writer held the lock past the busy timeout) is SP_EUNAVAILABLE, a full
+ * disk (SQLITE_FULL) is SP_EFULL, and every other failure (IOERR, CORRUPT, NOTADB, a statement
+ * that does not prepare, ...) is SP_EIO. On a connection, an I/O error whose system call failed
+ * with ENOSPC or EDQUOT (an fsync or a -shm page that found the disk full) is SP_EFULL too.
+ * These codes go up unchanged through every module that uses the kit (base/errors.h), so a
+ * full disk reads the same wherever it is met. Each failure on a connection records SQLite's
+ * message, result code and SP_E* code (sp_sql_errmsg(), sp_sql_errcode(), sp_sql_lastcode()),
+ * kept until the next failure, so a caller can say why after a rollback has run.
  *
  * Threads: a connection is opened without SQLite's own mutex; one sp_sql is used by one thread
  * at a time (the caller's lock, or one connection per thread), and never in a child of fork().
@@ -82,7 +84,6 @@ typedef struct sp_sql_config {
     size_t ntexts;
     const char *log_as; /* NULL, or a module name: a statement that does not prepare is then
                            logged as "<log_as>: cannot prepare a statement" (base/log.h) */
-    int busy_code;      /* the code for busy and locked; 0: SP_EUNAVAILABLE */
 } sp_sql_config;
 
 /* sp_sql_connect() with a statement table (cfg is copied; the texts are borrowed and must live
@@ -171,10 +172,11 @@ void sp_sql_rollback(sp_sql *q);
 /* ---- Errors ---- */
 
 /* The SP_E* code of a SQLite result code (extended or primary): 0 for OK, ROW and DONE;
- * SP_ESTATE for a constraint; SP_EUNAVAILABLE for busy and locked; SP_EIO otherwise. */
+ * SP_ESTATE for a constraint; SP_EUNAVAILABLE for busy and locked; SP_EFULL for SQLITE_FULL;
+ * SP_EIO otherwise. */
 int sp_sql_code(int rc);
-/* Records SQLite's message for the failure rc on q and returns its code (busy and locked as
- * the connection's busy_code). */
+/* Records SQLite's message for the failure rc on q and returns its code: sp_sql_code(rc), or
+ * SP_EFULL for an I/O error whose system call found the disk full (ENOSPC, EDQUOT). */
 int sp_sql_fail(sp_sql *q, int rc);
 /* Records a message of the caller's in place of SQLite's (the recorded result code stays). */
 void sp_sql_setmsg(sp_sql *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -184,6 +186,9 @@ void sp_sql_clear(sp_sql *q);
 const char *sp_sql_errmsg(const sp_sql *q);
 /* The SQLite result code of the last recorded failure (extended), 0 when none. */
 int sp_sql_errcode(const sp_sql *q);
+/* The SP_E* code sp_sql_fail() returned for the last recorded failure, 0 when none: for a
+ * module that reports a failure later than it met it (after a rollback, or as its own code). */
+int sp_sql_lastcode(const sp_sql *q);
 
 /* ---- One-off SQL on a bare connection (scripts compiled in, checks of a file) ---- */
 

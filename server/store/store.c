@@ -11,14 +11,18 @@
  */
 #include "store/store.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "base/errors.h"
 #include "store/sql.h"
 #include "store/store_private.h"
 
@@ -236,7 +240,8 @@ static int apply_migration(sp_store *s, const sp_store_migration *m, char *err, 
     if (ret) {
         store_seterr(err, errlen, "migration %s failed: %s", m->name, sp_sql_errmsg(q));
         sp_sql_rollback(q);
-        return SP_EIO;
+        /* A full disk stays SP_EFULL, so that a start on one says so. */
+        return ret == SP_EFULL ? ret : SP_EIO;
     }
     ret = sp_sql_commit(q);
     if (ret)
@@ -339,9 +344,6 @@ int sp_store_open_upto(sp_store **out, const char *path, int max_version, char *
     static const sp_sql_config cfg = {
         .texts = sql_text,
         .ntexts = Q_COUNT,
-        /* store.h promises SP_EIO for a writer that waited past the busy timeout, and the
-         * server's callers answer SP_EIO as a database failure. */
-        .busy_code = SP_EIO,
     };
     *out = NULL;
     if (!path || !*path) {
@@ -469,4 +471,54 @@ int sp_store_integrity_check(sp_store *s, char *err, size_t errlen)
     }
     sqlite3_finalize(st);
     return ret;
+}
+
+/* Bytes for people: "12 KiB", "3.4 MiB". */
+static void human_bytes(uint64_t n, char *out, size_t outlen)
+{
+    if (n < 1024)
+        snprintf(out, outlen, "%llu bytes", (unsigned long long)n);
+    else if (n < (1u << 20))
+        snprintf(out, outlen, "%llu KiB", (unsigned long long)(n >> 10));
+    else if (n < (1u << 30))
+        snprintf(out, outlen, "%.1f MiB", (double)n / (1u << 20));
+    else
+        snprintf(out, outlen, "%.1f GiB", (double)n / (1u << 30));
+}
+
+int sp_store_space(const char *db_path, uint64_t *avail, char *err, size_t errlen)
+{
+    if (avail)
+        *avail = 0;
+    char dir[PATH_MAX];
+    if ((size_t)snprintf(dir, sizeof dir, "%s", db_path) >= sizeof dir) {
+        store_seterr(err, errlen, "database path too long");
+        return SP_EINVAL;
+    }
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    struct statvfs fs;
+    if (statvfs(dir, &fs) != 0) {
+        store_seterr(err, errlen, "cannot ask the filesystem of %s how much space is free: %s", dir,
+                     strerror(errno));
+        return SP_ESYS;
+    }
+    /* root may write the blocks a filesystem keeps in reserve; the service's user may not. */
+    uint64_t blocks = geteuid() == 0 ? fs.f_bfree : fs.f_bavail;
+    uint64_t bytes = blocks * (uint64_t)(fs.f_frsize ? fs.f_frsize : fs.f_bsize);
+    if (avail)
+        *avail = bytes;
+    if (bytes >= SP_STORE_FREE_MIN_BYTES)
+        return 0;
+    char have[32], need[32];
+    human_bytes(bytes, have, sizeof have);
+    human_bytes(SP_STORE_FREE_MIN_BYTES, need, sizeof need);
+    store_seterr(err, errlen, "the disk holding %s is full: %s free, at least %s needed", dir, have,
+                 need);
+    return SP_EFULL;
 }

@@ -32,9 +32,12 @@
  *
  * Errors: 0 or a negative SP_E* code. SP_ENOTFOUND: no such test, revision or run;
  * SP_ESTATE: the call does not fit the row's state (a name already used by a live test,
- * finishing a finished run, a process that forked); SP_EINVAL: bad arguments; SP_EIO: SQLite
- * failed (its message is kept, see sp_store_errmsg()); SP_ESYS: the file could not be opened.
- * Functions taking err/errlen write a one-line reason there for the user (errlen may be 0).
+ * finishing a finished run, a process that forked); SP_EINVAL: bad arguments; SP_EFULL: the
+ * disk is full (a write failed; reads still work, and writes work again once space is freed,
+ * on the same connection); SP_EUNAVAILABLE: another writer held the database past the busy
+ * timeout; SP_EIO: SQLite failed otherwise (its message is kept, see sp_store_errmsg());
+ * SP_ESYS: the file could not be opened. Functions taking err/errlen write a one-line reason
+ * there for the user (errlen may be 0).
  *
  * Memory: strings passed in are borrowed (copied into the database). json_t results are new
  * references owned by the caller (json_decref() them). Times are milliseconds since the epoch.
@@ -51,7 +54,7 @@
 
 typedef struct sp_store sp_store;
 
-/* How long a connection waits for another writer before giving up with SP_EIO. */
+/* How long a connection waits for another writer before giving up with SP_EUNAVAILABLE. */
 #define SP_STORE_BUSY_TIMEOUT_MS 10000
 /* The WAL file is truncated back to this size after a checkpoint (PRAGMA journal_size_limit). */
 #define SP_STORE_WAL_LIMIT_BYTES 67108864 /* 64 MiB; a plain number: it is pasted into a PRAGMA */
@@ -112,6 +115,21 @@ int sp_store_checkpoint(sp_store *s, int truncate, int *wal_frames, int *checkpo
 /* PRAGMA integrity_check and foreign_key_check. 0 when both are clean; else SP_EIO and the first
  * problem in err. */
 int sp_store_integrity_check(sp_store *s, char *err, size_t errlen);
+
+/* The least free space the database's filesystem must have for the store to count as
+ * writable: below it GET /api/v1/health says "full" and `stampede serve` does not start. A
+ * second stores a few pages; a test definition up to SP_HTTP_MAX_BODY. */
+#define SP_STORE_FREE_MIN_BYTES (8u << 20)
+
+/*
+ * The space left for the database at db_path (the file need not exist: its directory's
+ * filesystem is asked). *avail (may be NULL) gets the bytes this process may still write there
+ * (statvfs's f_bavail, or f_bfree for root, who may use the reserved blocks). 0 when at least
+ * SP_STORE_FREE_MIN_BYTES are free; SP_EFULL when fewer are, with err saying so ("the disk
+ * holding /var/lib/stampede is full: 12 KiB free, at least 8 MiB needed"); SP_ESYS when the
+ * filesystem cannot be asked (err says why). Needs no connection; any thread.
+ */
+int sp_store_space(const char *db_path, uint64_t *avail, char *err, size_t errlen);
 
 /* ---- Tests ---- */
 
@@ -196,6 +214,10 @@ typedef enum sp_run_status {
     SP_RUN_STOPPED, /* stopped by a user or SIGTERM */
     SP_RUN_ABORTED, /* the daemon died while it was queued or running */
     SP_RUN_ERROR,   /* the test could not start */
+    /* The profile ended (or was stopped) but the store could not keep all of its results (the
+     * disk was full): some seconds, minute histograms or failure messages are missing, and the
+     * run's error names them. Never passed, whatever its thresholds said (migration 0005). */
+    SP_RUN_INCOMPLETE,
     SP_RUN_STATUS_COUNT
 } sp_run_status;
 
@@ -221,10 +243,10 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
  * statuses are reached through sp_store_run_finish(). */
 int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);
 /*
- * Ends a queued or running run: status is passed, failed, stopped, aborted or error; sets ended_at.
- * verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error (may be NULL)
- * says why for error and aborted. SP_ESTATE when the run already ended, SP_EINVAL for a status
- * that does not end a run.
+ * Ends a queued or running run: status is passed, failed, stopped, aborted, error or incomplete;
+ * sets ended_at. verdicts and summary (borrowed, may be NULL) are stored as compact JSON; error
+ * (may be NULL) says why for error, aborted and incomplete. SP_ESTATE when the run already ended,
+ * SP_EINVAL for a status that does not end a run.
  */
 int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const json_t *verdicts,
                         const json_t *summary, const char *error);

@@ -158,6 +158,10 @@ static int h_store_error(sp_http_req *req, sp_store *s)
     const char *c = sp_http_query(req, "code");
     if (strcmp(c, "io") == 0)
         return sp_kit_store_error(req, SP_EIO, "name", "disk I/O error in table tests");
+    if (strcmp(c, "full") == 0)
+        return sp_kit_store_error(req, SP_EFULL, "name", "database or disk is full");
+    if (strcmp(c, "busy") == 0)
+        return sp_kit_store_error(req, SP_EUNAVAILABLE, "name", "database is locked");
     return sp_kit_store_error(req, SP_ESTATE, "name", "a test named 'x' already exists");
 }
 
@@ -257,6 +261,19 @@ static void test_store_errors(void)
     CHECK_INT_EQ(http_get(port, NULL, "/store-error?code=io", &r), 500);
     CHECK_STR_EQ(r.body, "{\"error\":{\"code\":\"internal\",\"message\":\"the database failed "
                          "(see the server log)\",\"path\":\"\"}}\n");
+    /* A full disk and a busy database are 503, each with its own code and the table's words;
+     * SQLite's stay in the log here too. */
+    CHECK_INT_EQ(http_get(port, NULL, "/store-error?code=full", &r), 503);
+    CHECK_STR_EQ(r.body, "{\"error\":{\"code\":\"disk_full\",\"message\":\"the disk of the "
+                         "data directory is full: nothing can be saved until space is freed\","
+                         "\"path\":\"\"}}\n");
+    CHECK_INT_EQ(http_get(port, NULL, "/store-error?code=busy", &r), 503);
+    CHECK_STR_CONTAINS(r.body, "\"code\":\"unavailable\"");
+    CHECK(strstr(r.body, "locked") == NULL);
+    CHECK(sp_kit_storage_failure(SP_EFULL) && sp_kit_storage_failure(SP_EUNAVAILABLE) &&
+          sp_kit_storage_failure(SP_EIO) && sp_kit_storage_failure(SP_ESYS));
+    CHECK(!sp_kit_storage_failure(SP_ESTATE) && !sp_kit_storage_failure(SP_ENOTFOUND) &&
+          !sp_kit_storage_failure(0));
     /* A conflict is the client's: its message and path. */
     CHECK_INT_EQ(http_get(port, NULL, "/store-error?code=state", &r), 409);
     CHECK_STR_EQ(r.body, "{\"error\":{\"code\":\"conflict\",\"message\":\"a test named 'x' "

@@ -2,6 +2,8 @@
  * test_routes.c - the API's real route table (sp_api_routes) served with accounts on: every
  * route with an :id in its path answers an id not written as digits alone with 404, and
  * DELETE /api/v1/tokens/+N, which once revoked token N (strtoll read the '+'), leaves it live.
+ * On a full disk (tests/unit/fullvfs.h) the store's routes and the accounts' answer alike:
+ * 503 disk_full, where POST /tests once said 500 and POST /tokens 503 unavailable.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,8 +11,11 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "api/openapi.h"
 #include "auth/auth.h"
+#include "base/errors.h"
 #include "check.h"
+#include "fullvfs.h"
 #include "http/client.h"
 
 static sp_http_server *srv;
@@ -123,12 +128,78 @@ static void test_every_id_route_uses_the_one_parser(void)
     CHECK_INT_EQ(call("GET", "/api/v1/tests/1/revisions/1", 0, &r), 200);
 }
 
+/* A call with a JSON body, as the admin. */
+static long send_json(const char *method, const char *path, const char *body, http_resp *r)
+{
+    http_req q = {.method = method,
+                  .path = path,
+                  .header = bearer,
+                  .ctype = "application/json",
+                  .body = body};
+    return http_send(port, &q, r);
+}
+
+static void test_full_disk_is_503_disk_full(void)
+{
+    static const char def[] = "{\"name\":\"full\",\"base_url\":\"http://127.0.0.1:9\","
+                              "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":"
+                              "{\"url\":\"/\"}}]}],\"load\":{\"users\":1,\"duration\":\"1s\"}}";
+    http_resp rt, rk, rl, r;
+    fullvfs_set(1);
+    long st_test = send_json("POST", "/api/v1/tests", def, &rt);
+    long st_token = send_json("POST", "/api/v1/tokens", "{\"name\":\"full\"}", &rk);
+    long st_list = call("GET", "/api/v1/tests", 0, &rl);
+    fullvfs_set(0);
+    CHECK_INT_EQ(st_test, 503);
+    CHECK_STR_CONTAINS(rt.body, "\"code\":\"disk_full\"");
+    CHECK(strstr(rt.body, "database or disk is full") == NULL); /* SQLite's words: the log's */
+    CHECK_INT_EQ(st_token, 503);
+    CHECK_STR_CONTAINS(rk.body, "\"code\":\"disk_full\"");
+    /* One message for both, from the one table. */
+    CHECK_STR_CONTAINS(rt.body, sp_http_error_message(SP_EFULL));
+    CHECK_STR_CONTAINS(rk.body, sp_http_error_message(SP_EFULL));
+    CHECK_INT_EQ(st_list, 200); /* reads go on */
+    /* Space again: the same connections write, no restart. */
+    CHECK_INT_EQ(send_json("POST", "/api/v1/tests", def, &r), 201);
+    CHECK_INT_EQ(send_json("POST", "/api/v1/tokens", "{\"name\":\"after\"}", &r), 201);
+}
+
+/* The new status is listed, filtered on, and described in openapi.json. */
+static void test_incomplete_status_in_the_api(void)
+{
+    http_resp r;
+    CHECK_INT_EQ(call("GET", "/api/v1/runs?status=incomplete", 0, &r), 200);
+    CHECK_INT_EQ(call("GET", "/api/v1/runs?status=bogus", 0, &r), 400);
+    CHECK_STR_CONTAINS(r.body, "stopped, aborted, error, incomplete");
+    /* openapi.json is larger than a test response keeps: built here from the same table. */
+    size_t n = 0;
+    const sp_http_route *routes = sp_api_routes(&n);
+    json_t *doc = sp_openapi_build(routes, n);
+    CHECK(doc != NULL);
+    json_t *st = json_object_get(json_object_get(json_object_get(doc, "components"), "schemas"),
+                                 "RunStatus");
+    json_t *e = json_object_get(st, "enum");
+    int found = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(e, i, v) found |= strcmp(json_string_value(v), "incomplete") == 0;
+    CHECK(found);
+    json_t *post =
+        json_object_get(json_object_get(json_object_get(doc, "paths"), "/api/v1/tests"), "post");
+    CHECK(json_object_get(json_object_get(post, "responses"), "503") != NULL);
+    json_decref(doc);
+}
+
 int main(void)
 {
     curl_global_init(CURL_GLOBAL_DEFAULT);
     const char *base = getenv("TMPDIR");
     char dir[256];
     snprintf(dir, sizeof dir, "%s/stampede-routes-XXXXXX", base && *base ? base : "/tmp");
+    if (fullvfs_install() != SQLITE_OK) {
+        fprintf(stderr, "cannot install the full-disk VFS\n");
+        return 1;
+    }
     if (!mkdtemp(dir)) {
         perror("mkdtemp");
         return 1;
@@ -166,6 +237,8 @@ int main(void)
     port = sp_http_server_port(srv);
     RUN(test_token_plus_id_is_404_and_revokes_nothing);
     RUN(test_every_id_route_uses_the_one_parser);
+    RUN(test_full_disk_is_503_disk_full);
+    RUN(test_incomplete_status_in_the_api);
     sp_http_server_free(srv);
     sp_auth_free(auth);
     sp_api_free(api);

@@ -413,6 +413,7 @@ static void test_error_status_table(void)
         {SP_EURI, 414, "uri_too_long"},
         {SP_ENOTIMPL, 501, "not_implemented"},
         {SP_EUNAVAILABLE, 503, "unavailable"},
+        {SP_EFULL, 503, "disk_full"},
         {SP_EIO, 500, "internal"},
         {SP_ESYS, 500, "internal"},
         {0, 500, "internal"},
@@ -424,6 +425,12 @@ static void test_error_status_table(void)
         CHECK_STR_EQ(name, want[i].name);
     }
     CHECK_UINT_EQ(sp_http_error_status(SP_ELIMIT, NULL), 413);
+    /* The storage's 503s say what happened; the server's own faults say nothing of the cause. */
+    CHECK_STR_CONTAINS(sp_http_error_message(SP_EFULL), "disk");
+    CHECK_STR_CONTAINS(sp_http_error_message(SP_EFULL), "full");
+    CHECK_STR_CONTAINS(sp_http_error_message(SP_EUNAVAILABLE), "unavailable");
+    CHECK_STR_EQ(sp_http_error_message(SP_EIO), "internal error (see the server log)");
+    CHECK_STR_EQ(sp_http_error_message(-12345), "internal error (see the server log)");
 }
 
 int main(void)

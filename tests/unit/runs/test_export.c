@@ -80,10 +80,49 @@ static void test_cap(void)
     json_decref(run);
 }
 
+/* An incomplete run is never green in CI: its JUnit counts an error that quotes what was lost,
+ * with thresholds or without, and the HTML report shows the status and the lost seconds. */
+static void test_incomplete(void)
+{
+    static const char lost[] = "the store could not keep all of this run's results (the disk was "
+                               "full): 3 of 9 seconds were not stored (seconds 4-6)";
+    json_t *run = stored_run();
+    json_object_set_new(run, "status", json_string("incomplete"));
+    json_object_set_new(run, "error", json_string(lost));
+    json_object_set_new(json_array_get(json_object_get(run, "verdicts"), 0), "passed", json_true());
+    static const char with[] =
+        "{\"name\":\"x\",\"base_url\":\"http://127.0.0.1:9\",\"users\":[{\"name\":\"u\","
+        "\"tasks\":[{\"request\":{\"url\":\"/\"}}]}],\"load\":{\"users\":1,\"duration\":"
+        "\"1s\"},\"thresholds\":[\"p95 < 300ms\"]}";
+    static const char without[] =
+        "{\"name\":\"x\",\"base_url\":\"http://127.0.0.1:9\",\"users\":[{\"name\":\"u\","
+        "\"tasks\":[{\"request\":{\"url\":\"/\"}}]}],\"load\":{\"users\":1,\"duration\":"
+        "\"1s\"}}";
+    sp_buf b;
+    sp_buf_init(&b, 1 << 20);
+    char err[256] = "";
+    CHECK_INT_EQ(sp_export_junit(run, with, ".", &b, err, sizeof err), 0);
+    CHECK_STR_CONTAINS(b.p, "tests=\"2\" failures=\"0\" errors=\"1\"");
+    CHECK_STR_CONTAINS(b.p, "name=\"results stored\"");
+    CHECK_STR_CONTAINS(b.p, "3 of 9 seconds were not stored (seconds 4-6)</error>");
+    sp_buf_reset(&b);
+    CHECK_INT_EQ(sp_export_junit(run, without, ".", &b, err, sizeof err), 0);
+    CHECK_STR_CONTAINS(b.p, "tests=\"1\" failures=\"0\" errors=\"1\"");
+    CHECK_STR_CONTAINS(b.p, "name=\"run\"");
+    CHECK_STR_CONTAINS(b.p, "seconds 4-6)</error>");
+    sp_buf_reset(&b);
+    CHECK_INT_EQ(sp_export_html(run, NULL, NULL, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<b class=\"incomplete\">incomplete</b>");
+    CHECK_STR_CONTAINS(b.p, "3 of 9 seconds were not stored (seconds 4-6)");
+    sp_buf_release(&b);
+    json_decref(run);
+}
+
 int main(void)
 {
     RUN(test_csv);
     RUN(test_html);
     RUN(test_cap);
+    RUN(test_incomplete);
     return check_summary();
 }

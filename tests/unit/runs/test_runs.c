@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/errors.h"
 #include "check.h"
 #include "engine/common.h"
+#include "fullvfs.h"
 #include "engine/testserver.h"
 #include "live/live.h"
 #include "runs/runs.h"
@@ -203,6 +205,92 @@ static void test_stop_and_caps(void)
     sp_runs_free(r);
 }
 
+/* The live totals' member of an active run, or -1. */
+static long long live_num(sp_runs *r, int64_t id, const char *key)
+{
+    json_t *l = NULL;
+    if (sp_runs_live(r, id, &l) != 0)
+        return -1;
+    json_t *v = json_object_get(l, key);
+    long long n = json_is_boolean(v) ? json_is_true(v) : json_integer_value(v);
+    json_decref(l);
+    return n;
+}
+
+/* The disk fills while a run goes: the seconds it meets are counted, not waited for; a start
+ * cannot record its run (SP_EFULL); the run's end waits for space, and once space is back the
+ * run ends incomplete with the lost seconds named, although every threshold held. */
+static void test_full_disk_ends_incomplete(void)
+{
+    sp_runs *r = new_runs(2, 100, NULL);
+    int64_t id = start(r, "{\"users\":2,\"duration\":\"3s\"}", NULL, NULL);
+    CHECK(id > 0);
+    usleep(1200 * 1000);
+    fullvfs_set(1);
+    usleep(1500 * 1000);
+    long long lost = live_num(r, id, "lost_seconds");
+    CHECK(lost >= 1);
+    int rc;
+    CHECK_INT_EQ(start(r, "{\"users\":1,\"duration\":\"1s\"}", &rc, NULL), 0);
+    CHECK_INT_EQ(rc, SP_EFULL);
+    /* Past its planned end: the run waits for the disk to store its end. */
+    for (int i = 0; i < 100 && live_num(r, id, "ending") != 1; i++)
+        usleep(50 * 1000);
+    CHECK_INT_EQ(live_num(r, id, "ending"), 1);
+    CHECK_INT_EQ((int)sp_runs_active(r), 1);
+    fullvfs_set(0);
+    wait_idle(r, 10000);
+    CHECK_INT_EQ((int)sp_runs_active(r), 0);
+
+    sp_store *s = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
+    json_t *run = NULL;
+    CHECK_STR_EQ(status_of(s, id, &run), "incomplete");
+    const char *why = json_string_value(json_object_get(run, "error"));
+    CHECK_STR_CONTAINS(why, "the disk was full");
+    CHECK_STR_CONTAINS(why, "seconds were not stored (second");
+    json_t *lj = json_object_get(json_object_get(run, "summary"), "lost");
+    CHECK_STR_EQ(json_string_value(json_object_get(lj, "cause")), "disk_full");
+    json_int_t nlost = json_integer_value(json_object_get(lj, "seconds"));
+    json_int_t of = json_integer_value(json_object_get(lj, "of"));
+    CHECK(nlost >= lost && nlost < of);
+    /* The thresholds held (error_rate < 1%): incomplete all the same, never passed. */
+    CHECK(json_is_true(
+        json_object_get(json_array_get(json_object_get(run, "verdicts"), 0), "passed")));
+    /* What was stored and what was lost add up to what the engine reported. */
+    json_t *series = NULL;
+    CHECK_INT_EQ(sp_store_run_series(s, id, -1, 0, -1, &series), 0);
+    size_t stored = json_array_size(json_object_get(json_object_get(series, "ticks"), "second"));
+    CHECK_INT_EQ((long long)stored + nlost, of);
+    json_decref(series);
+    json_decref(run);
+
+    /* The next run, with space, passes as ever: nothing sticks to the connection or the pool. */
+    int64_t next = start(r, "{\"users\":1,\"duration\":\"1s\"}", NULL, NULL);
+    CHECK(next > 0);
+    wait_idle(r, 10000);
+    CHECK_STR_EQ(status_of(s, next, &run), "passed");
+    json_decref(run);
+
+    /* A shutdown does not wait for the disk: the run whose end cannot be stored is left
+     * running in the store, for the next start to mark aborted. */
+    id = start(r, "{\"users\":1,\"duration\":\"1s\"}", NULL, NULL);
+    CHECK(id > 0);
+    usleep(300 * 1000);
+    fullvfs_set(1);
+    for (int i = 0; i < 100 && live_num(r, id, "ending") != 1; i++)
+        usleep(50 * 1000);
+    CHECK_INT_EQ(live_num(r, id, "ending"), 1);
+    uint64_t t0 = sp_now_us();
+    sp_runs_free(r);
+    CHECK((sp_now_us() - t0) / 1000 < 3000);
+    fullvfs_set(0);
+    CHECK_STR_EQ(status_of(s, id, &run), "running");
+    json_decref(run);
+    sp_store_close(s);
+}
+
 /* A start with explicit args: what it resolved comes back in out. */
 static int start_with(sp_runs *r, int64_t tid, int revision, const char *overrides,
                       const sp_policy_rules *rules, sp_runs_started *out, sp_errlist *el)
@@ -279,6 +367,11 @@ int main(void)
         return 1;
     }
     snprintf(dbpath, sizeof dbpath, "%s/stampede.db", tmpdir);
+    /* Before any connection: every store opened from here on can be made to meet a full disk. */
+    if (fullvfs_install() != SQLITE_OK) {
+        fprintf(stderr, "cannot install the full-disk VFS\n");
+        return 1;
+    }
     if (testserver_start(&srv) != 0) {
         fprintf(stderr, "cannot start the test server\n");
         return 1;
@@ -301,6 +394,7 @@ int main(void)
     RUN(test_run_passes_with_seconds);
     RUN(test_start_resolves);
     RUN(test_stop_and_caps);
+    RUN(test_full_disk_ends_incomplete);
     testserver_stop(&srv);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

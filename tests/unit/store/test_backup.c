@@ -3,12 +3,19 @@
  * database made with the store API is backed up while a writer holds a transaction open, the
  * copy is checked, an existing target is refused, a restore moves the old database aside, and
  * a restore is refused under a held data-dir lock or for a file that is not a Stampede database.
+ * The temporaries a killed backup leaves (NAME.tmp-PID and its -journal) are removed by the next
+ * backup, and nothing else: not a live backup's (its pid lives, or it holds the lock), not a file
+ * that is not what a backup writes.
  */
 #define _XOPEN_SOURCE 700
+#include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -308,6 +315,153 @@ static void test_not_a_stampede_database_refused(void)
     CHECK(!exists(pattern));
 }
 
+/* dir/name holding len bytes of data (a file named like a temporary). */
+static void put_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd >= 0) {
+        if (len && write(fd, data, len) != (ssize_t)len)
+            fprintf(stderr, "  short write to %s\n", p);
+        close(fd);
+    }
+}
+
+static int exists_in(const char *dir, const char *name)
+{
+    char p[700];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+/* A process id that was alive a moment ago and is not now (a child, reaped). */
+static long dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(0);
+    waitpid(pid, NULL, 0);
+    return (long)pid;
+}
+
+static void test_stale_temporaries_swept(void)
+{
+    const char *dir = path_in("swept", 1);
+    const char *out = path_in("swept-out", 1);
+    static const char *const tests[] = {"kept"};
+    CHECK_INT_EQ(make_datadir(dir, tests, 1), 0);
+    static const char db_head[100] = "SQLite format 3";
+    static const unsigned char journal_head[28] = {0xd9, 0xd5, 0x05, 0xf9, 0x20, 0xa1, 0x63, 0xd7};
+    long dead = dead_pid(), dead2 = dead_pid();
+    /* A live process that is not a backup, and one that holds a temporary's lock as a backup
+     * does (its pid in the name is a dead one's: the lock alone must keep it). */
+    pid_t live = fork();
+    if (live == 0) {
+        pause();
+        _exit(0);
+    }
+    char name[20][128];
+    snprintf(name[0], 128, "old.db.tmp-%ld", dead);
+    snprintf(name[1], 128, "old.db.tmp-%ld-journal", dead);
+    snprintf(name[2], 128, "empty.db.tmp-%ld", dead);
+    snprintf(name[3], 128, "orphan.db.tmp-%ld-journal", dead2);
+    snprintf(name[4], 128, "live.db.tmp-%ld", (long)live);
+    snprintf(name[5], 128, "live.db.tmp-%ld-journal", (long)live);
+    snprintf(name[6], 128, "locked.db.tmp-%ld", dead2);
+    snprintf(name[7], 128, "locked.db.tmp-%ld-journal", dead2);
+    snprintf(name[8], 128, "notes.txt.tmp-%ld", dead);
+    snprintf(name[9], 128, "link.db.tmp-%ld", dead);
+    snprintf(name[10], 128, "odd.db.tmp-%ld-x", dead);
+    snprintf(name[11], 128, "zeros.db.tmp-%ld", dead2);
+    snprintf(name[12], 128, "unsynced.db.tmp-%ld-journal", dead2);
+    put_file(out, name[0], db_head, sizeof db_head);
+    put_file(out, name[1], journal_head, sizeof journal_head);
+    put_file(out, name[2], "", 0);
+    put_file(out, name[3], journal_head, sizeof journal_head);
+    put_file(out, name[4], db_head, sizeof db_head);
+    put_file(out, name[5], journal_head, sizeof journal_head);
+    put_file(out, name[6], db_head, sizeof db_head);
+    put_file(out, name[7], journal_head, sizeof journal_head);
+    put_file(out, name[8], "not a database, somebody's notes", 32);
+    char target[700], link_path[700];
+    snprintf(target, sizeof target, "%s/%s", out, name[8]);
+    snprintf(link_path, sizeof link_path, "%s/%s", out, name[9]);
+    CHECK_INT_EQ(symlink(target, link_path), 0);
+    put_file(out, name[10], db_head, sizeof db_head);
+    static const char zeros[4096];
+    put_file(out, name[11], zeros, sizeof zeros); /* pages not written yet */
+    /* A journal header whose magic SQLite had not filled in yet (it does once it has synced). */
+    static const unsigned char unsynced[28] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xb5, 0x23};
+    put_file(out, name[12], unsynced, sizeof unsynced);
+    int pipefd[2];
+    CHECK_INT_EQ(pipe(pipefd), 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/%s", out, name[6]);
+        int fd = open(p, O_RDONLY);
+        char ok = fd >= 0 && flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
+        if (write(pipefd[1], &ok, 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char ok = 0;
+    CHECK_INT_EQ(read(pipefd[0], &ok, 1), 1);
+    CHECK_INT_EQ(ok, 'y');
+    close(pipefd[0]);
+    close(pipefd[1]);
+
+    char err[512] = "";
+    sp_backup_info info;
+    char dst[700];
+    snprintf(dst, sizeof dst, "%s/new.db", out);
+    int rc = sp_backup_create(db_in(dir), dst, &info, err, sizeof err);
+    kill(live, SIGKILL);
+    kill(holder, SIGKILL);
+    waitpid(live, NULL, 0);
+    waitpid(holder, NULL, 0);
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(info.stale, 6);
+    /* A killed backup's database and journal, an empty one, orphan journals, zeros: gone. */
+    CHECK(!exists_in(out, name[0]));
+    CHECK(!exists_in(out, name[1]));
+    CHECK(!exists_in(out, name[2]));
+    CHECK(!exists_in(out, name[3]));
+    CHECK(!exists_in(out, name[11]));
+    CHECK(!exists_in(out, name[12]));
+    /* A live pid's, a locked one's (and its journal, which goes with it), a file that is not a
+     * database, a symbolic link, a name that only looks alike: kept. */
+    for (int i = 4; i <= 10; i++)
+        CHECK(exists_in(out, name[i]));
+    CHECK(exists_in(out, "new.db"));
+    /* The new backup left no temporary of its own. */
+    char mine[128];
+    snprintf(mine, sizeof mine, "new.db.tmp-%ld", (long)getpid());
+    CHECK(!exists_in(out, mine));
+
+    /* The lock is gone with its holder: the next backup takes that one too. */
+    snprintf(dst, sizeof dst, "%s/next.db", out);
+    CHECK_INT_EQ(sp_backup_create(db_in(dir), dst, &info, err, sizeof err), 0);
+    CHECK_INT_EQ(info.stale, 4); /* the killed holder's database and journal, the live one's */
+    CHECK(!exists_in(out, name[6]));
+    CHECK(!exists_in(out, name[7]));
+    CHECK(!exists_in(out, name[4]));
+    CHECK(exists_in(out, name[8]));
+
+    /* A restore removes what a killed restore left in the data directory. */
+    char left[128];
+    snprintf(left, sizeof left, "%s.restore-%ld", SP_DATADIR_DB_FILE, dead);
+    put_file(dir, left, db_head, sizeof db_head);
+    char *aside = NULL;
+    CHECK_INT_EQ(sp_backup_restore(dir, dst, &aside, &info, err, sizeof err), 0);
+    CHECK_INT_EQ(info.stale, 1);
+    CHECK(!exists_in(dir, left));
+    free(aside);
+}
+
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     SP_UNUSED(st);
@@ -328,6 +482,7 @@ int main(void)
     RUN(test_restore_moves_the_old_database_aside);
     RUN(test_restore_refused_under_the_lock);
     RUN(test_not_a_stampede_database_refused);
+    RUN(test_stale_temporaries_swept);
     nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return check_summary();
 }

@@ -34,11 +34,11 @@ static const char *path_of(const char *name)
 }
 
 /* A connection to a fresh file with the test tables. */
-static sp_sql *open_test(const char *name, int busy_code)
+static sp_sql *open_test(const char *name)
 {
     const char *path = path_of(name);
     unlink(path);
-    sp_sql_config cfg = {.texts = texts, .ntexts = T_NCOUNT, .busy_code = busy_code};
+    sp_sql_config cfg = {.texts = texts, .ntexts = T_NCOUNT};
     sp_sql *q = NULL;
     char why[256] = "";
     if (sp_sql_open(&q, path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &cfg, why, sizeof why)) {
@@ -79,8 +79,9 @@ static void test_error_mapping(void)
     CHECK_INT_EQ(sp_sql_code(SQLITE_BUSY_SNAPSHOT), SP_EUNAVAILABLE);
     CHECK_INT_EQ(sp_sql_code(SQLITE_LOCKED), SP_EUNAVAILABLE);
     CHECK_INT_EQ(sp_sql_code(SQLITE_LOCKED_SHAREDCACHE), SP_EUNAVAILABLE);
-    /* The disk's failures are one code, and so is everything else that goes wrong. */
-    CHECK_INT_EQ(sp_sql_code(SQLITE_FULL), SP_EIO);
+    /* A full disk is a code of its own (503 disk_full up the stack); everything else that goes
+     * wrong is one code. */
+    CHECK_INT_EQ(sp_sql_code(SQLITE_FULL), SP_EFULL);
     CHECK_INT_EQ(sp_sql_code(SQLITE_IOERR), SP_EIO);
     CHECK_INT_EQ(sp_sql_code(SQLITE_IOERR_WRITE), SP_EIO);
     CHECK_INT_EQ(sp_sql_code(SQLITE_IOERR_FSYNC), SP_EIO);
@@ -93,7 +94,7 @@ static void test_error_mapping(void)
 
 static void test_constraint_recorded(void)
 {
-    sp_sql *q = open_test("constraint", 0);
+    sp_sql *q = open_test("constraint");
     CHECK(q != NULL);
     CHECK_STR_EQ(sp_sql_errmsg(q), "");
     CHECK_INT_EQ(sp_sql_run(q, T_INSERT, "ls---", (int64_t)1, "a"), 0);
@@ -115,13 +116,12 @@ static void test_constraint_recorded(void)
 
 static void test_busy_is_unavailable(void)
 {
-    sp_sql *a = open_test("busy", 0);
+    sp_sql *a = open_test("busy");
     CHECK(a != NULL);
     sp_sql_config cfg = {.texts = texts, .ntexts = T_NCOUNT};
     sp_sql *b = NULL, *c = NULL;
     char why[256];
     CHECK_INT_EQ(sp_sql_open(&b, path_of("busy"), SQLITE_OPEN_READWRITE, &cfg, why, sizeof why), 0);
-    cfg.busy_code = SP_EIO; /* a module whose header promised SP_EIO, as the store's does */
     CHECK_INT_EQ(sp_sql_open(&c, path_of("busy"), SQLITE_OPEN_READWRITE, &cfg, why, sizeof why), 0);
     /* Not ten seconds of the kit's busy timeout in a unit test. */
     sqlite3_busy_timeout(sp_sql_db(b), 0);
@@ -132,7 +132,9 @@ static void test_busy_is_unavailable(void)
     CHECK_INT_EQ(sp_sql_begin(b), SP_EUNAVAILABLE);
     CHECK_INT_EQ(sp_sql_errcode(b) & 0xff, SQLITE_BUSY);
     CHECK_STR_CONTAINS(sp_sql_errmsg(b), "locked");
-    CHECK_INT_EQ(sp_sql_begin(c), SP_EIO);
+    /* Every connection says busy the same way: no module turns it into a database failure. */
+    CHECK_INT_EQ(sp_sql_begin(c), SP_EUNAVAILABLE);
+    CHECK_INT_EQ(sp_sql_lastcode(c), SP_EUNAVAILABLE);
     CHECK_INT_EQ(sp_sql_end(a, 0), 0);
     CHECK_INT_EQ(sp_sql_begin(b), 0);
     CHECK_INT_EQ(sp_sql_end(b, 0), 0);
@@ -142,9 +144,44 @@ static void test_busy_is_unavailable(void)
     sp_sql_close(c);
 }
 
+/* A database that may not grow (max_page_count) fails as a full disk does, with SQLITE_FULL: the
+ * kit says SP_EFULL, keeps it through the rollback, and the same connection writes again once
+ * there is room, with nothing of the failed write left behind. */
+static void test_full_is_its_own_code(void)
+{
+    sp_sql *q = open_test("full");
+    CHECK(q != NULL);
+    sqlite3 *db = sp_sql_db(q);
+    int64_t pages = 0;
+    CHECK_INT_EQ(sp_sql_exec_int(db, "PRAGMA page_count", &pages), SQLITE_OK);
+    char pragma[64];
+    snprintf(pragma, sizeof pragma, "PRAGMA max_page_count = %lld", (long long)pages);
+    CHECK_INT_EQ(sp_sql_exec(db, pragma), SQLITE_OK);
+    static char big[64 * 1024];
+    memset(big, 'x', sizeof big);
+
+    CHECK_INT_EQ(sp_sql_begin(q), 0);
+    int rc = sp_sql_run(q, T_INSERT, "lsfb-", (int64_t)1, "big", 1.0, big, (int)sizeof big);
+    CHECK_INT_EQ(rc, SP_EFULL);
+    CHECK_INT_EQ(sp_sql_errcode(q) & 0xff, SQLITE_FULL);
+    CHECK_STR_CONTAINS(sp_sql_errmsg(q), "full");
+    CHECK_INT_EQ(sp_sql_end(q, rc), SP_EFULL);
+    CHECK_INT_EQ(sp_sql_lastcode(q), SP_EFULL);
+    CHECK_STR_CONTAINS(sp_sql_errmsg(q), "full");
+    /* Reads go on while the disk is full. */
+    CHECK_INT_EQ(count_rows(q), 0);
+
+    CHECK_INT_EQ(sp_sql_exec(db, "PRAGMA max_page_count = 1000000"), SQLITE_OK);
+    CHECK_INT_EQ(sp_sql_run(q, T_INSERT, "lsfb-", (int64_t)1, "big", 1.0, big, (int)sizeof big), 0);
+    CHECK_INT_EQ(count_rows(q), 1);
+    sp_sql_clear(q);
+    CHECK_INT_EQ(sp_sql_lastcode(q), 0);
+    sp_sql_close(q);
+}
+
 static void test_rollback(void)
 {
-    sp_sql *q = open_test("rollback", 0);
+    sp_sql *q = open_test("rollback");
     CHECK(q != NULL);
     /* A failed statement in the middle: sp_sql_end() rolls the whole write back and keeps the
      * statement's failure for the caller. */
@@ -201,7 +238,7 @@ static const char *row_text(sp_sql *q, int64_t id, const char *spec, char *buf, 
 static void test_bind_and_read(void)
 {
     char buf[256];
-    sp_sql *q = open_test("bind", 0);
+    sp_sql *q = open_test("bind");
     CHECK(q != NULL);
     json_t *doc = json_pack("{s:i, s:[s]}", "a", 1, "b", "c");
     const unsigned char blob[3] = {0, 1, 2};
@@ -266,7 +303,7 @@ static int stop_at_two(sqlite3_stmt *st, void *ctx)
 
 static void test_misuse_refused(void)
 {
-    sp_sql *q = open_test("misuse", 0);
+    sp_sql *q = open_test("misuse");
     CHECK(q != NULL);
     /* Fewer or more letters than parameters, or an unknown letter: nothing is bound or run. */
     CHECK(sp_sql_query(q, T_INSERT, "ls", (int64_t)1, "a") == NULL);
@@ -346,12 +383,13 @@ int main(void)
     RUN(test_error_mapping);
     RUN(test_constraint_recorded);
     RUN(test_busy_is_unavailable);
+    RUN(test_full_is_its_own_code);
     RUN(test_rollback);
     RUN(test_bind_and_read);
     RUN(test_misuse_refused);
     RUN(test_bare_connection);
 
-    const char *names[] = {"constraint", "busy", "rollback", "bind", "misuse", "bare"};
+    const char *names[] = {"constraint", "busy", "full", "rollback", "bind", "misuse", "bare"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++) {
         char p[600];
         snprintf(p, sizeof p, "%s", path_of(names[i]));

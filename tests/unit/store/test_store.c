@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "base/errors.h"
 #include "check.h"
 #include "engine/common.h"
 #include "engine/histogram.h"
@@ -206,6 +207,124 @@ static void test_upgrade_from_version_1(void)
     CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
     sqlite3_finalize(st);
     sqlite3_close(db);
+}
+
+/* One integer from SQL on a bare connection to path, -1 when it fails. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *st = NULL;
+    int64_t v = -1;
+    if (sqlite3_open(path, &db) == SQLITE_OK &&
+        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+/* 0005 rebuilds runs (a CHECK cannot be altered) under the children that refer to it: every
+ * run, second, tick, histogram and failure message survives with its id, the indexes are back,
+ * foreign keys still hold, and the new status is accepted where version 4 refused it. */
+static void test_upgrade_to_incomplete(void)
+{
+    const char *path = db_path("v4");
+    remove_db(path);
+    char err[256] = "";
+    sp_store *s = NULL;
+    CHECK_INT_EQ(sp_store_open_upto(&s, path, 4, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_store_schema_version(s), 4);
+    int64_t t = make_test(s, "rebuilt under its runs");
+    CHECK(t > 0);
+    int64_t runs[3];
+    for (int i = 0; i < 3; i++) {
+        runs[i] = make_run(s, t, 2);
+        CHECK(runs[i] > 0);
+        CHECK_INT_EQ(sp_store_run_set_status(s, runs[i], SP_RUN_RUNNING), 0);
+        for (int sec = 0; sec < 4; sec++)
+            CHECK_INT_EQ(add_second(s, runs[i], sec, 2), 0);
+    }
+    uint64_t buckets[8] = {0, 3, 0, 5};
+    sp_store_hist h = {.name_id = 1, .buckets = buckets, .nbuckets = 8};
+    CHECK_INT_EQ(sp_store_run_minute_hist_add(s, runs[0], 0, &h, 1), 0);
+    sp_store_failure fl = {.name_id = 0, .message = "HTTP 500", .count = 7};
+    CHECK_INT_EQ(sp_store_run_failures_add(s, runs[0], &fl, 1), 0);
+    json_t *summary = json_pack("{s:f}", "duration_s", 4.0);
+    CHECK_INT_EQ(sp_store_run_finish(s, runs[0], SP_RUN_PASSED, NULL, summary, NULL), 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, runs[1], SP_RUN_STOPPED, NULL, NULL, NULL), 0);
+    /* Version 4 knows no such status: the CHECK refuses it. */
+    CHECK_INT_EQ(sp_store_run_finish(s, runs[2], SP_RUN_INCOMPLETE, NULL, NULL, "x"), SP_ESTATE);
+    sp_store_close(s);
+    json_decref(summary);
+
+    CHECK_INT_EQ(sp_store_open(&s, path, err, sizeof err), 0);
+    size_t known;
+    sp_store_migrations(&known);
+    CHECK_INT_EQ(sp_store_schema_version(s), (int)known);
+    CHECK_INT_EQ(sp_store_integrity_check(s, err, sizeof err), 0);
+    json_t *o = NULL;
+    const char *want[] = {"passed", "stopped", "running"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_INT_EQ(sp_store_run_get(s, runs[i], &o), 0);
+        CHECK_STR_EQ(json_string_value(json_object_get(o, "status")), want[i]);
+        CHECK_INT_EQ(json_integer_value(json_object_get(o, "last_second")), 3);
+        CHECK_UINT_EQ(json_array_size(json_object_get(o, "names")), 2);
+        json_decref(o);
+    }
+    CHECK_INT_EQ(sp_store_run_get(s, runs[0], &o), 0);
+    CHECK_NEAR(json_real_value(json_object_get(json_object_get(o, "summary"), "duration_s")), 4.0,
+               1e-9);
+    json_decref(o);
+    json_t *series = NULL;
+    CHECK_INT_EQ(sp_store_run_series(s, runs[1], -1, 0, -1, &series), 0);
+    CHECK_UINT_EQ(json_array_size(json_object_get(json_object_get(series, "ticks"), "second")), 4);
+    json_decref(series);
+    uint64_t back[8] = {0}, total = 0;
+    CHECK_INT_EQ(sp_store_window_hist(s, runs[0], 1, 0, 1, back, 8, &total), 0);
+    CHECK_UINT_EQ(total, 8);
+    json_t *fails = NULL;
+    CHECK_INT_EQ(sp_store_run_failures(s, runs[0], &fails), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(fails, 0), "count")), 7);
+    json_decref(fails);
+    /* The new status is accepted now; a run that has ended still cannot end again. */
+    CHECK_INT_EQ(sp_store_run_finish(s, runs[2], SP_RUN_INCOMPLETE, NULL, NULL, "1 of 4 seconds"),
+                 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, runs[2], SP_RUN_PASSED, NULL, NULL, NULL), SP_ESTATE);
+    /* New runs go on from the old ids, and the children still need their parent. */
+    int64_t next = make_run(s, t, 1);
+    CHECK(next > runs[2]);
+    const char *names[] = {"orphan"};
+    CHECK_INT_EQ(sp_store_run_names_set(s, runs[2] + 1000, names, 1), SP_ENOTFOUND);
+    sp_store_close(s);
+
+    CHECK_INT_EQ(sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND"
+                               " name IN ('runs_by_test', 'runs_by_created', 'runs_by_status')"),
+                 3);
+    CHECK_INT_EQ(sql_int(path, "SELECT count(*) FROM sqlite_schema WHERE name = 'runs_0005'"), 0);
+    /* Still a CHECK: a status nobody knows is refused. */
+    CHECK_INT_EQ(sql_int(path, "SELECT count(*) FROM runs WHERE status = 'incomplete'"), 1);
+    sqlite3 *db = NULL;
+    CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, "UPDATE runs SET status = 'bogus'", NULL, NULL, NULL) & 0xff,
+                 SQLITE_CONSTRAINT);
+    sqlite3_close(db);
+}
+
+/* The free space health and `stampede serve` judge by: the directory's filesystem is asked
+ * (the file need not exist), and a directory that does not exist cannot be asked. The full case
+ * needs a full filesystem: tests/integration/disk_full.test.mjs fills a tmpfs. */
+static void test_space(void)
+{
+    uint64_t avail = 0;
+    char err[256] = "";
+    int rc = sp_store_space(db_path("not-made-yet"), &avail, err, sizeof err);
+    CHECK(rc == 0 || rc == SP_EFULL);
+    CHECK(rc == SP_EFULL || avail >= SP_STORE_FREE_MIN_BYTES);
+    if (rc == SP_EFULL)
+        CHECK_STR_CONTAINS(err, "is full");
+    CHECK_INT_EQ(sp_store_space("/no/such/dir/stampede.db", &avail, err, sizeof err), SP_ESYS);
+    CHECK_STR_CONTAINS(err, "/no/such/dir");
+    CHECK_UINT_EQ(avail, 0);
 }
 
 static void test_newer_database_refused(void)
@@ -514,7 +633,25 @@ static void test_run_lifecycle(void)
     CHECK_INT_EQ(json_integer_value(json_object_get(o, "total")), 0);
     json_decref(o);
 
+    /* incomplete ends a run like the others and is filtered on like them. */
+    int64_t part = 0;
+    CHECK_INT_EQ(sp_store_run_create(s, t2, 0, NULL, NULL, &part, NULL, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, part, SP_RUN_INCOMPLETE, NULL, NULL,
+                                     "3 of 10 seconds were not stored (the disk was full)"),
+                 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, part, SP_RUN_PASSED, NULL, NULL, NULL), SP_ESTATE);
+    sp_store_run_filter_init(&f);
+    f.status = SP_RUN_INCOMPLETE;
+    CHECK_INT_EQ(sp_store_run_list(s, &f, &o), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(o, "total")), 1);
+    json_t *item = json_array_get(json_object_get(o, "items"), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(item, "status")), "incomplete");
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(item, "error")), "3 of 10 seconds");
+    json_decref(o);
+
     CHECK_STR_EQ(sp_store_run_status_name(SP_RUN_ABORTED), "aborted");
+    CHECK_STR_EQ(sp_store_run_status_name(SP_RUN_INCOMPLETE), "incomplete");
+    CHECK_INT_EQ(sp_store_run_status_parse("incomplete"), SP_RUN_INCOMPLETE);
     CHECK_INT_EQ(sp_store_run_status_parse("stopped"), SP_RUN_STOPPED);
     CHECK_INT_EQ(sp_store_run_status_parse("bogus"), -1);
     CHECK(sp_store_run_status_name(SP_RUN_STATUS_COUNT) == NULL);
@@ -1351,6 +1488,8 @@ int main(void)
     }
     RUN(test_migrations_from_empty);
     RUN(test_upgrade_from_version_1);
+    RUN(test_upgrade_to_incomplete);
+    RUN(test_space);
     RUN(test_newer_database_refused);
     RUN(test_open_errors);
     RUN(test_revisions);
@@ -1369,9 +1508,10 @@ int main(void)
     RUN(test_storage_cost_per_hour);
     RUN(test_secrets_and_policy);
 
-    const char *names[] = {"empty",     "v1",         "newer",  "revisions", "list",   "delete",
-                           "lifecycle", "series",     "window", "aborted",   "meta",   "integrity",
-                           "fork",      "concurrent", "opens",  "cost",      "policy", "kill9"};
+    const char *names[] = {"empty",  "v1",        "newer",  "revisions",  "list",
+                           "delete", "lifecycle", "series", "window",     "aborted",
+                           "meta",   "integrity", "fork",   "concurrent", "opens",
+                           "cost",   "policy",    "kill9",  "v4"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);

@@ -63,4 +63,4 @@ export function ago(msSinceEpoch) {
   return when(msSinceEpoch);
 }
 
-export const STATUSES = ['queued', 'running', 'passed', 'failed', 'stopped', 'aborted', 'error'];
+export const STATUSES = ['queued', 'running', 'passed', 'failed', 'stopped', 'aborted', 'error', 'incomplete'];

@@ -170,6 +170,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
   let model = (live && live.model) || 'closed';
 
   const conn = h('span', { class: 'conn conn-connecting', role: 'status' }, 'Connecting…');
+  const lostNote = h('div', { class: 'alert alert-warn', role: 'alert', hidden: true });
   const t = tiles([['elapsed', 'Elapsed'], ['remaining', 'Remaining'], ['rps', 'Requests/s'], ['p95', 'p95 (last second)'], ['errors', 'Failures'], ['vus', 'Active VUs']]);
 
   const rpsChart = rpsChartNew();
@@ -229,6 +230,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
 
   mount(main, h('section', { class: 'page page-run' },
     header(run, conn),
+    lostNote,
     t.el,
     controls.length ? h('div', { class: 'card controls' }, controls) : null,
     chartsGrid(charts),
@@ -281,6 +283,11 @@ function renderLive(main, ctx, run, thresholdTexts) {
     errorKinds.update(live.error_kinds);
     failures.update(live.failure_messages || []);
     t.set('errors', `${int(live.failures)} (${pct(live.error_rate)})`);
+    // The server's disk is full: the run goes on, but these seconds are not kept.
+    lostNote.hidden = !(live.lost_seconds > 0);
+    if (live.lost_seconds > 0) {
+      setText(lostNote, `The server could not store ${int(live.lost_seconds)} second${live.lost_seconds === 1 ? '' : 's'} of this run (its disk is full): the run will end incomplete.${live.ending ? ' Its end waits for disk space.' : ''}`);
+    }
     ths.update(parsed.map(({ text, th }) => {
       if (!th) return { text, state: 'pending', measured: '' };
       const v = measure(th, live);
@@ -372,7 +379,8 @@ async function renderReport(main, ctx, run) {
   ths.update(verdicts.map((v) => ({ text: v.threshold, state: v.passed ? 'pass' : 'fail', measured: measuredText({ metric: v.metric }, v.measured) })));
 
   const notes = [];
-  if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', run.status === 'aborted' ? 'Aborted: ' : 'Error: '), run.error));
+  const errorTitle = { aborted: 'Aborted: ', incomplete: 'Incomplete results: ' }[run.status] || 'Error: ';
+  if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', errorTitle), run.error));
   if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, s.broke.summary || s.broke.condition || 'A stop condition ended the run.'));
   const g = s && s.generator;
   if (g && g.stalled_seconds > 0) {
