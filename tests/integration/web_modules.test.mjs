@@ -48,6 +48,13 @@ test('thresholds are judged against live totals as they stand', async () => {
   assert.equal(t.measure(t.parseThreshold('p90 < 1s'), live), null, 'p90 is judged at the end');
   assert.equal(t.measure(t.parseThreshold('GET /x: p95 < 1s'), live), null, 'a name with no requests yet');
   assert.equal(t.parseThreshold('latency is fine'), null);
+  // The open model's metrics parse, in their units, and wait for the end (live totals count
+  // dropped arrivals, not the share of planned ones).
+  const dropped = t.parseThreshold('dropped > 1%');
+  assert.equal(dropped.value, 0.01);
+  assert.equal(t.measure(dropped, { ...live, dropped: 3 }), null);
+  assert.equal(t.parseThreshold('achieved_rate < 450/s').value, 450);
+  assert.equal(t.parseThreshold('p99 < 800us').value, 0.8);
 });
 
 test('the editor: paths, edits that keep the rest, load points, line diff', async () => {

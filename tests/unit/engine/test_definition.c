@@ -682,6 +682,23 @@ static void test_err_load(void)
                "load.stop_when.window", "whole number of seconds");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > 1s'],'when':1}}"),
                "load.stop_when.when", "");
+    /* Dropped arrivals and the achieved rate are the open model's. */
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['dropped > 1%']}}"),
+               "load.stop_when.any[0]", "dropped is measured in the open model only");
+    EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               ",'thresholds':['achieved_rate > 10']}",
+               "thresholds[0]", "achieved_rate is measured in the open model only");
+    sp_def *d = must_load_q(WITH_LOAD("{'model':'open','max_vus':5,'rate':10,'duration':'2s',"
+                                      "'stop_when':{'any':['dropped > 1%','achieved_rate < 9'],"
+                                      "'window':'2s'}}"),
+                            NULL);
+    CHECK(d != NULL);
+    if (d) {
+        CHECK_UINT_EQ(d->load.nstop_when, 2);
+        CHECK_INT_EQ(d->load.stop_when[0].metric, SP_TH_DROPPED);
+        CHECK_INT_EQ(d->load.stop_when[1].metric, SP_TH_ACHIEVED_RATE);
+    }
+    sp_def_free(d);
 }
 
 static void test_err_thresholds(void)
@@ -860,10 +877,11 @@ static void test_load_file_missing(void)
  * and masked out of messages. */
 static void test_secrets(void)
 {
-    sp_def *d = must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
-                            "'users':[{'tasks':[{'request':{'url':'/x',"
-                            "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
-                            NULL);
+    sp_def *d =
+        must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
+                    "'users':[{'tasks':[{'request':{'url':'/x',"
+                    "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
+                    NULL);
     CHECK(d != NULL);
     CHECK_UINT_EQ(d->nsecrets, 2);
     sp_buf b;
@@ -880,12 +898,15 @@ static void test_secrets(void)
     sp_buf_release(&b);
     sp_def_free(d);
 
-    EXPECT_ERR("{" HEAD "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}],"
-               LOAD "}", "secrets.1bad", "a secret's name");
+    EXPECT_ERR("{" HEAD
+               "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+               "secrets.1bad", "a secret's name");
     EXPECT_ERR("{" HEAD "'secrets':{'k':5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "must be a string");
+               "}",
+               "secrets.k", "must be a string");
     EXPECT_ERR("{" HEAD "'secrets':{'k':''},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "cannot be empty");
+               "}",
+               "secrets.k", "cannot be empty");
     EXPECT_ERR("{" HEAD "'secrets':['x'],'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "secrets", "expected an object");
     EXPECT_ERR(WITH_REQ("{'url':'/x','headers':{'X':'{{secret.nope}}'}}"),
@@ -901,7 +922,7 @@ static void test_secrets(void)
                         "'users':[{'tasks':[{'request':{'url':'/x',"
                         "'headers':{'A':'{{secret.api_ky}}'}}}]}]," LOAD "}",
                         NULL, &bad, &el),
-         SP_EINVAL);
+                 SP_EINVAL);
     sp_buf_init(&b, 1 << 16);
     sp_errlist_format(&el, &b);
     CHECK_STR_CONTAINS(b.p, "did you mean 'api_key'");
