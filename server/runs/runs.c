@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "base/json.h"
 #include "base/log.h"
@@ -64,8 +65,10 @@ struct run {
     sp_stats totals;
     int64_t last_second; /* -1 before the first */
     uint32_t vus, target_vus;
-    json_t *last_point; /* the last published point (owned) */
-    char **backlog;     /* published points as text, oldest first from back_start */
+    json_t *last_point;      /* the last published point (owned) */
+    sp_load_change *changes; /* load changes, oldest first; each by is owned */
+    size_t nchanges, capchanges;
+    char **backlog; /* published points as text, oldest first from back_start */
     size_t back_start, back_n, back_cap, back_bytes;
 };
 
@@ -234,6 +237,9 @@ static void run_free(run *x)
     sp_name_stats_release(&x->scratch);
     sp_stats_release(&x->totals);
     json_decref(x->last_point);
+    for (size_t i = 0; i < x->nchanges; i++)
+        free((char *)x->changes[i].by);
+    free(x->changes);
     for (size_t i = x->back_start; i < x->back_start + x->back_n; i++)
         free(x->backlog[i]);
     free(x->backlog);
@@ -457,12 +463,23 @@ static void finish(run *x)
                        : failed                           ? SP_RUN_FAILED
                                                           : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
+    char host[256] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    sp_break brk;
+    int broke = sp_engine_broke(x->engine, &brk);
+    /* The changes are only written under x->mu while the engine runs; it has ended. */
     sp_run_result res = {.def = x->def,
                          .totals = totals,
                          .duration_s = duration_s,
                          .verdicts = verdicts,
                          .status = status,
-                         .started_ms = x->started_ms};
+                         .started_ms = x->started_ms,
+                         .brk = broke ? &brk : NULL,
+                         .changes = x->changes,
+                         .nchanges = x->nchanges,
+                         .host = host[0] ? host : NULL};
     json_t *summary = sp_report_json(&res, NULL);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
     char why[128] = "";
@@ -843,9 +860,33 @@ int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)
     return x ? 0 : SP_ENOTFOUND;
 }
 
-int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms,
+/* Writes a load change to the store on a connection of the calling thread (the run's own is
+ * the aggregator's). A failure is logged: the change itself was made. */
+static void record_change(sp_runs *r, int64_t run_id, const sp_load_change *c)
+{
+    sp_store *s = NULL;
+    char err[256] = "";
+    sp_store_load_change sc = {.at_ms = c->at_ms,
+                               .elapsed_ms = c->elapsed_ms,
+                               .target = c->target,
+                               .ramp_ms = c->ramp_ms,
+                               .by = c->by};
+    int rc = sp_store_open(&s, r->db_path, err, sizeof err);
+    if (rc == 0)
+        rc = sp_store_run_load_change_add(s, run_id, &sc);
+    if (rc) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)run_id);
+        sp_log_kv(SP_LOG_ERROR, "cannot store a load change", "run", id, "error",
+                  s ? sp_store_errmsg(s) : err, NULL);
+    }
+    sp_store_close(s);
+}
+
+int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms, const char *by,
                        const char **cap, char *msg, size_t msglen)
 {
+    sp_load_change change = {0};
     *cap = NULL;
     msg[0] = '\0';
     if (!isfinite(target) || target < 0) {
@@ -890,10 +931,24 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
         goto out;
     }
     rc = sp_engine_set_target(x->engine, target, ramp_ms);
-    if (rc)
+    if (rc) {
         snprintf(msg, msglen, "run %lld is ending", (long long)run_id);
+        goto out;
+    }
+    change = (sp_load_change){.at_ms = sp_wall_ms(),
+                              .elapsed_ms = (int64_t)sp_engine_elapsed_ms(x->engine),
+                              .target = target,
+                              .ramp_ms = ramp_ms,
+                              .by = by ? sp_strdup(by) : NULL};
+    pthread_mutex_lock(&x->mu);
+    sp_grow((void **)&x->changes, &x->capchanges, x->nchanges + 1, sizeof *x->changes);
+    x->changes[x->nchanges++] = change; /* by is the run's from here */
+    pthread_mutex_unlock(&x->mu);
 out:
     pthread_mutex_unlock(&r->mu);
+    /* The store is written outside the locks: nothing here waits on SQLite under them. */
+    if (rc == 0)
+        record_change(r, run_id, &change);
     return rc;
 }
 
@@ -942,6 +997,15 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_object_set_new(o, "iterations", json_integer((json_int_t)x->totals.iterations));
     json_object_set_new(o, "dropped", json_integer((json_int_t)x->totals.dropped));
     json_object_set_new(o, "last", x->last_point ? json_deep_copy(x->last_point) : json_null());
+    json_t *changes = json_array();
+    for (size_t i = 0; i < x->nchanges; i++) {
+        const sp_load_change *c = &x->changes[i];
+        json_array_append_new(changes,
+                              json_pack("{s:I, s:I, s:f, s:I, s:s?}", "at", (json_int_t)c->at_ms,
+                                        "elapsed_ms", (json_int_t)c->elapsed_ms, "target",
+                                        c->target, "ramp_ms", (json_int_t)c->ramp_ms, "by", c->by));
+    }
+    json_object_set_new(o, "load_changes", changes);
     /* What the dashboard shows beside the table while the run goes: responses by status code,
      * failures by kind and the distinct failure messages seen so far (the store gets the
      * messages only at the end). */
