@@ -46,6 +46,10 @@
 enum {
     SP_HTTP_JSON_BODY = 1 << 0, /* the request must carry a JSON body (415/413/400 checked) */
     SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the page CSP, revalidated caching */
+    /* A session probe (GET /auth/me: "am I signed in?"): refused for want of credentials, with
+     * no Authorization header sent, the answer is "no", not an event for the audit log. A
+     * token that is refused is still audited. */
+    SP_HTTP_PROBE = 1 << 2,
 };
 /* The bits of a route's flags left to the application (server/api/kit.h); ignored here. */
 #define SP_HTTP_APP_FLAGS 0xffff0000u
@@ -138,6 +142,7 @@ typedef struct sp_http_access {
     uint16_t origin_port;        /* the port Origin must name; 0: port (the live stream's
                                     Origin is the dashboard's, on the HTTP port) */
     const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
+    int probe;                   /* a SP_HTTP_PROBE route: see there */
 } sp_http_access;
 
 /*
@@ -150,7 +155,8 @@ typedef struct sp_http_access {
  * the sp_session cookie (sp_auth_identify); a cookie-authenticated state-changing request must
  * carry the session's X-CSRF-Token; finally the principal's role must grant perm. Without
  * accounts (a->auth NULL or --no-auth) a loopback client is "local" with every permission.
- * Every refusal is written to the audit log (sp_auth_audit_denied). Thread-safe.
+ * Every refusal is written to the audit log (sp_auth_audit_denied), except a probe's refusal
+ * for want of credentials (a->probe, no Authorization header). Thread-safe.
  */
 int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                          size_t msglen);
