@@ -176,8 +176,8 @@ static int is_dir(const char *p)
 /*
  * Where the example tests are when --examples-dir is not given: an installed stampede finds
  * them in PREFIX/share/stampede/examples beside its bin/; a stampede run from a build tree
- * finds them in the source tree it was built from (this file's directory's parent). NULL when
- * neither exists. The result is malloc'd.
+ * finds them in the source tree it was built from (the nearest parent of this file's directory
+ * holding examples/). NULL when neither exists. The result is malloc'd.
  */
 static char *default_examples_dir(void)
 {
@@ -195,19 +195,18 @@ static char *default_examples_dir(void)
                 return realpath(cand, NULL);
         }
     }
+    /* This file is server/cli/cmd_serve.c: the source tree is three levels up (it moved into
+     * cli/ with the layers; a fixed count of levels had stopped finding the examples). */
     char src[PATH_MAX];
     snprintf(src, sizeof src, "%s", __FILE__);
-    char *slash = strrchr(src, '/');
-    if (slash && slash != src) {
-        *slash = '\0'; /* .../server */
-        slash = strrchr(src, '/');
-        if (slash) {
-            *slash = '\0';
-            char cand[PATH_MAX];
-            if ((size_t)snprintf(cand, sizeof cand, "%s/examples", src) < sizeof cand &&
-                is_dir(cand))
-                return realpath(cand, NULL);
-        }
+    for (int up = 0; up < 3; up++) {
+        char *slash = strrchr(src, '/');
+        if (!slash || slash == src)
+            break;
+        *slash = '\0';
+        char cand[PATH_MAX];
+        if ((size_t)snprintf(cand, sizeof cand, "%s/examples", src) < sizeof cand && is_dir(cand))
+            return realpath(cand, NULL);
     }
     return NULL;
 }
