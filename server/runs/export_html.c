@@ -182,8 +182,8 @@ static void fmt_measured(char *buf, size_t len, const char *metric, double v)
         fmt_ms(buf, len, v);
 }
 
-/* A wall-clock time with its zone: the server's local time, named, and its offset from UTC,
- * e.g. "2026-05-04 16:03:12 CEST (UTC+02:00)". */
+/* A wall-clock time with its zone, in the dashboard's one style (format.js whenFull): the
+ * server's local time and its offset from UTC, "2026-05-04 16:03:12 UTC+02:00". */
 static void fmt_when(char *buf, size_t len, double ms)
 {
     time_t t = (time_t)(ms / 1000.0);
@@ -193,9 +193,9 @@ static void fmt_when(char *buf, size_t len, double ms)
         return;
     }
     char day[64];
-    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S %Z", &tm);
+    strftime(day, sizeof day, "%Y-%m-%d %H:%M:%S", &tm);
     long off = tm.tm_gmtoff;
-    snprintf(buf, len, "%s (UTC%c%02ld:%02ld)", day, off < 0 ? '-' : '+', labs(off) / 3600,
+    snprintf(buf, len, "%s UTC%c%02ld:%02ld", day, off < 0 ? '-' : '+', labs(off) / 3600,
              (labs(off) % 3600) / 60);
 }
 
@@ -638,14 +638,21 @@ static void load_text(wbuf *b, const json_t *load)
         w_addf(b, " (up to %.0f VUs)", num(load, "max_vus"));
     w_adds(b, ": ");
     double prev = 0;
-    size_t i;
+    size_t i, parts = 0;
     const json_t *st;
-    json_array_foreach(json_object_get(load, "stages"), i, st)
+    const json_t *stages = json_object_get(load, "stages");
+    json_array_foreach(stages, i, st)
     {
         char d[32], t[48];
         fmt_duration(d, sizeof d, num(st, "duration_s"));
         num2(t, sizeof t, num(st, "target"));
-        if (i)
+        /* A jump that the next stage holds reads as the hold: "3 users for 6s". */
+        const json_t *next = json_array_get(stages, i + 1);
+        if (num(st, "duration_s") <= 0 && next && num(next, "target") == num(st, "target")) {
+            prev = num(st, "target");
+            continue;
+        }
+        if (parts++)
             w_adds(b, ", then ");
         if (num(st, "duration_s") <= 0)
             w_addf(b, "jump to %s %s", t, unit);
