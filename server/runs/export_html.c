@@ -783,7 +783,8 @@ static void notes(wbuf *b, const json_t *run, const json_t *summary)
         char lag[48];
         fmt_ms(lag, sizeof lag, num(gen, "lag_ms_max"));
         w_addf(b,
-               "<p class=\"note stall\"><strong>Generator stall:</strong> the load generator stalled in %lld "
+               "<p class=\"note stall\"><strong>Generator stall:</strong> the load generator "
+               "stalled in %lld "
                "second(s) between second %lld and %lld (longest gap %s). Latencies and missing "
                "requests in those seconds are the generator's own, not the target's.</p>\n",
                (long long)stalls,
@@ -792,21 +793,23 @@ static void notes(wbuf *b, const json_t *run, const json_t *summary)
     }
     const json_t *om = json_object_get(summary, "open_model");
     if (json_is_true(json_object_get(om, "generator_limited")))
-        w_adds(b, "<p class=\"note\"><strong>The load generator, not the target, limited this run:</strong> "
+        w_adds(b, "<p class=\"note\"><strong>The load generator, not the target, limited this "
+                  "run:</strong> "
                   "its timers fired late, so the target saw less load than planned.</p>\n");
     else if (json_is_true(json_object_get(om, "target_saturated"))) {
         char pct[32];
         fmt_pct(pct, sizeof pct, num(om, "dropped_share"));
         w_addf(b,
-               "<p class=\"note\"><strong>The target was saturated:</strong> all %.0f VUs were busy waiting "
+               "<p class=\"note\"><strong>The target was saturated:</strong> all %.0f VUs were "
+               "busy waiting "
                "on its responses, so %.0f arrivals (%s) were dropped while the generator kept its "
                "schedule.</p>\n",
                num(om, "max_vus"), num(om, "dropped"), pct);
     }
     const json_t *brk = json_object_get(summary, "broke");
     if (brk) {
-        w_addf(b, "<p class=\"note\"><strong>Broke at %g %s in second %lld:</strong> ", num(brk, "load"),
-               str(brk, "load_unit"),
+        w_addf(b, "<p class=\"note\"><strong>Broke at %g %s in second %lld:</strong> ",
+               num(brk, "load"), str(brk, "load_unit"),
                (long long)json_integer_value(json_object_get(brk, "second")));
         html(b, str(brk, "condition"));
         w_adds(b, " (measured ");
