@@ -164,6 +164,24 @@ static void test_html_report(void)
     json_decref(dist);
 }
 
+/* A run that never got a summary (aborted, or an engine that did not start) still exports. */
+static void test_html_without_summary(void)
+{
+    json_t *run = json_loads("{\"id\": 5, \"test_name\": \"T\", \"status\": \"aborted\","
+                             " \"revision\": 1, \"error\": \"the server died\", \"summary\": null}",
+                             0, NULL);
+    json_t *series = json_loads("{\"ticks\": {\"second\": []}, \"names\": []}", 0, NULL);
+    sp_buf b;
+    sp_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(sp_export_html(run, series, NULL, NULL, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<strong>Aborted:</strong> the server died");
+    CHECK_STR_CONTAINS(b.p, "<span class=\"muted\">not recorded</span>");
+    CHECK(strstr(b.p, "<h2>Charts</h2>") == NULL);
+    sp_buf_release(&b);
+    json_decref(run);
+    json_decref(series);
+}
+
 static void test_cap(void)
 {
     json_t *run = stored_run();
@@ -179,6 +197,7 @@ int main(void)
     RUN(test_csv);
     RUN(test_html);
     RUN(test_html_report);
+    RUN(test_html_without_summary);
     RUN(test_cap);
     return check_summary();
 }
