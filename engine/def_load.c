@@ -194,6 +194,17 @@ void sp_dw_load(sp_dw *c, const json_t *v, sp_load *L)
     }
 }
 
+/* A parsed condition on a metric only the open model measures, in a closed model: reported at
+ * the current path (1). */
+static int closed_open_metric(sp_dw *c, const sp_threshold *th)
+{
+    if (c->def->load.model == SP_LOAD_OPEN || !sp_th_metric_open_only(th->metric))
+        return 0;
+    sp_dw_err(c, "%s is measured in the open model only (load.model \"open\")",
+              sp_th_metric_name(th->metric));
+    return 1;
+}
+
 /*
  * load.stop_when: {"any": ["error_rate > 5%", "p95 > 2s"], "window": "10s"}. The conditions use
  * the threshold grammar, but say when to stop (the run breaks when one holds), judged over the
@@ -246,8 +257,11 @@ void sp_dw_stop_when(sp_dw *c, const json_t *v)
         if (!json_is_string(t))
             sp_dw_err_type(c, "a string such as \"p95 > 2s\"", t);
         else if (sp_threshold_parse(json_string_value(t), (const char *const *)c->def->names,
-                                    c->def->nnames, &th, e, sizeof e) == 0)
+                                    c->def->nnames, &th, e, sizeof e) == 0 &&
+                 !closed_open_metric(c, &th))
             l->stop_when[l->nstop_when++] = th;
+        else if (th.src)
+            sp_threshold_release(&th);
         else
             sp_dw_err(c, "%s", e[0] ? e : "invalid condition");
         sp_dw_path_pop(c, mi);
@@ -281,10 +295,12 @@ void sp_dw_thresholds(sp_dw *c, const json_t *v)
             sp_threshold th;
             memset(&th, 0, sizeof th);
             if (sp_threshold_parse(json_string_value(t), (const char *const *)d->names, d->nnames,
-                                   &th, e, sizeof e) == 0)
-                d->thresholds[d->nthresholds++] = th;
-            else
+                                   &th, e, sizeof e) != 0)
                 sp_dw_err(c, "%s", e[0] ? e : "invalid threshold");
+            else if (closed_open_metric(c, &th))
+                sp_threshold_release(&th);
+            else
+                d->thresholds[d->nthresholds++] = th;
         }
         sp_dw_path_pop(c, m);
     }

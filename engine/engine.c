@@ -361,16 +361,40 @@ static void mask_secrets(const sp_mask *mask, sp_stats *s)
     sp_buf_release(&b);
 }
 
+/*
+ * The run's last second: the one in which its profile ends, or the one in which it was
+ * stopped. Requests that finish after it, in a graceful stop's tail, count in it: a second of
+ * their own would be a short, nearly empty one, drawn as a cliff to zero at the end of every
+ * chart and read as one more second of the run. The aggregator holds this second back until
+ * every worker has ended, so that the tail is in it when it is sent.
+ */
+static uint64_t agg_last_second(const agg *a)
+{
+    const sp_run *r = &a->e->run;
+    uint64_t end = r->end_ns > r->start_ns ? r->end_ns - r->start_ns : 1;
+    uint64_t last = (end - 1) / NS_PER_S;
+    uint64_t stop = atomic_load(&r->stop_ns);
+    if (stop != UINT64_MAX && stop > r->start_ns && (stop - r->start_ns) / NS_PER_S < last)
+        last = (stop - r->start_ns) / NS_PER_S;
+    return last;
+}
+
 static void agg_take(agg *a, sp_msg *m)
 {
     sp_engine *e = a->e;
     if (e->run.def->mask)
         mask_secrets(e->run.def->mask, &m->stats);
-    int late = m->second < a->next;
-    uint64_t sec = late ? a->next : m->second;
+    uint64_t last = agg_last_second(a);
+    int tail = m->second > last;
+    uint64_t sec = tail ? last : m->second;
+    int late = sec < a->next;
+    if (late)
+        sec = a->next;
     pslot *p = agg_slot(a, sec);
     sp_stats_merge(&p->st, &m->stats, 1);
-    if (!late)
+    /* A tail's gauge is taken after the worker let its VUs go: the second keeps the one it
+     * had at its end. */
+    if (!late && !tail)
         p->active[m->worker] = m->stats.active_vus;
     if (sec > a->max_second)
         a->max_second = sec;
@@ -421,8 +445,10 @@ static void *agg_main(void *arg)
                 agg_emit(&a);
             break;
         }
+        /* The last second waits for every worker's end (agg_last_second). */
+        uint64_t hold = agg_last_second(&a);
         uint64_t now = sp_now_ns();
-        for (;;) {
+        while (a.next < hold) {
             uint64_t grace_end = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
             if (a.next < complete || now >= grace_end)
                 agg_emit(&a);
@@ -432,9 +458,14 @@ static void *agg_main(void *arg)
 
         pthread_mutex_lock(&r->mu);
         if (!r->q_head) {
-            uint64_t wake = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
-            struct timespec ts = {(time_t)(wake / NS_PER_S), (long)(wake % NS_PER_S)};
-            pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+            if (a.next >= hold) {
+                /* Only messages can move on from here: the workers' last ones. */
+                pthread_cond_wait(&r->cv, &r->mu);
+            } else {
+                uint64_t wake = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
+                struct timespec ts = {(time_t)(wake / NS_PER_S), (long)(wake % NS_PER_S)};
+                pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+            }
         }
     }
     for (size_t i = 0; i < a.npend; i++) {
@@ -505,6 +536,7 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
         r->max_resp = SP_RESP_ABSOLUTE_MAX;
     atomic_init(&r->stop_mode, SP_STOP_NONE);
     atomic_init(&r->stop_deadline_ns, UINT64_MAX);
+    atomic_init(&r->stop_ns, UINT64_MAX);
     atomic_init(&r->stopped_by_user, 0);
     atomic_init(&e->finished, 0);
     pthread_mutex_init(&r->mu, NULL);
@@ -597,6 +629,8 @@ static void stop_run(sp_engine *e, int graceful, int by_user)
          * "stopped": the profile ended it. */
         if (by_user && (e->state != ST_RUNNING || now < r->end_ns))
             atomic_store(&r->stopped_by_user, 1);
+        if (cur == SP_STOP_NONE)
+            atomic_store(&r->stop_ns, now);
         atomic_store(&r->stop_mode, want);
     }
     pthread_mutex_unlock(&r->mu);

@@ -29,7 +29,8 @@
 
 typedef struct sp_engine sp_engine;
 
-/* Called once per second of the run, and once more for the last partial second, with that
+/* Called once per second of the run, the last one (in which the profile ended or the run was
+ * stopped) with the requests that finished after it in the graceful tail, with that
  * second's merged stats (borrowed for the call). second is 0-based from the start. */
 typedef void (*sp_second_fn)(void *ud, uint64_t second, const sp_stats *s);
 

@@ -89,6 +89,7 @@ typedef struct sp_run {
 
     atomic_int stop_mode;                  /* SP_STOP_*: raised only */
     atomic_uint_fast64_t stop_deadline_ns; /* when a graceful stop aborts what is left */
+    atomic_uint_fast64_t stop_ns;          /* when the first stop came; UINT64_MAX: none */
     atomic_int stopped_by_user;
 
     pthread_mutex_t mu;

@@ -13,8 +13,9 @@
 
 #include "engine/histogram.h"
 
-static const char *const metric_names[] = {"p50", "p90", "p95",        "p99", "max",
-                                           "avg", "min", "error_rate", "rps"};
+static const char *const metric_names[] = {"p50", "p90",     "p95",          "p99",
+                                           "max", "avg",     "min",          "error_rate",
+                                           "rps", "dropped", "achieved_rate"};
 static const char *const op_names[] = {"<", "<=", ">", ">="};
 
 const char *sp_th_metric_name(sp_th_metric m)
@@ -30,6 +31,17 @@ const char *sp_th_op_name(sp_th_op op)
 static int is_latency(sp_th_metric m)
 {
     return m <= SP_TH_MIN;
+}
+
+/* A share: error_rate, dropped (written in % or as a fraction from 0 to 1). */
+static int is_share(sp_th_metric m)
+{
+    return m == SP_TH_ERROR_RATE || m == SP_TH_DROPPED;
+}
+
+int sp_th_metric_open_only(sp_th_metric m)
+{
+    return m == SP_TH_DROPPED || m == SP_TH_ACHIEVED_RATE;
 }
 
 static void set_err(char *err, size_t errlen, const char *fmt, ...)
@@ -96,8 +108,8 @@ static int parse_metric(const char **pp, const char *end, sp_threshold *t, char 
     size_t mlen = (size_t)(p - m);
     if (mlen == 0) {
         set_err(err, errlen,
-                "expected a metric (p50, p90, p95, p99, max, avg, min, error_rate or "
-                "rps) at '%.20s'",
+                "expected a metric (p50, p90, p95, p99, max, avg, min, error_rate, rps, "
+                "dropped or achieved_rate) at '%.20s'",
                 m);
         return SP_EINVAL;
     }
@@ -114,7 +126,7 @@ static int parse_metric(const char **pp, const char *end, sp_threshold *t, char 
         else
             set_err(err, errlen,
                     "unknown metric '%s' (known: p50, p90, p95, p99, max, avg, min, "
-                    "error_rate, rps)",
+                    "error_rate, rps, dropped, achieved_rate)",
                     word);
         return SP_EINVAL;
     }
@@ -169,24 +181,34 @@ static int set_value(sp_threshold *t, double value, const char *num, const char 
                     metric_names[t->metric]);
             return SP_EINVAL;
         }
-    } else if (t->metric == SP_TH_ERROR_RATE) {
+    } else if (is_share(t->metric)) {
+        const char *mn = metric_names[t->metric];
         if (UNIT_IS("%")) {
             if (value > 100.0) {
-                set_err(err, errlen, "error_rate above 100%%");
+                set_err(err, errlen, "%s above 100%%", mn);
                 return SP_EINVAL;
             }
             t->value = value / 100.0;
         } else if (ulen == 0) {
             if (value > 1.0) {
                 set_err(err, errlen,
-                        "error_rate %s is above 1: write a percentage as '%s%%' or a "
+                        "%s %s is above 1: write a percentage as '%s%%' or a "
                         "fraction from 0 to 1",
-                        num, num);
+                        mn, num, num);
                 return SP_EINVAL;
             }
             t->value = value;
         } else {
-            set_err(err, errlen, "unknown unit '%.*s' for error_rate (use %% or a fraction)",
+            set_err(err, errlen, "unknown unit '%.*s' for %s (use %% or a fraction)", (int)ulen, u,
+                    mn);
+            return SP_EINVAL;
+        }
+    } else if (t->metric == SP_TH_ACHIEVED_RATE) {
+        if (ulen == 0 || UNIT_IS("/s"))
+            t->value = value;
+        else {
+            set_err(err, errlen,
+                    "unknown unit '%.*s' for achieved_rate (arrivals per second: no unit or /s)",
                     (int)ulen, u);
             return SP_EINVAL;
         }
@@ -267,8 +289,14 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
             return SP_EINVAL;
         p = skip_ws(colon + 1, end);
     }
-    if (parse_metric(&p, end, &t, err, errlen) || parse_op(&p, end, &t, err, errlen) ||
-        parse_value(&p, end, &t, err, errlen))
+    if (parse_metric(&p, end, &t, err, errlen))
+        return SP_EINVAL;
+    if (t.name_id >= 0 && sp_th_metric_open_only(t.metric)) {
+        set_err(err, errlen, "%s is the run's, not a request name's: write it without a name",
+                metric_names[t.metric]);
+        return SP_EINVAL;
+    }
+    if (parse_op(&p, end, &t, err, errlen) || parse_value(&p, end, &t, err, errlen))
         return SP_EINVAL;
     p = skip_ws(p, end);
     if (p < end) {
@@ -337,6 +365,11 @@ void sp_threshold_eval(const sp_threshold *t, const sp_stats *totals, double dur
         }
     } else if (t->metric == SP_TH_ERROR_RATE) {
         measured = requests ? (double)failures / (double)requests : 0.0;
+    } else if (t->metric == SP_TH_DROPPED) {
+        uint64_t planned = totals->arrivals + totals->dropped;
+        measured = planned ? (double)totals->dropped / (double)planned : 0.0;
+    } else if (t->metric == SP_TH_ACHIEVED_RATE) {
+        measured = duration_s > 0 ? (double)totals->arrivals / duration_s : 0.0;
     } else {
         measured = duration_s > 0 ? (double)requests / duration_s : 0.0;
     }
@@ -366,7 +399,7 @@ void sp_threshold_format_value(const sp_threshold *t, double v, char *buf, size_
 {
     if (is_latency(t->metric))
         snprintf(buf, len, v < 10.0 ? "%.2fms" : "%.1fms", v);
-    else if (t->metric == SP_TH_ERROR_RATE)
+    else if (is_share(t->metric))
         snprintf(buf, len, "%.3g%%", v * 100.0);
     else
         snprintf(buf, len, "%.1f/s", v);

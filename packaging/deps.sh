@@ -19,7 +19,8 @@ done
 # Debian packages: build, run, test.
 pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
-      libwebsockets-dev libsodium-dev libpcre2-dev curl procps)
+      libwebsockets-dev libsodium-dev libpcre2-dev curl procps
+      libxml2-utils)  # xmllint: the tests validate the JUnit XML against tests/fixtures/junit.xsd
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)
 # The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).

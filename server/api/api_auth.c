@@ -385,7 +385,8 @@ const sp_api_route sp_api_auth_routes[] = {
      * still needs its CSRF token here (the access check asks for it on any cookie change). */
     {"POST", SP_API_PREFIX "/auth/logout", h_logout, SP_PERM_PUBLIC, 0,
      "Log out: ends the session and clears its cookie", 204, NULL},
-    {"GET", SP_API_PREFIX "/auth/me", h_me, SP_PERM_READ, 0,
+    /* A probe: the dashboard asks on every load, the login page too (no audit row for "no"). */
+    {"GET", SP_API_PREFIX "/auth/me", h_me, SP_PERM_READ, SP_HTTP_PROBE,
      "Who is calling: user, role and the session's CSRF token", 200, NULL},
     {"POST", SP_API_PREFIX "/auth/password", h_password, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Change one's own password (ends one's other sessions)", 204, NULL},

@@ -345,7 +345,8 @@ static int h_load(sp_http_req *req, sp_store *s)
         return not_active(req, s, id);
     const char *cap = NULL;
     char msg[256];
-    rc = sp_runs_set_target(runs, id, target, (uint32_t)ramp_ms, &cap, msg, sizeof msg);
+    rc = sp_runs_set_target(runs, id, target, (uint32_t)ramp_ms, sp_http_req_principal(req)->name,
+                            &cap, msg, sizeof msg);
     if (rc == SP_ENOTFOUND)
         return not_active(req, s, id);
     if (rc == SP_ELIMIT)
@@ -748,7 +749,7 @@ static int do_export(sp_http_req *req, sp_store *s, export_kind kind)
     int rc = sp_kit_id(req, "id", "run", &id);
     if (rc)
         return rc;
-    json_t *run = NULL, *series = NULL, *failures = NULL, *test = NULL;
+    json_t *run = NULL, *series = NULL, *failures = NULL, *test = NULL, *dist = NULL;
     sp_buf b;
     sp_buf_init(&b, SP_RUNS_EXPORT_MAX_BYTES);
     rc = sp_store_run_get(s, id, &run);
@@ -767,6 +768,8 @@ static int do_export(sp_http_req *req, sp_store *s, export_kind kind)
         rc = sp_store_run_series(s, id, -1, 0, -1, &series);
         if (rc == 0)
             rc = sp_store_run_failures(s, id, &failures);
+        if (rc == 0 && kind == EXPORT_HTML)
+            rc = sp_export_distribution(s, run, &dist);
         if (rc) {
             rc = run_store_error(req, s, rc);
             goto out;
@@ -822,7 +825,7 @@ static int do_export(sp_http_req *req, sp_store *s, export_kind kind)
         break;
     }
     case EXPORT_HTML:
-        rc = sp_export_html(run, series, failures, &b);
+        rc = sp_export_html(run, series, failures, dist, &b);
         snprintf(fname, sizeof fname, "run-%lld.html", (long long)id);
         if (rc == 0)
             rc = reply_download(req, "text/html; charset=utf-8", fname, &b);
@@ -837,7 +840,27 @@ out:
     json_decref(series);
     json_decref(failures);
     json_decref(test);
+    json_decref(dist);
     return rc;
+}
+
+/* The response-time distribution per request name of a run (from its minute histograms: the
+ * minutes stored so far while it runs). */
+static int h_distribution(sp_http_req *req, sp_store *s)
+{
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "run", &id);
+    if (rc)
+        return rc;
+    json_t *run = NULL, *dist = NULL;
+    rc = sp_store_run_get(s, id, &run);
+    if (rc == 0)
+        rc = sp_export_distribution(s, run, &dist);
+    json_decref(run);
+    if (rc)
+        return run_store_error(req, s, rc);
+    json_object_set_new(dist, "id", json_integer(id));
+    return sp_http_reply_json(req, 200, dist); /* steals dist */
 }
 
 static int h_export_json(sp_http_req *req, sp_store *s)
@@ -883,6 +906,9 @@ const sp_api_route sp_api_runs_routes[] = {
      "Per-second series of a run, by request name", 200, "name,from,to"},
     {"GET", SP_API_PREFIX "/runs/:id/failures", h_failures, SP_PERM_READ, SP_API_STORE,
      "Failure messages of a run, most frequent first", 200, NULL},
+    {"GET", SP_API_PREFIX "/runs/:id/distribution", h_distribution, SP_PERM_READ, SP_API_STORE,
+     "Response-time distribution of a run per request name (share of requests by latency bin)", 200,
+     NULL},
     {"GET", SP_API_PREFIX "/runs/:id/export.json", h_export_json, SP_PERM_READ, SP_API_STORE,
      "A run with its series and failures as one JSON document", 200, NULL},
     {"GET", SP_API_PREFIX "/runs/:id/export.csv", h_export_csv, SP_PERM_READ, SP_API_STORE,

@@ -1,7 +1,8 @@
 /*
  * remote.c - `stampede remote run`: starts a run of a stored test on a `stampede serve` over its
  * REST API, prints one live line per second by polling the run, then the summary, and exits
- * like `stampede run`: 0 passed, 1 failed (or ended otherwise), 2 invalid or could not start,
+ * like `stampede run`: 0 passed, 1 failed (a threshold, or with no thresholds a failed request
+ * unless --allow-failures; or ended otherwise), 2 invalid or could not start,
  * 130 after Ctrl-C (the server is asked to stop the run first, and its summary is printed).
  *
  * Signals: SIGINT and SIGTERM are blocked and taken with sigtimedwait() in the polling loop,
@@ -53,11 +54,13 @@ static void usage(FILE *f)
            "  -b, --base-url URL    replace the test's base_url\n"
            "  -r, --revision N      run this revision instead of the newest\n"
            "  -q, --quiet           no live lines, only the summary\n"
+           "      --allow-failures  a run without thresholds passes even when requests failed\n"
            "  -h, --help            this help\n"
            "\n"
-           "exit codes: 0 passed, 1 a threshold failed (or the run was stopped, aborted or is\n"
-           "incomplete on the server: its disk was full), 2 invalid or could not start, 130\n"
-           "interrupted (the run is stopped first)\n");
+           "exit codes: 0 passed, 1 a threshold failed (or, with no thresholds, a request failed\n"
+           "and --allow-failures was not given; or the run was stopped, aborted or is incomplete\n"
+           "on the server: its disk was full), 2 invalid or could not start, 130 interrupted (the\n"
+           "run is stopped first)\n");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -254,12 +257,29 @@ static void print_summary(const json_t *run)
     fflush(stdout);
 }
 
+/* The failed requests that fail the run by themselves, as `stampede run` counts them
+ * (sp_report_unaccepted_failures): with no thresholds and without --allow-failures, every
+ * failed request; 0 otherwise. Printed when there are any. */
+static double unaccepted_failures(const json_t *run, int allow)
+{
+    const json_t *total = json_object_get(json_object_get(run, "summary"), "total");
+    double failed = num(total, "failures");
+    if (allow || json_array_size(json_object_get(run, "verdicts")) || failed <= 0)
+        return 0;
+    printf("FAIL: %.0f of %.0f requests failed and the test has no thresholds "
+           "(--allow-failures accepts them)\n\n",
+           failed, num(total, "requests"));
+    fflush(stdout);
+    return failed;
+}
+
 /* What the command line asked for: the server, the body of the start request, the test. */
 typedef struct remote_args {
     char *server; /* owned, without trailing '/' */
     json_t *body; /* owned: the run's overrides */
     const char *test;
     int quiet;
+    int allow_failures;
 } remote_args;
 
 /* One option of `remote run` into ra (the start request's body) or rm (the token). Returns 0,
@@ -324,6 +344,9 @@ static int take_option(int ch, remote *rm, remote_args *ra)
     case 'q':
         ra->quiet = 1;
         return 0;
+    case 'F':
+        ra->allow_failures = 1;
+        return 0;
     default:
         usage(stderr);
         return 2;
@@ -334,11 +357,17 @@ static int take_option(int ch, remote *rm, remote_args *ra)
 static int parse_args(int argc, char **argv, remote *rm, remote_args *ra)
 {
     static const struct option opts[] = {
-        {"server", required_argument, NULL, 's'},   {"token", required_argument, NULL, 'T'},
-        {"users", required_argument, NULL, 'u'},    {"duration", required_argument, NULL, 'd'},
-        {"stages", required_argument, NULL, 'S'},   {"base-url", required_argument, NULL, 'b'},
-        {"revision", required_argument, NULL, 'r'}, {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 's'},
+        {"token", required_argument, NULL, 'T'},
+        {"users", required_argument, NULL, 'u'},
+        {"duration", required_argument, NULL, 'd'},
+        {"stages", required_argument, NULL, 'S'},
+        {"base-url", required_argument, NULL, 'b'},
+        {"revision", required_argument, NULL, 'r'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"allow-failures", no_argument, NULL, 'F'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     if (argc < 2 || strcmp(argv[1], "run") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
@@ -489,8 +518,11 @@ int sp_cmd_remote(int argc, char **argv)
     const char *status = json_string_value(json_object_get(ans, "status"));
     /* Only passed is a success: failed, stopped, aborted, incomplete (the server could not store
      * all of the run's results) and any status this client does not know are 1. */
+    double failed = unaccepted_failures(ans, ra.allow_failures);
     if (interrupted)
         code = 130;
+    else if (status && strcmp(status, "passed") == 0 && failed > 0)
+        code = 1;
     else if (status && strcmp(status, "passed") == 0)
         code = 0;
     else if (status && strcmp(status, "error") == 0)

@@ -169,8 +169,8 @@ static int is_dir(const char *p)
 /*
  * Where the example tests are when --examples-dir is not given: an installed stampede finds
  * them in PREFIX/share/stampede/examples beside its bin/; a stampede run from a build tree
- * finds them in the source tree it was built from (this file's directory's parent). NULL when
- * neither exists. The result is malloc'd.
+ * finds them in the source tree it was built from (the nearest parent of this file's directory
+ * holding examples/). NULL when neither exists. The result is malloc'd.
  */
 static char *default_examples_dir(void)
 {

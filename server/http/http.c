@@ -682,7 +682,10 @@ int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principa
     memset(who, 0, sizeof *who);
     who->name = "anonymous";
     int rc = decide(a, perm, who, msg, msglen);
-    if (rc && a->auth && rc != SP_EUNAVAILABLE) {
+    /* The dashboard asks who it is on every load, the login page included: "not signed in"
+     * there is an answer, and would otherwise write a row for every visit. */
+    int quiet = rc == SP_EUNAUTH && a->probe && !a->authorization;
+    if (rc && a->auth && rc != SP_EUNAVAILABLE && !quiet) {
         char object[320];
         snprintf(object, sizeof object, "%s %.300s", a->websocket ? "WEBSOCKET" : a->method,
                  a->path ? a->path : "");
@@ -734,6 +737,7 @@ int sp_http_authorize(sp_http_req *req, sp_perm perm, char *msg, size_t msglen)
         .csrf = sp_http_header(req, "X-CSRF-Token"),
         .path = req->path,
         .address = req->address,
+        .probe = req->route && (req->route->flags & SP_HTTP_PROBE),
     };
     return sp_http_access_check(&a, perm, &req->principal, msg, msglen);
 }

@@ -53,6 +53,10 @@
 enum {
     SP_HTTP_JSON_BODY = 1 << 0, /* the request must carry a JSON body (415/413/400 checked) */
     SP_HTTP_PAGE = 1 << 1,      /* a dashboard resource: the page CSP, revalidated caching */
+    /* A session probe (GET /auth/me: "am I signed in?"): refused for want of credentials, with
+     * no Authorization header sent, the answer is "no", not an event for the audit log. A
+     * token that is refused is still audited. */
+    SP_HTTP_PROBE = 1 << 2,
 };
 /* The bits of a route's flags left to the application (server/api/kit.h); ignored here. */
 #define SP_HTTP_APP_FLAGS 0xffff0000u
@@ -148,6 +152,7 @@ typedef struct sp_http_access {
     const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
     int tls; /* the server speaks TLS on origin_port (or port): an Origin naming that port must
                 then be https://, else http:// */
+    int probe;                   /* a SP_HTTP_PROBE route: see there */
 } sp_http_access;
 
 /*
@@ -160,7 +165,8 @@ typedef struct sp_http_access {
  * "Authorization: Bearer" token or the sp_session cookie (sp_auth_identify); a cookie-authenticated
  * state-changing request must carry the session's X-CSRF-Token; finally the principal's role must
  * grant perm. Without accounts (a->auth NULL or --no-auth) a loopback client is "local" with every
- * permission. Every refusal is written to the audit log (sp_auth_audit_denied). Thread-safe.
+ * permission. Every refusal is written to the audit log (sp_auth_audit_denied), except a probe's
+ * refusal for want of credentials (a->probe, no Authorization header). Thread-safe.
  */
 int sp_http_access_check(const sp_http_access *a, sp_perm perm, sp_http_principal *who, char *msg,
                          size_t msglen);

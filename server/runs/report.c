@@ -5,8 +5,11 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "base/json.h"
 #include "engine/histogram.h"
 
 void sp_fmt_us(uint64_t us, char *buf, size_t len)
@@ -54,9 +57,9 @@ static json_t *lat_json(const sp_hist *h)
 {
     sp_lat l;
     sp_lat_of(h, &l);
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg",
-                     l.avg / 1000.0, "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99",
-                     ms(l.p99), "max", ms(l.max));
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg", l.avg / 1000.0,
+                     "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99", ms(l.p99), "max",
+                     ms(l.max));
 }
 
 json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
@@ -70,9 +73,8 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         /* json_object_set_new steals the packed object. */
         json_object_set_new(names, def->names[i],
                             json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "requests",
-                                      (json_int_t)n->requests, "failures",
-                                      (json_int_t)n->failures, "p50",
-                                      ms(sp_hist_percentile(n->hist, 50)), "p95",
+                                      (json_int_t)n->requests, "failures", (json_int_t)n->failures,
+                                      "p50", ms(sp_hist_percentile(n->hist, 50)), "p95",
                                       ms(sp_hist_percentile(n->hist, 95)), "p99",
                                       ms(sp_hist_percentile(n->hist, 99)), "max",
                                       ms(sp_hist_max(n->hist))));
@@ -108,10 +110,111 @@ static double open_seconds(const sp_run_result *r)
     return r->duration_s < planned ? r->duration_s : planned;
 }
 
-/* Open model: the generator, not the target, limited the run (late timers or no free VU). */
-static int generator_limited(const sp_stats *t)
+/* Open model: arrivals are dropped when no VU is free. That is the target's doing when the VUs
+ * were busy waiting on its responses while the generator kept its schedule; it is the
+ * generator's when the generator itself fell behind: a stalled second, or timers that fired
+ * late on average (a busy CPU shows there). A single late timer is not a limit. */
+int sp_report_generator_limited(const sp_stats *t)
 {
-    return t->dropped > 0 || t->lag_us_max > SP_LAG_WARN_US;
+    uint64_t planned = t->arrivals + t->dropped;
+    double mean_lag_us = planned ? (double)t->arrivals_lag_us / (double)planned : 0.0;
+    return t->stalled_seconds > 0 || mean_lag_us > (double)SP_LAG_WARN_US;
+}
+
+int sp_report_target_saturated(const sp_stats *t)
+{
+    return t->dropped > 0 && !sp_report_generator_limited(t);
+}
+
+uint64_t sp_report_unaccepted_failures(const sp_run_result *r)
+{
+    if (r->allow_failures || r->def->nthresholds)
+        return 0;
+    uint64_t failed = 0;
+    for (size_t i = 0; i < r->totals->nnames; i++)
+        failed += r->totals->names[i].failures;
+    return failed;
+}
+
+static uint64_t requests_of(const sp_stats *t)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < t->nnames; i++)
+        n += t->names[i].requests;
+    return n;
+}
+
+/* The load profile as it ran (overrides applied), for reports (new reference). */
+static json_t *load_json(const sp_def *def)
+{
+    const sp_load *l = &def->load;
+    int open = l->model == SP_LOAD_OPEN;
+    json_t *stages = json_array();
+    for (size_t i = 0; i < l->nstages; i++)
+        json_array_append_new(stages, json_pack("{s:f, s:f}", "duration_s",
+                                                (double)l->stages[i].duration_ms / 1000.0, "target",
+                                                l->stages[i].target));
+    json_t *o = json_pack("{s:s, s:s, s:f, s:o}", "model", open ? "open" : "closed", "unit",
+                          open ? "iterations/s" : "users", "planned_s",
+                          (double)l->total_ms / 1000.0, "stages", stages);
+    if (open)
+        json_object_set_new(o, "max_vus", json_integer(l->max_vus));
+    if (l->nstop_when) {
+        json_t *any = json_array();
+        for (size_t i = 0; i < l->nstop_when; i++)
+            json_array_append_new(any, json_string(l->stop_when[i].src));
+        json_object_set_new(
+            o, "stop_when",
+            json_pack("{s:o, s:I}", "any", any, "window_s", (json_int_t)l->stop_window_s));
+    }
+    return o;
+}
+
+/* The base URL as reports show it: a secret's value masked, and no password of a user:pass@
+ * in it (new reference; null when the test has none). */
+static json_t *base_url_json(const sp_def *def)
+{
+    if (!def->base_url)
+        return json_null();
+    sp_buf b;
+    sp_buf_init(&b, 4096);
+    const char *u = def->base_url;
+    if (sp_mask_apply(def->mask, u, strlen(u), 0, &b) && b.p)
+        u = b.p;
+    /* scheme://user:pass@host: keep the user, drop the password. */
+    const char *scheme = strstr(u, "://");
+    const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    const char *colon = scheme ? strchr(scheme + 3, ':') : NULL;
+    json_t *out;
+    if (at && (!slash || at < slash) && colon && colon < at) {
+        char *cut = NULL;
+        sp_buf o;
+        sp_buf_init(&o, 4096);
+        (void)sp_buf_add(&o, u, (size_t)(colon - u));
+        (void)sp_buf_adds(&o, ":" SP_SECRET_MASK);
+        (void)sp_buf_adds(&o, at);
+        cut = sp_buf_detach(&o, NULL);
+        out = sp_json_string(cut);
+        free(cut);
+    } else {
+        out = sp_json_string(u);
+    }
+    sp_buf_release(&b);
+    return out;
+}
+
+static json_t *changes_json(const sp_run_result *r)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < r->nchanges; i++) {
+        const sp_load_change *c = &r->changes[i];
+        json_array_append_new(a,
+                              json_pack("{s:I, s:I, s:f, s:I, s:s?}", "at", (json_int_t)c->at_ms,
+                                        "elapsed_ms", (json_int_t)c->elapsed_ms, "target",
+                                        c->target, "ramp_ms", (json_int_t)c->ramp_ms, "by", c->by));
+    }
+    return a;
 }
 
 /* The per-name (or total) section of the JSON result (new reference). */
@@ -166,8 +269,8 @@ void sp_report_stall_text(const sp_stats *t, FILE *out)
         fprintf(out, "\nWARNING: the load generator stalled in second %" PRIu64, t->stall_first);
     else
         fprintf(out,
-                "\nWARNING: the load generator stalled in %" PRIu64 " seconds between second %" PRIu64
-                " and %" PRIu64,
+                "\nWARNING: the load generator stalled in %" PRIu64
+                " seconds between second %" PRIu64 " and %" PRIu64,
                 t->stalled_seconds, t->stall_first, t->stall_last);
     fprintf(out,
             " (longest gap %s): latencies and missing requests in those seconds are the "
@@ -187,21 +290,29 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     json_t *th = json_array();
     for (size_t i = 0; i < def->nthresholds; i++) {
         const sp_threshold *t = &def->thresholds[i];
-        json_array_append_new(th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src,
-                                            "passed", r->verdicts[i].passed, "measured",
-                                            isfinite(r->verdicts[i].measured)
-                                                ? r->verdicts[i].measured
-                                                : 0.0,
-                                            "metric", sp_th_metric_name(t->metric), "name",
-                                            t->name_id >= 0 ? def->names[t->name_id] : NULL));
+        json_array_append_new(
+            th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src, "passed",
+                          r->verdicts[i].passed, "measured",
+                          isfinite(r->verdicts[i].measured) ? r->verdicts[i].measured : 0.0,
+                          "metric", sp_th_metric_name(t->metric), "name",
+                          t->name_id >= 0 ? def->names[t->name_id] : NULL));
     }
-    json_t *out = json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name,
-                            "status", r->status, "started_ms", (json_int_t)r->started_ms,
-                            "duration_s", r->duration_s, "total",
-                            name_json("Total", &total, r->duration_s), "names", names,
-                            "thresholds", th, "iterations", (json_int_t)r->totals->iterations);
+    json_t *out =
+        json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name, "status",
+                  r->status, "started_ms", (json_int_t)r->started_ms, "duration_s", r->duration_s,
+                  "total", name_json("Total", &total, r->duration_s), "names", names, "thresholds",
+                  th, "iterations", (json_int_t)r->totals->iterations);
     sp_name_stats_release(&total);
     json_object_set_new(out, "generator", sp_report_generator_json(r->totals));
+    /* What a forwarded report needs to say what ran, where and from where. */
+    json_object_set_new(out, "base_url", base_url_json(def));
+    json_object_set_new(out, "load", load_json(def));
+    json_object_set_new(out, "load_changes", changes_json(r));
+    if (r->host)
+        json_object_set_new(out, "host", sp_json_string(r->host));
+    uint64_t unaccepted = sp_report_unaccepted_failures(r);
+    if (unaccepted)
+        json_object_set_new(out, "failed_requests_fail", json_integer((json_int_t)unaccepted));
     if (def->load.model == SP_LOAD_OPEN) {
         const sp_stats *t = r->totals;
         double planned = (double)(t->arrivals + t->dropped);
@@ -214,8 +325,9 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
                       (json_int_t)t->dropped, "achieved_rate",
                       secs > 0 ? (double)t->arrivals / secs : 0.0, "dropped_share",
                       planned > 0 ? (double)t->dropped / planned : 0.0, "lag_ms_max",
-                      ms(t->lag_us_max), "generator_limited", generator_limited(t)));
+                      ms(t->lag_us_max), "generator_limited", sp_report_generator_limited(t)));
         json_t *o = json_object_get(out, "open_model"); /* borrowed */
+        json_object_set_new(o, "target_saturated", json_boolean(sp_report_target_saturated(t)));
         json_object_set_new(o, "late_share",
                             json_real(planned > 0 ? (double)t->arrivals_late / planned : 0.0));
         json_object_set_new(
@@ -305,8 +417,7 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                     n->msgs[m].msg);
         }
         if (n->msgs_dropped)
-            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped,
-                    def->names[i]);
+            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped, def->names[i]);
     }
 
     sp_report_stall_text(t, out);
@@ -318,30 +429,55 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                 " dropped (no free VU of %u), timers at most %s late\n",
                 t->arrivals, open_seconds(r) > 0 ? (double)t->arrivals / open_seconds(r) : 0.0,
                 t->dropped, (unsigned)def->load.max_vus, lag);
-        if (generator_limited(t))
+        uint64_t planned = t->arrivals + t->dropped;
+        if (sp_report_generator_limited(t)) {
+            char mean[16];
+            sp_fmt_us(planned ? t->arrivals_lag_us / planned : 0, mean, sizeof mean);
             fprintf(out,
                     "WARNING: the load generator, not the target, limited this run (%s). "
-                    "The target saw less load than planned; raise max_vus, lower the rate "
-                    "or give the engine more cores.\n",
-                    t->dropped ? "arrivals were dropped" : "timers fired over 10ms late");
+                    "The target saw less load than planned; give the engine more cores or "
+                    "lower the rate.\n",
+                    t->stalled_seconds ? "it stalled" : "its timers fired late");
+            fprintf(out, "         Arrivals were %s late on average.\n", mean);
+        } else if (sp_report_target_saturated(t)) {
+            fprintf(out,
+                    "WARNING: the target was saturated: all %u VUs were busy waiting on its "
+                    "responses, so %" PRIu64 " arrivals (%.1f%%) found no free VU and were "
+                    "dropped, while the generator kept its schedule. Raise max_vus to keep "
+                    "offering the planned rate, or read this rate as the target's limit.\n",
+                    (unsigned)def->load.max_vus, t->dropped,
+                    planned ? 100.0 * (double)t->dropped / (double)planned : 0.0);
+        }
     }
 
     if (r->brk) {
         const sp_threshold *c = &def->load.stop_when[r->brk->condition];
         char v[32];
         sp_threshold_format_value(c, r->brk->measured, v, sizeof v);
+        /* "second" counts from 0, as in the JSON result and the per-second rows. */
         if (def->load.model == SP_LOAD_OPEN)
             fprintf(out,
-                    "\nBroke at %.1f iterations/s (second %" PRIu64 "): %s over the last %us "
+                    "\nBroke at %.1f iterations/s in second %" PRIu64 ": %s over the last %us "
                     "(measured %s); the run was stopped there.\n",
-                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s,
-                    v);
+                    r->brk->target, r->brk->second, c->src, (unsigned)def->load.stop_window_s, v);
         else
             fprintf(out,
-                    "\nBroke at %.0f users (second %" PRIu64 "): %s over the last %us "
+                    "\nBroke at %.0f users in second %" PRIu64 ": %s over the last %us "
                     "(measured %s); the run was stopped there.\n",
-                    r->brk->target, r->brk->second + 1, c->src, (unsigned)def->load.stop_window_s,
-                    v);
+                    r->brk->target, r->brk->second, c->src, (unsigned)def->load.stop_window_s, v);
+    }
+
+    for (size_t i = 0; i < r->nchanges; i++) {
+        const sp_load_change *c = &r->changes[i];
+        if (!i)
+            fprintf(out, "\nLoad changes:\n");
+        fprintf(out, "  at %.1fs: %g %s", (double)c->elapsed_ms / 1000.0, c->target,
+                def->load.model == SP_LOAD_OPEN ? "iterations/s" : "users");
+        if (c->ramp_ms)
+            fprintf(out, " over %.1fs", (double)c->ramp_ms / 1000.0);
+        if (c->by)
+            fprintf(out, " (by %s)", c->by);
+        fputc('\n', out);
     }
 
     if (def->nthresholds) {
@@ -353,6 +489,12 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                     def->thresholds[i].src, v);
         }
     }
+    uint64_t unaccepted = sp_report_unaccepted_failures(r);
+    if (unaccepted)
+        fprintf(out,
+                "\nFAIL: %" PRIu64 " of %" PRIu64 " requests failed and the test has no "
+                "thresholds (--allow-failures accepts them)\n",
+                unaccepted, requests_of(t));
     fprintf(out, "\n");
     sp_name_stats_release(&total);
 }
@@ -363,16 +505,35 @@ static void xml_escaped(FILE *out, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&apos;", out);
+            break;
         default:
             if (c >= 0x20 || c == '\t' || c == '\n')
                 fputc(c, out);
         }
     }
+}
+
+/* The start as JUnit's timestamp: ISO 8601 in UTC. */
+static void iso_utc(int64_t ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, len, "1970-01-01T00:00:00Z");
 }
 
 int sp_report_junit(const sp_run_result *r, FILE *out)
@@ -381,26 +542,62 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
     size_t failures = 0;
     for (size_t i = 0; i < def->nthresholds; i++)
         failures += !r->verdicts[i].passed;
-    int stopped = strcmp(r->status, "stopped") == 0;
-    int incomplete = strcmp(r->status, "incomplete") == 0;
-    size_t cases = def->nthresholds ? def->nthresholds + (size_t)incomplete : 1;
-    static const char lost[] = "<error message=\"the results are incomplete: the server could not "
-                               "store them all\">";
+    /* A run that did not end by itself is an error of the "run" case; failed requests that the
+     * run does not accept (no thresholds) are its failure. */
+    int ended_badly = strcmp(r->status, "passed") != 0 && strcmp(r->status, "failed") != 0;
+    uint64_t unaccepted = sp_report_unaccepted_failures(r);
+    int run_case = !def->nthresholds || ended_badly;
+    int run_failed = run_case && !ended_badly && unaccepted > 0;
+    failures += (size_t)run_failed;
+    size_t cases = def->nthresholds + (size_t)run_case;
+    char ts[32];
+    iso_utc(r->started_ms, ts, sizeof ts);
+    const char *host = r->host && r->host[0] ? r->host : "localhost";
 
-    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n");
+    fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(out, "<testsuites tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", cases,
+            failures, ended_badly, r->duration_s);
     fprintf(out, "  <testsuite name=\"");
     xml_escaped(out, def->name);
-    fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", cases,
-            failures, stopped || incomplete, r->duration_s);
-    if (!def->nthresholds) {
+    fprintf(out,
+            "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" skipped=\"0\" time=\"%.3f\" "
+            "timestamp=\"%s\" hostname=\"",
+            cases, failures, ended_badly, r->duration_s, ts);
+    xml_escaped(out, host);
+    fprintf(out, "\">\n    <properties>\n      <property name=\"status\" value=\"");
+    xml_escaped(out, r->status);
+    fprintf(out, "\"/>\n      <property name=\"requests\" value=\"%" PRIu64 "\"/>\n",
+            requests_of(r->totals));
+    uint64_t failed_requests = 0;
+    for (size_t i = 0; i < r->totals->nnames; i++)
+        failed_requests += r->totals->names[i].failures;
+    fprintf(out, "      <property name=\"failed_requests\" value=\"%" PRIu64 "\"/>\n",
+            failed_requests);
+    fprintf(out, "    </properties>\n");
+    if (run_case) {
         fprintf(out, "    <testcase classname=\"stampede\" name=\"run\" time=\"%.3f\">",
                 r->duration_s);
-        if (stopped)
-            fprintf(out, "<error message=\"stopped before the end\"/>");
-        if (incomplete) {
-            fputs(lost, out);
-            xml_escaped(out, r->error ? r->error : "");
+        if (ended_badly) {
+            int incomplete = strcmp(r->status, "incomplete") == 0;
+            const char *why = strcmp(r->status, "stopped") == 0   ? "stopped before the end"
+                              : strcmp(r->status, "aborted") == 0 ? "the server died during the run"
+                              : incomplete ? "the results are incomplete: the server could not "
+                                             "store them all"
+                                           : "the run could not start";
+            fprintf(out, "<error type=\"");
+            xml_escaped(out, r->status);
+            fprintf(out, "\" message=\"%s\">%s after %.1fs", why, why, r->duration_s);
+            if (incomplete && r->error) {
+                fputs(": ", out);
+                xml_escaped(out, r->error);
+            }
             fputs("</error>", out);
+        } else if (run_failed) {
+            fprintf(out,
+                    "<failure type=\"failed_requests\" message=\"%" PRIu64 " of %" PRIu64
+                    " requests failed\">%" PRIu64 " of %" PRIu64
+                    " requests failed and the test has no thresholds</failure>",
+                    unaccepted, requests_of(r->totals), unaccepted, requests_of(r->totals));
         }
         fprintf(out, "</testcase>\n");
     }
@@ -411,20 +608,13 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
         xml_escaped(out, def->thresholds[i].src);
         fprintf(out, "\" time=\"%.3f\">", r->duration_s);
         if (!r->verdicts[i].passed) {
-            fprintf(out, "<failure message=\"measured %s\">", v);
+            fprintf(out, "<failure type=\"threshold\" message=\"measured %s\">", v);
             xml_escaped(out, def->thresholds[i].src);
             fprintf(out, " failed: measured %s</failure>", v);
         } else {
             fprintf(out, "<system-out>measured %s</system-out>", v);
         }
         fprintf(out, "</testcase>\n");
-    }
-    if (incomplete && def->nthresholds) {
-        fprintf(out,
-                "    <testcase classname=\"stampede\" name=\"results stored\" time=\"%.3f\">%s",
-                r->duration_s, lost);
-        xml_escaped(out, r->error ? r->error : "");
-        fprintf(out, "</error></testcase>\n");
     }
     fprintf(out, "  </testsuite>\n</testsuites>\n");
     return ferror(out) ? SP_EIO : 0;

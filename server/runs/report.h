@@ -26,6 +26,15 @@ typedef struct sp_lat {
 
 void sp_lat_of(const sp_hist *h, sp_lat *out);
 
+/* A change of a running run's load: the CLI's '+' and '-', POST /runs/:id/load. */
+typedef struct sp_load_change {
+    int64_t at_ms;      /* wall clock, ms since 1970 */
+    int64_t elapsed_ms; /* since the run's start */
+    double target;      /* VUs (closed model) or iterations/s (open) */
+    int64_t ramp_ms;    /* reached linearly over this; 0: at once */
+    const char *by;     /* who asked, or NULL */
+} sp_load_change;
+
 /* The run as a whole, for the summary and exports. */
 typedef struct sp_run_result {
     const sp_def *def;
@@ -36,7 +45,25 @@ typedef struct sp_run_result {
     const char *error;          /* why the run is incomplete (its stored error), or NULL */
     int64_t started_ms;         /* wall clock */
     const sp_break *brk;        /* the load at which a stop_when condition ended the run, or NULL */
+    const sp_load_change *changes; /* [nchanges], oldest first; may be NULL */
+    size_t nchanges;
+    const char *host;   /* the load generator's host name, or NULL */
+    int allow_failures; /* failed requests do not fail a run that has no thresholds */
 } sp_run_result;
+
+/*
+ * The failed requests that fail the run by themselves: a run without thresholds fails when a
+ * request failed (as Locust's --exit-code-on-error), unless r->allow_failures. Returns their
+ * number, 0 when they do not count (thresholds decide, or failures are allowed).
+ */
+uint64_t sp_report_unaccepted_failures(const sp_run_result *r);
+
+/* The open model's reading of what limited a run, from its totals: the generator (its own lag:
+ * a stalled second, or arrivals fired over SP_LAG_WARN_US late on average), or the target
+ * (arrivals dropped because every VU was busy waiting on responses, with the generator on
+ * time). At most one is 1. */
+int sp_report_generator_limited(const sp_stats *t);
+int sp_report_target_saturated(const sp_stats *t);
 
 /* Judges every threshold of r->def; verdicts must hold def->nthresholds entries.
  * Returns the number that failed. */
@@ -63,10 +90,12 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds);
  * messages, thresholds. */
 void sp_report_text(const sp_run_result *r, FILE *out);
 
-/* JUnit XML: one test case per threshold (and one "run" case when there are none). A stopped run
- * counts one error; an incomplete one too, carried by the "run" case or, with thresholds, by a
- * case "results stored" of its own whose message is r->error, so that CI never reads a run with
- * holes in its record as green. Returns 0 or SP_EIO when writing failed. */
+/* JUnit XML: one test suite with a timestamp (the start, UTC) and the host name, one test case
+ * per threshold (a miss is a <failure type="threshold">), and a "run" case when there are no
+ * thresholds (failed requests not accepted are a <failure type="failed_requests">) or the run
+ * did not end by itself (an <error type="stopped|aborted|incomplete|error">; an incomplete one
+ * quotes r->error, so that CI never reads a run with holes in its record as green). Returns 0 or SP_EIO when
+ * writing failed. */
 int sp_report_junit(const sp_run_result *r, FILE *out);
 
 /* Formats microseconds for people: "850us", "12.3ms", "1.24s". */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/errors.h"
 #include "base/json.h"
@@ -83,8 +84,10 @@ struct run {
     uint64_t lost_seconds; /* lost.seconds, for the live view */
     int ending;            /* the engine has ended; the end waits for the store (the disk) */
     uint32_t vus, target_vus;
-    json_t *last_point; /* the last published point (owned) */
-    char **backlog;     /* published points as text, oldest first from back_start */
+    json_t *last_point;      /* the last published point (owned) */
+    sp_load_change *changes; /* load changes, oldest first; each by is owned */
+    size_t nchanges, capchanges;
+    char **backlog; /* published points as text, oldest first from back_start */
     size_t back_start, back_n, back_cap, back_bytes;
 };
 
@@ -253,6 +256,9 @@ static void run_free(run *x)
     sp_name_stats_release(&x->scratch);
     sp_stats_release(&x->totals);
     json_decref(x->last_point);
+    for (size_t i = 0; i < x->nchanges; i++)
+        free((char *)x->changes[i].by);
+    free(x->changes);
     for (size_t i = x->back_start; i < x->back_start + x->back_n; i++)
         free(x->backlog[i]);
     free(x->backlog);
@@ -407,7 +413,8 @@ static int flush_minute(run *x)
     return rc;
 }
 
-/* The compact point published for one second (new reference). */
+/* The compact point published for one second (new reference); x->scratch holds the second's
+ * total. */
 static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
 {
     json_t *names = json_array();
@@ -423,10 +430,7 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
                       ms_of(sp_hist_percentile(n->hist, 95)), "p99",
                       ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist))));
     }
-    sp_name_stats_release(&x->scratch);
-    sp_name_stats_init(&x->scratch);
-    sp_stats_total(s, &x->scratch);
-    const sp_name_stats *t = &x->scratch;
+    const sp_name_stats *t = &x->scratch; /* the second's total, from on_second */
     /* "o" steals names. */
     json_t *p = json_pack(
         "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
@@ -492,7 +496,24 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         row->error_kinds = ns->errors;
         row->nerror_kinds = SP_ERRK_COUNT;
     }
-    sp_store_tick tick = {s->active_vus, s->target_vus, s->iterations, s->dropped, s->lag_us_max};
+    /* Every request of the second, for the chart of all requests (live and stored alike). */
+    sp_name_stats_release(&x->scratch);
+    sp_name_stats_init(&x->scratch);
+    sp_stats_total(s, &x->scratch);
+    const sp_name_stats *t = &x->scratch;
+    sp_store_tick tick = {.active_vus = s->active_vus,
+                          .target_vus = s->target_vus,
+                          .iterations = s->iterations,
+                          .dropped = s->dropped,
+                          .lag_us_max = s->lag_us_max,
+                          .requests = t->requests,
+                          .p50_us = sp_hist_percentile(t->hist, 50),
+                          .p95_us = sp_hist_percentile(t->hist, 95),
+                          .p99_us = sp_hist_percentile(t->hist, 99),
+                          .max_us = sp_hist_max(t->hist),
+                          .open = x->def->load.model == SP_LOAD_OPEN,
+                          .target_rate = s->target_rate,
+                          .arrivals = s->arrivals};
     int rc = sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n);
     free(rows);
     /* A second that cannot be stored (a full disk) is not waited for: the aggregator must keep
@@ -651,12 +672,23 @@ static void finish(run *x)
                        : failed           ? SP_RUN_FAILED
                                           : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
+    char host[256] = "";
+    if (gethostname(host, sizeof host) != 0)
+        host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    sp_break brk;
+    int broke = sp_engine_broke(x->engine, &brk);
+    /* The changes are only written under x->mu while the engine runs; it has ended. */
     sp_run_result res = {.def = x->def,
                          .totals = totals,
                          .duration_s = duration_s,
                          .verdicts = verdicts,
                          .status = status,
-                         .started_ms = x->started_ms};
+                         .started_ms = x->started_ms,
+                         .brk = broke ? &brk : NULL,
+                         .changes = x->changes,
+                         .nchanges = x->nchanges,
+                         .host = host[0] ? host : NULL};
     json_t *summary = sp_report_json(&res, NULL);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
     sp_buf why;
@@ -1063,9 +1095,33 @@ int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)
     return x ? 0 : SP_ENOTFOUND;
 }
 
-int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms,
+/* Writes a load change to the store on a connection of the calling thread (the run's own is
+ * the aggregator's). A failure is logged: the change itself was made. */
+static void record_change(sp_runs *r, int64_t run_id, const sp_load_change *c)
+{
+    sp_store *s = NULL;
+    char err[256] = "";
+    sp_store_load_change sc = {.at_ms = c->at_ms,
+                               .elapsed_ms = c->elapsed_ms,
+                               .target = c->target,
+                               .ramp_ms = c->ramp_ms,
+                               .by = c->by};
+    int rc = sp_store_open(&s, r->db_path, err, sizeof err);
+    if (rc == 0)
+        rc = sp_store_run_load_change_add(s, run_id, &sc);
+    if (rc) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)run_id);
+        sp_log_kv(SP_LOG_ERROR, "cannot store a load change", "run", id, "error",
+                  s ? sp_store_errmsg(s) : err, NULL);
+    }
+    sp_store_close(s);
+}
+
+int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms, const char *by,
                        const char **cap, char *msg, size_t msglen)
 {
+    sp_load_change change = {0};
     *cap = NULL;
     msg[0] = '\0';
     if (!isfinite(target) || target < 0) {
@@ -1110,10 +1166,24 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
         goto out;
     }
     rc = sp_engine_set_target(x->engine, target, ramp_ms);
-    if (rc)
+    if (rc) {
         snprintf(msg, msglen, "run %lld is ending", (long long)run_id);
+        goto out;
+    }
+    change = (sp_load_change){.at_ms = sp_wall_ms(),
+                              .elapsed_ms = (int64_t)sp_engine_elapsed_ms(x->engine),
+                              .target = target,
+                              .ramp_ms = ramp_ms,
+                              .by = by ? sp_strdup(by) : NULL};
+    pthread_mutex_lock(&x->mu);
+    sp_grow((void **)&x->changes, &x->capchanges, x->nchanges + 1, sizeof *x->changes);
+    x->changes[x->nchanges++] = change; /* by is the run's from here */
+    pthread_mutex_unlock(&x->mu);
 out:
     pthread_mutex_unlock(&r->mu);
+    /* The store is written outside the locks: nothing here waits on SQLite under them. */
+    if (rc == 0)
+        record_change(r, run_id, &change);
     return rc;
 }
 
@@ -1165,6 +1235,15 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_object_set_new(o, "lost_seconds", json_integer((json_int_t)x->lost_seconds));
     json_object_set_new(o, "ending", json_boolean(x->ending));
     json_object_set_new(o, "last", x->last_point ? json_deep_copy(x->last_point) : json_null());
+    json_t *changes = json_array();
+    for (size_t i = 0; i < x->nchanges; i++) {
+        const sp_load_change *c = &x->changes[i];
+        json_array_append_new(changes,
+                              json_pack("{s:I, s:I, s:f, s:I, s:s?}", "at", (json_int_t)c->at_ms,
+                                        "elapsed_ms", (json_int_t)c->elapsed_ms, "target",
+                                        c->target, "ramp_ms", (json_int_t)c->ramp_ms, "by", c->by));
+    }
+    json_object_set_new(o, "load_changes", changes);
     /* What the dashboard shows beside the table while the run goes: responses by status code,
      * failures by kind and the distinct failure messages seen so far (the store gets the
      * messages only at the end). */

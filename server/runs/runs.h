@@ -134,10 +134,13 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
  * threads have ended. SP_ENOTFOUND when the run is not active. */
 int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful);
 
-/* Changes an active run's target (VUs, or iterations/s for the open model) over ramp_ms.
- * SP_ELIMIT (cap set) beyond max_vus or max_rate, SP_ENOTFOUND when not active, SP_ESTATE when
- * the engine is no longer running, SP_EINVAL for a negative or non-finite target. */
-int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms,
+/* Changes an active run's target (VUs, or iterations/s for the open model) over ramp_ms, and
+ * records the change (when, the target, the ramp, by whom: by may be NULL) in the store, on a
+ * short-lived connection of the calling thread, and in the run's live totals, so that the
+ * charts and the report mark it. SP_ELIMIT (cap set) beyond max_vus or max_rate, SP_ENOTFOUND
+ * when not active, SP_ESTATE when the engine is no longer running, SP_EINVAL for a negative or
+ * non-finite target. A change the store could not record is still made (and logged). */
+int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_ms, const char *by,
                        const char **cap, char *msg, size_t msglen);
 
 /*
@@ -146,8 +149,9 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
  * "error_rate", "p50", "p95", "p99", "max" (ms), "iterations", "dropped", "names": [{"name",
  * "requests", "failures", "rps", "error_rate", "p50", "p95", "p99", "max"}...],
  * "last": the last published point, "lost_seconds": seconds the store could not keep so far,
- * "ending": true while the engine has ended and the end waits for the disk}. SP_ENOTFOUND when
- * the run is not active.
+ * "ending": true while the engine has ended and the end waits for the disk, "load_changes":
+ * [{"at", "elapsed_ms", "target", "ramp_ms", "by"}...]}. SP_ENOTFOUND when the run is not
+ * active.
  */
 int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out);
 

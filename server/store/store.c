@@ -118,8 +118,11 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RUN_COUNT] = "SELECT count(*) FROM runs r" RUN_FILTER,
     [Q_RUN_ABORT] = "UPDATE runs SET status = 'aborted', ended_at = ?1, error = coalesce(error, ?2)"
                     " WHERE status IN ('queued', 'running')",
+    /* -1 stands for "none" in the optional columns (store_series.c binds it). */
     [Q_TICK_INSERT] = "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations,"
-                      " dropped, lag_us_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                      " dropped, lag_us_max, p50, p95, p99, max, target_rate, arrivals)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, -1), nullif(?9, -1),"
+                      " nullif(?10, -1), nullif(?11, -1), nullif(?12, -1.0), nullif(?13, -1))",
     [Q_SECOND_INSERT] = "INSERT INTO run_seconds (run_id, second, name_id, count, errors, p50, p95,"
                         " p99, max, bytes_in, bytes_out, status, error_kinds)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -128,8 +131,9 @@ static const char *const sql_text[Q_COUNT] = {
                       " DO UPDATE SET count = excluded.count, buckets = excluded.buckets",
     [Q_HIST_WINDOW] = "SELECT buckets FROM run_minute_hists WHERE run_id = ?1 AND minute >= ?2"
                       " AND minute < ?3 AND (?4 < 0 OR name_id = ?4)",
-    [Q_TICKS_READ] = "SELECT second, active_vus, target_vus, iterations, dropped, lag_us_max"
-                     " FROM run_ticks WHERE run_id = ?1 AND second >= ?2 AND second < ?3"
+    [Q_TICKS_READ] = "SELECT second, active_vus, target_vus, iterations, dropped, lag_us_max,"
+                     " p50, p95, p99, max, target_rate, arrivals FROM run_ticks WHERE run_id = ?1 "
+                     "AND second >= ?2 AND second < ?3"
                      " ORDER BY second",
     [Q_SECONDS_READ] = "SELECT second, name_id, count, errors, p50, p95, p99, max, bytes_in,"
                        " bytes_out, status, error_kinds FROM run_seconds"
@@ -141,6 +145,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_FAIL_READ] = "SELECT n.name, f.name_id, f.message, f.count FROM run_failures f"
                     " JOIN run_names n ON n.run_id = f.run_id AND n.name_id = f.name_id"
                     " WHERE f.run_id = ?1 ORDER BY f.count DESC, f.rowid",
+    [Q_LOAD_INSERT] = "INSERT INTO run_load_changes (run_id, at, elapsed_ms, target, ramp_ms, by)"
+                      " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_LOAD_READ] = "SELECT at, elapsed_ms, target, ramp_ms, by FROM run_load_changes"
+                    " WHERE run_id = ?1 ORDER BY elapsed_ms, id",
 };
 
 /* ---- Helpers the files of the store share (store_private.h) ---- */

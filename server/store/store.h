@@ -254,7 +254,8 @@ int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const
  * One run as a new object: {"id", "test_id", "test_name", "revision", "status", "started_by",
  * "created_at", "started_at", "ended_at" (null until set), "overrides", "verdicts", "summary"
  * (parsed JSON or null), "error", "names" (array of request names by name id), "last_second"
- * (the highest second stored, null before the first)}. SP_ENOTFOUND when missing.
+ * (the highest second stored, null before the first), "load_changes" (as
+ * sp_store_run_load_changes)}. SP_ENOTFOUND when missing.
  */
 int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out);
 
@@ -299,6 +300,15 @@ typedef struct sp_store_second {
 typedef struct sp_store_tick {
     uint32_t active_vus, target_vus;
     uint64_t iterations, dropped, lag_us_max;
+    /* The latency of every request of the second (merged over names), kept when requests > 0:
+     * the chart of all requests, which per-name percentiles cannot be merged into later. */
+    uint64_t requests;
+    uint64_t p50_us, p95_us, p99_us, max_us;
+    /* Open model only (open != 0): arrivals planned for the second (per second), and those that
+     * started an iteration. */
+    int open;
+    double target_rate;
+    uint64_t arrivals;
 } sp_store_tick;
 
 /*
@@ -340,7 +350,10 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
  * Reads back the per-second series of seconds [from_second, to_second) (to_second < 0: to the
  * end) for one name (name_id >= 0) or all, as a new object, in columns as the charts draw them:
  *   {"ticks": {"second": [...], "active_vus": [...], "target_vus": [...], "iterations": [...],
- *              "dropped": [...], "lag_us_max": [...]},
+ *              "dropped": [...], "lag_us_max": [...], "p50": [...], "p95": [...], "p99": [...],
+ *              "max": [...] (all requests of the second, us; null without requests or in a run
+ *              recorded before schema version 7), "target_rate": [...], "arrivals": [...] (open
+ *              model; null otherwise)},
  *    "names": [{"id", "name", "second": [...], "count": [...], "errors": [...], "p50": [...],
  *               "p95": [...], "p99": [...], "max": [...], "bytes_in": [...], "bytes_out": [...],
  *               "status": {"200": [...], "500": [...]},
@@ -353,6 +366,20 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
  */
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out);
+
+/* A load change of a running run (POST /runs/:id/load). */
+typedef struct sp_store_load_change {
+    int64_t at_ms;      /* wall clock, ms since 1970 */
+    int64_t elapsed_ms; /* since the run's start */
+    double target;      /* VUs (closed model) or iterations/s (open) */
+    int64_t ramp_ms;    /* reached linearly over this; 0: at once */
+    const char *by;     /* who asked (borrowed); may be NULL */
+} sp_store_load_change;
+/* Records a load change. SP_ENOTFOUND for a missing run. */
+int sp_store_run_load_change_add(sp_store *s, int64_t run_id, const sp_store_load_change *c);
+/* A run's load changes, oldest first, as a new array:
+ * [{"at", "elapsed_ms", "target", "ramp_ms", "by"}...]. SP_ENOTFOUND for a missing run. */
+int sp_store_run_load_changes(sp_store *s, int64_t run_id, json_t **out);
 
 /* Failure messages: adds count to (run, name, message), creating the row when new. */
 typedef struct sp_store_failure {

@@ -67,6 +67,8 @@ enum {
     Q_SECONDS_READ,
     Q_FAIL_UPSERT,
     Q_FAIL_READ,
+    Q_LOAD_INSERT,
+    Q_LOAD_READ,
     Q_COUNT
 };
 

@@ -167,6 +167,13 @@ int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out)
     if (!ret)
         json_object_set_new(o, "last_second", sp_sql_col(st, 0, 'i'));
     sp_sql_done(st);
+    if (!ret) {
+        json_t *changes = NULL;
+        ret = sp_sql_rows(q, sp_sql_query(q, Q_LOAD_READ, "l", run_id),
+                          "at:i elapsed_ms:i target:n ramp_ms:i by:s", &changes);
+        if (!ret)
+            json_object_set_new(o, "load_changes", changes); /* steals changes */
+    }
 out:
     if (ret) {
         json_decref(o);

@@ -103,9 +103,15 @@ int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const s
     if (ret)
         return ret;
     if (tick) {
-        ret = sp_sql_run(q, Q_TICK_INSERT, "lllllll", run_id, second, (int64_t)tick->active_vus,
-                         (int64_t)tick->target_vus, store_i64(tick->iterations),
-                         store_i64(tick->dropped), store_i64(tick->lag_us_max));
+        int lat = tick->requests > 0;
+        ret =
+            sp_sql_run(q, Q_TICK_INSERT, "lllllllllllfl", run_id, second, (int64_t)tick->active_vus,
+                       (int64_t)tick->target_vus, store_i64(tick->iterations),
+                       store_i64(tick->dropped), store_i64(tick->lag_us_max),
+                       lat ? store_i64(tick->p50_us) : -1, lat ? store_i64(tick->p95_us) : -1,
+                       lat ? store_i64(tick->p99_us) : -1, lat ? store_i64(tick->max_us) : -1,
+                       tick->open && tick->target_rate >= 0 ? tick->target_rate : -1.0,
+                       tick->open ? store_i64(tick->arrivals) : -1);
         ret = store_child_err(s, ret, SP_ENOTFOUND);
     }
     for (size_t i = 0; i < n && !ret; i++) {
@@ -263,8 +269,11 @@ static void pad_keyed(json_t *obj, size_t rows)
     }
 }
 
-static const char *const tick_cols[] = {"second",     "active_vus", "target_vus",
-                                        "iterations", "dropped",    "lag_us_max"};
+static const char *const tick_cols[] = {"second",  "active_vus", "target_vus",  "iterations",
+                                        "dropped", "lag_us_max", "p50",         "p95",
+                                        "p99",     "max",        "target_rate", "arrivals"};
+/* How each column of tick_cols is read ('n': a real). */
+static const char tick_kinds[] = "iiiiiiiiiini";
 
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out)
@@ -304,7 +313,7 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
     }
     while ((rc = sp_sql_next(q, tk)) > 0)
         for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
-            json_array_append_new(tcols[c], sp_sql_col(tk, (int)c, 'i'));
+            json_array_append_new(tcols[c], sp_sql_col(tk, (int)c, tick_kinds[c]));
     if (rc < 0) {
         ret = rc;
         goto out;
@@ -371,6 +380,26 @@ out:
     }
     *out = res;
     return 0;
+}
+
+int sp_store_run_load_change_add(sp_store *s, int64_t run_id, const sp_store_load_change *c)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    sp_sql *q = s->sql;
+    int ret = sp_sql_begin(q);
+    if (!ret) {
+        ret = sp_sql_run(q, Q_LOAD_INSERT, "lllfls", run_id, c->at_ms, c->elapsed_ms, c->target,
+                         c->ramp_ms, c->by);
+        ret = store_child_err(s, ret, SP_ENOTFOUND);
+    }
+    return sp_sql_end(q, ret);
+}
+
+int sp_store_run_load_changes(sp_store *s, int64_t run_id, json_t **out)
+{
+    return store_rows_of(s, Q_RUN_EXISTS, run_id, Q_LOAD_READ,
+                         "at:i elapsed_ms:i target:n ramp_ms:i by:s", out);
 }
 
 /* The length of s cut to at most max bytes without splitting a UTF-8 sequence. */

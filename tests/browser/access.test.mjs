@@ -55,7 +55,8 @@ test('sign in and out; a viewer can look but not start, and the API agrees', asy
   await page.getByRole('link', { name: 'Tests' }).click();
   await waitReady(page, 'tests');
   assert.ok(await page.getByRole('button', { name: /^Start / }).count() > 0);
-  assert.equal(await page.getByRole('button', { name: 'New test' }).count(), 1);
+  assert.equal(await page.getByRole('link', { name: 'New test' }).count(), 1);
+  assert.equal(await page.getByRole('button', { name: 'Paste JSON' }).count(), 1);
   assert.match(await page.locator('#who').innerText(), /admin/i);
   // No target allowlist yet: the admin is told; once one is set, the notice is gone.
   await page.locator('#notice', { hasText: 'No target allowlist is set' }).waitFor();
@@ -77,7 +78,8 @@ test('sign in and out; a viewer can look but not start, and the API agrees', asy
   assert.equal(await page.getByRole('button', { name: /^Start / }).count(), 0);
   assert.equal(await page.getByRole('button', { name: /^Delete / }).count(), 0);
   assert.equal(await page.getByRole('button', { name: /^Duplicate / }).count(), 0);
-  assert.equal(await page.getByRole('button', { name: 'New test' }).count(), 0);
+  assert.equal(await page.getByRole('link', { name: 'New test' }).count(), 0);
+  assert.equal(await page.getByRole('button', { name: 'Paste JSON' }).count(), 0);
   await shot(page, 'viewer-tests');
 
   // The API refuses the viewer whatever the page shows: a start with the viewer's own session.

@@ -131,7 +131,8 @@ test('every route refuses missing, bad, expired and revoked credentials and a vi
       assert.equal(res.json.error.code, 'unauthorized');
       assert.match(res.json.error.message, why, `${r.method} ${r.path} with ${what}`);
       assert.match(res.headers['www-authenticate'], /^Bearer/);
-      refused.push(`${r.method} ${r.path}`);
+      // The session probe without a token is answered, not audited (the next test).
+      if (!(r.path === '/api/v1/auth/me' && !headers.Authorization)) refused.push(`${r.method} ${r.path}`);
     }
     const v = await req(r.method, r.path, { headers: bearer(viewerToken), body: r.body });
     if (r.perm === 'public' || r.perm === 'read') {
@@ -155,6 +156,24 @@ test('every route refuses missing, bad, expired and revoked credentials and a vi
   for (const [o, n] of want) assert.ok((denied.get(o) || 0) >= n, `${o}: ${denied.get(o) || 0} audit entries for ${n} refusals`);
   const viewerDenied = await audit('&action=denied&user=viewer1');
   assert.ok(viewerDenied.length > 0 && viewerDenied.every((e) => e.user === 'viewer1' && e.address === '127.0.0.1'));
+});
+
+// The dashboard asks GET /auth/me on every load, the login page included: "not signed in" is
+// an answer there, not an event, so visits write no audit rows. A refused token still does.
+test('the session probe without credentials writes no audit row; a bad token on it does', async () => {
+  const probes = async () => (await audit('&action=denied')).filter((e) => e.object === 'GET /api/v1/auth/me').length;
+  const n0 = await probes();
+  for (let i = 0; i < 3; i++) {
+    assert.equal((await req('GET', '/api/v1/auth/me')).status, 401);
+    assert.equal((await req('GET', '/api/v1/auth/me', { headers: { Cookie: 'sp_session=' + 'b'.repeat(64) } })).status, 401);
+  }
+  assert.equal(await probes(), n0, 'no row for a visit of the login page');
+  assert.equal((await req('GET', '/api/v1/auth/me', { headers: bearer('spt_' + '1'.repeat(64)) })).status, 401);
+  assert.equal(await probes(), n0 + 1, 'a refused token is audited');
+  // Any other route refused without credentials still is.
+  const t0 = (await audit('&action=denied')).filter((e) => e.object === 'GET /api/v1/tests').length;
+  assert.equal((await req('GET', '/api/v1/tests')).status, 401);
+  assert.equal((await audit('&action=denied')).filter((e) => e.object === 'GET /api/v1/tests').length, t0 + 1);
 });
 
 test('a tester writes and runs tests but manages no users; the run start is audited with its target', async () => {

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { STAMPEDE_BIN, SOURCE_DIR, run, spawnRun, startShop, tempDir, freePort, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, SOURCE_DIR, run, spawnRun, startShop, tempDir, freePort, sleep, junitProblems } from '../lib/harness.mjs';
 
 let shop;
 const dir = tempDir();
@@ -165,8 +165,22 @@ test('failures are classified: HTTP status, response too large', async () => {
     ] }] }],
     load: { stages: [{ duration: 0, users: 1 }, { duration: '1s', users: 1 }] },
   });
-  const { result, stderr } = await runJson(file);
+  const junit = path.join(dir, 'failures2.xml');
+  const { code, stdout, result, stderr } = await runJson(file, ['--junit', junit]);
   assert.ok(result, stderr);
+  // No thresholds and failed requests: the run fails, in the exit code, the summary, the JSON
+  // and the JUnit file (a valid one).
+  assert.equal(code, 1, stdout + stderr);
+  assert.equal(result.status, 'failed');
+  assert.match(stdout, /FAIL: \d+ of \d+ requests failed and the test has no thresholds \(--allow-failures accepts them\)/);
+  const xml = fs.readFileSync(junit, 'utf8');
+  assert.equal(await junitProblems(junit), '', xml);
+  assert.match(xml, /<testcase classname="stampede" name="run"[^>]*><failure type="failed_requests" message="\d+ of \d+ requests failed">/);
+  // --allow-failures: the same run passes.
+  const allowed = await runJson(file, ['--allow-failures']);
+  assert.equal(allowed.code, 0, allowed.stdout + allowed.stderr);
+  assert.equal(allowed.result.status, 'passed');
+  assert.doesNotMatch(allowed.stdout, /FAIL:/);
   const by = Object.fromEntries(result.names.map((n) => [n.name, n]));
   assert.ok(by.missing.requests >= 1);
   assert.equal(by.missing.errors.http_status, by.missing.requests, JSON.stringify(by.missing));
@@ -188,8 +202,9 @@ test('exit code 1 when a threshold fails, with a JUnit file naming it', async ()
   assert.match(r.stdout, /FAIL\s+rps > 100000/);
   assert.match(r.stdout, /PASS\s+error_rate < 1%/);
   const xml = fs.readFileSync(junit, 'utf8');
-  assert.match(xml, /<testsuite name="threshold" tests="2" failures="1"/);
-  assert.match(xml, /<testcase classname="stampede.thresholds" name="rps &gt; 100000"[^>]*><failure/);
+  assert.equal(await junitProblems(junit), '', xml);
+  assert.match(xml, /<testsuite name="threshold" tests="2" failures="1" errors="0" skipped="0" time="[0-9.]+" timestamp="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ" hostname="[^"]+"/);
+  assert.match(xml, /<testcase classname="stampede.thresholds" name="rps &gt; 100000"[^>]*><failure type="threshold" message="measured [^"]+\/s"/);
 });
 
 test('exit code 2 and the field path for an invalid definition; nothing is sent', async () => {
@@ -218,7 +233,8 @@ test('Ctrl-C stops gracefully, prints the summary and exits 130', async () => {
     users: [{ think: { constant_ms: 50 }, tasks: [{ steps: [{ request: { url: '/api/v1/categories', name: 'cats' } }] }] }],
     load: { stages: [{ duration: 0, users: 3 }, { duration: '60s', users: 3 }] },
   });
-  const p = spawnRun(STAMPEDE_BIN, ['run', file], { timeoutMs: 30000 });
+  const junit = path.join(dir, 'interrupt.xml');
+  const p = spawnRun(STAMPEDE_BIN, ['run', file, '--junit', junit], { timeoutMs: 30000 });
   await sleep(1500);
   const t0 = Date.now();
   p.proc.kill('SIGINT');
@@ -227,6 +243,11 @@ test('Ctrl-C stops gracefully, prints the summary and exits 130', async () => {
   assert.ok(Date.now() - t0 < 15000, 'stopped well before the planned minute');
   assert.match(r.stdout, /interrupt: stopped/);
   assert.match(r.stdout, /cats\s+\d+/);
+  // A run that did not finish is an error in JUnit, with its own element.
+  const xml = fs.readFileSync(junit, 'utf8');
+  assert.equal(await junitProblems(junit), '', xml);
+  assert.match(xml, /errors="1"/);
+  assert.match(xml, /<error type="stopped" message="stopped before the end">/);
 });
 
 test('each VU keeps its own keep-alive connection while it thinks', async () => {

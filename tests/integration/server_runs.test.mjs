@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import WebSocket from 'ws';
-import { STAMPEDE_BIN, freePort, tempDir, startStampede, startShop, run, spawnRun, sleep } from '../lib/harness.mjs';
+import fs from 'node:fs';
+import { STAMPEDE_BIN, freePort, tempDir, startStampede, startShop, run, spawnRun, sleep, junitProblems } from '../lib/harness.mjs';
 
 let shop, srv;
 const ids = {};
@@ -138,7 +139,12 @@ test('a run goes from running with live totals to passed, its counts equal what 
 
   const series = await api('GET', `/api/v1/runs/${id}/series`);
   assert.equal(series.status, 200);
-  assert.ok(series.json.ticks.second.length >= 3, series.text);
+  // A 3 s run has seconds 0, 1 and 2: the requests that finished after its end are in second 2,
+  // not in a short fourth one (a cliff to zero at the end of every chart).
+  assert.deepEqual(series.json.ticks.second, [0, 1, 2], series.text);
+  assert.equal(done.last_second, 2);
+  // Each second keeps the latency of all its requests, as the live chart drew it.
+  assert.ok(series.json.ticks.p95.every((v) => v > 0), series.text);
   let sum = 0;
   for (const n of series.json.names) sum += n.count.reduce((a, b) => a + b, 0);
   assert.equal(sum, shopNow.total);
@@ -268,13 +274,24 @@ test('the load of a running run changes, within the VU cap', async () => {
     vus = (await api('GET', `/api/v1/runs/${id}`)).json.live?.vus;
   }
   assert.equal(vus, 6);
+  // The change is marked: in the live totals at once, and stored with who made it.
+  const live = (await api('GET', `/api/v1/runs/${id}`)).json;
+  assert.equal(live.live.load_changes.length, 1, JSON.stringify(live.live));
+  assert.equal(live.live.load_changes[0].target, 6);
+  assert.equal(live.load_changes.length, 1);
+  assert.equal(live.load_changes[0].by, 'admin');
+  assert.ok(live.load_changes[0].elapsed_ms >= 400 && live.load_changes[0].elapsed_ms < 5000);
   const over = await api('POST', `/api/v1/runs/${id}/load`, { target: 51 });
   assert.equal(over.status, 422, over.text);
   assert.equal(over.json.error.path, 'max_vus');
   assert.equal((await api('POST', `/api/v1/runs/${id}/load`, { target: -1 })).status, 400);
   assert.equal((await api('POST', `/api/v1/runs/${id}/load`, { target: 3, ramp: 'soon' })).status, 400);
   await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'immediate' });
-  await waitStatus(id, ['stopped']);
+  const ended = await waitStatus(id, ['stopped']);
+  assert.equal(ended.load_changes.length, 1);
+  assert.equal(ended.summary.load_changes[0].target, 6);
+  const html = await api('GET', `/api/v1/runs/${id}/export.html`);
+  assert.match(html.text, /class="load-change"/, 'the report marks the change on its charts');
 });
 
 test('starts beyond the caps or with bad overrides are refused with 422 naming the cap or the field', async () => {
@@ -341,6 +358,9 @@ test('markup from a test and its failures comes back as data, escaped in every e
 
   const xml = await api('GET', `/api/v1/runs/${id}/export.junit.xml`);
   assert.equal(xml.status, 200);
+  const xmlFile = path.join(tempDir(), 'export.junit.xml');
+  fs.writeFileSync(xmlFile, xml.text);
+  assert.equal(await junitProblems(xmlFile), '', xml.text);
   assert.equal((xml.text.match(/<testcase /g) || []).length, 2);
   assert.equal((xml.text.match(/<failure /g) || []).length, 1);
   assert.match(xml.text, /name="p95 &lt; 5s"/);
@@ -587,6 +607,18 @@ test('stampede remote run exits 0 passed, 1 failed, 2 invalid or unreachable, 13
   r = await remote([String(ids.xss), '--duration', '2s', '--quiet']);
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stdout, /FAIL {2}error_rate < 1%/);
+
+  // No thresholds, and requests fail: exit 1 unless --allow-failures.
+  const loose = definition('runs no thresholds', {
+    steps: [{ request: { url: '/api/v1/categories', name: 'GET /categories' }, expect: { status: [418] } }],
+    thresholds: [],
+  });
+  await createTest(loose);
+  r = await remote(['runs no thresholds', '--duration', '2s', '--quiet']);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAIL: \d+ of \d+ requests failed and the test has no thresholds/);
+  r = await remote(['runs no thresholds', '--duration', '2s', '--quiet', '--allow-failures']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
 
   r = await remote(['no such test']);
   assert.equal(r.code, 2);

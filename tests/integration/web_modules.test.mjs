@@ -32,6 +32,32 @@ test('durations and numbers', async () => {
   assert.equal(f.int(1234567), '1,234,567');
 });
 
+// One date style on every page (and in the HTML report): 2026-05-04 16:03, the seconds and the
+// zone where a moment matters.
+test('dates have one style, with the zone where it matters', async () => {
+  const f = await js('format.js');
+  const prev = process.env.TZ;
+  process.env.TZ = 'Europe/Berlin';
+  try {
+    const t = Date.UTC(2026, 4, 4, 14, 3, 12);
+    assert.equal(f.when(t), '2026-05-04 16:03');
+    assert.equal(f.whenFull(t), '2026-05-04 16:03:12 UTC+02:00');
+    assert.equal(f.when(null), '–');
+    assert.equal(f.elapsed(12.46), '12.5s');
+    assert.equal(f.elapsed(75), '1m 15s');
+  } finally {
+    if (prev === undefined) delete process.env.TZ; else process.env.TZ = prev;
+  }
+});
+
+test('Try it shows JSON bodies pretty-printed, anything else as it came', async () => {
+  const d = await js('defpath.js');
+  assert.deepEqual(d.prettyBody('{"a":1,"b":[2]}'), { text: '{\n  "a": 1,\n  "b": [\n    2\n  ]\n}', pretty: true });
+  assert.deepEqual(d.prettyBody('{"a":1', false), { text: '{"a":1', pretty: false });
+  assert.deepEqual(d.prettyBody('{"a":1}', true), { text: '{"a":1}', pretty: false }, 'a body cut short stays as it came');
+  assert.deepEqual(d.prettyBody('<b>hi</b>'), { text: '<b>hi</b>', pretty: false });
+});
+
 test('thresholds are judged against live totals as they stand', async () => {
   const t = await js('thresholds.js');
   const live = { p95: 120, p99: 400, rps: 50, error_rate: 0.02, names: [{ name: 'POST /orders: v2', p99: 900 }] };
@@ -48,6 +74,13 @@ test('thresholds are judged against live totals as they stand', async () => {
   assert.equal(t.measure(t.parseThreshold('p90 < 1s'), live), null, 'p90 is judged at the end');
   assert.equal(t.measure(t.parseThreshold('GET /x: p95 < 1s'), live), null, 'a name with no requests yet');
   assert.equal(t.parseThreshold('latency is fine'), null);
+  // The open model's metrics parse, in their units, and wait for the end (live totals count
+  // dropped arrivals, not the share of planned ones).
+  const dropped = t.parseThreshold('dropped > 1%');
+  assert.equal(dropped.value, 0.01);
+  assert.equal(t.measure(dropped, { ...live, dropped: 3 }), null);
+  assert.equal(t.parseThreshold('achieved_rate < 450/s').value, 450);
+  assert.equal(t.parseThreshold('p99 < 800us').value, 0.8);
 });
 
 test('the editor: paths, edits that keep the rest, load points, line diff', async () => {

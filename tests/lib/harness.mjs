@@ -141,6 +141,18 @@ export function spawnRun(bin, args, { env = {}, timeoutMs = 60000, cwd } = {}) {
 
 export { sleep };
 
+/**
+ * Validates a JUnit XML file against tests/fixtures/junit.xsd with xmllint (Debian's
+ * libxml2-utils, installed by packaging/deps.sh). Resolves to '' when valid, else xmllint's
+ * complaint.
+ */
+export async function junitProblems(file) {
+  const xsd = path.join(SOURCE_DIR, 'tests/fixtures/junit.xsd');
+  const r = await run('xmllint', ['--noout', '--schema', xsd, file], { timeoutMs: 20000 });
+  if (r.code === 0) return '';
+  return `${r.stderr}${r.stdout}`.trim() || `xmllint exited ${r.code} (is libxml2-utils installed?)`;
+}
+
 // ---- The daemon with access control on (the default) ----
 
 /** The admin password the helpers give a first start (STAMPEDE_ADMIN_PASSWORD). */

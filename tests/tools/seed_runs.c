@@ -62,7 +62,14 @@ int main(int argc, char **argv)
             return fail("start", s);
         double p95 = 20.0 + (r * 37 % 100);
         for (int sec = 0; sec < 3; sec++) {
-            sp_store_tick tick = {1, 1, 10, 0, 0};
+            sp_store_tick tick = {.active_vus = 1,
+                                  .target_vus = 1,
+                                  .iterations = 10,
+                                  .requests = 10,
+                                  .p50_us = 5000,
+                                  .p95_us = (uint64_t)(p95 * 1000),
+                                  .p99_us = (uint64_t)(p95 * 1200),
+                                  .max_us = (uint64_t)(p95 * 1500)};
             sp_store_second row = {0,
                                    10,
                                    0,

@@ -4,7 +4,7 @@
 // A page module exports render(main, ctx) and returns a cleanup function (closing sockets,
 // timers and charts) called when the page is left. ctx = { params, query, go }. Adding a page
 // is one entry in ROUTES (docs/dashboard.md).
-import { h, mount, toast } from './js/dom.js';
+import { h, mount, toast, clearToasts } from './js/dom.js';
 import { session, loadSession, logout, onUnauthorized, config, can } from './js/api.js';
 import { ready, leaveGuard } from './js/page.js';
 import * as loginPage from './js/pages/login.js';
@@ -45,8 +45,8 @@ function parseHash() {
   return { path, query: new URLSearchParams(qs || '') };
 }
 
-/* Without a target allowlist a test may aim load at any address; admins are told once per
- * page load, under the top bar (docs/security.md says how to set one). */
+/* Without a target allowlist a test may aim load at any address; admins are told under the
+ * top bar, with a link to the allowlist in Settings, until they set one or dismiss it. */
 async function renderNotice() {
   const box = document.getElementById('notice');
   if (needLogin || !session.auth || !session.user || session.user.role !== 'admin') { box.hidden = true; return; }
@@ -54,7 +54,8 @@ async function renderNotice() {
   try { cfg = await config(); } catch { return; }
   if (cfg.allowlist !== false || sessionStorage.getItem('sp-allowlist-notice') === 'dismissed') { box.hidden = true; return; }
   mount(box,
-    h('span', 'No target allowlist is set: tests may send load to any address. An admin can restrict targets with PUT /api/v1/settings/allowlist.'),
+    h('span', 'No target allowlist is set: tests may send load to any address. ',
+      h('a', { href: '#/settings?section=allowlist', class: 'notice-link' }, 'Set a target allowlist'), '.'),
     h('button', { type: 'button', class: 'btn btn-ghost btn-small', on: { click: () => { sessionStorage.setItem('sp-allowlist-notice', 'dismissed'); box.hidden = true; } } }, 'Dismiss'));
   box.hidden = false;
 }
@@ -98,6 +99,15 @@ async function route() {
   current = location.hash;
   if (cleanup) { try { cleanup(); } catch { /* a page that fails to clean up must not block the next */ } }
   cleanup = null;
+  clearToasts();
+  // A new page starts the keyboard from the top, as a loaded document does: the first Tab
+  // reaches the skip link, not whatever followed the control that led here (a page that
+  // focuses a control of its own does so when it renders, after this).
+  if (!document.getElementById('topbar').contains(document.activeElement)) {
+    document.body.tabIndex = -1;
+    document.body.focus({ preventScroll: true });
+    document.body.removeAttribute('tabindex');
+  }
   renderTopbar();
   renderNotice();
   for (const a of document.querySelectorAll('[data-nav]')) {
@@ -136,6 +146,14 @@ onUnauthorized(() => {
   needLogin = true;
   toast('Your session has ended. Please sign in again.', 'error');
   route();
+});
+
+/* The skip link leads to the content without going through the hash router (its #main would
+ * be read as a page). */
+document.querySelector('.skip').addEventListener('click', (e) => {
+  e.preventDefault();
+  main.focus();
+  main.scrollIntoView();
 });
 
 async function start() {

@@ -682,6 +682,23 @@ static void test_err_load(void)
                "load.stop_when.window", "whole number of seconds");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > 1s'],'when':1}}"),
                "load.stop_when.when", "");
+    /* Dropped arrivals and the achieved rate are the open model's. */
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['dropped > 1%']}}"),
+               "load.stop_when.any[0]", "dropped is measured in the open model only");
+    EXPECT_ERR("{" HEAD "'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
+               ",'thresholds':['achieved_rate > 10']}",
+               "thresholds[0]", "achieved_rate is measured in the open model only");
+    sp_def *d = must_load_q(WITH_LOAD("{'model':'open','max_vus':5,'rate':10,'duration':'2s',"
+                                      "'stop_when':{'any':['dropped > 1%','achieved_rate < 9'],"
+                                      "'window':'2s'}}"),
+                            NULL);
+    CHECK(d != NULL);
+    if (d) {
+        CHECK_UINT_EQ(d->load.nstop_when, 2);
+        CHECK_INT_EQ(d->load.stop_when[0].metric, SP_TH_DROPPED);
+        CHECK_INT_EQ(d->load.stop_when[1].metric, SP_TH_ACHIEVED_RATE);
+    }
+    sp_def_free(d);
 }
 
 static void test_err_thresholds(void)

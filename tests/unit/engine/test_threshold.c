@@ -271,6 +271,57 @@ static void test_eval_empty_run(void)
     CHECK_INT_EQ(v.passed, 1);
 }
 
+/* The open model's own metrics: the share of planned arrivals dropped and the rate achieved,
+ * for stop_when ("dropped > 1%", "achieved_rate < 450") and thresholds alike. */
+static void test_open_model_metrics(void)
+{
+    CHECK_INT_EQ(parse("dropped > 1%"), 0);
+    CHECK_INT_EQ(th.metric, SP_TH_DROPPED);
+    CHECK_NEAR(th.value, 0.01, 1e-12);
+    CHECK_INT_EQ(parse("dropped >= 0.05"), 0);
+    CHECK_NEAR(th.value, 0.05, 1e-12);
+    CHECK_INT_EQ(parse("achieved_rate < 450/s"), 0);
+    CHECK_INT_EQ(th.metric, SP_TH_ACHIEVED_RATE);
+    CHECK_NEAR(th.value, 450.0, 1e-9);
+    CHECK_INT_EQ(parse("achieved_rate < 450"), 0);
+    CHECK(sp_th_metric_open_only(SP_TH_DROPPED) && sp_th_metric_open_only(SP_TH_ACHIEVED_RATE));
+    CHECK(!sp_th_metric_open_only(SP_TH_ERROR_RATE));
+    CHECK_STR_EQ(parse_error("dropped > 2"),
+                 "dropped 2 is above 1: write a percentage as '2%' or a fraction from 0 to 1");
+    CHECK_STR_EQ(parse_error("dropped > 150%"), "dropped above 100%");
+    CHECK_STR_CONTAINS(parse_error("achieved_rate < 3ms"), "unknown unit 'ms' for achieved_rate");
+    CHECK_STR_EQ(parse_error("GET /products: dropped > 1%"),
+                 "dropped is the run's, not a request name's: write it without a name");
+    CHECK_STR_EQ(parse_error("dropepd > 1%"), "unknown metric 'dropepd' (did you mean 'dropped'?)");
+
+    stats_build();
+    stats.arrivals = 900;
+    stats.dropped = 100;
+    sp_verdict v = judge("dropped > 5%", 10);
+    CHECK_INT_EQ(v.passed, 1);
+    CHECK_NEAR(v.measured, 0.1, 1e-12);
+    v = judge("dropped > 10%", 10);
+    CHECK_INT_EQ(v.passed, 0);
+    v = judge("achieved_rate < 95", 10);
+    CHECK_INT_EQ(v.passed, 1);
+    CHECK_NEAR(v.measured, 90.0, 1e-9);
+    v = judge("achieved_rate < 90", 10);
+    CHECK_INT_EQ(v.passed, 0);
+    char buf[32];
+    CHECK_INT_EQ(parse("dropped > 1%"), 0);
+    sp_threshold_format_value(&th, 0.1, buf, sizeof buf);
+    CHECK_STR_EQ(buf, "10%");
+    CHECK_INT_EQ(parse("achieved_rate < 1"), 0);
+    sp_threshold_format_value(&th, 90, buf, sizeof buf);
+    CHECK_STR_EQ(buf, "90.0/s");
+    /* Nothing planned: nothing dropped, no rate. */
+    stats.arrivals = stats.dropped = 0;
+    v = judge("dropped > 0%", 10);
+    CHECK_INT_EQ(v.passed, 0);
+    CHECK_NEAR(v.measured, 0.0, 0.0);
+    stats_free();
+}
+
 static void test_names_and_format(void)
 {
     CHECK_STR_EQ(sp_th_metric_name(SP_TH_P95), "p95");
@@ -307,6 +358,7 @@ int main(void)
     RUN(test_eval_named);
     RUN(test_eval_whole_run);
     RUN(test_eval_empty_run);
+    RUN(test_open_model_metrics);
     RUN(test_names_and_format);
     sp_threshold_release(&th);
     return check_summary();

@@ -3,7 +3,9 @@
  * HTML escaping of every text that came from a test or a target, and the JSON data island
  * that no text can close.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "check.h"
 #include "engine/common.h"
@@ -51,7 +53,7 @@ static void test_html(void)
                    0, NULL);
     sp_buf b;
     sp_buf_init(&b, 1 << 20);
-    CHECK_INT_EQ(sp_export_html(run, series, failures, &b), 0);
+    CHECK_INT_EQ(sp_export_html(run, series, failures, NULL, &b), 0);
     CHECK_STR_CONTAINS(b.p, "<h1>&lt;img src=x onerror=alert(1)&gt; &mdash; run 9</h1>");
     CHECK_STR_CONTAINS(b.p, "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;!--");
     CHECK_STR_CONTAINS(b.p, "a&amp;b");
@@ -67,6 +69,116 @@ static void test_html(void)
     sp_buf_release(&b);
     json_decref(run);
     json_decref(failures);
+    json_decref(series);
+}
+
+/* A report people forward: what ran and when (with the zone), the charts of the run page with
+ * the live page's view first and each name one click away, load changes marked, thresholds in
+ * the units the dashboard shows. */
+static void test_html_report(void)
+{
+    json_t *run = json_loads(
+        "{\"id\": 4, \"test_name\": \"Shop\", \"status\": \"failed\", \"revision\": 3,"
+        " \"started_by\": \"ann\", \"created_at\": 1700000000000, \"started_at\": 1700000000000,"
+        " \"ended_at\": 1700000003000, \"overrides\": {\"users\": 2, \"duration\": \"3s\"},"
+        " \"load_changes\": [{\"at\": 1700000001500, \"elapsed_ms\": 1500, \"target\": 4,"
+        "   \"ramp_ms\": 0, \"by\": \"bob\"}],"
+        " \"verdicts\": [{\"threshold\": \"error_rate < 1%\", \"passed\": false,"
+        "   \"measured\": 0.2191, \"metric\": \"error_rate\"},"
+        "  {\"threshold\": \"p95 < 300ms\", \"passed\": true, \"measured\": 12.34,"
+        "   \"metric\": \"p95\"}],"
+        " \"summary\": {\"duration_s\": 3.02, \"host\": \"gen-7\","
+        "  \"base_url\": \"http://shop.test\","
+        "  \"load\": {\"model\": \"closed\", \"unit\": \"users\", \"planned_s\": 3,"
+        "   \"stages\": [{\"duration_s\": 3, \"target\": 2}]},"
+        "  \"names\": [{\"name\": \"GET /a\", \"requests\": 1200, \"failures\": 263,"
+        "   \"rps\": 400, \"error_rate\": 0.2191, \"latency_ms\": {\"p95\": 12.34}}],"
+        "  \"total\": {\"name\": \"Total\", \"requests\": 1200, \"failures\": 263,"
+        "   \"error_rate\": 0.2191, \"status\": {\"200\": 937, \"500\": 263},"
+        "   \"errors\": {\"http_status\": 263}}}}",
+        0, NULL);
+    json_t *series = json_loads(
+        "{\"ticks\": {\"second\": [0, 1, 2], \"active_vus\": [2, 4, 4], \"target_vus\": [2, 4, 4],"
+        "  \"dropped\": [0, 0, 0], \"p50\": [1000, 1100, 1200], \"p95\": [5000, 6000, 7000],"
+        "  \"p99\": [9000, 9000, 9000], \"target_rate\": [null, null, null],"
+        "  \"arrivals\": [null, null, null]},"
+        " \"names\": [{\"name\": \"GET /a\", \"second\": [0, 1, 2], \"count\": [300, 450, 450],"
+        "  \"errors\": [60, 100, 103], \"p50\": [1000, 1000, 1000], \"p95\": [5000, 5000, 5000],"
+        "  \"p99\": [9000, 9000, 9000]}]}",
+        0, NULL);
+    json_t *dist = json_loads("{\"bins_ms\": [1, 2, 5], \"total\": {\"name\": \"Total\","
+                              " \"count\": 10, \"counts\": [5, 3, 1, 1]},"
+                              " \"names\": [{\"name\": \"GET /a\", \"count\": 10,"
+                              " \"counts\": [5, 3, 1, 1]}]}",
+                              0, NULL);
+    CHECK(run && series && dist);
+    setenv("TZ", "UTC", 1);
+    tzset();
+    sp_buf b;
+    sp_buf_init(&b, 1 << 22);
+    CHECK_INT_EQ(sp_export_html(run, series, NULL, dist, &b), 0);
+    /* What ran, where, by whom and when, with the zone. */
+    CHECK_STR_CONTAINS(b.p, "<dt>Test</dt><dd>Shop, revision 3</dd>");
+    CHECK_STR_CONTAINS(b.p, "<dt>Base URL</dt><dd>http://shop.test</dd>");
+    CHECK_STR_CONTAINS(b.p, "closed model: to 2 users over 3s");
+    CHECK_STR_CONTAINS(b.p, "<dt>Load changes</dt><dd>at 1.5s: 4 users (by bob)</dd>");
+    CHECK_STR_CONTAINS(b.p, "<dt>Started</dt><dd>2023-11-14 22:13:20 UTC+00:00</dd>");
+    CHECK_STR_CONTAINS(b.p, "<dt>Duration</dt><dd>3s</dd>");
+    CHECK_STR_CONTAINS(b.p, "<dt>Load generator</dt><dd>gen-7</dd>");
+    /* Thresholds in the dashboard's units: 21.91%, not 0.2191. */
+    CHECK_STR_CONTAINS(b.p, "<td class=\"fail\">✗ missed</td><td>21.91%</td>");
+    CHECK_STR_CONTAINS(b.p, "<td>12.3 ms</td>");
+    CHECK(strstr(b.p, "0.2191<") == NULL);
+    /* The live page's latency view first (all requests), each name a tab away. */
+    CHECK_STR_CONTAINS(b.p, "id=\"lat-0\" checked><label for=\"lat-0\">All requests</label>");
+    CHECK_STR_CONTAINS(b.p, "id=\"lat-1\"><label for=\"lat-1\">GET /a</label>");
+    CHECK_STR_CONTAINS(b.p, "id=\"dist-0\" checked><label for=\"dist-0\">All requests</label>");
+    /* Every chart: requests, latency, errors, VUs, distribution; the change marked on each of
+     * the four time charts and on each latency view. */
+    CHECK_STR_CONTAINS(b.p, "aria-label=\"Requests per second\"");
+    CHECK_STR_CONTAINS(b.p, "aria-label=\"Errors per second\"");
+    CHECK_STR_CONTAINS(b.p, "aria-label=\"Virtual users\"");
+    size_t marks = 0;
+    for (const char *p = b.p; (p = strstr(p, "class=\"load-change\"")); p++)
+        marks++;
+    CHECK_UINT_EQ(marks, 5);
+    CHECK_STR_CONTAINS(b.p, "<text x=\"");
+    CHECK_STR_CONTAINS(b.p, ">4 users</text></g>");
+    /* Status codes and error kinds with their shares. */
+    CHECK_STR_CONTAINS(b.p, "<tr><td>500</td><td>263</td><td>21.92%</td></tr>");
+    CHECK_STR_CONTAINS(b.p, "<tr><td>http_status</td><td>263</td>");
+    /* Offline and printable: nothing fetched, a print stylesheet. */
+    CHECK(strstr(b.p, "src=") == NULL);
+    CHECK(strstr(b.p, "href=") == NULL);
+    CHECK_STR_CONTAINS(b.p, "@media print");
+    /* The compare hook stays quiet without a compare verdict, and speaks with one. */
+    CHECK(strstr(b.p, "Against the baseline") == NULL);
+    json_object_set_new(json_object_get(run, "summary"), "compare",
+                        json_pack("{s:s, s:i}", "verdict", "no regression", "baseline", 2));
+    sp_buf_reset(&b);
+    CHECK_INT_EQ(sp_export_html(run, series, NULL, dist, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<strong>Against the baseline (run 2):</strong> no regression");
+    sp_buf_release(&b);
+    json_decref(run);
+    json_decref(series);
+    json_decref(dist);
+}
+
+/* A run that never got a summary (aborted, or an engine that did not start) still exports. */
+static void test_html_without_summary(void)
+{
+    json_t *run = json_loads("{\"id\": 5, \"test_name\": \"T\", \"status\": \"aborted\","
+                             " \"revision\": 1, \"error\": \"the server died\", \"summary\": null}",
+                             0, NULL);
+    json_t *series = json_loads("{\"ticks\": {\"second\": []}, \"names\": []}", 0, NULL);
+    sp_buf b;
+    sp_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(sp_export_html(run, series, NULL, NULL, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<strong>Aborted:</strong> the server died");
+    CHECK_STR_CONTAINS(b.p, "<span class=\"muted\">not recorded</span>");
+    CHECK(strstr(b.p, "<h2>Charts</h2>") == NULL);
+    sp_buf_release(&b);
+    json_decref(run);
     json_decref(series);
 }
 
@@ -103,7 +215,7 @@ static void test_incomplete(void)
     char err[256] = "";
     CHECK_INT_EQ(sp_export_junit(run, with, ".", &b, err, sizeof err), 0);
     CHECK_STR_CONTAINS(b.p, "tests=\"2\" failures=\"0\" errors=\"1\"");
-    CHECK_STR_CONTAINS(b.p, "name=\"results stored\"");
+    CHECK_STR_CONTAINS(b.p, "<error type=\"incomplete\"");
     CHECK_STR_CONTAINS(b.p, "3 of 9 seconds were not stored (seconds 4-6)</error>");
     sp_buf_reset(&b);
     CHECK_INT_EQ(sp_export_junit(run, without, ".", &b, err, sizeof err), 0);
@@ -111,8 +223,8 @@ static void test_incomplete(void)
     CHECK_STR_CONTAINS(b.p, "name=\"run\"");
     CHECK_STR_CONTAINS(b.p, "seconds 4-6)</error>");
     sp_buf_reset(&b);
-    CHECK_INT_EQ(sp_export_html(run, NULL, NULL, &b), 0);
-    CHECK_STR_CONTAINS(b.p, "<b class=\"incomplete\">incomplete</b>");
+    CHECK_INT_EQ(sp_export_html(run, NULL, NULL, NULL, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<span class=\"badge st-incomplete\">Incomplete</span>");
     CHECK_STR_CONTAINS(b.p, "3 of 9 seconds were not stored (seconds 4-6)");
     sp_buf_release(&b);
     json_decref(run);
@@ -122,6 +234,8 @@ int main(void)
 {
     RUN(test_csv);
     RUN(test_html);
+    RUN(test_html_report);
+    RUN(test_html_without_summary);
     RUN(test_cap);
     RUN(test_incomplete);
     return check_summary();

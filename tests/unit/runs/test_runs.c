@@ -174,10 +174,18 @@ static void test_stop_and_caps(void)
     CHECK_INT_EQ(rc, SP_ELIMIT);
     CHECK_STR_EQ(cap ? cap : "", "max_runs");
     char msg[256];
-    CHECK_INT_EQ(sp_runs_set_target(r, id, 20, 0, &cap, msg, sizeof msg), SP_ELIMIT);
-    CHECK_INT_EQ(sp_runs_set_target(r, id, 11, 0, &cap, msg, sizeof msg), SP_ELIMIT);
-    CHECK_INT_EQ(sp_runs_set_target(r, id, 10, 0, &cap, msg, sizeof msg), 0);
-    CHECK_INT_EQ(sp_runs_set_target(r, id, 4, 0, &cap, msg, sizeof msg), 0);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 20, 0, "ann", &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 11, 0, "ann", &cap, msg, sizeof msg), SP_ELIMIT);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 10, 0, "ann", &cap, msg, sizeof msg), 0);
+    CHECK_INT_EQ(sp_runs_set_target(r, id, 4, 0, "ann", &cap, msg, sizeof msg), 0);
+    /* The changes are in the live totals at once, for the charts to mark them. */
+    json_t *lv = NULL;
+    CHECK_INT_EQ(sp_runs_live(r, id, &lv), 0);
+    json_t *lc = json_array_get(json_object_get(lv, "load_changes"), 1);
+    CHECK_UINT_EQ(json_array_size(json_object_get(lv, "load_changes")), 2);
+    CHECK_STR_EQ(json_string_value(json_object_get(lc, "by")), "ann");
+    CHECK_NEAR(json_number_value(json_object_get(lc, "target")), 4.0, 0);
+    json_decref(lv);
     usleep(300 * 1000);
     uint64_t t0 = sp_now_us();
     CHECK_INT_EQ(sp_runs_stop(r, id, 0), 0);
@@ -189,6 +197,14 @@ static void test_stop_and_caps(void)
     CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
     json_t *run = NULL;
     CHECK_STR_EQ(status_of(s, id, &run), "stopped");
+    /* Stored when it was made, and in the summary: the report marks it. */
+    json_t *stored = json_array_get(json_object_get(run, "load_changes"), 0);
+    CHECK_UINT_EQ(json_array_size(json_object_get(run, "load_changes")), 2);
+    CHECK_STR_EQ(json_string_value(json_object_get(stored, "by")), "ann");
+    CHECK(json_is_integer(json_object_get(stored, "elapsed_ms")));
+    CHECK(json_integer_value(json_object_get(stored, "at")) > 0);
+    CHECK_UINT_EQ(json_array_size(json_object_get(json_object_get(run, "summary"), "load_changes")),
+                  2);
     json_decref(run);
 
     /* Shutdown stops a running run gracefully and records it as stopped. */

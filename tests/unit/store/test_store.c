@@ -71,7 +71,15 @@ static int64_t make_run(sp_store *s, int64_t test_id, size_t nnames)
 }
 
 /* One second of plausible data for n names. */
+static int add_second_ticked(sp_store *s, int64_t run, int64_t second, size_t n, int ticked);
+
 static int add_second(sp_store *s, int64_t run, int64_t second, size_t n)
+{
+    return add_second_ticked(s, run, second, n, 1);
+}
+
+/* ticked 0: the names' rows only (a database of an older schema gets its ticks by hand). */
+static int add_second_ticked(sp_store *s, int64_t run, int64_t second, size_t n, int ticked)
 {
     uint64_t status[SP_STATUS_MAX] = {0};
     uint64_t kinds[9] = {0};
@@ -100,7 +108,7 @@ static int add_second(sp_store *s, int64_t run, int64_t second, size_t n)
                           .iterations = 40 + (uint64_t)second,
                           .dropped = 3,
                           .lag_us_max = 7000 + (uint64_t)second};
-    return sp_store_run_second_add(s, run, second, &tick, rows, n);
+    return sp_store_run_second_add(s, run, second, ticked ? &tick : NULL, rows, n);
 }
 
 static void test_migrations_from_empty(void)
@@ -161,13 +169,21 @@ static void test_upgrade_from_version_1(void)
     CHECK(run > 0);
     CHECK_INT_EQ(sp_store_run_set_status(s, run, SP_RUN_RUNNING), 0);
     for (int sec = 0; sec < 5; sec++)
-        CHECK_INT_EQ(add_second(s, run, sec, 2), 0);
+        CHECK_INT_EQ(add_second_ticked(s, run, sec, 2, 0), 0);
     sp_store_close(s);
 
-    /* The index that 0002 adds is not there yet. */
+    /* The index that 0002 adds is not there yet. The ticks as version 1 wrote them. */
     sqlite3 *db;
     sqlite3_stmt *st;
     CHECK_INT_EQ(sqlite3_open(path, &db), SQLITE_OK);
+    for (int sec = 0; sec < 5; sec++) {
+        char sql[256];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations,"
+                 " dropped, lag_us_max) VALUES (%lld, %d, 50, 50, %d, 0, 0)",
+                 (long long)run, sec, 40 + sec);
+        CHECK_INT_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    }
     CHECK_INT_EQ(sqlite3_prepare_v2(db,
                                     "SELECT count(*) FROM sqlite_schema"
                                     " WHERE name = 'runs_by_status'",
@@ -189,6 +205,14 @@ static void test_upgrade_from_version_1(void)
     CHECK_INT_EQ(sp_store_run_get(s, run, &o), 0);
     CHECK_STR_EQ(json_string_value(json_object_get(o, "status")), "running");
     CHECK_INT_EQ(json_integer_value(json_object_get(o, "last_second")), 4);
+    CHECK_UINT_EQ(json_array_size(json_object_get(o, "load_changes")), 0);
+    json_decref(o);
+    /* Seconds recorded before 0007 read back with no latency of all requests (null). */
+    CHECK_INT_EQ(sp_store_run_series(s, run, -1, 0, -1, &o), 0);
+    json_t *ticks = json_object_get(o, "ticks");
+    CHECK_UINT_EQ(json_array_size(json_object_get(ticks, "p95")), 5);
+    CHECK(json_is_null(json_array_get(json_object_get(ticks, "p95"), 4)));
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "iterations"), 4)), 44);
     json_decref(o);
     /* The upgraded database is used like a new one: recovery uses the new index. */
     int n = 0;
@@ -241,8 +265,9 @@ static void test_upgrade_to_incomplete(void)
         runs[i] = make_run(s, t, 2);
         CHECK(runs[i] > 0);
         CHECK_INT_EQ(sp_store_run_set_status(s, runs[i], SP_RUN_RUNNING), 0);
+        /* The names' rows through the store; the ticks as version 4 wrote them, below. */
         for (int sec = 0; sec < 4; sec++)
-            CHECK_INT_EQ(add_second(s, runs[i], sec, 2), 0);
+            CHECK_INT_EQ(add_second_ticked(s, runs[i], sec, 2, 0), 0);
     }
     uint64_t buckets[8] = {0, 3, 0, 5};
     sp_store_hist h = {.name_id = 1, .buckets = buckets, .nbuckets = 8};
@@ -256,6 +281,19 @@ static void test_upgrade_to_incomplete(void)
     CHECK_INT_EQ(sp_store_run_finish(s, runs[2], SP_RUN_INCOMPLETE, NULL, NULL, "x"), SP_ESTATE);
     sp_store_close(s);
     json_decref(summary);
+    sqlite3 *v4 = NULL;
+    CHECK_INT_EQ(sqlite3_open(path, &v4), SQLITE_OK);
+    for (int i = 0; i < 3; i++) {
+        for (int sec = 0; sec < 4; sec++) {
+            char sql[256];
+            snprintf(sql, sizeof sql,
+                     "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations,"
+                     " dropped, lag_us_max) VALUES (%lld, %d, 50, 60, %d, 3, 7000)",
+                     (long long)runs[i], sec, 40 + sec);
+            CHECK_INT_EQ(sqlite3_exec(v4, sql, NULL, NULL, NULL), SQLITE_OK);
+        }
+    }
+    sqlite3_close(v4);
 
     CHECK_INT_EQ(sp_store_open(&s, path, err, sizeof err), 0);
     size_t known;
@@ -334,7 +372,7 @@ static void test_newer_database_refused(void)
     sp_store_close(s);
     sqlite3 *db;
     CHECK_INT_EQ(sqlite3_open(db_path("newer"), &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (7, '0007_future', 0)", NULL,
+    CHECK_INT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, '0099_future', 0)", NULL,
                               NULL, NULL),
                  SQLITE_OK);
     sqlite3_close(db);
@@ -343,7 +381,7 @@ static void test_newer_database_refused(void)
     sp_store_migrations(&known);
     char err[256] = "", want[256];
     snprintf(want, sizeof want,
-             "database schema version 7 is newer than this stampede (knows %zu): upgrade stampede",
+             "database schema version 99 is newer than this stampede (knows %zu): upgrade stampede",
              known);
     s = (sp_store *)1;
     CHECK_INT_EQ(sp_store_open(&s, db_path("newer"), err, sizeof err), SP_ESTATE);
@@ -759,6 +797,63 @@ static void test_series_round_trip(void)
     CHECK_UINT_EQ(json_array_size(o), 2);
     CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(o, 0), "count")), 7);
     CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 0), "name")), "GET /products");
+    json_decref(o);
+    sp_store_close(s);
+}
+
+/* A second's latency over every request and the open model's schedule are kept with its tick
+ * (the charts of all requests and of arrivals, live and after the run alike), null where a
+ * second had no requests or the model is closed; a run's load changes are kept in order. */
+static void test_ticks_and_load_changes(void)
+{
+    sp_store *s = open_db("ticks");
+    CHECK(s);
+    int64_t run = make_run(s, make_test(s, "Ticks"), 1);
+    sp_store_tick open = {.active_vus = 3,
+                          .target_vus = 20,
+                          .requests = 40,
+                          .p50_us = 1500,
+                          .p95_us = 9000,
+                          .p99_us = 12000,
+                          .max_us = 15000,
+                          .open = 1,
+                          .target_rate = 40.5,
+                          .arrivals = 39};
+    CHECK_INT_EQ(sp_store_run_second_add(s, run, 0, &open, NULL, 0), 0);
+    sp_store_tick idle = {.active_vus = 3, .target_vus = 3};
+    CHECK_INT_EQ(sp_store_run_second_add(s, run, 1, &idle, NULL, 0), 0);
+    json_t *o = NULL;
+    CHECK_INT_EQ(sp_store_run_series(s, run, -1, 0, -1, &o), 0);
+    json_t *ticks = json_object_get(o, "ticks");
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "p50"), 0)), 1500);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "p95"), 0)), 9000);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "p99"), 0)), 12000);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "max"), 0)), 15000);
+    CHECK_NEAR(json_number_value(json_array_get(json_object_get(ticks, "target_rate"), 0)), 40.5,
+               1e-9);
+    CHECK_INT_EQ(json_integer_value(json_array_get(json_object_get(ticks, "arrivals"), 0)), 39);
+    CHECK(json_is_null(json_array_get(json_object_get(ticks, "p95"), 1)));
+    CHECK(json_is_null(json_array_get(json_object_get(ticks, "target_rate"), 1)));
+    CHECK(json_is_null(json_array_get(json_object_get(ticks, "arrivals"), 1)));
+    json_decref(o);
+
+    sp_store_load_change c1 = {.at_ms = 1000, .elapsed_ms = 12500, .target = 8, .by = "ann"};
+    sp_store_load_change c2 = {.at_ms = 900, .elapsed_ms = 3000, .target = 4, .ramp_ms = 2000};
+    CHECK_INT_EQ(sp_store_run_load_change_add(s, run, &c1), 0);
+    CHECK_INT_EQ(sp_store_run_load_change_add(s, run, &c2), 0);
+    CHECK_INT_EQ(sp_store_run_load_change_add(s, run + 9, &c2), SP_ENOTFOUND);
+    CHECK_INT_EQ(sp_store_run_load_changes(s, run, &o), 0);
+    CHECK_UINT_EQ(json_array_size(o), 2);
+    json_t *first = json_array_get(o, 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(first, "elapsed_ms")), 3000);
+    CHECK_INT_EQ(json_integer_value(json_object_get(first, "ramp_ms")), 2000);
+    CHECK(json_is_null(json_object_get(first, "by")));
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(o, 1), "by")), "ann");
+    CHECK_NEAR(json_number_value(json_object_get(json_array_get(o, 1), "target")), 8.0, 0);
+    json_decref(o);
+    CHECK_INT_EQ(sp_store_run_load_changes(s, run + 9, &o), SP_ENOTFOUND);
+    CHECK_INT_EQ(sp_store_run_get(s, run, &o), 0);
+    CHECK_UINT_EQ(json_array_size(json_object_get(o, "load_changes")), 2);
     json_decref(o);
     sp_store_close(s);
 }
@@ -1497,6 +1592,7 @@ int main(void)
     RUN(test_delete_keeps_history);
     RUN(test_run_lifecycle);
     RUN(test_series_round_trip);
+    RUN(test_ticks_and_load_changes);
     RUN(test_window_hist_merge);
     RUN(test_mark_aborted);
     RUN(test_kill_9_keeps_seconds);

@@ -112,3 +112,17 @@ export function lineDiff(a, b) {
   while (j < m) out.push({ op: '+', text: y[j++] });
   return out;
 }
+
+/**
+ * A body as Try it shows it: JSON pretty-printed (two spaces a level), anything else, or JSON
+ * cut short, as it came. Returns { text, pretty }.
+ */
+export function prettyBody(text, truncated = false) {
+  const t = String(text ?? '');
+  if (truncated || !/^\s*[[{]/.test(t)) return { text: t, pretty: false };
+  try {
+    return { text: JSON.stringify(JSON.parse(t), null, 2), pretty: true };
+  } catch {
+    return { text: t, pretty: false };
+  }
+}

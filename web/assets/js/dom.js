@@ -70,12 +70,24 @@ export function field(label, input, hint) {
   return { wrap, input };
 }
 
-/** Shows a short message at the bottom of the screen. */
-export function toast(message, kind = 'info') {
+/**
+ * Shows a short message at the bottom of the screen. A toast belongs to the page it was made
+ * on and goes when that page goes (clearToasts); follow: true makes it the next page's, for the
+ * message of an action that navigates ("Saved", then the saved test).
+ */
+export function toast(message, kind = 'info', { follow = false } = {}) {
   const box = document.getElementById('toasts');
-  const t = h('div', { class: ['toast', `toast-${kind}`] }, message);
+  const t = h('div', { class: ['toast', `toast-${kind}`], dataset: follow ? { follow: '1' } : null }, message);
   box.appendChild(t);
   setTimeout(() => t.remove(), kind === 'error' ? 8000 : 4000);
+}
+
+/** The page changes: its toasts go; those made to follow it stay, now the new page's. */
+export function clearToasts() {
+  for (const t of document.querySelectorAll('#toasts .toast')) {
+    if (t.dataset.follow) delete t.dataset.follow;
+    else t.remove();
+  }
 }
 
 /** A modal dialog built on <dialog> (focus trap and Escape for free). Returns { dlg, close }. */

@@ -51,16 +51,36 @@ export function parseDuration(text) {
   return seen && re.lastIndex === t.length ? total : NaN;
 }
 
-const dtf = new Intl.DateTimeFormat('en-GB', { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit' });
-export function when(msSinceEpoch) { return msSinceEpoch ? dtf.format(new Date(msSinceEpoch)) : '–'; }
+// Dates have one style everywhere, the HTML report's too: year-month-day and a 24-hour clock in
+// the browser's time zone, "2026-05-04 16:03"; whenFull adds the seconds and the zone as an
+// offset from UTC, "2026-05-04 16:03:12 UTC+02:00" (the report's is the server's zone).
+const pad = (n) => String(n).padStart(2, '0');
 
-export function ago(msSinceEpoch) {
+/** "2026-05-04 16:03" in the browser's zone; '–' for none. */
+export function when(msSinceEpoch) {
   if (!msSinceEpoch) return '–';
-  const s = (Date.now() - msSinceEpoch) / 1000;
-  if (s < 60) return 'just now';
-  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
-  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
-  return when(msSinceEpoch);
+  const d = new Date(msSinceEpoch);
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** The zone's offset from UTC at that moment: "UTC+02:00". */
+export function zone(msSinceEpoch) {
+  const off = -new Date(msSinceEpoch || Date.now()).getTimezoneOffset();
+  const a = Math.abs(off);
+  return `UTC${off < 0 ? '-' : '+'}${pad(Math.floor(a / 60))}:${pad(a % 60)}`;
+}
+
+/** "2026-05-04 16:03:12 UTC+02:00"; '–' for none. */
+export function whenFull(msSinceEpoch) {
+  if (!msSinceEpoch) return '–';
+  const d = new Date(msSinceEpoch);
+  return `${when(msSinceEpoch)}:${pad(d.getSeconds())} ${zone(msSinceEpoch)}`;
+}
+
+/** A moment of a run: tenths of a second in its first minute ("12.5s"), then a duration. */
+export function elapsed(s) {
+  if (s === null || s === undefined || Number.isNaN(s)) return '–';
+  return s < 60 ? `${Math.max(0, s).toFixed(1)}s` : duration(s);
 }
 
 export const STATUSES = ['queued', 'running', 'passed', 'failed', 'stopped', 'aborted', 'error', 'incomplete'];

@@ -1,7 +1,7 @@
 // page.js - pieces every page uses: the header, status badges, empty and error states, and
 // the readiness mark set once a page's first data is on screen.
 import { h } from './dom.js';
-import { STATUSES } from './format.js';
+import { STATUSES, when, whenFull } from './format.js';
 
 /**
  * A page with unsaved work sets leaveGuard.fn: called before the route changes, it answers
@@ -43,10 +43,20 @@ export function errorBox(message) {
   return h('div', { class: 'alert alert-error', role: 'alert' }, message);
 }
 
-/** A table whose header cells are given as [label, className]. */
+/**
+ * A table whose header cells are given as [label, className], in a box of its own that scrolls
+ * sideways on a screen narrower than the table: the page never does.
+ */
 export function table(headers, body, { caption, className } = {}) {
-  return h('table', { class: ['table', className] },
+  return h('div', { class: 'table-scroll' }, h('table', { class: ['table', className] },
     caption ? h('caption', { class: 'sr-only' }, caption) : null,
     h('thead', h('tr', headers.map(([label, cls]) => h('th', { scope: 'col', class: cls }, label)))),
-    body);
+    body));
+}
+
+/** A date as every page writes it ("2026-05-04 16:03"), with the seconds and the zone on hover
+ * and in the datetime attribute. */
+export function timeEl(msSinceEpoch) {
+  if (!msSinceEpoch) return h('span', '–');
+  return h('time', { datetime: new Date(msSinceEpoch).toISOString(), title: whenFull(msSinceEpoch) }, when(msSinceEpoch));
 }

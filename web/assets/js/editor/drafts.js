@@ -2,6 +2,7 @@
 // each change, and offered back when the test is opened again. Storage that is full or off
 // loses the draft only: the question on leaving still guards the work.
 import { h } from '../dom.js';
+import { when as whenText } from '../format.js';
 
 const DRAFT_PREFIX = 'sp-draft:';
 
@@ -27,7 +28,7 @@ export function drafts(id, ed, record) {
     let d = null;
     try { d = JSON.parse(localStorage.getItem(key) || 'null'); } catch { d = null; }
     if (!d || !d.definition || JSON.stringify(d.definition) === JSON.stringify(ed.def)) return;
-    const when = new Date(d.at).toLocaleString();
+    const when = whenText(d.at);
     const box = h('div', { class: 'alert alert-warn draft-offer', role: 'alert' },
       h('span', `You have unsaved changes to this test from ${when}${record && d.revision && d.revision !== record.revision ? ` (made on revision ${d.revision}; the test is now at ${record.revision})` : ''}. `),
       h('div', { class: 'btn-row' },

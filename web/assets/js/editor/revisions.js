@@ -2,7 +2,7 @@
 // and a line diff of the pretty-printed JSON of any two, the newest two at first.
 import { h, mount, uid } from '../dom.js';
 import { API, get } from '../api.js';
-import { errorBox } from '../page.js';
+import { errorBox, timeEl } from '../page.js';
 import { lineDiff } from '../defpath.js';
 import { pretty } from './state.js';
 
@@ -28,10 +28,10 @@ export function revisionsPanel(id) {
           h('pre', { class: 'diff' }, lines.map((l) => h('span', { class: l.op === '+' ? 'diff-add' : l.op === '-' ? 'diff-del' : 'diff-same' }, `${l.op} ${l.text}\n`))));
       } catch (e) { mount(out, errorBox(e.message)); }
     }
-    mount(el, h('div', { class: 'card card-flush' }, h('table', { class: 'table revisions-table' },
+    mount(el, h('div', { class: 'card card-flush table-scroll' }, h('table', { class: 'table revisions-table' },
       h('caption', { class: 'sr-only' }, 'Revisions'),
       h('thead', h('tr', h('th', { scope: 'col' }, 'Revision'), h('th', { scope: 'col' }, 'Name'), h('th', { scope: 'col' }, 'Saved'), h('th', { scope: 'col' }, 'By'), h('th', { scope: 'col', class: 'num' }, 'Bytes'))),
-      h('tbody', revs.map((r) => h('tr', h('td', h('a', { href: `#/tests/${id}/edit?revision=${r.revision}` }, `Revision ${r.revision}`)), h('td', r.name), h('td', new Date(r.created_at).toLocaleString()), h('td', r.created_by || '–'), h('td', { class: 'num' }, String(r.bytes))))))),
+      h('tbody', revs.map((r) => h('tr', h('td', h('a', { href: `#/tests/${id}/edit?revision=${r.revision}` }, `Revision ${r.revision}`)), h('td', r.name), h('td', timeEl(r.created_at)), h('td', r.created_by || '–'), h('td', { class: 'num' }, String(r.bytes))))))),
     h('div', { class: 'card diff-card' }, h('h2', { class: 'card-title' }, 'Compare two revisions'),
       h('div', { class: 'toolbar' }, h('div', { class: 'field' }, h('label', { for: aSel.id }, 'From'), aSel), h('div', { class: 'field' }, h('label', { for: bSel.id }, 'To'), bSel),
         h('button', { type: 'button', class: 'btn', on: { click: diff } }, 'Show the diff')), out));

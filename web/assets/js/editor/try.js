@@ -3,6 +3,7 @@
 // secrets), and every request listed as text: name, status, time, pass or fail, the error,
 // each expectation, the extracted variables, the request and the response.
 import { h, mount } from '../dom.js';
+import { prettyBody } from '../defpath.js';
 import { API, post, request, ApiError } from '../api.js';
 import { errorBox } from '../page.js';
 
@@ -43,7 +44,10 @@ function headersList(hs) {
 
 function bodyPre(b) {
   if (!b || !b.bytes) return h('p', { class: 'muted small' }, 'no body');
-  return h('div', {}, h('pre', { class: 'try-body' }, b.text), b.truncated ? h('p', { class: 'muted small' }, `cut at ${b.text.length} of ${b.bytes} bytes`) : null);
+  const shown = prettyBody(b.text, b.truncated);
+  return h('div', {}, h('pre', { class: ['try-body', shown.pretty && 'try-json'] }, shown.text),
+    shown.pretty ? h('p', { class: 'muted small' }, `JSON, pretty-printed (${b.bytes} bytes as received)`) : null,
+    b.truncated ? h('p', { class: 'muted small' }, `cut at ${b.text.length} of ${b.bytes} bytes`) : null);
 }
 
 /** One request of the try; a failed one shows its response open. */

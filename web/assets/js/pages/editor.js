@@ -127,7 +127,7 @@ export async function render(main, ctx) {
       ed.savedText = text;
       drafts.drop();
       dirtyMark.hidden = true;
-      toast(`Saved “${r.name}” as revision ${r.revision}.`, 'success');
+      toast(`Saved “${r.name}” as revision ${r.revision}.`, 'success', { follow: true });
       ctx.go(`/tests/${r.id || id}/edit`);
     } catch (e) {
       if (e instanceof ApiError && Array.isArray(e.body.errors)) checks.setErrors(e.body.errors); else toast(`Save failed: ${e.message}`, 'error');

@@ -95,6 +95,5 @@ export async function render(main, ctx) {
       docForm('har', 'HAR recording', '.har,application/json', 'har'),
       docForm('openapi', 'OpenAPI', '.json,application/json', 'openapi'))));
   ready('import');
-  curlText.focus();
   return () => {};
 }

@@ -4,7 +4,7 @@ import { login, ApiError } from '../api.js';
 import { ready } from '../page.js';
 
 export function render(main, ctx) {
-  const user = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true, autofocus: true });
+  const user = h('input', { type: 'text', name: 'username', autocomplete: 'username', required: true });
   const pass = h('input', { type: 'password', name: 'password', autocomplete: 'current-password', required: true });
   const msg = h('p', { class: 'form-error', role: 'alert', 'aria-live': 'assertive' });
   const submit = h('button', { type: 'submit', class: 'btn btn-primary btn-block' }, 'Sign in');
@@ -38,7 +38,7 @@ export function render(main, ctx) {
   }
 
   mount(main, h('section', { class: 'login-page' }, form));
-  user.focus();
+  // No focus is taken: the first Tab reaches the skip link, the next ones the form.
   ready('login');
   return () => {};
 }

@@ -1,13 +1,18 @@
 // run.js - one run. While it goes: charts fed every second by the live stream, tiles, the
 // per-name table updated in place, status codes, error kinds, failure messages, thresholds as
 // they stand, Stop and change-load controls. Once it has ended: the report from stored data
-// (series, summary, verdicts, failures) with export buttons.
+// (series, summary, verdicts, failures, distribution) with export buttons.
+//
+// A chart means the same live and afterwards: second s is drawn at s + 1 s; the response time
+// is p50/p95/p99 of all requests by default (each request name one pick away, in both), the
+// open model's arrivals chart shows the planned rate, what was achieved and what was dropped;
+// load changes are marked on every time chart.
 import { h, mount, setText, field, toast } from '../dom.js';
 import { API, get, post, can } from '../api.js';
-import { ms, int, rate, pct, duration, when, parseDuration } from '../format.js';
-import { TimeChart, PALETTE } from '../charts.js';
+import { ms, int, rate, pct, duration, whenFull, elapsed, parseDuration } from '../format.js';
+import { TimeChart, BarChart, PALETTE } from '../charts.js';
 import { LiveStream } from '../live.js';
-import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { ready, pageHeader, statusBadge, emptyState, errorBox, table, timeEl } from '../page.js';
 import { parseThreshold, measure, holds } from '../thresholds.js';
 import { picked } from './history.js';
 import { openStartDialog } from './start.js';
@@ -37,9 +42,52 @@ export async function render(main, ctx) {
 /* ---- Shared pieces ---- */
 
 function header(run, extra) {
+  const started = run.started_at || run.created_at;
   return pageHeader(h('span', run.test_name, h('span', { class: 'run-id' }, ` · run #${run.id}`)),
-    h('span', { class: 'run-meta' }, statusBadge(run.status), ' ', h('a', { href: `#/tests/${run.test_id}/edit?revision=${run.revision}`, class: 'rev-link' }, `Revision ${run.revision}`), ` · started ${when(run.started_at || run.created_at)} by `, run.started_by || '–', overridesText(run.overrides)),
+    h('span', { class: 'run-meta' }, statusBadge(run.status), ' ', h('a', { href: `#/tests/${run.test_id}/edit?revision=${run.revision}`, class: 'rev-link' }, `Revision ${run.revision}`), ' · started ', timeEl(started), ' by ', run.started_by || '–', overridesText(run.overrides)),
     extra);
+}
+
+/** What the change of a run's load reads like: "8 users", "120 iterations/s". */
+function changeLabel(c, open) {
+  return `${Math.round(c.target * 10) / 10} ${open ? 'iterations/s' : 'users'}`;
+}
+
+/** Load changes as chart marks. */
+function marksOf(changes, open) {
+  return (changes || []).map((c) => ({ x: c.elapsed_ms / 1000, label: changeLabel(c, open), at: elapsed(c.elapsed_ms / 1000) }));
+}
+
+/** The report's facts: what ran, where, when (with the zone), how long, from where. */
+function factsCard(run, open) {
+  const s = run.summary || {};
+  const rows = [];
+  const add = (k, ...v) => rows.push(h('dt', k), h('dd', ...v));
+  if (s.base_url) add('Base URL', h('span', { class: 'mono' }, s.base_url));
+  if (s.load) add('Load', loadText(s.load));
+  const changes = run.load_changes || [];
+  if (changes.length) add('Load changes', changes.map((c, i) => `${i ? '; ' : ''}at ${elapsed(c.elapsed_ms / 1000)}: ${changeLabel(c, open)}${c.ramp_ms ? ` over ${duration(c.ramp_ms / 1000)}` : ''}${c.by ? ` (by ${c.by})` : ''}`).join(''));
+  add('Started', whenFull(run.started_at || run.created_at));
+  if (run.ended_at) add('Ended', whenFull(run.ended_at));
+  if (s.host) add('Load generator', s.host);
+  return h('section', { class: 'card facts-card' }, h('dl', { class: 'facts' }, rows));
+}
+
+function loadText(load) {
+  const unit = load.unit || 'users';
+  let prev = 0;
+  const stages = load.stages || [];
+  const parts = [];
+  stages.forEach((st, i) => {
+    const t = `${Math.round(st.target * 100) / 100} ${unit}`;
+    // A jump that the next stage holds reads as the hold: "3 users for 6s".
+    if (st.duration_s <= 0 && stages[i + 1] && stages[i + 1].target === st.target) { prev = st.target; return; }
+    parts.push(st.duration_s <= 0 ? `jump to ${t}` : st.target === prev ? `${t} for ${duration(st.duration_s)}` : `to ${t} over ${duration(st.duration_s)}`);
+    prev = st.target;
+  });
+  let text = `${load.model === 'open' ? `open model (up to ${load.max_vus} VUs)` : 'closed model'}: ${parts.join(', then ')}`;
+  if (load.stop_when) text += `; stops when ${load.stop_when.any.join(' or ')} over ${load.stop_when.window_s}s`;
+  return text;
 }
 
 function overridesText(o) {
@@ -52,14 +100,15 @@ function overridesText(o) {
   return parts.length ? ` · ${parts.join(' ')}` : '';
 }
 
-/** A row of figure tiles; returns { el, set(key, text) }. */
+/** A row of figure tiles, each a value and a line under it; returns { el, set(key, text, sub) }. */
 function tiles(defs) {
-  const vals = {};
+  const vals = {}, subs = {};
   const el = h('div', { class: 'tiles' }, defs.map(([key, label]) => {
     vals[key] = h('div', { class: 'tile-value' }, '–');
-    return h('div', { class: 'tile', dataset: { tile: key } }, h('div', { class: 'tile-label' }, label), vals[key]);
+    subs[key] = h('div', { class: 'tile-sub' });
+    return h('div', { class: 'tile', dataset: { tile: key } }, h('div', { class: 'tile-label' }, label), vals[key], subs[key]);
   }));
-  return { el, set: (k, t) => vals[k] && setText(vals[k], t) };
+  return { el, set: (k, t, sub = '') => { if (vals[k]) { setText(vals[k], t); setText(subs[k], sub); } } };
 }
 
 /** The per-request-name table, updated in place by name. */
@@ -74,7 +123,9 @@ function namesTable() {
       const key = n._total ? '\u0000total' : n.name;
       let r = rows.get(key);
       if (!r) {
-        const cells = Array.from({ length: 7 }, () => h('td', { class: 'num' }));
+        // Labelled, for the phone layout that stacks each row (app.css).
+        const labels = ['Requests', 'RPS', 'Failures', 'p50', 'p95', 'p99', 'Max'];
+        const cells = labels.map((l) => h('td', { class: 'num', dataset: { label: l } }));
         const tr = h('tr', { class: n._total ? 'total-row' : null }, h('th', { scope: 'row', class: 'name-cell' }, n.name), cells);
         r = { tr, cells };
         rows.set(key, r);
@@ -142,15 +193,33 @@ function thresholdsCard(title) {
 
 function measuredText(th, v) {
   if (v === null || v === undefined) return '';
-  if (th && th.metric === 'error_rate') return pct(v);
-  if (th && th.metric === 'rps') return `${rate(v)}/s`;
+  if (th && (th.metric === 'error_rate' || th.metric === 'dropped')) return pct(v);
+  if (th && (th.metric === 'rps' || th.metric === 'achieved_rate')) return `${rate(v)}/s`;
   return ms(v);
 }
 
 const LAT_SERIES = [{ label: 'p50', color: '#2f9e6b' }, { label: 'p95', color: PALETTE[0] }, { label: 'p99', color: '#e07b39' }];
+const ALL = 'All requests';
 const rpsChartNew = () => new TimeChart({ title: 'Requests per second', unit: '/s', series: [{ label: 'Requests/s', color: PALETTE[0], fill: 'rgba(47,111,222,0.08)' }] });
 const errChartNew = () => new TimeChart({ title: 'Errors per second', unit: '/s', series: [{ label: 'Errors/s', color: '#d64545', fill: 'rgba(214,69,69,0.08)' }] });
 const vuChartNew = () => new TimeChart({ title: 'Virtual users', series: [{ label: 'Active VUs', color: '#5d6d7e', fill: 'rgba(93,109,126,0.08)' }, { label: 'Target', color: '#9b59b6', dash: [6, 4] }] });
+const rateChartNew = () => new TimeChart({ title: 'Arrival rate (open model)', unit: '/s', series: [{ label: 'Target rate', color: '#9b59b6', dash: [6, 4] }, { label: 'Achieved', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
+
+/** The response-time chart with its view picker: all requests first, then each name. */
+function latencyChart() {
+  const pick = h('select', { 'aria-label': 'Requests shown in the response time chart' }, h('option', { value: '' }, ALL));
+  const chart = new TimeChart({ title: 'Response time', unit: 'ms', series: LAT_SERIES, tools: pick });
+  const known = new Set();
+  /** Adds the names not offered yet. */
+  function offer(names) {
+    for (const n of names) {
+      if (known.has(n)) continue;
+      known.add(n);
+      pick.appendChild(h('option', { value: n }, n));
+    }
+  }
+  return { chart, pick, offer };
+}
 
 function chartsGrid(charts) {
   return h('div', { class: 'charts' }, charts.map((c) => c.el));
@@ -174,10 +243,12 @@ function renderLive(main, ctx, run, thresholdTexts) {
   const t = tiles([['elapsed', 'Elapsed'], ['remaining', 'Remaining'], ['rps', 'Requests/s'], ['p95', 'p95 (last second)'], ['errors', 'Failures'], ['vus', 'Active VUs']]);
 
   const rpsChart = rpsChartNew();
-  const latChart = new TimeChart({ title: 'Response time, all requests', unit: 'ms', series: LAT_SERIES });
+  const lat = latencyChart();
+  const latChart = lat.chart;
+  lat.pick.addEventListener('change', () => { if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); } });
   const errChart = errChartNew();
   const vuChart = vuChartNew();
-  const rateChart = new TimeChart({ title: 'Arrival rate (open model)', unit: '/s', series: [{ label: 'Target rate', color: '#9b59b6', dash: [6, 4] }, { label: 'Achieved', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
+  const rateChart = rateChartNew();
   const charts = [rpsChart, latChart, errChart, vuChart, rateChart];
   const rateWrap = rateChart.el;
   rateWrap.classList.add('chart-wide');
@@ -249,7 +320,10 @@ function renderLive(main, ctx, run, thresholdTexts) {
     for (let s = first; s <= last; s++) xs.push(s + 1);
     rpsChart.setData([xs, col((p) => p.rps)]);
     errChart.setData([xs, col((p) => p.errors)]);
-    latChart.setData([xs, col((p) => p.p50), col((p) => p.p95), col((p) => p.p99)]);
+    // A second without a finished request has no latency: a gap, not a fall to zero.
+    const name = lat.pick.value;
+    const src = (p) => (name ? (p.names || []).find((n) => n.name === name) : (p.count > 0 ? p : null));
+    latChart.setData([xs, col((p) => src(p)?.p50 ?? null), col((p) => src(p)?.p95 ?? null), col((p) => src(p)?.p99 ?? null)]);
     // In the open model target_vus is the pool's size, not a target to draw against.
     vuChart.setData([xs, col((p) => p.vus), col((p) => (model === 'open' ? null : p.target_vus))]);
     if (model === 'open') rateChart.setData([xs, col((p) => p.target_rate ?? null), col((p) => p.arrivals ?? p.iterations), col((p) => p.dropped)]);
@@ -261,6 +335,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
 
   function onPoint(p) {
     points.set(p.second, p);
+    lat.offer((p.names || []).map((n) => n.name));
     if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); }
     if (performance.now() - lastRefresh > 900) refresh();
   }
@@ -282,7 +357,9 @@ function renderLive(main, ctx, run, thresholdTexts) {
     statusCodes.update(live.status, statusClass);
     errorKinds.update(live.error_kinds);
     failures.update(live.failure_messages || []);
-    t.set('errors', `${int(live.failures)} (${pct(live.error_rate)})`);
+    t.set('errors', int(live.failures), `${pct(live.error_rate)} of requests`);
+    const marks = marksOf(live.load_changes, model === 'open');
+    for (const c of charts) c.setMarks(marks);
     // The server's disk is full: the run goes on, but these seconds are not kept.
     lostNote.hidden = !(live.lost_seconds > 0);
     if (live.lost_seconds > 0) {
@@ -302,7 +379,10 @@ function renderLive(main, ctx, run, thresholdTexts) {
 
   function tick() {
     if (!live) return;
-    const el = live.elapsed_s + (performance.now() - liveAt) / 1000;
+    // The run's time ends at its planned end: requests finishing after it are the graceful
+    // tail, not one more second of load.
+    let el = live.elapsed_s + (performance.now() - liveAt) / 1000;
+    if (live.planned_s && el > live.planned_s) el = live.planned_s;
     t.set('elapsed', duration(el));
     t.set('remaining', live.planned_s ? duration(Math.max(0, live.planned_s - el)) : '–');
   }
@@ -356,20 +436,27 @@ async function renderReport(main, ctx, run) {
     t.set('duration', duration(s.duration_s));
     t.set('requests', int(total.requests));
     t.set('rps', rate(total.rps));
-    t.set('errors', `${int(total.failures)} (${pct(total.error_rate)})`);
+    t.set('errors', int(total.failures), `${pct(total.error_rate)} of requests`);
     t.set('p95', ms(total.latency_ms && total.latency_ms.p95));
     t.set('p99', ms(total.latency_ms && total.latency_ms.p99));
   }
 
-  const latPick = h('select', { 'aria-label': 'Request name for the response time chart' }, h('option', { value: '' }, 'Slowest request name each second'));
   const rpsChart = rpsChartNew();
-  const latChart = new TimeChart({ title: 'Response time', unit: 'ms', series: LAT_SERIES, tools: latPick });
+  const lat = latencyChart();
+  const latPick = lat.pick;
+  const latChart = lat.chart;
   const errChart = errChartNew();
   const vuChart = vuChartNew();
-  const open = !!(s && s.open_model);
-  const rateChart = new TimeChart({ title: 'Iterations per second (open model)', unit: '/s', series: [{ label: 'Iterations', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
+  const open = !!(s && (s.open_model || (s.load && s.load.model === 'open')));
+  const rateChart = rateChartNew();
   rateChart.el.classList.add('chart-wide');
-  const charts = open ? [rpsChart, latChart, errChart, vuChart, rateChart] : [rpsChart, latChart, errChart, vuChart];
+  const distPick = h('select', { 'aria-label': 'Requests shown in the distribution' }, h('option', { value: '' }, ALL));
+  const distChart = new BarChart({ title: 'Response-time distribution', tools: distPick });
+  distChart.el.classList.add('chart-wide');
+  const timeCharts = open ? [rpsChart, latChart, errChart, vuChart, rateChart] : [rpsChart, latChart, errChart, vuChart];
+  const charts = [...timeCharts, distChart];
+  const marks = marksOf(run.load_changes, open);
+  for (const c of timeCharts) c.setMarks(marks);
   const names = namesTable();
   const statusCodes = countList('Status codes', 'No responses.');
   const errorKinds = countList('Error kinds', 'No errors.');
@@ -381,7 +468,19 @@ async function renderReport(main, ctx, run) {
   const notes = [];
   const errorTitle = { aborted: 'Aborted: ', incomplete: 'Incomplete results: ' }[run.status] || 'Error: ';
   if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', errorTitle), run.error));
-  if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, s.broke.summary || s.broke.condition || 'A stop condition ended the run.'));
+  if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', `Broke at ${s.broke.load} ${s.broke.load_unit} in second ${s.broke.second}: `), `${s.broke.condition} (measured ${s.broke.measured_text}); the run was stopped there.`));
+  const om = s && s.open_model;
+  if (om && om.generator_limited) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', 'The load generator, not the target, limited this run: '), 'its timers fired late, so the target saw less load than planned.'));
+  else if (om && om.target_saturated) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', 'The target was saturated: '), `all ${om.max_vus} VUs were busy waiting on its responses, so ${int(om.dropped)} arrivals (${pct(om.dropped_share)}) were dropped while the generator kept its schedule.`));
+  if (s && s.failed_requests_fail) notes.push(h('div', { class: 'alert alert-error' }, `${int(s.failed_requests_fail)} requests failed and the test has no thresholds: stampede run and stampede remote run exit 1 for it (unless --allow-failures).`));
+  // HOOK (issue 16, compare): the noise-aware compare against the test's baseline is made on
+  // another branch (server/runs/compare.c); when the run carries its verdict as
+  // summary.compare {verdict, baseline, message}, it is shown here as given.
+  const cmp = s && s.compare;
+  if (cmp && typeof cmp === 'object') {
+    notes.push(h('div', { class: 'alert alert-ok compare-verdict' }, h('strong', `Against the baseline${Number.isInteger(cmp.baseline) ? ` (run #${cmp.baseline})` : ''}: `),
+      String(cmp.verdict ?? ''), cmp.message ? ` · ${cmp.message}` : ''));
+  }
   const g = s && s.generator;
   if (g && g.stalled_seconds > 0) {
     const where = g.stall_first === g.stall_last ? `second ${g.stall_first}` : `${g.stalled_seconds} seconds between second ${g.stall_first} and ${g.stall_last}`;
@@ -392,6 +491,7 @@ async function renderReport(main, ctx, run) {
   mount(main, h('section', { class: 'page page-run' },
     header(run, actions),
     notes,
+    factsCard(run, open),
     t.el,
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
@@ -409,18 +509,21 @@ async function renderReport(main, ctx, run) {
     errorKinds.update({});
   }
 
-  const [series, fails] = await Promise.all([
+  const [series, fails, dist] = await Promise.all([
     get(`${API}/runs/${run.id}/series`).catch(() => null),
     get(`${API}/runs/${run.id}/failures`).catch(() => null),
+    get(`${API}/runs/${run.id}/distribution`).catch(() => null),
   ]);
   failures.update(fails ? fails.items : []);
   if (series) {
     const cols = seriesColumns(series);
-    for (const n of series.names || []) latPick.appendChild(h('option', { value: n.name }, n.name));
+    lat.offer((series.names || []).filter((n) => n.second.length).map((n) => n.name));
+    // A run recorded before the latency of all requests was stored: per second, the slowest.
+    if (!cols.hasTotal) latPick.options[0].textContent = 'Slowest request name each second';
     rpsChart.setData([cols.xs, cols.rps]);
     errChart.setData([cols.xs, cols.errors]);
     vuChart.setData([cols.xs, cols.vus, open ? cols.target.map(() => null) : cols.target]);
-    if (open) rateChart.setData([cols.xs, cols.iterations, cols.dropped]);
+    if (open) rateChart.setData([cols.xs, cols.targetRate, cols.arrivals, cols.dropped]);
     const drawLat = () => {
       const l = cols.latency(latPick.value || null);
       latChart.setData([cols.xs, l.p50, l.p95, l.p99]);
@@ -428,15 +531,24 @@ async function renderReport(main, ctx, run) {
     latPick.addEventListener('change', drawLat);
     drawLat();
   }
+  if (dist && dist.total) {
+    for (const n of dist.names || []) distPick.appendChild(h('option', { value: n.name }, n.name));
+    const drawDist = () => distChart.setData(dist.bins_ms, distPick.value ? (dist.names || []).find((n) => n.name === distPick.value) : dist.total);
+    distPick.addEventListener('change', drawDist);
+    drawDist();
+  } else {
+    distChart.el.hidden = true;
+  }
   ready('report');
   return () => { for (const c of charts) c.destroy(); };
 }
 
 /**
  * Stored series (GET /runs/:id/series) as chart columns over elapsed seconds: requests and
- * errors per second over every name, VUs, and p50/p95/p99 (ms) of one name or, per second,
- * the slowest name (the store keeps percentiles per name; they cannot be merged into a
- * total without the histograms).
+ * errors per second over every name, VUs, the open model's planned rate and arrivals, and
+ * p50/p95/p99 (ms) of all requests (stored with each second, as the live chart drew them) or
+ * of one name. A run recorded before the total was stored (hasTotal false) gets, per second,
+ * the slowest name instead: per-name percentiles cannot be merged without the histograms.
  */
 export function seriesColumns(series) {
   const ticks = series.ticks || { second: [] };
@@ -447,15 +559,26 @@ export function seriesColumns(series) {
   const zeros = () => new Array(len).fill(null);
   const xs = Array.from({ length: len }, (_, i) => i + 1);
   const rps = zeros(), errors = zeros(), vus = zeros(), target = zeros(), iterations = zeros(), dropped = zeros();
+  const targetRate = zeros(), arrivals = zeros();
+  const total = { p50: zeros(), p95: zeros(), p99: zeros() };
+  let hasTotal = false;
+  const at = (col, i) => (Array.isArray(col) && typeof col[i] === 'number' ? col[i] : null);
   (ticks.second || []).forEach((s, i) => {
     vus[s] = ticks.active_vus[i]; target[s] = ticks.target_vus[i];
     iterations[s] = ticks.iterations[i]; dropped[s] = ticks.dropped[i];
+    targetRate[s] = at(ticks.target_rate, i);
+    arrivals[s] = at(ticks.arrivals, i) ?? ticks.iterations[i];
+    for (const k of ['p50', 'p95', 'p99']) {
+      const v = at(ticks[k], i);
+      if (v !== null) { total[k][s] = v / 1000; hasTotal = true; }
+    }
     rps[s] = 0; errors[s] = 0;
   });
   for (const n of series.names || []) {
     n.second.forEach((s, i) => { rps[s] = (rps[s] || 0) + n.count[i]; errors[s] = (errors[s] || 0) + n.errors[i]; });
   }
   function latency(name) {
+    if (!name && hasTotal) return total;
     const out = { p50: zeros(), p95: zeros(), p99: zeros() };
     for (const n of series.names || []) {
       if (name && n.name !== name) continue;
@@ -468,5 +591,5 @@ export function seriesColumns(series) {
     }
     return out;
   }
-  return { xs, rps, errors, vus, target, iterations, dropped, latency };
+  return { xs, rps, errors, vus, target, iterations, dropped, targetRate, arrivals, hasTotal, latency };
 }

@@ -24,7 +24,7 @@ function card(id, title, ...children) {
   return h('section', { class: 'card settings-card', id, 'aria-labelledby': `${id}-title` }, h('h2', { class: 'card-title', id: `${id}-title` }, title), children);
 }
 
-export async function render(main) {
+export async function render(main, ctx) {
   const usersBox = h('div', {}), tokensBox = h('div', {}), allowBox = h('div', {}), capsBox = h('div', {}), auditBox = h('div', {});
   mount(main, h('section', { class: 'page settings-page' },
     pageHeader('Settings', 'Users, API tokens, the target allowlist, caps per role and the audit log.'),
@@ -182,6 +182,13 @@ export async function render(main) {
     h('button', { type: 'submit', class: 'btn' }, 'Filter')), auditList);
 
   await Promise.all([loadUsers(), loadTokens(), loadAllow(), loadCaps(), loadAudit()]);
+  // #/settings?section=allowlist (the notice under the top bar links there): that section.
+  const section = { allowlist: 'set-allow', users: 'set-users', tokens: 'set-tokens', caps: 'set-caps', audit: 'set-audit' }[ctx && ctx.query.get('section')];
+  if (section) {
+    document.getElementById(section).scrollIntoView();
+    const area = document.querySelector(`#${section} textarea`);
+    (area || document.getElementById(`${section}-title`)).focus();
+  }
   ready('settings');
   return () => {};
 }

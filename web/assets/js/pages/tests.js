@@ -1,10 +1,11 @@
 // tests.js - the tests list: last verdict, last p95, a sparkline of recent runs, search,
-// Start, Duplicate, Delete, and a new test from pasted or uploaded JSON.
+// Start, Duplicate, Delete. A test's name opens it; New test opens the form editor, and a
+// pasted or uploaded definition (JSON) stays a choice.
 import { h, mount, field, toast, confirmDialog, dialog } from '../dom.js';
 import { API, get, post, del, request, can, ApiError } from '../api.js';
-import { ms, ago } from '../format.js';
+import { ms, when } from '../format.js';
 import { sparkline } from '../charts.js';
-import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { ready, pageHeader, statusBadge, emptyState, errorBox, table, timeEl } from '../page.js';
 import { errorList } from '../errors.js';
 import { openStartDialog } from './start.js';
 
@@ -19,14 +20,14 @@ export async function render(main, ctx) {
 
   const search = h('input', { type: 'search', class: 'search', placeholder: 'Search tests by name', value: q,
     'aria-label': 'Search tests by name', on: { input: () => { clearTimeout(searchTimer); searchTimer = setTimeout(() => { q = search.value; page = 1; load(); }, 200); } } });
-  const newBtn = can('write') ? h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => openNewTestDialog(load) } }, 'New test') : null;
-  const buildBtn = can('write') ? h('a', { class: 'btn', href: '#/tests/new' }, 'Build a test') : null;
+  const newBtn = can('write') ? h('a', { class: 'btn btn-primary', href: '#/tests/new' }, 'New test') : null;
+  const pasteBtn = can('write') ? h('button', { type: 'button', class: 'btn', on: { click: () => openNewTestDialog(load) } }, 'Paste JSON') : null;
   const importBtn = can('write') ? h('a', { class: 'btn', href: '#/import' }, 'Import') : null;
   const body = h('div', { class: 'card card-flush' }, h('p', { class: 'loading' }, 'Loading tests…'));
   const pager = h('nav', { class: 'pager', 'aria-label': 'Pages of tests' });
 
   mount(main, h('section', { class: 'page' },
-    pageHeader('Tests', 'Your load tests, with the verdict and p95 of their recent runs.', importBtn, buildBtn, newBtn),
+    pageHeader('Tests', 'Your load tests, with the verdict and p95 of their recent runs.', importBtn, pasteBtn, newBtn),
     h('div', { class: 'toolbar' }, search),
     body, pager));
 
@@ -48,7 +49,7 @@ export async function render(main, ctx) {
     if (mine !== seq) return;
     if (!list.items.length) {
       mount(body, q ? emptyState('No test matches', `Nothing is named like “${q}”.`)
-        : emptyState('No tests yet', 'Paste or upload a test definition to get started.', newBtn && h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => openNewTestDialog(load) } }, 'New test')));
+        : emptyState('No tests yet', 'Build one in the editor, paste or upload a definition, or import one.', newBtn && h('a', { class: 'btn btn-primary', href: '#/tests/new' }, 'New test')));
     } else {
       const heads = [['Test'], ['Last run'], ['Last p95', 'num'], ['Recent runs (p95)']];
       if (can('run') || can('write')) heads.push(['Actions', 'actions']);
@@ -69,11 +70,12 @@ export async function render(main, ctx) {
       actions.push(h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Delete ${t.name}`, on: { click: () => remove(t) } }, 'Delete'));
     }
     return h('tr', { dataset: { testId: String(t.id) } },
-      h('td', h('a', { href: `#/runs?test=${t.id}`, class: 'strong' }, t.name),
-        h('div', { class: 'muted small' }, `Revision ${t.revision} · updated ${ago(t.updated_at)}`)),
+      h('td', h('a', { href: `#/tests/${t.id}/edit`, class: 'strong test-link' }, t.name),
+        h('div', { class: 'muted small' }, `Revision ${t.revision} · updated `, timeEl(t.updated_at), ' · ',
+          h('a', { href: `#/runs?test=${t.id}`, 'aria-label': `Runs of ${t.name}` }, 'runs'))),
       h('td', running.has(t.id) ? h('a', { href: `#/runs/${running.get(t.id).id}`, class: 'nowrap running-link' }, statusBadge('running'), ' ', h('span', { class: 'small' }, 'watch live'))
-        : last ? h('a', { href: `#/runs/${last.id}`, class: 'nowrap' }, statusBadge(last.status), ' ', h('span', { class: 'muted small' }, ago(last.created_at))) : h('span', { class: 'muted' }, 'Never run')),
-      h('td', { class: 'num' }, last ? ms(last.p95) : '–'),
+        : last ? h('a', { href: `#/runs/${last.id}`, class: 'nowrap' }, statusBadge(last.status), ' ', h('span', { class: 'muted small' }, when(last.created_at))) : h('span', { class: 'muted' }, 'Never run')),
+      h('td', { class: 'num', dataset: { label: 'Last p95' } }, last ? ms(last.p95) : '–'),
       h('td', sparkline(t.recent || [])),
       actions.length ? h('td', { class: 'actions' }, h('div', { class: 'btn-row' }, actions)) : null);
   }
@@ -120,7 +122,7 @@ export async function render(main, ctx) {
   }
 
   await load();
-  search.focus();
+  // Focus stays where the page load left it, so that the first Tab reaches the skip link.
   return () => clearTimeout(searchTimer);
 }
 
@@ -168,7 +170,7 @@ function openNewTestDialog(reload) {
 
   const checkBtn = h('button', { type: 'button', class: 'btn', on: { click: check } }, 'Check');
   const saveBtn = h('button', { type: 'button', class: 'btn btn-primary', on: { click: save } }, 'Save test');
-  const d = dialog('New test', [
+  const d = dialog('Paste a test definition', [
     h('p', { class: 'muted' }, 'Paste a test definition (JSON, see docs/test-format.md) or upload a file. It is checked before it is saved.'),
     field('Definition (JSON)', text).wrap,
     field('Or upload a file', file).wrap,
