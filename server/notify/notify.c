@@ -826,7 +826,7 @@ static void attempt(worker *w, const json_t *row, allow_ref *allow)
                     sig);
     x->headers = curl_slist_append(x->headers, "Content-Type: application/json");
     x->headers = curl_slist_append(x->headers, "Expect:");
-    snprintf(line, sizeof line, "User-Agent: Stampede/%s", sp_version_string());
+    snprintf(line, sizeof line, "User-Agent: Stampede-Webhooks/%s", sp_version());
     x->headers = curl_slist_append(x->headers, line);
     snprintf(line, sizeof line, "X-Stampede-Event: %s", event ? event : "");
     x->headers = curl_slist_append(x->headers, line);
@@ -1014,10 +1014,12 @@ static void *thread_main(void *arg)
         memcpy(batch, n->queue, nb * sizeof *batch);
         n->nqueue = 0;
         pthread_mutex_unlock(&n->mu);
-        if (stop)
-            break;
+        /* Runs that ended during the shutdown are stored as deliveries even then: they are
+         * sent at the next start. */
         for (size_t i = 0; i < nb; i++)
             make_deliveries(w, batch[i]);
+        if (stop)
+            break;
         start_due(w);
         int running = 0;
         curl_multi_perform(n->multi, &running);

@@ -1048,17 +1048,23 @@ void sp_sched_poke(sp_sched *s)
     pthread_mutex_unlock(&s->mu);
 }
 
+void sp_sched_stop(sp_sched *s)
+{
+    if (!s || !s->started)
+        return;
+    pthread_mutex_lock(&s->mu);
+    s->stop = 1;
+    pthread_cond_signal(&s->cond);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->thread, NULL);
+    s->started = 0;
+}
+
 void sp_sched_free(sp_sched *s)
 {
     if (!s)
         return;
-    if (s->started) {
-        pthread_mutex_lock(&s->mu);
-        s->stop = 1;
-        pthread_cond_signal(&s->cond);
-        pthread_mutex_unlock(&s->mu);
-        pthread_join(s->thread, NULL);
-    }
+    sp_sched_stop(s);
     sp_sql_close(s->api);
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->mu);

@@ -63,7 +63,10 @@ typedef struct sp_sched_config {
 int sp_sched_new(const sp_sched_config *cfg, sp_sched **out, char *err, size_t errlen);
 /* Starts the scheduler thread. SP_ESYS when it cannot. */
 int sp_sched_start(sp_sched *s);
-/* Stops the thread (a start in progress finishes first) and frees. NULL is ignored. */
+/* Stops the thread (a start in progress finishes first); pokes are still harmless after it.
+ * The daemon stops the scheduler before the run manager, and frees it after. */
+void sp_sched_stop(sp_sched *s);
+/* sp_sched_stop(), then frees. NULL is ignored. */
 void sp_sched_free(sp_sched *s);
 /* Something a schedule waits for may have changed (a run ended): the thread looks now. Never
  * blocks; any thread, the run manager's waiter threads included. */
