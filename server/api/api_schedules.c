@@ -218,9 +218,10 @@ static int h_preview(sp_http_req *req, sp_store *unused)
     json_t *v;
     json_object_foreach((json_t *)body, key, v)
     {
-        if (strcmp(key, "cron") != 0 && strcmp(key, "timezone") != 0 && strcmp(key, "count") != 0)
+        if (strcmp(key, "cron") != 0 && strcmp(key, "timezone") != 0 && strcmp(key, "count") != 0 &&
+            strcmp(key, "from") != 0)
             return sp_http_reply_error(req, SP_EINVAL, key, NULL,
-                                       "unknown field (send cron, timezone and count)");
+                                       "unknown field (send cron, timezone, count and from)");
     }
     const json_t *count = json_object_get(body, "count");
     if (count && (!json_is_integer(count) || json_integer_value(count) < 1 ||
@@ -228,6 +229,11 @@ static int h_preview(sp_http_req *req, sp_store *unused)
         return sp_http_reply_error(req, SP_EINVAL, "count", NULL,
                                    "count must be a whole number from 1 to %d",
                                    SP_SCHED_NEXT_SHOWN * 4);
+    const json_t *from = json_object_get(body, "from");
+    if (from && (!json_is_integer(from) || json_integer_value(from) < 1 ||
+                 json_integer_value(from) > INT64_C(253402300799000)))
+        return sp_http_reply_error(req, SP_EINVAL, "from", NULL,
+                                   "from must be a time in milliseconds since 1970");
     const json_t *tz = json_object_get(body, "timezone");
     if (tz && !json_is_string(tz))
         return sp_http_reply_error(req, SP_EINVAL, "timezone", NULL,
@@ -237,7 +243,8 @@ static int h_preview(sp_http_req *req, sp_store *unused)
     json_t *out = NULL;
     rc =
         sp_sched_preview(s, json_string_value(json_object_get(body, "cron")), json_string_value(tz),
-                         count ? (int)json_integer_value(count) : SP_SCHED_NEXT_SHOWN, &out, &el);
+                         count ? (int)json_integer_value(count) : SP_SCHED_NEXT_SHOWN,
+                         from ? json_integer_value(from) : 0, &out, &el);
     rc = rc ? sp_kit_reply_errors(req, &el, "", "invalid schedule")
             : sp_http_reply_json(req, 200, out);
     sp_errlist_release(&el);
@@ -252,7 +259,9 @@ const sp_api_route sp_api_schedules_routes[] = {
      "\"paused\"}; owned by the caller",
      201, NULL},
     {"POST", SP_API_PREFIX "/schedules/preview", h_preview, SP_PERM_READ, SP_HTTP_JSON_BODY,
-     "The next fire times of {\"cron\", \"timezone\", \"count\"}, or why it is refused", 200, NULL},
+     "The next fire times of {\"cron\", \"timezone\", \"count\", \"from\"}, or why it is "
+     "refused",
+     200, NULL},
     {"GET", SP_API_PREFIX "/schedules/:id", h_get, SP_PERM_READ, 0,
      "A schedule with its next fire times and last fires", 200, NULL},
     {"PUT", SP_API_PREFIX "/schedules/:id", h_update, SP_PERM_RUN, SP_HTTP_JSON_BODY,

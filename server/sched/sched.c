@@ -612,15 +612,15 @@ int sp_sched_delete(sp_sched *s, int64_t id, const sp_sched_who *who, int64_t *t
     return 0;
 }
 
-int sp_sched_preview(const sp_sched *s, const char *cron, const char *zone, int count, json_t **out,
-                     sp_errlist *errs)
+int sp_sched_preview(const sp_sched *s, const char *cron, const char *zone, int count,
+                     int64_t from_ms, json_t **out, sp_errlist *errs)
 {
     *out = NULL;
     if (count < 1 || count > SP_SCHED_NEXT_SHOWN * 4)
         count = SP_SCHED_NEXT_SHOWN;
     sp_cron c;
     sp_tz *z = NULL;
-    int64_t now = sp_sched_now_ms(s);
+    int64_t now = from_ms > 0 ? from_ms : sp_sched_now_ms(s);
     if (!cron)
         sp_errlist_add(errs, "cron", "is required: a cron expression such as \"0 2 * * 1-5\"");
     if (!cron || check_timing(cron, zone ? zone : "UTC", now, &c, &z, errs) != 0)

@@ -116,12 +116,12 @@ int sp_sched_get(sp_sched *s, int64_t id, json_t **out);
 int sp_sched_list(sp_sched *s, int64_t test_id, json_t **out);
 
 /*
- * The next `count` fire times (at most SP_SCHED_NEXT_SHOWN * 4) of cron in zone after the
- * scheduler's now: {"cron", "timezone", "follows_clock", "next_fires": [...]}, or SP_EINVAL with
- * errs naming "cron" or "timezone" (an expression that never fires is refused too). For the
- * dashboard as the user types. Pure but for reading the zone file.
+ * The next `count` fire times (at most SP_SCHED_NEXT_SHOWN * 4) of cron in zone after from_ms
+ * (0: the scheduler's now): {"cron", "timezone", "follows_clock", "next_fires": [...]}, or
+ * SP_EINVAL with errs naming "cron" or "timezone" (an expression that never fires is refused too).
+ * For the dashboard as the user types. Pure but for reading the zone file.
  */
-int sp_sched_preview(const sp_sched *s, const char *cron, const char *zone, int count, json_t **out,
-                     sp_errlist *errs);
+int sp_sched_preview(const sp_sched *s, const char *cron, const char *zone, int count,
+                     int64_t from_ms, json_t **out, sp_errlist *errs);
 
 #endif
