@@ -498,11 +498,13 @@ static int may_change(sp_sched *s, int64_t id, const sp_sched_who *who, json_t *
         return seterr(msg, msglen, rc, "the database failed");
     const char *owner = json_string_value(json_object_get(*cur, "owner"));
     if (!who->admin && (!who->user || !owner || strcmp(owner, who->user) != 0)) {
+        /* The message quotes the owner, which lives in *cur: written before it goes. */
+        seterr(msg, msglen, SP_EFORBIDDEN,
+               "schedule %lld belongs to %s: only its owner or an admin may change it",
+               (long long)id, owner ? owner : "?");
         json_decref(*cur);
         *cur = NULL;
-        return seterr(msg, msglen, SP_EFORBIDDEN,
-                      "schedule %lld belongs to %s: only its owner or an admin may change it",
-                      (long long)id, owner ? owner : "?");
+        return SP_EFORBIDDEN;
     }
     return 0;
 }
