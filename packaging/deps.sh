@@ -16,10 +16,11 @@ for a in "$@"; do
   esac
 done
 
-# Debian packages: build, run, test. tzdata: the time zones of schedules (/usr/share/zoneinfo).
+# Debian packages: build, run, test. tzdata: the time zones of schedules (/usr/share/zoneinfo);
+# jq: the CI recipes of docs/ci.md, which tests/integration/ci_recipes.test.mjs runs.
 pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
-      libwebsockets-dev libsodium-dev libpcre2-dev curl procps tzdata)
+      libwebsockets-dev libsodium-dev libpcre2-dev curl procps tzdata jq)
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)
 # The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).
