@@ -168,7 +168,8 @@ static char *slack_run(const char *event, const json_t *run, const char *server,
     sp_buf_adds(&b, " of *");
     slack_text(&b, test ? test : "?");
     sp_buf_adds(&b, "* ");
-    sp_buf_adds(&b, words ? words : st_words);
+    /* The status is one of a few names, but the builder takes no run's word for it. */
+    slack_text(&b, words ? words : st_words);
     if (origin && strcmp(origin, "scheduled") == 0)
         sp_buf_adds(&b, " (scheduled)");
     if (json_is_object(total)) {

@@ -124,6 +124,15 @@ static void test_slack_body(void)
     free(body);
     json_decref(run);
 
+    /* Whatever a run holds: a status is escaped too (found by fuzz_webhook_payload). */
+    run = sample_run("x", "<!here>");
+    body = sp_payload_run("run.ended", run, "slack", "http://s", 1, &len);
+    doc = json_loads(body, 0, NULL);
+    CHECK_STR_CONTAINS(json_string_value(json_object_get(doc, "text")), "ended: &lt;!here&gt;");
+    json_decref(doc);
+    free(body);
+    json_decref(run);
+
     body = sp_payload_ping(3, "<team> alerts", "slack", "", 1, &len);
     doc = json_loads(body, 0, NULL);
     CHECK_STR_CONTAINS(json_string_value(json_object_get(doc, "text")), "*&lt;team&gt; alerts*");
