@@ -650,6 +650,8 @@ typedef struct worker {
     size_t nzones;
 } worker;
 
+/* A zone, loaded once; a zone that cannot be read (tzdata lost it) is logged once and kept as
+ * NULL, so its schedules wait without filling the log every pass. */
 static const sp_tz *zone_of(worker *w, const char *name)
 {
     for (size_t i = 0; i < w->nzones; i++)
@@ -657,10 +659,9 @@ static const sp_tz *zone_of(worker *w, const char *name)
             return w->zones[i].z;
     sp_tz *z = NULL;
     char err[200];
-    if (sp_tz_load(name, &z, err, sizeof err) != 0) {
-        sp_log_kv(SP_LOG_WARN, "schedule zone cannot be read", "zone", name, "error", err, NULL);
-        return NULL;
-    }
+    if (sp_tz_load(name, &z, err, sizeof err) != 0)
+        sp_log_kv(SP_LOG_WARN, "schedule zone cannot be read: its schedules do not fire", "zone",
+                  name, "error", err, NULL);
     if (w->nzones == SCHED_ZONE_CACHE) {
         for (size_t i = 0; i < w->nzones; i++)
             sp_tz_free(w->zones[i].z);
@@ -719,13 +720,16 @@ static int read_due(sqlite3_stmt *st, void *ctx)
     return 0;
 }
 
-/* Records what became of fire time fire_at and moves handled_to past it, in one transaction.
- * *fire_id (may be NULL) gets the record's id. */
+/* Records what became of fire time fire_at and moves handled_to past it, in one transaction
+ * (with queued_at set to fire_at for the outcome "queued"). *fire_id (may be NULL) gets the
+ * record's id. */
 static int record(worker *w, const due *d, int64_t fire_at, const char *outcome, int64_t run_id,
                   const char *detail, int64_t *fire_id)
 {
     sp_sql *q = w->q;
     int rc = sp_sql_begin(q);
+    if (rc == 0 && strcmp(outcome, "queued") == 0)
+        rc = sp_sql_run(q, Q_QUEUE_SET, "ll", d->id, fire_at);
     /* A run id of 0 is no run: NULL. */
     if (rc == 0 && run_id)
         rc = sp_sql_run(q, Q_FIRE_INSERT, "lllsls", d->id, fire_at, sp_wall_ms(), outcome, run_id,
@@ -834,11 +838,7 @@ static void fire(worker *w, due *d, int64_t fire_at, int missed, const char *not
         if (strcmp(d->if_running, "queue") == 0 && !d->queued_at) {
             snprintf(detail, sizeof detail,
                      "a run of the test is still going: this one starts when it ends%s", note);
-            int rc = sp_sql_begin(w->q);
-            if (rc == 0)
-                rc = sp_sql_run(w->q, Q_QUEUE_SET, "ll", d->id, fire_at);
-            rc = sp_sql_end(w->q, rc);
-            if (rc == 0 && record(w, d, fire_at, "queued", 0, detail, NULL) == 0)
+            if (record(w, d, fire_at, "queued", 0, detail, NULL) == 0)
                 d->queued_at = fire_at;
             return;
         }
