@@ -190,9 +190,8 @@ static int is_dir(const char *p)
 /*
  * Where the example tests are when --examples-dir is not given: an installed stampede finds
  * them in PREFIX/share/stampede/examples beside its bin/; a stampede run from a build tree
- * finds them in the source tree it was built from: the nearest folder above this file's that
- * holds examples/ (this file is server/cli/cmd_serve.c; it was server/cmd_serve.c once, and
- * the search does not care). NULL when neither exists. The result is malloc'd.
+ * finds them in the source tree it was built from (this file's directory's parent). NULL when
+ * neither exists. The result is malloc'd.
  */
 static char *default_examples_dir(void)
 {
@@ -210,9 +209,10 @@ static char *default_examples_dir(void)
                 return realpath(cand, NULL);
         }
     }
+    /* A build tree: this file is SOURCE/server/cli/cmd_serve.c, the examples SOURCE/examples. */
     char src[PATH_MAX];
     snprintf(src, sizeof src, "%s", __FILE__);
-    for (int up = 0; up < 4; up++) {
+    for (int up = 0; up < 3; up++) {
         char *slash = strrchr(src, '/');
         if (!slash || slash == src)
             break;

@@ -702,7 +702,9 @@ static void make_deliveries(worker *w, int64_t run_id)
     const char *events[3];
     size_t nev = 0;
     events[nev++] = "run.ended";
-    if (strcmp(status, "failed") == 0 || strcmp(status, "error") == 0)
+    /* "incomplete" (a run whose results the store could not all keep) is never a pass. */
+    if (strcmp(status, "failed") == 0 || strcmp(status, "error") == 0 ||
+        strcmp(status, "incomplete") == 0)
         events[nev++] = "run.failed";
     if (strcmp(status, "aborted") == 0)
         events[nev++] = "run.aborted";
