@@ -176,4 +176,37 @@
 #define SP_REGEX_HEAP_LIMIT_KB 8192           /* PCRE2 backtracking memory per match, KB */
 #define SP_REGEX_JIT_STACK_BYTES (512 << 10)  /* the JIT's stack, per worker thread */
 
+/* Schedules (server/sched/): cron expressions, time zones, the scheduler. */
+#define SP_SCHED_CRON_MAX 256             /* bytes of a cron expression */
+#define SP_SCHED_PER_TEST 32              /* schedules of one test */
+#define SP_SCHED_MAX 1000                 /* schedules on one server */
+#define SP_SCHED_NEXT_SHOWN 5             /* next fire times shown when a schedule is saved */
+#define SP_SCHED_HORIZON_DAYS 3700        /* a cron expression must fire within ~10 years */
+#define SP_SCHED_LATE_S 60                /* a fire time handled later than this was missed */
+#define SP_SCHED_CATCHUP_MAX 100000       /* missed fire times counted after a stop */
+#define SP_SCHED_FIRES_KEPT 200           /* fire records kept per schedule (older ones go) */
+#define SP_TZ_MAX_NAME 64                 /* bytes of a time zone name */
+#define SP_TZ_MAX_FILE (256u << 10)       /* bytes of a zoneinfo file */
+#define SP_TZ_MAX_TRANSITIONS 8192        /* transitions of one zone */
+#define SP_TZ_MAX_RULE 128                /* bytes of a POSIX TZ rule (a zoneinfo footer) */
+
+/* Webhooks (server/notify/): deliveries never hold up a run or each other. */
+#define SP_NOTIFY_MAX_HOOKS 64            /* webhooks on one server */
+#define SP_NOTIFY_URL_MAX 2048            /* bytes of a webhook's URL */
+#define SP_NOTIFY_SECRET_MIN 16           /* bytes of a secret an admin gives, at least */
+#define SP_NOTIFY_SECRET_MAX 256          /* ... and at most */
+#define SP_NOTIFY_BODY_MAX (64u << 10)    /* one delivery's body */
+#define SP_NOTIFY_CONNECT_TIMEOUT_MS 5000 /* connecting to a receiver */
+#define SP_NOTIFY_TIMEOUT_MS 10000        /* one attempt, from connect to the last byte */
+#define SP_NOTIFY_RESPONSE_MAX (16u << 10) /* bytes of a receiver's answer read (then cut off) */
+#define SP_NOTIFY_INFLIGHT 16             /* attempts going at once */
+#define SP_NOTIFY_INFLIGHT_PER_HOOK 2     /* attempts going at once to one webhook */
+#define SP_NOTIFY_BACKOFF_MS 10000        /* the first retry waits this long, each next twice as long */
+#define SP_NOTIFY_BACKOFF_MAX_MS 600000   /* ... but never longer than this */
+#define SP_NOTIFY_RETRY_FOR_MS 3600000    /* no new attempt this long after the first */
+#define SP_NOTIFY_MAX_ATTEMPTS 10         /* attempts per delivery */
+#define SP_NOTIFY_QUEUE_MAX 4096          /* run events waiting for the delivery thread */
+#define SP_NOTIFY_LOG_KEPT 1000           /* deliveries kept per webhook (older ones go) */
+#define SP_NOTIFY_ERROR_MAX 256           /* bytes of a delivery's last error kept */
+
 #endif

@@ -16,10 +16,11 @@ for a in "$@"; do
   esac
 done
 
-# Debian packages: build, run, test.
+# Debian packages: build, run, test. tzdata: the time zones of schedules (/usr/share/zoneinfo);
+# jq: the CI recipes of docs/ci.md, which tests/integration/ci_recipes.test.mjs runs.
 pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
-      libwebsockets-dev libsodium-dev libpcre2-dev curl procps
+      libwebsockets-dev libsodium-dev libpcre2-dev curl procps tzdata jq
       libxml2-utils)  # xmllint: the tests validate the JUnit XML against tests/fixtures/junit.xsd
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)

@@ -19,9 +19,11 @@
 #include "api/api_files.h"
 #include "api/api_policy.h"
 #include "api/api_runs.h"
+#include "api/api_schedules.h"
 #include "api/api_tests.h"
 #include "api/api_tools.h"
 #include "api/api_web.h"
+#include "api/api_webhooks.h"
 #include "api/app.h"
 #include "api/kit.h"
 #include "api/openapi.h"
@@ -161,6 +163,16 @@ void sp_api_set_runs(sp_api *api, struct sp_runs *runs)
     api->runs = runs;
 }
 
+void sp_api_set_sched(sp_api *api, struct sp_sched *sched)
+{
+    api->sched = sched;
+}
+
+void sp_api_set_notify(sp_api *api, struct sp_notify *notify)
+{
+    api->notify = notify;
+}
+
 const char *sp_api_db_path(const sp_api *api)
 {
     return api->db_path;
@@ -270,10 +282,16 @@ static const struct {
     const sp_api_route *routes;
     const size_t *n;
 } parts[] = {
-    {sp_api_web_routes, &sp_api_web_nroutes},       {service_routes, NULL},
-    {sp_api_tests_routes, &sp_api_tests_nroutes},   {sp_api_runs_routes, &sp_api_runs_nroutes},
-    {sp_api_policy_routes, &sp_api_policy_nroutes}, {sp_api_auth_routes, &sp_api_auth_nroutes},
-    {sp_api_tools_routes, &sp_api_tools_nroutes},   {sp_api_files_routes, &sp_api_files_nroutes},
+    {sp_api_web_routes, &sp_api_web_nroutes},
+    {service_routes, NULL},
+    {sp_api_tests_routes, &sp_api_tests_nroutes},
+    {sp_api_runs_routes, &sp_api_runs_nroutes},
+    {sp_api_schedules_routes, &sp_api_schedules_nroutes},
+    {sp_api_policy_routes, &sp_api_policy_nroutes},
+    {sp_api_webhooks_routes, &sp_api_webhooks_nroutes},
+    {sp_api_auth_routes, &sp_api_auth_nroutes},
+    {sp_api_tools_routes, &sp_api_tools_nroutes},
+    {sp_api_files_routes, &sp_api_files_nroutes},
 };
 
 static sp_http_route *all_routes;

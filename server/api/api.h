@@ -63,13 +63,20 @@ int sp_api_seed_examples(sp_api *api, const char *examples_dir, const char *shop
 int sp_api_checkpoint(sp_api *api, int truncate);
 
 /* The route table, in the order it is served and described: the dashboard, the service
- * routes, then those of api_tests.c, api_runs.c, api_policy.c, api_auth.c, api_tools.c and
- * api_files.c (built once, static afterwards; thread-safe). */
+ * routes, then those of api_tests.c, api_runs.c, api_schedules.c, api_policy.c,
+ * api_webhooks.c, api_auth.c, api_tools.c and api_files.c (built once, static afterwards;
+ * thread-safe). */
 const sp_http_route *sp_api_routes(size_t *n);
 
 struct sp_runs;
+struct sp_sched;
+struct sp_notify;
 /* The run manager the run routes use; set once by serve.c before the HTTP server starts. */
 void sp_api_set_runs(sp_api *api, struct sp_runs *runs);
+/* The scheduler and the webhooks their routes use; set once before the HTTP server starts
+ * (without them those routes answer 409). */
+void sp_api_set_sched(sp_api *api, struct sp_sched *sched);
+void sp_api_set_notify(sp_api *api, struct sp_notify *notify);
 /* The database file and the data directory (borrowed, as long as api lives). */
 const char *sp_api_db_path(const sp_api *api);
 const char *sp_api_data_dir(const sp_api *api);

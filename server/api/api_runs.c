@@ -231,6 +231,13 @@ static int h_list(sp_http_req *req, sp_store *s)
             return sp_http_reply_error(req, SP_EINVAL, "status", NULL, "status must be one of %s",
                                        names);
     }
+    const char *origin = sp_http_query(req, "origin");
+    if (origin && *origin) {
+        if (strcmp(origin, "manual") != 0 && strcmp(origin, "scheduled") != 0)
+            return sp_http_reply_error(req, SP_EINVAL, "origin", NULL,
+                                       "origin must be manual or scheduled");
+        f.origin = origin;
+    }
     f.limit = (int)per_page;
     f.offset = (int)((page - 1) * per_page);
     json_t *list = NULL;
@@ -892,8 +899,8 @@ const sp_api_route sp_api_runs_routes[] = {
      "(all optional)",
      201, NULL},
     {"GET", SP_API_PREFIX "/runs", h_list, SP_PERM_READ, SP_API_STORE,
-     "List runs, newest first, by test, status and creation time (ms)", 200,
-     "test_id,status,from,to,page,per_page"},
+     "List runs, newest first, by test, status, origin (manual, scheduled) and creation time (ms)",
+     200, "test_id,status,origin,from,to,page,per_page"},
     {"GET", SP_API_PREFIX "/runs/:id", h_get, SP_PERM_READ, SP_API_STORE,
      "A run: status, live totals while it runs, summary and verdicts", 200, NULL},
     {"POST", SP_API_PREFIX "/runs/:id/stop", h_stop, SP_PERM_RUN, SP_HTTP_JSON_BODY | SP_API_STORE,

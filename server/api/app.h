@@ -8,8 +8,8 @@
  * (which creates, fills and frees it) and kit.c (which hands its parts to handlers) include
  * this header; handlers go through kit.h.
  *
- * Threads: every field is set by sp_api_new() (runs by sp_api_set_runs(), before the HTTP
- * server starts) and read-only afterwards; the pool has its own lock.
+ * Threads: every field is set by sp_api_new() (runs, sched and notify by sp_api_set_*(),
+ * before the HTTP server starts) and read-only afterwards; the pool has its own lock.
  */
 #ifndef SP_API_APP_H
 #define SP_API_APP_H
@@ -19,6 +19,8 @@
 #include "api/pool.h"
 
 struct sp_runs;
+struct sp_sched;
+struct sp_notify;
 
 struct sp_api {
     char *db_path;
@@ -28,8 +30,10 @@ struct sp_api {
     uint16_t live_port;
     char *live_url; /* NULL: none */
     int first_start;
-    struct sp_runs *runs; /* the run manager (api_runs.c), set before serving */
-    sp_pool *pool;        /* connections to db_path */
+    struct sp_runs *runs;     /* the run manager (api_runs.c), set before serving */
+    struct sp_sched *sched;   /* schedules (api_schedules.c), set before serving; may be NULL */
+    struct sp_notify *notify; /* webhooks (api_webhooks.c), set before serving; may be NULL */
+    sp_pool *pool;            /* connections to db_path */
 };
 
 #endif

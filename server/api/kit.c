@@ -58,6 +58,16 @@ struct sp_runs *sp_kit_runs(sp_http_req *req)
     return app(req)->runs;
 }
 
+struct sp_sched *sp_kit_sched(sp_http_req *req)
+{
+    return app(req)->sched;
+}
+
+struct sp_notify *sp_kit_notify(sp_http_req *req)
+{
+    return app(req)->notify;
+}
+
 const char *sp_kit_files_dir(sp_http_req *req)
 {
     return app(req)->files_dir;

@@ -49,6 +49,8 @@ enum {
 #define SP_KIT_ANSWERED 1
 
 struct sp_runs;
+struct sp_sched;
+struct sp_notify;
 
 /*
  * A REST handler: s is the request's connection on SP_API_STORE routes (borrowed: the kit
@@ -81,6 +83,9 @@ int sp_kit_dispatch(sp_http_req *req);
 
 /* The run manager (NULL when runs are not enabled). */
 struct sp_runs *sp_kit_runs(sp_http_req *req);
+/* The scheduler and the webhooks (NULL when the server runs without them). */
+struct sp_sched *sp_kit_sched(sp_http_req *req);
+struct sp_notify *sp_kit_notify(sp_http_req *req);
 /* DATA_DIR/files: where definitions on this server read their CSV data files. */
 const char *sp_kit_files_dir(sp_http_req *req);
 /* --web-root (a real path), or NULL when the dashboard is served from the binary only. */

@@ -40,8 +40,8 @@ static json_t *error_response(const char *description)
 /* Query parameters that are text; every other one is a whole number. */
 static int query_is_string(const char *name)
 {
-    static const char *const strings[] = {"q",    "status", "name",     "runs",
-                                          "user", "action", "base_url", "other_origins"};
+    static const char *const strings[] = {"q",      "status",   "name",          "runs",  "user",
+                                          "action", "base_url", "other_origins", "origin"};
     for (size_t i = 0; i < SP_ARRAY_LEN(strings); i++)
         if (strcmp(name, strings[i]) == 0)
             return 1;

@@ -1042,6 +1042,22 @@ int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_ou
 
 /* ---- Users ---- */
 
+int sp_auth_user_role(sp_auth *a, const char *name, char *role, size_t rolelen)
+{
+    if (role && rolelen)
+        role[0] = '\0';
+    if (!a->enabled) {
+        /* Without accounts every principal is "local", an administrator. */
+        if (role && rolelen)
+            snprintf(role, rolelen, "admin");
+        return 0;
+    }
+    pthread_mutex_lock(&a->mu);
+    int rc = user_get(a, name, NULL, role, rolelen, NULL, 0);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
 int sp_auth_user_list(sp_auth *a, json_t **out)
 {
     *out = NULL;

@@ -174,6 +174,11 @@ int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_ou
 
 /* ---- Users ---- */
 
+/* The role of user name in role (rolelen bytes): 0, SP_ENOTFOUND for no such user, SP_EIO.
+ * Without access control (--no-auth) every name is an admin. For work done later on a user's
+ * behalf (a schedule's runs start with its owner's role as it is then). */
+int sp_auth_user_role(sp_auth *a, const char *name, char *role, size_t rolelen);
+
 /* {"items": [{"name", "role", "created_at", "updated_at", "password_generated"}...]}. */
 int sp_auth_user_list(sp_auth *a, json_t **out);
 int sp_auth_user_create(sp_auth *a, const char *name, const char *password, const char *role,

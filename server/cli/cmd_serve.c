@@ -13,6 +13,17 @@
  * HTTP server. On SIGINT or SIGTERM the runs going are stopped gracefully and recorded as
  * "stopped" first; then the HTTP server, the run manager and the live stream are freed, in
  * that order, because handlers use the manager and the manager publishes to the stream.
+ *
+ * Schedules and webhooks: the scheduler (server/sched/) starts runs through the run manager,
+ * and the delivery thread (server/notify/) hears of their ends through the manager's end
+ * callback, run_ended() below, which this file registers so that the manager knows neither.
+ * Both start before the HTTP server. At the end the scheduler stops first (no new starts),
+ * then the run manager is freed (its last ends still reach the deliveries, stored for the next
+ * start), then the delivery thread and the scheduler are freed.
+ *
+ * Test hooks, read from the environment and logged as warnings (docs/operations.md):
+ * STAMPEDE_TEST_CLOCK sets the scheduler's clock ("2026-03-29T00:59:55Z", or "+SECONDS");
+ * STAMPEDE_TEST_WEBHOOK_RETRY="BACKOFF_MS,RETRY_FOR_MS" shortens the webhook retries.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,8 +52,11 @@
 #include "http/http.h"
 #include "live/live.h"
 #include "base/log.h"
+#include "notify/notify.h"
 #include "runs/runs.h"
 #include "store/store.h"
+#include "sched/sched.h"
+#include "sched/tz.h"
 
 /* mkdir -p with mode 0700: the database holds test definitions, which may hold credentials. */
 static int make_dirs(const char *dir, char *err, size_t errlen)
@@ -211,6 +225,11 @@ typedef struct server {
     sp_live *live;
     sp_runs *runs;
     sp_auth *auth;
+    sp_sched *sched;
+    sp_notify *notify;
+    int64_t started_ms;      /* before crash recovery: runs it marks aborted ended after this */
+    int64_t clock_offset_ms; /* STAMPEDE_TEST_CLOCK */
+    int64_t webhook_backoff_ms, webhook_retry_for_ms; /* STAMPEDE_TEST_WEBHOOK_RETRY */
     char *examples;
     char *live_url;
     int lock_fd;
@@ -330,6 +349,111 @@ static int open_accounts(server *s)
     return 0;
 }
 
+/*
+ * The run manager's end callback, on a run's waiter thread: hands the end to the webhook
+ * deliveries and wakes the scheduler (a schedule may be waiting for this test to be idle).
+ * Neither blocks. s->notify and s->sched are set before any run can start (runs start from
+ * the HTTP server and the scheduler, both started later) and freed after the run manager.
+ */
+static void run_ended(void *ud, const sp_runs_end *e)
+{
+    server *s = ud;
+    sp_notify_run_ended(s->notify, e->run_id);
+    sp_sched_poke(s->sched);
+}
+
+/* Reads the test hooks from the environment (see the top of this file). Returns 0, or 2 with
+ * the reason printed. */
+static int read_test_hooks(server *s)
+{
+    const char *clock = getenv("STAMPEDE_TEST_CLOCK");
+    if (clock && *clock) {
+        int y, mo, d, h, mi, sec, n = 0;
+        long long secs;
+        if ((clock[0] == '+' || clock[0] == '-') && sscanf(clock, "%lld%n", &secs, &n) == 1 &&
+            !clock[n]) {
+            s->clock_offset_ms = secs * 1000;
+        } else if (sscanf(clock, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &n) ==
+                       6 &&
+                   !clock[n] && mo >= 1 && mo <= 12 && d >= 1 && d <= 31) {
+            int64_t at = (sp_tz_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 +
+                          mi * 60 + sec) *
+                         1000;
+            s->clock_offset_ms = at - sp_wall_ms();
+        } else {
+            fprintf(stderr, "stampede serve: STAMPEDE_TEST_CLOCK must be a UTC time such as "
+                            "2026-03-29T00:59:55Z or an offset in seconds such as +3600\n");
+            return 2;
+        }
+        char off[32];
+        snprintf(off, sizeof off, "%lld", (long long)s->clock_offset_ms);
+        sp_log_kv(SP_LOG_WARN, "test hook: the scheduler's clock is moved", "offset_ms", off,
+                  "STAMPEDE_TEST_CLOCK", clock, NULL);
+    }
+    const char *retry = getenv("STAMPEDE_TEST_WEBHOOK_RETRY");
+    if (retry && *retry) {
+        long long a, b;
+        int n = 0;
+        if (sscanf(retry, "%lld,%lld%n", &a, &b, &n) != 2 || retry[n] || a < 1 || b < 1) {
+            fprintf(stderr, "stampede serve: STAMPEDE_TEST_WEBHOOK_RETRY must be "
+                            "BACKOFF_MS,RETRY_FOR_MS such as 100,2000\n");
+            return 2;
+        }
+        s->webhook_backoff_ms = a;
+        s->webhook_retry_for_ms = b;
+        sp_log_kv(SP_LOG_WARN, "test hook: webhook retries are shortened",
+                  "STAMPEDE_TEST_WEBHOOK_RETRY", retry, NULL);
+    }
+    return 0;
+}
+
+/* The address links in webhook bodies point at: the public URL, else the listen address. */
+static void server_url(const server *s, char *out, size_t outlen)
+{
+    const sp_config *cfg = &s->cfg;
+    if (cfg->public_url) {
+        snprintf(out, outlen, "%s", cfg->public_url);
+        size_t n = strlen(out);
+        if (n && out[n - 1] == '/')
+            out[n - 1] = '\0';
+        return;
+    }
+    int v6 = strchr(cfg->listen_host, ':') != NULL;
+    snprintf(out, outlen, "%s://%s%s%s:%u", s->tls_cert ? "https" : "http", v6 ? "[" : "",
+             cfg->listen_host, v6 ? "]" : "", (unsigned)cfg->port);
+}
+
+/* The scheduler and the webhook deliveries, after the run manager. */
+static int open_sched_notify(server *s)
+{
+    char url[600];
+    server_url(s, url, sizeof url);
+    sp_notify_config nc = {.db_path = sp_api_db_path(s->api),
+                           .server_url = url,
+                           .aborted_since_ms = s->started_ms,
+                           .backoff_ms = s->webhook_backoff_ms,
+                           .retry_for_ms = s->webhook_retry_for_ms};
+    if (sp_notify_new(&nc, &s->notify, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the webhooks", "error", s->err, NULL);
+        return 1;
+    }
+    sp_sched_config sc = {.db_path = sp_api_db_path(s->api),
+                          .runs = s->runs,
+                          .auth = s->auth,
+                          .clock_offset_ms = s->clock_offset_ms};
+    if (sp_sched_new(&sc, &s->sched, s->err, sizeof s->err) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the scheduler", "error", s->err, NULL);
+        return 1;
+    }
+    sp_api_set_sched(s->api, s->sched);
+    sp_api_set_notify(s->api, s->notify);
+    if (sp_notify_start(s->notify) != 0 || sp_sched_start(s->sched) != 0) {
+        sp_log_kv(SP_LOG_ERROR, "cannot start the scheduler or the webhook thread", NULL);
+        return 1;
+    }
+    return 0;
+}
+
 /* The store, the accounts, the run manager, the examples on a first start. Returns 0, 1 or 2
  * (as open_accounts). */
 static int open_store(server *s)
@@ -354,7 +478,9 @@ static int open_store(server *s)
                            .max_vus = cfg->max_vus,
                            .max_duration_ms = cfg->max_duration_ms,
                            .max_rate = cfg->max_rate,
-                           .max_runs = cfg->max_runs};
+                           .max_runs = cfg->max_runs,
+                           .on_end = run_ended,
+                           .on_end_ud = s};
     if (sp_runs_new(&rcfg, &s->runs, s->err, sizeof s->err) != 0) {
         sp_log_kv(SP_LOG_ERROR, "cannot start the run manager", "error", s->err, NULL);
         return 1;
@@ -368,7 +494,7 @@ static int open_store(server *s)
         else
             sp_log_kv(SP_LOG_WARN, "no example tests found; use --examples-dir", NULL);
     }
-    return 0;
+    return open_sched_notify(s);
 }
 
 /* The REST API and dashboard; says where they are. */
@@ -449,7 +575,10 @@ static void serve_until_stopped(server *s, const sigset_t *stop_signals)
 static void server_release(server *s, int clean)
 {
     sp_http_server_free(s->http);
-    sp_runs_free(s->runs); /* no handler uses it any more; stops what a failed start left */
+    sp_sched_stop(s->sched);   /* no new runs from it */
+    sp_runs_free(s->runs);     /* no handler uses it any more; stops what a failed start left */
+    sp_notify_free(s->notify); /* after the runs' last ends reached it */
+    sp_sched_free(s->sched);
     sp_live_free(s->live);
     sp_auth_free(s->auth); /* after the HTTP server and the live stream, which use it */
     if (s->tls_key)
@@ -498,7 +627,7 @@ int sp_cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if ((code = check_exposure(s)) != 0)
+    if ((code = check_exposure(s)) != 0 || (code = read_test_hooks(s)) != 0)
         goto out;
     code = 2;
     if (s->cfg.tls_cert) {
@@ -530,6 +659,7 @@ int sp_cmd_serve(int argc, char **argv)
     }
     if (start_live(s) != 0)
         goto out;
+    s->started_ms = sp_wall_ms();
     if ((code = open_store(s)) != 0)
         goto out;
     code = 1;

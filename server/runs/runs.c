@@ -31,6 +31,8 @@ struct sp_runs {
     double max_rate;
     unsigned max_runs;
     unsigned engine_threads;
+    sp_runs_end_fn on_end;
+    void *on_end_ud;
 
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* signalled when a run leaves the list */
@@ -43,6 +45,7 @@ struct sp_runs {
 struct run {
     sp_runs *mgr;
     int64_t id;
+    int64_t test_id;
     sp_def *def;           /* owned; outlives the engine */
     sp_engine *engine;     /* owned */
     sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
@@ -177,6 +180,8 @@ int sp_runs_new(const sp_runs_config *cfg, sp_runs **out, char *err, size_t errl
     r->max_rate = cfg->max_rate > 0 ? cfg->max_rate : SP_RUNS_MAX_RATE;
     r->max_runs = cfg->max_runs ? cfg->max_runs : SP_RUNS_MAX_CONCURRENT;
     r->engine_threads = cfg->engine_threads ? cfg->engine_threads : SP_RUNS_ENGINE_THREADS;
+    r->on_end = cfg->on_end;
+    r->on_end_ud = cfg->on_end_ud;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
     *out = r;
@@ -636,6 +641,8 @@ static int end_finish(run *x, void *ctx)
 static void finish(run *x)
 {
     sp_runs *mgr = x->mgr;
+    sp_runs_end_fn end_fn = mgr->on_end;
+    void *end_ud = mgr->on_end_ud;
     if (end_write(x, end_minute, NULL, "cannot store a minute histogram") != 0 &&
         x->cur_minute >= 0)
         lost_minute(x, x->cur_minute);
@@ -732,12 +739,17 @@ static void finish(run *x)
         }
     }
     pthread_mutex_unlock(&mgr->mu);
+    sp_runs_end end = {.run_id = x->id, .test_id = x->test_id, .status = status};
     /* Nobody can reach x any more (lookups hold mgr->mu). */
     run_free(x);
     pthread_mutex_lock(&mgr->mu);
     mgr->nactive--;
     pthread_cond_broadcast(&mgr->idle);
     pthread_mutex_unlock(&mgr->mu);
+    /* Last: the slot is free, so a run started from here (a schedule's queued fire) may take
+     * it. The manager itself may be freed once nactive is 0, so its callback is read before. */
+    if (end_fn)
+        end_fn(end_ud, &end);
 }
 
 static void *waiter_main(void *arg)
@@ -821,6 +833,7 @@ typedef struct start {
     sp_allowlist *allow; /* NULL: every target is allowed */
     int slot;            /* holds one of r->nactive */
     int starting;        /* 1 + the role's index in r->starting; 0: none held */
+    int ended;           /* the run was recorded as "error" without a waiter to tell its end */
 } start;
 
 /* Loads the test's definition at the asked revision with its secrets put back (when this
@@ -962,6 +975,7 @@ static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t 
     run *x = sp_calloc(1, sizeof *x);
     x->mgr = r;
     x->id = run_id;
+    x->test_id = a->test_id;
     x->def = st->def;
     st->def = NULL;
     x->allow = st->allow;
@@ -1009,6 +1023,7 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
                            : sp_strerror(rc));
         sp_store_run_finish(st->s, x->id, SP_RUN_ERROR, NULL, NULL, out->msg);
         run_free(x);
+        st->ended = 1;
         /* The store's failure as it is (a full disk is answered 503 like every write). */
         return stored ? stored : SP_ESYS;
     }
@@ -1063,8 +1078,8 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
     if (rc == 0)
         rc = start_take_slot(r, a, &st, out);
     if (rc == 0)
-        rc = sp_store_run_create(st.s, a->test_id, out->revision, a->started_by, a->overrides,
-                                 &out->run_id, NULL, out->msg, sizeof out->msg);
+        rc = sp_store_run_create_as(st.s, a->test_id, out->revision, a->started_by, a->overrides,
+                                    a->origin, &out->run_id, NULL, out->msg, sizeof out->msg);
     if (rc == 0) {
         rc = sp_store_run_names_set(st.s, out->run_id, (const char *const *)st.def->names,
                                     st.def->nnames);
@@ -1081,8 +1096,34 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
         snprintf(id, sizeof id, "%lld", (long long)out->run_id);
         sp_log_kv(SP_LOG_INFO, "run started", "run", id, "who", a->started_by, NULL);
     }
+    int ended = st.ended;
+    start_release(r, &st);
+    if (ended && r->on_end) {
+        sp_runs_end end = {.run_id = out->run_id, .test_id = a->test_id, .status = "error"};
+        r->on_end(r->on_end_ud, &end);
+    }
+    return rc;
+}
+
+int sp_runs_check(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs)
+{
+    memset(out, 0, sizeof *out);
+    start st = {0};
+    int rc = start_load(r, a, &st, out, errs);
+    if (rc == 0)
+        rc = start_check(r, a, &st, out, errs);
     start_release(r, &st);
     return rc;
+}
+
+int sp_runs_test_active(sp_runs *r, int64_t test_id)
+{
+    pthread_mutex_lock(&r->mu);
+    int n = 0;
+    for (run *x = r->list; x && !n; x = x->next)
+        n = x->test_id == test_id;
+    pthread_mutex_unlock(&r->mu);
+    return n;
 }
 
 int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)

@@ -57,6 +57,21 @@
 
 typedef struct sp_runs sp_runs;
 
+/* A run that has ended, as the manager tells it (sp_runs_config.on_end). */
+typedef struct sp_runs_end {
+    int64_t run_id;
+    int64_t test_id;
+    const char *status; /* "passed", "failed", "stopped", "error" (static) */
+} sp_runs_end;
+
+/*
+ * Called once per run, on its waiter thread, after its end is stored and its slot given back
+ * (so a start made from here counts the run as gone). It must not block: the daemon registers
+ * a function that hands the end to the webhook deliveries and wakes the scheduler
+ * (server/cli/cmd_serve.c), so that the manager knows neither.
+ */
+typedef void (*sp_runs_end_fn)(void *ud, const sp_runs_end *e);
+
 typedef struct sp_runs_config {
     const char *db_path;      /* the database every run's connection opens */
     const char *data_dir;     /* the only directory definitions read CSV files from (confined) */
@@ -66,6 +81,8 @@ typedef struct sp_runs_config {
     double max_rate;          /* open model: iterations/s; 0: SP_RUNS_MAX_RATE */
     unsigned max_runs;        /* runs going at once; 0: SP_RUNS_MAX_CONCURRENT */
     unsigned engine_threads;  /* worker threads per run; 0: SP_RUNS_ENGINE_THREADS */
+    sp_runs_end_fn on_end;    /* may be NULL */
+    void *on_end_ud;
 } sp_runs_config;
 
 /* Creates the manager. cfg's strings are copied; live is borrowed and must outlive it. */
@@ -94,6 +111,8 @@ typedef struct sp_runs_start_args {
     const sp_policy_rules *rules; /* the starter's caps and the target allowlist
                                      (server/runs/policy.h); borrowed, NULL: none, and an
                                      in-process starter trusted with every secret */
+    const sp_store_run_origin *origin; /* the schedule that starts it (borrowed); NULL: a
+                                          user's start ("manual") */
 } sp_runs_start_args;
 
 /* What a start resolved, and why it failed. */
@@ -128,6 +147,18 @@ typedef struct sp_runs_started {
  * Blocking: with an allowlist, host names are resolved (DNS) before the start.
  */
 int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs);
+
+/*
+ * What sp_runs_start() checks before it takes a slot, without storing or starting anything:
+ * the test and revision exist, the overrides apply and the definition with them is valid, and
+ * it is within the manager's caps, a->rules' caps and the target allowlist. For a schedule
+ * being saved (server/sched/). Returns and fills *out and errs as sp_runs_start() does (never
+ * a run id). Blocking: with an allowlist, host names are resolved.
+ */
+int sp_runs_check(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out, sp_errlist *errs);
+
+/* Whether a run of test_id is active (started and not yet ended). */
+int sp_runs_test_active(sp_runs *r, int64_t test_id);
 
 /* Stops an active run: graceful lets requests in flight finish (bounded by the definition's
  * graceful_stop), immediate aborts them. Returns at once; the run becomes "stopped" when its

@@ -30,12 +30,14 @@
  * module is in one place and each is prepared at most once per connection. */
 #define RUN_COLUMNS                                                                                \
     "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, "    \
-    "r.ended_at, r.overrides, r.verdicts, r.error"
+    "r.ended_at, r.overrides, r.verdicts, r.error, r.origin, r.schedule_id, r.fire_at, "           \
+    "r.fire_missed"
 
 /* The run list's filter; every bound is optional so one statement serves every combination. */
 #define RUN_FILTER                                                                                 \
     " WHERE (?1 = 0 OR r.test_id = ?1) AND (?2 IS NULL OR r.status = ?2)"                          \
-    " AND (?3 = 0 OR r.created_at >= ?3) AND (?4 = 0 OR r.created_at < ?4)"
+    " AND (?3 = 0 OR r.created_at >= ?3) AND (?4 = 0 OR r.created_at < ?4)"                        \
+    " AND (?5 IS NULL OR r.origin = ?5)"
 
 static const char *const sql_text[Q_COUNT] = {
     [Q_VERSION] = "SELECT coalesce(max(version), 0) FROM schema_version",
@@ -95,6 +97,10 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RUN_INSERT] =
         "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides)"
         " VALUES (?1, ?2, 'queued', ?3, ?4, ?5)",
+    [Q_RUN_INSERT_SCHEDULED] =
+        "INSERT INTO runs (test_id, revision, status, started_by, created_at, overrides, origin,"
+        " schedule_id, fire_at, fire_missed)"
+        " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, 'scheduled', ?6, ?7, ?8)",
     [Q_RUN_NAME_INSERT] = "INSERT INTO run_names (run_id, name_id, name) VALUES (?1, ?2, ?3)",
     [Q_RUN_START] = "UPDATE runs SET status = 'running', started_at = ?2"
                     " WHERE id = ?1 AND status = 'queued'",
@@ -114,7 +120,7 @@ static const char *const sql_text[Q_COUNT] = {
                    " json_extract(r.summary, '$.total.latency_ms.p95'),"
                    " json_extract(r.summary, '$.duration_s')"
                    " FROM runs r JOIN tests t ON t.id = r.test_id" RUN_FILTER
-                   " ORDER BY r.id DESC LIMIT ?5 OFFSET ?6",
+                   " ORDER BY r.id DESC LIMIT ?6 OFFSET ?7",
     [Q_RUN_COUNT] = "SELECT count(*) FROM runs r" RUN_FILTER,
     [Q_RUN_ABORT] = "UPDATE runs SET status = 'aborted', ended_at = ?1, error = coalesce(error, ?2)"
                     " WHERE status IN ('queued', 'running')",

@@ -235,6 +235,18 @@ int sp_store_run_status_parse(const char *name);
 int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *started_by,
                         const json_t *overrides, int64_t *run_id, int *revision_out, char *err,
                         size_t errlen);
+
+/* Where a scheduled run came from (server/sched/): the run's "origin" is "scheduled". */
+typedef struct sp_store_run_origin {
+    int64_t schedule_id; /* the schedule that started it */
+    int64_t fire_at;     /* the fire time it was started for (ms) */
+    int missed;          /* 1: a fire time that passed while the server was down, run at start */
+} sp_store_run_origin;
+/* sp_store_run_create() for a run started by a schedule (origin not NULL; NULL is "manual"),
+ * in the same transaction. */
+int sp_store_run_create_as(sp_store *s, int64_t test_id, int revision, const char *started_by,
+                           const json_t *overrides, const sp_store_run_origin *origin,
+                           int64_t *run_id, int *revision_out, char *err, size_t errlen);
 /* Registers the run's request names; names[i] gets name id i, the index the engine's stats use
  * (the definition's name ids). Called once, before the first second: a second call is
  * SP_ESTATE, more than SP_DEF_MAX_NAMES names SP_ELIMIT, a missing run SP_ENOTFOUND. */
@@ -253,9 +265,12 @@ int sp_store_run_finish(sp_store *s, int64_t run_id, sp_run_status status, const
 /*
  * One run as a new object: {"id", "test_id", "test_name", "revision", "status", "started_by",
  * "created_at", "started_at", "ended_at" (null until set), "overrides", "verdicts", "summary"
- * (parsed JSON or null), "error", "names" (array of request names by name id), "last_second"
- * (the highest second stored, null before the first), "load_changes" (as
- * sp_store_run_load_changes)}. SP_ENOTFOUND when missing.
+ * (parsed JSON or null), "error", "origin" ("manual" or "scheduled"), "schedule_id", "fire_at"
+ * (the schedule and its fire time, null for a manual run), "fire_missed" (true: a fire time
+ * missed while the server was down, run at the next start), "names" (array of request names by
+ * name id), "last_second" (the highest second stored, null before the first), "load_changes" (as
+ * sp_store_run_load_changes)}. SP_ENOTFOUND
+ * when missing.
  */
 int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out);
 
@@ -264,6 +279,7 @@ typedef struct sp_store_run_filter {
     int status;           /* an sp_run_status, or -1 for any */
     int64_t created_from; /* created_at >= this (ms); 0: no bound */
     int64_t created_to;   /* created_at < this (ms); 0: no bound */
+    const char *origin;   /* "manual" or "scheduled" (borrowed); NULL: any */
     int limit;            /* 0: SP_STORE_PAGE_DEFAULT; capped at SP_STORE_PAGE_MAX */
     int offset;
 } sp_store_run_filter;

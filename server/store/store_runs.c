@@ -17,7 +17,7 @@ static const char *const status_names[SP_RUN_STATUS_COUNT] = {
 /* The RUN_COLUMNS of store.c's run statements, from column 0. */
 #define RUN_SPEC                                                                                   \
     "id:i test_id:i test_name:s revision:i status:s started_by:s created_at:i started_at:i "       \
-    "ended_at:i overrides:j verdicts:j error:s"
+    "ended_at:i overrides:j verdicts:j error:s origin:s schedule_id:i fire_at:i fire_missed:b"
 
 const char *sp_store_run_status_name(sp_run_status st)
 {
@@ -35,6 +35,14 @@ int sp_store_run_status_parse(const char *name)
 int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *started_by,
                         const json_t *overrides, int64_t *run_id, int *revision_out, char *err,
                         size_t errlen)
+{
+    return sp_store_run_create_as(s, test_id, revision, started_by, overrides, NULL, run_id,
+                                  revision_out, err, errlen);
+}
+
+int sp_store_run_create_as(sp_store *s, int64_t test_id, int revision, const char *started_by,
+                           const json_t *overrides, const sp_store_run_origin *origin,
+                           int64_t *run_id, int *revision_out, char *err, size_t errlen)
 {
     if (store_forked(s))
         return SP_ESTATE;
@@ -61,8 +69,13 @@ int sp_store_run_create(sp_store *s, int64_t test_id, int revision, const char *
         ret = SP_ENOTFOUND;
         goto out;
     }
-    ret = sp_sql_run(q, Q_RUN_INSERT, "lislj", test_id, revision, started_by, sp_wall_ms(),
-                     overrides);
+    if (origin)
+        ret = sp_sql_run(q, Q_RUN_INSERT_SCHEDULED, "lisljlli", test_id, revision, started_by,
+                         sp_wall_ms(), overrides, origin->schedule_id, origin->fire_at,
+                         origin->missed ? 1 : 0);
+    else
+        ret = sp_sql_run(q, Q_RUN_INSERT, "lislj", test_id, revision, started_by, sp_wall_ms(),
+                         overrides);
     if (ret) {
         ret = store_dberr(s, ret, err, errlen);
         goto out;
@@ -200,14 +213,15 @@ int sp_store_run_list(sp_store *s, const sp_store_run_filter *f, json_t **out)
     /* ?1 to ?4 are the filter (store.c's RUN_FILTER), the same in both statements. */
     const char *status = f->status >= 0 ? status_names[f->status] : NULL;
     json_t *items = NULL;
-    int ret = sp_sql_rows(q,
-                          sp_sql_query(q, Q_RUN_LIST, "lsllii", f->test_id, status, f->created_from,
-                                       f->created_to, store_clamp_limit(f->limit), f->offset),
-                          RUN_SPEC " requests:i rps:n error_rate:n p95:n duration_s:n", &items);
+    int ret =
+        sp_sql_rows(q,
+                    sp_sql_query(q, Q_RUN_LIST, "lsllsii", f->test_id, status, f->created_from,
+                                 f->created_to, f->origin, store_clamp_limit(f->limit), f->offset),
+                    RUN_SPEC " requests:i rps:n error_rate:n p95:n duration_s:n", &items);
     int64_t total = 0;
     if (!ret)
-        ret = sp_sql_one_int(q, Q_RUN_COUNT, &total, "lsll", f->test_id, status, f->created_from,
-                             f->created_to);
+        ret = sp_sql_one_int(q, Q_RUN_COUNT, &total, "lslls", f->test_id, status, f->created_from,
+                             f->created_to, f->origin);
     if (ret) {
         json_decref(items);
         return ret;

@@ -56,7 +56,7 @@ test('the control data declares the libraries, the maintainer scripts and the co
   assert.equal(f('Package'), 'stampede');
   assert.match(f('Version'), /^\d+\.\d+\.\d+/);
   const depends = f('Depends');
-  const want = ['adduser', 'libmicrohttpd12', 'libcurl4', 'libsqlite3-0', 'libjansson4', 'libwebsockets17'];
+  const want = ['adduser', 'tzdata', 'libmicrohttpd12', 'libcurl4', 'libsqlite3-0', 'libjansson4', 'libwebsockets17'];
   // Every library the binary links must be declared: libsodium23 once access control links it.
   const needed = sh('readelf', ['-d', path.join(BUILD, 'server/stampede')]);
   if (needed.includes('libsodium')) want.push('libsodium23');

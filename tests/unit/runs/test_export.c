@@ -230,6 +230,47 @@ static void test_incomplete(void)
     json_decref(run);
 }
 
+/* A scheduled run says so in the HTML report and in the JUnit suite's properties; a run
+ * started by hand does not. */
+static void test_scheduled(void)
+{
+    json_t *run = stored_run();
+    json_object_set_new(run, "origin", json_string("scheduled"));
+    json_object_set_new(run, "schedule_id", json_integer(4));
+    json_object_set_new(run, "fire_at", json_integer(1774746000000LL));
+    json_object_set_new(run, "fire_missed", json_true());
+    json_object_set_new(run, "overrides", json_null());
+    json_t *series = json_loads("{\"ticks\": {\"second\": []}, \"names\": []}", 0, NULL);
+    json_t *failures = json_array();
+    sp_buf b;
+    sp_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(sp_export_html(run, series, failures, &b), 0);
+    CHECK_STR_CONTAINS(b.p, "<span class=\"origin\">scheduled</span> (schedule 4, fire time "
+                            "2026-03-29T01:00:00Z, missed while the server was down");
+    sp_buf_release(&b);
+    const char *def = "{\"name\": \"t\", \"base_url\": \"http://127.0.0.1:1\", \"users\": [{"
+                      "\"name\": \"u\", \"tasks\": [{\"request\": {\"url\": \"/\"}}]}],"
+                      " \"load\": {\"users\": 1, \"duration\": \"1s\"},"
+                      " \"thresholds\": [\"p95 < 300ms\"]}";
+    char err[256] = "";
+    sp_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(sp_export_junit(run, def, "/nonexistent", &b, err, sizeof err), 0);
+    const char *props = strstr(b.p, "<properties>");
+    CHECK(props != NULL);
+    CHECK(props > strstr(b.p, "<testsuite ") && props < strstr(b.p, "<testcase "));
+    CHECK_STR_CONTAINS(b.p, "<property name=\"origin\" value=\"scheduled\"/>");
+    CHECK_STR_CONTAINS(b.p, "<property name=\"fire_at\" value=\"2026-03-29T01:00:00Z\"/>");
+    sp_buf_release(&b);
+    json_object_set_new(run, "origin", json_string("manual"));
+    sp_buf_init(&b, 1 << 20);
+    CHECK_INT_EQ(sp_export_junit(run, def, "/nonexistent", &b, err, sizeof err), 0);
+    CHECK(strstr(b.p, "<properties>") == NULL);
+    sp_buf_release(&b);
+    json_decref(series);
+    json_decref(failures);
+    json_decref(run);
+}
+
 int main(void)
 {
     RUN(test_csv);
@@ -238,5 +279,6 @@ int main(void)
     RUN(test_html_without_summary);
     RUN(test_cap);
     RUN(test_incomplete);
+    RUN(test_scheduled);
     return check_summary();
 }

@@ -5,6 +5,7 @@
  * -DSP_SANITIZE=thread too: HTTP handlers, the aggregator, the waiter and the live service
  * thread all touch a run.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,6 +375,93 @@ static void test_start_resolves(void)
     sp_runs_free(r);
 }
 
+/* What the end callback saw (on the waiter thread; read after the run has left). */
+static struct {
+    pthread_mutex_t mu;
+    int calls;
+    int64_t run_id, test_id;
+    char status[16];
+    int active_then; /* sp_runs_active() from inside the callback */
+    sp_runs *r;
+} ended = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_end(void *ud, const sp_runs_end *e)
+{
+    SP_UNUSED(ud);
+    pthread_mutex_lock(&ended.mu);
+    ended.calls++;
+    ended.run_id = e->run_id;
+    ended.test_id = e->test_id;
+    snprintf(ended.status, sizeof ended.status, "%s", e->status);
+    ended.active_then = sp_runs_test_active(ended.r, e->test_id);
+    pthread_mutex_unlock(&ended.mu);
+}
+
+/* The end callback is called once per run, after the run has left the manager (a start made
+ * from it would find the slot free), and a scheduled start is recorded with its origin; a
+ * check validates without storing anything. */
+static void test_end_callback_and_origin(void)
+{
+    sp_runs_config c = {.db_path = dbpath,
+                        .data_dir = tmpdir,
+                        .max_runs = 1,
+                        .engine_threads = 1,
+                        .on_end = on_end,
+                        .on_end_ud = NULL};
+    sp_runs *r = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_runs_new(&c, &r, err, sizeof err), 0);
+    ended.r = r;
+    json_t *ov = json_loads("{\"users\":1,\"duration\":\"1s\"}", 0, NULL);
+    sp_errlist el;
+    sp_errlist_init(&el);
+    sp_store_run_origin origin = {.schedule_id = 42, .fire_at = 1774746000000LL, .missed = 0};
+    sp_runs_start_args a = {
+        .test_id = test_id, .overrides = ov, .started_by = "owner", .origin = &origin};
+    sp_runs_started out;
+    CHECK_INT_EQ(sp_runs_check(r, &a, &out, &el), 0);
+    CHECK_INT_EQ((int)out.run_id, 0);
+    CHECK_INT_EQ(sp_runs_start(r, &a, &out, &el), 0);
+    CHECK(sp_runs_test_active(r, test_id));
+    CHECK(!sp_runs_test_active(r, test_id + 1000));
+    wait_idle(r, 10000);
+    for (int i = 0; i < 100; i++) {
+        pthread_mutex_lock(&ended.mu);
+        int n = ended.calls;
+        pthread_mutex_unlock(&ended.mu);
+        if (n)
+            break;
+        usleep(20 * 1000);
+    }
+    pthread_mutex_lock(&ended.mu);
+    CHECK_INT_EQ(ended.calls, 1);
+    CHECK_INT_EQ(ended.run_id, out.run_id);
+    CHECK_INT_EQ(ended.test_id, test_id);
+    CHECK_STR_EQ(ended.status, "passed");
+    CHECK_INT_EQ(ended.active_then, 0);
+    pthread_mutex_unlock(&ended.mu);
+    sp_store *s = NULL;
+    json_t *run = NULL;
+    CHECK_INT_EQ(sp_store_open(&s, dbpath, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_store_run_get(s, out.run_id, &run), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(run, "origin")), "scheduled");
+    CHECK_INT_EQ(json_integer_value(json_object_get(run, "schedule_id")), 42);
+    CHECK_STR_EQ(json_string_value(json_object_get(run, "started_by")), "owner");
+    json_decref(run);
+    sp_store_close(s);
+    /* A check of an invalid override says why and stores nothing. */
+    json_t *bad = json_loads("{\"userz\":1}", 0, NULL);
+    a.overrides = bad;
+    sp_errlist_release(&el);
+    sp_errlist_init(&el);
+    CHECK_INT_EQ(sp_runs_check(r, &a, &out, &el), SP_EINVAL);
+    CHECK(el.n == 1 && strcmp(el.v[0].path, "overrides.userz") == 0);
+    json_decref(bad);
+    json_decref(ov);
+    sp_errlist_release(&el);
+    sp_runs_free(r);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -411,6 +499,7 @@ int main(void)
     RUN(test_start_resolves);
     RUN(test_stop_and_caps);
     RUN(test_full_disk_ends_incomplete);
+    RUN(test_end_callback_and_origin);
     testserver_stop(&srv);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

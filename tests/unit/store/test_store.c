@@ -370,19 +370,21 @@ static void test_newer_database_refused(void)
     sp_store *s = open_db("newer");
     CHECK(s);
     sp_store_close(s);
-    sqlite3 *db;
-    CHECK_INT_EQ(sqlite3_open(db_path("newer"), &db), SQLITE_OK);
-    CHECK_INT_EQ(sqlite3_exec(db, "INSERT INTO schema_version VALUES (99, '0099_future', 0)", NULL,
-                              NULL, NULL),
-                 SQLITE_OK);
-    sqlite3_close(db);
-
     size_t known;
     sp_store_migrations(&known);
+    /* One version beyond the newest this binary knows, whatever that is. */
+    sqlite3 *db;
+    char sql[128];
+    snprintf(sql, sizeof sql, "INSERT INTO schema_version VALUES (%zu, 'future', 0)", known + 1);
+    CHECK_INT_EQ(sqlite3_open(db_path("newer"), &db), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
     char err[256] = "", want[256];
     snprintf(want, sizeof want,
-             "database schema version 99 is newer than this stampede (knows %zu): upgrade stampede",
-             known);
+             "database schema version %zu is newer than this stampede (knows %zu): upgrade "
+             "stampede",
+             known + 1, known);
     s = (sp_store *)1;
     CHECK_INT_EQ(sp_store_open(&s, db_path("newer"), err, sizeof err), SP_ESTATE);
     CHECK(s == NULL);
@@ -1573,6 +1575,53 @@ static void test_secrets_and_policy(void)
     sp_store_close(s);
 }
 
+/* A run started by a schedule says so, with the schedule and its fire time, and the list
+ * filters on where runs came from (migration 0008). */
+static void test_run_origin(void)
+{
+    sp_store *s = open_db("origin");
+    CHECK(s);
+    int64_t t = make_test(s, "scheduled test");
+    int64_t manual = make_run(s, t, 1);
+    CHECK(manual > 0);
+    char err[256];
+    int64_t sched = 0;
+    sp_store_run_origin o = {.schedule_id = 7, .fire_at = 1774746000000LL, .missed = 1};
+    CHECK_INT_EQ(sp_store_run_create_as(s, t, 0, "owner", NULL, &o, &sched, NULL, err, sizeof err),
+                 0);
+    json_t *r = NULL;
+    CHECK_INT_EQ(sp_store_run_get(s, sched, &r), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(r, "origin")), "scheduled");
+    CHECK_INT_EQ(json_integer_value(json_object_get(r, "schedule_id")), 7);
+    CHECK_INT_EQ(json_integer_value(json_object_get(r, "fire_at")), 1774746000000LL);
+    CHECK(json_is_true(json_object_get(r, "fire_missed")));
+    json_decref(r);
+    CHECK_INT_EQ(sp_store_run_get(s, manual, &r), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(r, "origin")), "manual");
+    CHECK(json_is_null(json_object_get(r, "schedule_id")));
+    CHECK(json_is_false(json_object_get(r, "fire_missed")));
+    json_decref(r);
+    sp_store_run_filter f;
+    sp_store_run_filter_init(&f);
+    const char *origins[] = {"scheduled", "manual", NULL};
+    int64_t want[] = {sched, manual, 0};
+    for (int i = 0; i < 3; i++) {
+        f.origin = origins[i];
+        json_t *list = NULL;
+        CHECK_INT_EQ(sp_store_run_list(s, &f, &list), 0);
+        json_t *items = json_object_get(list, "items");
+        CHECK_INT_EQ(json_integer_value(json_object_get(list, "total")), i < 2 ? 1 : 2);
+        if (i < 2) {
+            CHECK_INT_EQ(json_integer_value(json_object_get(json_array_get(items, 0), "id")),
+                         want[i]);
+            CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(items, 0), "origin")),
+                         origins[i]);
+        }
+        json_decref(list);
+    }
+    sp_store_close(s);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -1603,6 +1652,7 @@ int main(void)
     RUN(test_concurrent_open);
     RUN(test_storage_cost_per_hour);
     RUN(test_secrets_and_policy);
+    RUN(test_run_origin);
 
     const char *names[] = {"empty",  "v1",        "newer",  "revisions",  "list",
                            "delete", "lifecycle", "series", "window",     "aborted",

@@ -35,6 +35,13 @@ export function statusBadge(status) {
   return h('span', { class: ['badge', `st-${known ? status : 'unknown'}`] }, known ? STATUS_LABEL[status] : String(status ?? '–'));
 }
 
+/** The mark of a run a schedule started (docs/api-schedules.md): "scheduled", with the fire time. */
+export function scheduledBadge(run) {
+  const at = run.fire_at ? new Date(run.fire_at).toLocaleString() : '';
+  const title = `Started by schedule #${run.schedule_id} for ${at}${run.fire_missed ? ', missed while the server was down and run at its next start' : ''}`;
+  return h('span', { class: 'badge badge-scheduled', title, dataset: { scheduleId: String(run.schedule_id ?? '') } }, run.fire_missed ? 'scheduled (missed)' : 'scheduled');
+}
+
 export function emptyState(title, text, ...actions) {
   return h('div', { class: 'empty' }, h('h2', title), text ? h('p', text) : null, actions.length ? h('div', { class: 'empty-actions' }, actions) : null);
 }

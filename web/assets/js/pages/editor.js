@@ -10,7 +10,8 @@
 // This module opens the test and wires the parts together (../editor/): the edit state
 // (state.js) that every part changes, the form (form.js, built from controls.js, steps.js,
 // users.js, data.js, load.js and curl.js), the JSON tab (json.js), Try it (try.js), the
-// revisions (revisions.js), the server's checks (validation.js) and the drafts (drafts.js).
+// revisions (revisions.js), the schedules (schedules.js), the server's checks (validation.js)
+// and the drafts (drafts.js). #/tests/ID/edit?tab=schedules opens a saved test's schedules.
 import { h, mount, toast } from '../dom.js';
 import { API, get, request, can, ApiError } from '../api.js';
 import { ready, pageHeader, errorBox, leaveGuard } from '../page.js';
@@ -20,6 +21,7 @@ import { editorForm } from '../editor/form.js';
 import { jsonPanel } from '../editor/json.js';
 import { tryPanel } from '../editor/try.js';
 import { revisionsPanel } from '../editor/revisions.js';
+import { schedulesPanel } from '../editor/schedules.js';
 import { validation } from '../editor/validation.js';
 import { drafts as draftStore } from '../editor/drafts.js';
 import { tabView } from '../editor/tabs.js';
@@ -85,11 +87,13 @@ export async function render(main, ctx) {
   const json = jsonPanel(ed, { writable });
   const trial = tryPanel(ed, { id, record, onErrors: (list) => checks.setErrors(list) });
   const revisions = id ? revisionsPanel(id) : null;
+  const schedules = id ? schedulesPanel(id) : null;
   const tabs = tabView('Editor views', [
     { key: 'form', label: 'Form', panel: form.el },
     { key: 'json', label: 'JSON', panel: json.el },
     can('run') ? { key: 'try', label: 'Try it', panel: trial.el } : null,
     id ? { key: 'revisions', label: 'Revisions', panel: revisions.el } : null,
+    id ? { key: 'schedules', label: 'Schedules', panel: schedules.el } : null,
   ].filter(Boolean), {
     initial: 'form',
     canLeave: (from, to) => !(from === 'json' && to !== 'json') || json.take(),
@@ -97,6 +101,7 @@ export async function render(main, ctx) {
       if (key === 'form') form.render();
       if (key === 'json') json.show();
       if (key === 'revisions') revisions.render();
+      if (key === 'schedules') schedules.render();
     },
   });
   const checks = validation(ed, { formEl: form.el, summary, showForm: () => { if (tabs.current !== 'form') tabs.show('form'); } });
@@ -152,7 +157,7 @@ export async function render(main, ctx) {
       checks.validate(false);
     });
   }
-  tabs.show('form');
+  tabs.show(id && ctx.query.get('tab') === 'schedules' ? 'schedules' : 'form');
   ready('editor');
   checks.validate(false);
   return () => {
@@ -162,5 +167,6 @@ export async function render(main, ctx) {
     checks.cancel();
     drafts.cancel();
     form.destroy();
+    if (schedules) schedules.destroy();
   };
 }

@@ -1,10 +1,11 @@
-// history.js - every run, newest first, paginated on the server; filters by test, verdict and
-// date live in the URL (#/runs?test=3&status=failed&from=2026-11-01), so a filtered view can
-// be bookmarked. Runs picked here (kept while the dashboard is open) go to the compare page.
+// history.js - every run, newest first, paginated on the server; filters by test, verdict,
+// origin (a user's start or a schedule's) and date live in the URL
+// (#/runs?test=3&status=failed&origin=scheduled&from=2026-11-01), so a filtered view can be
+// bookmarked. Runs picked here (kept while the dashboard is open) go to the compare page.
 import { h, mount, field } from '../dom.js';
 import { API, get } from '../api.js';
 import { ms, int, rate, pct, duration, when, STATUSES } from '../format.js';
-import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
+import { ready, pageHeader, statusBadge, scheduledBadge, emptyState, errorBox, table } from '../page.js';
 
 const PER_PAGE = 50;
 const MAX_COMPARE = 10;
@@ -20,7 +21,7 @@ function dayStart(text) {
 export async function render(main, ctx) {
   const q = ctx.query;
   const state = {
-    test: q.get('test') || '', status: q.get('status') || '', from: q.get('from') || '', to: q.get('to') || '',
+    test: q.get('test') || '', status: q.get('status') || '', origin: q.get('origin') || '', from: q.get('from') || '', to: q.get('to') || '',
     page: Math.max(1, Number(q.get('page')) || 1),
   };
 
@@ -30,9 +31,12 @@ export async function render(main, ctx) {
   const fromIn = h('input', { type: 'date', name: 'from', value: state.from });
   const toIn = h('input', { type: 'date', name: 'to', value: state.to });
   statusSel.value = state.status;
+  const originSel = h('select', { name: 'origin' }, h('option', { value: '' }, 'Any origin'),
+    h('option', { value: 'manual' }, 'Started by hand'), h('option', { value: 'scheduled' }, 'Scheduled'));
+  originSel.value = ['manual', 'scheduled'].includes(state.origin) ? state.origin : '';
   const reset = h('button', { type: 'button', class: 'btn btn-ghost btn-small', on: { click: () => ctx.go('/runs') } }, 'Clear filters');
   const filters = h('form', { class: 'filters', 'aria-label': 'Filter runs', on: { submit: (e) => e.preventDefault(), change: apply } },
-    field('Test', testSel).wrap, field('Verdict', statusSel).wrap, field('From', fromIn).wrap, field('To (inclusive)', toIn).wrap, reset);
+    field('Test', testSel).wrap, field('Verdict', statusSel).wrap, field('Origin', originSel).wrap, field('From', fromIn).wrap, field('To (inclusive)', toIn).wrap, reset);
 
   const compareBtn = h('button', { type: 'button', class: 'btn btn-primary', on: { click: () => ctx.go(`/compare?runs=${picked.join(',')}`) } }, 'Compare');
   const pickInfo = h('span', { class: 'muted small', 'aria-live': 'polite' });
@@ -57,6 +61,7 @@ export async function render(main, ctx) {
     const qs = new URLSearchParams();
     if (testSel.value) qs.set('test', testSel.value);
     if (statusSel.value) qs.set('status', statusSel.value);
+    if (originSel.value) qs.set('origin', originSel.value);
     if (fromIn.value) qs.set('from', fromIn.value);
     if (toIn.value) qs.set('to', toIn.value);
     ctx.go(`/runs${qs.toString() ? `?${qs}` : ''}`);
@@ -71,6 +76,7 @@ export async function render(main, ctx) {
   const qs = new URLSearchParams({ page: String(state.page), per_page: String(PER_PAGE) });
   if (/^[1-9][0-9]*$/.test(state.test)) qs.set('test_id', state.test);
   if (STATUSES.includes(state.status)) qs.set('status', state.status);
+  if (['manual', 'scheduled'].includes(state.origin)) qs.set('origin', state.origin);
   if (dayStart(state.from)) qs.set('from', String(dayStart(state.from)));
   if (dayStart(state.to)) qs.set('to', String(dayStart(state.to) + 86400000));
 
@@ -88,7 +94,7 @@ export async function render(main, ctx) {
   if (runs instanceof Error) {
     mount(body, errorBox(`The runs could not be loaded: ${runs.message}`));
   } else if (!runs.items.length) {
-    mount(body, emptyState('No runs', state.test || state.status || state.from || state.to ? 'No run matches these filters.' : 'Start a test to see its runs here.'));
+    mount(body, emptyState('No runs', state.test || state.status || state.origin || state.from || state.to ? 'No run matches these filters.' : 'Start a test to see its runs here.'));
   } else {
     mount(body, table([['Pick', 'pick'], ['Run'], ['Test'], ['Verdict'], ['Started'], ['Duration', 'num'], ['Requests', 'num'], ['RPS', 'num'], ['Errors', 'num'], ['p95', 'num'], ['By']],
       h('tbody', runs.items.map(row)), { caption: 'Runs', className: 'runs-table' }));
@@ -114,7 +120,7 @@ export async function render(main, ctx) {
       h('td', { class: 'pick' }, box),
       h('td', h('a', { href: `#/runs/${r.id}`, class: 'strong' }, `#${r.id}`)),
       h('td', h('a', { href: `#/runs?test=${r.test_id}`, title: 'Only this test\'s runs' }, r.test_name)),
-      h('td', statusBadge(r.status)),
+      h('td', statusBadge(r.status), r.origin === 'scheduled' ? [' ', scheduledBadge(r)] : null),
       h('td', { class: 'nowrap' }, when(r.started_at || r.created_at)),
       h('td', { class: 'num' }, r.duration_s !== null && r.duration_s !== undefined ? duration(r.duration_s) : r.ended_at && r.started_at ? duration((r.ended_at - r.started_at) / 1000) : '–'),
       h('td', { class: 'num' }, int(r.requests)),

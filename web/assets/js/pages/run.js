@@ -12,7 +12,7 @@ import { API, get, post, can } from '../api.js';
 import { ms, int, rate, pct, duration, whenFull, elapsed, parseDuration } from '../format.js';
 import { TimeChart, BarChart, PALETTE } from '../charts.js';
 import { LiveStream } from '../live.js';
-import { ready, pageHeader, statusBadge, emptyState, errorBox, table, timeEl } from '../page.js';
+import { ready, pageHeader, statusBadge, scheduledBadge, emptyState, errorBox, table, timeEl } from '../page.js';
 import { parseThreshold, measure, holds } from '../thresholds.js';
 import { picked } from './history.js';
 import { openStartDialog } from './start.js';
@@ -44,7 +44,7 @@ export async function render(main, ctx) {
 function header(run, extra) {
   const started = run.started_at || run.created_at;
   return pageHeader(h('span', run.test_name, h('span', { class: 'run-id' }, ` · run #${run.id}`)),
-    h('span', { class: 'run-meta' }, statusBadge(run.status), ' ', h('a', { href: `#/tests/${run.test_id}/edit?revision=${run.revision}`, class: 'rev-link' }, `Revision ${run.revision}`), ' · started ', timeEl(started), ' by ', run.started_by || '–', overridesText(run.overrides)),
+    h('span', { class: 'run-meta' }, statusBadge(run.status), ' ', run.origin === 'scheduled' ? [scheduledBadge(run), ' '] : null, h('a', { href: `#/tests/${run.test_id}/edit?revision=${run.revision}`, class: 'rev-link' }, `Revision ${run.revision}`), ' · started ', timeEl(started), ' by ', run.started_by || '–', overridesText(run.overrides)),
     extra);
 }
 

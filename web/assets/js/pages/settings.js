@@ -1,6 +1,7 @@
 // settings.js - the admin's settings (#/settings): users and roles, API tokens, the target
-// allowlist, caps per role and the audit log with filters. Every section is one REST
-// resource (docs/api.md, docs/security.md); a failed request says why beside its form.
+// allowlist, caps per role, webhooks (their allowlist and the delivery log, with Resend) and
+// the audit log with filters. Every section is one REST resource (docs/api.md,
+// docs/security.md, docs/api-webhooks.md); a failed request says why beside its form.
 import { h, mount, uid, toast, confirmDialog, dialog } from '../dom.js';
 import { API, get, post, put, del, session, ApiError } from '../api.js';
 import { when } from '../format.js';
@@ -8,6 +9,8 @@ import { ready, pageHeader, errorBox, table } from '../page.js';
 
 const ROLES = ['admin', 'tester', 'viewer'];
 const CAPS = [['max_vus', 'Max VUs'], ['max_rate', 'Max rate (/s)'], ['max_duration_s', 'Max duration (s)'], ['max_concurrent_runs', 'Max concurrent runs']];
+const EVENTS = [['run.ended', 'Run ended'], ['run.failed', 'Run failed'], ['run.regressed', 'Run regressed (once baselines exist)'],
+  ['run.aborted', 'Run aborted'], ['agent.lost', 'Agent lost (once agents exist)']];
 const EXPIRY = [['', 'never'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days'], ['7776000', '90 days'], ['31536000', '1 year']];
 
 function msg(e) {
@@ -26,15 +29,17 @@ function card(id, title, ...children) {
 
 export async function render(main, ctx) {
   const usersBox = h('div', {}), tokensBox = h('div', {}), allowBox = h('div', {}), capsBox = h('div', {}), auditBox = h('div', {});
+  const hooksBox = h('div', {}), hookAllowBox = h('div', {}), deliveriesBox = h('div', {});
   mount(main, h('section', { class: 'page settings-page' },
-    pageHeader('Settings', 'Users, API tokens, the target allowlist, caps per role and the audit log.'),
+    pageHeader('Settings', 'Users, API tokens, the target allowlist, caps per role, webhooks and the audit log.'),
     h('nav', { class: 'toc', 'aria-label': 'Settings sections' },
-      [['set-users', 'Users'], ['set-tokens', 'API tokens'], ['set-allow', 'Target allowlist'], ['set-caps', 'Caps'], ['set-audit', 'Audit log']]
+      [['set-users', 'Users'], ['set-tokens', 'API tokens'], ['set-allow', 'Target allowlist'], ['set-caps', 'Caps'], ['set-hooks', 'Webhooks'], ['set-audit', 'Audit log']]
         .map(([id, t]) => h('a', { href: `#/settings`, dataset: { target: id }, on: { click: (e) => { e.preventDefault(); document.getElementById(id).scrollIntoView(); document.getElementById(`${id}-title`).focus(); } } }, t))),
     card('set-users', 'Users and roles', usersBox),
     card('set-tokens', 'API tokens', tokensBox),
     card('set-allow', 'Target allowlist', allowBox),
     card('set-caps', 'Caps per role', capsBox),
+    card('set-hooks', 'Webhooks', hooksBox, h('h3', 'Webhook allowlist'), hookAllowBox, h('h3', 'Delivery log'), deliveriesBox),
     card('set-audit', 'Audit log', auditBox)));
   for (const t of main.querySelectorAll('.card-title')) t.tabIndex = -1;
 
@@ -160,6 +165,97 @@ export async function render(main, ctx) {
       table([['Role'], ...CAPS.map(([, l]) => [l])], body, { caption: 'Caps per role', className: 'caps-table' }), h('div', { class: 'btn-row' }, save), out);
   }
 
+  // ---- webhooks ----
+  async function loadHooks() {
+    let list;
+    try { list = (await get(`${API}/webhooks`)).items; } catch (e) { mount(hooksBox, errorBox(msg(e))); return; }
+    const url = h('input', { type: 'url', placeholder: 'https://hooks.example.com/stampede', autocomplete: 'off' });
+    const name = h('input', { type: 'text', autocomplete: 'off' });
+    const format = h('select', h('option', { value: 'stampede' }, 'Stampede JSON'), h('option', { value: 'slack' }, 'Slack-compatible'));
+    const boxes = EVENTS.map(([ev, label]) => {
+      const c = h('input', { type: 'checkbox', value: ev, checked: ev === 'run.ended' || ev === 'run.failed' });
+      return { c, el: h('label', { class: 'check' }, c, ` ${label}`) };
+    });
+    const out = h('div', { 'aria-live': 'polite' });
+    const add = h('button', { type: 'submit', class: 'btn btn-primary' }, 'Add webhook');
+    const form = h('form', { class: 'webhook-form', on: { submit: async (e) => {
+      e.preventDefault();
+      const body = { url: url.value.trim(), events: boxes.filter((b) => b.c.checked).map((b) => b.c.value), format: format.value };
+      if (name.value.trim()) body.name = name.value.trim();
+      add.disabled = true;
+      try {
+        const r = await post(`${API}/webhooks`, body);
+        await loadHooks();
+        showSecret(r);
+      } catch (err) { mount(out, errorBox(msg(err))); } finally { add.disabled = false; }
+    } } }, h('div', { class: 'inline-form' }, labelled('Receiver URL', url), labelled('Name (optional)', name), labelled('Format', format)),
+    h('fieldset', { class: 'events' }, h('legend', 'Events'), boxes.map((b) => b.el)), h('div', { class: 'btn-row' }, add), out);
+    mount(hooksBox, h('p', { class: 'hint' }, 'Each delivery is a POST signed with the webhook\'s secret: X-Stampede-Signature-256 is sha256= and the HMAC-SHA256 of the body. Failed deliveries are retried with back-off for an hour.'),
+      list.length ? table([['Name'], ['URL'], ['Events'], ['Format'], ['State'], ['Actions', 'actions']], h('tbody', list.map((w) => h('tr', { dataset: { webhook: String(w.id) } },
+        h('td', { class: 'strong' }, w.name), h('td', { class: 'mono small' }, w.url), h('td', { class: 'small' }, w.events.join(', ')), h('td', w.format),
+        h('td', h('span', { class: ['badge', w.enabled ? 'st-passed' : 'st-stopped'] }, w.enabled ? 'enabled' : 'disabled')),
+        h('td', { class: 'actions' }, h('div', { class: 'btn-row' },
+          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Send a test delivery to ${w.name}`, on: { click: async () => {
+            try { await post(`${API}/webhooks/${w.id}/ping`, undefined); toast(`Test delivery to ${w.name} sent.`, 'success'); setTimeout(loadDeliveries, 800); } catch (e) { toast(msg(e), 'error'); }
+          } } }, 'Ping'),
+          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `${w.enabled ? 'Disable' : 'Enable'} ${w.name}`, on: { click: async () => {
+            try { await put(`${API}/webhooks/${w.id}`, { enabled: !w.enabled }); loadHooks(); } catch (e) { toast(msg(e), 'error'); }
+          } } }, w.enabled ? 'Disable' : 'Enable'),
+          h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `New secret for ${w.name}`, on: { click: async () => {
+            if (!(await confirmDialog('New secret', `Make a new secret for “${w.name}”? The receiver must check signatures with the new one from now on.`, 'Make a new secret', false))) return;
+            try { showSecret(await put(`${API}/webhooks/${w.id}`, { rotate_secret: true })); } catch (e) { toast(msg(e), 'error'); }
+          } } }, 'New secret'),
+          h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', 'aria-label': `Delete webhook ${w.name}`, on: { click: async () => {
+            if (!(await confirmDialog('Delete webhook', `Delete “${w.name}” and its delivery log?`))) return;
+            try { await del(`${API}/webhooks/${w.id}`); toast(`Deleted ${w.name}.`, 'success'); loadHooks(); loadDeliveries(); } catch (e) { toast(msg(e), 'error'); }
+          } } }, 'Delete')))))), { caption: 'Webhooks', className: 'webhooks-table' })
+        : h('p', { class: 'muted' }, 'No webhooks yet.'), form);
+  }
+
+  function showSecret(w) {
+    const shown = h('input', { type: 'text', readonly: true, value: w.secret, class: 'mono webhook-secret', 'aria-label': `The secret of ${w.name}` });
+    hooksBox.prepend(h('div', { class: 'alert alert-ok secret-once', role: 'status' },
+      h('p', h('strong', `The secret of “${w.name}”. Copy it now: it is not shown again.`)), shown));
+    shown.focus(); shown.select();
+  }
+
+  async function loadHookAllow() {
+    let entries;
+    try { entries = (await get(`${API}/settings/webhook-allowlist`)).entries; } catch (e) { mount(hookAllowBox, errorBox(msg(e))); return; }
+    const ta = h('textarea', { class: 'code', rows: 3, spellcheck: 'false' });
+    ta.value = entries.join('\n');
+    const out = h('div', { 'aria-live': 'polite' });
+    const save = h('button', { type: 'button', class: 'btn btn-primary', on: { click: async () => {
+      const list = ta.value.split('\n').map((s) => s.trim()).filter(Boolean);
+      try {
+        const r = await put(`${API}/settings/webhook-allowlist`, { entries: list });
+        mount(out, h('div', { class: 'alert alert-ok' }, r.entries.length ? `Saved: ${r.entries.length} entr${r.entries.length === 1 ? 'y' : 'ies'}.` : 'Saved: the list is empty, webhooks may reach any address.'));
+      } catch (e) { mount(out, errorBox(msg(e))); }
+    } } }, 'Save webhook allowlist');
+    mount(hookAllowBox, h('p', { class: 'hint' }, 'The addresses webhooks may reach, one a line, as in the target allowlist (which does not apply to webhooks). Checked after DNS on every connection; an empty list allows every address.'),
+      labelled('Allowed receivers', ta), h('div', { class: 'btn-row' }, save), out);
+  }
+
+  async function loadDeliveries() {
+    let items;
+    try { items = (await get(`${API}/webhooks/deliveries?limit=50`)).items; } catch (e) { mount(deliveriesBox, errorBox(msg(e))); return; }
+    const refresh = h('button', { type: 'button', class: 'btn btn-small', on: { click: loadDeliveries } }, 'Refresh');
+    const stateClass = { delivered: 'st-passed', pending: 'st-running', failed: 'st-failed' };
+    mount(deliveriesBox, h('div', { class: 'btn-row' }, refresh), items.length ? table([['When'], ['Webhook'], ['Event'], ['Run'], ['State'], ['Attempts', 'num'], ['Last answer'], ['Actions', 'actions']],
+      h('tbody', items.map((d) => h('tr', { dataset: { delivery: String(d.id) } },
+        h('td', { class: 'nowrap' }, when(d.created_at)), h('td', d.webhook_name), h('td', h('code', d.event)),
+        h('td', d.run_id ? h('a', { href: `#/runs/${d.run_id}` }, `#${d.run_id}`) : '–'),
+        h('td', h('span', { class: ['badge', stateClass[d.state] || 'st-unknown'] }, d.state), d.redelivery_of ? h('span', { class: 'muted small' }, ` (resent #${d.redelivery_of})`) : null),
+        h('td', { class: 'num' }, String(d.attempts)),
+        h('td', d.last_status ? `HTTP ${d.last_status}` : '–', d.last_ms !== null && d.last_ms !== undefined ? h('span', { class: 'muted small' }, ` in ${d.last_ms} ms`) : null,
+          d.last_error ? h('div', { class: 'delivery-error' }, d.last_error) : null,
+          d.state === 'pending' && d.next_attempt_at ? h('div', { class: 'muted small' }, `next attempt ${when(d.next_attempt_at)}`) : null),
+        h('td', { class: 'actions' }, h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Resend delivery ${d.id}`, on: { click: async () => {
+          try { const r = await post(`${API}/webhooks/deliveries/${d.id}/resend`, undefined); toast(`Sent again as delivery #${r.id}.`, 'success'); setTimeout(loadDeliveries, 800); } catch (e) { toast(msg(e), 'error'); }
+        } } }, 'Resend'))))), { caption: 'Webhook deliveries', className: 'deliveries-table' })
+      : h('p', { class: 'muted' }, 'No deliveries yet.'));
+  }
+
   // ---- audit ----
   const fUser = h('input', { type: 'text' }), fAction = h('input', { type: 'text', placeholder: 'run, test.save, auth.login…' });
   const fSince = h('input', { type: 'date' }), fUntil = h('input', { type: 'date' });
@@ -181,7 +277,7 @@ export async function render(main, ctx) {
     labelled('User', fUser), labelled('Action', fAction), labelled('From', fSince), labelled('To', fUntil),
     h('button', { type: 'submit', class: 'btn' }, 'Filter')), auditList);
 
-  await Promise.all([loadUsers(), loadTokens(), loadAllow(), loadCaps(), loadAudit()]);
+  await Promise.all([loadUsers(), loadTokens(), loadAllow(), loadCaps(), loadHooks(), loadHookAllow(), loadDeliveries(), loadAudit()]);
   // #/settings?section=allowlist (the notice under the top bar links there): that section.
   const section = { allowlist: 'set-allow', users: 'set-users', tokens: 'set-tokens', caps: 'set-caps', audit: 'set-audit' }[ctx && ctx.query.get('section')];
   if (section) {
