@@ -66,15 +66,6 @@ int sp_export_csv(const json_t *run, sp_buf *dst)
 
 /* ---- JUnit ---- */
 
-/* "2026-03-29T01:00:00Z" of ms since the epoch. */
-static void iso_utc(int64_t ms, char *buf, size_t len)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 int sp_export_junit(const json_t *run, const char *definition, const char *files_dir, sp_buf *out,
                     char *err, size_t errlen)
 {
@@ -131,23 +122,21 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
     rc = sp_report_junit(&r, f);
     if (fclose(f) != 0 && rc == 0)
         rc = SP_EIO;
-    /* A scheduled run says so in the suite's properties, right after the suite's start tag, so
-     * that a CI system can tell it from a start by hand. */
+    /* A scheduled run says so in the suite's properties (the first ones), so that a CI system
+     * can tell it from a start by hand. */
     const char *suite = text ? strstr(text, "<testsuite ") : NULL;
-    const char *open_end = suite ? strstr(suite, ">\n") : NULL;
+    const char *props = suite ? strstr(suite, "<properties>\n") : NULL;
     const char *origin = str(run, "origin");
-    if (rc == 0 && open_end && strcmp(origin, "scheduled") == 0) {
-        size_t head = (size_t)(open_end + 2 - text);
+    if (rc == 0 && props && strcmp(origin, "scheduled") == 0) {
+        size_t head = (size_t)(props + strlen("<properties>\n") - text);
         char when[40];
-        iso_utc(json_integer_value(json_object_get(run, "fire_at")), when, sizeof when);
+        sp_report_iso_utc(json_integer_value(json_object_get(run, "fire_at")), when, sizeof when);
         if (sp_buf_add(out, text, head) != 0 ||
             sp_buf_addf(out,
-                        "    <properties>\n"
                         "      <property name=\"origin\" value=\"scheduled\"/>\n"
                         "      <property name=\"schedule_id\" value=\"%lld\"/>\n"
                         "      <property name=\"fire_at\" value=\"%s\"/>\n"
-                        "      <property name=\"fire_missed\" value=\"%s\"/>\n"
-                        "    </properties>\n",
+                        "      <property name=\"fire_missed\" value=\"%s\"/>\n",
                         (long long)json_integer_value(json_object_get(run, "schedule_id")), when,
                         json_is_true(json_object_get(run, "fire_missed")) ? "true" : "false") !=
                 0 ||

@@ -16,6 +16,7 @@
 
 #include "runs/export.h"
 #include "runs/export_private.h"
+#include "runs/report.h"
 
 /* Points drawn per series at most: a day-long run is averaged (rates) or maxed (latency) into
  * this many, so the file stays small and the lines stay readable. */
@@ -750,6 +751,16 @@ static void facts(wbuf *b, const json_t *run, const json_t *summary)
     }
     w_adds(b, "<dt>Started by</dt><dd>");
     html(b, json_string_value(json_object_get(run, "started_by")) ? str(run, "started_by") : "–");
+    if (strcmp(str(run, "origin"), "scheduled") == 0) {
+        char fire[40];
+        sp_report_iso_utc(json_integer_value(json_object_get(run, "fire_at")), fire, sizeof fire);
+        w_addf(b,
+               " &middot; <span class=\"origin\">scheduled</span> (schedule %lld, fire time %s%s)",
+               (long long)json_integer_value(json_object_get(run, "schedule_id")), fire,
+               json_is_true(json_object_get(run, "fire_missed"))
+                   ? ", missed while the server was down and run at its next start"
+                   : "");
+    }
     double started = num(run, "started_at") > 0 ? num(run, "started_at") : num(run, "created_at");
     fmt_when(when, sizeof when, started);
     w_addf(b, "</dd><dt>Started</dt><dd>%s</dd>", when);

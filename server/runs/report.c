@@ -528,7 +528,7 @@ static void xml_escaped(FILE *out, const char *s)
 }
 
 /* The start as JUnit's timestamp: ISO 8601 in UTC. */
-static void iso_utc(int64_t ms, char *buf, size_t len)
+void sp_report_iso_utc(int64_t ms, char *buf, size_t len)
 {
     time_t t = (time_t)(ms / 1000);
     struct tm tm;
@@ -551,7 +551,7 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
     failures += (size_t)run_failed;
     size_t cases = def->nthresholds + (size_t)run_case;
     char ts[32];
-    iso_utc(r->started_ms, ts, sizeof ts);
+    sp_report_iso_utc(r->started_ms, ts, sizeof ts);
     const char *host = r->host && r->host[0] ? r->host : "localhost";
 
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

@@ -101,4 +101,7 @@ int sp_report_junit(const sp_run_result *r, FILE *out);
 /* Formats microseconds for people: "850us", "12.3ms", "1.24s". */
 void sp_fmt_us(uint64_t us, char *buf, size_t len);
 
+/* "2026-03-29T01:00:00Z" of ms since the epoch (1970-01-01T00:00:00Z for 0 or less). */
+void sp_report_iso_utc(int64_t ms, char *buf, size_t len);
+
 #endif
