@@ -228,6 +228,11 @@ typedef struct agg {
     uint32_t *wk_active; /* per worker: the gauge last sent for it, for seconds it missed */
     unsigned nlast;
     uint64_t max_second; /* the latest second any message was for */
+    /* When the aggregator came back from a wait far later than it planned (the process was
+     * frozen, or starved): the workers, frozen with it, get a fresh grace from then to send the
+     * seconds they owe, so those are not emitted empty and their figures merged into a later
+     * second. 0: never. */
+    uint64_t back_ns;
     /* stop_when: the last stop_window_s seconds, oldest overwritten, and their merge */
     sp_stats *ring;
     size_t nring, filled;
@@ -450,6 +455,8 @@ static void *agg_main(void *arg)
         uint64_t now = sp_now_ns();
         while (a.next < hold) {
             uint64_t grace_end = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
+            if (a.back_ns && a.back_ns + AGG_GRACE_NS > grace_end)
+                grace_end = a.back_ns + AGG_GRACE_NS;
             if (a.next < complete || now >= grace_end)
                 agg_emit(&a);
             else
@@ -463,8 +470,13 @@ static void *agg_main(void *arg)
                 pthread_cond_wait(&r->cv, &r->mu);
             } else {
                 uint64_t wake = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
+                if (a.back_ns && a.back_ns + AGG_GRACE_NS > wake)
+                    wake = a.back_ns + AGG_GRACE_NS;
                 struct timespec ts = {(time_t)(wake / NS_PER_S), (long)(wake % NS_PER_S)};
                 pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+                uint64_t woke = sp_now_ns();
+                if (woke > wake + AGG_GRACE_NS)
+                    a.back_ns = woke;
             }
         }
     }
