@@ -109,7 +109,7 @@ static const char *render(const sp_tmpl *t)
     sp_rng_seed(&rng, 1);
     sp_value vars[8];
     memset(vars, 0, sizeof vars);
-    sp_vuctx ctx = {vars, 8, NULL, &rng, 1, 0, 200, 1700000000000};
+    sp_vuctx ctx = {vars, 8, NULL, &rng, 1, 0, 200, 1700000000000, NULL};
     sp_buf b;
     sp_buf_init(&b, sizeof out - 1);
     if (sp_tmpl_render(t, &ctx, &b) != 0)
@@ -860,10 +860,11 @@ static void test_load_file_missing(void)
  * and masked out of messages. */
 static void test_secrets(void)
 {
-    sp_def *d = must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
-                            "'users':[{'tasks':[{'request':{'url':'/x',"
-                            "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
-                            NULL);
+    sp_def *d =
+        must_load_q("{" HEAD "'secrets':{'api_key':'s3cr3t-XYZ','pw':'hunter22'},"
+                    "'users':[{'tasks':[{'request':{'url':'/x',"
+                    "'headers':{'Authorization':'Bearer {{secret.api_key}}'}}}]}]," LOAD "}",
+                    NULL);
     CHECK(d != NULL);
     CHECK_UINT_EQ(d->nsecrets, 2);
     sp_buf b;
@@ -880,12 +881,15 @@ static void test_secrets(void)
     sp_buf_release(&b);
     sp_def_free(d);
 
-    EXPECT_ERR("{" HEAD "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}],"
-               LOAD "}", "secrets.1bad", "a secret's name");
+    EXPECT_ERR("{" HEAD
+               "'secrets':{'1bad':'x'},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
+               "secrets.1bad", "a secret's name");
     EXPECT_ERR("{" HEAD "'secrets':{'k':5},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "must be a string");
+               "}",
+               "secrets.k", "must be a string");
     EXPECT_ERR("{" HEAD "'secrets':{'k':''},'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD
-               "}", "secrets.k", "cannot be empty");
+               "}",
+               "secrets.k", "cannot be empty");
     EXPECT_ERR("{" HEAD "'secrets':['x'],'users':[{'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "secrets", "expected an object");
     EXPECT_ERR(WITH_REQ("{'url':'/x','headers':{'X':'{{secret.nope}}'}}"),
@@ -901,7 +905,7 @@ static void test_secrets(void)
                         "'users':[{'tasks':[{'request':{'url':'/x',"
                         "'headers':{'A':'{{secret.api_ky}}'}}}]}]," LOAD "}",
                         NULL, &bad, &el),
-         SP_EINVAL);
+                 SP_EINVAL);
     sp_buf_init(&b, 1 << 16);
     sp_errlist_format(&el, &b);
     CHECK_STR_CONTAINS(b.p, "did you mean 'api_key'");

@@ -23,10 +23,10 @@ static const char *at(const json_t *root, const char *src)
 {
     static char out[256];
     char err[128];
-    sp_jpath *p = sp_jpath_compile(src, err, sizeof err);
+    sp_jpath *p = sp_jpath_compile(src, NULL, err, sizeof err);
     if (!p)
         return "BADPATH";
-    const json_t *v = sp_jpath_get(p, root);
+    const json_t *v = sp_jpath_get(p, root, NULL);
     if (!v) {
         sp_jpath_free(p);
         return "MISSING";
@@ -90,7 +90,7 @@ static void test_missing(void)
 static void expect_bad(const char *src, const char *phrase)
 {
     char err[128] = "";
-    sp_jpath *p = sp_jpath_compile(src, err, sizeof err);
+    sp_jpath *p = sp_jpath_compile(src, NULL, err, sizeof err);
     if (p) {
         sp_jpath_free(p);
         fprintf(stderr, "  path '%s' compiled\n", src);
