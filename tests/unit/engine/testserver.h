@@ -5,7 +5,8 @@
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
  * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /ctype (200
- * with the request's Content-Type as the body). Every other path is 404. POST bodies are
+ * with the request's Content-Type as the body), /typed (200 with a JSON object of every type).
+ * Every other path is 404. POST bodies are
  * read and counted in bytes_in.
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
@@ -101,6 +102,12 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/ctype") == 0) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
+    }
+    if (strcmp(url, "/typed") == 0) {
+        static const char b[] = "{\"n\":5,\"f\":1.5,\"b\":true,\"z\":null,\"o\":{\"a\":1},"
+                                "\"arr\":[{\"id\":1,\"stock\":0},{\"id\":2,\"stock\":3},"
+                                "{\"id\":3,\"stock\":7}],\"s\":\"x y\",\"next\":null}";
+        return ts_reply(c, 200, b, sizeof b - 1);
     }
     if (strcmp(url, "/500") == 0)
         return ts_reply(c, 500, "{\"error\":\"boom\"}", 16);
