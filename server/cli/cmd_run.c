@@ -33,14 +33,14 @@
 typedef struct run_ctx {
     const sp_def *def;
     sp_engine *engine;
-    FILE *live;          /* where live lines go (stderr), NULL when quiet */
-    int tty;             /* live lines overwrite each other */
-    json_t *seconds;     /* per-second rows, kept for --json */
+    FILE *live;      /* where live lines go (stderr), NULL when quiet */
+    int tty;         /* live lines overwrite each other */
+    json_t *seconds; /* per-second rows, kept for --json */
     sp_name_stats scratch;
     pthread_mutex_t lock;
-    int live_open;       /* a tty live line is on screen without a newline */
-    int interrupted;     /* Ctrl-C count */
-    atomic_int done;     /* the run is over: the key thread ends */
+    int live_open;   /* a tty live line is on screen without a newline */
+    int interrupted; /* Ctrl-C count */
+    atomic_int done; /* the run is over: the key thread ends */
 } run_ctx;
 
 /*
@@ -128,29 +128,31 @@ static void *key_thread(void *arg)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: stampede run FILE [options]\n"
-            "\n"
-            "Runs the test definition FILE (JSON, see docs/test-format.md) and prints a summary.\n"
-            "\n"
-            "options:\n"
-            "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
-            "  -d, --duration D      total duration, e.g. 30s, 2m, 1h30m\n"
-            "      --stages JSON     replace the load stages, e.g. '[{\"duration\":\"10s\",\"users\":5}]'\n"
-            "  -b, --base-url URL    replace the definition's base_url\n"
-            "  -t, --threads N       worker threads (default: one per core)\n"
-            "      --seed N          random seed, for repeatable choices\n"
-            "      --json OUT        write full results as JSON (per name, status, second, threshold)\n"
-            "      --junit OUT       write JUnit XML, one test case per threshold\n"
-            "  -q, --quiet           no live lines, only the summary\n"
-            "      --check           validate the definition and exit (0 valid, 2 invalid)\n"
-            "  -h, --help            this help\n"
-            "\n"
-            "On a terminal, '+' and '-' add or remove 10%% of the load (users, or the arrival rate\n"
-            "of the open model) while the run goes on.\n"
-            "\n"
-            "exit codes: 0 passed, 1 a threshold failed, 2 invalid definition or could not start,\n"
-            "130 interrupted (Ctrl-C stops gracefully, a second Ctrl-C at once)\n");
+    fprintf(
+        f,
+        "usage: stampede run FILE [options]\n"
+        "\n"
+        "Runs the test definition FILE (JSON, see docs/test-format.md) and prints a summary.\n"
+        "\n"
+        "options:\n"
+        "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
+        "  -d, --duration D      total duration, e.g. 30s, 2m, 1h30m\n"
+        "      --stages JSON     replace the load stages, e.g. "
+        "'[{\"duration\":\"10s\",\"users\":5}]'\n"
+        "  -b, --base-url URL    replace the definition's base_url\n"
+        "  -t, --threads N       worker threads (default: one per core)\n"
+        "      --seed N          random seed, for repeatable choices\n"
+        "      --json OUT        write full results as JSON (per name, status, second, threshold)\n"
+        "      --junit OUT       write JUnit XML, one test case per threshold\n"
+        "  -q, --quiet           no live lines, only the summary\n"
+        "      --check           validate the definition and exit (0 valid, 2 invalid)\n"
+        "  -h, --help            this help\n"
+        "\n"
+        "On a terminal, '+' and '-' add or remove 10%% of the load (users, or the arrival rate\n"
+        "of the open model) while the run goes on.\n"
+        "\n"
+        "exit codes: 0 passed, 1 a threshold failed, 2 invalid definition or could not start,\n"
+        "130 interrupted (Ctrl-C stops gracefully, a second Ctrl-C at once)\n");
 }
 
 static void on_second(void *ud, uint64_t second, const sp_stats *s)
@@ -168,17 +170,18 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         char p95s[16];
         sp_fmt_us((uint64_t)(p95 * 1000.0), p95s, sizeof p95s);
         if (c->def->load.model == SP_LOAD_OPEN) {
-            fprintf(c->live, "%s[%5" PRIu64 "s] rate %7.1f/%-7.1f dropped %5" PRIu64
-                             "  busy %5u/%-5u  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+            fprintf(c->live,
+                    "%s[%5" PRIu64 "s] rate %7.1f/%-7.1f dropped %5" PRIu64
+                    "  busy %5u/%-5u  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
                     c->tty ? "\r\033[K" : "", second + 1, (double)s->arrivals, s->target_rate,
                     s->dropped, s->active_vus, s->target_vus, p95s, fail,
                     req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
         } else {
-            fprintf(c->live, "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
-                             "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
-                    c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req,
-                    p95s, fail, req ? 100.0 * (double)fail / (double)req : 0.0,
-                    c->tty ? "" : "\n");
+            fprintf(c->live,
+                    "%s[%5" PRIu64 "s] vus %5u/%-5u  rps %8" JSON_INTEGER_FORMAT
+                    "  p95 %9s  errors %" JSON_INTEGER_FORMAT " (%.2f%%)%s",
+                    c->tty ? "\r\033[K" : "", second + 1, s->active_vus, s->target_vus, req, p95s,
+                    fail, req ? 100.0 * (double)fail / (double)req : 0.0, c->tty ? "" : "\n");
         }
         c->live_open = c->tty;
         if (s->stalled_seconds) {
@@ -213,8 +216,8 @@ static void *signal_thread(void *arg)
             fputc('\n', stderr);
             c->live_open = 0;
         }
-        fprintf(stderr, n == 1 ? "stopping gracefully (Ctrl-C again to stop at once)\n"
-                               : "stopping now\n");
+        fprintf(stderr,
+                n == 1 ? "stopping gracefully (Ctrl-C again to stop at once)\n" : "stopping now\n");
         pthread_mutex_unlock(&c->lock);
         sp_engine_stop(c->engine, n == 1);
     }
@@ -291,12 +294,12 @@ typedef struct run_args {
 static int parse_args(int argc, char **argv, run_args *a)
 {
     static const struct option opts[] = {
-        {"users", required_argument, NULL, 'u'},  {"duration", required_argument, NULL, 'd'},
-        {"stages", required_argument, NULL, 'S'}, {"base-url", required_argument, NULL, 'b'},
+        {"users", required_argument, NULL, 'u'},   {"duration", required_argument, NULL, 'd'},
+        {"stages", required_argument, NULL, 'S'},  {"base-url", required_argument, NULL, 'b'},
         {"threads", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
-        {"json", required_argument, NULL, 'J'},   {"junit", required_argument, NULL, 'X'},
-        {"quiet", no_argument, NULL, 'q'},        {"check", no_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"json", required_argument, NULL, 'J'},    {"junit", required_argument, NULL, 'X'},
+        {"quiet", no_argument, NULL, 'q'},         {"check", no_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
     };
     optind = 1;
     int ch;
@@ -309,15 +312,21 @@ static int parse_args(int argc, char **argv, run_args *a)
         case 'd': {
             int64_t msv = 0;
             if (sp_parse_duration_ms(optarg, &msv) != 0 || msv <= 0) {
-                fprintf(stderr, "stampede run: --duration expects a duration above zero such as "
-                                "30s, 2m or 1h30m, not '%s'\n", optarg);
+                fprintf(stderr,
+                        "stampede run: --duration expects a duration above zero such as "
+                        "30s, 2m or 1h30m, not '%s'\n",
+                        optarg);
                 return 2;
             }
             a->ov.duration_ms = msv;
             break;
         }
-        case 'S': a->ov.stages = optarg; break;
-        case 'b': a->ov.base_url = optarg; break;
+        case 'S':
+            a->ov.stages = optarg;
+            break;
+        case 'b':
+            a->ov.base_url = optarg;
+            break;
         case 't':
             if (parse_count(optarg, "--threads", 256, &a->threads))
                 return 2;
@@ -326,12 +335,24 @@ static int parse_args(int argc, char **argv, run_args *a)
             if (parse_count(optarg, "--seed", INT64_MAX, &a->seed))
                 return 2;
             break;
-        case 'J': a->json_out = optarg; break;
-        case 'X': a->junit_out = optarg; break;
-        case 'q': a->quiet = 1; break;
-        case 'c': a->check_only = 1; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'J':
+            a->json_out = optarg;
+            break;
+        case 'X':
+            a->junit_out = optarg;
+            break;
+        case 'q':
+            a->quiet = 1;
+            break;
+        case 'c':
+            a->check_only = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc - 1) {
@@ -431,8 +452,8 @@ int sp_cmd_run(int argc, char **argv)
     c.tty = !a.quiet && isatty(STDERR_FILENO);
     c.seconds = a.json_out ? json_array() : NULL;
 
-    sp_engine_opts eo = {.threads = (unsigned)a.threads, .seed = (uint64_t)a.seed,
-                         .on_second = on_second, .ud = &c};
+    sp_engine_opts eo = {
+        .threads = (unsigned)a.threads, .seed = (uint64_t)a.seed, .on_second = on_second, .ud = &c};
     char err[256] = "";
     if (sp_engine_new(def, &eo, &engine, err, sizeof err) != 0) {
         fprintf(stderr, "stampede run: cannot start: %s\n", err);
@@ -456,8 +477,12 @@ int sp_cmd_run(int argc, char **argv)
     const char *status = c.interrupted ? "stopped" : failed ? "failed" : "passed";
     sp_break brk;
     int broke = sp_engine_broke(engine, &brk);
-    sp_run_result r = {.def = def, .totals = totals, .duration_s = duration_s,
-                       .verdicts = verdicts, .status = status, .started_ms = started_ms,
+    sp_run_result r = {.def = def,
+                       .totals = totals,
+                       .duration_s = duration_s,
+                       .verdicts = verdicts,
+                       .status = status,
+                       .started_ms = started_ms,
                        .brk = broke ? &brk : NULL};
     sp_report_text(&r, stdout);
     fflush(stdout);

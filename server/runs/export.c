@@ -76,14 +76,23 @@ static void csv_field(wbuf *b, const char *s)
         w_addc(b, '"');
 }
 
+/* A name of the summary or the series that is a group's (a run of steps timed as a whole). */
+static int is_group(const json_t *n)
+{
+    const char *k = json_string_value(json_object_get(n, "kind"));
+    return k && strcmp(k, "group") == 0;
+}
+
 static void csv_row(wbuf *b, const json_t *n)
 {
     const json_t *l = json_object_get(n, "latency_ms");
     csv_field(b, str(n, "name"));
-    w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f\r\n",
+    w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f,",
            num(n, "requests"), num(n, "failures"), num(n, "rps"), num(n, "error_rate"),
            num(l, "min"), num(l, "avg"), num(l, "p50"), num(l, "p90"), num(l, "p95"), num(l, "p99"),
            num(l, "max"), num(n, "bytes_in"), num(n, "bytes_out"));
+    /* The kind last, so that columns read by position stay where they were. */
+    w_adds(b, is_group(n) ? "group\r\n" : "request\r\n");
 }
 
 int sp_export_csv(const json_t *run, sp_buf *dst)
@@ -91,7 +100,7 @@ int sp_export_csv(const json_t *run, sp_buf *dst)
     wbuf w = {dst, 0}, *out = &w;
     const json_t *summary = json_object_get(run, "summary");
     w_adds(out, "name,requests,failures,rps,error_rate,min_ms,avg_ms,p50_ms,p90_ms,p95_ms,"
-                "p99_ms,max_ms,bytes_in,bytes_out\r\n");
+                "p99_ms,max_ms,bytes_in,bytes_out,kind\r\n");
     size_t i;
     const json_t *n;
     json_array_foreach(json_object_get(summary, "names"), i, n) csv_row(out, n);
@@ -245,6 +254,8 @@ static void series_points(const json_t *series, double **rps, double **p95, size
     *p95 = sp_calloc(*n, sizeof **p95);
     json_array_foreach(json_object_get(series, "names"), i, nm)
     {
+        if (is_group(nm))
+            continue; /* a group's runs are not requests, and its time spans several */
         const json_t *secs = json_object_get(nm, "second");
         const json_t *count = json_object_get(nm, "count");
         const json_t *p = json_object_get(nm, "p95");
@@ -266,6 +277,8 @@ static void name_row(wbuf *b, const json_t *n, int bold)
 {
     const json_t *l = json_object_get(n, "latency_ms");
     w_adds(b, bold ? "<tr class=\"total\"><td>" : "<tr><td>");
+    if (is_group(n))
+        w_adds(b, "<i>group</i> ");
     html(b, str(n, "name"));
     w_addf(b,
            "</td><td>%.0f</td><td>%.0f</td><td>%.1f</td><td>%.2f%%</td><td>%.2f</td>"

@@ -60,9 +60,9 @@ static json_t *lat_json(const sp_hist *h)
 {
     sp_lat l;
     sp_lat_of(h, &l);
-    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg",
-                     l.avg / 1000.0, "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99",
-                     ms(l.p99), "max", ms(l.max));
+    return json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "min", ms(l.min), "avg", l.avg / 1000.0,
+                     "p50", ms(l.p50), "p90", ms(l.p90), "p95", ms(l.p95), "p99", ms(l.p99), "max",
+                     ms(l.max));
 }
 
 json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
@@ -77,9 +77,8 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         json_object_set_new(names, def->names[i],
                             json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "kind",
                                       is_group(def, i) ? "group" : "request", "requests",
-                                      (json_int_t)n->requests, "failures",
-                                      (json_int_t)n->failures, "p50",
-                                      ms(sp_hist_percentile(n->hist, 50)), "p95",
+                                      (json_int_t)n->requests, "failures", (json_int_t)n->failures,
+                                      "p50", ms(sp_hist_percentile(n->hist, 50)), "p95",
                                       ms(sp_hist_percentile(n->hist, 95)), "p99",
                                       ms(sp_hist_percentile(n->hist, 99)), "max",
                                       ms(sp_hist_max(n->hist))));
@@ -173,8 +172,8 @@ void sp_report_stall_text(const sp_stats *t, FILE *out)
         fprintf(out, "\nWARNING: the load generator stalled in second %" PRIu64, t->stall_first);
     else
         fprintf(out,
-                "\nWARNING: the load generator stalled in %" PRIu64 " seconds between second %" PRIu64
-                " and %" PRIu64,
+                "\nWARNING: the load generator stalled in %" PRIu64
+                " seconds between second %" PRIu64 " and %" PRIu64,
                 t->stalled_seconds, t->stall_first, t->stall_last);
     fprintf(out,
             " (longest gap %s): latencies and missing requests in those seconds are the "
@@ -198,19 +197,18 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     json_t *th = json_array();
     for (size_t i = 0; i < def->nthresholds; i++) {
         const sp_threshold *t = &def->thresholds[i];
-        json_array_append_new(th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src,
-                                            "passed", r->verdicts[i].passed, "measured",
-                                            isfinite(r->verdicts[i].measured)
-                                                ? r->verdicts[i].measured
-                                                : 0.0,
-                                            "metric", sp_th_metric_name(t->metric), "name",
-                                            t->name_id >= 0 ? def->names[t->name_id] : NULL));
+        json_array_append_new(
+            th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src, "passed",
+                          r->verdicts[i].passed, "measured",
+                          isfinite(r->verdicts[i].measured) ? r->verdicts[i].measured : 0.0,
+                          "metric", sp_th_metric_name(t->metric), "name",
+                          t->name_id >= 0 ? def->names[t->name_id] : NULL));
     }
-    json_t *out = json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name,
-                            "status", r->status, "started_ms", (json_int_t)r->started_ms,
-                            "duration_s", r->duration_s, "total",
-                            name_json("Total", &total, r->duration_s), "names", names,
-                            "thresholds", th, "iterations", (json_int_t)r->totals->iterations);
+    json_t *out =
+        json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name, "status",
+                  r->status, "started_ms", (json_int_t)r->started_ms, "duration_s", r->duration_s,
+                  "total", name_json("Total", &total, r->duration_s), "names", names, "thresholds",
+                  th, "iterations", (json_int_t)r->totals->iterations);
     sp_name_stats_release(&total);
     json_object_set_new(out, "generator", sp_report_generator_json(r->totals));
     if (def->load.model == SP_LOAD_OPEN) {
@@ -321,8 +319,7 @@ void sp_report_text(const sp_run_result *r, FILE *out)
                     n->msgs[m].msg);
         }
         if (n->msgs_dropped)
-            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped,
-                    def->names[i]);
+            fprintf(out, "  %8" PRIu64 "x  %s: (other messages)\n", n->msgs_dropped, def->names[i]);
     }
 
     sp_report_stall_text(t, out);
@@ -379,11 +376,21 @@ static void xml_escaped(FILE *out, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         switch (c) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
+        case '&':
+            fputs("&amp;", out);
+            break;
+        case '<':
+            fputs("&lt;", out);
+            break;
+        case '>':
+            fputs("&gt;", out);
+            break;
+        case '"':
+            fputs("&quot;", out);
+            break;
+        case '\'':
+            fputs("&apos;", out);
+            break;
         default:
             if (c >= 0x20 || c == '\t' || c == '\n')
                 fputc(c, out);
@@ -406,7 +413,8 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
     fprintf(out, "\" tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", cases,
             failures, stopped, r->duration_s);
     if (!def->nthresholds) {
-        fprintf(out, "    <testcase classname=\"stampede\" name=\"run\" time=\"%.3f\">%s</testcase>\n",
+        fprintf(out,
+                "    <testcase classname=\"stampede\" name=\"run\" time=\"%.3f\">%s</testcase>\n",
                 r->duration_s, stopped ? "<error message=\"stopped before the end\"/>" : "");
     }
     for (size_t i = 0; i < def->nthresholds; i++) {

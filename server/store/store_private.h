@@ -50,6 +50,7 @@ enum {
     Q_CAPS_UPSERT,
     Q_RUN_INSERT,
     Q_RUN_NAME_INSERT,
+    Q_RUN_NAME_GROUP,
     Q_RUN_START,
     Q_RUN_FINISH,
     Q_RUN_EXISTS,

@@ -268,6 +268,36 @@ describe('journeys on the server: Try it, and on_stop on graceful and hard stops
     }
   }
 
+  test('a group flows through the server: stored, marked, in series, exports and thresholds, never in totals', async () => {
+    await shopReset();
+    const def = { ...load('catalog-checkout.json'), name: 'Catalog checkout groups', base_url: shop.url,
+      load: { users: 2, duration: '3s' } };
+    const created = await srv.api('POST', '/api/v1/tests', def);
+    assert.equal(created.status, 201, created.text);
+    let r = await srv.api('POST', `/api/v1/tests/${created.json.id}/runs`, {});
+    assert.equal(r.status, 201, r.text);
+    const run = await waitEnded(r.json.id);
+    assert.equal(run.status, 'passed', JSON.stringify(run.verdicts));
+    assert.deepEqual(run.groups, ['purchase']);
+    assert.ok(run.names.includes('purchase'));
+    const names = Object.fromEntries(run.summary.names.map((n) => [n.name, n]));
+    assert.equal(names.purchase.kind, 'group');
+    assert.equal(names['GET /cart'].kind, 'request');
+    const requests = run.summary.names.filter((n) => n.kind === 'request').reduce((a, n) => a + n.requests, 0);
+    assert.equal(run.summary.total.requests, requests);
+    assert.equal(run.summary.total.requests, (await shopStats()).total);
+    const v = run.verdicts.find((x) => x.threshold === 'purchase: p95 < 2s');
+    assert.equal(v.passed, true);
+    const series = (await srv.api('GET', `/api/v1/runs/${run.id}/series`)).json;
+    assert.equal(series.names.find((n) => n.name === 'purchase').kind, 'group');
+    assert.equal(series.names.find((n) => n.name === 'POST /checkout').kind, 'request');
+    const csv = await (await srv.fetch(`/api/v1/runs/${run.id}/export.csv`)).text();
+    assert.match(csv.split('\r\n')[0], /,kind$/);
+    assert.ok(csv.split('\r\n').some((l) => /^purchase,.*,group$/.test(l)), csv);
+    const html = await (await srv.fetch(`/api/v1/runs/${run.id}/export.html`)).text();
+    assert.match(html, /<i>group<\/i> purchase/);
+  });
+
   test('on_stop runs on a graceful stop, within graceful_stop, and not on a hard stop', async () => {
     await shopReset();
     let id = await startRun(4);

@@ -67,7 +67,7 @@ function namesTable() {
   const body = h('tbody');
   const rows = new Map();
   const el = table([['Request name'], ['Requests', 'num'], ['RPS', 'num'], ['Failures', 'num'], ['p50', 'num'], ['p95', 'num'], ['p99', 'num'], ['Max', 'num']],
-    body, { caption: 'Per request name', className: 'names-table' });
+    body, { caption: 'Per request name and group', className: 'names-table' });
   function update(items, total) {
     const all = total ? [...items, { ...total, name: 'Total', _total: true }] : items;
     for (const n of all) {
@@ -75,7 +75,11 @@ function namesTable() {
       let r = rows.get(key);
       if (!r) {
         const cells = Array.from({ length: 7 }, () => h('td', { class: 'num' }));
-        const tr = h('tr', { class: n._total ? 'total-row' : null }, h('th', { scope: 'row', class: 'name-cell' }, n.name), cells);
+        // A group's row counts whole runs of its steps, beside the requests inside it.
+        const group = n.kind === 'group';
+        const label = group ? [h('span', { class: 'badge badge-group', title: 'A group: its steps timed as a whole' }, 'group'), ' ', n.name] : n.name;
+        const tr = h('tr', { class: n._total ? 'total-row' : group ? 'group-row' : null, dataset: group ? { kind: 'group' } : {} },
+          h('th', { scope: 'row', class: 'name-cell' }, label), cells);
         r = { tr, cells };
         rows.set(key, r);
         if (n._total) body.appendChild(tr);
@@ -233,7 +237,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
     controls.length ? h('div', { class: 'card controls' }, controls) : null,
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
-      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
       ths.el),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
@@ -387,7 +391,7 @@ async function renderReport(main, ctx, run) {
     t.el,
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
-      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
       ths.el),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
@@ -408,7 +412,7 @@ async function renderReport(main, ctx, run) {
   failures.update(fails ? fails.items : []);
   if (series) {
     const cols = seriesColumns(series);
-    for (const n of series.names || []) latPick.appendChild(h('option', { value: n.name }, n.name));
+    for (const n of series.names || []) latPick.appendChild(h('option', { value: n.name }, n.kind === 'group' ? `${n.name} (group)` : n.name));
     rpsChart.setData([cols.xs, cols.rps]);
     errChart.setData([cols.xs, cols.errors]);
     vuChart.setData([cols.xs, cols.vus, open ? cols.target.map(() => null) : cols.target]);
@@ -444,12 +448,14 @@ export function seriesColumns(series) {
     iterations[s] = ticks.iterations[i]; dropped[s] = ticks.dropped[i];
     rps[s] = 0; errors[s] = 0;
   });
-  for (const n of series.names || []) {
+  // Groups are not requests: their runs are left out of the totals, and of the slowest name.
+  const requests = (series.names || []).filter((n) => n.kind !== 'group');
+  for (const n of requests) {
     n.second.forEach((s, i) => { rps[s] = (rps[s] || 0) + n.count[i]; errors[s] = (errors[s] || 0) + n.errors[i]; });
   }
   function latency(name) {
     const out = { p50: zeros(), p95: zeros(), p99: zeros() };
-    for (const n of series.names || []) {
+    for (const n of name ? series.names || [] : requests) {
       if (name && n.name !== name) continue;
       n.second.forEach((s, i) => {
         for (const k of ['p50', 'p95', 'p99']) {
