@@ -866,7 +866,8 @@ static int parse_call(parser *ps, const char *name, size_t at)
             skip_ws(ps);
             size_t aat = ps->pos;
             int arg;
-            if ((fi == F_RANDOM || fi == F_LEN) && is_ident_start(peek(ps))) {
+            if ((fi == F_RANDOM || fi == F_LEN || fi == F_CONTAINS) && nargs == 0 &&
+                is_ident_start(peek(ps))) {
                 /* A bare name here may be a data list. */
                 size_t save = ps->pos;
                 char nm[NAME_MAX_BYTES];

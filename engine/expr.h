@@ -15,7 +15,8 @@
  *     postfix   a.field  a[index]  a["key"]
  *     primary   42  1.5  "text"  'text'  true  false  null  name  f(args)  (expr)  @
  * Names: a VU variable, vu, iteration, status, row.FIELD, secret.NAME, @ (the item a JSON path
- * filter looks at). A data list's name is a value only as the argument of random() (and len()).
+ * filter looks at). A data list's name is a value only as the list of random(), len() and
+ * contains().
  * Functions: random(list), randint(lo, hi), uuid(), date(offset[, fmt]), now(), timestamp(),
  * urlencode(x), len(x), int(x), float(x), str(x), lower(s), upper(s), contains(x, y), sha256(x),
  * hmac_sha256(key, text), base64(x), random_string(n). docs/test-format.md is the user's

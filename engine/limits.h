@@ -67,6 +67,7 @@
 #define SP_REQ_CONNECT_TIMEOUT_MS 10000  /* connect timeout */
 #define SP_REQ_MAX_REDIRS 5              /* redirects followed */
 #define SP_VAR_MAX_BYTES (64u << 10)     /* one extracted variable's value */
+#define SP_COOKIE_LINE_MAX 4096          /* a VU's first Set-Cookie value, read by the engine (curl reads the rest) */
 
 /* Metrics. */
 #define SP_FAIL_MSGS_PER_NAME 16         /* distinct failure messages kept per request name */

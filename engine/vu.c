@@ -271,6 +271,86 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Case-insensitive search for an attribute ("domain=", "path=") in a Set-Cookie value's
+ * attributes (after its first ';'). */
+static int cookie_has_attr(const char *s, size_t n, const char *attr)
+{
+    const char *semi = memchr(s, ';', n);
+    size_t alen = strlen(attr);
+    for (const char *q = semi; q && q < s + n;) {
+        q++;
+        while (q < s + n && (*q == ' ' || *q == '\t'))
+            q++;
+        if ((size_t)(s + n - q) >= alen && strncasecmp(q, attr, alen) == 0)
+            return 1;
+        q = memchr(q, ';', (size_t)(s + n - q));
+    }
+    return 0;
+}
+
+/*
+ * The VU's first cookie. A VU's cookie jar (curl's, a 2 KB table) is made only when a response
+ * first sets a cookie, so that VUs of targets that never do (most APIs with tokens) do not pay
+ * for one. curl has already passed over this Set-Cookie line without a jar, so it is handed to
+ * the new jar as curl would have read it: for the host and path of the request that got it (a
+ * cookie without Domain is kept for that host, one without Path for its directory). From then on
+ * curl reads every Set-Cookie itself, the rest of this response's and the next hop's of a
+ * redirect included, and sends the jar's cookies on every later request.
+ */
+static void first_cookie(sp_vu *v, const char *p, size_t len)
+{
+    const char *val = p + 11;
+    size_t vlen = len - 11;
+    while (vlen && (*val == ' ' || *val == '\t'))
+        val++, vlen--;
+    while (vlen && (val[vlen - 1] == '\r' || val[vlen - 1] == '\n' || val[vlen - 1] == ' '))
+        vlen--;
+    char *url = NULL;
+    curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
+    const char *h = url ? strstr(url, "://") : NULL;
+    if (!vlen || vlen > SP_COOKIE_LINE_MAX || !h)
+        return;
+    h += 3;
+    size_t hlen = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', hlen);
+    if (at) {
+        hlen -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    /* The host without its port (an IPv6 literal keeps its brackets' inside). */
+    size_t host_len = hlen;
+    const char *host = h;
+    if (host_len && host[0] == '[') {
+        const char *rb = memchr(host, ']', host_len);
+        host++;
+        host_len = rb ? (size_t)(rb - host) : host_len - 1;
+    } else {
+        const char *colon = memchr(host, ':', host_len);
+        if (colon)
+            host_len = (size_t)(colon - host);
+    }
+    const char *path = h + hlen;
+    size_t plen = strcspn(path, "?#");
+    size_t dir = plen;
+    while (dir > 0 && path[dir - 1] != '/')
+        dir--;
+    if (dir > 1)
+        dir--; /* the directory without its last '/' */
+    char line[SP_COOKIE_LINE_MAX + 600];
+    int n = snprintf(line, sizeof line, "Set-Cookie: %.*s", (int)vlen, val);
+    if (!cookie_has_attr(val, vlen, "domain=") && host_len < 256)
+        n += snprintf(line + n, sizeof line - (size_t)n, "; domain=%.*s", (int)host_len, host);
+    if (!cookie_has_attr(val, vlen, "path=") && dir < 256)
+        n += snprintf(line + n, sizeof line - (size_t)n, "; path=%.*s", dir ? (int)dir : 1,
+                      dir ? path : "/");
+    if (n > 0 && (size_t)n < sizeof line) {
+        /* Creates the jar and adds this cookie: curl lets COOKIELIST start its cookie engine,
+         * which then also reads this transfer's later headers. */
+        curl_easy_setopt(v->easy, CURLOPT_COOKIELIST, line);
+        v->jar = 1;
+    }
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     sp_vu *v = ud;
@@ -281,6 +361,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
             sp_buf_reset(&v->resphdr);
         (void)sp_buf_add(&v->resphdr, p, len);
     }
+    if (!v->jar && v->env->r->def->opts.cookies && len > 11 && (p[0] == 'S' || p[0] == 's') &&
+        strncasecmp(p, "Set-Cookie:", 11) == 0)
+        first_cookie(v, p, len);
     return len;
 }
 
@@ -357,11 +440,9 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
-    /* Each VU keeps its own cookies, as a browser does: "" turns on curl's cookie engine for
-     * this handle without reading a file, so cookies set by responses (redirects included) go
-     * back on the VU's later requests, and no other VU ever sees them. */
-    if (d->opts.cookies)
-        curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+    /* Each VU keeps its own cookies, as a browser does, in a jar made when a response first
+     * sets one (first_cookie): they go back on the VU's later requests, redirects included,
+     * and no other VU ever sees them. Until then the header callback watches for Set-Cookie. */
     return v;
 }
 
@@ -663,10 +744,14 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
     v->keep_body = p->keep_body;
-    if (v->keep_headers != p->keep_headers) {
+    /* The header callback: for an extract that reads a header, or to watch for the first
+     * cookie while the VU has no jar. */
+    int want_hdr = p->keep_headers || (!v->jar && env->r->def->opts.cookies);
+    if (v->hdr_cb != want_hdr) {
         /* Both or neither: with HEADERDATA alone curl would pass headers to on_body. */
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, p->keep_headers ? on_header : NULL);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, p->keep_headers ? (void *)v : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, want_hdr ? on_header : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, want_hdr ? (void *)v : NULL);
+        v->hdr_cb = want_hdr;
     }
     v->keep_headers = p->keep_headers;
     sp_buf_reset(&v->resp);
@@ -1076,11 +1161,11 @@ static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_
     struct curl_slist *cookies = NULL;
     if (sent)
         curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
-    if (v->env->r->def->opts.cookies)
-        curl_easy_getinfo(v->easy, CURLINFO_COOKIELIST, &cookies); /* a list we free */
     else
         sp_tracerec_begin(v->env->r->trace, v->env->r->def->names[p->req->name_id], p->req->method,
                           "");
+    if (v->jar)
+        curl_easy_getinfo(v->easy, CURLINFO_COOKIELIST, &cookies); /* a list we free */
     char where[512];
     uint32_t passes[SP_DEF_MAX_NESTING];
     size_t npasses = SP_DEF_MAX_NESTING;

@@ -146,6 +146,8 @@ typedef struct sp_vu {
     uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
+    uint8_t hdr_cb;   /* the header callback is installed */
+    uint8_t jar;      /* the VU's cookie jar exists (a response set a cookie) */
     char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
 } sp_vu;
 

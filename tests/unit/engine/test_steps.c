@@ -451,6 +451,34 @@ static void test_absolute_url_rendered(void)
     json_decref(out);
 }
 
+static void test_cookies(void)
+{
+    /* The first cookie comes on a redirect: the next hop and every later request carry it
+     * (and the second cookie of that response, which curl reads itself once the jar exists). */
+    json_t *out = try_it("{" HEAD "'users':[{'tasks':[{'steps':["
+                         "{'request':{'url':'/login302','name':'login'},'expect':{'status':200}},"
+                         "{'request':{'url':'/needcookie','name':'again'},'expect':{'status':200}}"
+                         "]}]}]," LOAD "}");
+    CHECK(out != NULL);
+    CHECK(json_is_true(json_object_get(entry(out, 0), "passed")));
+    CHECK(json_is_true(json_object_get(entry(out, 1), "passed")));
+    const char *body = json_string_value(json_object_get(
+        json_object_get(json_object_get(entry(out, 1), "response"), "body"), "text"));
+    CHECK_STR_CONTAINS(body, "sid=s3cr3t");
+    CHECK_STR_CONTAINS(body, "theme=dark");
+    json_t *jar = json_object_get(entry(out, 1), "cookies");
+    CHECK_UINT_EQ(json_array_size(jar), 2);
+    CHECK_STR_EQ(json_string_value(json_object_get(json_array_get(jar, 0), "domain")), "127.0.0.1");
+    json_decref(out);
+    /* Off: nothing goes back. */
+    out = try_it("{" HEAD "'options':{'cookies':false},'users':[{'tasks':[{'steps':["
+                 "{'request':{'url':'/login302','name':'login'},'expect':{'status':401}}]}]}]," LOAD
+                 "}");
+    CHECK(out != NULL);
+    CHECK(json_is_true(json_object_get(entry(out, 0), "passed")));
+    json_decref(out);
+}
+
 /* ---- a load run: groups in the stats, never in the totals ---- */
 
 static void test_group_stats(void)
@@ -516,6 +544,7 @@ int main(void)
     RUN(test_typed_extraction);
     RUN(test_flow_in_a_pass);
     RUN(test_absolute_url_rendered);
+    RUN(test_cookies);
     RUN(test_group_stats);
     testserver_stop(&srv);
     return check_summary();

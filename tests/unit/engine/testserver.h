@@ -5,7 +5,9 @@
  * Paths: /ok (200, {"ok":true,"access_token":"tok123","n":7}), /slow (sleeps slow_ms, then 200),
  * /500 (500), /auth (200 with the Authorization header as the body, 401 without one), /big
  * (200 with 64 KB), /close (200 with "Connection: close"), /redirect (302 to /ok), /ctype (200
- * with the request's Content-Type as the body), /typed (200 with a JSON object of every type).
+ * with the request's Content-Type as the body), /typed (200 with a JSON object of every type),
+ * /login302 (302 to /needcookie with two Set-Cookie headers), /needcookie (200 with the Cookie
+ * header as the body when it holds the sid cookie, else 401).
  * Every other path is 404. POST bodies are
  * read and counted in bytes_in.
  *
@@ -102,6 +104,23 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
     if (strcmp(url, "/ctype") == 0) {
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
+    }
+    if (strcmp(url, "/login302") == 0) {
+        /* Sets a cookie on a redirect: the next hop must already carry it. */
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Set-Cookie", "sid=s3cr3t; Path=/; HttpOnly");
+        MHD_add_response_header(r, "Set-Cookie", "theme=dark");
+        MHD_add_response_header(r, "Location", "/needcookie");
+        enum MHD_Result ret = MHD_queue_response(c, 302, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/needcookie") == 0) {
+        const char *ck = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+        if (!ck || !strstr(ck, "sid=s3cr3t"))
+            return ts_reply(c, 401, "{}", 2);
+        return ts_reply(c, 200, ck, strlen(ck));
     }
     if (strcmp(url, "/typed") == 0) {
         static const char b[] = "{\"n\":5,\"f\":1.5,\"b\":true,\"z\":null,\"o\":{\"a\":1},"
