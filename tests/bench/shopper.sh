@@ -70,7 +70,7 @@ for i in $(seq "$rounds"); do
   echo "$us $ins" >>"$BENCH_TMP/new"
   if [ -n "${BASE:-}" ]; then
     read -r us ins req fail < <(measure "$BASE")
-    printf "base:      %6.2f us/request  %8s instructions/request  (%d requests, %d failed)\n" "$us" "$ins" "$req" "$fail"
+    printf "base:      %6.2f us/request  %8s instructions/request  (%d requests, %d failed)\n" "$us" "${ins/#0/-}" "$req" "$fail"
     echo "$us $ins" >>"$BENCH_TMP/base"
   fi
 done
