@@ -127,7 +127,8 @@ int sp_dw_is_ident(const char *s)
 /* Names the template language gives a meaning of its own. */
 int sp_dw_is_reserved(const char *s)
 {
-    static const char *const words[] = {"vu", "iteration", "status", "row", "secret"};
+    static const char *const words[] = {"vu",    "iteration", "status", "row", "secret", "true",
+                                        "false", "null",      "and",    "or",  "not"};
     for (size_t i = 0; i < SP_ARRAY_LEN(words); i++)
         if (strcmp(s, words[i]) == 0)
             return 1;

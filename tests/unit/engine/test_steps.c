@@ -247,6 +247,9 @@ static void test_err_conditions_and_lets(void)
                "column 8: '==' compares a number with a boolean");
     EXPECT_ERR(WITH_STEPS("{'if':5,'request':{'url':'/x'}}"), S ".if",
                "expected an expression such as");
+    EXPECT_ERR(WITH_STEPS("{'let':{'null':1}}"), S ".let.null", "reserved name");
+    EXPECT_ERR(WITH_STEPS("{'request':{'url':'/x'},'extract':{'and':{'json':'a'}}}"),
+               S ".extract.and", "reserved name");
     EXPECT_ERR(WITH_STEPS("{'let':{'a':{'x':'{{vu}}'}}}"), S ".let.a",
                "only a let value that is a string is a template");
     EXPECT_ERR(WITH_STEPS("{'let':{'a':'x'}},{'if':{'var':'{{a}}'},'request':{'url':'/x'}}"),
