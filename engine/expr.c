@@ -866,6 +866,11 @@ static int parse_call(parser *ps, const char *name, size_t at)
             skip_ws(ps);
             size_t aat = ps->pos;
             int arg;
+            if (nargs >= f->max) {
+                /* One argument too many: say so before reading it. */
+                fail_arity(ps, at, f, nargs + 1);
+                return -1;
+            }
             if ((fi == F_RANDOM || fi == F_LEN || fi == F_CONTAINS) && nargs == 0 &&
                 is_ident_start(peek(ps))) {
                 /* A bare name here may be a data list. */
