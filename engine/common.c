@@ -186,6 +186,11 @@ static int buf_reserve(sp_buf *b, size_t extra)
     return 0;
 }
 
+int sp_buf_reserve(sp_buf *b, size_t extra)
+{
+    return buf_reserve(b, extra);
+}
+
 int sp_buf_add(sp_buf *b, const void *data, size_t n)
 {
     if (n == 0)

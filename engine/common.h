@@ -71,6 +71,9 @@ void sp_buf_release(sp_buf *b);
 /* Sets len to 0 and keeps the memory. */
 void sp_buf_reset(sp_buf *b);
 int sp_buf_add(sp_buf *b, const void *data, size_t n);
+/* Makes room for n more bytes, so that b->p does not move while they are added (data that
+ * points into b itself can then be copied). SP_ELIMIT past the cap. */
+int sp_buf_reserve(sp_buf *b, size_t n);
 int sp_buf_adds(sp_buf *b, const char *s);
 int sp_buf_addc(sp_buf *b, char c);
 int sp_buf_addf(sp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

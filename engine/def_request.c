@@ -9,18 +9,33 @@
 
 /* ---- names and variables ---- */
 
-static int intern_name(sp_dw *c, const char *name)
+/* The id of name among the definition's names, interned as kind. A request and a group cannot
+ * share a name: every table, chart and threshold tells them apart by it. */
+static int intern_name(sp_dw *c, const char *name, sp_name_kind kind)
 {
     sp_def *d = c->def;
-    for (size_t i = 0; i < d->nnames; i++)
-        if (strcmp(d->names[i], name) == 0)
+    for (size_t i = 0; i < d->nnames; i++) {
+        if (strcmp(d->names[i], name) == 0) {
+            if (d->name_kinds[i] != kind) {
+                sp_dw_err(c,
+                          kind == SP_NAME_GROUP
+                              ? "'%.100s' is already a request name: give the group another name"
+                              : "'%.100s' is already a group's name: give the request another "
+                                "name",
+                          name);
+                return -1;
+            }
             return (int)i;
+        }
+    }
     if (d->nnames >= SP_DEF_MAX_NAMES) {
-        sp_dw_err(c, "more than %d distinct request names", SP_DEF_MAX_NAMES);
+        sp_dw_err(c, "more than %d distinct request and group names", SP_DEF_MAX_NAMES);
         return -1;
     }
     d->names = sp_realloc(d->names, (d->nnames + 1) * sizeof(d->names[0]));
+    d->name_kinds = sp_realloc(d->name_kinds, (d->nnames + 1) * sizeof(d->name_kinds[0]));
     d->names[d->nnames] = sp_strdup(name);
+    d->name_kinds[d->nnames] = (uint8_t)kind;
     return (int)d->nnames++;
 }
 
@@ -106,8 +121,23 @@ static int status_list(sp_dw *c, const json_t *v, uint16_t **out, size_t *n)
 static void compile_cond(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_cond *cond)
 {
     static const char *const fields[] = {"var", "equals", "status"};
+    if (json_is_string(v)) {
+        const char *src = json_string_value(v);
+        if (strstr(src, "{{")) {
+            sp_dw_err(c, "a condition is an expression, not a template: write "
+                         "\"cart.total > 0\", not \"{{cart.total}} > 0\"");
+            return;
+        }
+        cond->expr = sp_dw_expr(c, src, json_string_length(v));
+        if (cond->expr)
+            cond->kind = SP_COND_EXPR;
+        return;
+    }
     if (!json_is_object(v)) {
-        sp_dw_err_type(c, "an object ({\"var\": ...} or {\"status\": [...]})", v);
+        sp_dw_err_type(c,
+                       "an expression such as \"cart.total > 0\", or an object ({\"var\": ...} "
+                       "or {\"status\": [...]})",
+                       v);
         return;
     }
     sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
@@ -134,6 +164,8 @@ static void compile_cond(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_c
     const char *name = sp_dw_get_str(c, v, "var", 1);
     if (!name)
         return;
+    if (sp_dw_no_tmpl(c, name, "var", "name the variable as written: {\"var\": \"token\"}"))
+        return;
     size_t m = sp_dw_path_key(c, "var");
     cond->slot = lookup_var(c, uc, name);
     sp_dw_path_pop(c, m);
@@ -142,6 +174,11 @@ static void compile_cond(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_c
         m = sp_dw_path_key(c, "equals");
         cond->equals = sp_dw_scalar_text(c, eq);
         sp_dw_path_pop(c, m);
+        if (cond->equals && strstr(cond->equals, "{{")) {
+            sp_dw_no_tmpl(c, cond->equals, "equals",
+                          "to compare with another value, write the condition as an expression: "
+                          "\"if\": \"role == wanted_role\"");
+        }
         cond->kind = SP_COND_VAR_EQUALS;
     }
 }
@@ -338,11 +375,16 @@ static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
         }
         sp_dw_check_fields(c, p, fields, SP_ARRAY_LEN(fields));
         sp_part *part = &r->parts[r->nparts++];
+        static const char hint[] = "only a part's 'value' and 'content' are templates";
         const char *name = sp_dw_get_str(c, p, "name", 1);
-        if (name)
+        if (name && !sp_dw_no_tmpl(c, name, "name", hint))
             part->name = sp_strdup(name);
         const char *filename = sp_dw_get_str(c, p, "filename", 0);
         const char *ctype = sp_dw_get_str(c, p, "content_type", 0);
+        if (filename && sp_dw_no_tmpl(c, filename, "filename", hint))
+            filename = NULL;
+        if (ctype && sp_dw_no_tmpl(c, ctype, "content_type", hint))
+            ctype = NULL;
         int has_value = json_object_get(p, "value") != NULL;
         int has_content = json_object_get(p, "content") != NULL;
         if (filename) {
@@ -373,8 +415,9 @@ static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
 }
 
 /* The request's URL from url as written (NULL when it is missing): base_url joined, the
- * request's query appended. NULL after reporting. */
-static sp_tmpl *compile_url(sp_dw *c, const json_t *v, const char *url)
+ * request's query appended. A URL that starts with a hole ("{{next}}") may render an absolute
+ * URL, so it is joined when it renders (r->join_at_run). NULL after reporting. */
+static sp_tmpl *compile_url(sp_dw *c, const json_t *v, const char *url, sp_request *r)
 {
     sp_tmpl *t = NULL;
     if (url) {
@@ -391,7 +434,10 @@ static sp_tmpl *compile_url(sp_dw *c, const json_t *v, const char *url)
         } else {
             char e[ERRLEN] = "";
             t = sp_tmpl_new();
-            if (!sl && c->base) {
+            if (!sl && url[0] == '{' && url[1] == '{') {
+                r->join_at_run = 1;
+                r->join_base = c->base;
+            } else if (!sl && c->base) {
                 sp_tmpl_add_literal(t, c->base, strlen(c->base));
                 if (url[0] != '/')
                     sp_tmpl_add_literal(t, "/", 1);
@@ -499,7 +545,7 @@ static sp_request *compile_request(sp_dw *c, const json_t *v)
 
     /* url */
     const char *url = sp_dw_get_str(c, v, "url", 1);
-    r->url = compile_url(c, v, url);
+    r->url = compile_url(c, v, url, r);
 
     /* name: given, or derived from the URL as written, so it groups by path, not by values */
     const char *name = sp_dw_get_str(c, v, "name", 0);
@@ -507,11 +553,15 @@ static sp_request *compile_request(sp_dw *c, const json_t *v)
         sp_dw_err_key(c, "name", "a request name must have 1 to %d characters", NAME_MAX_LEN);
     } else if (name) {
         size_t m = sp_dw_path_key(c, "name");
-        r->name_id = intern_name(c, name);
+        if (!sp_dw_no_tmpl(c, name, NULL,
+                           "a request name groups its requests in every report, so it is not a "
+                           "template: name it like 'GET /products/:id' and put the values in "
+                           "'url'"))
+            r->name_id = intern_name(c, name, SP_NAME_REQUEST);
         sp_dw_path_pop(c, m);
     } else if (url) {
         char *dn = default_name(r->method, url);
-        r->name_id = intern_name(c, dn);
+        r->name_id = intern_name(c, dn, SP_NAME_REQUEST);
         free(dn);
     }
 
@@ -554,6 +604,23 @@ static void free_request(sp_request *r)
 
 /* ---- expect and extract ---- */
 
+static const char jpath_hint[] =
+    "a JSON path is not a template; a filter compares with a variable: "
+    "items[?(@.id == product_id)]";
+
+/* A JSON path member at key, compiled against the class's scope (filters may read
+ * variables). NULL after reporting. */
+static sp_jpath *compile_path(sp_dw *c, const char *key, const char *src)
+{
+    if (sp_dw_no_tmpl(c, src, key, jpath_hint))
+        return NULL;
+    char e[ERRLEN] = "";
+    sp_jpath *p = sp_jpath_compile(src, &c->scope, e, sizeof e);
+    if (!p)
+        sp_dw_err_key(c, key, "invalid JSON path '%.100s': %s", src, e);
+    return p;
+}
+
 static void compile_jchecks(sp_dw *c, const json_t *v, sp_expect *x)
 {
     static const char *const fields[] = {"path", "exists", "equals"};
@@ -579,19 +646,25 @@ static void compile_jchecks(sp_dw *c, const json_t *v, sp_expect *x)
         sp_jcheck *j = &x->json[x->njson++];
         const char *path = sp_dw_get_str(c, chk, "path", 1);
         if (path) {
-            char e[ERRLEN] = "";
             j->path_src = sp_strdup(path);
-            j->path = sp_jpath_compile(path, e, sizeof e);
-            if (!j->path)
-                sp_dw_err_key(c, "path", "invalid JSON path '%.100s': %s", path, e);
+            j->path = compile_path(c, "path", path);
         }
         const json_t *eq = json_object_get(chk, "equals");
         int exists = sp_dw_get_bool(c, chk, "exists", -2);
         if (eq && exists != -2) {
             sp_dw_err(c, "give either 'exists' or 'equals', not both");
+        } else if (eq && json_is_string(eq)) {
+            /* A string is a template: "{{order_id}}" compares with the variable's value and
+             * type, other text with a JSON string of that text. */
+            j->kind = SP_JCHECK_EQUALS;
+            j->equals_t = sp_dw_get_tmpl(c, chk, "equals", SP_ESC_NONE);
         } else if (eq) {
             j->kind = SP_JCHECK_EQUALS;
             j->equals = json_incref((json_t *)eq); /* new reference, owned by the check */
+            if (sp_dw_json_has_hole(eq))
+                sp_dw_err_key(c, "equals",
+                              "only an 'equals' that is a string is a template; inside an object "
+                              "or an array, text is compared as written");
         } else if (exists == -2) {
             sp_dw_err(c, "give 'exists' (true or false) or 'equals' (a value)");
         } else if (exists >= 0) {
@@ -639,6 +712,7 @@ static void free_expect(sp_expect *x)
         sp_jpath_free(x->json[i].path);
         if (x->json[i].equals)
             json_decref(x->json[i].equals);
+        sp_dw_tfree(x->json[i].equals_t);
     }
     free(x->json);
     sp_dw_tfree(x->body_contains);
@@ -647,7 +721,7 @@ static void free_expect(sp_expect *x)
 
 static void compile_extracts(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st)
 {
-    static const char *const fields[] = {"json", "header", "regex", "group"};
+    static const char *const fields[] = {"json", "take", "header", "regex", "group"};
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object of variable names and sources", v);
         return;
@@ -683,21 +757,38 @@ static void compile_extracts(sp_dw *c, const sp_userclass *uc, const json_t *v, 
         }
         if (json_object_get(spec, "group") && !json_object_get(spec, "regex"))
             sp_dw_err_key(c, "group", "'group' goes with 'regex'");
+        if (json_object_get(spec, "take") && !json_object_get(spec, "json"))
+            sp_dw_err_key(c, "take", "'take' goes with 'json' (which of a path's matches)");
         const char *s;
         char e[ERRLEN] = "";
         if ((s = sp_dw_get_str(c, spec, "json", 0)) != NULL) {
             x->kind = SP_EXTRACT_JSON;
-            x->path = sp_jpath_compile(s, e, sizeof e);
-            if (!x->path)
-                sp_dw_err_key(c, "json", "invalid JSON path '%.100s': %s", s, e);
+            x->path = compile_path(c, "json", s);
+            const char *take = sp_dw_get_str(c, spec, "take", 0);
+            if (take) {
+                int t = sp_take_from_name(take);
+                if (t < 0)
+                    sp_dw_err_key(c, "take",
+                                  "unknown value '%.40s': use first, last, random, all or count",
+                                  take);
+                else
+                    x->take = (sp_take)t;
+            }
         } else if ((s = sp_dw_get_str(c, spec, "header", 0)) != NULL) {
             x->kind = SP_EXTRACT_HEADER;
-            if (!sp_dw_is_token(s, HEADER_NAME_MAX))
+            if (sp_dw_no_tmpl(c, s, "header", "a header's name is not a template"))
+                ;
+            else if (!sp_dw_is_token(s, HEADER_NAME_MAX))
                 sp_dw_err_key(c, "header", "invalid header name '%.100s'", s);
             else
                 x->header = sp_strdup(s);
         } else if ((s = sp_dw_get_str(c, spec, "regex", 0)) != NULL) {
             x->kind = SP_EXTRACT_REGEX;
+            if (sp_dw_no_tmpl(c, s, "regex",
+                              "a regex is not a template (write a literal brace as \\{)")) {
+                sp_dw_path_pop(c, m);
+                continue;
+            }
             size_t mr = sp_dw_path_key(c, "regex");
             /* Compiling is bounded whatever the pattern (engine/regex.h): validating a test
              * costs little even for a viewer who sends a hostile one. */
@@ -735,19 +826,222 @@ static void free_extracts(sp_extract *x, size_t n)
     free(x);
 }
 
+/* ---- lets ---- */
+
+static void compile_lets(sp_dw *c, const sp_userclass *uc, const json_t *let, sp_step *st)
+{
+    if (!json_is_object(let)) {
+        sp_dw_err_type(c, "an object of variable names and values", let);
+        return;
+    }
+    st->lets = sp_calloc(json_object_size(let), sizeof(st->lets[0]));
+    const char *var;
+    json_t *val;
+    json_object_foreach((json_t *)let, var, val)
+    {
+        size_t mv = sp_dw_path_key(c, var);
+        if (check_var_name(c, var) == 0) {
+            sp_let *l = &st->lets[st->nlets];
+            l->slot = sp_dw_var_slot(uc, var);
+            if (json_is_string(val)) {
+                l->value = sp_dw_tmpl(c, json_string_value(val), SP_ESC_NONE);
+                if (l->value)
+                    st->nlets++;
+            } else if (sp_dw_json_has_hole(val)) {
+                sp_dw_err(c, "only a let value that is a string is a template; inside an object "
+                             "or an array, text is taken as written");
+            } else {
+                /* A number, a boolean, null, an object or an array: that value, as written. */
+                l->lit = val; /* borrowed from the document */
+                st->nlets++;
+            }
+        }
+        sp_dw_path_pop(c, mv);
+    }
+}
+
+/* ---- control steps ---- */
+
+static void compile_repeat(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step *st)
+{
+    static const char *const fields[] = {"count", "while", "max", "index", "steps"};
+    st->kind = SP_STEP_REPEAT;
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c,
+                       "an object such as {\"count\": 3, \"steps\": [...]} or {\"while\": "
+                       "\"next != null\", \"max\": 50, \"steps\": [...]}",
+                       v);
+        return;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    const json_t *count = json_object_get(v, "count");
+    const json_t *wh = json_object_get(v, "while");
+    if (count && wh) {
+        sp_dw_err(c, "give 'count' or 'while', not both");
+    } else if (!count && !wh) {
+        sp_dw_err(c, "give 'count' (a number or an expression) or 'while' (an expression), with "
+                     "'steps'");
+    } else if (count) {
+        size_t m = sp_dw_path_key(c, "count");
+        if (json_is_integer(count)) {
+            json_int_t n = json_integer_value(count);
+            if (n < 0 || n > SP_DEF_MAX_REPEAT)
+                sp_dw_err(c, "a count from 0 to %d", SP_DEF_MAX_REPEAT);
+            else
+                st->count_lit = n;
+        } else if (json_is_string(count)) {
+            const char *src = json_string_value(count);
+            if (strstr(src, "{{")) {
+                sp_dw_err(c, "a count is an expression, not a template: write \"pages - 1\", not "
+                             "\"{{pages}} - 1\"");
+            } else {
+                st->count = sp_dw_expr(c, src, json_string_length(count));
+                if (st->count && !(sp_expr_type(st->count) & SP_TY_NUM)) {
+                    sp_dw_err(c, "a count is a number, but this expression gives %s",
+                              sp_expr_type(st->count) & SP_TY_STR ? "a string" : "no number");
+                }
+            }
+        } else {
+            sp_dw_err_type(c, "a whole number or an expression", count);
+        }
+        sp_dw_path_pop(c, m);
+    } else {
+        size_t m = sp_dw_path_key(c, "while");
+        if (!json_is_string(wh))
+            sp_dw_err_type(c, "an expression such as \"next != null\"", wh);
+        else if (strstr(json_string_value(wh), "{{"))
+            sp_dw_err(c, "'while' is an expression, not a template: write \"next != null\", not "
+                         "\"{{next}} != null\"");
+        else
+            st->while_ = sp_dw_expr(c, json_string_value(wh), json_string_length(wh));
+        sp_dw_path_pop(c, m);
+    }
+    int64_t max = 0;
+    int got = sp_dw_get_int(c, v, "max", 1, SP_DEF_MAX_REPEAT, &max);
+    if (got == 1) {
+        st->max = (uint32_t)max;
+    } else if (got == 0 && st->count_lit >= 0) {
+        st->max = (uint32_t)st->count_lit; /* a literal count bounds itself */
+    } else if (got == 0 && (wh || count)) {
+        sp_dw_err(c,
+                  "a repeat %s needs 'max', the most passes it may make (1 to %d), so that it "
+                  "always ends",
+                  wh ? "with 'while'" : "whose count is an expression", SP_DEF_MAX_REPEAT);
+    }
+    const char *index = sp_dw_get_str(c, v, "index", 0);
+    if (index) {
+        size_t m = sp_dw_path_key(c, "index");
+        if (check_var_name(c, index) == 0)
+            st->index_slot = sp_dw_var_slot(uc, index);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *steps = json_object_get(v, "steps");
+    if (!steps) {
+        sp_dw_err_missing(c, "steps");
+        return;
+    }
+    size_t m = sp_dw_path_key(c, "steps");
+    sp_dw_block(c, uc, steps, &st->body);
+    sp_dw_path_pop(c, m);
+}
+
+static void compile_choose(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step *st)
+{
+    static const char *const fields[] = {"name", "weight", "steps"};
+    st->kind = SP_STEP_CHOOSE;
+    if (!json_is_array(v) || json_array_size(v) == 0 || json_array_size(v) > SP_DEF_MAX_BRANCHES) {
+        sp_dw_err(c,
+                  "expected an array of 1 to %d branches such as [{\"weight\": 3, \"steps\": "
+                  "[...]}, {\"weight\": 1, \"steps\": [...]}]",
+                  SP_DEF_MAX_BRANCHES);
+        return;
+    }
+    st->branches = sp_calloc(json_array_size(v), sizeof(st->branches[0]));
+    size_t i;
+    json_t *b;
+    json_array_foreach(v, i, b)
+    {
+        size_t m = sp_dw_path_index(c, i);
+        sp_branch *br = &st->branches[st->nbranches++];
+        br->weight = 1;
+        if (!json_is_object(b)) {
+            sp_dw_err_type(c, "an object ({\"weight\": 3, \"steps\": [...]})", b);
+            sp_dw_path_pop(c, m);
+            continue;
+        }
+        sp_dw_check_fields(c, b, fields, SP_ARRAY_LEN(fields));
+        const char *name = sp_dw_get_str(c, b, "name", 0);
+        if (name && (!name[0] || strlen(name) > NAME_MAX_LEN))
+            sp_dw_err_key(c, "name", "a branch name must have 1 to %d characters", NAME_MAX_LEN);
+        else if (name && !sp_dw_no_tmpl(c, name, "name", "a branch's name is shown as written"))
+            br->name = sp_strdup(name);
+        int64_t w = 1;
+        sp_dw_get_int(c, b, "weight", 1, WEIGHT_MAX, &w);
+        br->weight = (uint32_t)w;
+        st->total_weight += br->weight;
+        const json_t *steps = json_object_get(b, "steps");
+        if (!steps) {
+            sp_dw_err_missing(c, "steps");
+        } else {
+            size_t ms = sp_dw_path_key(c, "steps");
+            sp_dw_block(c, uc, steps, &br->body);
+            sp_dw_path_pop(c, ms);
+        }
+        sp_dw_path_pop(c, m);
+    }
+}
+
+static void compile_group(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step *st)
+{
+    static const char *const fields[] = {"name", "steps"};
+    st->kind = SP_STEP_GROUP;
+    if (!json_is_object(v)) {
+        sp_dw_err_type(c, "an object such as {\"name\": \"checkout flow\", \"steps\": [...]}", v);
+        return;
+    }
+    sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    const char *name = sp_dw_get_str(c, v, "name", 1);
+    if (name && (!name[0] || strlen(name) > NAME_MAX_LEN)) {
+        sp_dw_err_key(c, "name", "a group name must have 1 to %d characters", NAME_MAX_LEN);
+    } else if (name && !sp_dw_no_tmpl(c, name, "name",
+                                      "a group's name labels it in every report, as written")) {
+        size_t m = sp_dw_path_key(c, "name");
+        st->group_id = intern_name(c, name, SP_NAME_GROUP);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *steps = json_object_get(v, "steps");
+    if (!steps) {
+        sp_dw_err_missing(c, "steps");
+        return;
+    }
+    size_t m = sp_dw_path_key(c, "steps");
+    sp_dw_block(c, uc, steps, &st->body);
+    sp_dw_path_pop(c, m);
+}
+
 /* ---- steps ---- */
 
-static const char *const step_fields[] = {"if",     "unless",  "let",        "request",
-                                          "expect", "extract", "set_headers"};
+static const char *const step_fields[] = {"if",      "unless",      "let",    "request", "expect",
+                                          "extract", "set_headers", "repeat", "choose",  "group"};
 
-void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, int shorthand)
+static const char *const plain_fields[] = {"let", "request", "expect", "extract", "set_headers"};
+
+void sp_dw_step(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step *st, int shorthand)
 {
+    st->plan = -1;
+    st->index_slot = -1;
+    st->count_lit = -1;
+    st->group_id = -1;
+    st->cond.slot = -1;
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object (a step)", v);
         return;
     }
     if (!shorthand)
         sp_dw_check_fields(c, v, step_fields, SP_ARRAY_LEN(step_fields));
+    if (++c->class_steps == SP_DEF_MAX_CLASS_STEPS + 1)
+        sp_dw_err(c, "more than %d steps in this user class, nested ones included",
+                  SP_DEF_MAX_CLASS_STEPS);
 
     const json_t *cif = json_object_get(v, "if");
     const json_t *cunless = json_object_get(v, "unless");
@@ -761,31 +1055,54 @@ void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, 
         sp_dw_path_pop(c, m);
     }
 
+    /* A control step: repeat, choose or group, holding steps of its own. */
+    static const char *const ctl[] = {"repeat", "choose", "group"};
+    const char *kind = NULL;
+    size_t nctl = 0;
+    for (size_t i = 0; i < SP_ARRAY_LEN(ctl); i++) {
+        if (json_object_get(v, ctl[i])) {
+            if (nctl++ == 0)
+                kind = ctl[i];
+        }
+    }
+    if (nctl > 1) {
+        sp_dw_err(c, "give only one of 'repeat', 'choose' and 'group' in a step");
+        return;
+    }
+    if (kind) {
+        for (size_t i = 0; i < SP_ARRAY_LEN(plain_fields); i++)
+            if (json_object_get(v, plain_fields[i]))
+                sp_dw_err_key(c, plain_fields[i],
+                              "'%s' cannot sit beside '%s' in one step: put it in a step of "
+                              "its own, inside the %s's steps or before them",
+                              plain_fields[i], kind, kind);
+        if (c->nest >= SP_DEF_MAX_NESTING) {
+            sp_dw_err(c,
+                      "steps nested more than %d deep (repeat, choose and group inside one "
+                      "another)",
+                      SP_DEF_MAX_NESTING);
+            return;
+        }
+        c->nest++;
+        if (c->nest > uc->depth)
+            uc->depth = (uint32_t)c->nest;
+        size_t m = sp_dw_path_key(c, kind);
+        const json_t *body = json_object_get(v, kind);
+        if (kind[0] == 'r')
+            compile_repeat(c, uc, body, st);
+        else if (kind[0] == 'c')
+            compile_choose(c, uc, body, st);
+        else
+            compile_group(c, uc, body, st);
+        sp_dw_path_pop(c, m);
+        c->nest--;
+        return;
+    }
+
     const json_t *let = json_object_get(v, "let");
     if (let) {
         size_t m = sp_dw_path_key(c, "let");
-        if (!json_is_object(let)) {
-            sp_dw_err_type(c, "an object of variable names and values", let);
-        } else {
-            st->lets = sp_calloc(json_object_size(let), sizeof(st->lets[0]));
-            const char *var;
-            json_t *val;
-            json_object_foreach((json_t *)let, var, val)
-            {
-                size_t mv = sp_dw_path_key(c, var);
-                if (check_var_name(c, var) == 0) {
-                    char *src = sp_dw_scalar_text(c, val);
-                    sp_tmpl *t = src ? sp_dw_tmpl(c, src, SP_ESC_NONE) : NULL;
-                    free(src);
-                    if (t) {
-                        st->lets[st->nlets].slot = sp_dw_var_slot(uc, var);
-                        st->lets[st->nlets].value = t;
-                        st->nlets++;
-                    }
-                }
-                sp_dw_path_pop(c, mv);
-            }
-        }
+        compile_lets(c, uc, let, st);
         sp_dw_path_pop(c, m);
     }
 
@@ -793,6 +1110,8 @@ void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, 
     if (req) {
         size_t m = sp_dw_path_key(c, "request");
         st->req = compile_request(c, req);
+        if (st->req)
+            st->plan = (int)uc->nplans++;
         sp_dw_path_pop(c, m);
     }
     const json_t *exp = json_object_get(v, "expect");
@@ -820,13 +1139,30 @@ void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, 
         sp_dw_path_pop(c, m);
     }
     if (!req && !let && !sh)
-        sp_dw_err(c, "a step needs at least one of 'request', 'let' and 'set_headers'");
+        sp_dw_err(c, "a step needs at least one of 'request', 'let', 'set_headers', 'repeat', "
+                     "'choose' and 'group'");
+}
+
+static void free_block(sp_block *b)
+{
+    for (size_t i = 0; i < b->nsteps; i++)
+        sp_dw_step_free(&b->steps[i]);
+    free(b->steps);
 }
 
 void sp_dw_step_free(sp_step *st)
 {
     free(st->cond.equals);
     free(st->cond.status);
+    sp_expr_free(st->cond.expr);
+    sp_expr_free(st->count);
+    sp_expr_free(st->while_);
+    free_block(&st->body);
+    for (size_t i = 0; i < st->nbranches; i++) {
+        free(st->branches[i].name);
+        free_block(&st->branches[i].body);
+    }
+    free(st->branches);
     for (size_t i = 0; i < st->nlets; i++)
         sp_dw_tfree(st->lets[i].value);
     free(st->lets);
@@ -837,7 +1173,7 @@ void sp_dw_step_free(sp_step *st)
 }
 
 /* Compiles an array of steps (on_start or a task's steps). */
-void sp_dw_steps(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
+void sp_dw_steps(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
                  int allow_empty)
 {
     if (!json_is_array(v)) {
@@ -853,11 +1189,16 @@ void sp_dw_steps(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step **ou
         sp_dw_err(c, "give at least one step");
         return;
     }
-    *out = sp_calloc(cnt, sizeof(**out));
+    *out = sp_calloc(cnt ? cnt : 1, sizeof(**out));
     for (size_t i = 0; i < cnt; i++) {
         size_t m = sp_dw_path_index(c, i);
         sp_dw_step(c, uc, json_array_get(v, i), &(*out)[i], 0); /* borrowed */
         (*n)++;
         sp_dw_path_pop(c, m);
     }
+}
+
+void sp_dw_block(sp_dw *c, sp_userclass *uc, const json_t *v, sp_block *b)
+{
+    sp_dw_steps(c, uc, v, &b->steps, &b->nsteps, 0);
 }

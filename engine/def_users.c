@@ -25,7 +25,11 @@ static void add_var(sp_dw *c, sp_userclass *uc, const char *name, int *overflow)
     uc->vars[uc->nvars++] = sp_strdup(name);
 }
 
-/* First pass over one step: every variable its let and extract assign. */
+static void collect_steps_vars(sp_dw *c, sp_userclass *uc, const json_t *steps, int *overflow);
+
+/* First pass over one step: every variable its let and extract assign, a repeat's index, and
+ * those of the steps inside a repeat, a choose or a group (the document's depth bounds the
+ * recursion). */
 static void collect_step_vars(sp_dw *c, sp_userclass *uc, const json_t *step, int *overflow)
 {
     static const char *const keys[] = {"let", "extract"};
@@ -38,6 +42,34 @@ static void collect_step_vars(sp_dw *c, sp_userclass *uc, const json_t *step, in
         if (json_is_object(o))
             json_object_foreach((json_t *)o, name, val) add_var(c, uc, name, overflow);
     }
+    const json_t *rep = json_object_get(step, "repeat");
+    if (json_is_object(rep)) {
+        const json_t *index = json_object_get(rep, "index");
+        if (json_is_string(index))
+            add_var(c, uc, json_string_value(index), overflow);
+        collect_steps_vars(c, uc, json_object_get(rep, "steps"), overflow);
+    }
+    const json_t *grp = json_object_get(step, "group");
+    if (json_is_object(grp))
+        collect_steps_vars(c, uc, json_object_get(grp, "steps"), overflow);
+    const json_t *ch = json_object_get(step, "choose");
+    if (json_is_array(ch)) {
+        size_t i;
+        json_t *b;
+        json_array_foreach(ch, i, b)
+        {
+            if (json_is_object(b))
+                collect_steps_vars(c, uc, json_object_get(b, "steps"), overflow);
+        }
+    }
+}
+
+static void collect_steps_vars(sp_dw *c, sp_userclass *uc, const json_t *steps, int *overflow)
+{
+    size_t i;
+    json_t *s;
+    if (json_is_array(steps))
+        json_array_foreach(steps, i, s) collect_step_vars(c, uc, s, overflow);
 }
 
 static void collect_vars(sp_dw *c, sp_userclass *uc, const json_t *u)
@@ -61,6 +93,7 @@ static void collect_vars(sp_dw *c, sp_userclass *uc, const json_t *u)
                 collect_step_vars(c, uc, t, &overflow);
         }
     }
+    collect_steps_vars(c, uc, json_object_get(u, "on_stop"), &overflow);
 }
 
 /* ---- tasks and think time ---- */
@@ -73,10 +106,11 @@ static int get_weight(sp_dw *c, const json_t *obj, uint32_t *out)
     return rc;
 }
 
-static const char *const short_task_fields[] = {
-    "if", "unless", "let", "request", "expect", "extract", "set_headers", "name", "weight"};
+static const char *const short_task_fields[] = {"if",     "unless",  "let",         "request",
+                                                "expect", "extract", "set_headers", "repeat",
+                                                "choose", "group",   "name",        "weight"};
 
-static void compile_task(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_task *task)
+static void compile_task(sp_dw *c, sp_userclass *uc, const json_t *v, sp_task *task)
 {
     static const char *const fields[] = {"name", "weight", "steps"};
     task->weight = 1;
@@ -94,7 +128,8 @@ static void compile_task(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_t
     if (name) {
         if (!name[0] || strlen(name) > NAME_MAX_LEN)
             sp_dw_err_key(c, "name", "a task name must have 1 to %d characters", NAME_MAX_LEN);
-        else
+        else if (!sp_dw_no_tmpl(c, name, "name",
+                                "a task's name is a label for people, shown as written"))
             task->name = sp_strdup(name);
     }
     get_weight(c, v, &task->weight);
@@ -253,6 +288,8 @@ static void compile_data_file(sp_dw *c, const json_t *v, sp_userclass *uc)
         sp_dw_err_key(c, "csv", "give the path of a CSV file");
         return;
     }
+    if (sp_dw_no_tmpl(c, file, "csv", "a data file's path is read when the test loads"))
+        return;
     if (!c->base_dir) {
         sp_dw_err_key(c, "csv",
                       "CSV data files are read only for definitions run from a file "
@@ -299,8 +336,10 @@ static void compile_data_file(sp_dw *c, const json_t *v, sp_userclass *uc)
 
 static void compile_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc)
 {
-    static const char *const fields[] = {"name",     "weight", "think",    "headers",
-                                         "on_start", "tasks",  "data_file"};
+    static const char *const fields[] = {"name",     "weight", "think",   "headers",
+                                         "on_start", "tasks",  "on_stop", "data_file"};
+    c->class_steps = 0;
+    c->nest = 0;
     uc->weight = 1;
     if (!json_is_object(u)) {
         sp_dw_err_type(c, "an object (a user class)", u);
@@ -314,6 +353,8 @@ static void compile_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc
         name = dflt;
     } else if (!name[0] || strlen(name) > NAME_MAX_LEN) {
         sp_dw_err_key(c, "name", "a user class name must have 1 to %d characters", NAME_MAX_LEN);
+    } else {
+        sp_dw_no_tmpl(c, name, "name", "a user class's name is shown as written");
     }
     for (size_t i = 0; i < idx; i++)
         if (c->def->users[i].name && strcmp(c->def->users[i].name, name) == 0)
@@ -350,6 +391,12 @@ static void compile_user(sp_dw *c, const json_t *u, size_t idx, sp_userclass *uc
     if (os) {
         size_t m = sp_dw_path_key(c, "on_start");
         sp_dw_steps(c, uc, os, &uc->on_start, &uc->non_start, 1);
+        sp_dw_path_pop(c, m);
+    }
+    const json_t *ost = json_object_get(u, "on_stop");
+    if (ost) {
+        size_t m = sp_dw_path_key(c, "on_stop");
+        sp_dw_steps(c, uc, ost, &uc->on_stop, &uc->non_stop, 1);
         sp_dw_path_pop(c, m);
     }
     const json_t *tasks = json_object_get(u, "tasks");
@@ -407,6 +454,9 @@ void sp_dw_user_free(sp_userclass *uc)
     for (size_t i = 0; i < uc->non_start; i++)
         sp_dw_step_free(&uc->on_start[i]);
     free(uc->on_start);
+    for (size_t i = 0; i < uc->non_stop; i++)
+        sp_dw_step_free(&uc->on_stop[i]);
+    free(uc->on_stop);
     for (size_t i = 0; i < uc->ntasks; i++) {
         free(uc->tasks[i].name);
         for (size_t j = 0; j < uc->tasks[i].nsteps; j++)

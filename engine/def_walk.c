@@ -127,7 +127,8 @@ int sp_dw_is_ident(const char *s)
 /* Names the template language gives a meaning of its own. */
 int sp_dw_is_reserved(const char *s)
 {
-    static const char *const words[] = {"vu", "iteration", "status", "row", "secret"};
+    static const char *const words[] = {"vu",    "iteration", "status", "row", "secret", "true",
+                                        "false", "null",      "and",    "or",  "not"};
     for (size_t i = 0; i < SP_ARRAY_LEN(words); i++)
         if (strcmp(s, words[i]) == 0)
             return 1;
@@ -406,6 +407,43 @@ sp_tmpl *sp_dw_tmpl(sp_dw *c, const char *src, sp_esc esc)
     if (!t)
         sp_dw_err(c, "%s", e[0] ? e : "invalid template");
     return t;
+}
+
+sp_expr *sp_dw_expr(sp_dw *c, const char *src, size_t n)
+{
+    char e[ERRLEN] = "";
+    sp_expr *x = sp_expr_compile(src, n, &c->scope, 0, 0, NULL, e, sizeof e);
+    if (!x)
+        sp_dw_err(c, "%s", e[0] ? e : "invalid expression");
+    return x;
+}
+
+int sp_dw_no_tmpl(sp_dw *c, const char *s, const char *key, const char *hint)
+{
+    if (!s || !strstr(s, "{{"))
+        return 0;
+    size_t m = key ? sp_dw_path_key(c, key) : c->path.len;
+    sp_dw_err(c, "this field is not a template, so '{{' would be taken as written: %s", hint);
+    if (key)
+        sp_dw_path_pop(c, m);
+    return 1;
+}
+
+int sp_dw_json_has_hole(const json_t *v)
+{
+    if (json_is_string(v))
+        return strstr(json_string_value(v), "{{") != NULL;
+    if (json_is_array(v)) {
+        size_t i;
+        json_t *x;
+        json_array_foreach(v, i, x) if (sp_dw_json_has_hole(x)) return 1;
+    } else if (json_is_object(v)) {
+        const char *k;
+        json_t *x;
+        json_object_foreach((json_t *)v, k,
+                            x) if (strstr(k, "{{") || sp_dw_json_has_hole(x)) return 1;
+    }
+    return 0;
 }
 
 /* A template member given as a string (or number/boolean). NULL when absent or invalid. */

@@ -35,7 +35,7 @@
 #define NAME_MAX_LEN 256 /* a request, task or user class name */
 #define METHOD_MAX_LEN 32
 #define HEADER_NAME_MAX 256
-#define MULTIPART_MAX 64 /* parts of one multipart body */
+#define MULTIPART_MAX 64   /* parts of one multipart body */
 #define RATE_MAX 1000000.0 /* arrivals per second in an open-model stage */
 #define WEIGHT_MAX 1000000
 #define PATH_MAX_BYTES 1024 /* an error's path */
@@ -51,6 +51,8 @@ typedef struct sp_dw {
     const char *base;     /* validated base_url without trailing '/', or NULL */
     const char *base_dir; /* where data files are found; NULL: none may be read */
     int confined;         /* data files only below base_dir, named by relative paths */
+    size_t nest;          /* control steps (repeat, choose, group) around the step being read */
+    size_t class_steps;   /* steps of the user class read so far, nested ones included */
 } sp_dw;
 
 /* ---- def_walk.c: paths and errors ---- */
@@ -109,6 +111,14 @@ int sp_dw_get_int(sp_dw *c, const json_t *obj, const char *key, int64_t lo, int6
 char *sp_dw_scalar_text(sp_dw *c, const json_t *v);
 /* Compiles src with esc against c->scope; NULL after reporting at the current path. */
 sp_tmpl *sp_dw_tmpl(sp_dw *c, const char *src, sp_esc esc);
+/* Compiles an expression (a condition, a count) against c->scope; NULL after reporting. */
+sp_expr *sp_dw_expr(sp_dw *c, const char *src, size_t n);
+/* For a text field that is not a template: when s holds "{{", reports at path.key (the current
+ * path when key is NULL) that the field is not a template, with hint saying where a template
+ * would go, and returns 1; else 0. */
+int sp_dw_no_tmpl(sp_dw *c, const char *s, const char *key, const char *hint);
+/* 1 when a JSON value holds a string with "{{" anywhere inside it. */
+int sp_dw_json_has_hole(const json_t *v);
 /* A template member given as a string (or number/boolean). NULL when absent or invalid. */
 sp_tmpl *sp_dw_get_tmpl(sp_dw *c, const json_t *obj, const char *key, sp_esc esc);
 
@@ -123,12 +133,15 @@ void sp_dw_headers_free(sp_hdr *h, size_t n);
 
 /* ---- def_request.c: steps ---- */
 
-/* Compiles one step into st. shorthand: v is a task written as a single step, whose task
- * fields the caller checks. */
-void sp_dw_step(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step *st, int shorthand);
-/* Compiles an array of steps (on_start or a task's steps) into *out, *n of them. */
-void sp_dw_steps(sp_dw *c, const sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
+/* Compiles one step into st (a plain step, or a repeat, choose or group with the steps inside
+ * it), numbering the class's request plans (uc->nplans) and recording its nesting (uc->depth).
+ * shorthand: v is a task written as a single step, whose task fields the caller checks. */
+void sp_dw_step(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step *st, int shorthand);
+/* Compiles an array of steps (on_start, on_stop or a task's steps) into *out, *n of them. */
+void sp_dw_steps(sp_dw *c, sp_userclass *uc, const json_t *v, sp_step **out, size_t *n,
                  int allow_empty);
+/* Compiles the non-empty array of steps of a repeat, a group or a branch. */
+void sp_dw_block(sp_dw *c, sp_userclass *uc, const json_t *v, sp_block *b);
 void sp_dw_step_free(sp_step *st);
 
 /* ---- def_users.c: user classes ---- */

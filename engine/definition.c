@@ -53,10 +53,12 @@ static void check_data(sp_dw *c, const json_t *data)
             json_t *item;
             json_array_foreach(list, i, item)
             {
-                if (json_is_string(item) || json_is_number(item) || json_is_object(item))
-                    continue;
                 size_t mi = sp_dw_path_index(c, i);
-                sp_dw_err_type(c, "a string, a number or an object", item);
+                if (!(json_is_string(item) || json_is_number(item) || json_is_object(item)))
+                    sp_dw_err_type(c, "a string, a number or an object", item);
+                else if (sp_dw_json_has_hole(item))
+                    sp_dw_err(c, "data values are not templates, so '{{' would be sent as "
+                                 "written: compute values with a step's let instead");
                 sp_dw_path_pop(c, mi);
             }
         }
@@ -68,9 +70,9 @@ static void check_data(sp_dw *c, const json_t *data)
 
 static void compile_options(sp_dw *c, const json_t *v, sp_options *o)
 {
-    static const char *const fields[] = {"timeout",          "connect_timeout",
-                                         "graceful_stop",    "max_response_bytes",
-                                         "follow_redirects", "insecure"};
+    static const char *const fields[] = {
+        "timeout",          "connect_timeout", "graceful_stop", "max_response_bytes",
+        "follow_redirects", "insecure",        "cookies"};
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object", v);
         return;
@@ -88,6 +90,9 @@ static void compile_options(sp_dw *c, const json_t *v, sp_options *o)
     b = sp_dw_get_bool(c, v, "insecure", 0);
     if (b >= 0)
         o->insecure = b;
+    b = sp_dw_get_bool(c, v, "cookies", 1);
+    if (b >= 0)
+        o->cookies = b;
 }
 
 /* ---- top level ---- */
@@ -178,6 +183,8 @@ static void compile_def(sp_dw *c, const json_t *doc)
     const char *name = sp_dw_get_str(c, doc, "name", 1);
     if (name && !name[0])
         sp_dw_err_key(c, "name", "cannot be empty");
+    else if (name)
+        sp_dw_no_tmpl(c, name, "name", "the test's name is shown as written");
     d->name = sp_strdup(name ? name : "");
     sp_dw_get_str(c, doc, "description", 0);
     const char *base = sp_dw_get_str(c, doc, "base_url", 1);
@@ -475,6 +482,7 @@ static int load(const char *text, size_t len, const sp_overrides *ov, const char
     d->opts.graceful_stop_ms = 10000;
     d->opts.follow_redirects = 1;
     d->opts.insecure = 0;
+    d->opts.cookies = 1;
     c.def = d;
 
     apply_overrides(&c, doc, ov);
@@ -565,6 +573,7 @@ void sp_def_free(sp_def *d)
     for (size_t i = 0; i < d->nnames; i++)
         free(d->names[i]);
     free(d->names);
+    free(d->name_kinds);
     free(d->secrets);
     sp_mask_free(d->mask);
     if (d->doc)

@@ -8,8 +8,14 @@
  * the reason. Nothing is half-built: on error *out is NULL. docs/test-format.md is the user's
  * reference for the format.
  *
- * Everything the engine needs per request is compiled here: templates, JSON paths, regexes,
- * request names (interned to ids), absolute URLs (base_url joined at load).
+ * Everything the engine needs per request is compiled here: templates, expressions, JSON paths,
+ * regexes, request and group names (interned to ids), absolute URLs (base_url joined at load,
+ * or at run time for a URL that starts with a hole, which may render an absolute URL).
+ *
+ * Steps nest: a step is a plain step (if, let, request, expect, extract, set_headers) or a
+ * control step (repeat, choose, group) holding blocks of steps, at most SP_DEF_MAX_NESTING deep.
+ * Every plain step with a request has a plan index, unique in its user class, for the engine's
+ * per-class request plans.
  *
  * Threads: a loaded sp_def is immutable; any number of engine threads read it at once. It must
  * outlive every engine that uses it.
@@ -67,8 +73,13 @@ typedef struct sp_part {
 
 typedef struct sp_request {
     char *method; /* upper-case HTTP token: GET, POST, ... */
-    sp_tmpl *url; /* absolute URL (base_url joined, query appended, values encoded) */
-    int name_id;  /* index in sp_def.names; "METHOD /path" when no name was given */
+    sp_tmpl *url; /* absolute URL (base_url joined, query appended, values encoded), or, when
+                     join_at_run, the URL as written (query appended) */
+    const char *join_base; /* join_at_run: base_url (borrowed from the definition), NULL when
+                              the test has none */
+    int join_at_run;       /* the URL starts with a hole: when it renders to an absolute
+                              http(s):// URL it is sent as is, else it is joined to base_url */
+    int name_id;           /* index in sp_def.names; "METHOD /path" when no name was given */
     sp_hdr *headers;
     size_t nheaders;
     sp_body_kind body_kind;
@@ -94,7 +105,9 @@ typedef struct sp_jcheck {
     char *path_src; /* as written, for messages */
     sp_jpath *path;
     sp_jcheck_kind kind;
-    json_t *equals; /* owned; EQUALS only (compared with json_equal) */
+    json_t *equals;    /* owned; EQUALS with a value that is not a string (json_equal) */
+    sp_tmpl *equals_t; /* EQUALS with a string: a template; one hole compares with the value's
+                          own type, other text compares as text */
 } sp_jcheck;
 
 typedef struct sp_expect {
@@ -119,15 +132,19 @@ typedef struct sp_extract {
     int slot; /* VU variable slot in the user class */
     sp_extract_kind kind;
     sp_jpath *path; /* JSON */
+    sp_take take;   /* JSON: which match (first, last, random, all, count) */
     char *header;   /* HEADER: name, matched case-insensitively */
     sp_regex *re;   /* REGEX: compiled once (engine/regex.h), over the body */
     int group;      /* REGEX: capture group, 0 = whole match */
 } sp_extract;
 
-/* let: evaluated before the step's request; a data item or a string lands in the slot. */
+/* let: evaluated before the step's request. A template that is one hole keeps its value's
+ * type; a JSON number, boolean, array or object written in the definition is that value. */
 typedef struct sp_let {
     int slot;
-    sp_tmpl *value;
+    sp_tmpl *value;    /* NULL when lit is used */
+    const json_t *lit; /* borrowed from the document: a value that is not a string; json null
+                          unsets the variable */
 } sp_let;
 
 typedef enum sp_cond_kind {
@@ -135,6 +152,7 @@ typedef enum sp_cond_kind {
     SP_COND_VAR_SET,    /* the variable is set and not empty */
     SP_COND_VAR_EQUALS, /* the variable's text equals `equals` */
     SP_COND_STATUS,     /* the VU's last status is in status[] */
+    SP_COND_EXPR,       /* an expression ("cart.total > 0") is true */
 } sp_cond_kind;
 
 /* A step's condition ("if"); negate inverts it ("unless"). A step whose condition is false is
@@ -146,11 +164,49 @@ typedef struct sp_cond {
     char *equals;
     uint16_t *status;
     size_t nstatus;
+    sp_expr *expr; /* SP_COND_EXPR */
 } sp_cond;
 
-/* One step, executed in this order: if -> let -> request -> expect -> extract -> set_headers. */
+typedef enum sp_step_kind {
+    SP_STEP_PLAIN,  /* if -> let -> request -> expect -> extract -> set_headers */
+    SP_STEP_REPEAT, /* its body, a number of times or while an expression holds, at most max */
+    SP_STEP_CHOOSE, /* one of its branches, picked by weight */
+    SP_STEP_GROUP,  /* its body, timed as a whole under the group's name */
+} sp_step_kind;
+
+struct sp_step;
+
+/* A sequence of steps: on_start, a task, on_stop, a loop's or a group's body, a branch. */
+typedef struct sp_block {
+    struct sp_step *steps;
+    size_t nsteps;
+} sp_block;
+
+typedef struct sp_branch {
+    char *name;      /* optional label, NULL when none */
+    uint32_t weight; /* >= 1 */
+    sp_block body;
+} sp_branch;
+
+/* One step. Any kind may have a condition (if/unless); the rest depends on the kind. */
 typedef struct sp_step {
+    sp_step_kind kind;
     sp_cond cond;
+    /* SP_STEP_REPEAT */
+    sp_expr *count;    /* evaluated once when the loop starts; NULL: count_lit or while */
+    int64_t count_lit; /* a count written as a number; -1 when none */
+    sp_expr *while_;   /* evaluated before each pass; NULL: a counted loop */
+    uint32_t max;      /* passes at most (a literal count is its own bound) */
+    int index_slot;    /* variable holding the pass number (0-based), or -1 */
+    /* SP_STEP_REPEAT and SP_STEP_GROUP */
+    sp_block body;
+    int group_id; /* SP_STEP_GROUP: index in sp_def.names (kind SP_NAME_GROUP) */
+    /* SP_STEP_CHOOSE */
+    sp_branch *branches;
+    size_t nbranches;
+    uint64_t total_weight;
+    /* SP_STEP_PLAIN */
+    int plan; /* with a request: its plan index in the user class, else -1 */
     sp_let *lets;
     size_t nlets;
     sp_request *req; /* NULL: a step with no request (only let / set_headers) */
@@ -178,6 +234,10 @@ typedef struct sp_userclass {
     size_t nheaders;
     sp_step *on_start; /* run once when a VU starts */
     size_t non_start;
+    sp_step *on_stop; /* run once when a VU is stopped gracefully (after its on_start ran) */
+    size_t non_stop;
+    size_t nplans;  /* plain steps with a request, nested ones included (plan indexes) */
+    uint32_t depth; /* the deepest nesting of control steps (0: none) */
     sp_task *tasks; /* picked at random by weight, one per iteration */
     size_t ntasks;
     uint64_t total_weight; /* sum of task weights */
@@ -221,7 +281,14 @@ typedef struct sp_options {
     uint32_t graceful_stop_ms;   /* how long a graceful stop waits for requests in flight */
     int follow_redirects;
     int insecure; /* skip TLS peer verification: only when the test says so */
+    int cookies;  /* each VU keeps its own cookie jar (default on) */
 } sp_options;
+
+/* What a name in sp_def.names counts. */
+typedef enum sp_name_kind {
+    SP_NAME_REQUEST = 0, /* requests of that name */
+    SP_NAME_GROUP = 1,   /* a group of steps, timed as a whole (never in the run's totals) */
+} sp_name_kind;
 
 typedef struct sp_def {
     json_t *doc; /* the parsed, overridden document (owned); data is borrowed from it */
@@ -235,7 +302,8 @@ typedef struct sp_def {
     sp_load load;
     sp_threshold *thresholds;
     size_t nthresholds;
-    char **names; /* request names; index = name id */
+    char **names;        /* request and group names; index = name id */
+    uint8_t *name_kinds; /* [nnames] sp_name_kind */
     size_t nnames;
     sp_options opts;
     const char **secrets; /* the values of "secrets" (borrowed from doc) */

@@ -164,12 +164,19 @@ static void plan_free(sp_plan *p)
     free(p);
 }
 
-static sp_plan **plans_for(const sp_def *d, const sp_userclass *uc, const sp_step *steps, size_t n)
+/* Makes the plan of every plain step with a request in steps, nested ones included, at its
+ * plan index (the nesting is bounded by SP_DEF_MAX_NESTING). */
+static void plans_in(const sp_def *d, const sp_userclass *uc, const sp_step *steps, size_t n,
+                     sp_classplan *cp)
 {
-    sp_plan **v = sp_calloc(n ? n : 1, sizeof(*v));
-    for (size_t i = 0; i < n; i++)
-        v[i] = plan_new(d, uc, &steps[i]);
-    return v;
+    for (size_t i = 0; i < n; i++) {
+        const sp_step *st = &steps[i];
+        if (st->plan >= 0 && (size_t)st->plan < cp->nplans)
+            cp->plans[st->plan] = plan_new(d, uc, st);
+        plans_in(d, uc, st->body.steps, st->body.nsteps, cp);
+        for (size_t b = 0; b < st->nbranches; b++)
+            plans_in(d, uc, st->branches[b].body.steps, st->branches[b].body.nsteps, cp);
+    }
 }
 
 static void build_plans(sp_run *r)
@@ -179,10 +186,12 @@ static void build_plans(sp_run *r)
     for (size_t c = 0; c < d->nusers; c++) {
         const sp_userclass *uc = &d->users[c];
         sp_classplan *cp = &r->plans[c];
-        cp->on_start = plans_for(d, uc, uc->on_start, uc->non_start);
-        cp->tasks = sp_calloc(uc->ntasks ? uc->ntasks : 1, sizeof(cp->tasks[0]));
+        cp->nplans = uc->nplans;
+        cp->plans = sp_calloc(uc->nplans ? uc->nplans : 1, sizeof(cp->plans[0]));
+        plans_in(d, uc, uc->on_start, uc->non_start, cp);
         for (size_t t = 0; t < uc->ntasks; t++)
-            cp->tasks[t] = plans_for(d, uc, uc->tasks[t].steps, uc->tasks[t].nsteps);
+            plans_in(d, uc, uc->tasks[t].steps, uc->tasks[t].nsteps, cp);
+        plans_in(d, uc, uc->on_stop, uc->non_stop, cp);
     }
 }
 
@@ -192,17 +201,10 @@ static void free_plans(sp_run *r)
     if (!r->plans)
         return;
     for (size_t c = 0; c < d->nusers; c++) {
-        const sp_userclass *uc = &d->users[c];
         sp_classplan *cp = &r->plans[c];
-        for (size_t i = 0; i < uc->non_start; i++)
-            plan_free(cp->on_start[i]);
-        free(cp->on_start);
-        for (size_t t = 0; t < uc->ntasks; t++) {
-            for (size_t i = 0; i < uc->tasks[t].nsteps; i++)
-                plan_free(cp->tasks[t][i]);
-            free(cp->tasks[t]);
-        }
-        free(cp->tasks);
+        for (size_t i = 0; i < cp->nplans; i++)
+            plan_free(cp->plans[i]);
+        free(cp->plans);
     }
     free(r->plans);
     r->plans = NULL;

@@ -32,7 +32,31 @@
 #define SP_TMPL_MAX_SOURCE (64u << 10)  /* one template's source text */
 #define SP_TMPL_MAX_HOLES 512           /* {{...}} expressions in one template */
 #define SP_TMPL_MAX_RENDER (8u << 20)   /* one rendered template (a body) */
-#define SP_TMPL_MAX_EXPR_DEPTH 8        /* nested calls in one expression */
+
+/* Expressions (engine/expr.h): in template holes, conditions, loop bounds and JSON path filters.
+ * A definition may come from anyone who can save or validate one, so parsing and evaluating
+ * are bounded whatever the expression and whatever the values it reads. */
+#define SP_EXPR_MAX_LEN 4096            /* bytes of one expression */
+#define SP_EXPR_MAX_NODES 512           /* operators, names and literals in one expression */
+#define SP_EXPR_MAX_DEPTH 64            /* nesting: parentheses, calls, operands of operands */
+#define SP_EXPR_MAX_STEPS 100000        /* work units of one evaluation (a node, 16 bytes or an
+                                           array item scanned); past it the value is null */
+#define SP_EXPR_MAX_TEXT (1u << 20)     /* bytes of text one evaluation may build */
+#define SP_EXPR_MAX_ARRAY 100000        /* items of an array built by joining (a + b) */
+#define SP_EXPR_MAX_RANDOM_STRING 4096  /* random_string(n): n at most */
+#define SP_EXPR_MAX_OWNED 16            /* arrays one evaluation may build */
+
+/* JSON paths (engine/jsonpath.h). */
+#define SP_JPATH_MAX_LEN 1024           /* bytes of one path */
+#define SP_JPATH_MAX_SEGMENTS 64        /* keys, indexes, wildcards and filters in one path */
+
+/* Control-flow steps (repeat, choose, group). */
+#define SP_DEF_MAX_NESTING 8              /* repeat/choose/group inside one another */
+#define SP_DEF_MAX_CLASS_STEPS 4096       /* steps of one user class, nested ones included */
+#define SP_DEF_MAX_REPEAT 1000000         /* passes of one repeat (its max) */
+#define SP_DEF_MAX_BRANCHES 64            /* branches of one choose */
+#define SP_VU_MAX_LOCAL_STEPS 1000        /* steps a VU runs without sending a request before it
+                                             lets the worker serve others */
 
 /* Requests and responses. */
 #define SP_RESP_KEEP_MAX (1u << 20)      /* response bytes kept for extract/expect (per test: max_response_bytes) */
@@ -43,6 +67,7 @@
 #define SP_REQ_CONNECT_TIMEOUT_MS 10000  /* connect timeout */
 #define SP_REQ_MAX_REDIRS 5              /* redirects followed */
 #define SP_VAR_MAX_BYTES (64u << 10)     /* one extracted variable's value */
+#define SP_COOKIE_LINE_MAX 4096          /* a VU's first Set-Cookie value, read by the engine (curl reads the rest) */
 
 /* Metrics. */
 #define SP_FAIL_MSGS_PER_NAME 16         /* distinct failure messages kept per request name */

@@ -62,10 +62,12 @@ void sp_name_stats_release(sp_name_stats *n)
 static void name_stats_reset(sp_name_stats *n)
 {
     sp_hist *h = n->hist;
+    uint8_t group = n->group;
     free_msgs(n);
     sp_hist_reset(h);
     memset(n, 0, sizeof(*n));
     n->hist = h;
+    n->group = group;
 }
 
 /* The length of msg cut to SP_FAIL_MSG_MAX bytes, never in the middle of a UTF-8 sequence. */
@@ -116,8 +118,15 @@ void sp_name_stats_record(sp_name_stats *n, uint64_t latency_us, int status, int
     n->bytes_out += bytes_out;
 }
 
+void sp_name_stats_record_group(sp_name_stats *n, uint64_t duration_us, int kind, const char *msg)
+{
+    n->group = 1;
+    sp_name_stats_record(n, duration_us, 0, kind, msg, 0, 0);
+}
+
 void sp_name_stats_merge(sp_name_stats *dst, const sp_name_stats *src)
 {
+    dst->group |= src->group;
     sp_hist_merge(dst->hist, src->hist);
     dst->requests += src->requests;
     dst->failures += src->failures;
@@ -205,5 +214,6 @@ void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges)
 void sp_stats_total(const sp_stats *s, sp_name_stats *out)
 {
     for (size_t i = 0; i < s->nnames; i++)
-        sp_name_stats_merge(out, &s->names[i]);
+        if (!s->names[i].group)
+            sp_name_stats_merge(out, &s->names[i]);
 }

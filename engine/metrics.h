@@ -20,23 +20,23 @@
 
 /* Why a request failed. A request has at most one kind. */
 typedef enum sp_errkind {
-    SP_ERRK_TIMEOUT,      /* connect or total timeout */
-    SP_ERRK_CONNREFUSED,  /* nothing listening */
-    SP_ERRK_RESET,        /* the peer reset or closed the connection mid-exchange */
-    SP_ERRK_DNS,          /* the host name could not be resolved */
-    SP_ERRK_TLS,          /* handshake or certificate failure */
-    SP_ERRK_HTTP_STATUS,  /* a 4xx/5xx status that no expectation allowed */
-    SP_ERRK_ASSERTION,    /* an expectation failed (status set, JSON, body, latency) */
-    SP_ERRK_TOO_LARGE,    /* the response was larger than max_response_bytes */
-    SP_ERRK_OTHER,        /* any other transport failure */
-    SP_ERRK_BLOCKED,      /* the target's address is not in the target allowlist */
-    SP_ERRK_REGEX_LIMIT,  /* an extract's regex reached its match limit (engine/regex.h) */
+    SP_ERRK_TIMEOUT,     /* connect or total timeout */
+    SP_ERRK_CONNREFUSED, /* nothing listening */
+    SP_ERRK_RESET,       /* the peer reset or closed the connection mid-exchange */
+    SP_ERRK_DNS,         /* the host name could not be resolved */
+    SP_ERRK_TLS,         /* handshake or certificate failure */
+    SP_ERRK_HTTP_STATUS, /* a 4xx/5xx status that no expectation allowed */
+    SP_ERRK_ASSERTION,   /* an expectation failed (status set, JSON, body, latency) */
+    SP_ERRK_TOO_LARGE,   /* the response was larger than max_response_bytes */
+    SP_ERRK_OTHER,       /* any other transport failure */
+    SP_ERRK_BLOCKED,     /* the target's address is not in the target allowlist */
+    SP_ERRK_REGEX_LIMIT, /* an extract's regex reached its match limit (engine/regex.h) */
     SP_ERRK_COUNT
 } sp_errkind;
 
 /* Stable lower-case name of a kind: "timeout", "connect_refused", "reset", "dns", "tls",
- * "http_status", "assertion", "too_large", "other", "blocked", "regex_limit". Kinds are stored by number:
- * a new kind is added before SP_ERRK_COUNT, never in the middle. */
+ * "http_status", "assertion", "too_large", "other", "blocked", "regex_limit". Kinds are stored by
+ * number: a new kind is added before SP_ERRK_COUNT, never in the middle. */
 const char *sp_errkind_name(sp_errkind k);
 
 typedef struct sp_failmsg {
@@ -45,13 +45,17 @@ typedef struct sp_failmsg {
 } sp_failmsg;
 
 typedef struct sp_name_stats {
-    sp_hist *hist;       /* latency of every finished request, failed ones included, in us */
-    uint64_t requests;   /* finished requests (with a response or a transport error) */
-    uint64_t failures;   /* of which failed (any error kind) */
+    /* 1 when the name is a group's (definition.h, SP_NAME_GROUP): its entries are whole runs
+     * of the group's steps, counted beside the requests inside it and never in a run's totals.
+     * Set by sp_name_stats_record_group and kept by merges and resets. */
+    uint8_t group;
+    sp_hist *hist;     /* latency of every finished request, failed ones included, in us */
+    uint64_t requests; /* finished requests (with a response or a transport error) */
+    uint64_t failures; /* of which failed (any error kind) */
     uint64_t status[SP_STATUS_MAX]; /* by status code; [0] counts requests with no response */
     uint64_t errors[SP_ERRK_COUNT];
-    uint64_t bytes_in;   /* response bytes: headers and body as received */
-    uint64_t bytes_out;  /* request bytes: headers and body as sent */
+    uint64_t bytes_in;                      /* response bytes: headers and body as received */
+    uint64_t bytes_out;                     /* request bytes: headers and body as sent */
     sp_failmsg msgs[SP_FAIL_MSGS_PER_NAME]; /* first distinct failure messages, with counts */
     size_t nmsgs;
     uint64_t msgs_dropped; /* failures whose message was new once the table was full */
@@ -88,7 +92,8 @@ void sp_stats_reset(sp_stats *s);
  * when sum_gauges, else src's values (across time). lag_us_max takes the max; arrivals
  * add up; target_rate is set by the aggregator, so dst takes src's unless src's is 0. */
 void sp_stats_merge(sp_stats *dst, const sp_stats *src, int sum_gauges);
-/* Merges every name of s into out (an initialised sp_name_stats, e.g. from sp_name_stats_init). */
+/* Merges every request name of s (groups left out: their requests are counted already) into
+ * out (an initialised sp_name_stats, e.g. from sp_name_stats_init). */
 void sp_stats_total(const sp_stats *s, sp_name_stats *out);
 
 void sp_name_stats_init(sp_name_stats *n);
@@ -97,5 +102,8 @@ void sp_name_stats_merge(sp_name_stats *dst, const sp_name_stats *src);
 /* Records one finished request. status 0 = no response; kind < 0 = success; msg may be NULL. */
 void sp_name_stats_record(sp_name_stats *n, uint64_t latency_us, int status, int kind,
                           const char *msg, uint64_t bytes_in, uint64_t bytes_out);
+/* Records one finished run of a group's steps: its whole duration, and as a failure (kind and
+ * msg) when a request inside it failed. Marks n as a group's. */
+void sp_name_stats_record_group(sp_name_stats *n, uint64_t duration_us, int kind, const char *msg);
 
 #endif

@@ -66,11 +66,11 @@ typedef struct sp_plan {
     uint32_t timeout_ms;
 } sp_plan;
 
-/* Plans of one user class: on_start[i] and tasks[t][i] parallel the class's steps (NULL for a
- * step without a request). */
+/* Plans of one user class, by plan index (sp_step.plan): one per plain step with a request,
+ * wherever it sits (on_start, a task, on_stop, inside a repeat, a choose or a group). */
 typedef struct sp_classplan {
-    sp_plan **on_start;
-    sp_plan ***tasks;
+    sp_plan **plans;
+    size_t nplans;
 } sp_classplan;
 
 typedef struct sp_run {

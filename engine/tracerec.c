@@ -184,18 +184,20 @@ static json_t *headers_json(const sp_tracerec *t, const sp_buf *b, json_t **firs
 
 static json_t *value_json(const sp_tracerec *t, const sp_value *v)
 {
-    if (v->item && !t->def->mask)
-        return json_deep_copy(v->item);
-    if (v->item) {
-        /* A data item as its JSON text, so that a secret inside it can be masked. */
-        char *s = json_dumps(v->item, JSON_COMPACT | JSON_ENCODE_ANY);
-        json_t *j = shown(t, s ? s : "", s ? strlen(s) : 0);
-        free(s);
-        return j;
-    }
-    if (v->s)
-        return shown(t, v->s, v->len);
-    return json_null();
+    if (v->type == SP_V_UNSET || v->type == SP_V_NULL)
+        return json_null();
+    if (v->type == SP_V_STR && !v->enc)
+        return shown(t, v->u.s, v->len);
+    if (!t->def->mask || v->type == SP_V_INT || v->type == SP_V_FLOAT || v->type == SP_V_BOOL)
+        return sp_value_to_json(v);
+    /* An object, an array or encoded text as its text, so that a secret inside can be
+     * masked. */
+    sp_buf b;
+    sp_buf_init(&b, SIZE_MAX);
+    (void)sp_value_render(v, &b);
+    json_t *j = shown(t, b.p, b.len);
+    sp_buf_release(&b);
+    return j;
 }
 
 /* Each expectation of the step and whether it held, for people; the engine's verdict (kind,
@@ -223,7 +225,7 @@ static json_t *checks_json(const sp_tracerec *t, const sp_tracerec_entry *r, con
     }
     for (size_t i = 0; i < x->njson; i++) {
         const sp_jcheck *jc = &x->json[i];
-        const json_t *got = doc ? sp_jpath_get(jc->path, doc) : NULL;
+        const json_t *got = doc ? sp_jpath_get(jc->path, doc, NULL) : NULL;
         int ok = 0;
         switch (jc->kind) {
         case SP_JCHECK_EXISTS:
@@ -235,6 +237,12 @@ static json_t *checks_json(const sp_tracerec *t, const sp_tracerec_entry *r, con
             ok = got == NULL;
             break;
         case SP_JCHECK_EQUALS: {
+            if (!jc->equals) {
+                /* A template: the engine's verdict says whether it held. */
+                snprintf(what, sizeof what, "JSON %.300s equals a rendered value", jc->path_src);
+                ok = -1;
+                break;
+            }
             char *want = json_dumps(jc->equals, JSON_COMPACT | JSON_ENCODE_ANY);
             snprintf(what, sizeof what, "JSON %.300s equals %.100s", jc->path_src,
                      want ? want : "?");
@@ -243,8 +251,12 @@ static json_t *checks_json(const sp_tracerec *t, const sp_tracerec_entry *r, con
             break;
         }
         }
-        json_array_append_new(
-            list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
+        if (ok < 0)
+            json_array_append_new(
+                list, json_pack("{s:o, s:n}", "check", shown(t, what, strlen(what)), "passed"));
+        else
+            json_array_append_new(
+                list, json_pack("{s:o, s:b}", "check", shown(t, what, strlen(what)), "passed", ok));
     }
     if (x->body_contains) {
         size_t len = 0;
@@ -271,17 +283,78 @@ static json_t *checks_json(const sp_tracerec *t, const sp_tracerec_entry *r, con
 /* The fields every entry has: who, where in the class, which request. */
 static json_t *entry_json(const sp_tracerec_entry *r)
 {
-    const sp_task *task = r->on_start ? NULL : &r->uc->tasks[r->task];
+    static const char *const phases[] = {"on_start", "task", "on_stop"};
+    const sp_task *task = r->phase == 1 ? &r->uc->tasks[r->task] : NULL;
     json_t *rec = json_object();
     json_object_set_new(rec, "user", text_json(r->uc->name, strlen(r->uc->name)));
-    json_object_set_new(rec, "phase", json_string(r->on_start ? "on_start" : "task"));
+    json_object_set_new(rec, "phase", json_string(phases[r->phase < 3 ? r->phase : 1]));
     if (task) {
         json_object_set_new(rec, "task", json_integer((json_int_t)r->task));
         if (task->name)
             json_object_set_new(rec, "task_name", text_json(task->name, strlen(task->name)));
     }
     json_object_set_new(rec, "step", json_integer((json_int_t)r->step));
+    if (r->at)
+        json_object_set_new(rec, "at", json_string(r->at));
+    if (r->npasses) {
+        json_t *p = json_array();
+        for (size_t i = 0; i < r->npasses; i++)
+            json_array_append_new(p, json_integer(r->passes[i]));
+        json_object_set_new(rec, "passes", p);
+    }
     return rec;
+}
+
+void sp_tracerec_event(sp_tracerec *t, const sp_tracerec_entry *r, const char *event,
+                       json_t *fields)
+{
+    if (json_array_size(t->requests) >= SP_TRY_MAX_REQUESTS) {
+        t->dropped++;
+        json_decref(fields);
+        return;
+    }
+    json_t *rec = entry_json(r);
+    json_object_set_new(rec, "kind", json_string("flow"));
+    json_object_set_new(rec, "event", json_string(event));
+    if (fields)
+        json_object_update(rec, fields);
+    json_decref(fields);
+    json_array_append_new(t->requests, rec);
+}
+
+/* The VU's cookie jar as [{name, value, domain, path}], values masked like everything else. */
+static json_t *cookies_json(const sp_tracerec *t, const struct curl_slist *jar)
+{
+    json_t *list = json_array();
+    for (const struct curl_slist *c = jar; c; c = c->next) {
+        /* Netscape format: domain, tailmatch, path, secure, expires, name, value. */
+        const char *f[7];
+        size_t len[7];
+        const char *p = c->data;
+        size_t k = 0;
+        while (k < 7) {
+            const char *tab = strchr(p, '\t');
+            f[k] = p;
+            len[k] = tab ? (size_t)(tab - p) : strlen(p);
+            k++;
+            if (!tab)
+                break;
+            p = tab + 1;
+        }
+        if (k < 7)
+            continue;
+        const char *dom = f[0];
+        size_t dlen = len[0];
+        if (dlen > 10 && strncmp(dom, "#HttpOnly_", 10) == 0) {
+            dom += 10;
+            dlen -= 10;
+        }
+        json_array_append_new(list,
+                              json_pack("{s:o, s:o, s:o, s:o}", "name", text_json(f[5], len[5]),
+                                        "value", shown(t, f[6], len[6]), "domain",
+                                        text_json(dom, dlen), "path", text_json(f[2], len[2])));
+    }
+    return list;
 }
 
 void sp_tracerec_skipped(sp_tracerec *t, const sp_tracerec_entry *r)
@@ -291,6 +364,7 @@ void sp_tracerec_skipped(sp_tracerec *t, const sp_tracerec_entry *r)
         return;
     }
     json_t *rec = entry_json(r);
+    json_object_set_new(rec, "kind", json_string(r->st->req ? "request" : "flow"));
     json_object_set_new(rec, "name", r->name ? text_json(r->name, strlen(r->name)) : json_null());
     json_object_set_new(rec, "method", r->st->req ? json_string(r->st->req->method) : json_null());
     json_object_set_new(rec, "skipped", json_true());
@@ -330,6 +404,7 @@ void sp_tracerec_done(sp_tracerec *t, const sp_tracerec_entry *r)
             json_object_set_new(extracted, r->uc->vars[slot], value_json(t, &r->vars[slot]));
     }
     json_t *rec = entry_json(r);
+    json_object_set_new(rec, "kind", json_string("request"));
     json_object_set_new(rec, "name", text_json(r->name, strlen(r->name)));
     json_object_set_new(rec, "method", json_string(rq->method));
     json_object_set_new(rec, "url", shown(t, r->url ? r->url : "", r->url ? strlen(r->url) : 0));
@@ -339,6 +414,8 @@ void sp_tracerec_done(sp_tracerec *t, const sp_tracerec_entry *r)
     json_object_set_new(rec, "passed", json_boolean(r->kind < 0));
     json_object_set_new(rec, "expect", checks_json(t, r, doc));
     json_object_set_new(rec, "extracted", extracted);
+    if (r->cookies)
+        json_object_set_new(rec, "cookies", cookies_json(t, r->cookies));
     if (r->kind >= 0)
         json_object_set_new(rec, "error",
                             json_pack("{s:s, s:o}", "kind", sp_errkind_name((sp_errkind)r->kind),
@@ -401,9 +478,9 @@ void sp_tracerec_abort_pending(sp_tracerec *t, const char *user, uint32_t max_ms
     snprintf(msg, sizeof msg, "aborted: the try's limit of %u ms was reached", (unsigned)max_ms);
     json_array_append_new(
         t->requests,
-        json_pack("{s:o, s:s, s:o, s:s, s:o, s:o, s:n, s:f, s:b, s:[], s:{}, s:{s:s, s:s}}", "user",
-                  text_json(user, strlen(user)), "phase", "aborted", "name",
-                  text_json(t->name, strlen(t->name)), "method", t->method, "url",
+        json_pack("{s:s, s:o, s:s, s:o, s:s, s:o, s:o, s:n, s:f, s:b, s:[], s:{}, s:{s:s, s:s}}",
+                  "kind", "request", "user", text_json(user, strlen(user)), "phase", "aborted",
+                  "name", text_json(t->name, strlen(t->name)), "method", t->method, "url",
                   shown(t, t->url, strlen(t->url)), "request", req, "response", "time_ms",
                   (double)(sp_now_ns() - t->begin_ns) / 1e6, "passed", 0, "expect", "extracted",
                   "error", "kind", "timeout", "message", msg));

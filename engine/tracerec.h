@@ -52,8 +52,12 @@ json_t *sp_tracerec_result(const sp_tracerec *t, int complete, uint64_t elapsed_
 /* What the worker knows of a finished request. Everything is borrowed for the call. */
 typedef struct sp_tracerec_entry {
     const sp_userclass *uc;
-    int on_start;      /* an on_start step, else a task's */
-    size_t task, step; /* indexes in the class */
+    int phase;         /* 0: on_start, 1: a task, 2: on_stop */
+    size_t task, step; /* the task, the step's index in its block */
+    const char
+        *at; /* the step's definition path in the class: "tasks[1].steps[2].repeat.steps[0]" */
+    const uint32_t *passes; /* the pass of each repeat around the step, outermost first */
+    size_t npasses;
     const sp_step *st;
     const char *name; /* the request's name */
     const char *url;  /* the URL sent (the last one after redirects) */
@@ -63,8 +67,10 @@ typedef struct sp_tracerec_entry {
     const char *msg;  /* the failure's message, NULL when it passed */
     const char *body; /* the response body as kept */
     size_t body_len;
-    uint64_t body_bytes;  /* bytes received */
-    const sp_value *vars; /* the VU's variables after the step (uc->nvars) */
+    uint64_t body_bytes;              /* bytes received */
+    const sp_value *vars;             /* the VU's variables after the step (uc->nvars) */
+    const struct curl_slist *cookies; /* the VU's cookie jar after the request (Netscape lines),
+                                         NULL when empty or off */
 } sp_tracerec_entry;
 
 /* The user class the current pass runs (engine.c builds the class table from it). */
@@ -82,5 +88,11 @@ void sp_tracerec_done(sp_tracerec *t, const sp_tracerec_entry *rec);
 void sp_tracerec_skipped(sp_tracerec *t, const sp_tracerec_entry *rec);
 /* The VU went through its whole pass (or can go no further): the run may end. */
 void sp_tracerec_finish(sp_tracerec *t);
+/* A step of control flow, so loops and branches can be followed step by step: event is
+ * "repeat" (a pass begins: pass), "repeat_end" (passes, stopped_at_max), "choose" (branch,
+ * branch_name) or "group" (name, time_ms, passed), with its fields in fields (stolen). rec says
+ * where, as for a request; its outcome fields are unused. */
+void sp_tracerec_event(sp_tracerec *t, const sp_tracerec_entry *rec, const char *event,
+                       json_t *fields);
 
 #endif

@@ -27,6 +27,7 @@ void sp_vu_env_init(sp_vuenv *env, sp_run *r)
     env->r = r;
     env->stats = NULL;
     sp_buf_init(&env->scratch, SCRATCH_MAX);
+    sp_buf_init(&env->arena, 2 * (size_t)SP_EXPR_MAX_TEXT);
     sp_buf_init(&env->msgbuf, SP_FAIL_MSG_MAX * 4);
     env->rx = sp_regex_scratch_new();
 }
@@ -34,6 +35,7 @@ void sp_vu_env_init(sp_vuenv *env, sp_run *r)
 void sp_vu_env_release(sp_vuenv *env)
 {
     sp_buf_release(&env->scratch);
+    sp_buf_release(&env->arena);
     sp_buf_release(&env->msgbuf);
     sp_regex_scratch_free(env->rx);
     env->rx = NULL;
@@ -41,19 +43,21 @@ void sp_vu_env_release(sp_vuenv *env)
 
 /* ---- VU variables and headers ---- */
 
+sp_frame *sp_vu_top(sp_vu *v)
+{
+    return v->nfr <= 1 ? &v->root : &v->more[v->nfr - 2];
+}
+
 void sp_vu_unset(sp_vu *v, int slot)
 {
     if (slot < 0 || (size_t)slot >= v->uc->nvars)
         return;
-    v->vars[slot].s = NULL;
-    v->vars[slot].len = 0;
-    v->vars[slot].item = NULL;
+    sp_value_drop(&v->vars[slot]); /* a response's value the VU held goes back */
 }
 
-static void var_set_str(sp_vu *v, int slot, const char *s, size_t len)
+/* Copies text into the slot's own storage, which grows only. */
+static void var_set_text(sp_vu *v, int slot, const char *s, size_t len)
 {
-    if (slot < 0 || (size_t)slot >= v->uc->nvars)
-        return;
     if (len > SP_VAR_MAX_BYTES)
         len = SP_VAR_MAX_BYTES;
     sp_vustore *st = &v->store[slot];
@@ -61,26 +65,65 @@ static void var_set_str(sp_vu *v, int slot, const char *s, size_t len)
         size_t ncap = st->cap ? st->cap : 32;
         while (ncap < len + 1)
             ncap *= 2;
+        /* The text may be the slot's own (let a = a): it moves with the storage. */
+        ptrdiff_t inside = st->p && s >= st->p && s < st->p + st->cap ? s - st->p : -1;
         st->p = sp_realloc(st->p, ncap);
         st->cap = ncap;
+        if (inside >= 0)
+            s = st->p + inside;
     }
     memmove(st->p, s, len);
     st->p[len] = '\0';
-    v->vars[slot].s = st->p;
-    v->vars[slot].len = len;
-    v->vars[slot].item = NULL;
 }
 
-static void var_set_item(sp_vu *v, int slot, const json_t *item)
+void sp_vu_set(sp_vu *v, int slot, const sp_value *val)
 {
-    if (slot < 0 || (size_t)slot >= v->uc->nvars)
+    if (slot < 0 || (size_t)slot >= v->uc->nvars) {
+        sp_value tmp = *val;
+        sp_value_drop(&tmp);
         return;
-    v->vars[slot].s = NULL;
-    v->vars[slot].len = 0;
-    v->vars[slot].item = item;
+    }
+    sp_value nv;
+    memset(&nv, 0, sizeof nv);
+    switch (val->type) {
+    case SP_V_STR:
+        if (val->enc) {
+            /* urlencode()'s layers are applied now: the variable holds the encoded text. */
+            sp_buf *b = &v->env->scratch;
+            sp_buf_reset(b);
+            (void)sp_value_write(val, SP_ESC_NONE, b);
+            var_set_text(v, slot, b->p, b->len);
+            nv.len = (uint32_t)(b->len > SP_VAR_MAX_BYTES ? SP_VAR_MAX_BYTES : b->len);
+        } else {
+            var_set_text(v, slot, val->u.s, val->len);
+            nv.len = val->len > SP_VAR_MAX_BYTES ? SP_VAR_MAX_BYTES : val->len;
+        }
+        nv.type = SP_V_STR;
+        nv.u.s = v->store[slot].p;
+        break;
+    case SP_V_BOOL:
+    case SP_V_INT:
+    case SP_V_FLOAT:
+        nv = *val;
+        break;
+    case SP_V_JSON:
+        nv = *val;
+        /* A response's value (this thread's) is kept with a reference of the VU's own; the
+         * definition's data is never reference-counted (other threads read it too). */
+        if (val->ref == SP_REF_LOCAL) {
+            json_incref((json_t *)val->u.j);
+            nv.ref = SP_REF_OWNED;
+        }
+        break;
+    default: /* null and unset: a variable never holds null */
+        break;
+    }
+    /* The old value goes last: the new one may have been read from it. */
+    sp_value_drop(&v->vars[slot]);
+    v->vars[slot] = nv;
 }
 
-static void vu_ctx(const sp_vu *v, sp_vuctx *c)
+void sp_vu_ctx(const sp_vu *v, sp_vuctx *c)
 {
     c->vars = v->vars;
     c->nvars = v->uc->nvars;
@@ -90,6 +133,8 @@ static void vu_ctx(const sp_vu *v, sp_vuctx *c)
     c->iteration = v->iteration;
     c->status = v->last_status;
     c->now_ms = 0;
+    c->arena = &v->env->arena;
+    sp_buf_reset(&v->env->arena);
 }
 
 static void vuhdr_set(sp_vu *v, const char *name, const char *val, size_t len)
@@ -129,7 +174,7 @@ static void vuhdr_set(sp_vu *v, const char *name, const char *val, size_t len)
 void sp_vu_set_headers(sp_vu *v, const sp_step *st)
 {
     sp_vuctx ctx;
-    vu_ctx(v, &ctx);
+    sp_vu_ctx(v, &ctx);
     for (size_t i = 0; i < st->nset_headers; i++) {
         sp_buf_reset(&v->env->scratch);
         if (sp_tmpl_render(st->set_headers[i].value, &ctx, &v->env->scratch) != 0)
@@ -141,16 +186,21 @@ void sp_vu_set_headers(sp_vu *v, const sp_step *st)
 void sp_vu_lets(sp_vu *v, const sp_step *st)
 {
     sp_vuctx ctx;
-    vu_ctx(v, &ctx);
+    sp_vu_ctx(v, &ctx);
     for (size_t i = 0; i < st->nlets; i++) {
-        sp_value out = {NULL, 0, NULL};
+        const sp_let *l = &st->lets[i];
+        sp_value out;
+        if (l->lit) {
+            sp_value_from_json(&out, l->lit, SP_REF_DEF);
+            sp_vu_set(v, l->slot, &out);
+            continue;
+        }
         sp_buf_reset(&v->env->scratch);
-        if (sp_tmpl_eval(st->lets[i].value, &ctx, &out, &v->env->scratch) != 0)
-            sp_vu_unset(v, st->lets[i].slot);
-        else if (out.item)
-            var_set_item(v, st->lets[i].slot, out.item);
+        sp_buf_reset(&v->env->arena);
+        if (sp_tmpl_eval(l->value, &ctx, &out, &v->env->scratch) != 0)
+            sp_vu_unset(v, l->slot);
         else
-            var_set_str(v, st->lets[i].slot, out.s ? out.s : "", out.s ? out.len : 0);
+            sp_vu_set(v, l->slot, &out); /* takes over a reference out holds */
     }
 }
 
@@ -174,24 +224,32 @@ int sp_vu_cond(sp_vu *v, const sp_cond *c)
         ok = 1;
         break;
     case SP_COND_VAR_SET:
-        ok = val && (val->item || (val->s && val->len));
+        ok = val && val->type != SP_V_UNSET && val->type != SP_V_NULL &&
+             (val->type != SP_V_STR || val->len);
         break;
     case SP_COND_VAR_EQUALS: {
         const char *want = c->equals ? c->equals : "";
-        if (!val) {
+        if (!val || val->type == SP_V_UNSET) {
             ok = 0;
-        } else if (val->item) {
-            sp_buf_reset(&v->env->scratch);
-            ok =
-                sp_value_render(val, &v->env->scratch) == 0 && strcmp(v->env->scratch.p, want) == 0;
         } else {
-            ok = val->s && strlen(want) == val->len && memcmp(val->s, want, val->len) == 0;
+            sp_buf_reset(&v->env->scratch);
+            ok = sp_value_render(val, &v->env->scratch) == 0 &&
+                 strlen(want) == v->env->scratch.len && strcmp(v->env->scratch.p, want) == 0;
         }
         break;
     }
     case SP_COND_STATUS:
         ok = status_in(v->last_status, c->status, c->nstatus);
         break;
+    case SP_COND_EXPR: {
+        sp_vuctx ctx;
+        sp_vu_ctx(v, &ctx);
+        sp_value r;
+        sp_expr_eval(c->expr, &ctx, NULL, &r);
+        ok = sp_value_truthy(&r);
+        sp_value_drop(&r);
+        break;
+    }
     }
     return c->negate ? !ok : ok;
 }
@@ -213,6 +271,86 @@ static size_t on_body(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/* Case-insensitive search for an attribute ("domain=", "path=") in a Set-Cookie value's
+ * attributes (after its first ';'). */
+static int cookie_has_attr(const char *s, size_t n, const char *attr)
+{
+    const char *semi = memchr(s, ';', n);
+    size_t alen = strlen(attr);
+    for (const char *q = semi; q && q < s + n;) {
+        q++;
+        while (q < s + n && (*q == ' ' || *q == '\t'))
+            q++;
+        if ((size_t)(s + n - q) >= alen && strncasecmp(q, attr, alen) == 0)
+            return 1;
+        q = memchr(q, ';', (size_t)(s + n - q));
+    }
+    return 0;
+}
+
+/*
+ * The VU's first cookie. A VU's cookie jar (curl's, a 2 KB table) is made only when a response
+ * first sets a cookie, so that VUs of targets that never do (most APIs with tokens) do not pay
+ * for one. curl has already passed over this Set-Cookie line without a jar, so it is handed to
+ * the new jar as curl would have read it: for the host and path of the request that got it (a
+ * cookie without Domain is kept for that host, one without Path for its directory). From then on
+ * curl reads every Set-Cookie itself, the rest of this response's and the next hop's of a
+ * redirect included, and sends the jar's cookies on every later request.
+ */
+static void first_cookie(sp_vu *v, const char *p, size_t len)
+{
+    const char *val = p + 11;
+    size_t vlen = len - 11;
+    while (vlen && (*val == ' ' || *val == '\t'))
+        val++, vlen--;
+    while (vlen && (val[vlen - 1] == '\r' || val[vlen - 1] == '\n' || val[vlen - 1] == ' '))
+        vlen--;
+    char *url = NULL;
+    curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
+    const char *h = url ? strstr(url, "://") : NULL;
+    if (!vlen || vlen > SP_COOKIE_LINE_MAX || !h)
+        return;
+    h += 3;
+    size_t hlen = strcspn(h, "/?#");
+    const char *at = memchr(h, '@', hlen);
+    if (at) {
+        hlen -= (size_t)(at + 1 - h);
+        h = at + 1;
+    }
+    /* The host without its port (an IPv6 literal keeps its brackets' inside). */
+    size_t host_len = hlen;
+    const char *host = h;
+    if (host_len && host[0] == '[') {
+        const char *rb = memchr(host, ']', host_len);
+        host++;
+        host_len = rb ? (size_t)(rb - host) : host_len - 1;
+    } else {
+        const char *colon = memchr(host, ':', host_len);
+        if (colon)
+            host_len = (size_t)(colon - host);
+    }
+    const char *path = h + hlen;
+    size_t plen = strcspn(path, "?#");
+    size_t dir = plen;
+    while (dir > 0 && path[dir - 1] != '/')
+        dir--;
+    if (dir > 1)
+        dir--; /* the directory without its last '/' */
+    char line[SP_COOKIE_LINE_MAX + 600];
+    int n = snprintf(line, sizeof line, "Set-Cookie: %.*s", (int)vlen, val);
+    if (!cookie_has_attr(val, vlen, "domain=") && host_len < 256)
+        n += snprintf(line + n, sizeof line - (size_t)n, "; domain=%.*s", (int)host_len, host);
+    if (!cookie_has_attr(val, vlen, "path=") && dir < 256)
+        n += snprintf(line + n, sizeof line - (size_t)n, "; path=%.*s", dir ? (int)dir : 1,
+                      dir ? path : "/");
+    if (n > 0 && (size_t)n < sizeof line) {
+        /* Creates the jar and adds this cookie: curl lets COOKIELIST start its cookie engine,
+         * which then also reads this transfer's later headers. */
+        curl_easy_setopt(v->easy, CURLOPT_COOKIELIST, line);
+        v->jar = 1;
+    }
+}
+
 static size_t on_header(char *p, size_t size, size_t n, void *ud)
 {
     sp_vu *v = ud;
@@ -223,6 +361,9 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
             sp_buf_reset(&v->resphdr);
         (void)sp_buf_add(&v->resphdr, p, len);
     }
+    if (!v->jar && v->env->r->def->opts.cookies && len > 11 && (p[0] == 'S' || p[0] == 's') &&
+        strncasecmp(p, "Set-Cookie:", 11) == 0)
+        first_cookie(v, p, len);
     return len;
 }
 
@@ -299,6 +440,9 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
     curl_easy_setopt(e, CURLOPT_BUFFERSIZE, 8192L);
+    /* Each VU keeps its own cookies, as a browser does, in a jar made when a response first
+     * sets one (first_cookie): they go back on the VU's later requests, redirects included,
+     * and no other VU ever sees them. Until then the header callback watches for Set-Cookie. */
     return v;
 }
 
@@ -313,10 +457,13 @@ void sp_vu_free(sp_vu *v)
      * socket). */
     if (v->conn)
         curl_share_cleanup(v->conn);
-    for (size_t i = 0; v->store && i < v->uc->nvars; i++)
+    for (size_t i = 0; v->store && i < v->uc->nvars; i++) {
         free(v->store[i].p);
+        sp_value_drop(&v->vars[i]);
+    }
     free(v->store);
     free(v->vars);
+    free(v->more);
     for (size_t i = 0; i < v->nvh; i++)
         free(v->vh[i].val);
     free(v->vh);
@@ -468,11 +615,63 @@ static int build_headers(sp_vu *v, const sp_plan *p, const sp_vuctx *ctx, struct
 }
 
 /* Records a request that could not be sent (a render over its cap) as a failure. */
+void sp_vu_fail_groups(sp_vu *v, int kind, int name_id)
+{
+    for (uint32_t k = 1; k < v->nfr; k++) {
+        sp_frame *f = &v->more[k - 1];
+        if (f->owner && f->owner->kind == SP_STEP_GROUP && f->fail_kind < 0) {
+            f->fail_kind = kind;
+            f->fail_name = name_id;
+        }
+    }
+}
+
 void sp_vu_fail(sp_vu *v, const sp_plan *p, const char *msg)
 {
     sp_name_stats_record(&v->env->stats->names[p->req->name_id], 0, 0, SP_ERRK_OTHER, msg, 0, 0);
+    sp_vu_fail_groups(v, SP_ERRK_OTHER, p->req->name_id);
     if (v->env->r->trace)
         trace_done(v, p, 0, 0, 0, SP_ERRK_OTHER, msg);
+}
+
+/* A URL that started with a hole has rendered into v->url: an absolute http(s) URL is sent as
+ * is (the target allowlist checks every connection, wherever it goes), anything else is joined
+ * to base_url. 0, or -1 after recording the request as failed. */
+static int join_url(sp_vu *v, const sp_request *rq, const sp_plan *p)
+{
+    const char *u = v->url.p;
+    size_t i = 0;
+    while (i < v->url.len && i < 16 &&
+           ((u[i] >= 'a' && u[i] <= 'z') || (u[i] >= 'A' && u[i] <= 'Z') ||
+            (i && ((u[i] >= '0' && u[i] <= '9') || u[i] == '+' || u[i] == '-' || u[i] == '.'))))
+        i++;
+    if (i > 0 && v->url.len >= i + 3 && memcmp(u + i, "://", 3) == 0) {
+        if ((i == 4 && strncasecmp(u, "http", 4) == 0) ||
+            (i == 5 && strncasecmp(u, "https", 5) == 0))
+            return 0;
+        sp_buf *mb = &v->env->msgbuf;
+        sp_buf_reset(mb);
+        (void)sp_buf_addf(
+            mb, "the URL rendered to a %.*s:// URL: only http:// and https:// are sent", (int)i, u);
+        sp_vu_fail(v, p, mb->p);
+        return -1;
+    }
+    if (!rq->join_base) {
+        sp_vu_fail(v, p, "the URL rendered to a relative URL, and the test has no base_url");
+        return -1;
+    }
+    size_t blen = strlen(rq->join_base);
+    size_t slash = v->url.len && u[0] == '/' ? 0 : 1;
+    if (sp_buf_reserve(&v->url, blen + slash) != 0) {
+        sp_vu_fail(v, p, "URL longer than its cap");
+        return -1;
+    }
+    memmove(v->url.p + blen + slash, v->url.p, v->url.len + 1);
+    memcpy(v->url.p, rq->join_base, blen);
+    if (slash)
+        v->url.p[blen] = '/';
+    v->url.len += blen + slash;
+    return 0;
 }
 
 int sp_vu_prepare(sp_vu *v, const sp_plan *p)
@@ -481,9 +680,9 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
     const sp_request *rq = p->req;
     CURL *e = v->easy;
     sp_vuctx ctx;
-    vu_ctx(v, &ctx);
+    sp_vu_ctx(v, &ctx);
 
-    if (sp_tmpl_is_constant(rq->url)) {
+    if (sp_tmpl_is_constant(rq->url) && !rq->join_at_run) {
         if (v->cfg_url != rq) {
             curl_easy_setopt(e, CURLOPT_URL, sp_tmpl_constant(rq->url, NULL));
             v->cfg_url = rq;
@@ -494,6 +693,8 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
             sp_vu_fail(v, p, "URL longer than its cap");
             return -1;
         }
+        if (rq->join_at_run && join_url(v, rq, p) != 0)
+            return -1;
         curl_easy_setopt(e, CURLOPT_URL, v->url.p);
         v->cfg_url = NULL;
     }
@@ -543,10 +744,14 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 
     v->keep_body = p->keep_body;
-    if (v->keep_headers != p->keep_headers) {
+    /* The header callback: for an extract that reads a header, or to watch for the first
+     * cookie while the VU has no jar. */
+    int want_hdr = p->keep_headers || (!v->jar && env->r->def->opts.cookies);
+    if (v->hdr_cb != want_hdr) {
         /* Both or neither: with HEADERDATA alone curl would pass headers to on_body. */
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, p->keep_headers ? on_header : NULL);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, p->keep_headers ? (void *)v : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, want_hdr ? on_header : NULL);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, want_hdr ? (void *)v : NULL);
+        v->hdr_cb = want_hdr;
     }
     v->keep_headers = p->keep_headers;
     sp_buf_reset(&v->resp);
@@ -681,6 +886,29 @@ static json_t *parse_body(sp_vu *v)
     return json_loadb(v->resp.p, v->resp.len, JSON_DECODE_ANY, NULL);
 }
 
+/* expect.json[].equals written as a string: a template. One hole compares with the value's own
+ * type (== of expr.h: 2 equals 2.0), any other text with a JSON string of that text. The value
+ * is left in v->env->eq_val for the message. */
+static int equals_template(sp_vu *v, const sp_jcheck *jc, const json_t *got, const sp_vuctx *ctx)
+{
+    sp_buf_reset(&v->env->scratch);
+    sp_value want;
+    if (sp_tmpl_eval(jc->equals_t, ctx, &want, &v->env->scratch) != 0)
+        return 0;
+    v->env->eq_val = want;
+    if (!got)
+        return 0;
+    sp_value have;
+    sp_value_from_json(&have, got, SP_REF_LOCAL);
+    int ok = sp_value_equal(&have, &want);
+    if (want.type == SP_V_JSON && want.ref == SP_REF_OWNED) {
+        /* A joined array: the message only needs its text. */
+        v->env->eq_val.type = SP_V_NULL;
+        sp_value_drop(&want);
+    }
+    return ok;
+}
+
 /*
  * Checks a response against its step's expectations. Returns -1 when it passed, else the error
  * kind with *msg set (the step's message template when it has one). *doc gets the parsed body
@@ -713,9 +941,12 @@ static int check_expect(sp_vu *v, const sp_plan *p, int status, uint64_t latency
     if (kind < 0 && x->njson) {
         if (!*doc)
             *doc = parse_body(v);
+        sp_vuctx ctx;
+        sp_vu_ctx(v, &ctx);
+        ctx.status = status;
         for (size_t i = 0; kind < 0 && i < x->njson; i++) {
             const sp_jcheck *jc = &x->json[i];
-            const json_t *got = *doc ? sp_jpath_get(jc->path, *doc) : NULL;
+            const json_t *got = *doc ? sp_jpath_get(jc->path, *doc, &ctx) : NULL;
             const char *nojson = *doc ? "" : " (the response is not JSON)";
             if (jc->kind == SP_JCHECK_EXISTS && !got) {
                 kind = SP_ERRK_ASSERTION;
@@ -723,9 +954,20 @@ static int check_expect(sp_vu *v, const sp_plan *p, int status, uint64_t latency
             } else if (jc->kind == SP_JCHECK_MISSING && got) {
                 kind = SP_ERRK_ASSERTION;
                 (void)sp_buf_addf(mb, "expected JSON path '%s' to be missing", jc->path_src);
-            } else if (jc->kind == SP_JCHECK_EQUALS && (!got || !json_equal(got, jc->equals))) {
+            } else if (jc->kind == SP_JCHECK_EQUALS && jc->equals &&
+                       (!got || !json_equal(got, jc->equals))) {
                 char want[64], have[64];
                 json_brief(jc->equals, want, sizeof want);
+                json_brief(got, have, sizeof have);
+                kind = SP_ERRK_ASSERTION;
+                (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s", jc->path_src,
+                                  want, have, nojson);
+            } else if (jc->kind == SP_JCHECK_EQUALS && jc->equals_t &&
+                       !equals_template(v, jc, got, &ctx)) {
+                char want[64], have[64];
+                json_t *w = sp_value_to_json(&v->env->eq_val);
+                json_brief(w, want, sizeof want);
+                json_decref(w);
                 json_brief(got, have, sizeof have);
                 kind = SP_ERRK_ASSERTION;
                 (void)sp_buf_addf(mb, "expected JSON path '%s' to equal %s, got %s%s", jc->path_src,
@@ -735,7 +977,7 @@ static int check_expect(sp_vu *v, const sp_plan *p, int status, uint64_t latency
     }
     if (kind < 0 && x->body_contains) {
         sp_vuctx ctx;
-        vu_ctx(v, &ctx);
+        sp_vu_ctx(v, &ctx);
         sp_buf_reset(&env->scratch);
         if (sp_tmpl_render(x->body_contains, &ctx, &env->scratch) == 0 &&
             !memmem(v->resp.p, v->resp.len, env->scratch.p, env->scratch.len)) {
@@ -753,7 +995,7 @@ static int check_expect(sp_vu *v, const sp_plan *p, int status, uint64_t latency
     }
     if (kind >= 0 && x->message) {
         sp_vuctx ctx;
-        vu_ctx(v, &ctx);
+        sp_vu_ctx(v, &ctx);
         ctx.status = status;
         sp_buf_reset(mb);
         (void)sp_tmpl_render(x->message, &ctx, mb);
@@ -785,38 +1027,13 @@ static const char *find_header(const sp_buf *hb, const char *name, size_t *len)
     return NULL;
 }
 
+/* A value found in the response: its type kept (a string stays text, a number a number, an
+ * object or array the JSON value itself); null leaves the variable unset. */
 static void extract_json_value(sp_vu *v, int slot, const json_t *j)
 {
-    char num[64];
-    int n;
-    switch (json_typeof(j)) {
-    case JSON_STRING:
-        var_set_str(v, slot, json_string_value(j), json_string_length(j));
-        return;
-    case JSON_INTEGER:
-        n = snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        var_set_str(v, slot, num, (size_t)n);
-        return;
-    case JSON_TRUE:
-        var_set_str(v, slot, "true", 4);
-        return;
-    case JSON_FALSE:
-        var_set_str(v, slot, "false", 5);
-        return;
-    case JSON_NULL:
-        var_set_str(v, slot, "null", 4); /* found, so set: "other values as their JSON text" */
-        return;
-    default: {
-        /* Reals, objects and arrays: their compact JSON text. */
-        char *s = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (s)
-            var_set_str(v, slot, s, strlen(s));
-        else
-            sp_vu_unset(v, slot);
-        free(s);
-        return;
-    }
-    }
+    sp_value val;
+    sp_value_from_json(&val, j, SP_REF_LOCAL);
+    sp_vu_set(v, slot, &val);
 }
 
 /* Runs the step's extracts on a response that passed its checks. Returns -1, or
@@ -832,18 +1049,32 @@ static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **m
         case SP_EXTRACT_JSON: {
             if (!*doc)
                 *doc = parse_body(v);
-            const json_t *j = *doc ? sp_jpath_get(x->path, *doc) : NULL;
-            if (j)
-                extract_json_value(v, x->slot, j);
-            else
+            sp_vuctx ctx;
+            sp_vu_ctx(v, &ctx);
+            const json_t *one = NULL;
+            json_t *all = NULL;
+            size_t n = *doc ? sp_jpath_take(x->path, *doc, x->take, &ctx, &one, &all) : 0;
+            if (x->take == SP_TAKE_COUNT) {
+                sp_value cnt = {.type = SP_V_INT, .u.i = (int64_t)n};
+                sp_vu_set(v, x->slot, &cnt);
+            } else if (x->take == SP_TAKE_ALL) {
+                sp_value arr = {.type = SP_V_JSON, .ref = SP_REF_OWNED};
+                arr.u.j = all ? all : json_array(); /* the VU takes this reference */
+                sp_vu_set(v, x->slot, &arr);
+            } else if (one) {
+                extract_json_value(v, x->slot, one);
+            } else {
                 sp_vu_unset(v, x->slot);
+            }
             break;
         }
         case SP_EXTRACT_HEADER: {
             size_t len = 0;
             const char *s = find_header(&v->resphdr, x->header, &len);
+            sp_value val = {.type = SP_V_STR, .len = (uint32_t)len};
+            val.u.s = s;
             if (s)
-                var_set_str(v, x->slot, s, len);
+                sp_vu_set(v, x->slot, &val);
             else
                 sp_vu_unset(v, x->slot);
             break;
@@ -853,7 +1084,9 @@ static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **m
             int rc = sp_regex_match(x->re, v->env->rx, v->resp.p, v->resp.len, (unsigned)x->group,
                                     &at, &len);
             if (rc == 1) {
-                var_set_str(v, x->slot, v->resp.p + at, len);
+                sp_value val = {.type = SP_V_STR, .len = (uint32_t)len};
+                val.u.s = v->resp.p + at;
+                sp_vu_set(v, x->slot, &val);
                 break;
             }
             sp_vu_unset(v, x->slot);
@@ -905,6 +1138,8 @@ void sp_vu_finish(sp_vu *v, CURLcode cc)
                          (uint64_t)down + (uint64_t)hsize, (uint64_t)rsize + (uint64_t)up);
     if (kind < 0)
         sp_vu_set_headers(v, p->step);
+    else
+        sp_vu_fail_groups(v, kind, p->req->name_id);
     json_decref(doc);
     if (env->r->trace)
         trace_done(v, p, 1, (int)status, latency, kind, msg);
@@ -923,16 +1158,32 @@ static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_
                        const char *msg)
 {
     char *url = NULL;
+    struct curl_slist *cookies = NULL;
     if (sent)
         curl_easy_getinfo(v->easy, CURLINFO_EFFECTIVE_URL, &url);
     else
         sp_tracerec_begin(v->env->r->trace, v->env->r->def->names[p->req->name_id], p->req->method,
                           "");
+    if (v->jar)
+        curl_easy_getinfo(v->easy, CURLINFO_COOKIELIST, &cookies); /* a list we free */
+    char where[512];
+    uint32_t passes[SP_DEF_MAX_NESTING];
+    size_t npasses = SP_DEF_MAX_NESTING;
+    sp_buf wb;
+    sp_buf_init(&wb, sizeof where - 1);
+    sp_vu_where(v, &wb, passes, &npasses);
+    snprintf(where, sizeof where, "%s", wb.p);
+    sp_buf_release(&wb);
     sp_tracerec_entry rec = {
         .uc = v->uc,
-        .on_start = v->phase == SP_VU_PH_START,
+        .phase = v->phase == SP_VU_PH_START  ? 0
+                 : v->phase == SP_VU_PH_STOP ? 2
+                                             : 1,
         .task = v->task,
-        .step = v->step,
+        .step = sp_vu_top(v)->i,
+        .at = where,
+        .passes = passes,
+        .npasses = npasses,
         .st = p->step,
         .name = v->env->r->def->names[p->req->name_id],
         .url = url,
@@ -944,6 +1195,37 @@ static void trace_done(sp_vu *v, const sp_plan *p, int sent, int status, uint64_
         .body_len = v->resp.len,
         .body_bytes = v->rx,
         .vars = v->vars,
+        .cookies = cookies,
     };
     sp_tracerec_done(v->env->r->trace, &rec);
+    curl_slist_free_all(cookies);
+}
+
+void sp_vu_where(const sp_vu *v, sp_buf *path, uint32_t *passes, size_t *npasses)
+{
+    size_t cap = *npasses, np = 0;
+    if (v->phase == SP_VU_PH_START)
+        (void)sp_buf_adds(path, "on_start");
+    else if (v->phase == SP_VU_PH_STOP)
+        (void)sp_buf_adds(path, "on_stop");
+    else
+        (void)sp_buf_addf(path, "tasks[%zu].steps", v->task);
+    for (uint32_t k = 0; k < v->nfr; k++) {
+        const sp_frame *f = k == 0 ? &v->root : &v->more[k - 1];
+        (void)sp_buf_addf(path, "[%u]", (unsigned)f->i);
+        if (k + 1 < v->nfr) {
+            const sp_frame *in = &v->more[k];
+            const sp_step *o = in->owner;
+            if (o && o->kind == SP_STEP_REPEAT) {
+                (void)sp_buf_adds(path, ".repeat.steps");
+                if (np < cap)
+                    passes[np++] = in->pass;
+            } else if (o && o->kind == SP_STEP_CHOOSE) {
+                (void)sp_buf_addf(path, ".choose[%u].steps", (unsigned)in->branch);
+            } else {
+                (void)sp_buf_adds(path, ".group.steps");
+            }
+        }
+    }
+    *npasses = np;
 }

@@ -41,6 +41,8 @@ typedef struct sp_vuenv {
     sp_run *r;
     sp_stats *stats; /* the current second's stats; the worker replaces it when a second ends */
     sp_buf scratch;  /* lets and needles: used and copied out before anything else renders */
+    sp_buf arena;    /* text expressions build while evaluating (expr.h); reset per use */
+    sp_value eq_val; /* the value an expect.json equals template gave, for its message */
     sp_buf msgbuf;   /* failure messages */
     sp_regex_scratch *rx; /* this thread's regex match state (engine/regex.h) */
 } sp_vuenv;
@@ -56,7 +58,21 @@ enum sp_vu_phase {
     SP_VU_PH_START, /* on_start steps */
     SP_VU_PH_TASK,  /* a task's steps */
     SP_VU_PH_NEXT,  /* between iterations */
+    SP_VU_PH_STOP,  /* on_stop steps, after a graceful stop */
 };
+
+/* A block of steps a VU is going through: the phase's own (on_start, a task, on_stop) at the
+ * bottom, and one more for each repeat, choose or group it is inside. */
+typedef struct sp_frame {
+    const sp_step *steps;
+    uint32_t n, i;        /* the block's length, the step at hand */
+    const sp_step *owner; /* the control step whose block this is; NULL at the bottom */
+    uint32_t pass, limit; /* repeat: the pass at hand (0-based), the passes it may make */
+    uint32_t branch;      /* choose: the branch taken */
+    int fail_kind;        /* group: the kind of the first failed request inside it, or -1 */
+    int fail_name;        /* group: that request's name id */
+    uint64_t start_us;    /* group: when it began */
+} sp_frame;
 
 /* Storage of one variable's string value; grows only. */
 typedef struct sp_vustore {
@@ -86,7 +102,11 @@ typedef struct sp_vu {
     enum sp_vu_state state;
     enum sp_vu_phase phase;
     int stopping;
-    size_t task, step;
+    int started;    /* went through on_start: on_stop may run */
+    size_t task;    /* the task of the iteration at hand */
+    sp_frame root;  /* the phase's block */
+    sp_frame *more; /* [uc->depth] frames of nested blocks, made when the VU first nests */
+    uint32_t nfr;   /* frames in use: root, then more[0 .. nfr - 2] */
     uint64_t iteration;
     int last_status;
     uint32_t iter_requests;
@@ -126,6 +146,8 @@ typedef struct sp_vu {
     uint64_t rx;          /* body bytes received */
     int too_large;
     int keep_body, keep_headers;
+    uint8_t hdr_cb;   /* the header callback is installed */
+    uint8_t jar;      /* the VU's cookie jar exists (a response set a cookie) */
     char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
 } sp_vu;
 
@@ -145,8 +167,20 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
  * it from its multi handle first). */
 void sp_vu_free(sp_vu *v);
 
-/* Unsets variable slot (out of range: nothing). */
+/* The frame at the top (the block the VU is going through). */
+sp_frame *sp_vu_top(sp_vu *v);
+/* Unsets variable slot (out of range: nothing), giving back a response's value it held. */
 void sp_vu_unset(sp_vu *v, int slot);
+/* Sets variable slot to val: text is copied into the VU's storage, a response's object or array
+ * is kept with a reference of the VU's (one that val holds, SP_REF_OWNED, passes to the VU),
+ * null or unset unsets it. */
+void sp_vu_set(sp_vu *v, int slot, const sp_value *val);
+/* The VU's evaluation context (its variables, row, number, generator), with env's arena. */
+void sp_vu_ctx(const sp_vu *v, sp_vuctx *ctx);
+/* The definition path of the step at hand relative to its user class
+ * ("tasks[1].steps[2].repeat.steps[0]"), and the pass of each repeat around it, outermost
+ * first (at most *npasses of them). For "Try it" only. */
+void sp_vu_where(const sp_vu *v, sp_buf *path, uint32_t *passes, size_t *npasses);
 /* Evaluates the step's let assignments into the VU's variables. */
 void sp_vu_lets(sp_vu *v, const sp_step *st);
 /* Renders the step's set_headers into the VU's own headers. */
@@ -162,6 +196,9 @@ int sp_vu_cond(sp_vu *v, const sp_cond *c);
 int sp_vu_prepare(sp_vu *v, const sp_plan *p);
 /* Records p's request as failed without a response (kind other, msg as given). */
 void sp_vu_fail(sp_vu *v, const sp_plan *p, const char *msg);
+/* A request of name name_id failed with kind: every group around the step at hand that has no
+ * failure yet takes this one. */
+void sp_vu_fail_groups(sp_vu *v, int kind, int name_id);
 /* v's request ended with cc (its handle already removed from the multi): records it, checks
  * it against the step's expectations, runs the step's extracts and set_headers when it passed,
  * hands it to the trace, and clears v->cur. The caller moves the VU on. */

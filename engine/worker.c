@@ -64,6 +64,7 @@ struct sp_worker {
     uint32_t desired;
     uint32_t alive;
     uint32_t inflight;
+    uint32_t in_stop; /* VUs going through on_stop: the end waits for them too */
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
@@ -222,6 +223,8 @@ static void vu_free(sp_vu *v)
     sp_worker *w = v->w;
     sp_timerheap_remove(&w->timers, &v->timer);
     vu_abort_request(v);
+    if (v->phase == SP_VU_PH_STOP)
+        w->in_stop--;
     if (v->slot < w->nslots && w->vus[v->slot] == v)
         w->vus[v->slot] = NULL;
     if (!v->exhausted)
@@ -230,13 +233,25 @@ static void vu_free(sp_vu *v)
     sp_vu_free(v);
 }
 
-/* Asks v to stop: at once when it waits, after its request when one is in flight. */
+static int wants_on_stop(const sp_vu *v);
+static void begin_stop(sp_vu *v);
+
+/* Asks v to stop: at once when it waits, after its request when one is in flight. A VU whose
+ * class has on_stop steps goes through them first (a graceful stop; a hard one frees VUs
+ * without asking). */
 static void vu_stop(sp_vu *v)
 {
-    if (v->state == SP_VU_REQ)
+    if (v->state == SP_VU_REQ) {
         v->stopping = 1;
-    else
+    } else if (v->phase == SP_VU_PH_STOP) {
+        v->stopping = 1; /* already on its way out */
+    } else if (wants_on_stop(v)) {
+        sp_timerheap_remove(&v->w->timers, &v->timer);
+        begin_stop(v);
+        vu_run(v);
+    } else {
         vu_free(v);
+    }
 }
 
 /* ---- requests ---- */
@@ -263,7 +278,7 @@ static void vu_done(sp_vu *v, CURLcode cc)
     sp_vu_finish(v, cc);
     v->state = SP_VU_READY;
     v->w->inflight--;
-    v->step++;
+    sp_vu_top(v)->i++;
     vu_run(v);
 }
 
@@ -334,6 +349,16 @@ static void vu_exhaust(sp_vu *v)
         sp_tracerec_finish(v->w->r->trace); /* no row to go on with: the pass ends here */
 }
 
+/* Sets v's bottom frame to a block of the phase it enters. */
+static void set_root(sp_vu *v, const sp_step *steps, size_t n)
+{
+    memset(&v->root, 0, sizeof v->root);
+    v->root.steps = steps;
+    v->root.n = (uint32_t)n;
+    v->root.fail_kind = -1;
+    v->nfr = 1;
+}
+
 /* Starts v's next iteration: picks its task and unsets the variables that live for one
  * iteration. now: the clock when the caller read it, else 0. */
 static void vu_begin_iteration(sp_vu *v, uint64_t now)
@@ -342,7 +367,7 @@ static void vu_begin_iteration(sp_vu *v, uint64_t now)
     v->phase = SP_VU_PH_TASK;
     /* A single pass ("Try it") takes the tasks in order, one per iteration. */
     v->task = v->w->r->trace ? (size_t)v->iteration : pick_task(v);
-    v->step = 0;
+    set_root(v, uc->tasks[v->task].steps, uc->tasks[v->task].nsteps);
     /* Variables assigned only by tasks live for one iteration (docs/test-format.md): the loader
      * numbers them after the on_start ones. */
     for (size_t i = uc->nstart_vars; i < uc->nvars; i++)
@@ -350,6 +375,193 @@ static void vu_begin_iteration(sp_vu *v, uint64_t now)
     if (uc->think.kind == SP_THINK_PACING) /* the only reader of the start time */
         v->iter_start_ns = now ? now : sp_now_ns();
     v->iter_requests = 0;
+}
+
+/* on_stop runs for a VU that went through on_start, once, when it is stopped gracefully. */
+static int wants_on_stop(const sp_vu *v)
+{
+    return v->uc->non_stop && v->started && !v->exhausted && v->phase != SP_VU_PH_STOP;
+}
+
+/* The VU leaves whatever it was doing (an iteration, a loop, a group: none of it is recorded)
+ * and goes through its on_stop steps. */
+static void begin_stop(sp_vu *v)
+{
+    v->phase = SP_VU_PH_STOP;
+    set_root(v, v->uc->on_stop, v->uc->non_stop);
+    v->state = SP_VU_READY;
+    v->w->in_stop++;
+}
+
+/* ---- control steps: repeat, choose, group ---- */
+
+/* A trace entry for where v is now (only with a trace). */
+static void trace_at(sp_vu *v, const sp_step *st, const char *event, json_t *fields)
+{
+    char where[512];
+    uint32_t passes[SP_DEF_MAX_NESTING];
+    size_t np = SP_DEF_MAX_NESTING;
+    sp_buf wb;
+    sp_buf_init(&wb, sizeof where - 1);
+    sp_vu_where(v, &wb, passes, &np);
+    snprintf(where, sizeof where, "%s", wb.p);
+    sp_buf_release(&wb);
+    sp_tracerec_entry rec = {
+        .uc = v->uc,
+        .phase = v->phase == SP_VU_PH_START  ? 0
+                 : v->phase == SP_VU_PH_STOP ? 2
+                                             : 1,
+        .task = v->task,
+        .step = sp_vu_top(v)->i,
+        .at = where,
+        .passes = passes,
+        .npasses = np,
+        .st = st,
+        .kind = -1,
+    };
+    sp_tracerec_event(v->w->r->trace, &rec, event, fields);
+}
+
+static sp_frame *push_frame(sp_vu *v, const sp_step *owner, const sp_block *b)
+{
+    if (!v->more) /* once per VU, the first time it nests: never on the steady path */
+        v->more = sp_calloc(v->uc->depth ? v->uc->depth : 1, sizeof(v->more[0]));
+    sp_frame *f = &v->more[v->nfr - 1];
+    memset(f, 0, sizeof *f);
+    f->steps = b->steps;
+    f->n = (uint32_t)b->nsteps;
+    f->owner = owner;
+    f->fail_kind = -1;
+    v->nfr++;
+    return f;
+}
+
+static int eval_truthy(sp_vu *v, const sp_expr *x)
+{
+    sp_vuctx ctx;
+    sp_vu_ctx(v, &ctx);
+    sp_value r;
+    sp_expr_eval(x, &ctx, NULL, &r);
+    int ok = sp_value_truthy(&r);
+    sp_value_drop(&r);
+    return ok;
+}
+
+static void set_index(sp_vu *v, const sp_step *st, uint32_t pass)
+{
+    if (st->index_slot < 0)
+        return;
+    sp_value iv = {.type = SP_V_INT, .u.i = pass};
+    sp_vu_set(v, st->index_slot, &iv);
+}
+
+/* Enters a repeat: its passes are counted once (a count expression is read now), bounded by
+ * max. 0 when it makes no pass. */
+static int enter_repeat(sp_vu *v, const sp_step *st)
+{
+    uint64_t limit = st->max;
+    if (st->count_lit >= 0) {
+        limit = (uint64_t)st->count_lit < limit ? (uint64_t)st->count_lit : limit;
+    } else if (st->count) {
+        sp_vuctx ctx;
+        sp_vu_ctx(v, &ctx);
+        sp_value r;
+        sp_expr_eval(st->count, &ctx, NULL, &r);
+        double n = r.type == SP_V_INT ? (double)r.u.i : r.type == SP_V_FLOAT ? r.u.f : 0;
+        sp_value_drop(&r);
+        if (!(n > 0))
+            n = 0;
+        limit = n < (double)limit ? (uint64_t)n : limit;
+    }
+    int go = limit > 0 && (!st->while_ || eval_truthy(v, st->while_));
+    if (!go) {
+        if (v->w->r->trace)
+            trace_at(v, st, "repeat_end",
+                     json_pack("{s:i, s:b}", "passes", 0, "stopped_at_max", 0));
+        return 0;
+    }
+    sp_frame *f = push_frame(v, st, &st->body);
+    f->limit = (uint32_t)limit;
+    set_index(v, st, 0);
+    if (v->w->r->trace)
+        trace_at(v, st, "repeat", json_pack("{s:i}", "pass", 0));
+    return 1;
+}
+
+static void enter_choose(sp_vu *v, const sp_step *st)
+{
+    uint64_t x = st->total_weight > 1
+                     ? (uint64_t)sp_rng_range(&v->rng, 0, (int64_t)st->total_weight - 1)
+                     : 0;
+    size_t b = 0;
+    for (; b + 1 < st->nbranches; b++) {
+        if (x < st->branches[b].weight)
+            break;
+        x -= st->branches[b].weight;
+    }
+    if (v->w->r->trace) {
+        const char *nm = st->branches[b].name;
+        trace_at(v, st, "choose", json_pack("{s:i, s:s?}", "branch", (int)b, "branch_name", nm));
+    }
+    sp_frame *f = push_frame(v, st, &st->branches[b].body);
+    f->branch = (uint32_t)b;
+}
+
+/* The block at the top is done: a repeat makes its next pass or ends, a group records its time,
+ * a branch ends. */
+static void frame_end(sp_vu *v)
+{
+    sp_frame *f = sp_vu_top(v);
+    const sp_step *st = f->owner;
+    sp_run *r = v->w->r;
+    if (st->kind == SP_STEP_REPEAT) {
+        uint32_t next = f->pass + 1;
+        int more = next < f->limit;
+        if (more && st->while_)
+            more = eval_truthy(v, st->while_);
+        if (more) {
+            f->pass = next;
+            f->i = 0;
+            set_index(v, st, next);
+            if (r->trace)
+                trace_at(v, st, "repeat", json_pack("{s:i}", "pass", (int)next));
+            return;
+        }
+        if (r->trace) {
+            /* A while still true at max: the bound ended the loop, not the condition. */
+            int at_max = next >= f->limit && st->while_ && eval_truthy(v, st->while_);
+            v->nfr--;
+            trace_at(v, st, "repeat_end",
+                     json_pack("{s:i, s:b}", "passes", (int)next, "stopped_at_max", at_max));
+            v->nfr++;
+        }
+    } else if (st->kind == SP_STEP_GROUP) {
+        uint64_t dur = sp_now_us() - f->start_us;
+        const char *msg = NULL;
+        sp_buf *mb = &v->env->msgbuf;
+        if (f->fail_kind >= 0) {
+            sp_buf_reset(mb);
+            (void)sp_buf_addf(mb, "a request in the group failed: %s", r->def->names[f->fail_name]);
+            msg = mb->p;
+        }
+        sp_name_stats_record_group(&v->env->stats->names[st->group_id], dur, f->fail_kind, msg);
+        if (r->trace) {
+            v->nfr--;
+            trace_at(v, st, "group",
+                     json_pack("{s:s, s:f, s:b}", "name", r->def->names[st->group_id], "time_ms",
+                               (double)dur / 1000.0, "passed", f->fail_kind < 0));
+            v->nfr++;
+        }
+        /* A failure inside a nested group counts for the groups around it too. */
+        int kind = f->fail_kind, name = f->fail_name;
+        v->nfr--;
+        if (kind >= 0)
+            sp_vu_fail_groups(v, kind, name);
+        sp_vu_top(v)->i++;
+        return;
+    }
+    v->nfr--;
+    sp_vu_top(v)->i++;
 }
 
 static void vu_run(sp_vu *v)
@@ -367,21 +579,17 @@ static void vu_run(sp_vu *v)
     }
     if (v->exhausted)
         return;
+    if (v->nfr == 0)
+        set_root(v, uc->on_start, uc->non_start);
+    uint32_t local = 0;
     for (;;) {
-        const sp_step *steps = NULL;
-        sp_plan *const *plans = NULL;
-        size_t nsteps = 0;
-        if (v->phase == SP_VU_PH_START) {
-            steps = uc->on_start;
-            plans = v->cp->on_start;
-            nsteps = uc->non_start;
-        } else if (v->phase == SP_VU_PH_TASK) {
-            steps = uc->tasks[v->task].steps;
-            plans = v->cp->tasks[v->task];
-            nsteps = uc->tasks[v->task].nsteps;
+        if (v->phase != SP_VU_PH_NEXT && v->nfr > 1 && sp_vu_top(v)->i >= sp_vu_top(v)->n) {
+            frame_end(v);
+            continue;
         }
+        int block_done = v->phase == SP_VU_PH_NEXT || sp_vu_top(v)->i >= sp_vu_top(v)->n;
         uint64_t now = 0;
-        if (v->phase == SP_VU_PH_TASK && v->step >= nsteps) {
+        if (v->phase == SP_VU_PH_TASK && block_done) {
             /* The iteration is over even when the VU stops right after it. */
             cur_stats(w)->iterations++;
             v->iteration++;
@@ -396,13 +604,33 @@ static void vu_run(sp_vu *v)
                 }
             }
         }
-        if (v->stopping || w->ending) {
+        if (v->phase == SP_VU_PH_STOP) {
+            if (block_done) {
+                /* on_stop is over: the VU is done. */
+                if (w->r->trace) {
+                    trace_finish(v);
+                    return;
+                }
+                vu_free(v);
+                return;
+            }
+        } else if (v->stopping || w->ending) {
+            if (wants_on_stop(v)) {
+                begin_stop(v);
+                continue;
+            }
             vu_free(v);
             return;
-        }
-        if (v->phase == SP_VU_PH_NEXT || v->step >= nsteps) {
+        } else if (block_done) {
+            if (v->phase == SP_VU_PH_START)
+                v->started = 1;
             if (w->r->trace && v->iteration >= uc->ntasks) {
-                trace_finish(v); /* on_start and every task done once */
+                /* on_start and every task done once; then on_stop, if any. */
+                if (wants_on_stop(v)) {
+                    begin_stop(v);
+                    continue;
+                }
+                trace_finish(v);
                 return;
             }
             if (w->open && (!v->go || uc->ntasks == 0)) {
@@ -429,22 +657,46 @@ static void vu_run(sp_vu *v)
             vu_begin_iteration(v, now);
             continue;
         }
-        const sp_step *st = &steps[v->step];
+        /* Steps that send nothing (lets, loops of them) are bounded per turn: past the bound
+         * the VU lets the worker serve the others and goes on at its next turn. */
+        if (++local > SP_VU_MAX_LOCAL_STEPS) {
+            v->state = SP_VU_THINK;
+            sp_timerheap_add(&w->timers, &v->timer, sp_now_ns());
+            return;
+        }
+        sp_frame *f = sp_vu_top(v);
+        const sp_step *st = &f->steps[f->i];
         if (!sp_vu_cond(v, &st->cond)) {
             if (w->r->trace)
                 trace_skipped(v, st);
-            v->step++;
+            f->i++;
             continue;
+        }
+        switch (st->kind) {
+        case SP_STEP_REPEAT:
+            if (!enter_repeat(v, st))
+                f->i++;
+            continue;
+        case SP_STEP_CHOOSE:
+            enter_choose(v, st);
+            continue;
+        case SP_STEP_GROUP: {
+            sp_frame *g = push_frame(v, st, &st->body);
+            g->start_us = sp_now_us();
+            continue;
+        }
+        case SP_STEP_PLAIN:
+            break;
         }
         sp_vu_lets(v, st);
         if (st->req) {
-            if (start_request(v, plans[v->step]) == 0)
+            if (start_request(v, v->cp->plans[st->plan]) == 0)
                 return;
-            v->step++;
+            f->i++;
             continue;
         }
         sp_vu_set_headers(v, st);
-        v->step++;
+        f->i++;
     }
 }
 
@@ -667,11 +919,24 @@ static void free_all_vus(sp_worker *w)
 /* A step whose condition did not hold, shown as skipped. */
 static void trace_skipped(sp_vu *v, const sp_step *st)
 {
+    char where[512];
+    uint32_t passes[SP_DEF_MAX_NESTING];
+    size_t np = SP_DEF_MAX_NESTING;
+    sp_buf wb;
+    sp_buf_init(&wb, sizeof where - 1);
+    sp_vu_where(v, &wb, passes, &np);
+    snprintf(where, sizeof where, "%s", wb.p);
+    sp_buf_release(&wb);
     sp_tracerec_entry rec = {
         .uc = v->uc,
-        .on_start = v->phase == SP_VU_PH_START,
+        .phase = v->phase == SP_VU_PH_START  ? 0
+                 : v->phase == SP_VU_PH_STOP ? 2
+                                             : 1,
         .task = v->task,
-        .step = v->step,
+        .step = sp_vu_top(v)->i,
+        .at = where,
+        .passes = passes,
+        .npasses = np,
         .st = st,
         .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
         .kind = -1,
@@ -679,7 +944,7 @@ static void trace_skipped(sp_vu *v, const sp_step *st)
     sp_tracerec_skipped(v->w->r->trace, &rec);
 }
 
-/* The pass's VU went through on_start and every task: the run ends at once. */
+/* The pass's VU went through on_start, every task and on_stop: the run ends at once. */
 static void trace_finish(sp_vu *v)
 {
     sp_worker *w = v->w;
@@ -973,7 +1238,7 @@ void *sp_worker_main(void *arg)
             begin_end(w, atomic_load(&r->stop_deadline_ns), now, 0);
         else if (now >= r->end_ns)
             begin_end(w, r->end_ns + graceful_ns, now, 1);
-        if (w->ending && (w->inflight == 0 || now >= w->end_deadline_ns))
+        if (w->ending && ((w->inflight == 0 && w->in_stop == 0) || now >= w->end_deadline_ns))
             break;
         if (!w->ending && now >= w->next_tick_ns) {
             control_tick(w, now);

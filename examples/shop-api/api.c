@@ -6,6 +6,7 @@
  * needs one, is already checked (rq->principal >= 0). It fills the reply and never blocks
  * for long: delays, stalls and injected errors are applied by main.c around it.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,8 @@
 
 #include "shop.h"
 
-const char *const shop_method_names[M_COUNT] = { "GET",  "POST", "PUT",     "PATCH",
-                                                 "DELETE", "HEAD", "OPTIONS", "OTHER" };
+const char *const shop_method_names[M_COUNT] = {"GET",    "POST", "PUT",     "PATCH",
+                                                "DELETE", "HEAD", "OPTIONS", "OTHER"};
 
 int method_index(const char *method)
 {
@@ -99,25 +100,6 @@ static const char *str_field(json_t *o, const char *key)
     return s && *s ? s : NULL;
 }
 
-/* An integer member given as a JSON integer or a string of digits: 0 and the value in *out,
- * 1 when absent, -1 when present but not an integer in [min, max]. */
-static int int_field(json_t *o, const char *key, long min, long max, long *out)
-{
-    json_t *v = json_object_get(o, key);
-    if (!v || json_is_null(v))
-        return 1;
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < min || i > max)
-            return -1;
-        *out = (long)i;
-        return 0;
-    }
-    if (json_is_string(v))
-        return parse_long(json_string_value(v), min, max, out);
-    return -1;
-}
-
 static void reply_missing(struct reply *out, const char *fields)
 {
     char msg[160];
@@ -129,9 +111,9 @@ static void reply_missing(struct reply *out, const char *fields)
 
 static void reply_tokens(struct reply *out, const struct token_pair *tp, int with_user)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:i}", "access_token", tp->access, "refresh_token",
-                          tp->refresh, "token_type", "Bearer", "expires_in",
-                          (int)store_token_ttl());
+    json_t *o =
+        json_pack("{s:s, s:s, s:s, s:i}", "access_token", tp->access, "refresh_token", tp->refresh,
+                  "token_type", "Bearer", "expires_in", (int)store_token_ttl());
     if (with_user)
         json_object_set_new(o, "user", store_principal_json(tp->principal)); /* steals */
     reply_json(out, 200, o);
@@ -213,35 +195,162 @@ static void users_me(struct shop_request *rq, struct reply *out)
 
 /* ---- cart and orders ---- */
 
-static void cart_get(struct shop_request *rq, struct reply *out)
+/* How many POST /api/v1/cart/items sent a product_id that is a string (for /__stats): a client
+ * that keeps values' types never does. */
+static atomic_ullong string_product_ids;
+
+unsigned long long api_string_product_ids(int reset)
 {
-    reply_json(out, 200, store_cart_json(rq->principal));
+    return reset ? atomic_exchange(&string_product_ids, 0) : atomic_load(&string_product_ids);
 }
 
+static const char *cart_sid(struct shop_request *rq)
+{
+    return rq->sid[0] ? rq->sid : NULL;
+}
+
+static void reply_session_gone(struct reply *out)
+{
+    reply_error(out, 401, "unauthorized", "the session has ended");
+}
+
+static void cart_get(struct shop_request *rq, struct reply *out)
+{
+    json_t *cart = store_cart_json(rq->principal, cart_sid(rq));
+    if (!cart) {
+        reply_session_gone(out);
+        return;
+    }
+    reply_json(out, 200, cart);
+}
+
+/* product_id and quantity must be JSON integers: a string of digits is refused, so a client
+ * that turns numbers into text is caught. */
 static void cart_add(struct shop_request *rq, struct reply *out)
 {
     json_t *body = body_object(rq, out);
     if (!body)
         return;
-    long pid, qty = 1;
-    int r = int_field(body, "product_id", 1, 1000000000, &pid);
-    if (r != 0) {
-        reply_error(out, 400, r > 0 ? "missing_field" : "invalid_field",
-                    "product_id must be an integer (or a string of digits)");
+    json_t *pid = json_object_get(body, "product_id"), *qty = json_object_get(body, "quantity");
+    if (json_is_string(pid))
+        atomic_fetch_add(&string_product_ids, 1);
+    if (!pid) {
+        reply_error(out, 400, "missing_field", "product_id is required (a JSON integer)");
         goto out;
     }
-    if (int_field(body, "quantity", 1, 99, &qty) < 0) {
-        reply_error(out, 400, "invalid_field", "quantity must be an integer in 1..99");
+    if (!json_is_integer(pid) || json_integer_value(pid) < 1 ||
+        json_integer_value(pid) > 1000000000) {
+        reply_error(out, 400, "invalid_field", "product_id must be a JSON integer");
         goto out;
     }
-    const struct product *p = catalog_find((int)pid);
+    long q = 1;
+    if (qty &&
+        (!json_is_integer(qty) || json_integer_value(qty) < 1 || json_integer_value(qty) > 99)) {
+        reply_error(out, 400, "invalid_field", "quantity must be a JSON integer in 1..99");
+        goto out;
+    }
+    if (qty)
+        q = (long)json_integer_value(qty);
+    const struct product *p = catalog_find((int)json_integer_value(pid));
     if (!p) {
         reply_error(out, 404, "product_not_found", "no product with this product_id");
         goto out;
     }
-    reply_json(out, 201, store_cart_add(rq->principal, p, (int)qty));
+    if (p->stock == 0) {
+        reply_error(out, 409, "out_of_stock", "this product is out of stock");
+        goto out;
+    }
+    json_t *cart = store_cart_add(rq->principal, cart_sid(rq), p, (int)q);
+    if (!cart)
+        reply_session_gone(out);
+    else
+        reply_json(out, 201, cart);
 out:
     json_decref(body);
+}
+
+/* POST /api/v1/checkout: the cart becomes an order when it holds something. */
+static void checkout(struct shop_request *rq, struct reply *out)
+{
+    json_t *order = NULL;
+    int rc = store_checkout(rq->principal, cart_sid(rq), &order);
+    if (rc < 0) {
+        reply_session_gone(out);
+        return;
+    }
+    if (rc > 0) {
+        reply_error(out, 409, "cart_empty", "the cart is empty: add items before checking out");
+        return;
+    }
+    reply_json(out, 201, order);
+}
+
+/* ---- sessions ---- */
+
+/* The "sid" cookie of the request, copied into sid; 0, or -1 when there is none. */
+int session_cookie(struct MHD_Connection *conn, char sid[SESSION_HEX + 1])
+{
+    const char *c = MHD_lookup_connection_value(conn, MHD_COOKIE_KIND, "sid");
+    if (!c || strlen(c) != SESSION_HEX)
+        return -1;
+    memcpy(sid, c, SESSION_HEX + 1);
+    return 0;
+}
+
+static void session_user(struct reply *out, int status, int principal)
+{
+    const char *email = store_principal_email(principal);
+    reply_json(out, status, json_pack("{s:{s:s}}", "user", "email", email ? email : ""));
+}
+
+static void session_create(struct shop_request *rq, struct reply *out)
+{
+    json_t *body = body_object(rq, out);
+    if (!body)
+        return;
+    const char *email = str_field(body, "email"), *password = str_field(body, "password");
+    if (!email || !password) {
+        reply_missing(out, "email, password (strings)");
+        goto out;
+    }
+    int p = store_check_login(email, password);
+    if (p < 0) {
+        reply_error(out, 401, "invalid_credentials", "unknown email or wrong password");
+        goto out;
+    }
+    char sid[SESSION_HEX + 1];
+    if (store_session_create(p, sid) < 0) {
+        reply_error(out, 503, "too_many_sessions", "too many live sessions");
+        goto out;
+    }
+    session_user(out, 200, p);
+    snprintf(out->set_cookie, sizeof out->set_cookie, "sid=%s; Path=/; HttpOnly", sid);
+out:
+    json_decref(body);
+}
+
+static void session_get(struct shop_request *rq, struct reply *out)
+{
+    char sid[SESSION_HEX + 1];
+    int p = session_cookie(rq->conn, sid) == 0 ? store_session_auth(sid, 0) : -1;
+    if (p < 0) {
+        reply_error(out, 401, "unauthorized", "no live session: log in with POST /api/v1/session");
+        return;
+    }
+    session_user(out, 200, p);
+}
+
+static void session_delete(struct shop_request *rq, struct reply *out)
+{
+    char sid[SESSION_HEX + 1];
+    if (session_cookie(rq->conn, sid) != 0 || store_session_delete(sid) != 0) {
+        reply_error(out, 401, "unauthorized", "no live session to end");
+        return;
+    }
+    out->status = 204;
+    out->body = NULL;
+    out->len = 0;
+    snprintf(out->set_cookie, sizeof out->set_cookie, "sid=; Path=/; HttpOnly; Max-Age=0");
 }
 
 #define FIELD_MAX 64
@@ -253,7 +362,8 @@ static void orders_create(struct shop_request *rq, struct reply *out)
     if (!body)
         return;
     const char *ship = str_field(body, "shipping_address_id");
-    json_t *pay = json_object_get(body, "payment_method_id"), *notes = json_object_get(body, "notes");
+    json_t *pay = json_object_get(body, "payment_method_id"),
+           *notes = json_object_get(body, "notes");
     if (!ship) {
         reply_missing(out, "shipping_address_id (string)");
         goto out;
@@ -267,8 +377,9 @@ static void orders_create(struct shop_request *rq, struct reply *out)
                     "characters; notes: a string of at most 500");
         goto out;
     }
-    reply_json(out, 201, store_order_create(rq->principal, ship, json_string_value(pay),
-                                            json_string_value(notes)));
+    reply_json(
+        out, 201,
+        store_order_create(rq->principal, ship, json_string_value(pay), json_string_value(notes)));
 out:
     json_decref(body);
 }
@@ -288,7 +399,7 @@ static void orders_list(struct shop_request *rq, struct reply *out)
 
 static void imports_create(struct shop_request *rq, struct reply *out)
 {
-    static const char *const types[] = { "customers", "products", "orders" };
+    static const char *const types[] = {"customers", "products", "orders"};
     if (rq->upload_bad) {
         reply_error(out, 400, "invalid_body", "malformed multipart/form-data body");
         return;
@@ -353,25 +464,31 @@ static void imports_get(struct shop_request *rq, struct reply *out)
 /* ---- routes ---- */
 
 const struct shop_route shop_routes[] = {
-    { "/api/v1/products", G_CATALOG, catalog_products, NULL, 0, 0, "GET", 0 },
-    { "/api/v1/products/:id", G_CATALOG, catalog_product, NULL, 0, 0, "GET", 0 },
-    { "/api/v1/categories", G_CATALOG, catalog_categories, NULL, 0, 0, "GET", 0 },
-    { "/api/v1/search", G_CATALOG, catalog_search, NULL, 0, 0, "GET", 0 },
-    { "/api/v1/auth/login", G_AUTH, NULL, auth_login, 0, 0, "POST", 0 },
-    { "/api/v1/auth/token", G_AUTH, NULL, auth_token, 0, 0, "POST", 0 },
-    { "/api/v1/auth/refresh", G_AUTH, NULL, auth_refresh, 0, 0, "POST", 0 },
-    { "/api/v1/users/me", G_AUTH, users_me, NULL, 1, 0, "GET", 0 },
-    { "/api/v1/cart", G_CART, cart_get, NULL, 1, 0, "GET", 0 },
-    { "/api/v1/cart/items", G_CART, NULL, cart_add, 0, 1, "POST", 0 },
-    { "/api/v1/orders", G_ORDERS, orders_list, orders_create, 1, 1, "GET, POST", 0 },
-    { "/api/v1/reports/orders", G_REPORTS, catalog_report_orders, NULL, 1, 0, "GET", 0 },
-    { "/api/v1/reports/customers", G_REPORTS, catalog_report_customers, NULL, 1, 0, "GET", 0 },
-    { "/api/v1/imports", G_IMPORTS, imports_list, imports_create, 1, 1, "GET, POST", 0 },
-    { "/api/v1/imports/:id", G_IMPORTS, imports_get, NULL, 1, 0, "GET", 0 },
-    { "/__stats", G_NONE, stats_handler, NULL, 0, 0, "GET", 1 },
-    { "/__reset", G_NONE, NULL, reset_handler, 0, 0, "POST", 1 },
+    /* pattern, group, get, post, get_auth, post_auth, allow, internal, delete, cookie_ok */
+    {"/api/v1/products", G_CATALOG, catalog_products, NULL, 0, 0, "GET", 0, NULL, 0},
+    {"/api/v1/products/:id", G_CATALOG, catalog_product, NULL, 0, 0, "GET", 0, NULL, 0},
+    {"/api/v1/categories", G_CATALOG, catalog_categories, NULL, 0, 0, "GET", 0, NULL, 0},
+    {"/api/v1/search", G_CATALOG, catalog_search, NULL, 0, 0, "GET", 0, NULL, 0},
+    {"/api/v1/catalog", G_CATALOG, catalog_page, NULL, 0, 0, "GET", 0, NULL, 0},
+    {"/api/v1/auth/login", G_AUTH, NULL, auth_login, 0, 0, "POST", 0, NULL, 0},
+    {"/api/v1/auth/token", G_AUTH, NULL, auth_token, 0, 0, "POST", 0, NULL, 0},
+    {"/api/v1/auth/refresh", G_AUTH, NULL, auth_refresh, 0, 0, "POST", 0, NULL, 0},
+    {"/api/v1/session", G_AUTH, session_get, session_create, 0, 0, "GET, POST, DELETE", 0,
+     session_delete, 0},
+    {"/api/v1/users/me", G_AUTH, users_me, NULL, 1, 0, "GET", 0, NULL, 0},
+    {"/api/v1/cart", G_CART, cart_get, NULL, 1, 0, "GET", 0, NULL, 1},
+    {"/api/v1/cart/items", G_CART, NULL, cart_add, 0, 1, "POST", 0, NULL, 1},
+    {"/api/v1/checkout", G_ORDERS, NULL, checkout, 0, 1, "POST", 0, NULL, 1},
+    {"/api/v1/orders", G_ORDERS, orders_list, orders_create, 1, 1, "GET, POST", 0, NULL, 1},
+    {"/api/v1/reports/orders", G_REPORTS, catalog_report_orders, NULL, 1, 0, "GET", 0, NULL, 0},
+    {"/api/v1/reports/customers", G_REPORTS, catalog_report_customers, NULL, 1, 0, "GET", 0, NULL,
+     0},
+    {"/api/v1/imports", G_IMPORTS, imports_list, imports_create, 1, 1, "GET, POST", 0, NULL, 0},
+    {"/api/v1/imports/:id", G_IMPORTS, imports_get, NULL, 1, 0, "GET", 0, NULL, 0},
+    {"/__stats", G_NONE, stats_handler, NULL, 0, 0, "GET", 1, NULL, 0},
+    {"/__reset", G_NONE, NULL, reset_handler, 0, 0, "POST", 1, NULL, 0},
     /* Paths that match nothing are counted under "<METHOD> *". */
-    { "*", G_NONE, NULL, NULL, 0, 0, NULL, 0 },
+    {"*", G_NONE, NULL, NULL, 0, 0, NULL, 0, NULL, 0},
 };
 const int shop_route_count = (int)(sizeof shop_routes / sizeof shop_routes[0]);
 

@@ -5,6 +5,7 @@
  * afterwards, so the hot read paths take no lock: benchmarks should measure the engine, not
  * the shop. Products are rendered to JSON once; list answers are concatenations of those.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +15,21 @@
 #include "shop.h"
 
 static const struct product products[] = {
-    { 101, "Wireless Mouse", "Peripherals", "PER-WM-101", 2999, 980, 420 },
-    { 102, "Mechanical Keyboard", "Peripherals", "PER-MK-102", 8999, 870, 160 },
-    { 103, "USB-C Hub 7-in-1", "Accessories", "ACC-UH-103", 3999, 760, 310 },
-    { 104, "Monitor Arm Dual", "Office", "OFF-MA-104", 11900, 540, 75 },
-    { 105, "Noise-Cancelling Headphones", "Audio", "AUD-NC-105", 19900, 910, 58 },
-    { 201, "Ergonomic Wireless Mouse", "Peripherals", "PER-EW-201", 4999, 650, 240 },
-    { 202, "Wireless Mechanical Keyboard TKL", "Peripherals", "PER-WK-202", 12900, 720, 95 },
-    { 203, "27-inch 4K Monitor", "Displays", "DIS-4K-203", 32900, 830, 40 },
-    { 204, "Laptop Stand Aluminium", "Office", "OFF-LS-204", 3499, 590, 380 },
+    {101, "Wireless Mouse", "Peripherals", "PER-WM-101", 2999, 980, 420},
+    {102, "Mechanical Keyboard", "Peripherals", "PER-MK-102", 8999, 870, 160},
+    {103, "USB-C Hub 7-in-1", "Accessories", "ACC-UH-103", 3999, 760, 310},
+    {104, "Monitor Arm Dual", "Office", "OFF-MA-104", 11900, 540, 75},
+    {105, "Noise-Cancelling Headphones", "Audio", "AUD-NC-105", 19900, 910, 58},
+    {201, "Ergonomic Wireless Mouse", "Peripherals", "PER-EW-201", 4999, 650, 240},
+    {202, "Wireless Mechanical Keyboard TKL", "Peripherals", "PER-WK-202", 12900, 720, 95},
+    {203, "27-inch 4K Monitor", "Displays", "DIS-4K-203", 32900, 830, 40},
+    {204, "Laptop Stand Aluminium", "Office", "OFF-LS-204", 3499, 590, 380},
 };
 #define N_PRODUCTS (sizeof products / sizeof products[0])
 
 enum { SORT_POPULARITY_DESC, SORT_PRICE_ASC, SORT_PRICE_DESC, SORT_NAME_ASC, SORT_COUNT };
-static const char *const sort_names[SORT_COUNT] = { "popularity_desc", "price_asc", "price_desc",
-                                                    "name_asc" };
+static const char *const sort_names[SORT_COUNT] = {"popularity_desc", "price_asc", "price_desc",
+                                                   "name_asc"};
 
 static char *product_json[N_PRODUCTS];
 static size_t product_json_len[N_PRODUCTS];
@@ -46,10 +47,18 @@ static int compare(const void *a, const void *b)
     const struct product *x = &products[*(const int *)a], *y = &products[*(const int *)b];
     int r = 0;
     switch (cmp_sort) {
-    case SORT_POPULARITY_DESC: r = y->popularity - x->popularity; break;
-    case SORT_PRICE_ASC: r = x->price_cents - y->price_cents; break;
-    case SORT_PRICE_DESC: r = y->price_cents - x->price_cents; break;
-    case SORT_NAME_ASC: r = strcasecmp(x->name, y->name); break;
+    case SORT_POPULARITY_DESC:
+        r = y->popularity - x->popularity;
+        break;
+    case SORT_PRICE_ASC:
+        r = x->price_cents - y->price_cents;
+        break;
+    case SORT_PRICE_DESC:
+        r = y->price_cents - x->price_cents;
+        break;
+    case SORT_NAME_ASC:
+        r = strcasecmp(x->name, y->name);
+        break;
     }
     return r ? r : x->id - y->id;
 }
@@ -65,12 +74,14 @@ static void slug(const char *name, char *out, size_t size)
 }
 
 static void render_products(struct sbuf *b, int s, long page, long limit, const char *category);
+static void catalog_build(void);
 
 void catalog_init(void)
 {
+    catalog_build();
     for (size_t i = 0; i < N_PRODUCTS; i++) {
         const struct product *p = &products[i];
-        struct sbuf b = { 0 };
+        struct sbuf b = {0};
         char cat[64];
         slug(p->category, cat, sizeof cat);
         sb_addf(&b, "{\"id\":%d,\"name\":", p->id);
@@ -79,8 +90,9 @@ void catalog_init(void)
         sb_add_json_str(&b, p->sku);
         sb_adds(&b, ",\"category\":");
         sb_add_json_str(&b, p->category);
-        sb_addf(&b, ",\"category_id\":\"%s\",\"price\":%d.%02d,\"currency\":\"USD\","
-                    "\"popularity\":%d,\"stock\":%d,\"in_stock\":%s}",
+        sb_addf(&b,
+                ",\"category_id\":\"%s\",\"price\":%d.%02d,\"currency\":\"USD\","
+                "\"popularity\":%d,\"stock\":%d,\"in_stock\":%s}",
                 cat, p->price_cents / 100, p->price_cents % 100, p->popularity, p->stock,
                 p->stock > 0 ? "true" : "false");
         product_json[i] = sb_take(&b, &product_json_len[i]);
@@ -90,12 +102,12 @@ void catalog_init(void)
             sorted[s][i] = (int)i;
         cmp_sort = s;
         qsort(sorted[s], N_PRODUCTS, sizeof(int), compare);
-        struct sbuf fp = { 0 };
+        struct sbuf fp = {0};
         render_products(&fp, s, 1, DEFAULT_LIMIT, NULL);
         first_page_json[s] = sb_take(&fp, &first_page_json_len[s]);
     }
 
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     sb_adds(&b, "{\"items\":[");
     int n = 0;
     for (size_t i = 0; i < N_PRODUCTS; i++) {
@@ -118,12 +130,141 @@ void catalog_init(void)
     categories_json = sb_take(&b, &categories_json_len);
 }
 
-const struct product *catalog_find(int id)
+/* The guide's products only: /api/v1/products and /api/v1/products/{id} serve these. */
+static const struct product *guide_find(int id)
 {
     for (size_t i = 0; i < N_PRODUCTS; i++)
         if (products[i].id == id)
             return &products[i];
     return NULL;
+}
+
+/* ---- the catalog: the guide's products and generated ones, paged with cursors ----
+ *
+ * GET /api/v1/catalog serves SHOP_CATALOG_SIZE products: the guide's nine, then generated ones
+ * (ids from 301), by id. Some have no stock, so a journey has something to choose around. Each
+ * page names the next one by an absolute URL built from the request's Host header, the way
+ * APIs that page by links do; a client has to follow it as written. */
+
+static struct product catalog[SHOP_CATALOG_SIZE];
+static char catalog_names[SHOP_CATALOG_SIZE][48];
+static atomic_ullong page_hits[SHOP_CATALOG_SIZE];
+
+static void catalog_build(void)
+{
+    static const char *const adj[] = {"Compact", "Deluxe", "Portable", "Silent", "Smart",
+                                      "Rugged",  "Slim",   "Wireless", "Studio", "Travel"};
+    static const char *const noun[] = {"Charger", "Webcam", "Speaker", "Lamp", "Cable",
+                                       "Stand",   "Dock",   "Mat",     "Pen",  "Sleeve"};
+    size_t n = 0;
+    for (size_t i = 0; i < N_PRODUCTS; i++)
+        catalog[n++] = products[i];
+    for (int k = 0; n < SHOP_CATALOG_SIZE; k++, n++) {
+        struct product *p = &catalog[n];
+        uint64_t h = mix64((uint64_t)k, 7);
+        snprintf(catalog_names[n], sizeof catalog_names[n], "%s %s %d", adj[k % 10],
+                 noun[(k / 10) % 10], 301 + k);
+        p->id = 301 + k;
+        p->name = catalog_names[n];
+        p->category = "Accessories";
+        p->sku = "GEN";
+        p->price_cents = 499 + (int)(h % 19500);
+        p->popularity = (int)(h % 1000);
+        /* One generated product in seven is out of stock. */
+        p->stock = k % 7 == 3 ? 0 : 5 + (int)((h >> 20) % 300);
+    }
+}
+
+const struct product *catalog_find(int id)
+{
+    for (size_t i = 0; i < SHOP_CATALOG_SIZE; i++)
+        if (catalog[i].id == id)
+            return &catalog[i];
+    return NULL;
+}
+
+/* A cursor is the offset of the page's first product, written so that nobody mistakes it for a
+ * page number: "c" and the offset in hex. */
+static int parse_cursor(const char *s, long *off)
+{
+    if (!s || s[0] != 'c' || !s[1] || strlen(s) > 9)
+        return -1;
+    char *end;
+    long v = strtol(s + 1, &end, 16);
+    if (*end || v < 0 || v >= SHOP_CATALOG_SIZE)
+        return -1;
+    *off = v;
+    return 0;
+}
+
+/* The host of the request, as the client wrote it, when it is a plausible host[:port]. */
+static const char *request_host(struct shop_request *rq)
+{
+    const char *h = MHD_lookup_connection_value(rq->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+    if (!h || !*h || strlen(h) > 255)
+        return NULL;
+    for (const char *p = h; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              strchr(".-:[]_", *p)))
+            return NULL;
+    return h;
+}
+
+void catalog_page(struct shop_request *rq, struct reply *out)
+{
+    long limit, off = 0;
+    if (query_long(rq, "limit", 1, 100, SHOP_CATALOG_PAGE, &limit) < 0) {
+        reply_error(out, 400, "invalid_parameter", "limit must be an integer in 1..100");
+        return;
+    }
+    const char *cursor = query_arg(rq, "cursor");
+    if (cursor && parse_cursor(cursor, &off) < 0) {
+        reply_error(out, 400, "invalid_cursor", "cursor must be one that a page's \"next\" gave");
+        return;
+    }
+    const char *host = request_host(rq);
+    if (!host) {
+        reply_error(out, 400, "invalid_host", "the request needs a Host header");
+        return;
+    }
+    atomic_fetch_add_explicit(&page_hits[off], 1, memory_order_relaxed);
+    struct sbuf b = {0};
+    sb_adds(&b, "{\"items\":[");
+    long end = off + limit < SHOP_CATALOG_SIZE ? off + limit : SHOP_CATALOG_SIZE;
+    for (long i = off; i < end; i++) {
+        const struct product *p = &catalog[i];
+        sb_addf(&b, "%s{\"id\":%d,\"name\":", i > off ? "," : "", p->id);
+        sb_add_json_str(&b, p->name);
+        sb_addf(&b, ",\"price\":%d.%02d,\"stock\":%d}", p->price_cents / 100, p->price_cents % 100,
+                p->stock);
+    }
+    if (end < SHOP_CATALOG_SIZE)
+        sb_addf(&b, "],\"next\":\"http://%s/api/v1/catalog?limit=%ld&cursor=c%lx\"}", host, limit,
+                end);
+    else
+        sb_adds(&b, "],\"next\":null}");
+    out->status = 200;
+    out->body = sb_take(&b, &out->len);
+}
+
+json_t *catalog_page_stats(void)
+{
+    json_t *o = json_object();
+    for (long i = 0; i < SHOP_CATALOG_SIZE; i++) {
+        unsigned long long n = atomic_load_explicit(&page_hits[i], memory_order_relaxed);
+        if (!n)
+            continue;
+        char key[16];
+        snprintf(key, sizeof key, "%ld", i);
+        json_object_set_new(o, key, json_integer((json_int_t)n)); /* steals */
+    }
+    return o;
+}
+
+void catalog_page_stats_reset(void)
+{
+    for (size_t i = 0; i < SHOP_CATALOG_SIZE; i++)
+        atomic_store_explicit(&page_hits[i], 0, memory_order_relaxed);
 }
 
 static void render_products(struct sbuf *b, int s, long page, long limit, const char *category)
@@ -141,8 +282,8 @@ static void render_products(struct sbuf *b, int s, long page, long limit, const 
         }
         matched++;
     }
-    sb_addf(b, "],\"page\":%ld,\"limit\":%ld,\"total\":%ld,\"sort\":\"%s\"}", page, limit,
-            matched, sort_names[s]);
+    sb_addf(b, "],\"page\":%ld,\"limit\":%ld,\"total\":%ld,\"sort\":\"%s\"}", page, limit, matched,
+            sort_names[s]);
 }
 
 void catalog_products(struct shop_request *rq, struct reply *out)
@@ -174,7 +315,7 @@ void catalog_products(struct shop_request *rq, struct reply *out)
         reply_static(out, 200, first_page_json[s], first_page_json_len[s]);
         return;
     }
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     render_products(&b, s, page, limit, category);
     out->status = 200;
     out->body = sb_take(&b, &out->len);
@@ -185,7 +326,7 @@ void catalog_product(struct shop_request *rq, struct reply *out)
     long id;
     const struct product *p = NULL;
     if (parse_long(rq->id, 1, 1000000000, &id) == 0)
-        p = catalog_find((int)id);
+        p = guide_find((int)id);
     if (!p) {
         reply_error(out, 404, "not_found", "no product with this id");
         return;
@@ -233,7 +374,7 @@ void catalog_search(struct shop_request *rq, struct reply *out)
                     "q is required: 1 to 255 characters, not only spaces");
         return;
     }
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     sb_adds(&b, "{\"query\":");
     sb_add_json_str(&b, q);
     sb_adds(&b, ",\"items\":[");
@@ -263,11 +404,11 @@ void catalog_search(struct shop_request *rq, struct reply *out)
 
 #define REPORT_MAX_DAYS 3660
 enum { ST_COMPLETED, ST_PENDING, ST_PROCESSING, ST_CANCELLED, ST_REFUNDED, ST_COUNT };
-static const char *const status_names[ST_COUNT] = { "completed", "pending", "processing",
-                                                    "cancelled", "refunded" };
-static const int pattern[10] = { ST_COMPLETED,  ST_COMPLETED, ST_PENDING,   ST_COMPLETED,
-                                 ST_COMPLETED,  ST_PROCESSING, ST_COMPLETED, ST_CANCELLED,
-                                 ST_COMPLETED,  ST_REFUNDED };
+static const char *const status_names[ST_COUNT] = {"completed", "pending", "processing",
+                                                   "cancelled", "refunded"};
+static const int pattern[10] = {ST_COMPLETED, ST_COMPLETED,  ST_PENDING,   ST_COMPLETED,
+                                ST_COMPLETED, ST_PROCESSING, ST_COMPLETED, ST_CANCELLED,
+                                ST_COMPLETED, ST_REFUNDED};
 
 static int day_orders(int64_t day)
 {
@@ -369,7 +510,7 @@ void catalog_report_orders(struct shop_request *rq, struct reply *out)
         total += day_count(d, st);
 
     /* Newest first: walk back from end_date, skipping whole days until the page starts. */
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     sb_adds(&b, "{\"rows\":[");
     long skip = (page - 1) * page_size, shown = 0;
     for (int64_t d = end; d >= start && shown < page_size; d--) {
@@ -404,11 +545,11 @@ void catalog_report_orders(struct shop_request *rq, struct reply *out)
 
 void catalog_report_customers(struct shop_request *rq, struct reply *out)
 {
-    static const char *const segments[] = { "all", "enterprise", "smb", "consumer" };
-    static const char *const periods[] = { "last_7_days", "last_30_days", "last_90_days",
-                                           "last_365_days" };
-    static const int period_days[] = { 7, 30, 90, 365 };
-    static const int segment_base[] = { 48000, 1200, 9800, 37000 };
+    static const char *const segments[] = {"all", "enterprise", "smb", "consumer"};
+    static const char *const periods[] = {"last_7_days", "last_30_days", "last_90_days",
+                                          "last_365_days"};
+    static const int period_days[] = {7, 30, 90, 365};
+    static const int segment_base[] = {48000, 1200, 9800, 37000};
     const char *segment = query_arg(rq, "segment"), *period = query_arg(rq, "period");
     int si = 0, pi = 1;
     if (segment) {
@@ -437,17 +578,20 @@ void catalog_report_customers(struct shop_request *rq, struct reply *out)
     int active = total * (55 + (int)(h >> 24) % 30) / 100;
     int churned = total * days / 4000 + (int)(h >> 32) % 20;
     int orders = active * (1 + days / 30) + (int)(h >> 40) % 100;
-    int aov_cents = (si == 1 ? 184000 : si == 2 ? 42000 : si == 3 ? 6800 : 12500) +
+    int aov_cents = (si == 1   ? 184000
+                     : si == 2 ? 42000
+                     : si == 3 ? 6800
+                               : 12500) +
                     (int)((h >> 48) % 3000);
     long long revenue_cents = (long long)orders * aov_cents;
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     sb_addf(&b,
             "{\"segment\":\"%s\",\"period\":\"%s\",\"customers\":{\"total\":%d,\"new\":%d,"
             "\"active\":%d,\"churned\":%d},\"orders\":%d,\"revenue\":{\"total\":%lld.%02lld,"
             "\"average_order_value\":%d.%02d,\"currency\":\"USD\"},\"retention_rate\":%.3f,"
             "\"top_products\":[",
-            segments[si], periods[pi], total, fresh, active, churned, orders,
-            revenue_cents / 100, revenue_cents % 100, aov_cents / 100, aov_cents % 100,
+            segments[si], periods[pi], total, fresh, active, churned, orders, revenue_cents / 100,
+            revenue_cents % 100, aov_cents / 100, aov_cents % 100,
             1.0 - (double)churned / (double)total);
     for (int i = 0; i < 3; i++) {
         const struct product *p = &products[sorted[SORT_POPULARITY_DESC][(si + i) % N_PRODUCTS]];

@@ -55,8 +55,8 @@ struct latency {
     double a, b; /* fixed: a; uniform: a..b; exp: mean a (all in ms) */
 };
 
-static const char *const group_names[G_COUNT] = { "all",    "catalog", "auth",   "cart",
-                                                  "orders", "reports", "imports" };
+static const char *const group_names[G_COUNT] = {"all",    "catalog", "auth",   "cart",
+                                                 "orders", "reports", "imports"};
 
 static struct {
     unsigned port;
@@ -69,7 +69,7 @@ static struct {
     int have_seed;
     unsigned token_ttl;
     int quiet;
-} cfg = { .port = 8090, .listen = "127.0.0.1", .token_ttl = 900 };
+} cfg = {.port = 8090, .listen = "127.0.0.1", .token_ttl = 900};
 
 static uint64_t start_ns; /* stall windows are counted from here */
 
@@ -84,8 +84,7 @@ static void stats_count(int route, int method, int status)
 {
     if (status < STATUS_MIN || status >= STATUS_MIN + STATUS_SPAN)
         status = 500;
-    atomic_fetch_add_explicit(&stats[route][method][status - STATUS_MIN], 1,
-                              memory_order_relaxed);
+    atomic_fetch_add_explicit(&stats[route][method][status - STATUS_MIN], 1, memory_order_relaxed);
 }
 
 void stats_handler(struct shop_request *rq, struct reply *out)
@@ -116,8 +115,13 @@ void stats_handler(struct shop_request *rq, struct reply *out)
             }
         }
     }
-    reply_json(out, 200, json_pack("{s:I, s:o}", "total", (json_int_t)total, "endpoints",
-                                   endpoints));
+    /* Beyond the answers: sessions, the catalog's pages by their first product, and the
+     * number of cart requests whose product_id was a string (a client that lost a type). */
+    reply_json(out, 200,
+               json_pack("{s:I, s:o, s:o, s:o, s:I}", "total", (json_int_t)total, "endpoints",
+                         endpoints, "sessions", store_session_stats(), "catalog_pages",
+                         catalog_page_stats(), "string_product_ids",
+                         (json_int_t)api_string_product_ids(0)));
 }
 
 void reset_handler(struct shop_request *rq, struct reply *out)
@@ -128,6 +132,9 @@ void reset_handler(struct shop_request *rq, struct reply *out)
         for (int m = 0; m < M_COUNT; m++)
             for (int s = 0; s < STATUS_SPAN; s++)
                 atomic_store_explicit(&stats[r][m][s], 0, memory_order_relaxed);
+    store_session_stats_reset();
+    catalog_page_stats_reset();
+    (void)api_string_product_ids(1);
     if (clear_state)
         store_reset();
     reply_json(out, 200, json_pack("{s:b, s:b}", "reset", 1, "state", clear_state));
@@ -140,14 +147,19 @@ static uint64_t latency_ns(int group)
     const struct latency *l = cfg.latency[group].dist ? &cfg.latency[group] : &cfg.latency[G_NONE];
     double ms = 0;
     switch (l->dist) {
-    case DIST_FIXED: ms = l->a; break;
-    case DIST_UNIFORM: ms = l->a + rng_unit() * (l->b - l->a); break;
+    case DIST_FIXED:
+        ms = l->a;
+        break;
+    case DIST_UNIFORM:
+        ms = l->a + rng_unit() * (l->b - l->a);
+        break;
     case DIST_EXP:
         ms = -l->a * log(1.0 - rng_unit());
         if (ms > 60000)
             ms = 60000; /* the exponential tail is unbounded; a minute is enough */
         break;
-    default: return 0;
+    default:
+        return 0;
     }
     return (uint64_t)(ms * 1e6);
 }
@@ -176,7 +188,7 @@ static struct {
     struct pending *heap;
     size_t n, cap;
     int stopping;
-} timer = { .lock = PTHREAD_MUTEX_INITIALIZER };
+} timer = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static void heap_push(struct pending p)
 {
@@ -225,7 +237,7 @@ static int delay_until(struct MHD_Connection *conn, uint64_t due)
     }
     MHD_suspend_connection(conn);
     int earliest = timer.n == 0 || due < timer.heap[0].due;
-    heap_push((struct pending){ due, conn });
+    heap_push((struct pending){due, conn});
     if (earliest)
         pthread_cond_signal(&timer.cond);
     pthread_mutex_unlock(&timer.lock);
@@ -240,7 +252,7 @@ static void *timer_main(void *arg)
      * priority (when the process may take one) keeps the deadlines. The thread only waits and
      * resumes connections, short bursts of work even at that priority. Where the process may
      * not take it, the thread simply stays at normal priority. */
-    struct sched_param sp = { .sched_priority = 1 };
+    struct sched_param sp = {.sched_priority = 1};
     pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
     pthread_mutex_lock(&timer.lock);
     for (;;) {
@@ -259,8 +271,8 @@ static void *timer_main(void *arg)
             pthread_mutex_lock(&timer.lock);
             continue;
         }
-        struct timespec ts = { (time_t)(timer.heap[0].due / 1000000000u),
-                               (long)(timer.heap[0].due % 1000000000u) };
+        struct timespec ts = {(time_t)(timer.heap[0].due / 1000000000u),
+                              (long)(timer.heap[0].due % 1000000000u)};
         pthread_cond_timedwait(&timer.cond, &timer.lock, &ts);
     }
     pthread_mutex_unlock(&timer.lock);
@@ -272,15 +284,15 @@ static void *timer_main(void *arg)
 struct conn_state {
     struct shop_request rq;
     uint64_t arrival_ns;
-    size_t cap;          /* body cap for this route */
-    uint64_t received;   /* body bytes seen */
+    size_t cap;        /* body cap for this route */
+    uint64_t received; /* body bytes seen */
     int too_large;
-    int unsupported;     /* 415: imports without multipart/form-data */
+    int unsupported; /* 415: imports without multipart/form-data */
     char *body;
     size_t body_len, body_size;
     struct MHD_PostProcessor *pp;
-    int line_open;       /* the current CSV line has content */
-    struct reply reply;  /* prepared while the connection waits for its deadline */
+    int line_open;      /* the current CSV line has content */
+    struct reply reply; /* prepared while the connection waits for its deadline */
     int ready;
 };
 
@@ -303,6 +315,8 @@ static enum MHD_Result send_reply(struct conn_state *cs, struct reply *r)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (r->status == 401)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+    if (r->set_cookie[0])
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, r->set_cookie);
     if (!shop_routes[cs->rq.route].internal)
         stats_count(cs->rq.route, cs->rq.method, r->status);
     enum MHD_Result ret = MHD_queue_response(cs->rq.conn, (unsigned)r->status, resp);
@@ -312,8 +326,8 @@ static enum MHD_Result send_reply(struct conn_state *cs, struct reply *r)
 
 static int bearer_principal(struct MHD_Connection *conn)
 {
-    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                MHD_HTTP_HEADER_AUTHORIZATION);
+    const char *h =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (!h || strncasecmp(h, "Bearer ", 7) != 0)
         return -1;
     h += 7;
@@ -336,8 +350,13 @@ static void dispatch(struct conn_state *cs, struct reply *r)
         reply_error(r, 404, "not_found", "no such endpoint");
         return;
     }
-    shop_handler fn = rq->method == M_GET ? route->get : rq->method == M_POST ? route->post : NULL;
+    shop_handler fn = rq->method == M_GET      ? route->get
+                      : rq->method == M_POST   ? route->post
+                      : rq->method == M_DELETE ? route->del
+                                               : NULL;
     int need_auth = rq->method == M_GET ? route->get_auth : route->post_auth;
+    if (rq->method == M_DELETE)
+        need_auth = 0;
     if (!fn) {
         reply_error(r, 405, "method_not_allowed", "this endpoint does not allow this method");
         r->allow = route->allow;
@@ -345,6 +364,12 @@ static void dispatch(struct conn_state *cs, struct reply *r)
     }
     if (need_auth) {
         rq->principal = bearer_principal(rq->conn);
+        /* The cart and order routes take a session cookie as well as a bearer token. */
+        if (rq->principal < 0 && route->cookie_ok && session_cookie(rq->conn, rq->sid) == 0) {
+            rq->principal = store_session_auth(rq->sid, 1);
+            if (rq->principal < 0)
+                rq->sid[0] = '\0';
+        }
         if (rq->principal < 0) {
             reply_error(r, 401, "unauthorized", "a valid, unexpired bearer token is required");
             return;
@@ -364,7 +389,7 @@ static void dispatch(struct conn_state *cs, struct reply *r)
 static enum MHD_Result finish(struct conn_state *cs)
 {
     const struct shop_route *route = &shop_routes[cs->rq.route];
-    struct reply r = { 0 };
+    struct reply r = {0};
     if (cs->pp) {
         if (MHD_destroy_post_processor(cs->pp) == MHD_NO)
             cs->rq.upload_bad = 1;
@@ -461,15 +486,15 @@ static int begin(struct conn_state *cs, struct MHD_Connection *conn)
     cs->cap = SHOP_JSON_BODY_MAX;
     if (is_upload(cs)) {
         cs->cap = SHOP_UPLOAD_BODY_MAX;
-        const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *ct =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (ct && strncasecmp(ct, "multipart/form-data", 19) == 0)
             cs->pp = MHD_create_post_processor(conn, 16 * 1024, upload_field, cs);
         if (!cs->pp)
             cs->unsupported = 1;
     }
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl) {
         char *end;
         errno = 0;
@@ -517,9 +542,8 @@ static void take_body(struct conn_state *cs, const char *data, size_t size)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)cls;
     (void)version;
@@ -574,28 +598,27 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void usage(FILE *f)
 {
-    fputs(
-        "Usage: shop-api [options]\n"
-        "The demo e-commerce REST API that Stampede's example tests run against.\n"
-        "\n"
-        "  --port N              TCP port (default 8090)\n"
-        "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
-        "  --threads N           request threads (default: one per core)\n"
-        "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
-        "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
-        "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
-        "                        a group's own setting wins over all\n"
-        "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
-        "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
-        "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
-        "  --seed N              seed for tokens, latency and errors (default: random)\n"
-        "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
-        "  --quiet               print nothing on start\n"
-        "  --help                this text\n"
-        "\n"
-        "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
-        "them, and with ?state=1 also carts, orders, imports and tokens.\n",
-        f);
+    fputs("Usage: shop-api [options]\n"
+          "The demo e-commerce REST API that Stampede's example tests run against.\n"
+          "\n"
+          "  --port N              TCP port (default 8090)\n"
+          "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
+          "  --threads N           request threads (default: one per core)\n"
+          "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
+          "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
+          "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
+          "                        a group's own setting wins over all\n"
+          "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
+          "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
+          "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
+          "  --seed N              seed for tokens, latency and errors (default: random)\n"
+          "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
+          "  --quiet               print nothing on start\n"
+          "  --help                this text\n"
+          "\n"
+          "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
+          "them, and with ?state=1 also carts, orders, imports and tokens.\n",
+          f);
 }
 
 static void bad_option(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -637,10 +660,10 @@ static void parse_latency(const char *spec)
                        spec);
         dist = eq + 1;
     }
-    struct latency l = { 0 };
+    struct latency l = {0};
     char *end;
-#define BAD_LATENCY                                                                           \
-    "--latency-ms '%s': expected GROUP=fixed:MS, GROUP=uniform:MIN-MAX or GROUP=exp:MEAN with " \
+#define BAD_LATENCY                                                                                \
+    "--latency-ms '%s': expected GROUP=fixed:MS, GROUP=uniform:MIN-MAX or GROUP=exp:MEAN with "    \
     "non-negative milliseconds"
     if (strncmp(dist, "fixed:", 6) == 0) {
         l.dist = DIST_FIXED;
@@ -688,21 +711,32 @@ static uint64_t parse_duration_ns(const char *s)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { O_PORT = 1, O_LISTEN, O_THREADS, O_LATENCY, O_ERROR, O_STALL_EVERY, O_STALL_MS,
-           O_SEED, O_TTL, O_QUIET, O_HELP };
+    enum {
+        O_PORT = 1,
+        O_LISTEN,
+        O_THREADS,
+        O_LATENCY,
+        O_ERROR,
+        O_STALL_EVERY,
+        O_STALL_MS,
+        O_SEED,
+        O_TTL,
+        O_QUIET,
+        O_HELP
+    };
     static const struct option opts[] = {
-        { "port", required_argument, NULL, O_PORT },
-        { "listen", required_argument, NULL, O_LISTEN },
-        { "threads", required_argument, NULL, O_THREADS },
-        { "latency-ms", required_argument, NULL, O_LATENCY },
-        { "error-rate", required_argument, NULL, O_ERROR },
-        { "stall-every", required_argument, NULL, O_STALL_EVERY },
-        { "stall-ms", required_argument, NULL, O_STALL_MS },
-        { "seed", required_argument, NULL, O_SEED },
-        { "token-ttl", required_argument, NULL, O_TTL },
-        { "quiet", no_argument, NULL, O_QUIET },
-        { "help", no_argument, NULL, O_HELP },
-        { NULL, 0, NULL, 0 },
+        {"port", required_argument, NULL, O_PORT},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"latency-ms", required_argument, NULL, O_LATENCY},
+        {"error-rate", required_argument, NULL, O_ERROR},
+        {"stall-every", required_argument, NULL, O_STALL_EVERY},
+        {"stall-ms", required_argument, NULL, O_STALL_MS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"token-ttl", required_argument, NULL, O_TTL},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     double stall_ms = -1;
     long v;
@@ -715,19 +749,25 @@ static void parse_options(int argc, char **argv)
                 bad_option("--port '%s': expected a port number 1..65535", optarg);
             cfg.port = (unsigned)v;
             break;
-        case O_LISTEN: cfg.listen = optarg; break;
+        case O_LISTEN:
+            cfg.listen = optarg;
+            break;
         case O_THREADS:
             if (parse_long(optarg, 1, 256, &v) < 0)
                 bad_option("--threads '%s': expected 1..256", optarg);
             cfg.threads = (unsigned)v;
             break;
-        case O_LATENCY: parse_latency(optarg); break;
+        case O_LATENCY:
+            parse_latency(optarg);
+            break;
         case O_ERROR:
             cfg.error_rate = parse_double(optarg, "--error-rate", "a number 0..1");
             if (cfg.error_rate < 0 || cfg.error_rate > 1)
                 bad_option("--error-rate '%s': expected a number 0..1", optarg);
             break;
-        case O_STALL_EVERY: cfg.stall_every_ns = parse_duration_ns(optarg); break;
+        case O_STALL_EVERY:
+            cfg.stall_every_ns = parse_duration_ns(optarg);
+            break;
         case O_STALL_MS:
             stall_ms = parse_double(optarg, "--stall-ms", "milliseconds > 0");
             if (stall_ms <= 0)
@@ -747,8 +787,12 @@ static void parse_options(int argc, char **argv)
                 bad_option("--token-ttl '%s': expected seconds, 1..2592000", optarg);
             cfg.token_ttl = (unsigned)v;
             break;
-        case O_QUIET: cfg.quiet = 1; break;
-        case O_HELP: usage(stdout); exit(0);
+        case O_QUIET:
+            cfg.quiet = 1;
+            break;
+        case O_HELP:
+            usage(stdout);
+            exit(0);
         default:
             bad_option("unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -792,7 +836,7 @@ int main(int argc, char **argv)
 
     parse_options(argc, argv);
 
-    struct sockaddr_storage ss = { 0 };
+    struct sockaddr_storage ss = {0};
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_TURBO;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
@@ -845,14 +889,11 @@ int main(int argc, char **argv)
     unsigned limit = fds > 200 ? fds - 100 : fds / 2;
     start_ns = now_ns();
     d = MHD_start_daemon(flags, (uint16_t)cfg.port, NULL, NULL, on_request, NULL,
-                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                         MHD_OPTION_THREAD_POOL_SIZE, cfg.threads,
-                         MHD_OPTION_CONNECTION_LIMIT, limit,
-                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 120u,
-                         MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                         MHD_OPTION_END);
+                         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
+                         cfg.threads, MHD_OPTION_CONNECTION_LIMIT, limit,
+                         MHD_OPTION_PER_IP_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_TIMEOUT,
+                         120u, MHD_OPTION_LISTEN_BACKLOG_SIZE, 4096u, MHD_OPTION_NOTIFY_COMPLETED,
+                         on_completed, NULL, MHD_OPTION_END);
     if (!d) {
         fprintf(stderr, "shop-api: cannot listen on %s port %u: %s\n", cfg.listen, cfg.port,
                 strerror(errno));

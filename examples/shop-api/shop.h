@@ -34,6 +34,12 @@ struct shop_request;
 /* Per-principal history kept in memory: older orders and imports are forgotten so a long
  * benchmark cannot grow the shop without bound. */
 #define SHOP_HISTORY_MAX 1000
+/* The catalog of GET /api/v1/catalog: the guide's products and generated ones. */
+#define SHOP_CATALOG_SIZE 100
+#define SHOP_CATALOG_PAGE 20 /* the default page size */
+/* Sessions (POST /api/v1/session): live ones at most; a login past it answers 503. */
+#define SHOP_SESSIONS_MAX 100000
+#define SESSION_HEX 32
 
 /* ---- utilities (util.c) ---- */
 
@@ -87,10 +93,11 @@ int parse_date(const char *s, int64_t *days);
 
 struct reply {
     int status;
-    char *body;      /* owned and malloc'd, unless body_static */
+    char *body; /* owned and malloc'd, unless body_static */
     size_t len;
-    int body_static; /* body points at storage that lives as long as the process */
-    const char *allow; /* Allow header for 405 */
+    int body_static;      /* body points at storage that lives as long as the process */
+    const char *allow;    /* Allow header for 405 */
+    char set_cookie[128]; /* a Set-Cookie header's value, or "" */
 };
 
 /* Steals obj (one reference) and serializes it compactly into the reply. */
@@ -108,11 +115,12 @@ enum shop_method { M_GET, M_POST, M_PUT, M_PATCH, M_DELETE, M_HEAD, M_OPTIONS, M
 /* What the access handler collected about one request before it is answered. */
 struct shop_request {
     struct MHD_Connection *conn;
-    int route;      /* index into the route table, ROUTE_UNMATCHED if none */
-    int method;     /* enum shop_method */
-    char id[64];    /* the ":id" path segment, if the route has one */
-    int principal;  /* from the bearer token, -1 if none or invalid */
-    const char *body; /* the JSON body (NUL-terminated), or NULL */
+    int route;     /* index into the route table, ROUTE_UNMATCHED if none */
+    int method;    /* enum shop_method */
+    char id[64];   /* the ":id" path segment, if the route has one */
+    int principal; /* from the bearer token or the session cookie, -1 if none or invalid */
+    char sid[SESSION_HEX + 1]; /* the session cookie that authenticated it, or "" */
+    const char *body;          /* the JSON body (NUL-terminated), or NULL */
     size_t body_len;
     /* multipart upload summary, for POST /api/v1/imports */
     int upload_seen_file;
@@ -127,12 +135,14 @@ struct shop_request {
 typedef void (*shop_handler)(struct shop_request *rq, struct reply *out);
 
 struct shop_route {
-    const char *pattern;      /* with ":id" for one variable segment */
-    int group;                /* enum shop_group, for --latency-ms */
-    shop_handler get, post;   /* NULL when the method is not allowed */
-    int get_auth, post_auth;  /* the method needs a valid bearer token */
-    const char *allow;        /* the Allow header for 405 */
-    int internal;             /* /__ endpoints: not counted, no delays or injected errors */
+    const char *pattern;     /* with ":id" for one variable segment */
+    int group;               /* enum shop_group, for --latency-ms */
+    shop_handler get, post;  /* NULL when the method is not allowed */
+    int get_auth, post_auth; /* the method needs a valid bearer token */
+    const char *allow;       /* the Allow header for 405 */
+    int internal;            /* /__ endpoints: not counted, no delays or injected errors */
+    shop_handler del;        /* DELETE, NULL when not allowed */
+    int cookie_ok;           /* a session cookie authenticates as a bearer token does */
 };
 
 extern const struct shop_route shop_routes[];
@@ -143,6 +153,12 @@ extern const int shop_route_count; /* including the unmatched pseudo-route at th
 int route_match(const char *path, char *id, size_t id_size);
 int method_index(const char *method);
 extern const char *const shop_method_names[M_COUNT];
+
+/* The "sid" cookie of a request into sid: 0, or -1 when it has none. */
+int session_cookie(struct MHD_Connection *conn, char sid[SESSION_HEX + 1]);
+/* POST /api/v1/cart/items that sent product_id as a string, since the last reset (reset: read
+ * and set to zero). */
+unsigned long long api_string_product_ids(int reset);
 
 /* The /__stats and /__reset handlers live in main.c; api.c only routes to them. */
 void stats_handler(struct shop_request *rq, struct reply *out);
@@ -161,7 +177,13 @@ struct product {
 };
 
 void catalog_init(void);
+/* Any product of the catalog (the guide's and the generated ones), or NULL. */
 const struct product *catalog_find(int id);
+/* GET /api/v1/catalog?limit=&cursor=: a page of the whole catalog with an absolute "next". */
+void catalog_page(struct shop_request *rq, struct reply *out);
+/* Pages of GET /api/v1/catalog served, by the offset they start at (for /__stats). */
+json_t *catalog_page_stats(void);
+void catalog_page_stats_reset(void);
 void catalog_products(struct shop_request *rq, struct reply *out);
 void catalog_product(struct shop_request *rq, struct reply *out);
 void catalog_categories(struct shop_request *rq, struct reply *out);
@@ -197,9 +219,26 @@ void store_reset(void);
 
 json_t *store_principal_json(int principal); /* new reference */
 int store_principal_is_user(int principal);
-json_t *store_cart_json(int principal);
-/* Adds quantity of product; returns the cart (new reference). */
-json_t *store_cart_add(int principal, const struct product *p, int quantity);
+const char *store_principal_email(int principal); /* NULL for the client */
+/* A cart: the principal's (a bearer token), or a session's when sid is not NULL (each session
+ * has a cart of its own). */
+json_t *store_cart_json(int principal, const char *sid);
+/* Adds quantity of product; returns the cart (new reference), NULL for an unknown session. */
+json_t *store_cart_add(int principal, const char *sid, const struct product *p, int quantity);
+/* Turns a cart that holds something into an order: 0 and *order (new reference), or 1 when the
+ * cart is empty. */
+int store_checkout(int principal, const char *sid, json_t **order);
+
+/* Sessions: a login by cookie. out gets the new session id (SESSION_HEX hex characters); -1
+ * when SHOP_SESSIONS_MAX sessions are live. */
+int store_session_create(int principal, char out[SESSION_HEX + 1]);
+/* The principal of a live session id, or -1; use marks it used by a cart or order request. */
+int store_session_auth(const char *sid, int use);
+/* Ends a session: 0, or -1 when it is not live. */
+int store_session_delete(const char *sid);
+/* {created, deleted, live, used}: used counts sessions that made a cart or order request. */
+json_t *store_session_stats(void);
+void store_session_stats_reset(void);
 /* Turns the cart into an order (an empty cart gives an empty order); new reference. */
 json_t *store_order_create(int principal, const char *shipping, const char *payment,
                            const char *notes);

@@ -662,7 +662,10 @@ static json_t *compare_names(json_t *const *runs, const int64_t *ids, size_t n, 
                 figures_of(summary_name(runs[r], name), &f);
                 json_array_append_new(entries, compare_entry(&base, &f, tol, ids[r], r == 0));
             }
-            json_array_append_new(names, json_pack("{s:s, s:o}", "name", name, "runs", entries));
+            /* A group's runs (a "group" step timed as a whole) are marked as such. */
+            const char *kind = json_string_value(json_object_get(nm, "kind"));
+            json_array_append_new(names, json_pack("{s:s, s:s, s:o}", "name", name, "kind",
+                                                   kind ? kind : "request", "runs", entries));
         }
     }
     return names;

@@ -458,8 +458,15 @@ int sp_cmd_run(int argc, char **argv)
         goto out;
     }
     if (a.check_only) {
-        printf("%s: valid (%zu user classes, %zu request names, %zu thresholds)\n", a.file,
-               def->nusers, def->nnames, def->nthresholds);
+        size_t groups = 0;
+        for (size_t i = 0; i < def->nnames; i++)
+            groups += def->name_kinds[i] == SP_NAME_GROUP;
+        if (groups)
+            printf("%s: valid (%zu user classes, %zu request names, %zu groups, %zu thresholds)\n",
+                   a.file, def->nusers, def->nnames - groups, groups, def->nthresholds);
+        else
+            printf("%s: valid (%zu user classes, %zu request names, %zu thresholds)\n", a.file,
+                   def->nusers, def->nnames, def->nthresholds);
         exit_code = 0;
         goto out;
     }

@@ -40,14 +40,23 @@ static void csv_field(wbuf *b, const char *s)
         w_addc(b, '"');
 }
 
+/* A name of the summary or the series that is a group's (a run of steps timed as a whole). */
+static int is_group(const json_t *n)
+{
+    const char *k = json_string_value(json_object_get(n, "kind"));
+    return k && strcmp(k, "group") == 0;
+}
+
 static void csv_row(wbuf *b, const json_t *n)
 {
     const json_t *l = json_object_get(n, "latency_ms");
     csv_field(b, str(n, "name"));
-    w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f\r\n",
+    w_addf(b, ",%.0f,%.0f,%.3f,%.6f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f,%.0f,%.0f,",
            num(n, "requests"), num(n, "failures"), num(n, "rps"), num(n, "error_rate"),
            num(l, "min"), num(l, "avg"), num(l, "p50"), num(l, "p90"), num(l, "p95"), num(l, "p99"),
            num(l, "max"), num(n, "bytes_in"), num(n, "bytes_out"));
+    /* The kind last, so that columns read by position stay where they were. */
+    w_adds(b, is_group(n) ? "group\r\n" : "request\r\n");
 }
 
 int sp_export_csv(const json_t *run, sp_buf *dst)
@@ -55,7 +64,7 @@ int sp_export_csv(const json_t *run, sp_buf *dst)
     wbuf w = {dst, 0}, *out = &w;
     const json_t *summary = json_object_get(run, "summary");
     w_adds(out, "name,requests,failures,rps,error_rate,min_ms,avg_ms,p50_ms,p90_ms,p95_ms,"
-                "p99_ms,max_ms,bytes_in,bytes_out\r\n");
+                "p99_ms,max_ms,bytes_in,bytes_out,kind\r\n");
     size_t i;
     const json_t *n;
     json_array_foreach(json_object_get(summary, "names"), i, n) csv_row(out, n);

@@ -47,6 +47,12 @@ size_t sp_report_judge(const sp_def *def, const sp_stats *totals, double duratio
     return failed;
 }
 
+/* Whether name i of def is a group's (a run of steps timed as a whole), not a request's. */
+static int is_group(const sp_def *def, size_t i)
+{
+    return def->name_kinds && i < def->nnames && def->name_kinds[i] == SP_NAME_GROUP;
+}
+
 static double ms(uint64_t us)
 {
     return (double)us / 1000.0;
@@ -72,7 +78,8 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
             continue;
         /* json_object_set_new steals the packed object. */
         json_object_set_new(names, def->names[i],
-                            json_pack("{s:I, s:I, s:f, s:f, s:f, s:f}", "requests",
+                            json_pack("{s:s, s:I, s:I, s:f, s:f, s:f, s:f}", "kind",
+                                      is_group(def, i) ? "group" : "request", "requests",
                                       (json_int_t)n->requests, "failures", (json_int_t)n->failures,
                                       "p50", ms(sp_hist_percentile(n->hist, 50)), "p95",
                                       ms(sp_hist_percentile(n->hist, 95)), "p99",
@@ -132,7 +139,8 @@ uint64_t sp_report_unaccepted_failures(const sp_run_result *r)
         return 0;
     uint64_t failed = 0;
     for (size_t i = 0; i < r->totals->nnames; i++)
-        failed += r->totals->names[i].failures;
+        if (!r->totals->names[i].group) /* a failed group is a failed request inside it */
+            failed += r->totals->names[i].failures;
     return failed;
 }
 
@@ -140,7 +148,8 @@ static uint64_t requests_of(const sp_stats *t)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < t->nnames; i++)
-        n += t->names[i].requests;
+        if (!t->names[i].group) /* a group's runs are not requests */
+            n += t->names[i].requests;
     return n;
 }
 
@@ -282,8 +291,12 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
 {
     const sp_def *def = r->def;
     json_t *names = json_array();
-    for (size_t i = 0; i < r->totals->nnames; i++)
-        json_array_append_new(names, name_json(def->names[i], &r->totals->names[i], r->duration_s));
+    for (size_t i = 0; i < r->totals->nnames; i++) {
+        json_t *nj = name_json(def->names[i], &r->totals->names[i], r->duration_s);
+        /* A group's entry counts whole runs of its steps: "requests" are those runs. */
+        json_object_set_new(nj, "kind", json_string(is_group(def, i) ? "group" : "request"));
+        json_array_append_new(names, nj);
+    }
     sp_name_stats total;
     sp_name_stats_init(&total);
     sp_stats_total(r->totals, &total);
@@ -380,9 +393,14 @@ void sp_report_text(const sp_run_result *r, FILE *out)
             r->duration_s, t->iterations);
     fprintf(out, "%-28s %10s %9s %8s %9s %9s %9s %9s %9s\n", "Name", "Requests", "RPS", "Fail",
             "p50", "p90", "p95", "p99", "max");
-    for (size_t i = 0; i < t->nnames; i++)
-        if (t->names[i].requests)
-            table_row(out, def->names[i], &t->names[i], r->duration_s);
+    for (size_t i = 0; i < t->nnames; i++) {
+        if (!t->names[i].requests)
+            continue;
+        char label[300];
+        /* A group's row counts whole runs of its steps, beside the requests inside it. */
+        snprintf(label, sizeof label, "%s%s", is_group(def, i) ? "group: " : "", def->names[i]);
+        table_row(out, label, &t->names[i], r->duration_s);
+    }
     table_row(out, "Total", &total, r->duration_s);
 
     fprintf(out, "\n%-8s %10s %8s\n", "Status", "Responses", "Share");
@@ -570,7 +588,8 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
             requests_of(r->totals));
     uint64_t failed_requests = 0;
     for (size_t i = 0; i < r->totals->nnames; i++)
-        failed_requests += r->totals->names[i].failures;
+        if (!r->totals->names[i].group)
+            failed_requests += r->totals->names[i].failures;
     fprintf(out, "      <property name=\"failed_requests\" value=\"%" PRIu64 "\"/>\n",
             failed_requests);
     fprintf(out, "    </properties>\n");

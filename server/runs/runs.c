@@ -427,13 +427,16 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
         const sp_name_stats *n = &s->names[i];
         if (!n->requests)
             continue;
-        json_array_append_new(
-            names,
+        json_t *pn =
             json_pack("{s:s, s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "name", x->def->names[i], "count",
                       (json_int_t)n->requests, "rps", (json_int_t)n->requests, "errors",
                       (json_int_t)n->failures, "p50", ms_of(sp_hist_percentile(n->hist, 50)), "p95",
                       ms_of(sp_hist_percentile(n->hist, 95)), "p99",
-                      ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist))));
+                      ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist)));
+        /* A group's count is runs of its steps; the second's totals leave it out. */
+        if (x->def->name_kinds[i] == SP_NAME_GROUP)
+            json_object_set_new(pn, "kind", json_string("group"));
+        json_array_append_new(names, pn);
     }
     const sp_name_stats *t = &x->scratch; /* the second's total, from on_second */
     /* "o" steals names. */
@@ -1083,6 +1086,8 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
     if (rc == 0) {
         rc = sp_store_run_names_set(st.s, out->run_id, (const char *const *)st.def->names,
                                     st.def->nnames);
+        if (rc == 0)
+            rc = sp_store_run_name_kinds_set(st.s, out->run_id, st.def->name_kinds, st.def->nnames);
         if (rc) {
             snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st.s));
             /* Not left queued when it can be helped (a full disk usually cannot). */
@@ -1259,8 +1264,12 @@ int sp_runs_live(sp_runs *r, int64_t run_id, json_t **out)
     json_t *o = totals_json(NULL, &all, secs);
     json_t *names = json_array();
     for (size_t i = 0; i < x->totals.nnames; i++)
-        if (x->totals.names[i].requests)
-            json_array_append_new(names, totals_json(x->def->names[i], &x->totals.names[i], secs));
+        if (x->totals.names[i].requests) {
+            json_t *tn = totals_json(x->def->names[i], &x->totals.names[i], secs);
+            if (x->def->name_kinds[i] == SP_NAME_GROUP)
+                json_object_set_new(tn, "kind", json_string("group"));
+            json_array_append_new(names, tn);
+        }
     json_object_set_new(o, "names", names);
     json_object_set_new(o, "elapsed_s", json_real(secs));
     json_object_set_new(o, "planned_s", json_real((double)x->def->load.total_ms / 1000.0));

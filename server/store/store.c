@@ -102,6 +102,7 @@ static const char *const sql_text[Q_COUNT] = {
         " schedule_id, fire_at, fire_missed)"
         " VALUES (?1, ?2, 'queued', ?3, ?4, ?5, 'scheduled', ?6, ?7, ?8)",
     [Q_RUN_NAME_INSERT] = "INSERT INTO run_names (run_id, name_id, name) VALUES (?1, ?2, ?3)",
+    [Q_RUN_NAME_GROUP] = "UPDATE run_names SET kind = 'group' WHERE run_id = ?1 AND name_id = ?2",
     [Q_RUN_START] = "UPDATE runs SET status = 'running', started_at = ?2"
                     " WHERE id = ?1 AND status = 'queued'",
     [Q_RUN_FINISH] = "UPDATE runs SET status = ?2, ended_at = ?3, verdicts = ?4, summary = ?5,"
@@ -109,7 +110,7 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_RUN_EXISTS] = "SELECT 1 FROM runs WHERE id = ?1",
     [Q_RUN_GET] = "SELECT " RUN_COLUMNS ", r.summary FROM runs r JOIN tests t ON t.id = r.test_id"
                   " WHERE r.id = ?1",
-    [Q_RUN_NAMES] = "SELECT name_id, name FROM run_names WHERE run_id = ?1"
+    [Q_RUN_NAMES] = "SELECT name_id, name, kind FROM run_names WHERE run_id = ?1"
                     " AND (?2 < 0 OR name_id = ?2) ORDER BY name_id",
     [Q_RUN_LAST_SECOND] = "SELECT max(second) FROM run_seconds WHERE run_id = ?1",
     /* The list carries the headline figures of each summary, so a history page needs no

@@ -251,6 +251,10 @@ int sp_store_run_create_as(sp_store *s, int64_t test_id, int revision, const cha
  * (the definition's name ids). Called once, before the first second: a second call is
  * SP_ESTATE, more than SP_DEF_MAX_NAMES names SP_ELIMIT, a missing run SP_ENOTFOUND. */
 int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names, size_t n);
+/* Marks the run's names whose kinds[i] is SP_NAME_GROUP (definition.h) as groups (after
+ * sp_store_run_names_set, with the same n): they are listed under "groups" by
+ * sp_store_run_get and carry "kind": "group" in series. */
+int sp_store_run_name_kinds_set(sp_store *s, int64_t run_id, const uint8_t *kinds, size_t n);
 /* Moves a queued run to running and sets started_at. SP_ESTATE when it is not queued. Other
  * statuses are reached through sp_store_run_finish(). */
 int sp_store_run_set_status(sp_store *s, int64_t run_id, sp_run_status status);

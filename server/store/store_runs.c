@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "engine/definition.h"
 #include "store/sql.h"
 #include "store/store.h"
 #include "store/store_private.h"
@@ -114,6 +115,22 @@ int sp_store_run_names_set(sp_store *s, int64_t run_id, const char *const *names
     return sp_sql_end(q, ret);
 }
 
+int sp_store_run_name_kinds_set(sp_store *s, int64_t run_id, const uint8_t *kinds, size_t n)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    if (n > SP_DEF_MAX_NAMES)
+        return SP_ELIMIT;
+    sp_sql *q = s->sql;
+    int ret = sp_sql_begin(q);
+    if (ret)
+        return ret;
+    for (size_t i = 0; i < n && !ret; i++)
+        if (kinds[i] == SP_NAME_GROUP)
+            ret = sp_sql_run(q, Q_RUN_NAME_GROUP, "ll", run_id, (int64_t)i);
+    return sp_sql_end(q, ret);
+}
+
 /* After an UPDATE ... WHERE id = ? AND status ... changed nothing: was the run missing, or in
  * the wrong state? */
 static int run_missing_or_state(sp_store *s, int64_t run_id)
@@ -163,15 +180,21 @@ int sp_store_run_get(sp_store *s, int64_t run_id, json_t **out)
     sp_sql_done(st);
     if (ret)
         return ret;
-    json_t *names = json_array();
+    json_t *names = json_array(), *groups = json_array();
     json_object_set_new(o, "names", names);
+    /* Names that are groups (timed runs of steps), listed again apart. */
+    json_object_set_new(o, "groups", groups);
     st = sp_sql_query(q, Q_RUN_NAMES, "ll", run_id, (int64_t)-1);
     if (!st) {
         ret = SP_EIO;
         goto out;
     }
-    while ((ret = sp_sql_next(q, st)) > 0)
+    while ((ret = sp_sql_next(q, st)) > 0) {
         json_array_append_new(names, sp_sql_col(st, 1, 's'));
+        const unsigned char *kind = sqlite3_column_text(st, 2);
+        if (kind && strcmp((const char *)kind, "group") == 0)
+            json_array_append_new(groups, sp_sql_col(st, 1, 's'));
+    }
     sp_sql_done(st);
     if (ret)
         goto out;

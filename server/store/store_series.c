@@ -330,6 +330,8 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
         ns->obj = json_object();
         json_object_set_new(ns->obj, "id", json_integer(id));
         json_object_set_new(ns->obj, "name", sp_sql_col(nm, 1, 's'));
+        const unsigned char *kind = sqlite3_column_text(nm, 2);
+        json_object_set_new(ns->obj, "kind", json_string(kind ? (const char *)kind : "request"));
         for (size_t c = 0; c < SP_ARRAY_LEN(series_cols); c++) {
             if (!series_cols[c])
                 continue;

@@ -41,6 +41,7 @@ static void render_all(const sp_tmpl *t, sp_vuctx *ctx)
         sp_buf_init(&text, 4096);
         sp_value_render(&v, &text);
         sp_buf_release(&text);
+        sp_value_drop(&v);
     }
     size_t len;
     if (sp_tmpl_is_constant(t))
@@ -55,18 +56,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_t *scope_data = make_data();
     json_t *row = json_pack("{s:s, s:s}", "email", "row@example.com", "password", "x\r\ny");
     json_t *secrets = json_pack("{s:s}", "api_key", "k\"e\r\ny");
-    sp_scope scope = {scope_data, vars, SP_ARRAY_LEN(vars), fields, SP_ARRAY_LEN(fields),
-                      secrets};
+    sp_scope scope = {scope_data, vars, SP_ARRAY_LEN(vars), fields, SP_ARRAY_LEN(fields), secrets};
     sp_value slots[SP_ARRAY_LEN(vars)];
     memset(slots, 0, sizeof slots);
-    slots[0].s = "tok\"en\r\n";
+    slots[0].type = SP_V_STR;
+    slots[0].u.s = "tok\"en\r\n";
     slots[0].len = 8;
-    slots[1].item = json_array_get(json_object_get(scope_data, "credentials"), 0);
-    slots[3].item = json_array_get(json_object_get(scope_data, "mixed"), 2);
+    sp_value_from_json(&slots[1], json_array_get(json_object_get(scope_data, "credentials"), 0),
+                       SP_REF_DEF);
+    sp_value_from_json(&slots[3], json_array_get(json_object_get(scope_data, "mixed"), 2),
+                       SP_REF_DEF);
     sp_rng rng;
     sp_rng_seed(&rng, size);
     /* A fixed clock keeps runs reproducible; one far from the epoch exercises big offsets. */
-    sp_vuctx ctx = {slots, SP_ARRAY_LEN(slots), row, &rng, 1, 0, 200, INT64_C(4102444800000)};
+    sp_vuctx ctx = {slots, SP_ARRAY_LEN(slots), row, &rng, 1, 0, 200, INT64_C(4102444800000), NULL};
 
     const char *src = (const char *)data;
     char err[256];

@@ -173,14 +173,19 @@ describe('shop-api with default options', () => {
     assert.deepEqual(cart0.body.items, []);
     let r = await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: 201, quantity: 2 } });
     assert.equal(r.status, 201);
-    r = await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: '203', quantity: 1 } });
-    assert.equal(r.status, 201, 'a numeric string product_id is accepted');
+    assertError(await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: '203', quantity: 1 } }),
+      400); /* a product_id must be a JSON integer, not a string of digits */
+    assertError(await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: 203, quantity: '1' } }),
+      400);
+    r = await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: 203, quantity: 1 } });
+    assert.equal(r.status, 201);
     r = await call(base, 'POST', '/api/v1/cart/items', { token, json: { product_id: 201, quantity: 3 } });
     assert.equal(r.status, 201);
     const line = r.body.items.find((i) => i.product_id === 201);
     assert.equal(line.quantity, 5);
     assert.equal(r.body.item_count, 6);
     assert.equal(r.body.subtotal, 5 * 49.99 + 329);
+    assert.equal(r.body.total, r.body.subtotal);
 
     const order = await call(base, 'POST', '/api/v1/orders', { token, json: {
       shipping_address_id: 'addr_7845', payment_method_id: 'pm_card_visa',
@@ -478,6 +483,108 @@ describe('shop-api with default options', () => {
     assertError(await call(base, 'GET', '/api/v1/cart', { token }), 401);
     const fresh = await login(base, USERS[3]);
     assert.deepEqual((await call(base, 'GET', '/api/v1/cart', { token: fresh })).body.items, []);
+  });
+});
+
+/** A request that may answer without a body (204), with a cookie header of its own. */
+async function raw(base, method, path, { cookie, json } = {}) {
+  const headers = {};
+  if (cookie) headers.Cookie = cookie;
+  if (json !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(base + path, { method, headers, body: json === undefined ? undefined : JSON.stringify(json),
+    signal: AbortSignal.timeout(10000) });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null };
+}
+
+describe('shop-api: the catalog, sessions and checkout the journeys use', () => {
+  let shop, base;
+  before(async () => { shop = await startShop(); base = shop.url; });
+  after(async () => { assert.equal(await shop.stop(), 0); });
+
+  test('the catalog pages by absolute next links built from the Host header, 100 products over 5 pages', async () => {
+    let url = base + '/api/v1/catalog';
+    const ids = [];
+    let pages = 0;
+    while (url) {
+      const res = await fetch(url);
+      assert.equal(res.status, 200);
+      const page = await res.json();
+      pages++;
+      for (const it of page.items) {
+        assert.deepEqual(Object.keys(it).sort(), ['id', 'name', 'price', 'stock']);
+        assert.equal(typeof it.price, 'number');
+        ids.push(it.id);
+      }
+      if (page.next !== null) assert.match(page.next, new RegExp('^' + base.replace(/[.]/g, '\\.') + '/api/v1/catalog\\?'));
+      url = page.next;
+    }
+    assert.equal(pages, 5);
+    assert.equal(ids.length, 100);
+    assert.equal(new Set(ids).size, 100);
+    const all = [];
+    for (let c = 0; c < 5; c++) all.push(...(await (await fetch(`${base}/api/v1/catalog?limit=100`)).json()).items);
+    assert.ok(all.some((p) => p.stock === 0), 'some products are out of stock');
+    /* The Host header, not the listening address, makes the link. */
+    const r = await new Promise((resolve, reject) => {
+      http.get(base + '/api/v1/catalog?limit=50', { headers: { Host: 'shop.example:8443' } }, (res) => {
+        let t = ''; res.on('data', (d) => { t += d; }); res.on('end', () => resolve(JSON.parse(t)));
+      }).on('error', reject);
+    });
+    assert.equal(r.next, 'http://shop.example:8443/api/v1/catalog?limit=50&cursor=c32');
+    assert.equal((await raw(base, 'GET', '/api/v1/catalog?cursor=bogus')).status, 400);
+    assert.equal((await raw(base, 'GET', '/api/v1/catalog?limit=0')).status, 400);
+  });
+
+  test('a session cookie logs in, works on the cart and checkout, and ends with DELETE', async () => {
+    const bad = await raw(base, 'POST', '/api/v1/session', { json: { email: USERS[1], password: 'nope' } });
+    assert.equal(bad.status, 401);
+    const r = await raw(base, 'POST', '/api/v1/session', { json: { email: USERS[1], password: PASSWORD } });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { user: { email: USERS[1] } });
+    const sc = r.headers.get('set-cookie');
+    assert.match(sc, /^sid=[0-9a-f]{32}; Path=\/; HttpOnly$/);
+    const cookie = sc.split(';')[0];
+    assert.deepEqual((await raw(base, 'GET', '/api/v1/session', { cookie })).body, { user: { email: USERS[1] } });
+    assert.equal((await raw(base, 'GET', '/api/v1/session')).status, 401);
+    /* Checkout: 409 on an empty cart, 201 {order_id} once it holds something. */
+    assert.equal((await raw(base, 'POST', '/api/v1/checkout', { cookie })).status, 409);
+    const catalog = (await (await fetch(base + '/api/v1/catalog?limit=100')).json()).items;
+    const none = catalog.find((p) => p.stock === 0), some = catalog.find((p) => p.stock > 0 && p.id > 300);
+    assert.equal((await raw(base, 'POST', '/api/v1/cart/items', { cookie, json: { product_id: none.id, quantity: 1 } })).status, 409);
+    assert.equal((await raw(base, 'POST', '/api/v1/cart/items', { cookie, json: { product_id: String(some.id), quantity: 1 } })).status, 400);
+    const add = await raw(base, 'POST', '/api/v1/cart/items', { cookie, json: { product_id: some.id, quantity: 2 } });
+    assert.equal(add.status, 201);
+    const cart = await raw(base, 'GET', '/api/v1/cart', { cookie });
+    assert.equal(cart.body.total, Math.round(some.price * 2 * 100) / 100);
+    const co = await raw(base, 'POST', '/api/v1/checkout', { cookie });
+    assert.equal(co.status, 201);
+    assert.match(co.body.order_id, /^ord_\d+$/);
+    assert.equal((await raw(base, 'GET', '/api/v1/cart', { cookie })).body.total, 0);
+    /* A bearer token checks out its user's cart the same way. */
+    const token = await login(base, USERS[2]);
+    assert.equal((await call(base, 'POST', '/api/v1/checkout', { token })).status, 409);
+    /* Logging out ends the session: the cookie no longer works anywhere. */
+    const del = await raw(base, 'DELETE', '/api/v1/session', { cookie });
+    assert.equal(del.status, 204);
+    assert.equal((await raw(base, 'GET', '/api/v1/session', { cookie })).status, 401);
+    assert.equal((await raw(base, 'GET', '/api/v1/cart', { cookie })).status, 401);
+    assert.equal((await raw(base, 'DELETE', '/api/v1/session', { cookie })).status, 401);
+    const stats = (await raw(base, 'GET', '/__stats')).body;
+    assert.ok(stats.sessions.created >= 1 && stats.sessions.deleted >= 1);
+    assert.ok(stats.string_product_ids >= 1);
+  });
+
+  test('each session has a cart of its own, even for one user', async () => {
+    const cookies = [];
+    for (let i = 0; i < 2; i++) {
+      const r = await raw(base, 'POST', '/api/v1/session', { json: { email: USERS[3], password: PASSWORD } });
+      cookies.push(r.headers.get('set-cookie').split(';')[0]);
+    }
+    assert.notEqual(cookies[0], cookies[1]);
+    await raw(base, 'POST', '/api/v1/cart/items', { cookie: cookies[0], json: { product_id: 101, quantity: 1 } });
+    assert.equal((await raw(base, 'GET', '/api/v1/cart', { cookie: cookies[1] })).body.items.length, 0);
+    assert.equal((await raw(base, 'GET', '/api/v1/cart', { cookie: cookies[0] })).body.items.length, 1);
   });
 });
 

@@ -109,7 +109,7 @@ static const char *render(const sp_tmpl *t)
     sp_rng_seed(&rng, 1);
     sp_value vars[8];
     memset(vars, 0, sizeof vars);
-    sp_vuctx ctx = {vars, 8, NULL, &rng, 1, 0, 200, 1700000000000};
+    sp_vuctx ctx = {vars, 8, NULL, &rng, 1, 0, 200, 1700000000000, NULL};
     sp_buf b;
     sp_buf_init(&b, sizeof out - 1);
     if (sp_tmpl_render(t, &ctx, &b) != 0)

@@ -9,7 +9,9 @@
  * Content-Type as the body). Every other path is 404. POST bodies are read and counted in
  * bytes_in. Each path has its own counter, so a test can compare what the engine counted with
  * what the target received; `connections` counts TCP connections accepted (a connection that
- * sent nothing counts too).
+ * sent nothing counts too). /typed (200 with a JSON object of every type),
+ * /login302 (302 to /needcookie with two Set-Cookie headers), /needcookie (200 with the Cookie
+ * header as the body when it holds the sid cookie, else 401).
  *
  * Threads: one thread per connection (so /slow only delays its own connection); the counters are
  * atomics read by the test thread; `away` is written before a run starts.
@@ -113,6 +115,29 @@ static enum MHD_Result ts_handler(void *cls, struct MHD_Connection *c, const cha
         atomic_fetch_add(&ts->ctype, 1);
         const char *ct = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Type");
         return ts_reply(c, 200, ct ? ct : "none", strlen(ct ? ct : "none"));
+    }
+    if (strcmp(url, "/login302") == 0) {
+        /* Sets a cookie on a redirect: the next hop must already carry it. */
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header(r, "Set-Cookie", "sid=s3cr3t; Path=/; HttpOnly");
+        MHD_add_response_header(r, "Set-Cookie", "theme=dark");
+        MHD_add_response_header(r, "Location", "/needcookie");
+        enum MHD_Result ret = MHD_queue_response(c, 302, r);
+        MHD_destroy_response(r);
+        return ret;
+    }
+    if (strcmp(url, "/needcookie") == 0) {
+        const char *ck = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cookie");
+        if (!ck || !strstr(ck, "sid=s3cr3t"))
+            return ts_reply(c, 401, "{}", 2);
+        return ts_reply(c, 200, ck, strlen(ck));
+    }
+    if (strcmp(url, "/typed") == 0) {
+        static const char b[] = "{\"n\":5,\"f\":1.5,\"b\":true,\"z\":null,\"o\":{\"a\":1},"
+                                "\"arr\":[{\"id\":1,\"stock\":0},{\"id\":2,\"stock\":3},"
+                                "{\"id\":3,\"stock\":7}],\"s\":\"x y\",\"next\":null}";
+        return ts_reply(c, 200, b, sizeof b - 1);
     }
     if (strcmp(url, "/500") == 0) {
         atomic_fetch_add(&ts->e500, 1);

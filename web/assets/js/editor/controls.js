@@ -9,7 +9,8 @@ import { h, uid } from '../dom.js';
 import { pathStr, getAt, setAt, delAt } from '../defpath.js';
 import { pretty } from './state.js';
 
-/** Binds an input, select or textarea to path. kind: text | number | duration | ints. */
+/** Binds an input, select or textarea to path. kind: text | number | numexpr (a number, or an
+ * expression kept as text) | duration | ints. */
 export function bindInput(form, input, path, kind) {
   const { ed } = form;
   const v = getAt(ed.def, path);
@@ -20,7 +21,7 @@ export function bindInput(form, input, path, kind) {
     let val;
     if (input.type === 'checkbox') val = input.checked ? true : undefined;
     else if (input.value === '') val = undefined;
-    else if (kind === 'number') val = Number.isFinite(Number(input.value)) ? Number(input.value) : input.value;
+    else if (kind === 'number' || kind === 'numexpr') val = input.value.trim() !== '' && Number.isFinite(Number(input.value)) ? Number(input.value) : input.value;
     else if (kind === 'duration') val = /^\d+(\.\d+)?$/.test(input.value.trim()) && input.value.trim() !== '0' ? Number(input.value) : input.value;
     else if (kind === 'ints') {
       const nums = input.value.split(/[\s,]+/).filter(Boolean).map(Number);

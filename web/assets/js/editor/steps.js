@@ -1,23 +1,34 @@
-// steps.js - one step of a task or of on_start, in parts: its condition (if/unless), the
-// variables it sets first (let), the request with its body, the expectations, the
-// extractions and the headers it sets for later requests. Each part edits its own paths of
-// the definition through the controls (controls.js); form is { ed, structural }.
+// steps.js - one step of a task, of on_start or of on_stop: its kind (a plain step, or a
+// repeat, choose or group holding steps of their own: flow.js), its condition (if/unless: a
+// variable, the last status or an expression), and for a plain step the variables it sets first
+// (let), the request with its body, the expectations, the extractions and the headers it sets
+// for later requests. Each part edits its own paths of the definition through the controls
+// (controls.js); form is { ed, structural }.
 import { h, mount, uid } from '../dom.js';
 import { pathStr, getAt, setAt, delAt } from '../defpath.js';
 import { bindInput, fld, sel, jsonFld, kv, listOf } from './controls.js';
+import { STEP_KINDS, stepKind, convertStep, repeatEditor, chooseEditor, groupEditor } from './flow.js';
 
 const METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS'];
 const BODY_KINDS = [['', 'No body'], ['json', 'JSON'], ['form', 'Form (URL-encoded)'], ['body', 'Text'], ['multipart', 'Multipart']];
 
-/** The step at sp: all its parts; a step without a request offers to add one. */
+/** The step at sp: its kind, its condition, then what that kind holds. */
 export function stepEditor(form, sp) {
   const { ed } = form;
   const step = getAt(ed.def, sp) || {};
+  const kind = stepKind(step);
+  const kindSel = sel(form, 'Step', [...sp, '__kind'], STEP_KINDS, { onChange: (v) => { convertStep(ed, sp, v); form.structural(); } });
+  kindSel.querySelector('select').value = kind;
+  kindSel.classList.add('step-kind');
+  const head = h('div', { class: 'step-head grid-2' }, kindSel, condition(form, sp));
+  if (kind === 'repeat') return h('div', { class: 'step step-flow' }, head, repeatEditor(form, sp, stepEditor));
+  if (kind === 'choose') return h('div', { class: 'step step-flow' }, head, chooseEditor(form, sp, stepEditor));
+  if (kind === 'group') return h('div', { class: 'step step-flow' }, head, groupEditor(form, sp, stepEditor));
   const rp = [...sp, 'request'];
   const hasReq = step.request && typeof step.request === 'object';
   return h('div', { class: 'step' },
-    condition(form, sp),
-    kv(form, 'Set variables first (let)', [...sp, 'let'], { nameLabel: 'Variable', valueLabel: 'Template', add: 'Add variable' }),
+    head,
+    kv(form, 'Set variables first (let)', [...sp, 'let'], { nameLabel: 'Variable', valueLabel: 'Template (one {{hole}} keeps its type)', add: 'Add variable' }),
     hasReq ? h('fieldset', { class: 'sub', dataset: { path: pathStr(rp) } }, h('legend', 'Request'),
       h('div', { class: 'req-line' },
         sel(form, 'Method', [...rp, 'method'], METHODS.map((m) => [m, m]), { dflt: 'GET', cls: 'f-method' }),
@@ -35,7 +46,10 @@ export function stepEditor(form, sp) {
     kv(form, 'Set headers for later requests', [...sp, 'set_headers'], { add: 'Add header', valueLabel: 'Value (empty removes)' }));
 }
 
-/** Run the step always, only if or unless: a variable (set, or equal to a value) or the last status. */
+/**
+ * Run the step always, only if or unless: an expression (cart.total > 0), a variable (set, or
+ * equal to a value) or the last status.
+ */
 function condition(form, sp) {
   const { ed } = form;
   const which = getAt(ed.def, [...sp, 'if']) !== undefined ? 'if' : getAt(ed.def, [...sp, 'unless']) !== undefined ? 'unless' : '';
@@ -43,23 +57,24 @@ function condition(form, sp) {
   box.appendChild(sel(form, 'Run this step', [...sp, '__cond'], [['', 'always'], ['if', 'only if'], ['unless', 'unless']], {
     dflt: '',
     onChange: (v) => {
-      const cur = getAt(ed.def, [...sp, which]) || { var: '' };
+      const cur = getAt(ed.def, [...sp, which]) || 'true';
       if (which) delete getAt(ed.def, sp)[which];
       if (v) getAt(ed.def, sp)[v] = cur;
-      form.structural();
+      form.structural(v ? pathStr([...sp, v]) : undefined);
     },
   }));
   box.lastChild.querySelector('select').value = which;
-  box.lastChild.dataset.path = pathStr([...sp, which || 'if']);
+  box.lastChild.dataset.path = pathStr([...sp, '__cond']);
   if (which) {
     const cp = [...sp, which];
     const c = getAt(ed.def, cp);
-    const isStatus = c && typeof c === 'object' && 'status' in c;
-    box.appendChild(sel(form, 'Condition on', [...cp, '__kind'], [['var', 'a variable'], ['status', 'the last status']], {
-      onChange: (v) => { setAt(ed.def, cp, v === 'status' ? { status: 200 } : { var: '' }); form.structural(); },
+    const ckind = typeof c === 'string' ? 'expr' : c && typeof c === 'object' && 'status' in c ? 'status' : 'var';
+    box.appendChild(sel(form, 'Condition on', [...cp, '__kind'], [['expr', 'an expression'], ['var', 'a variable'], ['status', 'the last status']], {
+      onChange: (v) => { setAt(ed.def, cp, v === 'status' ? { status: 200 } : v === 'var' ? { var: '' } : 'true'); form.structural(pathStr(cp)); },
     }));
-    box.lastChild.querySelector('select').value = isStatus ? 'status' : 'var';
-    if (isStatus) box.appendChild(fld(form, 'Statuses', [...cp, 'status'], { kind: 'ints', placeholder: '200, 201' }));
+    box.lastChild.querySelector('select').value = ckind;
+    if (ckind === 'expr') box.appendChild(fld(form, 'Expression', cp, { placeholder: 'cart.total > 0', cls: 'f-expr', hint: 'e.g. cart.total > 0 and status == 200 (no {{ }})' }));
+    else if (ckind === 'status') box.appendChild(fld(form, 'Statuses', [...cp, 'status'], { kind: 'ints', placeholder: '200, 201' }));
     else {
       box.appendChild(fld(form, 'Variable', [...cp, 'var'], { placeholder: 'token' }));
       box.appendChild(fld(form, 'Equals (empty: is set)', [...cp, 'equals'], { placeholder: 'admin' }));
@@ -140,7 +155,7 @@ function expectEditor(form, sp) {
       });
       modeSel.querySelector('select').value = mode;
       return h('div', { class: 'grid-3-even' }, fld(form, 'JSON path', [...cp, 'path'], { placeholder: 'data.items[0].id' }), modeSel,
-        mode === 'equals' ? jsonFld(form, 'Value (JSON)', [...cp, 'equals'], { rows: 1 }) : null);
+        mode === 'equals' ? jsonFld(form, 'Value (JSON; a string is a template)', [...cp, 'equals'], { rows: 1, hint: 'e.g. 201, true, or "{{order_id}}"' }) : null);
     }, () => ({ path: '', exists: true }), { itemName: 'JSON check', addLabel: '+ Add JSON check' }));
 }
 
@@ -169,11 +184,16 @@ function extractEditor(form, sp) {
       srcSel.value = source;
       const exprIn = h('input', { type: 'text', value: r.src[source] === undefined ? '' : String(r.src[source]), id: uid(), on: { input: () => { r.src[source] = exprIn.value; write(); } } });
       const groupIn = source === 'regex' ? h('input', { type: 'number', min: 0, value: r.src.group === undefined ? '' : String(r.src.group), id: uid(), on: { input: () => { if (groupIn.value === '') delete r.src.group; else r.src.group = Number(groupIn.value); write(); } } }) : null;
+      // Which of a selecting path's matches (items[*].id, items[?(@.stock > 0)]).
+      const takeSel = source === 'json' ? h('select', { id: uid(), on: { change: () => { if (takeSel.value) r.src.take = takeSel.value; else delete r.src.take; write(); } } },
+        [['', 'the first'], ['last', 'the last'], ['random', 'one at random'], ['all', 'all (an array)'], ['count', 'how many']].map(([v, l]) => h('option', { value: v }, l))) : null;
+      if (takeSel) takeSel.value = r.src.take || '';
       return h('div', { class: 'extract-row', dataset: { path: pathStr([...xp, r.name]) } },
         h('div', { class: 'field' }, h('label', { for: nameIn.id }, 'Variable'), nameIn),
         h('div', { class: 'field' }, h('label', { for: srcSel.id }, 'From'), srcSel),
-        h('div', { class: 'field' }, h('label', { for: exprIn.id }, source === 'json' ? 'Path' : source === 'header' ? 'Header name' : 'Expression'), exprIn),
+        h('div', { class: 'field', dataset: { path: pathStr([...xp, r.name, source]) } }, h('label', { for: exprIn.id }, source === 'json' ? 'Path' : source === 'header' ? 'Header name' : 'Expression'), exprIn),
         groupIn ? h('div', { class: 'field' }, h('label', { for: groupIn.id }, 'Group'), groupIn) : null,
+        takeSel ? h('div', { class: 'field', dataset: { path: pathStr([...xp, r.name, 'take']) } }, h('label', { for: takeSel.id }, 'Take'), takeSel) : null,
         h('button', { type: 'button', class: 'icon-btn', 'aria-label': `Remove extraction ${r.name}`, on: { click: () => { rows.splice(i, 1); write(); draw(); } } }, '×'));
     }));
   };

@@ -1,5 +1,5 @@
 // users.js - a user class: name and weight, think time, its headers, its CSV data file, the
-// steps it runs once on start, and its weighted tasks. A task stays in the short form (the
+// steps it runs once on start, its weighted tasks, and the steps it runs once when stopped. A task stays in the short form (the
 // step's fields on the task itself) until a second step is added. form is { ed, structural }.
 import { h } from '../dom.js';
 import { pathStr, getAt, setAt, delAt } from '../defpath.js';
@@ -20,7 +20,10 @@ export function userEditor(form, up) {
     h('details', { class: 'on-start', open: Array.isArray(u.on_start) && u.on_start.length ? true : null },
       h('summary', `On start (${Array.isArray(u.on_start) ? u.on_start.length : 0} step${Array.isArray(u.on_start) && u.on_start.length === 1 ? '' : 's'}): run once when a user starts`),
       listOf(form, null, [...up, 'on_start'], (sp) => stepEditor(form, sp), () => ({ request: { method: 'POST', url: '/' } }), { itemName: 'on-start step' })),
-    listOf(form, 'Tasks', [...up, 'tasks'], (tp) => taskEditor(form, tp), () => ({ name: `task ${(getAt(ed.def, [...up, 'tasks']) || []).length + 1}`, request: { method: 'GET', url: '/' } }), { itemName: 'task', min: 1, cls: 'task-item' }));
+    listOf(form, 'Tasks', [...up, 'tasks'], (tp) => taskEditor(form, tp), () => ({ name: `task ${(getAt(ed.def, [...up, 'tasks']) || []).length + 1}`, request: { method: 'GET', url: '/' } }), { itemName: 'task', min: 1, cls: 'task-item' }),
+    h('details', { class: 'on-stop', open: Array.isArray(u.on_stop) && u.on_stop.length ? true : null },
+      h('summary', `On stop (${Array.isArray(u.on_stop) ? u.on_stop.length : 0} step${Array.isArray(u.on_stop) && u.on_stop.length === 1 ? '' : 's'}): run once when a user is stopped gracefully`),
+      listOf(form, null, [...up, 'on_stop'], (sp) => stepEditor(form, sp), () => ({ request: { method: 'DELETE', url: '/' } }), { itemName: 'on-stop step' })));
 }
 
 /** Think time: none, random between two durations, constant, or pacing (in s or ms). */

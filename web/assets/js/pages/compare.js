@@ -59,7 +59,7 @@ export async function render(main, ctx) {
   const seriesOpts = cmp.runs.map((r, i) => ({ label: `#${r.id}${i === 0 ? ' (baseline)' : ''}`, color: colour(i), dash: i === 0 ? [6, 4] : undefined, width: 2 }));
   const rpsChart = new TimeChart({ title: 'Requests per second', unit: '/s', series: seriesOpts });
   const latPick = h('select', { 'aria-label': 'Request name for the p95 chart' }, h('option', { value: '' }, 'Slowest request name each second'),
-    cmp.names.map((n) => h('option', { value: n.name }, n.name)));
+    cmp.names.map((n) => h('option', { value: n.name }, n.kind === 'group' ? `${n.name} (group)` : n.name)));
   const latChart = new TimeChart({ title: 'p95 response time', unit: 'ms', series: seriesOpts, tools: latPick });
 
   mount(body,
@@ -100,7 +100,8 @@ function compareTable(cmp) {
     g.runs.forEach((entry, i) => {
       const run = cmp.runs[i];
       rows.push(h('tr', { class: [i === 0 && 'group-start', g.total && 'total-row'] },
-        i === 0 ? h('th', { scope: 'rowgroup', rowspan: String(g.runs.length), class: 'name-cell' }, g.name) : null,
+        i === 0 ? h('th', { scope: 'rowgroup', rowspan: String(g.runs.length), class: 'name-cell', dataset: g.kind === 'group' ? { kind: 'group' } : {} },
+          g.kind === 'group' ? [h('span', { class: 'badge badge-group' }, 'group'), ' ', g.name] : g.name) : null,
         h('td', { class: 'nowrap' }, h('span', { class: 'swatch-dot', dataset: { c: String(i % PALETTE.length) } }), ` #${run ? run.id : entry.run_id}`),
         FIGURES.map(([key, , fmt]) => cell(entry, key, fmt, i === 0))));
     });

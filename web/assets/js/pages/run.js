@@ -116,7 +116,7 @@ function namesTable() {
   const body = h('tbody');
   const rows = new Map();
   const el = table([['Request name'], ['Requests', 'num'], ['RPS', 'num'], ['Failures', 'num'], ['p50', 'num'], ['p95', 'num'], ['p99', 'num'], ['Max', 'num']],
-    body, { caption: 'Per request name', className: 'names-table' });
+    body, { caption: 'Per request name and group', className: 'names-table' });
   function update(items, total) {
     const all = total ? [...items, { ...total, name: 'Total', _total: true }] : items;
     for (const n of all) {
@@ -126,7 +126,11 @@ function namesTable() {
         // Labelled, for the phone layout that stacks each row (app.css).
         const labels = ['Requests', 'RPS', 'Failures', 'p50', 'p95', 'p99', 'Max'];
         const cells = labels.map((l) => h('td', { class: 'num', dataset: { label: l } }));
-        const tr = h('tr', { class: n._total ? 'total-row' : null }, h('th', { scope: 'row', class: 'name-cell' }, n.name), cells);
+        // A group's row counts whole runs of its steps, beside the requests inside it.
+        const group = n.kind === 'group';
+        const label = group ? [h('span', { class: 'badge badge-group', title: 'A group: its steps timed as a whole' }, 'group'), ' ', n.name] : n.name;
+        const tr = h('tr', { class: n._total ? 'total-row' : group ? 'group-row' : null, dataset: group ? { kind: 'group' } : {} },
+          h('th', { scope: 'row', class: 'name-cell' }, label), cells);
         r = { tr, cells };
         rows.set(key, r);
         if (n._total) body.appendChild(tr);
@@ -306,7 +310,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
     controls.length ? h('div', { class: 'card controls' }, controls) : null,
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
-      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
       ths.el),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
@@ -495,7 +499,7 @@ async function renderReport(main, ctx, run) {
     t.el,
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
-      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
+      h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
       ths.el),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
@@ -574,13 +578,15 @@ export function seriesColumns(series) {
     }
     rps[s] = 0; errors[s] = 0;
   });
-  for (const n of series.names || []) {
+  // Groups are not requests: their runs are left out of the totals, and of the slowest name.
+  const requests = (series.names || []).filter((n) => n.kind !== 'group');
+  for (const n of requests) {
     n.second.forEach((s, i) => { rps[s] = (rps[s] || 0) + n.count[i]; errors[s] = (errors[s] || 0) + n.errors[i]; });
   }
   function latency(name) {
     if (!name && hasTotal) return total;
     const out = { p50: zeros(), p95: zeros(), p99: zeros() };
-    for (const n of series.names || []) {
+    for (const n of name ? series.names || [] : requests) {
       if (name && n.name !== name) continue;
       n.second.forEach((s, i) => {
         for (const k of ['p50', 'p95', 'p99']) {
