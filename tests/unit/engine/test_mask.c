@@ -262,7 +262,7 @@ int main(void)
     secrets = json_pack("{s:s}", "pw", PW);
     scope = (sp_scope){NULL, NULL, 0, NULL, 0, secrets};
     sp_rng_seed(&rng, 1);
-    ctx = (sp_vuctx){NULL, 0, NULL, &rng, 1, 0, 0, 0};
+    ctx = (sp_vuctx){.rng = &rng, .vu = 1};
     RUN(test_every_form);
     RUN(test_overlaps);
     RUN(test_short_values);
