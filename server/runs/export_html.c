@@ -1040,6 +1040,9 @@ static void name_row(wbuf *b, const json_t *n, int total)
     fmt_ms(p99, sizeof p99, num(l, "p99"));
     fmt_ms(mx, sizeof mx, num(l, "max"));
     w_adds(b, total ? "<tr class=\"total\"><td>" : "<tr><td>");
+    /* A group counts whole runs of its steps, beside the requests inside it. */
+    if (!strcmp(str(n, "kind"), "group"))
+        w_adds(b, "<i class=\"group\">group</i> ");
     html(b, str(n, "name"));
     w_addf(b,
            "</td><td>%s</td><td>%s</td><td>%s (%s)</td><td>%s</td><td>%s</td><td>%s</td>"

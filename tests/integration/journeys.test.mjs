@@ -295,7 +295,7 @@ describe('journeys on the server: Try it, and on_stop on graceful and hard stops
     assert.match(csv.split('\r\n')[0], /,kind$/);
     assert.ok(csv.split('\r\n').some((l) => /^purchase,.*,group$/.test(l)), csv);
     const html = await (await srv.fetch(`/api/v1/runs/${run.id}/export.html`)).text();
-    assert.match(html, /<i>group<\/i> purchase/);
+    assert.match(html, /<i class="group">group<\/i> purchase/);
   });
 
   test('on_stop runs on a graceful stop, within graceful_stop, and not on a hard stop', async () => {
