@@ -289,7 +289,8 @@ static void flush_minute(run *x)
     free(dense);
 }
 
-/* The compact point published for one second (new reference). */
+/* The compact point published for one second (new reference); x->scratch holds the second's
+ * totals. */
 static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
 {
     json_t *names = json_array();
@@ -305,10 +306,7 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
                       ms_of(sp_hist_percentile(n->hist, 95)), "p99",
                       ms_of(sp_hist_percentile(n->hist, 99)), "max", ms_of(sp_hist_max(n->hist))));
     }
-    sp_name_stats_release(&x->scratch);
-    sp_name_stats_init(&x->scratch);
-    sp_stats_total(s, &x->scratch);
-    const sp_name_stats *t = &x->scratch;
+    const sp_name_stats *t = &x->scratch; /* the second's totals, from on_second */
     /* "o" steals names. */
     json_t *p = json_pack(
         "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
@@ -374,7 +372,20 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
         row->error_kinds = ns->errors;
         row->nerror_kinds = SP_ERRK_COUNT;
     }
-    sp_store_tick tick = {s->active_vus, s->target_vus, s->iterations, s->dropped, s->lag_us_max};
+    /* The second's totals over every name: the tick's latency and the point's figures. */
+    sp_name_stats_release(&x->scratch);
+    sp_name_stats_init(&x->scratch);
+    sp_stats_total(s, &x->scratch);
+    const sp_name_stats *all = &x->scratch;
+    sp_store_tick tick = {.active_vus = s->active_vus,
+                          .target_vus = s->target_vus,
+                          .iterations = s->iterations,
+                          .dropped = s->dropped,
+                          .lag_us_max = s->lag_us_max,
+                          .has_latency = all->requests > 0,
+                          .p50_us = sp_hist_percentile(all->hist, 50),
+                          .p95_us = sp_hist_percentile(all->hist, 95),
+                          .p99_us = sp_hist_percentile(all->hist, 99)};
     if (sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n) != 0)
         store_failed(x, "cannot store a second");
     free(rows);

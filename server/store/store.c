@@ -26,7 +26,7 @@
  * module is in one place and each is prepared at most once per connection. */
 #define RUN_COLUMNS                                                                                \
     "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, "    \
-    "r.ended_at, r.overrides, r.verdicts, r.error"
+    "r.ended_at, r.overrides, r.verdicts, r.error, r.baseline"
 
 /* The run list's filter; every bound is optional so one statement serves every combination. */
 #define RUN_FILTER                                                                                 \
@@ -51,7 +51,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TEST_BUMP] = "UPDATE tests SET name = ?2, updated_at = ?3, head_revision = head_revision + 1"
                     " WHERE id = ?1 AND deleted_at IS NULL RETURNING head_revision",
     [Q_TEST_GET] = "SELECT t.id, t.name, t.created_at, t.updated_at, t.deleted_at, t.head_revision,"
-                   " r.revision, r.name, r.definition, r.created_at, r.created_by"
+                   " r.revision, r.name, r.definition, r.created_at, r.created_by,"
+                   " t.baseline_run_id"
                    " FROM tests t JOIN test_revisions r ON r.test_id = t.id"
                    " WHERE t.id = ?1"
                    " AND r.revision = CASE WHEN ?2 > 0 THEN ?2 ELSE t.head_revision END",
@@ -116,6 +117,11 @@ static const char *const sql_text[Q_COUNT] = {
                     " WHERE status IN ('queued', 'running')",
     [Q_TICK_INSERT] = "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations,"
                       " dropped, lag_us_max) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* With the second's latency (migration 0006): a second without requests keeps the
+     * statement above, which a database of any version takes. */
+    [Q_TICK_INSERT_LAT] = "INSERT INTO run_ticks (run_id, second, active_vus, target_vus,"
+                          " iterations, dropped, lag_us_max, p50, p95, p99)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     [Q_SECOND_INSERT] = "INSERT INTO run_seconds (run_id, second, name_id, count, errors, p50, p95,"
                         " p99, max, bytes_in, bytes_out, status, error_kinds)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -137,6 +143,16 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_FAIL_READ] = "SELECT n.name, f.name_id, f.message, f.count FROM run_failures f"
                     " JOIN run_names n ON n.run_id = f.run_id AND n.name_id = f.name_id"
                     " WHERE f.run_id = ?1 ORDER BY f.count DESC, f.rowid",
+    [Q_TEST_BASELINE_GET] = "SELECT baseline_run_id, compare_settings FROM tests WHERE id = ?1",
+    [Q_TEST_BASELINE_SET] = "UPDATE tests SET baseline_run_id = ?2, compare_settings = ?3"
+                            " WHERE id = ?1 AND deleted_at IS NULL",
+    /* runs_by_test walks the test's runs newest first from before_id down. */
+    [Q_RUN_LAST_PASSED] = "SELECT id FROM runs WHERE test_id = ?1 AND id < ?2"
+                          " AND status = 'passed' AND summary IS NOT NULL"
+                          " ORDER BY id DESC LIMIT 1",
+    [Q_RUN_BASELINE_SET] = "UPDATE runs SET baseline = ?2 WHERE id = ?1",
+    [Q_TICKS_LATENCY] = "SELECT second, p50, p95, p99 FROM run_ticks"
+                        " WHERE run_id = ?1 AND p50 IS NOT NULL ORDER BY second",
 };
 
 /* ---- Helpers the files of the store share (store_private.h) ---- */

@@ -131,7 +131,8 @@ int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *
  * One test at a revision (0: the newest), as a new object:
  *   {"id", "name", "created_at", "updated_at", "deleted_at" (null while live), "revisions"
  *    (how many), "revision", "revision_name", "definition" (the stored JSON text, a string),
- *    "revision_created_at", "revision_created_by"}
+ *    "revision_created_at", "revision_created_by", "baseline_run_id" (the pinned baseline run,
+ *    null when none)}
  * Deleted tests are found too (their runs still point at them). SP_ENOTFOUND otherwise.
  */
 int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
@@ -277,6 +278,10 @@ typedef struct sp_store_second {
 typedef struct sp_store_tick {
     uint32_t active_vus, target_vus;
     uint64_t iterations, dropped, lag_us_max;
+    /* Latency percentiles of every request of the second together (microseconds); with
+     * has_latency 0 (no request finished) they are stored as NULL. */
+    int has_latency;
+    uint64_t p50_us, p95_us, p99_us;
 } sp_store_tick;
 
 /*
@@ -331,6 +336,40 @@ int sp_store_window_hist(sp_store *s, int64_t run_id, int64_t name_id, int64_t f
  */
 int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t from_second,
                         int64_t to_second, json_t **out);
+
+/*
+ * Calls fn(ctx, second, row) for every stored row of a run's seconds, ordered by second then
+ * name id, with row's count, errors and percentiles (status, error_kinds and bytes are left
+ * out: row->status is NULL). For comparisons, which need the numbers rather than JSON columns.
+ * SP_ENOTFOUND for a missing run.
+ */
+typedef void (*sp_store_second_fn)(void *ctx, int64_t second, const sp_store_second *row);
+int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn, void *ctx);
+/* Calls fn(ctx, second, p50_us, p95_us, p99_us) for every second of a run that has the
+ * latency of all its requests together (seconds stored before migration 0006 have none). */
+typedef void (*sp_store_tick_latency_fn)(void *ctx, int64_t second, uint64_t p50_us,
+                                         uint64_t p95_us, uint64_t p99_us);
+int sp_store_run_ticks_latency(sp_store *s, int64_t run_id, sp_store_tick_latency_fn fn, void *ctx);
+
+/* ---- Baselines ---- */
+
+/*
+ * A test's pinned baseline: *run_id (0: none pinned) and *settings, its comparison settings as
+ * stored (a new object, or NULL when it has none). Deleted tests are found too. SP_ENOTFOUND for
+ * a missing test. Either out pointer may be NULL.
+ */
+int sp_store_test_baseline_get(sp_store *s, int64_t test_id, int64_t *run_id, json_t **settings);
+/* Pins run_id (0: unpins) as a live test's baseline and replaces its comparison settings
+ * (borrowed, NULL: none). The caller checks that the run exists and has ended. SP_ENOTFOUND for
+ * a missing or deleted test. */
+int sp_store_test_baseline_set(sp_store *s, int64_t test_id, int64_t run_id,
+                               const json_t *settings);
+/* The newest run of a test with an id below before_run_id that passed and has a summary, in
+ * *run_id; SP_ENOTFOUND (and 0) when there is none. */
+int sp_store_run_last_passed(sp_store *s, int64_t test_id, int64_t before_run_id, int64_t *run_id);
+/* Replaces a run's "baseline" object (borrowed; NULL clears it): what its start asked and, once
+ * it has ended, what the comparison with that baseline found. SP_ENOTFOUND for a missing run. */
+int sp_store_run_baseline_set(sp_store *s, int64_t run_id, const json_t *baseline);
 
 /* Failure messages: adds count to (run, name, message), creating the row when new. */
 typedef struct sp_store_failure {

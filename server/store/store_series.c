@@ -103,9 +103,16 @@ int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const s
     if (ret)
         return ret;
     if (tick) {
-        ret = sp_sql_run(q, Q_TICK_INSERT, "lllllll", run_id, second, (int64_t)tick->active_vus,
-                         (int64_t)tick->target_vus, store_i64(tick->iterations),
-                         store_i64(tick->dropped), store_i64(tick->lag_us_max));
+        if (tick->has_latency)
+            ret = sp_sql_run(q, Q_TICK_INSERT_LAT, "llllllllll", run_id, second,
+                             (int64_t)tick->active_vus, (int64_t)tick->target_vus,
+                             store_i64(tick->iterations), store_i64(tick->dropped),
+                             store_i64(tick->lag_us_max), store_i64(tick->p50_us),
+                             store_i64(tick->p95_us), store_i64(tick->p99_us));
+        else
+            ret = sp_sql_run(q, Q_TICK_INSERT, "lllllll", run_id, second, (int64_t)tick->active_vus,
+                             (int64_t)tick->target_vus, store_i64(tick->iterations),
+                             store_i64(tick->dropped), store_i64(tick->lag_us_max));
         ret = store_child_err(s, ret, SP_ENOTFOUND);
     }
     for (size_t i = 0; i < n && !ret; i++) {
@@ -371,6 +378,53 @@ out:
     }
     *out = res;
     return 0;
+}
+
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+    int64_t v = sqlite3_column_int64(st, i);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn, void *ctx)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    int e = store_row_exists(s, Q_RUN_EXISTS, run_id);
+    if (e <= 0)
+        return e < 0 ? e : SP_ENOTFOUND;
+    sqlite3_stmt *st =
+        sp_sql_query(s->sql, Q_SECONDS_READ, "llll", run_id, (int64_t)0, INT64_MAX, (int64_t)-1);
+    if (!st)
+        return SP_EIO;
+    int rc;
+    while ((rc = sp_sql_next(s->sql, st)) > 0) {
+        /* Q_SECONDS_READ: second, name_id, count, errors, p50, p95, p99, max, ... */
+        sp_store_second row = {.name_id = (uint32_t)sqlite3_column_int64(st, 1),
+                               .count = col_u64(st, 2),
+                               .errors = col_u64(st, 3),
+                               .p50_us = col_u64(st, 4),
+                               .p95_us = col_u64(st, 5),
+                               .p99_us = col_u64(st, 6),
+                               .max_us = col_u64(st, 7)};
+        fn(ctx, sqlite3_column_int64(st, 0), &row);
+    }
+    sp_sql_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+int sp_store_run_ticks_latency(sp_store *s, int64_t run_id, sp_store_tick_latency_fn fn, void *ctx)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    sqlite3_stmt *st = sp_sql_query(s->sql, Q_TICKS_LATENCY, "l", run_id);
+    if (!st)
+        return SP_EIO;
+    int rc;
+    while ((rc = sp_sql_next(s->sql, st)) > 0)
+        fn(ctx, sqlite3_column_int64(st, 0), col_u64(st, 1), col_u64(st, 2), col_u64(st, 3));
+    sp_sql_done(st);
+    return rc < 0 ? rc : 0;
 }
 
 /* The length of s cut to at most max bytes without splitting a UTF-8 sequence. */

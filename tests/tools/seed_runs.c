@@ -62,7 +62,7 @@ int main(int argc, char **argv)
             return fail("start", s);
         double p95 = 20.0 + (r * 37 % 100);
         for (int sec = 0; sec < 3; sec++) {
-            sp_store_tick tick = {1, 1, 10, 0, 0};
+            sp_store_tick tick = {.active_vus = 1, .target_vus = 1, .iterations = 10};
             sp_store_second row = {0,
                                    10,
                                    0,
