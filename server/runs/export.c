@@ -133,6 +133,9 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
         const json_t *v = json_array_get(stored, i);
         verdicts[i].passed = json_is_true(json_object_get(v, "passed"));
         verdicts[i].measured = num(v, "measured");
+        verdicts[i].skipped = json_is_true(json_object_get(v, "skipped"));
+        verdicts[i].limit = json_is_number(json_object_get(v, "limit")) ? num(v, "limit")
+                                                                        : def->thresholds[i].value;
     }
     const json_t *summary = json_object_get(run, "summary");
     sp_run_result r = {.def = def,
@@ -140,7 +143,8 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
                        .duration_s = num(summary, "duration_s"),
                        .verdicts = verdicts,
                        .status = str(run, "status"),
-                       .started_ms = 0};
+                       .started_ms = 0,
+                       .baseline = json_object_get(run, "baseline")};
     FILE *f = open_memstream(&text, &len);
     if (!f) {
         rc = SP_ESYS;
