@@ -151,8 +151,8 @@ static const char *const sql_text[Q_COUNT] = {
                           " AND status = 'passed' AND summary IS NOT NULL"
                           " ORDER BY id DESC LIMIT 1",
     [Q_RUN_BASELINE_SET] = "UPDATE runs SET baseline = ?2 WHERE id = ?1",
-    [Q_TICKS_LATENCY] = "SELECT second, p50, p95, p99 FROM run_ticks"
-                        " WHERE run_id = ?1 AND p50 IS NOT NULL ORDER BY second",
+    [Q_TICKS_EACH] = "SELECT second, lag_us_max, p50, p95, p99 FROM run_ticks"
+                     " WHERE run_id = ?1 ORDER BY second",
 };
 
 /* ---- Helpers the files of the store share (store_private.h) ---- */

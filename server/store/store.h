@@ -345,11 +345,11 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
  */
 typedef void (*sp_store_second_fn)(void *ctx, int64_t second, const sp_store_second *row);
 int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn, void *ctx);
-/* Calls fn(ctx, second, p50_us, p95_us, p99_us) for every second of a run that has the
- * latency of all its requests together (seconds stored before migration 0006 have none). */
-typedef void (*sp_store_tick_latency_fn)(void *ctx, int64_t second, uint64_t p50_us,
-                                         uint64_t p95_us, uint64_t p99_us);
-int sp_store_run_ticks_latency(sp_store *s, int64_t run_id, sp_store_tick_latency_fn fn, void *ctx);
+/* Calls fn(ctx, second, tick) for every stored second of a run, in order, with the tick's
+ * lag_us_max and latency (has_latency 0 for a second without requests, and for every second
+ * stored before migration 0006); the other fields are 0. */
+typedef void (*sp_store_tick_fn)(void *ctx, int64_t second, const sp_store_tick *tick);
+int sp_store_run_ticks_each(sp_store *s, int64_t run_id, sp_store_tick_fn fn, void *ctx);
 
 /* ---- Baselines ---- */
 

@@ -72,7 +72,7 @@ enum {
     Q_TEST_BASELINE_SET,
     Q_RUN_LAST_PASSED,
     Q_RUN_BASELINE_SET,
-    Q_TICKS_LATENCY,
+    Q_TICKS_EACH,
     Q_COUNT
 };
 

@@ -413,16 +413,22 @@ int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn
     return rc < 0 ? rc : 0;
 }
 
-int sp_store_run_ticks_latency(sp_store *s, int64_t run_id, sp_store_tick_latency_fn fn, void *ctx)
+int sp_store_run_ticks_each(sp_store *s, int64_t run_id, sp_store_tick_fn fn, void *ctx)
 {
     if (store_forked(s))
         return SP_ESTATE;
-    sqlite3_stmt *st = sp_sql_query(s->sql, Q_TICKS_LATENCY, "l", run_id);
+    sqlite3_stmt *st = sp_sql_query(s->sql, Q_TICKS_EACH, "l", run_id);
     if (!st)
         return SP_EIO;
     int rc;
-    while ((rc = sp_sql_next(s->sql, st)) > 0)
-        fn(ctx, sqlite3_column_int64(st, 0), col_u64(st, 1), col_u64(st, 2), col_u64(st, 3));
+    while ((rc = sp_sql_next(s->sql, st)) > 0) {
+        sp_store_tick t = {.lag_us_max = col_u64(st, 1),
+                           .has_latency = sqlite3_column_type(st, 2) != SQLITE_NULL,
+                           .p50_us = col_u64(st, 2),
+                           .p95_us = col_u64(st, 3),
+                           .p99_us = col_u64(st, 4)};
+        fn(ctx, sqlite3_column_int64(st, 0), &t);
+    }
     sp_sql_done(st);
     return rc < 0 ? rc : 0;
 }
