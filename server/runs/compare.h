@@ -75,9 +75,10 @@ typedef struct sp_cmp_shift {
 /*
  * The shift estimate and its 1 - alpha interval, from the differences y_j - x_i ordered:
  * [D(C), D(M + 1 - C)] with M the number of pairs and C the largest count such that
- * P(U < C) <= alpha / 2 (Hollander and Wolfe 4.3): from the exact null distribution of U when
- * there are no ties and at most SP_CMP_EXACT_MAX observations, else from the normal
- * approximation C = M/2 - z(1 - alpha/2) * sd (sd corrected for ties), rounded down. Runs in
+ * P(U < C) <= alpha / 2 (Hollander and Wolfe 4.3): from the exact null distribution of U
+ * without ties for unweighted samples of at most SP_CMP_EXACT_MAX observations (ties there are
+ * ignored for C), else from the normal approximation C = M/2 - z(1 - alpha/2) * sd (sd
+ * corrected for ties), rounded down. Runs in
  * O((nx + ny) * 64) without forming the pairs, so a day of seconds or a histogram of millions of
  * requests costs the same.
  */

@@ -24,12 +24,13 @@
 void sp_comparison_defaults(sp_cmp_settings *s)
 {
     s->alpha = 0.01;
-    s->min_change_pct = 5;
+    s->min_change_pct = 10;
     s->min_change_ms = 1;
     s->min_change_error_pct = 0.5;
     s->min_change_rps = 1;
     s->min_seconds = 5;
     s->min_requests = 10;
+    s->max_lag_ms = SP_LAG_WARN_US / 1000.0;
 }
 
 static const struct setting {
@@ -46,6 +47,7 @@ static const struct setting {
     {"min_change_rps", offsetof(sp_cmp_settings, min_change_rps), 0, 1e9, 0, 0},
     {"min_seconds", offsetof(sp_cmp_settings, min_seconds), 3, 86400, 1, 0},
     {"min_requests", offsetof(sp_cmp_settings, min_requests), 2, 1e9, 1, 0},
+    {"max_lag_ms", offsetof(sp_cmp_settings, max_lag_ms), 1, 60000, 0, 0},
 };
 
 int sp_comparison_setting(sp_cmp_settings *s, const char *name, double v, char *msg, size_t msglen)
@@ -68,7 +70,8 @@ int sp_comparison_setting(sp_cmp_settings *s, const char *name, double v, char *
     }
     snprintf(msg, msglen,
              "unknown setting (known: alpha, min_change_pct, min_change_ms, "
-             "min_change_error_pct, min_change_rps, min_seconds, min_requests)");
+             "min_change_error_pct, min_change_rps, min_seconds, min_requests, "
+             "max_lag_ms)");
     return SP_EINVAL;
 }
 
@@ -141,8 +144,11 @@ typedef struct side {
 typedef struct rdata {
     const json_t *run, *summary;
     int64_t id;
-    int64_t full; /* whole seconds: [0, full) are complete */
-    side *names;  /* by name id */
+    int64_t full;     /* whole seconds: [0, full) are complete */
+    uint64_t *lag_us; /* the load generator's lag by second, [0, nlag) */
+    int64_t nlag;
+    uint64_t lag_max_us; /* the most it lagged in any second */
+    side *names;         /* by name id */
     size_t nnames;
     side total;
 } rdata;
@@ -200,21 +206,40 @@ static void on_row(void *ctx, int64_t second, const sp_store_second *row)
 }
 
 struct tick_ctx {
-    side *total;
+    rdata *d;
     size_t at;
 };
 
-static void on_tick(void *ctx, int64_t second, uint64_t p50, uint64_t p95, uint64_t p99)
+static void on_tick(void *ctx, int64_t second, const sp_store_tick *tick)
 {
     struct tick_ctx *c = ctx;
-    side *t = c->total;
+    rdata *d = c->d;
+    if (second < 0 || second > 7 * 86400)
+        return;
+    if (second >= d->nlag) {
+        size_t cap = (size_t)d->nlag;
+        sp_grow((void **)&d->lag_us, &cap, (size_t)second + 1, sizeof *d->lag_us);
+        memset(d->lag_us + d->nlag, 0, ((size_t)second + 1 - (size_t)d->nlag) * sizeof *d->lag_us);
+        d->nlag = second + 1;
+    }
+    d->lag_us[second] = tick->lag_us_max;
+    if (tick->lag_us_max > d->lag_max_us)
+        d->lag_max_us = tick->lag_us_max;
+    side *t = &d->total;
     while (c->at < t->npts && t->pts[c->at].second < second)
         c->at++;
-    if (c->at < t->npts && t->pts[c->at].second == second) {
-        t->pts[c->at].ms[F_P50] = (double)p50 / 1000.0;
-        t->pts[c->at].ms[F_P95] = (double)p95 / 1000.0;
-        t->pts[c->at].ms[F_P99] = (double)p99 / 1000.0;
+    if (tick->has_latency && c->at < t->npts && t->pts[c->at].second == second) {
+        t->pts[c->at].ms[F_P50] = (double)tick->p50_us / 1000.0;
+        t->pts[c->at].ms[F_P95] = (double)tick->p95_us / 1000.0;
+        t->pts[c->at].ms[F_P99] = (double)tick->p99_us / 1000.0;
     }
+}
+
+/* 1 when the load generator lagged more than max_us in this second: its latencies are partly
+ * the generator's own, and so is a closed model's throughput. */
+static int lagged(const rdata *d, int64_t second, double max_us)
+{
+    return second >= 0 && second < d->nlag && (double)d->lag_us[second] > max_us;
 }
 
 static void side_release(side *sd)
@@ -230,6 +255,7 @@ static void rdata_release(rdata *d)
         side_release(&d->names[i]);
     free(d->names);
     side_release(&d->total);
+    free(d->lag_us);
     memset(d, 0, sizeof *d);
 }
 
@@ -256,8 +282,8 @@ static int rdata_load(sp_store *s, const json_t *run, rdata *d)
     d->total.present = json_is_object(d->total.sum);
     int rc = sp_store_run_seconds_each(s, d->id, on_row, d);
     if (rc == 0) {
-        struct tick_ctx tc = {&d->total, 0};
-        rc = sp_store_run_ticks_latency(s, d->id, on_tick, &tc);
+        struct tick_ctx tc = {d, 0};
+        rc = sp_store_run_ticks_each(s, d->id, on_tick, &tc);
     }
     return rc;
 }
@@ -424,7 +450,8 @@ static json_t *cell_json(const cell *c)
     json_object_set_new(o, "p_value", jnum(c->p));
     json_object_set_new(o, "basis", c->basis ? json_string(c->basis) : json_null());
     json_object_set_new(o, "samples",
-                        c->basis ? json_pack("[f, f]", c->n_base, c->n_run) : json_null());
+                        c->basis ? json_pack("[I, I]", (json_int_t)c->n_base, (json_int_t)c->n_run)
+                                 : json_null());
     if (c->reason[0])
         json_object_set_new(o, "reason", json_string(c->reason));
     return o;
@@ -454,15 +481,21 @@ static void test_samples(cell *c, const sp_cmp_sample *x, const sp_cmp_sample *y
     c->verdict = sp_cmp_judge(rule, c->p, c->change, c->base, higher_is_worse);
 }
 
-/* Per-second values of latency figure f of a side, from seconds [0, limit) (limit < 0: every
- * second) that finished enough requests for it, sorted, into a new array. */
-static double *lat_seconds(const side *sd, int f, int64_t limit, size_t *n)
+/* Per-second values of latency figure f of a side of run d, from seconds [0, limit) (limit < 0:
+ * every second) that finished enough requests for it and whose generator lagged at most
+ * max_us, sorted, into a new array. *any gets how many seconds had the requests, lag or not. */
+static double *lat_seconds(const rdata *d, const side *sd, int f, int64_t limit, double max_us,
+                           size_t *n, size_t *any)
 {
     double *v = sp_calloc(sd->npts ? sd->npts : 1, sizeof *v);
-    *n = 0;
+    *n = *any = 0;
     for (size_t i = 0; i < sd->npts; i++) {
         const pt *p = &sd->pts[i];
-        if ((limit < 0 || p->second < limit) && p->count >= lat_min_count[f] && isfinite(p->ms[f]))
+        if ((limit >= 0 && p->second >= limit) || p->count < lat_min_count[f] ||
+            !isfinite(p->ms[f]))
+            continue;
+        (*any)++;
+        if (!lagged(d, p->second, max_us))
             v[(*n)++] = p->ms[f];
     }
     qsort(v, *n, sizeof *v, cmp_double);
@@ -484,39 +517,73 @@ static void latency_cell(pair *pr, side *b, side *r, int f, cell *c)
     cell_init(c, num(lb, lat_names[f]), num(lr, lat_names[f]));
     const sp_cmp_settings *set = pr->set;
     sp_cmp_rule rule = {set->alpha, set->min_change_pct / 100, set->min_change_ms};
-    size_t nb, nr;
-    double *vb = lat_seconds(b, f, pr->limit, &nb), *vr = lat_seconds(r, f, pr->limit, &nr);
+    double max_us = set->max_lag_ms * 1000;
+    size_t nb, nr, anyb, anyr;
+    double *vb = lat_seconds(pr->b, b, f, pr->limit, max_us, &nb, &anyb),
+           *vr = lat_seconds(pr->r, r, f, pr->limit, max_us, &nr, &anyr);
+    /* Requests stand in for seconds only where a run has too few seconds of its own (a short
+     * run, a rare name), never where the generator's lag took them away: the merged
+     * histograms hold the lagged requests too. */
+    int short_of_seconds = (double)anyb < set->min_seconds || (double)anyr < set->min_seconds;
     if ((double)nb >= set->min_seconds && (double)nr >= set->min_seconds) {
         sp_cmp_sample x = {vb, NULL, nb}, y = {vr, NULL, nr};
         c->basis = "seconds";
         test_samples(c, &x, &y, &rule, 1);
-    } else if (side_hist(pr->s, pr->b->id, b) == 0 && side_hist(pr->s, pr->r->id, r) == 0 &&
-               b->hn && r->hn) {
+    } else if (short_of_seconds && side_hist(pr->s, pr->b->id, b) == 0 &&
+               side_hist(pr->s, pr->r->id, r) == 0 && b->hn && r->hn) {
         sp_cmp_sample x = {b->hv, b->hw, b->hn}, y = {r->hv, r->hw, r->hn};
         if (sp_cmp_weight(&x) >= set->min_requests && sp_cmp_weight(&y) >= set->min_requests) {
+            /* The histograms hold every request, those the generator noticed late too: a
+             * change no larger than the most it lagged in either run cannot be told from it. */
+            double lag_ms = (double)(pr->b->lag_max_us > pr->r->lag_max_us ? pr->b->lag_max_us
+                                                                           : pr->r->lag_max_us) /
+                            1000.0;
+            if (lag_ms > rule.abs_floor)
+                rule.abs_floor = lag_ms;
             c->basis = "requests";
             test_samples(c, &x, &y, &rule, 1);
+            /* On requests the test and the shift are of the whole distribution, the same for
+             * p50, p95 and p99: a figure is flagged only when it moved that way too, beyond
+             * the floors (a p99 made by a few slow requests may not follow its median). */
+            if ((c->verdict == SP_CMP_REGRESSION || c->verdict == SP_CMP_IMPROVEMENT) &&
+                sp_cmp_judge(&rule, c->p, c->value - c->base, c->base, 1) != c->verdict) {
+                c->verdict = SP_CMP_NO_CHANGE;
+                snprintf(c->reason, sizeof c->reason,
+                         "the requests' latency moved, but this figure did not move with it "
+                         "beyond the floors");
+            }
         }
     }
     if (!c->basis) {
         c->judged = 1;
         c->verdict = SP_CMP_NOT_ENOUGH;
-        snprintf(c->reason, sizeof c->reason,
-                 "needs %g seconds with %llu or more requests, or %g requests, in each run",
-                 set->min_seconds, (unsigned long long)lat_min_count[f], set->min_requests);
+        if (short_of_seconds)
+            snprintf(c->reason, sizeof c->reason,
+                     "needs %g seconds with %llu or more requests, or %g requests, in each run",
+                     set->min_seconds, (unsigned long long)lat_min_count[f], set->min_requests);
+        else
+            snprintf(c->reason, sizeof c->reason,
+                     "the load generator lagged over %g ms in too many seconds (%zu of %zu left "
+                     "in the baseline, %zu of %zu in this run; %g needed)",
+                     set->max_lag_ms, nb, anyb, nr, anyr, set->min_seconds);
     }
     free(vb);
     free(vr);
 }
 
-/* Requests per second of a side over seconds [0, limit), zeros included, sorted. */
-static double *rps_seconds(const side *sd, int64_t limit)
+/* Requests per second of a side of run d over seconds [0, limit) in which the generator lagged
+ * at most max_us, zeros included, sorted; *n gets how many. */
+static double *rps_seconds(const rdata *d, const side *sd, int64_t limit, double max_us, size_t *n)
 {
     double *v = sp_calloc(limit > 0 ? (size_t)limit : 1, sizeof *v);
     for (size_t i = 0; i < sd->npts; i++)
         if (sd->pts[i].second < limit)
             v[sd->pts[i].second] = (double)sd->pts[i].count;
-    qsort(v, (size_t)(limit > 0 ? limit : 0), sizeof *v, cmp_double);
+    *n = 0;
+    for (int64_t k = 0; k < limit; k++)
+        if (!lagged(d, k, max_us))
+            v[(*n)++] = v[k];
+    qsort(v, *n, sizeof *v, cmp_double);
     return v;
 }
 
@@ -531,18 +598,27 @@ static void rps_cell(pair *pr, side *b, side *r, cell *c)
         return;
     }
     int64_t common = pr->b->full < pr->r->full ? pr->b->full : pr->r->full;
+    double max_us = set->max_lag_ms * 1000;
+    size_t nb = 0, nr = 0;
+    double *vb = rps_seconds(pr->b, b, common, max_us, &nb),
+           *vr = rps_seconds(pr->r, r, common, max_us, &nr);
     c->judged = 1;
-    if ((double)common < set->min_seconds) {
+    if ((double)nb < set->min_seconds || (double)nr < set->min_seconds) {
         c->verdict = SP_CMP_NOT_ENOUGH;
-        snprintf(c->reason, sizeof c->reason, "needs %g whole seconds in each run (has %lld)",
-                 set->min_seconds, (long long)common);
-        return;
+        if ((double)common < set->min_seconds)
+            snprintf(c->reason, sizeof c->reason, "needs %g whole seconds in each run (has %lld)",
+                     set->min_seconds, (long long)common);
+        else
+            snprintf(c->reason, sizeof c->reason,
+                     "the load generator lagged over %g ms in too many seconds (%zu and %zu of "
+                     "%lld left; %g needed)",
+                     set->max_lag_ms, nb, nr, (long long)common, set->min_seconds);
+    } else {
+        sp_cmp_sample x = {vb, NULL, nb}, y = {vr, NULL, nr};
+        sp_cmp_rule rule = {set->alpha, set->min_change_pct / 100, set->min_change_rps};
+        c->basis = "seconds";
+        test_samples(c, &x, &y, &rule, 0);
     }
-    double *vb = rps_seconds(b, common), *vr = rps_seconds(r, common);
-    sp_cmp_sample x = {vb, NULL, (size_t)common}, y = {vr, NULL, (size_t)common};
-    sp_cmp_rule rule = {set->alpha, set->min_change_pct / 100, set->min_change_rps};
-    c->basis = "seconds";
-    test_samples(c, &x, &y, &rule, 0);
     free(vb);
     free(vr);
 }

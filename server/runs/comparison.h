@@ -7,11 +7,17 @@
  * For each request name (and the whole run, "total") and each figure of a later run against
  * the baseline (the first run):
  *   p50, p95, p99  the per-second values of the figure, from the seconds that finished enough
- *                  requests for it (2, 20, 100), when both runs have min_seconds such seconds;
- *                  else every request, from the runs' merged histograms, when both have
- *                  min_requests; else "not enough data". Mann-Whitney U and the Hodges-Lehmann
- *                  shift (ms) with its interval.
- *   rps            the per-second request counts over the seconds both runs have, only between
+ *                  requests for it (2, 20, 100) and in which the load generator lagged at most
+ *                  max_lag_ms, when both runs have min_seconds such seconds. When a run has too
+ *                  few such seconds however little its generator lagged (a short run, a rare
+ *                  name): every request, from the runs' merged histograms, when both have
+ *                  min_requests; there the absolute floor is at least the most the generator
+ *                  lagged in either run, and the figure itself must have moved beyond the
+ *                  floors too. Else "not enough data" (and so when the generator's lag took the
+ *                  seconds away). Mann-Whitney U and the Hodges-Lehmann shift (ms) with its
+ *                  interval.
+ *   rps            the per-second request counts over the seconds both runs have, less those
+ *                  in which the generator lagged, only between
  *                  runs whose load profiles are the same (one may be a shorter cut of the
  *                  other); else "not compared". Mann-Whitney U and the shift (requests/s).
  *   error_pct      failures over requests: a test of two proportions (z or Fisher's exact), the
@@ -42,12 +48,13 @@
 /* What a comparison counts as a change; defaults in brackets (docs/api-runs.md). */
 typedef struct sp_cmp_settings {
     double alpha;                /* significance level of every test [0.01] */
-    double min_change_pct;       /* relative floor: % of the baseline's figure [5] */
+    double min_change_pct;       /* relative floor: % of the baseline's figure [10] */
     double min_change_ms;        /* absolute floor of latencies, ms [1] */
     double min_change_error_pct; /* absolute floor of error %, percentage points [0.5] */
     double min_change_rps;       /* absolute floor of throughput, requests/s [1] */
     double min_seconds;          /* seconds each run needs for a per-second test [5] */
     double min_requests;         /* requests each run needs for a test on requests [10] */
+    double max_lag_ms;           /* seconds whose load generator lagged more are left out [10] */
 } sp_cmp_settings;
 
 /* The defaults. */
@@ -56,8 +63,8 @@ void sp_comparison_defaults(sp_cmp_settings *s);
  * Sets one setting by its name ("alpha", "min_change_pct", ...; "tolerance" is another name of
  * min_change_pct) to v after checking its range: alpha in (0, 0.5], the floors from 0 (pct at
  * most 1000, ms at most 60000, error points at most 100, rps at most 1e9), min_seconds from 3
- * to 86400 and min_requests from 2 to 1e9, each a whole number. SP_EINVAL with msg otherwise,
- * or for an unknown name.
+ * to 86400 and min_requests from 2 to 1e9, each a whole number, max_lag_ms from 1 to 60000.
+ * SP_EINVAL with msg otherwise, or for an unknown name.
  */
 int sp_comparison_setting(sp_cmp_settings *s, const char *name, double v, char *msg, size_t msglen);
 /* Applies every field of obj (an object of numbers; NULL: nothing) with

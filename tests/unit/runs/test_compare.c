@@ -301,6 +301,23 @@ static void test_hl_known_interval(void)
     free(d);
 }
 
+/* Seconds that tie (percentiles are bucket values) still get the exact interval of small
+ * samples: 5 against 5 at 99% is [D(1), D(25)], the extreme differences. */
+static void test_hl_small_ties(void)
+{
+    const double x[] = {20.1, 20.1, 20.5, 20.5, 21.0}, y[] = {24.0, 24.0, 25.0, 25.5, 26.0};
+    sp_cmp_sample sx = {x, NULL, 5}, sy = {y, NULL, 5};
+    sp_cmp_shift s;
+    sp_cmp_hl(&sx, &sy, 0.01, &s);
+    CHECK_NEAR(s.lo, 24.0 - 21.0, 1e-12);
+    CHECK_NEAR(s.hi, 26.0 - 20.1, 1e-12);
+    /* 4 against 4 at 99% cannot have one: P(U = 0) = 1/70 is above 0.005. */
+    sx.n = sy.n = 4;
+    sp_cmp_hl(&sx, &sy, 0.01, &s);
+    CHECK(s.ok);
+    CHECK(isnan(s.lo) && isnan(s.hi));
+}
+
 /* Histograms of many requests: weighted differences give what expanding them gives, and the
  * large-sample interval is the normal-approximation order statistics of the expansion. */
 static void test_hl_weighted_histograms(void)
@@ -460,6 +477,7 @@ int main(void)
     RUN(test_mwu_degenerate);
     RUN(test_hl_matches_sorted_differences);
     RUN(test_hl_known_interval);
+    RUN(test_hl_small_ties);
     RUN(test_hl_weighted_histograms);
     RUN(test_hl_large);
     RUN(test_props_fisher);
