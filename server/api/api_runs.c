@@ -611,7 +611,7 @@ static int compare_load(sp_http_req *req, sp_store *s, const int64_t *ids, size_
 /* The query parameters that set a comparison (beside "runs"). */
 static const char *const compare_params[] = {
     "tolerance",      "alpha",       "min_change_pct", "min_change_ms", "min_change_error_pct",
-    "min_change_rps", "min_seconds", "min_requests"};
+    "min_change_rps", "min_seconds", "min_requests",   "max_lag_ms"};
 
 /*
  * The settings of a comparison whose baseline is run base (borrowed): the defaults, then its
@@ -864,7 +864,7 @@ const sp_api_route sp_api_runs_routes[] = {
      "data)",
      200,
      "runs,tolerance,alpha,min_change_pct,min_change_ms,min_change_error_pct,min_change_rps,"
-     "min_seconds,min_requests"},
+     "min_seconds,min_requests,max_lag_ms"},
     {"GET", SP_API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
      "A running run's live points from a second on (to fill a gap in the live stream)", 200,
      "from"},
