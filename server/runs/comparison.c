@@ -121,6 +121,7 @@ static const char *const lat_names[NLAT] = {"p50", "p95", "p99"};
  * percentile to be more than its slowest request: 1 / (1 - q). Below that the per-second
  * figure depends on how many requests the second had, which differs between load profiles. */
 static const uint64_t lat_min_count[NLAT] = {2, 20, 100};
+static const double lat_q[NLAT] = {0.5, 0.95, 0.99};
 
 typedef struct pt {
     int64_t second;
@@ -147,8 +148,8 @@ typedef struct rdata {
     int64_t full;     /* whole seconds: [0, full) are complete */
     uint64_t *lag_us; /* the load generator's lag by second, [0, nlag) */
     int64_t nlag;
-    uint64_t lag_max_us; /* the most it lagged in any second */
-    side *names;         /* by name id */
+    double *lag_sorted; /* the per-second lags (ms), ascending, for their percentiles */
+    side *names;        /* by name id */
     size_t nnames;
     side total;
 } rdata;
@@ -223,8 +224,6 @@ static void on_tick(void *ctx, int64_t second, const sp_store_tick *tick)
         d->nlag = second + 1;
     }
     d->lag_us[second] = tick->lag_us_max;
-    if (tick->lag_us_max > d->lag_max_us)
-        d->lag_max_us = tick->lag_us_max;
     side *t = &d->total;
     while (c->at < t->npts && t->pts[c->at].second < second)
         c->at++;
@@ -233,6 +232,27 @@ static void on_tick(void *ctx, int64_t second, const sp_store_tick *tick)
         t->pts[c->at].ms[F_P95] = (double)tick->p95_us / 1000.0;
         t->pts[c->at].ms[F_P99] = (double)tick->p99_us / 1000.0;
     }
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile (nearest rank) of the run's per-second generator lag, in ms; 0 without any. */
+static double lag_quantile(rdata *d, double q)
+{
+    if (d->nlag <= 0)
+        return 0;
+    if (!d->lag_sorted) {
+        d->lag_sorted = sp_calloc((size_t)d->nlag, sizeof *d->lag_sorted);
+        for (int64_t i = 0; i < d->nlag; i++)
+            d->lag_sorted[i] = (double)d->lag_us[i] / 1000.0;
+        qsort(d->lag_sorted, (size_t)d->nlag, sizeof *d->lag_sorted, cmp_dbl);
+    }
+    size_t k = (size_t)ceil(q * (double)d->nlag);
+    return d->lag_sorted[k > 0 ? k - 1 : 0];
 }
 
 /* 1 when the load generator lagged more than max_us in this second: its latencies are partly
@@ -256,6 +276,7 @@ static void rdata_release(rdata *d)
     free(d->names);
     side_release(&d->total);
     free(d->lag_us);
+    free(d->lag_sorted);
     memset(d, 0, sizeof *d);
 }
 
@@ -533,20 +554,22 @@ static void latency_cell(pair *pr, side *b, side *r, int f, cell *c)
                side_hist(pr->s, pr->r->id, r) == 0 && b->hn && r->hn) {
         sp_cmp_sample x = {b->hv, b->hw, b->hn}, y = {r->hv, r->hw, r->hn};
         if (sp_cmp_weight(&x) >= set->min_requests && sp_cmp_weight(&y) >= set->min_requests) {
-            /* The histograms hold every request, those the generator noticed late too: a
-             * change no larger than the most it lagged in either run cannot be told from it. */
-            double lag_ms = (double)(pr->b->lag_max_us > pr->r->lag_max_us ? pr->b->lag_max_us
-                                                                           : pr->r->lag_max_us) /
-                            1000.0;
-            if (lag_ms > rule.abs_floor)
-                rule.abs_floor = lag_ms;
+            /* The histograms hold every request, those the generator noticed late too: a shift
+             * of the whole distribution must be larger than its typical (median) lag per
+             * second in either run, and the figure's own move larger than the same percentile
+             * of those lags (a p99 can be made by the worst lag alone). */
+            sp_cmp_rule fig = rule;
+            double typical = fmax(lag_quantile(pr->b, 0.5), lag_quantile(pr->r, 0.5));
+            double at_q = fmax(lag_quantile(pr->b, lat_q[f]), lag_quantile(pr->r, lat_q[f]));
+            rule.abs_floor = fmax(rule.abs_floor, typical);
+            fig.abs_floor = fmax(fig.abs_floor, at_q);
             c->basis = "requests";
             test_samples(c, &x, &y, &rule, 1);
             /* On requests the test and the shift are of the whole distribution, the same for
              * p50, p95 and p99: a figure is flagged only when it moved that way too, beyond
              * the floors (a p99 made by a few slow requests may not follow its median). */
             if ((c->verdict == SP_CMP_REGRESSION || c->verdict == SP_CMP_IMPROVEMENT) &&
-                sp_cmp_judge(&rule, c->p, c->value - c->base, c->base, 1) != c->verdict) {
+                sp_cmp_judge(&fig, c->p, c->value - c->base, c->base, 1) != c->verdict) {
                 c->verdict = SP_CMP_NO_CHANGE;
                 snprintf(c->reason, sizeof c->reason,
                          "the requests' latency moved, but this figure did not move with it "

@@ -11,17 +11,15 @@
  *                  max_lag_ms, when both runs have min_seconds such seconds. When a run has too
  *                  few such seconds however little its generator lagged (a short run, a rare
  *                  name): every request, from the runs' merged histograms, when both have
- *                  min_requests; there the absolute floor is at least the most the generator
- *                  lagged in either run, and the figure itself must have moved beyond the
- *                  floors too. Else "not enough data" (and so when the generator's lag took the
- *                  seconds away). Mann-Whitney U and the Hodges-Lehmann shift (ms) with its
- *                  interval.
- *   rps            the per-second request counts over the seconds both runs have, less those
- *                  in which the generator lagged, only between
- *                  runs whose load profiles are the same (one may be a shorter cut of the
- *                  other); else "not compared". Mann-Whitney U and the shift (requests/s).
- *   error_pct      failures over requests: a test of two proportions (z or Fisher's exact), the
- *                  difference in percentage points with Newcombe's interval.
+ *                  min_requests; there the shift's absolute floor is at least the median of
+ *                  the generator's per-second lag in either run, and the figure itself must
+ *                  have moved beyond the floors too, at least the same percentile of the lag. Else
+ * "not enough data" (and so when the generator's lag took the seconds away). Mann-Whitney U and the
+ * Hodges-Lehmann shift (ms) with its interval. rps            the per-second request counts over
+ * the seconds both runs have, less those in which the generator lagged, only between runs whose
+ * load profiles are the same (one may be a shorter cut of the other); else "not compared".
+ * Mann-Whitney U and the shift (requests/s). error_pct      failures over requests: a test of two
+ * proportions (z or Fisher's exact), the difference in percentage points with Newcombe's interval.
  *   count          shown, never judged (it follows the duration).
  * A figure is a regression or an improvement only when significant at alpha and beyond both
  * floors (sp_cmp_judge); the verdict names are compare.h's.

@@ -379,6 +379,41 @@ static void test_short_runs(void)
     json_decref(b);
 }
 
+/* On requests the generator's lag sets the floor: a shift no larger than its typical lag is no
+ * change; a figure must also move beyond the same percentile of the lag. */
+static void test_short_runs_lag(void)
+{
+    const uint64_t busy[2] = {40000, 45000}, once[2] = {500, 40000};
+    fake_name slow[2] = {base_names[0], base_names[1]}, slower[2] = {base_names[0], base_names[1]};
+    slow[1].p50 += 8;
+    slow[1].p95 += 8;
+    slower[1].p50 += 30;
+    slower[1].p95 += 30;
+    fake_run fa = {2, base_names, 2, NULL, 5, 0}, fb = {2, slow, 2, busy, 5, 0},
+             fc = {2, slower, 2, once, 5, 0};
+    json_t *a = make_run(&fa), *b = make_run(&fb), *c = make_run(&fc);
+    json_t *cmp = compare2(a, b, NULL);
+    CHECK_STR_EQ(basis(cmp, "GET /categories", "p50"), "requests");
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p50"), "no significant change");
+    json_decref(cmp);
+    /* One lagged second of two: the median lag is small, the p95's is 40 ms. */
+    cmp = compare2(a, c, NULL);
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p50"), "regression");
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p95"), "no significant change");
+    json_decref(cmp);
+    slower[1].p50 += 30;
+    slower[1].p95 += 30; /* now 60 ms slower: beyond 40 ms */
+    json_t *d = make_run(&fc);
+    cmp = compare2(a, d, NULL);
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p50"), "regression");
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p95"), "regression");
+    json_decref(cmp);
+    json_decref(a);
+    json_decref(b);
+    json_decref(c);
+    json_decref(d);
+}
+
 /* Throughput is judged only between runs of one load profile; a shorter cut of the same
  * profile is the same one, over the seconds both have. */
 static void test_profiles(void)
@@ -492,6 +527,7 @@ int main(void)
     RUN(test_floors);
     RUN(test_lagged_seconds);
     RUN(test_short_runs);
+    RUN(test_short_runs_lag);
     RUN(test_profiles);
     RUN(test_new_and_gone);
     RUN(test_errors);
