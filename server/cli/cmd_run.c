@@ -142,6 +142,8 @@ static void usage(FILE *f)
             "      --seed N          random seed, for repeatable choices\n"
             "      --json OUT        write full results as JSON (per name, status, second, threshold)\n"
             "      --junit OUT       write JUnit XML, one test case per threshold\n"
+            "      --baseline FILE   the --json result of an earlier run: thresholds relative to\n"
+            "                        a baseline ('p95 < baseline * 1.10') are judged against it\n"
             "  -q, --quiet           no live lines, only the summary\n"
             "      --check           validate the definition and exit (0 valid, 2 invalid)\n"
             "  -h, --help            this help\n"
@@ -282,6 +284,7 @@ typedef struct run_args {
     sp_overrides ov;
     int64_t threads, seed;
     const char *json_out, *junit_out;
+    const char *baseline; /* --baseline FILE: an earlier run's --json result */
     int quiet, check_only;
     const char *file;
 } run_args;
@@ -296,6 +299,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"threads", required_argument, NULL, 't'}, {"seed", required_argument, NULL, 's'},
         {"json", required_argument, NULL, 'J'},   {"junit", required_argument, NULL, 'X'},
         {"quiet", no_argument, NULL, 'q'},        {"check", no_argument, NULL, 'c'},
+        {"baseline", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     optind = 1;
@@ -328,6 +332,7 @@ static int parse_args(int argc, char **argv, run_args *a)
             break;
         case 'J': a->json_out = optarg; break;
         case 'X': a->junit_out = optarg; break;
+        case 'B': a->baseline = optarg; break;
         case 'q': a->quiet = 1; break;
         case 'c': a->check_only = 1; break;
         case 'h': usage(stdout); return 0;
@@ -392,6 +397,7 @@ int sp_cmd_run(int argc, char **argv)
     sp_def *def = NULL;
     sp_engine *engine = NULL;
     sp_verdict *verdicts = NULL;
+    json_t *base = NULL; /* --baseline's result */
     sp_errlist errs;
     sp_errlist_init(&errs);
     run_ctx c;
@@ -411,6 +417,17 @@ int sp_cmd_run(int argc, char **argv)
         fprintf(stderr, "%s: invalid test definition:\n%s", a.file, b.p);
         sp_buf_release(&b);
         goto out;
+    }
+    if (a.baseline) {
+        /* Read before the run, so that a wrong file costs nothing. */
+        json_error_t je;
+        base = json_load_file(a.baseline, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(base) || !json_is_object(json_object_get(base, "total"))) {
+            fprintf(stderr,
+                    "stampede run: --baseline %s: %s (expected the --json result of a run)\n",
+                    a.baseline, base ? "no \"total\" in it" : je.text);
+            goto out;
+        }
     }
     if (a.check_only) {
         printf("%s: valid (%zu user classes, %zu request names, %zu thresholds)\n", a.file,
@@ -445,7 +462,7 @@ int sp_cmd_run(int argc, char **argv)
     double duration_s = (double)sp_engine_elapsed_ms(engine) / 1000.0;
     const sp_stats *totals = sp_engine_totals(engine);
     verdicts = sp_calloc(def->nthresholds + 1, sizeof *verdicts);
-    size_t failed = sp_report_judge(def, totals, duration_s, verdicts);
+    size_t failed = sp_report_judge_against(def, totals, duration_s, base, verdicts);
     const char *status = c.interrupted ? "stopped" : failed ? "failed" : "passed";
     sp_break brk;
     int broke = sp_engine_broke(engine, &brk);
@@ -461,6 +478,7 @@ int sp_cmd_run(int argc, char **argv)
 
 out:
     free(verdicts);
+    json_decref(base);
     sp_engine_free(engine);
     sp_def_free(def);
     sp_errlist_release(&errs);

@@ -235,7 +235,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
       h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name'), names.el),
-      h('div', { class: 'stack' }, ths.el, baseline.el)),
+      ths.el),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
   function draw() {
