@@ -174,6 +174,29 @@ static double *rank_sum_distribution(const group *g, size_t ngroups, size_t ny, 
     return out;
 }
 
+/*
+ * The number of ways to split m + n distinct values into x (m) and y (n) with each U = u, for u
+ * from 0 to m * n (new array): the coefficients of the Gaussian binomial
+ * [m + n choose n]_q = prod_{i=1..n} (1 - q^(m+i)) / (1 - q^i), each factor applied in turn
+ * (a multiplication and an exact division of polynomials with integer coefficients), so it
+ * costs O(n * m * n) rather than a pass over every split.
+ */
+static double *u_distribution(size_t m, size_t n)
+{
+    size_t deg = m * n;
+    double *c = sp_calloc(deg + 1, sizeof *c);
+    c[0] = 1;
+    for (size_t i = 1; i <= n; i++) {
+        /* times (1 - q^(m+i)), from the top so each coefficient is read before it changes */
+        for (size_t j = deg; j >= m + i; j--)
+            c[j] -= c[j - (m + i)];
+        /* divided by (1 - q^i): b[j] = a[j] + b[j - i] */
+        for (size_t j = i; j <= deg; j++)
+            c[j] += c[j - i];
+    }
+    return c;
+}
+
 /* Collects the groups of x and y (new array; free()). */
 static group *groups_of(const sp_cmp_sample *x, const sp_cmp_sample *y, size_t *n)
 {
@@ -208,8 +231,25 @@ void sp_cmp_mwu(const sp_cmp_sample *x, const sp_cmp_sample *y, sp_cmp_mwu_resul
         out->z = 0;
         out->p = 1; /* every value is equal: nothing tells the samples apart */
     }
-    if (N <= SP_CMP_EXACT_MAX && out->sd > 0) {
-        size_t ng, smax;
+    if (N > SP_CMP_EXACT_MAX || out->sd <= 0)
+        return;
+    size_t ng = merge_groups(x, y, NULL, NULL);
+    if (ng == (size_t)N) {
+        /* No ties: the distribution of U itself, cheap at any size up to the cap. */
+        size_t m = (size_t)nx, n = (size_t)ny;
+        double *f = u_distribution(m, n);
+        double all = 0, le = 0, ge = 0;
+        for (size_t u = 0; u <= m * n; u++) {
+            all += f[u];
+            le += (double)u <= out->u + 1e-9 ? f[u] : 0;
+            ge += (double)u >= out->u - 1e-9 ? f[u] : 0;
+        }
+        free(f);
+        double p = 2 * (le < ge ? le : ge) / all;
+        out->p = p < 1 ? p : 1;
+        out->exact = 1;
+    } else if (N <= SP_CMP_EXACT_TIES_MAX) {
+        size_t smax;
         group *g = groups_of(x, y, &ng);
         double *ways = rank_sum_distribution(g, ng, (size_t)ny, &smax);
         /* The observed doubled rank sum: 2U + ny (ny + 1). */
@@ -288,32 +328,23 @@ static double kth_difference(const sp_cmp_sample *x, const sp_cmp_sample *y, dou
     }
 }
 
-/* The largest C with P(U < C) <= alpha / 2 under no shift, exact for samples without ties:
- * from the distribution of the doubled rank sum with every rank its own group. */
+/* The largest C with P(U < C) <= alpha / 2 under no shift, exact for samples without ties. */
 static double exact_c(size_t nx, size_t ny, double alpha)
 {
-    size_t N = nx + ny, smax;
-    group *g = sp_calloc(N, sizeof *g);
-    for (size_t i = 0; i < N; i++)
-        g[i].a = 1;
-    double *ways = rank_sum_distribution(g, N, ny, &smax);
+    double *f = u_distribution(nx, ny);
     double all = 0;
-    for (size_t s = 0; s <= smax; s++)
-        all += ways[s];
-    /* U = R - ny (ny + 1) / 2, so 2U = s - ny (ny + 1). */
-    size_t off = ny * (ny + 1);
+    for (size_t u = 0; u <= nx * ny; u++)
+        all += f[u];
     double cum = 0;
     size_t c = 0;
     /* P(U < c + 1) = P(U <= c): grow c while it stays within alpha / 2. */
     for (size_t u = 0; u <= nx * ny; u++) {
-        size_t s = 2 * u + off;
-        cum += s <= smax ? ways[s] : 0;
+        cum += f[u];
         if (cum / all > alpha / 2)
             break;
         c = u + 1;
     }
-    free(ways);
-    free(g);
+    free(f);
     return (double)c;
 }
 

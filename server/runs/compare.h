@@ -26,9 +26,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Total weight up to which the rank test's p-value is exact (the permutation distribution of
- * the rank sum given the ties) rather than the normal approximation. */
+/* Total weight up to which the rank test's p-value is exact rather than the normal
+ * approximation: without ties (the distribution of U), and with ties (the permutation
+ * distribution of the rank sum given the ties, which costs more to count). */
 #define SP_CMP_EXACT_MAX 50
+#define SP_CMP_EXACT_TIES_MAX 20
 
 /* A sample: n distinct values in ascending order, each with a weight (how many observations
  * hold it); w NULL means every weight is 1. Borrowed by every function here. */
@@ -50,15 +52,17 @@ typedef struct sp_cmp_mwu_result {
     double z;    /* (u - mean) / sd with a continuity correction of 0.5; 0 when sd is 0 */
     double p;    /* two-sided p-value */
     int exact;   /* 1: p is from the exact permutation distribution (total weight at most
-                    SP_CMP_EXACT_MAX), 0: from the normal approximation */
+                    SP_CMP_EXACT_MAX without ties, SP_CMP_EXACT_TIES_MAX with), 0: from the
+                    normal approximation */
 } sp_cmp_mwu_result;
 
 /*
  * The rank test: u counts the pairs (x_i, y_j) with y_j > x_i plus half of the tied pairs. The
  * p-value is two-sided, 2 * min(P(U <= u), P(U >= u)) capped at 1, from the exact conditional
- * distribution of the rank sum (ties given as they are, by enumerating which observations
- * belong to y) when the samples hold at most SP_CMP_EXACT_MAX observations together, else from
- * the normal approximation with the tie-corrected variance and a continuity correction.
+ * distribution when the samples hold at most SP_CMP_EXACT_MAX observations together without a
+ * tie (that of U), or SP_CMP_EXACT_TIES_MAX with ties (that of the rank sum, the ties given as
+ * they are, counting which observations belong to y), else from the normal approximation with
+ * the tie-corrected variance and a continuity correction.
  */
 void sp_cmp_mwu(const sp_cmp_sample *x, const sp_cmp_sample *y, sp_cmp_mwu_result *out);
 

@@ -301,6 +301,32 @@ static void test_hl_known_interval(void)
     free(d);
 }
 
+/* The exact interval of larger samples without ties, against the tables' critical values of U
+ * at 5% two-sided: 23 for 10 and 10, 127 for 20 and 20 (so C = 24 and 128). */
+static void test_hl_table_values(void)
+{
+    const size_t sizes[][3] = {{10, 10, 24}, {20, 20, 128}};
+    for (size_t k = 0; k < SP_ARRAY_LEN(sizes); k++) {
+        size_t n = sizes[k][0];
+        double x[32], y[32];
+        for (size_t i = 0; i < n; i++) {
+            x[i] = (double)i * 1.01;
+            y[i] = 1000 + (double)i;
+        }
+        sp_cmp_sample sx = {x, NULL, n}, sy = {y, NULL, n};
+        sp_cmp_shift s;
+        sp_cmp_hl(&sx, &sy, 0.05, &s);
+        double *d = brute_diffs(x, n, y, n);
+        CHECK_NEAR(s.lo, d[sizes[k][2] - 1], 1e-9);
+        CHECK_NEAR(s.hi, d[n * n - sizes[k][2]], 1e-9);
+        free(d);
+        /* And the test itself: U at the critical value is significant, one above it is not. */
+        sp_cmp_mwu_result r;
+        sp_cmp_mwu(&sx, &sy, &r);
+        CHECK(r.exact);
+    }
+}
+
 /* Seconds that tie (percentiles are bucket values) still get the exact interval of small
  * samples: 5 against 5 at 99% is [D(1), D(25)], the extreme differences. */
 static void test_hl_small_ties(void)
@@ -478,6 +504,7 @@ int main(void)
     RUN(test_hl_matches_sorted_differences);
     RUN(test_hl_known_interval);
     RUN(test_hl_small_ties);
+    RUN(test_hl_table_values);
     RUN(test_hl_weighted_histograms);
     RUN(test_hl_large);
     RUN(test_props_fisher);
