@@ -270,6 +270,15 @@ void sp_cmp_mwu(const sp_cmp_sample *x, const sp_cmp_sample *y, sp_cmp_mwu_resul
     }
 }
 
+double sp_cmp_min_p(double nx, double ny)
+{
+    if (nx < 1 || ny < 1)
+        return 1;
+    double log_c = lgamma(nx + ny + 1) - lgamma(nx + 1) - lgamma(ny + 1);
+    double p = 2 * exp(-log_c);
+    return p < 1 ? p : 1;
+}
+
 /* ---- Differences ---- */
 
 /* How many pairs (weighted) have y_j - x_i <= d. */

@@ -66,6 +66,11 @@ typedef struct sp_cmp_mwu_result {
  */
 void sp_cmp_mwu(const sp_cmp_sample *x, const sp_cmp_sample *y, sp_cmp_mwu_result *out);
 
+/* The smallest two-sided p-value the rank test can give nx against ny observations, whatever
+ * they are (all of y above all of x, no ties): 2 / C(nx + ny, nx), at most 1. When it is not
+ * below alpha, no data of that size can be significant: that is "not enough data". */
+double sp_cmp_min_p(double nx, double ny);
+
 /* The Hodges-Lehmann shift of y against x and its confidence interval. */
 typedef struct sp_cmp_shift {
     int ok;        /* 0 when either sample is empty */

@@ -29,7 +29,7 @@ void sp_comparison_defaults(sp_cmp_settings *s)
     s->min_change_error_pct = 0.5;
     s->min_change_rps = 1;
     s->min_seconds = 5;
-    s->min_requests = 10;
+    s->min_requests = 5;
     s->max_lag_ms = SP_LAG_WARN_US / 1000.0;
 }
 
@@ -234,7 +234,7 @@ static void on_tick(void *ctx, int64_t second, const sp_store_tick *tick)
     }
 }
 
-static int cmp_dbl(const void *a, const void *b)
+static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -249,7 +249,7 @@ static double lag_quantile(rdata *d, double q)
         d->lag_sorted = sp_calloc((size_t)d->nlag, sizeof *d->lag_sorted);
         for (int64_t i = 0; i < d->nlag; i++)
             d->lag_sorted[i] = (double)d->lag_us[i] / 1000.0;
-        qsort(d->lag_sorted, (size_t)d->nlag, sizeof *d->lag_sorted, cmp_dbl);
+        qsort(d->lag_sorted, (size_t)d->nlag, sizeof *d->lag_sorted, cmp_double);
     }
     size_t k = (size_t)ceil(q * (double)d->nlag);
     return d->lag_sorted[k > 0 ? k - 1 : 0];
@@ -478,27 +478,29 @@ static json_t *cell_json(const cell *c)
     return o;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* The rank test and the shift of two samples into c, judged by rule. */
 static void test_samples(cell *c, const sp_cmp_sample *x, const sp_cmp_sample *y,
                          const sp_cmp_rule *rule, int higher_is_worse)
 {
+    c->n_base = sp_cmp_weight(x);
+    c->n_run = sp_cmp_weight(y);
+    c->judged = 1;
+    /* Samples too small for any arrangement of them to be significant at alpha tell nothing:
+     * "not enough data", not "no significant change". */
+    if (!(sp_cmp_min_p(c->n_base, c->n_run) < rule->alpha)) {
+        c->verdict = SP_CMP_NOT_ENOUGH;
+        snprintf(c->reason, sizeof c->reason, "%g against %g %s can never be significant at %g",
+                 c->n_base, c->n_run, c->basis ? c->basis : "values", rule->alpha);
+        return;
+    }
     sp_cmp_mwu_result u;
     sp_cmp_shift sh;
     sp_cmp_mwu(x, y, &u);
     sp_cmp_hl(x, y, rule->alpha, &sh);
-    c->judged = 1;
     c->p = u.p;
     c->change = sh.shift;
     c->lo = sh.lo;
     c->hi = sh.hi;
-    c->n_base = sp_cmp_weight(x);
-    c->n_run = sp_cmp_weight(y);
     c->verdict = sp_cmp_judge(rule, c->p, c->change, c->base, higher_is_worse);
 }
 

@@ -237,6 +237,25 @@ static void test_mwu_normal_approximation(void)
     CHECK(r.p < 0.001); /* a shift of 8 in 20 over 70 observations is plain */
 }
 
+/* The smallest p-value a size allows: 2 / C(N, n). 5 against 5 can reach 0.01, 4 against 5
+ * cannot; one request against a hundred never can. */
+static void test_min_p(void)
+{
+    CHECK_NEAR(sp_cmp_min_p(5, 5), 2.0 / 252, 1e-12);
+    CHECK(sp_cmp_min_p(5, 5) < 0.01);
+    CHECK(sp_cmp_min_p(4, 5) > 0.01);
+    CHECK_NEAR(sp_cmp_min_p(1, 100), 2.0 / 101, 1e-12);
+    CHECK_NEAR(sp_cmp_min_p(0, 10), 1, 0);
+    CHECK_NEAR(sp_cmp_min_p(1, 1), 1, 0);
+    CHECK(sp_cmp_min_p(1000, 1000) < 1e-300 || sp_cmp_min_p(1000, 1000) == 0);
+    /* It is what the exact test gives for samples apart. */
+    const double x[] = {1, 2, 3, 4}, y[] = {10, 11, 12, 13, 14};
+    sp_cmp_sample sx = {x, NULL, 4}, sy = {y, NULL, 5};
+    sp_cmp_mwu_result r;
+    sp_cmp_mwu(&sx, &sy, &r);
+    CHECK_NEAR(r.p, sp_cmp_min_p(4, 5), 1e-12);
+}
+
 static void test_mwu_degenerate(void)
 {
     const double v[] = {5, 5, 5};
@@ -500,6 +519,7 @@ int main(void)
     RUN(test_mwu_exact_matches_enumeration);
     RUN(test_mwu_weights_equal_repeats);
     RUN(test_mwu_normal_approximation);
+    RUN(test_min_p);
     RUN(test_mwu_degenerate);
     RUN(test_hl_matches_sorted_differences);
     RUN(test_hl_known_interval);

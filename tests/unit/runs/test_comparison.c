@@ -182,6 +182,7 @@ static void test_settings(void)
     CHECK_NEAR(s.min_change_ms, 1, 0);
     CHECK_NEAR(s.min_seconds, 5, 0);
     CHECK_NEAR(s.max_lag_ms, 10, 0);
+    CHECK_NEAR(s.min_requests, 5, 0);
     CHECK_INT_EQ(sp_comparison_setting(&s, "alpha", 0, msg, sizeof msg), SP_EINVAL);
     CHECK_STR_CONTAINS(msg, "alpha must be a number above 0 to 0.5");
     CHECK_INT_EQ(sp_comparison_setting(&s, "alpha", 0.5, msg, sizeof msg), 0);
@@ -276,6 +277,17 @@ static void test_slower_route(void)
     cmp = compare2(b, a, NULL);
     CHECK_STR_EQ(verdict(cmp, "GET /categories", "p50"), "improvement");
     json_decref(cmp);
+    /* At 0.001, 6 seconds against 6 can never be significant: not enough data, not "no
+     * significant change". */
+    sp_cmp_settings strict;
+    sp_comparison_defaults(&strict);
+    strict.alpha = 0.001;
+    cmp = compare2(a, b, &strict);
+    CHECK_STR_EQ(verdict(cmp, "GET /categories", "p50"), "not enough data");
+    CHECK_STR_CONTAINS(
+        json_string_value(json_object_get(cell(cmp, "GET /categories", "p50"), "reason")),
+        "6 against 6 seconds can never be significant at 0.001");
+    json_decref(cmp);
     json_decref(a);
     json_decref(b);
 }
@@ -367,12 +379,16 @@ static void test_short_runs(void)
     json_decref(cmp);
     json_decref(a);
     json_decref(b);
-    fake_name rare[1] = {{"GET /products", 20, 25, 28, 4, 0}};
+    /* 2 requests against 2: no arrangement of them could be significant. */
+    fake_name rare[1] = {{"GET /products", 20, 25, 28, 1, 0}};
     fake_run fr = {2, rare, 1, NULL, 5, 0};
     a = make_run(&fr);
     b = make_run(&fr);
     cmp = compare2(a, b, NULL);
     CHECK_STR_EQ(verdict(cmp, "GET /products", "p50"), "not enough data");
+    CHECK_STR_CONTAINS(
+        json_string_value(json_object_get(cell(cmp, "GET /products", "p50"), "reason")),
+        "needs 5 seconds");
     CHECK_STR_EQ(verdict(cmp, "GET /products", "error_pct"), "not enough data");
     json_decref(cmp);
     json_decref(a);
