@@ -609,9 +609,11 @@ static int compare_load(sp_http_req *req, sp_store *s, const int64_t *ids, size_
 }
 
 /* The query parameters that set a comparison (beside "runs"). */
-static const char *const compare_params[] = {
-    "tolerance",      "alpha",       "min_change_pct", "min_change_ms", "min_change_error_pct",
-    "min_change_rps", "min_seconds", "min_requests",   "max_lag_ms"};
+static const char *const compare_params[] = {"tolerance",      "alpha",
+                                             "min_change_pct", "min_change_tail_pct",
+                                             "min_change_ms",  "min_change_error_pct",
+                                             "min_change_rps", "min_seconds",
+                                             "min_requests",   "max_lag_ms"};
 
 /*
  * The settings of a comparison whose baseline is run base (borrowed): the defaults, then its
@@ -863,7 +865,8 @@ const sp_api_route sp_api_runs_routes[] = {
      "its interval, and a verdict (regression, improvement, no significant change, not enough "
      "data)",
      200,
-     "runs,tolerance,alpha,min_change_pct,min_change_ms,min_change_error_pct,min_change_rps,"
+     "runs,tolerance,alpha,min_change_pct,min_change_tail_pct,min_change_ms,min_change_error_pct,"
+     "min_change_rps,"
      "min_seconds,min_requests,max_lag_ms"},
     {"GET", SP_API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
      "A running run's live points from a second on (to fill a gap in the live stream)", 200,

@@ -25,6 +25,7 @@ void sp_comparison_defaults(sp_cmp_settings *s)
 {
     s->alpha = 0.01;
     s->min_change_pct = 10;
+    s->min_change_tail_pct = 20;
     s->min_change_ms = 1;
     s->min_change_error_pct = 0.5;
     s->min_change_rps = 1;
@@ -42,6 +43,7 @@ static const struct setting {
 } settings[] = {
     {"alpha", offsetof(sp_cmp_settings, alpha), 0, 0.5, 0, 1},
     {"min_change_pct", offsetof(sp_cmp_settings, min_change_pct), 0, 1000, 0, 0},
+    {"min_change_tail_pct", offsetof(sp_cmp_settings, min_change_tail_pct), 0, 1000, 0, 0},
     {"min_change_ms", offsetof(sp_cmp_settings, min_change_ms), 0, 60000, 0, 0},
     {"min_change_error_pct", offsetof(sp_cmp_settings, min_change_error_pct), 0, 100, 0, 0},
     {"min_change_rps", offsetof(sp_cmp_settings, min_change_rps), 0, 1e9, 0, 0},
@@ -69,7 +71,7 @@ int sp_comparison_setting(sp_cmp_settings *s, const char *name, double v, char *
         return 0;
     }
     snprintf(msg, msglen,
-             "unknown setting (known: alpha, min_change_pct, min_change_ms, "
+             "unknown setting (known: alpha, min_change_pct, min_change_tail_pct, min_change_ms, "
              "min_change_error_pct, min_change_rps, min_seconds, min_requests, "
              "max_lag_ms)");
     return SP_EINVAL;
@@ -539,7 +541,10 @@ static void latency_cell(pair *pr, side *b, side *r, int f, cell *c)
                  *lr = json_object_get(r->sum, "latency_ms");
     cell_init(c, num(lb, lat_names[f]), num(lr, lat_names[f]));
     const sp_cmp_settings *set = pr->set;
-    sp_cmp_rule rule = {set->alpha, set->min_change_pct / 100, set->min_change_ms};
+    /* Tails move more from run to run than medians (fewer requests make them, and a busy host
+     * delays a few answers long before it delays most): they have a floor of their own. */
+    double rel = (f == F_P50 ? set->min_change_pct : set->min_change_tail_pct) / 100;
+    sp_cmp_rule rule = {set->alpha, rel, set->min_change_ms};
     double max_us = set->max_lag_ms * 1000;
     size_t nb, nr, anyb, anyr;
     double *vb = lat_seconds(pr->b, b, f, pr->limit, max_us, &nb, &anyb),

@@ -22,7 +22,8 @@
  * proportions (z or Fisher's exact), the difference in percentage points with Newcombe's interval.
  *   count          shown, never judged (it follows the duration).
  * A figure is a regression or an improvement only when significant at alpha and beyond both
- * floors (sp_cmp_judge); the verdict names are compare.h's.
+ * floors (sp_cmp_judge): the absolute one of its unit, and the relative min_change_pct (p95 and
+ * p99: min_change_tail_pct); the verdict names are compare.h's.
  *
  * Inputs: run objects as sp_store_run_get() gives them ("id", "test_id", "test_name",
  * "revision", "status", "started_at", "overrides", "names", "summary"), borrowed; their seconds
@@ -47,6 +48,7 @@
 typedef struct sp_cmp_settings {
     double alpha;                /* significance level of every test [0.01] */
     double min_change_pct;       /* relative floor: % of the baseline's figure [10] */
+    double min_change_tail_pct;  /* relative floor of p95 and p99 [20] */
     double min_change_ms;        /* absolute floor of latencies, ms [1] */
     double min_change_error_pct; /* absolute floor of error %, percentage points [0.5] */
     double min_change_rps;       /* absolute floor of throughput, requests/s [1] */

@@ -67,8 +67,8 @@ test('verdicts read as words, changes with their intervals, briefs of a run agai
   assert.equal(v.briefText({ verdict: 'regression', regressions: [{}, {}] }), '2 regressions');
   assert.equal(v.briefText({ verdict: 'improvement', regressions: 0, improvements: 3 }), '3 improvements');
   assert.equal(v.briefText({ verdict: 'not enough data' }), 'not enough data');
-  assert.match(v.ruleText({ alpha: 0.01, min_change_pct: 10, min_change_ms: 1, min_change_error_pct: 0.5, min_change_rps: 1, max_lag_ms: 10 }),
-    /significant at 0\.01 and beyond both 10% of the baseline and 1 ms/);
+  assert.match(v.ruleText({ alpha: 0.01, min_change_pct: 10, min_change_tail_pct: 20, min_change_ms: 1, min_change_error_pct: 0.5, min_change_rps: 1, max_lag_ms: 10 }),
+    /significant at 0\.01 and beyond both 10% of the baseline \(p95, p99: 20%\) and 1 ms/);
 });
 
 test('the editor: paths, edits that keep the rest, load points, line diff', async () => {

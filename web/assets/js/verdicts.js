@@ -53,7 +53,7 @@ export function basisText(cell, alpha) {
 /** The rule a comparison flags by, in a sentence. */
 export function ruleText(settings) {
   if (!settings) return '';
-  return `Flagged when significant at ${settings.alpha} and beyond both ${settings.min_change_pct}% of the baseline and `
+  return `Flagged when significant at ${settings.alpha} and beyond both ${settings.min_change_pct}% of the baseline (p95, p99: ${settings.min_change_tail_pct}%) and `
     + `${settings.min_change_ms} ms (latency), ${settings.min_change_error_pct} points (errors) or ${settings.min_change_rps}/s (throughput); `
     + `seconds whose load generator lagged over ${settings.max_lag_ms} ms are left out.`;
 }
