@@ -257,13 +257,18 @@ void sp_dw_stop_when(sp_dw *c, const json_t *v)
         if (!json_is_string(t))
             sp_dw_err_type(c, "a string such as \"p95 > 2s\"", t);
         else if (sp_threshold_parse(json_string_value(t), (const char *const *)c->def->names,
-                                    c->def->nnames, &th, e, sizeof e) == 0 &&
-                 !closed_open_metric(c, &th))
-            l->stop_when[l->nstop_when++] = th;
-        else if (th.src)
-            sp_threshold_release(&th);
-        else
+                                    c->def->nnames, &th, e, sizeof e) != 0)
             sp_dw_err(c, "%s", e[0] ? e : "invalid condition");
+        else if (th.relative) {
+            /* A run judges its thresholds against a baseline at its end; the engine, which
+             * breaks the run while it goes, has none. */
+            sp_threshold_release(&th);
+            sp_dw_err(c, "a stop_when condition cannot use the baseline (only thresholds can)");
+        } else if (closed_open_metric(c, &th)) {
+            sp_threshold_release(&th);
+        } else {
+            l->stop_when[l->nstop_when++] = th;
+        }
         sp_dw_path_pop(c, mi);
     }
     sp_dw_path_pop(c, m);

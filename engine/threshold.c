@@ -225,12 +225,10 @@ static int set_value(sp_threshold *t, double value, const char *num, const char 
     return 0;
 }
 
-/* VALUE and its UNIT after spaces at *pp: sets t->value and moves *pp past them. */
-static int parse_value(const char **pp, const char *end, sp_threshold *t, char *err, size_t errlen)
+/* A plain number at p (digits with at most one point, at most 32 characters): its end, or
+ * NULL. Signs, exponents, hex and "inf" are refused, so strtod only ever sees a plain decimal. */
+static const char *plain_number(const char *p, const char *end, double *out)
 {
-    /* VALUE: digits with at most one point. Signs, exponents, hex and "inf" are refused, so
-     * strtod only ever sees a plain decimal. */
-    const char *p = skip_ws(*pp, end);
     const char *v = p;
     int dots = 0, digits = 0;
     while (p < end && ((*p >= '0' && *p <= '9') || *p == '.')) {
@@ -240,7 +238,58 @@ static int parse_value(const char **pp, const char *end, sp_threshold *t, char *
             digits++;
         p++;
     }
-    if (digits == 0 || dots > 1 || (size_t)(p - v) > 32) {
+    if (digits == 0 || dots > 1 || (size_t)(p - v) > 32)
+        return NULL;
+    char num[40];
+    snprintf(num, sizeof num, "%.*s", (int)(p - v), v);
+    *out = strtod(num, NULL);
+    return p;
+}
+
+/* "baseline" ["*" FACTOR] after spaces at *pp (the word already seen): sets t->relative and
+ * t->value (the factor) and moves *pp past them. */
+static int parse_relative(const char **pp, const char *end, sp_threshold *t, char *err,
+                          size_t errlen)
+{
+    const char *p = skip_ws(*pp, end) + 8; /* "baseline" */
+    t->relative = 1;
+    t->value = 1.0;
+    p = skip_ws(p, end);
+    if (p < end && *p == '*') {
+        const char *f = skip_ws(p + 1, end);
+        const char *after = plain_number(f, end, &t->value);
+        if (!after || t->value <= 0) {
+            size_t shown = 0;
+            while (f + shown < end && !is_space(f[shown]) && shown < 20)
+                shown++;
+            set_err(err, errlen,
+                    "bad factor '%.*s' after 'baseline *' (a number above 0, e.g. "
+                    "\"baseline * 1.10\")",
+                    (int)shown, f);
+            return SP_EINVAL;
+        }
+        p = after;
+    }
+    if (p < end && !is_space(*p)) {
+        set_err(err, errlen,
+                "'baseline' takes a factor and no unit, e.g. \"%s %s baseline * 1.10\"",
+                metric_names[t->metric], op_names[t->op]);
+        return SP_EINVAL;
+    }
+    *pp = p;
+    return 0;
+}
+
+/* VALUE and its UNIT after spaces at *pp: sets t->value and moves *pp past them. */
+static int parse_value(const char **pp, const char *end, sp_threshold *t, char *err, size_t errlen)
+{
+    const char *w = skip_ws(*pp, end);
+    if (end - w >= 8 && memcmp(w, "baseline", 8) == 0 && (end - w == 8 || !is_word_char(w[8])))
+        return parse_relative(pp, end, t, err, errlen);
+    const char *v = w;
+    double value;
+    const char *p = plain_number(v, end, &value);
+    if (!p) {
         size_t shown = 0;
         while (v + shown < end && !is_space(v[shown]) && shown < 20)
             shown++;
@@ -249,7 +298,6 @@ static int parse_value(const char **pp, const char *end, sp_threshold *t, char *
     }
     char num[40];
     snprintf(num, sizeof num, "%.*s", (int)(p - v), v);
-    double value = strtod(num, NULL);
 
     /* UNIT: right after the number or after spaces. */
     p = skip_ws(p, end);
@@ -275,7 +323,7 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
         set_err(err, errlen, "empty threshold (expected e.g. \"p95 < 300ms\")");
         return SP_EINVAL;
     }
-    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0};
+    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0, 0};
 
     const char *colon = NULL;
     for (const char *q = p; q < end; q++)
@@ -339,6 +387,12 @@ static double latency_ms(const sp_hist *h, sp_th_metric m)
 void sp_threshold_eval(const sp_threshold *t, const sp_stats *totals, double duration_s,
                        sp_verdict *out)
 {
+    sp_threshold_eval_against(t, totals, duration_s, NAN, out);
+}
+
+void sp_threshold_eval_against(const sp_threshold *t, const sp_stats *totals, double duration_s,
+                               double baseline, sp_verdict *out)
+{
     uint64_t requests = 0, failures = 0;
     double measured = 0.0;
     /* Only the struct's fields and the histogram API are used, so that a whole-run threshold
@@ -373,26 +427,36 @@ void sp_threshold_eval(const sp_threshold *t, const sp_stats *totals, double dur
     } else {
         measured = duration_s > 0 ? (double)requests / duration_s : 0.0;
     }
+    out->measured = measured;
+    out->skipped = 0;
+    out->limit = t->relative ? t->value * baseline : t->value;
+    if (t->relative && !isfinite(out->limit)) {
+        /* No baseline figure: nothing to hold the run against, and no reason to fail it. */
+        out->skipped = 1;
+        out->passed = 1;
+        out->limit = NAN;
+        return;
+    }
+    double limit = out->limit;
     int passed;
     switch (t->op) {
     case SP_TH_LT:
-        passed = measured < t->value;
+        passed = measured < limit;
         break;
     case SP_TH_LE:
-        passed = measured <= t->value;
+        passed = measured <= limit;
         break;
     case SP_TH_GT:
-        passed = measured > t->value;
+        passed = measured > limit;
         break;
     case SP_TH_GE:
-        passed = measured >= t->value;
+        passed = measured >= limit;
         break;
     default:
         passed = 0;
         break;
     }
     out->passed = passed;
-    out->measured = measured;
 }
 
 void sp_threshold_format_value(const sp_threshold *t, double v, char *buf, size_t len)

@@ -50,6 +50,8 @@
 
 enum { DIST_NONE, DIST_FIXED, DIST_UNIFORM, DIST_EXP };
 
+#define ROUTES_MAX 32
+
 struct latency {
     int dist;
     double a, b; /* fixed: a; uniform: a..b; exp: mean a (all in ms) */
@@ -63,6 +65,7 @@ static struct {
     const char *listen;
     unsigned threads;
     struct latency latency[G_COUNT]; /* index G_NONE holds "all" */
+    struct latency route_latency[ROUTES_MAX]; /* --latency-route: wins over the groups */
     double error_rate;
     uint64_t stall_every_ns, stall_ns;
     uint64_t seed;
@@ -75,7 +78,6 @@ static uint64_t start_ns; /* stall windows are counted from here */
 
 /* ---- statistics ---- */
 
-#define ROUTES_MAX 32
 #define STATUS_MIN 100
 #define STATUS_SPAN 500
 static atomic_ullong stats[ROUTES_MAX][M_COUNT][STATUS_SPAN];
@@ -142,9 +144,11 @@ void reset_handler(struct shop_request *rq, struct reply *out)
 
 /* ---- delays ---- */
 
-static uint64_t latency_ns(int group)
+static uint64_t latency_ns(int route, int group)
 {
-    const struct latency *l = cfg.latency[group].dist ? &cfg.latency[group] : &cfg.latency[G_NONE];
+    const struct latency *l = cfg.route_latency[route].dist ? &cfg.route_latency[route]
+                              : cfg.latency[group].dist      ? &cfg.latency[group]
+                                                             : &cfg.latency[G_NONE];
     double ms = 0;
     switch (l->dist) {
     case DIST_FIXED:
@@ -408,7 +412,7 @@ static enum MHD_Result finish(struct conn_state *cs)
     /* A body refused unread is answered at once: while its connection waited, libmicrohttpd
      * would start reading the very body the answer refuses. */
     if (!route->internal && !(cs->too_large && cs->received == 0)) {
-        uint64_t due = stall_adjust(cs->arrival_ns + latency_ns(route->group));
+        uint64_t due = stall_adjust(cs->arrival_ns + latency_ns(cs->rq.route, route->group));
         uint64_t now = now_ns();
         if (due < now)
             due = stall_adjust(now);
@@ -598,27 +602,31 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void usage(FILE *f)
 {
-    fputs("Usage: shop-api [options]\n"
-          "The demo e-commerce REST API that Stampede's example tests run against.\n"
-          "\n"
-          "  --port N              TCP port (default 8090)\n"
-          "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
-          "  --threads N           request threads (default: one per core)\n"
-          "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
-          "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
-          "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
-          "                        a group's own setting wins over all\n"
-          "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
-          "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
-          "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
-          "  --seed N              seed for tokens, latency and errors (default: random)\n"
-          "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
-          "  --quiet               print nothing on start\n"
-          "  --help                this text\n"
-          "\n"
-          "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
-          "them, and with ?state=1 also carts, orders, imports and tokens.\n",
-          f);
+    fputs(
+        "Usage: shop-api [options]\n"
+        "The demo e-commerce REST API that Stampede's example tests run against.\n"
+        "\n"
+        "  --port N              TCP port (default 8090)\n"
+        "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
+        "  --threads N           request threads (default: one per core)\n"
+        "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
+        "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
+        "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
+        "                        a group's own setting wins over all\n"
+        "  --latency-route SPEC  injected latency of one route, ROUTE=DIST, repeatable; ROUTE\n"
+        "                        as /__stats names it (/api/v1/products/:id); wins over\n"
+        "                        --latency-ms\n"
+        "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
+        "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
+        "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
+        "  --seed N              seed for tokens, latency and errors (default: random)\n"
+        "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
+        "  --quiet               print nothing on start\n"
+        "  --help                this text\n"
+        "\n"
+        "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
+        "them, and with ?state=1 also carts, orders, imports and tokens.\n",
+        f);
 }
 
 static void bad_option(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -644,6 +652,41 @@ static double parse_double(const char *s, const char *opt, const char *expect)
     return v;
 }
 
+/* DIST of --latency-ms and --latency-route (opt names the option in messages). */
+static struct latency parse_dist(const char *dist, const char *spec, const char *opt)
+{
+    struct latency l = { 0 };
+    char *end;
+#define BAD_LATENCY                                                                         \
+    "%s '%s': expected NAME=fixed:MS, NAME=uniform:MIN-MAX or NAME=exp:MEAN with non-negative " \
+    "milliseconds"
+    if (strncmp(dist, "fixed:", 6) == 0) {
+        l.dist = DIST_FIXED;
+        l.a = strtod(dist + 6, &end);
+        if (end == dist + 6 || *end)
+            bad_option(BAD_LATENCY, opt, spec);
+    } else if (strncmp(dist, "uniform:", 8) == 0) {
+        l.dist = DIST_UNIFORM;
+        l.a = strtod(dist + 8, &end);
+        if (end == dist + 8 || *end != '-')
+            bad_option(BAD_LATENCY, opt, spec);
+        const char *b = end + 1;
+        l.b = strtod(b, &end);
+        if (end == b || *end || l.b < l.a)
+            bad_option(BAD_LATENCY, opt, spec);
+    } else if (strncmp(dist, "exp:", 4) == 0) {
+        l.dist = DIST_EXP;
+        l.a = strtod(dist + 4, &end);
+        if (end == dist + 4 || *end)
+            bad_option(BAD_LATENCY, opt, spec);
+    } else {
+        bad_option(BAD_LATENCY, opt, spec);
+    }
+    if (!isfinite(l.a) || !isfinite(l.b) || l.a < 0 || l.b < 0 || l.a > 600000 || l.b > 600000)
+        bad_option(BAD_LATENCY, opt, spec);
+    return l;
+}
+
 static void parse_latency(const char *spec)
 {
     const char *eq = strchr(spec, '=');
@@ -660,36 +703,27 @@ static void parse_latency(const char *spec)
                        spec);
         dist = eq + 1;
     }
-    struct latency l = {0};
-    char *end;
-#define BAD_LATENCY                                                                                \
-    "--latency-ms '%s': expected GROUP=fixed:MS, GROUP=uniform:MIN-MAX or GROUP=exp:MEAN with "    \
-    "non-negative milliseconds"
-    if (strncmp(dist, "fixed:", 6) == 0) {
-        l.dist = DIST_FIXED;
-        l.a = strtod(dist + 6, &end);
-        if (end == dist + 6 || *end)
-            bad_option(BAD_LATENCY, spec);
-    } else if (strncmp(dist, "uniform:", 8) == 0) {
-        l.dist = DIST_UNIFORM;
-        l.a = strtod(dist + 8, &end);
-        if (end == dist + 8 || *end != '-')
-            bad_option(BAD_LATENCY, spec);
-        const char *b = end + 1;
-        l.b = strtod(b, &end);
-        if (end == b || *end || l.b < l.a)
-            bad_option(BAD_LATENCY, spec);
-    } else if (strncmp(dist, "exp:", 4) == 0) {
-        l.dist = DIST_EXP;
-        l.a = strtod(dist + 4, &end);
-        if (end == dist + 4 || *end)
-            bad_option(BAD_LATENCY, spec);
-    } else {
-        bad_option(BAD_LATENCY, spec);
+    cfg.latency[g] = parse_dist(dist, spec, "--latency-ms");
+}
+
+/* ROUTE=DIST: the last '=' splits, so a route is taken as written. */
+static void parse_route_latency(const char *spec)
+{
+    const char *eq = strrchr(spec, '=');
+    if (!eq)
+        bad_option("--latency-route '%s': expected ROUTE=DIST, e.g. /api/v1/categories=fixed:26",
+                   spec);
+    size_t n = (size_t)(eq - spec);
+    for (int r = 0; r < shop_route_count && r < ROUTES_MAX; r++) {
+        if (!shop_routes[r].internal && strlen(shop_routes[r].pattern) == n &&
+            strncmp(spec, shop_routes[r].pattern, n) == 0) {
+            cfg.route_latency[r] = parse_dist(eq + 1, spec, "--latency-route");
+            return;
+        }
     }
-    if (!isfinite(l.a) || !isfinite(l.b) || l.a < 0 || l.b < 0 || l.a > 600000 || l.b > 600000)
-        bad_option(BAD_LATENCY, spec);
-    cfg.latency[g] = l;
+    bad_option("--latency-route '%s': no route '%.*s' (routes are named as /__stats names them, "
+               "e.g. /api/v1/products/:id)",
+               spec, (int)n, spec);
 }
 
 static uint64_t parse_duration_ns(const char *s)
@@ -711,32 +745,22 @@ static uint64_t parse_duration_ns(const char *s)
 
 static void parse_options(int argc, char **argv)
 {
-    enum {
-        O_PORT = 1,
-        O_LISTEN,
-        O_THREADS,
-        O_LATENCY,
-        O_ERROR,
-        O_STALL_EVERY,
-        O_STALL_MS,
-        O_SEED,
-        O_TTL,
-        O_QUIET,
-        O_HELP
-    };
+    enum { O_PORT = 1, O_LISTEN, O_THREADS, O_LATENCY, O_LATENCY_ROUTE, O_ERROR, O_STALL_EVERY,
+           O_STALL_MS, O_SEED, O_TTL, O_QUIET, O_HELP };
     static const struct option opts[] = {
-        {"port", required_argument, NULL, O_PORT},
-        {"listen", required_argument, NULL, O_LISTEN},
-        {"threads", required_argument, NULL, O_THREADS},
-        {"latency-ms", required_argument, NULL, O_LATENCY},
-        {"error-rate", required_argument, NULL, O_ERROR},
-        {"stall-every", required_argument, NULL, O_STALL_EVERY},
-        {"stall-ms", required_argument, NULL, O_STALL_MS},
-        {"seed", required_argument, NULL, O_SEED},
-        {"token-ttl", required_argument, NULL, O_TTL},
-        {"quiet", no_argument, NULL, O_QUIET},
-        {"help", no_argument, NULL, O_HELP},
-        {NULL, 0, NULL, 0},
+        { "port", required_argument, NULL, O_PORT },
+        { "listen", required_argument, NULL, O_LISTEN },
+        { "threads", required_argument, NULL, O_THREADS },
+        { "latency-ms", required_argument, NULL, O_LATENCY },
+        { "latency-route", required_argument, NULL, O_LATENCY_ROUTE },
+        { "error-rate", required_argument, NULL, O_ERROR },
+        { "stall-every", required_argument, NULL, O_STALL_EVERY },
+        { "stall-ms", required_argument, NULL, O_STALL_MS },
+        { "seed", required_argument, NULL, O_SEED },
+        { "token-ttl", required_argument, NULL, O_TTL },
+        { "quiet", no_argument, NULL, O_QUIET },
+        { "help", no_argument, NULL, O_HELP },
+        { NULL, 0, NULL, 0 },
     };
     double stall_ms = -1;
     long v;
@@ -757,9 +781,8 @@ static void parse_options(int argc, char **argv)
                 bad_option("--threads '%s': expected 1..256", optarg);
             cfg.threads = (unsigned)v;
             break;
-        case O_LATENCY:
-            parse_latency(optarg);
-            break;
+        case O_LATENCY: parse_latency(optarg); break;
+        case O_LATENCY_ROUTE: parse_route_latency(optarg); break;
         case O_ERROR:
             cfg.error_rate = parse_double(optarg, "--error-rate", "a number 0..1");
             if (cfg.error_rate < 0 || cfg.error_rate > 1)

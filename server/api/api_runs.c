@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "engine/definition.h"
 #include "engine/metrics.h"
+#include "runs/comparison.h"
 #include "runs/export.h"
 #include "runs/policy.h"
 #include "runs/runs.h"
@@ -85,9 +86,10 @@ static int reply_run(sp_http_req *req, sp_store *s, int64_t id, unsigned status)
 
 /* ---- Start ---- */
 
-/* The start's body: {"revision"?, overrides...}. On success returns 0 with *revision (0: the
- * newest) and *ov, a new object of the overrides alone (NULL when there are none). */
-static int start_body(sp_http_req *req, int *revision, json_t **ov)
+/* The start's body: {"revision"?, "baseline"?, "fail_on_regression"?, overrides...}. On
+ * success returns 0 with *revision (0: the newest), the baseline asked in args, and *ov, a new
+ * object of the overrides alone (NULL when there are none). */
+static int start_body(sp_http_req *req, int *revision, sp_runs_start_args *args, json_t **ov)
 {
     *revision = 0;
     *ov = NULL;
@@ -104,8 +106,20 @@ static int start_body(sp_http_req *req, int *revision, json_t **ov)
                                                    "revision must be a whole number from 1"));
     if (rv)
         *revision = (int)json_integer_value(rv);
-    *ov = json_copy(body); /* new reference: a shallow copy without "revision" */
+    char msg[160];
+    if (sp_runs_baseline_parse(json_object_get(body, "baseline"), &args->baseline,
+                               &args->baseline_run, msg, sizeof msg) != 0)
+        return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "baseline", NULL, "%s", msg));
+    json_t *fr = json_object_get(body, "fail_on_regression");
+    if (fr && !json_is_boolean(fr))
+        return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "fail_on_regression", NULL,
+                                                   "fail_on_regression must be true or false"));
+    args->fail_on_regression = json_is_true(fr);
+    /* A new reference: a shallow copy without the fields that are not overrides. */
+    *ov = json_copy(body);
     json_object_del(*ov, "revision");
+    json_object_del(*ov, "baseline");
+    json_object_del(*ov, "fail_on_regression");
     if (!json_object_size(*ov)) {
         json_decref(*ov);
         *ov = NULL;
@@ -138,9 +152,10 @@ static int h_start(sp_http_req *req, sp_store *s)
     int64_t test_id;
     int revision;
     json_t *ov;
+    sp_runs_start_args args = {0};
     int rc = sp_kit_id(req, "id", "test", &test_id);
     if (rc == 0)
-        rc = start_body(req, &revision, &ov);
+        rc = start_body(req, &revision, &args, &ov);
     if (rc)
         return rc;
     sp_runs *runs = sp_kit_runs(req);
@@ -157,11 +172,11 @@ static int h_start(sp_http_req *req, sp_store *s)
     }
     sp_errlist el;
     sp_errlist_init(&el);
-    sp_runs_start_args args = {.test_id = test_id,
-                               .revision = revision,
-                               .overrides = ov,
-                               .started_by = sp_http_req_principal(req)->user,
-                               .rules = &pol.run};
+    args.test_id = test_id;
+    args.revision = revision;
+    args.overrides = ov;
+    args.started_by = sp_http_req_principal(req)->user;
+    args.rules = &pol.run;
     sp_runs_started st;
     rc = sp_runs_start(runs, &args, &st, &el);
     sp_policy_release(&pol);
@@ -205,6 +220,62 @@ static void status_list(char *out, size_t n)
                                  sp_store_run_status_name((sp_run_status)i));
 }
 
+/*
+ * ?against=baseline on the run list: each ended run of the page gets "against", its brief
+ * against its test's pinned baseline ({"baseline", "verdict", "regressions", "improvements"},
+ * or {"baseline", "is_baseline": true} for the baseline itself), or null when its test has
+ * none pinned. A run that cannot be compared gets null too.
+ */
+static int add_against(sp_store *s, json_t *list)
+{
+    size_t i;
+    json_t *item;
+    json_array_foreach(json_object_get(list, "items"), i, item)
+    {
+        json_object_set_new(item, "against", json_null());
+        const char *st = json_string_value(json_object_get(item, "status"));
+        if (!st || strcmp(st, "running") == 0 || strcmp(st, "queued") == 0 ||
+            strcmp(st, "error") == 0)
+            continue;
+        int64_t id = json_integer_value(json_object_get(item, "id")), pinned = 0;
+        json_t *stored = NULL;
+        int rc = sp_store_test_baseline_get(s, json_integer_value(json_object_get(item, "test_id")),
+                                            &pinned, &stored);
+        if (rc && rc != SP_ENOTFOUND) {
+            json_decref(stored);
+            return rc;
+        }
+        if (!pinned || pinned == id) {
+            if (pinned)
+                json_object_set_new(
+                    item, "against",
+                    json_pack("{s:I, s:b}", "baseline", (json_int_t)pinned, "is_baseline", 1));
+            json_decref(stored);
+            continue;
+        }
+        sp_cmp_settings set;
+        char path[64], msg[256];
+        sp_comparison_defaults(&set);
+        (void)sp_comparison_settings_apply(&set, stored, path, sizeof path, msg, sizeof msg);
+        json_decref(stored);
+        json_t *pair[2] = {NULL, NULL}, *cmp = NULL;
+        rc = sp_store_run_get(s, pinned, &pair[0]);
+        if (rc == 0)
+            rc = sp_store_run_get(s, id, &pair[1]);
+        if (rc == 0 && json_is_object(json_object_get(pair[0], "summary")) &&
+            json_is_object(json_object_get(pair[1], "summary")))
+            rc = sp_comparison_build(s, pair, 2, &set, &cmp);
+        if (cmp)
+            json_object_set_new(item, "against", sp_comparison_brief(cmp, 1));
+        json_decref(cmp);
+        json_decref(pair[0]);
+        json_decref(pair[1]);
+        if (rc && rc != SP_ENOTFOUND)
+            return rc;
+    }
+    return 0;
+}
+
 static int h_list(sp_http_req *req, sp_store *s)
 {
     sp_store_run_filter f;
@@ -240,10 +311,17 @@ static int h_list(sp_http_req *req, sp_store *s)
     }
     f.limit = (int)per_page;
     f.offset = (int)((page - 1) * per_page);
+    const char *against = sp_http_query(req, "against");
+    if (against && strcmp(against, "baseline") != 0)
+        return sp_http_reply_error(req, SP_EINVAL, "against", NULL, "against must be \"baseline\"");
     json_t *list = NULL;
     rc = sp_store_run_list(s, &f, &list);
-    if (rc)
+    if (rc == 0 && against)
+        rc = add_against(s, list);
+    if (rc) {
+        json_decref(list);
         return run_store_error(req, s, rc);
+    }
     json_object_set_new(list, "page", json_integer(page));
     json_object_set_new(list, "per_page", json_integer(per_page));
     return sp_http_reply_json(req, 200, list);
@@ -515,79 +593,6 @@ static int h_failures(sp_http_req *req, sp_store *s)
 
 /* ---- Compare ---- */
 
-typedef struct figures {
-    int present;
-    double count, rps, error_pct, p50, p95, p99;
-} figures;
-
-static void figures_of(const json_t *n, figures *f)
-{
-    memset(f, 0, sizeof *f);
-    if (!json_is_object(n))
-        return;
-    const json_t *l = json_object_get(n, "latency_ms");
-    f->present = 1;
-    f->count = json_number_value(json_object_get(n, "requests"));
-    f->rps = json_number_value(json_object_get(n, "rps"));
-    f->error_pct = 100.0 * json_number_value(json_object_get(n, "error_rate"));
-    f->p50 = json_number_value(json_object_get(l, "p50"));
-    f->p95 = json_number_value(json_object_get(l, "p95"));
-    f->p99 = json_number_value(json_object_get(l, "p99"));
-}
-
-/* One metric's change against the baseline: {"value", "change_pct", "flag"}. higher_is_worse
- * decides whether a rise is a regression (latency, errors) or an improvement (rps); count is
- * neither (flagless). */
-static json_t *change(double base, double v, double tol, int higher_is_worse, int flagged)
-{
-    json_t *c = json_object();
-    json_object_set_new(c, "value", json_real(v));
-    double pct = 0;
-    int known = 1;
-    if (base != 0)
-        pct = (v - base) / fabs(base) * 100.0;
-    else if (v != 0)
-        known = 0; /* from nothing to something: no percentage, but beyond any tolerance */
-    json_object_set_new(c, "change_pct", known ? json_real(pct) : json_null());
-    const char *flag = NULL;
-    if (flagged && (!known || fabs(pct) > tol)) {
-        int rose = v > base;
-        flag = rose == higher_is_worse ? "regression" : "improvement";
-    }
-    json_object_set_new(c, "flag", flag ? json_string(flag) : json_null());
-    return c;
-}
-
-static json_t *compare_entry(const figures *base, const figures *f, double tol, int64_t run_id,
-                             int first)
-{
-    if (!f->present)
-        return json_pack("{s:I, s:n}", "run_id", (json_int_t)run_id, "present");
-    if (first || !base->present)
-        return json_pack("{s:I, s:b, s:f, s:f, s:f, s:f, s:f, s:f}", "run_id", (json_int_t)run_id,
-                         "present", 1, "count", f->count, "rps", f->rps, "error_pct", f->error_pct,
-                         "p50", f->p50, "p95", f->p95, "p99", f->p99);
-    /* "o" steals each change object. */
-    return json_pack("{s:I, s:b, s:o, s:o, s:o, s:o, s:o, s:o}", "run_id", (json_int_t)run_id,
-                     "present", 1, "count", change(base->count, f->count, tol, 0, 0), "rps",
-                     change(base->rps, f->rps, tol, 0, 1), "error_pct",
-                     change(base->error_pct, f->error_pct, tol, 1, 1), "p50",
-                     change(base->p50, f->p50, tol, 1, 1), "p95",
-                     change(base->p95, f->p95, tol, 1, 1), "p99",
-                     change(base->p99, f->p99, tol, 1, 1));
-}
-
-/* The summary entry named name in a run's summary (borrowed), or NULL. */
-static const json_t *summary_name(const json_t *run, const char *name)
-{
-    size_t i;
-    const json_t *n;
-    json_array_foreach(json_object_get(json_object_get(run, "summary"), "names"), i,
-                       n) if (strcmp(json_string_value(json_object_get(n, "name")) ?: "", name) ==
-                              0) return n;
-    return NULL;
-}
-
 /* The runs of ?runs=1,2,...: 2 to SP_RUNS_COMPARE_MAX ids, each a valid id, in ids[]. */
 static int compare_ids(sp_http_req *req, int64_t *ids, size_t *n)
 {
@@ -636,84 +641,69 @@ static int compare_load(sp_http_req *req, sp_store *s, const int64_t *ids, size_
     return 0;
 }
 
-/* "names" of a comparison: each request name in order of first appearance (the baseline's
- * first), with one entry per run. */
-static json_t *compare_names(json_t *const *runs, const int64_t *ids, size_t n, double tol)
+/* The query parameters that set a comparison (beside "runs"). */
+static const char *const compare_params[] = {"tolerance",      "alpha",
+                                             "min_change_pct", "min_change_tail_pct",
+                                             "min_change_ms",  "min_change_error_pct",
+                                             "min_change_rps", "min_seconds",
+                                             "min_requests",   "max_lag_ms"};
+
+/*
+ * The settings of a comparison whose baseline is run base (borrowed): the defaults, then its
+ * test's stored settings, then the query's. Answers 400 naming the parameter for a bad one.
+ */
+static int compare_settings(sp_http_req *req, sp_store *s, const json_t *base, sp_cmp_settings *set)
 {
-    json_t *names = json_array();
-    for (size_t i = 0; i < n; i++) {
-        size_t k;
-        json_t *nm;
-        json_array_foreach(json_object_get(json_object_get(runs[i], "summary"), "names"), k, nm)
-        {
-            const char *name = json_string_value(json_object_get(nm, "name"));
-            int seen = 0;
-            size_t j;
-            json_t *e;
-            json_array_foreach(names, j, e) seen |=
-                strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
-            if (seen || !name)
-                continue;
-            json_t *entries = json_array();
-            figures base;
-            figures_of(summary_name(runs[0], name), &base);
-            for (size_t r = 0; r < n; r++) {
-                figures f;
-                figures_of(summary_name(runs[r], name), &f);
-                json_array_append_new(entries, compare_entry(&base, &f, tol, ids[r], r == 0));
-            }
-            /* A group's runs (a "group" step timed as a whole) are marked as such. */
-            const char *kind = json_string_value(json_object_get(nm, "kind"));
-            json_array_append_new(names, json_pack("{s:s, s:s, s:o}", "name", name, "kind",
-                                                   kind ? kind : "request", "runs", entries));
+    sp_comparison_defaults(set);
+    json_t *stored = NULL;
+    char path[64], msg[256];
+    int rc = sp_store_test_baseline_get(s, json_integer_value(json_object_get(base, "test_id")),
+                                        NULL, &stored);
+    if (rc && rc != SP_ENOTFOUND)
+        return sp_kit_store_failed(req, s, rc);
+    (void)sp_comparison_settings_apply(set, stored, path, sizeof path, msg, sizeof msg);
+    json_decref(stored);
+    for (size_t i = 0; i < SP_ARRAY_LEN(compare_params); i++) {
+        const char *t = sp_http_query(req, compare_params[i]);
+        if (!t)
+            continue;
+        char *end;
+        errno = 0;
+        double v = strtod(t, &end);
+        if (!*t || *end || errno || !isfinite(v)) {
+            snprintf(msg, sizeof msg, "%s must be a number", compare_params[i]);
+            rc = SP_EINVAL;
+        } else {
+            rc = sp_comparison_setting(set, compare_params[i], v, msg, sizeof msg);
         }
+        if (rc)
+            return sp_kit_answered(
+                sp_http_reply_error(req, SP_EINVAL, compare_params[i], NULL, "%s", msg));
     }
-    return names;
+    return 0;
 }
 
 static int h_compare(sp_http_req *req, sp_store *s)
 {
-    double tol = 10;
-    const char *t = sp_http_query(req, "tolerance");
-    if (t) {
-        char *end;
-        errno = 0;
-        tol = strtod(t, &end);
-        if (!*t || *end || errno || !isfinite(tol) || tol < 0 || tol > 1000)
-            return sp_http_reply_error(req, SP_EINVAL, "tolerance", NULL,
-                                       "tolerance must be a percentage from 0 to 1000");
-    }
     int64_t ids[SP_RUNS_COMPARE_MAX];
     size_t n;
     int rc = compare_ids(req, ids, &n);
     if (rc)
         return rc;
     json_t *runs[SP_RUNS_COMPARE_MAX] = {0};
+    json_t *cmp = NULL;
+    sp_cmp_settings set;
     rc = compare_load(req, s, ids, n, runs);
+    if (rc == 0)
+        rc = compare_settings(req, s, runs[0], &set);
     if (rc)
         goto out;
-    json_t *names = compare_names(runs, ids, n, tol);
-    json_t *total = json_array();
-    figures base;
-    figures_of(json_object_get(json_object_get(runs[0], "summary"), "total"), &base);
-    for (size_t r = 0; r < n; r++) {
-        figures f;
-        figures_of(json_object_get(json_object_get(runs[r], "summary"), "total"), &f);
-        json_array_append_new(total, compare_entry(&base, &f, tol, ids[r], r == 0));
+    rc = sp_comparison_build(s, runs, n, &set, &cmp);
+    if (rc) {
+        rc = run_store_error(req, s, rc);
+        goto out;
     }
-    json_t *meta = json_array();
-    for (size_t r = 0; r < n; r++)
-        json_array_append_new(
-            meta, json_pack("{s:I, s:O, s:O, s:O, s:O, s:O?}", "id", (json_int_t)ids[r], "test_id",
-                            json_object_get(runs[r], "test_id"), "test_name",
-                            json_object_get(runs[r], "test_name"), "status",
-                            json_object_get(runs[r], "status"), "started_at",
-                            json_object_get(runs[r], "started_at"), "duration_s",
-                            json_object_get(json_object_get(runs[r], "summary"), "duration_s")));
-    rc = sp_http_reply_json(req, 200,
-                            json_pack("{s:I, s:f, s:o, s:o, s:o}", "baseline", (json_int_t)ids[0],
-                                      "tolerance_pct", tol, "runs", meta, "total", total, "names",
-                                      names));
+    rc = sp_http_reply_json(req, 200, cmp); /* steals cmp */
 out:
     for (size_t i = 0; i < n; i++)
         json_decref(runs[i]);
@@ -898,12 +888,13 @@ static int h_export_html(sp_http_req *req, sp_store *s)
 const sp_api_route sp_api_runs_routes[] = {
     {"POST", SP_API_PREFIX "/tests/:id/runs", h_start, SP_PERM_RUN,
      SP_HTTP_JSON_BODY | SP_API_STORE,
-     "Start a run of a test: {\"revision\", \"users\", \"duration\", \"stages\", \"base_url\"} "
-     "(all optional)",
+     "Start a run of a test: {\"revision\", \"users\", \"duration\", \"stages\", \"base_url\", "
+     "\"baseline\", \"fail_on_regression\"} (all optional)",
      201, NULL},
     {"GET", SP_API_PREFIX "/runs", h_list, SP_PERM_READ, SP_API_STORE,
-     "List runs, newest first, by test, status, origin (manual, scheduled) and creation time (ms)",
-     200, "test_id,status,origin,from,to,page,per_page"},
+     "List runs, newest first, by test, status, origin (manual, scheduled) and creation time "
+     "(ms); against=baseline adds each run's verdict against its test's pinned baseline",
+     200, "test_id,status,origin,from,to,page,per_page,against"},
     {"GET", SP_API_PREFIX "/runs/:id", h_get, SP_PERM_READ, SP_API_STORE,
      "A run: status, live totals while it runs, summary and verdicts", 200, NULL},
     {"POST", SP_API_PREFIX "/runs/:id/stop", h_stop, SP_PERM_RUN, SP_HTTP_JSON_BODY | SP_API_STORE,
@@ -928,8 +919,13 @@ const sp_api_route sp_api_runs_routes[] = {
     {"GET", SP_API_PREFIX "/runs/:id/export.html", h_export_html, SP_PERM_READ, SP_API_STORE,
      "A self-contained HTML report of a run (opens offline)", 200, NULL},
     {"GET", SP_API_PREFIX "/compare", h_compare, SP_PERM_READ, SP_API_STORE,
-     "Compare 2 to 10 runs against the first, flagging changes beyond a tolerance (%)", 200,
-     "runs,tolerance"},
+     "Compare 2 to 10 runs against the first: per name and figure a rank test, the change with "
+     "its interval, and a verdict (regression, improvement, no significant change, not enough "
+     "data)",
+     200,
+     "runs,tolerance,alpha,min_change_pct,min_change_tail_pct,min_change_ms,min_change_error_pct,"
+     "min_change_rps,"
+     "min_seconds,min_requests,max_lag_ms"},
     {"GET", SP_API_PREFIX "/runs/:id/points", h_points, SP_PERM_READ, 0,
      "A running run's live points from a second on (to fill a gap in the live stream)", 200,
      "from"},

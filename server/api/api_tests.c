@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "engine/definition.h"
 #include "import/curlimport.h"
+#include "runs/comparison.h"
 #include "runs/policy.h"
 
 int sp_api_tests_save(sp_store *s, int64_t id, const char *name, const json_t *doc,
@@ -283,6 +284,105 @@ static int h_test_revisions(sp_http_req *req, sp_store *s)
         json_pack("{s:I, s:o}", "id", (json_int_t)id, "items", revs)); /* "o" steals revs */
 }
 
+/* ---- Baseline ---- */
+
+/* The answer of both baseline routes: {"test_id", "run_id" (null: none pinned), "stored" (the
+ * test's own settings or null), "settings" (the defaults with those applied)}. */
+static int reply_baseline(sp_http_req *req, sp_store *s, int64_t id)
+{
+    int64_t run_id = 0;
+    json_t *stored = NULL;
+    int rc = sp_store_test_baseline_get(s, id, &run_id, &stored);
+    if (rc)
+        return sp_kit_store_error(req, rc, "id", sp_store_errmsg(s));
+    sp_cmp_settings set;
+    char path[64], msg[256];
+    sp_comparison_defaults(&set);
+    (void)sp_comparison_settings_apply(&set, stored, path, sizeof path, msg, sizeof msg);
+    return sp_http_reply_json(req, 200,
+                              json_pack("{s:I, s:o, s:o, s:o}", "test_id", (json_int_t)id, "run_id",
+                                        run_id ? json_integer(run_id) : json_null(), "stored",
+                                        stored ? stored : json_null(), "settings",
+                                        sp_comparison_settings_json(&set)));
+}
+
+static int h_baseline_get(sp_http_req *req, sp_store *s)
+{
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "test", &id);
+    json_t *t = NULL;
+    if (rc == 0)
+        rc = get_live_test(req, s, id, 0, &t);
+    json_decref(t);
+    return rc ? rc : reply_baseline(req, s, id);
+}
+
+/* PUT {"run_id": N | null, "settings"?: {...} | null}: pins a run of this test that has ended
+ * with results (null unpins) and replaces the test's comparison settings. */
+static int h_baseline_put(sp_http_req *req, sp_store *s)
+{
+    int64_t id;
+    int rc = sp_kit_id(req, "id", "test", &id);
+    json_t *t = NULL, *run = NULL;
+    if (rc == 0)
+        rc = get_live_test(req, s, id, 0, &t);
+    json_decref(t);
+    if (rc)
+        return rc;
+    json_t *body = sp_http_json(req); /* borrowed */
+    const char *key;
+    json_t *v;
+    if (!json_is_object(body))
+        return sp_http_reply_error(req, SP_EINVAL, "", NULL,
+                                   "expected {\"run_id\": N or null, \"settings\": {...}}");
+    json_object_foreach(body, key, v)
+    {
+        if (strcmp(key, "run_id") != 0 && strcmp(key, "settings") != 0)
+            return sp_http_reply_error(req, SP_EINVAL, key, NULL, "unknown field");
+    }
+    json_t *rid = json_object_get(body, "run_id");
+    if (!rid || !(json_is_null(rid) || (json_is_integer(rid) && json_integer_value(rid) >= 1)))
+        return sp_http_reply_error(req, SP_EINVAL, "run_id", NULL,
+                                   "run_id must be a run id, or null to unpin");
+    int64_t run_id = json_is_integer(rid) ? json_integer_value(rid) : 0;
+    sp_cmp_settings set;
+    char path[64] = "", msg[256] = "";
+    sp_comparison_defaults(&set);
+    json_t *settings = json_object_get(body, "settings");
+    if (sp_comparison_settings_apply(&set, settings, path, sizeof path, msg, sizeof msg) != 0)
+        return sp_http_reply_error(req, SP_EINVAL, "settings", NULL, "settings.%s: %s", path, msg);
+    if (run_id) {
+        rc = sp_store_run_get(s, run_id, &run);
+        if (rc == SP_ENOTFOUND ||
+            (rc == 0 && json_integer_value(json_object_get(run, "test_id")) != id)) {
+            json_decref(run);
+            return sp_http_reply_error(req, SP_EINVAL, "run_id", NULL,
+                                       "test %lld has no run with id %lld", (long long)id,
+                                       (long long)run_id);
+        }
+        if (rc)
+            return sp_kit_store_error(req, rc, "run_id", sp_store_errmsg(s));
+        int usable = json_is_object(json_object_get(run, "summary"));
+        json_decref(run);
+        if (!usable)
+            return sp_http_reply_error(req, SP_ESTATE, "run_id", NULL,
+                                       "run %lld has no results yet: pin a run that has ended",
+                                       (long long)run_id);
+    }
+    rc = sp_store_test_baseline_set(
+        s, id, run_id, json_is_object(settings) && json_object_size(settings) ? settings : NULL);
+    if (rc)
+        return sp_kit_store_error(req, rc, "id", sp_store_errmsg(s));
+    char obj[64], detail[64];
+    snprintf(obj, sizeof obj, "tests/%lld", (long long)id);
+    if (run_id)
+        snprintf(detail, sizeof detail, "baseline run %lld", (long long)run_id);
+    else
+        snprintf(detail, sizeof detail, "no baseline run");
+    sp_http_audit(req, "test.baseline", obj, detail);
+    return reply_baseline(req, s, id);
+}
+
 const sp_api_route sp_api_tests_routes[] = {
     {"POST", SP_API_PREFIX "/tests/validate", h_validate, SP_PERM_READ, SP_HTTP_JSON_BODY,
      "Check a test definition without saving it", 200, NULL},
@@ -302,5 +402,12 @@ const sp_api_route sp_api_tests_routes[] = {
      "Every revision of a test, newest first", 200, NULL},
     {"GET", SP_API_PREFIX "/tests/:id/revisions/:rev", h_test_get, SP_PERM_READ, SP_API_STORE,
      "A test at one revision", 200, NULL},
+    {"GET", SP_API_PREFIX "/tests/:id/baseline", h_baseline_get, SP_PERM_READ, SP_API_STORE,
+     "A test's pinned baseline run and its comparison settings", 200, NULL},
+    {"PUT", SP_API_PREFIX "/tests/:id/baseline", h_baseline_put, SP_PERM_WRITE,
+     SP_HTTP_JSON_BODY | SP_API_STORE,
+     "Pin a run as the test's baseline (null unpins) and set its comparison settings: "
+     "{\"run_id\", \"settings\"}",
+     200, NULL},
 };
 const size_t sp_api_tests_nroutes = SP_ARRAY_LEN(sp_api_tests_routes);

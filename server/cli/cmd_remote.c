@@ -53,14 +53,19 @@ static void usage(FILE *f)
            "      --stages JSON     replace the load stages\n"
            "  -b, --base-url URL    replace the test's base_url\n"
            "  -r, --revision N      run this revision instead of the newest\n"
+           "      --baseline B      compare the run with a baseline when it ends: pinned (the\n"
+           "                        test's pinned run), last-passed, or a run id\n"
+           "      --fail-on-regression\n"
+           "                        a significant regression against the baseline fails the\n"
+           "                        run (exit 1); without --baseline, the pinned one\n"
            "  -q, --quiet           no live lines, only the summary\n"
            "      --allow-failures  a run without thresholds passes even when requests failed\n"
            "  -h, --help            this help\n"
            "\n"
-           "exit codes: 0 passed, 1 a threshold failed (or, with no thresholds, a request failed\n"
-           "and --allow-failures was not given; or the run was stopped, aborted or is incomplete\n"
-           "on the server: its disk was full), 2 invalid or could not start, 130 interrupted (the\n"
-           "run is stopped first)\n");
+           "exit codes: 0 passed, 1 a threshold failed, a regression was found with\n"
+           "--fail-on-regression, or with no thresholds a request failed and --allow-failures was\n"
+           "not given (or the run was stopped, aborted or is incomplete on the server: its disk was\n"
+           "full), 2 invalid or could not start, 130 interrupted (the run is stopped first)\n");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -214,6 +219,35 @@ static void summary_row(const json_t *n)
            100.0 * num(n, "error_rate"), p50, p95, p99, mx);
 }
 
+/* The run against its baseline, when one was asked: the verdict and each regression. */
+static void print_baseline(const json_t *b)
+{
+    const char *verdict = json_string_value(json_object_get(b, "verdict"));
+    if (!verdict)
+        return;
+    const json_t *id = json_object_get(b, "run_id");
+    const json_t *regs = json_object_get(b, "regressions");
+    if (json_is_integer(id))
+        printf("\nAgainst baseline run %lld (%s): %s", (long long)json_integer_value(id),
+               json_string_value(json_object_get(b, "asked")) ?: "?", verdict);
+    else
+        printf("\nAgainst a baseline: %s", verdict);
+    if (json_string_value(json_object_get(b, "reason")))
+        printf(" (%s)", json_string_value(json_object_get(b, "reason")));
+    printf("\n");
+    size_t i;
+    const json_t *reg;
+    json_array_foreach(regs, i, reg)
+    {
+        char line[512];
+        sp_report_regression_line(reg, line, sizeof line);
+        printf("  REGRESSION  %s\n", line);
+    }
+    if (json_array_size(regs) && json_is_true(json_object_get(b, "fail_on_regression")))
+        printf("The run failed: %zu regression%s against the baseline (--fail-on-regression).\n",
+               json_array_size(regs), json_array_size(regs) == 1 ? "" : "s");
+}
+
 static void print_summary(const json_t *run)
 {
     const json_t *s = json_object_get(run, "summary");
@@ -232,6 +266,7 @@ static void print_summary(const json_t *run)
             summary_row(n);
         summary_row(json_object_get(s, "total"));
     }
+    print_baseline(json_object_get(run, "baseline"));
     const json_t *v = json_object_get(run, "verdicts");
     if (json_array_size(v)) {
         printf("\nThresholds:\n");
@@ -249,7 +284,9 @@ static void print_summary(const json_t *run)
             else
                 sp_fmt_us((uint64_t)(num(t, "measured") * 1000.0), m, sizeof m);
             printf("  %s  %-40s measured %s\n",
-                   json_is_true(json_object_get(t, "passed")) ? "PASS" : "FAIL",
+                   json_is_true(json_object_get(t, "skipped"))  ? "SKIP"
+                   : json_is_true(json_object_get(t, "passed")) ? "PASS"
+                                                                : "FAIL",
                    json_string_value(json_object_get(t, "threshold")) ?: "", m);
         }
     }
@@ -341,10 +378,30 @@ static int take_option(int ch, remote *rm, remote_args *ra)
         json_object_set_new(ra->body, "revision", json_integer(n));
         return 0;
     }
+    case 'B': {
+        /* "pinned", "last-passed" or a run id: the server says which it cannot use. */
+        char *end;
+        long long id = strtoll(optarg, &end, 10);
+        if (strcmp(optarg, "pinned") == 0 || strcmp(optarg, "last-passed") == 0)
+            json_object_set_new(ra->body, "baseline", json_string(optarg));
+        else if (*optarg >= '1' && *optarg <= '9' && !*end && id > 0)
+            json_object_set_new(ra->body, "baseline", json_integer(id));
+        else {
+            fprintf(stderr,
+                    "stampede remote: --baseline expects pinned, last-passed or a run id, not "
+                    "'%s'\n",
+                    optarg);
+            return 2;
+        }
+        return 0;
+    }
+    case 'F':
+        json_object_set_new(ra->body, "fail_on_regression", json_true());
+        return 0;
     case 'q':
         ra->quiet = 1;
         return 0;
-    case 'F':
+    case 'A':
         ra->allow_failures = 1;
         return 0;
     default:
@@ -365,7 +422,9 @@ static int parse_args(int argc, char **argv, remote *rm, remote_args *ra)
         {"base-url", required_argument, NULL, 'b'},
         {"revision", required_argument, NULL, 'r'},
         {"quiet", no_argument, NULL, 'q'},
-        {"allow-failures", no_argument, NULL, 'F'},
+        {"allow-failures", no_argument, NULL, 'A'},
+        {"baseline", required_argument, NULL, 'B'},
+        {"fail-on-regression", no_argument, NULL, 'F'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

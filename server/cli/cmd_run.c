@@ -155,6 +155,8 @@ static void usage(FILE *f)
         "      --seed N          random seed, for repeatable choices\n"
         "      --json OUT        write full results as JSON (per name, status, second, threshold)\n"
         "      --junit OUT       write JUnit XML, one test case per threshold\n"
+        "      --baseline FILE   the --json result of an earlier run: thresholds relative to\n"
+        "                        a baseline ('p95 < baseline * 1.10') are judged against it\n"
         "  -q, --quiet           no live lines, only the summary\n"
         "      --allow-failures  a run without thresholds passes even when requests failed\n"
         "                        (without it such a run fails: exit code 1)\n"
@@ -299,6 +301,7 @@ typedef struct run_args {
     sp_overrides ov;
     int64_t threads, seed;
     const char *json_out, *junit_out;
+    const char *baseline; /* --baseline FILE: an earlier run's --json result */
     int quiet, check_only, allow_failures;
     const char *file;
 } run_args;
@@ -319,6 +322,7 @@ static int parse_args(int argc, char **argv, run_args *a)
         {"quiet", no_argument, NULL, 'q'},
         {"check", no_argument, NULL, 'c'},
         {"allow-failures", no_argument, NULL, 'F'},
+        {"baseline", required_argument, NULL, 'B'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -370,6 +374,9 @@ static int parse_args(int argc, char **argv, run_args *a)
             break;
         case 'F':
             a->allow_failures = 1;
+            break;
+        case 'B':
+            a->baseline = optarg;
             break;
         case 'h':
             usage(stdout);
@@ -437,6 +444,7 @@ int sp_cmd_run(int argc, char **argv)
     sp_def *def = NULL;
     sp_engine *engine = NULL;
     sp_verdict *verdicts = NULL;
+    json_t *base = NULL; /* --baseline's result */
     sp_errlist errs;
     sp_errlist_init(&errs);
     run_ctx c;
@@ -456,6 +464,17 @@ int sp_cmd_run(int argc, char **argv)
         fprintf(stderr, "%s: invalid test definition:\n%s", a.file, b.p);
         sp_buf_release(&b);
         goto out;
+    }
+    if (a.baseline) {
+        /* Read before the run, so that a wrong file costs nothing. */
+        json_error_t je;
+        base = json_load_file(a.baseline, JSON_REJECT_DUPLICATES, &je);
+        if (!json_is_object(base) || !json_is_object(json_object_get(base, "total"))) {
+            fprintf(stderr,
+                    "stampede run: --baseline %s: %s (expected the --json result of a run)\n",
+                    a.baseline, base ? "no \"total\" in it" : je.text);
+            goto out;
+        }
     }
     if (a.check_only) {
         size_t groups = 0;
@@ -497,7 +516,7 @@ int sp_cmd_run(int argc, char **argv)
     double duration_s = (double)sp_engine_elapsed_ms(engine) / 1000.0;
     const sp_stats *totals = sp_engine_totals(engine);
     verdicts = sp_calloc(def->nthresholds + 1, sizeof *verdicts);
-    size_t failed = sp_report_judge(def, totals, duration_s, verdicts);
+    size_t failed = sp_report_judge_against(def, totals, duration_s, base, verdicts);
     sp_break brk;
     int broke = sp_engine_broke(engine, &brk);
     char host[256] = "";
@@ -528,6 +547,7 @@ int sp_cmd_run(int argc, char **argv)
 
 out:
     free(verdicts);
+    json_decref(base);
     sp_engine_free(engine);
     sp_def_free(def);
     sp_errlist_release(&errs);

@@ -108,6 +108,9 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
         const json_t *v = json_array_get(stored, i);
         verdicts[i].passed = json_is_true(json_object_get(v, "passed"));
         verdicts[i].measured = num(v, "measured");
+        verdicts[i].skipped = json_is_true(json_object_get(v, "skipped"));
+        verdicts[i].limit = json_is_number(json_object_get(v, "limit")) ? num(v, "limit")
+                                                                        : def->thresholds[i].value;
     }
     const json_t *summary = json_object_get(run, "summary");
     const json_t *total = json_object_get(summary, "total");
@@ -122,7 +125,8 @@ int sp_export_junit(const json_t *run, const char *definition, const char *files
                        .error = json_string_value(json_object_get(run, "error")),
                        .started_ms = (int64_t)(num(run, "started_at") > 0 ? num(run, "started_at")
                                                                           : num(run, "created_at")),
-                       .host = host};
+                       .host = host,
+                       .baseline = json_object_get(run, "baseline")};
     FILE *f = open_memstream(&text, &len);
     if (!f) {
         rc = SP_ESYS;

@@ -38,9 +38,49 @@ void sp_lat_of(const sp_hist *h, sp_lat *out)
 size_t sp_report_judge(const sp_def *def, const sp_stats *totals, double duration_s,
                        sp_verdict *verdicts)
 {
+    return sp_report_judge_against(def, totals, duration_s, NULL, verdicts);
+}
+
+double sp_report_baseline_figure(const sp_def *def, const sp_threshold *t, const json_t *summary)
+{
+    const json_t *n = NULL;
+    if (t->name_id < 0) {
+        n = json_object_get(summary, "total");
+    } else if ((size_t)t->name_id < def->nnames) {
+        size_t i;
+        const json_t *e;
+        json_array_foreach(json_object_get(summary, "names"), i, e)
+        {
+            const char *nm = json_string_value(json_object_get(e, "name"));
+            if (nm && strcmp(nm, def->names[t->name_id]) == 0) {
+                n = e;
+                break;
+            }
+        }
+    }
+    const json_t *req = json_object_get(n, "requests");
+    if (!json_is_number(req) || json_number_value(req) <= 0)
+        return NAN;
+    const json_t *v;
+    if (t->metric == SP_TH_ERROR_RATE)
+        v = json_object_get(n, "error_rate");
+    else if (t->metric == SP_TH_RPS)
+        v = json_object_get(n, "rps");
+    else
+        v = json_object_get(json_object_get(n, "latency_ms"), sp_th_metric_name(t->metric));
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+size_t sp_report_judge_against(const sp_def *def, const sp_stats *totals, double duration_s,
+                               const json_t *baseline_summary, sp_verdict *verdicts)
+{
     size_t failed = 0;
     for (size_t i = 0; i < def->nthresholds; i++) {
-        sp_threshold_eval(&def->thresholds[i], totals, duration_s, &verdicts[i]);
+        const sp_threshold *t = &def->thresholds[i];
+        double base = t->relative && baseline_summary
+                          ? sp_report_baseline_figure(def, t, baseline_summary)
+                          : NAN;
+        sp_threshold_eval_against(t, totals, duration_s, base, &verdicts[i]);
         if (!verdicts[i].passed)
             failed++;
     }
@@ -287,6 +327,22 @@ void sp_report_stall_text(const sp_stats *t, FILE *out)
             lag);
 }
 
+/* The load profile the run was given (new reference): what a comparison needs to tell whether
+ * two runs' throughput can be compared. */
+static json_t *profile_json(const sp_def *def)
+{
+    json_t *stages = json_array();
+    for (size_t i = 0; i < def->load.nstages; i++)
+        json_array_append_new(stages, json_pack("{s:I, s:f}", "duration_ms",
+                                                (json_int_t)def->load.stages[i].duration_ms,
+                                                "target", def->load.stages[i].target));
+    json_t *p = json_pack("{s:s, s:o}", "model",
+                          def->load.model == SP_LOAD_OPEN ? "open" : "closed", "stages", stages);
+    if (def->load.model == SP_LOAD_OPEN)
+        json_object_set_new(p, "max_vus", json_integer((json_int_t)def->load.max_vus));
+    return p;
+}
+
 json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
 {
     const sp_def *def = r->def;
@@ -303,12 +359,18 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     json_t *th = json_array();
     for (size_t i = 0; i < def->nthresholds; i++) {
         const sp_threshold *t = &def->thresholds[i];
-        json_array_append_new(
-            th, json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src, "passed",
-                          r->verdicts[i].passed, "measured",
-                          isfinite(r->verdicts[i].measured) ? r->verdicts[i].measured : 0.0,
-                          "metric", sp_th_metric_name(t->metric), "name",
-                          t->name_id >= 0 ? def->names[t->name_id] : NULL));
+        const sp_verdict *v = &r->verdicts[i];
+        json_t *one = json_pack("{s:s, s:b, s:f, s:s, s:s?}", "threshold", t->src, "passed",
+                                v->passed, "measured", isfinite(v->measured) ? v->measured : 0.0,
+                                "metric", sp_th_metric_name(t->metric), "name",
+                                t->name_id >= 0 ? def->names[t->name_id] : NULL);
+        /* A relative threshold says what it was held against, or that it was not judged. */
+        if (t->relative) {
+            json_object_set_new(one, "limit",
+                                isfinite(v->limit) ? json_real(v->limit) : json_null());
+            json_object_set_new(one, "skipped", json_boolean(v->skipped));
+        }
+        json_array_append_new(th, one);
     }
     json_t *out =
         json_pack("{s:s, s:s, s:I, s:f, s:o, s:o, s:o, s:I}", "test", def->name, "status",
@@ -326,6 +388,7 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds)
     uint64_t unaccepted = sp_report_unaccepted_failures(r);
     if (unaccepted)
         json_object_set_new(out, "failed_requests_fail", json_integer((json_int_t)unaccepted));
+    json_object_set_new(out, "profile", profile_json(def));
     if (def->load.model == SP_LOAD_OPEN) {
         const sp_stats *t = r->totals;
         double planned = (double)(t->arrivals + t->dropped);
@@ -501,10 +564,21 @@ void sp_report_text(const sp_run_result *r, FILE *out)
     if (def->nthresholds) {
         fprintf(out, "\nThresholds:\n");
         for (size_t i = 0; i < def->nthresholds; i++) {
-            char v[32];
-            sp_threshold_format_value(&def->thresholds[i], r->verdicts[i].measured, v, sizeof v);
-            fprintf(out, "  %s  %-40s measured %s\n", r->verdicts[i].passed ? "PASS" : "FAIL",
+            char v[32], lim[32];
+            const sp_verdict *vd = &r->verdicts[i];
+            sp_threshold_format_value(&def->thresholds[i], vd->measured, v, sizeof v);
+            if (vd->skipped) {
+                fprintf(out, "  SKIP  %-40s measured %s (no baseline run to hold it against)\n",
+                        def->thresholds[i].src, v);
+                continue;
+            }
+            fprintf(out, "  %s  %-40s measured %s", vd->passed ? "PASS" : "FAIL",
                     def->thresholds[i].src, v);
+            if (def->thresholds[i].relative) {
+                sp_threshold_format_value(&def->thresholds[i], vd->limit, lim, sizeof lim);
+                fprintf(out, " (limit %s)", lim);
+            }
+            fprintf(out, "\n");
         }
     }
     uint64_t unaccepted = sp_report_unaccepted_failures(r);
@@ -554,6 +628,58 @@ void sp_report_iso_utc(int64_t ms, char *buf, size_t len)
         snprintf(buf, len, "1970-01-01T00:00:00Z");
 }
 
+void sp_report_regression_line(const json_t *reg, char *buf, size_t len)
+{
+    const char *name = json_string_value(json_object_get(reg, "name"));
+    const char *fig = json_string_value(json_object_get(reg, "figure"));
+    const char *unit = json_string_value(json_object_get(reg, "unit"));
+    const json_t *ci = json_object_get(reg, "ci");
+    const json_t *ch = json_object_get(reg, "change"), *p = json_object_get(reg, "p_value");
+    const char *u = unit && strcmp(unit, "ms") == 0       ? " ms"
+                    : unit && strcmp(unit, "points") == 0 ? " points"
+                                                          : "/s";
+    char interval[64] = "";
+    if (json_array_size(ci) == 2)
+        snprintf(interval, sizeof interval, " [%+.3g, %+.3g]",
+                 json_number_value(json_array_get(ci, 0)),
+                 json_number_value(json_array_get(ci, 1)));
+    snprintf(buf, len, "%s %s: %.4g -> %.4g, change %+.3g%s%s (p = %.2g, %s)",
+             name ? name : "Total", fig ? fig : "?",
+             json_number_value(json_object_get(reg, "baseline")),
+             json_number_value(json_object_get(reg, "value")), json_number_value(ch), u, interval,
+             json_number_value(p), json_string_value(json_object_get(reg, "basis")) ?: "?");
+}
+
+/* The baseline's test case: whether the run regressed against its baseline run. */
+static void junit_baseline(FILE *out, const json_t *b, double duration_s)
+{
+    const json_t *regs = json_object_get(b, "regressions");
+    int failing =
+        json_array_size(regs) > 0 && json_is_true(json_object_get(b, "fail_on_regression"));
+    const json_t *id = json_object_get(b, "run_id");
+    fprintf(out, "    <testcase classname=\"stampede.baseline\" name=\"");
+    if (json_is_integer(id))
+        fprintf(out, "no regression against run %lld", (long long)json_integer_value(id));
+    else
+        fprintf(out, "no regression (no baseline run)");
+    fprintf(out, "\" time=\"%.3f\">", duration_s);
+    fprintf(out, failing ? "<failure type=\"regression\" message=\"%zu regressions\">" : "<system-out>",
+            json_array_size(regs));
+    const char *verdict = json_string_value(json_object_get(b, "verdict"));
+    xml_escaped(out, verdict ? verdict : "not compared");
+    size_t i;
+    const json_t *reg;
+    json_array_foreach(regs, i, reg)
+    {
+        char line[512];
+        sp_report_regression_line(reg, line, sizeof line);
+        fputc('\n', out);
+        xml_escaped(out, line);
+    }
+    fprintf(out, failing ? "</failure>" : "</system-out>");
+    fprintf(out, "</testcase>\n");
+}
+
 int sp_report_junit(const sp_run_result *r, FILE *out)
 {
     const sp_def *def = r->def;
@@ -571,6 +697,13 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
     char ts[32];
     sp_report_iso_utc(r->started_ms, ts, sizeof ts);
     const char *host = r->host && r->host[0] ? r->host : "localhost";
+    const json_t *gate =
+        json_is_object(r->baseline) && json_object_get(r->baseline, "verdict") ? r->baseline : NULL;
+    if (gate) {
+        cases++;
+        failures += json_array_size(json_object_get(gate, "regressions")) > 0 &&
+                    json_is_true(json_object_get(gate, "fail_on_regression"));
+    }
 
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     fprintf(out, "<testsuites tests=\"%zu\" failures=\"%zu\" errors=\"%d\" time=\"%.3f\">\n", cases,
@@ -626,7 +759,9 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
         fprintf(out, "    <testcase classname=\"stampede.thresholds\" name=\"");
         xml_escaped(out, def->thresholds[i].src);
         fprintf(out, "\" time=\"%.3f\">", r->duration_s);
-        if (!r->verdicts[i].passed) {
+        if (r->verdicts[i].skipped) {
+            fprintf(out, "<skipped message=\"no baseline run to hold it against\"/>");
+        } else if (!r->verdicts[i].passed) {
             fprintf(out, "<failure type=\"threshold\" message=\"measured %s\">", v);
             xml_escaped(out, def->thresholds[i].src);
             fprintf(out, " failed: measured %s</failure>", v);
@@ -635,6 +770,8 @@ int sp_report_junit(const sp_run_result *r, FILE *out)
         }
         fprintf(out, "</testcase>\n");
     }
+    if (gate)
+        junit_baseline(out, gate, r->duration_s);
     fprintf(out, "  </testsuite>\n</testsuites>\n");
     return ferror(out) ? SP_EIO : 0;
 }

@@ -49,6 +49,8 @@ typedef struct sp_run_result {
     size_t nchanges;
     const char *host;   /* the load generator's host name, or NULL */
     int allow_failures; /* failed requests do not fail a run that has no thresholds */
+    const json_t *baseline;     /* the run against its baseline (a run's "baseline" object,
+                                   docs/api-runs.md), or NULL; JUnit gets a test case for it */
 } sp_run_result;
 
 /*
@@ -66,9 +68,18 @@ int sp_report_generator_limited(const sp_stats *t);
 int sp_report_target_saturated(const sp_stats *t);
 
 /* Judges every threshold of r->def; verdicts must hold def->nthresholds entries.
- * Returns the number that failed. */
+ * Returns the number that failed. Thresholds relative to a baseline are skipped. */
 size_t sp_report_judge(const sp_def *def, const sp_stats *totals, double duration_s,
                        sp_verdict *verdicts);
+/* As sp_report_judge, with the baseline run's summary (as sp_report_json writes it, "names" and
+ * "total"; borrowed, may be NULL) for thresholds relative to it ("p95 < baseline * 1.10"): the
+ * same figure of the same name there. A name the baseline lacks (or without requests) gives no
+ * figure, and the threshold is skipped. */
+size_t sp_report_judge_against(const sp_def *def, const sp_stats *totals, double duration_s,
+                               const json_t *baseline_summary, sp_verdict *verdicts);
+/* The figure of summary (as above) that threshold t of def is judged on, in t's unit; NAN when
+ * the summary has none. */
+double sp_report_baseline_figure(const sp_def *def, const sp_threshold *t, const json_t *summary);
 
 /* A compact JSON object for one second of a run (new reference). scratch is a caller-owned,
  * initialised sp_name_stats reused across calls to avoid allocating a histogram each second. */
@@ -97,6 +108,11 @@ void sp_report_text(const sp_run_result *r, FILE *out);
  * quotes r->error, so that CI never reads a run with holes in its record as green). Returns 0 or SP_EIO when
  * writing failed. */
 int sp_report_junit(const sp_run_result *r, FILE *out);
+
+/* One regression of a comparison (an element of sp_comparison_regressions(), or of a run's
+ * "baseline.regressions") as a line for people: "GET /products p95: 20.1 -> 26.3, change +6.2 ms
+ * [+5.8, +6.6] (p = 0.002, seconds)". */
+void sp_report_regression_line(const json_t *reg, char *buf, size_t len);
 
 /* Formats microseconds for people: "850us", "12.3ms", "1.24s". */
 void sp_fmt_us(uint64_t us, char *buf, size_t len);

@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "engine/engine.h"
 #include "engine/histogram.h"
+#include "runs/comparison.h"
 #include "runs/report.h"
 #include "store/store.h"
 
@@ -57,6 +58,15 @@ struct run {
     int64_t started_ms;
     pthread_t waiter;
     run *next;
+
+    /* What the start resolved, immutable: the run as stored, and its baseline. */
+    int64_t test_id;
+    int revision;
+    json_t *overrides;      /* as given (owned), NULL: none */
+    int64_t baseline_id;    /* the baseline of relative thresholds and the gate; 0: none */
+    json_t *gate;           /* the run's "baseline" object as the start stored it (owned), NULL
+                               when no baseline was asked: then nothing is compared at the end */
+    int fail_on_regression; /* a regression fails the run */
 
     /* Aggregator thread only. */
     sp_hist **minute;   /* [def->nnames] histograms of the current minute */
@@ -270,6 +280,8 @@ static void run_free(run *x)
     sp_store_close(x->store);
     sp_def_free(x->def);
     sp_allowlist_free(x->allow);
+    json_decref(x->overrides);
+    json_decref(x->gate);
     pthread_mutex_destroy(&x->mu);
     free(x);
 }
@@ -419,7 +431,7 @@ static int flush_minute(run *x)
 }
 
 /* The compact point published for one second (new reference); x->scratch holds the second's
- * total. */
+ * totals. */
 static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
 {
     json_t *names = json_array();
@@ -438,7 +450,7 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
             json_object_set_new(pn, "kind", json_string("group"));
         json_array_append_new(names, pn);
     }
-    const sp_name_stats *t = &x->scratch; /* the second's total, from on_second */
+    const sp_name_stats *t = &x->scratch; /* the second's totals, from on_second */
     /* "o" steals names. */
     json_t *p = json_pack(
         "{s:I, s:i, s:i, s:I, s:I, s:I, s:f, s:f, s:f, s:f, s:I, s:I, s:o}", "second",
@@ -640,6 +652,69 @@ static int end_finish(run *x, void *ctx)
     return sp_store_run_finish(x->store, x->id, e->st, e->verdicts, e->summary, e->error);
 }
 
+/* The run as a comparison reads it (runs/comparison.h), with the summary it is about to store
+ * (borrowed). New reference. */
+static json_t *run_as_stored(run *x, json_t *summary)
+{
+    json_t *names = json_array();
+    for (size_t i = 0; i < x->def->nnames; i++)
+        json_array_append_new(names, json_string(x->def->names[i]));
+    return json_pack("{s:I, s:I, s:s, s:i, s:s, s:I, s:O?, s:o, s:O}", "id", (json_int_t)x->id,
+                     "test_id", (json_int_t)x->test_id, "test_name", x->def->name, "revision",
+                     x->revision, "status", "ended", "started_at", (json_int_t)x->started_ms,
+                     "overrides", x->overrides, "names", names, "summary", summary);
+}
+
+/*
+ * Compares the ending run with its baseline (base, borrowed; NULL when there was none to find)
+ * and stores the result in the run's "baseline" object. Returns 1 when the run must fail: a
+ * significant regression with fail_on_regression. On the waiter thread.
+ */
+static int gate(run *x, const json_t *base, json_t *summary)
+{
+    json_t *g = json_deep_copy(x->gate);
+    int fail = 0;
+    sp_cmp_settings set;
+    sp_comparison_defaults(&set);
+    json_t *stored = NULL, *cmp = NULL, *self = NULL;
+    char path[64], msg[256];
+    if (sp_store_test_baseline_get(x->store, x->test_id, NULL, &stored) == 0)
+        (void)sp_comparison_settings_apply(&set, stored, path, sizeof path, msg, sizeof msg);
+    if (!base) {
+        json_object_set_new(g, "verdict", json_string("not compared"));
+        json_object_set_new(g, "reason", json_string("there was no baseline run to compare with"));
+        json_object_set_new(g, "regressions", json_array());
+        goto out;
+    }
+    self = run_as_stored(x, summary);
+    json_t *pair[2] = {(json_t *)base, self};
+    if (sp_comparison_build(x->store, pair, 2, &set, &cmp) != 0) {
+        store_failed(x, "cannot compare the run with its baseline");
+        json_object_set_new(g, "verdict", json_string("not compared"));
+        json_object_set_new(g, "reason", json_string("the comparison failed (see the log)"));
+        json_object_set_new(g, "regressions", json_array());
+        goto out;
+    }
+    json_t *brief = sp_comparison_brief(cmp, 1);
+    json_t *regs = sp_comparison_regressions(cmp, 1);
+    fail = x->fail_on_regression && json_array_size(regs) > 0;
+    json_object_set(g, "verdict", json_object_get(brief, "verdict"));
+    json_object_set(g, "improvements", json_object_get(brief, "improvements"));
+    json_object_set_new(g, "regressions", regs); /* steals regs */
+    json_object_set(g, "notes", json_object_get(cmp, "notes"));
+    json_object_set_new(g, "settings", sp_comparison_settings_json(&set));
+    json_object_set_new(g, "failed_run", json_boolean(fail));
+    json_decref(brief);
+out:
+    if (sp_store_run_baseline_set(x->store, x->id, g) != 0)
+        store_failed(x, "cannot store the comparison with the baseline");
+    json_decref(g);
+    json_decref(cmp);
+    json_decref(self);
+    json_decref(stored);
+    return fail;
+}
+
 /* Ends the run in the store, tells the live stream, frees it. On the waiter thread. */
 static void finish(run *x)
 {
@@ -671,8 +746,12 @@ static void finish(run *x)
     free(f);
 
     double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
+    json_t *base = NULL; /* the baseline run, for relative thresholds and the gate */
+    if (x->baseline_id && sp_store_run_get(x->store, x->baseline_id, &base) != 0)
+        store_failed(x, "cannot read the baseline run");
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
-    size_t failed = sp_report_judge(x->def, totals, duration_s, verdicts);
+    size_t failed = sp_report_judge_against(x->def, totals, duration_s,
+                                            json_object_get(base, "summary"), verdicts);
     /* A run whose results the store could not keep is never passed: what it measured in
      * memory may have held every threshold, but the record of it has holes. */
     int stopped = sp_engine_was_stopped(x->engine);
@@ -700,6 +779,15 @@ static void finish(run *x)
                          .nchanges = x->nchanges,
                          .host = host[0] ? host : NULL};
     json_t *summary = sp_report_json(&res, NULL);
+    /* The gate: compared before the status is stored, so that whoever waits for the end (remote
+     * run) never sees a status the comparison is about to change. */
+    if (x->gate && (st == SP_RUN_PASSED || st == SP_RUN_FAILED) && gate(x, base, summary) &&
+        st == SP_RUN_PASSED) {
+        st = SP_RUN_FAILED;
+        status = sp_store_run_status_name(st);
+        json_object_set_new(summary, "status", json_string(status));
+    }
+    json_decref(base);
     json_t *th = json_object_get(summary, "thresholds"); /* borrowed */
     sp_buf why;
     sp_buf_init(&why, 2048);
@@ -837,6 +925,8 @@ typedef struct start {
     int slot;            /* holds one of r->nactive */
     int starting;        /* 1 + the role's index in r->starting; 0: none held */
     int ended;           /* the run was recorded as "error" without a waiter to tell its end */
+    int64_t baseline_id; /* the resolved baseline run (0: none) */
+    json_t *gate;        /* the run's "baseline" object when one was asked (owned) */
 } start;
 
 /* Loads the test's definition at the asked revision with its secrets put back (when this
@@ -917,6 +1007,101 @@ static int start_check(sp_runs *r, const sp_runs_start_args *a, start *st, sp_ru
     return 0;
 }
 
+int sp_runs_baseline_parse(const json_t *v, sp_runs_baseline *kind, int64_t *run_id, char *msg,
+                           size_t msglen)
+{
+    *kind = SP_RUNS_BASELINE_NONE;
+    *run_id = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    const char *sv = json_string_value(v);
+    if (sv && strcmp(sv, "pinned") == 0) {
+        *kind = SP_RUNS_BASELINE_PINNED;
+        return 0;
+    }
+    if (sv && strcmp(sv, "last-passed") == 0) {
+        *kind = SP_RUNS_BASELINE_LAST_PASSED;
+        return 0;
+    }
+    int64_t id = 0;
+    if (json_is_integer(v))
+        id = json_integer_value(v);
+    else if (sv && *sv && strlen(sv) <= 18 && strspn(sv, "0123456789") == strlen(sv) &&
+             sv[0] != '0')
+        id = strtoll(sv, NULL, 10);
+    if (id < 1) {
+        snprintf(msg, msglen, "baseline must be \"pinned\", \"last-passed\" or a run id");
+        return SP_EINVAL;
+    }
+    *kind = SP_RUNS_BASELINE_RUN;
+    *run_id = id;
+    return 0;
+}
+
+/* Resolves the baseline a start asked for (or, for relative thresholds alone, the pinned one)
+ * into st->baseline_id and st->gate. A missing pinned baseline or a run without results is
+ * SP_EINVAL, reported at "baseline". */
+static int start_baseline(const sp_runs_start_args *a, start *st, sp_runs_started *out,
+                          sp_errlist *errs)
+{
+    static const char *const asked[] = {NULL, "pinned", "last-passed", "run"};
+    sp_runs_baseline kind = a->baseline;
+    if (kind == SP_RUNS_BASELINE_NONE && a->fail_on_regression)
+        kind = SP_RUNS_BASELINE_PINNED;
+    int64_t pinned = 0, id = 0;
+    int rc = sp_store_test_baseline_get(st->s, a->test_id, &pinned, NULL);
+    if (rc) {
+        snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st->s));
+        return rc;
+    }
+    switch (kind) {
+    case SP_RUNS_BASELINE_NONE:
+        st->baseline_id = pinned; /* for relative thresholds only */
+        return 0;
+    case SP_RUNS_BASELINE_PINNED:
+        if (!pinned) {
+            sp_errlist_add(errs, "baseline",
+                           "test %lld has no pinned baseline run (pin one with PUT "
+                           "/api/v1/tests/%lld/baseline)",
+                           (long long)a->test_id, (long long)a->test_id);
+            snprintf(out->msg, sizeof out->msg, "no pinned baseline");
+            return SP_EINVAL;
+        }
+        id = pinned;
+        break;
+    case SP_RUNS_BASELINE_LAST_PASSED:
+        rc = sp_store_run_last_passed(st->s, a->test_id, INT64_MAX, &id);
+        if (rc && rc != SP_ENOTFOUND) {
+            snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st->s));
+            return rc;
+        }
+        break;
+    case SP_RUNS_BASELINE_RUN: {
+        json_t *b = NULL;
+        rc = sp_store_run_get(st->s, a->baseline_run, &b);
+        if (rc && rc != SP_ENOTFOUND) {
+            snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st->s));
+            return rc;
+        }
+        int usable = rc == 0 && json_is_object(json_object_get(b, "summary"));
+        json_decref(b);
+        if (!usable) {
+            sp_errlist_add(errs, "baseline", "%s %lld", rc ? "no run with id" : "no results in run",
+                           (long long)a->baseline_run);
+            snprintf(out->msg, sizeof out->msg, "the baseline run cannot be used");
+            return SP_EINVAL;
+        }
+        id = a->baseline_run;
+        break;
+    }
+    }
+    st->baseline_id = id;
+    st->gate = json_pack("{s:s, s:o, s:b}", "asked", asked[kind], "run_id",
+                         id ? json_integer(id) : json_null(), "fail_on_regression",
+                         a->fail_on_regression != 0);
+    return 0;
+}
+
 /* Takes a slot before anything is stored, so that the caps on runs going at once hold under
  * concurrent starts. */
 static int start_take_slot(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out)
@@ -969,6 +1154,7 @@ static void start_release(sp_runs *r, start *st)
     sp_def_free(st->def);
     sp_allowlist_free(st->allow);
     sp_store_close(st->s);
+    json_decref(st->gate);
     memset(st, 0, sizeof *st);
 }
 
@@ -988,6 +1174,12 @@ static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t 
         x->role_max_vus = a->rules->max_vus;
         x->role_max_rate = a->rules->max_rate;
     }
+    x->test_id = a->test_id;
+    x->overrides = a->overrides ? json_deep_copy(a->overrides) : NULL;
+    x->baseline_id = st->baseline_id;
+    x->gate = st->gate;
+    st->gate = NULL;
+    x->fail_on_regression = a->fail_on_regression;
     x->cur_minute = -1;
     x->last_second = -1;
     pthread_mutex_init(&x->mu, NULL);
@@ -1079,6 +1271,8 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
     if (rc == 0)
         rc = start_check(r, a, &st, out, errs);
     if (rc == 0)
+        rc = start_baseline(a, &st, out, errs);
+    if (rc == 0)
         rc = start_take_slot(r, a, &st, out);
     if (rc == 0)
         rc = sp_store_run_create_as(st.s, a->test_id, out->revision, a->started_by, a->overrides,
@@ -1088,14 +1282,19 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
                                     st.def->nnames);
         if (rc == 0)
             rc = sp_store_run_name_kinds_set(st.s, out->run_id, st.def->name_kinds, st.def->nnames);
+        if (rc == 0 && st.gate)
+            rc = sp_store_run_baseline_set(st.s, out->run_id, st.gate);
         if (rc) {
             snprintf(out->msg, sizeof out->msg, "%s", sp_store_errmsg(st.s));
             /* Not left queued when it can be helped (a full disk usually cannot). */
             sp_store_run_finish(st.s, out->run_id, SP_RUN_ERROR, NULL, NULL, out->msg);
         }
     }
-    if (rc == 0)
-        rc = start_launch(r, run_new(r, a, &st, out->run_id), &st, out);
+    if (rc == 0) {
+        run *x = run_new(r, a, &st, out->run_id);
+        x->revision = out->revision;
+        rc = start_launch(r, x, &st, out);
+    }
     if (rc == 0) {
         char id[24];
         snprintf(id, sizeof id, "%lld", (long long)out->run_id);

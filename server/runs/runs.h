@@ -101,6 +101,19 @@ void sp_runs_free(sp_runs *r);
 int sp_runs_overrides_parse(const json_t *obj, sp_overrides *ov, char **stages_text,
                             sp_errlist *errs);
 
+/* Which run a start compares itself with when it ends (docs/api-runs.md, "CI gate"). */
+typedef enum sp_runs_baseline {
+    SP_RUNS_BASELINE_NONE,        /* none asked: relative thresholds use the pinned one, if any */
+    SP_RUNS_BASELINE_PINNED,      /* the test's pinned baseline; refused when none is pinned */
+    SP_RUNS_BASELINE_LAST_PASSED, /* the test's newest passed run (none: nothing compared) */
+    SP_RUNS_BASELINE_RUN,         /* baseline_run, which must have ended with results */
+} sp_runs_baseline;
+
+/* "pinned", "last-passed", a run id (as a JSON integer or a string of digits), or NULL/null:
+ * into *kind and *run_id. SP_EINVAL with msg otherwise. */
+int sp_runs_baseline_parse(const json_t *v, sp_runs_baseline *kind, int64_t *run_id, char *msg,
+                           size_t msglen);
+
 /* What to start: a stored test, with the REST overrides and the starter's rules. */
 typedef struct sp_runs_start_args {
     int64_t test_id;
@@ -113,6 +126,10 @@ typedef struct sp_runs_start_args {
                                      in-process starter trusted with every secret */
     const sp_store_run_origin *origin; /* the schedule that starts it (borrowed); NULL: a
                                           user's start ("manual") */
+    sp_runs_baseline baseline;    /* compare the run with a baseline when it ends */
+    int64_t baseline_run;         /* SP_RUNS_BASELINE_RUN: the run */
+    int fail_on_regression;       /* a significant regression fails the run (with no baseline
+                                     asked: the pinned one) */
 } sp_runs_start_args;
 
 /* What a start resolved, and why it failed. */
@@ -130,7 +147,13 @@ typedef struct sp_runs_started {
 } sp_runs_started;
 
 /*
- * Starts a run of a->test_id at a->revision with a->overrides. The test's secrets are put back
+ * Starts a run of a->test_id at a->revision with a->overrides. A baseline asked for is resolved
+ * first (a->baseline): a pinned one that is not there, or a run that does not exist or has no
+ * results, is SP_EINVAL with the error's path "baseline"; the run's "baseline" object records
+ * what was asked. When the run ends it is compared with that baseline (runs/comparison.h), the
+ * result stored in its "baseline" object, and with a->fail_on_regression a significant
+ * regression turns "passed" into "failed". Thresholds relative to a baseline are judged against
+ * the asked baseline, else the test's pinned one. The test's secrets are put back
  * into the stored definition (which holds the mask in their place) before it is loaded with
  * the overrides, when the starter (a->started_by, a->rules->role) may take them there
  * (sp_policy_test_secrets; out->secrets_withheld says when not); then the profile is checked

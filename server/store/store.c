@@ -31,7 +31,7 @@
 #define RUN_COLUMNS                                                                                \
     "r.id, r.test_id, t.name, r.revision, r.status, r.started_by, r.created_at, r.started_at, "    \
     "r.ended_at, r.overrides, r.verdicts, r.error, r.origin, r.schedule_id, r.fire_at, "           \
-    "r.fire_missed"
+    "r.fire_missed, r.baseline"
 
 /* The run list's filter; every bound is optional so one statement serves every combination. */
 #define RUN_FILTER                                                                                 \
@@ -57,7 +57,8 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TEST_BUMP] = "UPDATE tests SET name = ?2, updated_at = ?3, head_revision = head_revision + 1"
                     " WHERE id = ?1 AND deleted_at IS NULL RETURNING head_revision",
     [Q_TEST_GET] = "SELECT t.id, t.name, t.created_at, t.updated_at, t.deleted_at, t.head_revision,"
-                   " r.revision, r.name, r.definition, r.created_at, r.created_by"
+                   " r.revision, r.name, r.definition, r.created_at, r.created_by,"
+                   " t.baseline_run_id"
                    " FROM tests t JOIN test_revisions r ON r.test_id = t.id"
                    " WHERE t.id = ?1"
                    " AND r.revision = CASE WHEN ?2 > 0 THEN ?2 ELSE t.head_revision END",
@@ -156,6 +157,16 @@ static const char *const sql_text[Q_COUNT] = {
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_LOAD_READ] = "SELECT at, elapsed_ms, target, ramp_ms, by FROM run_load_changes"
                     " WHERE run_id = ?1 ORDER BY elapsed_ms, id",
+    [Q_TEST_BASELINE_GET] = "SELECT baseline_run_id, compare_settings FROM tests WHERE id = ?1",
+    [Q_TEST_BASELINE_SET] = "UPDATE tests SET baseline_run_id = ?2, compare_settings = ?3"
+                            " WHERE id = ?1 AND deleted_at IS NULL",
+    /* runs_by_test walks the test's runs newest first from before_id down. */
+    [Q_RUN_LAST_PASSED] = "SELECT id FROM runs WHERE test_id = ?1 AND id < ?2"
+                          " AND status = 'passed' AND summary IS NOT NULL"
+                          " ORDER BY id DESC LIMIT 1",
+    [Q_RUN_BASELINE_SET] = "UPDATE runs SET baseline = ?2 WHERE id = ?1",
+    [Q_TICKS_EACH] = "SELECT second, lag_us_max, p50, p95, p99 FROM run_ticks"
+                     " WHERE run_id = ?1 ORDER BY second",
 };
 
 /* ---- Helpers the files of the store share (store_private.h) ---- */

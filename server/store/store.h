@@ -149,7 +149,8 @@ int sp_store_test_update(sp_store *s, int64_t id, const char *name, const char *
  * One test at a revision (0: the newest), as a new object:
  *   {"id", "name", "created_at", "updated_at", "deleted_at" (null while live), "revisions"
  *    (how many), "revision", "revision_name", "definition" (the stored JSON text, a string),
- *    "revision_created_at", "revision_created_by"}
+ *    "revision_created_at", "revision_created_by", "baseline_run_id" (the pinned baseline run,
+ *    null when none)}
  * Deleted tests are found too (their runs still point at them). SP_ENOTFOUND otherwise.
  */
 int sp_store_test_get(sp_store *s, int64_t id, int revision, json_t **out);
@@ -329,6 +330,10 @@ typedef struct sp_store_tick {
     int open;
     double target_rate;
     uint64_t arrivals;
+    /* Read back by sp_store_run_ticks_each: whether the second has its latency (p50/p95/p99
+     * above); 0 for a second without requests and for seconds stored before migration 0006.
+     * Not read when writing (requests > 0 says it). */
+    int has_latency;
 } sp_store_tick;
 
 /*
@@ -400,6 +405,39 @@ int sp_store_run_load_change_add(sp_store *s, int64_t run_id, const sp_store_loa
 /* A run's load changes, oldest first, as a new array:
  * [{"at", "elapsed_ms", "target", "ramp_ms", "by"}...]. SP_ENOTFOUND for a missing run. */
 int sp_store_run_load_changes(sp_store *s, int64_t run_id, json_t **out);
+/*
+ * Calls fn(ctx, second, row) for every stored row of a run's seconds, ordered by second then
+ * name id, with row's count, errors and percentiles (status, error_kinds and bytes are left
+ * out: row->status is NULL). For comparisons, which need the numbers rather than JSON columns.
+ * SP_ENOTFOUND for a missing run.
+ */
+typedef void (*sp_store_second_fn)(void *ctx, int64_t second, const sp_store_second *row);
+int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn, void *ctx);
+/* Calls fn(ctx, second, tick) for every stored second of a run, in order, with the tick's
+ * lag_us_max and latency (has_latency 0 for a second without requests, and for every second
+ * stored before migration 0006); the other fields are 0. */
+typedef void (*sp_store_tick_fn)(void *ctx, int64_t second, const sp_store_tick *tick);
+int sp_store_run_ticks_each(sp_store *s, int64_t run_id, sp_store_tick_fn fn, void *ctx);
+
+/* ---- Baselines ---- */
+
+/*
+ * A test's pinned baseline: *run_id (0: none pinned) and *settings, its comparison settings as
+ * stored (a new object, or NULL when it has none). Deleted tests are found too. SP_ENOTFOUND for
+ * a missing test. Either out pointer may be NULL.
+ */
+int sp_store_test_baseline_get(sp_store *s, int64_t test_id, int64_t *run_id, json_t **settings);
+/* Pins run_id (0: unpins) as a live test's baseline and replaces its comparison settings
+ * (borrowed, NULL: none). The caller checks that the run exists and has ended. SP_ENOTFOUND for
+ * a missing or deleted test. */
+int sp_store_test_baseline_set(sp_store *s, int64_t test_id, int64_t run_id,
+                               const json_t *settings);
+/* The newest run of a test with an id below before_run_id that passed and has a summary, in
+ * *run_id; SP_ENOTFOUND (and 0) when there is none. */
+int sp_store_run_last_passed(sp_store *s, int64_t test_id, int64_t before_run_id, int64_t *run_id);
+/* Replaces a run's "baseline" object (borrowed; NULL clears it): what its start asked and, once
+ * it has ended, what the comparison with that baseline found. SP_ENOTFOUND for a missing run. */
+int sp_store_run_baseline_set(sp_store *s, int64_t run_id, const json_t *baseline);
 
 /* Failure messages: adds count to (run, name, message), creating the row when new. */
 typedef struct sp_store_failure {

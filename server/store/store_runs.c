@@ -18,7 +18,8 @@ static const char *const status_names[SP_RUN_STATUS_COUNT] = {
 /* The RUN_COLUMNS of store.c's run statements, from column 0. */
 #define RUN_SPEC                                                                                   \
     "id:i test_id:i test_name:s revision:i status:s started_by:s created_at:i started_at:i "       \
-    "ended_at:i overrides:j verdicts:j error:s origin:s schedule_id:i fire_at:i fire_missed:b"
+    "ended_at:i overrides:j verdicts:j error:s origin:s schedule_id:i fire_at:i fire_missed:b "     \
+    "baseline:j"
 
 const char *sp_store_run_status_name(sp_run_status st)
 {
@@ -266,4 +267,22 @@ int sp_store_runs_mark_aborted(sp_store *s, int *n)
     if (n)
         *n = sp_sql_changes(s->sql);
     return 0;
+}
+
+int sp_store_run_last_passed(sp_store *s, int64_t test_id, int64_t before_run_id, int64_t *run_id)
+{
+    *run_id = 0;
+    if (store_forked(s))
+        return SP_ESTATE;
+    return sp_sql_one_int(s->sql, Q_RUN_LAST_PASSED, run_id, "ll", test_id, before_run_id);
+}
+
+int sp_store_run_baseline_set(sp_store *s, int64_t run_id, const json_t *baseline)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    int ret = sp_sql_run(s->sql, Q_RUN_BASELINE_SET, "lj", run_id, baseline);
+    if (ret)
+        return ret;
+    return sp_sql_changes(s->sql) ? 0 : SP_ENOTFOUND;
 }

@@ -404,6 +404,59 @@ int sp_store_run_load_changes(sp_store *s, int64_t run_id, json_t **out)
                          "at:i elapsed_ms:i target:n ramp_ms:i by:s", out);
 }
 
+static uint64_t col_u64(sqlite3_stmt *st, int i)
+{
+    int64_t v = sqlite3_column_int64(st, i);
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+int sp_store_run_seconds_each(sp_store *s, int64_t run_id, sp_store_second_fn fn, void *ctx)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    int e = store_row_exists(s, Q_RUN_EXISTS, run_id);
+    if (e <= 0)
+        return e < 0 ? e : SP_ENOTFOUND;
+    sqlite3_stmt *st =
+        sp_sql_query(s->sql, Q_SECONDS_READ, "llll", run_id, (int64_t)0, INT64_MAX, (int64_t)-1);
+    if (!st)
+        return SP_EIO;
+    int rc;
+    while ((rc = sp_sql_next(s->sql, st)) > 0) {
+        /* Q_SECONDS_READ: second, name_id, count, errors, p50, p95, p99, max, ... */
+        sp_store_second row = {.name_id = (uint32_t)sqlite3_column_int64(st, 1),
+                               .count = col_u64(st, 2),
+                               .errors = col_u64(st, 3),
+                               .p50_us = col_u64(st, 4),
+                               .p95_us = col_u64(st, 5),
+                               .p99_us = col_u64(st, 6),
+                               .max_us = col_u64(st, 7)};
+        fn(ctx, sqlite3_column_int64(st, 0), &row);
+    }
+    sp_sql_done(st);
+    return rc < 0 ? rc : 0;
+}
+
+int sp_store_run_ticks_each(sp_store *s, int64_t run_id, sp_store_tick_fn fn, void *ctx)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    sqlite3_stmt *st = sp_sql_query(s->sql, Q_TICKS_EACH, "l", run_id);
+    if (!st)
+        return SP_EIO;
+    int rc;
+    while ((rc = sp_sql_next(s->sql, st)) > 0) {
+        sp_store_tick t = {.lag_us_max = col_u64(st, 1),
+                           .has_latency = sqlite3_column_type(st, 2) != SQLITE_NULL,
+                           .p50_us = col_u64(st, 2),
+                           .p95_us = col_u64(st, 3),
+                           .p99_us = col_u64(st, 4)};
+        fn(ctx, sqlite3_column_int64(st, 0), &t);
+    }
+    sp_sql_done(st);
+    return rc < 0 ? rc : 0;
+}
+
 /* The length of s cut to at most max bytes without splitting a UTF-8 sequence. */
 static size_t utf8_cut(const char *str, size_t max)
 {

@@ -13,7 +13,7 @@
 /* The columns of Q_TEST_GET, from column 0. */
 #define TEST_GET_SPEC                                                                              \
     "id:i name:s created_at:i updated_at:i deleted_at:i revisions:i revision:i revision_name:s "   \
-    "definition:s revision_created_at:i revision_created_by:s"
+    "definition:s revision_created_at:i revision_created_by:s baseline_run_id:i"
 /* The columns of Q_TEST_LIST, from column 0; "deleted_at" follows when deleted tests are
  * listed too. */
 #define TEST_ITEM_SPEC "id:i name:s created_at:i updated_at:i revision:i"
@@ -323,4 +323,44 @@ int sp_store_test_revisions(sp_store *s, int64_t id, json_t **out)
 {
     return store_rows_of(s, Q_TEST_EXISTS, id, Q_TEST_REVS,
                          "revision:i name:s created_at:i created_by:s bytes:i", out);
+}
+
+int sp_store_test_baseline_get(sp_store *s, int64_t test_id, int64_t *run_id, json_t **settings)
+{
+    if (run_id)
+        *run_id = 0;
+    if (settings)
+        *settings = NULL;
+    if (store_forked(s))
+        return SP_ESTATE;
+    sqlite3_stmt *st = sp_sql_query(s->sql, Q_TEST_BASELINE_GET, "l", test_id);
+    int ret = sp_sql_first(s->sql, st);
+    if (!ret) {
+        if (run_id)
+            *run_id = sqlite3_column_int64(st, 0);
+        if (settings && sqlite3_column_type(st, 1) != SQLITE_NULL) {
+            json_t *v = sp_sql_col(st, 1, 'j');
+            if (json_is_object(v))
+                *settings = v;
+            else
+                json_decref(v); /* not written by us: read as none */
+        }
+    }
+    sp_sql_done(st);
+    return ret;
+}
+
+int sp_store_test_baseline_set(sp_store *s, int64_t test_id, int64_t run_id, const json_t *settings)
+{
+    if (store_forked(s))
+        return SP_ESTATE;
+    int ret;
+    /* A run id of 0 unpins: bound as NULL so the foreign key holds. */
+    if (run_id > 0)
+        ret = sp_sql_run(s->sql, Q_TEST_BASELINE_SET, "llj", test_id, run_id, settings);
+    else
+        ret = sp_sql_run(s->sql, Q_TEST_BASELINE_SET, "l-j", test_id, settings);
+    if (ret)
+        return store_child_err(s, ret, SP_ENOTFOUND);
+    return sp_sql_changes(s->sql) ? 0 : SP_ENOTFOUND;
 }

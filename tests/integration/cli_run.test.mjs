@@ -207,6 +207,40 @@ test('exit code 1 when a threshold fails, with a JUnit file naming it', async ()
   assert.match(xml, /<testcase classname="stampede.thresholds" name="rps &gt; 100000"[^>]*><failure type="threshold" message="measured [^"]+\/s"/);
 });
 
+test('--baseline FILE judges relative thresholds against an earlier run; without it they are skipped', async () => {
+  const slow = await startShop(['--latency-route', '/api/v1/categories=fixed:40']);
+  try {
+    const def = (url) => ({
+      name: 'relative', base_url: url,
+      users: [{ think: { constant_ms: 20 }, tasks: [{ steps: [{ request: { url: '/api/v1/categories', name: 'GET /categories' } }] }] }],
+      load: { stages: [{ duration: 0, users: 1 }, { duration: '1s', users: 1 }] },
+      thresholds: ['GET /categories: p50 < baseline * 2', 'error_rate <= baseline'],
+    });
+    const base = await runJson(writeDef('relative-base', def(shop.url)));
+    assert.equal(base.code, 0, base.stdout + base.stderr);
+    assert.match(base.stdout, /SKIP\s+GET \/categories: p50 < baseline \* 2\s+measured .*no baseline run/);
+    assert.equal(base.result.thresholds[0].skipped, true);
+    const baseFile = path.join(dir, 'relative-base.result.json');
+    fs.writeFileSync(baseFile, JSON.stringify(base.result));
+    // The same shop: within twice the baseline's p50.
+    const same = await runJson(writeDef('relative-same', def(shop.url)), ['--baseline', baseFile]);
+    assert.equal(same.code, 0, same.stdout);
+    assert.match(same.stdout, /PASS\s+GET \/categories: p50 < baseline \* 2\s+measured .*\(limit /);
+    assert.equal(same.result.thresholds[0].skipped, false);
+    assert.ok(same.result.thresholds[0].limit > 0);
+    // A route 40 ms slower: beyond it.
+    const slower = await runJson(writeDef('relative-slow', def(slow.url)), ['--baseline', baseFile]);
+    assert.equal(slower.code, 1, slower.stdout);
+    assert.match(slower.stdout, /FAIL\s+GET \/categories: p50 < baseline \* 2/);
+    // A file that is not a run's result is refused before anything is sent.
+    const bad = await run(STAMPEDE_BIN, ['run', writeDef('relative-bad', def(shop.url)), '--baseline', writeDef('not-a-result', { x: 1 })]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--baseline .*expected the --json result of a run/);
+  } finally {
+    await slow.stop();
+  }
+});
+
 test('exit code 2 and the field path for an invalid definition; nothing is sent', async () => {
   await shopReset();
   const file = writeDef('invalid', {

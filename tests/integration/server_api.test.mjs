@@ -112,6 +112,7 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
     ['get', '/api/v1/tests'], ['post', '/api/v1/tests'],
     ['get', '/api/v1/tests/{id}'], ['put', '/api/v1/tests/{id}'], ['delete', '/api/v1/tests/{id}'],
     ['get', '/api/v1/tests/{id}/revisions'], ['get', '/api/v1/tests/{id}/revisions/{rev}'],
+    ['get', '/api/v1/tests/{id}/baseline'], ['put', '/api/v1/tests/{id}/baseline'],
     ['post', '/api/v1/auth/login'], ['post', '/api/v1/auth/logout'], ['get', '/api/v1/auth/me'],
     ['post', '/api/v1/auth/password'], ['get', '/api/v1/tokens'], ['post', '/api/v1/tokens'],
     ['delete', '/api/v1/tokens/{id}'], ['get', '/api/v1/users'], ['post', '/api/v1/users'],

@@ -375,7 +375,7 @@ test('markup from a test and its failures comes back as data, escaped in every e
   assert.ok(!/(src|href)="?https?:/.test(html.text), 'the report loads nothing');
 });
 
-test('compare flags changes beyond the tolerance against the first run', async () => {
+test('compare: runs of different load profiles say so, and their throughput is not judged', async () => {
   const a = ids.run1;
   const b = await startRun(ids.basic, { users: 1, duration: '2s' });
   await waitStatus(b, ['passed', 'failed']);
@@ -383,21 +383,40 @@ test('compare flags changes beyond the tolerance against the first run', async (
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.baseline, a);
   assert.equal(r.json.runs.length, 2);
+  assert.equal(r.json.tolerance_pct, 10);
+  assert.equal(r.json.settings.min_change_pct, 10);
+  // Three VUs for 3 s against one for 2 s: another profile and another duration, said at the top.
+  assert.equal(r.json.differs.profile, true);
+  assert.equal(r.json.differs.duration, true);
+  assert.deepEqual(r.json.notes.map((n) => n.kind).sort(), ['duration', 'profile']);
+  assert.equal(r.json.runs[1].same_profile, false);
   const products = r.json.names.find((n) => n.name === 'GET /products');
   assert.equal(products.runs[0].run_id, a);
   const ch = products.runs[1];
   assert.equal(typeof ch.rps.change_pct, 'number');
-  // One VU instead of three: far fewer requests per second, beyond any 10% tolerance.
-  assert.equal(ch.rps.flag, 'regression');
+  assert.ok(ch.rps.change_pct < -10, JSON.stringify(ch.rps));
+  // Far fewer requests per second, but from another load: not compared, never flagged.
+  assert.equal(ch.rps.verdict, 'not compared');
+  assert.equal(ch.rps.flag, null);
+  assert.match(ch.rps.reason, /load profiles/);
   assert.ok(ch.count.value < products.runs[0].count);
   assert.equal(ch.count.flag, null);
+  assert.equal(ch.count.verdict, undefined);
+  for (const f of ['p50', 'p95', 'p99', 'error_pct'])
+    assert.ok(['no significant change', 'not enough data', 'regression', 'improvement'].includes(ch[f].verdict), JSON.stringify(ch[f]));
   assert.equal(r.json.total.length, 2);
-  const wide = await api('GET', `/api/v1/compare?runs=${a},${b}&tolerance=1000`);
-  assert.equal(wide.json.names.find((n) => n.name === 'GET /products').runs[1].rps.flag, null);
   assert.equal((await api('GET', `/api/v1/compare?runs=${a}`)).status, 400);
   assert.equal((await api('GET', '/api/v1/compare?runs=1,2,3,4,5,6,7,8,9,10,11')).status, 400);
   assert.equal((await api('GET', `/api/v1/compare?runs=${a},999999`)).status, 404);
-  assert.equal((await api('GET', `/api/v1/compare?runs=${a},${b}&tolerance=-3`)).status, 400);
+  for (const q of ['tolerance=-3', 'alpha=0', 'alpha=0.9', 'min_seconds=2.5', 'min_change_ms=x', 'max_lag_ms=0']) {
+    const bad = await api('GET', `/api/v1/compare?runs=${a},${b}&${q}`);
+    assert.equal(bad.status, 400, `${q}: ${bad.text}`);
+    assert.equal(bad.json.error.path, q.split('=')[0]);
+  }
+  const set = await api('GET', `/api/v1/compare?runs=${a},${b}&alpha=0.05&min_change_ms=2&min_seconds=3`);
+  assert.equal(set.json.settings.alpha, 0.05);
+  assert.equal(set.json.settings.min_change_ms, 2);
+  assert.equal(set.json.settings.min_seconds, 3);
 });
 
 test('compare: a slower run is a latency regression, a faster one an improvement; the same for error %', async () => {
@@ -511,7 +530,8 @@ test('openapi.json lists every run route with its permission', async () => {
     ['get', '/api/v1/runs/{id}/series', 'read'], ['get', '/api/v1/runs/{id}/failures', 'read'],
     ['get', '/api/v1/runs/{id}/export.json', 'read'], ['get', '/api/v1/runs/{id}/export.csv', 'read'],
     ['get', '/api/v1/runs/{id}/export.junit.xml', 'read'], ['get', '/api/v1/runs/{id}/export.html', 'read'],
-    ['get', '/api/v1/compare', 'read'],
+    ['get', '/api/v1/compare', 'read'], ['get', '/api/v1/tests/{id}/baseline', 'read'],
+    ['put', '/api/v1/tests/{id}/baseline', 'write'],
   ];
   for (const [m, p, perm] of want) {
     assert.ok(r.json.paths[p]?.[m], `${m} ${p} missing`);

@@ -641,6 +641,28 @@ describe('shop-api options', () => {
     }
   });
 
+  test('--latency-route delays one route only, over its group and "all"', async () => {
+    const shop = await startShop(['--latency-ms', 'all=fixed:5', '--latency-ms', 'catalog=fixed:10',
+      '--latency-route', '/api/v1/categories=fixed:60', '--latency-route', '/api/v1/products/:id=fixed:40']);
+    try {
+      const time = async (p) => {
+        const t0 = performance.now();
+        const r = await call(shop.url, 'GET', p);
+        assert.equal(r.status, 200, p);
+        return performance.now() - t0;
+      };
+      const cat = await time('/api/v1/categories');
+      assert.ok(cat >= 60, `categories took ${cat} ms`);
+      const one = await time('/api/v1/products/101');
+      assert.ok(one >= 40 && one < 60, `a product took ${one} ms`);
+      // The rest of the catalog keeps its group's 10 ms.
+      const list = await time('/api/v1/products');
+      assert.ok(list >= 10 && list < 40, `products took ${list} ms`);
+    } finally {
+      assert.equal(await shop.stop(), 0);
+    }
+  });
+
   test('a held answer does not hold up others on the same thread', async () => {
     const shop = await startShop(['--latency-ms', 'catalog=fixed:1000', '--threads', '1']);
     try {
@@ -710,14 +732,16 @@ describe('shop-api options', () => {
       ['--latency-ms', 'catalog=fixed:-1'], ['--latency-ms', 'catalog=uniform:5-1'],
       ['--latency-ms', 'catalog=gauss:3'], ['--error-rate', '2'], ['--stall-every', '1s'],
       ['--stall-every', '1s', '--stall-ms', '2000'], ['--stall-every', 'soon', '--stall-ms', '5'],
-      ['--token-ttl', '0'], ['--listen', 'example.com'], ['--bogus'], ['--threads'], ['extra']]) {
+      ['--token-ttl', '0'], ['--listen', 'example.com'], ['--bogus'], ['--threads'], ['extra'],
+      ['--latency-route', '/api/v1/nope=fixed:1'], ['--latency-route', '/api/v1/categories'],
+      ['--latency-route', '/api/v1/categories=fixed:-2']]) {
       const r = await run(SHOP_API_BIN, args, { timeoutMs: 5000 });
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.match(r.stderr, /^shop-api: .+/, args.join(' '));
     }
     const h = await run(SHOP_API_BIN, ['--help'], { timeoutMs: 5000 });
     assert.equal(h.code, 0);
-    for (const o of ['--port', '--listen', '--threads', '--latency-ms', '--error-rate',
+    for (const o of ['--port', '--listen', '--threads', '--latency-ms', '--latency-route', '--error-rate',
       '--stall-every', '--stall-ms', '--seed', '--token-ttl', '--quiet', '--help']) {
       assert.ok(h.stdout.includes(o), o);
     }

@@ -83,6 +83,27 @@ test('thresholds are judged against live totals as they stand', async () => {
   assert.equal(t.parseThreshold('p99 < 800us').value, 0.8);
 });
 
+test('verdicts read as words, changes with their intervals, briefs of a run against its baseline', async () => {
+  const v = await js('verdicts.js');
+  assert.equal(v.shortVerdict('no significant change'), 'no change');
+  assert.equal(v.verdictClass('not enough data'), 'v-not-enough-data');
+  assert.equal(v.verdictClass(undefined), '');
+  const cell = { change: 4.521, ci: [3.9, 5.2], p_value: 0.0022, basis: 'seconds', samples: [6, 6] };
+  assert.equal(v.changeText('p95', cell), '+4.52 ms [+3.90, +5.20]');
+  assert.equal(v.changeText('rps', { change: -12.34, ci: null }), '−12.3/s');
+  assert.equal(v.changeText('p50', { change: null }), '');
+  assert.equal(v.basisText(cell, 0.01), 'p = 0.002 on 6 and 6 seconds; 99% interval');
+  assert.equal(v.basisText({ basis: null, reason: 'needs 5 whole seconds in each run (has 3)' }), 'needs 5 whole seconds in each run (has 3)');
+  assert.match(v.basisText({ p_value: 1e-9, basis: 'requests', samples: [300, 280] }), /^p = 1\.0e-9 on 300 and 280 requests/);
+  assert.equal(v.briefText({ is_baseline: true }), 'baseline');
+  assert.equal(v.briefText({ verdict: 'regression', regressions: 1, improvements: 0 }), '1 regression');
+  assert.equal(v.briefText({ verdict: 'regression', regressions: [{}, {}] }), '2 regressions');
+  assert.equal(v.briefText({ verdict: 'improvement', regressions: 0, improvements: 3 }), '3 improvements');
+  assert.equal(v.briefText({ verdict: 'not enough data' }), 'not enough data');
+  assert.match(v.ruleText({ alpha: 0.01, min_change_pct: 10, min_change_tail_pct: 20, min_change_ms: 1, min_change_error_pct: 0.5, min_change_rps: 1, max_lag_ms: 10 }),
+    /significant at 0\.01 and beyond both 10% of the baseline \(p95, p99: 20%\) and 1 ms/);
+});
+
 test('the editor: paths, edits that keep the rest, load points, line diff', async () => {
   const d = await js('defpath.js');
   assert.equal(d.pathStr(['users', 0, 'tasks', 2, 'steps', 0, 'request', 'url']), 'users[0].tasks[2].steps[0].request.url');

@@ -675,6 +675,8 @@ static void test_err_load(void)
                "load.stop_when", "missing required field 'any'");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 >> 2s']}}"),
                "load.stop_when.any[0]", "");
+    EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > baseline * 2']}}"),
+               "load.stop_when.any[0]", "cannot use the baseline");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':[]}}"),
                "load.stop_when.any", "1 to");
     EXPECT_ERR(WITH_LOAD("{'users':1,'duration':'1s','stop_when':{'any':['p95 > 1s'],"

@@ -178,7 +178,7 @@ static void stats_free(void)
 
 static sp_verdict judge(const char *src, double duration_s)
 {
-    sp_verdict v = {-1, -1};
+    sp_verdict v = {-1, -1, -1, -1};
     if (parse(src) != 0)
         return v;
     sp_threshold_eval(&th, &stats, duration_s, &v);
@@ -322,6 +322,88 @@ static void test_open_model_metrics(void)
     stats_free();
 }
 
+/* ---- relative to a baseline ---- */
+
+static void test_parse_relative(void)
+{
+    CHECK_INT_EQ(parse("p95 < baseline * 1.10"), 0);
+    CHECK_INT_EQ(th.relative, 1);
+    CHECK_INT_EQ(th.metric, SP_TH_P95);
+    CHECK_INT_EQ(th.op, SP_TH_LT);
+    CHECK_NEAR(th.value, 1.10, 1e-12);
+    CHECK_INT_EQ(parse("GET /products: error_rate <= baseline*2"), 0);
+    CHECK_INT_EQ(th.name_id, 0);
+    CHECK_INT_EQ(th.relative, 1);
+    CHECK_NEAR(th.value, 2.0, 1e-12);
+    CHECK_INT_EQ(parse("rps >= baseline"), 0); /* no factor: the baseline itself */
+    CHECK_NEAR(th.value, 1.0, 1e-12);
+    CHECK_INT_EQ(parse("rps > baseline * .9  "), 0);
+    CHECK_NEAR(th.value, 0.9, 1e-12);
+    /* A plain threshold stays absolute. */
+    CHECK_INT_EQ(parse("p95 < 300ms"), 0);
+    CHECK_INT_EQ(th.relative, 0);
+}
+
+static void test_err_relative(void)
+{
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline * 0"), "bad factor '0' after 'baseline *'");
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline * -1"), "bad factor '-1'");
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline *"), "bad factor");
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline * 1.1ms"), "takes a factor and no unit");
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline ms"), "takes a factor and no unit");
+    CHECK_STR_CONTAINS(parse_error("p95 < baseline * 1.1 ms"), "unexpected 'ms' after the value");
+    CHECK_STR_EQ(parse_error("p95 < baselines"), "bad number 'baselines' after '<'");
+    CHECK_STR_CONTAINS(parse_error("p95 < 1.1 * baseline"), "unknown unit '*'");
+}
+
+static sp_verdict judge_against(const char *src, double baseline)
+{
+    sp_verdict v = {-1, -1, -1, -1};
+    if (parse(src) != 0)
+        return v;
+    sp_threshold_eval_against(&th, &stats, 10, baseline, &v);
+    return v;
+}
+
+static void test_eval_relative(void)
+{
+    stats_build();
+    /* GET /products' p50 is 50 ms: within 10% of a 46 ms baseline, not of a 45 ms one. */
+    sp_verdict v = judge_against("GET /products: p50 < baseline * 1.10", 46);
+    CHECK_INT_EQ(v.passed, 1);
+    CHECK_INT_EQ(v.skipped, 0);
+    CHECK_NEAR(v.limit, 50.6, 1e-9);
+    CHECK_NEAR(v.measured, 50.0, 0.5);
+    v = judge_against("GET /products: p50 < baseline * 1.10", 45);
+    CHECK_INT_EQ(v.passed, 0);
+    CHECK_NEAR(v.limit, 49.5, 1e-9);
+    /* Error rate 1%: at most twice a baseline of 0.5%. */
+    v = judge_against("GET /products: error_rate <= baseline * 2", 0.005);
+    CHECK_INT_EQ(v.passed, 1);
+    v = judge_against("GET /products: error_rate <= baseline * 2", 0.004);
+    CHECK_INT_EQ(v.passed, 0);
+    /* Throughput (1100 requests in 10 s) must stay above 90% of the baseline's. */
+    v = judge_against("rps > baseline * 0.9", 120);
+    CHECK_INT_EQ(v.passed, 1);
+    CHECK_NEAR(v.measured, 110, 1e-9);
+    v = judge_against("rps > baseline * 0.9", 125);
+    CHECK_INT_EQ(v.passed, 0);
+    /* Without a baseline figure: not judged, never failed. */
+    v = judge_against("GET /products: p50 < baseline * 1.10", NAN);
+    CHECK_INT_EQ(v.passed, 1);
+    CHECK_INT_EQ(v.skipped, 1);
+    CHECK(isnan(v.limit));
+    v = judge("GET /products: p50 < baseline", 10);
+    CHECK_INT_EQ(v.skipped, 1);
+    CHECK_INT_EQ(v.passed, 1);
+    /* An absolute threshold ignores a baseline and says what it held the run against. */
+    v = judge_against("GET /products: p50 < 40ms", 1000);
+    CHECK_INT_EQ(v.passed, 0);
+    CHECK_INT_EQ(v.skipped, 0);
+    CHECK_NEAR(v.limit, 40, 0);
+    stats_free();
+}
+
 static void test_names_and_format(void)
 {
     CHECK_STR_EQ(sp_th_metric_name(SP_TH_P95), "p95");
@@ -359,6 +441,9 @@ int main(void)
     RUN(test_eval_whole_run);
     RUN(test_eval_empty_run);
     RUN(test_open_model_metrics);
+    RUN(test_parse_relative);
+    RUN(test_err_relative);
+    RUN(test_eval_relative);
     RUN(test_names_and_format);
     sp_threshold_release(&th);
     return check_summary();

@@ -1622,6 +1622,128 @@ static void test_run_origin(void)
     sp_store_close(s);
 }
 
+/* The ticks sp_store_run_ticks_each() gave, the first four. */
+struct tick_seen {
+    int n;
+    sp_store_tick t[4];
+    int64_t sec[4];
+};
+
+static void record_tick(void *ctx, int64_t second, const sp_store_tick *tick)
+{
+    struct tick_seen *seen = ctx;
+    if (seen->n < 4) {
+        seen->t[seen->n] = *tick;
+        seen->sec[seen->n++] = second;
+    }
+}
+
+/* Migration 0006: a test's pinned baseline and settings, a run's baseline object, the newest
+ * passed run, and each second's latency over all names (NULL in seconds without requests, and
+ * in a database written before 0006 and upgraded). */
+static void test_baselines(void)
+{
+    const char *path = db_path("baseline");
+    remove_db(path);
+    char err[256] = "";
+    sp_store *s = NULL;
+    CHECK_INT_EQ(sp_store_open_upto(&s, path, 5, err, sizeof err), 0);
+    int64_t t = make_test(s, "baselines");
+    int64_t old = make_run(s, t, 1);
+    CHECK_INT_EQ(sp_store_run_set_status(s, old, SP_RUN_RUNNING), 0);
+    /* The names' rows through the store; the tick as version 5 wrote it, by hand. */
+    CHECK_INT_EQ(add_second_ticked(s, old, 0, 1, 0), 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, old, SP_RUN_PASSED, NULL, NULL, NULL), 0);
+    sp_store_close(s);
+    sqlite3 *v5 = NULL;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations, dropped,"
+             " lag_us_max) VALUES (%lld, 0, 1, 1, 1, 0, 0)",
+             (long long)old);
+    CHECK_INT_EQ(sqlite3_open(path, &v5), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_exec(v5, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(v5);
+    CHECK_INT_EQ(sp_store_open(&s, path, err, sizeof err), 0);
+    CHECK(sp_store_schema_version(s) >= 6);
+
+    int64_t pinned = -1;
+    json_t *settings = (json_t *)1;
+    CHECK_INT_EQ(sp_store_test_baseline_get(s, t, &pinned, &settings), 0);
+    CHECK_INT_EQ(pinned, 0);
+    CHECK(settings == NULL);
+    CHECK_INT_EQ(sp_store_test_baseline_get(s, t + 100, &pinned, NULL), SP_ENOTFOUND);
+
+    /* Runs: a failed one, a passed one without a summary, a passed one with. */
+    json_t *summary = json_pack("{s:f}", "duration_s", 1.0);
+    int64_t r1 = make_run(s, t, 1), r2 = make_run(s, t, 1), r3 = make_run(s, t, 1);
+    CHECK_INT_EQ(sp_store_run_finish(s, r1, SP_RUN_FAILED, NULL, summary, NULL), 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, r2, SP_RUN_PASSED, NULL, summary, NULL), 0);
+    CHECK_INT_EQ(sp_store_run_finish(s, r3, SP_RUN_FAILED, NULL, summary, NULL), 0);
+    json_decref(summary);
+    int64_t last = 0;
+    CHECK_INT_EQ(sp_store_run_last_passed(s, t, INT64_MAX, &last), 0);
+    CHECK_INT_EQ(last, r2);
+    CHECK_INT_EQ(sp_store_run_last_passed(s, t, r2, &last), SP_ENOTFOUND); /* old has none */
+    CHECK_INT_EQ(last, 0);
+
+    json_t *want = json_pack("{s:f, s:i}", "alpha", 0.05, "min_seconds", 8);
+    CHECK_INT_EQ(sp_store_test_baseline_set(s, t, r2, want), 0);
+    CHECK_INT_EQ(sp_store_test_baseline_get(s, t, &pinned, &settings), 0);
+    CHECK_INT_EQ(pinned, r2);
+    CHECK(json_equal(settings, want));
+    json_decref(settings);
+    json_t *test = NULL;
+    CHECK_INT_EQ(sp_store_test_get(s, t, 0, &test), 0);
+    CHECK_INT_EQ(json_integer_value(json_object_get(test, "baseline_run_id")), r2);
+    json_decref(test);
+    /* A run that does not exist cannot be pinned (foreign key); unpinning clears both. */
+    CHECK_INT_EQ(sp_store_test_baseline_set(s, t, 999999, NULL), SP_ENOTFOUND);
+    CHECK_INT_EQ(sp_store_test_baseline_set(s, t, 0, NULL), 0);
+    CHECK_INT_EQ(sp_store_test_baseline_get(s, t, &pinned, &settings), 0);
+    CHECK_INT_EQ(pinned, 0);
+    CHECK(settings == NULL);
+    CHECK_INT_EQ(sp_store_test_baseline_set(s, t + 100, 0, NULL), SP_ENOTFOUND);
+    json_decref(want);
+
+    /* A run's baseline object round-trips and is listed with it. */
+    json_t *b = json_pack("{s:s, s:I, s:b}", "asked", "pinned", "run_id", (json_int_t)r2,
+                          "fail_on_regression", 1);
+    CHECK_INT_EQ(sp_store_run_baseline_set(s, r3, b), 0);
+    CHECK_INT_EQ(sp_store_run_baseline_set(s, 999999, b), SP_ENOTFOUND);
+    json_t *run = NULL;
+    CHECK_INT_EQ(sp_store_run_get(s, r3, &run), 0);
+    CHECK(json_equal(json_object_get(run, "baseline"), b));
+    json_decref(run);
+    CHECK_INT_EQ(sp_store_run_get(s, r2, &run), 0);
+    CHECK(json_is_null(json_object_get(run, "baseline")));
+    json_decref(run);
+    json_decref(b);
+
+    /* Ticks: lag and latency, NULL latency read back as none. */
+    int64_t r4 = make_run(s, t, 1);
+    CHECK_INT_EQ(sp_store_run_set_status(s, r4, SP_RUN_RUNNING), 0);
+    sp_store_tick t0 = {
+        .lag_us_max = 700, .requests = 3, .p50_us = 100, .p95_us = 200, .p99_us = 300};
+    sp_store_tick t1 = {.lag_us_max = 25000};
+    CHECK_INT_EQ(sp_store_run_second_add(s, r4, 0, &t0, NULL, 0), 0);
+    CHECK_INT_EQ(sp_store_run_second_add(s, r4, 1, &t1, NULL, 0), 0);
+    struct tick_seen seen = {0};
+    CHECK_INT_EQ(sp_store_run_ticks_each(s, r4, record_tick, &seen), 0);
+    CHECK_INT_EQ(seen.n, 2);
+    CHECK_INT_EQ(seen.sec[1], 1);
+    CHECK_UINT_EQ(seen.t[0].p95_us, 200);
+    CHECK_INT_EQ(seen.t[0].has_latency, 1);
+    CHECK_INT_EQ(seen.t[1].has_latency, 0);
+    CHECK_UINT_EQ(seen.t[1].lag_us_max, 25000);
+    /* The second written before the upgrade has no latency either. */
+    seen.n = 0;
+    CHECK_INT_EQ(sp_store_run_ticks_each(s, old, record_tick, &seen), 0);
+    CHECK_INT_EQ(seen.n, 1);
+    CHECK_INT_EQ(seen.t[0].has_latency, 0);
+    sp_store_close(s);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR");
@@ -1653,11 +1775,12 @@ int main(void)
     RUN(test_storage_cost_per_hour);
     RUN(test_secrets_and_policy);
     RUN(test_run_origin);
+    RUN(test_baselines);
 
     const char *names[] = {"empty",  "v1",        "newer",  "revisions",  "list",
                            "delete", "lifecycle", "series", "window",     "aborted",
                            "meta",   "integrity", "fork",   "concurrent", "opens",
-                           "cost",   "policy",    "kill9",  "v4"};
+                           "cost",   "policy",    "kill9",  "v4",         "baseline"};
     for (size_t i = 0; i < SP_ARRAY_LEN(names); i++)
         remove_db(db_path(names[i]));
     rmdir(tmpdir);

@@ -1,6 +1,9 @@
 // compare.js - 2 to 10 ended runs side by side: charts overlaid by elapsed time and a table
-// per request name with each figure's change against the baseline (the first run), changes
-// beyond the tolerance flagged as regressions or improvements (GET /compare).
+// per request name with each figure's change against the baseline (the first run) and its
+// verdict: a regression or an improvement only when a rank test finds it significant and it
+// is beyond both floors, else no significant change or not enough data, with the change's
+// interval (GET /compare). What differs between the runs (tests, revisions, load profiles,
+// durations) is said at the top.
 import { h, mount, field } from '../dom.js';
 import { API, get } from '../api.js';
 import { ms, int, rate, when, duration } from '../format.js';
@@ -8,6 +11,7 @@ import { TimeChart, PALETTE } from '../charts.js';
 import { ready, pageHeader, statusBadge, emptyState, errorBox, table } from '../page.js';
 import { seriesColumns } from './run.js';
 import { picked } from './history.js';
+import { shortVerdict, verdictClass, changeText, basisText, ruleText } from '../verdicts.js';
 
 const FIGURES = [
   ['count', 'Requests', int], ['rps', 'RPS', rate], ['error_pct', 'Errors', (v) => (v === null || v === undefined ? '–' : `${Math.round(v * 100) / 100}%`)],
@@ -16,20 +20,21 @@ const FIGURES = [
 
 export async function render(main, ctx) {
   const ids = (ctx.query.get('runs') || '').split(',').map((s) => s.trim()).filter((s) => /^[1-9][0-9]{0,17}$/.test(s));
-  const tolerance = /^[0-9]{1,3}(\.[0-9]+)?$/.test(ctx.query.get('tolerance') || '') ? ctx.query.get('tolerance') : '10';
+  // The relative floor: from the URL when given, else the baseline's test's (or the default).
+  const tolerance = /^[0-9]{1,3}(\.[0-9]+)?$/.test(ctx.query.get('tolerance') || '') ? ctx.query.get('tolerance') : '';
 
   const idsIn = h('input', { type: 'text', value: ids.join(', '), placeholder: 'e.g. 12, 15, 18', inputmode: 'numeric' });
-  const tolIn = h('input', { type: 'number', min: '0', max: '1000', step: 'any', value: tolerance, class: 'narrow' });
+  const tolIn = h('input', { type: 'number', min: '0', max: '1000', step: 'any', value: tolerance, placeholder: 'the test\'s', class: 'narrow' });
   const form = h('form', { class: 'filters', 'aria-label': 'Runs to compare', on: { submit: (e) => {
     e.preventDefault();
     const list = idsIn.value.split(/[\s,]+/).filter(Boolean).join(',');
-    ctx.go(`/compare?runs=${encodeURIComponent(list)}&tolerance=${encodeURIComponent(tolIn.value || '10')}`);
+    ctx.go(`/compare?runs=${encodeURIComponent(list)}${tolIn.value ? `&tolerance=${encodeURIComponent(tolIn.value)}` : ''}`);
   } } },
-  field('Runs (baseline first)', idsIn).wrap, field('Tolerance (%)', tolIn).wrap, h('button', { type: 'submit', class: 'btn' }, 'Compare'));
+  field('Runs (baseline first)', idsIn).wrap, field('Relative floor (%)', tolIn).wrap, h('button', { type: 'submit', class: 'btn' }, 'Compare'));
 
   const body = h('div', { class: 'page' });
   mount(main, h('section', { class: 'page' },
-    pageHeader('Compare runs', 'The first run is the baseline; changes beyond the tolerance are flagged.'),
+    pageHeader('Compare runs', 'The first run is the baseline; a change is flagged only when it is significant and large enough to matter.'),
     form, body));
 
   if (ids.length < 2) {
@@ -41,7 +46,7 @@ export async function render(main, ctx) {
 
   let cmp;
   try {
-    cmp = await get(`${API}/compare?runs=${ids.join(',')}&tolerance=${tolerance}`);
+    cmp = await get(`${API}/compare?runs=${ids.join(',')}${tolerance ? `&tolerance=${tolerance}` : ''}`);
   } catch (e) {
     mount(body, errorBox(`These runs cannot be compared: ${e.message}`));
     ready('compare');
@@ -62,10 +67,17 @@ export async function render(main, ctx) {
     cmp.names.map((n) => h('option', { value: n.name }, n.kind === 'group' ? `${n.name} (group)` : n.name)));
   const latChart = new TimeChart({ title: 'p95 response time', unit: 'ms', series: seriesOpts, tools: latPick });
 
+  // What differs between the runs comes first: the figures below are read in its light.
+  const notes = (cmp.notes || []).map((n) => h('div', { class: 'alert alert-warn', role: 'note', dataset: { note: n.kind } },
+    h('strong', `${n.kind[0].toUpperCase()}${n.kind.slice(1)} differs: `), n.message,
+    n.runs && n.runs.length ? ` (${n.runs.map((r) => `#${r}`).join(', ')})` : ''));
+
   mount(body,
+    notes,
     h('section', { class: 'card card-flush' }, legend),
     h('div', { class: 'charts' }, rpsChart.el, latChart.el),
-    h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, `Per request name (tolerance ${cmp.tolerance_pct}%)`),
+    h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name against the baseline'),
+      h('p', { class: 'muted small card-note' }, ruleText(cmp.settings)),
       compareTable(cmp)));
 
   const series = await Promise.all(cmp.runs.map((r) => get(`${API}/runs/${r.id}/series`).then(seriesColumns).catch(() => null)));
@@ -80,17 +92,24 @@ export async function render(main, ctx) {
   return () => { rpsChart.destroy(); latChart.destroy(); };
 }
 
-function cell(entry, key, fmt, isBase) {
-  if (!entry || entry.present === null || entry.present === false) return h('td', { class: 'num muted' }, 'absent');
+function cell(entry, key, fmt, isBase, alpha) {
+  if (!entry || entry.present === null || entry.present === false) {
+    const gone = entry && entry.mark === 'gone';
+    return h('td', { class: ['num', 'muted', gone && 'mark-gone'] }, gone ? 'gone' : 'absent');
+  }
   if (isBase) return h('td', { class: 'num' }, fmt(entry[key]));
+  if (entry.mark === 'new') return h('td', { class: 'num mark-new' }, fmt(entry[key]));
   const f = entry[key] || {};
   const change = f.change_pct;
   let delta = '';
-  if (change === null || change === undefined) delta = f.flag ? 'new' : '';
+  if (change === null || change === undefined) delta = f.value ? 'from 0' : '';
   else if (Math.round(change * 10) !== 0) delta = `${change > 0 ? '+' : ''}${Math.round(change * 10) / 10}%`;
-  return h('td', { class: ['num', f.flag && `flag-${f.flag}`], title: f.flag ? `${f.flag} against the baseline` : null },
+  const v = f.verdict;
+  const interval = changeText(key, f);
+  return h('td', { class: ['num', f.flag && `flag-${f.flag}`], title: v ? `${v}: ${basisText(f, alpha)}` : null, dataset: v ? { verdict: v } : {} },
     fmt(f.value), delta ? h('span', { class: 'delta' }, ` ${delta}`) : null,
-    f.flag ? h('span', { class: 'sr-only' }, ` (${f.flag})`) : null);
+    v ? h('span', { class: ['verdict', verdictClass(v)] }, shortVerdict(v)) : null,
+    interval ? h('span', { class: 'interval' }, interval) : null);
 }
 
 function compareTable(cmp) {
@@ -103,8 +122,9 @@ function compareTable(cmp) {
         i === 0 ? h('th', { scope: 'rowgroup', rowspan: String(g.runs.length), class: 'name-cell', dataset: g.kind === 'group' ? { kind: 'group' } : {} },
           g.kind === 'group' ? [h('span', { class: 'badge badge-group' }, 'group'), ' ', g.name] : g.name) : null,
         h('td', { class: 'nowrap' }, h('span', { class: 'swatch-dot', dataset: { c: String(i % PALETTE.length) } }), ` #${run ? run.id : entry.run_id}`),
-        FIGURES.map(([key, , fmt]) => cell(entry, key, fmt, i === 0))));
+        FIGURES.map(([key, , fmt]) => cell(entry, key, fmt, i === 0, cmp.settings && cmp.settings.alpha)),
+        h('td', { class: 'mark' }, entry && entry.mark ? h('span', { class: `badge badge-${entry.mark}` }, entry.mark) : null)));
     });
   }
-  return table([['Request name'], ['Run'], ...FIGURES.map(([, label]) => [label, 'num'])], h('tbody', rows), { caption: 'Per request name against the baseline', className: 'compare-table' });
+  return table([['Request name'], ['Run'], ...FIGURES.map(([, label]) => [label, 'num']), ['', 'mark']], h('tbody', rows), { caption: 'Per request name against the baseline', className: 'compare-table' });
 }

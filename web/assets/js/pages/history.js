@@ -2,10 +2,13 @@
 // origin (a user's start or a schedule's) and date live in the URL
 // (#/runs?test=3&status=failed&origin=scheduled&from=2026-11-01), so a filtered view can be
 // bookmarked. Runs picked here (kept while the dashboard is open) go to the compare page.
+// Each run says how it stands against its test's pinned baseline (GET /runs?against=baseline),
+// linking to that comparison.
 import { h, mount, field } from '../dom.js';
 import { API, get } from '../api.js';
 import { ms, int, rate, pct, duration, when, STATUSES } from '../format.js';
 import { ready, pageHeader, statusBadge, scheduledBadge, emptyState, errorBox, table } from '../page.js';
+import { briefText, verdictClass } from '../verdicts.js';
 
 const PER_PAGE = 50;
 const MAX_COMPARE = 10;
@@ -73,7 +76,7 @@ export async function render(main, ctx) {
     ctx.go(`/runs?${qs}`);
   }
 
-  const qs = new URLSearchParams({ page: String(state.page), per_page: String(PER_PAGE) });
+  const qs = new URLSearchParams({ page: String(state.page), per_page: String(PER_PAGE), against: 'baseline' });
   if (/^[1-9][0-9]*$/.test(state.test)) qs.set('test_id', state.test);
   if (STATUSES.includes(state.status)) qs.set('status', state.status);
   if (['manual', 'scheduled'].includes(state.origin)) qs.set('origin', state.origin);
@@ -96,7 +99,7 @@ export async function render(main, ctx) {
   } else if (!runs.items.length) {
     mount(body, emptyState('No runs', state.test || state.status || state.origin || state.from || state.to ? 'No run matches these filters.' : 'Start a test to see its runs here.'));
   } else {
-    mount(body, table([['Pick', 'pick'], ['Run'], ['Test'], ['Verdict'], ['Started'], ['Duration', 'num'], ['Requests', 'num'], ['RPS', 'num'], ['Errors', 'num'], ['p95', 'num'], ['By']],
+    mount(body, table([['Pick', 'pick'], ['Run'], ['Test'], ['Verdict'], ['Started'], ['Duration', 'num'], ['Requests', 'num'], ['RPS', 'num'], ['Errors', 'num'], ['p95', 'num'], ['Against baseline'], ['By']],
       h('tbody', runs.items.map(row)), { caption: 'Runs', className: 'runs-table' }));
     const pages = Math.max(1, Math.ceil(runs.total / PER_PAGE));
     mount(pager,
@@ -127,9 +130,19 @@ export async function render(main, ctx) {
       h('td', { class: 'num' }, rate(r.rps)),
       h('td', { class: 'num' }, pct(r.error_rate)),
       h('td', { class: 'num' }, ms(r.p95)),
+      h('td', { class: 'against' }, againstCell(r)),
       h('td', { class: 'muted' }, r.started_by || '–'));
   }
 
   ready('history');
   return () => {};
+}
+
+/** A run against its test's pinned baseline: the verdict, linked to the comparison. */
+function againstCell(r) {
+  const a = r.against;
+  if (!a) return h('span', { class: 'muted' }, '–');
+  if (a.is_baseline) return h('span', { class: 'badge badge-base', title: 'The pinned baseline of this test' }, 'baseline');
+  return h('a', { href: `#/compare?runs=${a.baseline},${r.id}`, class: verdictClass(a.verdict), title: `Against baseline run #${a.baseline}: ${a.verdict}` },
+    briefText(a));
 }

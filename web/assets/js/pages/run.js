@@ -8,13 +8,14 @@
 // open model's arrivals chart shows the planned rate, what was achieved and what was dropped;
 // load changes are marked on every time chart.
 import { h, mount, setText, field, toast } from '../dom.js';
-import { API, get, post, can } from '../api.js';
-import { ms, int, rate, pct, duration, whenFull, elapsed, parseDuration } from '../format.js';
+import { API, get, post, put, can } from '../api.js';
+import { ms, int, rate, pct, duration, when, whenFull, elapsed, parseDuration } from '../format.js';
 import { TimeChart, BarChart, PALETTE } from '../charts.js';
 import { LiveStream } from '../live.js';
 import { ready, pageHeader, statusBadge, scheduledBadge, emptyState, errorBox, table, timeEl } from '../page.js';
 import { parseThreshold, measure, holds } from '../thresholds.js';
 import { picked } from './history.js';
+import { briefText, verdictClass } from '../verdicts.js';
 import { openStartDialog } from './start.js';
 
 export async function render(main, ctx) {
@@ -187,10 +188,10 @@ function thresholdsCard(title) {
   function update(items) {
     if (!items.length) { mount(list, h('li', { class: 'muted' }, 'This test has no thresholds.')); return; }
     mount(list, items.map((t) => h('li', { class: ['threshold', `th-${t.state}`] },
-      h('span', { class: 'th-mark', 'aria-hidden': 'true' }, t.state === 'pass' ? '✓' : t.state === 'fail' ? '✗' : '…'),
+      h('span', { class: 'th-mark', 'aria-hidden': 'true' }, t.state === 'pass' ? '✓' : t.state === 'fail' ? '✗' : t.state === 'skip' ? '–' : '…'),
       h('span', { class: 'th-text' }, t.text),
       h('span', { class: 'th-measured' }, t.measured),
-      h('span', { class: 'sr-only' }, t.state === 'pass' ? 'holds' : t.state === 'fail' ? 'missed' : 'not known yet'))));
+      h('span', { class: 'sr-only' }, t.state === 'pass' ? 'holds' : t.state === 'fail' ? 'missed' : t.state === 'skip' ? 'not judged' : 'not known yet'))));
   }
   return { el, update };
 }
@@ -435,6 +436,8 @@ async function renderReport(main, ctx, run) {
       on: { click: () => { if (!picked.includes(run.id) && picked.length < 10) picked.unshift(run.id); } } }, 'Compare with…'),
     can('run') ? h('button', { type: 'button', class: 'btn btn-small btn-primary', on: { click: () => openStartDialog({ id: run.test_id, name: run.test_name }, ctx.go) } }, 'Run again') : null,
   ];
+  const baseline = baselineCard(run);
+  if (can('write') && s) actions.splice(2, 0, baseline.pin);
   const t = tiles([['duration', 'Duration'], ['requests', 'Requests'], ['rps', 'Requests/s'], ['errors', 'Failures'], ['p95', 'p95'], ['p99', 'p99']]);
   if (total) {
     t.set('duration', duration(s.duration_s));
@@ -467,7 +470,8 @@ async function renderReport(main, ctx, run) {
   const failures = failuresCard();
   const ths = thresholdsCard('Thresholds');
   const verdicts = Array.isArray(run.verdicts) ? run.verdicts : [];
-  ths.update(verdicts.map((v) => ({ text: v.threshold, state: v.passed ? 'pass' : 'fail', measured: measuredText({ metric: v.metric }, v.measured) })));
+  ths.update(verdicts.map((v) => ({ text: v.threshold, state: v.skipped ? 'skip' : v.passed ? 'pass' : 'fail',
+    measured: v.skipped ? `${measuredText({ metric: v.metric }, v.measured)}, not judged: no baseline run` : measuredText({ metric: v.metric }, v.measured) })));
 
   const notes = [];
   const errorTitle = { aborted: 'Aborted: ', incomplete: 'Incomplete results: ' }[run.status] || 'Error: ';
@@ -500,7 +504,7 @@ async function renderReport(main, ctx, run) {
     chartsGrid(charts),
     h('div', { class: 'grid-main' },
       h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
-      ths.el),
+      h('div', { class: 'stack' }, ths.el, baseline.el)),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
   if (s) {
@@ -545,6 +549,49 @@ async function renderReport(main, ctx, run) {
   }
   ready('report');
   return () => { for (const c of charts) c.destroy(); };
+}
+
+/**
+ * The run against a baseline: what its start asked and what the comparison found (the CI gate),
+ * and whether it is its test's pinned baseline, with the button that pins it.
+ */
+function baselineCard(run) {
+  const status = h('p', { class: 'muted', 'aria-live': 'polite' });
+  const pin = h('button', { type: 'button', class: 'btn btn-small', dataset: { pin: String(run.id) } }, 'Pin as baseline');
+  const el = h('section', { class: 'card baseline-card' }, h('h2', { class: 'card-title' }, 'Baseline'), status);
+  const show = (pinned) => {
+    const mine = pinned === run.id;
+    pin.disabled = mine;
+    pin.textContent = mine ? 'Pinned as baseline' : 'Pin as baseline';
+    const parts = [mine ? 'This run is its test\'s baseline: history and the CI gate compare later runs with it.'
+      : pinned ? h('span', 'The test\'s baseline is ', h('a', { href: `#/runs/${pinned}` }, `run #${pinned}`), ' (',
+        h('a', { href: `#/compare?runs=${pinned},${run.id}` }, 'compare'), ').')
+        : 'The test has no pinned baseline.'];
+    const b = run.baseline;
+    if (b && b.verdict) {
+      parts.push(h('p', { class: ['gate', verdictClass(b.verdict)] },
+        h('strong', `Against run #${b.run_id ?? '–'}${b.asked ? ` (${b.asked})` : ''}: `), briefText(b) || b.verdict,
+        b.reason ? ` — ${b.reason}` : '', b.failed_run ? ' — the run failed for it.' : ''));
+      if (b.regressions && b.regressions.length) {
+        parts.push(h('ul', { class: 'gate-list' }, b.regressions.map((g) => h('li',
+          `${g.name || 'Total'} ${g.figure}: ${g.baseline} → ${g.value} (${g.change > 0 ? '+' : ''}${Number(g.change).toFixed(2)} ${g.unit})`))));
+      }
+    }
+    mount(status, ...parts);
+  };
+  get(`${API}/tests/${run.test_id}/baseline`).then((b) => show(b.run_id)).catch(() => show(null));
+  pin.addEventListener('click', async () => {
+    pin.disabled = true;
+    try {
+      const b = await put(`${API}/tests/${run.test_id}/baseline`, { run_id: run.id });
+      show(b.run_id);
+      toast(`Run #${run.id} is now the baseline of ${run.test_name}.`, 'ok');
+    } catch (e) {
+      pin.disabled = false;
+      toast(`The baseline could not be pinned: ${e.message}`, 'error');
+    }
+  });
+  return { el, pin };
 }
 
 /**
