@@ -46,7 +46,6 @@ struct sp_runs {
 struct run {
     sp_runs *mgr;
     int64_t id;
-    int64_t test_id;
     sp_def *def;           /* owned; outlives the engine */
     sp_engine *engine;     /* owned */
     sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
@@ -298,6 +297,15 @@ static void store_failed(run *x, const char *what, int code)
     x->lost.code = code;
     if (x->store_failed++)
         return;
+    char id[24];
+    snprintf(id, sizeof id, "%lld", (long long)x->id);
+    sp_log_kv(SP_LOG_ERROR, what, "run", id, "error", sp_store_errmsg(x->store), NULL);
+}
+
+/* Logs a failure around the baseline (reading it, comparing, storing the result): no result
+ * of the run itself is lost, so it does not make the run incomplete. Waiter thread. */
+static void baseline_failed(run *x, const char *what)
+{
     char id[24];
     snprintf(id, sizeof id, "%lld", (long long)x->id);
     sp_log_kv(SP_LOG_ERROR, what, "run", id, "error", sp_store_errmsg(x->store), NULL);
@@ -689,7 +697,7 @@ static int gate(run *x, const json_t *base, json_t *summary)
     self = run_as_stored(x, summary);
     json_t *pair[2] = {(json_t *)base, self};
     if (sp_comparison_build(x->store, pair, 2, &set, &cmp) != 0) {
-        store_failed(x, "cannot compare the run with its baseline");
+        baseline_failed(x, "cannot compare the run with its baseline");
         json_object_set_new(g, "verdict", json_string("not compared"));
         json_object_set_new(g, "reason", json_string("the comparison failed (see the log)"));
         json_object_set_new(g, "regressions", json_array());
@@ -707,7 +715,7 @@ static int gate(run *x, const json_t *base, json_t *summary)
     json_decref(brief);
 out:
     if (sp_store_run_baseline_set(x->store, x->id, g) != 0)
-        store_failed(x, "cannot store the comparison with the baseline");
+        baseline_failed(x, "cannot store the comparison with the baseline");
     json_decref(g);
     json_decref(cmp);
     json_decref(self);
@@ -748,7 +756,7 @@ static void finish(run *x)
     double duration_s = (double)sp_engine_elapsed_ms(x->engine) / 1000.0;
     json_t *base = NULL; /* the baseline run, for relative thresholds and the gate */
     if (x->baseline_id && sp_store_run_get(x->store, x->baseline_id, &base) != 0)
-        store_failed(x, "cannot read the baseline run");
+        baseline_failed(x, "cannot read the baseline run");
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge_against(x->def, totals, duration_s,
                                             json_object_get(base, "summary"), verdicts);
@@ -1164,7 +1172,6 @@ static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t 
     run *x = sp_calloc(1, sizeof *x);
     x->mgr = r;
     x->id = run_id;
-    x->test_id = a->test_id;
     x->def = st->def;
     st->def = NULL;
     x->allow = st->allow;
