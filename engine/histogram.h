@@ -2,11 +2,12 @@
  * histogram.h - mergeable log-linear latency histograms (HdrHistogram-style).
  *
  * Values are microseconds. Values below 256 us are kept exactly (1 us buckets); above that,
- * each power of two [2^e, 2^(e+1)) is split into 128 equal buckets (3840 buckets in all), so a reported value (the
- * bucket's midpoint, clamped to the observed min/max) is within 0.4% of any value recorded in
- * that bucket. The range is 0 to 2^36 us (about 19 hours); larger values land in the last bucket
- * and still update the exact max. Histograms of the same layout merge by adding counts, so
- * percentiles over any set of seconds, request names or workers are exact merges, never averages.
+ * each power of two [2^e, 2^(e+1)) is split into 128 equal buckets (3840 buckets in all), so a
+ * reported value (the bucket's midpoint, clamped to the observed min/max) is within 0.4% of any
+ * value recorded in that bucket. The range is 0 to 2^36 us (about 19 hours); larger values land in
+ * the last bucket and still update the exact max. Histograms of the same layout merge by adding
+ * counts, so percentiles over any set of seconds, request names or workers are exact merges, never
+ * averages.
  *
  * Threads: a histogram belongs to one thread at a time; merging reads src and writes dst.
  * Memory: sp_hist_new() allocates the bucket array once; recording never allocates.
@@ -51,7 +52,8 @@ size_t sp_hist_bucket_of(uint64_t us);
 uint64_t sp_hist_bucket_count(const sp_hist *h, size_t index);
 uint64_t sp_hist_bucket_low(size_t index);  /* smallest value of the bucket */
 uint64_t sp_hist_bucket_high(size_t index); /* largest value of the bucket */
-/* Adds n to bucket index (used to rebuild a histogram from storage); keeps min/max/sum approximate. */
+/* Adds n to bucket index (used to rebuild a histogram from storage); keeps min/max/sum approximate.
+ */
 void sp_hist_add_bucket(sp_hist *h, size_t index, uint64_t n);
 
 #endif

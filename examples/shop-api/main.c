@@ -64,7 +64,7 @@ static struct {
     unsigned port;
     const char *listen;
     unsigned threads;
-    struct latency latency[G_COUNT]; /* index G_NONE holds "all" */
+    struct latency latency[G_COUNT];          /* index G_NONE holds "all" */
     struct latency route_latency[ROUTES_MAX]; /* --latency-route: wins over the groups */
     double error_rate;
     uint64_t stall_every_ns, stall_ns;
@@ -147,8 +147,8 @@ void reset_handler(struct shop_request *rq, struct reply *out)
 static uint64_t latency_ns(int route, int group)
 {
     const struct latency *l = cfg.route_latency[route].dist ? &cfg.route_latency[route]
-                              : cfg.latency[group].dist      ? &cfg.latency[group]
-                                                             : &cfg.latency[G_NONE];
+                              : cfg.latency[group].dist     ? &cfg.latency[group]
+                                                            : &cfg.latency[G_NONE];
     double ms = 0;
     switch (l->dist) {
     case DIST_FIXED:
@@ -602,31 +602,30 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
 static void usage(FILE *f)
 {
-    fputs(
-        "Usage: shop-api [options]\n"
-        "The demo e-commerce REST API that Stampede's example tests run against.\n"
-        "\n"
-        "  --port N              TCP port (default 8090)\n"
-        "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
-        "  --threads N           request threads (default: one per core)\n"
-        "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
-        "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
-        "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
-        "                        a group's own setting wins over all\n"
-        "  --latency-route SPEC  injected latency of one route, ROUTE=DIST, repeatable; ROUTE\n"
-        "                        as /__stats names it (/api/v1/products/:id); wins over\n"
-        "                        --latency-ms\n"
-        "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
-        "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
-        "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
-        "  --seed N              seed for tokens, latency and errors (default: random)\n"
-        "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
-        "  --quiet               print nothing on start\n"
-        "  --help                this text\n"
-        "\n"
-        "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
-        "them, and with ?state=1 also carts, orders, imports and tokens.\n",
-        f);
+    fputs("Usage: shop-api [options]\n"
+          "The demo e-commerce REST API that Stampede's example tests run against.\n"
+          "\n"
+          "  --port N              TCP port (default 8090)\n"
+          "  --listen ADDR         IPv4 or IPv6 address to bind (default 127.0.0.1)\n"
+          "  --threads N           request threads (default: one per core)\n"
+          "  --latency-ms SPEC     injected latency, GROUP=DIST, repeatable; GROUP is all,\n"
+          "                        catalog, auth, cart, orders, reports or imports; DIST is\n"
+          "                        fixed:MS, uniform:MIN-MAX or exp:MEAN (milliseconds);\n"
+          "                        a group's own setting wins over all\n"
+          "  --latency-route SPEC  injected latency of one route, ROUTE=DIST, repeatable; ROUTE\n"
+          "                        as /__stats names it (/api/v1/products/:id); wins over\n"
+          "                        --latency-ms\n"
+          "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
+          "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
+          "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
+          "  --seed N              seed for tokens, latency and errors (default: random)\n"
+          "  --token-ttl S         access-token lifetime in seconds (default 900)\n"
+          "  --quiet               print nothing on start\n"
+          "  --help                this text\n"
+          "\n"
+          "GET /__stats gives the answers counted per endpoint and status; POST /__reset clears\n"
+          "them, and with ?state=1 also carts, orders, imports and tokens.\n",
+          f);
 }
 
 static void bad_option(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
@@ -655,10 +654,10 @@ static double parse_double(const char *s, const char *opt, const char *expect)
 /* DIST of --latency-ms and --latency-route (opt names the option in messages). */
 static struct latency parse_dist(const char *dist, const char *spec, const char *opt)
 {
-    struct latency l = { 0 };
+    struct latency l = {0};
     char *end;
-#define BAD_LATENCY                                                                         \
-    "%s '%s': expected NAME=fixed:MS, NAME=uniform:MIN-MAX or NAME=exp:MEAN with non-negative " \
+#define BAD_LATENCY                                                                                \
+    "%s '%s': expected NAME=fixed:MS, NAME=uniform:MIN-MAX or NAME=exp:MEAN with non-negative "    \
     "milliseconds"
     if (strncmp(dist, "fixed:", 6) == 0) {
         l.dist = DIST_FIXED;
@@ -745,22 +744,34 @@ static uint64_t parse_duration_ns(const char *s)
 
 static void parse_options(int argc, char **argv)
 {
-    enum { O_PORT = 1, O_LISTEN, O_THREADS, O_LATENCY, O_LATENCY_ROUTE, O_ERROR, O_STALL_EVERY,
-           O_STALL_MS, O_SEED, O_TTL, O_QUIET, O_HELP };
+    enum {
+        O_PORT = 1,
+        O_LISTEN,
+        O_THREADS,
+        O_LATENCY,
+        O_LATENCY_ROUTE,
+        O_ERROR,
+        O_STALL_EVERY,
+        O_STALL_MS,
+        O_SEED,
+        O_TTL,
+        O_QUIET,
+        O_HELP
+    };
     static const struct option opts[] = {
-        { "port", required_argument, NULL, O_PORT },
-        { "listen", required_argument, NULL, O_LISTEN },
-        { "threads", required_argument, NULL, O_THREADS },
-        { "latency-ms", required_argument, NULL, O_LATENCY },
-        { "latency-route", required_argument, NULL, O_LATENCY_ROUTE },
-        { "error-rate", required_argument, NULL, O_ERROR },
-        { "stall-every", required_argument, NULL, O_STALL_EVERY },
-        { "stall-ms", required_argument, NULL, O_STALL_MS },
-        { "seed", required_argument, NULL, O_SEED },
-        { "token-ttl", required_argument, NULL, O_TTL },
-        { "quiet", no_argument, NULL, O_QUIET },
-        { "help", no_argument, NULL, O_HELP },
-        { NULL, 0, NULL, 0 },
+        {"port", required_argument, NULL, O_PORT},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"threads", required_argument, NULL, O_THREADS},
+        {"latency-ms", required_argument, NULL, O_LATENCY},
+        {"latency-route", required_argument, NULL, O_LATENCY_ROUTE},
+        {"error-rate", required_argument, NULL, O_ERROR},
+        {"stall-every", required_argument, NULL, O_STALL_EVERY},
+        {"stall-ms", required_argument, NULL, O_STALL_MS},
+        {"seed", required_argument, NULL, O_SEED},
+        {"token-ttl", required_argument, NULL, O_TTL},
+        {"quiet", no_argument, NULL, O_QUIET},
+        {"help", no_argument, NULL, O_HELP},
+        {NULL, 0, NULL, 0},
     };
     double stall_ms = -1;
     long v;
@@ -781,8 +792,12 @@ static void parse_options(int argc, char **argv)
                 bad_option("--threads '%s': expected 1..256", optarg);
             cfg.threads = (unsigned)v;
             break;
-        case O_LATENCY: parse_latency(optarg); break;
-        case O_LATENCY_ROUTE: parse_route_latency(optarg); break;
+        case O_LATENCY:
+            parse_latency(optarg);
+            break;
+        case O_LATENCY_ROUTE:
+            parse_route_latency(optarg);
+            break;
         case O_ERROR:
             cfg.error_rate = parse_double(optarg, "--error-rate", "a number 0..1");
             if (cfg.error_rate < 0 || cfg.error_rate > 1)

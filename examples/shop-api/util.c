@@ -142,7 +142,7 @@ void sb_add_json_str(struct sbuf *b, const char *s)
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         if (c == '"' || c == '\\') {
-            char esc[2] = { '\\', (char)c };
+            char esc[2] = {'\\', (char)c};
             sb_add(b, esc, 2);
         } else if (c < 0x20) {
             sb_addf(b, "\\u%04x", c);
@@ -211,7 +211,7 @@ int parse_date(const char *s, int64_t *days)
     int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
     unsigned m = (unsigned)((s[5] - '0') * 10 + (s[6] - '0'));
     unsigned d = (unsigned)((s[8] - '0') * 10 + (s[9] - '0'));
-    static const unsigned mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    static const unsigned mdays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (y < 1 || m < 1 || m > 12 || d < 1)
         return -1;
     unsigned max = mdays[m - 1];
@@ -240,7 +240,7 @@ void reply_json(struct reply *r, int status, json_t *obj)
 
 void reply_error(struct reply *r, int status, const char *code, const char *message)
 {
-    struct sbuf b = { 0 };
+    struct sbuf b = {0};
     sb_adds(&b, "{\"error\":");
     sb_add_json_str(&b, code);
     sb_adds(&b, ",\"message\":");

@@ -281,7 +281,8 @@ static int h_file_put(sp_http_req *req, sp_store *s)
         rc = write_atomic(path, content, len);
     if (rc) {
         char cause[300];
-        snprintf(cause, sizeof cause, "cannot write the data file %.200s: %s", rel, strerror(errno));
+        snprintf(cause, sizeof cause, "cannot write the data file %.200s: %s", rel,
+                 strerror(errno));
         /* A full disk is answered as every write on it is (503 disk_full); the cause is logged. */
         if (rc == SP_EFULL)
             return sp_kit_store_error(req, rc, "", cause);

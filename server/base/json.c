@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 json_t *sp_json_string(const char *s)
 {
     json_t *j = json_string(s);
@@ -23,7 +22,7 @@ json_t *sp_json_string(const char *s)
 }
 
 int sp_json_parse(const char *text, size_t len, size_t max_depth, json_t **out, char *msg,
-                       size_t msglen)
+                  size_t msglen)
 {
     *out = NULL;
     if (len > SP_HTTP_MAX_BODY) {

@@ -21,7 +21,7 @@
  * Thread-safe; the fuzz target fuzz_rest_body drives it.
  */
 int sp_json_parse(const char *text, size_t len, size_t max_depth, json_t **out, char *msg,
-                       size_t msglen);
+                  size_t msglen);
 
 /* A new JSON string for text that may not be valid UTF-8 (a client's path, a message quoting
  * input, a message cut in the middle of a character): when it is not, every byte above 0x7f

@@ -311,20 +311,13 @@ typedef struct run_args {
 static int parse_args(int argc, char **argv, run_args *a)
 {
     static const struct option opts[] = {
-        {"users", required_argument, NULL, 'u'},
-        {"duration", required_argument, NULL, 'd'},
-        {"stages", required_argument, NULL, 'S'},
-        {"base-url", required_argument, NULL, 'b'},
-        {"threads", required_argument, NULL, 't'},
-        {"seed", required_argument, NULL, 's'},
-        {"json", required_argument, NULL, 'J'},
-        {"junit", required_argument, NULL, 'X'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"check", no_argument, NULL, 'c'},
-        {"allow-failures", no_argument, NULL, 'F'},
-        {"baseline", required_argument, NULL, 'B'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"users", required_argument, NULL, 'u'},    {"duration", required_argument, NULL, 'd'},
+        {"stages", required_argument, NULL, 'S'},   {"base-url", required_argument, NULL, 'b'},
+        {"threads", required_argument, NULL, 't'},  {"seed", required_argument, NULL, 's'},
+        {"json", required_argument, NULL, 'J'},     {"junit", required_argument, NULL, 'X'},
+        {"quiet", no_argument, NULL, 'q'},          {"check", no_argument, NULL, 'c'},
+        {"allow-failures", no_argument, NULL, 'F'}, {"baseline", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     optind = 1;
     int ch;

@@ -87,7 +87,6 @@ static int make_dirs(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-
 /* Reads a small PEM file whole (NUL-terminated, malloc'd), or NULL with err set. */
 static char *read_pem(const char *path, char *err, size_t errlen)
 {

@@ -353,8 +353,8 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
     if (strcmp(opt, "--stop-grace") == 0) {
         int64_t ms = -1;
         if (sp_parse_duration_ms(value, &ms) != 0 || ms < 0 || ms > 3600 * 1000) {
-            snprintf(err, errlen, "--stop-grace '%.100s': expected a duration up to 1h, such as 20s",
-                     value);
+            snprintf(err, errlen,
+                     "--stop-grace '%.100s': expected a duration up to 1h, such as 20s", value);
             return SP_EINVAL;
         }
         c->stop_grace_ms = (uint64_t)ms;
@@ -389,14 +389,14 @@ static int apply(sp_config *c, const char *name, const char *value, char *err, s
 }
 
 static const char *const file_keys[] = {
-    "listen",       "live_port", "data_dir", "shop_url", "web_root",    "examples_dir", "max_vus",
-    "max_duration", "max_rate",  "max_runs", "no_auth",  "server_name", "tls_cert",     "tls_key",
-    "log_level",    "public_url", "live_url", "stop_grace"};
+    "listen",   "live_port",    "data_dir",  "shop_url",   "web_root", "examples_dir",
+    "max_vus",  "max_duration", "max_rate",  "max_runs",   "no_auth",  "server_name",
+    "tls_cert", "tls_key",      "log_level", "public_url", "live_url", "stop_grace"};
 
 static const char *const cli_names[] = {
-    "listen",       "live-port", "data-dir", "shop-url", "web-root",    "examples-dir", "max-vus",
-    "max-duration", "max-rate",  "max-runs", "no-auth",  "server-name", "tls-cert",     "tls-key",
-    "log-level",    "public-url", "live-url", "stop-grace"};
+    "listen",   "live-port",    "data-dir",  "shop-url",   "web-root", "examples-dir",
+    "max-vus",  "max-duration", "max-rate",  "max-runs",   "no-auth",  "server-name",
+    "tls-cert", "tls-key",      "log-level", "public-url", "live-url", "stop-grace"};
 
 static int load_file(sp_config *c, const char *path, char *err, size_t errlen)
 {

@@ -48,7 +48,7 @@ typedef struct sp_config {
     size_t n_server_names;
     char *tls_cert; /* --tls-cert FILE (PEM), NULL: plain HTTP */
     char *tls_key;  /* --tls-key FILE (PEM) */
-    int log_level;    /* an sp_log_level (server/base/log.h); SP_LOG_INFO by default */
+    int log_level;  /* an sp_log_level (server/base/log.h); SP_LOG_INFO by default */
     /* Behind a reverse proxy (docs/operations.md): the origin users reach the dashboard at,
      * "https://host[:port]" without a path, accepted as Host and Origin besides the loopback
      * names; and the live stream's URL as the dashboard must open it (GET /api/v1/config

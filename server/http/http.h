@@ -150,9 +150,9 @@ typedef struct sp_http_access {
     uint16_t origin_port;        /* the port Origin must name; 0: port (the live stream's
                                     Origin is the dashboard's, on the HTTP port) */
     const char *public_url;      /* the public origin behind a proxy (--public-url), or NULL */
-    int tls; /* the server speaks TLS on origin_port (or port): an Origin naming that port must
-                then be https://, else http:// */
-    int probe;                   /* a SP_HTTP_PROBE route: see there */
+    int tls;   /* the server speaks TLS on origin_port (or port): an Origin naming that port must
+                  then be https://, else http:// */
+    int probe; /* a SP_HTTP_PROBE route: see there */
 } sp_http_access;
 
 /*

@@ -210,7 +210,7 @@ json_t *sp_import_definition(const char *name, const char *description, const ch
     /* One VU for a short while: an import is a starting point to check with "Try it" and then
      * give a real load profile, never a load that starts by surprise. */
     return json_pack("{s:o, s:o, s:s, s:[{s:s, s:o}], s:{s:s, s:[{s:s, s:i}]}}", "name",
-                     sp_json_string(name), "description", sp_json_string(description),
-                     "base_url", base_url, "users", "name", user, "tasks", tasks, "load", "model",
-                     "closed", "stages", "duration", "30s", "users", 1);
+                     sp_json_string(name), "description", sp_json_string(description), "base_url",
+                     base_url, "users", "name", user, "tasks", tasks, "load", "model", "closed",
+                     "stages", "duration", "30s", "users", 1);
 }

@@ -676,8 +676,7 @@ static void on_lws_log(int level, const char *line)
     size_t n = strlen(text);
     while (n && (text[n - 1] == '\n' || text[n - 1] == '\r'))
         text[--n] = '\0';
-    sp_log_kv(level == LLL_ERR ? SP_LOG_ERROR : SP_LOG_WARN, "libwebsockets", "detail", text,
-              NULL);
+    sp_log_kv(level == LLL_ERR ? SP_LOG_ERROR : SP_LOG_WARN, "libwebsockets", "detail", text, NULL);
 }
 
 int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)

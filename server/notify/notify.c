@@ -178,8 +178,7 @@ static int seterr(char *msg, size_t msglen, int rc, const char *fmt, ...)
 
 static int open_sql(const char *path, sp_sql **out, char *err, size_t errlen)
 {
-    static const sp_sql_config cfg = {
-        .texts = sql_text, .ntexts = Q_COUNT, .log_as = "notify"};
+    static const sp_sql_config cfg = {.texts = sql_text, .ntexts = Q_COUNT, .log_as = "notify"};
     char why[256] = "";
     if (sp_sql_open(out, path, SQLITE_OPEN_READWRITE, &cfg, why, sizeof why) != 0)
         return seterr(err, errlen, SP_ESYS, "notify: cannot open %s: %s", path, why);

@@ -663,7 +663,8 @@ static void junit_baseline(FILE *out, const json_t *b, double duration_s)
     else
         fprintf(out, "no regression (no baseline run)");
     fprintf(out, "\" time=\"%.3f\">", duration_s);
-    fprintf(out, failing ? "<failure type=\"regression\" message=\"%zu regressions\">" : "<system-out>",
+    fprintf(out,
+            failing ? "<failure type=\"regression\" message=\"%zu regressions\">" : "<system-out>",
             json_array_size(regs));
     const char *verdict = json_string_value(json_object_get(b, "verdict"));
     xml_escaped(out, verdict ? verdict : "not compared");

@@ -47,10 +47,10 @@ typedef struct sp_run_result {
     const sp_break *brk;        /* the load at which a stop_when condition ended the run, or NULL */
     const sp_load_change *changes; /* [nchanges], oldest first; may be NULL */
     size_t nchanges;
-    const char *host;   /* the load generator's host name, or NULL */
-    int allow_failures; /* failed requests do not fail a run that has no thresholds */
-    const json_t *baseline;     /* the run against its baseline (a run's "baseline" object,
-                                   docs/api-runs.md), or NULL; JUnit gets a test case for it */
+    const char *host;       /* the load generator's host name, or NULL */
+    int allow_failures;     /* failed requests do not fail a run that has no thresholds */
+    const json_t *baseline; /* the run against its baseline (a run's "baseline" object,
+                               docs/api-runs.md), or NULL; JUnit gets a test case for it */
 } sp_run_result;
 
 /*
@@ -105,8 +105,8 @@ void sp_report_text(const sp_run_result *r, FILE *out);
  * per threshold (a miss is a <failure type="threshold">), and a "run" case when there are no
  * thresholds (failed requests not accepted are a <failure type="failed_requests">) or the run
  * did not end by itself (an <error type="stopped|aborted|incomplete|error">; an incomplete one
- * quotes r->error, so that CI never reads a run with holes in its record as green). Returns 0 or SP_EIO when
- * writing failed. */
+ * quotes r->error, so that CI never reads a run with holes in its record as green). Returns 0 or
+ * SP_EIO when writing failed. */
 int sp_report_junit(const sp_run_result *r, FILE *out);
 
 /* One regression of a comparison (an element of sp_comparison_regressions(), or of a run's

@@ -117,19 +117,19 @@ int sp_runs_baseline_parse(const json_t *v, sp_runs_baseline *kind, int64_t *run
 /* What to start: a stored test, with the REST overrides and the starter's rules. */
 typedef struct sp_runs_start_args {
     int64_t test_id;
-    int revision;                 /* 0: the newest */
-    const json_t *overrides;      /* {"users", "duration", "stages", "base_url"} (see
-                                     sp_runs_overrides_parse); borrowed, NULL: none */
-    const char *started_by;       /* recorded with the run; may be NULL */
-    const sp_policy_rules *rules; /* the starter's caps and the target allowlist
-                                     (server/runs/policy.h); borrowed, NULL: none, and an
-                                     in-process starter trusted with every secret */
+    int revision;                      /* 0: the newest */
+    const json_t *overrides;           /* {"users", "duration", "stages", "base_url"} (see
+                                          sp_runs_overrides_parse); borrowed, NULL: none */
+    const char *started_by;            /* recorded with the run; may be NULL */
+    const sp_policy_rules *rules;      /* the starter's caps and the target allowlist
+                                          (server/runs/policy.h); borrowed, NULL: none, and an
+                                          in-process starter trusted with every secret */
     const sp_store_run_origin *origin; /* the schedule that starts it (borrowed); NULL: a
                                           user's start ("manual") */
-    sp_runs_baseline baseline;    /* compare the run with a baseline when it ends */
-    int64_t baseline_run;         /* SP_RUNS_BASELINE_RUN: the run */
-    int fail_on_regression;       /* a significant regression fails the run (with no baseline
-                                     asked: the pinned one) */
+    sp_runs_baseline baseline;         /* compare the run with a baseline when it ends */
+    int64_t baseline_run;              /* SP_RUNS_BASELINE_RUN: the run */
+    int fail_on_regression;            /* a significant regression fails the run (with no baseline
+                                          asked: the pinned one) */
 } sp_runs_start_args;
 
 /* What a start resolved, and why it failed. */

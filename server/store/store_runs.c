@@ -18,7 +18,7 @@ static const char *const status_names[SP_RUN_STATUS_COUNT] = {
 /* The RUN_COLUMNS of store.c's run statements, from column 0. */
 #define RUN_SPEC                                                                                   \
     "id:i test_id:i test_name:s revision:i status:s started_by:s created_at:i started_at:i "       \
-    "ended_at:i overrides:j verdicts:j error:s origin:s schedule_id:i fire_at:i fire_missed:b "     \
+    "ended_at:i overrides:j verdicts:j error:s origin:s schedule_id:i fire_at:i fire_missed:b "    \
     "baseline:j"
 
 const char *sp_store_run_status_name(sp_run_status st)

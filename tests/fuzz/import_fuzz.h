@@ -63,8 +63,7 @@ static void fuzz_documents(const uint8_t *data, size_t size, const char *key, im
 {
     char msg[512];
     json_t *body = NULL;
-    if (sp_json_parse((const char *)data, size, SP_HTTP_MAX_DEPTH, &body, msg, sizeof msg) ==
-        0) {
+    if (sp_json_parse((const char *)data, size, SP_HTTP_MAX_DEPTH, &body, msg, sizeof msg) == 0) {
         json_t *doc = NULL;
         const char *path;
         if (sp_import_document(body, key, &doc, &path, msg, sizeof msg) == 0) {

@@ -22,55 +22,55 @@
 static int check_tests_passed, check_tests_failed, check_tests_skipped, check_current_failed;
 static const char *check_current_name;
 
-#define CHECK_FAIL_(fmt, ...)                                                                  \
-    do {                                                                                       \
-        fprintf(stderr, "  FAIL %s (%s:%d): " fmt "\n", check_current_name, __FILE__, __LINE__, \
-                __VA_ARGS__);                                                                  \
-        check_current_failed = 1;                                                              \
-        return;                                                                                \
+#define CHECK_FAIL_(fmt, ...)                                                                      \
+    do {                                                                                           \
+        fprintf(stderr, "  FAIL %s (%s:%d): " fmt "\n", check_current_name, __FILE__, __LINE__,    \
+                __VA_ARGS__);                                                                      \
+        check_current_failed = 1;                                                                  \
+        return;                                                                                    \
     } while (0)
 
-#define CHECK(cond)                                                                            \
-    do {                                                                                       \
-        if (!(cond))                                                                           \
-            CHECK_FAIL_("%s", #cond);                                                          \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            CHECK_FAIL_("%s", #cond);                                                              \
     } while (0)
 
-#define CHECK_INT_EQ(a, b)                                                                     \
-    do {                                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
-        if (a_ != b_)                                                                          \
-            CHECK_FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);                             \
+#define CHECK_INT_EQ(a, b)                                                                         \
+    do {                                                                                           \
+        long long a_ = (long long)(a), b_ = (long long)(b);                                        \
+        if (a_ != b_)                                                                              \
+            CHECK_FAIL_("%s == %s: %lld != %lld", #a, #b, a_, b_);                                 \
     } while (0)
 
-#define CHECK_UINT_EQ(a, b)                                                                    \
-    do {                                                                                       \
-        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);         \
-        if (a_ != b_)                                                                          \
-            CHECK_FAIL_("%s == %s: %llu != %llu", #a, #b, a_, b_);                             \
+#define CHECK_UINT_EQ(a, b)                                                                        \
+    do {                                                                                           \
+        unsigned long long a_ = (unsigned long long)(a), b_ = (unsigned long long)(b);             \
+        if (a_ != b_)                                                                              \
+            CHECK_FAIL_("%s == %s: %llu != %llu", #a, #b, a_, b_);                                 \
     } while (0)
 
-#define CHECK_STR_EQ(a, b)                                                                     \
-    do {                                                                                       \
-        const char *a_ = (a), *b_ = (b);                                                       \
-        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                 \
-            CHECK_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",              \
-                        b_ ? b_ : "(null)");                                                   \
+#define CHECK_STR_EQ(a, b)                                                                         \
+    do {                                                                                           \
+        const char *a_ = (a), *b_ = (b);                                                           \
+        if (!a_ || !b_ || strcmp(a_, b_) != 0)                                                     \
+            CHECK_FAIL_("%s == %s: \"%s\" != \"%s\"", #a, #b, a_ ? a_ : "(null)",                  \
+                        b_ ? b_ : "(null)");                                                       \
     } while (0)
 
-#define CHECK_STR_CONTAINS(hay, needle)                                                        \
-    do {                                                                                       \
-        const char *h_ = (hay), *n_ = (needle);                                                \
-        if (!h_ || !strstr(h_, n_))                                                            \
-            CHECK_FAIL_("%s contains \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)");           \
+#define CHECK_STR_CONTAINS(hay, needle)                                                            \
+    do {                                                                                           \
+        const char *h_ = (hay), *n_ = (needle);                                                    \
+        if (!h_ || !strstr(h_, n_))                                                                \
+            CHECK_FAIL_("%s contains \"%s\": \"%s\"", #hay, n_, h_ ? h_ : "(null)");               \
     } while (0)
 
 /* |a - b| <= tol */
-#define CHECK_NEAR(a, b, tol)                                                                  \
-    do {                                                                                       \
-        double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol);                         \
-        if (!(fabs(a_ - b_) <= t_))                                                            \
-            CHECK_FAIL_("%s ~ %s: %g vs %g (tolerance %g)", #a, #b, a_, b_, t_);               \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (double)(a), b_ = (double)(b), t_ = (double)(tol);                             \
+        if (!(fabs(a_ - b_) <= t_))                                                                \
+            CHECK_FAIL_("%s ~ %s: %g vs %g (tolerance %g)", #a, #b, a_, b_, t_);                   \
     } while (0)
 
 /* Whether SP_CHECK_ONLY (a comma-separated list of names) is unset or names this test. */
@@ -86,21 +86,21 @@ static inline int check_selected(const char *name)
     return 0;
 }
 
-#define RUN(fn)                                                                                \
-    do {                                                                                       \
-        if (!check_selected(#fn)) {                                                            \
-            check_tests_skipped++;                                                             \
-            break;                                                                             \
-        }                                                                                      \
-        check_current_name = #fn;                                                              \
-        check_current_failed = 0;                                                              \
-        fn();                                                                                  \
-        if (check_current_failed) {                                                            \
-            check_tests_failed++;                                                              \
-        } else {                                                                               \
-            check_tests_passed++;                                                              \
-            fprintf(stderr, "  ok   %s\n", #fn);                                               \
-        }                                                                                      \
+#define RUN(fn)                                                                                    \
+    do {                                                                                           \
+        if (!check_selected(#fn)) {                                                                \
+            check_tests_skipped++;                                                                 \
+            break;                                                                                 \
+        }                                                                                          \
+        check_current_name = #fn;                                                                  \
+        check_current_failed = 0;                                                                  \
+        fn();                                                                                      \
+        if (check_current_failed) {                                                                \
+            check_tests_failed++;                                                                  \
+        } else {                                                                                   \
+            check_tests_passed++;                                                                  \
+            fprintf(stderr, "  ok   %s\n", #fn);                                                   \
+        }                                                                                          \
     } while (0)
 
 static inline int check_summary(void)

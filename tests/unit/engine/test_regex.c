@@ -104,8 +104,7 @@ static void test_costly_patterns_refused(void)
     sp_regex *re = NULL;
     long before = max_rss_kb();
     CHECK_INT_EQ(compile("((a{1,100}){1,100}){1,100}", &re, err, sizeof err), SP_ELIMIT);
-    CHECK_INT_EQ(compile("(?:(?:(?:a{1,60}){1,60}){1,60}){1,60}", &re, err, sizeof err),
-                 SP_ELIMIT);
+    CHECK_INT_EQ(compile("(?:(?:(?:a{1,60}){1,60}){1,60}){1,60}", &re, err, sizeof err), SP_ELIMIT);
     /* Many alternatives that each compile small still stay under the compile budget. */
     sp_buf b;
     sp_buf_init(&b, 1 << 16);
