@@ -698,7 +698,7 @@ static void make_deliveries(worker *w, int64_t run_id)
     const char *status = json_string_value(json_object_get(run, "status"));
     if (!status)
         status = "";
-    const char *events[3];
+    const char *events[4];
     size_t nev = 0;
     events[nev++] = "run.ended";
     /* "incomplete" (a run whose results the store could not all keep) is never a pass. */
@@ -707,6 +707,10 @@ static void make_deliveries(worker *w, int64_t run_id)
         events[nev++] = "run.failed";
     if (strcmp(status, "aborted") == 0)
         events[nev++] = "run.aborted";
+    /* The CI gate's comparison with the baseline (runs/runs.c) found a significant regression,
+     * whether or not it failed the run (fail_on_regression). */
+    if (json_array_size(json_object_get(json_object_get(run, "baseline"), "regressions")) > 0)
+        events[nev++] = "run.regressed";
     int rc = sp_sql_rows(w->q, sp_sql_query(w->q, Q_HOOKS_ENABLED, ""), "id:i events:j format:s",
                          &hooks);
     size_t i;

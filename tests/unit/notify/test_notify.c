@@ -172,7 +172,7 @@ static int64_t make_hook(sp_notify *n, const char *path, const char *events)
 static void test_deliveries(void)
 {
     sp_notify *n = new_notify();
-    int64_t ok = make_hook(n, "/ok", "[\"run.ended\", \"run.failed\"]");
+    int64_t ok = make_hook(n, "/ok", "[\"run.ended\", \"run.failed\", \"run.regressed\"]");
     int64_t bad = make_hook(n, "/500", "[\"run.ended\"]");
     CHECK(ok > 0 && bad > 0);
     CHECK_INT_EQ(sp_notify_start(n), 0);
@@ -180,9 +180,10 @@ static void test_deliveries(void)
     /* Told twice (as around a restart): one delivery per webhook and event. */
     sp_notify_run_ended(n, run_id);
     sp_notify_run_ended(n, run_id);
-    json_t *d = settled(n, ok, 2);
+    json_t *d = settled(n, ok, 3);
     json_t *items = json_object_get(d, "items");
-    CHECK_UINT_EQ(json_array_size(items), 2);
+    CHECK_UINT_EQ(json_array_size(items), 3);
+    int regressed = 0;
     size_t i;
     json_t *x;
     json_array_foreach(items, i, x)
@@ -190,8 +191,11 @@ static void test_deliveries(void)
         CHECK_STR_EQ(json_string_value(json_object_get(x, "state")), "delivered");
         CHECK_INT_EQ(json_integer_value(json_object_get(x, "last_status")), 200);
         CHECK_INT_EQ(json_integer_value(json_object_get(x, "run_id")), run_id);
+        regressed += strcmp(json_string_value(json_object_get(x, "event")), "run.regressed") == 0;
     }
-    CHECK_UINT_EQ(atomic_load(&srv.ok) - served, 2);
+    /* The run's gate found a regression against its baseline: told once. */
+    CHECK_INT_EQ(regressed, 1);
+    CHECK_UINT_EQ(atomic_load(&srv.ok) - served, 3);
     json_decref(d);
     /* 500 every time: attempts at 0, 50, 150 ms; the next would start after 260 ms. */
     d = settled(n, bad, 1);
@@ -266,14 +270,19 @@ int main(void)
     char err[256];
     int64_t test_id = 0;
     json_t *verdicts = json_loads("[{\"threshold\": \"p95 < 1ms\", \"passed\": false}]", 0, NULL);
+    json_t *gate = json_loads("{\"asked\": \"pinned\", \"run_id\": 1, \"verdict\": \"regression\","
+                              " \"regressions\": [{\"name\": \"GET /x\", \"figure\": \"p95\"}]}",
+                              0, NULL);
     if (sp_store_open(&s, dbpath, err, sizeof err) != 0 ||
         sp_store_test_create(s, "unit", "{\"name\":\"unit\"}", "unit", &test_id, err, sizeof err) ||
         sp_store_run_create(s, test_id, 0, "unit", NULL, &run_id, NULL, err, sizeof err) ||
-        sp_store_run_finish(s, run_id, SP_RUN_FAILED, verdicts, NULL, NULL)) {
+        sp_store_run_finish(s, run_id, SP_RUN_FAILED, verdicts, NULL, NULL) ||
+        sp_store_run_baseline_set(s, run_id, gate)) {
         fprintf(stderr, "store: %s\n", err);
         return 1;
     }
     json_decref(verdicts);
+    json_decref(gate);
     sp_store_close(s);
     RUN(test_settings);
     RUN(test_deliveries);
