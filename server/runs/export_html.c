@@ -838,20 +838,28 @@ static void notes(wbuf *b, const json_t *run, const json_t *summary)
                "<code>stampede run</code> and <code>stampede remote run</code> exit 1 for it "
                "(unless <code>--allow-failures</code>).</p>\n",
                (long long)unaccepted);
-    /* HOOK (issue 16, compare): the noise-aware compare against the test's baseline is made by
-     * server/runs/compare.c on another branch; when it leaves its verdict in the summary as
-     * "compare", it is shown here, as given: {"verdict", "baseline" (a run id), "message"}. */
-    const json_t *cmp = json_object_get(summary, "compare");
-    if (json_is_object(cmp)) {
+    /* The run against its baseline, when its start asked for one (the CI gate,
+     * runs/runs.c): the comparison's verdict and each significant regression. */
+    const json_t *gate = json_object_get(run, "baseline");
+    const char *verdict = json_string_value(json_object_get(gate, "verdict"));
+    if (verdict) {
         w_adds(b, "<p class=\"note compare\"><strong>Against the baseline");
-        if (json_is_integer(json_object_get(cmp, "baseline")))
+        if (json_is_integer(json_object_get(gate, "run_id")))
             w_addf(b, " (run %lld)",
-                   (long long)json_integer_value(json_object_get(cmp, "baseline")));
+                   (long long)json_integer_value(json_object_get(gate, "run_id")));
         w_adds(b, ":</strong> ");
-        html(b, str(cmp, "verdict"));
-        if (json_string_value(json_object_get(cmp, "message"))) {
-            w_adds(b, " &middot; ");
-            html(b, str(cmp, "message"));
+        html(b, verdict);
+        if (json_is_true(json_object_get(gate, "failed_run")))
+            w_adds(b, " &middot; the run failed on it (fail_on_regression)");
+        const json_t *regs = json_object_get(gate, "regressions");
+        size_t i;
+        const json_t *reg;
+        json_array_foreach(regs, i, reg)
+        {
+            char text[512];
+            sp_report_regression_line(reg, text, sizeof text);
+            w_adds(b, "<br>regression: ");
+            html(b, text);
         }
         w_adds(b, "</p>\n");
     }

@@ -151,13 +151,20 @@ static void test_html_report(void)
     CHECK(strstr(b.p, "src=") == NULL);
     CHECK(strstr(b.p, "href=") == NULL);
     CHECK_STR_CONTAINS(b.p, "@media print");
-    /* The compare hook stays quiet without a compare verdict, and speaks with one. */
+    /* The verdict against the baseline is there only when the start asked for a baseline: its
+     * verdict, whether it failed the run, and each regression. */
     CHECK(strstr(b.p, "Against the baseline") == NULL);
-    json_object_set_new(json_object_get(run, "summary"), "compare",
-                        json_pack("{s:s, s:i}", "verdict", "no regression", "baseline", 2));
+    json_object_set_new(run, "baseline",
+                        json_pack("{s:s, s:i, s:s, s:b, s:[{s:s, s:s, s:f, s:f, s:f, s:s, s:s}]}",
+                                  "asked", "pinned", "run_id", 2, "verdict", "regression",
+                                  "failed_run", 1, "regressions", "name", "GET /x", "figure", "p95",
+                                  "baseline", 20.0, "value", 27.0, "change", 7.0, "unit", "ms",
+                                  "basis", "seconds"));
     sp_buf_reset(&b);
     CHECK_INT_EQ(sp_export_html(run, series, NULL, dist, &b), 0);
-    CHECK_STR_CONTAINS(b.p, "<strong>Against the baseline (run 2):</strong> no regression");
+    CHECK_STR_CONTAINS(b.p, "<strong>Against the baseline (run 2):</strong> regression");
+    CHECK_STR_CONTAINS(b.p, "the run failed on it");
+    CHECK_STR_CONTAINS(b.p, "regression: GET /x p95: 20 -&gt; 27");
     sp_buf_release(&b);
     json_decref(run);
     json_decref(series);

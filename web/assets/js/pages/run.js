@@ -481,14 +481,6 @@ async function renderReport(main, ctx, run) {
   if (om && om.generator_limited) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', 'The load generator, not the target, limited this run: '), 'its timers fired late, so the target saw less load than planned.'));
   else if (om && om.target_saturated) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', 'The target was saturated: '), `all ${om.max_vus} VUs were busy waiting on its responses, so ${int(om.dropped)} arrivals (${pct(om.dropped_share)}) were dropped while the generator kept its schedule.`));
   if (s && s.failed_requests_fail) notes.push(h('div', { class: 'alert alert-error' }, `${int(s.failed_requests_fail)} requests failed and the test has no thresholds: stampede run and stampede remote run exit 1 for it (unless --allow-failures).`));
-  // HOOK (issue 16, compare): the noise-aware compare against the test's baseline is made on
-  // another branch (server/runs/compare.c); when the run carries its verdict as
-  // summary.compare {verdict, baseline, message}, it is shown here as given.
-  const cmp = s && s.compare;
-  if (cmp && typeof cmp === 'object') {
-    notes.push(h('div', { class: 'alert alert-ok compare-verdict' }, h('strong', `Against the baseline${Number.isInteger(cmp.baseline) ? ` (run #${cmp.baseline})` : ''}: `),
-      String(cmp.verdict ?? ''), cmp.message ? ` · ${cmp.message}` : ''));
-  }
   const g = s && s.generator;
   if (g && g.stalled_seconds > 0) {
     const where = g.stall_first === g.stall_last ? `second ${g.stall_first}` : `${g.stalled_seconds} seconds between second ${g.stall_first} and ${g.stall_last}`;
