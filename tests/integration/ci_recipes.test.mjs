@@ -173,7 +173,7 @@ test('a failed threshold fails the job, on both, with the JUnit failure publishe
   assert.equal(gh.env.STAMPEDE_EXIT, '1');
   assert.ok(gh.steps.includes(ARTIFACTS), gh.steps.join('\n'));
   assert.match(gh.out, /::error::the load test did not pass \(stampede exited with 1\)/);
-  assert.match(fs.readFileSync(path.join(gh.dir, 'stampede-junit.xml'), 'utf8'), /<failure message="measured [\d.]+ ?ms">p95 &lt; 100ms failed/);
+  assert.match(fs.readFileSync(path.join(gh.dir, 'stampede-junit.xml'), 'utf8'), /<failure type="threshold" message="measured [\d.]+ ?ms">p95 &lt; 100ms failed/);
   const gl = await gitlab({ STAMPEDE_TEST: 'Shop latency' });
   assert.equal(gl.failed, true);
   assert.match(gl.out, /the load test did not pass \(stampede exited with 1\)/);
