@@ -105,7 +105,7 @@ test('bad data files are refused at load with the field path, the file and the l
   def.users[0].tasks[0].request.url = '/api/v1/products/{{row.ids}}';
   r = await run(STAMPEDE_BIN, ['run', writeDef('badfield', def), '--check']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /tasks\[0\]\.request\.url: unknown row field 'ids'.*did you mean 'id'/);
+  assert.match(r.stderr, /tasks\[0\]\.request\.url: column \d+: unknown row field 'ids'.*did you mean 'id'/);
   def.users[0].tasks[0].request.url = '/api/v1/products/{{row.id}}';
   def.users[0].data_file.mode = 'shuffled';
   r = await run(STAMPEDE_BIN, ['run', writeDef('badmode', def), '--check']);
