@@ -65,17 +65,19 @@ function definition(name) {
   };
 }
 
-async function waitFor(what, cond, timeoutMs = 15000) {
+async function waitFor(what, cond, timeoutMs = 30000) {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what} (seen ${JSON.stringify(seen)}, ${open.size} open)`);
     await sleep(20);
   }
 }
 
-// Busy = stalled and streaming transfers in flight and regexes being matched.
-async function waitBusy() {
-  const s0 = seen.stall, h0 = seen.huge, b0 = seen.bomb;
+// Busy = stalled and streaming transfers in flight and regexes being matched, since `before`
+// (taken before the run starts: a stalled VU sends once and then waits for good).
+const snapshot = () => ({ ...seen });
+async function waitBusy(before) {
+  const s0 = before.stall, h0 = before.huge, b0 = before.bomb;
   await waitFor('slow requests in flight', () => seen.stall > s0 && seen.huge > h0 && seen.bomb > b0);
   await waitFor('several open connections', () => open.size >= 3);
 }
@@ -84,8 +86,9 @@ test('CLI: a second Ctrl-C ends a run of stalled, endless and regex-bound reques
   const dir = tempDir();
   const file = path.join(dir, 'slow.json');
   fs.writeFileSync(file, JSON.stringify(definition('cli-slow')));
+  const before = snapshot();
   const p = spawnRun(STAMPEDE_BIN, ['run', file, '--threads', '1'], { timeoutMs: 120000 });
-  await waitBusy();
+  await waitBusy(before);
   p.proc.kill('SIGINT');
   await sleep(300);
   assert.equal(p.proc.exitCode, null, 'the first Ctrl-C waits for requests in flight (graceful)');
@@ -108,10 +111,11 @@ test('server: an immediate stop ends the run within 2 s; SIGTERM ends the daemon
     assert.equal(created.status, 201, created.text);
     const id = created.json.id;
 
+    let before = snapshot();
     let r = await srv.api('POST', `/api/v1/tests/${id}/runs`, {});
     assert.equal(r.status, 201, r.text);
     const run1 = r.json.id;
-    await waitBusy();
+    await waitBusy(before);
     const t0 = Date.now();
     r = await srv.api('POST', `/api/v1/runs/${run1}/stop`, { mode: 'immediate' });
     assert.equal(r.status, 202, r.text);
@@ -126,10 +130,11 @@ test('server: an immediate stop ends the run within 2 s; SIGTERM ends the daemon
     }
     await waitFor('the target to see every connection closed', () => open.size === 0, 2000);
 
+    before = snapshot();
     r = await srv.api('POST', `/api/v1/tests/${id}/runs`, {});
     assert.equal(r.status, 201, r.text);
     const run2 = r.json.id;
-    await waitBusy();
+    await waitBusy(before);
     const t1 = Date.now();
     const code = await srv.stop('SIGTERM', 15000);
     const took = Date.now() - t1;
