@@ -424,6 +424,7 @@ static void test_flow_in_a_pass(void)
     }
     CHECK_STR_EQ(seq.p, "pass0 ok?i=0 pass1 ok?i=1 pass2 ok?i=2 end3 pass0 pass1 end2max "
                         "choose:only ok?k=2 bad group:g:failed ok?after skip bye?bye ");
+    sp_buf_release(&seq);
     /* Where each step sits, in the definition's terms. */
     CHECK_STR_EQ(json_string_value(json_object_get(entry(out, 3), "at")),
                  "tasks[0].steps[0].repeat.steps[0]");
