@@ -28,6 +28,8 @@
  * second without it (the late stats then count in the next second). Within the live view's
  * budget of 1.5 s from a second's end to the browser. */
 #define AGG_GRACE_NS (900 * NS_PER_MS)
+/* How far past its deadline a wait must end for the aggregator to count itself frozen. */
+#define AGG_LATE_NS (200 * NS_PER_MS)
 
 enum { ST_NEW, ST_RUNNING, ST_DONE };
 
@@ -476,8 +478,10 @@ static void *agg_main(void *arg)
                     wake = a.back_ns + AGG_GRACE_NS;
                 struct timespec ts = {(time_t)(wake / NS_PER_S), (long)(wake % NS_PER_S)};
                 pthread_cond_timedwait(&r->cv, &r->mu, &ts);
+                /* A wait that ends well past its deadline was frozen (a wait ends on time, or
+                 * earlier for a message): the workers were frozen with it and owe seconds. */
                 uint64_t woke = sp_now_ns();
-                if (woke > wake + AGG_GRACE_NS)
+                if (woke > wake + AGG_LATE_NS)
                     a.back_ns = woke;
             }
         }
