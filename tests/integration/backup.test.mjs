@@ -231,7 +231,9 @@ test('temporaries of killed backups are removed by the next backup, a running ba
     for (let i = 0; i < 10; i++) {
       const p = spawnRun(STAMPEDE_BIN, ['backup', '--data-dir', src, path.join(out, `killed-${i}.db`)]);
       const own = path.join(out, `killed-${i}.db.tmp-${p.proc.pid}`);
-      for (let k = 0; k < 2000 && !fs.existsSync(own); k++) await sleep(2);
+      // Until it has made its temporary (a deadline, not a count of sleeps: on a busy machine a
+      // start can take seconds, and a kill before it proves nothing).
+      for (const end = Date.now() + 30000; Date.now() < end && !fs.existsSync(own);) await sleep(2);
       await sleep(Math.floor(took * 0.5 * Math.random()));
       p.proc.kill('SIGKILL');
       const r = await p.done;
