@@ -81,6 +81,25 @@ describe('packaging/k8s', () => {
     assert.deepEqual(overlapProblems(byOverlay), []);
   });
 
+  test('the pods run as the image\'s user, with the data on the image\'s volume', () => {
+    const cf = fs.readFileSync(path.join(SOURCE_DIR, 'packaging/Containerfile'), 'utf8');
+    const uid = Number(/useradd [^\n]*--uid (\d+)/.exec(cf)?.[1]);
+    const gid = Number(/groupadd [^\n]*--gid (\d+)/.exec(cf)?.[1]);
+    assert.ok(uid > 0 && gid > 0, 'the Containerfile fixes the user\'s uid and gid');
+    const volume = JSON.parse(/^VOLUME (.*)$/m.exec(cf)[1]);
+    const pods = [render(path.join(K8S, SERVER)), ...overlays().map((o) => render(path.join(K8S, 'overlays', o)))]
+      .flat().filter((o) => o.spec?.template);
+    for (const w of pods) {
+      const sc = w.spec.template.spec.securityContext;
+      assert.equal(sc.runAsUser, uid, `${w.metadata.name}: runAsUser`);
+      assert.equal(sc.runAsGroup, gid, `${w.metadata.name}: runAsGroup`);
+      assert.equal(sc.runAsNonRoot, true);
+    }
+    const server = pods.find((w) => w.kind === 'StatefulSet');
+    assert.equal(server.spec.template.spec.securityContext.fsGroup, gid);
+    assert.ok(server.spec.template.spec.containers[0].volumeMounts.some((m) => m.mountPath === volume[0]));
+  });
+
   const kustomize = realKustomize();
   test('kubectl kustomize renders the same objects as the test renderer',
     { skip: kustomize ? false : 'no kubectl with kustomize v4+ on PATH (Debian 12 has none); the test renderer alone is used' },
