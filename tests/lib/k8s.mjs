@@ -77,6 +77,13 @@ function addLabels(obj, pairs, { includeSelectors, includeTemplates }) {
     if (includeSelectors) spec.selector = { ...(spec.selector || {}), ...pairs };
     return;
   }
+  if (obj.kind === 'NetworkPolicy') {
+    if (includeSelectors) {
+      spec.podSelector = spec.podSelector || {};
+      spec.podSelector.matchLabels = { ...(spec.podSelector.matchLabels || {}), ...pairs };
+    }
+    return;
+  }
   if (!WORKLOADS.has(obj.kind)) return;
   if (includeSelectors) {
     spec.selector = spec.selector || {};
@@ -368,6 +375,15 @@ export function stampedeProblems(objs, { location } = {}) {
       const tok = env.STAMPEDE_AGENT_TOKEN?.valueFrom?.secretKeyRef;
       if (!tok?.name || !tok?.key) out.push(`${where}: STAMPEDE_AGENT_TOKEN does not come from a Secret`);
       if (cs.some((x) => (x.ports || []).length)) out.push(`${where}: an agent declares a port; agents never listen`);
+      // A NetworkPolicy that selects these pods and lets nothing in.
+      const tl = a.spec.template.metadata.labels;
+      const np = objs.filter((o) => o.kind === 'NetworkPolicy' && subset(o.spec?.podSelector?.matchLabels, tl));
+      if (!np.length) out.push(`${where}: no NetworkPolicy closes the agents to incoming connections`);
+      for (const p of np) {
+        if (!(p.spec.policyTypes || []).includes('Ingress') || (p.spec.ingress || []).length) {
+          out.push(`NetworkPolicy/${p.metadata.name}: lets connections in to the agents`);
+        }
+      }
     }
   } else {
     if (servers.length !== 1) out.push(`${servers.length} server workloads, want 1`);

@@ -73,8 +73,8 @@ describe('packaging/k8s', () => {
       const rel = `overlays/${ov}`;
       assert.deepEqual(await problems(K8S, rel), [], rel);
       byOverlay[rel] = render(path.join(K8S, rel));
-      // No Service, no port: agents only connect out.
-      assert.deepEqual(byOverlay[rel].map((o) => o.kind), ['Deployment'], rel);
+      // No Service, no port: agents only connect out, and a NetworkPolicy lets nothing in.
+      assert.deepEqual(byOverlay[rel].map((o) => o.kind).sort(), ['Deployment', 'NetworkPolicy'], rel);
     }
     // All overlays and the server applied to one namespace do not fight over pods.
     byOverlay.server = render(path.join(K8S, SERVER));
@@ -138,6 +138,12 @@ describe('packaging/k8s', () => {
         from: 'path: /api/v1/health', to: 'path: /healthz', rel: SERVER, want: /startupProbe does not ask/ },
       { what: 'a Service port aimed at no container port', file: 'base/server/service.yaml',
         from: 'targetPort: live', to: 'targetPort: websocket', rel: SERVER, want: /targetPort 'websocket'/ },
+      { what: 'a NetworkPolicy that lets connections in to the agents', file: 'base/agent/networkpolicy.yaml',
+        from: '    - Ingress\n', to: '    - Ingress\n  ingress:\n    - {}\n', rel: 'overlays/eu-west',
+        want: /lets connections in to the agents/ },
+      { what: 'a NetworkPolicy that selects no agent', file: 'base/agent/networkpolicy.yaml',
+        from: 'app.kubernetes.io/component: agent', to: 'app.kubernetes.io/component: agnet', rel: 'overlays/eu-west',
+        want: /no NetworkPolicy closes the agents/ },
       { what: 'a kustomization feature the renderer does not know', file: 'overlays/eu-west/kustomization.yaml',
         from: 'nameSuffix:', to: 'replicas: []\nnameSuffix:', rel: 'overlays/eu-west', want: /'replicas' is not supported/ },
     ];
