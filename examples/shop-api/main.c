@@ -8,9 +8,9 @@
  * connections cost one small connection structure each, not one thread each.
  *
  * Delays. A pool thread must never sleep, or every connection it serves would wait too.
- * A request whose answer is due later (--latency-ms, or a stall) is answered by its handler
- * right away into a prepared reply, its connection is suspended (MHD_suspend_connection) and
- * put on a deadline heap, and one timer thread resumes it when the deadline comes; the pool
+ * A request whose answer is due later (--latency-ms, --latency-from, or a stall) is answered by its
+ * handler right away into a prepared reply, its connection is suspended (MHD_suspend_connection)
+ * and put on a deadline heap, and one timer thread resumes it when the deadline comes; the pool
  * thread then queues the prepared reply. Deadlines are absolute CLOCK_MONOTONIC times counted
  * from the request's arrival (the first call of the access handler, once the headers are in),
  * so the delay does not depend on how long the handler took, and the timer thread runs with a
