@@ -8,9 +8,9 @@
  * connections cost one small connection structure each, not one thread each.
  *
  * Delays. A pool thread must never sleep, or every connection it serves would wait too.
- * A request whose answer is due later (--latency-ms, or a stall) is answered by its handler
- * right away into a prepared reply, its connection is suspended (MHD_suspend_connection) and
- * put on a deadline heap, and one timer thread resumes it when the deadline comes; the pool
+ * A request whose answer is due later (--latency-ms, --latency-from, or a stall) is answered by its
+ * handler right away into a prepared reply, its connection is suspended (MHD_suspend_connection)
+ * and put on a deadline heap, and one timer thread resumes it when the deadline comes; the pool
  * thread then queues the prepared reply. Deadlines are absolute CLOCK_MONOTONIC times counted
  * from the request's arrival (the first call of the access handler, once the headers are in),
  * so the delay does not depend on how long the handler took, and the timer thread runs with a
@@ -51,10 +51,20 @@
 enum { DIST_NONE, DIST_FIXED, DIST_UNIFORM, DIST_EXP };
 
 #define ROUTES_MAX 32
+#define LATENCY_FROM_MAX 32
 
 struct latency {
     int dist;
     double a, b; /* fixed: a; uniform: a..b; exp: mean a (all in ms) */
+};
+
+/* --latency-from: latency added for clients whose source address is in a network, so that
+ * tests can give one client network more latency than another on a kernel without netem. */
+struct latency_from {
+    int family;            /* AF_INET or AF_INET6 */
+    unsigned char net[16]; /* the network address, host bits cleared */
+    unsigned prefix;       /* bits */
+    struct latency l;
 };
 
 static const char *const group_names[G_COUNT] = {"all",    "catalog", "auth",   "cart",
@@ -64,8 +74,10 @@ static struct {
     unsigned port;
     const char *listen;
     unsigned threads;
-    struct latency latency[G_COUNT];          /* index G_NONE holds "all" */
-    struct latency route_latency[ROUTES_MAX]; /* --latency-route: wins over the groups */
+    struct latency latency[G_COUNT];            /* index G_NONE holds "all" */
+    struct latency route_latency[ROUTES_MAX];   /* --latency-route: wins over the groups */
+    struct latency_from from[LATENCY_FROM_MAX]; /* --latency-from: added to the above */
+    int n_from;
     double error_rate;
     uint64_t stall_every_ns, stall_ns;
     uint64_t seed;
@@ -144,11 +156,8 @@ void reset_handler(struct shop_request *rq, struct reply *out)
 
 /* ---- delays ---- */
 
-static uint64_t latency_ns(int route, int group)
+static double draw_ms(const struct latency *l)
 {
-    const struct latency *l = cfg.route_latency[route].dist ? &cfg.route_latency[route]
-                              : cfg.latency[group].dist     ? &cfg.latency[group]
-                                                            : &cfg.latency[G_NONE];
     double ms = 0;
     switch (l->dist) {
     case DIST_FIXED:
@@ -164,6 +173,66 @@ static uint64_t latency_ns(int route, int group)
         break;
     default:
         return 0;
+    }
+    return ms;
+}
+
+static int prefix_match(const unsigned char *a, const unsigned char *net, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, net, full) != 0)
+        return 0;
+    if (!rest)
+        return 1;
+    unsigned char mask = (unsigned char)(0xff << (8 - rest));
+    return (a[full] & mask) == net[full];
+}
+
+/* The --latency-from entry for a client address: the longest matching prefix (the first given
+ * among equals), as a routing table would pick it; NULL when none matches. An IPv4 client of
+ * an IPv6 socket (::ffff:a.b.c.d) is matched as the IPv4 address it is. */
+static const struct latency *from_latency(const struct sockaddr *sa)
+{
+    if (!cfg.n_from || !sa)
+        return NULL;
+    int family = sa->sa_family;
+    const unsigned char *a;
+    if (family == AF_INET) {
+        a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        a = a6->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            family = AF_INET;
+            a += 12;
+        }
+    } else {
+        return NULL;
+    }
+    const struct latency_from *best = NULL;
+    for (int i = 0; i < cfg.n_from; i++) {
+        const struct latency_from *f = &cfg.from[i];
+        if (f->family == family && (!best || f->prefix > best->prefix) &&
+            prefix_match(a, f->net, f->prefix))
+            best = f;
+    }
+    return best ? &best->l : NULL;
+}
+
+/* The delay of one answer: the route's, its group's or "all" (the first set of these), plus the
+ * client network's (--latency-from). */
+static uint64_t latency_ns(int route, int group, struct MHD_Connection *conn)
+{
+    const struct latency *l = cfg.route_latency[route].dist ? &cfg.route_latency[route]
+                              : cfg.latency[group].dist     ? &cfg.latency[group]
+                                                            : &cfg.latency[G_NONE];
+    double ms = draw_ms(l);
+    if (cfg.n_from) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct latency *from = ci ? from_latency(ci->client_addr) : NULL;
+        if (from)
+            ms += draw_ms(from);
     }
     return (uint64_t)(ms * 1e6);
 }
@@ -412,7 +481,8 @@ static enum MHD_Result finish(struct conn_state *cs)
     /* A body refused unread is answered at once: while its connection waited, libmicrohttpd
      * would start reading the very body the answer refuses. */
     if (!route->internal && !(cs->too_large && cs->received == 0)) {
-        uint64_t due = stall_adjust(cs->arrival_ns + latency_ns(cs->rq.route, route->group));
+        uint64_t due =
+            stall_adjust(cs->arrival_ns + latency_ns(cs->rq.route, route->group, cs->rq.conn));
         uint64_t now = now_ns();
         if (due < now)
             due = stall_adjust(now);
@@ -615,6 +685,9 @@ static void usage(FILE *f)
           "  --latency-route SPEC  injected latency of one route, ROUTE=DIST, repeatable; ROUTE\n"
           "                        as /__stats names it (/api/v1/products/:id); wins over\n"
           "                        --latency-ms\n"
+          "  --latency-from SPEC   latency added for clients from a network, CIDR=DIST,\n"
+          "                        repeatable (10.77.2.0/24=fixed:20, ::1=uniform:1-3); the\n"
+          "                        longest matching prefix applies\n"
           "  --error-rate P        answer a fraction P (0..1) of requests with 500\n"
           "  --stall-every DUR     pause all answers every DUR (e.g. 5s, 500ms, 1m)...\n"
           "  --stall-ms MS         ...for MS milliseconds (both options go together)\n"
@@ -725,6 +798,42 @@ static void parse_route_latency(const char *spec)
                spec, (int)n, spec);
 }
 
+/* CIDR=DIST: an IPv4 or IPv6 address with an optional /PREFIX (a host without one). */
+static void parse_from_latency(const char *spec)
+{
+    const char *eq = strchr(spec, '=');
+    char addr[INET6_ADDRSTRLEN + 8];
+    if (!eq || eq == spec || (size_t)(eq - spec) >= sizeof addr)
+        bad_option("--latency-from '%s': expected CIDR=DIST, e.g. 10.77.2.0/24=fixed:20", spec);
+    if (cfg.n_from == LATENCY_FROM_MAX)
+        bad_option("--latency-from '%s': at most %d networks", spec, LATENCY_FROM_MAX);
+    memcpy(addr, spec, (size_t)(eq - spec));
+    addr[eq - spec] = '\0';
+    struct latency_from f = {0};
+    char *slash = strchr(addr, '/');
+    if (slash)
+        *slash = '\0';
+    if (inet_pton(AF_INET, addr, f.net) == 1)
+        f.family = AF_INET;
+    else if (inet_pton(AF_INET6, addr, f.net) == 1)
+        f.family = AF_INET6;
+    else
+        bad_option("--latency-from '%s': '%s' is not an IPv4 or IPv6 address", spec, addr);
+    unsigned max = f.family == AF_INET ? 32 : 128;
+    f.prefix = max;
+    if (slash) {
+        long v;
+        if (parse_long(slash + 1, 0, max, &v) < 0)
+            bad_option("--latency-from '%s': the prefix length must be 0..%u", spec, max);
+        f.prefix = (unsigned)v;
+    }
+    /* Host bits are cleared, so 10.77.2.1/24 means the network 10.77.2.0/24. */
+    for (unsigned bit = f.prefix; bit < max; bit++)
+        f.net[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+    f.l = parse_dist(eq + 1, spec, "--latency-from");
+    cfg.from[cfg.n_from++] = f;
+}
+
 static uint64_t parse_duration_ns(const char *s)
 {
     char *end;
@@ -750,6 +859,7 @@ static void parse_options(int argc, char **argv)
         O_THREADS,
         O_LATENCY,
         O_LATENCY_ROUTE,
+        O_LATENCY_FROM,
         O_ERROR,
         O_STALL_EVERY,
         O_STALL_MS,
@@ -764,6 +874,7 @@ static void parse_options(int argc, char **argv)
         {"threads", required_argument, NULL, O_THREADS},
         {"latency-ms", required_argument, NULL, O_LATENCY},
         {"latency-route", required_argument, NULL, O_LATENCY_ROUTE},
+        {"latency-from", required_argument, NULL, O_LATENCY_FROM},
         {"error-rate", required_argument, NULL, O_ERROR},
         {"stall-every", required_argument, NULL, O_STALL_EVERY},
         {"stall-ms", required_argument, NULL, O_STALL_MS},
@@ -797,6 +908,9 @@ static void parse_options(int argc, char **argv)
             break;
         case O_LATENCY_ROUTE:
             parse_route_latency(optarg);
+            break;
+        case O_LATENCY_FROM:
+            parse_from_latency(optarg);
             break;
         case O_ERROR:
             cfg.error_rate = parse_double(optarg, "--error-rate", "a number 0..1");

@@ -42,7 +42,9 @@ test('the package holds the binary, the unit, the config, the man page, examples
     './etc/stampede/stampede.conf', './usr/share/man/man1/stampede.1.gz',
     './usr/share/stampede/migrations/0001_initial.sql', './usr/share/stampede/examples/shopper.json',
     './usr/share/stampede/examples/data/customers.csv', './usr/libexec/stampede/shop-api',
-    './usr/share/doc/stampede/nginx-stampede.conf', './usr/share/doc/stampede/operations.md']) {
+    './usr/share/doc/stampede/nginx-stampede.conf', './usr/share/doc/stampede/operations.md',
+    './usr/lib/systemd/system/stampede-agent@.service', './usr/share/doc/stampede/agent.env.example',
+    './usr/share/doc/stampede/distributed.md']) {
     assert.ok(files.includes(want), `${want} missing from the package:\n${files.join('\n')}`);
   }
   assert.ok(!files.some((f) => f.startsWith('./usr/local') || f.includes('/tests/')),
@@ -99,6 +101,37 @@ test('the unit runs the daemon as stampede, hardened, restarting on failure', ()
   const m = /Overall exposure level for \S+: ([\d.]+)/.exec(sec.stdout + sec.stderr);
   assert.ok(m, `no exposure level in: ${sec.stdout}${sec.stderr}`);
   assert.ok(Number(m[1]) <= 3, `exposure ${m[1]} is above 3 (systemd-analyze security)`);
+});
+
+test('the agent template unit runs `stampede agent` from its env file, hardened', () => {
+  const root = tempDir('stampede-deb-agent-');
+  sh('dpkg-deb', ['-x', deb, root]);
+  const unit = fs.readFileSync(path.join(root, 'usr/lib/systemd/system/stampede-agent@.service'), 'utf8');
+  const lines = unit.split('\n');
+  for (const line of ['EnvironmentFile=/etc/stampede/agent-%i.env', 'DynamicUser=yes', 'NoNewPrivileges=yes',
+    'ProtectSystem=strict', 'ProtectHome=yes', 'PrivateTmp=yes', 'Restart=always', 'WantedBy=multi-user.target',
+    'ExecStart=/usr/bin/stampede agent --server ${STAMPEDE_SERVER} --location ${STAMPEDE_LOCATION} --name %H-%i $STAMPEDE_AGENT_ARGS']) {
+    assert.ok(lines.includes(line), `the agent unit lacks '${line}'`);
+  }
+  // The token comes from the environment (STAMPEDE_AGENT_TOKEN), never the command line.
+  assert.ok(!/--token/.test(unit.split('\n').filter((l) => l.startsWith('ExecStart')).join('')));
+  if (!has('systemd-analyze')) {
+    console.log('# systemd-analyze verify skipped: systemd-analyze is not installed');
+    return;
+  }
+  // An instance, with its env file beside it and ExecStart pointing at the unpacked binary.
+  const env = path.join(root, 'agent-eu-west.env');
+  fs.copyFileSync(path.join(root, 'usr/share/doc/stampede/agent.env.example'), env);
+  const copy = path.join(root, 'stampede-agent@eu-west.service');
+  fs.writeFileSync(copy, unit.replace('ExecStart=/usr/bin/stampede', `ExecStart=${root}/usr/bin/stampede`)
+    .replace('EnvironmentFile=/etc/stampede/agent-%i.env', `EnvironmentFile=${root}/agent-%i.env`));
+  const v = spawnSync('systemd-analyze', ['verify', '--man=no', copy], { encoding: 'utf8' });
+  assert.equal(v.status, 0, `systemd-analyze verify: ${v.stderr}${v.stdout}`);
+  assert.doesNotMatch(v.stderr, /Unknown key|Unknown section/, v.stderr);
+  const sec = spawnSync('systemd-analyze', ['security', '--offline=yes', copy], { encoding: 'utf8' });
+  const m = /Overall exposure level for \S+: ([\d.]+)/.exec(sec.stdout + sec.stderr);
+  assert.ok(m, `no exposure level in: ${sec.stdout}${sec.stderr}`);
+  assert.ok(Number(m[1]) <= 2, `exposure ${m[1]} is above 2 (systemd-analyze security)`);
 });
 
 test('the man page renders without warnings and covers every command', () => {
