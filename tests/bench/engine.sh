@@ -39,6 +39,16 @@ JSON
 # Warm nginx up so both tools meet the same state.
 taskset -c "$client_cpus" wrk -t"$threads" -c50 -d1s "$url" >/dev/null
 
+# CPU seconds used so far by nginx's workers (utime + stime from /proc), so that the scaling
+# figures can say how much of the machine the client and the server took together.
+nginx_cpu() {
+  local t=0 pid
+  for pid in $(pgrep -P "$(cat "$BENCH_TMP/nginx/nginx.pid")"); do
+    t=$((t + $(awk '{ print $14 + $15 }' "/proc/$pid/stat")))
+  done
+  awk -v t="$t" -v hz="$(getconf CLK_TCK)" 'BEGIN { print t / hz }'
+}
+
 # run_wrk T: prints "requests cpu_seconds"
 run_wrk() {
   bench_timed "$BENCH_TMP/wrk.time" taskset -c "$client_cpus" wrk -t"$1" -c50 -d"${secs}s" "$url" \
@@ -60,20 +70,27 @@ run_sp() {
 }
 
 if [ "$threads" != 1 ]; then
-  read -r w1r w1c < <(run_wrk 1)
-  read -r s1r s1c s1f < <(run_sp 1)
-  read -r wnr wnc < <(run_wrk "$threads")
-  read -r snr snc snf < <(run_sp "$threads")
-  awk -v t="$threads" -v cpus="$client_cpus" -v d="$secs" -v w1r="$w1r" -v w1c="$w1c" -v s1r="$s1r" -v s1c="$s1c" \
-      -v wnr="$wnr" -v wnc="$wnc" -v snr="$snr" -v snc="$snc" -v s1f="$s1f" -v snf="$snf" 'BEGIN {
-    printf "nginx: %d workers; every client on the same CPUs (%s); 50 connections\n", t, cpus;
-    printf "wrk -t1:             %9d requests/s  %6.2f us CPU/request\n", w1r / d, w1c * 1e6 / w1r;
-    printf "stampede 1 thread:   %9d requests/s  %6.2f us CPU/request  (%d failed)\n", s1r / d, s1c * 1e6 / s1r, s1f;
-    printf "wrk -t%d:             %9d requests/s  %6.2f us CPU/request\n", t, wnr / d, wnc * 1e6 / wnr;
-    printf "stampede %d threads:  %9d requests/s  %6.2f us CPU/request  (%d failed)\n", t, snr / d, snc * 1e6 / snr, snf;
-    printf "stampede %d threads / 1 thread: %.2f x requests/s (wrk: %.2f x)\n", t, snr / s1r, wnr / w1r;
-    printf "stampede %d threads / wrk -t%d: %.2f x requests/s\n", t, t, snr / wnr;
-  }'
+  # Each line: client, threads, requests, client CPU s, nginx CPU s, failures.
+  for run in "wrk 1" "stampede 1" "wrk $threads" "stampede $threads"; do
+    set -- $run
+    n0=$(nginx_cpu)
+    if [ "$1" = wrk ]; then
+      read -r req cpu < <(run_wrk "$2")
+      fail=0
+    else
+      read -r req cpu fail < <(run_sp "$2")
+    fi
+    echo "$1 $2 $req $cpu $(awk -v a="$n0" -v b="$(nginx_cpu)" 'BEGIN { print b - a }') $fail"
+  done >"$BENCH_TMP/scale"
+  awk -v t="$threads" -v cpus="$client_cpus" -v d="$secs" -v ncpu="$(nproc)" '
+    BEGIN { printf "nginx: %d workers; every process on CPUs %s; 50 connections; %d s each\n", t, cpus, d }
+    { req[NR] = $3;
+      printf "%-8s -t%-2d %8d requests/s  client %6.2f us CPU/request, nginx %5.2f; both: %.2f of %d cores  (%d failed)\n",
+             $1, $2, $3 / d, $4 * 1e6 / $3, $5 * 1e6 / $3, ($4 + $5) / d, ncpu, $6 }
+    END {
+      printf "stampede %d threads / 1 thread: %.2f x requests/s (wrk -t%d / -t1: %.2f x)\n", t, req[4] / req[2], t, req[3] / req[1];
+      printf "stampede %d threads / wrk -t%d: %.2f x requests/s\n", t, t, req[4] / req[3];
+    }' "$BENCH_TMP/scale"
   exit 0
 fi
 
