@@ -98,7 +98,10 @@ if [ -n "${PROFILE:-}" ]; then
   shop_reset
   taskset -c 1 perf record -q -g -o "$BENCH_TMP/perf.data" "$STAMPEDE" run "$BENCH_TMP/$PROFILE.json" \
     --threads 1 --quiet >/dev/null 2>&1 || true
-  echo "profile of $PROFILE (self time, top 25):"
+  echo "profile of $PROFILE, self time by library:"
+  perf report -i "$BENCH_TMP/perf.data" --no-children -g none --sort dso --stdio 2>/dev/null |
+    grep -E '^ +[0-9]' | head -8
+  echo "and by function (top 25):"
   perf report -i "$BENCH_TMP/perf.data" --no-children -g none --sort dso,symbol --stdio 2>/dev/null |
-    grep -E '^ +[0-9]' | head -25
+    grep -E '^ +[0-9]' | sed 's/ *- *- *$//' | head -25
 fi
