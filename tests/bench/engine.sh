@@ -10,7 +10,8 @@
 # THREADS=N > 1: scaling. nginx gets N workers and everything shares CPUs 0..N-1 (nothing
 # pinned apart); stampede runs with 1 and with N threads, wrk with -t1 and -tN, all with 50
 # connections. Prints requests/s and CPU per request of each, and stampede's N-thread rate
-# against its 1-thread rate and against wrk -tN's.
+# against its 1-thread rate and against wrk -tN's. With FUTEX=1 a last run of N threads under
+# `strace -f -c` counts futex calls per request (a contended lock would make them).
 # Usage: tests/bench/engine.sh [SECONDS] [THREADS] (default 10 1). Target (1 thread): ratio
 # <= 1.5, never above 2.
 set -euo pipefail
@@ -91,6 +92,17 @@ if [ "$threads" != 1 ]; then
       printf "stampede %d threads / 1 thread: %.2f x requests/s (wrk -t%d / -t1: %.2f x)\n", t, req[4] / req[2], t, req[3] / req[1];
       printf "stampede %d threads / wrk -t%d: %.2f x requests/s\n", t, t, req[4] / req[3];
     }' "$BENCH_TMP/scale"
+  if [ "${FUTEX:-0}" = 1 ]; then
+    # A lock that threads contend for shows as futex calls; count them per request over a
+    # whole run (strace slows the run, which does not change what is counted).
+    command -v strace >/dev/null || { echo "missing strace: run packaging/deps.sh" >&2; exit 2; }
+    strace -f -c -o "$BENCH_TMP/strace" taskset -c "$client_cpus" "$STAMPEDE" run \
+      "$BENCH_TMP/engine.json" --threads "$threads" --quiet --json "$BENCH_TMP/sp.json" >/dev/null
+    req=$(grep -o '"requests": [0-9]*' "$BENCH_TMP/sp.json" | head -1 | awk '{print $2}')
+    awk -v r="$req" -v t="$threads" '$NF == "futex" { f = $4 } END {
+      printf "under strace, %d threads: %d futex calls for %d requests (%.4f per request)\n", t, f, r, f / r }' \
+      "$BENCH_TMP/strace"
+  fi
   exit 0
 fi
 
