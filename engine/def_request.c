@@ -347,6 +347,48 @@ static void add_pairs(sp_dw *c, const json_t *obj, sp_tmpl *t, char first_sep)
     }
 }
 
+/* Appends s with '"', CR and LF written as %22, %0D and %0A: what the HTML standard asks of a
+ * form's field names and file names, and what libcurl's mime API does for a form. */
+static void add_escaped(sp_buf *b, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"')
+            (void)sp_buf_add(b, "%22", 3);
+        else if (*s == '\r')
+            (void)sp_buf_add(b, "%0D", 3);
+        else if (*s == '\n')
+            (void)sp_buf_add(b, "%0A", 3);
+        else
+            (void)sp_buf_addc(b, *s);
+    }
+}
+
+/* The part's headers are the same on every request, so they are written once here and the
+ * engine only copies them (vu.c builds the body around them): the headers libcurl's mime API
+ * writes for a form part, a Content-Type only when the part has a type (a file part always has
+ * one, application/octet-stream by default). */
+static void part_head(sp_part *part)
+{
+    sp_buf b;
+    sp_buf_init(&b, SIZE_MAX);
+    (void)sp_buf_adds(&b, "Content-Disposition: form-data; name=\"");
+    add_escaped(&b, part->name);
+    (void)sp_buf_addc(&b, '"');
+    if (part->filename) {
+        (void)sp_buf_adds(&b, "; filename=\"");
+        add_escaped(&b, part->filename);
+        (void)sp_buf_addc(&b, '"');
+    }
+    (void)sp_buf_adds(&b, "\r\n");
+    const char *ctype = part->content_type ? part->content_type
+                        : part->filename   ? "application/octet-stream"
+                                           : NULL;
+    if (ctype)
+        (void)sp_buf_addf(&b, "Content-Type: %s\r\n", ctype);
+    (void)sp_buf_adds(&b, "\r\n");
+    part->head = sp_buf_detach(&b, &part->head_len);
+}
+
 static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
 {
     static const char *const fields[] = {"name", "value", "filename", "content_type", "content"};
@@ -410,6 +452,8 @@ static void compile_multipart(sp_dw *c, const json_t *v, sp_request *r)
             else
                 part->content_type = sp_strdup(ctype);
         }
+        if (part->name)
+            part_head(part);
         sp_dw_path_pop(c, m);
     }
 }
@@ -597,6 +641,7 @@ static void free_request(sp_request *r)
         sp_dw_tfree(r->parts[i].value);
         free(r->parts[i].filename);
         free(r->parts[i].content_type);
+        free(r->parts[i].head);
     }
     free(r->parts);
     free(r);

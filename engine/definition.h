@@ -69,6 +69,9 @@ typedef struct sp_part {
     sp_tmpl *value;     /* field value, or the file's content */
     char *filename;     /* NULL for a plain field */
     char *content_type; /* NULL: text/plain for fields, application/octet-stream for files */
+    char *head;         /* the part's header lines and the blank line after them, as sent
+                           before its value (names escaped as a browser escapes them) */
+    size_t head_len;
 } sp_part;
 
 typedef struct sp_request {

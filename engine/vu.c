@@ -452,6 +452,7 @@ void sp_vu_free(sp_vu *v)
         curl_easy_setopt(v->easy, CURLOPT_MIMEPOST, NULL);
         curl_mime_free(v->mime);
     }
+    free(v->mp);
     curl_easy_cleanup(v->easy);
     /* Closes the VU's connection (through the worker's close callback, so that it forgets the
      * socket). */
@@ -521,6 +522,97 @@ static int build_mime(sp_vu *v, const sp_request *rq, const sp_vuctx *ctx)
     return 0;
 }
 
+/*
+ * Multipart bodies. libcurl's mime API allocates a tree per request (a part, its name, type
+ * and data copied, its headers formatted) and sends the body from a read callback after the
+ * headers, in a second send that also waits for the socket to be writable: together a third of
+ * an upload's cost (tests/bench/guide.sh). The VU writes the body itself instead, in the layout
+ * libcurl writes, and sends it as it sends any body. The part headers are written at load
+ * (sp_part.head); a request only copies them around its rendered values.
+ *
+ * The boundary is fixed per VU (derived from the run's seed, the VU number and a generation
+ * count), so the Content-Type line it goes in is built once. A body whose values hold the
+ * boundary (content echoed by a server, say) is built again with the next generation's.
+ * A request whose headers set a Content-Type of their own keeps libcurl's mime API, which
+ * appends the boundary to that type (build_mime).
+ */
+#define MP_DASHES "------------------------"
+#define MP_BOUNDARY_LEN (sizeof MP_DASHES - 1 + 16)
+#define MP_CTYPE "Content-Type: multipart/form-data; boundary="
+#define MP_TRIES 8 /* boundaries tried before a body is given up */
+
+typedef struct sp_vump {
+    struct curl_slist node; /* the Content-Type line, linked before the request's headers */
+    uint32_t gen;
+    char line[sizeof MP_CTYPE + MP_BOUNDARY_LEN];
+} sp_vump;
+
+static void mp_boundary(sp_vu *v, sp_vump *mp)
+{
+    static const char hex[] = "0123456789abcdef";
+    sp_rng g;
+    sp_rng_seed(&g, v->env->r->seed ^ (v->num * 0xbf58476d1ce4e5b9ull) ^
+                        ((uint64_t)mp->gen * 0x94d049bb133111ebull));
+    uint64_t x = sp_rng_next(&g);
+    char *b = mp->line + sizeof MP_CTYPE - 1;
+    memcpy(b, MP_DASHES, sizeof MP_DASHES - 1);
+    for (size_t i = 0; i < 16; i++)
+        b[sizeof MP_DASHES - 1 + i] = hex[(x >> (4 * i)) & 15];
+    b[MP_BOUNDARY_LEN] = '\0';
+}
+
+/* 1 when a header of this request (the plan's or the VU's) sets the Content-Type. */
+static int sets_ctype(const sp_vu *v, const sp_plan *p);
+
+/* Renders the parts into v->body between boundary lines. Each value has the render cap of its
+ * own, as with one template per part; the body as a whole is bounded by the number of parts. */
+static int build_multipart(sp_vu *v, const sp_request *rq, const sp_vuctx *ctx)
+{
+    sp_vump *mp = v->mp;
+    if (!mp) {
+        mp = v->mp = sp_calloc(1, sizeof(*mp));
+        memcpy(mp->line, MP_CTYPE, sizeof MP_CTYPE - 1);
+        mp->node.data = mp->line;
+        mp_boundary(v, mp);
+    }
+    sp_buf *b = &v->body;
+    int rc = 0;
+    for (int tries = 0; !rc && tries < MP_TRIES; tries++) {
+        const char *bd = mp->line + sizeof MP_CTYPE - 1;
+        sp_buf_reset(b);
+        for (size_t i = 0; !rc && i < rq->nparts; i++) {
+            const sp_part *pt = &rq->parts[i];
+            b->max = SIZE_MAX;
+            (void)sp_buf_add(b, "--", 2);
+            (void)sp_buf_add(b, bd, MP_BOUNDARY_LEN);
+            (void)sp_buf_add(b, "\r\n", 2);
+            (void)sp_buf_add(b, pt->head, pt->head_len);
+            b->max = b->len + SP_TMPL_MAX_RENDER;
+            rc = sp_tmpl_render(pt->value, ctx, b);
+            b->max = SIZE_MAX;
+            (void)sp_buf_add(b, "\r\n", 2);
+        }
+        if (rc)
+            break;
+        (void)sp_buf_add(b, "--", 2);
+        (void)sp_buf_add(b, bd, MP_BOUNDARY_LEN);
+        (void)sp_buf_add(b, "--\r\n", 4);
+        /* The boundary is on nparts + 1 lines; any more is inside a value. */
+        size_t n = 0;
+        for (const char *q = b->p, *end = b->p + b->len;
+             (q = memmem(q, (size_t)(end - q), bd, MP_BOUNDARY_LEN)) != NULL; q += MP_BOUNDARY_LEN)
+            n++;
+        if (n == rq->nparts + 1)
+            break;
+        mp->gen++;
+        mp_boundary(v, mp);
+        if (tries + 1 == MP_TRIES)
+            rc = SP_EINVAL;
+    }
+    b->max = SP_TMPL_MAX_RENDER;
+    return rc;
+}
+
 /* Adds one "Name: value" line to the VU's header text; the node's data holds the offset until
  * the list is linked (the text may move while it grows). */
 static int hdr_emit(sp_vu *v, size_t *n, const char *line, const char *name, const char *val,
@@ -563,6 +655,12 @@ static int vu_has(const sp_vu *v, const char *name)
         if (strcasecmp(v->vh[i].name, name) == 0)
             return 1;
     return 0;
+}
+
+static int sets_ctype(const sp_vu *v, const sp_plan *p)
+{
+    return plan_has(p, 0, "Content-Type") || plan_has(p, 2, "Content-Type") ||
+           vu_has(v, "Content-Type");
 }
 
 /*
@@ -703,6 +801,7 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
         v->cfg_req = rq;
     }
+    struct curl_slist *ctype = NULL; /* a multipart body's Content-Type line */
     switch (rq->body_kind) {
     case SP_BODY_NONE:
         break;
@@ -728,6 +827,19 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
         break;
     }
     case SP_BODY_MULTIPART:
+        if (!sets_ctype(v, p)) {
+            int rc = build_multipart(v, rq, &ctx);
+            if (rc != 0) {
+                sp_vu_fail(v, p,
+                           rc == SP_ELIMIT ? "multipart field larger than its cap"
+                                           : "multipart values hold every boundary tried");
+                return -1;
+            }
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)v->body.len);
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, v->body.p);
+            ctype = &v->mp->node;
+            break;
+        }
         if (build_mime(v, rq, &ctx) != 0) {
             sp_vu_fail(v, p, "multipart field larger than its cap");
             return -1;
@@ -740,6 +852,12 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
     if (build_headers(v, p, &ctx, &hdrs) != 0) {
         sp_vu_fail(v, p, "request headers larger than their cap");
         return -1;
+    }
+    if (ctype) {
+        /* The VU's own node, in front of a list that may be the plan's (shared, never
+         * changed). */
+        ctype->next = hdrs;
+        hdrs = ctype;
     }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, hdrs);
 

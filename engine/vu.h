@@ -131,7 +131,8 @@ typedef struct sp_vu {
     sp_buf hdrtext;
 
     sp_buf url, body, resp, resphdr;
-    curl_mime *mime;
+    curl_mime *mime;    /* a multipart body libcurl builds (the request sets its type) */
+    struct sp_vump *mp; /* the multipart boundary and its header, made when first needed */
 
     const sp_plan *cur;   /* the request in flight */
     uint64_t intended_us; /* when the request should have started (open model); latency base */

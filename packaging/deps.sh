@@ -23,7 +23,8 @@ pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libwebsockets-dev libsodium-dev libpcre2-dev curl procps tzdata jq
       libxml2-utils)  # xmllint: the tests validate the JUnit XML against tests/fixtures/junit.xsd
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
-[ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light)
+# linux-perf and strace: the benches' profiles and syscall counts (tests/bench/README.md).
+[ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light linux-perf strace)
 # The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).
 pkgs+=(dpkg-dev openssl nginx-light)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
