@@ -6,11 +6,15 @@
 #define _GNU_SOURCE /* memmem */
 #include "engine/vu.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "engine/tracerec.h"
 
@@ -371,7 +375,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
  * CURLOPT_HTTP_VERSION for options.http_version. "2" asks for prior knowledge: over http:// the
  * connection starts with the HTTP/2 preface (h2c), and over https:// curl offers h2 and
  * http/1.1 by ALPN and speaks what the server picks, so a server that picks http/1.1 is caught
- * after the response (not_h2) rather than refused in the handshake. "auto" offers h2 by ALPN
+ * after the response (h2_outcome) rather than refused in the handshake. "auto" offers h2 by ALPN
  * only over TLS: plain http:// stays HTTP/1.1, as browsers behave.
  */
 static long curl_http_version(sp_http_version ver)
@@ -385,6 +389,56 @@ static long curl_http_version(sp_http_version ver)
         break;
     }
     return (long)CURL_HTTP_VERSION_1_1;
+}
+
+/*
+ * libcurl before 8.0 (Debian 12 ships 7.88.1) breaks a reused h2c connection: with prior
+ * knowledge asked for, curl sets up HTTP/2 on the connection a second time and the request fails
+ * with CURLE_HTTP2 before it is sent (curl issue 10634, fixed in 8.0.0), so every other request
+ * of a VU would fail. Asking for plain HTTP/2 (CURL_HTTP_VERSION_2_0) on a connection that already
+ * speaks h2c avoids that, but on a new connection it would send an HTTP/1.1 Upgrade that h2c
+ * servers such as nginx refuse. So each request asks for plain HTTP/2 only when the VU's last h2c
+ * connection is still open and idle, and prior knowledge otherwise: the socket curl last opened
+ * for the VU (on_sockopt) is that connection while its local port is still the one the last h2c
+ * response came over. A connection with something to read (a GOAWAY, the server's close) is left
+ * for a new one made with prior knowledge. Two system calls per request, only in this case.
+ */
+#define H2C_REUSE_BUG (LIBCURL_VERSION_NUM < 0x080000)
+
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    sp_vu *v = ud;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        v->h2c_fd = fd;
+    return CURL_SOCKOPT_OK;
+}
+
+/* 1 when fd is still the TCP socket whose local port is port. */
+static int same_socket(int fd, long port)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof a;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
+        return 0;
+    if (a.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&a)->sin_port) == port;
+    if (a.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port;
+    return 0;
+}
+
+static void h2c_version(sp_vu *v)
+{
+    long want = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, fresh = 0;
+    if (v->h2_port && v->h2_clear && same_socket(v->h2c_fd, v->h2_port)) {
+        struct pollfd pfd = {.fd = v->h2c_fd, .events = POLLIN | POLLRDHUP};
+        if (poll(&pfd, 1, 0) == 0)
+            want = CURL_HTTP_VERSION_2_0;
+        else
+            fresh = 1;
+    }
+    curl_easy_setopt(v->easy, CURLOPT_HTTP_VERSION, want);
+    curl_easy_setopt(v->easy, CURLOPT_FRESH_CONNECT, fresh);
 }
 
 /* ---- VU lifecycle ---- */
@@ -459,6 +513,11 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
      * handle never multiplexes (CURLPIPE_NOTHING in worker.c), so HTTP/2 carries one VU's
      * requests, one at a time, and never puts VUs together on one connection. */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_http_version(d->opts.http_version));
+    v->h2c_fd = -1;
+    if (d->opts.http_version == SP_HTTP_2 && H2C_REUSE_BUG) {
+        curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+        curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, v);
+    }
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
@@ -721,6 +780,8 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
         curl_easy_setopt(e, CURLOPT_URL, v->url.p);
         v->cfg_url = NULL;
     }
+    if (env->r->def->opts.http_version == SP_HTTP_2 && H2C_REUSE_BUG)
+        h2c_version(v);
     if (v->cfg_req != rq) {
         set_method(v, rq);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
@@ -890,16 +951,32 @@ static int classify(sp_vu *v, CURLcode cc, const char **msg)
 }
 
 /*
- * With http_version "2" a response that came over HTTP/1.x fails as not_h2 (-1 when it came over
- * HTTP/2). curl falls back to HTTP/1.1 when TLS ALPN does not pick h2, and a test of an HTTP/2
- * gateway that silently measured HTTP/1.1 would report figures of the wrong protocol; "auto" is
- * there for the fallback.
+ * The HTTP/2 side of a finished transfer, with http_version "2" or "auto": -1, or a kind with
+ * *msg set. With "2" a response that came over HTTP/1.x fails as not_h2: curl falls back to
+ * HTTP/1.1 when TLS ALPN does not pick h2, and a test of an HTTP/2 gateway that silently measured
+ * HTTP/1.1 would report figures of the wrong protocol ("auto" is there for the fallback). A
+ * connection that ends mid-request after it carried HTTP/2 fails as http2: libcurl 7.88 reports a
+ * GOAWAY with an error code, and the close that follows it, as a partial or failed read, which
+ * would otherwise read as a TCP reset; the connection is known by its local port.
  */
-static int not_h2(sp_vu *v, const char **msg)
+static int h2_outcome(sp_vu *v, CURLcode cc, const char **msg)
 {
-    long ver = 0;
+    long ver = 0, port = 0;
     curl_easy_getinfo(v->easy, CURLINFO_HTTP_VERSION, &ver);
-    if (ver == CURL_HTTP_VERSION_2_0)
+    curl_easy_getinfo(v->easy, CURLINFO_LOCAL_PORT, &port);
+    if (cc != CURLE_OK) {
+        int on_h2 = ver == CURL_HTTP_VERSION_2_0 || (port && port == v->h2_port);
+        if (on_h2 && (cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
+                      cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR)) {
+            *msg = "HTTP/2 connection closed mid-request (GOAWAY with an error, or a close)";
+            return SP_ERRK_H2;
+        }
+        return -1;
+    }
+    v->h2_port = ver == CURL_HTTP_VERSION_2_0 ? port : 0;
+    if (H2C_REUSE_BUG && v->env->r->def->opts.http_version == SP_HTTP_2)
+        v->h2_clear = v->h2_port && is_cleartext(v);
+    if (ver == CURL_HTTP_VERSION_2_0 || v->env->r->def->opts.http_version != SP_HTTP_2)
         return -1;
     *msg = ver == CURL_HTTP_VERSION_1_0
                ? "the server answered over HTTP/1.0, not HTTP/2 (options.http_version \"2\")"
@@ -1190,11 +1267,11 @@ void sp_vu_finish(sp_vu *v, CURLcode cc)
     const char *msg = NULL;
     json_t *doc = NULL;
     int kind = -1;
-    if (cc != CURLE_OK)
+    if (env->r->def->opts.http_version != SP_HTTP_1_1)
+        kind = h2_outcome(v, cc, &msg);
+    if (kind < 0 && cc != CURLE_OK)
         kind = classify(v, cc, &msg);
-    else if (env->r->def->opts.http_version == SP_HTTP_2)
-        kind = not_h2(v, &msg);
-    if (cc == CURLE_OK && kind < 0)
+    else if (kind < 0)
         kind = check_expect(v, p, (int)status, latency, &msg, &doc);
     v->last_status = (int)status;
     /* Extracts run before the request is recorded: a regex that gives up fails the request. */
