@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http2 from 'node:http2';
 import path from 'node:path';
-import { STAMPEDE_BIN, freePort, run, startProcess, tempDir } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, freePort, run, startProcess, startStampede, tempDir } from '../lib/harness.mjs';
 
 const NGINX = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => fs.existsSync(p));
 const VUS = 3;
@@ -193,6 +193,23 @@ test('a bad http_version is refused naming the field and the allowed values', as
     assert.match(text, /options\.http_version/, text);
     assert.match(text, /"1\.1", "2" or "auto"/, text);
     assert.equal(takeLog().length, 0, 'nothing was sent');
+  }
+});
+
+test('the REST API refuses a bad http_version with 422 naming the field, and keeps a good one', async () => {
+  const srv = await startStampede();
+  try {
+    const bad = await srv.api('POST', '/api/v1/tests', def(`http://127.0.0.1:${ports.plain}`, 'HTTP/2'));
+    assert.equal(bad.status, 422, bad.text);
+    assert.equal(bad.json.error.code, 'invalid_definition');
+    assert.equal(bad.json.error.path, 'options.http_version');
+    assert.match(bad.json.error.message, /expected "1\.1", "2" or "auto", got 'HTTP\/2'/);
+    const good = await srv.api('POST', '/api/v1/tests', def(`http://127.0.0.1:${ports.plain}`, 'auto'));
+    assert.equal(good.status, 201, good.text);
+    const back = await srv.api('GET', `/api/v1/tests/${good.json.id}`);
+    assert.equal(back.json.definition.options.http_version, 'auto', back.text);
+  } finally {
+    await srv.stop();
   }
 });
 
