@@ -68,11 +68,35 @@ static void check_data(sp_dw *c, const json_t *data)
 
 /* ---- options ---- */
 
+/* "http_version": a string, so that 1.1 and 2 written as JSON numbers (1.10 == 1.1) are refused
+ * with the allowed spellings rather than guessed at. */
+static void compile_http_version(sp_dw *c, const json_t *v, sp_http_version *out)
+{
+    static const struct {
+        const char *name;
+        sp_http_version ver;
+    } versions[] = {{"1.1", SP_HTTP_1_1}, {"2", SP_HTTP_2}, {"auto", SP_HTTP_AUTO}};
+    if (!v)
+        return;
+    const char *s = json_string_value(v); /* borrowed; NULL when not a string */
+    for (size_t i = 0; s && i < SP_ARRAY_LEN(versions); i++) {
+        if (strcmp(s, versions[i].name) == 0) {
+            *out = versions[i].ver;
+            return;
+        }
+    }
+    if (s)
+        sp_dw_err_key(c, "http_version", "expected \"1.1\", \"2\" or \"auto\", got '%.64s'", s);
+    else
+        sp_dw_err_key(c, "http_version", "expected \"1.1\", \"2\" or \"auto\" (a string), got %s",
+                      sp_dw_type_name(v));
+}
+
 static void compile_options(sp_dw *c, const json_t *v, sp_options *o)
 {
     static const char *const fields[] = {
         "timeout",          "connect_timeout", "graceful_stop", "max_response_bytes",
-        "follow_redirects", "insecure",        "cookies"};
+        "follow_redirects", "insecure",        "cookies",       "http_version"};
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object", v);
         return;
@@ -93,6 +117,7 @@ static void compile_options(sp_dw *c, const json_t *v, sp_options *o)
     b = sp_dw_get_bool(c, v, "cookies", 1);
     if (b >= 0)
         o->cookies = b;
+    compile_http_version(c, json_object_get(v, "http_version"), &o->http_version);
 }
 
 /* ---- top level ---- */
@@ -483,6 +508,7 @@ static int load(const char *text, size_t len, const sp_overrides *ov, const char
     d->opts.follow_redirects = 1;
     d->opts.insecure = 0;
     d->opts.cookies = 1;
+    d->opts.http_version = SP_HTTP_1_1;
     c.def = d;
 
     apply_overrides(&c, doc, ov);

@@ -277,6 +277,13 @@ typedef struct sp_load {
     uint32_t stop_window_s;
 } sp_load;
 
+/* options.http_version: which HTTP the VUs speak (engine.md, "HTTP versions"). */
+typedef enum sp_http_version {
+    SP_HTTP_1_1 = 0, /* "1.1" (default): HTTP/1.1 only, ALPN never offers h2 */
+    SP_HTTP_2,       /* "2": HTTP/2 only: ALPN for https://, prior knowledge (h2c) for http:// */
+    SP_HTTP_AUTO,    /* "auto": HTTP/2 where TLS ALPN offers it, else HTTP/1.1 */
+} sp_http_version;
+
 typedef struct sp_options {
     uint32_t timeout_ms; /* default total timeout per request */
     uint32_t connect_timeout_ms;
@@ -285,6 +292,7 @@ typedef struct sp_options {
     int follow_redirects;
     int insecure; /* skip TLS peer verification: only when the test says so */
     int cookies;  /* each VU keeps its own cookie jar (default on) */
+    sp_http_version http_version;
 } sp_options;
 
 /* What a name in sp_def.names counts. */

@@ -31,6 +31,12 @@ const char *sp_errkind_name(sp_errkind k)
         return "blocked";
     case SP_ERRK_REGEX_LIMIT:
         return "regex_limit";
+    case SP_ERRK_H2_RESET:
+        return "stream_reset";
+    case SP_ERRK_H2:
+        return "http2";
+    case SP_ERRK_NOT_H2:
+        return "not_http2";
     case SP_ERRK_COUNT:
         break;
     }

@@ -31,12 +31,16 @@ typedef enum sp_errkind {
     SP_ERRK_OTHER,       /* any other transport failure */
     SP_ERRK_BLOCKED,     /* the target's address is not in the target allowlist */
     SP_ERRK_REGEX_LIMIT, /* an extract's regex reached its match limit (engine/regex.h) */
+    SP_ERRK_H2_RESET,    /* HTTP/2: the server reset the request's stream (RST_STREAM) */
+    SP_ERRK_H2,          /* HTTP/2: the connection failed (framing error, GOAWAY with an error) */
+    SP_ERRK_NOT_H2,      /* http_version "2", and the server answered over HTTP/1.x */
     SP_ERRK_COUNT
 } sp_errkind;
 
 /* Stable lower-case name of a kind: "timeout", "connect_refused", "reset", "dns", "tls",
- * "http_status", "assertion", "too_large", "other", "blocked", "regex_limit". Kinds are stored by
- * number: a new kind is added before SP_ERRK_COUNT, never in the middle. */
+ * "http_status", "assertion", "too_large", "other", "blocked", "regex_limit", "stream_reset",
+ * "http2", "not_http2". Kinds are stored by number: a new kind is added before SP_ERRK_COUNT,
+ * never in the middle. */
 const char *sp_errkind_name(sp_errkind k);
 
 typedef struct sp_failmsg {

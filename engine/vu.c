@@ -6,11 +6,15 @@
 #define _GNU_SOURCE /* memmem */
 #include "engine/vu.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "engine/tracerec.h"
 
@@ -367,6 +371,76 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud)
     return len;
 }
 
+/*
+ * CURLOPT_HTTP_VERSION for options.http_version. "2" asks for prior knowledge: over http:// the
+ * connection starts with the HTTP/2 preface (h2c), and over https:// curl offers h2 and
+ * http/1.1 by ALPN and speaks what the server picks, so a server that picks http/1.1 is caught
+ * after the response (h2_outcome) rather than refused in the handshake. "auto" offers h2 by ALPN
+ * only over TLS: plain http:// stays HTTP/1.1, as browsers behave.
+ */
+static long curl_http_version(sp_http_version ver)
+{
+    switch (ver) {
+    case SP_HTTP_2:
+        return (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+    case SP_HTTP_AUTO:
+        return (long)CURL_HTTP_VERSION_2TLS;
+    case SP_HTTP_1_1:
+        break;
+    }
+    return (long)CURL_HTTP_VERSION_1_1;
+}
+
+/*
+ * libcurl before 8.0 (Debian 12 ships 7.88.1) breaks a reused h2c connection: with prior
+ * knowledge asked for, curl sets up HTTP/2 on the connection a second time and the request fails
+ * with CURLE_HTTP2 before it is sent (curl issue 10634, fixed in 8.0.0), so every other request
+ * of a VU would fail. Asking for plain HTTP/2 (CURL_HTTP_VERSION_2_0) on a connection that already
+ * speaks h2c avoids that, but on a new connection it would send an HTTP/1.1 Upgrade that h2c
+ * servers such as nginx refuse. So each request asks for plain HTTP/2 only when the VU's last h2c
+ * connection is still open and idle, and prior knowledge otherwise: the socket curl last opened
+ * for the VU (on_sockopt) is that connection while its local port is still the one the last h2c
+ * response came over. A connection with something to read (a GOAWAY, the server's close) is left
+ * for a new one made with prior knowledge. Two system calls per request, only in this case.
+ */
+#define H2C_REUSE_BUG (LIBCURL_VERSION_NUM < 0x080000)
+
+static int on_sockopt(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+    sp_vu *v = ud;
+    if (purpose == CURLSOCKTYPE_IPCXN)
+        v->h2c_fd = fd;
+    return CURL_SOCKOPT_OK;
+}
+
+/* 1 when fd is still the TCP socket whose local port is port. */
+static int same_socket(int fd, long port)
+{
+    struct sockaddr_storage a;
+    socklen_t alen = sizeof a;
+    if (fd < 0 || getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
+        return 0;
+    if (a.ss_family == AF_INET)
+        return ntohs(((struct sockaddr_in *)&a)->sin_port) == port;
+    if (a.ss_family == AF_INET6)
+        return ntohs(((struct sockaddr_in6 *)&a)->sin6_port) == port;
+    return 0;
+}
+
+static void h2c_version(sp_vu *v)
+{
+    long want = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE, fresh = 0;
+    if (v->h2_port && v->h2_clear && same_socket(v->h2c_fd, v->h2_port)) {
+        struct pollfd pfd = {.fd = v->h2c_fd, .events = POLLIN | POLLRDHUP};
+        if (poll(&pfd, 1, 0) == 0)
+            want = CURL_HTTP_VERSION_2_0;
+        else
+            fresh = 1;
+    }
+    curl_easy_setopt(v->easy, CURLOPT_HTTP_VERSION, want);
+    curl_easy_setopt(v->easy, CURLOPT_FRESH_CONNECT, fresh);
+}
+
 /* ---- VU lifecycle ---- */
 
 sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32_t slot, uint64_t k)
@@ -434,8 +508,16 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
     /* Proxies from the environment are ignored: a load test measures the target, and skipping
      * the proxy lookup saves work on every transfer. */
     curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-    /* One connection per VU, as real clients behave; HTTP/2 would multiplex VUs onto one. */
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* options.http_version. Whatever the version, each VU keeps its own connection, as real
+     * clients do: the share above gives the VU a connection cache of its own and the multi
+     * handle never multiplexes (CURLPIPE_NOTHING in worker.c), so HTTP/2 carries one VU's
+     * requests, one at a time, and never puts VUs together on one connection. */
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_http_version(d->opts.http_version));
+    v->h2c_fd = -1;
+    if (d->opts.http_version == SP_HTTP_2 && H2C_REUSE_BUG) {
+        curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
+        curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, v);
+    }
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     /* curl's receive buffer is allocated per easy handle and kept for its life; 16 KB by
      * default. A smaller one keeps idle VUs small at the cost of more reads for big bodies. */
@@ -796,6 +878,8 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
         curl_easy_setopt(e, CURLOPT_URL, v->url.p);
         v->cfg_url = NULL;
     }
+    if (env->r->def->opts.http_version == SP_HTTP_2 && H2C_REUSE_BUG)
+        h2c_version(v);
     if (v->cfg_req != rq) {
         set_method(v, rq);
         curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)p->timeout_ms);
@@ -896,6 +980,14 @@ int sp_vu_prepare(sp_vu *v, const sp_plan *p)
 
 /* ---- responses: classification, expectations, extraction ---- */
 
+/* 1 when the transfer went over http:// (no TLS). */
+static int is_cleartext(sp_vu *v)
+{
+    const char *scheme = NULL; /* curl's, static */
+    curl_easy_getinfo(v->easy, CURLINFO_SCHEME, &scheme);
+    return scheme && strcasecmp(scheme, "http") == 0;
+}
+
 static int classify(sp_vu *v, CURLcode cc, const char **msg)
 {
     sp_vuenv *env = v->env;
@@ -929,6 +1021,11 @@ static int classify(sp_vu *v, CURLcode cc, const char **msg)
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
         *msg = curl_easy_strerror(cc);
+        if (cc == CURLE_GOT_NOTHING && env->r->def->opts.http_version == SP_HTTP_2 &&
+            is_cleartext(v))
+            /* An HTTP/1.1 server answers the h2c preface with a 400 that curl cannot read as
+             * HTTP/2 and closes: the usual cause when this happens on every request. */
+            *msg = "server returned nothing: does it speak HTTP/2 without TLS (h2c)?";
         return SP_ERRK_RESET;
     case CURLE_SSL_CONNECT_ERROR:
     case CURLE_SSL_CERTPROBLEM:
@@ -945,6 +1042,16 @@ static int classify(sp_vu *v, CURLcode cc, const char **msg)
     case CURLE_PEER_FAILED_VERIFICATION:
         *msg = curl_easy_strerror(cc);
         return SP_ERRK_TLS;
+    case CURLE_HTTP2_STREAM:
+        /* Only this request's stream failed: the server sent RST_STREAM (or broke the stream's
+         * rules), and the VU's connection stays usable for its next request. */
+        *msg = "HTTP/2 stream reset";
+        return SP_ERRK_H2_RESET;
+    case CURLE_HTTP2:
+        /* The whole HTTP/2 connection failed: a framing or protocol error, a GOAWAY with an
+         * error code, or prior knowledge (h2c) sent to a server that does not speak HTTP/2. */
+        *msg = "HTTP/2 connection error (framing, protocol or GOAWAY)";
+        return SP_ERRK_H2;
     case CURLE_WRITE_ERROR:
         if (v->too_large) {
             sp_buf_reset(&env->msgbuf);
@@ -959,6 +1066,40 @@ static int classify(sp_vu *v, CURLcode cc, const char **msg)
         *msg = curl_easy_strerror(cc);
         return SP_ERRK_OTHER;
     }
+}
+
+/*
+ * The HTTP/2 side of a finished transfer, with http_version "2" or "auto": -1, or a kind with
+ * *msg set. With "2" a response that came over HTTP/1.x fails as not_h2: curl falls back to
+ * HTTP/1.1 when TLS ALPN does not pick h2, and a test of an HTTP/2 gateway that silently measured
+ * HTTP/1.1 would report figures of the wrong protocol ("auto" is there for the fallback). A
+ * connection that ends mid-request after it carried HTTP/2 fails as http2: libcurl 7.88 reports a
+ * GOAWAY with an error code, and the close that follows it, as a partial or failed read, which
+ * would otherwise read as a TCP reset; the connection is known by its local port.
+ */
+static int h2_outcome(sp_vu *v, CURLcode cc, const char **msg)
+{
+    long ver = 0, port = 0;
+    curl_easy_getinfo(v->easy, CURLINFO_HTTP_VERSION, &ver);
+    curl_easy_getinfo(v->easy, CURLINFO_LOCAL_PORT, &port);
+    if (cc != CURLE_OK) {
+        int on_h2 = ver == CURL_HTTP_VERSION_2_0 || (port && port == v->h2_port);
+        if (on_h2 && (cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR ||
+                      cc == CURLE_GOT_NOTHING || cc == CURLE_SEND_ERROR)) {
+            *msg = "HTTP/2 connection closed mid-request (GOAWAY with an error, or a close)";
+            return SP_ERRK_H2;
+        }
+        return -1;
+    }
+    v->h2_port = ver == CURL_HTTP_VERSION_2_0 ? port : 0;
+    if (H2C_REUSE_BUG && v->env->r->def->opts.http_version == SP_HTTP_2)
+        v->h2_clear = v->h2_port && is_cleartext(v);
+    if (ver == CURL_HTTP_VERSION_2_0 || v->env->r->def->opts.http_version != SP_HTTP_2)
+        return -1;
+    *msg = ver == CURL_HTTP_VERSION_1_0
+               ? "the server answered over HTTP/1.0, not HTTP/2 (options.http_version \"2\")"
+               : "the server answered over HTTP/1.1, not HTTP/2 (options.http_version \"2\")";
+    return SP_ERRK_NOT_H2;
 }
 
 /* A short JSON text of j for a message, cut with "..." when long. */
@@ -1243,10 +1384,12 @@ void sp_vu_finish(sp_vu *v, CURLcode cc)
 
     const char *msg = NULL;
     json_t *doc = NULL;
-    int kind;
-    if (cc != CURLE_OK)
+    int kind = -1;
+    if (env->r->def->opts.http_version != SP_HTTP_1_1)
+        kind = h2_outcome(v, cc, &msg);
+    if (kind < 0 && cc != CURLE_OK)
         kind = classify(v, cc, &msg);
-    else
+    else if (kind < 0)
         kind = check_expect(v, p, (int)status, latency, &msg, &doc);
     v->last_status = (int)status;
     /* Extracts run before the request is recorded: a regex that gives up fails the request. */

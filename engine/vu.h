@@ -150,6 +150,12 @@ typedef struct sp_vu {
     uint8_t hdr_cb;   /* the header callback is installed */
     uint8_t jar;      /* the VU's cookie jar exists (a response set a cookie) */
     char blocked[64]; /* "ADDR:PORT" the allowlist refused for the request in flight, or "" */
+    /* http_version "2" or "auto" (h2_outcome in vu.c): the local port of the connection the
+     * last response came over when that was HTTP/2, else 0; h2_clear: that connection is h2c
+     * (no TLS); h2c_fd: the socket curl last opened for the VU (h2c_version, libcurl < 8.0). */
+    long h2_port;
+    uint8_t h2_clear;
+    int h2c_fd;
 } sp_vu;
 
 /* Sets up env for the VUs of a worker of r; sp_vu_env_release frees its buffers. */

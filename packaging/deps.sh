@@ -26,6 +26,8 @@ pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
 # linux-perf and strace: the benches' profiles and syscall counts (tests/bench/README.md).
 [ "$want_bench" = 1 ] && pkgs+=(wrk nginx-light linux-perf strace)
 # The Debian package (dpkg-shlibdeps) and the packaging tests (nginx with a throwaway certificate).
+# tests/integration/http2 needs nginx's http_v2 module (built into Debian 12's nginx, which
+# nginx-light pulls in) and libcurl with nghttp2 (libcurl4 depends on libnghttp2-14).
 pkgs+=(dpkg-dev openssl nginx-light)
 command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || pkgs+=(npm)

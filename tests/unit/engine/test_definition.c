@@ -291,6 +291,7 @@ static void test_defaults(void)
     CHECK_UINT_EQ(d->opts.graceful_stop_ms, 10000);
     CHECK_INT_EQ(d->opts.follow_redirects, 1);
     CHECK_INT_EQ(d->opts.insecure, 0);
+    CHECK_INT_EQ(d->opts.http_version, SP_HTTP_1_1);
     /* users + duration shorthand: jump to 1 user, hold 1 s */
     CHECK_UINT_EQ(d->load.nstages, 2);
     CHECK_UINT_EQ(d->load.stages[0].duration_ms, 0);
@@ -527,6 +528,37 @@ static void test_err_wrong_type(void)
                "options.insecure", "expected a boolean");
     EXPECT_ERR("{" HEAD "'users':[{'weight':0,'tasks':[{'request':{'url':'/x'}}]}]," LOAD "}",
                "users[0].weight", "between 1 and");
+}
+
+/* options.http_version: the three spellings, and anything else refused with the allowed ones. */
+static void test_http_version(void)
+{
+    static const struct {
+        const char *v;
+        sp_http_version want;
+    } ok[] = {{"'1.1'", SP_HTTP_1_1}, {"'2'", SP_HTTP_2}, {"'auto'", SP_HTTP_AUTO}};
+    for (size_t i = 0; i < SP_ARRAY_LEN(ok); i++) {
+        char src[512];
+        snprintf(src, sizeof src,
+                 "{" HEAD "'options':{'http_version':%s},'users':[{'tasks':[{'request':{'url':'/x'"
+                 "}}]}]," LOAD "}",
+                 ok[i].v);
+        sp_def *d = must_load_q(src, NULL);
+        CHECK(d != NULL);
+        if (d)
+            CHECK_INT_EQ(d->opts.http_version, ok[i].want);
+        sp_def_free(d);
+    }
+    static const char *const bad[] = {"'2.0'", "'h2'", "'HTTP/2'", "'1.0'", "'AUTO'", "''",
+                                      "2",     "1.1",  "null",     "true",  "['2']"};
+    for (size_t i = 0; i < SP_ARRAY_LEN(bad); i++) {
+        char src[512];
+        snprintf(src, sizeof src,
+                 "{" HEAD "'options':{'http_version':%s},'users':[{'tasks':[{'request':{'url':'/x'"
+                 "}}]}]," LOAD "}",
+                 bad[i]);
+        EXPECT_ERR(src, "options.http_version", "expected \"1.1\", \"2\" or \"auto\"");
+    }
 }
 
 static void test_err_missing_required(void)
@@ -955,6 +987,7 @@ int main(void)
     RUN(test_err_too_deep);
     RUN(test_err_unknown_field);
     RUN(test_err_wrong_type);
+    RUN(test_http_version);
     RUN(test_err_missing_required);
     RUN(test_err_templates);
     RUN(test_err_data);

@@ -2,6 +2,7 @@
  * test_metrics.c - recording, merging and resetting per-name and per-run stats.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "engine/metrics.h"
@@ -126,6 +127,15 @@ static void test_errkind_names(void)
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_TOO_LARGE), "too_large");
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_OTHER), "other");
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_BLOCKED), "blocked");
+    /* Stored by number and shown by name: the HTTP/2 kinds came last and keep their places. */
+    CHECK_INT_EQ(SP_ERRK_H2_RESET, SP_ERRK_REGEX_LIMIT + 1);
+    CHECK_STR_EQ(sp_errkind_name(SP_ERRK_H2_RESET), "stream_reset");
+    CHECK_STR_EQ(sp_errkind_name(SP_ERRK_H2), "http2");
+    CHECK_STR_EQ(sp_errkind_name(SP_ERRK_NOT_H2), "not_http2");
+    /* Every kind has its own name: a new kind without a case would read "other". */
+    for (int i = 0; i < SP_ERRK_COUNT; i++)
+        for (int j = i + 1; j < SP_ERRK_COUNT; j++)
+            CHECK(strcmp(sp_errkind_name((sp_errkind)i), sp_errkind_name((sp_errkind)j)) != 0);
 }
 
 int main(void)

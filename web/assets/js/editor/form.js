@@ -65,6 +65,7 @@ function testFields(form) {
         fld(form, 'Graceful stop', ['options', 'graceful_stop'], { kind: 'duration', placeholder: '10s' }),
         fld(form, 'Max response bytes', ['options', 'max_response_bytes'], { kind: 'number', placeholder: '1048576' }),
         sel(form, 'Follow redirects', ['options', 'follow_redirects'], [['', 'yes (default)'], ['false', 'no']], { onChange: (v) => { if (v) setAt(ed.def, ['options', 'follow_redirects'], false); else delAt(ed.def, ['options', 'follow_redirects']); ed.changed(); } }),
+        sel(form, 'HTTP version', ['options', 'http_version'], [['', '1.1 (default)'], ['2', '2 (h2 / h2c)'], ['auto', 'auto (h2 where TLS offers it)']]),
         fld(form, 'Skip TLS verification (insecure)', ['options', 'insecure'], { kind: 'checkbox' }))),
   ];
 }
