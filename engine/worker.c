@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,17 @@
  * request; shards of this size keep it short for a little memory per shard. */
 #define SHARD_VUS 128
 #define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
+/* Open model: an arrival due within this much of the loop's clock starts in this iteration
+ * rather than after one more sleep. At 30,000 arrivals/s they are 33 us apart, and a sleep and
+ * wake-up for each costs more CPU than the request it starts; starting the few due next with
+ * the one due now shares one wake-up between them. Each keeps its own due time (on_arrival), and
+ * its latency counts from that or from when it was sent if earlier, so starting early never
+ * makes a latency look shorter. */
+#define ARRIVAL_AHEAD_NS (100 * 1000ull)
+/* The loop's sleeps end this close to their deadline. The kernel's default slack (50 us) is as
+ * long as the gap between two arrivals at 20,000/s, and would make every arrival that long
+ * late. */
+#define TIMER_SLACK_NS 1000ul
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
 typedef struct sp_shard {
@@ -781,14 +793,19 @@ static void schedule_arrival(sp_worker *w)
     sp_timerheap_add(&w->timers, &w->arrival, r->start_ns + (uint64_t)llround(t_ms * NS_PER_MS));
 }
 
-/* An arrival is due, lag_us late: a free VU runs one iteration, else the arrival is dropped. */
-static void on_arrival(sp_worker *w, uint64_t lag_us)
+/* Arrival next_n is due (its timer already taken out of the heap): a free VU runs one iteration,
+ * else the arrival is dropped. now: the loop's clock, which may be up to ARRIVAL_AHEAD_NS before
+ * the due time (start_arrivals). */
+static void on_arrival(sp_worker *w, uint64_t now)
 {
     sp_stats *st = cur_stats(w);
+    uint64_t due_ns = w->arrival.when_ns;
+    uint64_t lag_us = now > due_ns ? (now - due_ns) / 1000 : 0;
+    if (lag_us > st->lag_us_max)
+        st->lag_us_max = lag_us;
     if (lag_us > SP_LAG_LATE_US)
         st->arrivals_late++;
     st->arrivals_lag_us += lag_us;
-    uint64_t due_us = w->arrival.when_ns / 1000;
     w->next_n += w->r->nworkers;
     schedule_arrival(w);
     if (w->nidle == 0) {
@@ -798,9 +815,22 @@ static void on_arrival(sp_worker *w, uint64_t lag_us)
     sp_vu *v = w->idle[--w->nidle];
     st->arrivals++;
     v->go = 1;
-    v->arrival_us = due_us;
+    /* The latency of the arrival's first request counts from its own due time, or from when it
+     * is sent if that is earlier (sp_vu_prepare): never from the batch's clock, so an arrival
+     * that waited is charged for the wait and one started early is not credited for it. */
+    v->arrival_us = due_ns / 1000;
     v->state = SP_VU_READY;
     vu_run(v);
+}
+
+/* Starts every arrival due by now + ARRIVAL_AHEAD_NS, the overdue ones of a late loop included,
+ * in this iteration. */
+static void start_arrivals(sp_worker *w, uint64_t now)
+{
+    while (w->arrival.idx != SP_TIMER_IDLE && w->arrival.when_ns <= now + ARRIVAL_AHEAD_NS) {
+        sp_timerheap_remove(&w->timers, &w->arrival);
+        on_arrival(w, now);
+    }
 }
 
 /* Open model: the pool (its max_vus share) is started once and kept; the tick only follows a
@@ -872,7 +902,7 @@ static void settle_arrivals(sp_worker *w, uint64_t now, int natural)
         if (i == SP_OPEN_MAX_OVERDUE)
             break;
         sp_timerheap_remove(&w->timers, &w->arrival);
-        on_arrival(w, (now - w->arrival.when_ns) / 1000);
+        on_arrival(w, now);
     }
     if (w->arrivals_over)
         return;
@@ -1209,6 +1239,8 @@ void *sp_worker_main(void *arg)
     const uint64_t graceful_ns = r->trace ? 0 : (uint64_t)r->def->opts.graceful_stop_ms * NS_PER_MS;
     struct epoll_event evs[EVENTS_MAX];
 
+    /* Best effort: without it the loop only wakes a little later. */
+    (void)prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
     w->cur = msg_take(w);
     w->env.stats = &w->cur->stats;
     w->cur_second = 0;
@@ -1244,16 +1276,19 @@ void *sp_worker_main(void *arg)
             control_tick(w, now);
             w->next_tick_ns = now + TICK_NS;
         }
+        if (w->open)
+            start_arrivals(w, now);
         sp_timer *t;
         while ((t = sp_timerheap_pop_due(&w->timers, now))) {
+            if (t == &w->arrival) { /* not reached (start_arrivals took it), but never a VU's */
+                on_arrival(w, now);
+                start_arrivals(w, now);
+                continue;
+            }
             uint64_t lag = (now - t->when_ns) / 1000;
             if (lag > cur_stats(w)->lag_us_max)
                 cur_stats(w)->lag_us_max = lag;
-            if (t == &w->arrival) {
-                on_arrival(w, lag);
-            } else {
-                vu_timer_fired((sp_vu *)((char *)t - offsetof(sp_vu, timer)));
-            }
+            vu_timer_fired((sp_vu *)((char *)t - offsetof(sp_vu, timer)));
         }
         /* Requests just added want curl's timeout at once: start them before sleeping. */
         if (run_due(w, now))

@@ -10,7 +10,12 @@
 # are printed too; on a shared virtual machine a few percent of sleeps overshoot by 1-3 ms
 # whatever the load (measured with a bare epoll_pwait2 loop), so those two are reported, not
 # judged.
-# Prints one line per rate tried and the highest sustained rate.
+# The closed model is the peer: 50 VUs without think time on the same nginx, the same threads
+# and CPUs, for SECONDS before the open rates are tried and again after them (a shared machine
+# drifts; both runs are printed and their mean is the peer). The open model's target is
+# ratio open/closed >= 0.8 with CPU per request within 1.2 x the closed model's (issue 18).
+# Prints one line per rate tried (with its CPU us per request), the highest sustained rate and
+# `ratio open/closed: X` beside it.
 # Usage: tests/bench/open-model.sh [SECONDS] [START] [THREADS] (default 5, 1000, 1).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -20,7 +25,27 @@ threads=${3:-1}
 port=$(bench_free_port)
 bench_nginx_start "$port"
 
-# try RATE -> prints "ok|bad target achieved dropped lag_mean_ms late_% lag_max_ms"
+cpus=1-"$(( $(nproc) - 1 ))"
+
+# closed -> prints "requests_per_s cpu_us_per_request"
+closed() {
+  cat >"$BENCH_TMP/closed.json" <<JSON
+{ "name": "closed model peer", "base_url": "http://127.0.0.1:$port",
+  "users": [ { "name": "u", "tasks": [ { "request": { "url": "/api/v1/products", "name": "GET /products" },
+                                          "expect": { "status": 200 } } ] } ],
+  "load": { "stages": [ { "duration": 0, "users": 50 }, { "duration": "${secs}s", "users": 50 } ] } }
+JSON
+  bench_timed "$BENCH_TMP/closed.time" taskset -c "$cpus" "$STAMPEDE" run "$BENCH_TMP/closed.json" \
+    --threads "$threads" --quiet --json "$BENCH_TMP/closed.result.json" >/dev/null || true
+  python3 - "$BENCH_TMP/closed.result.json" "$BENCH_TMP/closed.time" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); u, s = map(float, open(sys.argv[2]).read().split())
+n = r["total"]["requests"]
+print("%.1f" % (n / r["duration_s"]), "%.2f" % ((u + s) * 1e6 / max(n, 1)))
+PY
+}
+
+# try RATE -> prints "ok|bad target achieved dropped lag_mean_ms late_% lag_max_ms cpu_us_per_request"
 try() {
   local rate=$1 vus=$(( $1 / 10 + 100 ))
   cat >"$BENCH_TMP/open.json" <<JSON
@@ -29,34 +54,49 @@ try() {
                                           "expect": { "status": 200 } } ] } ],
   "load": { "model": "open", "max_vus": $vus, "rate": $rate, "duration": "${secs}s" } }
 JSON
-  taskset -c 1-"$(( $(nproc) - 1 ))" "$STAMPEDE" run "$BENCH_TMP/open.json" --threads "$threads" \
-    --quiet --json "$BENCH_TMP/open.result.json" >/dev/null || true
-  python3 - "$BENCH_TMP/open.result.json" "$rate" <<'PY'
+  bench_timed "$BENCH_TMP/open.time" taskset -c "$cpus" "$STAMPEDE" run "$BENCH_TMP/open.json" \
+    --threads "$threads" --quiet --json "$BENCH_TMP/open.result.json" >/dev/null || true
+  python3 - "$BENCH_TMP/open.result.json" "$rate" "$BENCH_TMP/open.time" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); rate = float(sys.argv[2])
+u, s = map(float, open(sys.argv[3]).read().split())
 om = r["open_model"]
 late = om["late_share"] * 100
 ok = om["dropped"] == 0 and abs(om["achieved_rate"] - rate) <= rate * 0.01 \
      and om["lag_ms_mean"] < 1.0 \
      and r["total"]["failures"] == 0
 print("ok" if ok else "bad", int(rate), "%.1f" % om["achieved_rate"], om["dropped"],
-      "%.3f" % om["lag_ms_mean"], "%.2f" % late, "%.3f" % om["lag_ms_max"])
+      "%.3f" % om["lag_ms_mean"], "%.2f" % late, "%.3f" % om["lag_ms_max"],
+      "%.2f" % ((u + s) * 1e6 / max(r["total"]["requests"], 1)))
 PY
 }
 
-printf "%-5s %9s %10s %8s %12s %12s %12s\n" "" "target/s" "achieved/s" "dropped" "lag mean ms" "late >1ms %" "lag max ms"
-good=0 bad=0 rate=$start
+read -r c1_rps c1_cpu < <(closed)
+echo "closed model (50 VUs, no think): $c1_rps requests/s, $c1_cpu us CPU/request"
+
+fmt="%-5s %9s %10s %8s %12s %12s %12s %12s\n"
+printf "$fmt" "" "target/s" "achieved/s" "dropped" "lag mean ms" "late >1ms %" "lag max ms" "CPU us/req"
+good=0 bad=0 rate=$start good_cpu=0
 while :; do
-  read -r verdict t a d l p m < <(try "$rate")
-  printf "%-5s %9s %10s %8s %12s %12s %12s\n" "$verdict" "$t" "$a" "$d" "$l" "$p" "$m"
-  if [ "$verdict" = ok ]; then good=$rate; rate=$(( rate * 2 )); else bad=$rate; break; fi
+  read -r verdict t a d l p m c < <(try "$rate")
+  printf "$fmt" "$verdict" "$t" "$a" "$d" "$l" "$p" "$m" "$c"
+  if [ "$verdict" = ok ]; then good=$rate good_cpu=$c; rate=$(( rate * 2 )); else bad=$rate; break; fi
   [ "$rate" -gt 1000000 ] && break
 done
 # Bisect to within 5% of the rate.
 while [ "$bad" -gt 0 ] && [ $(( bad - good )) -gt $(( bad / 20 )) ]; do
   rate=$(( (good + bad) / 2 ))
-  read -r verdict t a d l p m < <(try "$rate")
-  printf "%-5s %9s %10s %8s %12s %12s %12s\n" "$verdict" "$t" "$a" "$d" "$l" "$p" "$m"
-  if [ "$verdict" = ok ]; then good=$rate; else bad=$rate; fi
+  read -r verdict t a d l p m c < <(try "$rate")
+  printf "$fmt" "$verdict" "$t" "$a" "$d" "$l" "$p" "$m" "$c"
+  if [ "$verdict" = ok ]; then good=$rate good_cpu=$c; else bad=$rate; fi
 done
-echo "highest sustained rate: $good arrivals/s (achieved within 1%, no drops, mean lag under 1 ms; $threads engine thread(s))"
+
+read -r c2_rps c2_cpu < <(closed)
+echo "closed model again: $c2_rps requests/s, $c2_cpu us CPU/request"
+awk -v g="$good" -v gc="$good_cpu" -v r1="$c1_rps" -v r2="$c2_rps" -v u1="$c1_cpu" -v u2="$c2_cpu" \
+    -v th="$threads" 'BEGIN {
+  cr = (r1 + r2) / 2; cu = (u1 + u2) / 2;
+  printf "highest sustained rate: %d arrivals/s (achieved within 1%%, no drops, mean lag under 1 ms; %d engine thread(s)), %.2f us CPU/request\n", g, th, gc;
+  printf "closed model: %.0f requests/s, %.2f us CPU/request (mean of the two runs)\n", cr, cu;
+  printf "ratio open/closed: %.2f (rate; target >= 0.8), CPU per request %.2f (target <= 1.2)\n", g / cr, gc / cu;
+}'
