@@ -197,3 +197,32 @@ uint64_t sp_hist_percentile(const sp_hist *h, double p)
         v = h->max;
     return v;
 }
+
+uint64_t sp_hist_sum(const sp_hist *h)
+{
+    return h->sum;
+}
+
+int sp_hist_set_exact(sp_hist *h, uint64_t min, uint64_t max, uint64_t sum)
+{
+    if (!h->count)
+        return min == 0 && max == 0 && sum == 0 ? 0 : SP_EINVAL;
+    size_t first = 0, last = NBUCKETS - 1;
+    while (!h->counts[first])
+        first++;
+    while (!h->counts[last])
+        last--;
+    if (min > max || index_of(min) != first || index_of(max) != last)
+        return SP_EINVAL;
+    /* The sum of count values each within [min, max], without overflow. */
+    if (min && sum / min < h->count)
+        return SP_EINVAL;
+    if (max && sum / max > h->count)
+        return SP_EINVAL;
+    if (!max && sum)
+        return SP_EINVAL;
+    h->min = min;
+    h->max = max;
+    h->sum = sum;
+    return 0;
+}

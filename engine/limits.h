@@ -242,4 +242,16 @@
 #define SP_NOTIFY_LOG_KEPT 1000         /* deliveries kept per webhook (older ones go) */
 #define SP_NOTIFY_ERROR_MAX 256         /* bytes of a delivery's last error kept */
 
+/* Agents (engine/wire.h, server/agents/): every agent message is outside input. */
+#define SP_WIRE_MAX_BYTES (16u << 20)  /* one agent message (an assign carries a definition) */
+#define SP_WIRE_MAX_DEPTH 40           /* JSON nesting of an agent message (a definition inside) */
+#define SP_WIRE_MAX_NAME 64            /* bytes of an agent's name or location */
+#define SP_WIRE_MAX_VERSION 64         /* bytes of an agent's version string */
+#define SP_WIRE_MAX_REASON 256         /* bytes of a refuse or bye reason */
+#define SP_WIRE_MAX_BUCKETS (1u << 20) /* histogram buckets in one second message, all names */
+#define SP_WIRE_MAX_STATUS 600         /* status code entries per name in one second */
+#define SP_WIRE_MAX_LOCATIONS 64       /* locations of one run */
+#define SP_WIRE_MAX_AGENTS 1024        /* agents connected to one server */
+#define SP_WIRE_CLOCK_SAMPLES 8        /* clock samples kept; the one with the least RTT counts */
+
 #endif
