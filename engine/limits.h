@@ -141,11 +141,13 @@
 #define SP_LIVE_DROP_GRACE_S 2             /* a dropped client's socket is closed after this */
 
 /* Run manager (server/runs/runs.h; the `stampede serve` option that sets a cap is named). */
-#define SP_RUNS_MAX_VUS 10000                /* VUs of any stage or target (--max-vus) */
-#define SP_RUNS_MAX_DURATION_S 86400         /* a run's planned duration (--max-duration) */
-#define SP_RUNS_MAX_RATE 100000              /* open model, iterations/s (--max-rate) */
-#define SP_RUNS_MAX_CONCURRENT 4             /* runs going at once (--max-runs) */
-#define SP_RUNS_ENGINE_THREADS 2             /* worker threads per run in the daemon */
+#define SP_RUNS_MAX_VUS 10000        /* VUs of any stage or target (--max-vus) */
+#define SP_RUNS_MAX_DURATION_S 86400 /* a run's planned duration (--max-duration) */
+#define SP_RUNS_MAX_RATE 100000      /* open model, iterations/s (--max-rate) */
+#define SP_RUNS_MAX_CONCURRENT 4     /* runs going at once (--max-runs) */
+#define SP_RUNS_ENGINE_THREADS 2     /* worker threads per run in the daemon */
+/* a run across agents starts this far ahead, so that every agent has its share by then */
+#define SP_RUNS_AGENT_LEAD_MS 500
 #define SP_RUNS_COMPARE_MAX 10               /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 #define SP_RUNS_LOST_RANGES 16    /* runs of lost seconds a run names (the rest counted) */

@@ -9,12 +9,13 @@
 #include "engine/common.h"
 #include "engine/limits.h"
 
-/* floor(total * c) that is not thrown off by a product like 10 * 0.3 = 2.9999999999999996: a
- * cumulative weight is a sum of percents / 100 / agents, so a product within 1e-9 of an integer
- * is that integer. */
-static double floor_of(double total, double c)
+/* round(total * c), halves up, not thrown off by a product like 10 * 0.35 = 3.4999999999999996:
+ * a cumulative weight is a sum of percents / 100 / agents, so a product within 1e-9 of a half
+ * is that half. Rounding (not flooring) keeps a location's share the nearest whole number to
+ * its percent: 6 VUs at 60/40 are 4 and 2, not 3 and 3. */
+static double round_of(double total, double c)
 {
-    return floor(total * c + 1e-9);
+    return floor(total * c + 0.5 + 1e-9);
 }
 
 uint32_t sp_share_vus(double total, double from, double to)
@@ -22,7 +23,7 @@ uint32_t sp_share_vus(double total, double from, double to)
     if (!(total > 0) || !(to > from))
         return 0;
     double t = round(total);
-    double n = floor_of(t, to) - floor_of(t, from);
+    double n = round_of(t, to) - round_of(t, from);
     return n > 0 ? (uint32_t)n : 0;
 }
 
@@ -72,7 +73,7 @@ int sp_share_plan(const sp_share_loc *locs, size_t nlocs, uint32_t peak, sp_shar
             if (k + 1 == nagents)
                 c = 1.0;
             out[k].to = c;
-            out[k].vu_offset = (uint32_t)floor_of(peak, out[k].from) + (uint32_t)k;
+            out[k].vu_offset = (uint32_t)round_of(peak, out[k].from) + (uint32_t)k;
             out[k].csv_index = (uint32_t)k;
             out[k].csv_count = (uint32_t)nagents;
         }

@@ -6,10 +6,10 @@
  * locations, then agents) a weight w_k and a cumulative range [C_{k-1}, C_k) of [0, 1), the last
  * C exactly 1. From it, with no further word from the server:
  *
- *   - VUs (closed model): of a total T, agent k runs floor(T*C_k) - floor(T*C_{k-1}). The
+ *   - VUs (closed model): of a total T, agent k runs round(T*C_k) - round(T*C_{k-1}). The
  *     shares of all agents add up to T exactly (the sum telescopes), each is within one of
  *     T*w_k, and every agent can compute its own for any T (a stage, a load change).
- *   - VU numbers: agent k numbers its VUs from vu_offset_k = floor(P*C_{k-1}) + k, P the run's
+ *   - VU numbers: agent k numbers its VUs from vu_offset_k = round(P*C_{k-1}) + k, P the run's
  *     peak; no two agents share a number whatever T is (a share never exceeds ceil(P*w_k)).
  *   - Rates (open model): agent k takes rate * w_k; max_vus is split like VUs (at least 1).
  *   - unique CSV rows: agent k takes the rows r with r % nagents == k, so no row is handed out
@@ -45,7 +45,7 @@ typedef struct sp_share {
 int sp_share_plan(const sp_share_loc *locs, size_t nlocs, uint32_t peak, sp_share *out, char *err,
                   size_t errlen);
 
-/* Agent [from, to)'s part of a total of VUs: floor(total*to) - floor(total*from). */
+/* Agent [from, to)'s part of a total of VUs: round(total*to) - round(total*from). */
 uint32_t sp_share_vus(double total, double from, double to);
 
 /* Scales a parsed load profile to agent [from, to)'s part: closed-model stage targets by

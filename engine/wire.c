@@ -134,6 +134,8 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
             json_object_set_new(j, "lag_ms", json_real(isfinite(m->lag_ms) ? m->lag_ms : 0));
             json_object_set_new(j, "dropped", u64(m->dropped));
         }
+        if (m->has_offset)
+            json_object_set_new(j, "offset_ns", json_integer(m->offset_ns));
         break;
     case SP_WIRE_TIME:
         json_object_set_new(j, "t0", json_integer(m->t0));
@@ -149,6 +151,8 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
             json_object_set(j, "allowlist", m->allowlist);
         json_object_set_new(j, "vu_offset", json_integer(m->vu_offset));
         json_object_set_new(j, "fraction", json_real(m->fraction));
+        json_object_set_new(j, "share_from", json_real(m->share_from));
+        json_object_set_new(j, "share_to", json_real(m->share_to));
         json_object_set_new(j, "csv_index", json_integer(m->csv_index));
         json_object_set_new(j, "csv_count", json_integer(m->csv_count));
         json_object_set_new(j, "start_ns", json_integer(m->start_ns));
@@ -318,6 +322,13 @@ static int decode_fields(dec *d, json_t *j, sp_wire_msg *m)
     case SP_WIRE_BYE:
         return get_str(d, j, "reason", SP_WIRE_MAX_REASON, m->type == SP_WIRE_REFUSE, m->reason);
     case SP_WIRE_HEARTBEAT:
+        if (json_object_get(j, "offset_ns")) {
+            /* An offset of more than a day is a broken clock, not a measurement. */
+            if ((rc = get_int(d, j, "offset_ns", -86400000000000LL, 86400000000000LL, 1, &x)))
+                return rc;
+            m->has_offset = 1;
+            m->offset_ns = x;
+        }
         if (!json_object_get(j, "cpu"))
             return 0;
         m->has_health = 1;
@@ -351,6 +362,11 @@ static int decode_fields(dec *d, json_t *j, sp_wire_msg *m)
             return rc;
         if (m->fraction <= 0)
             return fail(d, "fraction: must be above 0");
+        if ((rc = get_num(d, j, "share_from", 0, 1, 1, &m->share_from)) ||
+            (rc = get_num(d, j, "share_to", 0, 1, 1, &m->share_to)))
+            return rc;
+        if (m->share_to <= m->share_from)
+            return fail(d, "share_to: must be above share_from");
         if (m->csv_count < 1 || m->csv_index >= m->csv_count)
             return fail(d, "csv_index: %u is not below csv_count %u", m->csv_index, m->csv_count);
         if ((rc = get_int(d, j, "start_ns", 0, INT64_MAX, 1, &x)))

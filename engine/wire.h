@@ -69,6 +69,9 @@ typedef struct sp_wire_msg {
     double cpu;       /* percent of one core, 0..100 * cores */
     double lag_ms;    /* timer lag, the worst in the last second */
     uint64_t dropped; /* open model: arrivals dropped so far in the run */
+    /* heartbeat (agent): its clock offset to the server's, as it measured it (has_offset) */
+    int has_offset;
+    int64_t offset_ns;
     /* time: t0 by the agent (its clock), t1 and t2 by the server (its clock), ns; 0 unset */
     int64_t t0, t1, t2;
     /* assign, set_target, stop, second, end */
@@ -78,6 +81,8 @@ typedef struct sp_wire_msg {
     json_t *allowlist;  /* owned or NULL: the server's target allowlist, an array of strings */
     uint32_t vu_offset; /* the agent's first VU number over the whole run */
     double fraction;    /* the agent's share of the load, 0 < fraction <= 1 */
+    double share_from;  /* its range [from, to) of the run's load (engine/share.h) */
+    double share_to;
     uint32_t csv_index; /* unique CSV partition: rows with row % csv_count == csv_index */
     uint32_t csv_count; /* >= 1 */
     int64_t start_ns;   /* the start instant, server clock (CLOCK_REALTIME ns) */

@@ -115,11 +115,14 @@ static int start_body(sp_http_req *req, int *revision, sp_runs_start_args *args,
         return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "fail_on_regression", NULL,
                                                    "fail_on_regression must be true or false"));
     args->fail_on_regression = json_is_true(fr);
+    /* A run across agents: checked by the run manager against the agents connected now. */
+    args->locations = json_object_get(body, "locations"); /* borrowed from the body */
     /* A new reference: a shallow copy without the fields that are not overrides. */
     *ov = json_copy(body);
     json_object_del(*ov, "revision");
     json_object_del(*ov, "baseline");
     json_object_del(*ov, "fail_on_regression");
+    json_object_del(*ov, "locations");
     if (!json_object_size(*ov)) {
         json_decref(*ov);
         *ov = NULL;

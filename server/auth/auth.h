@@ -172,6 +172,11 @@ int sp_auth_token_list(sp_auth *a, const char *user, json_t **out);
 int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_out, char *msg,
                          size_t msglen);
 
+/* ---- Agent tokens (server/agents: an agent's upgrade) ---- */
+
+/* 0 and *id when token is a live agent token; SP_EUNAUTH otherwise. Any thread. */
+int sp_auth_agent_token_check(sp_auth *a, const char *token, int64_t *id);
+
 /* ---- Users ---- */
 
 /* The role of user name in role (rolelen bytes): 0, SP_ENOTFOUND for no such user, SP_EIO.

@@ -34,6 +34,7 @@ struct sp_runs {
     unsigned engine_threads;
     sp_runs_end_fn on_end;
     void *on_end_ud;
+    sp_agents *agents;
 
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* signalled when a run leaves the list */
@@ -48,6 +49,8 @@ struct run {
     int64_t id;
     sp_def *def;           /* owned; outlives the engine */
     sp_engine *engine;     /* owned */
+    sp_agents_run *agents; /* owned: a run across agents (its engine's workers are remote) */
+    json_t *allow_json;    /* owned: the allowlist entries the agents enforce, NULL: none */
     sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
     char role[16];         /* the starter's role, for max_concurrent_runs (immutable) */
     uint32_t role_max_vus; /* the starter's role caps, for set_target; 0: none */
@@ -191,6 +194,7 @@ int sp_runs_new(const sp_runs_config *cfg, sp_runs **out, char *err, size_t errl
     r->engine_threads = cfg->engine_threads ? cfg->engine_threads : SP_RUNS_ENGINE_THREADS;
     r->on_end = cfg->on_end;
     r->on_end_ud = cfg->on_end_ud;
+    r->agents = cfg->agents;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
     *out = r;
@@ -210,8 +214,11 @@ void sp_runs_stop_all(sp_runs *r, int graceful)
 {
     pthread_mutex_lock(&r->mu);
     r->closing = 1;
-    for (run *x = r->list; x; x = x->next)
+    for (run *x = r->list; x; x = x->next) {
         sp_engine_stop(x->engine, graceful);
+        if (x->agents)
+            sp_agents_run_stop(x->agents, graceful);
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -262,6 +269,8 @@ static void run_free(run *x)
     if (!x)
         return;
     sp_engine_free(x->engine);
+    sp_agents_run_free(x->agents);
+    json_decref(x->allow_json);
     if (x->minute) {
         for (size_t i = 0; i < x->def->nnames; i++)
             sp_hist_free(x->minute[i]);
@@ -787,6 +796,12 @@ static void finish(run *x)
                          .nchanges = x->nchanges,
                          .host = host[0] ? host : NULL};
     json_t *summary = sp_report_json(&res, NULL);
+    if (x->agents) {
+        /* Beside the merged totals, which keep their shape: per location, per agent. */
+        json_t *ag = sp_agents_run_summary(x->agents, x->def);
+        json_object_update(summary, ag);
+        json_decref(ag);
+    }
     /* The gate: compared before the status is stored, so that whoever waits for the end (remote
      * run) never sees a status the comparison is about to change. */
     if (x->gate && (st == SP_RUN_PASSED || st == SP_RUN_FAILED) && gate(x, base, summary) &&
@@ -927,14 +942,15 @@ static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, cha
 /* A start in progress: what its steps hand on, and what sp_runs_start undoes when one fails.
  * Each of s, def and allow moves to the run once it exists (and is NULL here from then on). */
 typedef struct start {
-    sp_store *s;         /* the start's connection; the run's once it goes */
-    sp_def *def;         /* the definition with the overrides applied */
-    sp_allowlist *allow; /* NULL: every target is allowed */
-    int slot;            /* holds one of r->nactive */
-    int starting;        /* 1 + the role's index in r->starting; 0: none held */
-    int ended;           /* the run was recorded as "error" without a waiter to tell its end */
-    int64_t baseline_id; /* the resolved baseline run (0: none) */
-    json_t *gate;        /* the run's "baseline" object when one was asked (owned) */
+    sp_store *s;           /* the start's connection; the run's once it goes */
+    sp_def *def;           /* the definition with the overrides applied */
+    sp_allowlist *allow;   /* NULL: every target is allowed */
+    int slot;              /* holds one of r->nactive */
+    int starting;          /* 1 + the role's index in r->starting; 0: none held */
+    int ended;             /* the run was recorded as "error" without a waiter to tell its end */
+    int64_t baseline_id;   /* the resolved baseline run (0: none) */
+    json_t *gate;          /* the run's "baseline" object when one was asked (owned) */
+    sp_agents_run *agents; /* the agents reserved for a run across locations (owned) */
 } start;
 
 /* Loads the test's definition at the asked revision with its secrets put back (when this
@@ -1163,7 +1179,31 @@ static void start_release(sp_runs *r, start *st)
     sp_allowlist_free(st->allow);
     sp_store_close(st->s);
     json_decref(st->gate);
+    sp_agents_run_free(st->agents);
     memset(st, 0, sizeof *st);
+}
+
+/* A run across locations: reserves the connected idle agents of every location named. */
+static int start_agents(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
+                        sp_errlist *errs)
+{
+    const sp_load *l = &st->def->load;
+    double peak = l->model == SP_LOAD_OPEN ? (double)l->max_vus : 0;
+    for (size_t i = 0; l->model != SP_LOAD_OPEN && i < l->nstages; i++)
+        if (l->stages[i].target > peak)
+            peak = l->stages[i].target;
+    char msg[256] = "";
+    int rc = r->agents ? sp_agents_reserve(r->agents, a->locations, (uint32_t)ceil(peak),
+                                           &st->agents, msg, sizeof msg)
+                       : SP_EINVAL;
+    if (!r->agents)
+        snprintf(msg, sizeof msg, "this server takes no agents");
+    if (rc) {
+        sp_errlist_add(errs, "locations", "%s", msg);
+        snprintf(out->msg, sizeof out->msg, "%s", msg);
+        return SP_EINVAL;
+    }
+    return 0;
 }
 
 /* A new run for run_id, taking the definition and the allowlist over from st. */
@@ -1176,6 +1216,13 @@ static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t 
     st->def = NULL;
     x->allow = st->allow;
     st->allow = NULL;
+    x->agents = st->agents;
+    st->agents = NULL;
+    if (x->agents && a->rules && a->rules->nallow) {
+        x->allow_json = json_array();
+        for (size_t i = 0; i < a->rules->nallow; i++)
+            json_array_append_new(x->allow_json, json_string(a->rules->allow[i]));
+    }
     if (a->rules) {
         snprintf(x->role, sizeof x->role, "%s", a->rules->role ? a->rules->role : "");
         x->role_max_vus = a->rules->max_vus;
@@ -1211,6 +1258,11 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
                          .on_second = on_second,
                          .ud = x,
                          .allowlist = x->allow};
+    if (x->agents) {
+        /* The load is the agents': this engine only merges their seconds. */
+        eo.remote_workers = sp_agents_run_count(x->agents);
+        eo.allowlist = NULL;
+    }
     char eerr[256] = "";
     int rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
     int stored = 0;
@@ -1242,6 +1294,15 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
     st->starting = 0;
     pthread_mutex_unlock(&r->mu);
 
+    if (x->agents) {
+        /* Every agent starts at the same instant, a little ahead so that each has its assign
+         * by then, correcting for its clock offset; this engine's seconds start with theirs. */
+        int64_t start_ns = sp_wall_ms() * 1000000 + SP_RUNS_AGENT_LEAD_MS * 1000000;
+        sp_agents_run_begin(x->agents, x->id, x->engine, x->def, x->allow_json, start_ns);
+        int64_t wait_ms = start_ns / 1000000 - sp_wall_ms();
+        if (wait_ms > 0)
+            usleep((useconds_t)wait_ms * 1000);
+    }
     rc = sp_engine_start(x->engine);
     x->start_rc = rc;
     /* A shutdown that began while this run was being set up may have walked the list before
@@ -1281,6 +1342,8 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
         rc = start_baseline(a, &st, out, errs);
     if (rc == 0)
         rc = start_take_slot(r, a, &st, out);
+    if (rc == 0 && a->locations)
+        rc = start_agents(r, a, &st, out, errs);
     if (rc == 0)
         rc = sp_store_run_create_as(st.s, a->test_id, out->revision, a->started_by, a->overrides,
                                     a->origin, &out->run_id, NULL, out->msg, sizeof out->msg);
@@ -1341,8 +1404,11 @@ int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)
 {
     pthread_mutex_lock(&r->mu);
     run *x = find(r, run_id);
-    if (x)
+    if (x) {
         sp_engine_stop(x->engine, graceful);
+        if (x->agents)
+            sp_agents_run_stop(x->agents, graceful);
+    }
     pthread_mutex_unlock(&r->mu);
     return x ? 0 : SP_ENOTFOUND;
 }
@@ -1418,6 +1484,8 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
         goto out;
     }
     rc = sp_engine_set_target(x->engine, target, ramp_ms);
+    if (rc == 0 && x->agents)
+        sp_agents_run_set_target(x->agents, target, ramp_ms);
     if (rc) {
         snprintf(msg, msglen, "run %lld is ending", (long long)run_id);
         goto out;

@@ -28,6 +28,17 @@ static void test_sixty_forty(void)
 
 /* For every total up to the peak: the shares add up to it, each is within one of total*w, and
  * the VU numbers [offset, offset + share) of the agents never overlap. */
+/* The nearest whole numbers to the percents: 6 VUs at 60/40 over 2 + 1 agents are 2 + 2 and 2. */
+static void test_rounds_to_nearest(void)
+{
+    sp_share_loc locs[] = {{"near", 60, 2}, {"far", 40, 1}};
+    sp_share sh[3];
+    CHECK_INT_EQ(sp_share_plan(locs, 2, 6, sh, NULL, 0), 0);
+    CHECK_UINT_EQ(sp_share_vus(6, sh[0].from, sh[0].to), 2);
+    CHECK_UINT_EQ(sp_share_vus(6, sh[1].from, sh[1].to), 2);
+    CHECK_UINT_EQ(sp_share_vus(6, sh[2].from, sh[2].to), 2);
+}
+
 static void test_every_total(void)
 {
     sp_share_loc locs[] = {{"a", 33, 3}, {"b", 33, 2}, {"c", 34, 7}};
@@ -63,7 +74,7 @@ static void test_scale_load(void)
     sp_load o = {.model = SP_LOAD_OPEN, .stages = os, .nstages = 1, .max_vus = 3};
     sp_share_scale_load(&o, sh[0].from, sh[0].to);
     CHECK_NEAR(os[0].target, 30, 1e-9);
-    CHECK_UINT_EQ(o.max_vus, 1); /* floor(1.8) = 1 */
+    CHECK_UINT_EQ(o.max_vus, 2); /* round(1.8) */
     sp_load o2 = {.model = SP_LOAD_OPEN, .stages = NULL, .nstages = 0, .max_vus = 1};
     sp_share_scale_load(&o2, sh[1].from, sh[1].to);
     CHECK_UINT_EQ(o2.max_vus, 1); /* never 0 */
@@ -88,6 +99,7 @@ static void test_refusals(void)
 int main(void)
 {
     RUN(test_sixty_forty);
+    RUN(test_rounds_to_nearest);
     RUN(test_every_total);
     RUN(test_scale_load);
     RUN(test_refusals);

@@ -66,7 +66,10 @@ static void test_control_round_trips(void)
     m.cpu = 55.5;
     m.lag_ms = 1.25;
     m.dropped = 3;
+    m.has_offset = 1;
+    m.offset_ns = -1500000;
     CHECK_INT_EQ(round_trip(&m, NULL, &d), 0);
+    CHECK(d.has_offset && d.offset_ns == -1500000);
     CHECK(d.has_health && d.run_id == 7 && d.cpu == 55.5 && d.lag_ms == 1.25 && d.dropped == 3);
 
     sp_wire_msg_init(&m, SP_WIRE_HEARTBEAT);
@@ -107,12 +110,14 @@ static void test_assign_round_trip(void)
     m.allowlist = json_pack("[s]", "127.0.0.0/8");
     m.vu_offset = 31;
     m.fraction = 0.3;
+    m.share_from = 0.2;
+    m.share_to = 0.5;
     m.csv_index = 1;
     m.csv_count = 3;
     m.start_ns = 1700000000000000000;
     CHECK_INT_EQ(round_trip(&m, NULL, &d), 0);
     CHECK_UINT_EQ(d.vu_offset, 31);
-    CHECK(d.fraction == 0.3);
+    CHECK(d.fraction == 0.3 && d.share_from == 0.2 && d.share_to == 0.5);
     CHECK(d.csv_index == 1 && d.csv_count == 3 && d.start_ns == m.start_ns);
     CHECK_STR_EQ(json_string_value(json_object_get(d.def, "name")), "t");
     CHECK_STR_EQ(json_string_value(json_array_get(d.allowlist, 0)), "127.0.0.0/8");
@@ -205,13 +210,16 @@ static void test_malformed_messages(void)
          "max_vus: missing"},
         {"{\"type\":\"stop\",\"v\":1,\"run\":1}", "graceful: must be true or false"},
         {"{\"type\":\"time\",\"v\":1,\"t0\":5,\"t1\":9,\"t2\":8}", "t2: earlier than t1"},
-        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":0.5,\"csv_index\":2,"
+        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":0.5,\"share_from\":0,"
+         "\"share_to\":0.5,\"csv_index\":2,"
          "\"csv_count\":2,\"start_ns\":1,\"definition\":{}}",
          "csv_index: 2 is not below csv_count 2"},
-        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":1.5,\"csv_index\":0,"
+        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":1.5,\"share_from\":0,"
+         "\"share_to\":0.5,\"csv_index\":0,"
          "\"csv_count\":1,\"start_ns\":1,\"definition\":{}}",
          "fraction: 1.5 is out of range"},
-        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":0.5,\"csv_index\":0,"
+        {"{\"type\":\"assign\",\"v\":1,\"run\":1,\"vu_offset\":0,\"fraction\":0.5,\"share_from\":0,"
+         "\"share_to\":0.5,\"csv_index\":0,"
          "\"csv_count\":1,\"start_ns\":1,\"definition\":[]}",
          "definition: must be an object"},
         {"{\"type\":\"second\",\"v\":1,\"run\":1,\"second\":1}", "stats: must be an object"},

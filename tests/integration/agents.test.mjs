@@ -1,0 +1,242 @@
+// Agents on loopback (issue 17): three real `stampede agent` processes (two in "near", one in
+// "far") connect out to a real daemon (--no-auth, so loopback agents need no token), and runs
+// across locations send their load to the real demo shop. What the run reports is checked
+// against what the shop served (/__stats), per request name; the per-location figures add up to
+// the totals; a start naming a location without an agent is refused naming it; a stop ends the
+// traffic at the shop within 1 s; an agent killed mid-run leaves a run that names it; a server
+// killed mid-run leaves no agent sending load 5 s later.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep,
+} from '../lib/harness.mjs';
+
+let shop, srv;
+const agents = {};
+let testId;
+
+async function api(method, p, body, s = srv) {
+  const init = { method, headers: { ...s.headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(s.base + p, init);
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, text, json };
+}
+
+function startAgent(name, location, s = srv) {
+  return startProcess(STAMPEDE_BIN, ['agent', '--server', s.base, '--location', location,
+    '--name', name, '--threads', '1']);
+}
+
+async function waitFor(what, cond, timeoutMs = 15000) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+async function agentList(s = srv) {
+  const r = await api('GET', '/api/v1/agents', undefined, s);
+  assert.equal(r.status, 200, r.text);
+  return r.json.agents;
+}
+
+async function waitIdle(names, s = srv) {
+  return waitFor(`agents ${names} idle`, async () => {
+    const list = await agentList(s);
+    return names.every((n) => list.some((a) => a.name === n && a.state === 'idle')) && list;
+  });
+}
+
+async function waitStatus(runId, want, timeoutMs = 30000, s = srv) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await api('GET', `/api/v1/runs/${runId}`, undefined, s);
+    if (want.includes(r.json?.status)) return r.json;
+    if (Date.now() > end) assert.fail(`run ${runId} is ${r.json?.status}, not ${want}: ${r.text}`);
+    await sleep(100);
+  }
+}
+
+const shopStats = async () => (await fetch(`${shop.url}/__stats`)).json();
+const served = (stats, route) => Object.values(stats.endpoints[route] || {}).reduce((a, b) => a + b, 0);
+
+function definition(name, load) {
+  return {
+    name,
+    base_url: shop.url,
+    users: [{
+      name: 'u',
+      think: { constant: '20ms' },
+      tasks: [{ steps: [
+        { request: { url: '/api/v1/products', name: 'GET /products' } },
+        { request: { url: '/api/v1/categories', name: 'GET /categories' } },
+      ] }],
+    }],
+    load,
+    thresholds: ['error_rate < 1%'],
+  };
+}
+
+before(async () => {
+  shop = await startShop(['--quiet']);
+  srv = await startStampede([], { noAuth: true });
+  agents.n1 = await startAgent('n1', 'near');
+  agents.n2 = await startAgent('n2', 'near');
+  agents.f1 = await startAgent('f1', 'far');
+  const r = await api('POST', '/api/v1/tests', definition('agents basic', { users: 6, duration: '3s' }));
+  assert.equal(r.status, 201, r.text);
+  testId = r.json.id;
+});
+
+after(async () => {
+  for (const a of Object.values(agents)) await a.stop('SIGKILL');
+  if (srv) await srv.stop();
+  if (shop) await shop.stop();
+});
+
+test('agents register and are listed with their location, state and capacity', async () => {
+  const list = await waitIdle(['n1', 'n2', 'f1']);
+  const n1 = list.find((a) => a.name === 'n1');
+  assert.equal(n1.location, 'near');
+  assert.equal(n1.protocol, 1);
+  assert.equal(n1.threads, 1);
+  assert.ok(n1.cores >= 1);
+  assert.equal(n1.run_id, null);
+  assert.ok(!Number.isNaN(Date.parse(n1.last_heartbeat)), n1.last_heartbeat);
+  // The clock offset comes with the heartbeats; on one machine it is small.
+  const withOffset = await waitFor('a clock offset', async () =>
+    (await agentList()).find((a) => a.name === 'n1' && a.clock_offset_ms !== null));
+  assert.ok(Math.abs(withOffset.clock_offset_ms) < 50, JSON.stringify(withOffset));
+});
+
+test('bad flags exit 2 naming the flag', async () => {
+  const r = await run(STAMPEDE_BIN, ['agent', '--server', srv.base, '--location', 'x y']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--location/);
+  const r2 = await run(STAMPEDE_BIN, ['agent', '--location', 'near']);
+  assert.equal(r2.code, 2);
+  assert.match(r2.stderr, /--server is required/);
+});
+
+test('a location without a connected agent is refused with 422 naming it', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 60, mars: 40 } });
+  assert.equal(r.status, 422, r.text);
+  assert.match(r.text, /mars/);
+  const bad = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 60, far: 30 } });
+  assert.equal(bad.status, 422, bad.text);
+  assert.match(bad.text, /100/);
+});
+
+test('a run across locations: merged counts equal what the shop served, locations add up', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 60, far: 40 } });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  const during = await waitFor('agents running', async () => {
+    const list = await agentList();
+    return list.filter((a) => a.run_id === id && a.state === 'running').length === 3 && list;
+  });
+  assert.ok(during);
+  const done = await waitStatus(id, ['passed', 'failed', 'stopped']);
+  assert.equal(done.status, 'passed', JSON.stringify(done));
+  const stats = await shopStats();
+  const runStats = await api('GET', `/api/v1/runs/${id}/stats`);
+  const byName = Object.fromEntries(runStats.json.names.map((n) => [n.name, n.requests]));
+  assert.ok(byName['GET /products'] > 0);
+  assert.equal(byName['GET /products'], served(stats, 'GET /api/v1/products'));
+  assert.equal(byName['GET /categories'], served(stats, 'GET /api/v1/categories'));
+  assert.equal(runStats.json.total.requests, stats.total);
+  // Per location, beside the merged totals: they add up to them, name by name.
+  const locs = done.summary.locations;
+  assert.deepEqual(Object.keys(locs).sort(), ['far', 'near']);
+  assert.equal(locs.near.requests + locs.far.requests, stats.total);
+  for (const name of ['GET /products', 'GET /categories'])
+    assert.equal(locs.near.names[name].requests + locs.far.names[name].requests, byName[name]);
+  assert.ok(locs.near.p95_ms > 0);
+  // 6 VUs at 60/40: near has 4 (2 + 2), far 2; near sends about twice as much.
+  assert.ok(locs.near.requests > locs.far.requests, JSON.stringify(locs));
+  assert.equal(done.summary.agents.length, 3);
+  assert.deepEqual(done.summary.agents_lost, []);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('a stop reaches every agent: the traffic at the shop ends within 1 s', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`,
+    { locations: { near: 50, far: 50 }, duration: '60s' });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  await waitFor('traffic', async () => (await shopStats()).total > 50);
+  const stop = await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'immediate' });
+  assert.ok(stop.status === 200 || stop.status === 202, stop.text);
+  const t0 = Date.now();
+  await sleep(1000);
+  const a = (await shopStats()).total;
+  await sleep(1000);
+  const b = (await shopStats()).total;
+  assert.equal(b, a, `the shop still got ${b - a} requests between 1 s and 2 s after the stop`);
+  const done = await waitStatus(id, ['stopped', 'passed', 'failed']);
+  assert.equal(done.status, 'stopped');
+  assert.ok(Date.now() - t0 < 15000);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('an agent killed mid-run: the run goes on and names it, its location and the second', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`,
+    { locations: { near: 60, far: 40 }, duration: '8s' });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  await sleep(2500);
+  await agents.n2.stop('SIGKILL');
+  delete agents.n2;
+  const done = await waitStatus(id, ['passed', 'failed', 'stopped', 'degraded']);
+  const lost = done.agents_lost || done.summary.agents_lost;
+  assert.equal(lost.length, 1, JSON.stringify(done.summary));
+  assert.equal(lost[0].name, 'n2');
+  assert.equal(lost[0].location, 'near');
+  assert.ok(lost[0].second >= 2 && lost[0].second <= 7, JSON.stringify(lost));
+  const list = await agentList();
+  assert.equal(list.find((a) => a.name === 'n2').state, 'lost');
+  agents.n2 = await startAgent('n2', 'near');
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('the server killed mid-run: no agent sends load 5 s later', async () => {
+  const shop2 = shop;
+  const srv2 = await startStampede([], { noAuth: true });
+  const a1 = await startAgent('k1', 'near', srv2);
+  const a2 = await startAgent('k2', 'far', srv2);
+  try {
+    await waitIdle(['k1', 'k2'], srv2);
+    const t = await api('POST', '/api/v1/tests', definition('agents orphan', { users: 4, duration: '60s' }), srv2);
+    assert.equal(t.status, 201, t.text);
+    const r = await api('POST', `/api/v1/tests/${t.json.id}/runs`, { locations: { near: 50, far: 50 } }, srv2);
+    assert.equal(r.status, 201, r.text);
+    const before0 = (await shopStats()).total;
+    await waitFor('traffic', async () => (await shopStats()).total > before0 + 50);
+    await srv2.stop('SIGKILL');
+    await sleep(5000);
+    const a = (await shopStats()).total;
+    await sleep(1000);
+    const b = (await shopStats()).total;
+    assert.equal(b, a, `the agents still sent ${b - a} requests 5 to 6 s after the server died`);
+    assert.match(a1.stderr() + a2.stderr(), /no word from the server/);
+  } finally {
+    await a1.stop('SIGKILL');
+    await a2.stop('SIGKILL');
+    await srv2.stop('SIGKILL');
+  }
+  assert.ok(shop2);
+});
