@@ -98,15 +98,67 @@ static int compile_stages(sp_dw *c, const json_t *stages, int open, sp_load *L)
     return ok;
 }
 
+/* load.locations ({"near": 60, "far": 40}) and load.on_agent_loss ("continue" | "abort"). */
+static void load_locations(sp_dw *c, const json_t *v, sp_load *L)
+{
+    const char *loss = sp_dw_get_str(c, v, "on_agent_loss", 0);
+    if (loss && strcmp(loss, "abort") == 0)
+        L->abort_on_agent_loss = 1;
+    else if (loss && strcmp(loss, "continue") != 0)
+        sp_dw_err_key(c, "on_agent_loss", "expected \"continue\" or \"abort\", got '%.64s'", loss);
+    const json_t *locs = json_object_get(v, "locations");
+    if (!locs)
+        return;
+    size_t m = sp_dw_path_key(c, "locations");
+    if (!json_is_object(locs) || json_object_size(locs) == 0 ||
+        json_object_size(locs) > SP_WIRE_MAX_LOCATIONS) {
+        sp_dw_err(c,
+                  "an object of 1 to %d locations and integer percents, such as "
+                  "{\"near\": 60, \"far\": 40}",
+                  SP_WIRE_MAX_LOCATIONS);
+        sp_dw_path_pop(c, m);
+        return;
+    }
+    const char *key;
+    const json_t *pct;
+    int64_t sum = 0, ok = 1;
+    json_object_foreach((json_t *)locs, key, pct)
+    {
+        size_t n = strlen(key), good = n > 0 && n <= SP_WIRE_MAX_NAME;
+        for (size_t i = 0; good && i < n; i++)
+            good = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
+                   (key[i] >= '0' && key[i] <= '9') || key[i] == '.' || key[i] == '_' ||
+                   key[i] == '-';
+        if (!good) {
+            sp_dw_err_key(c, key, "a location is 1 to %d letters, digits, '.', '_' or '-'",
+                          SP_WIRE_MAX_NAME);
+            ok = 0;
+        } else if (!json_is_integer(pct) || json_integer_value(pct) < 1 ||
+                   json_integer_value(pct) > 100) {
+            sp_dw_err_key(c, key, "a whole percent from 1 to 100");
+            ok = 0;
+        } else {
+            sum += json_integer_value(pct);
+        }
+    }
+    if (ok && sum != 100)
+        sp_dw_err(c, "the percents add up to %lld, not 100", (long long)sum);
+    else if (ok)
+        L->locations = locs;
+    sp_dw_path_pop(c, m);
+}
+
 void sp_dw_load(sp_dw *c, const json_t *v, sp_load *L)
 {
-    static const char *const fields[] = {"model", "stages",   "max_vus",  "users",
-                                         "rate",  "duration", "stop_when"};
+    static const char *const fields[] = {"model",     "stages",    "max_vus",
+                                         "users",     "rate",      "duration",
+                                         "stop_when", "locations", "on_agent_loss"};
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object", v);
         return;
     }
     sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    load_locations(c, v, L);
     const char *model = sp_dw_get_str(c, v, "model", 0);
     int open = 0;
     if (model && strcmp(model, "open") == 0) {

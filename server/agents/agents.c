@@ -86,7 +86,8 @@ struct sp_agents_run {
     share_rec *recs;
     unsigned n;
     int began;
-    sp_stats scratch; /* service thread: a second being decoded */
+    int abort_on_loss; /* load.on_agent_loss "abort" */
+    sp_stats scratch;  /* service thread: a second being decoded */
 };
 
 struct sp_agents {
@@ -157,7 +158,10 @@ static share_rec *rec_of(agent *ag)
     return ag->run ? &ag->run->recs[ag->widx] : NULL;
 }
 
-/* The agent is gone for its run: the run goes on without it. Under a->mu. */
+static void stop_locked(sp_agents_run *ar, int graceful);
+
+/* The agent is gone for its run: the run goes on without it, or with load.on_agent_loss
+ * "abort" it stops at once. Under a->mu. */
 static void lose(agent *ag, const char *why)
 {
     share_rec *r = rec_of(ag);
@@ -172,6 +176,10 @@ static void lose(agent *ag, const char *why)
         snprintf(sec, sizeof sec, "%lld", (long long)r->lost_second);
         sp_log_kv(SP_LOG_WARN, "agent lost during a run", "agent", ag->name, "location",
                   ag->location, "run", id, "second", sec, "why", why, NULL);
+        if (ag->run->abort_on_loss) {
+            sp_engine_stop(ag->run->engine, 0);
+            stop_locked(ag->run, 0);
+        }
     }
     ag->state = A_LOST;
 }
@@ -727,6 +735,7 @@ void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, c
     ar->nnames = def->nnames;
     ar->model = def->load.model;
     ar->start_ns = start_ns;
+    ar->abort_on_loss = def->load.abort_on_agent_loss;
     ar->loc_totals = sp_calloc(ar->nlocs, sizeof *ar->loc_totals);
     for (size_t i = 0; i < ar->nlocs; i++)
         sp_stats_init(&ar->loc_totals[i], def->nnames);
@@ -756,8 +765,14 @@ void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, c
 
 void sp_agents_run_stop(sp_agents_run *ar, int graceful)
 {
+    pthread_mutex_lock(&ar->a->mu);
+    stop_locked(ar, graceful);
+    pthread_mutex_unlock(&ar->a->mu);
+}
+
+static void stop_locked(sp_agents_run *ar, int graceful)
+{
     sp_agents *a = ar->a;
-    pthread_mutex_lock(&a->mu);
     for (unsigned k = 0; k < ar->n; k++) {
         share_rec *r = &ar->recs[k];
         if (!r->ag || r->ended)
@@ -769,7 +784,6 @@ void sp_agents_run_stop(sp_agents_run *ar, int graceful)
         queue_msg(r->ag, &m);
     }
     wake(a);
-    pthread_mutex_unlock(&a->mu);
 }
 
 void sp_agents_run_set_target(sp_agents_run *ar, double target, uint32_t ramp_ms)

@@ -65,6 +65,10 @@ static int run_with_live(sp_http_req *req, sp_store *s, int64_t id, json_t **out
     int rc = sp_store_run_get(s, id, out);
     if (rc)
         return rc;
+    /* A run across agents names the agents it lost beside its status (degraded). */
+    json_t *lost = json_object_get(json_object_get(*out, "summary"), "agents_lost"); /* borrowed */
+    if (json_array_size(lost))
+        json_object_set(*out, "agents_lost", lost);
     json_t *live = NULL;
     sp_runs *runs = sp_kit_runs(req);
     if (runs && sp_runs_live(runs, id, &live) == 0)

@@ -772,9 +772,13 @@ static void finish(run *x)
     /* A run whose results the store could not keep is never passed: what it measured in
      * memory may have held every threshold, but the record of it has holes. */
     int stopped = sp_engine_was_stopped(x->engine);
+    /* An agent lost on the way: what the run measured is real but not the whole planned load,
+     * so it is never passed. */
+    int agent_lost = x->agents && sp_agents_run_lost(x->agents);
     sp_run_status st = x->start_rc        ? SP_RUN_ERROR
                        : lost_anything(x) ? SP_RUN_INCOMPLETE
                        : stopped          ? SP_RUN_STOPPED
+                       : agent_lost       ? SP_RUN_DEGRADED
                        : failed           ? SP_RUN_FAILED
                                           : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
@@ -819,6 +823,20 @@ static void finish(run *x)
     } else if (st == SP_RUN_INCOMPLETE) {
         lost_text(x, stopped, &why);
         json_object_set_new(summary, "lost", lost_json(x)); /* steals the object */
+    }
+    if (agent_lost && !x->start_rc) {
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(summary, "agents_lost"), i, l)
+        {
+            sp_buf_addf(&why, "%sagent %s (%s) was lost at second %lld", why.len ? "; " : "",
+                        json_string_value(json_object_get(l, "name")),
+                        json_string_value(json_object_get(l, "location")),
+                        (long long)json_integer_value(json_object_get(l, "second")));
+        }
+        sp_buf_adds(&why, x->def->load.abort_on_agent_loss
+                              ? ": the run was stopped (load.on_agent_loss: abort)"
+                              : ": the run went on without it");
     }
     end_status es = {st, th, summary, why.len ? why.p : NULL};
     if (end_write(x, end_finish, &es, "cannot store the end of a run") != 0) {
@@ -1193,8 +1211,10 @@ static int start_agents(sp_runs *r, const sp_runs_start_args *a, start *st, sp_r
         if (l->stages[i].target > peak)
             peak = l->stages[i].target;
     char msg[256] = "";
-    int rc = r->agents ? sp_agents_reserve(r->agents, a->locations, (uint32_t)ceil(peak),
-                                           &st->agents, msg, sizeof msg)
+    /* The start's own locations win over the definition's load.locations. */
+    const json_t *locs = a->locations ? a->locations : st->def->load.locations;
+    int rc = r->agents ? sp_agents_reserve(r->agents, locs, (uint32_t)ceil(peak), &st->agents, msg,
+                                           sizeof msg)
                        : SP_EINVAL;
     if (!r->agents)
         snprintf(msg, sizeof msg, "this server takes no agents");
@@ -1342,7 +1362,7 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
         rc = start_baseline(a, &st, out, errs);
     if (rc == 0)
         rc = start_take_slot(r, a, &st, out);
-    if (rc == 0 && a->locations)
+    if (rc == 0 && (a->locations || st.def->load.locations))
         rc = start_agents(r, a, &st, out, errs);
     if (rc == 0)
         rc = sp_store_run_create_as(st.s, a->test_id, out->revision, a->started_by, a->overrides,

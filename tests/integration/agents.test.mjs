@@ -7,6 +7,7 @@
 // killed mid-run leaves no agent sending load 5 s later.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import {
   STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep,
 } from '../lib/harness.mjs';
@@ -194,6 +195,7 @@ test('a stop reaches every agent: the traffic at the shop ends within 1 s', asyn
 
 test('an agent killed mid-run: the run goes on and names it, its location and the second', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
+  await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
   const r = await api('POST', `/api/v1/tests/${testId}/runs`,
     { locations: { near: 60, far: 40 }, duration: '8s' });
   assert.equal(r.status, 201, r.text);
@@ -202,8 +204,14 @@ test('an agent killed mid-run: the run goes on and names it, its location and th
   await agents.n2.stop('SIGKILL');
   delete agents.n2;
   const done = await waitStatus(id, ['passed', 'failed', 'stopped', 'degraded']);
-  const lost = done.agents_lost || done.summary.agents_lost;
+  assert.equal(done.status, 'degraded', JSON.stringify(done));
+  const lost = done.agents_lost;
   assert.equal(lost.length, 1, JSON.stringify(done.summary));
+  assert.match(done.error, /agent n2 \(near\) was lost at second \d+: the run went on without it/);
+  // Recorded never exceeds served: what n2 sent in its last moments may be missing, never more.
+  const stats = await shopStats();
+  const recorded = (await api('GET', `/api/v1/runs/${id}/stats`)).json.total.requests;
+  assert.ok(recorded > 0 && recorded <= stats.total, `recorded ${recorded}, served ${stats.total}`);
   assert.equal(lost[0].name, 'n2');
   assert.equal(lost[0].location, 'near');
   assert.ok(lost[0].second >= 2 && lost[0].second <= 7, JSON.stringify(lost));
@@ -211,6 +219,69 @@ test('an agent killed mid-run: the run goes on and names it, its location and th
   assert.equal(list.find((a) => a.name === 'n2').state, 'lost');
   agents.n2 = await startAgent('n2', 'near');
   await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('load.locations in the definition, and on_agent_loss "abort" stops the run at the loss', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const def = definition('agents abort', { users: 4, duration: '30s', locations: { near: 50, far: 50 },
+    on_agent_loss: 'abort' });
+  const t = await api('POST', '/api/v1/tests', def);
+  assert.equal(t.status, 201, t.text);
+  const bad = await api('POST', '/api/v1/tests', definition('agents bad', { users: 4, duration: '3s',
+    locations: { near: 50, far: 40 } }));
+  assert.equal(bad.status, 422, bad.text);
+  assert.match(bad.text, /load\.locations.*100/);
+  const r = await api('POST', `/api/v1/tests/${t.json.id}/runs`, {});
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  await waitFor('all three running', async () =>
+    (await agentList()).filter((a) => a.run_id === id).length === 3);
+  await sleep(1500);
+  await agents.f1.stop('SIGKILL');
+  delete agents.f1;
+  const t0 = Date.now();
+  const done = await waitStatus(id, ['stopped', 'degraded', 'passed', 'failed']);
+  assert.equal(done.status, 'stopped', JSON.stringify(done));
+  assert.match(done.error, /agent f1 \(far\) was lost at second \d+: the run was stopped/);
+  // Lost after 3 s without a word, then stopped at once: far from its 30 s.
+  assert.ok(Date.now() - t0 < 10000);
+  agents.f1 = await startAgent('f1', 'far');
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('a hostile agent: another protocol is refused naming both; bad messages never hurt a run', async () => {
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-agent-v1');
+  const got = [];
+  const closed = new Promise((resolve) => ws.on('close', resolve));
+  ws.on('message', (d) => got.push(JSON.parse(d.toString())));
+  await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+  ws.send(JSON.stringify({ type: 'hello', v: 2, version: '9.9.9', name: 'future', location: 'near',
+    cores: 1, threads: 1, max_vus: 1 }));
+  await closed;
+  assert.equal(got[0]?.type, 'refuse', JSON.stringify(got));
+  assert.match(got[0].reason, /protocol 2 .*protocol 1/);
+
+  // Garbage, oversized names and a forged second from an agent in no run: refused and logged.
+  const evil = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-agent-v1');
+  await new Promise((resolve, reject) => { evil.on('open', resolve); evil.on('error', reject); });
+  evil.send(JSON.stringify({ type: 'hello', v: 1, version: '1', name: 'evil', location: 'near',
+    cores: 1, threads: 1, max_vus: 1 }));
+  evil.send('{"type":');
+  evil.send('[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[');
+  evil.send(JSON.stringify({ type: 'second', v: 1, run: 1, second: 0, stats: { names: [{ i: 99 }] } }));
+  evil.send(JSON.stringify({ type: 'end', v: 1, run: 1, last_second: 0 }));
+  await sleep(300);
+  evil.close();
+  assert.match(srv.stderr(), /agent message refused/);
+  // The server still serves, and a run across the real agents still counts exactly.
+  await waitIdle(['n1', 'n2', 'f1']);
+  await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 }, duration: '2s' });
+  assert.equal(r.status, 201, r.text);
+  const done = await waitStatus(r.json.id, ['passed', 'failed', 'stopped', 'degraded']);
+  assert.equal(done.status, 'passed');
+  assert.equal((await api('GET', `/api/v1/runs/${r.json.id}/stats`)).json.total.requests,
+    (await shopStats()).total);
 });
 
 test('the server killed mid-run: no agent sends load 5 s later', async () => {
