@@ -311,3 +311,54 @@ test('the server killed mid-run: no agent sends load 5 s later', async () => {
   }
   assert.ok(shop2);
 });
+
+test('agent tokens: admin-made, shown once, register an agent and nothing else, revoked at once', async () => {
+  const s = await startStampede();
+  const spawned = [];
+  try {
+    const made = await api('POST', '/api/v1/agent-tokens', { name: 'eu pool' }, s);
+    assert.equal(made.status, 201, made.text);
+    assert.match(made.json.token, /^spa_[0-9a-f]{64}$/);
+    assert.equal(made.json.prefix, made.json.token.slice(0, 12));
+    const listed = await api('GET', '/api/v1/agent-tokens', undefined, s);
+    assert.equal(listed.status, 200);
+    assert.equal(listed.json.items.length, 1);
+    assert.ok(!listed.text.includes(made.json.token), 'the list shows the secret');
+    assert.equal((await api('POST', '/api/v1/agent-tokens', { name: 'x', extra: 1 }, s)).status, 400);
+    // An agent token on any REST call: 403.
+    const rest = await fetch(`${s.base}/api/v1/tests`, { headers: { Authorization: `Bearer ${made.json.token}` } });
+    assert.equal(rest.status, 403);
+    assert.match(await rest.text(), /agent token/);
+    // With the token (from the environment, as a Kubernetes Secret gives it): registered.
+    const good = await startProcess(STAMPEDE_BIN, ['agent', '--server', s.base, '--location', 'eu',
+      '--name', 'tok1', '--threads', '1'], { env: { STAMPEDE_AGENT_TOKEN: made.json.token } });
+    spawned.push(good);
+    // Without one, or with a made-up one: refused at the upgrade, never listed.
+    const none = await startProcess(STAMPEDE_BIN, ['agent', '--server', s.base, '--location', 'eu',
+      '--name', 'notok', '--threads', '1']);
+    spawned.push(none);
+    const forged = await startProcess(STAMPEDE_BIN, ['agent', '--server', s.base, '--location', 'eu',
+      '--name', 'forged', '--token', `spa_${'0'.repeat(64)}`, '--threads', '1']);
+    spawned.push(forged);
+    await waitIdle(['tok1'], s);
+    await sleep(1500);
+    let names = (await agentList(s)).map((a) => a.name);
+    assert.deepEqual(names, ['tok1']);
+    assert.match(none.stderr(), /retrying/);
+    // Revoked: dropped at once, and it cannot come back.
+    const del = await api('DELETE', `/api/v1/agent-tokens/${made.json.id}`, undefined, s);
+    assert.equal(del.status, 204, del.text);
+    const t0 = Date.now();
+    await waitFor('the agent dropped', async () =>
+      (await agentList(s)).find((a) => a.name === 'tok1')?.state === 'lost', 2000);
+    assert.ok(Date.now() - t0 < 2000);
+    await sleep(2500);
+    names = (await agentList(s)).filter((a) => a.state !== 'lost').map((a) => a.name);
+    assert.deepEqual(names, []);
+    const after = await api('GET', '/api/v1/agent-tokens', undefined, s);
+    assert.equal(after.json.items[0].state, 'revoked');
+  } finally {
+    for (const p of spawned) await p.stop('SIGKILL');
+    await s.stop();
+  }
+});
