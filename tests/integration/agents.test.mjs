@@ -193,6 +193,25 @@ test('a stop reaches every agent: the traffic at the shop ends within 1 s', asyn
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
+test('stampede remote run --locations runs across agents from CI', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const bad = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
+    '--locations', 'near']);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--locations expects NAME=PERCENT/);
+  const none = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
+    '--locations', 'near=50,moon=50', '-q']);
+  assert.equal(none.code, 2, none.stderr);
+  assert.match(none.stderr, /moon/);
+  const r = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
+    '--locations', 'near=60,far=40', '--duration', '2s', '-q'], { timeoutMs: 30000 });
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const runs = await api('GET', `/api/v1/runs?test_id=${testId}`);
+  const last = (await api('GET', `/api/v1/runs/${runs.json.items[0].id}`)).json;
+  assert.deepEqual(Object.keys(last.summary.locations).sort(), ['far', 'near']);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
 test('an agent killed mid-run: the run goes on and names it, its location and the second', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
   await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
