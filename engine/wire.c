@@ -36,6 +36,7 @@ void sp_wire_msg_release(sp_wire_msg *m)
 {
     json_decref(m->def);
     json_decref(m->allowlist);
+    json_decref(m->files);
     json_decref(m->stats);
     sp_wire_msg_init(m, m->type);
 }
@@ -149,6 +150,8 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
         json_object_set(j, "definition", m->def ? m->def : json_null());
         if (m->allowlist)
             json_object_set(j, "allowlist", m->allowlist);
+        if (m->files)
+            json_object_set(j, "files", m->files);
         json_object_set_new(j, "vu_offset", json_integer(m->vu_offset));
         json_object_set_new(j, "fraction", json_real(m->fraction));
         json_object_set_new(j, "share_from", json_real(m->share_from));
@@ -383,6 +386,19 @@ static int decode_fields(dec *d, json_t *j, sp_wire_msg *m)
                 if (!json_is_string(json_array_get(al, i)))
                     return fail(d, "allowlist[%zu]: must be a string", i);
             m->allowlist = json_incref(al);
+        }
+        json_t *files = json_object_get(j, "files"); /* borrowed */
+        if (files) {
+            const char *path;
+            json_t *content;
+            if (!json_is_object(files))
+                return fail(d, "files: must be an object of paths and contents");
+            json_object_foreach(files, path, content)
+            {
+                if (!json_is_string(content))
+                    return fail(d, "files.%.64s: must be a string", path);
+            }
+            m->files = json_incref(files);
         }
         m->def = json_incref(def);
         return 0;

@@ -79,6 +79,7 @@ typedef struct sp_wire_msg {
     /* assign: the agent's share of the run */
     json_t *def;        /* owned: the definition (data files inline: docs/agents-protocol.md) */
     json_t *allowlist;  /* owned or NULL: the server's target allowlist, an array of strings */
+    json_t *files;      /* owned or NULL: the definition's data files, {"path": "content"} */
     uint32_t vu_offset; /* the agent's first VU number over the whole run */
     double fraction;    /* the agent's share of the load, 0 < fraction <= 1 */
     double share_from;  /* its range [from, to) of the run's load (engine/share.h) */

@@ -726,7 +726,7 @@ unsigned sp_agents_run_count(const sp_agents_run *ar)
 }
 
 void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, const sp_def *def,
-                         const json_t *allowlist, int64_t start_ns)
+                         const json_t *allowlist, const json_t *files, int64_t start_ns)
 {
     sp_agents *a = ar->a;
     pthread_mutex_lock(&a->mu);
@@ -750,6 +750,7 @@ void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, c
         m.run_id = (uint64_t)run_id;
         m.def = def->doc;
         m.allowlist = (json_t *)allowlist;
+        m.files = (json_t *)files;
         m.vu_offset = r->sh.vu_offset;
         m.fraction = r->sh.to - r->sh.from;
         m.share_from = r->sh.from;

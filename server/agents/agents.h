@@ -68,10 +68,11 @@ int sp_agents_reserve(sp_agents *a, const json_t *locations, uint32_t peak, sp_a
 /* The number of agents reserved: the engine's remote_workers. */
 unsigned sp_agents_run_count(const sp_agents_run *ar);
 /* Sends every agent its assign: the definition doc (borrowed), the allowlist entries (NULL or
- * an array of strings, borrowed), its share, and the start instant (CLOCK_REALTIME ns). The
+ * an array of strings, borrowed), the data files ({"path": "content"}, borrowed, may be
+ * NULL), its share, and the start instant (CLOCK_REALTIME ns). The
  * engine (borrowed, must outlive the run's end) gets the seconds. */
 void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, const sp_def *def,
-                         const json_t *allowlist, int64_t start_ns);
+                         const json_t *allowlist, const json_t *files, int64_t start_ns);
 void sp_agents_run_stop(sp_agents_run *ar, int graceful);
 /* The run's new total target, split over the agents as the start was. */
 void sp_agents_run_set_target(sp_agents_run *ar, double target, uint32_t ramp_ms);

@@ -13,7 +13,9 @@
  * connection is retried with backoff (1, 2, 4 ... 30 s); seconds made meanwhile wait (bounded)
  * and are sent after the reconnect, where the server drops any it already has.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <curl/curl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <libwebsockets.h>
 #include <pthread.h>
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,6 +187,64 @@ static void run_release(agent *ag)
     ag->ended = 0;
 }
 
+/* Writes {"path": "content"} into a new directory (its name into dir); each path is a plain
+ * file name the loader accepts. 0, or an error added to el. */
+static int write_files(const json_t *files, char *dir, size_t dirlen, sp_errlist *el)
+{
+    if (!json_object_size(files))
+        return 0;
+    snprintf(dir, dirlen, "/tmp/stampede-agent-XXXXXX");
+    if (!mkdtemp(dir)) {
+        dir[0] = '\0';
+        sp_errlist_add(el, "files", "cannot make a directory for the data files");
+        return SP_EIO;
+    }
+    const char *path;
+    json_t *content;
+    json_object_foreach((json_t *)files, path, content)
+    {
+        if (!sp_def_file_path_ok(path)) {
+            sp_errlist_add(el, "files", "'%.64s' is not a relative path without . or ..", path);
+            return SP_EINVAL;
+        }
+        char full[1200];
+        snprintf(full, sizeof full, "%s/%s", dir, path);
+        /* Its folders first ("data/users.csv"). */
+        for (char *s = full + strlen(dir) + 1; (s = strchr(s, '/')) != NULL; s++) {
+            *s = '\0';
+            mkdir(full, 0700);
+            *s = '/';
+        }
+        FILE *f = fopen(full, "wb");
+        size_t n = json_string_length(content);
+        if (!f || fwrite(json_string_value(content), 1, n, f) != n) {
+            if (f)
+                fclose(f);
+            sp_errlist_add(el, "files", "cannot write '%.64s'", path);
+            return SP_EIO;
+        }
+        fclose(f);
+    }
+    return 0;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    SP_UNUSED(st);
+    SP_UNUSED(flag);
+    SP_UNUSED(ftw);
+    remove(path);
+    return 0;
+}
+
+/* Removes the directory write_files made, with everything in it. */
+static void remove_files(const json_t *files, const char *dir)
+{
+    SP_UNUSED(files);
+    if (dir[0])
+        nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void take_assign(agent *ag, sp_wire_msg *m)
 {
     if (ag->engine) {
@@ -195,7 +256,13 @@ static void take_assign(agent *ag, sp_wire_msg *m)
     sp_errlist el;
     sp_errlist_init(&el);
     sp_overrides ov = SP_OVERRIDES_NONE;
-    int rc = text ? sp_def_load(text, strlen(text), &ov, NULL, &ag->def, &el) : SP_EINVAL;
+    /* The data files came with the definition: written to a directory of this run's own,
+     * read by the loader (which keeps them in memory), then removed. */
+    char dir[64] = "";
+    int rc = text ? write_files(m->files, dir, sizeof dir, &el) : SP_EINVAL;
+    if (rc == 0)
+        rc = sp_def_load_confined(text, strlen(text), &ov, dir[0] ? dir : NULL, &ag->def, &el);
+    remove_files(m->files, dir);
     free(text);
     if (rc == 0 && m->allowlist && json_array_size(m->allowlist)) {
         size_t n = json_array_size(m->allowlist);

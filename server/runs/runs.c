@@ -1201,6 +1201,42 @@ static void start_release(sp_runs *r, start *st)
     memset(st, 0, sizeof *st);
 }
 
+/* The definition's data files, {"path": "content"}, to travel with it to the agents (the
+ * loader has already checked that each is below data_dir); NULL when it has none. A file that
+ * cannot be read now is left out, and the agent says which is missing. */
+static json_t *data_files(sp_runs *r, const sp_def *def)
+{
+    json_t *files = NULL;
+    size_t total = 0;
+    const json_t *users = json_object_get(def->doc, "users"); /* borrowed */
+    for (size_t i = 0; i < json_array_size(users) && r->data_dir; i++) {
+        const char *path = json_string_value(
+            json_object_get(json_object_get(json_array_get(users, i), "data_file"), "csv"));
+        if (!path || !sp_def_file_path_ok(path) || json_object_get(files, path))
+            continue;
+        sp_buf full, body;
+        sp_buf_init(&full, 4096);
+        sp_buf_init(&body, SP_WIRE_MAX_BYTES / 2);
+        FILE *f = sp_buf_addf(&full, "%s/%s", r->data_dir, path) == 0 ? fopen(full.p, "rb") : NULL;
+        char chunk[65536];
+        size_t n;
+        int ok = f != NULL;
+        while (ok && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            ok = sp_buf_add(&body, chunk, n) == 0;
+        if (f)
+            fclose(f);
+        if (ok && total + body.len < SP_WIRE_MAX_BYTES / 2) {
+            if (!files)
+                files = json_object();
+            json_object_set_new(files, path, json_stringn(body.p ? body.p : "", body.len));
+            total += body.len;
+        }
+        sp_buf_release(&full);
+        sp_buf_release(&body);
+    }
+    return files;
+}
+
 /* A run across locations: reserves the connected idle agents of every location named. */
 static int start_agents(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
                         sp_errlist *errs)
@@ -1318,7 +1354,9 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
         /* Every agent starts at the same instant, a little ahead so that each has its assign
          * by then, correcting for its clock offset; this engine's seconds start with theirs. */
         int64_t start_ns = sp_wall_ms() * 1000000 + SP_RUNS_AGENT_LEAD_MS * 1000000;
-        sp_agents_run_begin(x->agents, x->id, x->engine, x->def, x->allow_json, start_ns);
+        json_t *files = data_files(r, x->def);
+        sp_agents_run_begin(x->agents, x->id, x->engine, x->def, x->allow_json, files, start_ns);
+        json_decref(files);
         int64_t wait_ms = start_ns / 1000000 - sp_wall_ms();
         if (wait_ms > 0)
             usleep((useconds_t)wait_ms * 1000);

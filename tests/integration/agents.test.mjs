@@ -8,6 +8,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
+import fs from 'node:fs';
+import path from 'node:path';
 import {
   STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep,
 } from '../lib/harness.mjs';
@@ -190,6 +192,32 @@ test('a stop reaches every agent: the traffic at the shop ends within 1 s', asyn
   const done = await waitStatus(id, ['stopped', 'passed', 'failed']);
   assert.equal(done.status, 'stopped');
   assert.ok(Date.now() - t0 < 15000);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
+test('data files travel with the definition; unique rows are partitioned, none sent twice', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  fs.mkdirSync(path.join(srv.dataDir, 'files', 'agents'), { recursive: true });
+  const rows = Array.from({ length: 30 }, (_, i) => `${i + 1}`);
+  fs.writeFileSync(path.join(srv.dataDir, 'files', 'agents', 'ids.csv'), `id\n${rows.join('\n')}\n`);
+  const def = {
+    name: 'agents csv', base_url: shop.url,
+    users: [{ name: 'u', think: { constant: '10ms' },
+      data_file: { csv: 'agents/ids.csv', mode: 'unique', on_exhausted: 'stop' },
+      tasks: [{ steps: [{ request: { url: '/api/v1/products/{{row.id}}', name: 'GET /products/:id' } }] }] }],
+    load: { users: 6, duration: '4s' },
+  };
+  const t = await api('POST', '/api/v1/tests', def);
+  assert.equal(t.status, 201, t.text);
+  await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
+  const r = await api('POST', `/api/v1/tests/${t.json.id}/runs`, { locations: { near: 60, far: 40 } });
+  assert.equal(r.status, 201, r.text);
+  const done = await waitStatus(r.json.id, ['passed', 'failed', 'stopped', 'degraded']);
+  // 30 rows over 3 agents: each row once, so 30 requests in all (each agent alone would send 30).
+  const stats = await shopStats();
+  assert.equal(stats.total, 30, JSON.stringify(stats.endpoints));
+  const recorded = (await api('GET', `/api/v1/runs/${r.json.id}/stats`)).json.total.requests;
+  assert.equal(recorded, 30, JSON.stringify(done.summary));
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
