@@ -202,6 +202,8 @@ static void on_second_msg(agent *ag, sp_wire_msg *m)
         sp_stats_merge(&ar->loc_totals[r->loc], &ar->scratch, 1);
 }
 
+static void agent_free(agent *ag);
+
 static void handle(agent *ag, const char *text, size_t len, int64_t t1)
 {
     sp_agents *a = ag->a;
@@ -262,6 +264,15 @@ static void handle(agent *ag, const char *text, size_t len, int64_t t1)
             old->run = NULL;
             old->name[0] = '\0'; /* unlisted; freed once its connection is closed */
             old->state = A_LOST;
+            if (!old->wsi) {
+                /* Closed already: nothing else holds it. */
+                for (agent **pp = &a->list; *pp; pp = &(*pp)->next)
+                    if (*pp == old) {
+                        *pp = old->next;
+                        break;
+                    }
+                agent_free(old);
+            }
         }
         sp_wire_msg w;
         sp_wire_msg_init(&w, SP_WIRE_WELCOME);

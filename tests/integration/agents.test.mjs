@@ -10,6 +10,8 @@ import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import fs from 'node:fs';
 import path from 'node:path';
+import http from 'node:http';
+import net from 'node:net';
 import {
   STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep,
 } from '../lib/harness.mjs';
@@ -119,6 +121,11 @@ test('agents register and are listed with their location, state and capacity', a
   const withOffset = await waitFor('a clock offset', async () =>
     (await agentList()).find((a) => a.name === 'n1' && a.clock_offset_ms !== null));
   assert.ok(Math.abs(withOffset.clock_offset_ms) < 50, JSON.stringify(withOffset));
+  const doc = (await api('GET', '/api/v1/openapi.json')).json;
+  const agentRoutes = Object.entries(doc.paths).filter(([p]) => /\/agent/.test(p))
+    .flatMap(([p, item]) => Object.keys(item).map((m) => `${m} ${p}`)).sort();
+  assert.deepEqual(agentRoutes, ['delete /api/v1/agent-tokens/{id}', 'get /api/v1/agent-tokens',
+    'get /api/v1/agents', 'post /api/v1/agent-tokens']);
 });
 
 test('bad flags exit 2 naming the flag', async () => {
@@ -238,6 +245,55 @@ test('stampede remote run --locations runs across agents from CI', async () => {
   const last = (await api('GET', `/api/v1/runs/${runs.json.items[0].id}`)).json;
   assert.deepEqual(Object.keys(last.summary.locations).sort(), ['far', 'near']);
   await waitIdle(['n1', 'n2', 'f1']);
+});
+
+// A network cut between one agent and the server, made by a TCP proxy that the agent is
+// pointed at (its /api/v1/config names the proxy's port as the stream's).
+async function cuttableAgent(name, location) {
+  const conns = new Set();
+  const tcp = net.createServer((c) => {
+    const up = net.connect(srv.live, '127.0.0.1');
+    conns.add(c); conns.add(up);
+    c.pipe(up); up.pipe(c);
+    const end = () => { c.destroy(); up.destroy(); conns.delete(c); conns.delete(up); };
+    c.on('error', end); up.on('error', end); c.on('close', end); up.on('close', end);
+  });
+  await new Promise((r) => tcp.listen(0, '127.0.0.1', r));
+  const web = http.createServer((req, res) => {
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify({ live_port: tcp.address().port }));
+  });
+  await new Promise((r) => web.listen(0, '127.0.0.1', r));
+  const proc = await startProcess(STAMPEDE_BIN, ['agent', '--server', `http://127.0.0.1:${web.address().port}`,
+    '--location', location, '--name', name, '--threads', '1']);
+  return {
+    proc,
+    cut() { for (const c of conns) c.destroy(); },
+    async close() { await proc.stop('SIGKILL'); tcp.close(); web.close(); },
+  };
+}
+
+test('an agent cut off for a moment reconnects and resumes: nothing lost, nothing counted twice', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const c1 = await cuttableAgent('c1', 'cut');
+  try {
+    await waitIdle(['c1']);
+    await fetch(`${shop.url}/__reset?state=1`, { method: 'POST' });
+    const r = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, cut: 50 }, duration: '6s' });
+    assert.equal(r.status, 201, r.text);
+    await sleep(2500);
+    c1.cut();
+    const done = await waitStatus(r.json.id, ['passed', 'failed', 'stopped', 'degraded']);
+    assert.match(c1.proc.stderr(), /disconnected/);
+    assert.equal(c1.proc.stderr().match(/registered with the server/g).length, 2, c1.proc.stderr());
+    assert.equal(done.status, 'passed', JSON.stringify(done));
+    const stats = await shopStats();
+    const runStats = (await api('GET', `/api/v1/runs/${r.json.id}/stats`)).json;
+    assert.equal(runStats.total.requests, stats.total);
+    assert.equal(done.summary.locations.cut.requests + done.summary.locations.near.requests, stats.total);
+  } finally {
+    await c1.close();
+  }
 });
 
 test('an agent killed mid-run: the run goes on and names it, its location and the second', async () => {
