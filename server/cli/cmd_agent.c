@@ -382,8 +382,11 @@ static void handle(agent *ag, const char *text, size_t len)
         take_assign(ag, &m);
         break;
     case SP_WIRE_SET_TARGET:
-        if (ag->engine && m.run_id == ag->run_id)
+        if (ag->engine && m.run_id == ag->run_id) {
             sp_engine_set_target(ag->engine, m.target, m.ramp_ms);
+            say("run %llu: target %g over %u ms", (unsigned long long)m.run_id, m.target,
+                m.ramp_ms);
+        }
         break;
     case SP_WIRE_STOP:
         if (ag->engine && m.run_id == ag->run_id) {

@@ -228,6 +228,34 @@ test('data files travel with the definition; unique rows are partitioned, none s
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
+test('a load change reaches every agent, split as the start was', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`,
+    { locations: { near: 60, far: 40 }, users: 2, duration: '30s' });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  await sleep(1500);
+  const t0 = Date.now();
+  const ch = await api('POST', `/api/v1/runs/${id}/load`, { target: 9, ramp: '0s' });
+  assert.equal(ch.status, 200, ch.text);
+  // Every agent has its part within 1 s: 9 VUs at 60/40 are near 5 (3 and 2) and far 4.
+  const told = (n) => (agents[n].stderr().match(new RegExp(`run ${id}: target (\\d+) over 0 ms`)) || [])[1];
+  await waitFor('every agent told', async () => ['n1', 'n2', 'f1'].every(told), 1000)
+    .catch((e) => { throw new Error(`${e.message}: ${['n1', 'n2', 'f1'].map((n) => agents[n].stderr()).join('\n')}`); });
+  assert.deepEqual([told('n1'), told('n2')].map(Number).sort(), [2, 3]);
+  assert.equal(Number(told('f1')), 4);
+  // The VUs gauge is the sum of the agents' own, sent with each second.
+  let vus = 0;
+  while (vus !== 9 && Date.now() - t0 < 5000) {
+    await sleep(100);
+    vus = (await api('GET', `/api/v1/runs/${id}`)).json.live?.vus;
+  }
+  assert.equal(vus, 9, `${Date.now() - t0} ms after the change`);
+  await api('POST', `/api/v1/runs/${id}/stop`, { mode: 'immediate' });
+  await waitStatus(id, ['stopped']);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
 test('stampede remote run --locations runs across agents from CI', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
   const bad = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
