@@ -351,8 +351,25 @@ void sp_dw_thresholds(sp_dw *c, const json_t *v)
             char e[ERRLEN] = "";
             sp_threshold th;
             memset(&th, 0, sizeof th);
-            if (sp_threshold_parse(json_string_value(t), (const char *const *)d->names, d->nnames,
-                                   &th, e, sizeof e) != 0)
+            /* "near: p95 < 300ms": a location of load.locations first, then the rest as any
+             * threshold ("near: GET /products: p95 < 300ms" too). */
+            const char *text = json_string_value(t), *colon = strchr(text, ':');
+            char loc[SP_WIRE_MAX_NAME + 1] = "";
+            if (colon && d->load.locations && (size_t)(colon - text) <= SP_WIRE_MAX_NAME) {
+                snprintf(loc, sizeof loc, "%.*s", (int)(colon - text), text);
+                if (json_object_get(d->load.locations, loc))
+                    text = colon + 1;
+                else
+                    loc[0] = '\0';
+            }
+            int ok = sp_threshold_parse(text, (const char *const *)d->names, d->nnames, &th, e,
+                                        sizeof e) == 0;
+            if (ok && loc[0]) {
+                free(th.src);
+                th.src = sp_strdup(json_string_value(t));
+                th.location = sp_strdup(loc);
+            }
+            if (!ok)
                 sp_dw_err(c, "%s", e[0] ? e : "invalid threshold");
             else if (closed_open_metric(c, &th))
                 sp_threshold_release(&th);

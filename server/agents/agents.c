@@ -818,6 +818,14 @@ void sp_agents_run_set_target(sp_agents_run *ar, double target, uint32_t ramp_ms
     pthread_mutex_unlock(&a->mu);
 }
 
+const sp_stats *sp_agents_run_location_stats(sp_agents_run *ar, const char *location)
+{
+    for (size_t i = 0; ar->began && i < ar->nlocs; i++)
+        if (strcmp(ar->locs[i], location) == 0)
+            return &ar->loc_totals[i];
+    return NULL;
+}
+
 int sp_agents_run_lost(sp_agents_run *ar)
 {
     int lost = 0;

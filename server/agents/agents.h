@@ -76,6 +76,9 @@ void sp_agents_run_begin(sp_agents_run *ar, int64_t run_id, sp_engine *engine, c
 void sp_agents_run_stop(sp_agents_run *ar, int graceful);
 /* The run's new total target, split over the agents as the start was. */
 void sp_agents_run_set_target(sp_agents_run *ar, double target, uint32_t ramp_ms);
+/* The merged stats of a location of the run (borrowed, valid until sp_agents_run_free), after
+ * the engine has ended; NULL when the run has no such location. */
+const sp_stats *sp_agents_run_location_stats(sp_agents_run *ar, const char *location);
 /* 1 when an agent was lost during the run. */
 int sp_agents_run_lost(sp_agents_run *ar);
 /* {"locations": {...}, "agents": [...], "agents_lost": [...]} (new reference), after the

@@ -256,6 +256,29 @@ test('a load change reaches every agent, split as the start was', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
+test('thresholds may name a location: judged on that location\'s agents alone', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const def = definition('agents thresholds', { users: 4, duration: '2s', locations: { near: 50, far: 50 } });
+  def.thresholds = ['near: p95 < 10s', 'far: GET /products: p95 < 1us', 'error_rate < 1%'];
+  const t = await api('POST', '/api/v1/tests', def);
+  assert.equal(t.status, 201, t.text);
+  const bad = await api('POST', '/api/v1/tests', { ...def, thresholds: ['mars: p95 < 1s'] });
+  assert.equal(bad.status, 422, bad.text);
+  assert.match(bad.text, /mars/);
+  const r = await api('POST', `/api/v1/tests/${t.json.id}/runs`, {});
+  assert.equal(r.status, 201, r.text);
+  const done = await waitStatus(r.json.id, ['passed', 'failed', 'stopped', 'degraded']);
+  assert.equal(done.status, 'failed', JSON.stringify(done.verdicts));
+  assert.deepEqual(done.verdicts.map((x) => x.threshold), def.thresholds);
+  const near = done.verdicts[0], far = done.verdicts[1];
+  assert.equal(near.passed, true, JSON.stringify(near));
+  assert.equal(far.passed, false, JSON.stringify(far));
+  // far's figure is far's own: the p95 of its GET /products, as summary.locations has it.
+  const farP95 = done.summary.locations.far.names['GET /products'].p95_ms;
+  assert.ok(Math.abs(far.measured - farP95) < 0.01, `${JSON.stringify(far)} vs ${farP95}`);
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
 test('stampede remote run --locations runs across agents from CI', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
   const bad = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
