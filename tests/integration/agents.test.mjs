@@ -178,6 +178,10 @@ test('a run across locations: merged counts equal what the shop served, location
   assert.ok(locs.near.requests > locs.far.requests, JSON.stringify(locs));
   assert.equal(done.summary.agents.length, 3);
   assert.deepEqual(done.summary.agents_lost, []);
+  for (const a of done.summary.agents) assert.ok(a.cpu > 0 && a.lag_ms_max >= 0, JSON.stringify(a));
+  // The JSON export carries the same breakdown.
+  const exp = await api('GET', `/api/v1/runs/${id}/export.json`);
+  assert.deepEqual(exp.json.run.summary.locations, locs);
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
