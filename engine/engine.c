@@ -280,6 +280,8 @@ static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
         e->brk.measured = v.measured;
         atomic_store(&e->broke, 1);
         stop_run(e, 1, 0);
+        if (e->opts.on_break)
+            e->opts.on_break(e->opts.ud);
         return;
     }
 }

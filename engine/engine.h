@@ -57,6 +57,9 @@ typedef struct sp_engine_opts {
      * stop_when), so the run's figures are the ones one engine would give for the same
      * samples. At most SP_WIRE_MAX_AGENTS. */
     unsigned remote_workers;
+    /* Called once (aggregator thread, ud) when a load.stop_when condition stops the run: a
+     * run of remote workers forwards the stop to them. May be NULL. */
+    void (*on_break)(void *ud);
     /* An agent's share of a run across agents (engine/share.h): added to every VU number, so
      * {{vu}} stays unique over the run, and its partition of every unique CSV file. */
     uint32_t vu_base;

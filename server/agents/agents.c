@@ -71,6 +71,7 @@ typedef struct share_rec {
     int64_t lost_second;
     double cpu_max, lag_ms_max;
     uint64_t dropped;
+    uint32_t threads; /* the agent's engine threads, for its CPU ceiling */
 } share_rec;
 
 struct sp_agents_run {
@@ -715,6 +716,7 @@ int sp_agents_reserve(sp_agents *a, const json_t *locations, uint32_t peak, sp_a
                     strcmp(ag->location, sl[i].name) == 0) {
                     share_rec *r = &ar->recs[k];
                     r->ag = ag;
+                    r->threads = ag->threads;
                     snprintf(r->name, sizeof r->name, "%s", ag->name);
                     r->loc = i;
                     r->sh = sh[k];
@@ -865,10 +867,16 @@ json_t *sp_agents_run_summary(sp_agents_run *ar, const sp_def *def)
     }
     for (unsigned k = 0; k < ar->n; k++) {
         const share_rec *r = &ar->recs[k];
+        /* The generator, not the target, may have been the bottleneck: its timers fired late
+         * (SP_LAG_WARN_US), or its threads were busy (90% of each). */
+        const char *why = r->lag_ms_max * 1000.0 > SP_LAG_WARN_US        ? "timer lag"
+                          : r->threads && r->cpu_max > 90.0 * r->threads ? "cpu"
+                                                                         : NULL;
         json_array_append_new(agents,
-                              json_pack("{s:s,s:s,s:f,s:f,s:I}", "name", r->name, "location",
+                              json_pack("{s:s,s:s,s:f,s:f,s:I,s:o}", "name", r->name, "location",
                                         ar->locs[r->loc], "cpu", r->cpu_max, "lag_ms_max",
-                                        r->lag_ms_max, "dropped", (json_int_t)r->dropped));
+                                        r->lag_ms_max, "dropped", (json_int_t)r->dropped,
+                                        "bottleneck", why ? json_string(why) : json_null()));
         if (r->lost)
             json_array_append_new(lost, json_pack("{s:s,s:s,s:I}", "name", r->name, "location",
                                                   ar->locs[r->loc], "second",

@@ -508,9 +508,19 @@ static void backlog_add(run *x, char *text, size_t len)
 }
 
 /* The engine's per-second callback, on the run's aggregator thread. */
+/* A load.stop_when condition stopped a run across agents: they are told at once (the engine
+ * cannot tell them itself). Aggregator thread. */
+static void on_break(void *ud)
+{
+    run *x = ud;
+    if (x->agents)
+        sp_agents_run_stop(x->agents, 1);
+}
+
 static void on_second(void *ud, uint64_t second, const sp_stats *s)
 {
     run *x = ud;
+
     /* The store: every name that finished a request in this second, and the run's gauges. */
     sp_store_second *rows = sp_calloc(s->nnames ? s->nnames : 1, sizeof *rows);
     size_t n = 0;
@@ -1336,6 +1346,7 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
     if (x->agents) {
         /* The load is the agents': this engine only merges their seconds. */
         eo.remote_workers = sp_agents_run_count(x->agents);
+        eo.on_break = on_break;
         eo.allowlist = NULL;
     }
     char eerr[256] = "";

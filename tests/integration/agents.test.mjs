@@ -283,6 +283,26 @@ test('thresholds may name a location: judged on that location\'s agents alone', 
   await waitIdle(['n1', 'n2', 'f1']);
 });
 
+test('load.stop_when judged on the merged seconds stops every agent', async () => {
+  await waitIdle(['n1', 'n2', 'f1']);
+  const def = definition('agents stop_when', { users: 3, duration: '60s', locations: { near: 50, far: 50 },
+    stop_when: { any: ['error_rate > 50%'], window: '1s' } });
+  def.users[0].tasks[0].steps = [{ request: { url: '/api/v1/nowhere', name: 'GET /nowhere' } }];
+  def.thresholds = [];
+  const t = await api('POST', '/api/v1/tests', def);
+  assert.equal(t.status, 201, t.text);
+  const t0 = Date.now();
+  const r = await api('POST', `/api/v1/tests/${t.json.id}/runs`, {});
+  assert.equal(r.status, 201, r.text);
+  const done = await waitStatus(r.json.id, ['passed', 'failed', 'stopped', 'degraded'], 20000);
+  assert.ok(Date.now() - t0 < 15000, `ended after ${Date.now() - t0} ms of a 60 s run`);
+  assert.equal(done.summary.broke?.condition, 'error_rate > 50%', JSON.stringify(done.summary));
+  const a = (await shopStats()).total;
+  await sleep(1000);
+  assert.equal((await shopStats()).total, a, 'an agent still sends after the run ended');
+  await waitIdle(['n1', 'n2', 'f1']);
+});
+
 test('stampede remote run --locations runs across agents from CI', async () => {
   await waitIdle(['n1', 'n2', 'f1']);
   const bad = await run(STAMPEDE_BIN, ['remote', 'run', '--server', srv.base, 'agents basic',
