@@ -52,6 +52,9 @@ struct sp_engine {
     int remote;
     uint64_t *remote_next;
     uint8_t *remote_ended;
+    /* Under run.mu: messages the aggregator gave back, reused by the next feeds, so that a
+     * second of many agents does not allocate (and fault in) every histogram anew. */
+    sp_msg *remote_free;
 };
 
 static void stop_run(sp_engine *e, int graceful, int by_user);
@@ -418,8 +421,10 @@ static void agg_take(agg *a, sp_msg *m)
     if (m->last)
         a->nlast++;
     if (e->remote) {
-        sp_stats_release(&m->stats);
-        free(m);
+        pthread_mutex_lock(&e->run.mu);
+        m->next = e->remote_free;
+        e->remote_free = m;
+        pthread_mutex_unlock(&e->run.mu);
         return;
     }
     sp_stats_reset(&m->stats);
@@ -728,17 +733,33 @@ int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const 
         return SP_EINVAL;
     if (e->state != ST_RUNNING)
         return SP_ESTATE;
-    sp_msg *m = sp_calloc(1, sizeof(*m));
-    m->worker = worker;
-    m->second = second;
-    m->done_through = second;
-    sp_stats_init(&m->stats, r->def->nnames);
-    sp_stats_merge(&m->stats, s, 1);
     pthread_mutex_lock(&r->mu);
     if (e->remote_ended[worker] || second < e->remote_next[worker]) {
         pthread_mutex_unlock(&r->mu);
-        sp_stats_release(&m->stats);
-        free(m);
+        return SP_ESTATE;
+    }
+    sp_msg *m = e->remote_free;
+    if (m)
+        e->remote_free = m->next;
+    pthread_mutex_unlock(&r->mu);
+    if (m) {
+        sp_stats_reset(&m->stats);
+    } else {
+        m = sp_calloc(1, sizeof(*m));
+        sp_stats_init(&m->stats, r->def->nnames);
+    }
+    m->next = NULL;
+    m->worker = worker;
+    m->second = second;
+    m->done_through = second;
+    m->last = 0;
+    sp_stats_merge(&m->stats, s, 1);
+    pthread_mutex_lock(&r->mu);
+    /* Checked again: another thread may have fed this worker meanwhile. */
+    if (e->remote_ended[worker] || second < e->remote_next[worker]) {
+        m->next = e->remote_free;
+        e->remote_free = m;
+        pthread_mutex_unlock(&r->mu);
         return SP_ESTATE;
     }
     e->remote_next[worker] = second + 1;
@@ -853,6 +874,11 @@ void sp_engine_free(sp_engine *e)
     free(r->cls_table);
     free(e->remote_next);
     free(e->remote_ended);
+    for (sp_msg *f = e->remote_free, *next; f; f = next) {
+        next = f->next;
+        sp_stats_release(&f->stats);
+        free(f);
+    }
     sp_stats_release(&e->totals);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);

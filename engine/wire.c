@@ -61,6 +61,8 @@ json_t *sp_wire_stats_encode(const sp_stats *s)
     json_object_set_new(j, "arrivals_late", u64(s->arrivals_late));
     json_object_set_new(j, "arrivals_lag_us", u64(s->arrivals_lag_us));
     json_t *names = json_array();
+    sp_buf pb; /* the pair lists, one at a time */
+    sp_buf_init(&pb, SIZE_MAX);
     for (size_t i = 0; i < s->nnames; i++) {
         const sp_name_stats *n = &s->names[i];
         /* Sparse: a name with nothing in this second is left out. */
@@ -72,16 +74,18 @@ json_t *sp_wire_stats_encode(const sp_stats *s)
             json_object_set_new(o, "group", json_true());
         json_object_set_new(o, "requests", u64(n->requests));
         json_object_set_new(o, "failures", u64(n->failures));
-        json_t *st = json_array();
+        sp_buf_reset(&pb);
         for (size_t c = 0; c < SP_STATUS_MAX; c++)
             if (n->status[c])
-                json_array_append_new(st, json_pack("[Io]", (json_int_t)c, u64(n->status[c])));
-        json_object_set_new(o, "status", st);
-        json_t *er = json_array();
+                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", c,
+                                  (unsigned long long)n->status[c]);
+        json_object_set_new(o, "status", json_stringn(pb.p ? pb.p : "", pb.len));
+        sp_buf_reset(&pb);
         for (size_t k = 0; k < SP_ERRK_COUNT; k++)
             if (n->errors[k])
-                json_array_append_new(er, json_pack("[Io]", (json_int_t)k, u64(n->errors[k])));
-        json_object_set_new(o, "errors", er);
+                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", k,
+                                  (unsigned long long)n->errors[k]);
+        json_object_set_new(o, "errors", json_stringn(pb.p ? pb.p : "", pb.len));
         json_object_set_new(o, "bytes_in", u64(n->bytes_in));
         json_object_set_new(o, "bytes_out", u64(n->bytes_out));
         json_t *ms = json_array();
@@ -89,19 +93,21 @@ json_t *sp_wire_stats_encode(const sp_stats *s)
             json_array_append_new(ms, json_pack("[so]", n->msgs[k].msg, u64(n->msgs[k].count)));
         json_object_set_new(o, "msgs", ms);
         json_object_set_new(o, "msgs_dropped", u64(n->msgs_dropped));
-        json_t *b = json_array();
+        sp_buf_reset(&pb);
         size_t nb = sp_hist_buckets();
         for (size_t k = 0; k < nb; k++) {
             uint64_t c = sp_hist_bucket_count(n->hist, k);
             if (c)
-                json_array_append_new(b, json_pack("[Io]", (json_int_t)k, u64(c)));
+                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", k, (unsigned long long)c);
         }
+        json_t *b = json_stringn(pb.p ? pb.p : "", pb.len);
         json_object_set_new(o, "hist",
                             json_pack("{s:o,s:o,s:o,s:o}", "min", u64(sp_hist_min(n->hist)), "max",
                                       u64(sp_hist_max(n->hist)), "sum", u64(sp_hist_sum(n->hist)),
                                       "b", b));
         json_array_append_new(names, o);
     }
+    sp_buf_release(&pb);
     json_object_set_new(j, "names", names);
     return j;
 }
@@ -527,36 +533,56 @@ static int add_ovf(uint64_t *acc, uint64_t x)
 }
 
 /* An array of [index, count] pairs with index < limit, strictly increasing, count >= 1. */
+/* A list of "index:count" pairs, comma-separated, in one string ("378:1,431:2"): a second of
+ * many names and buckets is one token each, not thousands of JSON values to allocate. Indexes
+ * are < limit and strictly increasing, counts >= 1, both decimal without sign or spaces. */
+static int parse_u64(const char **p, const char *end, uint64_t *out)
+{
+    const char *q = *p;
+    uint64_t v = 0;
+    if (q == end || *q < '0' || *q > '9')
+        return -1;
+    for (; q < end && *q >= '0' && *q <= '9'; q++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*q - '0');
+    }
+    *p = q;
+    *out = v;
+    return 0;
+}
+
 static int pairs(dec *d, const json_t *a, const char *key, size_t i, size_t limit, size_t maxn,
                  size_t *budget, void (*put)(void *, size_t, uint64_t), void *ud, uint64_t *total)
 {
-    if (!json_is_array(a))
-        return fail(d, "names[%zu].%s: must be an array", i, key);
-    size_t n = json_array_size(a);
-    if (n > maxn || n > *budget)
-        return fail(d, "names[%zu].%s: too many entries (%zu)", i, key, n);
-    *budget -= n;
-    json_int_t prev = -1;
+    if (!json_is_string(a))
+        return fail(d, "names[%zu].%s: must be a string of index:count pairs", i, key);
+    const char *p = json_string_value(a), *end = p + json_string_length(a);
+    uint64_t prev = 0;
+    size_t n = 0;
     *total = 0;
-    for (size_t k = 0; k < n; k++) {
-        const json_t *p = json_array_get(a, k); /* borrowed */
-        const json_t *pi = json_array_get(p, 0), *pc = json_array_get(p, 1);
-        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_integer(pi) ||
-            !json_is_integer(pc))
-            return fail(d, "names[%zu].%s[%zu]: must be [index, count]", i, key, k);
-        json_int_t idx = json_integer_value(pi), c = json_integer_value(pc);
-        if (idx < 0 || (uint64_t)idx >= limit)
-            return fail(d, "names[%zu].%s[%zu]: index %lld is outside [0, %zu)", i, key, k,
-                        (long long)idx, limit);
-        if (idx <= prev)
-            return fail(d, "names[%zu].%s[%zu]: indexes must increase", i, key, k);
-        if (c < 1)
-            return fail(d, "names[%zu].%s[%zu]: count must be at least 1", i, key, k);
-        if (add_ovf(total, (uint64_t)c))
+    while (p < end) {
+        uint64_t idx, c;
+        if (n && *p++ != ',')
+            return fail(d, "names[%zu].%s: pair %zu: expected ','", i, key, n);
+        if (parse_u64(&p, end, &idx) || p == end || *p++ != ':' || parse_u64(&p, end, &c))
+            return fail(d, "names[%zu].%s: pair %zu: must be index:count", i, key, n);
+        if (n >= maxn || n >= *budget)
+            return fail(d, "names[%zu].%s: too many entries", i, key);
+        if (idx >= limit)
+            return fail(d, "names[%zu].%s: pair %zu: index %llu is outside [0, %zu)", i, key, n,
+                        (unsigned long long)idx, limit);
+        if (n && idx <= prev)
+            return fail(d, "names[%zu].%s: pair %zu: indexes must increase", i, key, n);
+        if (c < 1 || c > INT64_MAX)
+            return fail(d, "names[%zu].%s: pair %zu: count must be from 1", i, key, n);
+        if (add_ovf(total, c))
             return fail(d, "names[%zu].%s: counts overflow", i, key);
         prev = idx;
-        put(ud, (size_t)idx, (uint64_t)c);
+        put(ud, (size_t)idx, c);
+        n++;
     }
+    *budget -= n;
     return 0;
 }
 
@@ -570,9 +596,19 @@ static void put_error(void *ud, size_t i, uint64_t c)
     ((sp_name_stats *)ud)->errors[i] = c;
 }
 
+/* The histogram being rebuilt and the first and last buckets put into it. */
+typedef struct hist_put {
+    sp_hist *h;
+    size_t first, last, n;
+} hist_put;
+
 static void put_bucket(void *ud, size_t i, uint64_t c)
 {
-    sp_hist_add_bucket(ud, i, c);
+    hist_put *hp = ud;
+    sp_hist_add_bucket(hp->h, i, c);
+    if (!hp->n++)
+        hp->first = i;
+    hp->last = i;
 }
 
 static int decode_name(dec *d, const json_t *o, size_t i, sp_stats *out, size_t *budget,
@@ -634,13 +670,14 @@ static int decode_name(dec *d, const json_t *o, size_t i, sp_stats *out, size_t 
     if ((rc = get_u64(d, h, "min", 1, &min)) || (rc = get_u64(d, h, "max", 1, &max)) ||
         (rc = get_u64(d, h, "sum", 1, &sum)))
         return in_name(d, i);
+    hist_put hp = {n->hist, 0, 0, 0};
     if ((rc = pairs(d, json_object_get(h, "b"), "hist.b", i, sp_hist_buckets(), SIZE_MAX, budget,
-                    put_bucket, n->hist, &total)))
+                    put_bucket, &hp, &total)))
         return rc;
     if (total != n->requests)
         return fail(d, "names[%zu].hist: counts add up to %llu, not to its %llu requests", i,
                     (unsigned long long)total, (unsigned long long)n->requests);
-    if (sp_hist_set_exact(n->hist, min, max, sum))
+    if (sp_hist_set_exact(n->hist, min, max, sum, hp.first, hp.last))
         return fail(d, "names[%zu].hist: min, max or sum do not fit its buckets", i);
     return 0;
 }

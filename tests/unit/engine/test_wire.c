@@ -284,49 +284,65 @@ static void test_malformed_stats(void)
         const char *name, *reason;
     } cases[] = {
         {"{\"i\":3,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
          "not a name of this run"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[999999,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"999999:1\"}}",
          "outside [0, 3840)"},
         {"{\"i\":0,\"requests\":2,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,2]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":10,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:2\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":"
+         "10,"
+         "\"b\":\"5:1\"}}",
          "hist: counts add up to 1, not to its 2 requests"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,2]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:2\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
          "status: counts add up to 2"},
         {"{\"i\":0,\"requests\":1,\"failures\":2,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
          "failures: more than its requests"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":7,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":7,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
          "do not fit its buckets"},
         {"{\"i\":0,\"requests\":2,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,2]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":10,"
-         "\"b\":[[5,1],[5,1]]}}",
+         "\"status\":\"200:2\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":"
+         "10,"
+         "\"b\":\"5:1,5:1\"}}",
          "indexes must increase"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,0]]}}",
-         "count must be at least 1"},
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:0\"}}",
+         "count must be from 1"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[1],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[1],\"hist\":{\"min\":5,\"max\":5,\"sum\":"
+         "5,"
+         "\"b\":\"5:1\"}}",
          "must be [message, count]"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":500,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":"
+         "500,"
+         "\"b\":\"5:1\"}}",
          "do not fit its buckets"},
         {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
-         "\"status\":[[200,1]],\"errors\":[],\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
-         "\"b\":[[5,1]]}}",
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
          "names[0].bytes_in: missing"},
+        {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1,\"}}",
+         "must be index:count"},
+        {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
+         "\"status\":[[200,1]],\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:1\"}}",
+         "status: must be a string"},
+        {"{\"i\":0,\"requests\":1,\"failures\":0,\"bytes_in\":0,\"bytes_out\":0,\"msgs_dropped\":0,"
+         "\"status\":\"200:1\",\"errors\":\"\",\"msgs\":[],\"hist\":{\"min\":5,\"max\":5,\"sum\":5,"
+         "\"b\":\"5:99999999999999999999999\"}}",
+         "must be index:count"},
     };
     sp_stats out;
     sp_stats_init(&out, NNAMES);
