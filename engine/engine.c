@@ -726,7 +726,9 @@ static void remote_push(sp_run *r, sp_msg *m)
     pthread_cond_signal(&r->cv);
 }
 
-int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const sp_stats *s)
+/* Queues a remote worker's second: copied from s, or with take its contents moved in and s
+ * given a message's old stats back (stale: the caller resets them before use). */
+static int feed(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s, int take)
 {
     sp_run *r = &e->run;
     if (!e->remote || worker >= r->nworkers || s->nnames != r->def->nnames)
@@ -742,21 +744,31 @@ int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const 
     if (m)
         e->remote_free = m->next;
     pthread_mutex_unlock(&r->mu);
-    if (m) {
-        sp_stats_reset(&m->stats);
-    } else {
+    if (!m) {
         m = sp_calloc(1, sizeof(*m));
         sp_stats_init(&m->stats, r->def->nnames);
+    }
+    if (take) {
+        sp_stats t = m->stats;
+        m->stats = *s;
+        *s = t;
+    } else {
+        sp_stats_reset(&m->stats);
+        sp_stats_merge(&m->stats, s, 1);
     }
     m->next = NULL;
     m->worker = worker;
     m->second = second;
     m->done_through = second;
     m->last = 0;
-    sp_stats_merge(&m->stats, s, 1);
     pthread_mutex_lock(&r->mu);
     /* Checked again: another thread may have fed this worker meanwhile. */
     if (e->remote_ended[worker] || second < e->remote_next[worker]) {
+        if (take) {
+            sp_stats t = m->stats;
+            m->stats = *s;
+            *s = t;
+        }
         m->next = e->remote_free;
         e->remote_free = m;
         pthread_mutex_unlock(&r->mu);
@@ -766,6 +778,16 @@ int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const 
     remote_push(r, m);
     pthread_mutex_unlock(&r->mu);
     return 0;
+}
+
+int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const sp_stats *s)
+{
+    return feed(e, worker, second, (sp_stats *)s, 0);
+}
+
+int sp_engine_feed_second_take(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s)
+{
+    return feed(e, worker, second, s, 1);
 }
 
 int sp_engine_feed_end(sp_engine *e, unsigned worker)

@@ -108,6 +108,10 @@ int sp_engine_broke(const sp_engine *e, sp_break *out);
  * engine, worker out of range or s of another shape; SP_ESTATE also when not running or the
  * worker has ended. Any thread. */
 int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const sp_stats *s);
+/* The same, without the copy: s's contents move into the run and s gets other stats of the
+ * same shape back, stale (reset them before the next use; sp_wire_stats_decode does). On
+ * failure s is left as it was. */
+int sp_engine_feed_second_take(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s);
 /* The remote worker has sent its last second (or was lost): the run ends once every worker
  * has. Idempotent. Any thread. */
 int sp_engine_feed_end(sp_engine *e, unsigned worker);

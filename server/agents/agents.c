@@ -71,7 +71,8 @@ typedef struct share_rec {
     int64_t lost_second;
     double cpu_max, lag_ms_max;
     uint64_t dropped;
-    uint32_t threads; /* the agent's engine threads, for its CPU ceiling */
+    uint32_t threads;     /* the agent's engine threads, for its CPU ceiling */
+    uint64_t next_second; /* the next second it may send (under a->mu) */
 } share_rec;
 
 struct sp_agents_run {
@@ -198,9 +199,13 @@ static void on_second_msg(agent *ag, sp_wire_msg *m)
         sp_log_kv(SP_LOG_WARN, "agent second refused", "agent", ag->name, "why", err, NULL);
         return;
     }
-    /* A second it already sent (after a reconnect) is refused by the engine: counted once. */
-    if (sp_engine_feed_second(ar->engine, ag->widx, m->second, &ar->scratch) == 0)
-        sp_stats_merge(&ar->loc_totals[r->loc], &ar->scratch, 1);
+    /* A second it already sent (after a reconnect) counts once: dropped here, and refused by
+     * the engine too. */
+    if (m->second < r->next_second)
+        return;
+    r->next_second = m->second + 1;
+    sp_stats_merge(&ar->loc_totals[r->loc], &ar->scratch, 1);
+    sp_engine_feed_second_take(ar->engine, ag->widx, m->second, &ar->scratch);
 }
 
 static void agent_free(agent *ag);

@@ -115,7 +115,7 @@ int main(int argc, char **argv)
                 fprintf(stderr, "decode: %s\n", err);
                 return 1;
             }
-            sp_engine_feed_second(e, a, m.second, &back);
+            sp_engine_feed_second_take(e, a, m.second, &back);
             sp_wire_msg_release(&m);
         }
     }
