@@ -98,15 +98,67 @@ static int compile_stages(sp_dw *c, const json_t *stages, int open, sp_load *L)
     return ok;
 }
 
+/* load.locations ({"near": 60, "far": 40}) and load.on_agent_loss ("continue" | "abort"). */
+static void load_locations(sp_dw *c, const json_t *v, sp_load *L)
+{
+    const char *loss = sp_dw_get_str(c, v, "on_agent_loss", 0);
+    if (loss && strcmp(loss, "abort") == 0)
+        L->abort_on_agent_loss = 1;
+    else if (loss && strcmp(loss, "continue") != 0)
+        sp_dw_err_key(c, "on_agent_loss", "expected \"continue\" or \"abort\", got '%.64s'", loss);
+    const json_t *locs = json_object_get(v, "locations");
+    if (!locs)
+        return;
+    size_t m = sp_dw_path_key(c, "locations");
+    if (!json_is_object(locs) || json_object_size(locs) == 0 ||
+        json_object_size(locs) > SP_WIRE_MAX_LOCATIONS) {
+        sp_dw_err(c,
+                  "an object of 1 to %d locations and integer percents, such as "
+                  "{\"near\": 60, \"far\": 40}",
+                  SP_WIRE_MAX_LOCATIONS);
+        sp_dw_path_pop(c, m);
+        return;
+    }
+    const char *key;
+    const json_t *pct;
+    int64_t sum = 0, ok = 1;
+    json_object_foreach((json_t *)locs, key, pct)
+    {
+        size_t n = strlen(key), good = n > 0 && n <= SP_WIRE_MAX_NAME;
+        for (size_t i = 0; good && i < n; i++)
+            good = (key[i] >= 'a' && key[i] <= 'z') || (key[i] >= 'A' && key[i] <= 'Z') ||
+                   (key[i] >= '0' && key[i] <= '9') || key[i] == '.' || key[i] == '_' ||
+                   key[i] == '-';
+        if (!good) {
+            sp_dw_err_key(c, key, "a location is 1 to %d letters, digits, '.', '_' or '-'",
+                          SP_WIRE_MAX_NAME);
+            ok = 0;
+        } else if (!json_is_integer(pct) || json_integer_value(pct) < 1 ||
+                   json_integer_value(pct) > 100) {
+            sp_dw_err_key(c, key, "a whole percent from 1 to 100");
+            ok = 0;
+        } else {
+            sum += json_integer_value(pct);
+        }
+    }
+    if (ok && sum != 100)
+        sp_dw_err(c, "the percents add up to %lld, not 100", (long long)sum);
+    else if (ok)
+        L->locations = locs;
+    sp_dw_path_pop(c, m);
+}
+
 void sp_dw_load(sp_dw *c, const json_t *v, sp_load *L)
 {
-    static const char *const fields[] = {"model", "stages",   "max_vus",  "users",
-                                         "rate",  "duration", "stop_when"};
+    static const char *const fields[] = {"model",     "stages",    "max_vus",
+                                         "users",     "rate",      "duration",
+                                         "stop_when", "locations", "on_agent_loss"};
     if (!json_is_object(v)) {
         sp_dw_err_type(c, "an object", v);
         return;
     }
     sp_dw_check_fields(c, v, fields, SP_ARRAY_LEN(fields));
+    load_locations(c, v, L);
     const char *model = sp_dw_get_str(c, v, "model", 0);
     int open = 0;
     if (model && strcmp(model, "open") == 0) {
@@ -299,8 +351,25 @@ void sp_dw_thresholds(sp_dw *c, const json_t *v)
             char e[ERRLEN] = "";
             sp_threshold th;
             memset(&th, 0, sizeof th);
-            if (sp_threshold_parse(json_string_value(t), (const char *const *)d->names, d->nnames,
-                                   &th, e, sizeof e) != 0)
+            /* "near: p95 < 300ms": a location of load.locations first, then the rest as any
+             * threshold ("near: GET /products: p95 < 300ms" too). */
+            const char *text = json_string_value(t), *colon = strchr(text, ':');
+            char loc[SP_WIRE_MAX_NAME + 1] = "";
+            if (colon && d->load.locations && (size_t)(colon - text) <= SP_WIRE_MAX_NAME) {
+                snprintf(loc, sizeof loc, "%.*s", (int)(colon - text), text);
+                if (json_object_get(d->load.locations, loc))
+                    text = colon + 1;
+                else
+                    loc[0] = '\0';
+            }
+            int ok = sp_threshold_parse(text, (const char *const *)d->names, d->nnames, &th, e,
+                                        sizeof e) == 0;
+            if (ok && loc[0]) {
+                free(th.src);
+                th.src = sp_strdup(json_string_value(t));
+                th.location = sp_strdup(loc);
+            }
+            if (!ok)
                 sp_dw_err(c, "%s", e[0] ? e : "invalid threshold");
             else if (closed_open_metric(c, &th))
                 sp_threshold_release(&th);

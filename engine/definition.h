@@ -275,6 +275,10 @@ typedef struct sp_load {
     sp_threshold *stop_when;
     size_t nstop_when;
     uint32_t stop_window_s;
+    /* A run across agents (server/agents): {"near": 60, "far": 40}, integer percents adding up
+     * to 100 (borrowed from doc); NULL: the server's own engine. */
+    const json_t *locations;
+    int abort_on_agent_loss; /* on_agent_loss "abort": a lost agent stops the run */
 } sp_load;
 
 /* options.http_version: which HTTP the VUs speak (engine.md, "HTTP versions"). */

@@ -47,6 +47,14 @@ struct sp_engine {
     sp_stats totals;
     atomic_int broke; /* a stop_when condition stopped the run; brk is set before */
     sp_break brk;
+    /* Remote workers (opts.remote_workers): under run.mu, the next second each may send and
+     * whether it has ended. */
+    int remote;
+    uint64_t *remote_next;
+    uint8_t *remote_ended;
+    /* Under run.mu: messages the aggregator gave back, reused by the next feeds, so that a
+     * second of many agents does not allocate (and fault in) every histogram anew. */
+    sp_msg *remote_free;
 };
 
 static void stop_run(sp_engine *e, int graceful, int by_user);
@@ -275,6 +283,8 @@ static void agg_stop_when(agg *a, uint64_t second, const sp_stats *s)
         e->brk.measured = v.measured;
         atomic_store(&e->broke, 1);
         stop_run(e, 1, 0);
+        if (e->opts.on_break)
+            e->opts.on_break(e->opts.ud);
         return;
     }
 }
@@ -410,6 +420,13 @@ static void agg_take(agg *a, sp_msg *m)
     a->wk_next[m->worker] = m->done_through == UINT64_MAX ? UINT64_MAX : m->done_through + 1;
     if (m->last)
         a->nlast++;
+    if (e->remote) {
+        pthread_mutex_lock(&e->run.mu);
+        m->next = e->remote_free;
+        e->remote_free = m;
+        pthread_mutex_unlock(&e->run.mu);
+        return;
+    }
     sp_stats_reset(&m->stats);
     sp_worker_recycle(e->workers[m->worker], m);
 }
@@ -544,10 +561,23 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
         n = MAX_THREADS;
     if (e->opts.trace)
         n = 1; /* a single pass runs one VU: one worker */
+    if (e->opts.remote_workers) {
+        if (e->opts.remote_workers > SP_WIRE_MAX_AGENTS || e->opts.trace) {
+            snprintf(err, errlen, "remote_workers: at most %d, and not with a trace",
+                     SP_WIRE_MAX_AGENTS);
+            free(e);
+            return SP_EINVAL;
+        }
+        n = e->opts.remote_workers;
+        e->remote = 1;
+        e->remote_next = sp_calloc(n, sizeof(e->remote_next[0]));
+        e->remote_ended = sp_calloc(n, 1);
+    }
     r->def = def;
     r->trace = e->opts.trace;
     r->allowlist = e->opts.allowlist;
     r->nworkers = n;
+    r->vu_base = e->opts.vu_base;
     r->seed = e->opts.seed ? e->opts.seed : sp_now_ns() ^ ((uint64_t)getpid() << 32);
     r->max_resp = def->opts.max_response_bytes ? def->opts.max_response_bytes : SP_RESP_KEEP_MAX;
     if (r->max_resp > SP_RESP_ABSOLUTE_MAX)
@@ -573,13 +603,17 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     /* Feeders hold the run's position in each CSV file, so each run starts at the first row. */
     r->feeders = sp_calloc(def->nusers, sizeof(r->feeders[0]));
     for (size_t i = 0; i < def->nusers; i++)
-        if (def->users[i].csv)
-            r->feeders[i] = sp_feeder_new(def->users[i].csv, &def->users[i].feed);
+        if (def->users[i].csv) {
+            sp_feeder_opts fo = def->users[i].feed;
+            fo.part_index = e->opts.csv_part_index;
+            fo.part_count = e->opts.csv_part_count;
+            r->feeders[i] = sp_feeder_new(def->users[i].csv, &fo);
+        }
     sp_stats_init(&e->totals, def->nnames);
 
     e->workers = sp_calloc(n, sizeof(e->workers[0]));
     e->threads = sp_calloc(n, sizeof(e->threads[0]));
-    for (unsigned i = 0; i < n; i++) {
+    for (unsigned i = 0; !e->remote && i < n; i++) {
         e->workers[i] = sp_worker_new(r, i, err, errlen);
         if (!e->workers[i]) {
             rc = SP_ESYS;
@@ -604,7 +638,7 @@ int sp_engine_start(sp_engine *e)
     r->end_ns = r->start_ns +
                 (r->trace ? sp_tracerec_budget_ns(r->trace) : r->def->load.total_ms * NS_PER_MS);
     e->state = ST_RUNNING;
-    for (unsigned i = 0; i < r->nworkers; i++) {
+    for (unsigned i = 0; !e->remote && i < r->nworkers; i++) {
         if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)
             goto fail;
         e->nthreads_started++;
@@ -652,9 +686,11 @@ static void stop_run(sp_engine *e, int graceful, int by_user)
         atomic_store(&r->stop_mode, want);
     }
     pthread_mutex_unlock(&r->mu);
-    if (e->state == ST_RUNNING)
+    if (e->state == ST_RUNNING && !e->remote)
         for (unsigned i = 0; i < r->nworkers; i++)
             sp_worker_wake(e->workers[i]);
+    else if (e->remote)
+        pthread_cond_signal(&r->cv); /* the aggregator's last second may end earlier now */
 }
 
 int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
@@ -674,8 +710,106 @@ int sp_engine_set_target(sp_engine *e, double target, uint32_t ramp_ms)
     r->ov.active = 1;
     r->ov.ver++;
     pthread_mutex_unlock(&r->mu);
-    for (unsigned i = 0; i < r->nworkers; i++)
+    for (unsigned i = 0; !e->remote && i < r->nworkers; i++)
         sp_worker_wake(e->workers[i]);
+    return 0;
+}
+
+/* Queues a remote worker's message for the aggregator; under r->mu. */
+static void remote_push(sp_run *r, sp_msg *m)
+{
+    if (r->q_tail)
+        r->q_tail->next = m;
+    else
+        r->q_head = m;
+    r->q_tail = m;
+    pthread_cond_signal(&r->cv);
+}
+
+/* Queues a remote worker's second: copied from s, or with take its contents moved in and s
+ * given a message's old stats back (stale: the caller resets them before use). */
+static int feed(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s, int take)
+{
+    sp_run *r = &e->run;
+    if (!e->remote || worker >= r->nworkers || s->nnames != r->def->nnames)
+        return SP_EINVAL;
+    if (e->state != ST_RUNNING)
+        return SP_ESTATE;
+    pthread_mutex_lock(&r->mu);
+    if (e->remote_ended[worker] || second < e->remote_next[worker]) {
+        pthread_mutex_unlock(&r->mu);
+        return SP_ESTATE;
+    }
+    sp_msg *m = e->remote_free;
+    if (m)
+        e->remote_free = m->next;
+    pthread_mutex_unlock(&r->mu);
+    if (!m) {
+        m = sp_calloc(1, sizeof(*m));
+        sp_stats_init(&m->stats, r->def->nnames);
+    }
+    if (take) {
+        sp_stats t = m->stats;
+        m->stats = *s;
+        *s = t;
+    } else {
+        sp_stats_reset(&m->stats);
+        sp_stats_merge(&m->stats, s, 1);
+    }
+    m->next = NULL;
+    m->worker = worker;
+    m->second = second;
+    m->done_through = second;
+    m->last = 0;
+    pthread_mutex_lock(&r->mu);
+    /* Checked again: another thread may have fed this worker meanwhile. */
+    if (e->remote_ended[worker] || second < e->remote_next[worker]) {
+        if (take) {
+            sp_stats t = m->stats;
+            m->stats = *s;
+            *s = t;
+        }
+        m->next = e->remote_free;
+        e->remote_free = m;
+        pthread_mutex_unlock(&r->mu);
+        return SP_ESTATE;
+    }
+    e->remote_next[worker] = second + 1;
+    remote_push(r, m);
+    pthread_mutex_unlock(&r->mu);
+    return 0;
+}
+
+int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const sp_stats *s)
+{
+    return feed(e, worker, second, (sp_stats *)s, 0);
+}
+
+int sp_engine_feed_second_take(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s)
+{
+    return feed(e, worker, second, s, 1);
+}
+
+int sp_engine_feed_end(sp_engine *e, unsigned worker)
+{
+    sp_run *r = &e->run;
+    if (!e->remote || worker >= r->nworkers)
+        return SP_EINVAL;
+    if (e->state != ST_RUNNING)
+        return SP_ESTATE;
+    pthread_mutex_lock(&r->mu);
+    if (!e->remote_ended[worker]) {
+        e->remote_ended[worker] = 1;
+        sp_msg *m = sp_calloc(1, sizeof(*m));
+        m->worker = worker;
+        /* An empty message for the second it would send next: it adds nothing. */
+        m->second = e->remote_next[worker];
+        m->done_through = UINT64_MAX;
+        m->last = 1;
+        sp_stats_init(&m->stats, r->def->nnames);
+        remote_push(r, m);
+    }
+    pthread_mutex_unlock(&r->mu);
     return 0;
 }
 
@@ -737,6 +871,9 @@ void sp_engine_free(sp_engine *e)
         return;
     if (e->state == ST_RUNNING) {
         sp_engine_stop(e, 0);
+        /* Remote workers that never said their end will not now. */
+        for (unsigned i = 0; e->remote && i < e->run.nworkers; i++)
+            sp_engine_feed_end(e, i);
         sp_engine_wait(e);
     }
     sp_run *r = &e->run;
@@ -757,6 +894,13 @@ void sp_engine_free(sp_engine *e)
         sp_feeder_free(r->feeders[i]);
     free(r->feeders);
     free(r->cls_table);
+    free(e->remote_next);
+    free(e->remote_ended);
+    for (sp_msg *f = e->remote_free, *next; f; f = next) {
+        next = f->next;
+        sp_stats_release(&f->stats);
+        free(f);
+    }
     sp_stats_release(&e->totals);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);

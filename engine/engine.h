@@ -51,6 +51,19 @@ typedef struct sp_engine_opts {
      * worker and one VU of the pass's class go once through on_start and each task, then the
      * run ends. */
     struct sp_tracerec *trace;
+    /* A run across agents (server side): N > 0 makes an engine with no threads of its own
+     * whose N workers are remote, fed with sp_engine_feed_second and sp_engine_feed_end. Its
+     * aggregator merges them as it merges local workers (grace for late ones, totals,
+     * stop_when), so the run's figures are the ones one engine would give for the same
+     * samples. At most SP_WIRE_MAX_AGENTS. */
+    unsigned remote_workers;
+    /* Called once (aggregator thread, ud) when a load.stop_when condition stops the run: a
+     * run of remote workers forwards the stop to them. May be NULL. */
+    void (*on_break)(void *ud);
+    /* An agent's share of a run across agents (engine/share.h): added to every VU number, so
+     * {{vu}} stays unique over the run, and its partition of every unique CSV file. */
+    uint32_t vu_base;
+    uint32_t csv_part_index, csv_part_count;
 } sp_engine_opts;
 
 /* def is borrowed and must outlive the engine. Fails with a reason in err (e.g. curl init). */
@@ -89,6 +102,19 @@ typedef struct sp_break {
 /* 1 and *out when a stop_when condition ended the run, else 0. Complete after sp_engine_wait;
  * any thread. */
 int sp_engine_broke(const sp_engine *e, sp_break *out);
+/* A remote worker's stats for one second (copied; s has the definition's names). Seconds of a
+ * worker must come in increasing order: one it already sent (an agent that reconnected and
+ * sends again) is ignored with SP_ESTATE, so nothing counts twice. SP_EINVAL: not a remote
+ * engine, worker out of range or s of another shape; SP_ESTATE also when not running or the
+ * worker has ended. Any thread. */
+int sp_engine_feed_second(sp_engine *e, unsigned worker, uint64_t second, const sp_stats *s);
+/* The same, without the copy: s's contents move into the run and s gets other stats of the
+ * same shape back, stale (reset them before the next use; sp_wire_stats_decode does). On
+ * failure s is left as it was. */
+int sp_engine_feed_second_take(sp_engine *e, unsigned worker, uint64_t second, sp_stats *s);
+/* The remote worker has sent its last second (or was lost): the run ends once every worker
+ * has. Idempotent. Any thread. */
+int sp_engine_feed_end(sp_engine *e, unsigned worker);
 void sp_engine_free(sp_engine *e);
 
 #endif

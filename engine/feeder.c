@@ -32,6 +32,15 @@ sp_feeder *sp_feeder_new(const sp_csv *csv, const sp_feeder_opts *opts)
     f->rows = sp_csv_rows(csv);
     f->nrows = sp_csv_nrows(csv);
     f->opts = *opts;
+    if (f->opts.mode == SP_FEED_UNIQUE && f->opts.part_count > 1) {
+        if (f->opts.part_index >= f->opts.part_count) {
+            free(f);
+            return NULL;
+        }
+        /* Row i of the partition is row i * count + index of the file. */
+        uint64_t idx = f->opts.part_index, cnt = f->opts.part_count;
+        f->nrows = f->nrows > idx ? (f->nrows - idx + cnt - 1) / cnt : 0;
+    }
     atomic_init(&f->next, 0);
     return f;
 }
@@ -53,13 +62,18 @@ int sp_feeder_next(sp_feeder *f, sp_rng *rng, const json_t **row)
          * a unique feeder is exhausted. */
         i = atomic_fetch_add_explicit(&f->next, 1, memory_order_relaxed);
         if (i >= f->nrows) {
-            if (f->opts.mode == SP_FEED_UNIQUE && f->opts.on_exhausted == SP_FEED_STOP) {
+            /* A partition with no rows (more agents than rows) is exhausted from the start,
+             * also for recycle. */
+            if (f->opts.mode == SP_FEED_UNIQUE &&
+                (f->opts.on_exhausted == SP_FEED_STOP || f->nrows == 0)) {
                 *row = NULL;
                 return SP_ENOTFOUND;
             }
             i %= f->nrows;
         }
     }
+    if (f->opts.mode == SP_FEED_UNIQUE && f->opts.part_count > 1)
+        i = i * f->opts.part_count + f->opts.part_index;
     *row = json_array_get(f->rows, (size_t)i); /* borrowed */
     return 0;
 }

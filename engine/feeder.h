@@ -64,6 +64,9 @@ typedef struct sp_feeder_opts {
     sp_feed_mode mode;
     sp_feed_exhausted on_exhausted;
     sp_feed_per per;
+    /* unique only: this feeder hands out just the rows r with r % part_count == part_index
+     * (an agent's partition of a run across agents, engine/share.h); part_count 0 or 1: all. */
+    uint32_t part_index, part_count;
 } sp_feeder_opts;
 
 /*

@@ -36,7 +36,8 @@ size_t sp_hist_buckets(void)
 sp_hist *sp_hist_new(void)
 {
     sp_hist *h = sp_malloc(sizeof *h);
-    sp_hist_reset(h);
+    memset(h, 0, sizeof *h);
+    h->min = UINT64_MAX;
     return h;
 }
 
@@ -47,6 +48,15 @@ void sp_hist_free(sp_hist *h)
 
 void sp_hist_reset(sp_hist *h)
 {
+    /* Every bucket is zero while the count is (counts only grow together): an empty histogram
+     * is reset without touching its 30 KB of buckets, which the merge of many agents' seconds
+     * and every worker's second would otherwise clear again and again. */
+    if (!h->count) {
+        h->min = UINT64_MAX;
+        h->max = 0;
+        h->sum = 0;
+        return;
+    }
     memset(h, 0, sizeof *h);
     h->min = UINT64_MAX;
 }
@@ -196,4 +206,31 @@ uint64_t sp_hist_percentile(const sp_hist *h, double p)
     if (v > h->max)
         v = h->max;
     return v;
+}
+
+uint64_t sp_hist_sum(const sp_hist *h)
+{
+    return h->sum;
+}
+
+int sp_hist_set_exact(sp_hist *h, uint64_t min, uint64_t max, uint64_t sum, size_t first,
+                      size_t last)
+{
+    if (!h->count)
+        return min == 0 && max == 0 && sum == 0 ? 0 : SP_EINVAL;
+    if (first > last || last >= NBUCKETS || !h->counts[first] || !h->counts[last])
+        return SP_EINVAL;
+    if (min > max || index_of(min) != first || index_of(max) != last)
+        return SP_EINVAL;
+    /* The sum of count values each within [min, max], without overflow. */
+    if (min && sum / min < h->count)
+        return SP_EINVAL;
+    if (max && sum / max > h->count)
+        return SP_EINVAL;
+    if (!max && sum)
+        return SP_EINVAL;
+    h->min = min;
+    h->max = max;
+    h->sum = sum;
+    return 0;
 }

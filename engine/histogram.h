@@ -55,5 +55,15 @@ uint64_t sp_hist_bucket_high(size_t index); /* largest value of the bucket */
 /* Adds n to bucket index (used to rebuild a histogram from storage); keeps min/max/sum approximate.
  */
 void sp_hist_add_bucket(sp_hist *h, size_t index, uint64_t n);
+/* The exact sum of the values (for a copy to another process). */
+uint64_t sp_hist_sum(const sp_hist *h);
+/* After a histogram was rebuilt bucket by bucket from an exact copy (an agent's second), sets
+ * its exact min, max and sum, so percentiles, mean and max are the original's to the bit.
+ * SP_EINVAL (and h unchanged) when they do not fit the buckets: min is not in the first
+ * non-empty bucket, max not in the last, or the sum is outside count * [min, max]. first and
+ * last are the first and last non-empty buckets, as the caller added them (it knows them; a
+ * scan of the layout would cost more than the rest of the rebuild). */
+int sp_hist_set_exact(sp_hist *h, uint64_t min, uint64_t max, uint64_t sum, size_t first,
+                      size_t last);
 
 #endif

@@ -141,11 +141,13 @@
 #define SP_LIVE_DROP_GRACE_S 2             /* a dropped client's socket is closed after this */
 
 /* Run manager (server/runs/runs.h; the `stampede serve` option that sets a cap is named). */
-#define SP_RUNS_MAX_VUS 10000                /* VUs of any stage or target (--max-vus) */
-#define SP_RUNS_MAX_DURATION_S 86400         /* a run's planned duration (--max-duration) */
-#define SP_RUNS_MAX_RATE 100000              /* open model, iterations/s (--max-rate) */
-#define SP_RUNS_MAX_CONCURRENT 4             /* runs going at once (--max-runs) */
-#define SP_RUNS_ENGINE_THREADS 2             /* worker threads per run in the daemon */
+#define SP_RUNS_MAX_VUS 10000        /* VUs of any stage or target (--max-vus) */
+#define SP_RUNS_MAX_DURATION_S 86400 /* a run's planned duration (--max-duration) */
+#define SP_RUNS_MAX_RATE 100000      /* open model, iterations/s (--max-rate) */
+#define SP_RUNS_MAX_CONCURRENT 4     /* runs going at once (--max-runs) */
+#define SP_RUNS_ENGINE_THREADS 2     /* worker threads per run in the daemon */
+/* a run across agents starts this far ahead, so that every agent has its share by then */
+#define SP_RUNS_AGENT_LEAD_MS 500
 #define SP_RUNS_COMPARE_MAX 10               /* runs in one comparison */
 #define SP_RUNS_EXPORT_MAX_BYTES (64u << 20) /* one export document */
 #define SP_RUNS_LOST_RANGES 16    /* runs of lost seconds a run names (the rest counted) */
@@ -241,5 +243,17 @@
 #define SP_NOTIFY_QUEUE_MAX 4096        /* run events waiting for the delivery thread */
 #define SP_NOTIFY_LOG_KEPT 1000         /* deliveries kept per webhook (older ones go) */
 #define SP_NOTIFY_ERROR_MAX 256         /* bytes of a delivery's last error kept */
+
+/* Agents (engine/wire.h, server/agents/): every agent message is outside input. */
+#define SP_WIRE_MAX_BYTES (16u << 20)  /* one agent message (an assign carries a definition) */
+#define SP_WIRE_MAX_DEPTH 40           /* JSON nesting of an agent message (a definition inside) */
+#define SP_WIRE_MAX_NAME 64            /* bytes of an agent's name or location */
+#define SP_WIRE_MAX_VERSION 64         /* bytes of an agent's version string */
+#define SP_WIRE_MAX_REASON 256         /* bytes of a refuse or bye reason */
+#define SP_WIRE_MAX_BUCKETS (1u << 20) /* histogram buckets in one second message, all names */
+#define SP_WIRE_MAX_STATUS 600         /* status code entries per name in one second */
+#define SP_WIRE_MAX_LOCATIONS 64       /* locations of one run */
+#define SP_WIRE_MAX_AGENTS 1024        /* agents connected to one server */
+#define SP_WIRE_CLOCK_SAMPLES 8        /* clock samples kept; the one with the least RTT counts */
 
 #endif

@@ -78,6 +78,7 @@ typedef struct sp_run {
     struct sp_tracerec *trace; /* "Try it" (trace.h): a single pass, recorded; NULL in load runs */
     unsigned nworkers;
     uint64_t seed;
+    uint32_t vu_base;    /* added to every VU's number: an agent's first VU over the whole run */
     uint64_t start_ns;   /* monotonic start, set before the threads start */
     uint64_t end_ns;     /* start_ns + the profile's total */
     uint32_t max_resp;   /* response bytes kept */

@@ -323,7 +323,7 @@ int sp_threshold_parse(const char *src, const char *const *names, size_t nnames,
         set_err(err, errlen, "empty threshold (expected e.g. \"p95 < 300ms\")");
         return SP_EINVAL;
     }
-    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0, 0};
+    sp_threshold t = {NULL, -1, SP_TH_P50, SP_TH_LT, 0, 0, NULL};
 
     const char *colon = NULL;
     for (const char *q = p; q < end; q++)
@@ -360,6 +360,8 @@ void sp_threshold_release(sp_threshold *t)
 {
     free(t->src);
     t->src = NULL;
+    free(t->location);
+    t->location = NULL;
 }
 
 static double latency_ms(const sp_hist *h, sp_th_metric m)

@@ -49,6 +49,10 @@ typedef struct sp_threshold {
     double value; /* latency in ms, error_rate and dropped as a fraction, rates per s; relative:
                      the factor */
     int relative; /* 1: "baseline * FACTOR", judged against a baseline run's figure */
+    /* "near: p95 < 300ms": judged on the figures of the run's agents in that location (owned;
+     * NULL: the whole run). Set by the definition loader for a key of load.locations; whoever
+     * judges the run supplies that location's stats. */
+    char *location;
 } sp_threshold;
 
 typedef struct sp_verdict {

@@ -453,7 +453,7 @@ sp_vu *sp_vu_new(sp_vuenv *env, struct sp_worker *w, struct sp_shard *sh, uint32
     v->env = env;
     v->sh = sh;
     v->slot = slot;
-    v->num = k + 1;
+    v->num = r->vu_base + k + 1;
     v->uc = &d->users[cls];
     v->cp = &r->plans[cls];
     v->feeder = r->feeders ? r->feeders[cls] : NULL;

@@ -18,6 +18,7 @@
 #include "api/api_auth.h"
 #include "api/api_files.h"
 #include "api/api_policy.h"
+#include "api/api_agents.h"
 #include "api/api_runs.h"
 #include "api/api_schedules.h"
 #include "api/api_tests.h"
@@ -163,6 +164,11 @@ void sp_api_set_runs(sp_api *api, struct sp_runs *runs)
     api->runs = runs;
 }
 
+void sp_api_set_agents(sp_api *api, struct sp_agents *agents)
+{
+    api->agents = agents;
+}
+
 void sp_api_set_sched(sp_api *api, struct sp_sched *sched)
 {
     api->sched = sched;
@@ -286,6 +292,7 @@ static const struct {
     {service_routes, NULL},
     {sp_api_tests_routes, &sp_api_tests_nroutes},
     {sp_api_runs_routes, &sp_api_runs_nroutes},
+    {sp_api_agents_routes, &sp_api_agents_nroutes},
     {sp_api_schedules_routes, &sp_api_schedules_nroutes},
     {sp_api_policy_routes, &sp_api_policy_nroutes},
     {sp_api_webhooks_routes, &sp_api_webhooks_nroutes},

@@ -73,6 +73,9 @@ struct sp_sched;
 struct sp_notify;
 /* The run manager the run routes use; set once by serve.c before the HTTP server starts. */
 void sp_api_set_runs(sp_api *api, struct sp_runs *runs);
+/* The agents' registry (GET /agents), before serving; may stay unset. */
+struct sp_agents;
+void sp_api_set_agents(sp_api *api, struct sp_agents *agents);
 /* The scheduler and the webhooks their routes use; set once before the HTTP server starts
  * (without them those routes answer 409). */
 void sp_api_set_sched(sp_api *api, struct sp_sched *sched);

@@ -65,6 +65,10 @@ static int run_with_live(sp_http_req *req, sp_store *s, int64_t id, json_t **out
     int rc = sp_store_run_get(s, id, out);
     if (rc)
         return rc;
+    /* A run across agents names the agents it lost beside its status (degraded). */
+    json_t *lost = json_object_get(json_object_get(*out, "summary"), "agents_lost"); /* borrowed */
+    if (json_array_size(lost))
+        json_object_set(*out, "agents_lost", lost);
     json_t *live = NULL;
     sp_runs *runs = sp_kit_runs(req);
     if (runs && sp_runs_live(runs, id, &live) == 0)
@@ -115,11 +119,14 @@ static int start_body(sp_http_req *req, int *revision, sp_runs_start_args *args,
         return sp_kit_answered(sp_http_reply_error(req, SP_EINVAL, "fail_on_regression", NULL,
                                                    "fail_on_regression must be true or false"));
     args->fail_on_regression = json_is_true(fr);
+    /* A run across agents: checked by the run manager against the agents connected now. */
+    args->locations = json_object_get(body, "locations"); /* borrowed from the body */
     /* A new reference: a shallow copy without the fields that are not overrides. */
     *ov = json_copy(body);
     json_object_del(*ov, "revision");
     json_object_del(*ov, "baseline");
     json_object_del(*ov, "fail_on_regression");
+    json_object_del(*ov, "locations");
     if (!json_object_size(*ov)) {
         json_decref(*ov);
         *ov = NULL;

@@ -21,6 +21,7 @@
 struct sp_runs;
 struct sp_sched;
 struct sp_notify;
+struct sp_agents;
 
 struct sp_api {
     char *db_path;
@@ -33,6 +34,7 @@ struct sp_api {
     struct sp_runs *runs;     /* the run manager (api_runs.c), set before serving */
     struct sp_sched *sched;   /* schedules (api_schedules.c), set before serving; may be NULL */
     struct sp_notify *notify; /* webhooks (api_webhooks.c), set before serving; may be NULL */
+    struct sp_agents *agents; /* connected agents (api_agents.c), set before serving; may be NULL */
     sp_pool *pool;            /* connections to db_path */
 };
 

@@ -58,6 +58,11 @@ struct sp_runs *sp_kit_runs(sp_http_req *req)
     return app(req)->runs;
 }
 
+struct sp_agents *sp_kit_agents(sp_http_req *req)
+{
+    return app(req)->agents;
+}
+
 struct sp_sched *sp_kit_sched(sp_http_req *req)
 {
     return app(req)->sched;

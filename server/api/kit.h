@@ -49,6 +49,7 @@ enum {
 #define SP_KIT_ANSWERED 1
 
 struct sp_runs;
+struct sp_agents;
 struct sp_sched;
 struct sp_notify;
 
@@ -83,6 +84,8 @@ int sp_kit_dispatch(sp_http_req *req);
 
 /* The run manager (NULL when runs are not enabled). */
 struct sp_runs *sp_kit_runs(sp_http_req *req);
+/* The agents' registry; NULL when none is set. */
+struct sp_agents *sp_kit_agents(sp_http_req *req);
 /* The scheduler and the webhooks (NULL when the server runs without them). */
 struct sp_sched *sp_kit_sched(sp_http_req *req);
 struct sp_notify *sp_kit_notify(sp_http_req *req);

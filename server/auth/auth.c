@@ -22,6 +22,8 @@
 
 #define SESSION_COOKIE "sp_session"
 #define TOKEN_PREFIX "spt_"
+/* Agent tokens (their own kind): they register an agent and nothing else. */
+#define AGENT_TOKEN_PREFIX "spa_"
 /* A session id or token secret: 32 random bytes as 64 hex digits. */
 #define SECRET_BYTES 32
 #define SECRET_HEX (SECRET_BYTES * 2)
@@ -49,6 +51,11 @@ enum {
     Q_TOKEN_LIST,
     Q_TOKEN_REVOKE,
     Q_TOKEN_LIVE_COUNT,
+    Q_AGENT_TOKEN_INSERT,
+    Q_AGENT_TOKEN_GET,
+    Q_AGENT_TOKEN_USED,
+    Q_AGENT_TOKEN_LIST,
+    Q_AGENT_TOKEN_REVOKE,
     Q_AUDIT_INSERT,
     Q_AUDIT_LIST,
     Q_COUNT
@@ -85,6 +92,15 @@ static const char *const sql_text[Q_COUNT] = {
     [Q_TOKEN_REVOKE] = "UPDATE tokens SET revoked_at = ?3 WHERE id = ?1 AND revoked_at IS NULL"
                        " AND (?2 IS NULL OR user_id = (SELECT id FROM users WHERE name = ?2))"
                        " RETURNING name",
+    [Q_AGENT_TOKEN_INSERT] = "INSERT INTO agent_tokens (name, token_hash, prefix, created_by,"
+                             " created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_AGENT_TOKEN_GET] = "SELECT id, revoked_at, last_used_at FROM agent_tokens"
+                          " WHERE token_hash = ?1",
+    [Q_AGENT_TOKEN_USED] = "UPDATE agent_tokens SET last_used_at = ?2 WHERE id = ?1",
+    [Q_AGENT_TOKEN_LIST] = "SELECT id, name, prefix, created_by, created_at, last_used_at,"
+                           " revoked_at FROM agent_tokens ORDER BY id DESC",
+    [Q_AGENT_TOKEN_REVOKE] = "UPDATE agent_tokens SET revoked_at = ?2 WHERE id = ?1"
+                             " AND revoked_at IS NULL RETURNING name",
     [Q_TOKEN_LIVE_COUNT] = "SELECT count(*) FROM tokens WHERE user_id = ?1 AND revoked_at IS NULL"
                            " AND (expires_at IS NULL OR expires_at > ?2)",
     [Q_AUDIT_INSERT] = "INSERT INTO audit (at, user, address, action, object, detail)"
@@ -542,6 +558,10 @@ static int find_by_hash(sp_auth *a, int id, const unsigned char h[crypto_hash_sh
 
 static int identify_token(sp_auth *a, const char *token, sp_auth_who *who, char *msg, size_t msglen)
 {
+    if (strncmp(token, AGENT_TOKEN_PREFIX, sizeof AGENT_TOKEN_PREFIX - 1) == 0) {
+        setmsg(msg, msglen, "an agent token registers an agent; it cannot call the REST API");
+        return SP_EFORBIDDEN;
+    }
     if (strncmp(token, TOKEN_PREFIX, sizeof TOKEN_PREFIX - 1) != 0 ||
         !is_hex(token + sizeof TOKEN_PREFIX - 1, SECRET_HEX)) {
         setmsg(msg, msglen, "malformed API token");
@@ -1245,6 +1265,102 @@ int sp_auth_audit_list(sp_auth *a, const sp_auth_audit_filter *f, json_t **out)
                          sp_sql_query(a->sql, Q_AUDIT_LIST, "sslli", f->user, f->action,
                                       f->since_ms, f->until_ms, limit),
                          "entries", "id:i at:i user:a address:a action:a object:a detail:a", out);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int sp_auth_agent_token_create(sp_auth *a, const char *by, const char *name, json_t **out,
+                               char *msg, size_t msglen)
+{
+    *out = NULL;
+    int rc = check_token_name(name, msg, msglen);
+    if (rc)
+        return rc;
+    char token[sizeof AGENT_TOKEN_PREFIX + SECRET_HEX];
+    char secret[SECRET_HEX + 1];
+    random_hex(secret, SECRET_BYTES);
+    snprintf(token, sizeof token, AGENT_TOKEN_PREFIX "%s", secret);
+    sodium_memzero(secret, sizeof secret);
+    unsigned char h[crypto_hash_sha256_BYTES];
+    sha256(token, h);
+    char prefix[16];
+    snprintf(prefix, sizeof prefix, "%.12s", token);
+    pthread_mutex_lock(&a->mu);
+    if (sp_sql_run(a->sql, Q_AGENT_TOKEN_INSERT, by ? "sbssl" : "sbs-l", name, h, (int)sizeof h,
+                   prefix, by, sp_wall_ms()) != 0) {
+        rc = dberr(a, msg, msglen);
+    } else {
+        int64_t id = sp_sql_last_id(a->sql);
+        *out = json_pack("{s:I, s:o, s:s, s:s}", "id", (json_int_t)id, "name", sp_json_string(name),
+                         "token", token, "prefix", prefix);
+    }
+    pthread_mutex_unlock(&a->mu);
+    sodium_memzero(token, sizeof token);
+    return rc;
+}
+
+int sp_auth_agent_token_list(sp_auth *a, json_t **out)
+{
+    *out = NULL;
+    pthread_mutex_lock(&a->mu);
+    int rc = list_locked(a, sp_sql_query(a->sql, Q_AGENT_TOKEN_LIST, ""), "items",
+                         "id:i name:a prefix:a created_by:a created_at:i last_used_at:i "
+                         "revoked_at:i",
+                         out);
+    pthread_mutex_unlock(&a->mu);
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(*out, "items"), i, t) json_object_set_new(
+        t, "state",
+        json_string(json_is_null(json_object_get(t, "revoked_at")) ? "active" : "revoked"));
+    return rc;
+}
+
+int sp_auth_agent_token_revoke(sp_auth *a, int64_t id, char *name_out, char *msg, size_t msglen)
+{
+    if (name_out)
+        name_out[0] = '\0';
+    pthread_mutex_lock(&a->mu);
+    sqlite3_stmt *st = sp_sql_query(a->sql, Q_AGENT_TOKEN_REVOKE, "ll", id, sp_wall_ms());
+    int rc = sp_sql_first(a->sql, st);
+    if (rc == 0 && name_out)
+        sp_sql_col_copy(st, 0, name_out, 64);
+    sp_sql_done(st);
+    if (rc == SP_ENOTFOUND)
+        setmsg(msg, msglen, "no live agent token with id %lld", (long long)id);
+    else if (rc)
+        rc = dberr(a, msg, msglen);
+    pthread_mutex_unlock(&a->mu);
+    return rc;
+}
+
+int sp_auth_agent_token_check(sp_auth *a, const char *token, int64_t *id)
+{
+    *id = 0;
+    if (strncmp(token, AGENT_TOKEN_PREFIX, sizeof AGENT_TOKEN_PREFIX - 1) != 0 ||
+        !is_hex(token + sizeof AGENT_TOKEN_PREFIX - 1, SECRET_HEX) ||
+        strlen(token) != sizeof AGENT_TOKEN_PREFIX - 1 + SECRET_HEX)
+        return SP_EUNAUTH;
+    unsigned char h[crypto_hash_sha256_BYTES];
+    sha256(token, h);
+    char msg[64];
+    sqlite3_stmt *st = NULL;
+    pthread_mutex_lock(&a->mu);
+    int rc = find_by_hash(a, Q_AGENT_TOKEN_GET, h, &st, "unknown agent token", msg, sizeof msg);
+    if (rc == 0) {
+        int64_t tid = sqlite3_column_int64(st, 0);
+        int revoked = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        int64_t last = sqlite3_column_int64(st, 2);
+        sp_sql_done(st);
+        if (revoked) {
+            rc = SP_EUNAUTH;
+        } else {
+            int64_t now = sp_wall_ms();
+            if (now - last >= LAST_USED_EVERY_MS)
+                (void)sp_sql_run(a->sql, Q_AGENT_TOKEN_USED, "ll", tid, now);
+            *id = tid;
+        }
+    }
     pthread_mutex_unlock(&a->mu);
     return rc;
 }

@@ -172,6 +172,25 @@ int sp_auth_token_list(sp_auth *a, const char *user, json_t **out);
 int sp_auth_token_revoke(sp_auth *a, int64_t id, const char *user, char *name_out, char *msg,
                          size_t msglen);
 
+/* ---- Agent tokens (server/agents: an agent's upgrade) ---- */
+
+/*
+ * Agent tokens are their own kind ("spa_" + 64 hex digits, stored as SHA-256 like API tokens):
+ * they let an agent register and take work, nothing else; sp_auth_identify refuses one with
+ * SP_EFORBIDDEN (403). Created by an admin (by: who, for the record; may be NULL): *out gets
+ * {"id", "name", "token", "prefix"} (new reference), the only time the token is returned.
+ */
+int sp_auth_agent_token_create(sp_auth *a, const char *by, const char *name, json_t **out,
+                               char *msg, size_t msglen);
+/* {"items": [{"id", "name", "prefix", "created_by", "created_at", "last_used_at",
+ * "revoked_at", "state"}...]}, newest first, never the token. New reference. */
+int sp_auth_agent_token_list(sp_auth *a, json_t **out);
+/* Revokes agent token id: SP_ENOTFOUND when there is no live one. *name_out (64 bytes, may be
+ * NULL) gets its name. */
+int sp_auth_agent_token_revoke(sp_auth *a, int64_t id, char *name_out, char *msg, size_t msglen);
+/* 0 and *id when token is a live agent token; SP_EUNAUTH otherwise. Any thread. */
+int sp_auth_agent_token_check(sp_auth *a, const char *token, int64_t *id);
+
 /* ---- Users ---- */
 
 /* The role of user name in role (rolelen bytes): 0, SP_ENOTFOUND for no such user, SP_EIO.

@@ -18,5 +18,9 @@ int sp_cmd_remote(int argc, char **argv);
 /* stampede backup [--data-dir DIR | --config FILE] FILE and stampede restore (same options),
  * cli/cmd_backup.c: exit 0 done, 1 failed, 2 bad usage. */
 int sp_cmd_backup(int argc, char **argv);
+/* stampede agent --server URL --token T --location NAME ...: a load generator that connects out
+ * to a server and runs its share of runs across locations (cli/cmd_agent.c): exit 0 after a
+ * signal, 1 when the server refused it (another protocol), 2 bad usage. */
+int sp_cmd_agent(int argc, char **argv);
 int sp_cmd_restore(int argc, char **argv);
 #endif

@@ -23,6 +23,7 @@
 
 #include "engine/common.h"
 #include "engine/definition.h"
+#include "engine/wire.h"
 #include "cli/cli.h"
 #include "runs/report.h"
 
@@ -39,34 +40,37 @@ typedef struct remote {
 static void usage(FILE *f)
 {
     fprintf(
-        f,
-        "usage: stampede remote run --server URL [--token T] TEST [options]\n"
-        "\n"
-        "Starts a run of the stored test TEST (its id or its exact name) on a Stampede server,\n"
-        "prints one line per second while it runs, then the summary.\n"
-        "\n"
-        "options:\n"
-        "  -s, --server URL      the server, e.g. http://127.0.0.1:8484\n"
-        "      --token T         an API token, sent as Authorization: Bearer T (default:\n"
-        "                        $STAMPEDE_TOKEN); needed unless the server runs --no-auth\n"
-        "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
-        "  -d, --duration D      total duration, e.g. 30s, 2m\n"
-        "      --stages JSON     replace the load stages\n"
-        "  -b, --base-url URL    replace the test's base_url\n"
-        "  -r, --revision N      run this revision instead of the newest\n"
-        "      --baseline B      compare the run with a baseline when it ends: pinned (the\n"
-        "                        test's pinned run), last-passed, or a run id\n"
-        "      --fail-on-regression\n"
-        "                        a significant regression against the baseline fails the\n"
-        "                        run (exit 1); without --baseline, the pinned one\n"
-        "  -q, --quiet           no live lines, only the summary\n"
-        "      --allow-failures  a run without thresholds passes even when requests failed\n"
-        "  -h, --help            this help\n"
-        "\n"
-        "exit codes: 0 passed, 1 a threshold failed, a regression was found with\n"
-        "--fail-on-regression, or with no thresholds a request failed and --allow-failures was\n"
-        "not given (or the run was stopped, aborted or is incomplete on the server: its disk was\n"
-        "full), 2 invalid or could not start, 130 interrupted (the run is stopped first)\n");
+        f, "usage: stampede remote run --server URL [--token T] TEST [options]\n"
+           "\n"
+           "Starts a run of the stored test TEST (its id or its exact name) on a Stampede server,\n"
+           "prints one line per second while it runs, then the summary.\n"
+           "\n"
+           "options:\n"
+           "  -s, --server URL      the server, e.g. http://127.0.0.1:8484\n"
+           "      --token T         an API token, sent as Authorization: Bearer T (default:\n"
+           "                        $STAMPEDE_TOKEN); needed unless the server runs --no-auth\n"
+           "  -u, --users N         hold N virtual users (with --duration) instead of the stages\n"
+           "  -d, --duration D      total duration, e.g. 30s, 2m\n"
+           "      --stages JSON     replace the load stages\n"
+           "  -b, --base-url URL    replace the test's base_url\n"
+           "  -r, --revision N      run this revision instead of the newest\n"
+           "      --baseline B      compare the run with a baseline when it ends: pinned (the\n"
+           "                        test's pinned run), last-passed, or a run id\n"
+           "      --fail-on-regression\n"
+           "                        a significant regression against the baseline fails the\n"
+           "                        run (exit 1); without --baseline, the pinned one\n"
+           "      --locations L     run across agents: near=60,far=40 (percents of the load,\n"
+           "                        adding up to 100; each location needs a connected agent)\n"
+           "  -q, --quiet           no live lines, only the summary\n"
+           "      --allow-failures  a run without thresholds passes even when requests failed\n"
+           "  -h, --help            this help\n"
+           "\n"
+           "exit codes: 0 passed, 1 a threshold failed, a regression was found with\n"
+           "--fail-on-regression, or with no thresholds a request failed and --allow-failures was\n"
+           "not given (or the run was stopped, aborted, degraded (an agent was lost) or is "
+           "incomplete\n"
+           "on the server: its disk was full), 2 invalid or could not start, 130 interrupted (the "
+           "run is stopped first)\n");
 }
 
 static size_t on_body(char *p, size_t size, size_t n, void *ud)
@@ -320,6 +324,36 @@ typedef struct remote_args {
     int allow_failures;
 } remote_args;
 
+/* --locations near=60,far=40 into the start's "locations" object; the server checks the rest
+ * (the sum, the agents). Returns 0, or 2 with the reason printed. */
+static int take_locations(remote_args *ra)
+{
+    json_t *locs = json_object();
+    const char *p = optarg;
+    while (*p) {
+        const char *eq = strchr(p, '='), *comma = strchr(p, ',');
+        if (!comma)
+            comma = p + strlen(p);
+        char *end;
+        long pct = eq && eq < comma ? strtol(eq + 1, &end, 10) : 0;
+        if (!eq || eq > comma || eq == p || end != comma || pct < 1 || pct > 100 ||
+            eq - p > SP_WIRE_MAX_NAME) {
+            fprintf(stderr,
+                    "stampede remote: --locations expects NAME=PERCENT,... such as "
+                    "near=60,far=40, not '%s'\n",
+                    optarg);
+            json_decref(locs);
+            return 2;
+        }
+        char name[SP_WIRE_MAX_NAME + 1];
+        snprintf(name, sizeof name, "%.*s", (int)(eq - p), p);
+        json_object_set_new(locs, name, json_integer(pct));
+        p = *comma ? comma + 1 : comma;
+    }
+    json_object_set_new(ra->body, "locations", locs); /* steals locs */
+    return 0;
+}
+
 /* One option of `remote run` into ra (the start request's body) or rm (the token). Returns 0,
  * or 2 with the reason printed. */
 static int take_option(int ch, remote *rm, remote_args *ra)
@@ -399,6 +433,8 @@ static int take_option(int ch, remote *rm, remote_args *ra)
     case 'F':
         json_object_set_new(ra->body, "fail_on_regression", json_true());
         return 0;
+    case 'L':
+        return take_locations(ra);
     case 'q':
         ra->quiet = 1;
         return 0;
@@ -426,6 +462,7 @@ static int parse_args(int argc, char **argv, remote *rm, remote_args *ra)
         {"allow-failures", no_argument, NULL, 'A'},
         {"baseline", required_argument, NULL, 'B'},
         {"fail-on-regression", no_argument, NULL, 'F'},
+        {"locations", required_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };

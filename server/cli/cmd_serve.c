@@ -43,6 +43,7 @@
 #include <sodium.h>
 
 #include "engine/common.h"
+#include "agents/agents.h"
 #include "api/api.h"
 #include "base/version.h"
 #include "auth/auth.h"
@@ -222,6 +223,7 @@ typedef struct server {
     sp_api *api;
     sp_http_server *http;
     sp_live *live;
+    sp_agents *agents;
     sp_runs *runs;
     sp_auth *auth;
     sp_sched *sched;
@@ -267,6 +269,19 @@ static int check_exposure(server *s)
 
 /* The live stream first, so that /api/v1/config reports the port it really bound. Browsers may
  * only connect from the dashboard's own origin. */
+/* An agent's upgrade (agents.h): under --no-auth a loopback agent needs no token (the server
+ * listens on loopback only then); otherwise it needs an agent token. */
+static int agent_auth(void *ud, const char *token, int peer_loopback, int64_t *token_id)
+{
+    server *s = ud;
+    *token_id = 0;
+    if (s->cfg.no_auth)
+        return peer_loopback ? 0 : SP_EINVAL;
+    if (!s->auth || !token[0])
+        return SP_EINVAL;
+    return sp_auth_agent_token_check(s->auth, token, token_id);
+}
+
 static int start_live(server *s)
 {
     const sp_config *cfg = &s->cfg;
@@ -297,6 +312,10 @@ static int start_live(server *s)
     /* A dashboard served over https may only open wss:// streams. */
     lo.tls_cert_path = cfg->tls_cert;
     lo.tls_key_path = cfg->tls_key;
+    /* Agents connect to the same port, with their own protocol and check. */
+    sp_agents_opts ao = {.auth = agent_auth, .auth_ud = s};
+    s->agents = sp_agents_new(&ao);
+    lo.extra_protocol = sp_agents_protocol(s->agents);
     if (sp_live_new(&lo, &s->live, s->err, sizeof s->err) != 0) {
         sp_log_kv(SP_LOG_ERROR, "cannot start the live stream", "error", s->err, NULL);
         return 1;
@@ -479,12 +498,14 @@ static int open_store(server *s)
                            .max_rate = cfg->max_rate,
                            .max_runs = cfg->max_runs,
                            .on_end = run_ended,
-                           .on_end_ud = s};
+                           .on_end_ud = s,
+                           .agents = s->agents};
     if (sp_runs_new(&rcfg, &s->runs, s->err, sizeof s->err) != 0) {
         sp_log_kv(SP_LOG_ERROR, "cannot start the run manager", "error", s->err, NULL);
         return 1;
     }
     sp_api_set_runs(s->api, s->runs);
+    sp_api_set_agents(s->api, s->agents);
     sp_live_set_backlog_fn(s->live, sp_runs_backlog, s->runs);
     if (sp_api_is_first_start(s->api)) {
         s->examples = cfg->examples_dir ? sp_strdup(cfg->examples_dir) : default_examples_dir();
@@ -579,7 +600,8 @@ static void server_release(server *s, int clean)
     sp_notify_free(s->notify); /* after the runs' last ends reached it */
     sp_sched_free(s->sched);
     sp_live_free(s->live);
-    sp_auth_free(s->auth); /* after the HTTP server and the live stream, which use it */
+    sp_agents_free(s->agents); /* after the live stream, whose thread served the agents */
+    sp_auth_free(s->auth);     /* after the HTTP server and the live stream, which use it */
     if (s->tls_key)
         sodium_memzero(s->tls_key, strlen(s->tls_key));
     free(s->tls_key);

@@ -18,6 +18,7 @@ static void usage(FILE *f)
             "                exit 0 passed, 1 a threshold failed, 2 invalid, 130 interrupted\n"
             "  serve         start the server: dashboard, REST API, live stream, run history\n"
             "  remote run    start a run on a server and follow it (for CI)\n"
+            "  agent         connect to a server and run its share of runs across locations\n"
             "  backup FILE   copy the database to FILE, safely while the server runs\n"
             "  restore FILE  put a backup back (the server must be stopped)\n"
             "  version       print the version and the git revision (also --version)\n"
@@ -37,6 +38,8 @@ int main(int argc, char **argv)
         return sp_cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "serve") == 0)
         return sp_cmd_serve(argc - 1, argv + 1);
+    if (strcmp(cmd, "agent") == 0)
+        return sp_cmd_agent(argc - 1, argv + 1);
     if (strcmp(cmd, "remote") == 0)
         return sp_cmd_remote(argc - 1, argv + 1);
     if (strcmp(cmd, "backup") == 0)

@@ -640,6 +640,11 @@ static int decide(const sp_http_access *a, sp_perm perm, sp_http_principal *who,
             snprintf(msg, msglen, "%s", why);
             return SP_EUNAUTH;
         }
+        /* An agent token is known but may do nothing here (auth.h). */
+        if (rc == SP_EFORBIDDEN) {
+            snprintf(msg, msglen, "%s", why);
+            return SP_EFORBIDDEN;
+        }
         /* On a public route, a stale cookie or token is no reason to refuse the login page. */
         if (rc == 0) {
             set_principal(who, w.user, w.role, w.perms);

@@ -94,7 +94,7 @@ struct sp_live {
     unsigned n_conns;
     char hdr[8][SP_LIVE_HEADER_MAX]; /* header copies for the auth hook */
 
-    struct lws_protocols protocols[2];
+    struct lws_protocols protocols[3];
     lws_sorted_usec_list_t tick; /* wakes the service loop while it is stopping */
     lws_retry_bo_t retry;
 
@@ -734,6 +734,8 @@ int sp_live_new(const sp_live_opts *o, sp_live **out, char *err, size_t errlen)
     live->protocols[0].rx_buffer_size = SP_LIVE_CLIENT_MSG_MAX;
     live->protocols[0].tx_packet_size = LWS_PRE + SP_LIVE_FRAGMENT_BYTES;
     live->protocols[0].user = live;
+    if (o->extra_protocol)
+        live->protocols[1] = *(const struct lws_protocols *)o->extra_protocol;
 
     /* Idle connections are pinged, and dropped when the pong does not come. */
     live->retry.secs_since_valid_ping = SP_LIVE_PING_S;

@@ -96,6 +96,12 @@ typedef struct sp_live_opts {
      * the dashboard served over https must use. Both or neither; read once at start. */
     const char *tls_cert_path;
     const char *tls_key_path;
+    /* One more WebSocket protocol served on the same port by the same service thread: the
+     * agents' (server/agents/agents.h, "stampede-agent-v1"). A `const struct lws_protocols *`,
+     * copied at start; void here so that this header needs no libwebsockets. Its callback does
+     * its own upgrade check (the Host, Origin and subscriber checks above are the browsers'). An
+     * upgrade asking for no protocol still gets the live one. NULL: none. */
+    const void *extra_protocol;
 } sp_live_opts;
 
 /* Fills o with the defaults from limits.h (port SP_LIVE_DEFAULT_PORT, loopback). */

@@ -620,10 +620,10 @@ static const char *const STYLE =
 
 static const char *status_label(const char *st)
 {
-    static const char *const k[][2] = {{"queued", "Queued"},   {"running", "Running"},
-                                       {"passed", "Passed"},   {"failed", "Failed"},
-                                       {"stopped", "Stopped"}, {"aborted", "Aborted"},
-                                       {"error", "Error"},     {"incomplete", "Incomplete"}};
+    static const char *const k[][2] = {
+        {"queued", "Queued"}, {"running", "Running"},       {"passed", "Passed"},
+        {"failed", "Failed"}, {"stopped", "Stopped"},       {"aborted", "Aborted"},
+        {"error", "Error"},   {"incomplete", "Incomplete"}, {"degraded", "Degraded"}};
     for (size_t i = 0; i < SP_ARRAY_LEN(k); i++)
         if (!strcmp(st, k[i][0]))
             return k[i][1];

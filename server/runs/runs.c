@@ -34,6 +34,7 @@ struct sp_runs {
     unsigned engine_threads;
     sp_runs_end_fn on_end;
     void *on_end_ud;
+    sp_agents *agents;
 
     pthread_mutex_t mu;
     pthread_cond_t idle;  /* signalled when a run leaves the list */
@@ -48,6 +49,8 @@ struct run {
     int64_t id;
     sp_def *def;           /* owned; outlives the engine */
     sp_engine *engine;     /* owned */
+    sp_agents_run *agents; /* owned: a run across agents (its engine's workers are remote) */
+    json_t *allow_json;    /* owned: the allowlist entries the agents enforce, NULL: none */
     sp_allowlist *allow;   /* owned, NULL when every target is allowed; outlives the engine */
     char role[16];         /* the starter's role, for max_concurrent_runs (immutable) */
     uint32_t role_max_vus; /* the starter's role caps, for set_target; 0: none */
@@ -191,6 +194,7 @@ int sp_runs_new(const sp_runs_config *cfg, sp_runs **out, char *err, size_t errl
     r->engine_threads = cfg->engine_threads ? cfg->engine_threads : SP_RUNS_ENGINE_THREADS;
     r->on_end = cfg->on_end;
     r->on_end_ud = cfg->on_end_ud;
+    r->agents = cfg->agents;
     pthread_mutex_init(&r->mu, NULL);
     pthread_cond_init(&r->idle, NULL);
     *out = r;
@@ -210,8 +214,11 @@ void sp_runs_stop_all(sp_runs *r, int graceful)
 {
     pthread_mutex_lock(&r->mu);
     r->closing = 1;
-    for (run *x = r->list; x; x = x->next)
+    for (run *x = r->list; x; x = x->next) {
         sp_engine_stop(x->engine, graceful);
+        if (x->agents)
+            sp_agents_run_stop(x->agents, graceful);
+    }
     pthread_mutex_unlock(&r->mu);
 }
 
@@ -262,6 +269,8 @@ static void run_free(run *x)
     if (!x)
         return;
     sp_engine_free(x->engine);
+    sp_agents_run_free(x->agents);
+    json_decref(x->allow_json);
     if (x->minute) {
         for (size_t i = 0; i < x->def->nnames; i++)
             sp_hist_free(x->minute[i]);
@@ -499,9 +508,19 @@ static void backlog_add(run *x, char *text, size_t len)
 }
 
 /* The engine's per-second callback, on the run's aggregator thread. */
+/* A load.stop_when condition stopped a run across agents: they are told at once (the engine
+ * cannot tell them itself). Aggregator thread. */
+static void on_break(void *ud)
+{
+    run *x = ud;
+    if (x->agents)
+        sp_agents_run_stop(x->agents, 1);
+}
+
 static void on_second(void *ud, uint64_t second, const sp_stats *s)
 {
     run *x = ud;
+
     /* The store: every name that finished a request in this second, and the run's gauges. */
     sp_store_second *rows = sp_calloc(s->nnames ? s->nnames : 1, sizeof *rows);
     size_t n = 0;
@@ -760,12 +779,35 @@ static void finish(run *x)
     sp_verdict *verdicts = sp_calloc(x->def->nthresholds + 1, sizeof *verdicts);
     size_t failed = sp_report_judge_against(x->def, totals, duration_s,
                                             json_object_get(base, "summary"), verdicts);
+    /* "near: p95 < 300ms" is judged on that location's agents alone; on a run without that
+     * location it is not judged (skipped, as a relative threshold without a baseline). */
+    for (size_t i = 0; i < x->def->nthresholds; i++) {
+        const sp_threshold *t = &x->def->thresholds[i];
+        if (!t->location)
+            continue;
+        const sp_stats *ls =
+            x->agents ? sp_agents_run_location_stats(x->agents, t->location) : NULL;
+        int was = verdicts[i].passed;
+        if (ls) {
+            sp_threshold_eval_against(t, ls, duration_s, NAN, &verdicts[i]);
+        } else {
+            verdicts[i].passed = 1;
+            verdicts[i].skipped = 1;
+            verdicts[i].measured = NAN;
+            verdicts[i].limit = NAN;
+        }
+        failed = failed - !was + !verdicts[i].passed;
+    }
     /* A run whose results the store could not keep is never passed: what it measured in
      * memory may have held every threshold, but the record of it has holes. */
     int stopped = sp_engine_was_stopped(x->engine);
+    /* An agent lost on the way: what the run measured is real but not the whole planned load,
+     * so it is never passed. */
+    int agent_lost = x->agents && sp_agents_run_lost(x->agents);
     sp_run_status st = x->start_rc        ? SP_RUN_ERROR
                        : lost_anything(x) ? SP_RUN_INCOMPLETE
                        : stopped          ? SP_RUN_STOPPED
+                       : agent_lost       ? SP_RUN_DEGRADED
                        : failed           ? SP_RUN_FAILED
                                           : SP_RUN_PASSED;
     const char *status = sp_store_run_status_name(st);
@@ -787,6 +829,12 @@ static void finish(run *x)
                          .nchanges = x->nchanges,
                          .host = host[0] ? host : NULL};
     json_t *summary = sp_report_json(&res, NULL);
+    if (x->agents) {
+        /* Beside the merged totals, which keep their shape: per location, per agent. */
+        json_t *ag = sp_agents_run_summary(x->agents, x->def);
+        json_object_update(summary, ag);
+        json_decref(ag);
+    }
     /* The gate: compared before the status is stored, so that whoever waits for the end (remote
      * run) never sees a status the comparison is about to change. */
     if (x->gate && (st == SP_RUN_PASSED || st == SP_RUN_FAILED) && gate(x, base, summary) &&
@@ -804,6 +852,20 @@ static void finish(run *x)
     } else if (st == SP_RUN_INCOMPLETE) {
         lost_text(x, stopped, &why);
         json_object_set_new(summary, "lost", lost_json(x)); /* steals the object */
+    }
+    if (agent_lost && !x->start_rc) {
+        size_t i;
+        json_t *l;
+        json_array_foreach(json_object_get(summary, "agents_lost"), i, l)
+        {
+            sp_buf_addf(&why, "%sagent %s (%s) was lost at second %lld", why.len ? "; " : "",
+                        json_string_value(json_object_get(l, "name")),
+                        json_string_value(json_object_get(l, "location")),
+                        (long long)json_integer_value(json_object_get(l, "second")));
+        }
+        sp_buf_adds(&why, x->def->load.abort_on_agent_loss
+                              ? ": the run was stopped (load.on_agent_loss: abort)"
+                              : ": the run went on without it");
     }
     end_status es = {st, th, summary, why.len ? why.p : NULL};
     if (end_write(x, end_finish, &es, "cannot store the end of a run") != 0) {
@@ -927,14 +989,15 @@ static int check_caps(const sp_runs *r, const sp_def *def, const char **cap, cha
 /* A start in progress: what its steps hand on, and what sp_runs_start undoes when one fails.
  * Each of s, def and allow moves to the run once it exists (and is NULL here from then on). */
 typedef struct start {
-    sp_store *s;         /* the start's connection; the run's once it goes */
-    sp_def *def;         /* the definition with the overrides applied */
-    sp_allowlist *allow; /* NULL: every target is allowed */
-    int slot;            /* holds one of r->nactive */
-    int starting;        /* 1 + the role's index in r->starting; 0: none held */
-    int ended;           /* the run was recorded as "error" without a waiter to tell its end */
-    int64_t baseline_id; /* the resolved baseline run (0: none) */
-    json_t *gate;        /* the run's "baseline" object when one was asked (owned) */
+    sp_store *s;           /* the start's connection; the run's once it goes */
+    sp_def *def;           /* the definition with the overrides applied */
+    sp_allowlist *allow;   /* NULL: every target is allowed */
+    int slot;              /* holds one of r->nactive */
+    int starting;          /* 1 + the role's index in r->starting; 0: none held */
+    int ended;             /* the run was recorded as "error" without a waiter to tell its end */
+    int64_t baseline_id;   /* the resolved baseline run (0: none) */
+    json_t *gate;          /* the run's "baseline" object when one was asked (owned) */
+    sp_agents_run *agents; /* the agents reserved for a run across locations (owned) */
 } start;
 
 /* Loads the test's definition at the asked revision with its secrets put back (when this
@@ -1163,7 +1226,69 @@ static void start_release(sp_runs *r, start *st)
     sp_allowlist_free(st->allow);
     sp_store_close(st->s);
     json_decref(st->gate);
+    sp_agents_run_free(st->agents);
     memset(st, 0, sizeof *st);
+}
+
+/* The definition's data files, {"path": "content"}, to travel with it to the agents (the
+ * loader has already checked that each is below data_dir); NULL when it has none. A file that
+ * cannot be read now is left out, and the agent says which is missing. */
+static json_t *data_files(sp_runs *r, const sp_def *def)
+{
+    json_t *files = NULL;
+    size_t total = 0;
+    const json_t *users = json_object_get(def->doc, "users"); /* borrowed */
+    for (size_t i = 0; i < json_array_size(users) && r->data_dir; i++) {
+        const char *path = json_string_value(
+            json_object_get(json_object_get(json_array_get(users, i), "data_file"), "csv"));
+        if (!path || !sp_def_file_path_ok(path) || json_object_get(files, path))
+            continue;
+        sp_buf full, body;
+        sp_buf_init(&full, 4096);
+        sp_buf_init(&body, SP_WIRE_MAX_BYTES / 2);
+        FILE *f = sp_buf_addf(&full, "%s/%s", r->data_dir, path) == 0 ? fopen(full.p, "rb") : NULL;
+        char chunk[65536];
+        size_t n;
+        int ok = f != NULL;
+        while (ok && (n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            ok = sp_buf_add(&body, chunk, n) == 0;
+        if (f)
+            fclose(f);
+        if (ok && total + body.len < SP_WIRE_MAX_BYTES / 2) {
+            if (!files)
+                files = json_object();
+            json_object_set_new(files, path, json_stringn(body.p ? body.p : "", body.len));
+            total += body.len;
+        }
+        sp_buf_release(&full);
+        sp_buf_release(&body);
+    }
+    return files;
+}
+
+/* A run across locations: reserves the connected idle agents of every location named. */
+static int start_agents(sp_runs *r, const sp_runs_start_args *a, start *st, sp_runs_started *out,
+                        sp_errlist *errs)
+{
+    const sp_load *l = &st->def->load;
+    double peak = l->model == SP_LOAD_OPEN ? (double)l->max_vus : 0;
+    for (size_t i = 0; l->model != SP_LOAD_OPEN && i < l->nstages; i++)
+        if (l->stages[i].target > peak)
+            peak = l->stages[i].target;
+    char msg[256] = "";
+    /* The start's own locations win over the definition's load.locations. */
+    const json_t *locs = a->locations ? a->locations : st->def->load.locations;
+    int rc = r->agents ? sp_agents_reserve(r->agents, locs, (uint32_t)ceil(peak), &st->agents, msg,
+                                           sizeof msg)
+                       : SP_EINVAL;
+    if (!r->agents)
+        snprintf(msg, sizeof msg, "this server takes no agents");
+    if (rc) {
+        sp_errlist_add(errs, "locations", "%s", msg);
+        snprintf(out->msg, sizeof out->msg, "%s", msg);
+        return SP_EINVAL;
+    }
+    return 0;
 }
 
 /* A new run for run_id, taking the definition and the allowlist over from st. */
@@ -1176,6 +1301,13 @@ static run *run_new(sp_runs *r, const sp_runs_start_args *a, start *st, int64_t 
     st->def = NULL;
     x->allow = st->allow;
     st->allow = NULL;
+    x->agents = st->agents;
+    st->agents = NULL;
+    if (x->agents && a->rules && a->rules->nallow) {
+        x->allow_json = json_array();
+        for (size_t i = 0; i < a->rules->nallow; i++)
+            json_array_append_new(x->allow_json, json_string(a->rules->allow[i]));
+    }
     if (a->rules) {
         snprintf(x->role, sizeof x->role, "%s", a->rules->role ? a->rules->role : "");
         x->role_max_vus = a->rules->max_vus;
@@ -1211,6 +1343,12 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
                          .on_second = on_second,
                          .ud = x,
                          .allowlist = x->allow};
+    if (x->agents) {
+        /* The load is the agents': this engine only merges their seconds. */
+        eo.remote_workers = sp_agents_run_count(x->agents);
+        eo.on_break = on_break;
+        eo.allowlist = NULL;
+    }
     char eerr[256] = "";
     int rc = sp_engine_new(x->def, &eo, &x->engine, eerr, sizeof eerr);
     int stored = 0;
@@ -1242,6 +1380,17 @@ static int start_launch(sp_runs *r, run *x, start *st, sp_runs_started *out)
     st->starting = 0;
     pthread_mutex_unlock(&r->mu);
 
+    if (x->agents) {
+        /* Every agent starts at the same instant, a little ahead so that each has its assign
+         * by then, correcting for its clock offset; this engine's seconds start with theirs. */
+        int64_t start_ns = sp_wall_ms() * 1000000 + SP_RUNS_AGENT_LEAD_MS * 1000000;
+        json_t *files = data_files(r, x->def);
+        sp_agents_run_begin(x->agents, x->id, x->engine, x->def, x->allow_json, files, start_ns);
+        json_decref(files);
+        int64_t wait_ms = start_ns / 1000000 - sp_wall_ms();
+        if (wait_ms > 0)
+            usleep((useconds_t)wait_ms * 1000);
+    }
     rc = sp_engine_start(x->engine);
     x->start_rc = rc;
     /* A shutdown that began while this run was being set up may have walked the list before
@@ -1281,6 +1430,8 @@ int sp_runs_start(sp_runs *r, const sp_runs_start_args *a, sp_runs_started *out,
         rc = start_baseline(a, &st, out, errs);
     if (rc == 0)
         rc = start_take_slot(r, a, &st, out);
+    if (rc == 0 && (a->locations || st.def->load.locations))
+        rc = start_agents(r, a, &st, out, errs);
     if (rc == 0)
         rc = sp_store_run_create_as(st.s, a->test_id, out->revision, a->started_by, a->overrides,
                                     a->origin, &out->run_id, NULL, out->msg, sizeof out->msg);
@@ -1341,8 +1492,11 @@ int sp_runs_stop(sp_runs *r, int64_t run_id, int graceful)
 {
     pthread_mutex_lock(&r->mu);
     run *x = find(r, run_id);
-    if (x)
+    if (x) {
         sp_engine_stop(x->engine, graceful);
+        if (x->agents)
+            sp_agents_run_stop(x->agents, graceful);
+    }
     pthread_mutex_unlock(&r->mu);
     return x ? 0 : SP_ENOTFOUND;
 }
@@ -1418,6 +1572,8 @@ int sp_runs_set_target(sp_runs *r, int64_t run_id, double target, uint32_t ramp_
         goto out;
     }
     rc = sp_engine_set_target(x->engine, target, ramp_ms);
+    if (rc == 0 && x->agents)
+        sp_agents_run_set_target(x->agents, target, ramp_ms);
     if (rc) {
         snprintf(msg, msglen, "run %lld is ending", (long long)run_id);
         goto out;

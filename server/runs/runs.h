@@ -52,6 +52,7 @@
 
 #include "engine/common.h"
 #include "engine/definition.h"
+#include "agents/agents.h"
 #include "live/live.h"
 #include "runs/policy.h"
 
@@ -83,6 +84,7 @@ typedef struct sp_runs_config {
     unsigned engine_threads;  /* worker threads per run; 0: SP_RUNS_ENGINE_THREADS */
     sp_runs_end_fn on_end;    /* may be NULL */
     void *on_end_ud;
+    sp_agents *agents; /* borrowed, may be NULL: runs with locations are refused */
 } sp_runs_config;
 
 /* Creates the manager. cfg's strings are copied; live is borrowed and must outlive it. */
@@ -130,6 +132,8 @@ typedef struct sp_runs_start_args {
     int64_t baseline_run;              /* SP_RUNS_BASELINE_RUN: the run */
     int fail_on_regression;            /* a significant regression fails the run (with no baseline
                                           asked: the pinned one) */
+    const json_t *locations;           /* {"near": 60, "far": 40}: a run across agents
+                                          (agents.h); borrowed, NULL: the server's own engine */
 } sp_runs_start_args;
 
 /* What a start resolved, and why it failed. */

@@ -219,6 +219,9 @@ typedef enum sp_run_status {
      * disk was full): some seconds, minute histograms or failure messages are missing, and the
      * run's error names them. Never passed, whatever its thresholds said (migration 0005). */
     SP_RUN_INCOMPLETE,
+    /* An agent was lost during a run across locations that went on with the others: its
+     * summary names it (agents_lost). Never passed (migration 0010). */
+    SP_RUN_DEGRADED,
     SP_RUN_STATUS_COUNT
 } sp_run_status;
 

@@ -10,9 +10,11 @@
 #include "store/store_private.h"
 
 static const char *const status_names[SP_RUN_STATUS_COUNT] = {
-    [SP_RUN_QUEUED] = "queued", [SP_RUN_RUNNING] = "running",       [SP_RUN_PASSED] = "passed",
-    [SP_RUN_FAILED] = "failed", [SP_RUN_STOPPED] = "stopped",       [SP_RUN_ABORTED] = "aborted",
-    [SP_RUN_ERROR] = "error",   [SP_RUN_INCOMPLETE] = "incomplete", /* since migration 0005 */
+    [SP_RUN_QUEUED] = "queued",     [SP_RUN_RUNNING] = "running",
+    [SP_RUN_PASSED] = "passed",     [SP_RUN_FAILED] = "failed",
+    [SP_RUN_STOPPED] = "stopped",   [SP_RUN_ABORTED] = "aborted",
+    [SP_RUN_ERROR] = "error",       [SP_RUN_INCOMPLETE] = "incomplete", /* since migration 0005 */
+    [SP_RUN_DEGRADED] = "degraded",                                     /* since migration 0010 */
 };
 
 /* The RUN_COLUMNS of store.c's run statements, from column 0. */

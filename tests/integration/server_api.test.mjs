@@ -125,9 +125,10 @@ test('openapi.json is OpenAPI 3 and lists every route', async () => {
   // Run routes (/runs, /compare, /tests/{id}/runs) are checked by server_runs.test.mjs, the
   // settings routes by policy.test.mjs, the HAR and OpenAPI imports by imports.test.mjs and
   // the try routes by try_it.test.mjs, the data files by server_data_files.test.mjs, the
-  // schedules by schedules.test.mjs and the webhooks by webhooks.test.mjs.
+  // schedules by schedules.test.mjs, the webhooks by webhooks.test.mjs and the agents (/agents,
+  // /agent-tokens) by agents.test.mjs.
   const count = Object.entries(r.json.paths)
-    .filter(([p]) => !/\/runs|\/compare|\/settings\/|\/import\/(har|openapi)$|\/try$|\/files|\/schedules|\/webhooks/.test(p))
+    .filter(([p]) => !/\/runs|\/compare|\/settings\/|\/import\/(har|openapi)$|\/try$|\/files|\/schedules|\/webhooks|\/agent/.test(p))
     .reduce((n, [, item]) => n + Object.keys(item).length, 0);
   assert.equal(count, want.length, 'openapi.json lists a route this test does not know');
   const ids = new Set();

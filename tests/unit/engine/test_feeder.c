@@ -349,8 +349,43 @@ static void test_rows_in_templates_across_threads(void)
     sp_csv_free(csv);
 }
 
+/* Agents' unique partitions (engine/share.h): three feeders over one file hand out every row
+ * exactly once between them; a partition with no rows is exhausted at once, recycle or not. */
+static void test_unique_partitions(void)
+{
+    sp_csv *csv = make_csv(10);
+    int seen[10] = {0};
+    for (uint32_t k = 0; k < 3; k++) {
+        sp_feeder_opts o = {.mode = SP_FEED_UNIQUE, .part_index = k, .part_count = 3};
+        sp_feeder *f = sp_feeder_new(csv, &o);
+        CHECK(f != NULL);
+        const json_t *row;
+        while (sp_feeder_next(f, NULL, &row) == 0) {
+            long i = row_index(row);
+            CHECK(i >= 0 && i < 10);
+            CHECK_INT_EQ(i % 3, k);
+            seen[i]++;
+        }
+        sp_feeder_free(f);
+    }
+    for (int i = 0; i < 10; i++)
+        CHECK_INT_EQ(seen[i], 1);
+    sp_csv *small = make_csv(2);
+    sp_feeder_opts o = {
+        .mode = SP_FEED_UNIQUE, .on_exhausted = SP_FEED_RECYCLE, .part_index = 2, .part_count = 3};
+    sp_feeder *f = sp_feeder_new(small, &o);
+    const json_t *row;
+    CHECK_INT_EQ(sp_feeder_next(f, NULL, &row), SP_ENOTFOUND);
+    sp_feeder_free(f);
+    o.part_index = 3;
+    CHECK(sp_feeder_new(small, &o) == NULL);
+    sp_csv_free(small);
+    sp_csv_free(csv);
+}
+
 int main(void)
 {
+    RUN(test_unique_partitions);
     RUN(test_sequential_order_and_wrap);
     RUN(test_random_roughly_uniform);
     RUN(test_unique_stop_single_thread);

@@ -83,4 +83,4 @@ export function elapsed(s) {
   return s < 60 ? `${Math.max(0, s).toFixed(1)}s` : duration(s);
 }
 
-export const STATUSES = ['queued', 'running', 'passed', 'failed', 'stopped', 'aborted', 'error', 'incomplete'];
+export const STATUSES = ['queued', 'running', 'passed', 'failed', 'stopped', 'aborted', 'error', 'incomplete', 'degraded'];
