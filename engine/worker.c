@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/eventfd.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +43,9 @@
  * request; shards of this size keep it short for a little memory per shard. */
 #define SHARD_VUS 128
 #define EV_WAKE UINT64_MAX /* epoll data of the eventfd */
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* linux/in.h, Linux 6.3 */
+#endif
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
 typedef struct sp_shard {
@@ -1030,6 +1034,25 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     return 0;
 }
 
+/*
+ * connect() picks the local port by scanning the ephemeral range from a hashed offset, and by
+ * default it scans only the ports of one parity first (the other half is left to bind()). Once
+ * a run holds connections to one address on every port of that half (14,116 with the default
+ * range 32768-60999), each new connect scans all of them before trying the other half: about
+ * 5 ms of kernel time per connect, in the worker's thread. The last VUs of a ramp to 15,000
+ * froze the worker for seconds that way, with every request in flight reported as late. With
+ * IP_LOCAL_PORT_RANGE set, Linux 6.8 and later scan the whole range in one pass; 1-65535 keeps
+ * the system's range (the kernel only narrows it to bounds inside that range). Older kernels
+ * ignore the option or refuse it, which changes nothing.
+ */
+static void spread_ports(curl_socket_t s, int family)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return;
+    uint32_t range = (65535u << 16) | 1u;
+    (void)setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof range);
+}
+
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     sp_worker *w = ud;
@@ -1037,6 +1060,8 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
     if (s < 0)
         return CURL_SOCKET_BAD;
+    if (a->socktype == SOCK_STREAM)
+        spread_ports(s, a->family);
     fd_grow(w, s);
     w->fds[s] = FD_OURS;
     return s;
