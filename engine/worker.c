@@ -1041,8 +1041,8 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
  * range 32768-60999), each new connect scans all of them before trying the other half: about
  * 5 ms of kernel time per connect, in the worker's thread. The last VUs of a ramp to 15,000
  * froze the worker for seconds that way, with every request in flight reported as late. With
- * IP_LOCAL_PORT_RANGE set, Linux 6.8 and later scan the whole range in one pass; 1-65535 keeps
- * the system's range (the kernel only narrows it to bounds inside that range). Older kernels
+ * IP_LOCAL_PORT_RANGE set, recent kernels (since 6.6-6.8) scan the whole range in one pass; 1-65535
+ * keeps the system's range (the kernel only narrows it to bounds inside that range). Older kernels
  * ignore the option or refuse it, which changes nothing.
  */
 static void spread_ports(curl_socket_t s, int family)
