@@ -69,6 +69,7 @@ struct sp_worker {
     uint32_t alive;
     uint32_t inflight;
     uint32_t in_stop; /* VUs going through on_stop: the end waits for them too */
+    uint32_t retired; /* VUs done at the run's end, left to free_all_vus (begin_end) */
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
@@ -146,7 +147,7 @@ static void flush_second(sp_worker *w, uint64_t sec, int last)
     m->done_through = last ? UINT64_MAX : sec - 1;
     m->last = last;
     /* Open model: the busy VUs, since the whole pool is alive from the start. */
-    m->stats.active_vus = w->open ? w->alive - (uint32_t)w->nidle : w->alive;
+    m->stats.active_vus = w->open ? w->alive - (uint32_t)w->nidle : w->alive - w->retired;
     msg_push(w->r, m);
     w->cur = last ? NULL : msg_take(w);
     w->env.stats = w->cur ? &w->cur->stats : NULL;
@@ -735,13 +736,17 @@ static void set_all_maxconns(sp_worker *w, uint32_t desired)
     }
 }
 
-static void set_population(sp_worker *w, uint32_t desired)
+/* Starts or stops VUs to have `desired`, starting at most max_new of them; 1 when some were
+ * left for a later call. */
+static int set_population_upto(sp_worker *w, uint32_t desired, uint32_t max_new)
 {
     uint32_t old = w->desired;
+    uint32_t started = 0;
+    int more = 0;
     /* Shards first, then grow the connection caches before VUs are added; shrink them after
      * VUs are asked to go. */
     if (desired > 0 && !get_shard(w, (desired - 1) / SHARD_VUS))
-        return; /* curl could not allocate: retried at the next tick */
+        return 0; /* curl could not allocate: retried at the next tick */
     if (desired > old)
         set_all_maxconns(w, desired);
     w->desired = desired;
@@ -754,6 +759,11 @@ static void set_population(sp_worker *w, uint32_t desired)
         sp_vu *v = w->vus[j];
         if (j < desired) {
             if (!v) {
+                if (started == max_new) {
+                    more = 1;
+                    continue;
+                }
+                started++;
                 v = vu_new(w, (uint32_t)j);
                 if (!v)
                     continue; /* curl could not allocate: retried at the next tick */
@@ -768,6 +778,12 @@ static void set_population(sp_worker *w, uint32_t desired)
     }
     if (desired < old)
         set_all_maxconns(w, desired);
+    return more;
+}
+
+static void set_population(sp_worker *w, uint32_t desired)
+{
+    (void)set_population_upto(w, desired, UINT32_MAX);
 }
 
 /* Arms the arrival timer for arrival next_n, or marks the schedule over. */
@@ -828,18 +844,19 @@ static void open_tick(sp_worker *w)
     }
 }
 
-static void control_tick(sp_worker *w, uint64_t now)
+/* Follows the target; 1 when VUs are left to start at once, in the next pass of the loop. */
+static int control_tick(sp_worker *w, uint64_t now)
 {
     sp_run *r = w->r;
     if (w->open) {
         open_tick(w);
-        return;
+        return 0;
     }
     if (r->trace) {
         /* A single pass has one VU, started once; the load profile plays no part. */
         if (w->desired == 0)
             set_population(w, 1);
-        return;
+        return 0;
     }
     double t = sp_run_target(r, (now - r->start_ns) / NS_PER_MS);
     long total = lround(t);
@@ -850,8 +867,12 @@ static void control_tick(sp_worker *w, uint64_t now)
     uint32_t mine = (uint64_t)total > w->id
                         ? (uint32_t)(((uint64_t)total - w->id + r->nworkers - 1) / r->nworkers)
                         : 0;
+    /* A ramp adds a tick's share of VUs at once (150 for 1,500 VUs per second), each with its
+     * socket, connect and first request: in one pass of the loop that kept every other VU's
+     * response waiting behind them. Batches let the loop serve its sockets in between. */
     if (mine != w->desired || w->alive < mine)
-        set_population(w, mine);
+        return set_population_upto(w, mine, SP_VU_START_BATCH);
+    return 0;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -906,9 +927,22 @@ static void begin_end(sp_worker *w, uint64_t deadline, uint64_t now, int natural
     w->nidle = 0;
     sp_timerheap_remove(&w->timers, &w->arrival);
     w->arrivals_over = 1;
-    for (size_t j = 0; j < w->nslots; j++)
-        if (w->vus[j])
-            vu_stop(w->vus[j]);
+    for (size_t j = 0; j < w->nslots; j++) {
+        sp_vu *v = w->vus[j];
+        if (!v)
+            continue;
+        if (v->state == SP_VU_THINK && !wants_on_stop(v)) {
+            /* Freeing a VU closes its connection and its curl handles: with 15,000 of them
+             * that kept the loop away for a second, with the last requests in flight waiting
+             * and the run's last seconds flagged as a stall. A thinking VU has nothing left to
+             * do, so it waits, without its timer, to be freed once the loop is over. */
+            sp_timerheap_remove(&w->timers, &v->timer);
+            v->state = SP_VU_PARKED;
+            w->retired++;
+            continue;
+        }
+        vu_stop(v);
+    }
 }
 
 static void free_all_vus(sp_worker *w)
@@ -916,6 +950,7 @@ static void free_all_vus(sp_worker *w)
     for (size_t j = 0; j < w->nslots; j++)
         if (w->vus[j])
             vu_free(w->vus[j]);
+    w->retired = 0;
 }
 
 /* ---- "Try it" (trace.h): a single pass, recorded (tracerec.h) ---- */
@@ -1265,10 +1300,8 @@ void *sp_worker_main(void *arg)
             begin_end(w, r->end_ns + graceful_ns, now, 1);
         if (w->ending && ((w->inflight == 0 && w->in_stop == 0) || now >= w->end_deadline_ns))
             break;
-        if (!w->ending && now >= w->next_tick_ns) {
-            control_tick(w, now);
-            w->next_tick_ns = now + TICK_NS;
-        }
+        if (!w->ending && now >= w->next_tick_ns)
+            w->next_tick_ns = control_tick(w, now) ? now : now + TICK_NS;
         sp_timer *t;
         while ((t = sp_timerheap_pop_due(&w->timers, now))) {
             uint64_t lag = (now - t->when_ns) / 1000;
