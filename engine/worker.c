@@ -736,7 +736,7 @@ static void set_all_maxconns(sp_worker *w, uint32_t desired)
     }
 }
 
-/* Starts or stops VUs to have `desired`, starting at most max_new of them; 1 when some were
+/* Starts or stops VUs to have `desired`, at most max_new of them in this call; 1 when some were
  * left for a later call. */
 static int set_population_upto(sp_worker *w, uint32_t desired, uint32_t max_new)
 {
@@ -773,6 +773,12 @@ static int set_population_upto(sp_worker *w, uint32_t desired, uint32_t max_new)
                 v->stopping = 0; /* wanted again before its last request finished */
             }
         } else if (v && !v->stopping) {
+            /* Freeing a VU (its connection, its curl handles) costs what starting one does. */
+            if (started == max_new) {
+                more = 1;
+                continue;
+            }
+            started++;
             vu_stop(v);
         }
     }
@@ -869,9 +875,11 @@ static int control_tick(sp_worker *w, uint64_t now)
                         : 0;
     /* A ramp adds a tick's share of VUs at once (150 for 1,500 VUs per second), each with its
      * socket, connect and first request: in one pass of the loop that kept every other VU's
-     * response waiting behind them. Batches let the loop serve its sockets in between. */
-    if (mine != w->desired || w->alive < mine)
-        return set_population_upto(w, mine, SP_VU_START_BATCH);
+     * response waiting behind them. Batches let the loop serve its sockets in between; the
+     * same for a drop, where each VU freed closes its connection. VUs stopping after their
+     * request keep alive above mine for a while: the walk then finds nothing to do. */
+    if (mine != w->desired || w->alive != mine)
+        return set_population_upto(w, mine, SP_VU_BATCH);
     return 0;
 }
 
