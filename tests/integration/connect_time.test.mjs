@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import fs from 'node:fs';
 import path from 'node:path';
+import os from 'node:os';
 import { STAMPEDE_BIN, run, tempDir } from '../lib/harness.mjs';
 
 let target, targetUrl;
-const seen = { connections: 0, requests: 0 };
+const seen = { connections: 0, requests: 0, ports: [] };
 
 before(async () => {
   target = http.createServer((req, res) => {
@@ -20,7 +21,7 @@ before(async () => {
     res.end('{}');
   });
   target.keepAliveTimeout = 60000;
-  target.on('connection', () => { seen.connections++; });
+  target.on('connection', (sock) => { seen.connections++; seen.ports.push(sock.remotePort); });
   await new Promise((r) => target.listen(0, '127.0.0.1', r));
   targetUrl = `http://127.0.0.1:${target.address().port}`;
 });
@@ -31,7 +32,7 @@ const PER_VU = 5;
 
 // Each VU makes PER_VU requests in its first iteration, then thinks past the run's end: the
 // count is exact whatever the run's timing.
-async function runWith(url, name) {
+async function runWith(url, name, vus = VUS) {
   const dir = tempDir();
   const file = path.join(dir, 'test.json');
   const out = path.join(dir, 'out.json');
@@ -41,10 +42,11 @@ async function runWith(url, name) {
       think: { constant_ms: 60000 },
       tasks: [{ steps: [{ repeat: { count: PER_VU, steps: [{ request: { url, name }, expect: { status: 200 } }] } }] }],
     }],
-    load: { users: VUS, duration: '2s' },
+    load: { users: vus, duration: '2s' },
   }));
   seen.connections = 0;
   seen.requests = 0;
+  seen.ports = [];
   const r = await run(STAMPEDE_BIN, ['run', file, '--quiet', '--json', out], { timeoutMs: 30000 });
   assert.equal(r.code, 0, r.stderr);
   return { r, doc: JSON.parse(fs.readFileSync(out, 'utf8')) };
@@ -89,4 +91,19 @@ test('Connection: close: every request opens a connection', async () => {
   assert.equal(n.connect_ms.count, VUS * PER_VU);
   assert.equal(perSecond, VUS * PER_VU);
   assert.match(r.stdout, new RegExp(`GET /close\\s+${VUS * PER_VU}\\s`));
+});
+
+// The engine's sockets ask the kernel to pick local ports over the whole ephemeral range in one
+// pass (IP_LOCAL_PORT_RANGE, engine/worker.c spread_ports). Without it Linux gives connect()
+// ports of one parity until that half of the range is used up, and past that every connect
+// scanned the full half (a ramp to 15,000 VUs froze the worker for seconds). Seen from the target:
+// the connections' ports are of both parities. Kernels before 6.8 keep the parity split.
+const [major, minor] = os.release().split('.').map(Number);
+const oldKernel = os.platform() !== 'linux' || major < 6 || (major === 6 && minor < 8);
+test('connections take local ports of both parities (one pass over the ephemeral range)', { skip: oldKernel && `kernel ${os.release()}` }, async () => {
+  const n = 24; // were the parities random, all 24 of one would happen once in 8 million runs
+  await runWith('/keep', 'GET /keep', n);
+  assert.equal(seen.ports.length, n);
+  const odd = seen.ports.filter((p) => p % 2 === 1).length;
+  assert.ok(odd > 0 && odd < n, `ports ${seen.ports.join(' ')}: all of one parity`);
 });
