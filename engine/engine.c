@@ -478,10 +478,21 @@ static void *agg_main(void *arg)
             uint64_t grace_end = r->start_ns + (a.next + 1) * NS_PER_S + AGG_GRACE_NS;
             if (a.back_ns && a.back_ns + AGG_GRACE_NS > grace_end)
                 grace_end = a.back_ns + AGG_GRACE_NS;
-            if (a.next < complete || now >= grace_end)
+            if (a.next < complete) {
                 agg_emit(&a);
-            else
+            } else if (now >= grace_end) {
+                /* A worker owes this second: its loop, which sends a second as soon as it is
+                 * back at its top after the second's end, has been away at least since then.
+                 * That is the second's lag, so the second is flagged as a stall now instead of
+                 * sent as an innocent empty one (the figures, when they come, count later). */
+                uint64_t away_us = (now - (r->start_ns + (a.next + 1) * NS_PER_S)) / 1000;
+                sp_stats *st = &agg_slot(&a, a.next)->st;
+                if (away_us > st->lag_us_max)
+                    st->lag_us_max = away_us;
+                agg_emit(&a);
+            } else {
                 break;
+            }
         }
 
         pthread_mutex_lock(&r->mu);

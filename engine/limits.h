@@ -59,6 +59,9 @@
 #define SP_DEF_MAX_BRANCHES 64      /* branches of one choose */
 /* steps a VU runs without sending a request before it lets the worker serve others */
 #define SP_VU_MAX_LOCAL_STEPS 1000
+/* VUs a worker starts or stops in one pass of its loop when the closed model's target changes
+ * (worker.c) */
+#define SP_VU_BATCH 16
 
 /* Requests and responses. */
 /* response bytes kept for extract/expect (per test: max_response_bytes) */

@@ -62,17 +62,21 @@ void sp_name_stats_release(sp_name_stats *n)
 {
     free_msgs(n);
     sp_hist_free(n->hist);
+    sp_hist_free(n->connect_hist);
     memset(n, 0, sizeof(*n));
 }
 
 static void name_stats_reset(sp_name_stats *n)
 {
-    sp_hist *h = n->hist;
+    sp_hist *h = n->hist, *ch = n->connect_hist;
     uint8_t group = n->group;
     free_msgs(n);
     sp_hist_reset(h);
+    if (ch && n->connects)
+        sp_hist_reset(ch);
     memset(n, 0, sizeof(*n));
     n->hist = h;
+    n->connect_hist = ch; /* kept: a worker's stats are reused every second */
     n->group = group;
 }
 
@@ -124,6 +128,14 @@ void sp_name_stats_record(sp_name_stats *n, uint64_t latency_us, int status, int
     n->bytes_out += bytes_out;
 }
 
+void sp_name_stats_record_connect(sp_name_stats *n, uint64_t connect_us)
+{
+    if (!n->connect_hist)
+        n->connect_hist = sp_hist_new();
+    sp_hist_record(n->connect_hist, connect_us);
+    n->connects++;
+}
+
 void sp_name_stats_record_group(sp_name_stats *n, uint64_t duration_us, int kind, const char *msg)
 {
     n->group = 1;
@@ -142,6 +154,12 @@ void sp_name_stats_merge(sp_name_stats *dst, const sp_name_stats *src)
         dst->errors[i] += src->errors[i];
     dst->bytes_in += src->bytes_in;
     dst->bytes_out += src->bytes_out;
+    if (src->connects) {
+        if (!dst->connect_hist)
+            dst->connect_hist = sp_hist_new();
+        sp_hist_merge(dst->connect_hist, src->connect_hist);
+        dst->connects += src->connects;
+    }
     for (size_t i = 0; i < src->nmsgs; i++)
         add_msg(dst, src->msgs[i].msg, src->msgs[i].count);
     dst->msgs_dropped += src->msgs_dropped;

@@ -58,8 +58,15 @@ typedef struct sp_name_stats {
     uint64_t failures; /* of which failed (any error kind) */
     uint64_t status[SP_STATUS_MAX]; /* by status code; [0] counts requests with no response */
     uint64_t errors[SP_ERRK_COUNT];
-    uint64_t bytes_in;                      /* response bytes: headers and body as received */
-    uint64_t bytes_out;                     /* request bytes: headers and body as sent */
+    uint64_t bytes_in;  /* response bytes: headers and body as received */
+    uint64_t bytes_out; /* request bytes: headers and body as sent */
+    /* Requests that opened a new connection, and the time each spent opening it (TCP connect,
+     * plus the TLS handshake for https; name resolution left out), in us. That time is part of
+     * the request's latency (hist); it is counted here too so a ramp's first requests, which
+     * all connect, can be told from a slow target. connect_hist is NULL until the first
+     * connect: with keep-alive most names of most seconds have none. */
+    uint64_t connects;
+    sp_hist *connect_hist;
     sp_failmsg msgs[SP_FAIL_MSGS_PER_NAME]; /* first distinct failure messages, with counts */
     size_t nmsgs;
     uint64_t msgs_dropped; /* failures whose message was new once the table was full */
@@ -106,6 +113,9 @@ void sp_name_stats_merge(sp_name_stats *dst, const sp_name_stats *src);
 /* Records one finished request. status 0 = no response; kind < 0 = success; msg may be NULL. */
 void sp_name_stats_record(sp_name_stats *n, uint64_t latency_us, int status, int kind,
                           const char *msg, uint64_t bytes_in, uint64_t bytes_out);
+/* Adds one request that opened a new connection, connect_us long, to n (after
+ * sp_name_stats_record of that request). Allocates the connect histogram the first time. */
+void sp_name_stats_record_connect(sp_name_stats *n, uint64_t connect_us);
 /* Records one finished run of a group's steps: its whole duration, and as a failure (kind and
  * msg) when a request inside it failed. Marks n as a group's. */
 void sp_name_stats_record_group(sp_name_stats *n, uint64_t duration_us, int kind, const char *msg);

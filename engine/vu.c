@@ -1367,6 +1367,27 @@ static int run_extracts(sp_vu *v, const sp_plan *p, json_t **doc, const char **m
     return kind;
 }
 
+/*
+ * A request that opened a connection (curl counts the new ones, redirects' included) spent part
+ * of its latency opening it: counted apart per name. The time is the last connection's, from
+ * curl's timings: until the TCP connect or, with TLS, the handshake was done, less the name
+ * resolution before it. A connect that failed is not counted: it opened nothing.
+ */
+static void record_connect(sp_vu *v, sp_name_stats *ns)
+{
+    long nconn = 0;
+    if (curl_easy_getinfo(v->easy, CURLINFO_NUM_CONNECTS, &nconn) != CURLE_OK || nconn <= 0)
+        return;
+    curl_off_t dns = 0, tcp = 0, tls = 0;
+    curl_easy_getinfo(v->easy, CURLINFO_NAMELOOKUP_TIME_T, &dns);
+    curl_easy_getinfo(v->easy, CURLINFO_CONNECT_TIME_T, &tcp);
+    curl_easy_getinfo(v->easy, CURLINFO_APPCONNECT_TIME_T, &tls);
+    curl_off_t ready = tls > tcp ? tls : tcp;
+    if (ready <= 0)
+        return;
+    sp_name_stats_record_connect(ns, (uint64_t)(ready > dns ? ready - dns : 0));
+}
+
 void sp_vu_finish(sp_vu *v, CURLcode cc)
 {
     sp_vuenv *env = v->env;
@@ -1395,8 +1416,10 @@ void sp_vu_finish(sp_vu *v, CURLcode cc)
     /* Extracts run before the request is recorded: a regex that gives up fails the request. */
     if (kind < 0)
         kind = run_extracts(v, p, &doc, &msg);
-    sp_name_stats_record(&env->stats->names[p->req->name_id], latency, (int)status, kind, msg,
-                         (uint64_t)down + (uint64_t)hsize, (uint64_t)rsize + (uint64_t)up);
+    sp_name_stats *ns = &env->stats->names[p->req->name_id];
+    sp_name_stats_record(ns, latency, (int)status, kind, msg, (uint64_t)down + (uint64_t)hsize,
+                         (uint64_t)rsize + (uint64_t)up);
+    record_connect(v, ns);
     if (kind < 0)
         sp_vu_set_headers(v, p->step);
     else

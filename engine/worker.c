@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -54,6 +55,9 @@
  * long as the gap between two arrivals at 20,000/s, and would make every arrival that long
  * late. */
 #define TIMER_SLACK_NS 1000ul
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51 /* linux/in.h, Linux 6.3 */
+#endif
 
 /* One multi handle and the VUs [idx * SHARD_VUS, (idx + 1) * SHARD_VUS) of its worker. */
 typedef struct sp_shard {
@@ -77,6 +81,7 @@ struct sp_worker {
     uint32_t alive;
     uint32_t inflight;
     uint32_t in_stop; /* VUs going through on_stop: the end waits for them too */
+    uint32_t retired; /* VUs done at the run's end, left to free_all_vus (begin_end) */
     int ending;
     uint64_t end_deadline_ns;
     uint64_t next_tick_ns;
@@ -154,7 +159,7 @@ static void flush_second(sp_worker *w, uint64_t sec, int last)
     m->done_through = last ? UINT64_MAX : sec - 1;
     m->last = last;
     /* Open model: the busy VUs, since the whole pool is alive from the start. */
-    m->stats.active_vus = w->open ? w->alive - (uint32_t)w->nidle : w->alive;
+    m->stats.active_vus = w->open ? w->alive - (uint32_t)w->nidle : w->alive - w->retired;
     msg_push(w->r, m);
     w->cur = last ? NULL : msg_take(w);
     w->env.stats = w->cur ? &w->cur->stats : NULL;
@@ -743,13 +748,17 @@ static void set_all_maxconns(sp_worker *w, uint32_t desired)
     }
 }
 
-static void set_population(sp_worker *w, uint32_t desired)
+/* Starts or stops VUs to have `desired`, at most max_new of them in this call; 1 when some were
+ * left for a later call. */
+static int set_population_upto(sp_worker *w, uint32_t desired, uint32_t max_new)
 {
     uint32_t old = w->desired;
+    uint32_t started = 0;
+    int more = 0;
     /* Shards first, then grow the connection caches before VUs are added; shrink them after
      * VUs are asked to go. */
     if (desired > 0 && !get_shard(w, (desired - 1) / SHARD_VUS))
-        return; /* curl could not allocate: retried at the next tick */
+        return 0; /* curl could not allocate: retried at the next tick */
     if (desired > old)
         set_all_maxconns(w, desired);
     w->desired = desired;
@@ -762,6 +771,11 @@ static void set_population(sp_worker *w, uint32_t desired)
         sp_vu *v = w->vus[j];
         if (j < desired) {
             if (!v) {
+                if (started == max_new) {
+                    more = 1;
+                    continue;
+                }
+                started++;
                 v = vu_new(w, (uint32_t)j);
                 if (!v)
                     continue; /* curl could not allocate: retried at the next tick */
@@ -771,11 +785,23 @@ static void set_population(sp_worker *w, uint32_t desired)
                 v->stopping = 0; /* wanted again before its last request finished */
             }
         } else if (v && !v->stopping) {
+            /* Freeing a VU (its connection, its curl handles) costs what starting one does. */
+            if (started == max_new) {
+                more = 1;
+                continue;
+            }
+            started++;
             vu_stop(v);
         }
     }
     if (desired < old)
         set_all_maxconns(w, desired);
+    return more;
+}
+
+static void set_population(sp_worker *w, uint32_t desired)
+{
+    (void)set_population_upto(w, desired, UINT32_MAX);
 }
 
 /* Arms the arrival timer for arrival next_n, or marks the schedule over. */
@@ -854,18 +880,19 @@ static void open_tick(sp_worker *w)
     }
 }
 
-static void control_tick(sp_worker *w, uint64_t now)
+/* Follows the target; 1 when VUs are left to start at once, in the next pass of the loop. */
+static int control_tick(sp_worker *w, uint64_t now)
 {
     sp_run *r = w->r;
     if (w->open) {
         open_tick(w);
-        return;
+        return 0;
     }
     if (r->trace) {
         /* A single pass has one VU, started once; the load profile plays no part. */
         if (w->desired == 0)
             set_population(w, 1);
-        return;
+        return 0;
     }
     double t = sp_run_target(r, (now - r->start_ns) / NS_PER_MS);
     long total = lround(t);
@@ -876,8 +903,14 @@ static void control_tick(sp_worker *w, uint64_t now)
     uint32_t mine = (uint64_t)total > w->id
                         ? (uint32_t)(((uint64_t)total - w->id + r->nworkers - 1) / r->nworkers)
                         : 0;
-    if (mine != w->desired || w->alive < mine)
-        set_population(w, mine);
+    /* A ramp adds a tick's share of VUs at once (150 for 1,500 VUs per second), each with its
+     * socket, connect and first request: in one pass of the loop that kept every other VU's
+     * response waiting behind them. Batches let the loop serve its sockets in between; the
+     * same for a drop, where each VU freed closes its connection. VUs stopping after their
+     * request keep alive above mine for a while: the walk then finds nothing to do. */
+    if (mine != w->desired || w->alive != mine)
+        return set_population_upto(w, mine, SP_VU_BATCH);
+    return 0;
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -932,9 +965,22 @@ static void begin_end(sp_worker *w, uint64_t deadline, uint64_t now, int natural
     w->nidle = 0;
     sp_timerheap_remove(&w->timers, &w->arrival);
     w->arrivals_over = 1;
-    for (size_t j = 0; j < w->nslots; j++)
-        if (w->vus[j])
-            vu_stop(w->vus[j]);
+    for (size_t j = 0; j < w->nslots; j++) {
+        sp_vu *v = w->vus[j];
+        if (!v)
+            continue;
+        if (v->state == SP_VU_THINK && !wants_on_stop(v)) {
+            /* Freeing a VU closes its connection and its curl handles: with 15,000 of them
+             * that kept the loop away for a second, with the last requests in flight waiting
+             * and the run's last seconds flagged as a stall. A thinking VU has nothing left to
+             * do, so it waits, without its timer, to be freed once the loop is over. */
+            sp_timerheap_remove(&w->timers, &v->timer);
+            v->state = SP_VU_PARKED;
+            w->retired++;
+            continue;
+        }
+        vu_stop(v);
+    }
 }
 
 static void free_all_vus(sp_worker *w)
@@ -942,6 +988,7 @@ static void free_all_vus(sp_worker *w)
     for (size_t j = 0; j < w->nslots; j++)
         if (w->vus[j])
             vu_free(w->vus[j]);
+    w->retired = 0;
 }
 
 /* ---- "Try it" (trace.h): a single pass, recorded (tracerec.h) ---- */
@@ -1060,6 +1107,25 @@ static int on_socket(CURL *e, curl_socket_t s, int what, void *userp, void *sock
     return 0;
 }
 
+/*
+ * connect() picks the local port by scanning the ephemeral range from a hashed offset, and by
+ * default it scans only the ports of one parity first (the other half is left to bind()). Once
+ * a run holds connections to one address on every port of that half (14,116 with the default
+ * range 32768-60999), each new connect scans all of them before trying the other half: about
+ * 5 ms of kernel time per connect, in the worker's thread. The last VUs of a ramp to 15,000
+ * froze the worker for seconds that way, with every request in flight reported as late. With
+ * IP_LOCAL_PORT_RANGE set, recent kernels (since 6.6-6.8) scan the whole range in one pass; 1-65535
+ * keeps the system's range (the kernel only narrows it to bounds inside that range). Older kernels
+ * ignore the option or refuse it, which changes nothing.
+ */
+static void spread_ports(curl_socket_t s, int family)
+{
+    if (family != AF_INET && family != AF_INET6)
+        return;
+    uint32_t range = (65535u << 16) | 1u;
+    (void)setsockopt(s, IPPROTO_IP, IP_LOCAL_PORT_RANGE, &range, sizeof range);
+}
+
 static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
 {
     sp_worker *w = ud;
@@ -1067,6 +1133,8 @@ static curl_socket_t on_open(void *ud, curlsocktype purpose, struct curl_sockadd
     curl_socket_t s = socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
     if (s < 0)
         return CURL_SOCKET_BAD;
+    if (a->socktype == SOCK_STREAM)
+        spread_ports(s, a->family);
     fd_grow(w, s);
     w->fds[s] = FD_OURS;
     return s;
@@ -1272,10 +1340,8 @@ void *sp_worker_main(void *arg)
             begin_end(w, r->end_ns + graceful_ns, now, 1);
         if (w->ending && ((w->inflight == 0 && w->in_stop == 0) || now >= w->end_deadline_ns))
             break;
-        if (!w->ending && now >= w->next_tick_ns) {
-            control_tick(w, now);
-            w->next_tick_ns = now + TICK_NS;
-        }
+        if (!w->ending && now >= w->next_tick_ns)
+            w->next_tick_ns = control_tick(w, now) ? now : now + TICK_NS;
         if (w->open)
             start_arrivals(w, now);
         sp_timer *t;

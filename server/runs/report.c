@@ -108,6 +108,18 @@ static json_t *lat_json(const sp_hist *h)
                      ms(l.max));
 }
 
+/* New connections of n and the time they took (new reference): {"count", "avg", "p50", "p95",
+ * "max"} in ms, or null when n opened none. */
+static json_t *connect_json(const sp_name_stats *n)
+{
+    if (!n->connects || !n->connect_hist)
+        return json_null();
+    const sp_hist *h = n->connect_hist;
+    return json_pack("{s:I, s:f, s:f, s:f, s:f}", "count", (json_int_t)n->connects, "avg",
+                     sp_hist_mean(h) / 1000.0, "p50", ms(sp_hist_percentile(h, 50)), "p95",
+                     ms(sp_hist_percentile(h, 95)), "max", ms(sp_hist_max(h)));
+}
+
 json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
                          sp_name_stats *scratch)
 {
@@ -125,6 +137,11 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
                                       ms(sp_hist_percentile(n->hist, 95)), "p99",
                                       ms(sp_hist_percentile(n->hist, 99)), "max",
                                       ms(sp_hist_max(n->hist))));
+        if (n->connects) {
+            json_t *nj = json_object_get(names, def->names[i]); /* borrowed */
+            json_object_set_new(nj, "connects", json_integer((json_int_t)n->connects));
+            json_object_set_new(nj, "connect_ms", connect_json(n));
+        }
     }
     sp_name_stats_release(scratch);
     sp_name_stats_init(scratch);
@@ -139,6 +156,9 @@ json_t *sp_report_second(const sp_def *def, uint64_t second, const sp_stats *s,
         (json_int_t)s->iterations, "dropped", (json_int_t)s->dropped, "names", names);
     /* json_object_set_new steals the new values. */
     json_object_set_new(row, "lag_ms", json_real(ms(s->lag_us_max)));
+    json_object_set_new(row, "connects", json_integer((json_int_t)scratch->connects));
+    if (scratch->connects)
+        json_object_set_new(row, "connect_ms", connect_json(scratch));
     if (s->stalled_seconds)
         json_object_set_new(row, "stall", json_true());
     if (def->load.model == SP_LOAD_OPEN) {
@@ -289,12 +309,16 @@ static json_t *name_json(const char *name, const sp_name_stats *n, double durati
                                               (json_int_t)n->msgs[i].count));
     double rps = duration_s > 0 ? (double)n->requests / duration_s : 0;
     double err = n->requests ? (double)n->failures / (double)n->requests : 0;
-    return json_pack("{s:s, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:I, s:I, s:o, s:I}", "name", name,
-                     "requests", (json_int_t)n->requests, "failures", (json_int_t)n->failures,
-                     "rps", rps, "error_rate", err, "latency_ms", lat_json(n->hist), "status",
-                     status, "errors", errors, "bytes_in", (json_int_t)n->bytes_in, "bytes_out",
-                     (json_int_t)n->bytes_out, "failure_messages", msgs, "failure_messages_dropped",
-                     (json_int_t)n->msgs_dropped);
+    json_t *o = json_pack(
+        "{s:s, s:I, s:I, s:f, s:f, s:o, s:o, s:o, s:I, s:I, s:o, s:I}", "name", name, "requests",
+        (json_int_t)n->requests, "failures", (json_int_t)n->failures, "rps", rps, "error_rate", err,
+        "latency_ms", lat_json(n->hist), "status", status, "errors", errors, "bytes_in",
+        (json_int_t)n->bytes_in, "bytes_out", (json_int_t)n->bytes_out, "failure_messages", msgs,
+        "failure_messages_dropped", (json_int_t)n->msgs_dropped);
+    /* Part of latency_ms, reported apart: see connect_json. */
+    json_object_set_new(o, "connects", json_integer((json_int_t)n->connects));
+    json_object_set_new(o, "connect_ms", connect_json(n));
+    return o;
 }
 
 json_t *sp_report_generator_json(const sp_stats *t)
@@ -444,6 +468,17 @@ static void table_row(FILE *out, const char *name, const sp_name_stats *n, doubl
             rps, fail, p50, p90, p95, p99, mx);
 }
 
+static void connect_row(FILE *out, const char *name, const sp_name_stats *n)
+{
+    const sp_hist *h = n->connect_hist;
+    char avg[16], p50[16], p95[16], mx[16];
+    sp_fmt_us((uint64_t)llround(sp_hist_mean(h)), avg, sizeof avg);
+    sp_fmt_us(sp_hist_percentile(h, 50), p50, sizeof p50);
+    sp_fmt_us(sp_hist_percentile(h, 95), p95, sizeof p95);
+    sp_fmt_us(sp_hist_max(h), mx, sizeof mx);
+    fprintf(out, "%-28.28s %10" PRIu64 " %9s %9s %9s %9s\n", name, n->connects, avg, p50, p95, mx);
+}
+
 void sp_report_text(const sp_run_result *r, FILE *out)
 {
     const sp_def *def = r->def;
@@ -465,6 +500,18 @@ void sp_report_text(const sp_run_result *r, FILE *out)
         table_row(out, label, &t->names[i], r->duration_s);
     }
     table_row(out, "Total", &total, r->duration_s);
+    if (total.connects) {
+        /* Apart, so that a ramp's first requests (each one connects) are not read as a slow
+         * target: the latencies above include these times. */
+        fprintf(out, "\n%-28s %10s %9s %9s %9s %9s\n", "New connections", "Connects", "avg", "p50",
+                "p95", "max");
+        for (size_t i = 0; i < t->nnames; i++)
+            if (t->names[i].connects && !is_group(def, i))
+                connect_row(out, def->names[i], &t->names[i]);
+        connect_row(out, "Total", &total);
+        fprintf(out, "(connect time: TCP connect plus TLS handshake, part of each such request's "
+                     "latency above)\n");
+    }
 
     fprintf(out, "\n%-8s %10s %8s\n", "Status", "Responses", "Share");
     for (int c = 0; c < SP_STATUS_MAX; c++) {

@@ -478,6 +478,8 @@ static json_t *point_json(run *x, uint64_t second, const sp_stats *s)
         "max", ms_of(sp_hist_max(t->hist)), "iterations", (json_int_t)s->iterations, "dropped",
         (json_int_t)s->dropped, "names", names);
     json_object_set_new(p, "lag_ms", json_real(ms_of(s->lag_us_max)));
+    /* Requests that opened a connection: their connect time is inside the latencies above. */
+    json_object_set_new(p, "connects", json_integer((json_int_t)t->connects));
     if (s->stalled_seconds)
         json_object_set_new(p, "stall", json_true()); /* the generator's, not the target's */
     /* The open model's schedule: what was planned this second beside what started. */

@@ -17,9 +17,12 @@ for tool in wrk nginx taskset /usr/bin/time; do
   command -v "$tool" >/dev/null || { echo "missing $tool: run packaging/deps.sh" >&2; exit 2; }
 done
 
+# Below the kernel's ephemeral range: a run with thousands of connections leaves as many
+# TIME_WAIT sockets on ports from that range, and nginx could not bind a port among them.
 bench_free_port() {
-  local p
-  for p in $(shuf -i 20000-40000 -n 50); do
+  local p lo
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
+  for p in $(shuf -i 10000-$(( lo > 10050 ? lo - 1 : 40000 )) -n 50); do
     (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
   done
   return 1

@@ -276,6 +276,36 @@ static void test_ramp_and_classes(void)
 }
 
 /*
+ * A jump to 100 VUs on one worker, then a drop to 10: the worker starts and stops them 16 per
+ * pass of its loop (SP_VU_BATCH), and comes back for the rest at once, so both changes are
+ * complete within their second. A worker that left the rest to the next change of the target
+ * would end the first second short of 100, or hold more than 10 after the drop.
+ */
+static void test_batched_population(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"think\":{\"constant_ms\":200},"
+                     "\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"stages\":[{\"duration\":0,\"users\":100},"
+                     "{\"duration\":\"1s\",\"users\":100},{\"duration\":0,\"users\":10},"
+                     "{\"duration\":\"1500ms\",\"users\":10}]}}");
+    CHECK(d != NULL);
+    seconds sc = {.in_order = 1};
+    sp_engine_opts o = {.threads = 1, .seed = 5, .on_second = on_second, .ud = &sc};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    CHECK_UINT_EQ(sc.active[0], 100);
+    CHECK_UINT_EQ(sc.active[1], 10);
+    /* Every VU of the first second sent its first request in it. */
+    CHECK(sc.reqs[0] >= 100);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
+/*
  * Three tasks weighted 1:2:1, each asking its own path, over exactly 1000 iterations (the open
  * model at 1000/s for 1 s). What the server received per path is what the engine counted per
  * task, and the shares follow the weights: 25%, 50%, 25%, within 6 points (over 4 standard
@@ -464,6 +494,7 @@ int main(void)
     RUN(test_extract_and_vu_headers);
     RUN(test_set_target);
     RUN(test_ramp_and_classes);
+    RUN(test_batched_population);
     RUN(test_weighted_tasks);
     RUN(test_think_pacing_and_multipart);
     RUN(test_server_closes_connections);

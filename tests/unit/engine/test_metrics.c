@@ -120,6 +120,45 @@ static void test_stats_merge(void)
     sp_stats_release(&sum);
 }
 
+/* Connects merge across workers and seconds, and a reset stats object (a worker's, reused each
+ * second) starts again from none while keeping its histogram. */
+static void test_connects(void)
+{
+    sp_stats a, b, sum;
+    sp_stats_init(&a, 2);
+    sp_stats_init(&b, 2);
+    sp_stats_init(&sum, 2);
+    sp_name_stats_record(&a.names[0], 900, 200, -1, NULL, 0, 0);
+    sp_name_stats_record_connect(&a.names[0], 300);
+    sp_name_stats_record(&a.names[0], 100, 200, -1, NULL, 0, 0); /* reused its connection */
+    sp_name_stats_record(&b.names[0], 2000, 200, -1, NULL, 0, 0);
+    sp_name_stats_record_connect(&b.names[0], 1500);
+    sp_name_stats_record(&b.names[1], 100, 200, -1, NULL, 0, 0);
+    CHECK(a.names[1].connect_hist == NULL); /* no connect: no histogram */
+    sp_stats_merge(&sum, &a, 1);
+    sp_stats_merge(&sum, &b, 1);
+    CHECK_UINT_EQ(sum.names[0].connects, 2);
+    CHECK_UINT_EQ(sp_hist_count(sum.names[0].connect_hist), 2);
+    CHECK_UINT_EQ(sp_hist_max(sum.names[0].connect_hist), 1500);
+    CHECK_UINT_EQ(sp_hist_min(sum.names[0].connect_hist), 300);
+    CHECK_UINT_EQ(sum.names[1].connects, 0);
+    sp_name_stats total;
+    sp_name_stats_init(&total);
+    sp_stats_total(&sum, &total);
+    CHECK_UINT_EQ(total.connects, 2);
+    CHECK_UINT_EQ(total.requests, 4);
+    sp_name_stats_release(&total);
+
+    sp_hist *kept = a.names[0].connect_hist;
+    sp_stats_reset(&a);
+    CHECK(a.names[0].connect_hist == kept);
+    CHECK_UINT_EQ(a.names[0].connects, 0);
+    CHECK_UINT_EQ(sp_hist_count(kept), 0);
+    sp_stats_release(&a);
+    sp_stats_release(&b);
+    sp_stats_release(&sum);
+}
+
 static void test_errkind_names(void)
 {
     CHECK_STR_EQ(sp_errkind_name(SP_ERRK_TIMEOUT), "timeout");
@@ -143,6 +182,7 @@ int main(void)
     RUN(test_record_counts);
     RUN(test_messages_bounded);
     RUN(test_stats_merge);
+    RUN(test_connects);
     RUN(test_errkind_names);
     return check_summary();
 }

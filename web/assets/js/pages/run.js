@@ -245,6 +245,9 @@ function renderLive(main, ctx, run, thresholdTexts) {
 
   const conn = h('span', { class: 'conn conn-connecting', role: 'status' }, 'Connecting…');
   const lostNote = h('div', { class: 'alert alert-warn', role: 'alert', hidden: true });
+  // Seconds the engine flags as its own stalls, said while the run goes, not only in the report.
+  const stallNote = h('div', { class: 'alert alert-warn', role: 'status', hidden: true });
+  const stalls = new Map();
   const t = tiles([['elapsed', 'Elapsed'], ['remaining', 'Remaining'], ['rps', 'Requests/s'], ['p95', 'p95 (last second)'], ['errors', 'Failures'], ['vus', 'Active VUs']]);
 
   const rpsChart = rpsChartNew();
@@ -307,6 +310,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
   mount(main, h('section', { class: 'page page-run' },
     header(run, conn),
     lostNote,
+    stallNote,
     t.el,
     controls.length ? h('div', { class: 'card controls' }, controls) : null,
     chartsGrid(charts),
@@ -340,6 +344,14 @@ function renderLive(main, ctx, run, thresholdTexts) {
 
   function onPoint(p) {
     points.set(p.second, p);
+    if (p.stall) {
+      stalls.set(p.second, p.lag_ms || 0);
+      const secs = [...stalls.keys()];
+      const gap = Math.max(...stalls.values());
+      const where = secs.length === 1 ? `second ${secs[0]}` : `${secs.length} seconds (from second ${Math.min(...secs)} to ${Math.max(...secs)})`;
+      stallNote.hidden = false;
+      setText(stallNote, `Generator stall: the load generator stalled in ${where} (longest gap ${ms(gap)}). Latencies and missing requests in those seconds are the generator's own, not the target's.`);
+    }
     lat.offer((p.names || []).map((n) => n.name));
     if (!drawQueued) { drawQueued = true; requestAnimationFrame(draw); }
     if (performance.now() - lastRefresh > 900) refresh();
