@@ -99,6 +99,7 @@ test('every page fits the screen at 390, 768 and 1024 px', { skip }, async () =>
     ['editor', `#/tests/${ids.closed}/edit`, 'editor'],
     ['import', '#/import', 'import'],
     ['settings', '#/settings', 'settings'],
+    ['agents', '#/agents', 'agents'],
     ['live', `#/runs/${ids.live}`, 'live'],
     ['report', `#/runs/${ids.report}`, 'report'],
     ['report-open', `#/runs/${ids.openReport}`, 'report'],

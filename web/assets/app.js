@@ -15,6 +15,7 @@ import * as comparePage from './js/pages/compare.js';
 import * as editorPage from './js/pages/editor.js';
 import * as importPage from './js/pages/import.js';
 import * as settingsPage from './js/pages/settings.js';
+import * as agentsPage from './js/pages/agents.js';
 
 const ROUTES = [
   { pattern: /^\/login$/, page: loginPage, nav: null, title: 'Sign in', open: true },
@@ -25,6 +26,7 @@ const ROUTES = [
   { pattern: /^\/tests\/new$/, page: editorPage, nav: 'tests', title: 'New test' },
   { pattern: /^\/tests\/(?<id>[1-9][0-9]{0,17})\/edit$/, page: editorPage, nav: 'tests', title: 'Edit test' },
   { pattern: /^\/import$/, page: importPage, nav: 'import', title: 'Import' },
+  { pattern: /^\/agents$/, page: agentsPage, nav: 'agents', title: 'Agents' },
   { pattern: /^\/settings$/, page: settingsPage, nav: 'settings', title: 'Settings', admin: true },
 ];
 

@@ -27,7 +27,7 @@ export function pageHeader(title, subtitle, ...actions) {
 
 const STATUS_LABEL = {
   queued: 'Queued', running: 'Running', passed: 'Passed', failed: 'Failed', stopped: 'Stopped',
-  aborted: 'Aborted', error: 'Error', incomplete: 'Incomplete',
+  aborted: 'Aborted', error: 'Error', incomplete: 'Incomplete', degraded: 'Degraded',
 };
 
 export function statusBadge(status) {

@@ -6,6 +6,7 @@ import { h, mount, uid, toast, confirmDialog, dialog } from '../dom.js';
 import { API, get, post, put, del, session, ApiError } from '../api.js';
 import { when } from '../format.js';
 import { ready, pageHeader, errorBox, table } from '../page.js';
+import { agentTokens } from '../agenttokens.js';
 
 const ROLES = ['admin', 'tester', 'viewer'];
 const CAPS = [['max_vus', 'Max VUs'], ['max_rate', 'Max rate (/s)'], ['max_duration_s', 'Max duration (s)'], ['max_concurrent_runs', 'Max concurrent runs']];
@@ -28,15 +29,16 @@ function card(id, title, ...children) {
 }
 
 export async function render(main, ctx) {
-  const usersBox = h('div', {}), tokensBox = h('div', {}), allowBox = h('div', {}), capsBox = h('div', {}), auditBox = h('div', {});
+  const usersBox = h('div', {}), tokensBox = h('div', {}), agentTokensBox = h('div', {}), allowBox = h('div', {}), capsBox = h('div', {}), auditBox = h('div', {});
   const hooksBox = h('div', {}), hookAllowBox = h('div', {}), deliveriesBox = h('div', {});
   mount(main, h('section', { class: 'page settings-page' },
-    pageHeader('Settings', 'Users, API tokens, the target allowlist, caps per role, webhooks and the audit log.'),
+    pageHeader('Settings', 'Users, API tokens, agent tokens, the target allowlist, caps per role, webhooks and the audit log.'),
     h('nav', { class: 'toc', 'aria-label': 'Settings sections' },
-      [['set-users', 'Users'], ['set-tokens', 'API tokens'], ['set-allow', 'Target allowlist'], ['set-caps', 'Caps'], ['set-hooks', 'Webhooks'], ['set-audit', 'Audit log']]
+      [['set-users', 'Users'], ['set-tokens', 'API tokens'], ['set-agent-tokens', 'Agent tokens'], ['set-allow', 'Target allowlist'], ['set-caps', 'Caps'], ['set-hooks', 'Webhooks'], ['set-audit', 'Audit log']]
         .map(([id, t]) => h('a', { href: `#/settings`, dataset: { target: id }, on: { click: (e) => { e.preventDefault(); document.getElementById(id).scrollIntoView(); document.getElementById(`${id}-title`).focus(); } } }, t))),
     card('set-users', 'Users and roles', usersBox),
     card('set-tokens', 'API tokens', tokensBox),
+    card('set-agent-tokens', 'Agent tokens', h('p', { class: 'hint' }, 'Agents (', h('a', { href: '#/agents' }, 'the Agents page'), ') connect with these: they may register and take work, nothing else.'), agentTokensBox),
     card('set-allow', 'Target allowlist', allowBox),
     card('set-caps', 'Caps per role', capsBox),
     card('set-hooks', 'Webhooks', hooksBox, h('h3', 'Webhook allowlist'), hookAllowBox, h('h3', 'Delivery log'), deliveriesBox),
@@ -277,7 +279,7 @@ export async function render(main, ctx) {
     labelled('User', fUser), labelled('Action', fAction), labelled('From', fSince), labelled('To', fUntil),
     h('button', { type: 'submit', class: 'btn' }, 'Filter')), auditList);
 
-  await Promise.all([loadUsers(), loadTokens(), loadAllow(), loadCaps(), loadHooks(), loadHookAllow(), loadDeliveries(), loadAudit()]);
+  await Promise.all([loadUsers(), loadTokens(), agentTokens(agentTokensBox), loadAllow(), loadCaps(), loadHooks(), loadHookAllow(), loadDeliveries(), loadAudit()]);
   // #/settings?section=allowlist (the notice under the top bar links there): that section.
   const section = { allowlist: 'set-allow', users: 'set-users', tokens: 'set-tokens', caps: 'set-caps', audit: 'set-audit' }[ctx && ctx.query.get('section')];
   if (section) {
