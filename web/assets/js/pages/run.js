@@ -17,6 +17,7 @@ import { parseThreshold, measure, holds } from '../thresholds.js';
 import { picked } from './history.js';
 import { briefText, verdictClass } from '../verdicts.js';
 import { openStartDialog } from './start.js';
+import { locationsCard, agentsCard, agentNotes } from '../locations.js';
 
 export async function render(main, ctx) {
   const id = Number(ctx.params.id);
@@ -500,6 +501,8 @@ async function renderReport(main, ctx, run) {
       `the load generator stalled in ${where} (longest gap ${ms(g.lag_ms_max)}). Latencies and missing requests in those seconds are the generator's own, not the target's.`));
   }
 
+  notes.push(...agentNotes(run));
+
   mount(main, h('section', { class: 'page page-run' },
     header(run, actions),
     notes,
@@ -509,6 +512,8 @@ async function renderReport(main, ctx, run) {
     h('div', { class: 'grid-main' },
       h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name and group'), names.el),
       h('div', { class: 'stack' }, ths.el, baseline.el)),
+    locationsCard(s),
+    agentsCard(s),
     h('div', { class: 'grid-3' }, statusCodes.el, errorKinds.el, failures.el)));
 
   if (s) {
