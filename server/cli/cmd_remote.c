@@ -270,6 +270,7 @@ static void print_summary(const json_t *run)
         json_array_foreach(json_object_get(s, "names"), i, n) if (num(n, "requests") > 0)
             summary_row(n);
         summary_row(json_object_get(s, "total"));
+        sp_report_locations_text(s, stdout);
     }
     print_baseline(json_object_get(run, "baseline"));
     const json_t *v = json_object_get(run, "verdicts");

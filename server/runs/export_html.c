@@ -571,7 +571,7 @@ static const char *const STYLE =
     ".badge{display:inline-block;padding:1px 10px;border-radius:999px;font-weight:600;"
     "background:#eef0f3}.st-passed{background:#e6f4ec;color:var(--good)}"
     ".st-failed,.st-error,.st-incomplete{background:#fbeaea;color:var(--bad)}"
-    ".st-stopped,.st-aborted{background:#fdf3e1;color:var(--warn)}"
+    ".st-stopped,.st-aborted,.st-degraded{background:#fdf3e1;color:var(--warn)}"
     "dl.facts{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:0}"
     "dl.facts dt{color:var(--muted)}dl.facts dd{margin:0;overflow-wrap:anywhere}"
     ".tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:8px;"
@@ -785,8 +785,10 @@ static void notes(wbuf *b, const json_t *run, const json_t *summary)
     if (json_string_value(json_object_get(run, "error"))) {
         w_adds(b, "<p class=\"note bad\"><strong>");
         const char *st = str(run, "status");
+        /* A degraded run names the agents it lost, their location and second, here. */
         w_adds(b, !strcmp(st, "aborted")      ? "Aborted"
                   : !strcmp(st, "incomplete") ? "Incomplete results"
+                  : !strcmp(st, "degraded")   ? "Degraded"
                                               : "Error");
         w_adds(b, ":</strong> ");
         html(b, str(run, "error"));
@@ -1084,6 +1086,91 @@ static void counts_table(wbuf *b, const char *title, const char *key_head, const
     w_adds(b, "</table>\n");
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* One row of the per-location table: a location (strong) or a request name within it. */
+static void loc_row(wbuf *b, const char *label, const json_t *f, int location)
+{
+    char r[48], fl[48], p50[32], p95[32], p99[32];
+    fmt_int(r, sizeof r, num(f, "requests"));
+    fmt_int(fl, sizeof fl, num(f, "failures"));
+    fmt_ms(p50, sizeof p50, num(f, "p50_ms"));
+    fmt_ms(p95, sizeof p95, num(f, "p95_ms"));
+    fmt_ms(p99, sizeof p99, num(f, "p99_ms"));
+    w_adds(b, location ? "<tr class=\"loc\"><td><strong>" : "<tr class=\"loc-name\"><td>&emsp;");
+    html(b, label);
+    w_addf(b, "%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
+           location ? "</strong>" : "", r, fl, p50, p95, p99);
+}
+
+/* A run across locations (docs/distributed.md): its figures per location and per request name
+ * within each, and each agent's generator health with the bottleneck named. Nothing for a run
+ * on the server's own engine. */
+static void locations(wbuf *b, const json_t *summary)
+{
+    const json_t *locs = json_object_get(summary, "locations");
+    if (!json_object_size(locs))
+        return;
+    w_adds(b, "<h2>Per location</h2>\n<div class=\"scroll\"><table class=\"locations\"><tr>"
+              "<th>Location / request name</th><th>Requests</th><th>Failures</th><th>p50</th>"
+              "<th>p95</th><th>p99</th></tr>\n");
+    /* Jansson keeps insertion order; the table is sorted so two exports read alike. */
+    const char **keys = sp_calloc(json_object_size(locs), sizeof *keys);
+    size_t n = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)locs, key, v) keys[n++] = key;
+    qsort(keys, n, sizeof *keys, cmp_str);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *loc = json_object_get(locs, keys[i]);
+        loc_row(b, keys[i], loc, 1);
+        const json_t *names = json_object_get(loc, "names");
+        const char **nk = sp_calloc(json_object_size(names) + 1, sizeof *nk);
+        size_t m = 0;
+        json_object_foreach((json_t *)names, key, v) nk[m++] = key;
+        qsort(nk, m, sizeof *nk, cmp_str);
+        for (size_t k = 0; k < m; k++)
+            loc_row(b, nk[k], json_object_get(names, nk[k]), 0);
+        free(nk);
+    }
+    free(keys);
+    w_adds(b, "</table></div>\n");
+
+    const json_t *agents = json_object_get(summary, "agents");
+    if (!json_array_size(agents))
+        return;
+    w_adds(b, "<h3>Agents</h3>\n<div class=\"scroll\"><table class=\"agents\"><tr><th>Agent</th>"
+              "<th>Location</th><th>CPU (peak)</th><th>Timer lag (max)</th><th>Dropped</th>"
+              "<th>Bottleneck</th></tr>\n");
+    size_t i;
+    json_array_foreach(agents, i, v)
+    {
+        char cpu[32], lag[32], dr[48];
+        /* cpu is in percent of one core, summed over the agent's threads. */
+        snprintf(cpu, sizeof cpu, "%.0f%%", num(v, "cpu"));
+        fmt_ms(lag, sizeof lag, num(v, "lag_ms_max"));
+        fmt_int(dr, sizeof dr, num(v, "dropped"));
+        w_adds(b, "<tr><td>");
+        html(b, str(v, "name"));
+        w_adds(b, "</td><td>");
+        html(b, str(v, "location"));
+        w_addf(b, "</td><td>%s</td><td>%s</td><td>%s</td><td>", cpu, lag, dr);
+        const char *why = json_string_value(json_object_get(v, "bottleneck"));
+        if (why) {
+            w_adds(b, "<strong class=\"bad\">this agent (");
+            html(b, why);
+            w_adds(b, ")</strong>");
+        } else {
+            w_adds(b, "&ndash;");
+        }
+        w_adds(b, "</td></tr>\n");
+    }
+    w_adds(b, "</table></div>\n");
+}
+
 static void tables(wbuf *b, const json_t *run, const json_t *summary, const json_t *failures)
 {
     size_t i;
@@ -1096,6 +1183,7 @@ static void tables(wbuf *b, const json_t *run, const json_t *summary, const json
     if (json_object_get(summary, "total"))
         name_row(b, json_object_get(summary, "total"), 1);
     w_adds(b, "</table></div>\n");
+    locations(b, summary);
 
     const json_t *verdicts = json_object_get(run, "verdicts");
     w_adds(b, "<h2>Thresholds</h2>\n");

@@ -479,6 +479,78 @@ static void connect_row(FILE *out, const char *name, const sp_name_stats *n)
     fprintf(out, "%-28.28s %10" PRIu64 " %9s %9s %9s %9s\n", name, n->connects, avg, p50, p95, mx);
 }
 
+static double fig(const json_t *o, const char *key)
+{
+    return json_number_value(json_object_get(o, key));
+}
+
+static void location_row(FILE *out, const char *indent, const char *name, const json_t *f)
+{
+    char p50[16], p95[16], p99[16];
+    sp_fmt_us((uint64_t)llround(fig(f, "p50_ms") * 1000.0), p50, sizeof p50);
+    sp_fmt_us((uint64_t)llround(fig(f, "p95_ms") * 1000.0), p95, sizeof p95);
+    sp_fmt_us((uint64_t)llround(fig(f, "p99_ms") * 1000.0), p99, sizeof p99);
+    fprintf(out, "%s%-*.*s %10.0f %8.0f %9s %9s %9s\n", indent, 28 - (int)strlen(indent),
+            28 - (int)strlen(indent), name, fig(f, "requests"), fig(f, "failures"), p50, p95, p99);
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The keys of a JSON object, sorted (a new array of borrowed strings, *n of them). */
+static const char **sorted_keys(const json_t *o, size_t *n)
+{
+    const char **k = sp_calloc(json_object_size(o) + 1, sizeof *k);
+    const char *key;
+    json_t *v;
+    *n = 0;
+    json_object_foreach((json_t *)o, key, v) k[(*n)++] = key;
+    qsort(k, *n, sizeof *k, cmp_key);
+    return k;
+}
+
+void sp_report_locations_text(const json_t *summary, FILE *out)
+{
+    const json_t *locs = json_object_get(summary, "locations");
+    if (!json_object_size(locs))
+        return;
+    fprintf(out, "\nPer location:\n%-28s %10s %8s %9s %9s %9s\n", "Location / name", "Requests",
+            "Fail", "p50", "p95", "p99");
+    size_t n;
+    const char **keys = sorted_keys(locs, &n);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *loc = json_object_get(locs, keys[i]);
+        location_row(out, "", keys[i], loc);
+        size_t m;
+        const char **names = sorted_keys(json_object_get(loc, "names"), &m);
+        for (size_t k = 0; k < m; k++)
+            location_row(out, "  ", names[k],
+                         json_object_get(json_object_get(loc, "names"), names[k]));
+        free(names);
+    }
+    free(keys);
+    const json_t *agents = json_object_get(summary, "agents");
+    if (!json_array_size(agents))
+        return;
+    fprintf(out, "\nAgents:\n%-28s %-12s %9s %9s %8s  %s\n", "Agent", "Location", "CPU peak",
+            "Lag max", "Dropped", "Bottleneck");
+    size_t i;
+    const json_t *a;
+    json_array_foreach(agents, i, a)
+    {
+        char lag[16];
+        sp_fmt_us((uint64_t)llround(fig(a, "lag_ms_max") * 1000.0), lag, sizeof lag);
+        const char *why = json_string_value(json_object_get(a, "bottleneck"));
+        /* cpu is in percent of one core, summed over the agent's threads. */
+        fprintf(out, "%-28.28s %-12.12s %8.0f%% %9s %8.0f  %s\n",
+                json_string_value(json_object_get(a, "name")) ?: "",
+                json_string_value(json_object_get(a, "location")) ?: "", fig(a, "cpu"), lag,
+                fig(a, "dropped"), why ? why : "-");
+    }
+}
+
 void sp_report_text(const sp_run_result *r, FILE *out)
 {
     const sp_def *def = r->def;

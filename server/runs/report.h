@@ -101,6 +101,11 @@ json_t *sp_report_json(const sp_run_result *r, json_t *seconds);
  * messages, thresholds. */
 void sp_report_text(const sp_run_result *r, FILE *out);
 
+/* For a run across locations (summary.locations, docs/distributed.md): its figures per location
+ * and per request name within each, then each agent's health with the bottleneck named, for
+ * people. summary is borrowed; writes nothing for a run without locations. */
+void sp_report_locations_text(const json_t *summary, FILE *out);
+
 /* JUnit XML: one test suite with a timestamp (the start, UTC) and the host name, one test case
  * per threshold (a miss is a <failure type="threshold">), and a "run" case when there are no
  * thresholds (failed requests not accepted are a <failure type="failed_requests">) or the run

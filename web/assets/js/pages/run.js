@@ -487,7 +487,7 @@ async function renderReport(main, ctx, run) {
     measured: v.skipped ? `${measuredText({ metric: v.metric }, v.measured)}, not judged: no baseline run` : measuredText({ metric: v.metric }, v.measured) })));
 
   const notes = [];
-  const errorTitle = { aborted: 'Aborted: ', incomplete: 'Incomplete results: ' }[run.status] || 'Error: ';
+  const errorTitle = { aborted: 'Aborted: ', incomplete: 'Incomplete results: ', degraded: 'Degraded: ' }[run.status] || 'Error: ';
   if (run.error) notes.push(h('div', { class: 'alert alert-error', role: 'alert' }, h('strong', errorTitle), run.error));
   if (s && s.broke) notes.push(h('div', { class: 'alert alert-warn' }, h('strong', `Broke at ${s.broke.load} ${s.broke.load_unit} in second ${s.broke.second}: `), `${s.broke.condition} (measured ${s.broke.measured_text}); the run was stopped there.`));
   const om = s && s.open_model;
