@@ -794,6 +794,61 @@ static json_t *run_meta(const rdata *d, int same, const tally *t)
     return m;
 }
 
+/* Per location, when every run went across locations (docs/distributed.md): each run's
+ * figures from its summary with the change against the baseline's. Only the summaries keep
+ * per-location figures (no seconds, no histograms), so these rows are shown, never judged.
+ * NULL when a run has none. */
+static json_t *locations_json(const rdata *d, size_t n)
+{
+    for (size_t r = 0; r < n; r++)
+        if (!json_object_size(json_object_get(d[r].summary, "locations")))
+            return NULL;
+    json_t *out = json_array();
+    for (size_t r = 0; r < n; r++) {
+        const char *loc;
+        json_t *v;
+        json_object_foreach(json_object_get(d[r].summary, "locations"), loc, v)
+        {
+            int seen = 0;
+            size_t j;
+            json_t *e;
+            json_array_foreach(out, j, e) seen |=
+                strcmp(json_string_value(json_object_get(e, "location")), loc) == 0;
+            if (seen)
+                continue;
+            const json_t *base = json_object_get(json_object_get(d[0].summary, "locations"), loc);
+            json_t *entries = json_array();
+            for (size_t k = 0; k < n; k++) {
+                const json_t *f = json_object_get(json_object_get(d[k].summary, "locations"), loc);
+                if (!f) {
+                    json_array_append_new(
+                        entries, json_pack("{s:I, s:n}", "run_id", (json_int_t)d[k].id, "present"));
+                    continue;
+                }
+                double req = num(f, "requests"), fail = num(f, "failures");
+                json_t *en =
+                    json_pack("{s:I, s:b, s:f, s:f, s:o, s:f, s:f, s:f}", "run_id",
+                              (json_int_t)d[k].id, "present", 1, "requests", req, "failures", fail,
+                              "error_pct", req > 0 ? jnum(100.0 * fail / req) : json_null(), "p50",
+                              num(f, "p50_ms"), "p95", num(f, "p95_ms"), "p99", num(f, "p99_ms"));
+                /* {figure in the entry, in the summary, its change} */
+                static const char *const figs[][3] = {{"p50", "p50_ms", "p50_change_pct"},
+                                                      {"p95", "p95_ms", "p95_change_pct"},
+                                                      {"p99", "p99_ms", "p99_change_pct"}};
+                for (size_t i = 0; k > 0 && base && i < SP_ARRAY_LEN(figs); i++) {
+                    double b = num(base, figs[i][1]);
+                    json_object_set_new(en, figs[i][2],
+                                        b > 0 ? jnum(100.0 * (num(f, figs[i][1]) - b) / b)
+                                              : json_null());
+                }
+                json_array_append_new(entries, en);
+            }
+            json_array_append_new(out, json_pack("{s:s, s:o}", "location", loc, "runs", entries));
+        }
+    }
+    return out;
+}
+
 int sp_comparison_build(sp_store *s, json_t *const *runs, size_t n, const sp_cmp_settings *set,
                         json_t **out)
 {
@@ -904,6 +959,9 @@ int sp_comparison_build(sp_store *s, json_t *const *runs, size_t n, const sp_cmp
                           sp_comparison_settings_json(set), "differs", "test", diff_test,
                           "revision", diff_rev, "profile", diff_prof, "duration", diff_dur, "notes",
                           notes, "runs", meta, "total", total, "names", names);
+    json_t *locs = locations_json(d, n);
+    if (locs)
+        json_object_set_new(o, "locations", locs); /* steals locs */
     if (rc)
         json_decref(o);
     else

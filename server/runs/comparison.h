@@ -88,6 +88,10 @@ json_t *sp_comparison_settings_json(const sp_cmp_settings *s);
  * "flag", "verdict", "change", "ci": [lo, hi] or null, "p_value", "basis", "samples": [base,
  * run], "reason"?}. A name the baseline lacks gives the later run's plain figures with
  * "mark": "new"; a name a later run lacks gives {"run_id", "present": null, "mark": "gone"}.
+ * When every run went across locations, "locations": [{"location", "runs": [{"run_id",
+ * "present": true, "requests", "failures", "error_pct", "p50", "p95", "p99", and for later runs
+ * "p50_change_pct", "p95_change_pct", "p99_change_pct"} or {"run_id", "present": null}]}]:
+ * from the summaries only, so shown and never judged.
  */
 int sp_comparison_build(sp_store *s, json_t *const *runs, size_t n, const sp_cmp_settings *set,
                         json_t **out);
