@@ -52,6 +52,7 @@ async function waitFor(what, cond, timeoutMs = 15000) {
 }
 
 const agentList = async () => (await api('GET', '/api/v1/agents')).json.agents;
+const digits = (s) => Number(String(s).replace(/[^0-9]/g, ''));
 const shopCount = async (route) => Object.values((await (await fetch(`${shop.url}/__stats`)).json()).endpoints[route] || {}).reduce((a, b) => a + b, 0);
 
 test('agent tokens, the Agents page, a start across locations and its run page', async (t) => {
@@ -127,9 +128,9 @@ test('agent tokens, the Agents page, a start across locations and its run page',
   for (const loc of ['near', 'far']) {
     const cellsL = await table.locator(`tr[data-location="${loc}"] td`).allInnerTexts();
     assert.equal(cellsL[0], loc);
-    assert.equal(cellsL[1].replace(/\D/g, ''), String(locs[loc].requests));
+    assert.equal(digits(cellsL[1]), locs[loc].requests);
     const nameRow = await table.locator(`tr[data-location="${loc}"][data-name="GET /products"] td`).allInnerTexts();
-    assert.equal(nameRow[1].replace(/\D/g, ''), String(locs[loc].names['GET /products'].requests));
+    assert.equal(digits(nameRow[1]), locs[loc].names['GET /products'].requests);
   }
   const health = page.getByRole('table', { name: 'Agents of the run' });
   await health.locator('tr[data-agent="ag-far"]').waitFor();
@@ -138,7 +139,27 @@ test('agent tokens, the Agents page, a start across locations and its run page',
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'the run page fits 390 px');
   await shot(page, 'agents-run-390');
 
+  // Compare: per-location rows when both runs went across locations.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await waitFor('the agents idle', async () => (await agentList()).every((a) => a.state === 'idle'));
+  const second = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 } });
+  assert.equal(second.status, 201, second.text);
+  const run2 = await waitFor('the second run to end', async () => {
+    const g = (await api('GET', `/api/v1/runs/${second.json.id}`)).json;
+    return !['queued', 'running'].includes(g.status) && g;
+  }, 30000);
+  await page.goto(`${srv.base}/#/compare?runs=${runId},${run2.id}`);
+  await waitReady(page, 'compare');
+  const cmpTable = page.getByRole('table', { name: 'Per location against the baseline' });
+  for (const loc of ['near', 'far']) {
+    const r1 = await cmpTable.locator(`tr[data-location="${loc}"][data-run="${runId}"] td`).allInnerTexts();
+    const r2 = await cmpTable.locator(`tr[data-location="${loc}"][data-run="${run2.id}"] td`).allInnerTexts();
+    assert.equal(digits(r1[1]), locs[loc].requests, r1.join('|'));
+    assert.equal(digits(r2[1]), run2.summary.locations[loc].requests, r2.join('|'));
+  }
+
   // Revoking the token from the Agents page drops both agents at once.
+  await page.setViewportSize({ width: 390, height: 800 });
   await page.goto(`${srv.base}/#/agents`);
   await waitReady(page, 'agents');
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= innerWidth), 'the Agents page fits 390 px');

@@ -3,7 +3,8 @@
 // verdict: a regression or an improvement only when a rank test finds it significant and it
 // is beyond both floors, else no significant change or not enough data, with the change's
 // interval (GET /compare). What differs between the runs (tests, revisions, load profiles,
-// durations) is said at the top.
+// durations) is said at the top. Runs that all went across locations get a table per location
+// (from their summaries: shown with the change, never judged).
 import { h, mount, field } from '../dom.js';
 import { API, get } from '../api.js';
 import { ms, int, rate, when, duration } from '../format.js';
@@ -78,7 +79,8 @@ export async function render(main, ctx) {
     h('div', { class: 'charts' }, rpsChart.el, latChart.el),
     h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per request name against the baseline'),
       h('p', { class: 'muted small card-note' }, ruleText(cmp.settings)),
-      compareTable(cmp)));
+      compareTable(cmp)),
+    locationsTable(cmp));
 
   const series = await Promise.all(cmp.runs.map((r) => get(`${API}/runs/${r.id}/series`).then(seriesColumns).catch(() => null)));
   const len = Math.max(1, ...series.map((c) => (c ? c.xs.length : 0)));
@@ -127,4 +129,27 @@ function compareTable(cmp) {
     });
   }
   return table([['Request name'], ['Run'], ...FIGURES.map(([, label]) => [label, 'num']), ['', 'mark']], h('tbody', rows), { caption: 'Per request name against the baseline', className: 'compare-table' });
+}
+
+/** Per location, when every run went across locations: figures and changes, not judged. */
+function locationsTable(cmp) {
+  if (!Array.isArray(cmp.locations) || !cmp.locations.length) return null;
+  const errText = (v) => (v === null || v === undefined ? '–' : `${Math.round(v * 100) / 100}%`);
+  const change = (v) => (v === null || v === undefined || Math.round(v * 10) === 0 ? null : h('span', { class: 'delta' }, ` ${v > 0 ? '+' : ''}${Math.round(v * 10) / 10}%`));
+  const rows = [];
+  for (const l of cmp.locations) {
+    l.runs.forEach((e, i) => {
+      const absent = !e || e.present !== true;
+      rows.push(h('tr', { class: [i === 0 && 'group-start'], dataset: { location: l.location, run: String(e.run_id) } },
+        i === 0 ? h('th', { scope: 'rowgroup', rowspan: String(l.runs.length), class: 'name-cell' }, l.location) : null,
+        h('td', { class: 'nowrap' }, h('span', { class: 'swatch-dot', dataset: { c: String(i % PALETTE.length) } }), ` #${e.run_id}`),
+        absent ? h('td', { class: 'num muted', colspan: '5' }, 'absent') : [
+          h('td', { class: 'num' }, int(e.requests)), h('td', { class: 'num' }, errText(e.error_pct)),
+          ...['p50', 'p95', 'p99'].map((k) => h('td', { class: 'num' }, ms(e[k]), i > 0 ? change(e[`${k}_change_pct`]) : null))]));
+    });
+  }
+  return h('section', { class: 'card card-flush' }, h('h2', { class: 'card-title' }, 'Per location'),
+    h('p', { class: 'muted small card-note' }, 'From each run\'s summary: changes against the baseline are shown, not judged.'),
+    table([['Location'], ['Run'], ['Requests', 'num'], ['Errors', 'num'], ['p50', 'num'], ['p95', 'num'], ['p99', 'num']], h('tbody', rows),
+      { caption: 'Per location against the baseline', className: 'compare-table compare-locations' }));
 }
