@@ -158,7 +158,26 @@ test('agent tokens, the Agents page, a start across locations and its run page',
     assert.equal(digits(r2[1]), run2.summary.locations[loc].requests, r2.join('|'));
   }
 
-  // Revoking the token from the Agents page drops both agents at once.
+  // An agent killed mid-run: the run ends degraded and its page names the agent, its location
+  // and the second it was lost.
+  await waitFor('the agents idle', async () => (await agentList()).every((a) => a.state === 'idle'));
+  const third = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 }, duration: '5s' });
+  assert.equal(third.status, 201, third.text);
+  await waitFor('the run under way', async () => (await agentList()).every((a) => a.state === 'running'));
+  await sleep(1500);
+  await agents[1].stop('SIGKILL'); // ag-far
+  const run3 = await waitFor('the third run to end', async () => {
+    const g = (await api('GET', `/api/v1/runs/${third.json.id}`)).json;
+    return !['queued', 'running'].includes(g.status) && g;
+  }, 30000);
+  assert.equal(run3.status, 'degraded', JSON.stringify(run3.summary?.agents_lost));
+  const lost = run3.agents_lost.find((l) => l.name === 'ag-far');
+  await page.goto(`${srv.base}/#/runs/${run3.id}`);
+  await waitReady(page, 'report');
+  assert.equal(await page.locator('.badge.st-degraded').first().innerText(), 'Degraded');
+  assert.equal(await page.locator('.agents-lost li[data-agent="ag-far"]').innerText(), `ag-far (far) at second ${lost.second}`);
+
+  // Revoking the token from the Agents page drops the agents at once.
   await page.setViewportSize({ width: 390, height: 800 });
   await page.goto(`${srv.base}/#/agents`);
   await waitReady(page, 'agents');
