@@ -53,7 +53,7 @@ test('open model: the achieved rate is within 1% of the target and counts match 
   assert.equal(code, 0, `${stderr}\n${stdout}`);
   const om = result.open_model;
   assert.ok(om, 'the result has an open_model section');
-  assert.ok(Math.abs(om.arrivals - 800) <= 8, `arrivals ${om.arrivals} vs 800 planned`);
+  assert.ok(Math.abs(om.arrivals - 800) <= 8, `arrivals ${om.arrivals} (dropped ${om.dropped}, lag ${JSON.stringify(result.generator)}) vs 800 planned`);
   assert.equal(om.dropped, 0);
   assert.equal(result.total.requests, om.arrivals);
   const stats = await (await fetch(`${shop.url}/__stats`)).json();
