@@ -5,7 +5,8 @@
  * intended start (a worker stalled on purpose past an arrival's due time records the stall in
  * that request's latency), arrivals a stalled worker missed before a stop count as dropped,
  * sp_engine_set_target changes the rate, and arrivals started together in one loop iteration
- * each keep their own due time and are each made once.
+ * each keep their own due time and are each made once, and the pool reuses the VU freed last (the
+ * target counts few connections at a low rate with a big pool).
  */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
@@ -549,6 +550,39 @@ static void test_fast_rate_every_arrival_once(void)
     sp_def_free(d);
 }
 
+/*
+ * The pool is a stack: an arrival takes the VU freed last, so at a rate the first VUs keep up
+ * with, the rest of a big pool is never used and the target sees a few warm connections, not
+ * one per VU. 100 arrivals at 50/s with 200 VUs, each answered in well under the 20 ms between
+ * two arrivals: the target counts its own connections. Taking the VU idle the longest (a queue)
+ * would open one connection per arrival, 100 of them; a host stall of a few tens of ms may
+ * keep two or three busy at once.
+ */
+static void test_pool_reuses_warm_vus(void)
+{
+    sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
+                     "\"users\":[{\"name\":\"u\",\"tasks\":[{\"request\":{\"url\":\"/ok\"}}]}],"
+                     "\"load\":{\"model\":\"open\",\"max_vus\":200,\"rate\":50,"
+                     "\"duration\":\"2s\"}}");
+    CHECK(d != NULL);
+    unsigned long ok0 = atomic_load(&srv.ok), conns0 = atomic_load(&srv.connections);
+    sp_engine_opts o = {.threads = 1, .seed = 12};
+    sp_engine *e = NULL;
+    char err[256];
+    CHECK_INT_EQ(sp_engine_new(d, &o, &e, err, sizeof err), 0);
+    CHECK_INT_EQ(sp_engine_start(e), 0);
+    CHECK_INT_EQ(sp_engine_wait(e), 0);
+    const sp_stats *t = sp_engine_totals(e);
+    unsigned long conns = atomic_load(&srv.connections) - conns0;
+    fprintf(stderr, "    %llu arrivals, %llu dropped, %lu connections at the target\n",
+            (unsigned long long)t->arrivals, (unsigned long long)t->dropped, conns);
+    CHECK_UINT_EQ(t->arrivals, 100);
+    CHECK_UINT_EQ(atomic_load(&srv.ok) - ok0, 100);
+    CHECK(conns >= 1 && conns <= 4);
+    sp_engine_free(e);
+    sp_def_free(d);
+}
+
 int main(void)
 {
     if (testserver_start(&srv) != 0) {
@@ -562,6 +596,7 @@ int main(void)
     RUN(test_stop_counts_missed_arrivals);
     RUN(test_batched_arrivals_keep_due_times);
     RUN(test_fast_rate_every_arrival_once);
+    RUN(test_pool_reuses_warm_vus);
     RUN(test_set_rate);
     RUN(test_on_start_once_per_vu);
     RUN(test_stop_when);
