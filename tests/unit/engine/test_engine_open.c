@@ -571,8 +571,9 @@ static void test_fast_rate_every_arrival_once(void)
  * with, the rest of a big pool is never used and the target sees a few warm connections, not
  * one per VU. 100 arrivals at 50/s with 200 VUs, each answered in well under the 20 ms between
  * two arrivals: the target counts its own connections. Taking the VU idle the longest (a queue)
- * would open one connection per arrival, 100 of them; a host stall of a few tens of ms may
- * keep two or three busy at once.
+ * would open one connection per arrival, 100 of them; a host stall of the worker (100 ms at
+ * most here, measured on the shared machine) starts the few arrivals due meanwhile together, on
+ * as many VUs.
  */
 static void test_pool_reuses_warm_vus(void)
 {
@@ -594,7 +595,7 @@ static void test_pool_reuses_warm_vus(void)
             (unsigned long long)t->arrivals, (unsigned long long)t->dropped, conns);
     CHECK_UINT_EQ(t->arrivals, 100);
     CHECK_UINT_EQ(atomic_load(&srv.ok) - ok0, 100);
-    CHECK(conns >= 1 && conns <= 4);
+    CHECK(conns >= 1 && conns <= 10);
     sp_engine_free(e);
     sp_def_free(d);
 }
