@@ -22,8 +22,9 @@ before(async () => {
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   receiverPort = receiver.address().port;
-  // Retries after 100 ms, then 200 ms, none started after 450 ms: three attempts, then given up.
-  srv = await startServer([], { env: { STAMPEDE_TEST_WEBHOOK_RETRY: '100,450' } });
+  // Retries after 400 ms, then 800 ms (at 0.4 s and 1.2 s), none started after 2 s (the fourth
+  // would be at 2.8 s): three attempts, then given up, with 0.8 s to spare for a busy machine.
+  srv = await startServer([], { env: { STAMPEDE_TEST_WEBHOOK_RETRY: '400,2000' } });
   if (!(await hasAuth(srv))) { skip = 'this build has no access control'; return; }
   api = await apiClient(srv);
   browser = await launch();
@@ -119,7 +120,7 @@ test('the webhook log in Settings shows the attempts and the error, and sends a 
 
   await hooks.getByRole('button', { name: 'Send a test delivery to ops channel' }).click();
   await page.locator('.toast', { hasText: 'Test delivery to ops channel sent.' }).waitFor();
-  // Three attempts (100 ms, then 200 ms apart), then given up: the log says so.
+  // Three attempts (400 ms, then 800 ms apart), then given up: the log says so.
   const log = hooks.locator('.deliveries-table');
   for (let i = 0; i < 50; i++) {
     await hooks.getByRole('button', { name: 'Refresh' }).click();
