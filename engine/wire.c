@@ -941,9 +941,18 @@ int sp_wire_stats_decode(const char *body, size_t len, size_t nnames, sp_stats *
         }
     }
 out:
-    free(seen);
-    if (rc)
+    if (rc) {
+        /* sp_stats_reset skips a name with no requests and no messages, but a refused name may
+         * have left other counts behind (failures, status counts, bytes): every name this second
+         * touched is cleared whole, or a hostile second's leftovers would count in the next. */
+        for (size_t i = 0; seen && i < nnames; i++)
+            if (seen[i]) {
+                sp_name_stats_release(&out->names[i]);
+                sp_name_stats_init(&out->names[i]);
+            }
         sp_stats_reset(out);
+    }
+    free(seen);
     return rc;
 }
 

@@ -410,6 +410,9 @@ static void test_malformed_stats(void)
          "names[0].msgs[0]: the line must end here"},
         {SLINE "n 0 0 1 1 0 0 0 5 5 5 200:1 6:1 5:1\nm 1\n",
          "names[0].msgs[0]: must be 'm count message'"},
+        /* A name of no requests whose other counts are refused: none of them may stay. */
+        {SLINE "n 0 0 0 1 7 7 0 0 0 0 - 1:1 -\n", "failures: more than its requests"},
+        {SLINE "n 0 0 0 0 7 7 0 0 0 0 404:5 - -\n", "status: counts add up to 5, not to its 0"},
         {long_msg, "names[0].msgs[0]: longer than 256 bytes"},
         {many_msgs, "names[0].msgs: more than 16"},
     };
@@ -429,9 +432,14 @@ static void test_malformed_stats(void)
         CHECK_STR_CONTAINS(err, cases[i].reason);
         /* A refused second leaves nothing behind. */
         for (size_t k = 0; k < NNAMES; k++) {
-            CHECK_UINT_EQ(out.names[k].requests, 0);
-            CHECK_UINT_EQ(out.names[k].nmsgs, 0);
-            CHECK_UINT_EQ(sp_hist_count(out.names[k].hist), 0);
+            const sp_name_stats *nk = &out.names[k];
+            CHECK_UINT_EQ(nk->requests, 0);
+            CHECK_UINT_EQ(nk->failures, 0);
+            CHECK_UINT_EQ(nk->bytes_in + nk->bytes_out + nk->msgs_dropped, 0);
+            CHECK_UINT_EQ(nk->status[200] + nk->status[404], 0);
+            CHECK_UINT_EQ(nk->errors[1] + nk->errors[6], 0);
+            CHECK_UINT_EQ(nk->nmsgs, 0);
+            CHECK_UINT_EQ(sp_hist_count(nk->hist), 0);
         }
         CHECK_UINT_EQ(out.iterations, 0);
     }
