@@ -46,21 +46,6 @@ void sp_hist_free(sp_hist *h)
     free(h);
 }
 
-void sp_hist_reset(sp_hist *h)
-{
-    /* Every bucket is zero while the count is (counts only grow together): an empty histogram
-     * is reset without touching its 30 KB of buckets, which the merge of many agents' seconds
-     * and every worker's second would otherwise clear again and again. */
-    if (!h->count) {
-        h->min = UINT64_MAX;
-        h->max = 0;
-        h->sum = 0;
-        return;
-    }
-    memset(h, 0, sizeof *h);
-    h->min = UINT64_MAX;
-}
-
 static inline size_t index_of(uint64_t us)
 {
     uint64_t v = us > VALUE_MAX ? VALUE_MAX : us;
@@ -69,6 +54,23 @@ static inline size_t index_of(uint64_t us)
     unsigned top = 63u - (unsigned)__builtin_clzll(v | 255u);
     unsigned shift = top - SUB_BITS;
     return (size_t)shift * SUB_COUNT + (size_t)(v >> shift);
+}
+
+void sp_hist_reset(sp_hist *h)
+{
+    /* Every bucket is zero while the count is (counts only grow together): an empty histogram
+     * is reset without touching its 30 KB of buckets, which the merge of many agents' seconds
+     * and every worker's second would otherwise clear again and again. */
+    if (h->count) {
+        /* Only the buckets from min's to max's can hold counts (every writer keeps min and max
+         * exact or at its buckets' bounds): a second of a real API spans a hundred of them. */
+        size_t lo = index_of(h->min), hi = index_of(h->max);
+        memset(&h->counts[lo], 0, (hi - lo + 1) * sizeof h->counts[0]);
+    }
+    h->count = 0;
+    h->min = UINT64_MAX;
+    h->max = 0;
+    h->sum = 0;
 }
 
 size_t sp_hist_bucket_of(uint64_t us)
@@ -102,7 +104,8 @@ void sp_hist_merge(sp_hist *dst, const sp_hist *src)
 {
     if (src->count == 0)
         return;
-    for (size_t i = 0; i < NBUCKETS; i++)
+    /* src's counts lie from min's bucket to max's (see sp_hist_reset). */
+    for (size_t i = index_of(src->min), hi = index_of(src->max); i <= hi; i++)
         dst->counts[i] += src->counts[i];
     dst->count += src->count;
     dst->sum += src->sum;

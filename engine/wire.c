@@ -8,10 +8,14 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/common.h"
 #include "engine/histogram.h"
+
+/* The most arrivals per second a second may plan (target_rate). */
+#define MAX_RATE 1e12
 
 static const char *const type_names[SP_WIRE_NTYPES] = {
     "hello",      "welcome", "refuse", "heartbeat", "time", "assign",
@@ -37,7 +41,6 @@ void sp_wire_msg_release(sp_wire_msg *m)
     json_decref(m->def);
     json_decref(m->allowlist);
     json_decref(m->files);
-    json_decref(m->stats);
     sp_wire_msg_init(m, m->type);
 }
 
@@ -48,72 +51,49 @@ static json_t *u64(uint64_t x)
     return json_integer(x > INT64_MAX ? INT64_MAX : (json_int_t)x);
 }
 
-json_t *sp_wire_stats_encode(const sp_stats *s)
+/* The packed form of a second (docs/agents-protocol.md, "A second's stats"): lines of decimal
+ * tokens, one line per name, so the server reads it in one pass straight into its sp_stats,
+ * with no JSON tree to build and free for the hundreds of thousands of values 200 agents x 50
+ * names send every second. */
+static void add_u64(sp_buf *b, char sepc, uint64_t x)
 {
-    json_t *j = json_object();
-    json_object_set_new(j, "iterations", u64(s->iterations));
-    json_object_set_new(j, "dropped", u64(s->dropped));
-    json_object_set_new(j, "active_vus", u64(s->active_vus));
-    json_object_set_new(j, "target_vus", u64(s->target_vus));
-    json_object_set_new(j, "lag_us_max", u64(s->lag_us_max));
-    json_object_set_new(j, "arrivals", u64(s->arrivals));
-    json_object_set_new(j, "target_rate", json_real(isfinite(s->target_rate) ? s->target_rate : 0));
-    json_object_set_new(j, "arrivals_late", u64(s->arrivals_late));
-    json_object_set_new(j, "arrivals_lag_us", u64(s->arrivals_lag_us));
-    json_t *names = json_array();
-    sp_buf pb; /* the pair lists, one at a time */
-    sp_buf_init(&pb, SIZE_MAX);
-    for (size_t i = 0; i < s->nnames; i++) {
-        const sp_name_stats *n = &s->names[i];
-        /* Sparse: a name with nothing in this second is left out. */
-        if (!n->requests && !n->nmsgs && !n->msgs_dropped && !sp_hist_count(n->hist))
-            continue;
-        json_t *o = json_object();
-        json_object_set_new(o, "i", u64(i));
-        if (n->group)
-            json_object_set_new(o, "group", json_true());
-        json_object_set_new(o, "requests", u64(n->requests));
-        json_object_set_new(o, "failures", u64(n->failures));
-        sp_buf_reset(&pb);
-        for (size_t c = 0; c < SP_STATUS_MAX; c++)
-            if (n->status[c])
-                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", c,
-                                  (unsigned long long)n->status[c]);
-        json_object_set_new(o, "status", json_stringn(pb.p ? pb.p : "", pb.len));
-        sp_buf_reset(&pb);
-        for (size_t k = 0; k < SP_ERRK_COUNT; k++)
-            if (n->errors[k])
-                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", k,
-                                  (unsigned long long)n->errors[k]);
-        json_object_set_new(o, "errors", json_stringn(pb.p ? pb.p : "", pb.len));
-        json_object_set_new(o, "bytes_in", u64(n->bytes_in));
-        json_object_set_new(o, "bytes_out", u64(n->bytes_out));
-        json_t *ms = json_array();
-        for (size_t k = 0; k < n->nmsgs; k++)
-            json_array_append_new(ms, json_pack("[so]", n->msgs[k].msg, u64(n->msgs[k].count)));
-        json_object_set_new(o, "msgs", ms);
-        json_object_set_new(o, "msgs_dropped", u64(n->msgs_dropped));
-        sp_buf_reset(&pb);
-        size_t nb = sp_hist_buckets();
-        for (size_t k = 0; k < nb; k++) {
-            uint64_t c = sp_hist_bucket_count(n->hist, k);
-            if (c)
-                (void)sp_buf_addf(&pb, "%s%zu:%llu", pb.len ? "," : "", k, (unsigned long long)c);
-        }
-        json_t *b = json_stringn(pb.p ? pb.p : "", pb.len);
-        json_object_set_new(o, "hist",
-                            json_pack("{s:o,s:o,s:o,s:o}", "min", u64(sp_hist_min(n->hist)), "max",
-                                      u64(sp_hist_max(n->hist)), "sum", u64(sp_hist_sum(n->hist)),
-                                      "b", b));
-        json_array_append_new(names, o);
+    char tmp[21]; /* a separator and up to 20 digits */
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x);
+    tmp[--n] = sepc;
+    (void)sp_buf_add(b, tmp + n, sizeof tmp - n);
+}
+
+/* A second: its header line, then its stats packed (no JSON: see sp_wire_stats_encode). */
+static char *encode_second(const sp_wire_msg *m, const sp_stats *s, size_t *len)
+{
+    sp_buf b;
+    sp_buf_init(&b, SIZE_MAX);
+    (void)sp_buf_adds(&b, "second");
+    add_u64(&b, ' ', m->v);
+    add_u64(&b, ' ', m->run_id);
+    add_u64(&b, ' ', m->second);
+    (void)sp_buf_add(&b, "\n", 1);
+    if (s) {
+        sp_wire_stats_encode(s, &b);
+    } else {
+        /* Re-encoding a decoded second (the fuzz target's check): its body as it came. */
+        (void)sp_buf_add(&b, m->body, m->body_len);
     }
-    sp_buf_release(&pb);
-    json_object_set_new(j, "names", names);
-    return j;
+    size_t n;
+    char *text = sp_buf_detach(&b, &n);
+    if (len)
+        *len = n;
+    return text;
 }
 
 char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
 {
+    if (m->type == SP_WIRE_SECOND)
+        return encode_second(m, s, len);
     json_t *j = json_pack("{s:s,s:i}", "type", sp_wire_type_name(m->type), "v", (int)m->v);
     switch (m->type) {
     case SP_WIRE_HELLO:
@@ -175,10 +155,7 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
         json_object_set_new(j, "run", u64(m->run_id));
         json_object_set_new(j, "graceful", json_boolean(m->graceful));
         break;
-    case SP_WIRE_SECOND:
-        json_object_set_new(j, "run", u64(m->run_id));
-        json_object_set_new(j, "second", u64(m->second));
-        json_object_set_new(j, "stats", s ? sp_wire_stats_encode(s) : json_object());
+    case SP_WIRE_SECOND: /* encode_second */
         break;
     case SP_WIRE_END:
         json_object_set_new(j, "run", u64(m->run_id));
@@ -195,6 +172,13 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len)
 }
 
 /* ---- decoding ---- */
+
+/* Reading the packed form of a second: a cursor over the untrusted bytes, never past end. */
+struct cur {
+    const char *p, *end;
+    size_t line; /* 1-based, for the reasons */
+};
+typedef struct cur cur;
 
 typedef struct dec {
     char *err;
@@ -424,18 +408,9 @@ static int decode_fields(dec *d, json_t *j, sp_wire_msg *m)
         m->graceful = json_is_true(g);
         return 0;
     }
-    case SP_WIRE_SECOND: {
-        if ((rc = get_u64(d, j, "run", 1, &m->run_id)) ||
-            (rc = get_u64(d, j, "second", 1, &m->second)))
-            return rc;
-        if (m->second > SP_DEF_MAX_DURATION_S + 3600)
-            return fail(d, "second: %llu is past any run's end", (unsigned long long)m->second);
-        json_t *st = json_object_get(j, "stats"); /* borrowed */
-        if (!json_is_object(st))
-            return fail(d, "stats: must be an object");
-        m->stats = json_incref(st);
-        return 0;
-    }
+    case SP_WIRE_SECOND:
+        return fail(d, "type: a second is sent packed, not as JSON (protocol %d)",
+                    SP_WIRE_PROTOCOL);
     case SP_WIRE_END:
         if ((rc = get_u64(d, j, "run", 1, &m->run_id)) ||
             (rc = get_int(d, j, "last_second", -1, SP_DEF_MAX_DURATION_S + 3600, 1, &x)))
@@ -446,6 +421,39 @@ static int decode_fields(dec *d, json_t *j, sp_wire_msg *m)
         break;
     }
     return fail(d, "type: unknown");
+}
+
+static int tok_u64(dec *d, cur *c, size_t k, const char *field, uint64_t hi, uint64_t *out);
+static int tok_eol(dec *d, cur *c, const char *what);
+
+/* "second <v> <run> <second>\n" and the stats after it, which stay in the text (m->body) until
+ * the receiver reads them against its run's names with sp_wire_stats_decode. */
+static int decode_second(dec *d, const char *text, size_t len, sp_wire_msg *m)
+{
+    cur c = {text + 6, text + len, 1};
+    uint64_t v = 0;
+    int rc;
+    m->type = SP_WIRE_SECOND;
+    if ((rc = tok_u64(d, &c, SIZE_MAX, "v", 1000000, &v)))
+        goto out;
+    m->v = (uint32_t)v;
+    if (m->v != SP_WIRE_PROTOCOL) {
+        if (d->errlen)
+            snprintf(d->err, d->errlen, "v: protocol %u, this side speaks %d", m->v,
+                     SP_WIRE_PROTOCOL);
+        return SP_ESTATE;
+    }
+    if ((rc = tok_u64(d, &c, SIZE_MAX, "run", INT64_MAX, &m->run_id)) ||
+        (rc = tok_u64(d, &c, SIZE_MAX, "second", SP_DEF_MAX_DURATION_S + 3600, &m->second)) ||
+        (rc = tok_eol(d, &c, "second")))
+        goto out;
+    m->body = c.p;
+    m->body_len = (size_t)(c.end - c.p);
+    return 0;
+out:
+    sp_wire_msg_release(m);
+    m->type = SP_WIRE_SECOND;
+    return rc;
 }
 
 int sp_wire_decode(const char *text, size_t len, sp_wire_msg *m, char *err, size_t errlen)
@@ -461,6 +469,8 @@ int sp_wire_decode(const char *text, size_t len, sp_wire_msg *m, char *err, size
             snprintf(err, errlen, "message: %zu bytes, more than %u", len, SP_WIRE_MAX_BYTES);
         return SP_ELIMIT;
     }
+    if (len >= 7 && memcmp(text, "second ", 7) == 0)
+        return decode_second(&d, text, len, m);
     size_t deep = sp_json_too_deep(text, len, SP_WIRE_MAX_DEPTH);
     if (deep != SIZE_MAX) {
         if (d.errlen)
@@ -519,23 +529,112 @@ out:
 
 /* ---- a second's stats ---- */
 
-/* Puts "names[i]." before the reason a field check left in d->err. */
-static int in_name(dec *d, size_t i)
+/* " index:count,index:count", or " -" when every count is 0. */
+static void add_pairs(sp_buf *b, const uint64_t *counts, size_t n)
 {
-    char inner[SP_WIRE_MAX_REASON];
-    snprintf(inner, sizeof inner, "%s", d->errlen ? d->err : "");
-    return fail(d, "names[%zu].%s", i, inner);
+    size_t start = b->len;
+    for (size_t k = 0; k < n; k++)
+        if (counts[k]) {
+            add_u64(b, b->len == start ? ' ' : ',', k);
+            add_u64(b, ':', counts[k]);
+        }
+    if (b->len == start)
+        (void)sp_buf_add(b, " -", 2);
 }
 
-static int add_ovf(uint64_t *acc, uint64_t x)
+static int utf8_valid(const unsigned char *s, size_t n)
 {
-    return __builtin_add_overflow(*acc, x, acc);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
+        size_t k = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 9;
+        if (k == 9 || (k == 1 && c < 0xc2) || i + k >= n + (k ? 0 : 1))
+            return 0;
+        for (size_t j = 1; j <= k; j++)
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+        i += k + 1;
+    }
+    return 1;
 }
 
-/* An array of [index, count] pairs with index < limit, strictly increasing, count >= 1. */
-/* A list of "index:count" pairs, comma-separated, in one string ("378:1,431:2"): a second of
- * many names and buckets is one token each, not thousands of JSON values to allocate. Indexes
- * are < limit and strictly increasing, counts >= 1, both decimal without sign or spaces. */
+/* A failure message on the rest of its line: control characters become spaces, and a message
+ * that is not UTF-8 keeps only its ASCII ('?' for the rest): the frame is a WebSocket text
+ * frame, which must be UTF-8. */
+static void add_msg(sp_buf *b, const char *msg)
+{
+    size_t n = strnlen(msg, SP_FAIL_MSG_MAX);
+    int utf8 = utf8_valid((const unsigned char *)msg, n);
+    (void)sp_buf_reserve(b, n);
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)msg[k];
+        char o = c < 0x20 || c == 0x7f ? ' ' : (c >= 0x80 && !utf8) ? '?' : (char)c;
+        (void)sp_buf_add(b, &o, 1);
+    }
+}
+
+void sp_wire_stats_encode(const sp_stats *s, sp_buf *b)
+{
+    char rate[40];
+    double tr = isfinite(s->target_rate) && s->target_rate > 0 ? s->target_rate : 0;
+    snprintf(rate, sizeof rate, " %.17g", tr > MAX_RATE ? MAX_RATE : tr);
+    (void)sp_buf_add(b, "s", 1);
+    add_u64(b, ' ', s->iterations);
+    add_u64(b, ' ', s->dropped);
+    add_u64(b, ' ', s->active_vus);
+    add_u64(b, ' ', s->target_vus);
+    add_u64(b, ' ', s->lag_us_max);
+    add_u64(b, ' ', s->arrivals);
+    (void)sp_buf_adds(b, rate);
+    add_u64(b, ' ', s->arrivals_late);
+    add_u64(b, ' ', s->arrivals_lag_us);
+    (void)sp_buf_add(b, "\n", 1);
+    size_t nb = sp_hist_buckets();
+    for (size_t i = 0; i < s->nnames; i++) {
+        const sp_name_stats *n = &s->names[i];
+        /* Sparse: a name with nothing in this second is left out. */
+        if (!n->requests && !n->nmsgs && !n->msgs_dropped && !sp_hist_count(n->hist))
+            continue;
+        (void)sp_buf_add(b, "n", 1);
+        add_u64(b, ' ', i);
+        add_u64(b, ' ', n->group ? 1 : 0);
+        add_u64(b, ' ', n->requests);
+        add_u64(b, ' ', n->failures);
+        add_u64(b, ' ', n->bytes_in);
+        add_u64(b, ' ', n->bytes_out);
+        add_u64(b, ' ', n->msgs_dropped);
+        add_u64(b, ' ', sp_hist_min(n->hist));
+        add_u64(b, ' ', sp_hist_max(n->hist));
+        add_u64(b, ' ', sp_hist_sum(n->hist));
+        add_pairs(b, n->status, SP_STATUS_MAX);
+        add_pairs(b, n->errors, SP_ERRK_COUNT);
+        size_t start = b->len;
+        if (sp_hist_count(n->hist))
+            for (size_t k = sp_hist_bucket_of(sp_hist_min(n->hist)),
+                        hi = sp_hist_bucket_of(sp_hist_max(n->hist));
+                 k <= hi && k < nb; k++) {
+                uint64_t c = sp_hist_bucket_count(n->hist, k);
+                if (c) {
+                    add_u64(b, b->len == start ? ' ' : ',', k);
+                    add_u64(b, ':', c);
+                }
+            }
+        if (b->len == start)
+            (void)sp_buf_add(b, " -", 2);
+        (void)sp_buf_add(b, "\n", 1);
+        for (size_t k = 0; k < n->nmsgs; k++) {
+            (void)sp_buf_add(b, "m", 1);
+            add_u64(b, ' ', n->msgs[k].count);
+            (void)sp_buf_add(b, " ", 1);
+            add_msg(b, n->msgs[k].msg);
+            (void)sp_buf_add(b, "\n", 1);
+        }
+    }
+}
+
 static int parse_u64(const char **p, const char *end, uint64_t *out)
 {
     const char *q = *p;
@@ -552,20 +651,70 @@ static int parse_u64(const char **p, const char *end, uint64_t *out)
     return 0;
 }
 
-static int pairs(dec *d, const json_t *a, const char *key, size_t i, size_t limit, size_t maxn,
+/* " <decimal>" at most hi, into *out. The field's name, for a reason only: "names[k].field",
+ * or "field" when k is NOWHERE (formatting it for every token would cost more than reading). */
+#define NOWHERE SIZE_MAX
+static int tok_u64(dec *d, cur *c, size_t k, const char *field, uint64_t hi, uint64_t *out)
+{
+    char f[64];
+    if (c->p < c->end && *c->p == ' ') {
+        c->p++;
+        if (!parse_u64(&c->p, c->end, out) && (c->p == c->end || *c->p == ' ' || *c->p == '\n')) {
+            if (*out <= hi)
+                return 0;
+            if (k == NOWHERE)
+                snprintf(f, sizeof f, "%s", field);
+            else
+                snprintf(f, sizeof f, "names[%zu].%s", k, field);
+            return fail(d, "%s: %llu is more than %llu", f, (unsigned long long)*out,
+                        (unsigned long long)hi);
+        }
+        if (k == NOWHERE)
+            snprintf(f, sizeof f, "%s", field);
+        else
+            snprintf(f, sizeof f, "names[%zu].%s", k, field);
+        return fail(d, "%s: must be a whole number from 0 (line %zu)", f, c->line);
+    }
+    if (k == NOWHERE)
+        snprintf(f, sizeof f, "%s", field);
+    else
+        snprintf(f, sizeof f, "names[%zu].%s", k, field);
+    return fail(d, "%s: missing (line %zu)", f, c->line);
+}
+
+/* The end of a line: '\n', nothing else before it. */
+static int tok_eol(dec *d, cur *c, const char *what)
+{
+    if (c->p == c->end || *c->p != '\n')
+        return fail(d, "%s: the line must end here (line %zu)", what, c->line);
+    c->p++;
+    c->line++;
+    return 0;
+}
+
+static int add_ovf(uint64_t *acc, uint64_t x)
+{
+    return __builtin_add_overflow(*acc, x, acc);
+}
+
+/* " -" or " index:count,index:count..." with index < limit and strictly increasing, count from
+ * 1, at most maxn pairs and what is left of the message's budget; put() takes each pair. */
+static int pairs(dec *d, cur *c, const char *key, size_t i, size_t limit, size_t maxn,
                  size_t *budget, void (*put)(void *, size_t, uint64_t), void *ud, uint64_t *total)
 {
-    if (!json_is_string(a))
-        return fail(d, "names[%zu].%s: must be a string of index:count pairs", i, key);
-    const char *p = json_string_value(a), *end = p + json_string_length(a);
+    *total = 0;
+    if (c->p == c->end || *c->p++ != ' ')
+        return fail(d, "names[%zu].%s: missing", i, key);
+    if (c->p < c->end && *c->p == '-') {
+        c->p++;
+        return 0;
+    }
     uint64_t prev = 0;
     size_t n = 0;
-    *total = 0;
-    while (p < end) {
-        uint64_t idx, c;
-        if (n && *p++ != ',')
-            return fail(d, "names[%zu].%s: pair %zu: expected ','", i, key, n);
-        if (parse_u64(&p, end, &idx) || p == end || *p++ != ':' || parse_u64(&p, end, &c))
+    for (;;) {
+        uint64_t idx, cnt;
+        if (parse_u64(&c->p, c->end, &idx) || c->p == c->end || *c->p++ != ':' ||
+            parse_u64(&c->p, c->end, &cnt))
             return fail(d, "names[%zu].%s: pair %zu: must be index:count", i, key, n);
         if (n >= maxn || n >= *budget)
             return fail(d, "names[%zu].%s: too many entries", i, key);
@@ -574,13 +723,16 @@ static int pairs(dec *d, const json_t *a, const char *key, size_t i, size_t limi
                         (unsigned long long)idx, limit);
         if (n && idx <= prev)
             return fail(d, "names[%zu].%s: pair %zu: indexes must increase", i, key, n);
-        if (c < 1 || c > INT64_MAX)
+        if (cnt < 1 || cnt > INT64_MAX)
             return fail(d, "names[%zu].%s: pair %zu: count must be from 1", i, key, n);
-        if (add_ovf(total, c))
+        if (add_ovf(total, cnt))
             return fail(d, "names[%zu].%s: counts overflow", i, key);
         prev = idx;
-        put(ud, (size_t)idx, c);
+        put(ud, (size_t)idx, cnt);
         n++;
+        if (c->p == c->end || *c->p != ',')
+            break;
+        c->p++;
     }
     *budget -= n;
     return 0;
@@ -611,82 +763,111 @@ static void put_bucket(void *ud, size_t i, uint64_t c)
     hp->last = i;
 }
 
-static int decode_name(dec *d, const json_t *o, size_t i, sp_stats *out, size_t *budget,
-                       unsigned char *seen)
+/* One "n" line (its leading "n" read), the k-th of the message. */
+static int decode_name(dec *d, cur *c, size_t k, sp_stats *out, size_t *budget, unsigned char *seen,
+                       sp_name_stats **which)
 {
     int rc;
-    json_int_t idx;
-    if (!json_is_object(o))
-        return fail(d, "names[%zu]: must be an object", i);
-    if ((rc = get_int(d, o, "i", 0, (json_int_t)out->nnames - 1, 1, &idx)))
-        return fail(d, "names[%zu].i: missing or not a name of this run", i);
+    uint64_t idx, group;
+    char f[48];
+    if ((rc = tok_u64(d, c, k, "i", UINT64_MAX, &idx)))
+        return rc;
+    if (idx >= out->nnames)
+        return fail(d, "names[%zu].i: %llu is not a name of this run", k, (unsigned long long)idx);
     if (seen[idx])
-        return fail(d, "names[%zu].i: name %lld comes twice", i, (long long)idx);
+        return fail(d, "names[%zu].i: name %llu comes twice", k, (unsigned long long)idx);
     seen[idx] = 1;
     sp_name_stats *n = &out->names[idx];
-    const json_t *g = json_object_get(o, "group"); /* borrowed */
-    if (g && !json_is_boolean(g))
-        return fail(d, "names[%zu].group: must be true or false", i);
-    n->group = json_is_true(g);
-    if ((rc = get_u64(d, o, "requests", 1, &n->requests)) ||
-        (rc = get_u64(d, o, "failures", 1, &n->failures)) ||
-        (rc = get_u64(d, o, "bytes_in", 1, &n->bytes_in)) ||
-        (rc = get_u64(d, o, "bytes_out", 1, &n->bytes_out)) ||
-        (rc = get_u64(d, o, "msgs_dropped", 1, &n->msgs_dropped)))
-        return in_name(d, i);
+    *which = n;
+    static const char *const fields[] = {"group",    "requests",  "failures",
+                                         "bytes_in", "bytes_out", "msgs_dropped",
+                                         "hist.min", "hist.max",  "hist.sum"};
+    uint64_t v[SP_ARRAY_LEN(fields)];
+    for (size_t j = 0; j < SP_ARRAY_LEN(fields); j++) {
+        if ((rc = tok_u64(d, c, k, fields[j], j == 0 ? 1 : INT64_MAX, &v[j])))
+            return rc;
+    }
+    group = v[0];
+    n->group = (uint8_t)group;
+    n->requests = v[1];
+    n->failures = v[2];
+    n->bytes_in = v[3];
+    n->bytes_out = v[4];
+    n->msgs_dropped = v[5];
     if (n->failures > n->requests)
-        return fail(d, "names[%zu].failures: more than its requests", i);
+        return fail(d, "names[%zu].failures: more than its requests", k);
     uint64_t total;
-    if ((rc = pairs(d, json_object_get(o, "status"), "status", i, SP_STATUS_MAX, SP_WIRE_MAX_STATUS,
-                    budget, put_status, n, &total)))
+    if ((rc = pairs(d, c, "status", k, SP_STATUS_MAX, SP_WIRE_MAX_STATUS, budget, put_status, n,
+                    &total)))
         return rc;
     if (total != n->requests)
-        return fail(d, "names[%zu].status: counts add up to %llu, not to its %llu requests", i,
+        return fail(d, "names[%zu].status: counts add up to %llu, not to its %llu requests", k,
                     (unsigned long long)total, (unsigned long long)n->requests);
-    if ((rc = pairs(d, json_object_get(o, "errors"), "errors", i, SP_ERRK_COUNT, SP_ERRK_COUNT,
-                    budget, put_error, n, &total)))
+    if ((rc = pairs(d, c, "errors", k, SP_ERRK_COUNT, SP_ERRK_COUNT, budget, put_error, n, &total)))
         return rc;
     if (total != n->failures)
-        return fail(d, "names[%zu].errors: counts add up to %llu, not to its %llu failures", i,
+        return fail(d, "names[%zu].errors: counts add up to %llu, not to its %llu failures", k,
                     (unsigned long long)total, (unsigned long long)n->failures);
-    const json_t *ms = json_object_get(o, "msgs"); /* borrowed */
-    if (!json_is_array(ms) || json_array_size(ms) > SP_FAIL_MSGS_PER_NAME)
-        return fail(d, "names[%zu].msgs: must be an array of at most %d", i, SP_FAIL_MSGS_PER_NAME);
-    for (size_t k = 0; k < json_array_size(ms); k++) {
-        const json_t *p = json_array_get(ms, k); /* borrowed */
-        const json_t *pm = json_array_get(p, 0), *pc = json_array_get(p, 1);
-        if (!json_is_array(p) || json_array_size(p) != 2 || !json_is_string(pm) ||
-            !json_is_integer(pc) || json_integer_value(pc) < 1 ||
-            json_string_length(pm) > SP_FAIL_MSG_MAX)
-            return fail(d, "names[%zu].msgs[%zu]: must be [message, count]", i, k);
-        n->msgs[n->nmsgs].msg = sp_strndup(json_string_value(pm), json_string_length(pm));
-        n->msgs[n->nmsgs].count = (uint64_t)json_integer_value(pc);
-        n->nmsgs++;
-    }
-    const json_t *h = json_object_get(o, "hist"); /* borrowed */
-    if (!json_is_object(h))
-        return fail(d, "names[%zu].hist: must be an object", i);
-    uint64_t min = 0, max = 0, sum = 0;
-    if ((rc = get_u64(d, h, "min", 1, &min)) || (rc = get_u64(d, h, "max", 1, &max)) ||
-        (rc = get_u64(d, h, "sum", 1, &sum)))
-        return in_name(d, i);
     hist_put hp = {n->hist, 0, 0, 0};
-    if ((rc = pairs(d, json_object_get(h, "b"), "hist.b", i, sp_hist_buckets(), SIZE_MAX, budget,
-                    put_bucket, &hp, &total)))
+    if ((rc = pairs(d, c, "hist.b", k, sp_hist_buckets(), SIZE_MAX, budget, put_bucket, &hp,
+                    &total)))
         return rc;
     if (total != n->requests)
-        return fail(d, "names[%zu].hist: counts add up to %llu, not to its %llu requests", i,
+        return fail(d, "names[%zu].hist: counts add up to %llu, not to its %llu requests", k,
                     (unsigned long long)total, (unsigned long long)n->requests);
-    if (sp_hist_set_exact(n->hist, min, max, sum, hp.first, hp.last))
-        return fail(d, "names[%zu].hist: min, max or sum do not fit its buckets", i);
+    if (sp_hist_set_exact(n->hist, v[6], v[7], v[8], hp.first, hp.last))
+        return fail(d, "names[%zu].hist: min, max or sum do not fit its buckets", k);
+    if (c->p == c->end || *c->p != '\n') {
+        snprintf(f, sizeof f, "names[%zu]", k);
+        return tok_eol(d, c, f);
+    }
+    c->p++;
+    c->line++;
     return 0;
 }
 
-int sp_wire_stats_decode(const json_t *j, size_t nnames, sp_stats *out, char *err, size_t errlen)
+/* One "m" line (its leading "m" read): a failure message of the name before it. */
+static int decode_msg(dec *d, cur *c, size_t k, sp_name_stats *n)
+{
+    char f[48];
+    uint64_t count;
+    int rc;
+    snprintf(f, sizeof f, "msgs[%zu].count", n->nmsgs);
+    if ((rc = tok_u64(d, c, k, f, INT64_MAX, &count)))
+        return rc;
+    if (!count)
+        return fail(d, "names[%zu].msgs[%zu].count: must be from 1", k, n->nmsgs);
+    if (n->nmsgs >= SP_FAIL_MSGS_PER_NAME)
+        return fail(d, "names[%zu].msgs: more than %d", k, SP_FAIL_MSGS_PER_NAME);
+    if (c->p == c->end || *c->p++ != ' ')
+        return fail(d, "names[%zu].msgs[%zu]: must be 'm count message'", k, n->nmsgs);
+    const char *s = c->p;
+    while (c->p < c->end && *c->p != '\n') {
+        unsigned char ch = (unsigned char)*c->p;
+        if (ch < 0x20 || ch == 0x7f)
+            return fail(d, "names[%zu].msgs[%zu]: holds a control character", k, n->nmsgs);
+        if ((size_t)(c->p - s) >= SP_FAIL_MSG_MAX)
+            return fail(d, "names[%zu].msgs[%zu]: longer than %d bytes", k, n->nmsgs,
+                        SP_FAIL_MSG_MAX);
+        c->p++;
+    }
+    size_t len = (size_t)(c->p - s);
+    snprintf(f, sizeof f, "names[%zu].msgs[%zu]", k, n->nmsgs);
+    if ((rc = tok_eol(d, c, f)))
+        return rc;
+    n->msgs[n->nmsgs].msg = sp_strndup(s, len);
+    n->msgs[n->nmsgs].count = count;
+    n->nmsgs++;
+    return 0;
+}
+
+int sp_wire_stats_decode(const char *body, size_t len, size_t nnames, sp_stats *out, char *err,
+                         size_t errlen)
 {
     dec d = {err, err ? errlen : 0};
     int rc = 0;
     unsigned char *seen = NULL;
+    cur c = {body, body + len, 2}; /* line 1 is the message's header */
     sp_stats_reset(out);
     if (d.errlen)
         err[0] = '\0';
@@ -694,41 +875,84 @@ int sp_wire_stats_decode(const json_t *j, size_t nnames, sp_stats *out, char *er
         rc = fail(&d, "stats: the receiver holds %zu names, not %zu", out->nnames, nnames);
         goto out;
     }
-    if (!json_is_object(j)) {
-        rc = fail(&d, "stats: must be an object");
+    if (!body || c.p == c.end || *c.p++ != 's') {
+        rc = fail(&d, "stats: the line must start with 's' (line 2)");
         goto out;
     }
-    uint64_t active = 0, target = 0;
-    if ((rc = get_u64(&d, j, "iterations", 1, &out->iterations)) ||
-        (rc = get_u64(&d, j, "dropped", 1, &out->dropped)) ||
-        (rc = get_u64(&d, j, "active_vus", 1, &active)) ||
-        (rc = get_u64(&d, j, "target_vus", 1, &target)) ||
-        (rc = get_u64(&d, j, "lag_us_max", 1, &out->lag_us_max)) ||
-        (rc = get_u64(&d, j, "arrivals", 1, &out->arrivals)) ||
-        (rc = get_num(&d, j, "target_rate", 0, 1e12, 1, &out->target_rate)) ||
-        (rc = get_u64(&d, j, "arrivals_late", 1, &out->arrivals_late)) ||
-        (rc = get_u64(&d, j, "arrivals_lag_us", 1, &out->arrivals_lag_us)))
-        goto out;
-    if (active > SP_DEF_MAX_VUS || target > SP_DEF_MAX_VUS) {
-        rc = fail(&d, "active_vus: more than %d", SP_DEF_MAX_VUS);
-        goto out;
-    }
-    out->active_vus = (uint32_t)active;
-    out->target_vus = (uint32_t)target;
-    const json_t *names = json_object_get(j, "names"); /* borrowed */
-    if (!json_is_array(names) || json_array_size(names) > nnames) {
-        rc = fail(&d, "names: must be an array of at most %zu", nnames);
-        goto out;
-    }
-    seen = sp_calloc(nnames ? nnames : 1, 1);
-    size_t budget = SP_WIRE_MAX_BUCKETS;
-    for (size_t i = 0; i < json_array_size(names); i++)
-        if ((rc = decode_name(&d, json_array_get(names, i), i, out, &budget, seen)))
+    static const char *const fields[] = {"iterations", "dropped",    "active_vus",
+                                         "target_vus", "lag_us_max", "arrivals"};
+    uint64_t v[SP_ARRAY_LEN(fields)];
+    for (size_t j = 0; j < SP_ARRAY_LEN(fields); j++) {
+        uint64_t hi = j == 2 || j == 3 ? SP_DEF_MAX_VUS : INT64_MAX;
+        if ((rc = tok_u64(&d, &c, NOWHERE, fields[j], hi, &v[j])))
             goto out;
+    }
+    out->iterations = v[0];
+    out->dropped = v[1];
+    out->active_vus = (uint32_t)v[2];
+    out->target_vus = (uint32_t)v[3];
+    out->lag_us_max = v[4];
+    out->arrivals = v[5];
+    /* target_rate: a decimal number, [0-9.eE+-] only (strtod alone would take "inf", "nan"
+     * and hex), copied out because the body is not NUL-terminated. */
+    char num[40];
+    size_t nl = 0;
+    if (c.p < c.end && *c.p == ' ')
+        c.p++;
+    else
+        nl = sizeof num;
+    while (nl < sizeof num && c.p < c.end && strchr("0123456789.eE+-", *c.p) && *c.p)
+        num[nl++] = *c.p++;
+    char *endp = NULL;
+    double rate = 0;
+    if (nl > 0 && nl < sizeof num) {
+        num[nl] = '\0';
+        rate = strtod(num, &endp);
+    }
+    if (!endp || *endp || !isfinite(rate) || rate < 0 || rate > MAX_RATE ||
+        (c.p < c.end && *c.p != ' ')) {
+        rc = fail(&d, "target_rate: must be a number in [0, %g]", MAX_RATE);
+        goto out;
+    }
+    out->target_rate = rate;
+    if ((rc = tok_u64(&d, &c, NOWHERE, "arrivals_late", INT64_MAX, &out->arrivals_late)) ||
+        (rc = tok_u64(&d, &c, NOWHERE, "arrivals_lag_us", INT64_MAX, &out->arrivals_lag_us)) ||
+        (rc = tok_eol(&d, &c, "stats")))
+        goto out;
+    seen = sp_calloc(nnames ? nnames : 1, 1);
+    size_t budget = SP_WIRE_MAX_BUCKETS, k = 0;
+    sp_name_stats *last = NULL;
+    while (c.p < c.end) {
+        char t = *c.p++;
+        if (t == 'n') {
+            if (k >= nnames) {
+                rc = fail(&d, "names: more than the run's %zu", nnames);
+                goto out;
+            }
+            if ((rc = decode_name(&d, &c, k, out, &budget, seen, &last)))
+                goto out;
+            k++;
+        } else if (t == 'm' && last) {
+            if ((rc = decode_msg(&d, &c, k - 1, last)))
+                goto out;
+        } else {
+            rc = fail(&d, "stats: line %zu must start with 'n', or 'm' after a name", c.line);
+            goto out;
+        }
+    }
 out:
-    free(seen);
-    if (rc)
+    if (rc) {
+        /* sp_stats_reset skips a name with no requests and no messages, but a refused name may
+         * have left other counts behind (failures, status counts, bytes): every name this second
+         * touched is cleared whole, or a hostile second's leftovers would count in the next. */
+        for (size_t i = 0; seen && i < nnames; i++)
+            if (seen[i]) {
+                sp_name_stats_release(&out->names[i]);
+                sp_name_stats_init(&out->names[i]);
+            }
         sp_stats_reset(out);
+    }
+    free(seen);
     return rc;
 }
 

@@ -1,7 +1,8 @@
 /*
  * wire.h - the messages between a server and its agents (protocol "stampede-agent-v1").
  *
- * Every message is one JSON text frame, an object {"type": ..., "v": SP_WIRE_PROTOCOL, ...}.
+ * Every message is one text frame: a JSON object {"type": ..., "v": SP_WIRE_PROTOCOL, ...},
+ * or for a "second", its packed form (below).
  * docs/agents-protocol.md lists them with their fields and the order they come in:
  *
  *     agent  -> server  hello, heartbeat, time (t0), second, end, bye
@@ -12,10 +13,11 @@
  * Decoding: sp_wire_decode reads untrusted text into an sp_wire_msg, refusing anything
  * malformed with a reason (the field and what is wrong with it): more than SP_WIRE_MAX_BYTES,
  * nested deeper than SP_WIRE_MAX_DEPTH, an unknown type, a missing or mistyped field, a name
- * longer than SP_WIRE_MAX_NAME. A "second" carries its stats as JSON (msg.stats, owned) until
- * the receiver, who knows the run's request names, turns them into an sp_stats with
- * sp_wire_stats_decode, which checks every index, count and histogram bucket against the
- * layout (histogram.h) and refuses counts that do not add up.
+ * longer than SP_WIRE_MAX_NAME. A "second" is the exception to JSON (protocol 2): a header line
+ * "second <v> <run> <second>" and its stats packed in decimal lines, which stay in the text
+ * (msg.body, borrowed) until the receiver, who knows the run's request names, reads them into
+ * an sp_stats with sp_wire_stats_decode, which checks every index, count and histogram bucket
+ * against the layout (histogram.h) and refuses counts that do not add up.
  *
  * A message whose "v" is not SP_WIRE_PROTOCOL decodes only as far as hello or refuse need (so
  * each side can name both versions in its refusal) and fails with SP_ESTATE.
@@ -32,7 +34,8 @@
 #include "engine/limits.h"
 #include "engine/metrics.h"
 
-#define SP_WIRE_PROTOCOL 1
+/* 2: a "second" is sent packed (sp_wire_stats_encode), no longer as JSON. */
+#define SP_WIRE_PROTOCOL 2
 #define SP_WIRE_SUBPROTOCOL "stampede-agent-v1"
 
 typedef enum sp_wire_type {
@@ -96,16 +99,19 @@ typedef struct sp_wire_msg {
      * or -1 when it sent none */
     uint64_t second;
     int64_t last_second;
-    json_t *stats; /* second: owned, decoded by sp_wire_stats_decode */
+    /* second: its packed stats, borrowed from the decoded text (valid while it is), read with
+     * sp_wire_stats_decode */
+    const char *body;
+    size_t body_len;
 } sp_wire_msg;
 
 void sp_wire_msg_init(sp_wire_msg *m, sp_wire_type type);
-/* Frees the JSON a message owns (def, allowlist, stats) and resets it. */
+/* Frees the JSON a message owns (def, allowlist, files) and resets it. */
 void sp_wire_msg_release(sp_wire_msg *m);
 
 /* The message as JSON text (owned by the caller; free()). Borrows m (def, allowlist and stats
- * are copied by reference into the output only). For a "second", pass its stats in s (m->stats
- * is ignored); otherwise s is NULL. */
+ * are copied by reference into the output only). For a "second", pass its stats in s (or NULL
+ * to send m->body as it is); otherwise s is NULL. */
 char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len);
 
 /* Reads a message. 0: *m filled (release it with sp_wire_msg_release). SP_EINVAL or SP_ELIMIT:
@@ -114,13 +120,20 @@ char *sp_wire_encode(const sp_wire_msg *m, const sp_stats *s, size_t *len);
  * name both versions). */
 int sp_wire_decode(const char *text, size_t len, sp_wire_msg *m, char *err, size_t errlen);
 
-/* The stats of a "second" as JSON (new reference). */
-json_t *sp_wire_stats_encode(const sp_stats *s);
-/* Turns a second's stats JSON into out (initialised by the caller with sp_stats_init(out,
- * nnames), reset first). SP_EINVAL with a reason in err when a name index is >= nnames, a
- * histogram bucket is outside the layout or its counts do not add up to the requests, a count
- * does not fit, or more than SP_WIRE_MAX_BUCKETS buckets come; out is then reset. */
-int sp_wire_stats_decode(const json_t *j, size_t nnames, sp_stats *out, char *err, size_t errlen);
+/* Appends the packed stats of a "second" to b (docs/agents-protocol.md): a line "s" with the
+ * run-level counters, then per request name with anything in it a line "n" with its counters,
+ * exact min, max and sum, and its status, error and histogram counts as index:count lists, each
+ * followed by its failure messages ("m count text"). */
+void sp_wire_stats_encode(const sp_stats *s, sp_buf *b);
+/* Reads a second's packed stats (m->body, m->body_len) into out (initialised by the caller
+ * with sp_stats_init(out, nnames), reset first), in one pass and with no allocation but the
+ * failure messages. SP_EINVAL with a reason naming the field in err when a line or token is
+ * malformed, a name index is >= nnames or comes twice, a histogram bucket is outside the layout,
+ * repeated or out of order, counts do not add up to the requests (status, histogram) or the
+ * failures (errors), a count does not fit, min, max or sum do not fit the buckets, or more than
+ * SP_WIRE_MAX_BUCKETS buckets come; out is then reset. */
+int sp_wire_stats_decode(const char *body, size_t len, size_t nnames, sp_stats *out, char *err,
+                         size_t errlen);
 
 /* Clock offset (NTP-style): the agent sends t0 (its clock), the server stamps t1 (receipt) and
  * t2 (answer), the agent notes t3 on receipt. offset = ((t1 - t0) + (t2 - t3)) / 2 is what

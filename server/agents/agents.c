@@ -195,7 +195,8 @@ static void on_second_msg(agent *ag, sp_wire_msg *m)
         return;
     }
     char err[256];
-    if (sp_wire_stats_decode(m->stats, ar->nnames, &ar->scratch, err, sizeof err) != 0) {
+    if (sp_wire_stats_decode(m->body, m->body_len, ar->nnames, &ar->scratch, err, sizeof err) !=
+        0) {
         sp_log_kv(SP_LOG_WARN, "agent second refused", "agent", ag->name, "why", err, NULL);
         return;
     }

@@ -137,7 +137,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
   test('agents register with what they are; agent tokens are listed without secrets and refused on REST', async () => {
     const list = await waitAgents(idle(['near1', 'near2', 'far']), 'three idle agents');
     for (const a of list) {
-      assert.equal(a.protocol, 1);
+      assert.equal(a.protocol, 2);
       assert.equal(a.run_id, null);
       assert.ok(Number.isInteger(a.cores) && a.cores >= 1, JSON.stringify(a));
       assert.equal(a.threads, 1);

@@ -112,7 +112,7 @@ test('agents register and are listed with their location, state and capacity', a
   const list = await waitIdle(['n1', 'n2', 'f1']);
   const n1 = list.find((a) => a.name === 'n1');
   assert.equal(n1.location, 'near');
-  assert.equal(n1.protocol, 1);
+  assert.equal(n1.protocol, 2);
   assert.equal(n1.threads, 1);
   assert.ok(n1.cores >= 1);
   assert.equal(n1.run_id, null);
@@ -433,21 +433,24 @@ test('a hostile agent: another protocol is refused naming both; bad messages nev
   const closed = new Promise((resolve) => ws.on('close', resolve));
   ws.on('message', (d) => got.push(JSON.parse(d.toString())));
   await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
-  ws.send(JSON.stringify({ type: 'hello', v: 2, version: '9.9.9', name: 'future', location: 'near',
+  // An agent of protocol 1 (seconds as JSON) meets this server of protocol 2 (seconds packed).
+  ws.send(JSON.stringify({ type: 'hello', v: 1, version: '0.0.9', name: 'old', location: 'near',
     cores: 1, threads: 1, max_vus: 1 }));
   await closed;
   assert.equal(got[0]?.type, 'refuse', JSON.stringify(got));
-  assert.match(got[0].reason, /protocol 2 .*protocol 1/);
+  assert.match(got[0].reason, /protocol 1 \(stampede 0\.0\.9\).*protocol 2/);
 
   // Garbage, oversized names and a forged second from an agent in no run: refused and logged.
   const evil = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-agent-v1');
   await new Promise((resolve, reject) => { evil.on('open', resolve); evil.on('error', reject); });
-  evil.send(JSON.stringify({ type: 'hello', v: 1, version: '1', name: 'evil', location: 'near',
+  evil.send(JSON.stringify({ type: 'hello', v: 2, version: '1', name: 'evil', location: 'near',
     cores: 1, threads: 1, max_vus: 1 }));
   evil.send('{"type":');
   evil.send('[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[');
-  evil.send(JSON.stringify({ type: 'second', v: 1, run: 1, second: 0, stats: { names: [{ i: 99 }] } }));
-  evil.send(JSON.stringify({ type: 'end', v: 1, run: 1, last_second: 0 }));
+  evil.send(JSON.stringify({ type: 'second', v: 2, run: 1, second: 0, stats: { names: [{ i: 99 }] } }));
+  evil.send('second 2 1 0\ns 1 0 1 1 0 0 0 0 0\nn 99 0 1 0 0 0 0 5 5 5 200:1 - 5:1\n');
+  evil.send('second 2 1 99999999999999999999999\n');
+  evil.send(JSON.stringify({ type: 'end', v: 2, run: 1, last_second: 0 }));
   await sleep(300);
   evil.close();
   assert.match(srv.stderr(), /agent message refused/);

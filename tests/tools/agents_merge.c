@@ -2,9 +2,10 @@
  * agents_merge.c - the server's cost of merging a run across many agents (issue 17's bench):
  * AGENTS agents x NAMES request names each send one second every second, as the wire carries
  * it; this replays SECONDS of them at real-time pace through what the server does with each
- * (sp_wire_decode, sp_wire_stats_decode, sp_engine_feed_second into a remote engine whose
- * aggregator merges them) and prints the process's CPU per second of run (as % of one core)
- * and how late each merged second came out after its end (the live point's budget is 1.5 s).
+ * (sp_wire_decode, sp_wire_stats_decode, the merge into its location's totals, and
+ * sp_engine_feed_second_take into a remote engine whose aggregator merges them) and prints the
+ * process's CPU per second of run (as % of one core) and how late each merged second came out after
+ * its end (the live point's budget is 1.5 s).
  *
  * usage: agents_merge [AGENTS [NAMES [SECONDS]]]   (defaults 200 50 10)
  * The agents' own encoding is done before the clock starts: it is the agents' cost, not the
@@ -98,8 +99,10 @@ int main(int argc, char **argv)
         return 1;
     }
     o.start_ns = sp_now_ns();
-    sp_stats back;
+    sp_stats back, loc[2]; /* two locations, the agents alternating */
     sp_stats_init(&back, def->nnames);
+    sp_stats_init(&loc[0], def->nnames);
+    sp_stats_init(&loc[1], def->nnames);
     uint64_t cpu0 = cpu_ns();
     for (unsigned sec = 0; sec < seconds; sec++) {
         /* The agents' seconds arrive as each second ends. */
@@ -111,10 +114,13 @@ int main(int argc, char **argv)
         for (unsigned a = 0; a < agents; a++) {
             sp_wire_msg m;
             if (sp_wire_decode(msgs[sec], strlen(msgs[sec]), &m, err, sizeof err) != 0 ||
-                sp_wire_stats_decode(m.stats, def->nnames, &back, err, sizeof err) != 0) {
+                sp_wire_stats_decode(m.body, m.body_len, def->nnames, &back, err, sizeof err) !=
+                    0) {
                 fprintf(stderr, "decode: %s\n", err);
                 return 1;
             }
+            /* As server/agents/agents.c does: the location's totals, then the run's engine. */
+            sp_stats_merge(&loc[a % 2], &back, 1);
             sp_engine_feed_second_take(e, a, m.second, &back);
             sp_wire_msg_release(&m);
         }
@@ -133,6 +139,8 @@ int main(int argc, char **argv)
            (unsigned long long)agents * names * 200ull * seconds);
     sp_engine_free(e);
     sp_stats_release(&back);
+    sp_stats_release(&loc[0]);
+    sp_stats_release(&loc[1]);
     sp_stats_release(&s);
     for (unsigned sec = 0; sec < seconds; sec++)
         free(msgs[sec]);

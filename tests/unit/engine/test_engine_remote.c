@@ -65,9 +65,10 @@ static int through_wire(const sp_stats *s, sp_stats *out)
     char *text = sp_wire_encode(&m, s, &len);
     char err[256];
     int rc = sp_wire_decode(text, len, &d, err, sizeof err);
-    free(text);
+    /* d.body is borrowed from text. */
     if (!rc)
-        rc = sp_wire_stats_decode(d.stats, s->nnames, out, err, sizeof err);
+        rc = sp_wire_stats_decode(d.body, d.body_len, s->nnames, out, err, sizeof err);
+    free(text);
     if (rc)
         fprintf(stderr, "    wire: %s\n", err);
     sp_wire_msg_release(&d);
