@@ -345,6 +345,8 @@ static void maybe_start(agent *ag)
 
 /* ---- messages from the server ---- */
 
+static void send_heartbeat(agent *ag);
+
 static void handle(agent *ag, const char *text, size_t len)
 {
     sp_wire_msg m;
@@ -375,7 +377,13 @@ static void handle(agent *ag, const char *text, size_t len)
         break;
     case SP_WIRE_TIME:
         if (m.t1) {
+            int64_t off;
+            int had = sp_clock_offset(&ag->clock, &off, NULL);
             sp_clock_add(&ag->clock, sp_clock_sample_of(m.t0, m.t1, m.t2, wall_ns()));
+            /* The server lists this agent, and gives it work, only once it knows its clock
+             * offset: tell it now rather than at the next heartbeat, a second away. */
+            if (!had && sp_clock_offset(&ag->clock, &off, NULL) && ag->welcomed)
+                send_heartbeat(ag);
         }
         break;
     case SP_WIRE_ASSIGN:

@@ -18,8 +18,9 @@ const SHARES = { near: 60, far: 40 };
 const PER_NEAR_AGENT = (RATE * SHARES.near) / 100 / 2; // two near agents
 const NAMES = { 'GET /categories': 'GET /api/v1/categories', 'GET /products/:id': 'GET /api/v1/products/:id' };
 
+let tests = 0; // test names are unique on a server: one per subtest
 const definition = (shopUrl, duration) => ({
-  name: 'distributed',
+  name: `distributed ${++tests}`,
   base_url: shopUrl,
   users: [{
     name: 'client',
