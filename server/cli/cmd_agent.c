@@ -329,9 +329,15 @@ static void maybe_start(agent *ag)
                               (long)(ag->start_at_ns % 1000000000)};
         clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
     }
+    int64_t at = ag->start_at_ns;
     ag->start_at_ns = 0;
-    if (sp_engine_start(ag->engine) != 0 ||
-        pthread_create(&ag->waiter, NULL, waiter_main, ag) != 0) {
+    /* The engine's seconds count from its start: log how late that is, and the instant on
+     * this agent's clock (the distributed test compares the agents' instants). */
+    int64_t now = wall_ns();
+    int rc = sp_engine_start(ag->engine);
+    say("run %llu starting %.3f ms after its instant (agent clock %lld ns)",
+        (unsigned long long)ag->run_id, (double)(now - at) / 1e6, (long long)now);
+    if (rc != 0 || pthread_create(&ag->waiter, NULL, waiter_main, ag) != 0) {
         say("run %llu could not start", (unsigned long long)ag->run_id);
         sp_engine_stop(ag->engine, 0);
         pthread_mutex_lock(&ag->mu);

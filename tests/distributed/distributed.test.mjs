@@ -135,7 +135,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     if (net) await net.destroy();
   });
 
-  test('agents register with what they are; agent tokens are listed without secrets and refused on REST', async () => {
+  test('agents register with what they are; agent tokens are listed without secrets and refused on REST', async (t) => {
     const list = await waitAgents(idle(['near1', 'near2', 'far']), 'three idle agents');
     for (const a of list) {
       assert.equal(a.protocol, 1);
@@ -145,9 +145,11 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
       assert.ok(!Number.isNaN(Date.parse(a.last_heartbeat)), a.last_heartbeat);
       assert.ok(Date.now() - Date.parse(a.last_heartbeat) < 5000, 'a heartbeat within the last seconds');
       assert.equal(typeof a.clock_offset_ms, 'number');
+      // One machine, one clock: the true offset is 0, so this is the estimate's error.
       assert.ok(Math.abs(a.clock_offset_ms) < 50, `one machine: offset ${a.clock_offset_ms} ms`);
       assert.equal(typeof a.version, 'string');
     }
+    t.diagnostic(`clock offset error: ${Math.max(...list.map((a) => Math.abs(a.clock_offset_ms))).toFixed(3)} ms at most`);
     assert.deepEqual(list.filter((a) => a.location === 'near').map((a) => a.name).sort(), ['near1', 'near2']);
     assert.deepEqual(list.filter((a) => a.location === 'far').map((a) => a.name), ['far']);
 
@@ -167,7 +169,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     assert.match(r.text, /mars/);
   });
 
-  test('a 20 s run at 60/40: counts equal the shop\'s, far is 20 ms slower than near', async () => {
+  test('a 20 s run at 60/40: counts equal the shop\'s, far is 20 ms slower than near', async (t) => {
     await fetch(`${shopUrl}/__reset`, { method: 'POST' });
     const id = await makeTest('20s');
     const runId = await startRun(id, { locations: SHARES });
@@ -197,6 +199,17 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
       assert.equal(loc.far.names[name].requests + loc.near.names[name].requests,
         run.summary.names.find((n) => n.name === name).requests);
     }
+    // How closely the agents' seconds line up: each logs the instant its engine started
+    // (its seconds count from it). The namespaces share one clock, so the instants compare
+    // directly; reported, not asserted (a shared machine's scheduling is noisy).
+    const starts = ['near1', 'near2', 'far'].map((h) => {
+      const m = [...agents[h].stderr().matchAll(new RegExp(`run ${runId} starting (-?[0-9.]+) ms after its instant \\(agent clock (\\d+) ns\\)`, 'g'))];
+      assert.equal(m.length, 1, `${h} logs its start once: ${agents[h].stderr().slice(-500)}`);
+      return { late: Number(m[0][1]), at: BigInt(m[0][2]) };
+    });
+    const ats = starts.map((x) => x.at);
+    const spread = Number(ats.reduce((a, b) => (a > b ? a : b)) - ats.reduce((a, b) => (a < b ? a : b))) / 1e6;
+    t.diagnostic(`start spread ${spread.toFixed(3)} ms; late after the instant: ${starts.map((x) => x.late.toFixed(3)).join(', ')} ms`);
     // Generator health, per agent.
     assert.deepEqual(run.summary.agents.map((a) => a.name).sort(), ['far', 'near1', 'near2']);
     for (const a of run.summary.agents) {
