@@ -398,8 +398,8 @@ static void handle(agent *ag, const char *text, size_t len)
     case SP_WIRE_SET_TARGET:
         if (ag->engine && m.run_id == ag->run_id) {
             sp_engine_set_target(ag->engine, m.target, m.ramp_ms);
-            say("run %llu: target %g over %u ms", (unsigned long long)m.run_id, m.target,
-                m.ramp_ms);
+            say("run %llu: target %g over %u ms (agent clock %lld ns)",
+                (unsigned long long)m.run_id, m.target, m.ramp_ms, (long long)wall_ns());
         }
         break;
     case SP_WIRE_STOP:
@@ -413,8 +413,8 @@ static void handle(agent *ag, const char *text, size_t len)
             } else {
                 sp_engine_stop(ag->engine, m.graceful);
             }
-            say("run %llu: stop (%s)", (unsigned long long)m.run_id,
-                m.graceful ? "graceful" : "now");
+            say("run %llu: stop (%s; agent clock %lld ns)", (unsigned long long)m.run_id,
+                m.graceful ? "graceful" : "now", (long long)wall_ns());
         }
         break;
     case SP_WIRE_BYE:
