@@ -4,9 +4,11 @@
 // agent's address 20 ms more latency (--latency-from: this kernel has no netem qdisc). Agents
 // reach the server over the network, so they use an agent token made by the admin.
 //
-// Written against the contract of issue 17 (docs/distributed.md) before the core existed; see
-// tests/CMakeLists.txt for its registration. Every load is bounded: open-model runs of at most
-// 100 arrivals/s for at most 20 s, to the shop's namespace only.
+// Checks the contract of issue 17 (docs/distributed.md); registered in tests/CMakeLists.txt
+// (label distributed, as root). Every load is bounded: open-model runs of at most 100
+// arrivals/s for at most 20 s, to the shop's namespace only. Timings other than the issue's
+// bounds (the agents' start spread, the clock-offset error, how soon a stop reaches the agents)
+// are reported as diagnostics, not asserted: docs/distributed.md gives the measured figures.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { STAMPEDE_BIN, SHOP_API_BIN, ADMIN_PASSWORD, tempDir, userToken, sleep } from '../lib/harness.mjs';
