@@ -374,6 +374,9 @@ static void handle(agent *ag, const char *text, size_t len)
     case SP_WIRE_WELCOME:
         ag->welcomed = 1;
         ag->backoff_s = 0;
+        /* A heartbeat at once (with the clock offset, when a reconnected agent has one): the
+         * server lists the agent and gives it work only once it has heard its offset. */
+        ag->last_hb_ms = 0;
         say("registered with the server (stampede %s) as %s in %s", m.version, ag->name,
             ag->location);
         break;
