@@ -170,7 +170,9 @@ static void lose(agent *ag, const char *why)
     if (r && !r->ended && ag->run->began) {
         r->lost = 1;
         r->ended = 1;
-        int64_t el = wall_ns() - ag->run->start_ns;
+        /* Lost at its last word, not when the loss is noticed (SP_AGENTS_LOST_MS later). */
+        int64_t el =
+            (ag->last_word_ms > 0 ? ag->last_word_ms * 1000000 : wall_ns()) - ag->run->start_ns;
         r->lost_second = el > 0 ? el / 1000000000 : 0;
         sp_engine_feed_end(ag->run->engine, ag->widx);
         char id[24], sec[24];
@@ -625,7 +627,9 @@ json_t *sp_agents_list(sp_agents *a)
     json_t *arr = json_array();
     pthread_mutex_lock(&a->mu);
     for (agent *ag = a->list; ag; ag = ag->next) {
-        if (!ag->name[0])
+        /* Listed once registered and its clock offset is known (one round trip after the
+         * welcome): until then it could not start a run at its instant. */
+        if (!ag->name[0] || !ag->has_offset)
             continue;
         int running = ag->state == A_RUNNING;
         json_t *o = json_object();
@@ -639,8 +643,7 @@ json_t *sp_agents_list(sp_agents *a)
         json_object_set_new(o, "threads", json_integer(ag->threads));
         json_object_set_new(o, "max_vus", json_integer(ag->max_vus));
         json_object_set_new(o, "last_heartbeat", rfc3339(ag->last_word_ms));
-        json_object_set_new(o, "clock_offset_ms",
-                            ag->has_offset ? json_real((double)ag->offset_ns / 1e6) : json_null());
+        json_object_set_new(o, "clock_offset_ms", json_real((double)ag->offset_ns / 1e6));
         json_object_set_new(o, "cpu", running && ag->has_health ? json_real(ag->cpu) : json_null());
         json_object_set_new(o, "lag_ms",
                             running && ag->has_health ? json_real(ag->lag_ms) : json_null());
@@ -699,7 +702,7 @@ int sp_agents_reserve(sp_agents *a, const json_t *locations, uint32_t peak, sp_a
     unsigned total = 0;
     for (i = 0; i < nlocs; i++)
         for (agent *ag = a->list; ag; ag = ag->next)
-            if (ag->wsi && !ag->close && ag->state == A_IDLE &&
+            if (ag->wsi && !ag->close && ag->state == A_IDLE && ag->has_offset &&
                 strcmp(ag->location, sl[i].name) == 0) {
                 sl[i].nagents++;
                 total++;
@@ -718,7 +721,7 @@ int sp_agents_reserve(sp_agents *a, const json_t *locations, uint32_t peak, sp_a
         unsigned k = 0;
         for (i = 0; i < nlocs; i++)
             for (agent *ag = a->list; ag; ag = ag->next)
-                if (ag->wsi && !ag->close && ag->state == A_IDLE &&
+                if (ag->wsi && !ag->close && ag->state == A_IDLE && ag->has_offset &&
                     strcmp(ag->location, sl[i].name) == 0) {
                     share_rec *r = &ar->recs[k];
                     r->ag = ag;

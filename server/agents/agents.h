@@ -54,7 +54,8 @@ void sp_agents_free(sp_agents *a);
 /* The lws protocol entry for sp_live_opts.extra_protocol (a const struct lws_protocols *). */
 const void *sp_agents_protocol(sp_agents *a);
 
-/* {"agents": [...]} as GET /api/v1/agents answers (new reference). */
+/* {"agents": [...]} as GET /api/v1/agents answers (new reference). An agent is listed, and
+ * can be reserved, once it has reported its clock offset (one round trip after its welcome). */
 json_t *sp_agents_list(sp_agents *a);
 /* Drops every agent connected with token_id at once (its token was revoked). */
 void sp_agents_drop_token(sp_agents *a, int64_t token_id);

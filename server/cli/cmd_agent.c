@@ -329,9 +329,15 @@ static void maybe_start(agent *ag)
                               (long)(ag->start_at_ns % 1000000000)};
         clock_nanosleep(CLOCK_REALTIME, TIMER_ABSTIME, &ts, NULL);
     }
+    int64_t at = ag->start_at_ns;
     ag->start_at_ns = 0;
-    if (sp_engine_start(ag->engine) != 0 ||
-        pthread_create(&ag->waiter, NULL, waiter_main, ag) != 0) {
+    /* The engine's seconds count from its start: log how late that is, and the instant on
+     * this agent's clock (the distributed test compares the agents' instants). */
+    int64_t now = wall_ns();
+    int rc = sp_engine_start(ag->engine);
+    say("run %llu starting %.3f ms after its instant (agent clock %lld ns)",
+        (unsigned long long)ag->run_id, (double)(now - at) / 1e6, (long long)now);
+    if (rc != 0 || pthread_create(&ag->waiter, NULL, waiter_main, ag) != 0) {
         say("run %llu could not start", (unsigned long long)ag->run_id);
         sp_engine_stop(ag->engine, 0);
         pthread_mutex_lock(&ag->mu);
@@ -344,6 +350,8 @@ static void maybe_start(agent *ag)
 }
 
 /* ---- messages from the server ---- */
+
+static void send_heartbeat(agent *ag);
 
 static void handle(agent *ag, const char *text, size_t len)
 {
@@ -366,6 +374,9 @@ static void handle(agent *ag, const char *text, size_t len)
     case SP_WIRE_WELCOME:
         ag->welcomed = 1;
         ag->backoff_s = 0;
+        /* A heartbeat at once (with the clock offset, when a reconnected agent has one): the
+         * server lists the agent and gives it work only once it has heard its offset. */
+        ag->last_hb_ms = 0;
         say("registered with the server (stampede %s) as %s in %s", m.version, ag->name,
             ag->location);
         break;
@@ -375,7 +386,13 @@ static void handle(agent *ag, const char *text, size_t len)
         break;
     case SP_WIRE_TIME:
         if (m.t1) {
+            int64_t off;
+            int had = sp_clock_offset(&ag->clock, &off, NULL);
             sp_clock_add(&ag->clock, sp_clock_sample_of(m.t0, m.t1, m.t2, wall_ns()));
+            /* The server lists this agent, and gives it work, only once it knows its clock
+             * offset: tell it now rather than at the next heartbeat, a second away. */
+            if (!had && sp_clock_offset(&ag->clock, &off, NULL) && ag->welcomed)
+                send_heartbeat(ag);
         }
         break;
     case SP_WIRE_ASSIGN:
@@ -384,8 +401,8 @@ static void handle(agent *ag, const char *text, size_t len)
     case SP_WIRE_SET_TARGET:
         if (ag->engine && m.run_id == ag->run_id) {
             sp_engine_set_target(ag->engine, m.target, m.ramp_ms);
-            say("run %llu: target %g over %u ms", (unsigned long long)m.run_id, m.target,
-                m.ramp_ms);
+            say("run %llu: target %g over %u ms (agent clock %lld ns)",
+                (unsigned long long)m.run_id, m.target, m.ramp_ms, (long long)wall_ns());
         }
         break;
     case SP_WIRE_STOP:
@@ -399,8 +416,8 @@ static void handle(agent *ag, const char *text, size_t len)
             } else {
                 sp_engine_stop(ag->engine, m.graceful);
             }
-            say("run %llu: stop (%s)", (unsigned long long)m.run_id,
-                m.graceful ? "graceful" : "now");
+            say("run %llu: stop (%s; agent clock %lld ns)", (unsigned long long)m.run_id,
+                m.graceful ? "graceful" : "now", (long long)wall_ns());
         }
         break;
     case SP_WIRE_BYE:

@@ -4,9 +4,11 @@
 // agent's address 20 ms more latency (--latency-from: this kernel has no netem qdisc). Agents
 // reach the server over the network, so they use an agent token made by the admin.
 //
-// Written against the contract of issue 17 (docs/distributed.md) before the core existed; see
-// tests/CMakeLists.txt for its registration. Every load is bounded: open-model runs of at most
-// 100 arrivals/s for at most 20 s, to the shop's namespace only.
+// Checks the contract of issue 17 (docs/distributed.md); registered in tests/CMakeLists.txt
+// (label distributed, as root). Every load is bounded: open-model runs of at most 100
+// arrivals/s for at most 20 s, to the shop's namespace only. Timings other than the issue's
+// bounds (the agents' start spread, the clock-offset error, how soon a stop reaches the agents)
+// are reported as diagnostics, not asserted: docs/distributed.md gives the measured figures.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { STAMPEDE_BIN, SHOP_API_BIN, ADMIN_PASSWORD, tempDir, userToken, sleep } from '../lib/harness.mjs';
@@ -18,8 +20,9 @@ const SHARES = { near: 60, far: 40 };
 const PER_NEAR_AGENT = (RATE * SHARES.near) / 100 / 2; // two near agents
 const NAMES = { 'GET /categories': 'GET /api/v1/categories', 'GET /products/:id': 'GET /api/v1/products/:id' };
 
+let tests = 0; // test names are unique on a server: one per subtest
 const definition = (shopUrl, duration) => ({
-  name: 'distributed',
+  name: `distributed ${++tests}`,
   base_url: shopUrl,
   users: [{
     name: 'client',
@@ -134,7 +137,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     if (net) await net.destroy();
   });
 
-  test('agents register with what they are; agent tokens are listed without secrets and refused on REST', async () => {
+  test('agents register with what they are; agent tokens are listed without secrets and refused on REST', async (t) => {
     const list = await waitAgents(idle(['near1', 'near2', 'far']), 'three idle agents');
     for (const a of list) {
       assert.equal(a.protocol, 2);
@@ -144,9 +147,11 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
       assert.ok(!Number.isNaN(Date.parse(a.last_heartbeat)), a.last_heartbeat);
       assert.ok(Date.now() - Date.parse(a.last_heartbeat) < 5000, 'a heartbeat within the last seconds');
       assert.equal(typeof a.clock_offset_ms, 'number');
+      // One machine, one clock: the true offset is 0, so this is the estimate's error.
       assert.ok(Math.abs(a.clock_offset_ms) < 50, `one machine: offset ${a.clock_offset_ms} ms`);
       assert.equal(typeof a.version, 'string');
     }
+    t.diagnostic(`clock offset error: ${Math.max(...list.map((a) => Math.abs(a.clock_offset_ms))).toFixed(3)} ms at most`);
     assert.deepEqual(list.filter((a) => a.location === 'near').map((a) => a.name).sort(), ['near1', 'near2']);
     assert.deepEqual(list.filter((a) => a.location === 'far').map((a) => a.name), ['far']);
 
@@ -166,7 +171,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     assert.match(r.text, /mars/);
   });
 
-  test('a 20 s run at 60/40: counts equal the shop\'s, far is 20 ms slower than near', async () => {
+  test('a 20 s run at 60/40: counts equal the shop\'s, far is 20 ms slower than near', async (t) => {
     await fetch(`${shopUrl}/__reset`, { method: 'POST' });
     const id = await makeTest('20s');
     const runId = await startRun(id, { locations: SHARES });
@@ -196,6 +201,17 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
       assert.equal(loc.far.names[name].requests + loc.near.names[name].requests,
         run.summary.names.find((n) => n.name === name).requests);
     }
+    // How closely the agents' seconds line up: each logs the instant its engine started
+    // (its seconds count from it). The namespaces share one clock, so the instants compare
+    // directly; reported, not asserted (a shared machine's scheduling is noisy).
+    const starts = ['near1', 'near2', 'far'].map((h) => {
+      const m = [...agents[h].stderr().matchAll(new RegExp(`run ${runId} starting (-?[0-9.]+) ms after its instant \\(agent clock (\\d+) ns\\)`, 'g'))];
+      assert.equal(m.length, 1, `${h} logs its start once: ${agents[h].stderr().slice(-500)}`);
+      return { late: Number(m[0][1]), at: BigInt(m[0][2]) };
+    });
+    const ats = starts.map((x) => x.at);
+    const spread = Number(ats.reduce((a, b) => (a > b ? a : b)) - ats.reduce((a, b) => (a < b ? a : b))) / 1e6;
+    t.diagnostic(`start spread ${spread.toFixed(3)} ms; late after the instant: ${starts.map((x) => x.late.toFixed(3)).join(', ')} ms`);
     // Generator health, per agent.
     assert.deepEqual(run.summary.agents.map((a) => a.name).sort(), ['far', 'near1', 'near2']);
     for (const a of run.summary.agents) {
@@ -206,7 +222,7 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     }
   });
 
-  test('kill -9 of one near agent at second 10: degraded, named, and the gap at most its last two seconds', async () => {
+  test('kill -9 of one near agent at second 10: degraded, named, and the gap at most its last two seconds', async (t) => {
     await fetch(`${shopUrl}/__reset`, { method: 'POST' });
     const id = await makeTest('20s');
     const runId = await startRun(id, { locations: SHARES });
@@ -218,7 +234,9 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     const lost = run.agents_lost[0];
     assert.equal(lost.name, 'near1');
     assert.equal(lost.location, 'near');
-    assert.ok(lost.second >= 9 && lost.second <= 12, `lost at second ${lost.second}`);
+    // The second of its last word (it spoke at least every second until the kill at 10.0-10.2),
+    // not of when the server noticed, 3 s (SP_AGENTS_LOST_MS) later: 13 or more.
+    assert.ok(lost.second >= 9 && lost.second <= 11, `lost at second ${lost.second}`);
     const stats = await shopStats();
     let gap = 0;
     for (const name of Object.keys(NAMES)) {
@@ -227,17 +245,19 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
       assert.ok(rec <= srv, `${name}: recorded ${rec} > served ${srv}`);
       gap += srv - rec;
     }
+    t.diagnostic(`near1 lost at second ${lost.second}: served - recorded = ${gap}`);
     // The agent's last two seconds of arrivals, plus what it had in flight (a few, at 5 ms).
     assert.ok(gap <= 2 * PER_NEAR_AGENT + 3, `served - recorded = ${gap}, more than near1's last two seconds (${2 * PER_NEAR_AGENT})`);
     await waitAgents((list) => list.some((a) => a.name === 'near1' && a.state === 'lost'), 'near1 shown lost');
   });
 
-  test('stop during a run ends the traffic at the shop within 1 s', async () => {
+  test('stop during a run ends the traffic at the shop within 1 s', async (t) => {
     await waitAgents(idle(['near2', 'far']), 'near2 and far idle again');
     const id = await makeTest('20s');
     const runId = await startRun(id, { locations: SHARES });
     while (await runSecond(runId) < 3) await sleep(100);
     const before = (await shopStats()).total;
+    const askedNs = BigInt(Date.now()) * 1000000n;
     const stop = await api('POST', `/api/v1/runs/${runId}/stop`, {});
     const stoppedAt = Date.now();
     assert.equal(stop.status, 202, stop.text);
@@ -249,6 +269,13 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     assert.equal(at2s, at1s, `the shop still got ${at2s - at1s} requests more than 1 s after the stop`);
     const run = await waitEnd(runId);
     assert.equal(run.status, 'stopped');
+    // How long the stop took to reach each agent (one clock; reported, not asserted).
+    const reached = ['near2', 'far'].map((h) => {
+      const m = agents[h].stderr().match(new RegExp(`run ${runId}: stop \\([a-z]+; agent clock (\\d+) ns\\)`));
+      assert.ok(m, `${h} logs the stop: ${agents[h].stderr().slice(-500)}`);
+      return Number(BigInt(m[1]) - askedNs) / 1e6;
+    });
+    t.diagnostic(`stop reached the agents ${reached.map((x) => x.toFixed(1)).join(', ')} ms after it was asked for`);
   });
 
   test('the server killed mid-run: no agent sends load 5 s later', async () => {
