@@ -84,6 +84,9 @@ async function doLogout() {
   go('/login');
 }
 
+/* Each route's number, and the number of the last one whose page finished rendering. */
+let routeSeq = 0, renderedSeq = 0;
+
 async function route() {
   const { path, query } = parseHash();
   let r = null, m = null;
@@ -129,13 +132,27 @@ async function route() {
     ready('forbidden');
     return;
   }
+  const my = ++routeSeq;
+  let done;
   try {
-    cleanup = await r.page.render(main, { params: (m && m.groups) || {}, query, go, onLogin });
+    done = await r.page.render(main, { params: (m && m.groups) || {}, query, go, onLogin });
   } catch (e) {
-    mount(main, h('section', { class: 'page' }, h('h1', 'Something went wrong'),
-      h('p', { class: 'error-text' }, e.message)));
-    ready('error');
+    if (my === routeSeq) {
+      mount(main, h('section', { class: 'page' }, h('h1', 'Something went wrong'),
+        h('p', { class: 'error-text' }, e.message)));
+      ready('error');
+    }
   }
+  if (my === routeSeq) {
+    cleanup = done;
+    renderedSeq = my;
+    return;
+  }
+  // A newer route began while this page was still rendering (a run page waiting for its data,
+  // say): this page is stale. Its timers stop; and if the newer page finished first, this one
+  // has drawn over it, so the current page is drawn again.
+  if (typeof done === 'function') { try { done(); } catch { /* as above */ } }
+  if (renderedSeq === routeSeq) { current = null; route(); }
 }
 
 async function onLogin(next) {
