@@ -61,6 +61,13 @@ struct agent {
     unsigned widx;
 };
 
+/* A location's totals of one second an agent sent (the second it named). */
+typedef struct loc_sec {
+    uint64_t second;
+    size_t loc;
+    sp_name_stats tot;
+} loc_sec;
+
 /* One agent's part of a run, kept after the agent is gone (for the summary). */
 typedef struct share_rec {
     agent *ag; /* NULL once given back */
@@ -85,6 +92,10 @@ struct sp_agents_run {
     char **locs;
     size_t nlocs;
     sp_stats *loc_totals; /* [nlocs], under a->mu */
+    /* Each location's totals of the seconds received and not yet emitted by the engine
+     * (sp_agents_run_second takes them), under a->mu. */
+    struct loc_sec *pend;
+    size_t npend, pend_cap;
     share_rec *recs;
     unsigned n;
     int began;
@@ -188,6 +199,23 @@ static void lose(agent *ag, const char *why)
     ag->state = A_LOST;
 }
 
+/* Adds a second an agent sent to its location's pending totals of that second. Under a->mu. */
+static void pend_add(sp_agents_run *ar, uint64_t second, size_t loc, const sp_stats *s)
+{
+    loc_sec *e = NULL;
+    for (size_t i = 0; i < ar->npend && !e; i++)
+        if (ar->pend[i].second == second && ar->pend[i].loc == loc)
+            e = &ar->pend[i];
+    if (!e) {
+        sp_grow((void **)&ar->pend, &ar->pend_cap, ar->npend + 1, sizeof *ar->pend);
+        e = &ar->pend[ar->npend++];
+        e->second = second;
+        e->loc = loc;
+        sp_name_stats_init(&e->tot);
+    }
+    sp_stats_total(s, &e->tot);
+}
+
 static void on_second_msg(agent *ag, sp_wire_msg *m)
 {
     sp_agents_run *ar = ag->run;
@@ -208,6 +236,7 @@ static void on_second_msg(agent *ag, sp_wire_msg *m)
         return;
     r->next_second = m->second + 1;
     sp_stats_merge(&ar->loc_totals[r->loc], &ar->scratch, 1);
+    pend_add(ar, m->second, r->loc, &ar->scratch);
     sp_engine_feed_second_take(ar->engine, ag->widx, m->second, &ar->scratch);
 }
 
@@ -837,6 +866,48 @@ const sp_stats *sp_agents_run_location_stats(sp_agents_run *ar, const char *loca
     return NULL;
 }
 
+json_t *sp_agents_run_second(sp_agents_run *ar, uint64_t second)
+{
+    pthread_mutex_lock(&ar->a->mu);
+    if (!ar->began) {
+        pthread_mutex_unlock(&ar->a->mu);
+        return json_object();
+    }
+    /* The engine's last second also holds what came after it (a graceful stop's tail): once
+     * every agent has ended, everything pending is this second's. */
+    int all_ended = 1;
+    for (unsigned k = 0; k < ar->n; k++)
+        all_ended &= ar->recs[k].ended;
+    sp_name_stats *tot = sp_calloc(ar->nlocs, sizeof *tot);
+    for (size_t i = 0; i < ar->nlocs; i++)
+        sp_name_stats_init(&tot[i]);
+    size_t kept = 0;
+    for (size_t i = 0; i < ar->npend; i++) {
+        loc_sec *e = &ar->pend[i];
+        if (e->second <= second || all_ended) {
+            sp_name_stats_merge(&tot[e->loc], &e->tot);
+            sp_name_stats_release(&e->tot);
+        } else {
+            ar->pend[kept++] = *e;
+        }
+    }
+    ar->npend = kept;
+    json_t *o = json_object();
+    for (size_t i = 0; i < ar->nlocs; i++) {
+        const sp_name_stats *t = &tot[i];
+        json_object_set_new(o, ar->locs[i],
+                            json_pack("{s:I,s:I,s:f,s:f,s:f}", "requests", (json_int_t)t->requests,
+                                      "errors", (json_int_t)t->failures, "p50_ms",
+                                      (double)sp_hist_percentile(t->hist, 50) / 1000.0, "p95_ms",
+                                      (double)sp_hist_percentile(t->hist, 95) / 1000.0, "p99_ms",
+                                      (double)sp_hist_percentile(t->hist, 99) / 1000.0));
+        sp_name_stats_release(&tot[i]);
+    }
+    free(tot);
+    pthread_mutex_unlock(&ar->a->mu);
+    return o;
+}
+
 int sp_agents_run_lost(sp_agents_run *ar)
 {
     int lost = 0;
@@ -917,6 +988,9 @@ void sp_agents_run_free(sp_agents_run *ar)
     }
     free(ar->locs);
     free(ar->loc_totals);
+    for (size_t i = 0; i < ar->npend; i++)
+        sp_name_stats_release(&ar->pend[i].tot);
+    free(ar->pend);
     if (ar->began)
         sp_stats_release(&ar->scratch);
     free(ar->recs);

@@ -80,6 +80,14 @@ void sp_agents_run_set_target(sp_agents_run *ar, double target, uint32_t ramp_ms
 /* The merged stats of a location of the run (borrowed, valid until sp_agents_run_free), after
  * the engine has ended; NULL when the run has no such location. */
 const sp_stats *sp_agents_run_location_stats(sp_agents_run *ar, const char *location);
+/* The run's second `second` by location, as the engine has just emitted it (call it from the
+ * engine's on_second, in order): {"near": {"requests", "errors", "p50_ms", "p95_ms",
+ * "p99_ms"}, ...} (new reference), every location of the run present. The percentiles come
+ * from the location's merged histogram of the second. What the agents sent for this second or
+ * an earlier one counts in it (a late second counts in the next one, as in the engine); once
+ * every agent has ended, everything still pending does (the last second holds a graceful
+ * stop's tail). */
+json_t *sp_agents_run_second(sp_agents_run *ar, uint64_t second);
 /* 1 when an agent was lost during the run. */
 int sp_agents_run_lost(sp_agents_run *ar);
 /* {"locations": {...}, "agents": [...], "agents_lost": [...]} (new reference), after the

@@ -591,6 +591,9 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
             sp_hist_merge(x->minute[i], s->names[i].hist);
 
     json_t *point = point_json(x, second, s);
+    /* A run across locations: each location's figures of the second (docs/live.md). */
+    if (x->agents)
+        json_object_set_new(point, "locations", sp_agents_run_second(x->agents, second));
     char *text = json_dumps(point, JSON_COMPACT); /* ours: free() or given to the backlog */
     size_t len = text ? strlen(text) : 0;
     if (text && x->mgr->live)

@@ -1,10 +1,13 @@
 // agents_reports.test.mjs - a run across locations in the reports (issue 17): the text summary
 // of `stampede remote run`, the HTML export and the comparison break the figures down by
 // location, and agree with the run's summary.locations (itself checked against the demo shop
-// in agents.test.mjs). A run on the server's own engine shows none of it. Real daemon
-// (--no-auth), two real `stampede agent` processes on loopback, the real demo shop.
+// in agents.test.mjs). A run on the server's own engine shows none of it. The live stream's
+// points of a run across locations carry each location's second, adding up to the point and,
+// over the run, to what the shop served. Real daemon (--no-auth), two real `stampede agent`
+// processes on loopback, the real demo shop.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import WebSocket from 'ws';
 import { STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep } from '../lib/harness.mjs';
 
 let shop, srv, testId;
@@ -124,4 +127,61 @@ test('compare shows per-location rows when both runs went across locations', asy
   const mixed = await api('GET', `/api/v1/compare?runs=${ids.a},${ids.plain}`);
   assert.equal(mixed.status, 200, mixed.text);
   assert.equal(mixed.json.locations, undefined, 'no per-location rows unless both runs have locations');
+});
+
+const shopTotal = async (route) => {
+  const st = await (await fetch(`${shop.url}/__stats`)).json();
+  return Object.values(st.endpoints[route] || {}).reduce((a, b) => a + b, 0);
+};
+
+test('every live point of a run across locations carries each location, adding up to the point and to the shop', async () => {
+  await waitIdle(['r-near', 'r-far']);
+  const routes = ['GET /api/v1/products', 'GET /api/v1/categories'];
+  const before0 = await Promise.all(routes.map(shopTotal));
+  const ws = new WebSocket(`ws://127.0.0.1:${srv.live}/`, 'stampede-live-v1');
+  const msgs = [];
+  ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
+  await new Promise((res, rej) => { ws.on('open', res); ws.on('error', rej); });
+  ws.send(JSON.stringify({ subscribe: 'runs' }));
+  const subscribed = Date.now() + 5000;
+  while (!msgs.some((m) => m.type === 'subscribed')) {
+    assert.ok(Date.now() < subscribed, 'no subscribed message');
+    await sleep(20);
+  }
+  const r = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 }, duration: '3s' });
+  assert.equal(r.status, 201, r.text);
+  const id = r.json.id;
+  const end = Date.now() + 30000;
+  let final;
+  for (;;) {
+    final = (await api('GET', `/api/v1/runs/${id}`)).json;
+    if (!['queued', 'starting', 'running', 'stopping'].includes(final.status)) break;
+    assert.ok(Date.now() < end, `run ${id} still ${final.status}`);
+    await sleep(100);
+  }
+  await sleep(300); // the last point is published before the run's status changes; let it arrive
+  ws.close();
+  // The latest value per second (a second is never sent twice to a "runs" subscriber).
+  const points = new Map();
+  for (const m of msgs) if (m.type === 'second' && m.run_id === id) points.set(m.data.second, m.data);
+  assert.ok(points.size >= 3, `${points.size} points`);
+  const sum = { near: 0, far: 0 };
+  for (const p of points.values()) {
+    assert.deepEqual(Object.keys(p.locations).sort(), ['far', 'near'], JSON.stringify(p));
+    let n = 0, e = 0;
+    for (const [loc, f] of Object.entries(p.locations)) {
+      for (const k of ['requests', 'errors', 'p50_ms', 'p95_ms', 'p99_ms']) assert.equal(typeof f[k], 'number', `${loc}.${k}`);
+      assert.ok(f.p50_ms <= f.p95_ms && f.p95_ms <= f.p99_ms, JSON.stringify(f));
+      n += f.requests; e += f.errors; sum[loc] += f.requests;
+      assert.equal(f.names, undefined, 'no per-name breakdown in a point');
+    }
+    assert.equal(n, p.count, `second ${p.second}: locations ${n} vs point ${p.count}`);
+    assert.equal(e, p.errors, `second ${p.second}: errors`);
+  }
+  const after0 = await Promise.all(routes.map(shopTotal));
+  const served = after0[0] - before0[0] + after0[1] - before0[1];
+  assert.ok(sum.near > 0 && sum.far > 0, JSON.stringify(sum));
+  assert.equal(sum.near + sum.far, served, `live per-location ${JSON.stringify(sum)} vs the shop's ${served}`);
+  assert.equal(sum.near, final.summary.locations.near.requests);
+  assert.equal(sum.far, final.summary.locations.far.requests);
 });
