@@ -4,7 +4,7 @@
 // (near, far) connect with it and the Agents page lists them, refreshing itself; the start
 // dialog takes shares per location (refused with the reason unless they add up to 100) and
 // sends them as "locations"; the run page breaks the figures down by location and names the
-// agents' health; revoking the token on the Agents page drops the agents. Pages fit 390 px.
+// agents' health; a live run page draws the total and one line per location; revoking the token on the Agents page drops the agents. Pages fit 390 px.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipReason, launch, newPage, startServer, hasAuth, apiClient, openDashboard, waitReady, shot } from '../lib/browser.mjs';
@@ -142,8 +142,16 @@ test('agent tokens, the Agents page, a start across locations and its run page',
   // Compare: per-location rows when both runs went across locations.
   await page.setViewportSize({ width: 1280, height: 800 });
   await waitFor('the agents idle', async () => (await agentList()).every((a) => a.state === 'idle'));
-  const second = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 } });
+  const second = await api('POST', `/api/v1/tests/${testId}/runs`, { locations: { near: 50, far: 50 }, duration: '6s' });
   assert.equal(second.status, 201, second.text);
+  // Its live charts: the total and one line per location, the legend named by location.
+  await page.goto(`${srv.base}/#/runs/${second.json.id}`);
+  for (const [chart, want] of [['Requests per second', ['Total', 'far', 'near']], ['Response time', ['Total p95', 'far p95', 'near p95']]]) {
+    const fig = page.locator(`figure.chart[aria-label="${chart}"][data-series="3"]`);
+    await fig.waitFor({ timeout: 8000 });
+    const labels = await fig.locator('.u-legend .u-series .u-label').allInnerTexts();
+    assert.deepEqual(labels.slice(1), want, `${chart}: ${labels.join('|')}`);
+  }
   const run2 = await waitFor('the second run to end', async () => {
     const g = (await api('GET', `/api/v1/runs/${second.json.id}`)).json;
     return !['queued', 'running'].includes(g.status) && g;

@@ -57,7 +57,7 @@ export class TimeChart {
     this.plotBox = h('div', { class: 'chart-plot' });
     this.marks = [];
     this.marksText = h('p', { class: 'sr-only' });
-    this.el = h('figure', { class: 'chart', 'aria-label': opts.title, dataset: { marks: '0' } },
+    this.el = h('figure', { class: 'chart', 'aria-label': opts.title, dataset: { marks: '0', series: String(opts.series.length) } },
       h('figcaption', { class: 'chart-head' }, h('span', { class: 'chart-title' }, opts.title, opts.unit ? h('span', { class: 'chart-unit' }, ` (${opts.unit})`) : null), opts.tools || null),
       this.plotBox, this.marksText);
     this.data = [[], ...opts.series.map(() => [])];
@@ -98,7 +98,10 @@ export class TimeChart {
         })),
       ],
     }, this.data, this.plotBox);
-    this.plotBox.addEventListener('mouseleave', () => setTimeout(() => this.showLatest(), 0));
+    if (!this.leaveHooked) {
+      this.leaveHooked = true;
+      this.plotBox.addEventListener('mouseleave', () => setTimeout(() => this.plot && this.showLatest(), 0));
+    }
     this.showLatest();
   }
 
@@ -119,6 +122,23 @@ export class TimeChart {
     if (this.plot) {
       this.plot.setData(data);
       this.showLatest();
+    }
+  }
+
+  /**
+   * Replaces the series (e.g. one line per location once a run's points name them): the
+   * plot is made again with the new legend; the caller sets the data next. Same series: no-op.
+   */
+  setSeries(series) {
+    const key = JSON.stringify(series);
+    if (key === JSON.stringify(this.opts.series)) return;
+    this.opts = { ...this.opts, series };
+    this.data = [[], ...series.map(() => [])];
+    this.el.dataset.series = String(series.length);
+    if (this.plot) {
+      this.plot.destroy();
+      this.plot = null;
+      this.resize();
     }
   }
 

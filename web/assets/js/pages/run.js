@@ -328,12 +328,28 @@ function renderLive(main, ctx, run, thresholdTexts) {
     const xs = [];
     const col = (f) => { const a = []; for (let s = first; s <= last; s++) { const p = points.get(s); a.push(p ? f(p) : null); } return a; };
     for (let s = first; s <= last; s++) xs.push(s + 1);
-    rpsChart.setData([xs, col((p) => p.rps)]);
+    // A run across locations: the total and one line per location (docs/live.md), in the
+    // throughput chart and, for all requests, in the response time one (p95 of each).
+    const locs = [...new Set(secs.flatMap((s) => Object.keys(points.get(s).locations || {})))].sort();
+    const name = lat.pick.value;
+    if (locs.length) {
+      rpsChart.setSeries([{ label: 'Total', color: PALETTE[0], fill: 'rgba(47,111,222,0.08)' },
+        ...locs.map((l, i) => ({ label: l, color: PALETTE[(i + 1) % PALETTE.length] }))]);
+      rpsChart.setData([xs, col((p) => p.rps), ...locs.map((l) => col((p) => p.locations?.[l]?.requests ?? null))]);
+    } else {
+      rpsChart.setData([xs, col((p) => p.rps)]);
+    }
     errChart.setData([xs, col((p) => p.errors)]);
     // A second without a finished request has no latency: a gap, not a fall to zero.
-    const name = lat.pick.value;
     const src = (p) => (name ? (p.names || []).find((n) => n.name === name) : (p.count > 0 ? p : null));
-    latChart.setData([xs, col((p) => src(p)?.p50 ?? null), col((p) => src(p)?.p95 ?? null), col((p) => src(p)?.p99 ?? null)]);
+    if (locs.length && !name) {
+      latChart.setSeries([{ label: 'Total p95', color: PALETTE[0] }, ...locs.map((l, i) => ({ label: `${l} p95`, color: PALETTE[(i + 1) % PALETTE.length] }))]);
+      const locP95 = (l) => col((p) => (p.locations?.[l]?.requests > 0 ? p.locations[l].p95_ms : null));
+      latChart.setData([xs, col((p) => src(p)?.p95 ?? null), ...locs.map(locP95)]);
+    } else {
+      latChart.setSeries(LAT_SERIES);
+      latChart.setData([xs, col((p) => src(p)?.p50 ?? null), col((p) => src(p)?.p95 ?? null), col((p) => src(p)?.p99 ?? null)]);
+    }
     // In the open model target_vus is the pool's size, not a target to draw against.
     vuChart.setData([xs, col((p) => p.vus), col((p) => (model === 'open' ? null : p.target_vus))]);
     if (model === 'open') rateChart.setData([xs, col((p) => p.target_rate ?? null), col((p) => p.arrivals ?? p.iterations), col((p) => p.dropped)]);
