@@ -563,7 +563,12 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
                           .open = x->def->load.model == SP_LOAD_OPEN,
                           .target_rate = s->target_rate,
                           .arrivals = s->arrivals};
+    /* A run across locations: each location's figures of the second, stored and published. */
+    json_t *locs = x->agents ? sp_agents_run_second(x->agents, second) : NULL;
+    char *locs_text = locs ? json_dumps(locs, JSON_COMPACT) : NULL;
+    tick.locations = locs_text;
     int rc = sp_store_run_second_add(x->store, x->id, (int64_t)second, &tick, rows, n);
+    free(locs_text);
     free(rows);
     /* A second that cannot be stored (a full disk) is not waited for: the aggregator must keep
      * up with the engine. It is counted and named at the end, which makes the run incomplete. */
@@ -591,10 +596,9 @@ static void on_second(void *ud, uint64_t second, const sp_stats *s)
             sp_hist_merge(x->minute[i], s->names[i].hist);
 
     json_t *point = point_json(x, second, s);
-    /* A run across locations: each location's figures of the second (docs/live.md). */
-    if (x->agents)
-        json_object_set_new(point, "locations", sp_agents_run_second(x->agents, second));
-    char *text = json_dumps(point, JSON_COMPACT); /* ours: free() or given to the backlog */
+    if (locs)
+        json_object_set_new(point, "locations", locs); /* docs/live.md */
+    char *text = json_dumps(point, JSON_COMPACT);      /* ours: free() or given to the backlog */
     size_t len = text ? strlen(text) : 0;
     if (text && x->mgr->live)
         sp_live_publish(x->mgr->live, x->id, text, len);

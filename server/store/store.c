@@ -128,9 +128,9 @@ static const char *const sql_text[Q_COUNT] = {
                     " WHERE status IN ('queued', 'running')",
     /* -1 stands for "none" in the optional columns (store_series.c binds it). */
     [Q_TICK_INSERT] = "INSERT INTO run_ticks (run_id, second, active_vus, target_vus, iterations,"
-                      " dropped, lag_us_max, p50, p95, p99, max, target_rate, arrivals)"
+                      " dropped, lag_us_max, p50, p95, p99, max, target_rate, arrivals, locations)"
                       " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, nullif(?8, -1), nullif(?9, -1),"
-                      " nullif(?10, -1), nullif(?11, -1), nullif(?12, -1.0), nullif(?13, -1))",
+                      " nullif(?10, -1), nullif(?11, -1), nullif(?12, -1.0), nullif(?13, -1), ?14)",
     [Q_SECOND_INSERT] = "INSERT INTO run_seconds (run_id, second, name_id, count, errors, p50, p95,"
                         " p99, max, bytes_in, bytes_out, status, error_kinds)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
@@ -139,10 +139,11 @@ static const char *const sql_text[Q_COUNT] = {
                       " DO UPDATE SET count = excluded.count, buckets = excluded.buckets",
     [Q_HIST_WINDOW] = "SELECT buckets FROM run_minute_hists WHERE run_id = ?1 AND minute >= ?2"
                       " AND minute < ?3 AND (?4 < 0 OR name_id = ?4)",
-    [Q_TICKS_READ] = "SELECT second, active_vus, target_vus, iterations, dropped, lag_us_max,"
-                     " p50, p95, p99, max, target_rate, arrivals FROM run_ticks WHERE run_id = ?1 "
-                     "AND second >= ?2 AND second < ?3"
-                     " ORDER BY second",
+    [Q_TICKS_READ] =
+        "SELECT second, active_vus, target_vus, iterations, dropped, lag_us_max,"
+        " p50, p95, p99, max, target_rate, arrivals, locations FROM run_ticks WHERE run_id = ?1 "
+        "AND second >= ?2 AND second < ?3"
+        " ORDER BY second",
     [Q_SECONDS_READ] = "SELECT second, name_id, count, errors, p50, p95, p99, max, bytes_in,"
                        " bytes_out, status, error_kinds FROM run_seconds"
                        " WHERE run_id = ?1 AND second >= ?2 AND second < ?3"

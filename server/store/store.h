@@ -337,6 +337,10 @@ typedef struct sp_store_tick {
      * above); 0 for a second without requests and for seconds stored before migration 0006.
      * Not read when writing (requests > 0 says it). */
     int has_latency;
+    /* A run across locations: the second by location, a JSON object as the live point's
+     * "locations" (docs/live.md); NULL otherwise. Written only (not read back by
+     * sp_store_run_ticks_each); sp_store_run_series answers it as ticks.locations. */
+    const char *locations;
 } sp_store_tick;
 
 /*

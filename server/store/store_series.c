@@ -104,14 +104,14 @@ int sp_store_run_second_add(sp_store *s, int64_t run_id, int64_t second, const s
         return ret;
     if (tick) {
         int lat = tick->requests > 0;
-        ret =
-            sp_sql_run(q, Q_TICK_INSERT, "lllllllllllfl", run_id, second, (int64_t)tick->active_vus,
-                       (int64_t)tick->target_vus, store_i64(tick->iterations),
-                       store_i64(tick->dropped), store_i64(tick->lag_us_max),
-                       lat ? store_i64(tick->p50_us) : -1, lat ? store_i64(tick->p95_us) : -1,
-                       lat ? store_i64(tick->p99_us) : -1, lat ? store_i64(tick->max_us) : -1,
-                       tick->open && tick->target_rate >= 0 ? tick->target_rate : -1.0,
-                       tick->open ? store_i64(tick->arrivals) : -1);
+        ret = sp_sql_run(q, Q_TICK_INSERT, "lllllllllllfls", run_id, second,
+                         (int64_t)tick->active_vus, (int64_t)tick->target_vus,
+                         store_i64(tick->iterations), store_i64(tick->dropped),
+                         store_i64(tick->lag_us_max), lat ? store_i64(tick->p50_us) : -1,
+                         lat ? store_i64(tick->p95_us) : -1, lat ? store_i64(tick->p99_us) : -1,
+                         lat ? store_i64(tick->max_us) : -1,
+                         tick->open && tick->target_rate >= 0 ? tick->target_rate : -1.0,
+                         tick->open ? store_i64(tick->arrivals) : -1, tick->locations);
         ret = store_child_err(s, ret, SP_ENOTFOUND);
     }
     for (size_t i = 0; i < n && !ret; i++) {
@@ -311,9 +311,24 @@ int sp_store_run_series(sp_store *s, int64_t run_id, int64_t name_id, int64_t fr
         tcols[c] = json_array();
         json_object_set_new(ticks, tick_cols[c], tcols[c]);
     }
-    while ((rc = sp_sql_next(q, tk)) > 0)
+    /* A run across locations: its seconds by location (a column only when it has some). */
+    json_t *locs = json_array();
+    int any_loc = 0;
+    while ((rc = sp_sql_next(q, tk)) > 0) {
         for (size_t c = 0; c < SP_ARRAY_LEN(tick_cols); c++)
             json_array_append_new(tcols[c], sp_sql_col(tk, (int)c, tick_kinds[c]));
+        json_t *l = sp_sql_col(tk, (int)SP_ARRAY_LEN(tick_cols), 'j');
+        if (!json_is_object(l)) {
+            json_decref(l);
+            l = json_null();
+        }
+        any_loc |= !json_is_null(l);
+        json_array_append_new(locs, l);
+    }
+    if (any_loc)
+        json_object_set_new(ticks, "locations", locs);
+    else
+        json_decref(locs);
     if (rc < 0) {
         ret = rc;
         goto out;

@@ -132,6 +132,13 @@ test('agent tokens, the Agents page, a start across locations and its run page',
     const nameRow = await table.locator(`tr[data-location="${loc}"][data-name="GET /products"] td`).allInnerTexts();
     assert.equal(digits(nameRow[1]), locs[loc].names['GET /products'].requests);
   }
+  // The finished page draws the stored per-location seconds as the live one did.
+  for (const chart of ['Requests per second', 'Response time']) {
+    const fig = page.locator(`figure.chart[aria-label="${chart}"][data-series="3"]`);
+    await fig.waitFor({ timeout: 5000 });
+    const labels = await fig.locator('.u-legend .u-series .u-label').allInnerTexts();
+    assert.ok(labels.includes('near') || labels.includes('near p95'), labels.join('|'));
+  }
   const health = page.getByRole('table', { name: 'Agents of the run' });
   await health.locator('tr[data-agent="ag-far"]').waitFor();
   await page.setViewportSize({ width: 390, height: 800 });
@@ -146,10 +153,13 @@ test('agent tokens, the Agents page, a start across locations and its run page',
   assert.equal(second.status, 201, second.text);
   // Its live charts: the total and one line per location, the legend named by location.
   await page.goto(`${srv.base}/#/runs/${second.json.id}`);
+  await waitReady(page, 'live');
   for (const [chart, want] of [['Requests per second', ['Total', 'far', 'near']], ['Response time', ['Total p95', 'far p95', 'near p95']]]) {
-    const fig = page.locator(`figure.chart[aria-label="${chart}"][data-series="3"]`);
-    await fig.waitFor({ timeout: 8000 });
-    const labels = await fig.locator('.u-legend .u-series .u-label').allInnerTexts();
+    const fig = page.locator(`figure.chart[aria-label="${chart}"]`);
+    const labels = await waitFor(`${chart}: one line per location`, async () => {
+      const l = await fig.locator('.u-legend .u-series .u-label').allInnerTexts();
+      return l.length === 4 && (await fig.getAttribute('data-series')) === '3' && l;
+    }, 8000);
     assert.deepEqual(labels.slice(1), want, `${chart}: ${labels.join('|')}`);
   }
   const run2 = await waitFor('the second run to end', async () => {

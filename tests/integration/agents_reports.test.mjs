@@ -184,4 +184,12 @@ test('every live point of a run across locations carries each location, adding u
   assert.equal(sum.near + sum.far, served, `live per-location ${JSON.stringify(sum)} vs the shop's ${served}`);
   assert.equal(sum.near, final.summary.locations.near.requests);
   assert.equal(sum.far, final.summary.locations.far.requests);
+  // Stored with the run's seconds: the series answers the same figures for the finished page.
+  const series = (await api('GET', `/api/v1/runs/${id}/series`)).json;
+  const stored = new Map(series.ticks.second.map((s, i) => [s, series.ticks.locations[i]]));
+  for (const [s, p] of points) assert.deepEqual(stored.get(s), p.locations, `stored second ${s}`);
+  // A run on the server's own engine stores none.
+  const plain = (await api('GET', `/api/v1/runs/${ids.plain}/series`)).json;
+  assert.ok(plain.ticks.second.length > 0);
+  assert.equal(plain.ticks.locations, undefined);
 });

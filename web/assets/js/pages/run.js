@@ -211,6 +211,11 @@ const errChartNew = () => new TimeChart({ title: 'Errors per second', unit: '/s'
 const vuChartNew = () => new TimeChart({ title: 'Virtual users', series: [{ label: 'Active VUs', color: '#5d6d7e', fill: 'rgba(93,109,126,0.08)' }, { label: 'Target', color: '#9b59b6', dash: [6, 4] }] });
 const rateChartNew = () => new TimeChart({ title: 'Arrival rate (open model)', unit: '/s', series: [{ label: 'Target rate', color: '#9b59b6', dash: [6, 4] }, { label: 'Achieved', color: PALETTE[0] }, { label: 'Dropped', color: '#d64545' }] });
 
+/** A run across locations: a total line first, then one line per location (named by it). */
+const RPS_TOTAL = { label: 'Total', color: PALETTE[0], fill: 'rgba(47,111,222,0.08)' };
+const P95_TOTAL = { label: 'Total p95', color: PALETTE[0] };
+const locLines = (first, locs, suffix = '') => [first, ...locs.map((l, i) => ({ label: `${l}${suffix}`, color: PALETTE[(i + 1) % PALETTE.length] }))];
+
 /** The response-time chart with its view picker: all requests first, then each name. */
 function latencyChart() {
   const pick = h('select', { 'aria-label': 'Requests shown in the response time chart' }, h('option', { value: '' }, ALL));
@@ -333,8 +338,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
     const locs = [...new Set(secs.flatMap((s) => Object.keys(points.get(s).locations || {})))].sort();
     const name = lat.pick.value;
     if (locs.length) {
-      rpsChart.setSeries([{ label: 'Total', color: PALETTE[0], fill: 'rgba(47,111,222,0.08)' },
-        ...locs.map((l, i) => ({ label: l, color: PALETTE[(i + 1) % PALETTE.length] }))]);
+      rpsChart.setSeries(locLines(RPS_TOTAL, locs));
       rpsChart.setData([xs, col((p) => p.rps), ...locs.map((l) => col((p) => p.locations?.[l]?.requests ?? null))]);
     } else {
       rpsChart.setData([xs, col((p) => p.rps)]);
@@ -343,7 +347,7 @@ function renderLive(main, ctx, run, thresholdTexts) {
     // A second without a finished request has no latency: a gap, not a fall to zero.
     const src = (p) => (name ? (p.names || []).find((n) => n.name === name) : (p.count > 0 ? p : null));
     if (locs.length && !name) {
-      latChart.setSeries([{ label: 'Total p95', color: PALETTE[0] }, ...locs.map((l, i) => ({ label: `${l} p95`, color: PALETTE[(i + 1) % PALETTE.length] }))]);
+      latChart.setSeries(locLines(P95_TOTAL, locs, ' p95'));
       const locP95 = (l) => col((p) => (p.locations?.[l]?.requests > 0 ? p.locations[l].p95_ms : null));
       latChart.setData([xs, col((p) => src(p)?.p95 ?? null), ...locs.map(locP95)]);
     } else {
@@ -553,13 +557,22 @@ async function renderReport(main, ctx, run) {
     lat.offer((series.names || []).filter((n) => n.second.length).map((n) => n.name));
     // A run recorded before the latency of all requests was stored: per second, the slowest.
     if (!cols.hasTotal) latPick.options[0].textContent = 'Slowest request name each second';
-    rpsChart.setData([cols.xs, cols.rps]);
+    // A run across locations: the total and one line per location, as the live page drew them.
+    const locs = cols.locs;
+    if (locs.length) rpsChart.setSeries(locLines(RPS_TOTAL, locs));
+    rpsChart.setData([cols.xs, cols.rps, ...locs.map((l) => cols.byLoc[l].requests)]);
     errChart.setData([cols.xs, cols.errors]);
     vuChart.setData([cols.xs, cols.vus, open ? cols.target.map(() => null) : cols.target]);
     if (open) rateChart.setData([cols.xs, cols.targetRate, cols.arrivals, cols.dropped]);
     const drawLat = () => {
       const l = cols.latency(latPick.value || null);
-      latChart.setData([cols.xs, l.p50, l.p95, l.p99]);
+      if (locs.length && !latPick.value) {
+        latChart.setSeries(locLines(P95_TOTAL, locs, ' p95'));
+        latChart.setData([cols.xs, l.p95, ...locs.map((n) => cols.byLoc[n].p95)]);
+      } else {
+        latChart.setSeries(LAT_SERIES);
+        latChart.setData([cols.xs, l.p50, l.p95, l.p99]);
+      }
     };
     latPick.addEventListener('change', drawLat);
     drawLat();
@@ -625,6 +638,7 @@ function baselineCard(run) {
  * p50/p95/p99 (ms) of all requests (stored with each second, as the live chart drew them) or
  * of one name. A run recorded before the total was stored (hasTotal false) gets, per second,
  * the slowest name instead: per-name percentiles cannot be merged without the histograms.
+ * A run across locations also has locs (sorted names) and byLoc[loc].requests / .p95.
  */
 export function seriesColumns(series) {
   const ticks = series.ticks || { second: [] };
@@ -650,6 +664,18 @@ export function seriesColumns(series) {
     }
     rps[s] = 0; errors[s] = 0;
   });
+  // A run across locations: each location's requests and p95 per second (ticks.locations).
+  const locs = [...new Set((ticks.locations || []).flatMap((o) => Object.keys(o || {})))].sort();
+  const byLoc = Object.fromEntries(locs.map((l) => [l, { requests: zeros(), p95: zeros() }]));
+  (ticks.second || []).forEach((s, i) => {
+    const o = (ticks.locations || [])[i];
+    for (const l of locs) {
+      const f = o && o[l];
+      if (!f) continue;
+      byLoc[l].requests[s] = f.requests;
+      byLoc[l].p95[s] = f.requests > 0 ? f.p95_ms : null;
+    }
+  });
   // Groups are not requests: their runs are left out of the totals, and of the slowest name.
   const requests = (series.names || []).filter((n) => n.kind !== 'group');
   for (const n of requests) {
@@ -669,5 +695,5 @@ export function seriesColumns(series) {
     }
     return out;
   }
-  return { xs, rps, errors, vus, target, iterations, dropped, targetRate, arrivals, hasTotal, latency };
+  return { xs, rps, errors, vus, target, iterations, dropped, targetRate, arrivals, hasTotal, latency, locs, byLoc };
 }
