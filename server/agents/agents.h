@@ -14,6 +14,8 @@
  *     sp_agents_run_begin(ar, run_id, engine, def, allow, start_ns);   sends each its assign
  *     ... seconds arrive on the service thread and are fed to the engine's remote workers,
  *         and merged into per-location totals ...
+ *     sp_agents_run_second(ar, second)                        from the engine's on_second:
+ *                                                             each location's second
  *     sp_agents_run_stop / _set_target                        forwarded to every agent
  *     sp_agents_run_summary(ar, def)                          after sp_engine_wait
  *     sp_agents_run_free(ar)                                  the agents are idle again
