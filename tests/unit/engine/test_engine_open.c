@@ -609,7 +609,7 @@ static void test_pool_reuses_warm_vus(void)
  * of a pair is sent up to 0.5 ms early; its latency still counts from when it was sent, so none
  * is under the target's 300 ms. The target counts every arrival once.
  */
-static void test_arrivals_paired(void)
+static void paired_pass(unsigned *out)
 {
     sp_def *d = load("{\"name\":\"t\",\"base_url\":\"http://placeholder\","
                      "\"users\":[{\"name\":\"u\","
@@ -646,10 +646,20 @@ static void test_arrivals_paired(void)
     CHECK_UINT_EQ(t->names[1].requests, t->arrivals);
     CHECK_UINT_EQ(atomic_load(&srv.slow) - slow0, t->arrivals);
     CHECK(sp_hist_min(h) >= 300000);
-    /* One by one would be 200 or more; a loaded host's stall only makes fewer. */
-    CHECK(waits > 0 && waits <= 140);
     sp_engine_free(e);
     sp_def_free(d);
+    *out = waits;
+}
+
+static void test_arrivals_paired(void)
+{
+    /* One by one would be 200 or more; a loaded host's stall only makes fewer, and a stall over
+     * the whole counted window none at all (seen once under AddressSanitizer): that pass proves
+     * nothing about pairs, so it is made again, at most twice. */
+    unsigned waits = 0;
+    for (int pass = 0; pass < 3 && waits == 0; pass++)
+        paired_pass(&waits);
+    CHECK(waits > 0 && waits <= 140);
 }
 
 int main(void)
