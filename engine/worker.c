@@ -419,18 +419,17 @@ static void begin_stop(sp_vu *v)
 
 /* ---- control steps: repeat, choose, group ---- */
 
-/* A trace entry for where v is now (only with a trace). */
-static void trace_at(sp_vu *v, const sp_step *st, const char *event, json_t *fields)
+/* A trace record of where v is now, at step st, its location written into where (the
+ * record points into where and passes, which must outlive it). */
+static sp_tracerec_entry trace_entry(sp_vu *v, const sp_step *st, char *where, size_t wherelen,
+                                     uint32_t *passes, size_t *np)
 {
-    char where[512];
-    uint32_t passes[SP_DEF_MAX_NESTING];
-    size_t np = SP_DEF_MAX_NESTING;
     sp_buf wb;
-    sp_buf_init(&wb, sizeof where - 1);
-    sp_vu_where(v, &wb, passes, &np);
-    snprintf(where, sizeof where, "%s", wb.p);
+    sp_buf_init(&wb, wherelen - 1);
+    sp_vu_where(v, &wb, passes, np);
+    snprintf(where, wherelen, "%s", wb.p);
     sp_buf_release(&wb);
-    sp_tracerec_entry rec = {
+    return (sp_tracerec_entry){
         .uc = v->uc,
         .phase = v->phase == SP_VU_PH_START  ? 0
                  : v->phase == SP_VU_PH_STOP ? 2
@@ -439,10 +438,19 @@ static void trace_at(sp_vu *v, const sp_step *st, const char *event, json_t *fie
         .step = sp_vu_top(v)->i,
         .at = where,
         .passes = passes,
-        .npasses = np,
+        .npasses = *np,
         .st = st,
         .kind = -1,
     };
+}
+
+/* A trace entry for where v is now (only with a trace). */
+static void trace_at(sp_vu *v, const sp_step *st, const char *event, json_t *fields)
+{
+    char where[512];
+    uint32_t passes[SP_DEF_MAX_NESTING];
+    size_t np = SP_DEF_MAX_NESTING;
+    sp_tracerec_entry rec = trace_entry(v, st, where, sizeof where, passes, &np);
     sp_tracerec_event(v->w->r->trace, &rec, event, fields);
 }
 
@@ -1010,25 +1018,8 @@ static void trace_skipped(sp_vu *v, const sp_step *st)
     char where[512];
     uint32_t passes[SP_DEF_MAX_NESTING];
     size_t np = SP_DEF_MAX_NESTING;
-    sp_buf wb;
-    sp_buf_init(&wb, sizeof where - 1);
-    sp_vu_where(v, &wb, passes, &np);
-    snprintf(where, sizeof where, "%s", wb.p);
-    sp_buf_release(&wb);
-    sp_tracerec_entry rec = {
-        .uc = v->uc,
-        .phase = v->phase == SP_VU_PH_START  ? 0
-                 : v->phase == SP_VU_PH_STOP ? 2
-                                             : 1,
-        .task = v->task,
-        .step = sp_vu_top(v)->i,
-        .at = where,
-        .passes = passes,
-        .npasses = np,
-        .st = st,
-        .name = st->req ? v->w->r->def->names[st->req->name_id] : NULL,
-        .kind = -1,
-    };
+    sp_tracerec_entry rec = trace_entry(v, st, where, sizeof where, passes, &np);
+    rec.name = st->req ? v->w->r->def->names[st->req->name_id] : NULL;
     sp_tracerec_skipped(v->w->r->trace, &rec);
 }
 
