@@ -31,7 +31,8 @@
 /* How far past its deadline a wait must end for the aggregator to count itself frozen. */
 #define AGG_LATE_NS (200 * NS_PER_MS)
 
-enum { ST_NEW, ST_RUNNING, ST_DONE };
+/* ST_READY: the workers are up and waiting for the clock (sp_engine_prepare). */
+enum { ST_NEW, ST_READY, ST_RUNNING, ST_DONE };
 
 struct sp_engine {
     sp_run run;
@@ -604,6 +605,7 @@ int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&r->cv, &ca);
     pthread_condattr_destroy(&ca);
+    pthread_cond_init(&r->gate, NULL);
     r->cls_table = sp_profile_classes(def, &r->ncls_table);
     if (r->trace) {
         /* The pass's one VU (number 0) is of the class being tried. */
@@ -640,20 +642,60 @@ out:
     return 0;
 }
 
+/* Opens the workers' gate: go 1 starts the clock (start_ns is set), -1 sends them home. */
+static void open_gate(sp_run *r, int go)
+{
+    pthread_mutex_lock(&r->mu);
+    r->go = go;
+    pthread_cond_broadcast(&r->gate);
+    pthread_mutex_unlock(&r->mu);
+}
+
+/* A start that did not happen: the workers waiting at the gate are sent home and joined. */
+static void abandon(sp_engine *e)
+{
+    open_gate(&e->run, -1);
+    for (unsigned i = 0; i < e->nthreads_started; i++)
+        pthread_join(e->threads[i], NULL);
+    e->nthreads_started = 0;
+}
+
+int sp_engine_prepare(sp_engine *e)
+{
+    sp_run *r = &e->run;
+    if (e->state == ST_READY)
+        return 0;
+    if (e->state != ST_NEW)
+        return SP_ESTATE;
+    for (unsigned i = 0; !e->remote && i < r->nworkers; i++) {
+        if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0) {
+            abandon(e);
+            return SP_ESYS;
+        }
+        e->nthreads_started++;
+    }
+    pthread_mutex_lock(&r->mu);
+    while (r->nready < e->nthreads_started)
+        pthread_cond_wait(&r->gate, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+    e->state = ST_READY;
+    return 0;
+}
+
 int sp_engine_start(sp_engine *e)
 {
     sp_run *r = &e->run;
-    if (e->state != ST_NEW)
-        return SP_ESTATE;
+    int rc = sp_engine_prepare(e);
+    if (rc != 0)
+        return rc;
+    /* Under mu with go: the workers read start_ns once past the gate. */
+    pthread_mutex_lock(&r->mu);
     r->start_ns = sp_now_ns();
     r->end_ns = r->start_ns +
                 (r->trace ? sp_tracerec_budget_ns(r->trace) : r->def->load.total_ms * NS_PER_MS);
+    pthread_mutex_unlock(&r->mu);
     e->state = ST_RUNNING;
-    for (unsigned i = 0; !e->remote && i < r->nworkers; i++) {
-        if (pthread_create(&e->threads[i], NULL, sp_worker_main, e->workers[i]) != 0)
-            goto fail;
-        e->nthreads_started++;
-    }
+    open_gate(r, 1);
     if (pthread_create(&e->agg, NULL, agg_main, e) != 0)
         goto fail;
     e->agg_started = 1;
@@ -826,14 +868,14 @@ int sp_engine_feed_end(sp_engine *e, unsigned worker)
 
 double sp_engine_target(sp_engine *e)
 {
-    if (e->state == ST_NEW)
+    if (e->state < ST_RUNNING)
         return 0;
     return sp_run_target(&e->run, (sp_now_ns() - e->run.start_ns) / NS_PER_MS);
 }
 
 int sp_engine_wait(sp_engine *e)
 {
-    if (e->state == ST_NEW)
+    if (e->state < ST_RUNNING)
         return SP_ESTATE;
     if (e->state == ST_DONE)
         return 0;
@@ -856,7 +898,7 @@ const sp_stats *sp_engine_totals(const sp_engine *e)
 
 uint64_t sp_engine_elapsed_ms(const sp_engine *e)
 {
-    if (e->state == ST_NEW)
+    if (e->state < ST_RUNNING)
         return 0;
     if (e->state == ST_DONE)
         return e->elapsed_ms;
@@ -886,6 +928,8 @@ void sp_engine_free(sp_engine *e)
         for (unsigned i = 0; e->remote && i < e->run.nworkers; i++)
             sp_engine_feed_end(e, i);
         sp_engine_wait(e);
+    } else if (e->state == ST_READY) {
+        abandon(e);
     }
     sp_run *r = &e->run;
     for (unsigned i = 0; e->workers && i < r->nworkers; i++)
@@ -915,5 +959,6 @@ void sp_engine_free(sp_engine *e)
     sp_stats_release(&e->totals);
     pthread_mutex_destroy(&r->mu);
     pthread_cond_destroy(&r->cv);
+    pthread_cond_destroy(&r->gate);
     free(e);
 }

@@ -3,6 +3,7 @@
  *
  * Calling sequence (one controlling thread):
  *     sp_engine_new(def, &opts, &e, err, sizeof err);
+ *     sp_engine_prepare(e);              // optional: the threads and the open model's pool
  *     sp_engine_start(e);
  *     ... sp_engine_stop(e, graceful) / sp_engine_set_target(e, ...) from any thread ...
  *     sp_engine_wait(e);                 // returns when the profile ends or a stop completes
@@ -69,7 +70,13 @@ typedef struct sp_engine_opts {
 /* def is borrowed and must outlive the engine. Fails with a reason in err (e.g. curl init). */
 int sp_engine_new(const sp_def *def, const sp_engine_opts *opts, sp_engine **out, char *err,
                   size_t errlen);
-/* Starts the threads. SP_ESTATE if already started. */
+/* Starts the worker threads, which make what they need before the run's clock starts (the
+ * open model's VU pool: its curl handles), and returns when they are ready to go. Optional:
+ * sp_engine_start prepares when this was not called; call it ahead when the start must fall on
+ * an instant (an agent's). SP_ESTATE once started. */
+int sp_engine_prepare(sp_engine *e);
+/* Starts the run's clock (preparing first when sp_engine_prepare was not called): the
+ * profile's time 0 is now. SP_ESTATE if already started. */
 int sp_engine_start(sp_engine *e);
 /* Stops the run: graceful lets requests in flight finish (bounded by the definition's
  * graceful_stop_ms) and starts no new ones; immediate aborts requests in flight. Idempotent; a

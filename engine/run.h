@@ -79,7 +79,7 @@ typedef struct sp_run {
     unsigned nworkers;
     uint64_t seed;
     uint32_t vu_base;    /* added to every VU's number: an agent's first VU over the whole run */
-    uint64_t start_ns;   /* monotonic start, set before the threads start */
+    uint64_t start_ns;   /* monotonic start, set before the workers pass the gate */
     uint64_t end_ns;     /* start_ns + the profile's total */
     uint32_t max_resp;   /* response bytes kept */
     sp_classplan *plans; /* [def->nusers] */
@@ -96,6 +96,11 @@ typedef struct sp_run {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     sp_ovr ov; /* under mu: the target override from sp_engine_set_target */
+    /* Under mu, signalled with gate: the workers that have made what they need before the
+     * clock starts (sp_engine_prepare), and whether the clock has started. */
+    pthread_cond_t gate;
+    unsigned nready;
+    int go; /* 0: waiting, 1: the clock started, -1: it never will */
     /* under mu: the stats queue, oldest first */
     sp_msg *q_head, *q_tail;
 } sp_run;
@@ -104,6 +109,10 @@ typedef struct sp_run {
 void sp_run_override(sp_run *r, sp_ovr *out);
 /* The profile's target (with any override) at t_ms after the start. Takes mu. */
 double sp_run_target(sp_run *r, uint64_t t_ms);
+/* A worker's half of the start: counts itself ready, then waits for the clock. Returns 1 when
+ * it started (start_ns is set: sp_engine_start), -1 when the run never will (the engine was
+ * freed or its start failed). Takes mu. */
+int sp_run_ready_wait(sp_run *r);
 /* The user class of VU k (0-based over the run). */
 int sp_run_class_of(const sp_run *r, uint64_t k);
 

@@ -108,6 +108,8 @@ struct sp_worker {
     sp_ovr ovr;        /* the override the schedule follows */
     sp_vu **idle;      /* [nidle] idle VUs, a stack (the last freed is the warmest) */
     size_t nidle, capidle;
+    sp_vu **spare; /* [nspare] by slot: made before the clock (build_pool), not yet started */
+    uint32_t nspare;
     sp_vuenv env; /* what its VUs share with it (vu.h) */
 };
 
@@ -210,7 +212,8 @@ static void flush_seconds(sp_worker *w, uint64_t sec, uint64_t gap_from_ns, uint
 
 /* ---- VU lifecycle ---- */
 
-static sp_vu *vu_new(sp_worker *w, uint32_t slot)
+/* A VU of slot `slot`, with its curl handle and callbacks, not yet counted or started. */
+static sp_vu *vu_build(sp_worker *w, uint32_t slot)
 {
     sp_run *r = w->r;
     uint64_t k = (uint64_t)slot * r->nworkers + w->id;
@@ -228,9 +231,33 @@ static sp_vu *vu_new(sp_worker *w, uint32_t slot)
         guard_setup(v);
     if (r->trace)
         sp_tracerec_attach(r->trace, v->easy);
-
-    w->alive++;
     return v;
+}
+
+/* The VU of slot `slot`: the one build_pool made for it, else a new one; counted alive. */
+static sp_vu *vu_new(sp_worker *w, uint32_t slot)
+{
+    sp_vu *v = NULL;
+    if (slot < w->nspare && w->spare[slot]) {
+        v = w->spare[slot];
+        w->spare[slot] = NULL;
+    } else {
+        v = vu_build(w, slot);
+    }
+    if (v)
+        w->alive++;
+    return v;
+}
+
+/* The spare VUs no start took (a run stopped at once, or one that never started). */
+static void free_spares(sp_worker *w)
+{
+    for (uint32_t i = 0; i < w->nspare; i++)
+        if (w->spare[i])
+            sp_vu_free(w->spare[i]);
+    free(w->spare);
+    w->spare = NULL;
+    w->nspare = 0;
 }
 
 static void vu_abort_request(sp_vu *v)
@@ -878,13 +905,38 @@ static void start_arrivals(sp_worker *w, uint64_t now)
     }
 }
 
+/* Open model: this worker's share of the pool (max_vus). */
+static uint32_t pool_share(const sp_worker *w)
+{
+    uint32_t pool = w->r->def->load.max_vus;
+    unsigned n = w->r->nworkers;
+    return pool > w->id ? (pool - w->id + n - 1) / n : 0;
+}
+
+/*
+ * Open model, before the run's clock starts (sp_engine_prepare): the pool's VUs are made, each
+ * with its curl handle, options and buffers. Made after the start, 1,300 of them kept the loop
+ * away for 30-100 ms while the first arrivals came due, and those then all started at once,
+ * late, each needing a VU and a connection of its own: the first second reported latency and
+ * dropped arrivals the generator caused. Made here, in the worker's own thread, so that their
+ * memory comes from its malloc arena like everything else on its request path. They start
+ * (on_start steps, then the pool) at the first tick, as any other.
+ */
+static void build_pool(sp_worker *w)
+{
+    uint32_t mine = pool_share(w);
+    w->spare = sp_calloc(mine ? mine : 1, sizeof(w->spare[0]));
+    w->nspare = mine;
+    for (uint32_t j = 0; j < mine; j++)
+        w->spare[j] = vu_build(w, j);
+}
+
 /* Open model: the pool (its max_vus share) is started once and kept; the tick only follows a
  * change of the target (sp_engine_set_target) by re-planning the next arrival. */
 static void open_tick(sp_worker *w)
 {
     sp_run *r = w->r;
-    uint32_t pool = r->def->load.max_vus;
-    uint32_t mine = pool > w->id ? (pool - w->id + r->nworkers - 1) / r->nworkers : 0;
+    uint32_t mine = pool_share(w);
     if (w->capidle < mine) {
         /* Once, before any VU can become idle: the stack never grows on the request path. */
         sp_grow((void **)&w->idle, &w->capidle, mine, sizeof(w->idle[0]));
@@ -1311,6 +1363,10 @@ void *sp_worker_main(void *arg)
 
     /* Best effort: without it the loop only wakes a little later. */
     (void)prctl(PR_SET_TIMERSLACK, TIMER_SLACK_NS, 0, 0, 0);
+    if (w->open)
+        build_pool(w);
+    if (sp_run_ready_wait(r) < 0)
+        return NULL; /* the run never started; sp_worker_free frees the pool */
     w->cur = msg_take(w);
     w->env.stats = &w->cur->stats;
     w->cur_second = 0;
@@ -1403,6 +1459,7 @@ void *sp_worker_main(void *arg)
     }
     /* Whatever is still in flight is aborted and not recorded (see docs/engine.md). */
     free_all_vus(w);
+    free_spares(w);
     uint64_t now = sp_now_ns();
     flush_second(w, (now - r->start_ns) / NS_PER_S, 1);
     return NULL;
@@ -1455,6 +1512,7 @@ void sp_worker_free(sp_worker *w)
     if (!w)
         return;
     free_all_vus(w);
+    free_spares(w);
     free(w->vus);
     free(w->idle);
     /* Closing the cached connections calls on_close, which uses the socket table. */

@@ -302,6 +302,14 @@ static void take_assign(agent *ag, sp_wire_msg *m)
         run_release(ag);
         return;
     }
+    /* The threads and the open model's pool now, in the lead time before the instant, so that
+     * the start at the instant is only the clock's. */
+    if (sp_engine_prepare(ag->engine) != 0) {
+        say("cannot run run %llu: the engine's threads did not start",
+            (unsigned long long)m->run_id);
+        run_release(ag);
+        return;
+    }
     ag->run_id = m->run_id;
     ag->last_second = -1;
     ag->dropped = 0;
