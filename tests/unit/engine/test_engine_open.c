@@ -60,14 +60,15 @@ static sp_def *load(const char *text)
  * connection mode polls with poll(), curl with the worker's callbacks).
  */
 static _Atomic uint64_t stall_from_ns, stall_until_ns;
-/* The loop's waits counted while CLOCK_MONOTONIC is in [count_from_ns, count_until_ns). */
+/* The loop's waits that may sleep (a zero timeout only polls) counted while CLOCK_MONOTONIC is
+ * in [count_from_ns, count_until_ns). */
 static _Atomic uint64_t count_from_ns, count_until_ns;
 static atomic_uint waits_counted;
 
-static void count_wait(void)
+static void count_wait(int sleeps)
 {
     uint64_t until = atomic_load(&count_until_ns);
-    if (!until)
+    if (!until || !sleeps)
         return;
     uint64_t now = sp_now_ns();
     if (now >= atomic_load(&count_from_ns) && now < until)
@@ -111,7 +112,7 @@ int epoll_pwait2(int ep, struct epoll_event *evs, int max, const struct timespec
     static _Atomic(void *) cache;
     void *p = libc_fn(&cache, "epoll_pwait2");
     memcpy(&real, &p, sizeof real);
-    count_wait();
+    count_wait(!timeout || timeout->tv_sec || timeout->tv_nsec);
     if (stall_now())
         timeout = &zero;
     return real(ep, evs, max, timeout, mask);
@@ -124,7 +125,7 @@ int epoll_wait(int ep, struct epoll_event *evs, int max, int timeout_ms)
     static _Atomic(void *) cache;
     void *p = libc_fn(&cache, "epoll_wait");
     memcpy(&real, &p, sizeof real);
-    count_wait();
+    count_wait(timeout_ms != 0);
     if (stall_now())
         timeout_ms = 0;
     return real(ep, evs, max, timeout_ms);
