@@ -19,6 +19,7 @@
 #include <ftw.h>
 #include <getopt.h>
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -60,6 +61,7 @@ typedef struct agent {
     struct lws_context *ctx;
     struct lws *wsi;
     int connected, welcomed;
+    char cert_err[200]; /* why the server's certificate was refused, this attempt; "" if not */
     int64_t next_attempt_ms;
     unsigned backoff_s;
     int64_t last_word_ms, last_hb_ms;
@@ -570,7 +572,6 @@ static void unrecord(agent *ag, long at)
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    SP_UNUSED(user);
     agent *ag = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -648,6 +649,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
             lws_callback_on_writable(wsi);
         return 0;
     }
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        /* OpenSSL's verdict on the wss:// server's certificate (len: preverify_ok; user: the
+         * X509_STORE_CTX), once per certificate of the chain. Only noted, never overruled (0):
+         * the connection error that follows a refusal then says why, as libcurl does for
+         * /api/v1/config, rather than lws's "connect SSL err 1". */
+        if (!len && !ag->cert_err[0]) {
+            X509_STORE_CTX *x = user;
+            int e = X509_STORE_CTX_get_error(x);
+            snprintf(ag->cert_err, sizeof ag->cert_err, "%s (at depth %d of the chain)",
+                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(x));
+        }
+        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     case LWS_CALLBACK_CLIENT_CLOSED: {
         ag->wsi = NULL;
@@ -658,11 +671,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (ag->backoff_s > BACKOFF_MAX_S)
             ag->backoff_s = BACKOFF_MAX_S;
         ag->next_attempt_ms = sp_wall_ms() + ag->backoff_s * 1000;
-        say("%s%s%s; retrying in %u s",
-            reason == LWS_CALLBACK_CLIENT_CLOSED ? "disconnected" : "cannot connect",
-            in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? ": " : "",
-            in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? (const char *)in : "",
-            ag->backoff_s);
+        if (ag->cert_err[0] && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+            say("cannot connect: the server's certificate was refused: %s; retrying in %u s",
+                ag->cert_err, ag->backoff_s);
+        else
+            say("%s%s%s; retrying in %u s",
+                reason == LWS_CALLBACK_CLIENT_CLOSED ? "disconnected" : "cannot connect",
+                in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? ": " : "",
+                in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? (const char *)in : "",
+                ag->backoff_s);
+        ag->cert_err[0] = '\0';
         /* The server drops seconds of a run it has ended; a new connection starts afresh
          * unless a run is still going. */
         if (!ag->engine) {
@@ -706,6 +724,7 @@ static void connect_now(agent *ag)
     }
     ci.pwsi = &ag->wsi;
     ag->next_attempt_ms = INT64_MAX;
+    ag->cert_err[0] = '\0';
     if (!lws_client_connect_via_info(&ci)) {
         ag->wsi = NULL;
         ag->backoff_s = ag->backoff_s ? ag->backoff_s * 2 : 1;
