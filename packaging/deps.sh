@@ -20,7 +20,7 @@ done
 # jq: the CI recipes of docs/ci.md, which tests/integration/ci_recipes.test.mjs runs.
 pkgs=(gcc make cmake pkg-config git ca-certificates clang-format
       libmicrohttpd-dev libcurl4-openssl-dev libsqlite3-dev sqlite3 libjansson-dev
-      libwebsockets-dev libsodium-dev libpcre2-dev curl procps tzdata jq
+      libwebsockets-dev libssl-dev libsodium-dev libpcre2-dev curl procps tzdata jq
       libxml2-utils)  # xmllint: the tests validate the JUnit XML against tests/fixtures/junit.xsd
 [ "$want_browser" = 1 ] && pkgs+=(chromium fonts-dejavu-core)
 # linux-perf and strace: the benches' profiles and syscall counts (tests/bench/README.md).

@@ -15,9 +15,11 @@
  */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <curl/curl.h>
+#include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <libwebsockets.h>
+#include <openssl/x509.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -50,6 +52,8 @@ typedef struct agent {
     char name[SP_WIRE_MAX_NAME + 1], location[SP_WIRE_MAX_NAME + 1];
     unsigned threads, max_vus;
     int insecure;
+    const char *ca_file; /* NULL: the system's trusted CAs */
+    const char *record;  /* NULL, or a directory: each run's seconds as sent (record_second) */
     /* where the stream is */
     char host[256];
     int port, tls;
@@ -57,6 +61,7 @@ typedef struct agent {
     struct lws_context *ctx;
     struct lws *wsi;
     int connected, welcomed;
+    char cert_err[200]; /* why the server's certificate was refused, this attempt; "" if not */
     int64_t next_attempt_ms;
     unsigned backoff_s;
     int64_t last_word_ms, last_hb_ms;
@@ -81,6 +86,10 @@ typedef struct agent {
     int waiter_started;
     struct rusage ru;
     int64_t ru_ms;
+    /* --record (loop thread): the open file of the run whose seconds are being sent */
+    FILE *rec;
+    unsigned long long rec_run;
+    int rec_bad; /* rec_run's file could not be written: said once, not retried */
 } agent;
 
 static volatile sig_atomic_t got_signal;
@@ -510,12 +519,67 @@ static void tick(agent *ag)
         send_heartbeat(ag);
 }
 
+/* ---- --record: each second as sent ---- */
+
+/* Appends one "second" frame, exactly as it is about to be written to the socket, to the file
+ * of its run (DIR/NAME-runID.wire, made on the run's first second): a line with its length in
+ * bytes, the frame, then a newline (docs/distributed.md). Returns the file's length before it,
+ * for unrecord when the write fails, or -1 when nothing was recorded (not a second, or the file
+ * cannot be written: said once per run, the load goes on). Loop thread. */
+static long record_second(agent *ag, const char *text, size_t n)
+{
+    unsigned v;
+    unsigned long long run, second;
+    if (!ag->record || strncmp(text, "second ", 7) != 0 ||
+        sscanf(text, "second %u %llu %llu", &v, &run, &second) != 3)
+        return -1;
+    if (ag->rec_run != run) {
+        if (ag->rec)
+            fclose(ag->rec);
+        char path[1400];
+        snprintf(path, sizeof path, "%s/%s-run%llu.wire", ag->record, ag->name, run);
+        ag->rec = fopen(path, "wb");
+        ag->rec_run = run;
+        ag->rec_bad = !ag->rec;
+        if (ag->rec_bad)
+            say("--record: cannot write %s: %s", path, strerror(errno));
+    }
+    if (ag->rec_bad)
+        return -1;
+    long at = ftell(ag->rec);
+    fprintf(ag->rec, "%zu\n", n);
+    fwrite(text, 1, n, ag->rec);
+    fputc('\n', ag->rec);
+    /* Flushed at once: whoever reads the file after the run has ended sees every second the
+     * server may have counted. */
+    if (fflush(ag->rec) != 0) {
+        say("--record: cannot write the file of run %llu: %s", run, strerror(errno));
+        fclose(ag->rec);
+        ag->rec = NULL;
+        ag->rec_bad = 1;
+        return -1;
+    }
+    return at;
+}
+
+/* The frame recorded at `at` was not sent after all: the file keeps only what was. */
+static void unrecord(agent *ag, long at)
+{
+    if (at < 0 || ag->rec_bad)
+        return;
+    if (ftruncate(fileno(ag->rec), at) != 0 || fseek(ag->rec, at, SEEK_SET) != 0) {
+        say("--record: cannot take back an unsent second of run %llu", ag->rec_run);
+        fclose(ag->rec);
+        ag->rec = NULL;
+        ag->rec_bad = 1;
+    }
+}
+
 /* ---- the lws client ---- */
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
-    SP_UNUSED(user);
     agent *ag = lws_context_user(lws_get_context(wsi));
     switch (reason) {
     case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: {
@@ -579,15 +643,32 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         size_t n = strlen(text);
         unsigned char *buf = sp_malloc(LWS_PRE + n);
         memcpy(buf + LWS_PRE, text, n);
+        /* Recorded before the write, so that the file holds it by the time the server can have
+         * counted it; taken back if the write fails. */
+        long at = record_second(ag, text, n);
         int w = lws_write(wsi, buf + LWS_PRE, n, LWS_WRITE_TEXT);
         free(buf);
         free(text);
-        if (w < (int)n)
+        if (w < (int)n) {
+            unrecord(ag, at);
             return -1;
+        }
         if (more)
             lws_callback_on_writable(wsi);
         return 0;
     }
+    case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+        /* OpenSSL's verdict on the wss:// server's certificate (len: preverify_ok; user: the
+         * X509_STORE_CTX), once per certificate of the chain. Only noted, never overruled (0):
+         * the connection error that follows a refusal then says why, as libcurl does for
+         * /api/v1/config, rather than lws's "connect SSL err 1". */
+        if (!len && !ag->cert_err[0]) {
+            X509_STORE_CTX *x = user;
+            int e = X509_STORE_CTX_get_error(x);
+            snprintf(ag->cert_err, sizeof ag->cert_err, "%s (at depth %d of the chain)",
+                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(x));
+        }
+        return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
     case LWS_CALLBACK_CLIENT_CLOSED: {
         ag->wsi = NULL;
@@ -598,11 +679,16 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (ag->backoff_s > BACKOFF_MAX_S)
             ag->backoff_s = BACKOFF_MAX_S;
         ag->next_attempt_ms = sp_wall_ms() + ag->backoff_s * 1000;
-        say("%s%s%s; retrying in %u s",
-            reason == LWS_CALLBACK_CLIENT_CLOSED ? "disconnected" : "cannot connect",
-            in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? ": " : "",
-            in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? (const char *)in : "",
-            ag->backoff_s);
+        if (ag->cert_err[0] && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR)
+            say("cannot connect: the server's certificate was refused: %s; retrying in %u s",
+                ag->cert_err, ag->backoff_s);
+        else
+            say("%s%s%s; retrying in %u s",
+                reason == LWS_CALLBACK_CLIENT_CLOSED ? "disconnected" : "cannot connect",
+                in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? ": " : "",
+                in && reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR ? (const char *)in : "",
+                ag->backoff_s);
+        ag->cert_err[0] = '\0';
         /* The server drops seconds of a run it has ended; a new connection starts afresh
          * unless a run is still going. */
         if (!ag->engine) {
@@ -646,6 +732,7 @@ static void connect_now(agent *ag)
     }
     ci.pwsi = &ag->wsi;
     ag->next_attempt_ms = INT64_MAX;
+    ag->cert_err[0] = '\0';
     if (!lws_client_connect_via_info(&ci)) {
         ag->wsi = NULL;
         ag->backoff_s = ag->backoff_s ? ag->backoff_s * 2 : 1;
@@ -701,6 +788,8 @@ static int find_stream(agent *ag, char *err, size_t errlen)
     if (ag->insecure) {
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (ag->ca_file) {
+        curl_easy_setopt(c, CURLOPT_CAINFO, ag->ca_file);
     }
     long status = 0;
     if (curl_easy_perform(c) != CURLE_OK) {
@@ -734,7 +823,8 @@ out:
 static void usage(FILE *f)
 {
     fprintf(f, "usage: stampede agent --server URL --token TOKEN --location NAME [--name ID]\n"
-               "                      [--threads N] [--max-vus N] [--insecure]\n"
+               "                      [--threads N] [--max-vus N] [--insecure | --ca-file PATH]\n"
+               "                      [--record DIR]\n"
                "\n"
                "Connects out to a Stampede server and runs its share of runs across locations.\n"
                "  --server URL     the server's HTTP base URL, e.g. http://10.77.0.1:8080\n"
@@ -744,7 +834,11 @@ static void usage(FILE *f)
                "  --name ID        how it is listed (default: the host name)\n"
                "  --threads N      engine threads (default: one per core)\n"
                "  --max-vus N      the most VUs it takes (default: 200000)\n"
-               "  --insecure       do not verify the server's TLS certificate\n");
+               "  --insecure       do not verify the server's TLS certificate\n"
+               "  --ca-file PATH   trust the CA certificates in PATH (PEM) for the server's\n"
+               "                   certificate instead of the system's\n"
+               "  --record DIR     keep each run's seconds as sent, in DIR/NAME-runID.wire\n"
+               "                   (an audit and debugging aid: docs/distributed.md)\n");
 }
 
 /* 1..SP_WIRE_MAX_NAME of [A-Za-z0-9._-]: what the server accepts (engine/wire.c). */
@@ -781,6 +875,8 @@ int sp_cmd_agent(int argc, char **argv)
                                          {"threads", required_argument, NULL, 'T'},
                                          {"max-vus", required_argument, NULL, 'm'},
                                          {"insecure", no_argument, NULL, 'k'},
+                                         {"ca-file", required_argument, NULL, 'C'},
+                                         {"record", required_argument, NULL, 'R'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     agent *ag = sp_calloc(1, sizeof *ag);
@@ -831,6 +927,27 @@ int sp_cmd_agent(int argc, char **argv)
         case 'k':
             ag->insecure = 1;
             break;
+        case 'C': {
+            FILE *f = fopen(optarg, "r");
+            if (!f) {
+                fprintf(stderr, "stampede agent: --ca-file: cannot read '%s': %s\n", optarg,
+                        strerror(errno));
+                goto out;
+            }
+            fclose(f);
+            ag->ca_file = optarg;
+            break;
+        }
+        case 'R': {
+            struct stat st;
+            if (stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode) || access(optarg, W_OK) != 0) {
+                fprintf(stderr, "stampede agent: --record: '%s' is not a writable directory\n",
+                        optarg);
+                goto out;
+            }
+            ag->record = optarg;
+            break;
+        }
         case 'h':
             usage(stdout);
             rc = 0;
@@ -842,6 +959,11 @@ int sp_cmd_agent(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "stampede agent: unexpected argument '%s'\n", argv[optind]);
+        goto out;
+    }
+    if (ag->insecure && ag->ca_file) {
+        fprintf(stderr, "stampede agent: --ca-file: pointless with --insecure, which verifies "
+                        "nothing\n");
         goto out;
     }
     if (!ag->token)
@@ -887,6 +1009,9 @@ int sp_cmd_agent(int argc, char **argv)
     info.protocols = protocols;
     info.user = ag;
     info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    /* The CAs the wss:// connection trusts: --ca-file's, else the system's (lws loads those
+     * when it is given none). */
+    info.client_ssl_ca_filepath = ag->ca_file;
     ag->ctx = lws_create_context(&info);
     if (!ag->ctx) {
         fprintf(stderr, "stampede agent: cannot create the libwebsockets context\n");
@@ -921,6 +1046,8 @@ out:
     for (size_t i = 0; i < ag->nout; i++)
         free(ag->out[i]);
     free(ag->out);
+    if (ag->rec)
+        fclose(ag->rec);
     sp_buf_release(&ag->rx);
     pthread_mutex_destroy(&ag->mu);
     free(ag);
