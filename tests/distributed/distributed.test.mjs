@@ -294,6 +294,8 @@ describe('distributed runs across locations', { skip: why || false, timeout: 540
     await sleep(1500);
     const later = (await shopStats()).total;
     assert.equal(later, at5s, `agents sent ${later - at5s} requests more than 5 s after the server died`);
+    // They stopped it themselves, for want of a word from the server (not because the run ended).
+    assert.match(agents.near2.stderr() + agents.far.stderr(), /no word from the server/);
     // The agents themselves keep running, trying to reconnect.
     for (const h of ['near2', 'far']) assert.equal(agents[h].proc.exitCode, null, `${h} exited`);
   });
