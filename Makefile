@@ -32,12 +32,20 @@ build-asan: deps
 	@cmake --build $(BUILD_ASAN) -j $(JOBS)
 
 # Builds with strict warnings and runs every test, then the unit tests and fuzz seeds again
-# under AddressSanitizer; non-zero on any failure. Tests run one at a time: several of them
-# generate load and check rates and per-second figures, which a test beside them on the same
-# two cores would disturb.
+# under AddressSanitizer; non-zero on any failure. Several tests generate load and check rates
+# and per-second figures, which a test beside them on the same two cores would disturb: those
+# run one at a time (-LE quiet). The tests labelled quiet (tests/CMakeLists.txt: the layers,
+# the fuzz seeds, the packaging and the pure unit tests) send no load and measure no time, so
+# they run two at a time, before the others start. The two calls of a stage split its tests
+# by that label, so each test runs once; every call runs whatever an earlier one found, and a
+# failure in any of them fails the whole.
 test: format-check build-dev build-asan
-	@ctest --test-dir $(BUILD_DEV) --output-on-failure
-	@ctest --test-dir $(BUILD_ASAN) --output-on-failure -L 'unit|fuzz'
+	@rc=0; \
+	ctest --test-dir $(BUILD_DEV) --output-on-failure -j 2 -L quiet || rc=1; \
+	ctest --test-dir $(BUILD_DEV) --output-on-failure -LE quiet || rc=1; \
+	ctest --test-dir $(BUILD_ASAN) --output-on-failure -j 2 -L quiet -L 'unit|fuzz' || rc=1; \
+	ctest --test-dir $(BUILD_ASAN) --output-on-failure -LE quiet -L 'unit|fuzz' || rc=1; \
+	exit $$rc
 
 # The Debian package (docs/operations.md): a Release build for the prefix /usr, then CPack.
 deb: deps

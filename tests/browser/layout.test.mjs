@@ -82,8 +82,24 @@ function measure(page) {
   }));
 }
 
+/**
+ * Resolves once every chart on the page is drawn at the width of its box: a line chart (uPlot,
+ * web/assets/js/charts.js) is made at its box's width when its ResizeObserver first fires, a
+ * distribution is drawn at it once it has data (an undrawn one is the SVG default, 300 px).
+ */
+function chartsFit(page) {
+  return page.waitForFunction(() => [...document.querySelectorAll('figure.chart .chart-plot')].every((box) => {
+    const w = Math.floor(box.clientWidth);
+    if (w <= 0) return true; // not shown: nothing to fit
+    const bars = box.querySelector(':scope > svg.bars');
+    if (bars) return !bars.hasAttribute('width') || Math.abs(Number(bars.getAttribute('width')) - w) <= 1;
+    const wrap = box.querySelector('.u-wrap');
+    return !!wrap && Math.abs(wrap.getBoundingClientRect().width - w) <= 1;
+  }), null, { timeout: 5000, polling: 'raf' });
+}
+
 async function check(page, width, name) {
-  await sleep(400); // charts take the width of their box
+  await chartsFit(page); // charts take the width of their box
   const m = await measure(page);
   await shot(page, `layout-${width}-${name}`);
   assert.ok(m.scrollWidth <= m.innerWidth, `${name} at ${width} px: the page is ${m.scrollWidth} px wide`);
