@@ -105,6 +105,12 @@ check() { # name recorded served
   fi
 }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
+# One line per side and round, so that the spread of each side over the rounds (the machine's
+# noise) can be read beside the totals.
+round_line() { # side requests cpu_s
+  awk -v r="$r" -v w="$1" -v n="$2" -v c="$3" -v d="$secs" \
+    'BEGIN { printf "round %d %-6s %9.0f requests/s  %6.2f us CPU/request\n", r, w, n / d, c * 1e6 / n }'
+}
 
 one_run() {
   local n0 got req fail u s
@@ -118,22 +124,29 @@ one_run() {
   read -r u s <"$BENCH_TMP/run.time"
   run_req=$((run_req + req)) run_fail=$((run_fail + fail)) run_served=$((run_served + got))
   run_cpu=$(add "$run_cpu" "$(add "$u" "$s")")
+  round_line run "$req" "$(add "$u" "$s")"
 }
 
 agents_run() {
-  local a0 s0 n0 got id st req fail
+  local a0 s0 n0 got id st req fail cpu
   a0=$(cpu_all "${agent_pids[@]}")
   s0=$(cpu_of "$srv")
   n0=$(served)
   id=$(curl -sf -X POST -H 'Content-Type: application/json' \
     --data '{"locations": {"bench": 100}}' "$base/api/v1/tests/$test_id/runs" | jq .id)
-  for _ in $(seq $((secs * 10 + 300))); do
+  # Asked nothing while the load lasts (it starts SP_RUNS_AGENT_LEAD_MS = 0.5 s after the POST):
+  # one status poll costs some 40 ms of CPU here (curl, and jq 1.6 starting up), so polling
+  # every 0.1 s would take a third of a core from the agents that the single run, waited for
+  # by /usr/bin/time, keeps.
+  sleep "$secs.5"
+  for _ in $(seq 300); do
     st=$(curl -sf "$base/api/v1/runs/$id" | jq -r .status)
     case $st in passed | failed | stopped | degraded | aborted) break ;; esac
     sleep 0.1
   done
   got=$(($(served) - n0))
-  ag_cpu=$(add "$ag_cpu" "$(add "$(cpu_all "${agent_pids[@]}")" "-$a0")")
+  cpu=$(add "$(cpu_all "${agent_pids[@]}")" "-$a0")
+  ag_cpu=$(add "$ag_cpu" "$cpu")
   srv_cpu=$(add "$srv_cpu" "$(add "$(cpu_of "$srv")" "-$s0")")
   curl -sf "$base/api/v1/runs/$id/stats" >"$BENCH_TMP/ag.json"
   req=$(jq .total.requests "$BENCH_TMP/ag.json")
@@ -141,6 +154,7 @@ agents_run() {
   check "agents (run $id)" "$req" "$got"
   [ "$st" = passed ] || { echo "the agents' run $id ended $st" >&2; bad=1; }
   ag_req=$((ag_req + req)) ag_fail=$((ag_fail + fail)) ag_served=$((ag_served + got))
+  round_line agents "$req" "$cpu"
 }
 
 # ROUNDS rounds, the order alternating (run, agents, agents, run, ...), so that what the rest of
