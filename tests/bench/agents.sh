@@ -12,7 +12,10 @@
 # merged throughput, and the CPU per request: the load generators' (the agents', or the run's)
 # and, for the agents, with the server's decode and merge added.
 # Usage: tests/bench/agents.sh [SECONDS] [AGENTS] [USERS] [ROUNDS] (default 10 4 50 2): ROUNDS
-# rounds, alternating which side goes first.
+# rounds, alternating which side goes first. With PROCS=1, each round also runs AGENTS plain
+# `stampede run --threads 1` processes at once, the VUs split as the server splits them: the
+# agents' process structure without the agents, which tells what costs the agents' own code
+# from what costs being AGENTS processes rather than one.
 # Targets: throughput of the agents >= 0.9 x the single run's; CPU per request within 10%.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -157,6 +160,33 @@ agents_run() {
   round_line agents "$req" "$cpu"
 }
 
+# PROCS=1: AGENTS `stampede run --threads 1` at once, process i with the VUs from
+# USERS * (i - 1) / AGENTS to USERS * i / AGENTS.
+pr_req=0 pr_served=0 pr_cpu=0
+procs_run() {
+  local n0 got i req=0 cpu=0 u s ps=()
+  for i in $(seq "$nagents"); do
+    jq ".load.stages |= map(.users = $((users * i / nagents - users * (i - 1) / nagents)))" \
+      "$BENCH_TMP/def.json" >"$BENCH_TMP/def$i.json"
+  done
+  n0=$(served)
+  for i in $(seq "$nagents"); do
+    bench_timed "$BENCH_TMP/p$i.time" "$STAMPEDE" run "$BENCH_TMP/def$i.json" --threads 1 \
+      --quiet --json "$BENCH_TMP/p$i.json" >/dev/null &
+    ps+=("$!")
+  done
+  wait "${ps[@]}" || true
+  got=$(($(served) - n0))
+  for i in $(seq "$nagents"); do
+    req=$((req + $(jq .total.requests "$BENCH_TMP/p$i.json")))
+    read -r u s <"$BENCH_TMP/p$i.time"
+    cpu=$(add "$cpu" "$(add "$u" "$s")")
+  done
+  check "$nagents x stampede run" "$req" "$got"
+  pr_req=$((pr_req + req)) pr_served=$((pr_served + got)) pr_cpu=$(add "$pr_cpu" "$cpu")
+  round_line procs "$req" "$cpu"
+}
+
 # ROUNDS rounds, the order alternating (run, agents, agents, run, ...), so that what the rest of
 # a shared machine does weighs on both sides alike.
 for r in $(seq "$rounds"); do
@@ -167,6 +197,7 @@ for r in $(seq "$rounds"); do
     agents_run
     one_run
   fi
+  [ "${PROCS:-0}" = 1 ] && procs_run
 done
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nginx: 2 workers;" \
@@ -179,4 +210,12 @@ awk -v d="$((secs * rounds))" -v n="$nagents" -v rr="$run_req" -v rs="$run_serve
   printf "%d agents x 1 thread:      %9d requests (nginx served %d, %d failed)  %8.0f requests/s  %6.2f us CPU/request (agents), %6.2f with the server (%.1f%% of a core)\n", n, ar, as, af, ar / d, a, as_, sc * 100 / d;
   printf "throughput agents/run: %.2f (target >= 0.9); CPU per request agents/run: %.2f, with the server %.2f (target within 10%%)\n", ar / rr, a / r, as_ / r;
 }'
+if [ "${PROCS:-0}" = 1 ]; then
+  awk -v d="$((secs * rounds))" -v n="$nagents" -v pr="$pr_req" -v ps="$pr_served" -v pc="$pr_cpu" \
+      -v rr="$run_req" -v rc="$run_cpu" -v ar="$ag_req" -v ac="$ag_cpu" 'BEGIN {
+    p = pc * 1e6 / pr;
+    printf "%d x stampede run --threads 1: %9d requests (nginx served %d)  %8.0f requests/s  %6.2f us CPU/request\n", n, pr, ps, pr / d, p;
+    printf "CPU per request processes/run: %.2f (being %d processes); agents/processes: %.2f (the agents own code)\n", p / (rc * 1e6 / rr), n, (ac * 1e6 / ar) / p;
+  }'
+fi
 exit "$bad"
