@@ -12,7 +12,10 @@
 # merged throughput, and the CPU per request: the load generators' (the agents', or the run's)
 # and, for the agents, with the server's decode and merge added.
 # Usage: tests/bench/agents.sh [SECONDS] [AGENTS] [USERS] [ROUNDS] (default 10 4 50 2): ROUNDS
-# rounds, alternating which side goes first.
+# rounds, alternating which side goes first. With PROCS=1, each round also runs AGENTS plain
+# `stampede run --threads 1` processes at once, the VUs split as the server splits them: the
+# agents' process structure without the agents, which tells what costs the agents' own code
+# from what costs being AGENTS processes rather than one.
 # Targets: throughput of the agents >= 0.9 x the single run's; CPU per request within 10%.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -105,6 +108,12 @@ check() { # name recorded served
   fi
 }
 add() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
+# One line per side and round, so that the spread of each side over the rounds (the machine's
+# noise) can be read beside the totals.
+round_line() { # side requests cpu_s
+  awk -v r="$r" -v w="$1" -v n="$2" -v c="$3" -v d="$secs" \
+    'BEGIN { printf "round %d %-6s %9.0f requests/s  %6.2f us CPU/request\n", r, w, n / d, c * 1e6 / n }'
+}
 
 one_run() {
   local n0 got req fail u s
@@ -118,22 +127,29 @@ one_run() {
   read -r u s <"$BENCH_TMP/run.time"
   run_req=$((run_req + req)) run_fail=$((run_fail + fail)) run_served=$((run_served + got))
   run_cpu=$(add "$run_cpu" "$(add "$u" "$s")")
+  round_line run "$req" "$(add "$u" "$s")"
 }
 
 agents_run() {
-  local a0 s0 n0 got id st req fail
+  local a0 s0 n0 got id st req fail cpu
   a0=$(cpu_all "${agent_pids[@]}")
   s0=$(cpu_of "$srv")
   n0=$(served)
   id=$(curl -sf -X POST -H 'Content-Type: application/json' \
     --data '{"locations": {"bench": 100}}' "$base/api/v1/tests/$test_id/runs" | jq .id)
-  for _ in $(seq $((secs * 10 + 300))); do
+  # Asked nothing while the load lasts (it starts SP_RUNS_AGENT_LEAD_MS = 0.5 s after the POST):
+  # one status poll costs some 40 ms of CPU here (curl, and jq 1.6 starting up), so polling
+  # every 0.1 s would take a third of a core from the agents that the single run, waited for
+  # by /usr/bin/time, keeps.
+  sleep "$secs.5"
+  for _ in $(seq 300); do
     st=$(curl -sf "$base/api/v1/runs/$id" | jq -r .status)
     case $st in passed | failed | stopped | degraded | aborted) break ;; esac
     sleep 0.1
   done
   got=$(($(served) - n0))
-  ag_cpu=$(add "$ag_cpu" "$(add "$(cpu_all "${agent_pids[@]}")" "-$a0")")
+  cpu=$(add "$(cpu_all "${agent_pids[@]}")" "-$a0")
+  ag_cpu=$(add "$ag_cpu" "$cpu")
   srv_cpu=$(add "$srv_cpu" "$(add "$(cpu_of "$srv")" "-$s0")")
   curl -sf "$base/api/v1/runs/$id/stats" >"$BENCH_TMP/ag.json"
   req=$(jq .total.requests "$BENCH_TMP/ag.json")
@@ -141,6 +157,34 @@ agents_run() {
   check "agents (run $id)" "$req" "$got"
   [ "$st" = passed ] || { echo "the agents' run $id ended $st" >&2; bad=1; }
   ag_req=$((ag_req + req)) ag_fail=$((ag_fail + fail)) ag_served=$((ag_served + got))
+  round_line agents "$req" "$cpu"
+}
+
+# PROCS=1: AGENTS `stampede run --threads 1` at once, process i with the VUs from
+# USERS * (i - 1) / AGENTS to USERS * i / AGENTS.
+pr_req=0 pr_served=0 pr_cpu=0
+procs_run() {
+  local n0 got i req=0 cpu=0 u s ps=()
+  for i in $(seq "$nagents"); do
+    jq ".load.stages |= map(.users = $((users * i / nagents - users * (i - 1) / nagents)))" \
+      "$BENCH_TMP/def.json" >"$BENCH_TMP/def$i.json"
+  done
+  n0=$(served)
+  for i in $(seq "$nagents"); do
+    bench_timed "$BENCH_TMP/p$i.time" "$STAMPEDE" run "$BENCH_TMP/def$i.json" --threads 1 \
+      --quiet --json "$BENCH_TMP/p$i.json" >/dev/null &
+    ps+=("$!")
+  done
+  wait "${ps[@]}" || true
+  got=$(($(served) - n0))
+  for i in $(seq "$nagents"); do
+    req=$((req + $(jq .total.requests "$BENCH_TMP/p$i.json")))
+    read -r u s <"$BENCH_TMP/p$i.time"
+    cpu=$(add "$cpu" "$(add "$u" "$s")")
+  done
+  check "$nagents x stampede run" "$req" "$got"
+  pr_req=$((pr_req + req)) pr_served=$((pr_served + got)) pr_cpu=$(add "$pr_cpu" "$cpu")
+  round_line procs "$req" "$cpu"
 }
 
 # ROUNDS rounds, the order alternating (run, agents, agents, run, ...), so that what the rest of
@@ -153,6 +197,7 @@ for r in $(seq "$rounds"); do
     agents_run
     one_run
   fi
+  [ "${PROCS:-0}" = 1 ] && procs_run
 done
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg); nginx: 2 workers;" \
@@ -165,4 +210,12 @@ awk -v d="$((secs * rounds))" -v n="$nagents" -v rr="$run_req" -v rs="$run_serve
   printf "%d agents x 1 thread:      %9d requests (nginx served %d, %d failed)  %8.0f requests/s  %6.2f us CPU/request (agents), %6.2f with the server (%.1f%% of a core)\n", n, ar, as, af, ar / d, a, as_, sc * 100 / d;
   printf "throughput agents/run: %.2f (target >= 0.9); CPU per request agents/run: %.2f, with the server %.2f (target within 10%%)\n", ar / rr, a / r, as_ / r;
 }'
+if [ "${PROCS:-0}" = 1 ]; then
+  awk -v d="$((secs * rounds))" -v n="$nagents" -v pr="$pr_req" -v ps="$pr_served" -v pc="$pr_cpu" \
+      -v rr="$run_req" -v rc="$run_cpu" -v ar="$ag_req" -v ac="$ag_cpu" 'BEGIN {
+    p = pc * 1e6 / pr;
+    printf "%d x stampede run --threads 1: %9d requests (nginx served %d)  %8.0f requests/s  %6.2f us CPU/request\n", n, pr, ps, pr / d, p;
+    printf "CPU per request processes/run: %.2f (being %d processes); agents/processes: %.2f (the agents own code)\n", p / (rc * 1e6 / rr), n, (ac * 1e6 / ar) / p;
+  }'
+fi
 exit "$bad"
