@@ -478,12 +478,13 @@ static void test_csv_rows(void)
  * Arrivals batched in one loop iteration keep their own due times. 500 arrivals/s for 1 s from
  * 0.3 s (every VU of the pool connects in on_start meanwhile, so the target answers a burst on
  * open connections at once); the worker is stalled from 0.6 s to 0.8 s, so the hundred arrivals
- * due meanwhile all start in the iteration after the stall, their lateness spread evenly from
- * the stall's length L (the first) down to nothing (the last), and the latencies are spread the
- * same way: of 500 requests the hundred slowest run from L down, p90 near L / 2 and p98 near 0.9 L.
- * Charged from the batch's clock instead, all hundred would look fast (p98 near 0); charged from
- * the first one's due time, all hundred would be near L (p90 near L). Every arrival is made once:
- * the target counts exactly the arrivals, and started + dropped is the plan.
+ * due meanwhile all start right after the stall (32 to a pass of the loop, ARRIVAL_BATCH_MAX),
+ * their lateness spread evenly from the stall's length L (the first) down to nothing (the last),
+ * and the latencies are spread the same way: of 500 requests the hundred slowest run from L down,
+ * p90 near L / 2 and p98 near 0.9 L. Charged from the batch's clock instead, all hundred would look
+ * fast (p98 near 0); charged from the first one's due time, all hundred would be near L (p90 near
+ * L). Every arrival is made once: the target counts exactly the arrivals, and started + dropped is
+ * the plan.
  */
 static void test_batched_arrivals_keep_due_times(void)
 {
