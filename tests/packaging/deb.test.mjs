@@ -138,8 +138,8 @@ test('the man page renders without warnings and covers every command', () => {
   const root = tempDir('stampede-deb-man-');
   sh('dpkg-deb', ['-x', deb, root]);
   const src = sh('gzip', ['-dc', path.join(root, 'usr/share/man/man1/stampede.1.gz')]);
-  for (const w of ['stampede serve', 'stampede run', 'stampede remote run', 'stampede backup',
-    'stampede restore', '\\-\\-public\\-url', '\\-\\-log\\-level', 'STAMPEDE_ADMIN_PASSWORD']) {
+  for (const w of ['stampede serve', 'stampede run', 'stampede remote run', 'stampede agent',
+    'stampede backup', 'stampede restore', '\\-\\-ca\\-file', '\\-\\-public\\-url', '\\-\\-log\\-level', 'STAMPEDE_ADMIN_PASSWORD']) {
     assert.ok(src.includes(w), `the man page does not mention ${w}`);
   }
   if (!has('groff')) {
