@@ -794,6 +794,20 @@ static json_t *run_meta(const rdata *d, int same, const tally *t)
     return m;
 }
 
+/* Whether the array of objects already has one whose string `key` is val. */
+static int listed(const json_t *arr, const char *key, const char *val)
+{
+    size_t j;
+    const json_t *e;
+    json_array_foreach(arr, j, e)
+    {
+        const char *v = json_string_value(json_object_get(e, key));
+        if (v && strcmp(v, val) == 0)
+            return 1;
+    }
+    return 0;
+}
+
 /* Per location, when every run went across locations (docs/distributed.md): each run's
  * figures from its summary with the change against the baseline's. Only the summaries keep
  * per-location figures (no seconds, no histograms), so these rows are shown, never judged.
@@ -809,12 +823,7 @@ static json_t *locations_json(const rdata *d, size_t n)
         json_t *v;
         json_object_foreach(json_object_get(d[r].summary, "locations"), loc, v)
         {
-            int seen = 0;
-            size_t j;
-            json_t *e;
-            json_array_foreach(out, j, e) seen |=
-                strcmp(json_string_value(json_object_get(e, "location")), loc) == 0;
-            if (seen)
+            if (listed(out, "location", loc))
                 continue;
             const json_t *base = json_object_get(json_object_get(d[0].summary, "locations"), loc);
             json_t *entries = json_array();
@@ -909,12 +918,7 @@ int sp_comparison_build(sp_store *s, json_t *const *runs, size_t n, const sp_cmp
             const char *name = json_string_value(json_array_get(rn, k));
             if (!name || !d[i].names[k].present)
                 continue;
-            int seen = 0;
-            size_t j;
-            json_t *e;
-            json_array_foreach(names, j, e) seen |=
-                strcmp(json_string_value(json_object_get(e, "name")), name) == 0;
-            if (seen)
+            if (listed(names, "name", name))
                 continue;
             side *b = side_of(&d[0], name);
             json_t *entries = json_array();

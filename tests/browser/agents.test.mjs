@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { skipReason, launch, newPage, startServer, hasAuth, apiClient, openDashboard, waitReady, shot } from '../lib/browser.mjs';
-import { STAMPEDE_BIN, startShop, startProcess, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, startShop, startProcess, sleep, waitFor as waitForHarness } from '../lib/harness.mjs';
 
 let skip = skipReason() || false;
 let srv, shop, browser, page, api, testId;
@@ -41,15 +41,7 @@ after(async () => {
   if (shop) await shop.stop();
 });
 
-async function waitFor(what, cond, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
+const waitFor = (what, cond, timeoutMs = 15000) => waitForHarness(what, cond, timeoutMs, 100);
 
 const agentList = async () => (await api('GET', '/api/v1/agents')).json.agents;
 const digits = (s) => Number(String(s).replace(/[^0-9]/g, ''));

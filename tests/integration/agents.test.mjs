@@ -14,40 +14,20 @@ import path from 'node:path';
 import http from 'node:http';
 import net from 'node:net';
 import {
-  STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep,
+  STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep, apiCall, waitFor,
 } from '../lib/harness.mjs';
 
 let shop, srv;
 const agents = {};
 let testId;
 
-async function api(method, p, body, s = srv) {
-  const init = { method, headers: { ...s.headers } };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
-  const res = await fetch(s.base + p, init);
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json };
-}
+const api = (method, p, body, s = srv) => apiCall(s, method, p, body);
 
 function startAgent(name, location, s = srv) {
   return startProcess(STAMPEDE_BIN, ['agent', '--server', s.base, '--location', location,
     '--name', name, '--threads', '1']);
 }
 
-async function waitFor(what, cond, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 async function agentList(s = srv) {
   const r = await api('GET', '/api/v1/agents', undefined, s);

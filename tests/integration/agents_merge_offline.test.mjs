@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep, tempDir,
+  STAMPEDE_BIN, startStampede, startShop, startProcess, run, tempDir, apiCall, waitFor,
 } from '../lib/harness.mjs';
 
 const WIRE_MERGE_BIN = process.env.WIRE_MERGE_BIN || 'build/dev/tests/wire_merge';
@@ -29,28 +29,8 @@ const NAMES = { 'GET /products': 'GET /api/v1/products', 'GET /categories': 'GET
 let shop, srv, dir, def, testId;
 const agents = [];
 
-async function api(method, p, body) {
-  const init = { method, headers: { ...srv.headers } };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    init.headers['Content-Type'] = 'application/json';
-  }
-  const res = await fetch(srv.base + p, init);
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json };
-}
+const api = (method, p, body) => apiCall(srv, method, p, body);
 
-async function waitFor(what, cond, timeoutMs = 15000) {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await cond();
-    if (v) return v;
-    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 before(async () => {
   // Latencies spread over many buckets (1 us each below 256 us, then 128 per power of two), so a

@@ -8,21 +8,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
-import { STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep } from '../lib/harness.mjs';
+import { STAMPEDE_BIN, startStampede, startShop, startProcess, run, sleep, apiCall } from '../lib/harness.mjs';
 
 let shop, srv, testId;
 const agents = [];
 const ids = {};
 
-async function api(method, p, body) {
-  const init = { method, headers: { ...srv.headers } };
-  if (body !== undefined) { init.body = JSON.stringify(body); init.headers['Content-Type'] = 'application/json'; }
-  const res = await fetch(srv.base + p, init);
-  const text = await res.text();
-  let json;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, text, json };
-}
+const api = (method, p, body) => apiCall(srv, method, p, body);
 
 async function waitIdle(names) {
   const end = Date.now() + 15000;

@@ -1,5 +1,6 @@
 // harness.mjs - starts real processes on free loopback ports for integration tests, and always
 // stops them: on normal exit, on a failed assertion and on SIGINT/SIGTERM of the test runner.
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import fs from 'node:fs';
@@ -140,6 +141,33 @@ export function spawnRun(bin, args, { env = {}, timeoutMs = 60000, cwd } = {}) {
 }
 
 export { sleep };
+
+/** A REST call on a server from startStampede (its base and headers): resolves to {status, text,
+ *  json}, json undefined when the answer is not JSON. */
+export async function apiCall(s, method, p, body) {
+  const init = { method, headers: { ...s.headers } };
+  if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers['Content-Type'] = 'application/json';
+  }
+  const res = await fetch(s.base + p, init);
+  const text = await res.text();
+  let json;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, text, json };
+}
+
+/** Polls cond every everyMs until it gives something truthy, which it resolves to; fails the test
+ *  after timeoutMs, naming what it waited for. */
+export async function waitFor(what, cond, timeoutMs = 15000, everyMs = 50) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await cond();
+    if (v) return v;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
 
 /**
  * Validates a JUnit XML file against tests/fixtures/junit.xsd with xmllint (Debian's
